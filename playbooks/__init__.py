@@ -1,0 +1,1 @@
+"""Playbooks shipped with clawback (data; copy and edit them)."""

@@ -1,0 +1,400 @@
+"""The contract between clawback's engine and everything that touches the outside world.
+
+The engine decides and records; a responder acts and returns frozen results. A responder never
+writes the timeline and never prints a secret: everything it returns is built from fingerprints.
+Third parties add a responder with one module and one entry point in the group
+``clawback.responders``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class ResponderError(Exception):
+    """A responder cannot act at all (bad configuration, missing admin credential, ...).
+
+    The message is shown to the operator as advice, so it says what to do.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets and credentials
+# --------------------------------------------------------------------------------------------
+
+
+def fingerprint(value: str) -> str:
+    """The only printable form of a secret: last 4 characters plus an 8-hex sha256 prefix."""
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"…{value[-4:]} sha256:{digest}"
+
+
+class SecretValue:
+    """A secret that refuses to be printed, compared by identity of value, never serialized."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self._value)
+
+    def __repr__(self) -> str:
+        return f"SecretValue({self.fingerprint})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretValue) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("SecretValue", self._value))
+
+    def __reduce__(self) -> Any:
+        raise TypeError("secret values are never serialized")
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where a secret was found: a file and, inside it, a key path or variable name."""
+
+    path: str
+    key: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.key}" if self.key else self.path
+
+
+@dataclass(frozen=True)
+class Credential:
+    """One secret the agent could reach. Its value travels only inside ``secret``."""
+
+    provider: str
+    kind: str
+    fingerprint: str
+    locations: tuple[Location, ...] = ()
+    key_id: str | None = None
+    account: str | None = None
+    secret: SecretValue | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_secret(
+        cls,
+        provider: str,
+        kind: str,
+        value: str,
+        locations: Iterable[Location] = (),
+        *,
+        key_id: str | None = None,
+        account: str | None = None,
+    ) -> Credential:
+        secret = SecretValue(value)
+        return cls(
+            provider=provider,
+            kind=kind,
+            fingerprint=secret.fingerprint,
+            locations=tuple(sorted(set(locations))),
+            key_id=key_id,
+            account=account,
+            secret=secret,
+        )
+
+    @property
+    def target_id(self) -> str:
+        """Stable identifier used in the timeline and the resume journal."""
+        return f"{self.provider}:{self.key_id or self.fingerprint}"
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe description for the timeline: fingerprints, never the value."""
+        out: dict[str, Any] = {
+            "provider": self.provider,
+            "kind": self.kind,
+            "fingerprint": self.fingerprint,
+            "locations": [str(loc) for loc in self.locations],
+        }
+        if self.key_id:
+            out["key_id"] = self.key_id
+        if self.account:
+            out["account"] = self.account
+        return out
+
+
+class SecretStore(Protocol):
+    """Where admin credentials are read from and replacement secrets are written to."""
+
+    def resolve(self, reference: str) -> SecretValue:
+        """Resolve ``keyring:SERVICE/USER`` or ``env:NAME``; raise ResponderError if absent."""
+        ...
+
+    def store(self, name: str, value: SecretValue) -> str:
+        """Store a new secret under ``name`` and return the reference to it."""
+        ...
+
+    def delete(self, name: str) -> None: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Outcomes: each kind of result is its own type
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one target. ``facts`` is JSON-safe and holds no secret."""
+
+    detail: str = ""
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    status: ClassVar[str] = "ok"
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Done(Outcome):
+    """A host action completed (service stopped, network cut, ...)."""
+
+
+@dataclass(frozen=True)
+class Revoked(Outcome):
+    """The credential is dead at the provider."""
+
+
+@dataclass(frozen=True)
+class Disabled(Outcome):
+    """The credential is switched off but can be switched back on."""
+
+
+@dataclass(frozen=True)
+class Rotated(Outcome):
+    """A replacement exists and is stored; the old credential is dead."""
+
+    new_fingerprint: str = ""
+    new_reference: str = ""
+
+
+@dataclass(frozen=True)
+class AlreadyRevoked(Outcome):
+    """The provider says the credential is already dead: success, so re-runs are idempotent."""
+
+
+@dataclass(frozen=True)
+class VerifiedDead(Outcome):
+    """A harmless call with the old credential was rejected."""
+
+
+@dataclass(frozen=True)
+class ManualRequired(Outcome):
+    """Only a human can finish this; ``instructions`` say exactly what to do."""
+
+    instructions: str = ""
+    url: str = ""
+
+    status: ClassVar[str] = "manual"
+
+
+@dataclass(frozen=True)
+class Failed(Outcome):
+    """The action did not happen. ``retryable`` failures are retried by the runner."""
+
+    error: str = ""
+    retryable: bool = False
+    retry_after: float | None = None
+
+    status: ClassVar[str] = "failed"
+
+
+@dataclass(frozen=True)
+class Skipped(Outcome):
+    """Nothing to do, and nothing was done."""
+
+    reason: str = ""
+
+    status: ClassVar[str] = "skipped"
+
+
+@dataclass(frozen=True)
+class Refused(Outcome):
+    """An approval was denied or could not be asked for."""
+
+    reason: str = ""
+
+    status: ClassVar[str] = "refused"
+
+
+@dataclass(frozen=True)
+class Planned(Outcome):
+    """What ``plan()`` would do: commands or requests, none of them sent."""
+
+    action: str = ""
+    commands: tuple[str, ...] = ()
+
+    status: ClassVar[str] = "planned"
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One collected artifact, as recorded in the evidence manifest."""
+
+    evidence_id: str
+    kind: str  # "file" | "command"
+    source: str
+    stored_path: str
+    size: int
+    sha256: str
+    collected_at: str
+    archive: str = ""
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    mtime: float | None = None
+    ctime: float | None = None
+    argv: tuple[str, ...] = ()
+    exit_code: int | None = None
+    truncated: bool = False
+    original_size: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Collected(Outcome):
+    """An evidence snapshot sealed into an archive."""
+
+    archive: str = ""
+    archive_sha256: str = ""
+    items: tuple[EvidenceItem, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (source, reason)
+
+
+@dataclass(frozen=True)
+class PreflightCheck:
+    """One capability proved (or not) by ``preflight()``."""
+
+    provider: str
+    capability: str
+    ok: bool
+    detail: str = ""
+    missing_permission: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Responders
+# --------------------------------------------------------------------------------------------
+
+
+class Capability(enum.StrEnum):
+    REVOKE = "revoke"
+    DISABLE = "disable"
+    ROTATE = "rotate"
+    VERIFY_REVOKED = "verify_revoked"
+    PREFLIGHT = "preflight"
+    MANUAL = "manual"
+
+
+FanOut = Callable[[Callable[[T], R], Sequence[T]], list[R]]
+
+
+def serial_fan_out(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    return [func(item) for item in items]
+
+
+@dataclass(frozen=True)
+class ResponderContext:
+    """What the engine hands a responder. ``config`` is its own ``[providers.<name>]`` table."""
+
+    config: Mapping[str, Any] = field(default_factory=dict)
+    secrets: SecretStore | None = None
+    dry_run: bool = False
+    incident_id: str = ""
+    incident_dir: Path | None = None
+    fan_out: FanOut = serial_fan_out  # type: ignore[assignment]
+    settings: Mapping[str, Any] = field(default_factory=dict)  # whole config, read-only
+
+
+class Responder:
+    """Base class for a key responder. Override what the provider's API allows.
+
+    ``revoke_all`` defaults to the engine's concurrent fan-out over ``revoke``; override it for
+    batch APIs such as GitHub's ``/credentials/revoke``.
+    """
+
+    name: ClassVar[str] = ""
+    providers: ClassVar[frozenset[str]] = frozenset()
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    actions: ClassVar[Mapping[str, type[Action]]] = {}
+
+    def __init__(self, context: ResponderContext) -> None:
+        self.context = context
+
+    def handles(self, cred: Credential) -> bool:
+        return cred.provider in self.providers
+
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+        return [
+            (c, Planned(action="revoke", detail=f"revoke {c.kind} {c.fingerprint}"))
+            for c in creds
+        ]
+
+    def revoke(self, cred: Credential) -> Outcome:
+        return ManualRequired(
+            instructions=f"Revoke the {cred.kind} {cred.fingerprint} in the provider's console.",
+        )
+
+    def revoke_all(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
+        outcomes = self.context.fan_out(self.revoke, list(creds))
+        return list(zip(creds, outcomes, strict=True))
+
+    def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
+        return ManualRequired(
+            instructions=f"Create a replacement for {cred.kind} {cred.fingerprint} by hand.",
+        )
+
+    def verify_revoked(self, cred: Credential) -> Outcome:
+        return Skipped(reason=f"{self.name} cannot check whether a key is dead")
+
+    def preflight(self) -> list[PreflightCheck]:
+        return []
+
+
+class Action:
+    """A non-key step (``host.snapshot``, ``host.stop_service``, ...).
+
+    ``Params`` is a pydantic model validated against the step's ``with:`` before anything runs.
+    ``targets`` and ``plan`` are read-only; only ``execute`` may change anything.
+    """
+
+    name: ClassVar[str] = ""
+    state_changing: ClassVar[bool] = True
+    Params: ClassVar[type[Any]]
+
+    def __init__(self, context: ResponderContext, params: Any) -> None:
+        self.context = context
+        self.params = params
+
+    def targets(self) -> Sequence[str]:
+        return ["localhost"]
+
+    def plan(self, target: str) -> Planned:
+        raise NotImplementedError
+
+    def execute(self, target: str) -> Outcome:
+        raise NotImplementedError
