@@ -384,6 +384,9 @@ class Action:
 
     name: ClassVar[str] = ""
     state_changing: ClassVar[bool] = True
+    # The engine writes and prints a checkpoint right before such an action (network cut: the
+    # last moment the operator can copy it off the host).
+    checkpoint_before: ClassVar[bool] = False
     Params: ClassVar[type[Any]]
 
     def __init__(self, context: ResponderContext, params: Any) -> None:
