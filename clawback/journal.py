@@ -1,0 +1,118 @@
+"""``state.json``: which steps and targets are done, so ``--resume ID`` skips them.
+
+Written atomically after every change; the timeline stays the record of truth, the journal is
+only the bookmark.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from clawback.errors import BadInput
+from clawback.private_files import write_private
+from responders.interface import Collected, EvidenceItem
+
+JOURNAL_NAME = "state.json"
+
+
+class Journal:
+    def __init__(self, path: Path, data: dict[str, Any], *, resumed: bool) -> None:
+        self.path = path
+        self._data = data
+        self._lock = threading.Lock()
+        self.resumed = resumed
+
+    @classmethod
+    def create(cls, incident_dir: Path, *, incident_id: str, playbook_sha256: str,
+               playbook_path: str) -> Journal:
+        data = {
+            "incident": incident_id,
+            "playbook_sha256": playbook_sha256,
+            "playbook_path": playbook_path,
+            "steps": {},
+            "collections": [],
+            "closed": False,
+        }
+        journal = cls(incident_dir / JOURNAL_NAME, data, resumed=False)
+        journal._save()
+        return journal
+
+    @classmethod
+    def open(cls, incident_dir: Path, *, playbook_sha256: str) -> Journal:
+        path = incident_dir / JOURNAL_NAME
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise BadInput(f"{path} is missing: this incident cannot be resumed") from None
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"the resume journal is not valid JSON: {exc.msg}", path=path,
+                           line=exc.lineno, column=exc.colno) from None
+        if data.get("playbook_sha256") != playbook_sha256:
+            raise BadInput(
+                "this incident was started with a different playbook "
+                f"({data.get('playbook_path')}); resume it with the same file",
+                path=path,
+            )
+        return cls(path, data, resumed=True)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._data.get("closed"))
+
+    def step_done(self, step_id: str) -> bool:
+        step = self._data["steps"].get(step_id)
+        return bool(step and step.get("status") in ("ok", "skipped"))
+
+    def step_status(self, step_id: str) -> str:
+        return str(self._data["steps"].get(step_id, {}).get("status", ""))
+
+    def target_done(self, step_id: str, target: str) -> bool:
+        step = self._data["steps"].get(step_id, {})
+        return target in step.get("targets", {})
+
+    def mark_target(self, step_id: str, target: str, outcome: str) -> None:
+        with self._lock:
+            step = self._data["steps"].setdefault(step_id, {"status": "running", "targets": {}})
+            step.setdefault("targets", {})[target] = outcome
+            self._save()
+
+    def mark_step(self, step_id: str, status: str) -> None:
+        with self._lock:
+            step = self._data["steps"].setdefault(step_id, {"targets": {}})
+            step["status"] = status
+            self._save()
+
+    def add_collection(self, step_id: str, collected: Collected) -> None:
+        with self._lock:
+            self._data["collections"].append({
+                "step": step_id,
+                "archive": collected.archive,
+                "archive_sha256": collected.archive_sha256,
+                "items": [dataclasses.asdict(i) for i in collected.items],
+                "skipped": [list(s) for s in collected.skipped],
+            })
+            self._save()
+
+    def collections(self) -> list[tuple[str, Collected]]:
+        out = []
+        for c in self._data.get("collections", []):
+            items = tuple(
+                EvidenceItem(**{**i, "argv": tuple(i.get("argv", ()))}) for i in c["items"]
+            )
+            out.append((c["step"], Collected(
+                archive=c["archive"], archive_sha256=c["archive_sha256"], items=items,
+                skipped=tuple(tuple(s) for s in c["skipped"]),  # type: ignore[misc]
+            )))
+        return out
+
+    def mark_closed(self) -> None:
+        with self._lock:
+            self._data["closed"] = True
+            self._save()
+
+    def _save(self) -> None:
+        write_private(self.path, json.dumps(self._data, indent=1, sort_keys=True))

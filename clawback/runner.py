@@ -1,0 +1,659 @@
+"""Executes a validated playbook: ordering, concurrent fan-out, retries, resume, dry-run, approvals.
+
+The runner decides and records; responders act. Every state-changing action gets an ``intent``
+entry in the timeline before it runs and a ``result`` entry after, so a crash in between is
+visible. One target's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from clawback import __version__
+from clawback.errors import EXIT_OK, EXIT_PARTIAL
+from clawback.journal import Journal
+from clawback.redaction import Redactor
+from clawback.registry import Registry
+from responders.interface import (
+    Action,
+    Capability,
+    Collected,
+    Credential,
+    Failed,
+    ManualRequired,
+    Outcome,
+    Planned,
+    Refused,
+    Responder,
+    ResponderContext,
+    ResponderError,
+    SecretStore,
+    Skipped,
+)
+
+KEYS_REVOKE_ALL = "keys.revoke_all"
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_RETRIES = 2
+MAX_BACKOFF_S = 10.0
+# A provider asking us to wait longer than this (GitHub's 60-requests-an-hour limit) is reported
+# rather than waited for: the panic button must finish.
+MAX_RETRY_AFTER_S = 30.0
+
+
+def _engine_params() -> dict[str, type[Any]]:
+    from pydantic import BaseModel, ConfigDict
+
+    class RevokeAllParams(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        rotate: bool = False
+        verify: bool = True
+        providers: list[str] | None = None
+        exclude_providers: list[str] = []
+
+    return {KEYS_REVOKE_ALL: RevokeAllParams}
+
+
+def known_actions(registry: Registry) -> dict[str, type[Any]]:
+    """Every ``uses:`` a playbook may name, with the model that validates its ``with:``."""
+    actions: dict[str, type[Any]] = {name: cls.Params for name, cls in registry.actions.items()}
+    actions.update(_engine_params())
+    return actions
+
+
+WHEN_VARIABLES = ("cut_network", "dry_run", "yes", "resume")
+
+
+# --------------------------------------------------------------------------------------------
+# What the runner reports while it works
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    step: str
+    action: str
+    target: str
+    outcome: Outcome
+    target_info: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Reporter(Protocol):
+    def step_started(self, step_id: str, uses: str, description: str) -> None: ...
+
+    def step_skipped(self, step_id: str, reason: str) -> None: ...
+
+    def target_finished(self, result: TargetResult) -> None: ...
+
+    def checkpoint(self, text: str) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class SilentReporter:
+    def step_started(self, step_id: str, uses: str, description: str) -> None:
+        pass
+
+    def step_skipped(self, step_id: str, reason: str) -> None:
+        pass
+
+    def target_finished(self, result: TargetResult) -> None:
+        pass
+
+    def checkpoint(self, text: str) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+
+Approver = Callable[[str], bool]
+
+
+@dataclass
+class RunOptions:
+    dry_run: bool = False
+    yes: bool = False
+    cut_network: bool = False
+    interactive: bool = False
+    approver: Approver | None = None
+    default_timeout: float = DEFAULT_TIMEOUT_S
+    default_retries: int = DEFAULT_RETRIES
+
+
+@dataclass
+class RunResult:
+    incident_id: str
+    incident_dir: Path | None
+    results: list[TargetResult]
+    dry_run: bool
+    final_checkpoint: str | None = None
+    manifest_sha256: str | None = None
+
+    @property
+    def remaining(self) -> list[TargetResult]:
+        """What a human must still do or look at: manual steps, failures, refusals."""
+        return [r for r in self.results if r.outcome.status in ("manual", "failed", "refused")]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.remaining else EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# Concurrency helpers
+# --------------------------------------------------------------------------------------------
+
+
+def concurrent_fan_out(func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """Run ``func`` over ``items`` at once; a raising call becomes a ``Failed`` outcome."""
+    if not items:
+        return []
+    if len(items) == 1:
+        return [_call_safely(func, items[0])]
+    with ThreadPoolExecutor(max_workers=min(len(items), 64)) as pool:
+        return list(pool.map(lambda item: _call_safely(func, item), items))
+
+
+def _call_safely(func: Callable[[Any], Any], item: Any) -> Any:
+    try:
+        return func(item)
+    except ResponderError as exc:
+        return Failed(error=str(exc), retryable=False)
+    except Exception as exc:
+        return Failed(error=f"{type(exc).__name__}: {exc}", retryable=True)
+
+
+def _run_with_timeout(func: Callable[[], Any], timeout: float) -> Any:
+    """Call ``func`` in a worker thread; give up waiting after ``timeout`` seconds."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    future: Future[Any] = pool.submit(func)
+    try:
+        return future.result(timeout=timeout)
+    except FutureTimeout:
+        return Failed(error=f"no answer within {timeout:g} s", retryable=True)
+    except ResponderError as exc:
+        return Failed(error=str(exc), retryable=False)
+    except Exception as exc:
+        return Failed(error=f"{type(exc).__name__}: {exc}", retryable=True)
+    finally:
+        # A hung call keeps its thread; we don't wait for it.
+        pool.shutdown(wait=False)
+
+
+def _backoff(attempt: int, outcome: Outcome) -> float | None:
+    """Seconds to wait before the next attempt, or None when waiting is pointless."""
+    delay = min(0.25 * (2**attempt), MAX_BACKOFF_S)
+    if isinstance(outcome, Failed) and outcome.retry_after is not None:
+        if outcome.retry_after > MAX_RETRY_AFTER_S:
+            return None
+        delay = max(delay, outcome.retry_after)
+    return delay
+
+
+# --------------------------------------------------------------------------------------------
+# The runner
+# --------------------------------------------------------------------------------------------
+
+
+class Runner:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        playbook: Any,  # clawback.playbook.LoadedPlaybook
+        settings: Mapping[str, Any],
+        provider_config: Callable[[str], Mapping[str, Any]],
+        credentials: Sequence[Credential],
+        secrets: SecretStore | None,
+        options: RunOptions,
+        reporter: Reporter | None = None,
+        timeline: Any | None = None,  # clawback.timeline.Timeline; None in dry-run
+        journal: Journal | None = None,
+        manifest: Any | None = None,  # clawback.evidence.Manifest
+        incident_id: str = "",
+        incident_dir: Path | None = None,
+    ) -> None:
+        self.registry = registry
+        self.loaded = playbook
+        self.settings = settings
+        self.provider_config = provider_config
+        self.credentials = list(credentials)
+        self.secrets = secrets
+        self.options = options
+        self.reporter = reporter or SilentReporter()
+        self.timeline = timeline
+        self.journal = journal
+        self.manifest = manifest
+        self.incident_id = incident_id
+        self.incident_dir = incident_dir
+        self.redactor = Redactor(c.secret for c in self.credentials if c.secret is not None)
+        self._results: list[TargetResult] = []
+        self._results_lock = threading.Lock()
+        self._step_status: dict[str, str] = {}
+        self._responders: dict[str, Responder] = {}
+
+    # -- public -------------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        variables = {
+            "cut_network": self.options.cut_network,
+            "dry_run": self.options.dry_run,
+            "yes": self.options.yes,
+            "resume": bool(self.journal and self.journal.resumed),
+        }
+        for step in self.loaded.playbook.steps:
+            if self.journal and self.journal.step_done(step.id):
+                self._step_status[step.id] = self.journal.step_status(step.id)
+                self.reporter.step_skipped(step.id, "already done before the resume")
+                continue
+            when = self.loaded.when.get(step.id) if hasattr(self.loaded, "when") else None
+            if when is not None and not when.evaluate(variables, self._step_status):
+                self._step_status[step.id] = "skipped"
+                self.reporter.step_skipped(step.id, f"when: {step.when} is false")
+                self._event(step.id, "step.skip", detail=f"when: {step.when} is false")
+                self._journal_step(step.id, "skipped")
+                continue
+            self.reporter.step_started(step.id, step.uses, step.description)
+            results = self._run_step(step)
+            self._step_status[step.id] = _step_status(results)
+            self._journal_step(step.id, self._step_status[step.id])
+            if self.timeline is not None:
+                self.reporter.checkpoint(self.timeline.checkpoint())
+        return self._finish()
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _run_step(self, step: Any) -> list[TargetResult]:
+        params = self.loaded.params[step.id]
+        if step.approve and not self._approved(step):
+            outcome = Refused(
+                reason="approval denied" if self.options.interactive else
+                "approval needed: no terminal to ask on and --yes not given",
+            )
+            result = TargetResult(step.id, step.uses, "approval", outcome)
+            self._record_result(result)
+            return [result]
+        if step.uses == KEYS_REVOKE_ALL:
+            return self._run_keys_step(step, params)
+        action_cls = self.registry.actions[step.uses]
+        action = action_cls(self._context(action_cls.__module__), params)
+        return self._run_action(step, action)
+
+    def _approved(self, step: Any) -> bool:
+        if self.options.yes or self.options.dry_run:
+            return True
+        if not self.options.interactive or self.options.approver is None:
+            return False
+        return self.options.approver(
+            f"Step {step.id!r} ({step.uses}) needs your approval. Run it?"
+        )
+
+    def _run_action(self, step: Any, action: Action) -> list[TargetResult]:
+        targets = [
+            t for t in action.targets()
+            if not (self.journal and self.journal.target_done(step.id, t))
+        ]
+        if self.options.dry_run:
+            results = [
+                TargetResult(step.id, step.uses, t, self._safe_plan(action, t)) for t in targets
+            ]
+            for r in results:
+                self._record_result(r)
+            return results
+        if action.checkpoint_before and self.timeline is not None:
+            self.reporter.note("Copy this checkpoint off the host before the network goes:")
+            self.reporter.checkpoint(self.timeline.checkpoint())
+
+        def one(target: str) -> TargetResult:
+            info = {"target": target}
+            intent_seq = None
+            if action.state_changing:
+                intent_seq = self._intent(step.id, step.uses, info)
+            outcome = self._with_retries(step, lambda: action.execute(target))
+            result = TargetResult(step.id, step.uses, target, outcome, info)
+            self._record_result(result, intent_seq=intent_seq)
+            return result
+
+        return concurrent_fan_out(one, targets)
+
+    def _safe_plan(self, action: Action, target: str) -> Outcome:
+        try:
+            return action.plan(target)
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+
+    def _run_keys_step(self, step: Any, params: Any) -> list[TargetResult]:
+        creds = [c for c in self.credentials if self._selected(c, params)]
+        creds = [
+            c for c in creds
+            if not (self.journal and self.journal.target_done(step.id, c.target_id))
+        ]
+        groups: dict[str, list[Credential]] = {}
+        unhandled: list[Credential] = []
+        for cred in creds:
+            cls = self.registry.responder_for_provider(cred.provider)
+            if cls is None:
+                unhandled.append(cred)
+            else:
+                groups.setdefault(cls.name, []).append(cred)
+
+        results: list[TargetResult] = []
+        for cred in unhandled:
+            outcome = ManualRequired(
+                instructions=(
+                    f"No responder can revoke this {cred.provider} secret ({cred.kind}, "
+                    f"{cred.fingerprint}). Revoke it in the provider's console, then remove it "
+                    f"from: {', '.join(str(loc) for loc in cred.locations)}"
+                ),
+            )
+            result = TargetResult(step.id, "revoke", cred.target_id, outcome, cred.describe())
+            self._record_result(result)
+            results.append(result)
+
+        def per_responder(name: str) -> list[TargetResult]:
+            return self._revoke_group(step, params, self._responder(name), groups[name])
+
+        for group in concurrent_fan_out(per_responder, list(groups)):
+            if isinstance(group, Failed):  # the responder itself blew up
+                continue
+            results.extend(group)
+        return results
+
+    def _selected(self, cred: Credential, params: Any) -> bool:
+        if params.providers is not None and cred.provider not in params.providers:
+            return False
+        return cred.provider not in params.exclude_providers
+
+    def _responder(self, name: str) -> Responder:
+        if name not in self._responders:
+            cls = self.registry.responders[name]
+            self._responders[name] = cls(self._context(name, self.provider_config(name)))
+        return self._responders[name]
+
+    def _revoke_group(
+        self, step: Any, params: Any, responder: Responder, creds: list[Credential]
+    ) -> list[TargetResult]:
+        if self.options.dry_run:
+            try:
+                planned = responder.plan(creds)
+            except ResponderError as exc:
+                planned = [(c, Failed(error=str(exc))) for c in creds]
+            results = [
+                TargetResult(step.id, "revoke", c.target_id, o, c.describe()) for c, o in planned
+            ]
+            for r in results:
+                self._record_result(r)
+            return results
+
+        intents = {c.target_id: self._intent(step.id, "revoke", c.describe()) for c in creds}
+        outcomes = self._revoke_with_retries(step, responder, creds)
+        results: list[TargetResult] = []
+        for cred in creds:
+            result = TargetResult(
+                step.id, "revoke", cred.target_id, outcomes[cred.target_id], cred.describe()
+            )
+            self._record_result(result, intent_seq=intents[cred.target_id])
+            results.append(result)
+
+        dead = [c for c in creds if outcomes[c.target_id].succeeded]
+        if params.verify and Capability.VERIFY_REVOKED in responder.capabilities:
+            for cred, outcome in zip(
+                dead,
+                responder.context.fan_out(
+                    lambda c: self._with_retries(step, lambda: responder.verify_revoked(c)), dead
+                ),
+                strict=True,
+            ):
+                result = TargetResult(step.id, "verify_revoked", cred.target_id, outcome,
+                                      cred.describe())
+                self._record_result(result)
+                results.append(result)
+        if params.rotate and Capability.ROTATE in responder.capabilities and self.secrets:
+            store = self.secrets
+            for cred in dead:
+                seq = self._intent(step.id, "rotate", cred.describe())
+                outcome = self._with_retries(step, lambda c=cred: responder.rotate(c, store))
+                result = TargetResult(step.id, "rotate", cred.target_id, outcome, cred.describe())
+                self._record_result(result, intent_seq=seq)
+                results.append(result)
+        return results
+
+    def _revoke_with_retries(
+        self, step: Any, responder: Responder, creds: list[Credential]
+    ) -> dict[str, Outcome]:
+        timeout = step.timeout or self.options.default_timeout
+        retries = step.retries if step.retries is not None else self.options.default_retries
+        outcomes: dict[str, Outcome] = {}
+        pending = list(creds)
+        for attempt in range(retries + 1):
+            answer = _run_with_timeout(lambda p=pending: responder.revoke_all(p), timeout)
+            if isinstance(answer, Outcome):  # the whole batch failed
+                answer = [(c, answer) for c in pending]
+            for cred, outcome in answer:
+                outcomes[cred.target_id] = outcome
+            retry = [
+                c for c in pending
+                if isinstance(outcomes.get(c.target_id), Failed)
+                and outcomes[c.target_id].retryable  # type: ignore[union-attr]
+            ]
+            for cred in pending:
+                outcomes.setdefault(cred.target_id, Failed(error="the responder said nothing"))
+            if not retry or attempt == retries:
+                break
+            delay = max((_backoff(attempt, outcomes[c.target_id]) or -1) for c in retry)
+            if delay < 0:
+                break
+            time.sleep(delay)
+            pending = retry
+        return outcomes
+
+    def _with_retries(self, step: Any, call: Callable[[], Outcome]) -> Outcome:
+        timeout = step.timeout or self.options.default_timeout
+        retries = step.retries if step.retries is not None else self.options.default_retries
+        outcome: Outcome = Failed(error="not attempted")
+        for attempt in range(retries + 1):
+            outcome = _run_with_timeout(call, timeout)
+            if not (isinstance(outcome, Failed) and outcome.retryable) or attempt == retries:
+                break
+            delay = _backoff(attempt, outcome)
+            if delay is None:
+                break
+            time.sleep(delay)
+        return outcome
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _context(self, name: str, config: Mapping[str, Any] | None = None) -> ResponderContext:
+        return ResponderContext(
+            config=dict(config or {}),
+            secrets=self.secrets,
+            dry_run=self.options.dry_run,
+            incident_id=self.incident_id,
+            incident_dir=self.incident_dir,
+            fan_out=concurrent_fan_out,
+            settings=self.settings,
+        )
+
+    def _intent(self, step: str, action: str, target: Mapping[str, Any]) -> int | None:
+        if self.timeline is None:
+            return None
+        entry = self.timeline.append(
+            step=step, action=action, phase="intent", target=self.redactor.value(dict(target))
+        )
+        return int(entry.seq)
+
+    def _event(self, step: str, action: str, *, detail: str = "", **extra: Any) -> None:
+        if self.timeline is None:
+            return
+        self.timeline.append(
+            step=step, action=action, phase="event", detail=self.redactor.text(detail),
+            extra=self.redactor.value(extra) if extra else None,
+        )
+
+    def _record_result(self, result: TargetResult, *, intent_seq: int | None = None) -> None:
+        outcome = self._scrub(result.outcome)
+        result = dataclasses.replace(result, outcome=outcome)
+        with self._results_lock:
+            self._results.append(result)
+        if self.timeline is not None:
+            extra = outcome_fields(outcome)
+            if intent_seq is not None:
+                extra["intent_seq"] = intent_seq
+            refs: list[str] = []
+            if isinstance(outcome, Collected):
+                refs = [item.evidence_id for item in outcome.items]
+                self._record_collection(result.step, outcome)
+            self.timeline.append(
+                step=result.step,
+                action=result.action,
+                phase="result",
+                target=self.redactor.value({"target": result.target, **result.target_info}),
+                outcome=outcome.name,
+                detail=outcome_summary(outcome),
+                evidence_refs=refs,
+                extra=extra,
+            )
+        if self.journal is not None and outcome.status in ("ok", "skipped"):
+            self.journal.mark_target(result.step, result.target, outcome.name)
+        self.reporter.target_finished(result)
+
+    def _record_collection(self, step: str, collected: Collected) -> None:
+        if self.manifest is not None:
+            self.manifest.add(step, collected)
+        if self.journal is not None:
+            self.journal.add_collection(step, collected)
+        for item in collected.items:
+            self.timeline.append(  # type: ignore[union-attr]
+                step=step,
+                action="evidence.item",
+                phase="event",
+                target={"source": self.redactor.text(item.source), "sha256": item.sha256},
+                detail=f"{item.kind} {item.size} bytes"
+                + (" (truncated)" if item.truncated else ""),
+                evidence_refs=[item.evidence_id],
+            )
+
+    def _scrub(self, outcome: Outcome) -> Outcome:
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(outcome):
+            value = getattr(outcome, f.name)
+            if isinstance(value, str):
+                changes[f.name] = self.redactor.text(value)
+            elif f.name == "facts":
+                changes[f.name] = self.redactor.value(dict(value))
+        return dataclasses.replace(outcome, **changes)
+
+    def _journal_step(self, step_id: str, status: str) -> None:
+        if self.journal is not None:
+            self.journal.mark_step(step_id, status)
+
+    def _finish(self) -> RunResult:
+        result = RunResult(
+            incident_id=self.incident_id,
+            incident_dir=self.incident_dir,
+            results=list(self._results),
+            dry_run=self.options.dry_run,
+        )
+        if self.timeline is None:
+            return result
+        remaining = result.remaining
+        if remaining:
+            self._event(
+                "close", "remaining",
+                detail=f"{len(remaining)} item(s) need a human",
+                items=[
+                    {"step": r.step, "target": r.target, "outcome": r.outcome.name,
+                     "detail": outcome_summary(r.outcome)}
+                    for r in remaining
+                ],
+            )
+        manifest_sha = None
+        if self.manifest is not None and self.manifest.has_items():
+            from clawback.evidence import write_manifest
+
+            manifest_sha = write_manifest(self.incident_dir, self.manifest)
+        self.timeline.close(manifest_sha256=manifest_sha)
+        result.final_checkpoint = (self.incident_dir / "checkpoint.txt").read_text()  # type: ignore[operator]
+        result.manifest_sha256 = manifest_sha
+        if self.journal is not None:
+            self.journal.mark_closed()
+        return result
+
+
+def _step_status(results: Sequence[TargetResult]) -> str:
+    statuses = {r.outcome.status for r in results}
+    for status in ("failed", "refused", "manual"):
+        if status in statuses:
+            return status
+    if statuses and statuses <= {"skipped"}:
+        return "skipped"
+    return "ok"
+
+
+def outcome_summary(outcome: Outcome) -> str:
+    """One line a person can read: the detail plus what the outcome type carries."""
+    parts = [outcome.detail] if outcome.detail else []
+    if isinstance(outcome, Failed) and outcome.error:
+        parts.append(outcome.error)
+    elif isinstance(outcome, Skipped | Refused) and outcome.reason:
+        parts.append(outcome.reason)
+    elif isinstance(outcome, ManualRequired) and outcome.instructions:
+        parts.append(outcome.instructions)
+    elif isinstance(outcome, Collected):
+        parts.append(f"{len(outcome.items)} item(s) sealed in {Path(outcome.archive).name}")
+    elif isinstance(outcome, Planned) and outcome.commands:
+        parts.append("; ".join(outcome.commands))
+    return " — ".join(parts)
+
+
+def outcome_fields(outcome: Outcome) -> dict[str, Any]:
+    """The outcome's own fields as JSON-safe data for the timeline (floats become strings)."""
+    out: dict[str, Any] = {"status": outcome.status}
+    for f in dataclasses.fields(outcome):
+        if f.name in ("detail", "items"):
+            continue
+        value = getattr(outcome, f.name)
+        if f.name == "facts":
+            if value:
+                out["facts"] = _json_safe(value)
+            continue
+        if value in ("", None, (), False):
+            continue
+        out[f.name] = _json_safe(value)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return format(value, "g")  # canonical JSON forbids floats; keep the value readable
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    return str(value)
+
+
+def operator_identity() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def tool_identity() -> str:
+    return f"clawback/{__version__}"
+
