@@ -1,0 +1,229 @@
+"""Run a playbook as an incident: the library behind ``clawback contain`` and ``clawback demo``.
+
+Everything that can be wrong with the input is checked in ``prepare`` before anything is
+created or changed: a bad playbook, config, provider name or credential reference exits 2 with
+no incident directory and no action taken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clawback import __version__
+from clawback.errors import BadInput
+from clawback.registry import Registry, load_registry
+from clawback.runner import (
+    WHEN_VARIABLES,
+    Approver,
+    Reporter,
+    Runner,
+    RunOptions,
+    RunResult,
+    known_actions,
+    operator_identity,
+)
+from clawback.secret_store import KeyringSecretStore, is_reference
+from responders.interface import Credential, Responder, ResponderError
+
+
+def packaged_playbook(name: str) -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("clawback.playbooks") / f"{name}.yaml"))
+
+
+@dataclass
+class ContainRequest:
+    playbook: Path | None = None
+    config: Path | None = None
+    dry_run: bool = False
+    yes: bool = False
+    cut_network: bool = False
+    resume: str | None = None
+    incidents_dir: Path | None = None
+    interactive: bool = False
+    approver: Approver | None = None
+    extra_responders: Sequence[type[Responder]] = ()
+    playbook_name: str = "contain"
+
+
+@dataclass
+class Prepared:
+    request: ContainRequest
+    registry: Registry
+    config: Any  # clawback.config.Config
+    config_path: Path | None
+    loaded: Any  # clawback.playbook.LoadedPlaybook
+    settings: dict[str, Any]
+    credentials: list[Credential]
+    store: KeyringSecretStore
+    inventory: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(request: ContainRequest) -> Prepared:
+    """Validate everything; create and change nothing."""
+    from clawback.config import find_config, load_config
+    from clawback.playbook import load_playbook
+
+    registry = load_registry(request.extra_responders)
+    providers = {name for name, cls in registry.responders.items() if cls.providers}
+    config_path = find_config(request.config)
+    config = load_config(config_path, known_providers=providers)
+    playbook_path = request.playbook or packaged_playbook(request.playbook_name)
+    loaded = load_playbook(
+        Path(playbook_path), actions=known_actions(registry), variables=WHEN_VARIABLES
+    )
+    store = KeyringSecretStore()
+    _check_references(config, config_path, store)
+    settings = config.settings()
+    inventory = _discover(settings)
+    agent = settings.setdefault("agent", {})
+    if not agent.get("state_dirs") and inventory is not None:
+        agent["state_dirs"] = [str(p) for p in inventory.state_dirs]
+    credentials = list(inventory.credentials) if inventory is not None else []
+    return Prepared(
+        request=request,
+        registry=registry,
+        config=config,
+        config_path=config_path,
+        loaded=loaded,
+        settings=settings,
+        credentials=credentials,
+        store=store,
+        inventory=inventory,
+    )
+
+
+def _check_references(config: Any, config_path: Path | None, store: KeyringSecretStore) -> None:
+    """Every admin credential the config names must resolve before anything runs."""
+    for name in config.providers:
+        for key, value in config.provider(name).items():
+            if isinstance(value, str) and is_reference(value):
+                try:
+                    store.resolve(value)
+                except ResponderError as exc:
+                    raise BadInput(
+                        f"[providers.{name}] {key}: {exc}", path=config_path,
+                        line=config.line_of("providers", name, key),
+                    ) from None
+
+
+def _discover(settings: dict[str, Any]) -> Any:
+    from clawback.inventory import discover
+
+    agent = settings.get("agent", {})
+    user_home = Path(agent.get("user_home") or Path.home())
+    state_dirs = [Path(p) for p in agent.get("state_dirs") or []] or None
+    tmp_dirs = [Path(p) for p in agent.get("tmp_dirs") or ["/tmp"]]
+    return discover(user_home=user_home, state_dirs=state_dirs, tmp_dirs=tmp_dirs)
+
+
+def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
+    """Execute the prepared playbook as a new or resumed incident."""
+    from clawback.evidence import Manifest
+    from clawback.incident import (
+        IncidentLock,
+        create_incident_dir,
+        incidents_root,
+        new_incident_id,
+        resolve_incident,
+    )
+    from clawback.journal import Journal
+
+    request = prepared.request
+    options = RunOptions(
+        dry_run=request.dry_run,
+        yes=request.yes,
+        cut_network=request.cut_network,
+        interactive=request.interactive,
+        approver=request.approver,
+    )
+    runner_args: dict[str, Any] = dict(
+        registry=prepared.registry,
+        playbook=prepared.loaded,
+        settings=prepared.settings,
+        provider_config=prepared.config.provider,
+        credentials=prepared.credentials,
+        secrets=prepared.store,
+        options=options,
+        reporter=reporter,
+    )
+    if request.dry_run:
+        # A dry run writes nothing at all: no incident, no timeline, no keyring entry.
+        return Runner(**runner_args, incident_id="dry-run").run()
+
+    from clawback.signing import load_signing_key
+    from clawback.timeline import Timeline
+
+    signer = load_signing_key()
+    root = incidents_root(request.incidents_dir)
+    if request.resume:
+        incident_dir = resolve_incident(request.resume, root)
+        incident_id = incident_dir.name
+        with IncidentLock(incident_dir):
+            journal = Journal.open(incident_dir, playbook_sha256=prepared.loaded.sha256)
+            if journal.closed:
+                raise BadInput(f"incident {incident_id} is already closed; nothing to resume")
+            timeline = Timeline.resume(incident_dir, signer)
+            manifest = Manifest(incident_id=incident_id)
+            for step, collected in journal.collections():
+                manifest.add(step, collected)
+            return Runner(
+                **runner_args, timeline=timeline, journal=journal, manifest=manifest,
+                incident_id=incident_id, incident_dir=incident_dir,
+            ).run()
+
+    incident_id = new_incident_id()
+    incident_dir = create_incident_dir(root, incident_id)
+    with IncidentLock(incident_dir):
+        journal = Journal.create(
+            incident_dir, incident_id=incident_id, playbook_sha256=prepared.loaded.sha256,
+            playbook_path=str(prepared.loaded.path),
+        )
+        timeline = Timeline.create(
+            incident_dir, incident_id, signer, header=_header(prepared, signer),
+        )
+        manifest = Manifest(incident_id=incident_id)
+        return Runner(
+            **runner_args, timeline=timeline, journal=journal, manifest=manifest,
+            incident_id=incident_id, incident_dir=incident_dir,
+        ).run()
+
+
+def _header(prepared: Prepared, signer: Any) -> dict[str, Any]:
+    config_sha = None
+    if prepared.config_path is not None:
+        config_sha = hashlib.sha256(Path(prepared.config_path).read_bytes()).hexdigest()
+    return {
+        "host": {
+            "hostname": socket.gethostname(),
+            "machine_id": _machine_id(),
+            "os": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "operator": operator_identity(),
+        "tool": f"clawback/{__version__}",
+        "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+        "playbook": {"path": str(prepared.loaded.path), "sha256": prepared.loaded.sha256},
+        "config": {"path": str(prepared.config_path) if prepared.config_path else None,
+                   "sha256": config_sha},
+        "credentials_found": len(prepared.credentials),
+    }
+
+
+def _machine_id() -> str | None:
+    for candidate in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            return Path(candidate).read_text().strip() or None
+        except OSError:
+            continue
+    return None
