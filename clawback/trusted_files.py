@@ -1,0 +1,57 @@
+"""Reading the operator's playbooks and config only when nobody else could have edited them.
+
+A playbook decides what clawback does as root during an incident, and a config names where the
+admin credentials live, so a file someone else can write is refused, as ssh refuses such an
+``authorized_keys``: it must be owned by the current user or root and writable by nobody else.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from clawback.errors import BadInput
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def read_trusted_file(path: Path, *, what: str) -> bytes:
+    """Return the bytes of ``path`` after the ownership and mode checks; ``what`` names it."""
+    try:
+        # O_NONBLOCK: a FIFO planted at the path must not hang the panic button on open().
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise BadInput(f"{what} not found", path=path) from None
+    except OSError as exc:
+        raise BadInput(f"cannot open the {what}: {exc.strerror}", path=path) from None
+    try:
+        # fstat on the open descriptor: the checked file is the file read.
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadInput(f"the {what} is not a regular file", path=path)
+        if info.st_uid not in (os.geteuid(), 0):
+            raise BadInput(
+                f"the {what} is owned by {_user_name(info.st_uid)} (uid {info.st_uid}), not by "
+                f"you or root, so someone else could change what clawback does. Fix: chown "
+                f"{_user_name(os.geteuid())} {path} && chmod 600 {path}",
+                path=path,
+            )
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise BadInput(
+                f"the {what} is writable by group or others (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}), so someone else could change what clawback "
+                f"does. Fix: chmod 600 {path}",
+                path=path,
+            )
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
