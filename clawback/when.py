@@ -159,9 +159,13 @@ def _syntax_error(source: str, exc: SyntaxError, shift: int) -> WhenError:
                 )
     except (tokenize.TokenError, SyntaxError):
         pass  # fall back on the parser's own position
+    index = (exc.offset or 1) - 1
+    if index < 1:
+        # Index 0 is the '(' added around the expression: blame the expression's first token.
+        body = source[1:]
+        index = 1 + len(body) - len(body.lstrip())
     return WhenError(
-        f"cannot parse the when: condition ({exc.msg}); {_GRAMMAR}",
-        offset=shift + max((exc.offset or 1) - 1, 0),
+        f"cannot parse the when: condition ({exc.msg}); {_GRAMMAR}", offset=shift + index
     )
 
 
@@ -190,8 +194,16 @@ class _Checker:
     steps_used: set[str] = field(default_factory=set)
 
     def _offset(self, node: ast.AST) -> int:
+        return self._offset_of_byte_column(getattr(node, "col_offset", 0))
+
+    def _operator_offset(self, node: ast.Compare) -> int:
+        """Offset of a comparison's operator: the first non-blank after its left operand."""
+        end = self._offset_of_byte_column(node.left.end_col_offset or 0)
+        gap = self.source[end - self.expr_start :]
+        return end + (len(gap) - len(gap.lstrip()))
+
+    def _offset_of_byte_column(self, byte_column: int) -> int:
         # ast counts UTF-8 bytes; the operator reads characters.
-        byte_column = getattr(node, "col_offset", 0)
         prefix = self.source.encode()[:byte_column].decode("utf-8", "ignore")
         return self.expr_start + len(prefix)
 
@@ -223,7 +235,9 @@ class _Checker:
             raise self._fail("chained comparisons are not supported: join them with 'and'", node)
         op = node.ops[0]
         if not isinstance(op, ast.Eq | ast.NotEq):
-            raise self._fail("only == and != comparisons are supported", node)
+            raise WhenError(
+                "only == and != comparisons are supported", offset=self._operator_offset(node)
+            )
         left = self._compile_operand(node.left, allow_literal=True)
         right = self._compile_operand(node.comparators[0], allow_literal=True)
         if isinstance(op, ast.Eq):
@@ -233,6 +247,15 @@ class _Checker:
     def _compile_operand(self, node: ast.expr, *, allow_literal: bool = False) -> _Evaluator:
         if isinstance(node, ast.Name):
             return self._compile_name(node)
+        if (
+            allow_literal
+            and isinstance(node, ast.UnaryOp)
+            and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant)
+            and type(node.operand.value) is int
+        ):
+            negative = -node.operand.value
+            return lambda v, s: negative
         if isinstance(node, ast.Constant) and allow_literal:
             value = node.value
             if isinstance(value, str | bool | int):
