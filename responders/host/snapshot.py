@@ -1,0 +1,1039 @@
+"""``host.snapshot``: copy the agent's evidence into one tar.gz, hashing every byte on its way in.
+
+Each source file is opened once, and the same streaming pass copies it into the archive and
+feeds its SHA-256, so the hash in the manifest is the hash of exactly what was stored, even if
+the file changes under us. Compression runs in ISA-L (igzip) worker threads while this thread
+reads and hashes, which keeps the snapshot at the speed of ``tar | sha256sum``.
+
+The archive keeps original file contents (it is 0600 in a 0700 directory); everything this
+module *returns* (outcome detail, facts, evidence items) names paths and hashes only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import hashlib
+import io
+import json
+import os
+import selectors
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from clawback.private_files import FILE_MODE, make_private_dir
+from responders.interface import (
+    Action,
+    Collected,
+    EvidenceItem,
+    Failed,
+    Planned,
+    ResponderError,
+)
+
+if TYPE_CHECKING:
+    import tarfile
+
+MiB = 1024 * 1024
+CHUNK_BYTES = MiB
+# ISA-L level 1 measured fastest on mixed log data here (level 0 is no faster on text and grows
+# incompressible data by 23%); see bench/evidence.py.
+COMPRESS_LEVEL = 1
+# Compression threads; None = one per CPU left over by this (reading, hashing) thread, at most
+# 4. On 2 CPUs a second compressor measured slower: it competes with the hashing thread.
+COMPRESS_THREADS: int | None = None
+# Files at most this big inside extension/skill trees are stored; bigger ones are only hashed
+# into the listing (node_modules can hold tens of thousands of files).
+SMALL_FILE_BYTES = 64 * 1024
+# A command's output spools to disk; without a per-file cap this bounds it.
+DEFAULT_COMMAND_OUTPUT_BYTES = 512 * MiB
+
+CONFIG_NAMES = ("openclaw", "clawdbot", "moldbot", "moltbot")
+SERVICE_NAMES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
+LAUNCHD_LABELS = ("ai.openclaw.", "com.openclaw.", "bot.molt.", "com.clawdbot.")
+SHELL_HISTORIES = (
+    ".bash_history",
+    ".zsh_history",
+    ".sh_history",
+    ".history",
+    ".python_history",
+    ".local/share/fish/fish_history",
+)
+
+
+class SnapshotParams(BaseModel):
+    """The playbook step's ``with:``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    volatile: bool = False
+    max_file_bytes: int | None = Field(default=None, ge=0)
+    max_total_bytes: int | None = Field(default=None, ge=0)
+    extra_paths: list[str] = Field(default_factory=list)
+    system_artifacts: bool = True
+    # The gateway prunes logs older than 24 h on restart; the volatile pass keeps each log's end.
+    log_tail_bytes: int = Field(default=16 * MiB, gt=0)
+    command_timeout: float = Field(default=30.0, gt=0)
+
+
+class AgentLayout(BaseModel):
+    """``settings["agent"]``: where the agent lives. Other keys belong to other steps."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    state_dirs: list[str] = Field(default_factory=list)
+    user_home: str | None = None
+    tmp_dirs: list[str] = Field(default_factory=lambda: ["/tmp"])
+    uid: int | None = None
+    gateway_port: int = 18789
+
+
+class EvidenceSettings(BaseModel):
+    """``settings["evidence"]``: defaults for the caps; a step's params override them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    max_file_bytes: int | None = Field(default=None, ge=0)
+    max_total_bytes: int | None = Field(default=None, ge=0)
+    # Prefix for host-wide paths (/var/log, /etc/cron.d, ...): "/" on a live host.
+    system_root: str = "/"
+
+
+# --------------------------------------------------------------------------------------------
+# What to collect (read-only)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileSource:
+    path: str
+    tail: bool = False
+
+
+@dataclass(frozen=True)
+class CommandSource:
+    name: str
+    argv: tuple[str, ...]
+
+
+@dataclass
+class CollectionPlan:
+    """Everything a snapshot would read, in the order it reads it (RFC 3227 volatility)."""
+
+    generated: list[str] = field(default_factory=list)  # "processes", "sockets"
+    commands: list[CommandSource] = field(default_factory=list)
+    files: list[FileSource] = field(default_factory=list)
+    listings: list[str] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set, repr=False)
+
+    def add_file(self, path: str, *, tail: bool = False) -> None:
+        path = os.path.abspath(path)
+        if path not in self._seen:
+            self._seen.add(path)
+            self.files.append(FileSource(path, tail))
+
+    def add_glob(self, pattern: str) -> None:
+        matches = sorted(glob.glob(pattern, include_hidden=True))
+        files = [m for m in matches if not os.path.isdir(m)]
+        if not files:
+            self.missing.append((pattern, "nothing matched"))
+        for match in files:
+            self.add_file(match)
+
+    def add_path(self, path: str) -> None:
+        if os.path.lexists(path):
+            self.add_file(path)
+        else:
+            self.missing.append((os.path.abspath(path), "does not exist"))
+
+    def add_tree(self, root: str) -> None:
+        if not os.path.lexists(root):
+            self.missing.append((root, "does not exist"))
+            return
+        if not os.path.isdir(root):
+            self.add_file(root)
+            return
+        for path in _walk_files(root, self.missing):
+            self.add_file(path)
+
+
+def _walk_files(root: str, problems: list[tuple[str, str]]) -> Iterator[str]:
+    """Files under ``root``, sorted; symlinked directories are not entered (loops, scope)."""
+
+    def record(err: OSError) -> None:
+        problems.append((err.filename or root, _reason(err)))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=record):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield os.path.join(dirpath, name)
+
+
+def _in_root(system_root: str, path: str) -> str:
+    return os.path.join(system_root, path.lstrip("/"))
+
+
+def build_plan(
+    layout: AgentLayout, settings: EvidenceSettings, params: SnapshotParams
+) -> CollectionPlan:
+    """List what a snapshot would collect. Reads directory entries only; runs nothing."""
+    plan = CollectionPlan()
+    states = [os.path.abspath(os.path.expanduser(s)) for s in layout.state_dirs]
+    home = os.path.abspath(os.path.expanduser(layout.user_home)) if layout.user_home else None
+    volatile = params.volatile
+    esc = glob.escape
+
+    if volatile or params.system_artifacts:
+        plan.generated += ["processes", "sockets"]
+        for argv in (("ss", "-tanp"), ("ss", "-tlnp")):
+            plan.commands.append(CommandSource(f"ss{argv[1]}", argv))
+
+    for state in [s for s in states if not os.path.isdir(s)]:
+        plan.missing.append((state, "state dir does not exist"))
+    states = [s for s in states if os.path.isdir(s)]
+
+    # Lock files, then the gateway's rolling logs: the most volatile files (pruned on restart).
+    for tmp in (os.path.abspath(t) for t in layout.tmp_dirs):
+        uid_dirs = (
+            [os.path.join(tmp, f"openclaw-{layout.uid}")]
+            if layout.uid is not None
+            else sorted(
+                p
+                for p in glob.glob(os.path.join(esc(tmp), "openclaw-*"))
+                if os.path.basename(p)[len("openclaw-") :].isdigit()
+            )
+        )
+        for uid_dir in uid_dirs:
+            plan.add_glob(os.path.join(esc(uid_dir), "gateway.*.lock"))
+        if volatile:
+            log_globs = [
+                os.path.join(esc(tmp), "openclaw", "openclaw-*.log"),
+                os.path.join(esc(tmp), "clawdbot", "clawdbot-*.log"),
+            ] + [os.path.join(esc(d), "*.log") for d in uid_dirs]
+            for pattern in log_globs:
+                for match in sorted(glob.glob(pattern)):
+                    plan.add_file(match, tail=True)
+        else:
+            for d in [os.path.join(tmp, "openclaw"), os.path.join(tmp, "clawdbot"), *uid_dirs]:
+                plan.add_tree(d)
+
+    if volatile:
+        for state in states:
+            for match in sorted(glob.glob(os.path.join(esc(state), "logs", "gateway*.log"))):
+                plan.add_file(match, tail=True)
+        for extra in params.extra_paths:
+            plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
+        return plan
+
+    for state in states:
+        s = esc(state)
+        plan.add_tree(os.path.join(state, "logs"))
+        for agent_sessions in sorted(glob.glob(os.path.join(s, "agents", "*", "sessions"))):
+            plan.add_tree(agent_sessions)
+        plan.add_glob(os.path.join(s, "state", "openclaw.sqlite*"))
+        plan.add_glob(os.path.join(s, "agents", "*", "agent", "openclaw-agent.sqlite*"))
+        plan.add_glob(os.path.join(s, "memory", "*.sqlite*"))
+        for name in CONFIG_NAMES:
+            for match in sorted(glob.glob(os.path.join(s, f"{name}.json*"))):
+                plan.add_file(match)
+        for sub in ("cron", "devices", "nodes"):
+            plan.add_tree(os.path.join(state, sub))
+        plan.add_path(os.path.join(state, "exec-approvals.json"))
+        plan.add_glob(os.path.join(s, "credentials", "*-allowFrom.json"))
+        plan.add_glob(os.path.join(s, "credentials", "*-pairing.json"))
+        for sub in ("extensions", "skills", os.path.join("workspace", "skills")):
+            root = os.path.join(state, sub)
+            if os.path.isdir(root):
+                plan.listings.append(root)
+            else:
+                plan.missing.append((root, "does not exist"))
+
+    root = settings.system_root
+    if home:
+        units = os.path.join(esc(home), ".config", "systemd", "user")
+        for service in SERVICE_NAMES:
+            plan.add_glob(os.path.join(units, f"{service}*.service*"))
+        agents = os.path.join(esc(home), "Library", "LaunchAgents")
+        for label in LAUNCHD_LABELS:
+            plan.add_glob(os.path.join(agents, f"{label}*.plist*"))
+    for system_units in ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"):
+        for service in ("openclaw", "clawdbot", "moltbot"):
+            plan.add_glob(os.path.join(esc(_in_root(root, system_units)), f"{service}*"))
+    if sys.platform == "darwin":
+        for d in ("/Library/LaunchAgents", "/Library/LaunchDaemons"):
+            for label in LAUNCHD_LABELS:
+                plan.add_glob(os.path.join(esc(_in_root(root, d)), f"{label}*.plist"))
+
+    for extra in params.extra_paths:
+        plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
+
+    if params.system_artifacts:
+        for log in ("/var/log/auth.log", "/var/log/syslog"):
+            plan.add_path(_in_root(root, log))
+        plan.commands.append(
+            CommandSource(
+                "journalctl-export",
+                ("journalctl", "--no-pager", "--output=export", "--since=-7d"),
+            )
+        )
+        plan.add_glob(os.path.join(esc(_in_root(root, "/var/spool/cron/crontabs")), "*"))
+        plan.add_path(_in_root(root, "/etc/crontab"))
+        plan.add_glob(os.path.join(esc(_in_root(root, "/etc/cron.d")), "*"))
+        if home:
+            plan.add_glob(os.path.join(esc(home), ".ssh", "authorized_keys*"))
+            for history in SHELL_HISTORIES:
+                plan.add_path(os.path.join(home, history))
+    return plan
+
+
+# --------------------------------------------------------------------------------------------
+# The archive (the only place that reads evidence)
+# --------------------------------------------------------------------------------------------
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _reason(err: OSError) -> str:
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if err.errno == errno.ENOENT:
+        return "does not exist"
+    return err.strerror or type(err).__name__
+
+
+class _HashingSink:
+    """The archive file: hashes and counts the compressed bytes as the gzip thread writes them."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self._raw.write(data)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+
+class _CountingWriter:
+    """Gives tarfile the ``tell()`` its 'w' mode needs; the threaded gzip writer can't seek."""
+
+    def __init__(self, target: IO[bytes]) -> None:
+        self._target = target
+        self._pos = 0
+
+    def write(self, data: bytes) -> int:
+        self._pos += len(data)
+        return self._target.write(data)
+
+    def tell(self) -> int:
+        return self._pos
+
+
+class _HashingReader:
+    """Reads exactly ``length`` bytes from ``source``, hashing them on the way.
+
+    A file that shrinks while read is padded with zeros to ``length`` so the tar member
+    (whose size was already written in its header) stays well-formed; ``shortfall`` says how
+    many bytes were padding, and the hash covers what was stored, padding included.
+    """
+
+    def __init__(self, source: IO[bytes], length: int) -> None:
+        self._source = source
+        self._remaining = length
+        self.sha256 = hashlib.sha256()
+        self.shortfall = 0
+
+    def read(self, size: int) -> bytes:
+        size = min(size, self._remaining)
+        data = self._source.read(size) or b""
+        while len(data) < size:
+            more = self._source.read(size - len(data))
+            if not more:
+                self.shortfall += size - len(data)
+                data += bytes(size - len(data))
+                break
+            data += more
+        self._remaining -= len(data)
+        self.sha256.update(data)
+        return data
+
+
+class EvidenceArchive:
+    """One tar.gz being written. Each ``add_*`` reads its source once and returns its item.
+
+    Members live under ``<prefix>/files/<absolute path>``, ``<prefix>/commands/<name>.out`` and
+    ``<prefix>/generated/<name>.json``. Caps truncate (recorded in the item), never silently.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        member_prefix: str,
+        id_prefix: str,
+        max_file_bytes: int | None = None,
+        max_total_bytes: int | None = None,
+        compress_threads: int | None = None,
+    ) -> None:
+        import tarfile
+
+        from isal import igzip_threaded
+
+        self.path = Path(path)
+        self.member_prefix = member_prefix.strip("/")
+        self.id_prefix = id_prefix
+        self.max_file_bytes = max_file_bytes
+        self.max_total_bytes = max_total_bytes
+        self.items: list[EvidenceItem] = []
+        self.skipped: list[tuple[str, str]] = []
+        self.stored_bytes = 0
+        self._seen_inodes: dict[tuple[int, int], str] = {}
+        self._partial = self.path.with_name(f".{self.path.name}.partial")
+        fd = os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+        self._raw = os.fdopen(fd, "wb", buffering=0)
+        self._sink = _HashingSink(self._raw)
+        threads = (
+            compress_threads
+            or COMPRESS_THREADS
+            or max(1, min(4, len(os.sched_getaffinity(0)) - 1))
+        )
+        self._gz = igzip_threaded.open(
+            self._sink, "wb", compresslevel=COMPRESS_LEVEL, threads=threads, block_size=CHUNK_BYTES
+        )
+        # Closed by finish()/abort(): the archive outlives this constructor.
+        self._tar = tarfile.open(  # noqa: SIM115
+            fileobj=_CountingWriter(self._gz),  # type: ignore[arg-type]
+            mode="w",
+            format=tarfile.PAX_FORMAT,
+            copybufsize=CHUNK_BYTES,
+        )
+        self._tarfile = tarfile
+        self.sha256 = ""
+        self.size = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def __enter__(self) -> EvidenceArchive:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+    def finish(self) -> tuple[str, int]:
+        """Seal the archive: flush, fsync, rename into place. Returns (sha256, size)."""
+        self._tar.close()
+        self._gz.close()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        os.replace(self._partial, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self.sha256 = self._sink.sha256.hexdigest()
+        self.size = self._sink.size
+        return self.sha256, self.size
+
+    def abort(self) -> None:
+        """Stop the gzip threads and drop the unfinished archive."""
+        with contextlib.suppress(Exception):
+            self._gz.close()
+        with contextlib.suppress(OSError):
+            self._raw.close()
+        with contextlib.suppress(OSError):
+            self._partial.unlink()
+
+    # -- members ----------------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        return f"{self.id_prefix}-{len(self.items) + 1:04d}"
+
+    def _budget(self, wanted: int) -> int:
+        allowed = wanted
+        if self.max_file_bytes is not None:
+            allowed = min(allowed, self.max_file_bytes)
+        if self.max_total_bytes is not None:
+            allowed = min(allowed, max(0, self.max_total_bytes - self.stored_bytes))
+        return allowed
+
+    def _total_exhausted(self) -> bool:
+        return self.max_total_bytes is not None and self.stored_bytes >= self.max_total_bytes
+
+    def _member(
+        self, name: str, size: int, mode: int, uid: int, gid: int, mtime: float
+    ) -> tarfile.TarInfo:
+        info = self._tarfile.TarInfo(f"{self.member_prefix}/{name}")
+        info.size = size
+        info.mode = mode
+        info.uid = uid
+        info.gid = gid
+        info.mtime = int(mtime)
+        return info
+
+    def _store(self, info: tarfile.TarInfo, reader: _HashingReader) -> None:
+        self._tar.addfile(info, reader)  # type: ignore[arg-type]
+        # addfile keeps every TarInfo for reading back; a writer never needs them.
+        self._tar.members.clear()
+        self.stored_bytes += info.size
+
+    def add_file(self, path: str, *, tail_bytes: int | None = None) -> EvidenceItem | None:
+        """Copy one file (or its last ``tail_bytes``); on failure record it in ``skipped``."""
+        path = os.path.abspath(path)
+        note = ""
+        with contextlib.suppress(OSError):
+            if os.path.islink(path):
+                note = f"via symbolic link to {os.readlink(path)}"
+        try:
+            fd = _open_for_evidence(path)
+        except OSError as err:
+            self.skipped.append((path, _reason(err)))
+            return None
+        with os.fdopen(fd, "rb", buffering=0) as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self.skipped.append((path, f"not a regular file ({_file_type(st.st_mode)})"))
+                return None
+            inode = (st.st_dev, st.st_ino)
+            if inode in self._seen_inodes:
+                self.skipped.append((path, f"same file as {self._seen_inodes[inode]}"))
+                return None
+            self._seen_inodes[inode] = path
+            return self.add_open_file(fh, st, path, tail_bytes=tail_bytes, note=note)
+
+    def add_open_file(
+        self,
+        fh: IO[bytes],
+        st: os.stat_result,
+        source: str,
+        *,
+        tail_bytes: int | None = None,
+        note: str = "",
+    ) -> EvidenceItem | None:
+        """Copy an already-open file whose ``st`` was taken when it was opened.
+
+        The stat'd size is the contract: later growth is not copied, a shrink is zero-padded,
+        and both are noted in the item.
+        """
+        if self._total_exhausted():
+            self.skipped.append(
+                (
+                    source,
+                    f"max_total_bytes ({self.max_total_bytes}) reached; "
+                    f"{st.st_size} bytes not collected",
+                )
+            )
+            return None
+        notes = [note] if note else []
+        start = 0
+        wanted = st.st_size
+        if tail_bytes is not None and st.st_size > tail_bytes:
+            start = st.st_size - tail_bytes
+            wanted = tail_bytes
+            notes.append(f"tail: last {tail_bytes} of {st.st_size} bytes")
+        length = self._budget(wanted)
+        truncated = start > 0 or length < st.st_size
+        if length < wanted:
+            notes.append(f"capped: first {length} of {wanted} bytes")
+        if start:
+            fh.seek(start)
+        collected_at = utc_now()
+        reader = _HashingReader(fh, length)
+        info = self._member(
+            "files" + source, length, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime
+        )
+        self._store(info, reader)
+        if reader.shortfall:
+            notes.append(
+                f"shrank during collection: read {length - reader.shortfall} of {length} "
+                f"bytes; zero-padded to {length}"
+            )
+        with contextlib.suppress(OSError, ValueError):
+            after = os.fstat(fh.fileno())
+            if after.st_size > st.st_size:
+                notes.append(
+                    f"grew during collection to {after.st_size} bytes; "
+                    f"copied the {st.st_size} present at start"
+                )
+            elif after.st_mtime_ns != st.st_mtime_ns and not reader.shortfall:
+                notes.append("modified during collection")
+        item = EvidenceItem(
+            evidence_id=self._next_id(),
+            kind="file",
+            source=source,
+            stored_path=info.name,
+            size=length,
+            sha256=reader.sha256.hexdigest(),
+            collected_at=collected_at,
+            archive=self.path.name,
+            mode=stat.S_IMODE(st.st_mode),
+            uid=st.st_uid,
+            gid=st.st_gid,
+            mtime=st.st_mtime,
+            ctime=st.st_ctime,
+            truncated=truncated,
+            original_size=st.st_size if truncated else None,
+            note="; ".join(notes),
+        )
+        self.items.append(item)
+        return item
+
+    def add_generated(self, name: str, data: bytes, source: str) -> EvidenceItem:
+        """Store bytes this snapshot produced itself (process tree, listings)."""
+        collected_at = utc_now()
+        reader = _HashingReader(io.BytesIO(data), len(data))
+        info = self._member(
+            f"generated/{name}", len(data), FILE_MODE, os.getuid(), os.getgid(), time.time()
+        )
+        self._store(info, reader)
+        item = EvidenceItem(
+            evidence_id=self._next_id(),
+            kind="generated",
+            source=source,
+            stored_path=info.name,
+            size=len(data),
+            sha256=reader.sha256.hexdigest(),
+            collected_at=collected_at,
+            archive=self.path.name,
+        )
+        self.items.append(item)
+        return item
+
+    def add_command(
+        self, name: str, argv: tuple[str, ...], *, timeout: float
+    ) -> EvidenceItem | None:
+        """Run ``argv`` (no shell) and store its stdout, with argv and exit code in the item."""
+        executable = shutil.which(argv[0]) or shutil.which(argv[0], path="/usr/sbin:/sbin")
+        if executable is None:
+            self.skipped.append((shlex.join(argv), f"{argv[0]} is not installed"))
+            return None
+        limit = (
+            self.max_file_bytes
+            if self.max_file_bytes is not None
+            else (DEFAULT_COMMAND_OUTPUT_BYTES)
+        )
+        collected_at = utc_now()
+        with tempfile.TemporaryFile(dir=self.path.parent) as spool:
+            try:
+                exit_code, total, timed_out = _run_to_file(
+                    (executable, *argv[1:]), spool, limit=limit, timeout=timeout
+                )
+            except OSError as err:
+                self.skipped.append((shlex.join(argv), f"could not run: {_reason(err)}"))
+                return None
+            kept = min(total, limit)
+            spool.seek(0)
+            length = self._budget(kept)
+            notes = []
+            if timed_out:
+                notes.append(f"timed out after {timeout:g} s; output up to then kept")
+            if length < total:
+                notes.append(
+                    f"capped: first {length} of {total}{'+' if total > limit else ''} bytes"
+                )
+            reader = _HashingReader(spool, length)
+            info = self._member(
+                f"commands/{name}.out", length, FILE_MODE, os.getuid(), os.getgid(), time.time()
+            )
+            self._store(info, reader)
+        item = EvidenceItem(
+            evidence_id=self._next_id(),
+            kind="command",
+            source=shlex.join(argv),
+            stored_path=info.name,
+            size=length,
+            sha256=reader.sha256.hexdigest(),
+            collected_at=collected_at,
+            archive=self.path.name,
+            argv=(executable, *argv[1:]),
+            exit_code=exit_code,
+            truncated=length < total,
+            original_size=total if length < total and total <= limit else None,
+            note="; ".join(notes),
+        )
+        self.items.append(item)
+        return item
+
+    def hash_only(self, path: str) -> tuple[os.stat_result, str] | None:
+        """SHA-256 of a file not worth storing (listings), streamed; None if unreadable."""
+        try:
+            fd = _open_for_evidence(path)
+        except OSError as err:
+            self.skipped.append((path, _reason(err)))
+            return None
+        with os.fdopen(fd, "rb", buffering=0) as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            digest = hashlib.file_digest(fh, "sha256")  # type: ignore[arg-type]
+        return st, digest.hexdigest()
+
+
+def _open_for_evidence(path: str) -> int:
+    """Open read-only without blocking on FIFOs and, where allowed, without touching atime."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    noatime = getattr(os, "O_NOATIME", 0)
+    try:
+        return os.open(path, flags | noatime)
+    except PermissionError:
+        # O_NOATIME needs ownership (or CAP_FOWNER); retry so a readable file is still read.
+        if not noatime:
+            raise
+        return os.open(path, flags)
+
+
+def _file_type(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _run_to_file(
+    argv: tuple[str, ...], out: IO[bytes], *, limit: int, timeout: float
+) -> tuple[int | None, int, bool]:
+    """Copy ``argv``'s stdout into ``out`` up to ``limit`` bytes (counting past it).
+
+    Returns (exit code, total bytes produced, timed out). A command that runs past ``timeout``
+    or keeps writing past the limit is killed; what it wrote until then is kept.
+    """
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        close_fds=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    total = 0
+    timed_out = False
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            if not sel.select(remaining):
+                continue
+            chunk = os.read(proc.stdout.fileno(), CHUNK_BYTES)
+            if not chunk:
+                break
+            if total < limit:
+                out.write(chunk[: limit - total])
+            total += len(chunk)
+            if total > limit:
+                break
+    proc.stdout.close()
+    if timed_out or total > limit:
+        proc.kill()
+    try:
+        proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired:
+        # stdout is closed but the command lingers past its deadline.
+        timed_out = True
+        proc.kill()
+        proc.wait()
+    return proc.returncode, total, timed_out
+
+
+# --------------------------------------------------------------------------------------------
+# Generated items
+# --------------------------------------------------------------------------------------------
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def process_tree() -> bytes:
+    import psutil
+
+    procs = []
+    attrs = ["pid", "ppid", "name", "exe", "cmdline", "username", "create_time", "status", "cwd"]
+    for proc in psutil.process_iter(attrs=attrs, ad_value=None):
+        info = dict(proc.info)
+        if info.get("create_time"):
+            info["create_time"] = _iso(info["create_time"])
+        procs.append(info)
+    procs.sort(key=lambda p: p["pid"])
+    return _json_bytes({"collected_at": utc_now(), "processes": procs})
+
+
+def sockets(gateway_port: int) -> bytes:
+    import psutil
+
+    conns = []
+    for c in psutil.net_connections(kind="inet"):
+        conns.append(
+            {
+                "fd": c.fd,
+                "family": c.family.name,
+                "type": c.type.name,
+                "laddr": list(c.laddr) if c.laddr else None,
+                "raddr": list(c.raddr) if c.raddr else None,
+                "status": c.status,
+                "pid": c.pid,
+            }
+        )
+    conns.sort(key=lambda c: (c["laddr"] or [], c["raddr"] or [], c["pid"] or 0))
+    listeners = sorted(
+        {
+            c["pid"] or 0
+            for c in conns
+            if c["status"] == "LISTEN" and c["laddr"] and c["laddr"][1] == gateway_port
+        }
+    )
+    return _json_bytes(
+        {
+            "collected_at": utc_now(),
+            "gateway_port": gateway_port,
+            "gateway_listener_pids": listeners,
+            "connections": conns,
+        }
+    )
+
+
+def _json_bytes(obj: object) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
+
+
+def _is_small_enough(path: str, st: os.stat_result) -> bool:
+    return st.st_size <= SMALL_FILE_BYTES and "node_modules" not in Path(path).parts
+
+
+def collect_listing(archive: EvidenceArchive, root: str) -> None:
+    """Store a per-file sha256 listing of ``root``; small files are stored too, read once."""
+    problems: list[tuple[str, str]] = []
+    entries = []
+    for path in _walk_files(root, problems):
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            problems.append((path, _reason(err)))
+            continue
+        if stat.S_ISREG(st.st_mode) and _is_small_enough(path, st):
+            item = archive.add_file(path)
+            if item is not None:
+                entries.append(
+                    {
+                        "path": path,
+                        "size": item.size,
+                        "mode": item.mode,
+                        "mtime": item.mtime,
+                        "sha256": item.sha256,
+                        "stored_path": item.stored_path,
+                    }
+                )
+            continue
+        hashed = archive.hash_only(path)
+        if hashed is None:
+            entries.append({"path": path, "error": "not a readable regular file"})
+            continue
+        st, digest = hashed
+        entries.append(
+            {
+                "path": path,
+                "size": st.st_size,
+                "mode": stat.S_IMODE(st.st_mode),
+                "mtime": st.st_mtime,
+                "sha256": digest,
+                "stored_path": None,
+            }
+        )
+    archive.skipped.extend(problems)
+    archive.add_generated(
+        f"listings{root}.json",
+        _json_bytes({"root": root, "collected_at": utc_now(), "files": entries}),
+        source=f"listing of {root}",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The action
+# --------------------------------------------------------------------------------------------
+
+
+class SnapshotAction(Action):
+    """Snapshot the agent's evidence (volatile: processes, sockets, locks, log tails)."""
+
+    name: ClassVar[str] = "host.snapshot"
+    state_changing: ClassVar[bool] = False
+    Params: ClassVar[type[SnapshotParams]] = SnapshotParams
+
+    params: SnapshotParams
+
+    @property
+    def label(self) -> str:
+        return "volatile" if self.params.volatile else "full"
+
+    def _settings(self) -> tuple[AgentLayout, EvidenceSettings]:
+        try:
+            layout = AgentLayout.model_validate(self.context.settings.get("agent") or {})
+            evidence = EvidenceSettings.model_validate(self.context.settings.get("evidence") or {})
+        except ValidationError as err:
+            raise ResponderError(
+                f"host.snapshot: fix the [agent]/[evidence] config: {err}"
+            ) from err
+        if not layout.state_dirs and not layout.user_home:
+            raise ResponderError(
+                "host.snapshot: set agent.state_dirs (e.g. ~/.openclaw) or agent.user_home "
+                "in clawback.toml so the snapshot knows where the agent lives"
+            )
+        return layout, evidence
+
+    def _caps(self, evidence: EvidenceSettings) -> tuple[int | None, int | None]:
+        per_file = self.params.max_file_bytes
+        total = self.params.max_total_bytes
+        return (
+            per_file if per_file is not None else evidence.max_file_bytes,
+            total if total is not None else evidence.max_total_bytes,
+        )
+
+    def archive_path(self) -> Path:
+        if self.context.incident_dir is None or not self.context.incident_id:
+            raise ResponderError("host.snapshot needs an incident id and incident directory")
+        evidence_dir = Path(self.context.incident_dir) / "evidence"
+        base = f"{self.context.incident_id}-{self.label}"
+        path = evidence_dir / f"{base}.tar.gz"
+        n = 2
+        # A resumed run never overwrites evidence an earlier attempt sealed.
+        while path.exists():
+            path = evidence_dir / f"{base}-{n}.tar.gz"
+            n += 1
+        return path
+
+    def plan(self, target: str) -> Planned:
+        layout, evidence = self._settings()
+        collection = build_plan(layout, evidence, self.params)
+        max_file, max_total = self._caps(evidence)
+        archive = self.archive_path()
+        sizes = 0
+        for source in collection.files:
+            with contextlib.suppress(OSError):
+                size = os.stat(source.path).st_size
+                sizes += min(size, self.params.log_tail_bytes) if source.tail else size
+        commands = tuple(shlex.join(c.argv) for c in collection.commands)
+        return Planned(
+            action=self.name,
+            commands=commands,
+            detail=(
+                f"would snapshot {len(collection.files)} files, {len(collection.listings)} "
+                f"listings, {len(commands)} commands into {archive}"
+            ),
+            facts={
+                "archive": str(archive),
+                "label": self.label,
+                "files": [s.path for s in collection.files],
+                "tails": [s.path for s in collection.files if s.tail],
+                "listings": collection.listings,
+                "generated": collection.generated,
+                "commands": list(commands),
+                "missing": [list(m) for m in collection.missing],
+                "estimated_bytes": sizes,
+                "max_file_bytes": max_file,
+                "max_total_bytes": max_total,
+            },
+        )
+
+    def execute(self, target: str) -> Collected | Failed:
+        layout, evidence = self._settings()
+        started_at = utc_now()
+        collection = build_plan(layout, evidence, self.params)
+        max_file, max_total = self._caps(evidence)
+        path = self.archive_path()
+        make_private_dir(path.parent)
+        incident = self.context.incident_id
+        try:
+            with EvidenceArchive(
+                path,
+                member_prefix=f"{incident}-{self.label}",
+                id_prefix=f"{incident}-{self.label}",
+                max_file_bytes=max_file,
+                max_total_bytes=max_total,
+            ) as archive:
+                self._collect(archive, collection, layout)
+        except OSError as err:
+            return Failed(
+                error=f"evidence archive {path} could not be written: {_reason(err)}",
+                detail=f"snapshot failed while writing {path.name}",
+            )
+        finished_at = utc_now()
+        skipped = tuple(collection.missing) + tuple(archive.skipped)
+        truncated = [i.evidence_id for i in archive.items if i.truncated]
+        return Collected(
+            archive=str(path),
+            archive_sha256=archive.sha256,
+            items=tuple(archive.items),
+            skipped=skipped,
+            detail=(
+                f"{len(archive.items)} items ({archive.stored_bytes} bytes) sealed in "
+                f"{path.name}; {len(truncated)} truncated, {len(skipped)} skipped"
+            ),
+            facts={
+                "archive": str(path),
+                "archive_sha256": archive.sha256,
+                "archive_size": archive.size,
+                "label": self.label,
+                "items": len(archive.items),
+                "stored_bytes": archive.stored_bytes,
+                "truncated": truncated,
+                "skipped": len(skipped),
+                "started_at": started_at,
+                "finished_at": finished_at,
+            },
+        )
+
+    def _collect(
+        self, archive: EvidenceArchive, collection: CollectionPlan, layout: AgentLayout
+    ) -> None:
+        generators = {
+            "processes": process_tree,
+            "sockets": lambda: sockets(layout.gateway_port),
+        }
+        for name in collection.generated:
+            try:
+                data = generators[name]()
+            except Exception as err:  # psutil.AccessDenied and friends: evidence goes on
+                archive.skipped.append((f"psutil:{name}", f"{type(err).__name__}"))
+                continue
+            archive.add_generated(f"{name}.json", data, source=f"psutil:{name}")
+        for command in collection.commands:
+            archive.add_command(command.name, command.argv, timeout=self.params.command_timeout)
+        for source in collection.files:
+            archive.add_file(
+                source.path, tail_bytes=self.params.log_tail_bytes if source.tail else None
+            )
+        for root in collection.listings:
+            collect_listing(archive, root)
