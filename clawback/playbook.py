@@ -125,8 +125,11 @@ class _NodeMap:
 
         if not isinstance(key, yaml.ScalarNode):
             return None
-        # `yes:` / `1:` are bool / int keys in YAML 1.1, and pydantic reports them as such.
-        return self._loader.construct_object(key)
+        try:
+            # `yes:` / `1:` are bool / int keys in YAML 1.1, and pydantic reports them as such.
+            return self._loader.construct_object(key)
+        except yaml.YAMLError:  # a merge key `<<` or an unknown tag: compare as written
+            return key.value
 
     def walk(
         self, loc: Iterable[str | int], start: yaml.Node | None = None
@@ -138,7 +141,9 @@ class _NodeMap:
         key_node: yaml.Node | None = None
         for part in loc:
             if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
+                # Last match: after a merge (`<<: *anchor`) the mapping's own keys come last
+                # and win.
+                for key, value in reversed(node.value):
                     name = self.key_value(key)
                     if name == part and type(name) is type(part):
                         node, key_node = value, key
@@ -238,7 +243,8 @@ def _model_keys(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-def _duplicate_key_problems(root: yaml.Node, nodes: _NodeMap) -> list[_Problem]:
+def _key_problems(root: yaml.Node, nodes: _NodeMap) -> list[_Problem]:
+    """Duplicate keys (PyYAML keeps the last silently) and keys YAML 1.1 reads as non-strings."""
     import yaml
 
     problems = []
@@ -256,6 +262,14 @@ def _duplicate_key_problems(root: yaml.Node, nodes: _NodeMap) -> list[_Problem]:
                 if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
                     continue
                 name = nodes.key_value(key)
+                if not isinstance(name, str):
+                    problems.append(
+                        _problem_at(
+                            key,
+                            f"the key {key.value!r} is read by YAML as {_describe_node(key)}, "
+                            f"but keys must be strings: quote it ('{key.value}':) or rename it",
+                        )
+                    )
                 identity = (type(name), name)
                 if identity in first_seen:
                     first = first_seen[identity].start_mark
@@ -351,7 +365,7 @@ def load_playbook(
                 column=1,
             )
         nodes = _NodeMap(root, loader)
-        _raise_problems(path, _duplicate_key_problems(root, nodes))
+        _raise_problems(path, _key_problems(root, nodes))
         document = loader.construct_document(root)
     except yaml.YAMLError as exc:
         raise _yaml_error(path, exc, text) from None

@@ -158,6 +158,33 @@ def test_loading_has_no_side_effects(write_input: InputWriter, tmp_path: Path) -
     assert path.stat().st_mtime_ns == mtime
 
 
+def test_anchors_and_merge_keys(write_input: InputWriter) -> None:
+    text = (
+        "name: contain\nsteps:\n"
+        "  - &careful {id: stop, uses: host.stop_service, timeout: 5, retries: 3}\n"
+        "  - <<: *careful\n    id: stop-again\n    retries: 1\n"
+        "  - <<: *careful\n    id: stop-late\n    retries: 12\n"
+    )
+    error = refused(write_input("p.yaml", text))
+    assert (error.line, error.column) == position(text, "12")
+    assert "less than or equal to 10" in error.message
+
+    loaded = load(write_input("ok.yaml", text.replace("retries: 12", "retries: 2")))
+    second = loaded.playbook.steps[1]
+    assert (second.id, second.uses, second.timeout, second.retries) == (
+        "stop-again", "host.stop_service", 5.0, 1,
+    )  # fmt: skip
+
+
+def test_yes_is_a_boolean_key_in_yaml_11(write_input: InputWriter) -> None:
+    # `yes:` as a key is the boolean True to PyYAML; the error must still find its line.
+    text = "name: contain\nsteps:\n  - id: a\n    uses: host.snapshot\n    yes: 1\n"
+    error = refused(write_input("p.yaml", text))
+    assert (error.line, error.column) == (5, 5)
+    assert "'yes' is read by YAML as a boolean" in error.message
+    assert "quote it" in error.message
+
+
 # --------------------------------------------------------------------------------------------
 # YAML-level errors
 # --------------------------------------------------------------------------------------------
