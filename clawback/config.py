@@ -8,6 +8,7 @@ tomllib keeps no positions, so a small scanner (:class:`_TomlLocator`) finds the
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import hashlib
@@ -490,7 +491,10 @@ class _TomlLocator:
 
     def __post_init__(self) -> None:
         self._line_starts = [0] + [i + 1 for i, c in enumerate(self.text) if c == "\n"]
-        self._scan()
+        # On a construct this scanner does not know it keeps what it found: errors past that
+        # point fall back on the nearest known ancestor (or line 1), never a crash.
+        with contextlib.suppress(ValueError, IndexError):
+            self._scan()
 
     def find(self, loc: Sequence[str | int], *, prefer_key: bool = False) -> tuple[int, int] | None:
         """1-based (line, column) of ``loc``, or of its nearest ancestor that is in the text."""
@@ -599,11 +603,15 @@ class _TomlLocator:
     def _value(self, loc: Loc) -> None:
         self.value_at[loc] = self._pos
         c = self._peek()
+        if not c:
+            raise ValueError("a value is missing at the end of the text")
         if c == "[":
             self._pos += 1
             index = 0
             while True:
                 self._skip_blank(newlines=True)
+                if self._pos >= len(self.text):
+                    raise ValueError("unterminated array")
                 if self._peek() == "]":
                     self._pos += 1
                     return
@@ -616,6 +624,8 @@ class _TomlLocator:
             self._pos += 1
             while True:
                 self._skip_blank(newlines=False)
+                if self._pos >= len(self.text):
+                    raise ValueError("unterminated inline table")
                 if self._peek() == "}":
                     self._pos += 1
                     return
@@ -636,6 +646,8 @@ class _TomlLocator:
             end = self.text.find(quote * 3, self._pos + 3)
             while quote == '"' and end > 0 and _escaped(self.text, end):
                 end = self.text.find(quote * 3, end + 1)
+            if end < 0:
+                raise ValueError("unterminated multi-line string")
             # A closing delimiter may be followed by up to two more quotes that belong to it.
             while self.text[end + 3 : end + 4] == quote:
                 end += 1
@@ -645,6 +657,8 @@ class _TomlLocator:
         end = self._pos + 1
         while True:
             end = self.text.find(quote, end)
+            if end < 0:
+                raise ValueError("unterminated string")
             if quote == "'" or not _escaped(self.text, end):
                 break
             end += 1

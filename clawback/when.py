@@ -226,7 +226,7 @@ class _Checker:
                 value = node.value
                 return lambda v, s: value
             raise self._fail(
-                "a literal on its own is not a condition: compare it, e.g. mode == \"fast\"", node
+                'a literal on its own is not a condition: compare it, e.g. mode == "fast"', node
             )
         return self._compile_operand(node)
 
@@ -329,7 +329,5 @@ class _Checker:
         while isinstance(root, ast.Attribute):
             root = root.value
         if isinstance(root, ast.Name) and root.id == "steps":
-            return (
-                "a step reference is steps.<id>.<status>, status one of " + ", ".join(STATUSES)
-            )
+            return "a step reference is steps.<id>.<status>, status one of " + ", ".join(STATUSES)
         return "attribute access is only supported as steps.<id>.<status>"

@@ -133,8 +133,9 @@ def test_valid_config_loads_and_expands_home(write_input: InputWriter, home: Pat
 
 def test_locations_of_loaded_config(write_input: InputWriter) -> None:
     config = load(write_input("clawback.toml", VALID))
-    assert config.line_of("providers", "aws", "admin_secret_access_key") == (
-        position(VALID, "admin_secret_access_key")[0]
+    assert (
+        config.line_of("providers", "aws", "admin_secret_access_key")
+        == (position(VALID, "admin_secret_access_key")[0])
     )
     assert config.location_of("agent", "services", 1, "name") == value_position(
         VALID, 'name = "worker"'
@@ -286,9 +287,7 @@ def test_inline_and_dotted_keys_are_located(write_input: InputWriter) -> None:
 
 
 def test_every_schema_error_is_listed(write_input: InputWriter) -> None:
-    text = VALID.replace("ssh_port = 2222", "ssh_port = true").replace(
-        "uid = 1000", "uid = -1"
-    )
+    text = VALID.replace("ssh_port = 2222", "ssh_port = true").replace("uid = 1000", "uid = -1")
     error = refused(write_input("c.toml", text))
     assert (error.line, error.column) == value_position(text, "uid = -1")
     ssh_line, ssh_column = value_position(text, "ssh_port = true")
@@ -462,3 +461,89 @@ def test_file_checks_come_before_parsing(write_input: InputWriter) -> None:
     error = refused(write_input("clawback.toml", "[[[ broken", mode=0o666))
     assert "writable by group or others" in error.message
     assert error.line is None
+
+
+# --------------------------------------------------------------------------------------------
+# The position scanner on TOML's harder corners
+# --------------------------------------------------------------------------------------------
+
+TRICKY = '''\
+[agent]  # a [comment] with brackets
+"user_home" = "/home/a"   # quoted key
+
+[providers.aws]
+note = """
+[agent]
+fake = "a header and a key inside a multi-line string"
+"""
+literal = 'C:\\path\\ with "quotes"'
+escaped = "a \\" quote and a # hash"
+multi_literal = \'\'\'
+line = 1\'\'\'
+when.dotted.key = 1979-05-27 07:32:00
+list_of_tables = [ { name = "x", port = 1 },
+  { name = "y", port = 2 } ]  # trailing
+nested = [[1, 2], ["a", "b"]]
+"quoted.key" = true
+after = -3
+
+[[providers.aws.accounts]]
+name = "first"
+
+[[providers.aws.accounts]]
+name = "second"
+[providers.aws.accounts.extra]
+deep = 1.5e3
+'''
+
+
+def test_scanner_locates_every_value(write_input: InputWriter) -> None:
+    import tomllib
+
+    config = load(write_input("c.toml", TRICKY))
+    document = tomllib.loads(TRICKY)
+    starts = {bool: "tf", int: "-0123456789", float: "-0123456789", str: "\"'", list: "["}
+    lines = TRICKY.splitlines()
+
+    def check(loc: tuple[str | int, ...], value: object) -> None:
+        where = config.location_of(*loc)
+        assert where is not None, loc
+        at = lines[where[0] - 1][where[1] - 1 :]
+        if isinstance(value, dict):
+            # A table is located at its header or, inline, at its '{'.
+            assert at[:1] in "[{" or at.startswith(str(loc[-1])), (loc, at)
+            for key, item in value.items():
+                check((*loc, key), item)
+            return
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                check((*loc, index), item)
+        first = next((chars for t, chars in starts.items() if isinstance(value, t)), "0123456789")
+        assert at[:1] in first, (loc, at)
+
+    check(("providers",), document["providers"])
+    assert config.agent.user_home == Path("/home/a")
+    assert config.location_of("providers", "aws", "list_of_tables", 1, "port") == position(
+        TRICKY, "2 }"
+    )
+    assert config.location_of("providers", "aws", "accounts", 1, "name") == position(
+        TRICKY, '"second"'
+    )
+    assert config.location_of("providers", "aws", "accounts", 1, "extra", "deep") == position(
+        TRICKY, "1.5e3"
+    )
+    assert config.location_of("providers", "aws", "quoted.key") == position(TRICKY, "true")
+    assert config.location_of("providers", "aws", "when", "dotted", "key") == position(
+        TRICKY, "1979"
+    )
+    # The fake header inside the string did not move `[agent]`'s position.
+    assert config.location_of("agent") == (1, 1)
+    assert config.location_of("agent", "user_home") == position(TRICKY, '"/home/a"')
+
+
+def test_error_after_tricky_constructs_is_located(write_input: InputWriter) -> None:
+    text = TRICKY.replace('"user_home" = "/home/a"', '"user_home" = "/home/a"\nuid = "x"')
+    text = text + "\n[network]\nssh_port = 'twenty-two'\n"
+    error = refused(write_input("c.toml", text))
+    assert (error.line, error.column) == value_position(text, 'uid = "x"')
+    assert f"also {error.path}:{value_position(text, 'ssh_port = ')[0]}:" in error.message
