@@ -1,0 +1,555 @@
+"""``clawback verify``: prove an incident's timeline is intact, or say exactly what is wrong.
+
+Each finding is its own Verdict naming the entry seq (or the file) it is about:
+
+failures (exit 1)
+  MALFORMED_ENTRY       a line is not a v1 entry (bad UTF-8/JSON, fields, types, floats, torn)
+  DUPLICATE_KEY_JSON    a line repeats a JSON key (parsers would disagree on its meaning)
+  NON_CANONICAL_JSON    a line's bytes are not the RFC 8785 encoding of what it says
+  EMPTY_TIMELINE        timeline.jsonl has no entries
+  ENTRY_MODIFIED        an entry's content does not match its ``hash``
+  BAD_SIGNATURE         ``sig`` is not the trusted key's signature of the entry's hash
+  WRONG_KEY             entries (or a checkpoint) signed by a key other than the trusted one:
+                        the pinned --pubkey, else the key entry 0 records
+  NO_TRUSTED_KEY        no --pubkey and no readable entry 0: signatures can't be checked
+  SEQ_GAP               seqs missing (entries deleted)
+  SEQ_REORDER           an entry appears after one with a higher seq
+  DUPLICATE_ENTRY       a seq appears twice (an exact copy, or a forked entry)
+  CHAIN_BROKEN          ``prev`` is not the hash of the entry before (insertion, replacement)
+  RESULT_MISMATCH       a result's ``intent_seq`` names no matching earlier intent
+  NOT_CLOSED            no ``close`` entry at the end: interrupted run or cut-off tail
+  CLOSE_COUNT_MISMATCH  the close entry's count disagrees with the entries present
+  CHECKPOINT_MALFORMED  a checkpoint file in the incident directory can't be parsed
+  CHECKPOINT_BAD_SIGNATURE  a checkpoint's signature by the trusted key does not verify
+  CHECKPOINT_OTHER_LOG  a checkpoint's origin names another incident
+  TRUNCATED             the log is shorter than a checkpoint says it was
+  REWRITTEN             the log's first N entries differ from what a checkpoint committed to
+warnings (exit 0)
+  CRASHED_ACTION        an intent no result points to: the run stopped during that action
+  UNANCHORED            no --checkpoint: a cut-off tail, or a rewrite by someone holding the
+                        signing key, can't be ruled out
+ok
+  INTACT                nothing failed and an external checkpoint anchors the log
+
+Checkpoints found in the incident directory are checked too, but they live beside the log, so
+only a ``--checkpoint`` kept elsewhere anchors it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from clawback.checkpoint import Checkpoint, CheckpointFormatError, origin_for, parse_checkpoints
+from clawback.errors import EXIT_OK, EXIT_TAMPERED, BadInput
+from clawback.merkle import root_hash
+from clawback.signing import PublicKey, load_public_key
+from clawback.timeline import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_HISTORY_FILE,
+    GENESIS_PREV,
+    TIMELINE_FILE,
+    Entry,
+    EntryFormatError,
+    ReadEntry,
+    parse_entry_line,
+    public_key_of,
+    signed_message,
+    split_lines,
+)
+from clawback.verdict import Verdict
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+EvidenceChecker = Callable[[Path, str | None], list[Verdict]]
+
+# Signatures handed to a worker thread at a time: big enough to amortize the hand-off, small
+# enough that a short log never starts a pool.
+_SIGNATURE_BATCH = 256
+
+
+@dataclass
+class VerifyReport:
+    incident_dir: Path
+    verdicts: list[Verdict]
+    entry_count: int = 0
+    incident_id: str | None = None
+    key_fingerprint: str | None = None
+    anchored: bool = False
+    checkpoint_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not any(v.severity == "failure" for v in self.verdicts)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.intact else EXIT_TAMPERED
+
+    def codes(self) -> list[str]:
+        return [v.code for v in self.verdicts]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "incident_dir": str(self.incident_dir),
+            "incident_id": self.incident_id,
+            "entry_count": self.entry_count,
+            "key_fingerprint": self.key_fingerprint,
+            "anchored": self.anchored,
+            "intact": self.intact,
+            "exit_code": self.exit_code,
+            "verdicts": [v.as_dict() for v in self.verdicts],
+        }
+
+
+def _span(first: int, last: int) -> str:
+    return f"entry {first}" if first == last else f"entries {first}–{last}"
+
+
+def _runs(seqs: Sequence[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of sorted ints: [1,2,3,7] -> [(1,3),(7,7)]."""
+    runs: list[tuple[int, int]] = []
+    for s in seqs:
+        if runs and s == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], s)
+        else:
+            runs.append((s, s))
+    return runs
+
+
+def _signature_ok(key: PublicKey, item: ReadEntry) -> bool:
+    try:
+        sig = base64.b64decode(item.entry.fields["sig"], validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return key.verify(sig, signed_message(item.entry.hash))
+
+
+def _failing_signatures(key: PublicKey, items: Sequence[ReadEntry]) -> list[ReadEntry]:
+    return [item for item in items if not _signature_ok(key, item)]
+
+
+class _BackgroundSignatureCheck:
+    """Verifies entry signatures on worker threads while the main thread goes on parsing.
+
+    Ed25519 verification dominates verify's cost and OpenSSL releases the GIL during it, so
+    batches handed to a pool overlap with parsing and use every core.
+    """
+
+    def __init__(self, key: PublicKey) -> None:
+        self.key = key
+        self._batch: list[ReadEntry] = []
+        self._futures: list[Future[list[ReadEntry]]] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def add(self, item: ReadEntry) -> None:
+        self._batch.append(item)
+        if len(self._batch) >= _SIGNATURE_BATCH:
+            self._submit()
+
+    def _submit(self) -> None:
+        if not self._batch:
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        batch, self._batch = self._batch, []
+        self._futures.append(self._pool.submit(_failing_signatures, self.key, batch))
+
+    def failures(self) -> list[ReadEntry]:
+        if self._pool is None:  # a short log: not worth a pool
+            return _failing_signatures(self.key, self._batch)
+        self._submit()
+        return [item for future in self._futures for item in future.result()]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+class _Check:
+    """One verification run over one incident directory."""
+
+    def __init__(self, incident_dir: Path, pinned: PublicKey | None) -> None:
+        self.incident_dir = incident_dir
+        self.pinned = pinned
+        self.verdicts: list[Verdict] = []
+        self.read: list[ReadEntry] = []  # parsed entries, in file order
+        self.leaves: list[bytes | None] = []  # per line, in file order; None if unreadable
+        self.by_seq: dict[int, ReadEntry] = {}  # first entry found with each seq
+        self.trusted: PublicKey | None = None
+        self.incident_id: str | None = None
+        # Started as soon as the key is known (pinned, or entry 0 on the first line), so
+        # signatures are checked while parsing goes on.
+        self.early_signatures: _BackgroundSignatureCheck | None = None
+
+    def fail(
+        self, code: str, message: str, seq: int | None = None, path: str | None = None
+    ) -> None:
+        self.verdicts.append(Verdict(code, "failure", message, seq, path))
+
+    def warn(self, code: str, message: str, seq: int | None = None) -> None:
+        self.verdicts.append(Verdict(code, "warning", message, seq))
+
+    # -- the log itself ----------------------------------------------------------------------
+
+    def parse(self, data: bytes) -> None:
+        lines, torn = split_lines(data)
+        if not lines:
+            self.fail("EMPTY_TIMELINE", "timeline.jsonl holds no entries")
+            return
+        for lineno, raw in enumerate(lines, start=1):
+            if torn and lineno == len(lines):
+                self.fail(
+                    "MALFORMED_ENTRY",
+                    f"line {lineno} is incomplete: a write was cut off or the file truncated",
+                )
+                self.leaves.append(None)
+                continue
+            try:
+                item = parse_entry_line(raw)
+            except EntryFormatError as exc:
+                self.fail(exc.code, f"line {lineno}: {exc}", exc.seq)
+                self.leaves.append(None)
+                continue
+            self.read.append(item)
+            self.leaves.append(bytes.fromhex(item.entry.hash))
+            if len(self.read) == 1:
+                self._start_signature_check(item.entry)
+            early = self.early_signatures
+            if early is not None and item.entry.fields["key"] == early.key.fingerprint:
+                early.add(item)
+
+    def _start_signature_check(self, first: Entry) -> None:
+        key = self.pinned
+        if key is None and first.seq == 0 and first.action == "open":
+            key = public_key_of(first)
+        if key is not None:
+            self.early_signatures = _BackgroundSignatureCheck(key)
+
+    def check_hashes(self) -> None:
+        for item in self.read:
+            if not item.hash_matches:
+                self.fail(
+                    "ENTRY_MODIFIED",
+                    f"entry {item.entry.seq} was edited: its content no longer matches its hash",
+                    item.entry.seq,
+                )
+
+    def choose_key(self) -> None:
+        entry0 = next((i.entry for i in self.read if i.entry.seq == 0), None)
+        if entry0 is not None:
+            self.incident_id = str(entry0.fields["incident"])
+        elif self.read:
+            self.incident_id = str(self.read[0].entry.fields["incident"])
+        recorded = public_key_of(entry0) if entry0 is not None and entry0.action == "open" else None
+        self.trusted = self.pinned or recorded
+        if self.trusted is None and self.read:
+            self.fail(
+                "NO_TRUSTED_KEY",
+                "entry 0 is missing or records no signing key, and no --pubkey was given: "
+                "no signature can be checked (pass --pubkey signing-key.pub from a safe copy)",
+                0,
+            )
+
+    def check_signatures(self) -> None:
+        key = self.trusted
+        if key is None:
+            return
+        ours: list[ReadEntry] = []
+        foreign_run: list[ReadEntry] = []
+        for item in self.read:
+            if item.entry.fields["key"] == key.fingerprint:
+                self._report_foreign(foreign_run, key)
+                foreign_run = []
+                ours.append(item)
+            elif foreign_run and foreign_run[-1].entry.fields["key"] != item.entry.fields["key"]:
+                self._report_foreign(foreign_run, key)
+                foreign_run = [item]
+            else:
+                foreign_run.append(item)
+        self._report_foreign(foreign_run, key)
+        early = self.early_signatures
+        failing = (
+            early.failures() if early is not None and early.key == key
+            else _failing_signatures(key, ours)
+        )  # fmt: skip
+        for item in failing:
+            self.fail(
+                "BAD_SIGNATURE",
+                f"entry {item.entry.seq}: the signature does not verify with the trusted key "
+                "(forged or edited together with its hash)",
+                item.entry.seq,
+            )
+
+    def _report_foreign(self, run: list[ReadEntry], key: PublicKey) -> None:
+        if not run:
+            return
+        first, last = run[0].entry.seq, run[-1].entry.seq
+        trust = "the pinned --pubkey" if self.pinned else "the key entry 0 records"
+        self.fail(
+            "WRONG_KEY",
+            f"{_span(first, last)} signed by key "
+            f"{str(run[0].entry.fields['key'])[:16]}…, not {trust} ({key.fingerprint[:16]}…)",
+            first,
+        )
+
+    def check_sequence(self) -> None:
+        highest = -1
+        for item in self.read:
+            seq = item.entry.seq
+            earlier = self.by_seq.get(seq)
+            if earlier is not None:
+                same = earlier.entry.hash == item.entry.hash
+                self.fail(
+                    "DUPLICATE_ENTRY",
+                    f"entry {seq} appears twice"
+                    + ("" if same else ", with different content (a forked history)"),
+                    seq,
+                )
+                continue
+            if seq < highest:
+                self.fail("SEQ_REORDER", f"entry {seq} appears after entry {highest}", seq)
+            self.by_seq[seq] = item
+            highest = max(highest, seq)
+        missing = [s for s in range(highest + 1) if s not in self.by_seq]
+        for first, last in _runs(missing):
+            self.fail("SEQ_GAP", f"{_span(first, last)} missing or unreadable", first)
+
+    def check_chain(self) -> None:
+        for seq, item in sorted(self.by_seq.items()):
+            before = self.by_seq.get(seq - 1)
+            if seq and before is None:
+                continue  # already a SEQ_GAP
+            expected = before.entry.hash if before is not None else GENESIS_PREV
+            if item.entry.fields["prev"] != expected:
+                self.fail(
+                    "CHAIN_BROKEN",
+                    f"entry {seq}'s prev is not the hash of entry {seq - 1}"
+                    if seq
+                    else "entry 0's prev is not the genesis value (64 zeros)",
+                    seq,
+                )
+
+    def check_intents(self) -> None:
+        entries = [self.by_seq[s].entry for s in sorted(self.by_seq)]
+        intents = {e.seq: e for e in entries if e.phase == "intent"}
+        answered: set[int] = set()
+        for result in (e for e in entries if e.phase == "result"):
+            pointer = result.fields["intent_seq"]
+            if pointer is None:
+                continue
+            intent = intents.get(pointer)
+            same_action = intent is not None and all(
+                intent.fields[k] == result.fields[k] for k in ("step", "action", "target")
+            )
+            if intent is None or not same_action or pointer >= result.seq:
+                self.fail(
+                    "RESULT_MISMATCH",
+                    f"result {result.seq} points to entry {pointer}, which is not an earlier "
+                    "intent for the same step, action and target",
+                    result.seq,
+                )
+                continue
+            answered.add(pointer)
+        for seq, intent in intents.items():
+            if seq not in answered:
+                f = intent.fields
+                self.warn(
+                    "CRASHED_ACTION",
+                    f"entry {seq}: intent to {f['action']} (step {f['step']}, target "
+                    f"{f['target']}) has no result; the run stopped during it, so check by "
+                    "hand whether it happened",
+                    seq,
+                )
+
+    def check_close(self, line_count: int) -> str | None:
+        """Check the close entry; return the evidence manifest hash it records."""
+        if not self.by_seq:
+            return None
+        last = self.by_seq[max(self.by_seq)].entry
+        for seq in sorted(self.by_seq):
+            entry = self.by_seq[seq].entry
+            if entry.action == "close" and entry is not last:
+                self.fail(
+                    "CLOSE_COUNT_MISMATCH",
+                    f"entry {seq} closes the incident, but entries up to {last.seq} follow it",
+                    seq,
+                )
+        if last.action != "close":
+            self.fail(
+                "NOT_CLOSED",
+                f"the timeline ends at entry {last.seq} without a close entry: the run was "
+                "interrupted (finish it with `clawback contain --resume "
+                f"{self.incident_id}`), or its tail was cut off",
+                last.seq,
+            )
+            return None
+        count = last.extra.get("entry_count")
+        if count != last.seq + 1 or count != line_count:
+            self.fail(
+                "CLOSE_COUNT_MISMATCH",
+                f"the close entry counts {count} entries; it is entry {last.seq} and the file "
+                f"has {line_count} lines",
+                last.seq,
+            )
+        manifest = last.extra.get("evidence_manifest_sha256")
+        return manifest if isinstance(manifest, str) else None
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def check_checkpoints(self, checkpoints: Sequence[Checkpoint], source: str) -> list[int]:
+        """Compare each checkpoint with the log; return the sizes that matched."""
+        matched: list[int] = []
+        expected_origin = origin_for(self.incident_id or self.incident_dir.name)
+        for cp in checkpoints:
+            where = f"{source}:{cp.first_line}"
+            if cp.origin != expected_origin:
+                self.fail(
+                    "CHECKPOINT_OTHER_LOG",
+                    f"checkpoint at {where} is for {cp.origin!r}, not {expected_origin!r}",
+                    path=source,
+                )
+                continue
+            status = cp.signature_by(self.trusted) if self.trusted else "absent"
+            if status == "invalid":
+                self.fail(
+                    "CHECKPOINT_BAD_SIGNATURE",
+                    f"checkpoint at {where}: the trusted key's signature does not verify",
+                    path=source,
+                )
+                continue
+            if status == "absent":
+                signers = ", ".join(sorted({s.key_name for s in cp.signatures}))
+                self.fail(
+                    "WRONG_KEY",
+                    f"checkpoint at {where} is signed by {signers} with a key other than the "
+                    "timeline's trusted key: the log or the checkpoint was re-signed",
+                    path=source,
+                )
+                continue
+            size = len(self.leaves)
+            if cp.size > size:
+                self.fail(
+                    "TRUNCATED",
+                    f"checkpoint at {where} commits to {cp.size} entries; the log has {size}",
+                    seq=size,
+                    path=source,
+                )
+                continue
+            prefix = self.leaves[: cp.size]
+            if any(leaf is None for leaf in prefix) or root_hash(prefix) != cp.root:  # type: ignore[arg-type]
+                self.fail(
+                    "REWRITTEN",
+                    f"the first {cp.size} entries are not those the checkpoint at {where} "
+                    "committed to: the log was rewritten",
+                    path=source,
+                )
+                continue
+            matched.append(cp.size)
+        return matched
+
+    def check_local_checkpoints(self) -> None:
+        seen: set[str] = set()
+        for name in (CHECKPOINT_HISTORY_FILE, CHECKPOINT_FILE):
+            path = self.incident_dir / name
+            if not path.exists():
+                continue
+            try:
+                found = parse_checkpoints(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, CheckpointFormatError) as exc:
+                self.fail("CHECKPOINT_MALFORMED", f"{name}: {exc}", path=str(path))
+                continue
+            fresh = [cp for cp in found if cp.text() not in seen]
+            seen.update(cp.text() for cp in found)
+            self.check_checkpoints(fresh, str(path))
+
+
+def _load_external_checkpoints(path: Path) -> list[Checkpoint]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise BadInput(f"cannot read the checkpoint: {reason}", path=path) from None
+    try:
+        return parse_checkpoints(text)
+    except CheckpointFormatError as exc:
+        raise BadInput(
+            f"not a checkpoint (paste the block clawback printed): {exc}",
+            path=path,
+            line=exc.line,
+        ) from None
+
+
+def verify_incident(
+    incident_dir: Path,
+    *,
+    checkpoint: Path | None = None,
+    pubkey: Path | None = None,
+    evidence_checker: EvidenceChecker | None = None,
+) -> VerifyReport:
+    """Check an incident directory; BadInput (exit 2) if it or a given file can't be read."""
+    incident_dir = Path(incident_dir)
+    if not incident_dir.is_dir():
+        raise BadInput("no such incident directory", path=incident_dir)
+    timeline_path = incident_dir / TIMELINE_FILE
+    if not timeline_path.is_file():
+        raise BadInput(f"not an incident directory: no {TIMELINE_FILE}", path=incident_dir)
+    pinned = load_public_key(pubkey) if pubkey is not None else None
+    anchors = _load_external_checkpoints(checkpoint) if checkpoint is not None else None
+    try:
+        data = timeline_path.read_bytes()
+    except OSError as exc:
+        raise BadInput(f"cannot read the timeline: {exc.strerror}", path=timeline_path) from None
+
+    check = _Check(incident_dir, pinned)
+    try:
+        check.parse(data)
+        check.check_hashes()
+        check.choose_key()
+        check.check_signatures()
+    finally:
+        if check.early_signatures is not None:
+            check.early_signatures.close()
+    check.check_sequence()
+    check.check_chain()
+    check.check_intents()
+    manifest_sha256 = check.check_close(len(check.leaves))
+    check.check_local_checkpoints()
+    anchored_sizes = check.check_checkpoints(anchors, str(checkpoint)) if anchors else []
+    if evidence_checker is not None:
+        check.verdicts.extend(evidence_checker(incident_dir, manifest_sha256))
+
+    report = VerifyReport(
+        incident_dir=incident_dir,
+        verdicts=check.verdicts,
+        entry_count=len(check.read),
+        incident_id=check.incident_id,
+        key_fingerprint=check.trusted.fingerprint if check.trusted else None,
+        anchored=bool(anchored_sizes),
+        checkpoint_sizes=anchored_sizes,
+    )
+    if checkpoint is None:
+        check.warn(
+            "UNANCHORED",
+            f"{report.entry_count} entries checked, but no external checkpoint was given: a "
+            "cut-off tail, or a rewrite by someone holding the signing key, can't be ruled out "
+            "(pass --checkpoint with the checkpoint printed during the run)",
+        )
+    elif report.intact:
+        check.verdicts.append(
+            Verdict(
+                "INTACT",
+                "ok",
+                f"{report.entry_count} entries: hashes, signatures and chain intact, and "
+                f"consistent with the checkpoint at size {max(anchored_sizes)}",
+            )
+        )
+    return report
