@@ -1,0 +1,1297 @@
+"""AWS responder: IAM access keys, Bedrock (service-specific) credentials and STS sessions.
+
+What ``revoke`` does to an access key, in this order:
+
+1. find its owner (``iam:GetAccessKeyLastUsed``, which also records when and where it was last
+   used) and its status (``iam:ListAccessKeys``);
+2. set it ``Inactive``: instant and reversible, and the key id stays searchable in CloudTrail;
+3. attach the inline ``AWSRevokeOlderSessions`` deny (``aws:TokenIssueTime`` before now) to its
+   owner, because STS sessions already minted from the key outlive the key;
+4. after ``delete_grace_seconds``, delete it.
+
+A second run finds the key gone (or already inactive) and answers ``AlreadyRevoked``.
+
+Config, the ``[providers.aws]`` table of clawback.toml (every key optional)::
+
+    endpoint_url = "http://127.0.0.1:5000"   # IAM and STS calls go here (moto, a VPC endpoint)
+    region = "us-east-1"
+    profile = "incident-admin"               # a named AWS profile for the admin identity, or:
+    admin_access_key_id = "keyring:clawback/aws-admin-id"       # references only, never values
+    admin_secret_access_key = "keyring:clawback/aws-admin-secret"
+    admin_session_token = "env:AWS_ADMIN_SESSION_TOKEN"          # when the admin is temporary
+    users = ["openclaw-agent"]     # IAM users the agent used: every key of theirs is revoked
+    roles = ["openclaw-runner"]    # roles the agent assumed: their older sessions are denied
+    revoke_sessions = true         # attach AWSRevokeOlderSessions to those users and roles
+    delete = true                  # false leaves revoked keys Inactive (deleted by a later run)
+    delete_grace_seconds = 0       # wait between deactivating and deleting (at most 300)
+    service_specific_services = ["bedrock.amazonaws.com"]  # these credentials of `users` too
+    new_key_ready_seconds = 10     # a new key may take this long to work (eventual consistency)
+    store_name = "aws/{user}"      # where rotate() stores a new key pair through the SecretStore
+    connect_timeout = 3
+    read_timeout = 10
+
+Credential kinds handled: ``aws:access_key`` (from discovery; ``ASIA…`` temporary keys get
+``ManualRequired``), and the targets ``configured_targets()`` builds from the config without any
+request: ``aws:user`` (every access key and service-specific credential of a configured user, plus
+its sessions) and ``aws:role_sessions`` (a configured role's sessions).
+
+Errors become outcomes: throttling and 5xx → ``Failed(retryable=True)`` (with ``retry_after`` when
+AWS sends ``Retry-After``), timeouts and refused connections → retryable, access denied → advice
+naming the missing permission, ``NoSuchEntity`` on a key → ``AlreadyRevoked``. botocore's own
+retries are switched off: the engine's runner retries with backoff.
+
+Limits of the test stand-in (moto): it implements neither ``SimulatePrincipalPolicy`` (so
+``preflight`` proves permissions with harmless probes, which also work against real IAM because
+authorization is checked before existence) nor service-specific credentials (a Bedrock revoke
+against moto reports ``Failed``). moto checks signatures only once its IAM authentication is
+switched on, and even then it still accepts ``Inactive`` keys; real AWS rejects both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from responders.interface import (
+    AlreadyRevoked,
+    Capability,
+    Credential,
+    Disabled,
+    Failed,
+    ManualRequired,
+    Outcome,
+    Planned,
+    PreflightCheck,
+    Responder,
+    ResponderContext,
+    ResponderError,
+    Revoked,
+    Rotated,
+    SecretStore,
+    SecretValue,
+    Skipped,
+    VerifiedDead,
+)
+
+KIND_ACCESS_KEY = "aws:access_key"
+KIND_USER = "aws:user"
+KIND_ROLE_SESSIONS = "aws:role_sessions"
+
+SESSION_POLICY_NAME = "AWSRevokeOlderSessions"
+MAX_GRACE_SECONDS = 300.0
+# Syntactically valid names that exist nowhere: preflight probes write calls against them, and
+# IAM answers NoSuchEntity only when the caller was allowed to make the call.
+PROBE_KEY_ID = "AKIACLAWBACKPROBE000"
+PROBE_PRINCIPAL = "clawback-preflight-probe-does-not-exist"
+
+_REFERENCE = re.compile(r"^(env|keyring):\S+$")
+_AUTH_CODES = frozenset(
+    {
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "IncompleteSignature",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AuthFailure",
+    }
+)
+_THROTTLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "SlowDown",
+    }
+)
+_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """The validated ``[providers.aws]`` table (see the module docstring)."""
+
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    profile: str | None = None
+    admin_access_key_id: str | None = None
+    admin_secret_access_key: str | None = None
+    admin_session_token: str | None = None
+    users: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    revoke_sessions: bool = True
+    delete: bool = True
+    delete_grace_seconds: float = 0.0
+    service_specific_services: tuple[str, ...] = ()
+    new_key_ready_seconds: float = 10.0
+    store_name: str = "aws/{user}"
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+
+    __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
+
+
+def parse_settings(raw: Mapping[str, Any]) -> AwsSettings:
+    """Validate the config table; raise ResponderError saying what to fix."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        settings = TypeAdapter(AwsSettings).validate_python(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise ResponderError(f"[providers.aws] is invalid: {problems}") from None
+    for name in ("admin_access_key_id", "admin_secret_access_key", "admin_session_token"):
+        value = getattr(settings, name)
+        if value is not None and not _REFERENCE.match(value):
+            raise ResponderError(
+                f"[providers.aws] {name} must be a reference (env:NAME or keyring:SERVICE/USER), "
+                f"never the value itself"
+            )
+    if bool(settings.admin_access_key_id) != bool(settings.admin_secret_access_key):
+        raise ResponderError(
+            "[providers.aws] set both admin_access_key_id and admin_secret_access_key, or neither "
+            "(then the profile or the default AWS credential chain is used)"
+        )
+    if not 0 <= settings.delete_grace_seconds <= MAX_GRACE_SECONDS:
+        raise ResponderError(
+            f"[providers.aws] delete_grace_seconds must be between 0 and {MAX_GRACE_SECONDS:g}; "
+            f"for a longer forensic window set delete = false and delete on a later run"
+        )
+    if min(settings.connect_timeout, settings.read_timeout) <= 0:
+        raise ResponderError("[providers.aws] timeouts must be positive")
+    return settings
+
+
+class _CallFailed(Exception):
+    """An AWS call failed. ``failed`` is the outcome to report; ``code`` the AWS error code."""
+
+    def __init__(self, code: str, failed: Failed) -> None:
+        super().__init__(code)
+        self.code = code
+        self.failed = failed
+
+    @property
+    def missing(self) -> bool:
+        return self.code == "NoSuchEntity"
+
+
+class _DropResponseBodies(logging.Filter):
+    """botocore logs whole response bodies at DEBUG, and CreateAccessKey's holds the new secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Response body")
+
+
+def _silence_response_bodies() -> None:
+    parsers = logging.getLogger("botocore.parsers")
+    if not any(isinstance(f, _DropResponseBodies) for f in parsers.filters):
+        parsers.addFilter(_DropResponseBodies())
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def failure_from_exception(exc: Exception, permission: str) -> _CallFailed:
+    """Turn a botocore exception into the outcome the runner understands."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectionError,
+        HTTPClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+    from botocore.parsers import ResponseParserError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        code = str(error.get("Code") or "Unknown")
+        status = int(meta.get("HTTPStatusCode") or 0)
+        message = str(error.get("Message") or "")[:300]
+        said = f"AWS answered {code} (HTTP {status})" + (f": {message}" if message else "")
+        if status == 429 or code in _THROTTLE_CODES:
+            return _CallFailed(
+                code,
+                Failed(
+                    error=f"{permission} was throttled; {said}",
+                    retryable=True,
+                    retry_after=_retry_after(meta.get("HTTPHeaders") or {}),
+                ),
+            )
+        if status >= 500 or code in {"ServiceUnavailable", "InternalFailure", "InternalError"}:
+            return _CallFailed(code, Failed(error=f"{permission} failed: {said}", retryable=True))
+        if code in _AUTH_CODES:
+            return _CallFailed(
+                code,
+                Failed(
+                    error=(
+                        f"AWS rejected the admin credential ({code}): check "
+                        f"admin_access_key_id / admin_secret_access_key or the profile in "
+                        f"[providers.aws]; {said}"
+                    ),
+                ),
+            )
+        if status == 403 or code in _DENIED_CODES:
+            return _CallFailed(
+                code,
+                Failed(
+                    error=(
+                        f"the admin identity may not call {permission}: grant {permission} "
+                        f"on the agent's users and roles; {said}"
+                    ),
+                ),
+            )
+        if code in {"LimitExceeded", "LimitExceededException"}:
+            return _CallFailed(code, Failed(error=f"{permission} hit an IAM quota; {said}"))
+        return _CallFailed(code, Failed(error=f"{permission} failed; {said}"))
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return _CallFailed(
+            type(exc).__name__,
+            Failed(
+                error=f"{permission}: no answer from AWS ({type(exc).__name__}); will retry",
+                retryable=True,
+            ),
+        )
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return _CallFailed(
+            type(exc).__name__,
+            Failed(
+                error=(
+                    "no AWS admin credential: set admin_access_key_id and "
+                    "admin_secret_access_key (references) or profile in [providers.aws]"
+                ),
+            ),
+        )
+    if isinstance(exc, ResponseParserError):
+        return _CallFailed(
+            "Unparseable",
+            Failed(
+                error=(
+                    f"{permission}: the endpoint's answer could not be parsed; an AWS stand-in "
+                    f"that lacks this API answers like this"
+                ),
+            ),
+        )
+    if isinstance(exc, BotoCoreError):
+        return _CallFailed(type(exc).__name__, Failed(error=f"{permission}: {exc}"))
+    raise exc
+
+
+@dataclass
+class _Key:
+    """One access key or service-specific credential and what happened to it in this run."""
+
+    kind: str  # "access_key" | "service_credential"
+    key_id: str
+    user: str
+    status: str | None  # "Active", "Inactive", or None when it no longer exists
+    service: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    failure: Failed | None = None
+    deactivated: bool = False
+    deleted: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.service} credential {self.key_id}" if self.service else self.key_id
+
+
+@dataclass
+class _Target:
+    """What revoke_all works on for one input credential."""
+
+    cred: Credential
+    keys: list[_Key] = field(default_factory=list)
+    principals: list[str] = field(default_factory=list)  # "user/NAME" or "role/NAME"
+    outcome: Outcome | None = None  # decided early (not found, bad kind, lookup failed)
+    facts: dict[str, Any] = field(default_factory=dict)
+    problems: list[Failed] = field(default_factory=list)
+
+
+class AWSResponder(Responder):
+    """Revokes, rotates and verifies AWS IAM credentials; see the module docstring."""
+
+    name: ClassVar[str] = "aws"
+    providers: ClassVar[frozenset[str]] = frozenset({"aws"})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.REVOKE,
+            Capability.DISABLE,
+            Capability.ROTATE,
+            Capability.VERIFY_REVOKED,
+            Capability.PREFLIGHT,
+        }
+    )
+
+    def __init__(self, context: ResponderContext) -> None:
+        super().__init__(context)
+        self._lock = threading.RLock()
+        self._parsed: AwsSettings | None = None
+        self._admin: tuple[Any, Any] | None = None
+        # Key id → owner, so a retried or later rotate still finds the owner of a deleted key.
+        self._owners: dict[str, str] = {}
+
+    # -- configuration and clients ----------------------------------------------------------------
+
+    @property
+    def settings(self) -> AwsSettings:
+        with self._lock:
+            if self._parsed is None:
+                self._parsed = parse_settings(self.context.config)
+            return self._parsed
+
+    def configured_targets(self) -> list[Credential]:
+        """The configured users and roles as targets for ``revoke_all``; sends no request."""
+        settings = self.settings
+        return [_principal_credential(KIND_USER, "user", name) for name in settings.users] + [
+            _principal_credential(KIND_ROLE_SESSIONS, "role", name) for name in settings.roles
+        ]
+
+    def _resolve(self, reference: str) -> SecretValue:
+        if self.context.secrets is None:
+            raise ResponderError(
+                "no secret store is available to resolve the AWS admin credential references"
+            )
+        return self.context.secrets.resolve(reference)
+
+    def _boto_config(self) -> Any:
+        from botocore.config import Config
+
+        settings = self.settings
+        return Config(
+            region_name=settings.region,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            # The engine's runner retries with backoff and records each attempt; botocore
+            # retrying underneath would hide attempts and blow the step's time budget.
+            retries={"total_max_attempts": 1, "mode": "standard"},
+        )
+
+    def _clients(self) -> tuple[Any, Any]:
+        """(iam, sts) clients of the admin identity, built once; boto3 clients are thread-safe."""
+        settings = self.settings
+        with self._lock:
+            if self._admin is not None:
+                return self._admin
+        import boto3
+        from botocore.exceptions import ProfileNotFound
+
+        _silence_response_bodies()
+
+        kwargs: dict[str, Any] = {"region_name": settings.region}
+        if settings.admin_access_key_id and settings.admin_secret_access_key:
+            kwargs["aws_access_key_id"] = self._resolve(settings.admin_access_key_id).reveal()
+            kwargs["aws_secret_access_key"] = self._resolve(
+                settings.admin_secret_access_key
+            ).reveal()
+            if settings.admin_session_token:
+                kwargs["aws_session_token"] = self._resolve(settings.admin_session_token).reveal()
+        elif settings.profile:
+            kwargs["profile_name"] = settings.profile
+        try:
+            session = boto3.session.Session(**kwargs)
+        except ProfileNotFound:
+            raise ResponderError(
+                f"the AWS profile {settings.profile!r} named in [providers.aws] does not exist "
+                f"in ~/.aws/config"
+            ) from None
+        config = self._boto_config()
+        clients = (
+            session.client("iam", endpoint_url=settings.endpoint_url, config=config),
+            session.client("sts", endpoint_url=settings.endpoint_url, config=config),
+        )
+        with self._lock:
+            if self._admin is None:
+                self._admin = clients
+            return self._admin
+
+    def _sts_signed_with(self, key_id: str, secret: SecretValue) -> Any:
+        import boto3
+
+        _silence_response_bodies()
+
+        session = boto3.session.Session(
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret.reveal(),
+            region_name=self.settings.region,
+        )
+        return session.client(
+            "sts", endpoint_url=self.settings.endpoint_url, config=self._boto_config()
+        )
+
+    @staticmethod
+    def _call(permission: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs)
+        except Exception as exc:
+            raise failure_from_exception(exc, permission) from None
+
+    def _fan(self, func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        def guarded(item: Any) -> Any:
+            try:
+                return func(item)
+            except ResponderError as exc:
+                return Failed(error=str(exc))
+
+        return self.context.fan_out(guarded, list(items))
+
+    # -- plan -------------------------------------------------------------------------------------
+
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+        """What revoke_all would do, from the config alone: no request is sent."""
+        settings = self.settings
+        out: list[tuple[Credential, Planned]] = []
+        finish = (
+            (f"wait {settings.delete_grace_seconds:g} s, then iam:DeleteAccessKey",)
+            if settings.delete
+            else ()
+        )
+        for cred in creds:
+            if cred.kind == KIND_ACCESS_KEY and cred.key_id and not cred.key_id.startswith("ASIA"):
+                commands = (
+                    f"iam:GetAccessKeyLastUsed AccessKeyId={cred.key_id} (find the owner)",
+                    f"iam:UpdateAccessKey AccessKeyId={cred.key_id} Status=Inactive",
+                    *(
+                        (f"iam:PutUserPolicy <owner> {SESSION_POLICY_NAME} (deny older sessions)",)
+                        if settings.revoke_sessions
+                        else ()
+                    ),
+                    *finish,
+                )
+                out.append(
+                    (
+                        cred,
+                        Planned(
+                            action="revoke",
+                            commands=commands,
+                            detail=f"revoke access key {cred.key_id}",
+                        ),
+                    )
+                )
+            elif cred.kind == KIND_USER:
+                user = _principal_name(cred)
+                commands = (
+                    f"iam:ListAccessKeys UserName={user}",
+                    *(
+                        f"iam:ListServiceSpecificCredentials UserName={user} ServiceName={svc}"
+                        for svc in settings.service_specific_services
+                    ),
+                    "set every key and credential found Inactive",
+                    *(
+                        (f"iam:PutUserPolicy UserName={user} {SESSION_POLICY_NAME}",)
+                        if settings.revoke_sessions
+                        else ()
+                    ),
+                    *finish,
+                )
+                out.append(
+                    (
+                        cred,
+                        Planned(
+                            action="revoke",
+                            commands=commands,
+                            detail=f"revoke every credential of IAM user {user}",
+                        ),
+                    )
+                )
+            elif cred.kind == KIND_ROLE_SESSIONS:
+                role = _principal_name(cred)
+                commands = (
+                    (f"iam:PutRolePolicy RoleName={role} {SESSION_POLICY_NAME}",)
+                    if settings.revoke_sessions
+                    else ()
+                )
+                out.append(
+                    (
+                        cred,
+                        Planned(
+                            action="revoke",
+                            commands=commands,
+                            detail=f"deny older sessions of role {role}",
+                        ),
+                    )
+                )
+            else:
+                out.append(
+                    (
+                        cred,
+                        Planned(action="manual", detail=f"{cred.kind} {cred.fingerprint}: by hand"),
+                    )
+                )
+        return out
+
+    # -- revoke -----------------------------------------------------------------------------------
+
+    def revoke(self, cred: Credential) -> Outcome:
+        return self.revoke_all([cred])[0][1]
+
+    def revoke_all(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
+        """Deactivate every key at once, deny older sessions, wait the grace once, delete."""
+        try:
+            settings = self.settings
+        except ResponderError as exc:
+            return [(cred, Failed(error=str(exc))) for cred in creds]
+        targets = [
+            result if isinstance(result, _Target) else _Target(cred, outcome=result)
+            for cred, result in zip(creds, self._fan(self._prepare, creds), strict=True)
+        ]
+        keys = [key for target in targets for key in target.keys]
+        self._fan(self._deactivate, keys)
+        principals: list[str] = []
+        if settings.revoke_sessions:
+            principals = sorted({p for t in targets if t.outcome is None for p in t.principals})
+        denials = dict(zip(principals, self._fan(self._deny_sessions, principals), strict=True))
+        if settings.delete:
+            if settings.delete_grace_seconds and any(key.deactivated for key in keys):
+                time.sleep(settings.delete_grace_seconds)
+            self._fan(self._delete, keys)
+        return [(t.cred, self._settle(t, denials)) for t in targets]
+
+    def _prepare(self, cred: Credential) -> _Target | Outcome:
+        target = _Target(cred)
+        try:
+            if cred.kind == KIND_ACCESS_KEY:
+                if not cred.key_id:
+                    return ManualRequired(
+                        instructions=(
+                            f"The access key id of AWS secret {cred.fingerprint} is unknown: find "
+                            f"the key in the IAM console and deactivate it."
+                        ),
+                        url="https://console.aws.amazon.com/iam/home#/users",
+                    )
+                if cred.key_id.startswith("ASIA"):
+                    return ManualRequired(
+                        instructions=(
+                            f"{cred.key_id} is a temporary (STS) key: it cannot be revoked, only "
+                            f"denied. Add the role or user it came from to `roles`/`users` in "
+                            f"[providers.aws] so clawback attaches {SESSION_POLICY_NAME}, or use "
+                            f"'Revoke active sessions' on the role in the IAM console."
+                        ),
+                        url="https://console.aws.amazon.com/iam/home#/roles",
+                    )
+                located = self._locate_key(cred.key_id)
+                if isinstance(located, Outcome):
+                    return located
+                target.keys.append(located)
+                target.principals.append(f"user/{located.user}")
+            elif cred.kind == KIND_USER:
+                user = _principal_name(cred)
+                target.principals.append(f"user/{user}")
+                found = self._user_keys(user, target)
+                if isinstance(found, Outcome):
+                    return found
+            elif cred.kind == KIND_ROLE_SESSIONS:
+                target.principals.append(f"role/{_principal_name(cred)}")
+            else:
+                return ManualRequired(
+                    instructions=(
+                        f"clawback cannot revoke {cred.kind} {cred.fingerprint}: revoke it in the "
+                        f"AWS console."
+                    ),
+                    url="https://console.aws.amazon.com/iam/home",
+                )
+        except _CallFailed as err:
+            return err.failed
+        return target
+
+    def _locate_key(self, key_id: str) -> _Key | Outcome:
+        iam, _ = self._clients()
+        try:
+            answer = self._call(
+                "iam:GetAccessKeyLastUsed", iam.get_access_key_last_used, AccessKeyId=key_id
+            )
+        except _CallFailed as err:
+            if not err.missing:
+                return err.failed
+            with self._lock:
+                owner = self._owners.get(key_id)
+            if owner is None:
+                return AlreadyRevoked(
+                    detail=f"IAM has no access key {key_id}: it was already deleted",
+                    facts={"key_id": key_id, "state": "deleted"},
+                )
+            # Deleted earlier in this run (a retry): still make sure its sessions are denied.
+            return _Key("access_key", key_id, owner, None)
+        owner = answer.get("UserName")
+        if not owner or owner == "root":
+            return ManualRequired(
+                instructions=(
+                    f"{key_id} belongs to the account's root user: sign in as root and delete it "
+                    f"under Security credentials, then enable MFA on root."
+                ),
+                url="https://console.aws.amazon.com/iam/home#/security_credentials",
+            )
+        with self._lock:
+            self._owners[key_id] = owner
+        used = answer.get("AccessKeyLastUsed") or {}
+        last_date = used.get("LastUsedDate")
+        facts = {
+            "last_used": {
+                "date": last_date.isoformat() if hasattr(last_date, "isoformat") else None,
+                "service": used.get("ServiceName"),
+                "region": used.get("Region"),
+            }
+        }
+        status = self._key_status(owner, key_id)
+        return _Key("access_key", key_id, owner, status, facts=facts)
+
+    def _key_status(self, user: str, key_id: str) -> str | None:
+        iam, _ = self._clients()
+        listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=user)
+        for meta in listed.get("AccessKeyMetadata", []):
+            if meta["AccessKeyId"] == key_id:
+                return str(meta["Status"])
+        return None
+
+    def _user_keys(self, user: str, target: _Target) -> Outcome | None:
+        iam, _ = self._clients()
+        try:
+            listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=user)
+        except _CallFailed as err:
+            if err.missing:
+                return AlreadyRevoked(detail=f"IAM has no user {user}", facts={"user": user})
+            raise
+        for meta in listed.get("AccessKeyMetadata", []):
+            with self._lock:
+                self._owners[meta["AccessKeyId"]] = user
+            target.keys.append(_Key("access_key", meta["AccessKeyId"], user, str(meta["Status"])))
+        for service in self.settings.service_specific_services:
+            try:
+                found = self._call(
+                    "iam:ListServiceSpecificCredentials",
+                    iam.list_service_specific_credentials,
+                    UserName=user,
+                    ServiceName=service,
+                )
+            except _CallFailed as err:
+                target.facts.setdefault("service_specific_errors", {})[service] = err.failed.error
+                target.problems.append(err.failed)
+                continue
+            for meta in found.get("ServiceSpecificCredentials", []):
+                target.keys.append(
+                    _Key(
+                        "service_credential",
+                        meta["ServiceSpecificCredentialId"],
+                        user,
+                        str(meta["Status"]),
+                        service=service,
+                    )
+                )
+        return None
+
+    def _deactivate(self, key: _Key) -> None:
+        if key.status != "Active" or key.failure is not None:
+            return
+        iam, _ = self._clients()
+        try:
+            if key.kind == "access_key":
+                self._call(
+                    "iam:UpdateAccessKey",
+                    iam.update_access_key,
+                    UserName=key.user,
+                    AccessKeyId=key.key_id,
+                    Status="Inactive",
+                )
+            else:
+                self._call(
+                    "iam:UpdateServiceSpecificCredential",
+                    iam.update_service_specific_credential,
+                    UserName=key.user,
+                    ServiceSpecificCredentialId=key.key_id,
+                    Status="Inactive",
+                )
+        except _CallFailed as err:
+            if err.missing:
+                key.status = None
+            else:
+                key.failure = err.failed
+            return
+        key.status = "Inactive"
+        key.deactivated = True
+        key.facts["deactivated_at"] = _now()
+
+    def _delete(self, key: _Key) -> None:
+        if key.status is None or key.failure is not None:
+            return
+        iam, _ = self._clients()
+        try:
+            if key.kind == "access_key":
+                self._call(
+                    "iam:DeleteAccessKey",
+                    iam.delete_access_key,
+                    UserName=key.user,
+                    AccessKeyId=key.key_id,
+                )
+            else:
+                self._call(
+                    "iam:DeleteServiceSpecificCredential",
+                    iam.delete_service_specific_credential,
+                    UserName=key.user,
+                    ServiceSpecificCredentialId=key.key_id,
+                )
+        except _CallFailed as err:
+            if err.missing:
+                key.status = None
+            else:
+                key.failure = err.failed
+            return
+        key.status = None
+        key.deleted = True
+        key.facts["deleted_at"] = _now()
+
+    def _session_sid(self) -> str:
+        incident = re.sub(r"[^A-Za-z0-9]", "", self.context.incident_id)
+        return f"ClawbackIncident{incident}" if incident else "ClawbackRevokeOlderSessions"
+
+    def _deny_sessions(self, principal: str) -> dict[str, Any] | Failed:
+        """Attach AWSRevokeOlderSessions; a re-run within the same incident leaves it alone."""
+        kind, name = principal.split("/", 1)
+        iam, _ = self._clients()
+        if kind == "user":
+            permission, get, put, who = (
+                "iam:PutUserPolicy",
+                iam.get_user_policy,
+                iam.put_user_policy,
+                {"UserName": name},
+            )
+        else:
+            permission, get, put, who = (
+                "iam:PutRolePolicy",
+                iam.get_role_policy,
+                iam.put_role_policy,
+                {"RoleName": name},
+            )
+        sid = self._session_sid()
+        if self.context.incident_id:
+            try:
+                current = self._call("iam:Get*Policy", get, PolicyName=SESSION_POLICY_NAME, **who)
+                if sid in _statement_sids(current.get("PolicyDocument")):
+                    return {"policy": SESSION_POLICY_NAME, "state": "already attached"}
+            except _CallFailed:
+                pass  # absent or unreadable: attaching it again is harmless
+        # Rounded up, so sessions issued earlier within the current second are denied too.
+        cutoff = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": sid,
+                    "Effect": "Deny",
+                    "Action": ["*"],
+                    "Resource": ["*"],
+                    "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}},
+                }
+            ],
+        }
+        try:
+            self._call(
+                permission,
+                put,
+                PolicyName=SESSION_POLICY_NAME,
+                PolicyDocument=json.dumps(document),
+                **who,
+            )
+        except _CallFailed as err:
+            if err.missing:
+                return {"policy": SESSION_POLICY_NAME, "state": f"no such {kind}"}
+            return err.failed
+        return {
+            "policy": SESSION_POLICY_NAME,
+            "state": "attached",
+            "token_issue_time_before": cutoff,
+        }
+
+    def _settle(self, target: _Target, denials: Mapping[str, dict[str, Any] | Failed]) -> Outcome:
+        if target.outcome is not None:
+            return target.outcome
+        facts: dict[str, Any] = dict(target.facts)
+        failures = list(target.problems)
+        for key in target.keys:
+            state = (
+                "deleted"
+                if key.deleted
+                else "deactivated"
+                if key.deactivated
+                else "Inactive"
+                if key.status == "Inactive"
+                else "gone"
+                if key.status is None
+                else str(key.status)
+            )
+            facts.setdefault("keys", {})[key.label] = {
+                "user": key.user,
+                "state": state,
+                **key.facts,
+            }
+            if key.failure is not None:
+                failures.append(key.failure)
+        sessions: dict[str, Any] = {}
+        for principal in target.principals:
+            denial = denials.get(principal)
+            if isinstance(denial, Failed):
+                sessions[principal] = {"state": "failed"}
+                failures.append(denial)
+            elif denial is not None:
+                sessions[principal] = denial
+        if sessions:
+            facts["sessions"] = sessions
+        if target.cred.kind == KIND_ACCESS_KEY and target.keys:
+            facts["key_id"] = target.keys[0].key_id
+            facts["user"] = target.keys[0].user
+        if failures:
+            return Failed(
+                error="; ".join(dict.fromkeys(f.error for f in failures)),
+                retryable=any(f.retryable for f in failures),
+                retry_after=max((f.retry_after for f in failures if f.retry_after), default=None),
+                facts=facts,
+            )
+        changed = [key for key in target.keys if key.deactivated]
+        if target.cred.kind == KIND_ROLE_SESSIONS:
+            attached = any(s.get("state") == "attached" for s in sessions.values())
+            if attached:
+                return Revoked(detail="sessions issued before now are denied", facts=facts)
+            return AlreadyRevoked(
+                detail="the session deny of this incident is in place", facts=facts
+            )
+        if not changed:
+            return AlreadyRevoked(
+                detail="no active key was left: already deactivated or deleted", facts=facts
+            )
+        if self.settings.delete:
+            return Revoked(
+                detail=f"deactivated, then deleted: {', '.join(k.label for k in changed)}",
+                facts=facts,
+            )
+        return Disabled(
+            detail=f"left Inactive (delete = false): {', '.join(k.label for k in changed)}",
+            facts=facts,
+        )
+
+    # -- rotate -----------------------------------------------------------------------------------
+
+    def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
+        """create → store → test → finish, like Secrets Manager's AWSPENDING → AWSCURRENT.
+
+        ``facts["stage"]`` records the last stage reached. A new key is stored before anything
+        else happens to it; if storing or testing fails it is deleted again, so no live key is
+        ever left without a home. Works whether the old key is still live (drill) or already
+        revoked (contain revokes first, then asks for a replacement).
+        """
+        if cred.kind != KIND_ACCESS_KEY or not cred.key_id or cred.key_id.startswith("ASIA"):
+            return Skipped(reason=f"{cred.kind} has no replacement of its own to create")
+        try:
+            settings = self.settings
+            iam, _ = self._clients()
+            located = self._locate_key(cred.key_id)
+            if isinstance(located, AlreadyRevoked):
+                return ManualRequired(
+                    instructions=(
+                        f"{cred.key_id} is deleted and its owner is unknown: create a new access "
+                        f"key for the agent's IAM user by hand, or list that user in `users`."
+                    ),
+                    url="https://console.aws.amazon.com/iam/home#/users",
+                )
+            if isinstance(located, Outcome):
+                return located
+            old = located
+            facts: dict[str, Any] = {"user": old.user, "old_key_id": old.key_id, "stage": "start"}
+            room = self._make_room(old)
+            if isinstance(room, Outcome):
+                return room
+            facts.update(room)
+            created = self._call("iam:CreateAccessKey", iam.create_access_key, UserName=old.user)
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+        new_id = created["AccessKey"]["AccessKeyId"]
+        new_secret = SecretValue(created["AccessKey"]["SecretAccessKey"])
+        facts.update(stage="create", new_key_id=new_id, new_key_label="AWSPENDING")
+        with self._lock:
+            self._owners[new_id] = old.user
+
+        name = settings.store_name.format(user=old.user, access_key_id=new_id)
+        try:
+            reference = store.store(
+                name,
+                SecretValue(
+                    json.dumps({"AccessKeyId": new_id, "SecretAccessKey": new_secret.reveal()})
+                ),
+            )
+        except Exception as exc:  # whatever the keyring raised, the new key must not stay live
+            facts["new_key_deleted"] = self._discard(old.user, new_id)
+            fate = "deleted again" if facts["new_key_deleted"] else "NOT deleted: delete it by hand"
+            return Failed(
+                error=f"storing the new key failed ({_describe(exc)}); the new key {new_id} was "
+                f"{fate}",
+                facts=facts,
+            )
+        facts.update(stage="store", reference=reference)
+
+        tested = self._await_usable(new_id, new_secret, old.user)
+        if tested is not None:
+            facts["new_key_deleted"] = self._discard(old.user, new_id)
+            try:
+                store.delete(name)
+            except Exception as exc:
+                facts["stored_copy"] = f"not removed: {_describe(exc)}"
+            return Failed(error=f"the new key did not work: {tested}", retryable=True, facts=facts)
+        facts.update(stage="test")
+
+        # finish: the new key becomes current; the old one is retired.
+        for step in (self._deactivate, self._delete if settings.delete else None):
+            if step is None:
+                continue
+            if step is self._delete and old.deactivated and settings.delete_grace_seconds:
+                time.sleep(settings.delete_grace_seconds)
+            step(old)
+            if old.failure is not None:
+                facts["old_key"] = "still active" if old.status == "Active" else str(old.status)
+                return Failed(
+                    error=f"the new key works and is stored, but retiring the old one failed: "
+                    f"{old.failure.error}",
+                    retryable=old.failure.retryable,
+                    retry_after=old.failure.retry_after,
+                    facts=facts,
+                )
+        facts.update(
+            stage="finish",
+            new_key_label="AWSCURRENT",
+            old_key="deleted" if old.status is None else str(old.status),
+        )
+        return Rotated(
+            detail=f"{new_id} replaces {old.key_id} for IAM user {old.user}",
+            facts=facts,
+            new_fingerprint=new_secret.fingerprint,
+            new_reference=reference,
+        )
+
+    def _make_room(self, old: _Key) -> dict[str, Any] | Outcome:
+        """IAM allows two keys per user: delete an inactive one (the old key first) if needed."""
+        iam, _ = self._clients()
+        listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=old.user)
+        keys = listed.get("AccessKeyMetadata", [])
+        if len(keys) < 2:
+            return {}
+        inactive = [k["AccessKeyId"] for k in keys if k["Status"] == "Inactive"]
+        victim = old.key_id if old.key_id in inactive else (inactive[0] if inactive else None)
+        if victim is None:
+            return Failed(
+                error=(
+                    f"IAM user {old.user} already has two active access keys (the limit): "
+                    f"deactivate the one that is not {old.key_id}, then run again"
+                ),
+                facts={"user": old.user, "stage": "start"},
+            )
+        self._call(
+            "iam:DeleteAccessKey", iam.delete_access_key, UserName=old.user, AccessKeyId=victim
+        )
+        if victim == old.key_id:
+            old.status = None
+            old.deleted = True
+        return {"made_room_by_deleting": victim}
+
+    def _discard(self, user: str, key_id: str) -> bool:
+        iam, _ = self._clients()
+        try:
+            self._call(
+                "iam:DeleteAccessKey", iam.delete_access_key, UserName=user, AccessKeyId=key_id
+            )
+        except _CallFailed as err:
+            return err.missing
+        return True
+
+    def _await_usable(self, key_id: str, secret: SecretValue, user: str) -> str | None:
+        """None once the new key signs a call as ``user``; else why not."""
+        deadline = time.monotonic() + self.settings.new_key_ready_seconds
+        sts = self._sts_signed_with(key_id, secret)
+        while True:
+            try:
+                identity = sts.get_caller_identity()
+            except Exception as exc:
+                err = failure_from_exception(exc, "sts:GetCallerIdentity")
+                # New keys take a moment to propagate; only that case is worth waiting out.
+                if err.code not in _AUTH_CODES or time.monotonic() >= deadline:
+                    return err.failed.error
+                time.sleep(0.5)
+                continue
+            arn = str(identity.get("Arn", ""))
+            if arn.endswith(f":user/{user}") or arn.endswith(f"/{user}"):
+                return None
+            return f"it signs as {arn}, not as IAM user {user}"
+
+    # -- verify -----------------------------------------------------------------------------------
+
+    def verify_revoked(self, cred: Credential) -> Outcome:
+        """Prove the old key is dead: IAM's view of it, and a call signed with it when we hold it.
+
+        A call signed with the old key (``sts:GetCallerIdentity``) is the real proof. AWS
+        rejects deleted and inactive keys; moto rejects only deleted ones, and only with its IAM
+        authentication switched on. Without the secret, IAM's record (deleted / Inactive) is
+        all there is, and the outcome says so.
+        """
+        try:
+            if cred.kind == KIND_ACCESS_KEY and cred.key_id:
+                return self._verify_key(cred)
+            if cred.kind in (KIND_USER, KIND_ROLE_SESSIONS):
+                return self._verify_principal(cred)
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+        return Skipped(reason=f"clawback cannot check whether {cred.kind} is dead")
+
+    def _verify_key(self, cred: Credential) -> Outcome:
+        assert cred.key_id is not None
+        located = self._locate_key(cred.key_id)
+        if isinstance(located, _Key):
+            iam_state = located.status or "deleted"
+        elif isinstance(located, AlreadyRevoked):
+            iam_state = "deleted"
+        else:
+            return located
+        facts: dict[str, Any] = {"key_id": cred.key_id, "iam": iam_state}
+        if cred.secret is None:
+            if iam_state == "Active":
+                return Failed(error=f"IAM reports {cred.key_id} Active", facts=facts)
+            return VerifiedDead(
+                detail=f"IAM reports the key {iam_state}; it was not tried (secret not held)",
+                facts={**facts, "method": "iam"},
+            )
+        sts = self._sts_signed_with(cred.key_id, cred.secret)
+        try:
+            identity = sts.get_caller_identity()
+        except Exception as exc:
+            err = failure_from_exception(exc, "sts:GetCallerIdentity")
+            if err.code in _AUTH_CODES:
+                return VerifiedDead(
+                    detail=f"AWS rejected a call signed with the old key ({err.code})",
+                    facts={**facts, "method": "sts:GetCallerIdentity", "rejected_with": err.code},
+                )
+            return err.failed
+        facts["signed_call"] = "accepted"
+        facts["identity"] = str(identity.get("Arn", ""))
+        if iam_state == "Active":
+            return Failed(error=f"{cred.key_id} is still Active and works", facts=facts)
+        return Failed(
+            error=(
+                f"IAM reports {cred.key_id} {iam_state}, yet a call signed with it was accepted: "
+                f"IAM changes take a few seconds to propagate"
+            ),
+            retryable=True,
+            facts=facts,
+        )
+
+    def _verify_principal(self, cred: Credential) -> Outcome:
+        iam, _ = self._clients()
+        name = _principal_name(cred)
+        facts: dict[str, Any] = {"principal": cred.key_id}
+        if cred.kind == KIND_USER:
+            try:
+                listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=name)
+            except _CallFailed as err:
+                if err.missing:
+                    return VerifiedDead(detail=f"IAM has no user {name}", facts=facts)
+                raise
+            active = [
+                k["AccessKeyId"]
+                for k in listed.get("AccessKeyMetadata", [])
+                if k["Status"] == "Active"
+            ]
+            if active:
+                return Failed(
+                    error=f"user {name} still has active keys: {', '.join(active)}", facts=facts
+                )
+            get, who = iam.get_user_policy, {"UserName": name}
+        else:
+            get, who = iam.get_role_policy, {"RoleName": name}
+        if self.settings.revoke_sessions:
+            try:
+                policy = self._call("iam:Get*Policy", get, PolicyName=SESSION_POLICY_NAME, **who)
+            except _CallFailed as err:
+                if err.missing:
+                    return Failed(
+                        error=f"{cred.key_id} has no {SESSION_POLICY_NAME} policy", facts=facts
+                    )
+                raise
+            facts["sids"] = _statement_sids(policy.get("PolicyDocument"))
+        return VerifiedDead(
+            detail=f"no active key and older sessions denied for {cred.key_id}", facts=facts
+        )
+
+    # -- preflight --------------------------------------------------------------------------------
+
+    def preflight(self) -> list[PreflightCheck]:
+        """Prove the admin identity may make every call contain and drill need, changing nothing.
+
+        Write calls are probed against a key id or principal that does not exist: IAM checks
+        authorization before existence, so ``NoSuchEntity`` proves the permission and
+        ``AccessDenied`` disproves it.
+        """
+        try:
+            settings = self.settings
+            iam, sts = self._clients()
+        except ResponderError as exc:
+            return [PreflightCheck("aws", "admin credential", False, detail=str(exc))]
+        checks: list[PreflightCheck] = []
+        try:
+            identity = sts.get_caller_identity()
+            checks.append(
+                PreflightCheck(
+                    "aws",
+                    "sts:GetCallerIdentity",
+                    True,
+                    detail=f"admin identity {identity.get('Arn')}",
+                )
+            )
+        except Exception as exc:
+            err = failure_from_exception(exc, "sts:GetCallerIdentity")
+            return [
+                PreflightCheck(
+                    "aws",
+                    "sts:GetCallerIdentity",
+                    False,
+                    detail=err.failed.error,
+                    missing_permission="a working admin credential",
+                )
+            ]
+        users = settings.users or (PROBE_PRINCIPAL,)
+        probes: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
+            (
+                "iam:GetAccessKeyLastUsed",
+                iam.get_access_key_last_used,
+                {"AccessKeyId": PROBE_KEY_ID},
+            ),
+            ("iam:CreateAccessKey", iam.create_access_key, {"UserName": PROBE_PRINCIPAL}),
+            (
+                "iam:PutUserPolicy",
+                iam.put_user_policy,
+                {
+                    "UserName": PROBE_PRINCIPAL,
+                    "PolicyName": SESSION_POLICY_NAME,
+                    "PolicyDocument": "{}",
+                },
+            ),
+            (
+                "iam:PutRolePolicy",
+                iam.put_role_policy,
+                {
+                    "RoleName": PROBE_PRINCIPAL,
+                    "PolicyName": SESSION_POLICY_NAME,
+                    "PolicyDocument": "{}",
+                },
+            ),
+        ]
+        for user in users:
+            probes += [
+                ("iam:ListAccessKeys", iam.list_access_keys, {"UserName": user}),
+                (
+                    "iam:UpdateAccessKey",
+                    iam.update_access_key,
+                    {"UserName": user, "AccessKeyId": PROBE_KEY_ID, "Status": "Inactive"},
+                ),
+                (
+                    "iam:DeleteAccessKey",
+                    iam.delete_access_key,
+                    {"UserName": user, "AccessKeyId": PROBE_KEY_ID},
+                ),
+            ]
+            for service in settings.service_specific_services:
+                probes += [
+                    (
+                        "iam:ListServiceSpecificCredentials",
+                        iam.list_service_specific_credentials,
+                        {"UserName": user, "ServiceName": service},
+                    ),
+                    (
+                        "iam:UpdateServiceSpecificCredential",
+                        iam.update_service_specific_credential,
+                        {
+                            "UserName": user,
+                            "ServiceSpecificCredentialId": "ACCACLAWBACKPROBE000000",
+                            "Status": "Inactive",
+                        },
+                    ),
+                ]
+        checks += self._fan(lambda probe: self._probe(*probe), probes)
+        return checks
+
+    def _probe(
+        self, permission: str, operation: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> PreflightCheck:
+        target = kwargs.get("UserName") or kwargs.get("RoleName") or kwargs.get("AccessKeyId")
+        try:
+            self._call(permission, operation, **kwargs)
+        except _CallFailed as err:
+            if err.missing:
+                return PreflightCheck(
+                    "aws", permission, True, detail=f"allowed (probed on {target}: NoSuchEntity)"
+                )
+            if err.code in _DENIED_CODES:
+                return PreflightCheck(
+                    "aws", permission, False, detail=err.failed.error, missing_permission=permission
+                )
+            return PreflightCheck("aws", permission, False, detail=err.failed.error)
+        return PreflightCheck("aws", permission, True, detail=f"allowed on {target}")
+
+
+def _principal_credential(kind: str, prefix: str, name: str) -> Credential:
+    target = f"{prefix}/{name}"
+    return Credential(provider="aws", kind=kind, fingerprint=target, key_id=target)
+
+
+def _principal_name(cred: Credential) -> str:
+    return (cred.key_id or "").split("/", 1)[-1]
+
+
+def _statement_sids(document: Any) -> list[str]:
+    if isinstance(document, str):
+        from urllib.parse import unquote
+
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            return []
+    if not isinstance(document, Mapping):
+        return []
+    statements = document.get("Statement", [])
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    return [str(s.get("Sid")) for s in statements if isinstance(s, Mapping) and s.get("Sid")]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _describe(exc: Exception) -> str:
+    # Keyring and store errors carry advice, never the value being stored.
+    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__

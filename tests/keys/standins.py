@@ -1,0 +1,110 @@
+"""Helpers around the real stand-ins the key tests use (moto's server, Prism, loopback ports)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.request
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import MemoryKeyring
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = REPO_ROOT / "tests" / "contracts"
+PRISM_READY = "Prism is listening"
+
+
+def threaded_fan_out(func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """What the engine does: every item at once."""
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(func, items))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def refused_url() -> str:
+    """A loopback URL where nothing listens: connections are refused at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def post(url: str, body: bytes = b"") -> bytes:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "text/plain"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:  # loopback only
+        return bytes(answer.read())
+
+
+@dataclass
+class MotoAccount:
+    """A freshly reset moto account and an admin IAM client to arrange and inspect it."""
+
+    url: str
+    iam: Any = None
+
+    def client(self, service: str, key_id: str = "AKIAADMINSETUP000000", secret: str = "x") -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+        )
+
+    def user_with_key(self, user: str) -> dict[str, str]:
+        self.iam.create_user(UserName=user)
+        return dict(self.iam.create_access_key(UserName=user)["AccessKey"])
+
+    def keys(self, user: str) -> dict[str, str]:
+        listed = self.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        return {k["AccessKeyId"]: k["Status"] for k in listed}
+
+    def enforce_iam(self) -> None:
+        """Switch on moto's signature and permission checks (off by default)."""
+        post(f"{self.url}/moto-api/reset-auth", b"0")
+
+
+class RefusingKeyring(MemoryKeyring):
+    """A keyring whose writes fail, like a locked Secret Service."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        from keyring.errors import PasswordSetError
+
+        raise PasswordSetError("the keyring is locked")
+
+
+def prism_binary() -> Path:
+    configured = os.environ.get("CLAWBACK_PRISM")
+    return Path(configured) if configured else REPO_ROOT / ".tools/node_modules/.bin/prism"
+
+
+@dataclass
+class PrismServer:
+    url: str
+    log: Path
+
+    def mark(self) -> int:
+        return self.log.stat().st_size
+
+    def problems_since(self, mark: int) -> list[str]:
+        """Prism's complaints about requests since ``mark``: contract violations, no route."""
+        with self.log.open("rb") as handle:
+            handle.seek(mark)
+            text = handle.read().decode(errors="replace")
+        return [
+            line
+            for line in text.splitlines()
+            if "[VALIDATOR] ✖" in line or "Request terminated with error" in line
+        ]

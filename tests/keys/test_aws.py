@@ -1,0 +1,509 @@
+"""The AWS responder against moto's server over HTTP (and loopback fault servers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from clawback.secret_store import KeyringSecretStore
+from responders.aws import (
+    KIND_ACCESS_KEY,
+    KIND_ROLE_SESSIONS,
+    KIND_USER,
+    SESSION_POLICY_NAME,
+    AWSResponder,
+)
+from responders.interface import (
+    AlreadyRevoked,
+    Credential,
+    Disabled,
+    Failed,
+    Location,
+    Outcome,
+    Planned,
+    ResponderContext,
+    Revoked,
+    Rotated,
+    VerifiedDead,
+)
+from tests.keys.standins import MotoAccount, refused_url, threaded_fan_out
+
+ADMIN_ID_REF = "env:TEST_AWS_ADMIN_ID"
+ADMIN_SECRET_REF = "env:TEST_AWS_ADMIN_SECRET"
+
+
+def make_responder(
+    endpoint: str,
+    *,
+    admin: tuple[str, str] = ("AKIAADMINSETUP000000", "setup-secret-not-checked"),
+    incident: str = "2026-11-21T0203Z-7f3a",
+    **config: Any,
+) -> tuple[AWSResponder, KeyringSecretStore]:
+    store = KeyringSecretStore(
+        environ={"TEST_AWS_ADMIN_ID": admin[0], "TEST_AWS_ADMIN_SECRET": admin[1]}
+    )
+    settings = {
+        "endpoint_url": endpoint,
+        "admin_access_key_id": ADMIN_ID_REF,
+        "admin_secret_access_key": ADMIN_SECRET_REF,
+        "connect_timeout": 1,
+        "read_timeout": 2,
+        **config,
+    }
+    context = ResponderContext(
+        config=settings, secrets=store, incident_id=incident, fan_out=threaded_fan_out
+    )
+    return AWSResponder(context), store
+
+
+def agent_key(key: dict[str, str]) -> Credential:
+    return Credential.from_secret(
+        "aws",
+        KIND_ACCESS_KEY,
+        key["SecretAccessKey"],
+        [Location("/home/agent/.aws/credentials", "default")],
+        key_id=key["AccessKeyId"],
+    )
+
+
+def everything_said(outcomes: list[Outcome]) -> str:
+    return "\n".join(repr(o) + json.dumps(dict(o.facts), default=str) for o in outcomes)
+
+
+# -- revoke ---------------------------------------------------------------------------------------
+
+
+def test_keys_are_deactivated_then_deleted_and_sessions_denied(moto: MotoAccount) -> None:
+    key = moto.user_with_key("agent")
+    moto.iam.create_role(RoleName="agent-role", AssumeRolePolicyDocument="{}")
+    responder, _ = make_responder(moto.url, delete_grace_seconds=0.6, roles=["agent-role"])
+    targets = [agent_key(key), *responder.configured_targets()]
+    assert [t.kind for t in targets] == [KIND_ACCESS_KEY, KIND_ROLE_SESSIONS]
+
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.extend(responder.revoke_all(targets)))
+    started = datetime.now(UTC)
+    worker.start()
+    seen: set[str] = set()
+    while worker.is_alive():
+        seen.update(moto.keys("agent").values())
+        time.sleep(0.02)
+    worker.join()
+
+    # Inactive during the grace period, then gone.
+    assert "Inactive" in seen
+    assert moto.keys("agent") == {}
+    (_, key_outcome), (_, role_outcome) = result
+    assert isinstance(key_outcome, Revoked), key_outcome
+    state = key_outcome.facts["keys"][key["AccessKeyId"]]
+    assert state["state"] == "deleted"
+    assert state["deactivated_at"] <= state["deleted_at"]
+    assert key_outcome.facts["user"] == "agent"
+    assert isinstance(role_outcome, Revoked), role_outcome
+
+    for document in (
+        moto.iam.get_user_policy(UserName="agent", PolicyName=SESSION_POLICY_NAME),
+        moto.iam.get_role_policy(RoleName="agent-role", PolicyName=SESSION_POLICY_NAME),
+    ):
+        policy = document["PolicyDocument"]
+        if isinstance(policy, str):
+            policy = json.loads(policy)
+        (statement,) = policy["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Action"] == ["*"] and statement["Resource"] == ["*"]
+        cutoff = datetime.fromisoformat(
+            statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"].replace("Z", "+00:00")
+        )
+        assert started <= cutoff <= datetime.now(UTC).replace(microsecond=0) + _SECOND
+
+
+_SECOND = datetime.fromtimestamp(1, UTC) - datetime.fromtimestamp(0, UTC)
+
+
+def test_second_run_reports_already_revoked_and_changes_nothing(moto: MotoAccount) -> None:
+    key = moto.user_with_key("agent")
+    moto.iam.create_role(RoleName="agent-role", AssumeRolePolicyDocument="{}")
+    first, _ = make_responder(moto.url, roles=["agent-role"])
+    targets = [agent_key(key), *first.configured_targets()]
+    assert all(isinstance(o, Revoked) for _, o in first.revoke_all(targets))
+    policy_before = moto.iam.get_role_policy(RoleName="agent-role", PolicyName=SESSION_POLICY_NAME)[
+        "PolicyDocument"
+    ]
+
+    again, _ = make_responder(moto.url, roles=["agent-role"])  # a resumed run: same incident
+    outcomes = [o for _, o in again.revoke_all(targets)]
+    assert [type(o) for o in outcomes] == [AlreadyRevoked, AlreadyRevoked]
+    assert (
+        moto.iam.get_role_policy(RoleName="agent-role", PolicyName=SESSION_POLICY_NAME)[
+            "PolicyDocument"
+        ]
+        == policy_before
+    )
+
+
+def test_delete_false_leaves_the_key_inactive_and_a_rerun_keeps_it(moto: MotoAccount) -> None:
+    key = moto.user_with_key("agent")
+    responder, _ = make_responder(moto.url, delete=False)
+    ((_, outcome),) = responder.revoke_all([agent_key(key)])
+    assert isinstance(outcome, Disabled), outcome
+    assert moto.keys("agent") == {key["AccessKeyId"]: "Inactive"}
+
+    ((_, again),) = make_responder(moto.url, delete=False)[0].revoke_all([agent_key(key)])
+    assert isinstance(again, AlreadyRevoked)
+    assert moto.keys("agent") == {key["AccessKeyId"]: "Inactive"}
+
+
+def test_a_configured_user_loses_every_key_even_undiscovered_ones(moto: MotoAccount) -> None:
+    found = moto.user_with_key("agent")
+    hidden = moto.iam.create_access_key(UserName="agent")["AccessKey"]
+    moto.user_with_key("bystander")
+    responder, _ = make_responder(moto.url, users=["agent"])
+    targets = [agent_key(found), *responder.configured_targets()]
+    assert [t.kind for t in targets] == [KIND_ACCESS_KEY, KIND_USER]
+
+    outcomes = dict((c.kind, o) for c, o in responder.revoke_all(targets))
+    assert moto.keys("agent") == {}
+    assert len(moto.keys("bystander")) == 1
+    assert isinstance(outcomes[KIND_USER], Revoked | AlreadyRevoked)
+    assert hidden["AccessKeyId"] in outcomes[KIND_USER].facts["keys"]
+
+
+def test_temporary_keys_and_unknown_keys(moto: MotoAccount) -> None:
+    responder, _ = make_responder(moto.url)
+    temporary = Credential.from_secret(
+        "aws", KIND_ACCESS_KEY, "t" * 40, key_id="ASIAQWERTYUIOPASDFGH"
+    )
+    deleted = Credential.from_secret(
+        "aws", KIND_ACCESS_KEY, "u" * 40, key_id="AKIAQWERTYUIOPASDFGH"
+    )
+    outcomes = [o for _, o in responder.revoke_all([temporary, deleted])]
+    assert outcomes[0].status == "manual" and "roles" in outcomes[0].instructions  # type: ignore[attr-defined]
+    assert isinstance(outcomes[1], AlreadyRevoked)
+
+
+def test_bedrock_credentials_are_reported_when_the_stand_in_lacks_the_api(
+    moto: MotoAccount,
+) -> None:
+    # moto implements no service-specific credential call: the user's access keys must still
+    # be revoked and the gap reported, not swallowed.
+    moto.user_with_key("agent")
+    responder, _ = make_responder(
+        moto.url, users=["agent"], service_specific_services=["bedrock.amazonaws.com"]
+    )
+    ((_, outcome),) = responder.revoke_all(responder.configured_targets())
+    assert isinstance(outcome, Failed) and not outcome.retryable
+    assert "ListServiceSpecificCredentials" in outcome.error
+    assert "bedrock.amazonaws.com" in outcome.facts["service_specific_errors"]
+    assert moto.keys("agent") == {}
+
+
+# -- rotate ---------------------------------------------------------------------------------------
+
+
+def test_rotation_makes_room_stores_first_and_retires_the_old_key(
+    moto: MotoAccount, memory_keyring: Any
+) -> None:
+    old = moto.user_with_key("agent")
+    spare = moto.iam.create_access_key(UserName="agent")["AccessKey"]
+    moto.iam.update_access_key(
+        UserName="agent", AccessKeyId=spare["AccessKeyId"], Status="Inactive"
+    )
+    responder, store = make_responder(moto.url)
+
+    outcome = responder.rotate(agent_key(old), store)
+
+    assert isinstance(outcome, Rotated), outcome
+    facts = outcome.facts
+    assert facts["stage"] == "finish" and facts["new_key_label"] == "AWSCURRENT"
+    assert facts["made_room_by_deleting"] == spare["AccessKeyId"]
+    new_id = facts["new_key_id"]
+    assert moto.keys("agent") == {new_id: "Active"}
+    stored = json.loads(store.resolve(outcome.new_reference).reveal())
+    assert stored["AccessKeyId"] == new_id
+    assert outcome.new_fingerprint.endswith(
+        f"sha256:{__import__('hashlib').sha256(stored['SecretAccessKey'].encode()).hexdigest()[:8]}"
+    )
+    assert memory_keyring.store  # really went through keyring
+    identity = moto.client("sts", new_id, stored["SecretAccessKey"]).get_caller_identity()
+    assert identity["Arn"].endswith(":user/agent")
+
+
+def test_rotation_refuses_a_third_key(moto: MotoAccount, memory_keyring: Any) -> None:
+    old = moto.user_with_key("agent")
+    other = moto.iam.create_access_key(UserName="agent")["AccessKey"]
+    responder, store = make_responder(moto.url)
+
+    outcome = responder.rotate(agent_key(old), store)
+
+    assert isinstance(outcome, Failed) and not outcome.retryable
+    assert "two active access keys" in outcome.error and other["AccessKeyId"] not in outcome.error
+    assert moto.keys("agent") == {old["AccessKeyId"]: "Active", other["AccessKeyId"]: "Active"}
+    assert memory_keyring.store == {}
+
+
+def test_rotation_deletes_the_new_key_when_storing_fails(
+    moto: MotoAccount, refusing_keyring: Any
+) -> None:
+    old = moto.user_with_key("agent")
+    responder, store = make_responder(moto.url)
+
+    outcome = responder.rotate(agent_key(old), store)
+
+    assert isinstance(outcome, Failed), outcome
+    assert outcome.facts["stage"] == "create" and outcome.facts["new_key_deleted"] is True
+    assert "keyring" in outcome.error
+    assert moto.keys("agent") == {old["AccessKeyId"]: "Active"}  # old untouched, no orphan
+
+
+def test_rotation_after_containment_replaces_a_deleted_key(
+    moto: MotoAccount, memory_keyring: Any
+) -> None:
+    old = moto.user_with_key("agent")
+    responder, store = make_responder(moto.url)
+    cred = agent_key(old)
+    assert isinstance(responder.revoke(cred), Revoked)
+
+    outcome = responder.rotate(cred, store)  # the runner's order: revoke, then replace
+
+    assert isinstance(outcome, Rotated), outcome
+    assert outcome.facts["old_key"] == "deleted"
+    assert list(moto.keys("agent").values()) == ["Active"]
+
+
+# -- verify and preflight (moto's IAM enforcement on) ---------------------------------------------
+
+
+def _enforced_admin(moto: MotoAccount, *, allow: list[str]) -> tuple[str, str]:
+    moto.iam.create_user(UserName="responder")
+    moto.iam.put_user_policy(
+        UserName="responder",
+        PolicyName="incident-response",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": allow, "Resource": "*"}],
+            }
+        ),
+    )
+    admin = moto.iam.create_access_key(UserName="responder")["AccessKey"]
+    return admin["AccessKeyId"], admin["SecretAccessKey"]
+
+
+def test_old_key_is_rejected_after_revoke(moto: MotoAccount) -> None:
+    key = moto.user_with_key("agent")
+    admin = _enforced_admin(moto, allow=["iam:*"])
+    moto.enforce_iam()
+    responder, _ = make_responder(moto.url, admin=admin)
+    cred = agent_key(key)
+
+    alive = responder.verify_revoked(cred)
+    assert isinstance(alive, Failed) and "still Active" in alive.error
+
+    assert isinstance(responder.revoke(cred), Revoked)
+    dead = responder.verify_revoked(cred)
+    assert isinstance(dead, VerifiedDead), dead
+    assert dead.facts["rejected_with"] == "InvalidClientTokenId"
+    assert dead.facts["iam"] == "deleted"
+
+
+def test_verify_without_the_secret_relies_on_iam(moto: MotoAccount) -> None:
+    key = moto.user_with_key("agent")
+    responder, _ = make_responder(moto.url, delete=False)
+    responder.revoke_all([agent_key(key)])
+    idless = Credential(
+        provider="aws", kind=KIND_ACCESS_KEY, fingerprint="…", key_id=key["AccessKeyId"]
+    )
+    outcome = responder.verify_revoked(idless)
+    assert isinstance(outcome, VerifiedDead) and outcome.facts["method"] == "iam"
+    assert outcome.facts["iam"] == "Inactive"
+
+
+def test_preflight_proves_and_disproves_permissions(moto: MotoAccount) -> None:
+    moto.user_with_key("agent")
+    strong = _enforced_admin(moto, allow=["iam:*", "sts:GetCallerIdentity"])
+    moto.iam.create_user(UserName="weak")
+    moto.iam.put_user_policy(
+        UserName="weak",
+        PolicyName="read-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    weak_key = moto.iam.create_access_key(UserName="weak")["AccessKey"]
+    moto.enforce_iam()
+
+    good = make_responder(moto.url, admin=strong, users=["agent"])[0].preflight()
+    assert {c.capability for c in good} >= {
+        "sts:GetCallerIdentity",
+        "iam:UpdateAccessKey",
+        "iam:DeleteAccessKey",
+        "iam:CreateAccessKey",
+        "iam:PutUserPolicy",
+        "iam:PutRolePolicy",
+        "iam:ListAccessKeys",
+    }
+    assert all(c.ok for c in good), [c for c in good if not c.ok]
+
+    weak = make_responder(
+        moto.url, admin=(weak_key["AccessKeyId"], weak_key["SecretAccessKey"]), users=["agent"]
+    )[0].preflight()
+    verdict = {c.capability: c for c in weak}
+    assert verdict["iam:ListAccessKeys"].ok
+    assert not verdict["iam:UpdateAccessKey"].ok
+    assert verdict["iam:UpdateAccessKey"].missing_permission == "iam:UpdateAccessKey"
+    assert not verdict["iam:PutUserPolicy"].ok
+
+
+# -- plan -----------------------------------------------------------------------------------------
+
+
+def test_plan_sends_no_request(httpserver: HTTPServer) -> None:
+    responder, _ = make_responder(httpserver.url_for("/"), users=["agent"], roles=["r"])
+    key = Credential.from_secret("aws", KIND_ACCESS_KEY, "s" * 40, key_id="AKIAPLANNED000000000")
+    planned = responder.plan([key, *responder.configured_targets()])
+    assert [type(o) for _, o in planned] == [Planned, Planned, Planned]
+    assert any("UpdateAccessKey" in c for c in planned[0][1].commands)
+    assert any("PutRolePolicy" in c for c in planned[2][1].commands)
+    assert httpserver.log == []
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+_ERROR = (
+    '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>{kind}</Type>'
+    "<Code>{code}</Code><Message>{message}</Message></Error><RequestId>r1</RequestId>"
+    "</ErrorResponse>"
+)
+
+
+def _key_cred() -> Credential:
+    return Credential.from_secret("aws", KIND_ACCESS_KEY, "f" * 40, key_id="AKIAFAULTFAULTFAULT0")
+
+
+def _answer(
+    httpserver: HTTPServer,
+    status: int,
+    code: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    body = _ERROR.format(
+        kind="Receiver" if status >= 500 else "Sender", code=code, message=f"stand-in says {code}"
+    )
+    httpserver.expect_request("/").respond_with_data(
+        body, status=status, headers=headers or {}, content_type="text/xml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "headers", "retry_after"),
+    [
+        (500, "InternalFailure", None, None),
+        (503, "ServiceUnavailable", None, None),
+        (429, "Throttling", {"Retry-After": "7"}, 7.0),
+        (400, "Throttling", None, None),
+    ],
+)
+def test_provider_errors_are_retryable_failures(
+    httpserver: HTTPServer,
+    status: int,
+    code: str,
+    headers: dict[str, str] | None,
+    retry_after: float | None,
+) -> None:
+    _answer(httpserver, status, code, headers)
+    responder, _ = make_responder(httpserver.url_for("/"))
+    ((_, outcome),) = responder.revoke_all([_key_cred()])
+    assert isinstance(outcome, Failed) and outcome.retryable, outcome
+    assert outcome.retry_after == retry_after
+
+
+def test_access_denied_names_the_missing_permission(httpserver: HTTPServer) -> None:
+    _answer(httpserver, 403, "AccessDenied")
+    ((_, outcome),) = make_responder(httpserver.url_for("/"))[0].revoke_all([_key_cred()])
+    assert isinstance(outcome, Failed) and not outcome.retryable
+    assert "iam:GetAccessKeyLastUsed" in outcome.error and "grant" in outcome.error
+
+
+def test_a_hanging_endpoint_times_out_as_retryable(httpserver: HTTPServer) -> None:
+    release = threading.Event()
+
+    def hang(request: Request) -> Response:
+        release.wait(5)
+        return Response("late", status=500)
+
+    httpserver.expect_request("/").respond_with_handler(hang)
+    responder, _ = make_responder(httpserver.url_for("/"), read_timeout=0.3)
+    started = time.monotonic()
+    try:
+        ((_, outcome),) = responder.revoke_all([_key_cred()])
+    finally:
+        release.set()
+    assert time.monotonic() - started < 3
+    assert isinstance(outcome, Failed) and outcome.retryable and "ReadTimeout" in outcome.error
+
+
+def test_a_refused_connection_is_retryable() -> None:
+    ((_, outcome),) = make_responder(refused_url())[0].revoke_all([_key_cred()])
+    assert isinstance(outcome, Failed) and outcome.retryable
+    assert "EndpointConnectionError" in outcome.error
+
+
+def test_bad_config_is_reported_not_raised() -> None:
+    responder = AWSResponder(
+        ResponderContext(
+            config={
+                "admin_access_key_id": "AKIALITERALVALUE1234",
+                "admin_secret_access_key": "env:X",
+            }
+        )
+    )
+    ((_, outcome),) = responder.revoke_all([_key_cred()])
+    assert isinstance(outcome, Failed) and "must be a reference" in outcome.error
+    assert "AKIALITERALVALUE1234" not in outcome.error
+
+
+# -- secrets never leak ---------------------------------------------------------------------------
+
+
+def test_no_secret_value_in_outcomes_or_logs(
+    moto: MotoAccount,
+    memory_keyring: Any,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = moto.user_with_key("agent")
+    admin_secret = "admin-secret-value-planted-0123456789"
+    caplog.set_level(logging.DEBUG)
+    responder, store = make_responder(
+        moto.url, admin=("AKIAADMINPLANTED0000", admin_secret), users=["agent"]
+    )
+    cred = agent_key(key)
+    outcomes = [o for _, o in responder.revoke_all([cred, *responder.configured_targets()])]
+    outcomes.append(responder.verify_revoked(cred))
+    rotated = responder.rotate(cred, store)
+    outcomes.append(rotated)
+    outcomes += [responder.verify_revoked(c) for c in responder.configured_targets()]
+    assert isinstance(rotated, Rotated)
+    new_secret = json.loads(store.resolve(rotated.new_reference).reveal())["SecretAccessKey"]
+
+    said = everything_said(outcomes) + caplog.text + "".join(capsys.readouterr())
+    for planted in (key["SecretAccessKey"], admin_secret, new_secret):
+        assert planted not in said
+    assert cred.fingerprint in said or key["AccessKeyId"] in said
