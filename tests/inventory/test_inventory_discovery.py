@@ -1,0 +1,285 @@
+"""Discovery over the sample home: every planted secret, merged, classified, never leaked."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from sample_discovery import discover_sample, snapshot_tree
+
+from clawback.inventory import ENVIRONMENT_LOCATION, Inventory, discover
+from clawback.sandbox.home import PlantedSecret, SampleHome
+from responders.interface import Location
+
+
+def _leaks(text: str, planted: tuple[PlantedSecret, ...]) -> list[str]:
+    """Fingerprints of planted secrets whose value (or a long head of it) appears in ``text``."""
+    found = []
+    for secret in planted:
+        head = secret.value[:16]
+        if secret.value in text or head in text:
+            found.append(f"{secret.kind} {secret.fingerprint}")
+    return found
+
+
+def test_every_planted_secret_is_found_with_provider_kind_and_locations(
+    era_home: SampleHome, era_inventory: Inventory
+) -> None:
+    by_fingerprint = {c.fingerprint: c for c in era_inventory.credentials}
+    problems = []
+    for secret in era_home.planted:
+        cred = by_fingerprint.get(secret.fingerprint)
+        if cred is None:
+            problems.append(f"missing {secret.kind} {secret.fingerprint} at {secret.locations}")
+            continue
+        if (cred.provider, cred.kind) != (secret.provider, secret.kind):
+            problems.append(f"{secret.kind} {secret.fingerprint} classified as {cred.kind}")
+        if cred.key_id != secret.key_id:
+            problems.append(f"{secret.kind} {secret.fingerprint} key_id {cred.key_id}")
+        missing = set(secret.locations) - set(cred.locations)
+        if missing:
+            problems.append(f"{secret.kind} {secret.fingerprint} not seen at {sorted(missing)}")
+    assert not problems, "\n".join(problems)
+    # Nothing that was not planted: no false positives in configs, logs or unit files.
+    planted = {s.fingerprint for s in era_home.planted}
+    extras = [c.describe() for c in era_inventory.credentials if c.fingerprint not in planted]
+    assert extras == []
+
+
+def test_the_sample_covers_every_provider_the_responders_name(era_home: SampleHome) -> None:
+    providers = {s.provider for s in era_home.planted}
+    assert providers >= {
+        "aws", "github", "openai", "anthropic", "slack", "cloudflare", "stripe", "telegram",
+        "discord", "huggingface", "openrouter", "openclaw", "whatsapp", "unknown", "brave",
+        "elevenlabs",
+    }  # fmt: skip
+
+
+def test_duplicates_are_merged_into_one_credential_with_all_locations(
+    era_home: SampleHome, era_inventory: Inventory
+) -> None:
+    counts = Counter(c.fingerprint for c in era_inventory.credentials)
+    assert [fp for fp, n in counts.items() if n > 1] == []
+    # The current gateway token sits in the config, its .bak, the dotenv, the unit, gateway.env,
+    # the LaunchAgent and gateway.cmd: one credential, seven locations.
+    (current,) = [
+        s
+        for s in era_home.planted_of("openclaw:gateway_token")
+        if Location(str(era_home.config_path), "gateway.auth.token") in s.locations
+    ]
+    cred = era_inventory.find(current.fingerprint)
+    assert cred is not None
+    files = {Path(loc.path).name for loc in cred.locations}
+    assert files >= {
+        "openclaw.json",
+        "openclaw.json.bak",
+        ".env",
+        "openclaw-gateway.service",
+        "gateway.env",
+        "ai.openclaw.gateway.plist",
+        "gateway.cmd",
+    }
+    # The rotated-away token survives in .bak.1 and the unit's .bak: a separate credential.
+    (old,) = [s for s in era_home.planted_of("openclaw:gateway_token") if s is not current]
+    old_cred = era_inventory.find(old.fingerprint)
+    assert old_cred is not None
+    assert {Path(loc.path).name for loc in old_cred.locations} == {
+        "openclaw.json.bak.1",
+        "openclaw-gateway.service.bak",
+    }
+
+
+def test_sqlite_and_json_stores_merge_in_the_upgraded_era(
+    era_home: SampleHome, era_inventory: Inventory
+) -> None:
+    (anthropic,) = [
+        s
+        for s in era_home.planted_of("anthropic:api_key")
+        if len(s.locations) > 1 and any(loc.key == "ANTHROPIC_API_KEY" for loc in s.locations)
+    ]
+    cred = era_inventory.find(anthropic.fingerprint)
+    assert cred is not None
+    names = {Path(loc.path).name for loc in cred.locations}
+    assert ("auth-profiles.json" in names) == (era_home.era in ("file", "both"))
+    assert ("openclaw-agent.sqlite" in names) == (era_home.era in ("sqlite", "both"))
+
+
+def test_unknown_provider_is_kept_not_dropped(
+    era_home: SampleHome, era_inventory: Inventory
+) -> None:
+    (unknown,) = era_home.planted_for("unknown")
+    cred = era_inventory.find(unknown.fingerprint)
+    assert cred is not None
+    assert (cred.provider, cred.kind) == ("unknown", "unknown:secret")
+    assert {Path(loc.path).name for loc in cred.locations} == {"openclaw.json", ".env"}
+
+
+def test_no_planted_value_in_json_repr_or_notes(
+    era_home: SampleHome, era_inventory: Inventory
+) -> None:
+    rendered = json.dumps(era_inventory.as_dict(), ensure_ascii=False)
+    assert _leaks(rendered, era_home.planted) == []
+    assert _leaks(repr(era_inventory), era_home.planted) == []
+    assert _leaks(str(era_inventory), era_home.planted) == []
+    assert _leaks("\n".join(era_inventory.notes), era_home.planted) == []
+    for cred in era_inventory.credentials:
+        assert _leaks(repr(cred) + str(cred.secret), era_home.planted) == []
+    # ...while the values are still there for the responders that need them.
+    values = {c.secret.reveal() for c in era_inventory.credentials if c.secret is not None}
+    assert all(s.value in values for s in era_home.planted)
+
+
+def test_discovery_changes_nothing_on_disk(era_home: SampleHome) -> None:
+    before = snapshot_tree(era_home.root)
+    inventory = discover_sample(era_home, explicit_state_dirs=False)
+    after = snapshot_tree(era_home.root)
+    assert inventory.credentials
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
+    assert (added, removed, changed) == ([], [], [])
+
+
+def test_discovery_is_fast(era_home: SampleHome) -> None:
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        discover_sample(era_home)
+        timings.append(time.perf_counter() - start)
+    print(f"discover ({era_home.era}): best {min(timings) * 1000:.1f} ms")
+    assert min(timings) < 0.5
+
+
+def test_state_dirs_are_found_without_being_told(era_home: SampleHome) -> None:
+    inventory = discover_sample(era_home, explicit_state_dirs=False)
+    assert set(inventory.state_dirs) == set(era_home.state_dirs)
+    found = {c.fingerprint for c in inventory.credentials}
+    assert all(s.fingerprint in found for s in era_home.planted)
+
+
+def test_gateway_facts_services_and_lock(era_home: SampleHome, era_inventory: Inventory) -> None:
+    gateway = era_inventory.gateway
+    assert gateway is not None
+    assert (gateway.state_dir, gateway.port, gateway.bind, gateway.auth_mode) == (
+        str(era_home.state_dir),
+        era_home.gateway_port,
+        "loopback",
+        "token",
+    )
+    assert gateway.agent_ids == ("main", "work")
+    assert {(s.kind, s.name) for s in era_inventory.services} == {
+        ("systemd-user", "openclaw-gateway.service"),
+        ("launchd", "ai.openclaw.gateway"),
+        ("schtasks", "OpenClaw Gateway"),
+    }
+    unit = next(s for s in era_inventory.services if s.kind == "systemd-user")
+    assert unit.state_dir == str(era_home.state_dir)
+    assert unit.version == "2026.2.26"
+    assert unit.as_setting() == {
+        "kind": "systemd-user",
+        "name": "openclaw-gateway.service",
+        "unit": "openclaw-gateway.service",
+    }
+    (lock,) = era_inventory.gateway_locks
+    assert (lock.config_path, lock.alive) == (str(era_home.config_path), False)
+
+
+def test_references_resolve_to_fingerprints_and_externals_are_noted(
+    era_home: SampleHome, era_inventory: Inventory
+) -> None:
+    refs = {(r.key, r.source): r for r in era_inventory.references}
+    (openai,) = [
+        s
+        for s in era_home.planted_of("openai:project_key")
+        if any(loc.key == "OPENAI_API_KEY" for loc in s.locations)
+    ]
+    substituted = refs[("models.providers.openai.apiKey", "env-substitution")]
+    assert (substituted.target, substituted.resolved) == ("OPENAI_API_KEY", openai.fingerprint)
+    from_file = refs[("messages.tts.openai.apiKey", "file")]
+    (secrets_file_key,) = [s for s in era_home.planted_of("openai:project_key") if s is not openai]
+    assert from_file.resolved == secrets_file_key.fingerprint
+    external = refs[("models.providers.internal-llm.apiKey", "exec")]
+    assert external.resolved is None
+    assert any(
+        "stored externally" in note and "internal-llm" in note for note in era_inventory.notes
+    )
+
+
+def test_state_dir_and_env_substitution_from_the_agent_environment(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    state = tmp_path / "srv" / "openclaw-state"
+    state.mkdir(parents=True)
+    home.mkdir()
+    token = "f3" * 24
+    (state / "openclaw.json").write_text('{ gateway: { auth: { token: "${GW_TOKEN}" } } }')
+    inventory = discover(
+        user_home=home,
+        env={"OPENCLAW_STATE_DIR": str(state), "GW_TOKEN": token},
+        system_service_dirs=(),
+    )
+    assert inventory.state_dirs == (state,)
+    (cred,) = inventory.credentials
+    assert (cred.provider, cred.kind) == ("openclaw", "openclaw:gateway_token")
+    assert cred.locations == (Location(ENVIRONMENT_LOCATION, "GW_TOKEN"),)
+    assert token not in json.dumps(inventory.as_dict())
+
+
+def test_unset_env_reference_is_a_note_not_a_credential(tmp_path: Path) -> None:
+    state = tmp_path / ".openclaw"
+    state.mkdir()
+    (state / "openclaw.json").write_text('{ hooks: { token: "${HOOKS_TOKEN}" } }')
+    inventory = discover(user_home=tmp_path, system_service_dirs=())
+    assert inventory.credentials == ()
+    assert any("${HOOKS_TOKEN}" in note for note in inventory.notes)
+
+
+def test_broken_config_is_reported_by_position_without_its_content(tmp_path: Path) -> None:
+    state = tmp_path / ".openclaw"
+    state.mkdir()
+    secret = "0a" * 24
+    (state / "openclaw.json").write_text(
+        '{\n  gateway: { auth: { token: "' + secret + '" } }\n  hooks: oops\n}\n'
+    )
+    (state / ".env").write_text(f"OPENCLAW_GATEWAY_PASSWORD={'9z' * 12}\n")
+    inventory = discover(user_home=tmp_path, system_service_dirs=())
+    (note,) = [n for n in inventory.notes if "not valid JSON5" in n]
+    assert note.startswith(f"{state / 'openclaw.json'}:3:")
+    assert secret not in "\n".join(inventory.notes) + repr(inventory)
+    # The rest of the state dir is still scanned.
+    assert [c.kind for c in inventory.credentials] == ["openclaw:gateway_password"]
+
+
+def test_fifo_and_symlinked_junk_do_not_hang_or_break_discovery(tmp_path: Path) -> None:
+    state = tmp_path / ".openclaw"
+    (state / "logs").mkdir(parents=True)
+    os.mkfifo(state / "logs" / "gateway.log")
+    os.symlink("/dev/zero", state / "logs" / "zero.log")
+    os.symlink(state / "missing.json", state / "secrets.json")
+    (state / ".env").write_text(f"OPENCLAW_GATEWAY_TOKEN={'ab' * 24}\n")
+    result: list[Inventory] = []
+    worker = threading.Thread(
+        target=lambda: result.append(discover(user_home=tmp_path, system_service_dirs=())),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "discovery blocked on a FIFO or device file"
+    assert [c.kind for c in result[0].credentials] == ["openclaw:gateway_token"]
+
+
+def test_explicit_state_dirs_note_a_service_pointing_elsewhere(fresh_home: object) -> None:
+    home: SampleHome = fresh_home()  # type: ignore[operator]
+    inventory = discover(
+        user_home=home.user_home,
+        state_dirs=[home.state_dirs[1]],
+        tmp_dirs=[home.tmp_dir],
+        system_service_dirs=(),
+    )
+    assert any(
+        "openclaw-gateway.service" in note and str(home.state_dir) in note
+        for note in inventory.notes
+    )
