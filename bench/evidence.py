@@ -189,7 +189,8 @@ def main() -> None:
         t = time.perf_counter()
         files = generate(root, total)
         size = sum(p.stat().st_size for p in files)
-        print(f"generated {len(files)} files, {size / MiB:.0f} MiB in {time.perf_counter() - t:.1f} s")
+        elapsed = time.perf_counter() - t
+        print(f"generated {len(files)} files, {size / MiB:.0f} MiB in {elapsed:.1f} s")
         _drop_to_warm_cache(files)
 
         baseline, snapshot, rss = [], [], []

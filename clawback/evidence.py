@@ -171,14 +171,24 @@ def _item_from_dict(data: Mapping[str, Any]) -> EvidenceItem:
     return EvidenceItem(**known)
 
 
+def _tool() -> dict[str, str]:
+    from clawback import __version__
+
+    return {"name": "clawback", "version": __version__}
+
+
 @dataclass
 class Manifest:
-    """Everything the incident's snapshots collected, plus who held it and when."""
+    """Everything the incident's snapshots collected, plus who held it and when.
+
+    ``Manifest(incident_id)`` fills in this host's identity, the examiner (user@host) and the
+    tool version; ``add(step, collected)`` after each snapshot; ``write_manifest`` at close.
+    """
 
     incident_id: str
-    host: dict[str, Any]
-    examiner: str
-    tool: dict[str, str]
+    host: dict[str, Any] = field(default_factory=host_identity)
+    examiner: str = field(default_factory=examiner_identity)
+    tool: dict[str, str] = field(default_factory=_tool)
     acquisition_started: str = ""
     acquisition_finished: str = ""
     archives: list[ArchiveRecord] = field(default_factory=list)
@@ -186,22 +196,8 @@ class Manifest:
     skipped: list[dict[str, str]] = field(default_factory=list)
     custody: list[CustodyEvent] = field(default_factory=list)
 
-    @classmethod
-    def begin(
-        cls,
-        incident_id: str,
-        *,
-        examiner: str | None = None,
-        host: dict[str, Any] | None = None,
-    ) -> Manifest:
-        from clawback import __version__
-
-        return cls(
-            incident_id=incident_id,
-            host=host if host is not None else host_identity(),
-            examiner=examiner or examiner_identity(),
-            tool={"name": "clawback", "version": __version__},
-        )
+    def has_items(self) -> bool:
+        return bool(self.archives)
 
     @property
     def sealed(self) -> bool:
@@ -210,7 +206,7 @@ class Manifest:
     def _event_id(self) -> str:
         return f"{self.incident_id}-custody-{len(self.custody) + 1:03d}"
 
-    def add(self, collected: Collected, *, step: str = "") -> ArchiveRecord:
+    def add(self, step: str, collected: Collected) -> ArchiveRecord:
         """Record one snapshot's archive, items and skips, and a ``collected`` custody event."""
         if self.sealed:
             raise ValueError("the evidence manifest is sealed; start a new incident to add more")
@@ -220,9 +216,12 @@ class Manifest:
         if not isinstance(size, int):
             size = archive.stat().st_size
         finished = str(facts.get("finished_at") or utc_now())
+        label = facts.get("label") or next(
+            (lbl for lbl in ("volatile", "full") if f"-{lbl}" in archive.name), ""
+        )
         record = ArchiveRecord(
             file=archive.name,
-            label=str(facts.get("label", "")),
+            label=str(label),
             size=size,
             sha256=collected.archive_sha256,
             started_at=str(facts.get("started_at", "")),
@@ -332,7 +331,13 @@ def canonical_bytes(manifest: Manifest) -> bytes:
 
 
 def write_manifest(incident_dir: Path, manifest: Manifest) -> str:
-    """Write ``evidence/manifest.json`` (0600, canonical JSON); return its sha256."""
+    """Write ``evidence/manifest.json`` (0600, canonical JSON); return its sha256.
+
+    The manifest is written once, at close, so an unsealed one is sealed first: the archives
+    are re-hashed and the ``sealed`` custody event records whether they still match.
+    """
+    if not manifest.sealed:
+        manifest.seal(incident_dir)
     data = canonical_bytes(manifest)
     make_private_dir(evidence_dir(incident_dir))
     write_private(manifest_path(incident_dir), data)
@@ -445,7 +450,20 @@ def check_evidence(incident_dir: Path, expected_manifest_sha256: str | None) -> 
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return [Verdict("MANIFEST_MISSING", "failure", f"{shown} does not exist", path=shown)]
+        archives = sorted(evidence_dir(incident_dir).glob("*.tar.gz"))
+        if expected_manifest_sha256 is None and not archives:
+            return [Verdict("EVIDENCE_NONE", "ok", "this incident collected no evidence")]
+        recorded = (
+            f"the close entry recorded {expected_manifest_sha256}"
+            if expected_manifest_sha256
+            else f"{len(archives)} archives are present"
+        )
+        return [
+            Verdict(
+                "MANIFEST_MISSING", "failure", f"{shown} does not exist, but {recorded}",
+                path=shown,
+            )
+        ]
     except OSError as err:
         return [Verdict("MANIFEST_MISSING", "failure", f"{shown}: {err.strerror}", path=shown)]
 

@@ -187,13 +187,30 @@ def _in_root(system_root: str, path: str) -> str:
     return os.path.join(system_root, path.lstrip("/"))
 
 
+def default_state_dirs(home: str) -> list[str]:
+    """OpenClaw's state dirs under ``home`` when the config names none: every era, every
+    profile (``~/.openclaw-<profile>``)."""
+    found = sorted(
+        p for p in glob.glob(os.path.join(glob.escape(home), ".openclaw*")) if os.path.isdir(p)
+    )
+    for legacy in (".clawdbot", ".moldbot", ".moltbot"):
+        candidate = os.path.join(home, legacy)
+        if os.path.isdir(candidate):
+            found.append(candidate)
+    return found
+
+
 def build_plan(
     layout: AgentLayout, settings: EvidenceSettings, params: SnapshotParams
 ) -> CollectionPlan:
     """List what a snapshot would collect. Reads directory entries only; runs nothing."""
     plan = CollectionPlan()
-    states = [os.path.abspath(os.path.expanduser(s)) for s in layout.state_dirs]
     home = os.path.abspath(os.path.expanduser(layout.user_home)) if layout.user_home else None
+    states = [os.path.abspath(os.path.expanduser(s)) for s in layout.state_dirs]
+    if not states and home:
+        states = default_state_dirs(home)
+        if not states:
+            plan.missing.append((os.path.join(home, ".openclaw*"), "no OpenClaw state dir found"))
     volatile = params.volatile
     esc = glob.escape
 
