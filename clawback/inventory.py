@@ -243,10 +243,10 @@ class Inventory:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path, limit: int, *, tail: bool = False) -> tuple[bytes, int] | None:
-    """``(data, full_size)`` of a regular file, at most ``limit`` bytes; None if unreadable.
+def _open_regular(path: Path) -> tuple[int, os.stat_result] | None:
+    """A read-only descriptor on a regular file, or None (missing, unreadable, FIFO, device).
 
-    ``tail`` keeps the end of an oversized file (the newest log lines).
+    ``O_NONBLOCK`` keeps a FIFO from blocking the open; the caller must close the descriptor.
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     noatime = getattr(os, "O_NOATIME", 0)
@@ -262,8 +262,25 @@ def _read_bytes(path: Path, limit: int, *, tail: bool = False) -> tuple[bytes, i
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return None
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return None
+    return fd, info
+
+
+def _read_bytes(path: Path, limit: int, *, tail: bool = False) -> tuple[bytes, int] | None:
+    """``(data, full_size)`` of a regular file, at most ``limit`` bytes; None if unreadable.
+
+    ``tail`` keeps the end of an oversized file (the newest log lines).
+    """
+    opened = _open_regular(path)
+    if opened is None:
+        return None
+    fd, info = opened
+    try:
         if tail and info.st_size > limit:
             os.lseek(fd, info.st_size - limit, os.SEEK_SET)
         chunks: list[bytes] = []
@@ -275,6 +292,26 @@ def _read_bytes(path: Path, limit: int, *, tail: bool = False) -> tuple[bytes, i
             chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks), info.st_size
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _copy_regular(source: Path, target: Path, limit: int) -> int | None:
+    """Stream a regular file into a new private ``target``; its size, or None if not copied."""
+    opened = _open_regular(source)
+    if opened is None:
+        return None
+    fd, info = opened
+    try:
+        if info.st_size > limit:
+            return None
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(out, "wb") as sink:
+            while chunk := os.read(fd, 1 << 20):
+                sink.write(chunk)
+        return info.st_size
     except OSError:
         return None
     finally:
@@ -936,7 +973,7 @@ class _Discovery:
                 force=hint is not None,
             )
 
-    def scan_sqlite(self, path: Path, *, agent: str | None = None) -> None:
+    def scan_sqlite(self, path: Path) -> None:
         if not self.first_visit(path, "sqlite"):
             return
         import sqlite3
@@ -946,20 +983,16 @@ class _Discovery:
             copy = Path(scratch) / "db.sqlite"
             for suffix in ("", "-wal", "-journal"):
                 source = Path(f"{path}{suffix}")
-                if suffix and not source.exists():
+                if suffix and not os.path.lexists(source):
                     continue
-                read = _read_bytes(source, MAX_SQLITE_BYTES)
-                if read is None:
+                if _copy_regular(source, Path(f"{copy}{suffix}"), MAX_SQLITE_BYTES) is None:
                     if not suffix:
+                        self.notes.append(
+                            f"{source}: not a readable regular file under {MAX_SQLITE_BYTES} "
+                            "bytes; not scanned"
+                        )
                         return
-                    continue
-                data, size = read
-                if size > MAX_SQLITE_BYTES:
-                    self.notes.append(f"{source}: larger than {MAX_SQLITE_BYTES} bytes; not read")
-                    return
-                fd = os.open(f"{copy}{suffix}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
+                    self.notes.append(f"{source}: could not be copied; recent rows may be missed")
             try:
                 conn = sqlite3.connect(copy)
             except sqlite3.Error:

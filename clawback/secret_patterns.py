@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -136,11 +137,17 @@ PATTERNS: tuple[SecretPattern, ...] = (
 
 # Tokens in free text: only shapes distinctive enough not to match ordinary words.
 _TEXT_PATTERNS = tuple(p for p in PATTERNS if p.confidence == Confidence.PREFIX)
-_TEXT_RE = re.compile(
-    r"(?<![A-Za-z0-9_\-])(?:"
-    + "|".join(f"(?P<p{i}>{p.regex.pattern})" for i, p in enumerate(_TEXT_PATTERNS))
-    + r")(?![A-Za-z0-9_\-])"
-)
+
+
+@functools.cache
+def _text_regex() -> re.Pattern[str]:
+    # Compiled on first use: the alternation is the costliest regex here and the contain path
+    # may never scan free text.
+    return re.compile(
+        r"(?<![A-Za-z0-9_\-])(?:"
+        + "|".join(f"(?P<p{i}>{p.regex.pattern})" for i, p in enumerate(_TEXT_PATTERNS))
+        + r")(?![A-Za-z0-9_\-])"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,7 +453,7 @@ class TextMatch:
 
 def find_in_text(text: str) -> Iterator[TextMatch]:
     """Distinctively-shaped secrets (and AWS key ids) anywhere in free text."""
-    for match in _TEXT_RE.finditer(text):
+    for match in _text_regex().finditer(text):
         group = match.lastgroup
         if group is None:
             continue

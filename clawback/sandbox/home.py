@@ -360,7 +360,7 @@ class _Builder:
             "copilot",
             "github",
             "github:copilot_token",
-            f"tid={s.chars(_HEX, 32)};exp={self.now_ms // 1000 + 1800};sku=copilot_individual;"
+            f"tid={s.chars(_HEX, 32)};exp={s.digits(10)};sku=copilot_individual;"
             f"proxy-ep=proxy.individual.githubcopilot.com;8kp=1:{s.chars(_HEX, 64)}",
         )
         new("openai", "openai", "openai:project_key", s.openai_project())

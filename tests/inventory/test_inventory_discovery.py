@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -256,10 +257,12 @@ def test_broken_config_is_reported_by_position_without_its_content(tmp_path: Pat
 def test_fifo_and_symlinked_junk_do_not_hang_or_break_discovery(tmp_path: Path) -> None:
     state = tmp_path / ".openclaw"
     (state / "logs").mkdir(parents=True)
-    os.mkfifo(state / "logs" / "gateway.log")
+    # FIFOs where discovery opens files by name: opening one for reading would block forever.
+    for fifo in (state / "logs" / "gateway.log", state / ".env", state / "secrets.json"):
+        os.mkfifo(fifo)
     os.symlink("/dev/zero", state / "logs" / "zero.log")
-    os.symlink(state / "missing.json", state / "secrets.json")
-    (state / ".env").write_text(f"OPENCLAW_GATEWAY_TOKEN={'ab' * 24}\n")
+    os.symlink(state / "missing.json", state / "exec-approvals.json")
+    (state / "openclaw.json").write_text('{ gateway: { auth: { token: "' + "ab" * 24 + '" } } }')
     result: list[Inventory] = []
     worker = threading.Thread(
         target=lambda: result.append(discover(user_home=tmp_path, system_service_dirs=())),
@@ -269,6 +272,26 @@ def test_fifo_and_symlinked_junk_do_not_hang_or_break_discovery(tmp_path: Path) 
     worker.join(timeout=10)
     assert not worker.is_alive(), "discovery blocked on a FIFO or device file"
     assert [c.kind for c in result[0].credentials] == ["openclaw:gateway_token"]
+
+
+def test_a_closed_wal_database_gets_no_sidecar_files(tmp_path: Path) -> None:
+    """Even a read-only SQLite open creates -wal/-shm next to a WAL-mode database."""
+    state = tmp_path / ".openclaw"
+    (state / "memory").mkdir(parents=True)
+    db = state / "memory" / "main.sqlite"
+    token = "ghp_" + "Zq" * 18
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE chunks (id INTEGER PRIMARY KEY, text TEXT)")
+    conn.execute("INSERT INTO chunks (text) VALUES (?)", (f"user pasted {token} by mistake",))
+    conn.close()
+    assert sorted(p.name for p in db.parent.iterdir()) == ["main.sqlite"]
+    before = snapshot_tree(tmp_path)
+    inventory = discover(user_home=tmp_path, system_service_dirs=())
+    assert snapshot_tree(tmp_path) == before
+    (cred,) = inventory.credentials
+    assert cred.kind == "github:pat"
+    assert cred.locations == (Location(str(db), "chunks[row 0].text"),)
 
 
 def test_explicit_state_dirs_note_a_service_pointing_elsewhere(fresh_home: object) -> None:
