@@ -27,6 +27,7 @@ next to the original. No secret value is ever written to a note, an exception or
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import os
@@ -613,7 +614,6 @@ class _PendingReference:
     source: str
     target: str
     hint: Recognition | None
-    resolved: str | None = None
 
 
 @dataclass
@@ -677,12 +677,17 @@ class _Discovery:
         hints: Sequence[Recognition | None] = (),
         account: str | None = None,
         force: bool = False,
+        substitutes_env: bool = False,
     ) -> None:
-        """Decide whether ``value`` found at ``location`` under ``name`` is a secret; record it."""
+        """Decide whether ``value`` found at ``location`` under ``name`` is a secret; record it.
+
+        ``substitutes_env``: the value comes from an OpenClaw config, where ``${VAR}`` is
+        replaced at load time, so it is a reference rather than a value.
+        """
         candidate = value.strip()
         if not candidate:
             return
-        if _ENV_REF_RE.search(candidate):
+        if substitutes_env and _ENV_REF_RE.search(candidate):
             self.record_env_references(candidate, location, hints)
             return
         recognition = sp.recognize(candidate, *hints)
@@ -724,6 +729,9 @@ class _Discovery:
         group_prefix: tuple[str, ...] = (),
         file_refs: list[tuple[str, KeyPath]] | None = None,
     ) -> None:
+        """Walk parsed JSON; ``file_refs`` (configs only) collects ``tokenFile``-style paths."""
+        is_config = file_refs is not None
+
         def where(segments: KeyPath) -> str:
             inner = format_key_path(segments)
             return f"{key_prefix}.{inner}" if key_prefix and inner else key_prefix or inner
@@ -755,6 +763,7 @@ class _Discovery:
                     group=(str(path), *group_prefix, where(segments[:-1])),
                     hints=(hint,),
                     account=account,
+                    substitutes_env=is_config,
                 )
 
         walk(data, ())
@@ -768,32 +777,25 @@ class _Discovery:
             target = f"{ref.get('provider', 'default')}:{target}"
         self.references.append(_PendingReference(location.path, location.key, source, target, hint))
 
-    def scan_json_file(self, path: Path, hinter: Hinter = _no_hint) -> Any:
+    def scan_json_file(
+        self,
+        path: Path,
+        hinter: Hinter = _no_hint,
+        *,
+        hinter_for: Callable[[Any], Hinter] | None = None,
+    ) -> None:
+        """A JSON store; ``hinter_for`` builds the hinter from the parsed content instead."""
         if not self.first_visit(path, "json"):
-            return None
+            return
         text = self.read_text(path)
         if text is None:
-            return None
+            return
         try:
             data = _decode_json5(text)
         except _ParseError as err:
             self.notes.append(f"{path}:{err.line}:{err.column}: not valid JSON; skipped")
-            return None
-        self.scan_json_data(path, data, hinter)
-        return data
-
-    def scan_auth_store_file(self, path: Path) -> None:
-        if not self.first_visit(path, "json"):
             return
-        text = self.read_text(path)
-        if text is None:
-            return
-        try:
-            store = _decode_json5(text)
-        except _ParseError as err:
-            self.notes.append(f"{path}:{err.line}:{err.column}: not valid JSON; skipped")
-            return
-        self.scan_json_data(path, store, _auth_store_hinter(store))
+        self.scan_json_data(path, data, hinter_for(data) if hinter_for else hinter)
 
     def scan_config(self, path: Path) -> LoadedConfig:
         real = os.path.realpath(path)
@@ -943,8 +945,6 @@ class _Discovery:
         line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
 
         def line_of(offset: int) -> int:
-            import bisect
-
             return bisect.bisect_right(line_starts, offset)
 
         for match in sp.find_in_text(text):
@@ -1240,7 +1240,7 @@ class _Discovery:
             if self.env.get(name):
                 agent_dirs.append(_expand_user(self.env[name], self.user_home))
         for agent_dir in agent_dirs:
-            self.scan_auth_store_file(agent_dir / "auth-profiles.json")
+            self.scan_json_file(agent_dir / "auth-profiles.json", hinter_for=_auth_store_hinter)
             self.scan_json_file(agent_dir / "auth.json", _flat_auth_hinter)
             self.scan_json_file(agent_dir / "models.json", _config_hinter(()))
             if (agent_dir / "openclaw-agent.sqlite").is_file():
@@ -1685,8 +1685,8 @@ def _judge(
         else:
             return None
     elif recognition.confidence == Confidence.LOCATION and not force and not pem:
-        # A known place can still hold a placeholder, a path or a URL rather than a secret.
-        usable = len(value) >= 4 and " " not in value and "://" not in value
+        # A known place can still hold a placeholder, a path, a URL or an unexpanded $VAR.
+        usable = len(value) >= 4 and " " not in value and "://" not in value and value[0] != "$"
         judged = recognition if usable else None
     else:
         judged = recognition

@@ -238,6 +238,14 @@ def test_unset_env_reference_is_a_note_not_a_credential(tmp_path: Path) -> None:
     assert any("${HOOKS_TOKEN}" in note for note in inventory.notes)
 
 
+def test_unexpanded_variables_outside_configs_are_not_secrets(tmp_path: Path) -> None:
+    state = tmp_path / ".openclaw"
+    state.mkdir()
+    (state / ".env").write_text("OPENCLAW_GATEWAY_TOKEN=${GW_TOKEN}\nGITHUB_TOKEN=$GH_TOKEN\n")
+    inventory = discover(user_home=tmp_path, system_service_dirs=())
+    assert (inventory.credentials, inventory.references) == ((), ())
+
+
 def test_broken_config_is_reported_by_position_without_its_content(tmp_path: Path) -> None:
     state = tmp_path / ".openclaw"
     state.mkdir()
