@@ -271,6 +271,14 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+def _is_canonical_signature(text: str) -> bool:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == 64 and base64.b64encode(raw).decode() == text
+
+
 def _check_schema(fields: Any) -> None:
     if not isinstance(fields, dict):
         raise EntryFormatError("MALFORMED_ENTRY", "a line is not a JSON object")
@@ -299,6 +307,10 @@ def _check_schema(fields: Any) -> None:
     for name in ("hash", "prev", "key"):
         if not _HEX64.fullmatch(fields[name]):
             raise EntryFormatError("MALFORMED_ENTRY", f"{name} is not 64 lowercase hex", seq)
+    if not _is_canonical_signature(fields["sig"]):
+        # Base64 decoders ignore stray padding bits, so several strings decode to one
+        # signature; only the canonical one is accepted, keeping every byte of a line significant.
+        raise EntryFormatError("MALFORMED_ENTRY", "sig is not canonical base64 of 64 bytes", seq)
     if not all(isinstance(ref, str) for ref in fields["evidence_refs"]):
         raise EntryFormatError("MALFORMED_ENTRY", "evidence_refs holds a non-string", seq)
 
