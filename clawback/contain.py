@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
-import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clawback import __version__
 from clawback.errors import BadInput
 from clawback.registry import Registry, load_registry
 from clawback.runner import (
@@ -190,7 +187,7 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
             playbook_path=str(prepared.loaded.path),
         )
         timeline = Timeline.create(
-            incident_dir, incident_id, signer, header=_header(prepared, signer),
+            incident_dir, incident_id, signer, header=_header(prepared),
         )
         manifest = Manifest(incident_id=incident_id)
         return Runner(
@@ -199,31 +196,16 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         ).run()
 
 
-def _header(prepared: Prepared, signer: Any) -> dict[str, Any]:
+def _header(prepared: Prepared) -> dict[str, Any]:
+    """What entry 0 records beyond the host, clock, tool and key the timeline adds itself."""
     config_sha = None
     if prepared.config_path is not None:
         config_sha = hashlib.sha256(Path(prepared.config_path).read_bytes()).hexdigest()
     return {
-        "host": {
-            "hostname": socket.gethostname(),
-            "machine_id": _machine_id(),
-            "os": platform.platform(),
-            "python": platform.python_version(),
-        },
         "operator": operator_identity(),
-        "tool": f"clawback/{__version__}",
         "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
         "playbook": {"path": str(prepared.loaded.path), "sha256": prepared.loaded.sha256},
         "config": {"path": str(prepared.config_path) if prepared.config_path else None,
                    "sha256": config_sha},
         "credentials_found": len(prepared.credentials),
     }
-
-
-def _machine_id() -> str | None:
-    for candidate in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
-        try:
-            return Path(candidate).read_text().strip() or None
-        except OSError:
-            continue
-    return None

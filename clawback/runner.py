@@ -508,8 +508,6 @@ class Runner:
             self._results.append(result)
         if self.timeline is not None:
             extra = outcome_fields(outcome)
-            if intent_seq is not None:
-                extra["intent_seq"] = intent_seq
             refs: list[str] = []
             if isinstance(outcome, Collected):
                 refs = [item.evidence_id for item in outcome.items]
@@ -523,6 +521,7 @@ class Runner:
                 detail=outcome_summary(outcome),
                 evidence_refs=refs,
                 extra=extra,
+                intent_seq=intent_seq,
             )
         if self.journal is not None and outcome.status in ("ok", "skipped"):
             self.journal.mark_target(result.step, result.target, outcome.name)
@@ -610,7 +609,7 @@ def outcome_summary(outcome: Outcome) -> str:
         parts.append(outcome.reason)
     elif isinstance(outcome, ManualRequired) and outcome.instructions:
         parts.append(outcome.instructions)
-    elif isinstance(outcome, Collected):
+    elif isinstance(outcome, Collected) and not parts:
         parts.append(f"{len(outcome.items)} item(s) sealed in {Path(outcome.archive).name}")
     elif isinstance(outcome, Planned) and outcome.commands:
         parts.append("; ".join(outcome.commands))
