@@ -490,6 +490,7 @@ class Timeline:
         self._open_intents: dict[tuple[str, str, bytes], deque[int]] = {}
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        self._checkpoint_lock = threading.Lock()
         self._written_seq = next_seq - 1
         self._synced_seq = next_seq - 1
         self._closed = False
@@ -768,19 +769,27 @@ class Timeline:
         if not self._durable:
             return
         with self._sync_lock:
-            if self._synced_seq >= seq:
-                return
+            if self._synced_seq >= seq or self._file.closed:
+                return  # a closed file was synced by release()
             covered = self._written_seq  # every entry written so far rides on this sync
             os.fdatasync(self._fd)
             self._synced_seq = covered
 
     def checkpoint(self) -> str:
         """Sign a checkpoint over every entry so far; store it and return its text to print."""
-        with self._lock:
-            size = self._next_seq
-            leaves = list(self._leaves)
-        self._sync_through(size - 1)
-        note = sign_checkpoint(origin_for(self.incident_id), size, root_hash(leaves), self.signer)
+        # Serialized, so checkpoint.txt always ends up holding the largest tree, and appends
+        # go on while the root is computed and signed.
+        with self._checkpoint_lock:
+            with self._lock:
+                size = self._next_seq
+                leaves = list(self._leaves)
+            self._sync_through(size - 1)
+            root = root_hash(leaves)
+            note = sign_checkpoint(origin_for(self.incident_id), size, root, self.signer)
+            self._store_checkpoint(note)
+        return note
+
+    def _store_checkpoint(self, note: str) -> None:
         with self._lock:
             write_private(self.incident_dir / CHECKPOINT_FILE, note, fsync=self._durable)
             with open_private(self.incident_dir / CHECKPOINT_HISTORY_FILE, "a") as history:
@@ -789,7 +798,6 @@ class Timeline:
                     history.flush()
                     os.fsync(history.fileno())
             self.last_checkpoint = note
-        return note
 
     def close(
         self, *, manifest_sha256: str | None, extra: Mapping[str, Any] | None = None
@@ -813,9 +821,12 @@ class Timeline:
         return entry
 
     def release(self) -> None:
-        """Close the file without a ``close`` entry (the process is about to stop)."""
-        with self._lock:
+        """Sync and close the file without a ``close`` entry (the process is about to stop)."""
+        with self._lock, self._sync_lock:
             if not self._file.closed:
+                if self._durable:
+                    os.fdatasync(self._fd)
+                    self._synced_seq = self._written_seq
                 self._file.close()
 
     def __enter__(self) -> Timeline:

@@ -374,3 +374,19 @@ def test_report_serializes(incident: Incident) -> None:
     assert data["exit_code"] == 0
     assert data["incident_id"] == INCIDENT_ID
     assert data["verdicts"][0]["code"] == "UNANCHORED"
+
+
+def test_forged_signature_deep_in_a_long_log_is_found(tmp_path: Path, signer: Signer) -> None:
+    # Long enough that signatures are checked on the worker pool while parsing goes on.
+    directory = tmp_path / "long"
+    timeline = Timeline.create(directory, INCIDENT_ID, signer, header={}, durable=False)
+    for i in range(700):
+        timeline.append(step="s", action="a", phase="event", extra={"i": i})
+    timeline.close(manifest_sha256=None)
+    stranger = Signer.generate(signer.key_name)
+    rewrite_lines(
+        directory / "timeline.jsonl",
+        lambda ls: [*ls[:450], forge_line(fields_of(ls[450]), stranger), *ls[451:]],
+    )
+    report = verify_incident(directory, checkpoint=directory / "checkpoint.txt")
+    assert failures(report) == {"BAD_SIGNATURE": [450]}
