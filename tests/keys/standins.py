@@ -96,15 +96,78 @@ class PrismServer:
     log: Path
 
     def mark(self) -> int:
+        self.settle()
         return self.log.stat().st_size
 
+    def settle(self, quiet: float = 0.1, limit: float = 2.0) -> None:
+        """Wait until Prism has stopped writing: it logs some verdicts after answering."""
+        import time
+
+        deadline = time.monotonic() + limit
+        size = -1
+        while time.monotonic() < deadline:
+            current = self.log.stat().st_size
+            if current == size:
+                return
+            size = current
+            time.sleep(quiet)
+
     def problems_since(self, mark: int) -> list[str]:
-        """Prism's complaints about requests since ``mark``: contract violations, no route."""
+        """Prism's complaints about requests since ``mark``: contract violations, no route.
+
+        Complaints about Prism's own generated answers ("Violation: response…") are not ours.
+        """
+        self.settle()
         with self.log.open("rb") as handle:
             handle.seek(mark)
             text = handle.read().decode(errors="replace")
         return [
             line
             for line in text.splitlines()
-            if "[VALIDATOR] ✖" in line or "Request terminated with error" in line
+            if "Request did not pass the validation rules" in line
+            or ("[VALIDATOR] ✖" in line and "Violation: response" not in line)
+            or "Request terminated with error" in line
         ]
+
+
+class ContractServer:
+    """A loopback server that checks every request against an API description (openapi-core).
+
+    For answers Prism cannot give (a real Curve25519 public key, a 500, a hang), the test says
+    what to answer; the request itself must still be one the provider would accept.
+    """
+
+    def __init__(self, httpserver: Any, spec_name: str) -> None:
+        import json
+        import re
+
+        from openapi_core import OpenAPI
+
+        spec = json.loads((CONTRACTS / spec_name).read_text())
+        spec["servers"] = [{"url": "/"}]  # match on the path, whatever host the test uses
+        self._api = OpenAPI.from_dict(spec)
+        self.violations: list[str] = []
+        self.requests: list[Any] = []
+        self._answers: list[tuple[str, str, Callable[[Any], Any]]] = []
+        httpserver.expect_request(re.compile("^/.*")).respond_with_handler(self._handle)
+        self.url = httpserver.url_for("/").rstrip("/")
+
+    def answer(self, method: str, path_regex: str, respond: Callable[[Any], Any]) -> None:
+        self._answers.append((method, path_regex, respond))
+
+    def _handle(self, request: Any) -> Any:
+        import re
+
+        from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
+        from werkzeug import Response
+
+        self.requests.append(request)
+        try:
+            self._api.validate_request(WerkzeugOpenAPIRequest(request))
+        except Exception as exc:
+            self.violations.append(f"{request.method} {request.path}: {type(exc).__name__}")
+            return Response("contract violation", status=422)
+        for method, pattern, respond in self._answers:
+            if request.method == method and re.fullmatch(pattern, request.path):
+                return respond(request)
+        return Response("no answer arranged", status=501)
