@@ -21,6 +21,7 @@ import os
 import selectors
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -736,6 +737,11 @@ def _file_type(mode: int) -> str:
     return "special file"
 
 
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _run_to_file(
     argv: tuple[str, ...], out: IO[bytes], *, limit: int, timeout: float
 ) -> tuple[int | None, int, bool]:
@@ -750,6 +756,8 @@ def _run_to_file(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         close_fds=True,
+        # Its own process group, so a timeout kills whatever the command spawned too.
+        start_new_session=True,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
@@ -774,13 +782,13 @@ def _run_to_file(
                 break
     proc.stdout.close()
     if timed_out or total > limit:
-        proc.kill()
+        _kill_group(proc)
     try:
         proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
     except subprocess.TimeoutExpired:
         # stdout is closed but the command lingers past its deadline.
         timed_out = True
-        proc.kill()
+        _kill_group(proc)
         proc.wait()
     return proc.returncode, total, timed_out
 

@@ -24,6 +24,8 @@ from responders.host.snapshot import EvidenceArchive, SnapshotAction, SnapshotPa
 from responders.interface import Collected, ResponderContext, ResponderError
 from tests.conftest import require_binary
 
+MAX_COMMAND_OUTPUT = 1024 * 1024
+
 
 def extract(archive: str | Path, into: Path) -> Path:
     tar = require_binary("tar")
@@ -39,7 +41,8 @@ def by_source(outcome: Collected) -> dict[str, object]:
 def test_full_snapshot_extracts_with_tar_and_every_member_matches(
     fake_host: FakeHost, tmp_path: Path
 ) -> None:
-    outcome = fake_host.snapshot(system_artifacts=True)
+    # The cap keeps this host's journal export small; every planted file is far below it.
+    outcome = fake_host.snapshot(system_artifacts=True, max_file_bytes=MAX_COMMAND_OUTPUT)
     out = extract(outcome.archive, tmp_path / "x")
 
     assert outcome.archive_sha256 == sha256_of(Path(outcome.archive))
@@ -114,14 +117,24 @@ def test_full_snapshot_extracts_with_tar_and_every_member_matches(
 
 
 def test_command_items_record_argv_and_exit_code(fake_host: FakeHost, tmp_path: Path) -> None:
+    import psutil
+
     sh = require_binary("sh")
+    marker = f"clawback-evidence-sleeper-{os.getpid()}-{time.monotonic_ns()}"
+    spawns_a_sleeper = (
+        "import subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)', {marker!r}])\n"
+        "print('x', flush=True)\n"
+        "time.sleep(30)\n"
+    )
     path = tmp_path / "evidence" / "cmd.tar.gz"
     path.parent.mkdir()
     with EvidenceArchive(path, member_prefix="p", id_prefix="t", max_file_bytes=8) as archive:
         ok = archive.add_command("fails", ("sh", "-c", "printf 'out'; exit 3"), timeout=5)
         big = archive.add_command("big", ("sh", "-c", "printf '0123456789abcdef'"), timeout=5)
         started = time.monotonic()
-        slow = archive.add_command("slow", ("sh", "-c", "printf 'x'; exec sleep 30"), timeout=0.3)
+        # The sleeper is a grandchild: the timeout must kill it as well, not just its parent.
+        slow = archive.add_command("slow", (sys.executable, "-c", spawns_a_sleeper), timeout=0.3)
         elapsed = time.monotonic() - started
         absent = archive.add_command("nope", ("clawback-no-such-binary", "-x"), timeout=5)
     assert ok is not None and big is not None and slow is not None and absent is None
@@ -131,6 +144,11 @@ def test_command_items_record_argv_and_exit_code(fake_host: FakeHost, tmp_path: 
     assert big.truncated and big.size == 8 and "capped" in big.note
     assert slow.exit_code is not None and slow.exit_code < 0 and "timed out" in slow.note
     assert elapsed < 5
+    time.sleep(0.1)  # SIGKILL is delivered asynchronously
+    lingering = [
+        p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])
+    ]
+    assert lingering == []
     assert ("clawback-no-such-binary -x", "clawback-no-such-binary is not installed") in (
         archive.skipped
     )
@@ -152,7 +170,7 @@ def test_evidence_files_are_private(fake_host: FakeHost) -> None:
 
 
 def test_no_planted_secret_in_manifest_outcome_or_plan(fake_host: FakeHost, tmp_path: Path) -> None:
-    action = fake_host.action(system_artifacts=True)
+    action = fake_host.action(system_artifacts=True, max_file_bytes=MAX_COMMAND_OUTPUT)
     planned = action.plan("localhost")
     outcome = action.execute("localhost")
     manifest = Manifest(INCIDENT_ID)
