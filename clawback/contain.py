@@ -168,8 +168,6 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         incident_id = incident_dir.name
         with IncidentLock(incident_dir):
             journal = Journal.open(incident_dir, playbook_sha256=prepared.loaded.sha256)
-            if journal.closed:
-                raise BadInput(f"incident {incident_id} is already closed; nothing to resume")
             timeline = Timeline.resume(incident_dir, signer)
             manifest = Manifest(incident_id=incident_id)
             for step, collected in journal.collections():

@@ -147,6 +147,10 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        if self.dry_run:
+            # Manual steps are part of a plan; only a plan that could not be made is partial.
+            failed = any(r.outcome.status == "failed" for r in self.results)
+            return EXIT_PARTIAL if failed else EXIT_OK
         return EXIT_PARTIAL if self.remaining else EXIT_OK
 
 
@@ -396,7 +400,7 @@ class Runner:
                 self._record_result(r)
             return results
 
-        intents = {c.target_id: self._intent(step.id, "revoke", c.describe()) for c in creds}
+        intents = {c.target_id: self._intent(step.id, "revoke", _cred_target(c)) for c in creds}
         outcomes = self._revoke_with_retries(step, responder, creds)
         results: list[TargetResult] = []
         for cred in creds:
@@ -422,7 +426,7 @@ class Runner:
         if params.rotate and Capability.ROTATE in responder.capabilities and self.secrets:
             store = self.secrets
             for cred in dead:
-                seq = self._intent(step.id, "rotate", cred.describe())
+                seq = self._intent(step.id, "rotate", _cred_target(cred))
                 outcome = self._with_retries(step, lambda c=cred: responder.rotate(c, store))
                 result = TargetResult(step.id, "rotate", cred.target_id, outcome, cred.describe())
                 self._record_result(result, intent_seq=seq)
@@ -588,6 +592,11 @@ class Runner:
         if self.journal is not None:
             self.journal.mark_closed()
         return result
+
+
+def _cred_target(cred: Credential) -> dict[str, Any]:
+    """The timeline target of a key action; intent and result must carry the same one."""
+    return {"target": cred.target_id, **cred.describe()}
 
 
 def _step_status(results: Sequence[TargetResult]) -> str:

@@ -605,8 +605,9 @@ class Timeline:
                 path=path,
                 line=len(read),
             )
-        if last.action == "close":
-            raise BadInput("this incident is already closed; nothing to resume", path=path)
+        # A closed incident may be reopened (manual steps confirmed, failures retried): the
+        # resume entry says so and a new close ends the new segment.
+        reopened = last.action == "close"
         unfinished = unmatched_intents([item.entry for item in read])
         file = open_private(path, "ab", encoding=None)
         timeline = cls(
@@ -623,8 +624,12 @@ class Timeline:
             step=TIMELINE_STEP,
             action="resume",
             phase="event",
-            detail=f"resumed after seq {last.seq}; {len(unfinished)} action(s) never finished",
-            extra={"resumed_after_seq": last.seq, "unfinished_intents": unfinished},
+            detail=(
+                f"reopened after close at seq {last.seq}" if reopened
+                else f"resumed after seq {last.seq}; {len(unfinished)} action(s) never finished"
+            ),
+            extra={"resumed_after_seq": last.seq, "unfinished_intents": unfinished,
+                   "reopened": reopened},
         )
         return timeline
 

@@ -377,10 +377,17 @@ class _Check:
         last = self.by_seq[max(self.by_seq)].entry
         for seq in sorted(self.by_seq):
             entry = self.by_seq[seq].entry
-            if entry.action == "close" and entry is not last:
+            if entry.action != "close" or entry is last:
+                continue
+            # An incident reopened with --resume: the close must be followed by a resume entry
+            # and count exactly the entries before it.
+            following = self.by_seq.get(seq + 1)
+            reopened = following is not None and following.entry.action == "resume"
+            if not reopened or entry.extra.get("entry_count") != seq + 1:
                 self.fail(
                     "CLOSE_COUNT_MISMATCH",
-                    f"entry {seq} closes the incident, but entries up to {last.seq} follow it",
+                    f"entry {seq} closes the incident, but entries up to {last.seq} follow it "
+                    "without a resume entry",
                     seq,
                 )
         if last.action != "close":

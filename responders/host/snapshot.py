@@ -963,7 +963,12 @@ class SnapshotAction(Action):
         layout, evidence = self._settings()
         collection = build_plan(layout, evidence, self.params)
         max_file, max_total = self._caps(evidence)
-        archive = self.archive_path()
+        # A dry run has no incident yet: name the archive the way a real run would.
+        archive: Path | str = (
+            self.archive_path()
+            if self.context.incident_dir is not None and self.context.incident_id
+            else f"evidence/<incident>-{self.label}.tar.gz"
+        )
         sizes = 0
         for source in collection.files:
             with contextlib.suppress(OSError):

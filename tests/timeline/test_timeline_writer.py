@@ -202,7 +202,9 @@ def test_resume_continues_the_chain(tmp_path: Path, signer: Signer) -> None:
     resumed.close(manifest_sha256=None)
     entries = read_entries(directory / "timeline.jsonl")
     assert [e.action for e in entries] == ["open", "host.stop_service", "resume", "a", "close"]
-    assert entries[2].extra == {"resumed_after_seq": 1, "unfinished_intents": [1]}
+    assert entries[2].extra == {
+        "resumed_after_seq": 1, "unfinished_intents": [1], "reopened": False
+    }
     assert [e.fields["prev"] for e in entries[1:]] == [e.hash for e in entries[:-1]]
 
 
@@ -223,11 +225,31 @@ def test_resume_refuses_a_corrupt_tail(tmp_path: Path, signer: Signer) -> None:
         Timeline.resume(directory, signer)
 
 
-def test_resume_refuses_another_key_and_a_closed_incident(
-    incident: Incident, tmp_path: Path
-) -> None:
-    with pytest.raises(BadInput, match="already closed"):
-        Timeline.resume(incident.directory, incident.signer)
+def test_a_closed_incident_reopens_and_verifies(incident: Incident) -> None:
+    """Confirming manual steps later reopens the incident: resume entry, then a new close."""
+    reopened = Timeline.resume(incident.directory, incident.signer)
+    reopened.append(step="manual", action="confirm", phase="event")
+    reopened.close(manifest_sha256=None)
+    entries = read_entries(incident.directory / "timeline.jsonl")
+    closes = [e for e in entries if e.action == "close"]
+    assert len(closes) == 2
+    assert entries[closes[0].seq + 1].action == "resume"
+    assert entries[closes[0].seq + 1].extra["reopened"] is True
+    assert verify_incident(incident.directory).exit_code == 0
+
+
+def test_a_close_in_the_middle_without_resume_is_flagged(incident: Incident) -> None:
+    path = incident.directory / "timeline.jsonl"
+    reopened = Timeline.resume(incident.directory, incident.signer)
+    reopened.close(manifest_sha256=None)
+    lines = path.read_bytes().splitlines(keepends=True)
+    resume_index = next(i for i, line in enumerate(lines) if b'"action":"resume"' in line)
+    # dropping the resume entry breaks the chain too; what matters is that it is not INTACT
+    path.write_bytes(b"".join(lines[:resume_index] + lines[resume_index + 1 :]))
+    assert verify_incident(incident.directory).exit_code == 1
+
+
+def test_resume_refuses_another_key(incident: Incident, tmp_path: Path) -> None:
     directory = tmp_path / "i"
     Timeline.create(directory, INCIDENT_ID, incident.signer, header={}).release()
     with pytest.raises(BadInput, match="not the keyring's key"):

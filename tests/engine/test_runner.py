@@ -1,0 +1,306 @@
+"""The runner on its own: ordering, fan-out, retries, approvals, dry-run and resume.
+
+The responders here are recording test plugins (tests/engine/conftest.py) registered the same
+way a third-party plugin would be; the timeline, journal and keyring are the real ones.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clawback.incident import create_incident_dir
+from clawback.journal import Journal
+from clawback.playbook import load_playbook
+from clawback.registry import load_registry
+from clawback.runner import (
+    WHEN_VARIABLES,
+    Runner,
+    RunOptions,
+    known_actions,
+)
+from clawback.secret_store import KeyringSecretStore
+from clawback.signing import load_signing_key
+from clawback.timeline import Timeline, read_entries
+from clawback.verify import verify_incident
+from responders.interface import Credential, Failed, Location, Revoked
+
+from .conftest import CALLS, EXTRA_RESPONDERS, SCRIPT, Workspace
+
+KEYS_PLAYBOOK = """
+name: keys
+steps:
+  - id: first
+    uses: test.record
+    with: {targets: [a, b]}
+  - id: revoke
+    uses: keys.revoke_all
+    with: {rotate: true, verify: true}
+  - id: last
+    uses: test.record
+    with: {targets: [z]}
+"""
+
+
+def recorded_credential(n: int) -> Credential:
+    return Credential.from_secret(
+        "recorded", "recorded:key", f"rec-secret-value-{n:04d}-abcdefgh",
+        [Location(f"/agent/.env{n}", "KEY")], key_id=f"key{n}",
+    )
+
+
+def make_runner(
+    ws: Workspace, text: str, creds: list[Credential], *, dry_run: bool = False,
+    record: bool = True, incident: tuple[Path, str] | None = None, resume: bool = False,
+    **options: Any,
+) -> Runner:
+    registry = load_registry(EXTRA_RESPONDERS)
+    loaded = load_playbook(
+        ws.playbook(text), actions=known_actions(registry), variables=WHEN_VARIABLES
+    )
+    kwargs: dict[str, Any] = {}
+    if record and not dry_run:
+        signer = load_signing_key()
+        if incident is None:
+            incident_id = "2026-11-21T0203Z-7f3a"
+            incident_dir = create_incident_dir(ws.incidents, incident_id)
+        else:
+            incident_dir, incident_id = incident
+        if resume:
+            journal = Journal.open(incident_dir, playbook_sha256=loaded.sha256)
+            timeline = Timeline.resume(incident_dir, signer)
+        else:
+            journal = Journal.create(incident_dir, incident_id=incident_id,
+                                     playbook_sha256=loaded.sha256, playbook_path="p")
+            timeline = Timeline.create(incident_dir, incident_id, signer, header={})
+        kwargs = dict(timeline=timeline, journal=journal, incident_id=incident_id,
+                      incident_dir=incident_dir)
+    return Runner(
+        registry=registry,
+        playbook=loaded,
+        settings={"agent": ws.home.agent_settings()},
+        provider_config=lambda name: {},
+        credentials=creds,
+        secrets=KeyringSecretStore(),
+        options=RunOptions(dry_run=dry_run, **options),
+        **kwargs,
+    )
+
+
+def test_steps_run_in_order_and_keys_fan_out(workspace: Workspace, memory_keyring: Any) -> None:
+    creds = [recorded_credential(i) for i in range(5)]
+    result = make_runner(workspace, KEYS_PLAYBOOK, creds).run()
+
+    assert result.exit_code == 0, [r.outcome for r in result.results]
+    order = [k for k, _ in CALLS.calls if k in ("execute", "revoke")]
+    assert order[:2] == ["execute", "execute"] and order[-1] == "execute"
+    assert sorted(CALLS.of("revoke")) == sorted(c.target_id for c in creds)
+    assert sorted(CALLS.of("verify")) == sorted(c.target_id for c in creds)
+    assert len(CALLS.of("rotate")) == 5
+    # the replacement went to the keyring before anything else could lose it
+    assert ("clawback", "recorded/key0") in memory_keyring.store
+
+    entries = read_entries(result.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    intents = [e for e in entries if e.phase == "intent"]
+    results = [e for e in entries if e.phase == "result" and e.action in ("revoke", "rotate")]
+    assert len(intents) == 2 + 5 + 5 + 1  # record a, b; revoke ×5; rotate ×5; record z
+    assert all(r.fields.get("intent_seq") is not None for r in results)
+    report = verify_incident(result.incident_dir)  # type: ignore[arg-type]
+    assert report.exit_code == 0, report.verdicts
+
+
+def test_revoke_phase_is_concurrent(workspace: Workspace) -> None:
+    """Twenty keys that each take 0.2 s finish in far less than the 4 s a loop would take."""
+
+    def slow_revoke(self: Any, cred: Credential) -> Any:
+        time.sleep(0.2)
+        CALLS.add("revoke", cred.target_id)
+        return Revoked()
+
+    from .conftest import RecordingResponder
+
+    creds = [recorded_credential(i) for i in range(20)]
+    original = RecordingResponder.revoke
+    RecordingResponder.revoke = slow_revoke  # type: ignore[method-assign]
+    try:
+        started = time.monotonic()
+        result = make_runner(
+            workspace, "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n", creds
+        ).run()
+        elapsed = time.monotonic() - started
+    finally:
+        RecordingResponder.revoke = original  # type: ignore[method-assign]
+    assert result.exit_code == 0
+    assert len(CALLS.of("revoke")) == 20
+    assert elapsed < 2.0, f"revoke phase took {elapsed:.2f} s: not concurrent"
+
+
+def test_dry_run_calls_only_plan(workspace: Workspace, memory_keyring: Any) -> None:
+    creds = [recorded_credential(i) for i in range(3)]
+    before = set(memory_keyring.store)
+    result = make_runner(workspace, KEYS_PLAYBOOK, creds, dry_run=True).run()
+
+    assert CALLS.side_effects == [], CALLS.side_effects
+    assert sorted(CALLS.of("plan")) == sorted(c.target_id for c in creds)
+    assert CALLS.of("action.plan") == ["a", "b", "z"]
+    assert {r.outcome.status for r in result.results} == {"planned"}
+    assert set(memory_keyring.store) == before
+    assert workspace.incident_dirs() == []
+
+
+def test_one_failure_never_stops_the_others(workspace: Workspace) -> None:
+    creds = [recorded_credential(i) for i in range(4)]
+    SCRIPT[creds[1].target_id] = [Failed(error="permission denied: add iam:X", retryable=False)]
+    text = KEYS_PLAYBOOK.replace("{targets: [a, b]}", "{targets: [a, b], fail: [a]}")
+    result = make_runner(workspace, text, creds).run()
+
+    assert result.exit_code == 3
+    remaining = {(r.step, r.target) for r in result.remaining}
+    assert remaining == {("first", "a"), ("revoke", creds[1].target_id)}
+    assert CALLS.of("execute") == ["a", "b", "z"] or sorted(CALLS.of("execute")) == ["a", "b", "z"]
+    revoked = [r for r in result.results if r.action == "revoke" and r.outcome.succeeded]
+    assert len(revoked) == 3
+
+
+def test_retryable_failures_are_retried_honouring_retry_after(workspace: Workspace) -> None:
+    cred = recorded_credential(1)
+    SCRIPT[cred.target_id] = [
+        Failed(error="HTTP 429", retryable=True, retry_after=0.6),
+        Failed(error="HTTP 500", retryable=True),
+    ]
+    started = time.monotonic()
+    result = make_runner(
+        workspace, "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n", [cred]
+    ).run()
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 0
+    assert CALLS.of("revoke") == [cred.target_id] * 3
+    assert elapsed >= 0.6, "Retry-After was not honoured"
+
+
+def test_retries_are_bounded_then_reported_retryable(workspace: Workspace) -> None:
+    cred = recorded_credential(2)
+    SCRIPT[cred.target_id] = [Failed(error="HTTP 503", retryable=True) for _ in range(10)]
+    text = "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n    retries: 2\n"
+    result = make_runner(workspace, text, [cred]).run()
+    assert result.exit_code == 3
+    assert len(CALLS.of("revoke")) == 3
+    (failed,) = result.remaining
+    assert isinstance(failed.outcome, Failed) and failed.outcome.retryable
+
+
+def test_a_long_retry_after_is_reported_not_waited_for(workspace: Workspace) -> None:
+    cred = recorded_credential(3)
+    SCRIPT[cred.target_id] = [Failed(error="rate limited", retryable=True, retry_after=3600)]
+    started = time.monotonic()
+    result = make_runner(
+        workspace, "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n", [cred]
+    ).run()
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 3 and len(CALLS.of("revoke")) == 1
+
+
+def test_already_revoked_counts_as_success(workspace: Workspace) -> None:
+    cred = Credential.from_secret("already", "already:key", "already-dead-secret-1234",
+                                  key_id="dead1")
+    result = make_runner(
+        workspace, "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n", [cred]
+    ).run()
+    assert result.exit_code == 0
+    assert result.results[0].outcome.name == "AlreadyRevoked"
+
+
+def test_a_credential_no_responder_handles_becomes_a_manual_step(workspace: Workspace) -> None:
+    cred = Credential.from_secret("nobody", "nobody:token", "nobody-knows-this-secret-99",
+                                  [Location("/x/.env", "TOKEN")])
+    result = make_runner(
+        workspace, "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n", [cred]
+    ).run()
+    assert result.exit_code == 3
+    (manual,) = result.remaining
+    assert manual.outcome.status == "manual"
+    assert "/x/.env:TOKEN" in manual.outcome.instructions  # type: ignore[attr-defined]
+
+
+APPROVE_PLAYBOOK = """
+name: approve
+steps:
+  - id: risky
+    uses: test.record
+    approve: true
+  - id: after
+    uses: test.record
+    with: {targets: [later]}
+"""
+
+
+def test_approval_without_terminal_or_yes_is_refused_and_the_run_goes_on(
+    workspace: Workspace,
+) -> None:
+    result = make_runner(workspace, APPROVE_PLAYBOOK, [], yes=False, interactive=False).run()
+    assert result.exit_code == 3
+    (refused,) = result.remaining
+    assert refused.step == "risky" and refused.outcome.status == "refused"
+    assert CALLS.of("execute") == ["later"]
+
+
+@pytest.mark.parametrize(("answer", "executed"), [(True, ["one", "later"]), (False, ["later"])])
+def test_approval_on_a_terminal_asks(workspace: Workspace, answer: bool,
+                                     executed: list[str]) -> None:
+    asked: list[str] = []
+
+    def approver(question: str) -> bool:
+        asked.append(question)
+        return answer
+
+    make_runner(workspace, APPROVE_PLAYBOOK, [], yes=False, interactive=True,
+                approver=approver).run()
+    assert len(asked) == 1 and "risky" in asked[0]
+    assert CALLS.of("execute") == executed
+
+
+def test_when_false_skips_the_step(workspace: Workspace) -> None:
+    text = APPROVE_PLAYBOOK.replace("approve: true", 'when: "{{ cut_network }}"')
+    result = make_runner(workspace, text, [], cut_network=False).run()
+    assert CALLS.of("execute") == ["later"]
+    assert result.exit_code == 0
+
+
+def test_resume_skips_what_is_done_and_keeps_one_timeline(workspace: Workspace) -> None:
+    creds = [recorded_credential(i) for i in range(3)]
+    SCRIPT[creds[0].target_id] = [Failed(error="denied", retryable=False)]
+    first = make_runner(workspace, KEYS_PLAYBOOK, creds).run()
+    assert first.exit_code == 3
+    # the first run closed the incident; reopen the journal as a crash would have left it
+    CALLS.calls.clear()
+    incident_dir = first.incident_dir
+    assert incident_dir is not None
+    import json
+
+    state = json.loads((incident_dir / "state.json").read_text())
+    state["closed"] = False
+    (incident_dir / "state.json").write_text(json.dumps(state))
+    second = make_runner(
+        workspace, KEYS_PLAYBOOK, creds, incident=(incident_dir, first.incident_id), resume=True
+    ).run()
+    assert CALLS.of("execute") == [], "completed steps ran again"
+    assert CALLS.of("revoke") == [creds[0].target_id]
+    assert second.exit_code == 0
+    entries = read_entries(incident_dir / "timeline.jsonl")
+    assert [e.action for e in entries].count("resume") == 1
+
+
+def test_secrets_a_responder_leaks_are_scrubbed(workspace: Workspace) -> None:
+    cred = recorded_credential(7)
+    value = cred.secret.reveal()  # type: ignore[union-attr]
+    SCRIPT[cred.target_id] = [Failed(error=f"provider echoed the token {value} back")]
+    result = make_runner(
+        workspace, "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n", [cred]
+    ).run()
+    text = (result.incident_dir / "timeline.jsonl").read_text()  # type: ignore[operator]
+    assert value not in text
+    assert cred.fingerprint in text
+    assert value not in repr(result.results)
