@@ -1,0 +1,1306 @@
+"""``host.stop_service``: stop the OpenClaw gateway through whatever supervises it, for good.
+
+Killing the gateway's pid alone is useless: systemd (``Restart=always``), launchd (``KeepAlive``),
+supervisord (``autorestart``) and docker restart policies bring it back within seconds. So the
+stop goes through the supervisor and switches restarting off; then whatever is left of the
+gateway's process tree (exec tools it spawned survive ``KillMode=process``) gets TERM, a bounded
+wait, KILL and another bounded wait; finally the stop is proved twice, right away and again after
+``recheck_seconds`` to catch a respawn: no matching process and nothing listening on the gateway
+port.
+
+Services come from ``[[agent.services]]`` in clawback.toml (``settings["agent"]["services"]``):
+``{kind, name, ...}`` with kind one of ``SERVICE_KINDS``. With none configured they are discovered
+from unit files, OpenClaw lock files, the process title and the listener on the gateway port; a
+process found that way is attributed to the supervisor it actually runs under (parent
+supervisord, systemd or docker cgroup) so it is stopped through it.
+
+This module is on the panic-button path: standard library, psutil and pydantic only.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import glob
+import http.client
+import json
+import os
+import pwd
+import re
+import shlex
+import socket
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psutil
+from pydantic import BaseModel, ConfigDict, Field
+
+from responders.host.commands import CommandResult, MissingBinary, run_command
+from responders.interface import (
+    Action,
+    Done,
+    Failed,
+    Outcome,
+    Planned,
+    ResponderContext,
+    ResponderError,
+    Skipped,
+)
+
+SERVICE_KINDS: tuple[str, ...] = (
+    "systemd",
+    "systemd-user",
+    "launchd",
+    "docker",
+    "compose",
+    "supervisord",
+    "pidfile",
+    "process",
+)
+DEFAULT_GATEWAY_PORT = 18789
+GATEWAY_TITLES: tuple[str, ...] = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
+GATEWAY_UNIT = re.compile(
+    r"^(?:openclaw-gateway(?:-[A-Za-z0-9_.@-]+)?|clawdbot-gateway|moltbot-gateway)\.service$"
+)
+GATEWAY_LAUNCHD_LABEL = re.compile(
+    r"^(?:ai\.openclaw\.(?!node$)[A-Za-z0-9_.-]+|com\.clawdbot\.gateway|bot\.molt\.gateway)$"
+)
+SYSTEM_UNIT_DIRS: tuple[str, ...] = (
+    "/etc/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+)
+LAUNCHD_SYSTEM_DIRS: tuple[tuple[str, str], ...] = (
+    ("/Library/LaunchAgents", "gui"),
+    ("/Library/LaunchDaemons", "system"),
+)
+NOT_FOUND_TARGET = "openclaw-gateway"
+
+_KERNEL_COMM_BYTES = 15
+_AGENT_PACKAGES = ("openclaw", "clawdbot", "moltbot")
+_DOCKER_CGROUP = re.compile(r"(?:docker[-/]|/containers?/)([0-9a-f]{64})")
+_SERVICE_CGROUP = re.compile(r"/([^/]+\.service)(?:/|$)")
+_USER_MANAGER_CGROUP = re.compile(r"/user@(\d+)\.service/")
+# An exit code that means "was not running / not loaded": success for a stop.
+_LAUNCHCTL_NOT_LOADED = (3, 5, 113)
+_RPC_SLACK_S = 5.0
+# A pid file cannot predate its process; a process younger than its pid file by more than this
+# is a recycled pid, not the gateway.
+_PIDFILE_CLOCK_SLACK_S = 2.0
+
+
+def _looked_for() -> str:
+    return (
+        "systemd units openclaw-gateway[-<profile>].service (system and --user; legacy "
+        "clawdbot-/moltbot-gateway), launchd ai.openclaw.gateway, docker/compose "
+        "openclaw-gateway, supervisord parents, lock files $TMPDIR/openclaw-<uid>/gateway.*.lock, "
+        "process title openclaw-gateway, a listener on the gateway port"
+    )
+
+
+SERVICES_HOWTO = (
+    "name it in clawback.toml, e.g.\n"
+    "  [[agent.services]]\n"
+    '  kind = "supervisord"   # one of: ' + ", ".join(SERVICE_KINDS) + "\n"
+    '  name = "openclaw-gateway"\n'
+    '  socket = "/run/supervisor.sock"   # supervisord; systemd-user: user = "alice"; '
+    'compose: compose_file = "..."; pidfile: pidfile = "..."'
+)
+
+
+# --------------------------------------------------------------------------------------------
+# What to stop
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One way the gateway runs. ``options`` holds the kind-specific keys from the config."""
+
+    kind: str
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    found_by: str = "config"
+
+    @property
+    def target_id(self) -> str:
+        user = self.options.get("user")
+        if self.kind == "systemd-user" and user:
+            return f"{self.kind}:{user}/{self.name}"
+        return f"{self.kind}:{self.name}"
+
+    def port(self, default: int) -> int:
+        return int(self.options.get("port", default))
+
+    def describe(self) -> dict[str, Any]:
+        safe = {k: v for k, v in self.options.items() if k not in ("password", "username")}
+        return {"kind": self.kind, "name": self.name, "found_by": self.found_by, **safe}
+
+
+def _unit_name(name: str) -> str:
+    return name if "." in name else f"{name}.service"
+
+
+def services_from_settings(entries: Sequence[Any]) -> list[ServiceSpec]:
+    """Validate ``[[agent.services]]``; errors say which entry and how to fix it."""
+    specs = []
+    for index, entry in enumerate(entries):
+        where = f"agent.services[{index}]"
+        if not isinstance(entry, Mapping):
+            raise ResponderError(f"{where} must be a table; {SERVICES_HOWTO}")
+        kind = entry.get("kind")
+        if kind not in SERVICE_KINDS:
+            raise ResponderError(
+                f"{where}: unknown kind {kind!r}; use one of {', '.join(SERVICE_KINDS)}. "
+                + SERVICES_HOWTO
+            )
+        options = {k: v for k, v in entry.items() if k not in ("kind", "name")}
+        name = entry.get("name")
+        if kind in ("systemd", "systemd-user"):
+            name = _unit_name(str(entry.get("unit") or name or "openclaw-gateway"))
+        elif kind == "launchd":
+            name = str(name or "ai.openclaw.gateway")
+        elif kind == "compose":
+            if not options.get("compose_file"):
+                raise ResponderError(f"{where}: compose needs compose_file = <path>")
+            name = str(name or "openclaw-gateway")
+        elif kind == "supervisord":
+            if not (options.get("socket") or options.get("supervisor_config")):
+                raise ResponderError(
+                    f"{where}: supervisord needs socket = <unix socket path> or "
+                    "supervisor_config = <supervisord.conf>"
+                )
+            name = str(name or "openclaw-gateway")
+        elif kind == "pidfile":
+            if not options.get("pidfile"):
+                raise ResponderError(f"{where}: pidfile needs pidfile = <path>")
+            name = str(name or options["pidfile"])
+        else:
+            name = str(name or "openclaw-gateway")
+        specs.append(ServiceSpec(kind=kind, name=name, options=options, found_by="config"))
+    return specs
+
+
+@dataclass(frozen=True)
+class StopCommand:
+    """One command a stop sends. ``append_previous_stdout`` takes ids from the command before."""
+
+    argv: tuple[str, ...]
+    purpose: str
+    required: bool = True
+    ok_exit_codes: tuple[int, ...] = (0,)
+    append_previous_stdout: bool = False
+
+    def display(self) -> str:
+        text = shlex.join(self.argv)
+        return (
+            f"{text} <ids printed by the previous command>" if self.append_previous_stdout else text
+        )
+
+
+def _systemctl_prefix(spec: ServiceSpec, own_uid: int) -> tuple[str, ...]:
+    if spec.kind == "systemd":
+        return ("systemctl",)
+    user = spec.options.get("user")
+    if user is None and own_uid == 0:
+        raise ResponderError(
+            f"{spec.name} is a systemd --user unit but the user is unknown while running as "
+            'root: set user = "<login>" in its [[agent.services]] entry (or agent.uid)'
+        )
+    if user is None or _uid_of(str(user)) == own_uid:
+        return ("systemctl", "--user")
+    # systemd ≥ 248 reaches another user's manager from root this way (no su, no D-Bus env).
+    return ("systemctl", "--user", f"--machine={user}@.host")
+
+
+def _uid_of(user: str) -> int | None:
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return int(user) if user.isdigit() else None
+
+
+def stop_commands(spec: ServiceSpec, *, own_uid: int, term_timeout: float) -> list[StopCommand]:
+    """The exact external commands a stop sends, in order (empty for supervisord/pidfile/process,
+    which are driven over XML-RPC or by signals)."""
+    wait_s = str(max(1, round(term_timeout)))
+    if spec.kind in ("systemd", "systemd-user"):
+        prefix = _systemctl_prefix(spec, own_uid)
+        return [
+            StopCommand((*prefix, "stop", spec.name), "stop the unit (no Restart= after a stop)"),
+            StopCommand((*prefix, "disable", spec.name), "do not start it at boot/login"),
+            StopCommand(
+                (*prefix, "mask", spec.name),
+                "refuse any start until unmasked; fails harmlessly when the unit file itself "
+                "lives in /etc/systemd or ~/.config/systemd, where disable is what holds",
+                required=False,
+            ),
+        ]
+    if spec.kind == "launchd":
+        domain = str(spec.options.get("domain") or f"gui/{spec.options.get('uid', own_uid)}")
+        service_target = f"{domain}/{spec.name}"
+        return [
+            StopCommand(
+                ("launchctl", "bootout", service_target),
+                "unload the job: KeepAlive cannot respawn an unloaded job",
+                ok_exit_codes=(0, *_LAUNCHCTL_NOT_LOADED),
+            ),
+            StopCommand(
+                ("launchctl", "disable", service_target), "keep RunAtLoad from loading it again"
+            ),
+        ]
+    if spec.kind == "docker":
+        return [
+            StopCommand(("docker", "stop", "--time", wait_s, spec.name), "stop the container"),
+            StopCommand(
+                ("docker", "update", "--restart=no", spec.name),
+                "drop the restart policy so a daemon restart does not bring it back",
+            ),
+        ]
+    if spec.kind == "compose":
+        base: tuple[str, ...] = ("docker", "compose", "-f", str(spec.options["compose_file"]))
+        if spec.options.get("project"):
+            base = (*base, "-p", str(spec.options["project"]))
+        return [
+            StopCommand((*base, "stop", "--timeout", wait_s, spec.name), "stop the service"),
+            StopCommand((*base, "ps", "--all", "-q", spec.name), "find its containers"),
+            StopCommand(
+                ("docker", "update", "--restart=no"),
+                "drop restart: always/unless-stopped so a daemon restart does not revive it",
+                append_previous_stdout=True,
+            ),
+        ]
+    return []
+
+
+# --------------------------------------------------------------------------------------------
+# Finding gateway processes
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GatewayProcess:
+    """A live process believed to be (part of) the gateway, with why we believe it."""
+
+    process: psutil.Process
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def describe(self) -> dict[str, Any]:
+        # Names only: a gateway's argv may carry --token.
+        try:
+            name = self.process.name()
+        except psutil.Error:
+            name = "?"
+        return {"pid": self.pid, "name": name, "found_by": sorted(set(self.reasons))}
+
+
+def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
+    """Why this looks like an OpenClaw gateway, or None.
+
+    The kernel keeps 15 bytes of a process title, so ``openclaw-gateway`` shows as
+    ``openclaw-gatewa``; ``node …/openclaw/dist/index.js gateway`` is the untitled form.
+    """
+    for title in GATEWAY_TITLES:
+        if name == title or (len(name) == _KERNEL_COMM_BYTES and title.startswith(name)):
+            return "process title"
+        if cmdline and os.path.basename(cmdline[0]) == title:
+            return "process title"
+    for index, token in enumerate(cmdline):
+        parts = re.split(r"[/\\]", token)
+        if any(p in _AGENT_PACKAGES for p in parts) and "gateway" in cmdline[index + 1 :]:
+            return "argv"
+    return None
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _own_lineage() -> set[int]:
+    """This process and its ancestors: never candidates, whatever their argv says."""
+    pids = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        pids.update(p.pid for p in psutil.Process().parents())
+    return pids
+
+
+def scan_titles(uid: int | None) -> list[GatewayProcess]:
+    found = []
+    exclude = _own_lineage()
+    for proc in psutil.process_iter(["name", "cmdline", "uids"]):
+        if proc.pid in exclude:
+            continue
+        info = proc.info
+        if uid is not None and (info["uids"] is None or info["uids"].real != uid):
+            continue
+        reason = gateway_signature(info["name"] or "", info["cmdline"] or [])
+        if reason and _alive(proc):
+            found.append(GatewayProcess(proc, [reason]))
+    return found
+
+
+@dataclass(frozen=True)
+class LockFile:
+    path: str
+    pid: int | None
+    created_at: float | None
+    config_path: str = ""
+
+
+def lock_dirs(tmp_dirs: Sequence[str], uid: int | None) -> list[str]:
+    """OpenClaw's lock dirs: ``<tmp>/openclaw-<uid>/`` (every uid's when the uid is unknown)."""
+    dirs: list[str] = []
+    for tmp in tmp_dirs:
+        pattern = f"openclaw-{uid}" if uid is not None else "openclaw-*"
+        dirs.extend(sorted(glob.glob(os.path.join(glob.escape(tmp), pattern))))
+    return list(dict.fromkeys(dirs))
+
+
+def read_lock_files(tmp_dirs: Sequence[str], uid: int | None) -> list[LockFile]:
+    locks = []
+    for directory in lock_dirs(tmp_dirs, uid):
+        for path in sorted(glob.glob(os.path.join(glob.escape(directory), "gateway.*.lock"))):
+            locks.append(read_pid_file(path))
+    return locks
+
+
+def read_pid_file(path: str) -> LockFile:
+    """A plain pid file or OpenClaw's JSON lock ``{pid, createdAt, configPath}``."""
+    try:
+        text = Path(path).read_text(errors="replace").strip()
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return LockFile(path, None, None)
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+            pid = int(data["pid"])
+        except (ValueError, KeyError, TypeError):
+            return LockFile(path, None, None)
+        created = _parse_iso(data.get("createdAt")) or mtime
+        return LockFile(path, pid, created, str(data.get("configPath", "")))
+    try:
+        return LockFile(path, int(text.split()[0]), mtime)
+    except (ValueError, IndexError):
+        return LockFile(path, None, None)
+
+
+def _parse_iso(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def process_of_pid_file(lock: LockFile) -> psutil.Process | None:
+    """The live process a pid file names, or None if it is gone or the pid was recycled."""
+    if lock.pid is None or lock.pid <= 0:
+        return None
+    try:
+        proc = psutil.Process(lock.pid)
+        started = proc.create_time()
+    except psutil.Error:
+        return None
+    if lock.created_at is not None and started > lock.created_at + _PIDFILE_CLOCK_SLACK_S:
+        return None
+    return proc if _alive(proc) else None
+
+
+def port_listeners(port: int) -> list[psutil.Process | int]:
+    """Processes listening on TCP ``port`` (an int when the owner is not visible to us)."""
+    owners: dict[int, psutil.Process | int] = {}
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        connections = []
+    for conn in connections:
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr or conn.laddr.port != port:
+            continue
+        if conn.pid is None:
+            owners[-1] = -1
+            continue
+        try:
+            owners[conn.pid] = psutil.Process(conn.pid)
+        except psutil.Error:
+            continue
+    return list(owners.values())
+
+
+def port_is_open(port: int) -> bool:
+    return bool(port_listeners(port))
+
+
+def _cmdline_option(cmdline: Sequence[str], *names: str) -> str | None:
+    for index, token in enumerate(cmdline):
+        for name in names:
+            if token == name and index + 1 < len(cmdline):
+                return cmdline[index + 1]
+            if token.startswith(name + "="):
+                return token.split("=", 1)[1]
+    return None
+
+
+def _is_supervisord(proc: psutil.Process) -> bool:
+    try:
+        cmdline = proc.cmdline()
+        name = proc.name()
+    except psutil.Error:
+        return False
+    tokens = [os.path.basename(t) for t in cmdline[:3]]
+    return name == "supervisord" or "supervisord" in tokens or "supervisor.supervisord" in tokens
+
+
+def manager_of(proc: psutil.Process) -> ServiceSpec | None:
+    """The supervisor that would respawn ``proc``: supervisord parent, docker or systemd cgroup."""
+    env: Mapping[str, str]
+    try:
+        env = proc.environ()
+    except psutil.Error:
+        env = {}
+    with contextlib.suppress(psutil.Error):
+        for parent in proc.parents()[:3]:
+            if not _is_supervisord(parent):
+                continue
+            options: dict[str, Any] = {"supervisord_pid": parent.pid}
+            url = env.get("SUPERVISOR_SERVER_URL", "")
+            if url.startswith("unix://"):
+                options["socket"] = url[len("unix://") :]
+            elif url:
+                options["serverurl"] = url
+            config = _cmdline_option(parent.cmdline(), "-c", "--configuration")
+            if config:
+                options["supervisor_config"] = os.path.join(parent.cwd(), config)
+            name = env.get("SUPERVISOR_PROCESS_NAME")
+            if name and (options.get("socket") or options.get("serverurl") or config):
+                group = env.get("SUPERVISOR_GROUP_NAME", name)
+                program = name if group == name else f"{group}:{name}"
+                return ServiceSpec(
+                    "supervisord", program, options, f"parent supervisord {parent.pid}"
+                )
+    try:
+        cgroups = Path(f"/proc/{proc.pid}/cgroup").read_text()
+    except OSError:
+        return None
+    docker = _DOCKER_CGROUP.search(cgroups)
+    if docker:
+        return ServiceSpec("docker", docker.group(1)[:12], {}, "docker cgroup")
+    for line in cgroups.splitlines():
+        unit_match = _SERVICE_CGROUP.search(line)
+        if not unit_match:
+            continue
+        unit = unit_match.group(1)
+        # Only units that are clearly the agent's: a gateway started from an SSH login can sit
+        # in ssh.service's cgroup, and stopping that would lock the owner out.
+        if not (GATEWAY_UNIT.match(unit) or "openclaw" in unit):
+            continue
+        user_manager = _USER_MANAGER_CGROUP.search(line)
+        if user_manager:
+            uid = int(user_manager.group(1))
+            user = _user_name(uid)
+            return ServiceSpec("systemd-user", unit, {"user": user}, "systemd --user cgroup")
+        return ServiceSpec("systemd", unit, {}, "systemd cgroup")
+    return None
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """The parts of ``settings["agent"]`` this action reads, with defaults applied."""
+
+    uid: int | None
+    tmp_dirs: tuple[str, ...]
+    gateway_port: int
+    homes: tuple[str, ...]
+    services: tuple[ServiceSpec, ...]
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> AgentSettings:
+        agent = settings.get("agent") or {}
+        uid = agent.get("uid")
+        uid = int(uid) if uid is not None else None
+        default_tmp = [os.environ.get("TMPDIR", ""), "/tmp"]
+        tmp_dirs = tuple(dict.fromkeys(d for d in (agent.get("tmp_dirs") or default_tmp) if d))
+        homes = agent.get("homes") or agent.get("home") or ()
+        if isinstance(homes, str):
+            homes = (homes,)
+        if not homes:
+            homes = tuple(_default_homes(uid))
+        return cls(
+            uid=uid,
+            tmp_dirs=tmp_dirs,
+            gateway_port=int(agent.get("gateway_port") or DEFAULT_GATEWAY_PORT),
+            homes=tuple(str(h) for h in homes),
+            services=tuple(services_from_settings(agent.get("services") or [])),
+        )
+
+
+def _default_homes(uid: int | None) -> list[str]:
+    if uid is not None:
+        try:
+            return [pwd.getpwuid(uid).pw_dir]
+        except KeyError:
+            return []
+    homes = [os.path.expanduser("~")]
+    homes += sorted(glob.glob("/home/*")) + sorted(glob.glob("/Users/*"))
+    return list(dict.fromkeys(homes))
+
+
+def discover_unit_files(
+    homes: Sequence[str],
+    *,
+    system_unit_dirs: Sequence[str] = SYSTEM_UNIT_DIRS,
+    platform: str = sys.platform,
+) -> list[ServiceSpec]:
+    """Installed gateway units/plists; reads directories only."""
+    specs: list[ServiceSpec] = []
+    if platform.startswith("linux"):
+        for directory in system_unit_dirs:
+            for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.service"))):
+                if GATEWAY_UNIT.match(os.path.basename(path)):
+                    specs.append(ServiceSpec("systemd", os.path.basename(path), {}, path))
+        for home in homes:
+            user_dir = os.path.join(home, ".config", "systemd", "user")
+            for path in sorted(glob.glob(os.path.join(glob.escape(user_dir), "*.service"))):
+                if GATEWAY_UNIT.match(os.path.basename(path)):
+                    owner = _owner_name(home)
+                    specs.append(
+                        ServiceSpec("systemd-user", os.path.basename(path), {"user": owner}, path)
+                    )
+    elif platform == "darwin":
+        dirs = [(os.path.join(h, "Library", "LaunchAgents"), "gui", h) for h in homes]
+        dirs += [(d, domain, "") for d, domain in LAUNCHD_SYSTEM_DIRS]
+        for directory, domain, home in dirs:
+            for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.plist"))):
+                label = os.path.basename(path)[: -len(".plist")]
+                if not GATEWAY_LAUNCHD_LABEL.match(label):
+                    continue
+                target_domain = "system" if domain == "system" else f"gui/{_owner_uid(home)}"
+                specs.append(ServiceSpec("launchd", label, {"domain": target_domain}, path))
+    return _dedupe(specs)
+
+
+def _owner_name(path: str) -> str:
+    try:
+        return _user_name(os.stat(path).st_uid)
+    except OSError:
+        return os.path.basename(path)
+
+
+def _owner_uid(path: str) -> int:
+    try:
+        return os.stat(path).st_uid if path else os.getuid()
+    except OSError:
+        return os.getuid()
+
+
+def _dedupe(specs: Iterable[ServiceSpec]) -> list[ServiceSpec]:
+    seen: dict[str, ServiceSpec] = {}
+    for spec in specs:
+        seen.setdefault(spec.target_id, spec)
+    return list(seen.values())
+
+
+@dataclass
+class Discovery:
+    """What discovery saw: services to stop and the processes behind each."""
+
+    services: list[ServiceSpec]
+    processes: dict[str, list[GatewayProcess]]
+    stale_locks: list[str]
+
+
+def find_gateway_processes(agent: AgentSettings) -> tuple[list[GatewayProcess], list[str]]:
+    """Every live process that looks like the gateway, merged by pid; plus stale lock files."""
+    by_pid: dict[int, GatewayProcess] = {}
+
+    def add(proc: psutil.Process, reason: str) -> None:
+        entry = by_pid.setdefault(proc.pid, GatewayProcess(proc))
+        entry.reasons.append(reason)
+
+    for found in scan_titles(agent.uid):
+        add(found.process, found.reasons[0])
+    stale = []
+    for lock in read_lock_files(agent.tmp_dirs, agent.uid):
+        proc = process_of_pid_file(lock)
+        if proc is None:
+            stale.append(lock.path)
+        else:
+            add(proc, f"lock file {lock.path}")
+    own = _own_lineage()
+    for listener in port_listeners(agent.gateway_port):
+        if isinstance(listener, psutil.Process) and listener.pid not in own:
+            add(listener, f"listening on port {agent.gateway_port}")
+    return list(by_pid.values()), stale
+
+
+def discover(agent: AgentSettings) -> Discovery:
+    specs = discover_unit_files(agent.homes)
+    processes: dict[str, list[GatewayProcess]] = {}
+    found, stale = find_gateway_processes(agent)
+    for gateway in found:
+        manager = manager_of(gateway.process)
+        if manager is None:
+            lock_reason = next((r for r in gateway.reasons if r.startswith("lock file ")), None)
+            if lock_reason:
+                path = lock_reason[len("lock file ") :]
+                manager = ServiceSpec("pidfile", path, {"pidfile": path}, "lock file")
+            else:
+                manager = ServiceSpec("process", NOT_FOUND_TARGET, {}, ", ".join(gateway.reasons))
+        specs.append(manager)
+        processes.setdefault(manager.target_id, []).append(gateway)
+    return Discovery(_dedupe(specs), processes, stale)
+
+
+# --------------------------------------------------------------------------------------------
+# supervisord over XML-RPC
+# --------------------------------------------------------------------------------------------
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._socket_path)
+        self.sock = sock
+
+
+class _Transport(xmlrpc.client.Transport):
+    """xmlrpc.client over supervisord's unix socket (the stdlib speaks only TCP)."""
+
+    def __init__(self, socket_path: str | None, timeout: float, auth: str | None) -> None:
+        super().__init__()
+        self._socket_path = socket_path
+        self._timeout = timeout
+        self._auth = auth
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        if self._socket_path is None:
+            hostname, _, port = str(host).rpartition("@")[2].partition(":")
+            return http.client.HTTPConnection(hostname, int(port or 80), timeout=self._timeout)
+        return _UnixHTTPConnection(self._socket_path, self._timeout)
+
+    def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
+        super().send_headers(connection, headers)
+        if self._auth:
+            connection.putheader("Authorization", self._auth)
+
+
+def supervisor_endpoint(options: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(unix socket, http url, Basic auth header) from a service's options or its config file."""
+    socket_path = options.get("socket")
+    url = options.get("serverurl")
+    username, password = options.get("username"), options.get("password")
+    config_path = options.get("supervisor_config")
+    if config_path:
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read(str(config_path))
+        except configparser.Error as exc:
+            raise ResponderError(f"cannot read supervisord config {config_path}: {exc}") from exc
+        here = os.path.dirname(os.path.abspath(str(config_path)))
+
+        def get(section: str, key: str) -> str | None:
+            if not parser.has_option(section, key):
+                return None
+            return parser.get(section, key).replace("%(here)s", here).strip()
+
+        if not socket_path and not url:
+            serverurl = get("supervisorctl", "serverurl")
+            if serverurl and serverurl.startswith("unix://"):
+                socket_path = serverurl[len("unix://") :]
+            elif serverurl:
+                url = serverurl
+            else:
+                socket_path = get("unix_http_server", "file")
+        username = (
+            username or get("supervisorctl", "username") or get("unix_http_server", "username")
+        )
+        password = (
+            password or get("supervisorctl", "password") or get("unix_http_server", "password")
+        )
+    if not socket_path and not url:
+        raise ResponderError(
+            f"no supervisord socket found in {config_path or 'the service entry'}: set "
+            "socket = <path of [unix_http_server] file>"
+        )
+    auth = None
+    if username and password:
+        import base64
+
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        auth = f"Basic {token}"
+    return (str(socket_path) if socket_path else None, str(url) if url else None, auth)
+
+
+class SupervisorClient:
+    """The few supervisord RPCs a stop needs. Faults come back as ``xmlrpc.client.Fault``."""
+
+    BAD_NAME = 10
+    NOT_RUNNING = 70
+
+    def __init__(self, options: Mapping[str, Any], timeout: float) -> None:
+        self.socket_path, self.url, auth = supervisor_endpoint(options)
+        self.where = f"unix://{self.socket_path}" if self.socket_path else str(self.url)
+        transport = _Transport(self.socket_path, timeout, auth)
+        self._proxy = xmlrpc.client.ServerProxy(
+            "http://localhost/RPC2" if self.socket_path else f"{self.url}/RPC2",
+            transport=transport,
+        )
+
+    def process_info(self, name: str) -> dict[str, Any] | None:
+        try:
+            info: dict[str, Any] = self._proxy.supervisor.getProcessInfo(name)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode == self.BAD_NAME:
+                return None
+            raise
+        return info
+
+    def program_names(self) -> list[str]:
+        infos = self._proxy.supervisor.getAllProcessInfo()
+        return [
+            i["name"] if i["group"] == i["name"] else f"{i['group']}:{i['name']}" for i in infos
+        ]
+
+    def stop_group(self, group: str) -> Any:
+        return self._proxy.supervisor.stopProcessGroup(group, True)
+
+    def remove_group(self, group: str) -> Any:
+        return self._proxy.supervisor.removeProcessGroup(group)
+
+
+# --------------------------------------------------------------------------------------------
+# Signals with bounded waits
+# --------------------------------------------------------------------------------------------
+
+
+def wait_gone(processes: Sequence[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until none is alive; return those still alive at ``timeout``.
+
+    Not psutil.wait_procs: it counts a zombie as alive until its parent reaps it, and an orphan
+    whose init does not reap (containers, minimal VMs) would then always look unkillable. A
+    zombie holds no socket and runs no code, which is all containment cares about.
+    """
+    deadline = time.monotonic() + timeout
+    alive = [p for p in processes if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if _alive(p)]
+    return alive
+
+
+def terminate(
+    processes: Sequence[psutil.Process], term_timeout: float, kill_timeout: float
+) -> dict[str, list[int]]:
+    """TERM, wait up to ``term_timeout``, KILL what is left, wait up to ``kill_timeout``."""
+    targets = [p for p in processes if _alive(p)]
+    for proc in targets:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    alive = wait_gone(targets, term_timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    survived = wait_gone(alive, kill_timeout)
+    return {
+        "terminated": sorted(p.pid for p in targets if p not in alive),
+        "killed": sorted(p.pid for p in alive if p not in survived),
+        "survived": sorted(p.pid for p in survived),
+    }
+
+
+def _is_process_supervisor(proc: psutil.Process) -> bool:
+    """supervisord, runit, s6, pm2, a containerd shim or a per-user systemd: respawners whose
+    every new child after a stop is the gateway coming back. PID 1 is never one: all orphans
+    land there."""
+    if proc.pid == 1:
+        return False
+    if _is_supervisord(proc):
+        return True
+    try:
+        name = proc.name()
+    except psutil.Error:
+        return False
+    return name in ("runsv", "s6-supervise", "systemd") or name.startswith(
+        ("PM2", "containerd-shim")
+    )
+
+
+@dataclass(frozen=True)
+class RespawnWatch:
+    """Where a respawn would appear: the gateway's supervising parents, the uids it ran as,
+    and when the stop began."""
+
+    parents: tuple[psutil.Process, ...]
+    uids: frozenset[int]
+    since: float
+
+
+def respawn_watch(processes: Iterable[GatewayProcess], since: float) -> RespawnWatch:
+    parents: dict[int, psutil.Process] = {}
+    uids: set[int] = set()
+    for gateway in processes:
+        with contextlib.suppress(psutil.Error):
+            uids.add(gateway.process.uids().real)
+            parent = gateway.process.parent()
+            if parent is not None and _is_process_supervisor(parent):
+                parents[parent.pid] = parent
+    return RespawnWatch(tuple(parents.values()), frozenset(uids), since)
+
+
+def respawned_children(watch: RespawnWatch) -> list[psutil.Process]:
+    """Children a supervisor started, as the gateway's uid, after the stop began: the
+    replacement, caught even before it has set its title or opened its port."""
+    found = []
+    for parent in watch.parents:
+        with contextlib.suppress(psutil.Error):
+            for child in parent.children():
+                with contextlib.suppress(psutil.Error):
+                    if (
+                        child.create_time() >= watch.since
+                        and child.uids().real in watch.uids
+                        and _alive(child)
+                    ):
+                        found.append(child)
+    return found
+
+
+def _with_descendants(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
+    tree: dict[int, psutil.Process] = {}
+    for proc in processes:
+        tree.setdefault(proc.pid, proc)
+        with contextlib.suppress(psutil.Error):
+            for child in proc.children(recursive=True):
+                tree.setdefault(child.pid, child)
+    return list(tree.values())
+
+
+# --------------------------------------------------------------------------------------------
+# The action
+# --------------------------------------------------------------------------------------------
+
+
+class StopServiceParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    recheck_seconds: float = Field(3.0, ge=0, le=120)
+    term_timeout: float = Field(10.0, gt=0, le=300)
+    kill_timeout: float = Field(5.0, gt=0, le=120)
+
+
+class _StopFailed(Exception):
+    """A stop step failed; the message is advice for the operator."""
+
+
+class StopServiceAction(Action):
+    """Stop every gateway service, disable its restart, and prove it stays down."""
+
+    name: ClassVar[str] = "host.stop_service"
+    Params: ClassVar[type[StopServiceParams]] = StopServiceParams
+
+    def __init__(self, context: ResponderContext, params: StopServiceParams | None = None) -> None:
+        super().__init__(context, params if params is not None else StopServiceParams())
+        self.params: StopServiceParams
+        self._discovery: Discovery | None = None
+        # The engine builds actions outside its error handling; a bad [[agent.services]] entry
+        # is reported by plan()/execute() as advice instead of crashing the run.
+        self._config_error: ResponderError | None = None
+        try:
+            self.agent = AgentSettings.from_settings(context.settings)
+        except ResponderError as exc:
+            self._config_error = exc
+            self.agent = AgentSettings.from_settings({})
+
+    # -- read-only ----------------------------------------------------------------------------
+
+    def _discover(self, refresh: bool = False) -> Discovery:
+        if self._config_error is not None:
+            return Discovery([], {}, [])
+        if self._discovery is None or refresh:
+            if self.agent.services:
+                self._discovery = Discovery(list(self.agent.services), {}, [])
+            else:
+                self._discovery = discover(self.agent)
+        return self._discovery
+
+    def targets(self) -> list[str]:
+        return [s.target_id for s in self._discover().services] or [NOT_FOUND_TARGET]
+
+    def _spec(self, target: str) -> ServiceSpec | None:
+        for spec in self._discover().services:
+            if spec.target_id == target:
+                return spec
+        return None
+
+    def plan(self, target: str) -> Planned:
+        if self._config_error is not None:
+            raise self._config_error
+        spec = self._spec(target)
+        if spec is None:
+            return Planned(
+                action=self.name,
+                detail="no OpenClaw gateway found; would only re-check "
+                f"(looked for {_looked_for()})",
+                facts={"found": None},
+            )
+        port = spec.port(self.agent.gateway_port)
+        lines = [
+            c.display()
+            for c in stop_commands(
+                spec, own_uid=os.geteuid(), term_timeout=self.params.term_timeout
+            )
+        ]
+        if spec.kind == "supervisord":
+            where = SupervisorClient(spec.options, 1.0).where
+            group = spec.name.split(":")[0]
+            lines += [
+                f"supervisord {where}: supervisor.stopProcessGroup({group!r}, wait=True)",
+                f"supervisord {where}: supervisor.removeProcessGroup({group!r})",
+            ]
+        pids = [g.pid for g in self._processes_of(spec)]
+        if spec.kind in ("pidfile", "process") or pids:
+            lines.append(
+                f"kill -TERM {' '.join(map(str, pids)) or '<gateway pids>'}; "
+                f"wait {self.params.term_timeout:g}s; kill -KILL survivors; "
+                f"wait {self.params.kill_timeout:g}s"
+            )
+        lines.append(
+            f"prove: no gateway process and nothing listening on port {port}, again after "
+            f"{self.params.recheck_seconds:g}s"
+        )
+        return Planned(
+            action=self.name,
+            detail=f"stop {spec.kind} {spec.name} and keep it from restarting",
+            commands=tuple(lines),
+            facts={"found": spec.describe(), "pids": pids},
+        )
+
+    def _processes_of(self, spec: ServiceSpec, *, fresh: bool = False) -> list[GatewayProcess]:
+        """The live processes behind ``spec``; ``fresh`` looks again instead of trusting what
+        discovery saw (the proof must notice a respawn under a new pid)."""
+        discovered = None if fresh else self._discover().processes.get(spec.target_id)
+        if spec.kind == "pidfile":
+            proc = process_of_pid_file(read_pid_file(str(spec.options["pidfile"])))
+            if proc is None:
+                return []
+            known = next((g for g in discovered or [] if g.pid == proc.pid), None)
+            return [known or GatewayProcess(proc, [f"pid file {spec.options['pidfile']}"])]
+        if spec.kind == "process":
+            found, _ = find_gateway_processes(self.agent)
+            others = {
+                s.target_id for s in self._discover().services if s.target_id != spec.target_id
+            }
+            return [g for g in found if self._attributed(g, others) is None]
+        if discovered:
+            return [g for g in discovered if _alive(g.process)]
+        return self._managed_processes(spec)
+
+    def _attributed(self, gateway: GatewayProcess, target_ids: set[str]) -> str | None:
+        manager = manager_of(gateway.process)
+        return manager.target_id if manager and manager.target_id in target_ids else None
+
+    def _managed_processes(self, spec: ServiceSpec) -> list[GatewayProcess]:
+        """Gateway-looking processes anywhere on the host that ``spec``'s supervisor runs."""
+        found: dict[int, GatewayProcess] = {}
+        for gateway in scan_titles(None):
+            manager = manager_of(gateway.process)
+            if manager is not None and _same_service(manager, spec):
+                found[gateway.pid] = gateway
+        if spec.kind == "supervisord":
+            # The supervisor's own answer covers a gateway whose title we would not recognise.
+            with contextlib.suppress(OSError, xmlrpc.client.Error, psutil.Error):
+                info = SupervisorClient(spec.options, 5.0).process_info(spec.name)
+                if info and info.get("pid") and int(info["pid"]) not in found:
+                    proc = psutil.Process(int(info["pid"]))
+                    found[proc.pid] = GatewayProcess(proc, ["supervisord getProcessInfo"])
+        return list(found.values())
+
+    # -- state-changing -----------------------------------------------------------------------
+
+    def execute(self, target: str) -> Outcome:
+        started = time.monotonic()
+        if self._config_error is not None:
+            raise self._config_error
+        spec = self._spec(target)
+        if spec is None:
+            return self._nothing_found(target)
+        port = spec.port(self.agent.gateway_port)
+        before = self._processes_of(spec)
+        tree = _with_descendants(g.process for g in before)
+        watch = respawn_watch(before, since=time.time())
+        sent: list[dict[str, Any]] = []
+        facts: dict[str, Any] = {
+            "found": spec.describe(),
+            "processes_before": [g.describe() for g in before],
+        }
+        error = None
+        # Measured here because the panic button promises the first stop request within 0.25 s
+        # of process start; bench/ reads it back.
+        facts["stop_sent_after_s"] = round(time.monotonic() - started, 4)
+        try:
+            if spec.kind == "supervisord":
+                facts["persistence"] = self._stop_supervisord(spec, sent)
+            elif spec.kind in ("pidfile", "process"):
+                signals = terminate(
+                    [g.process for g in before], self.params.term_timeout, self.params.kill_timeout
+                )
+                sent.append({"signals": signals})
+            else:
+                self._run_stop_commands(spec, sent)
+        except (_StopFailed, MissingBinary, ResponderError) as exc:
+            error = str(exc)
+        leftovers = [p for p in tree if _alive(p)]
+        if leftovers:
+            sent.append(
+                {
+                    "leftovers": terminate(
+                        leftovers, self.params.term_timeout, self.params.kill_timeout
+                    )
+                }
+            )
+        facts["commands"] = sent
+        proof = self._prove(spec, before, port, watch)
+        facts["proof"] = proof
+        facts["duration_s"] = round(time.monotonic() - started, 3)
+        if error is not None:
+            return Failed(
+                error=error, detail=f"stopping {spec.kind} {spec.name} failed", facts=facts
+            )
+        if proof["pids_after"] or proof["port_open_after"]:
+            return Failed(
+                error=self._respawn_advice(spec, proof, port),
+                detail=f"{spec.kind} {spec.name} is still up",
+                facts=facts,
+            )
+        verb = "stopped" if before or spec.kind not in ("pidfile", "process") else "found no live"
+        return Done(
+            detail=f"{verb} {spec.kind} {spec.name}; no gateway process and port {port} closed, "
+            f"re-checked after {self.params.recheck_seconds:g}s",
+            facts=facts,
+        )
+
+    def _nothing_found(self, target: str) -> Outcome:
+        found, _ = find_gateway_processes(self.agent)
+        port_open = port_is_open(self.agent.gateway_port)
+        facts = {"found": None, "processes": [g.describe() for g in found], "port_open": port_open}
+        if not found and not port_open:
+            return Skipped(
+                reason=f"no OpenClaw gateway is running (looked for {_looked_for()}); if it runs "
+                f"under another name, {SERVICES_HOWTO}",
+                facts=facts,
+            )
+        return Failed(
+            error=f"unknown service {target!r}: a gateway is up ({facts['processes']}, port "
+            f"{self.agent.gateway_port} open={port_open}) but was not found as a service. "
+            f"Looked for {_looked_for()}; {SERVICES_HOWTO}",
+            facts=facts,
+        )
+
+    def _run_stop_commands(self, spec: ServiceSpec, sent: list[dict[str, Any]]) -> None:
+        previous: CommandResult | None = None
+        for command in stop_commands(
+            spec, own_uid=os.geteuid(), term_timeout=self.params.term_timeout
+        ):
+            argv = command.argv
+            if command.append_previous_stdout:
+                ids = previous.stdout.split() if previous is not None else []
+                if not ids:
+                    continue
+                argv = (*argv, *ids)
+            result = run_command(
+                argv, timeout=self.params.term_timeout + self.params.kill_timeout + _RPC_SLACK_S
+            )
+            record = {**result.record(), "purpose": command.purpose}
+            sent.append(record)
+            previous = result
+            if result.exit_code in command.ok_exit_codes or not command.required:
+                continue
+            raise _StopFailed(self._command_advice(spec, result))
+
+    def _command_advice(self, spec: ServiceSpec, result: CommandResult) -> str:
+        what = f"`{result.command_line}` exited {result.exit_code}"
+        if result.timed_out:
+            what = f"`{result.command_line}` timed out"
+        tail = result.stderr_tail()
+        hint = ""
+        if spec.kind.startswith("systemd") and result.exit_code in (1, 5):
+            hint = (
+                f" — is {spec.name} the right unit? `systemctl list-units 'openclaw*'` lists them; "
+                f"{SERVICES_HOWTO}"
+            )
+        return f"{what}: {tail}{hint}" if tail else f"{what}{hint}"
+
+    def _stop_supervisord(self, spec: ServiceSpec, sent: list[dict[str, Any]]) -> str:
+        client = SupervisorClient(
+            spec.options, self.params.term_timeout + self.params.kill_timeout + _RPC_SLACK_S
+        )
+        group = spec.name.split(":", 1)[0]
+        try:
+            info = client.process_info(spec.name)
+            if info is None:
+                raise _StopFailed(
+                    f"supervisord at {client.where} has no program {spec.name!r} (it has: "
+                    f"{', '.join(client.program_names()) or 'none'}); "
+                    "fix its name in [[agent.services]]"
+                )
+            group = info["group"]
+            call = {
+                "rpc": "supervisor.stopProcessGroup",
+                "args": [group, True],
+                "server": client.where,
+            }
+            try:
+                call["result"] = _rpc_result(client.stop_group(group))
+            except xmlrpc.client.Fault as fault:
+                call["fault"] = f"{fault.faultCode} {fault.faultString}"
+            sent.append(call)
+            removal: dict[str, Any] = {
+                "rpc": "supervisor.removeProcessGroup",
+                "args": [group],
+                "server": client.where,
+            }
+            try:
+                removal["result"] = client.remove_group(group)
+            except xmlrpc.client.Fault as fault:
+                removal["fault"] = f"{fault.faultCode} {fault.faultString}"
+            sent.append(removal)
+        except (OSError, xmlrpc.client.ProtocolError) as exc:
+            raise _StopFailed(
+                f"cannot reach supervisord at {client.where}: {exc}; check socket = in "
+                "[[agent.services]] and that clawback runs as a user allowed to use it"
+            ) from exc
+        return (
+            f"program group {group!r} stopped and removed from supervisord's running config; "
+            f"`supervisorctl update` or a supervisord restart re-reads [program:{group}] from "
+            "its config file: set autostart=false there to keep it off for good"
+        )
+
+    # -- proof --------------------------------------------------------------------------------
+
+    def _prove(
+        self,
+        spec: ServiceSpec,
+        before: Sequence[GatewayProcess],
+        port: int,
+        watch: RespawnWatch,
+    ) -> dict[str, Any]:
+        first = self._still_up(spec, before, port, watch)
+        if self.params.recheck_seconds:
+            time.sleep(self.params.recheck_seconds)
+        second = self._still_up(spec, before, port, watch)
+        pids_after = sorted(set(first["pids"]) | set(second["pids"]))
+        return {
+            "pids_before": sorted(g.pid for g in before),
+            "pids_after": pids_after,
+            "port": port,
+            "port_open_after": first["port_open"] or second["port_open"],
+            "listeners_after": sorted(set(first["listeners"]) | set(second["listeners"])),
+            "supervisor_state_after": second.get("supervisor_state"),
+            "rechecked_after_s": self.params.recheck_seconds,
+        }
+
+    def _still_up(
+        self,
+        spec: ServiceSpec,
+        before: Sequence[GatewayProcess],
+        port: int,
+        watch: RespawnWatch,
+    ) -> dict[str, Any]:
+        pids = {g.pid for g in before if _alive(g.process)}
+        pids |= {g.pid for g in self._processes_of(spec, fresh=True)}
+        pids |= {p.pid for p in respawned_children(watch)}
+        out: dict[str, Any] = {}
+        if spec.kind == "supervisord":
+            with contextlib.suppress(OSError, xmlrpc.client.Error, ResponderError):
+                info = SupervisorClient(spec.options, 5.0).process_info(spec.name)
+                out["supervisor_state"] = info["statename"] if info else "removed"
+        listeners = port_listeners(port)
+        out.update(
+            pids=sorted(pids),
+            port_open=bool(listeners),
+            listeners=[p.pid if isinstance(p, psutil.Process) else p for p in listeners],
+        )
+        return out
+
+    def _respawn_advice(self, spec: ServiceSpec, proof: Mapping[str, Any], port: int) -> str:
+        parts = []
+        new = sorted(set(proof["pids_after"]) - set(proof["pids_before"]))
+        if new:
+            managers = []
+            for pid in new:
+                with contextlib.suppress(psutil.Error):
+                    manager = manager_of(psutil.Process(pid))
+                    if manager is not None:
+                        managers.append(f"{manager.kind} {manager.name}")
+            parts.append(
+                f"it came back as pid {', '.join(map(str, new))}"
+                + (f" under {', '.join(managers)}" if managers else "")
+                + f"; stop it through that supervisor: {SERVICES_HOWTO}"
+            )
+        elif proof["pids_after"]:
+            parts.append(f"pid {', '.join(map(str, proof['pids_after']))} survived TERM and KILL")
+        if proof["port_open_after"]:
+            parts.append(
+                f"port {port} still has a listener (pid {proof['listeners_after']}); see "
+                f"`ss -ltnp 'sport = :{port}'`"
+            )
+        return "the gateway is not down: " + "; ".join(parts)
+
+
+def _same_service(found: ServiceSpec, spec: ServiceSpec) -> bool:
+    if found.kind != spec.kind:
+        return False
+    if spec.kind == "supervisord":
+        where = spec.options.get("socket") or spec.options.get("serverurl")
+        found_where = found.options.get("socket") or found.options.get("serverurl")
+        same_server = (
+            where is None
+            or found_where is None
+            or os.path.realpath(str(where)) == os.path.realpath(str(found_where))
+        )
+        return same_server and found.name.split(":")[0] == spec.name.split(":")[0]
+    if spec.kind == "docker":
+        return spec.name.startswith(found.name) or found.name.startswith(spec.name)
+    return found.name == spec.name
+
+
+def _rpc_result(value: Any) -> Any:
+    """Reduce supervisord's per-process status list to JSON-safe name/status pairs."""
+    if isinstance(value, list):
+        return [
+            {"name": v.get("name"), "status": v.get("status"), "description": v.get("description")}
+            if isinstance(v, dict)
+            else v
+            for v in value
+        ]
+    return value

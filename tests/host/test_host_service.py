@@ -1,0 +1,352 @@
+"""host.stop_service against real processes: a gateway stand-in under a private supervisord
+with autorestart, behind a pid file, and found by its lock file alone.
+
+systemd, launchd and docker do not run on this machine: for them the exact commands are
+checked, and the test names say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from clawback.sandbox.gateway import lock_file_name
+from clawback.sandbox.supervisor import SupervisorHandle, start_supervisord
+from responders.host.service import (
+    NOT_FOUND_TARGET,
+    ServiceSpec,
+    StopServiceAction,
+    StopServiceParams,
+    discover_unit_files,
+    gateway_signature,
+    services_from_settings,
+    stop_commands,
+)
+from responders.interface import ResponderContext, ResponderError
+from tests.host.conftest import (
+    AgentHost,
+    free_port,
+    gateway_argv,
+    port_open,
+    wait_until,
+)
+
+PLANTED_TOKEN = "oc-gw-token-" + "7f3a9c2e5b1d" * 3
+
+
+def _action(settings: dict, recheck: float = 0.3) -> StopServiceAction:
+    params = StopServiceParams(recheck_seconds=recheck, term_timeout=3, kill_timeout=2)
+    return StopServiceAction(ResponderContext(settings=settings), params)
+
+
+def _gateway_pids(handle: SupervisorHandle) -> list[int]:
+    return [c.pid for c in psutil.Process(handle.pid).children(recursive=True)]
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> tuple[SupervisorHandle, int, Path]:
+    port = free_port()
+    lock_dir = tmp_path / "openclaw-lock"
+    handle = start_supervisord(
+        tmp_path / "supervisor",
+        {"openclaw-gateway": gateway_argv(port, lock_dir)},
+        autorestart=True,
+    )
+    assert wait_until(lambda: port_open(port))
+    yield handle, port, lock_dir
+    handle.stop()
+
+
+def test_supervisord_stop_disables_autorestart_and_the_port_stays_closed(
+    supervised: tuple[SupervisorHandle, int, Path],
+) -> None:
+    handle, port, lock_dir = supervised
+    pid = handle.process_info("openclaw-gateway")["pid"]
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
+    action = _action({"agent": {"gateway_port": port, "services": [service]}}, recheck=1.5)
+    assert action.targets() == ["supervisord:openclaw-gateway"]
+
+    outcome = action.execute("supervisord:openclaw-gateway")
+
+    assert outcome.name == "Done", outcome
+    proof = outcome.facts["proof"]
+    assert proof["pids_before"] == [pid]
+    assert proof["pids_after"] == [] and proof["port_open_after"] is False
+    assert proof["rechecked_after_s"] == 1.5
+    assert proof["supervisor_state_after"] == "removed"
+    rpcs = [c["rpc"] for c in outcome.facts["commands"]]
+    assert rpcs == ["supervisor.stopProcessGroup", "supervisor.removeProcessGroup"]
+    assert outcome.facts["stop_sent_after_s"] < 0.25
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not list(lock_dir.glob("gateway.*.lock"))
+    time.sleep(1.5)  # longer than supervisord's respawn tick: nothing comes back
+    assert not port_open(port) and _gateway_pids(handle) == []
+    assert "openclaw-gateway" not in [
+        p["name"] for p in handle.rpc().supervisor.getAllProcessInfo()
+    ]
+
+
+def test_discovery_finds_the_supervised_gateway_and_stops_it_through_supervisord(
+    agent_host: AgentHost, tmp_path: Path
+) -> None:
+    argv = gateway_argv(agent_host.port, agent_host.lock_dir, uid=agent_host.uid)
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": argv}) as handle:
+        assert wait_until(lambda: port_open(agent_host.port))
+        action = _action(agent_host.settings(), recheck=1.5)
+
+        assert action.targets() == ["supervisord:openclaw-gateway"]
+        planned = action.plan("supervisord:openclaw-gateway")
+        outcome = action.execute("supervisord:openclaw-gateway")
+
+        assert outcome.name == "Done", outcome
+        found = outcome.facts["found"]
+        assert found["socket"] == str(handle.socket_path) and found["supervisord_pid"] == handle.pid
+        assert any("removeProcessGroup" in line for line in planned.commands)
+        assert outcome.facts["proof"]["pids_after"] == []
+        assert not port_open(agent_host.port)
+        assert not list(agent_host.lock_dir.glob("gateway.*.lock"))
+
+
+def test_killing_a_supervised_gateway_directly_is_caught_as_a_respawn(
+    agent_host: AgentHost, tmp_path: Path
+) -> None:
+    argv = gateway_argv(agent_host.port, agent_host.lock_dir, uid=agent_host.uid)
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": argv}, autorestart=True) as sv:
+        assert wait_until(lambda: port_open(agent_host.port))
+        first = sv.process_info("openclaw-gateway")["pid"]
+        # Misconfigured on purpose: a bare process, so the stop is a plain TERM.
+        settings = agent_host.settings([{"kind": "process", "name": "openclaw-gateway"}])
+
+        outcome = _action(settings, recheck=2.5).execute("process:openclaw-gateway")
+
+        assert outcome.name == "Failed", outcome
+        assert "came back as pid" in outcome.error and "supervisord" in outcome.error
+        assert "[[agent.services]]" in outcome.error
+        respawned = sv.process_info("openclaw-gateway")["pid"]
+        assert respawned != first and respawned in outcome.facts["proof"]["pids_after"]
+
+
+def test_pid_file_stop(agent_host: AgentHost) -> None:
+    pid_file = agent_host.lock_dir / "gateway.pid"
+    proc = agent_host.start_gateway(pid_file=pid_file)
+    assert wait_until(pid_file.exists)
+    settings = agent_host.settings([{"kind": "pidfile", "pidfile": str(pid_file)}])
+    action = _action(settings)
+
+    outcome = action.execute(f"pidfile:{pid_file}")
+
+    assert outcome.name == "Done", outcome
+    assert outcome.facts["commands"][0]["signals"]["terminated"] == [proc.pid], outcome.facts
+    assert outcome.facts["proof"]["pids_before"] == [proc.pid]
+    assert proc.wait(timeout=5) == 0  # SIGTERM handled: a clean shutdown
+    assert not pid_file.exists() and not port_open(agent_host.port)
+
+
+def test_lock_file_alone_is_enough_to_find_and_stop_a_bare_gateway(
+    agent_host: AgentHost,
+) -> None:
+    proc = agent_host.start_gateway(env={"OPENCLAW_GATEWAY_TOKEN": PLANTED_TOKEN})
+    lock = agent_host.lock_dir / lock_file_name("/home/agent/.openclaw/openclaw.json")
+    assert json.loads(lock.read_text())["pid"] == proc.pid
+    action = _action(agent_host.settings())
+    target = f"pidfile:{lock}"
+    assert action.targets() == [target]
+
+    outcome = action.execute(target)
+
+    assert outcome.name == "Done", outcome
+    reasons = outcome.facts["processes_before"][0]["found_by"]
+    assert f"lock file {lock}" in reasons and "process title" in reasons
+    assert proc.wait(timeout=5) == 0
+    assert not lock.exists() and not port_open(agent_host.port)
+    assert PLANTED_TOKEN not in json.dumps(outcome.facts, default=str) + outcome.detail
+
+
+def test_a_recycled_pid_in_a_stale_pid_file_is_not_killed(tmp_path: Path) -> None:
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        pid_file = tmp_path / "gateway.pid"
+        pid_file.write_text(f"{bystander.pid}\n")
+        an_hour_ago = time.time() - 3600
+        os.utime(pid_file, (an_hour_ago, an_hour_ago))
+        settings = {"agent": {"gateway_port": free_port(), "services": [
+            {"kind": "pidfile", "pidfile": str(pid_file)}
+        ]}}  # fmt: skip
+
+        outcome = _action(settings).execute(f"pidfile:{pid_file}")
+
+        assert outcome.name == "Done"
+        assert "found no live" in outcome.detail
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_plan_changes_nothing(supervised: tuple[SupervisorHandle, int, Path]) -> None:
+    handle, port, _ = supervised
+    pid = handle.process_info("openclaw-gateway")["pid"]
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
+    action = _action({"agent": {"gateway_port": port, "services": [service]}})
+
+    planned = action.plan("supervisord:openclaw-gateway")
+
+    assert planned.name == "Planned"
+    assert planned.commands[0] == (
+        f"supervisord unix://{handle.socket_path}: "
+        "supervisor.stopProcessGroup('openclaw-gateway', wait=True)"
+    )
+    assert planned.facts["pids"] == [pid]
+    time.sleep(0.3)
+    info = handle.process_info("openclaw-gateway")
+    assert (info["statename"], info["pid"]) == ("RUNNING", pid) and port_open(port)
+
+
+def test_unknown_supervisord_program_fails_with_advice(
+    supervised: tuple[SupervisorHandle, int, Path],
+) -> None:
+    handle, port, _ = supervised
+    service = {"kind": "supervisord", "name": "openclaw", "socket": str(handle.socket_path)}
+    outcome = _action({"agent": {"gateway_port": port, "services": [service]}}).execute(
+        "supervisord:openclaw"
+    )
+    assert outcome.name == "Failed"
+    assert "no program 'openclaw'" in outcome.error and "openclaw-gateway" in outcome.error
+    assert handle.process_info("openclaw-gateway")["statename"] == "RUNNING"
+
+
+def test_nothing_found_says_what_was_looked_for(agent_host: AgentHost) -> None:
+    action = _action(agent_host.settings())
+    assert action.targets() == [NOT_FOUND_TARGET]
+    outcome = action.execute(NOT_FOUND_TARGET)
+    assert outcome.name == "Skipped"
+    for looked_for in ("systemd", "launchd", "lock files", "[[agent.services]]", "supervisord"):
+        assert looked_for in outcome.reason
+
+
+def test_unknown_kind_is_refused_with_the_kinds_and_how_to_name_it() -> None:
+    with pytest.raises(ResponderError) as raised:
+        services_from_settings([{"kind": "runit", "name": "openclaw-gateway"}])
+    message = str(raised.value)
+    assert "agent.services[0]" in message and "'runit'" in message
+    assert "systemd-user" in message and "[[agent.services]]" in message
+    action = _action({"agent": {"services": [{"kind": "runit"}]}})
+    with pytest.raises(ResponderError, match="unknown kind"):
+        action.execute(action.targets()[0])
+
+
+def test_gateway_signature() -> None:
+    assert gateway_signature("openclaw-gatewa", ["python3"]) == "process title"
+    assert gateway_signature("node", ["openclaw-gateway"]) == "process title"
+    real = ["node", "/usr/lib/node_modules/openclaw/dist/index.js", "gateway", "--port", "18789"]
+    assert gateway_signature("node", real) == "argv"
+    assert gateway_signature("python3", [sys.executable, "-m", "clawback.cli", "contain"]) is None
+    assert gateway_signature("bash", ["bash", "-c", "echo openclaw gateway"]) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Managers that do not run here: the exact commands
+
+
+def test_systemd_commands_built_without_systemd() -> None:
+    spec = services_from_settings([{"kind": "systemd", "name": "openclaw-gateway"}])[0]
+    assert [c.argv for c in stop_commands(spec, own_uid=0, term_timeout=10)] == [
+        ("systemctl", "stop", "openclaw-gateway.service"),
+        ("systemctl", "disable", "openclaw-gateway.service"),
+        ("systemctl", "mask", "openclaw-gateway.service"),
+    ]
+    assert [c.required for c in stop_commands(spec, own_uid=0, term_timeout=10)] == [
+        True,
+        True,
+        False,
+    ]
+
+
+def test_systemd_user_commands_built_without_systemd() -> None:
+    spec = ServiceSpec("systemd-user", "openclaw-gateway-work.service", {"user": "alice"})
+    as_root = [c.argv for c in stop_commands(spec, own_uid=0, term_timeout=10)]
+    assert as_root[:2] == [
+        ("systemctl", "--user", "--machine=alice@.host", "stop", "openclaw-gateway-work.service"),
+        (
+            "systemctl",
+            "--user",
+            "--machine=alice@.host",
+            "disable",
+            "openclaw-gateway-work.service",
+        ),
+    ]
+    own = ServiceSpec("systemd-user", "openclaw-gateway.service", {"user": str(os.getuid())})
+    assert stop_commands(own, own_uid=os.getuid(), term_timeout=10)[0].argv == (
+        "systemctl", "--user", "stop", "openclaw-gateway.service",
+    )  # fmt: skip
+    unknown_user = ServiceSpec("systemd-user", "openclaw-gateway.service", {})
+    with pytest.raises(ResponderError, match='user = "<login>"'):
+        stop_commands(unknown_user, own_uid=0, term_timeout=10)
+
+
+def test_systemd_units_discovered_without_systemd(tmp_path: Path) -> None:
+    system = tmp_path / "etc-systemd-system"
+    user_dir = tmp_path / "home" / "alice" / ".config" / "systemd" / "user"
+    for directory, names in (
+        (system, ["clawdbot-gateway.service", "ssh.service", "openclaw-node.service"]),
+        (user_dir, ["openclaw-gateway.service", "openclaw-gateway-work.service"]),
+    ):
+        directory.mkdir(parents=True)
+        for name in names:
+            (directory / name).write_text("[Service]\nRestart=always\n")
+    found = discover_unit_files(
+        [str(tmp_path / "home" / "alice")], system_unit_dirs=[str(system)], platform="linux"
+    )
+    assert [(s.kind, s.name) for s in found] == [
+        ("systemd", "clawdbot-gateway.service"),
+        ("systemd-user", "openclaw-gateway-work.service"),
+        ("systemd-user", "openclaw-gateway.service"),
+    ]
+
+
+def test_launchd_commands_built_without_launchd(tmp_path: Path) -> None:
+    agents = tmp_path / "Users" / "alice" / "Library" / "LaunchAgents"
+    agents.mkdir(parents=True)
+    for label in ("ai.openclaw.gateway", "ai.openclaw.node", "com.apple.something"):
+        (agents / f"{label}.plist").write_text("<plist/>")
+    found = discover_unit_files([str(tmp_path / "Users" / "alice")], platform="darwin")
+    assert [(s.kind, s.name) for s in found] == [("launchd", "ai.openclaw.gateway")]
+    spec = ServiceSpec("launchd", "ai.openclaw.gateway", {"domain": "gui/501"})
+    commands = stop_commands(spec, own_uid=0, term_timeout=10)
+    assert [c.argv for c in commands] == [
+        ("launchctl", "bootout", "gui/501/ai.openclaw.gateway"),
+        ("launchctl", "disable", "gui/501/ai.openclaw.gateway"),
+    ]
+    assert 113 in commands[0].ok_exit_codes  # "not loaded" means already stopped
+
+
+def test_docker_commands_built_without_docker() -> None:
+    spec = services_from_settings([{"kind": "docker", "name": "openclaw-gateway"}])[0]
+    assert [c.argv for c in stop_commands(spec, own_uid=0, term_timeout=10)] == [
+        ("docker", "stop", "--time", "10", "openclaw-gateway"),
+        ("docker", "update", "--restart=no", "openclaw-gateway"),
+    ]
+
+
+def test_compose_commands_built_without_docker() -> None:
+    spec = services_from_settings(
+        [{"kind": "compose", "compose_file": "/srv/openclaw/docker-compose.yml", "project": "oc"}]
+    )[0]
+    commands = stop_commands(spec, own_uid=0, term_timeout=7.6)
+    base = ("docker", "compose", "-f", "/srv/openclaw/docker-compose.yml", "-p", "oc")
+    assert [c.argv for c in commands] == [
+        (*base, "stop", "--timeout", "8", "openclaw-gateway"),
+        (*base, "ps", "--all", "-q", "openclaw-gateway"),
+        ("docker", "update", "--restart=no"),
+    ]
+    assert commands[2].append_previous_stdout
+    assert commands[2].display().endswith("<ids printed by the previous command>")
+    with pytest.raises(ResponderError, match="compose_file"):
+        services_from_settings([{"kind": "compose"}])
