@@ -396,16 +396,21 @@ class AWSResponder(Responder):
         )
 
     def _clients(self) -> tuple[Any, Any]:
-        """(iam, sts) clients of the admin identity, built once; boto3 clients are thread-safe."""
-        settings = self.settings
+        """(iam, sts) clients of the admin identity, built once; boto3 clients are thread-safe.
+
+        Built under the lock so a fan-out of many keys builds one session, not one per thread.
+        """
         with self._lock:
-            if self._admin is not None:
-                return self._admin
+            if self._admin is None:
+                self._admin = self._build_clients()
+            return self._admin
+
+    def _build_clients(self) -> tuple[Any, Any]:
         import boto3
         from botocore.exceptions import ProfileNotFound
 
         _silence_response_bodies()
-
+        settings = self.settings
         kwargs: dict[str, Any] = {"region_name": settings.region}
         if settings.admin_access_key_id and settings.admin_secret_access_key:
             kwargs["aws_access_key_id"] = self._resolve(settings.admin_access_key_id).reveal()
@@ -424,14 +429,10 @@ class AWSResponder(Responder):
                 f"in ~/.aws/config"
             ) from None
         config = self._boto_config()
-        clients = (
+        return (
             session.client("iam", endpoint_url=settings.endpoint_url, config=config),
             session.client("sts", endpoint_url=settings.endpoint_url, config=config),
         )
-        with self._lock:
-            if self._admin is None:
-                self._admin = clients
-            return self._admin
 
     def _sts_signed_with(self, key_id: str, secret: SecretValue) -> Any:
         import boto3
@@ -564,7 +565,7 @@ class AWSResponder(Responder):
             for cred, result in zip(creds, self._fan(self._prepare, creds), strict=True)
         ]
         keys = [key for target in targets for key in target.keys]
-        self._fan(self._deactivate, keys)
+        self._run_on_keys(self._deactivate, keys)
         principals: list[str] = []
         if settings.revoke_sessions:
             principals = sorted({p for t in targets if t.outcome is None for p in t.principals})
@@ -572,8 +573,14 @@ class AWSResponder(Responder):
         if settings.delete:
             if settings.delete_grace_seconds and any(key.deactivated for key in keys):
                 time.sleep(settings.delete_grace_seconds)
-            self._fan(self._delete, keys)
+            self._run_on_keys(self._delete, keys)
         return [(t.cred, self._settle(t, denials)) for t in targets]
+
+    def _run_on_keys(self, step: Callable[[_Key], None], keys: list[_Key]) -> None:
+        """Run a step on every key at once; a step that blew up marks its key as failed."""
+        for key, result in zip(keys, self._fan(step, keys), strict=True):
+            if isinstance(result, Failed) and key.failure is None:
+                key.failure = result
 
     def _prepare(self, cred: Credential) -> _Target | Outcome:
         target = _Target(cred)
@@ -873,6 +880,9 @@ class AWSResponder(Responder):
                 retry_after=max((f.retry_after for f in failures if f.retry_after), default=None),
                 facts=facts,
             )
+        still_active = [key.label for key in target.keys if key.status == "Active"]
+        if still_active:
+            return Failed(error=f"still Active: {', '.join(still_active)}", facts=facts)
         changed = [key for key in target.keys if key.deactivated]
         if target.cred.kind == KIND_ROLE_SESSIONS:
             attached = any(s.get("state") == "attached" for s in sessions.values())

@@ -438,7 +438,6 @@ class GitHubResponder(Responder):
         token: SecretValue | None = None,
         basic: tuple[str, SecretValue] | None = None,
         json_body: Any = None,
-        advice: str = "",
     ) -> _Answer:
         """One httpx request; an error answer is returned, a transport failure raised."""
         headers: dict[str, str] = {}
@@ -554,14 +553,14 @@ class GitHubResponder(Responder):
             _ = self.settings
         except ResponderError as exc:
             return [(cred, Failed(error=str(exc))) for cred in creds]
-        outcomes: dict[int, Outcome] = {}
         tokens = [i for i, c in enumerate(creds) if token_kind(c) in BATCH_REVOCABLE]
-        others = [i for i in range(len(creds)) if i not in set(tokens)]
+        # Tokens first: they are what an attacker uses fastest.
+        outcomes = self._revoke_tokens({i: creds[i] for i in tokens})
+        others = [i for i in range(len(creds)) if i not in outcomes]
         for i, outcome in zip(
             others, self._fan(lambda i: self._revoke_one(creds[i]), others), strict=True
         ):
             outcomes[i] = outcome
-        outcomes.update(self._revoke_tokens({i: creds[i] for i in tokens}))
         return [(cred, outcomes[i]) for i, cred in enumerate(creds)]
 
     def _revoke_tokens(self, tokens: dict[int, Credential]) -> dict[int, Outcome]:
@@ -579,7 +578,7 @@ class GitHubResponder(Responder):
         for i, outcome in zip(
             checked, self._fan(lambda i: self._already_dead(tokens[i]), checked), strict=True
         ):
-            if not isinstance(outcome, Skipped):
+            if isinstance(outcome, AlreadyRevoked):  # anything else: revoke it anyway
                 outcomes[i] = outcome
         pending = [i for i in pending if i not in outcomes]
 
@@ -588,7 +587,7 @@ class GitHubResponder(Responder):
             for i, outcome in zip(
                 by_app, self._fan(lambda i: self._revoke_via_app(tokens[i]), by_app), strict=True
             ):
-                if not isinstance(outcome, Skipped):
+                if isinstance(outcome, Revoked):  # else the batch endpoint still can
                     outcomes[i] = outcome
             pending = [i for i in pending if i not in outcomes]
 
@@ -1125,10 +1124,10 @@ class GitHubResponder(Responder):
         facts = {"checked_with": "GET /user", "http_status": answer.status}
         if answer.status == 401:
             return VerifiedDead(detail="GitHub rejects the token (401)", facts=facts)
-        limited = failure_for_status(answer.status, answer.headers, "GET /user", "")
-        if answer.status < 300 or (
-            answer.status == 403 and limited.retry_after is None and not limited.retryable
-        ):
+        failed = failure_for_status(answer.status, answer.headers, "GET /user", "")
+        # A 403 that is not the rate limit still means GitHub knew the token (an installation
+        # token may not read /user, for one).
+        if answer.status < 300 or (answer.status == 403 and not failed.retryable):
             # /credentials/revoke works asynchronously: give it a moment and ask again.
             return Failed(
                 error=f"GitHub still accepts the token (HTTP {answer.status})",
@@ -1136,9 +1135,9 @@ class GitHubResponder(Responder):
                 facts=facts,
             )
         return Failed(
-            error=limited.error,
-            retryable=limited.retryable,
-            retry_after=limited.retry_after,
+            error=failed.error,
+            retryable=failed.retryable,
+            retry_after=failed.retry_after,
             facts=facts,
         )
 

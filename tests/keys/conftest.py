@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from clawback.secret_store import KeyringSecretStore
-from tests.conftest import MemoryKeyring, require
+from tests.conftest import require
 from tests.keys.standins import (
     CONTRACTS,
     PRISM_READY,
@@ -51,12 +50,6 @@ def moto(moto_url: str) -> Iterator[MotoAccount]:
     finally:
         post(f"{moto_url}/moto-api/reset-auth", b"inf")
         post(f"{moto_url}/moto-api/reset")
-
-
-@pytest.fixture
-def secret_store(memory_keyring: MemoryKeyring) -> KeyringSecretStore:
-    """The engine's keyring store over the isolated in-memory backend, env lookups sandboxed."""
-    return KeyringSecretStore(environ={})
 
 
 @pytest.fixture

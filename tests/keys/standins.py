@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import urllib.request
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,6 @@ from tests.conftest import MemoryKeyring
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO_ROOT / "tests" / "contracts"
 PRISM_READY = "Prism is listening"
-
-
-def threaded_fan_out(func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    """What the engine does: every item at once."""
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=len(items)) as pool:
-        return list(pool.map(func, items))
 
 
 def free_port() -> int:

@@ -13,6 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from clawback.runner import concurrent_fan_out
 from clawback.secret_store import KeyringSecretStore
 from responders.aws import (
     KIND_ACCESS_KEY,
@@ -34,7 +35,7 @@ from responders.interface import (
     Rotated,
     VerifiedDead,
 )
-from tests.keys.standins import MotoAccount, refused_url, threaded_fan_out
+from tests.keys.standins import MotoAccount, refused_url
 
 ADMIN_ID_REF = "env:TEST_AWS_ADMIN_ID"
 ADMIN_SECRET_REF = "env:TEST_AWS_ADMIN_SECRET"
@@ -59,7 +60,7 @@ def make_responder(
         **config,
     }
     context = ResponderContext(
-        config=settings, secrets=store, incident_id=incident, fan_out=threaded_fan_out
+        config=settings, secrets=store, incident_id=incident, fan_out=concurrent_fan_out
     )
     return AWSResponder(context), store
 

@@ -15,6 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from clawback.runner import concurrent_fan_out
 from clawback.secret_store import KeyringSecretStore
 from responders.github import (
     KIND_ACTIONS_SECRET,
@@ -38,7 +39,7 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
 )
-from tests.keys.standins import ContractServer, PrismServer, refused_url, threaded_fan_out
+from tests.keys.standins import ContractServer, PrismServer, refused_url
 
 ADMIN_TOKEN = "ghp_" + "A" * 36  # planted: must never be printed
 APP_SECRET = "app-client-secret-planted-0123456789abcdef"
@@ -69,7 +70,7 @@ def make(base_url: str, **config: Any) -> tuple[GitHubResponder, KeyringSecretSt
         "connect_timeout_seconds": 1,
         **config,
     }
-    context = ResponderContext(config=settings, secrets=store, fan_out=threaded_fan_out)
+    context = ResponderContext(config=settings, secrets=store, fan_out=concurrent_fan_out)
     return GitHubResponder(context), store
 
 
@@ -156,6 +157,26 @@ def test_the_batch_call_is_unauthenticated(httpserver: HTTPServer) -> None:
     (request,) = contract.requests
     assert "Authorization" not in request.headers
     assert request.get_json() == {"credentials": values}
+    assert contract.violations == []
+
+
+def test_a_failing_precheck_or_app_endpoint_still_ends_in_the_batch(
+    httpserver: HTTPServer,
+) -> None:
+    contract = ContractServer(httpserver, "github.json")
+    contract.answer("GET", "/user", lambda r: Response("", status=502))
+    contract.answer("DELETE", "/applications/Iv1.x/token", lambda r: Response("", status=500))
+    contract.answer("POST", "/credentials/revoke", lambda r: Response("{}", status=202))
+    responder, _ = make(
+        contract.url, oauth_apps=[{"client_id": "Iv1.x", "client_secret": "env:GH_APP_SECRET"}]
+    )
+    ((_, outcome),) = responder.revoke_all([cred("github:oauth", token("gho_"))])
+    assert isinstance(outcome, Revoked) and outcome.facts["endpoint"] == "POST /credentials/revoke"
+    assert [f"{r.method} {r.path}" for r in contract.requests] == [
+        "GET /user",
+        "DELETE /applications/Iv1.x/token",
+        "POST /credentials/revoke",
+    ]
     assert contract.violations == []
 
 
