@@ -191,9 +191,10 @@ def load_signing_key(key_name: str | None = None) -> Signer:
             f"no usable keyring backend ({type(backend).__module__}) to keep the timeline "
             f"signing key: {_KEYRING_ADVICE}"
         )
+    # File-based backends (keyrings.alt) fail with OSError rather than KeyringError.
     try:
         stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
-    except KeyringError as exc:
+    except (KeyringError, OSError) as exc:
         raise _keyring_failure("read", exc) from None
     if stored is None:
         fresh = Signer.generate(key_name)
@@ -207,7 +208,7 @@ def load_signing_key(key_name: str | None = None) -> Signer:
             # every run sign with a new, unrecorded key. Also settles a race between two first
             # runs on whichever key was stored last.
             stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
-        except KeyringError as exc:
+        except (KeyringError, OSError) as exc:
             raise _keyring_failure("store", exc) from None
         if stored is None:
             raise _keyring_failure("keep")

@@ -168,7 +168,11 @@ def _encode_members(
             value = fields[name]
             if name in _REPETITIVE and type(value) is str:
                 member = _repetitive_member(name, value)
-            elif name == "actor" and all(type(v) is str for v in value.values()):
+            elif (
+                name == "actor"
+                and type(value) is dict
+                and all(type(v) is str for v in value.values())
+            ):
                 member = _actor_member(tuple(sorted(value.items())))
             else:
                 member = _member(name, value)
@@ -625,11 +629,15 @@ class Timeline:
             action="resume",
             phase="event",
             detail=(
-                f"reopened after close at seq {last.seq}" if reopened
+                f"reopened after close at seq {last.seq}"
+                if reopened
                 else f"resumed after seq {last.seq}; {len(unfinished)} action(s) never finished"
             ),
-            extra={"resumed_after_seq": last.seq, "unfinished_intents": unfinished,
-                   "reopened": reopened},
+            extra={
+                "resumed_after_seq": last.seq,
+                "unfinished_intents": unfinished,
+                "reopened": reopened,
+            },
         )
         return timeline
 

@@ -129,3 +129,28 @@ def test_missing_public_key_file_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(BadInput) as caught:
         load_public_key(tmp_path / "absent.pub")
     assert caught.value.path == str(tmp_path / "absent.pub")
+
+
+def test_keyring_that_cannot_write_is_bad_input(
+    restore_keyring: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyrings.alt.file import PlaintextKeyring
+
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker / "data"))
+    keyring.set_keyring(PlaintextKeyring())
+    with pytest.raises(BadInput, match="cannot store the timeline signing key") as caught:
+        load_signing_key()
+    assert "keyrings.alt" in str(caught.value)
+
+
+def test_file_keyring_keeps_the_key_between_processes(
+    restore_keyring: None, tmp_path: Path
+) -> None:
+    from keyrings.alt.file import PlaintextKeyring
+
+    keyring.set_keyring(PlaintextKeyring())
+    first = load_signing_key()
+    keyring.set_keyring(PlaintextKeyring())  # a fresh backend object reads the file again
+    assert load_signing_key().public_key == first.public_key

@@ -31,6 +31,7 @@ from clawback.timeline import (
     GENESIS_PREV,
     SIGNATURE_DOMAIN,
     Timeline,
+    canonical_body,
     read_entries,
 )
 from clawback.verify import verify_incident
@@ -61,6 +62,7 @@ def test_every_line_is_rfc8785_with_hash_sig_and_chain(incident: Incident) -> No
         assert set(fields) == ENTRY_KEYS
         assert line == rfc8785.dumps(fields) + b"\n"
         body = {k: v for k, v in fields.items() if k in BODY_KEYS}
+        assert canonical_body(fields) == rfc8785.dumps(body)
         digest = hashlib.sha256(rfc8785.dumps(body)).digest()
         assert fields["hash"] == digest.hex()
         assert incident.signer.public_key.verify(
@@ -203,7 +205,9 @@ def test_resume_continues_the_chain(tmp_path: Path, signer: Signer) -> None:
     entries = read_entries(directory / "timeline.jsonl")
     assert [e.action for e in entries] == ["open", "host.stop_service", "resume", "a", "close"]
     assert entries[2].extra == {
-        "resumed_after_seq": 1, "unfinished_intents": [1], "reopened": False
+        "resumed_after_seq": 1,
+        "unfinished_intents": [1],
+        "reopened": False,
     }
     assert [e.fields["prev"] for e in entries[1:]] == [e.hash for e in entries[:-1]]
 
