@@ -9,6 +9,7 @@ cost of the disk flush is visible.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import threading
@@ -58,19 +59,20 @@ def append_rate(root: Path, entries: int, *, threads: int, durable: bool) -> flo
     return 2 * per_thread * threads / elapsed
 
 
-def verify_seconds(root: Path, entries: int) -> tuple[float, int, list[str]]:
+def verify_seconds(root: Path, entries: int) -> tuple[float, float, int, list[str]]:
     signer = Signer.generate("clawback/bench")
     incident = root / "verify"
     timeline = Timeline.create(incident, INCIDENT, signer, header={}, durable=False)
     _append_pairs(timeline, (entries - 2) // 2, "v")
     timeline.close(manifest_sha256=None)
     checkpoint = incident / "checkpoint.txt"
-    runs = []
+    runs, cpu = [], []
     for _ in range(3):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         report = verify_incident(incident, checkpoint=checkpoint)
         runs.append(time.perf_counter() - start)
-    return statistics.median(runs), report.entry_count, report.codes()
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(runs), statistics.median(cpu), report.entry_count, report.codes()
 
 
 def main() -> None:
@@ -82,8 +84,12 @@ def main() -> None:
             rate = append_rate(root, n, threads=threads, durable=durable)
             sync = "fdatasync per append" if durable else "no fsync"
             print(f"  {threads} thread(s), {sync:<21} {rate:>9,.0f} entries/s")
-        seconds, count, codes = verify_seconds(root, n)
-        print(f"verify {count} entries with checkpoint (target <= 2 s): {seconds:.2f} s  {codes}")
+        seconds, cpu, count, codes = verify_seconds(root, n)
+        print(
+            f"verify {count} entries with checkpoint (target <= 2 s): {seconds:.2f} s wall, "
+            f"{cpu:.2f} s CPU over {os.cpu_count()} cores  {codes}"
+        )
+        print(f"load average while running: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

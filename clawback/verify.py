@@ -102,6 +102,7 @@ class VerifyReport:
             "entry_count": self.entry_count,
             "key_fingerprint": self.key_fingerprint,
             "anchored": self.anchored,
+            "checkpoint_sizes": self.checkpoint_sizes,
             "intact": self.intact,
             "exit_code": self.exit_code,
             "verdicts": [v.as_dict() for v in self.verdicts],

@@ -63,6 +63,7 @@ def test_clean_run_is_intact_with_a_checkpoint(
     report = verify_incident(incident.directory, checkpoint=anchor, pubkey=None)
     assert report.codes() == ["INTACT"]
     assert report.anchored and report.exit_code == 0
+    assert report.checkpoint_sizes == [3 if which == "mid" else len(incident.lines())]
     assert report.entry_count == len(incident.lines())
     assert report.key_fingerprint == incident.signer.fingerprint
 
