@@ -419,9 +419,11 @@ def test_params_and_settings_are_validated(fake_host: FakeHost) -> None:
     )
     with pytest.raises(ResponderError, match=r"agent\.state_dirs"):
         no_agent.plan("localhost")
+    # A dry run plans before any incident exists; collecting needs one.
     no_incident = SnapshotAction(ResponderContext(settings=fake_host.settings()), SnapshotParams())
+    assert no_incident.plan("localhost").facts["archive"] == "evidence/<incident>-full.tar.gz"
     with pytest.raises(ResponderError, match="incident"):
-        no_incident.plan("localhost")
+        no_incident.execute("localhost")
 
 
 def test_state_dirs_default_to_every_openclaw_dir_in_home(fake_host: FakeHost) -> None:
