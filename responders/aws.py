@@ -977,21 +977,20 @@ class AWSResponder(Responder):
         facts.update(stage="test")
 
         # finish: the new key becomes current; the old one is retired.
-        for step in (self._deactivate, self._delete if settings.delete else None):
-            if step is None:
-                continue
-            if step is self._delete and old.deactivated and settings.delete_grace_seconds:
+        self._deactivate(old)
+        if old.failure is None and settings.delete:
+            if old.deactivated and settings.delete_grace_seconds:
                 time.sleep(settings.delete_grace_seconds)
-            step(old)
-            if old.failure is not None:
-                facts["old_key"] = "still active" if old.status == "Active" else str(old.status)
-                return Failed(
-                    error=f"the new key works and is stored, but retiring the old one failed: "
-                    f"{old.failure.error}",
-                    retryable=old.failure.retryable,
-                    retry_after=old.failure.retry_after,
-                    facts=facts,
-                )
+            self._delete(old)
+        if old.failure is not None:
+            facts["old_key"] = "still active" if old.status == "Active" else str(old.status)
+            return Failed(
+                error=f"the new key works and is stored, but retiring the old one failed: "
+                f"{old.failure.error}",
+                retryable=old.failure.retryable,
+                retry_after=old.failure.retry_after,
+                facts=facts,
+            )
         facts.update(
             stage="finish",
             new_key_label="AWSCURRENT",

@@ -237,9 +237,16 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 
 
 def failure_for_status(
-    status: int, headers: Mapping[str, str], action: str, credential_advice: str
+    status: int,
+    headers: Mapping[str, str],
+    action: str,
+    forbidden_advice: str,
+    credential: str = "the admin token",
 ) -> Failed:
-    """The outcome for an error answer (404 is the caller's business)."""
+    """The outcome for an error answer (404 is the caller's business).
+
+    ``forbidden_advice`` says what a 403 lacks; ``credential`` names what a 401 rejected.
+    """
     rate_limited = _header(headers, "x-ratelimit-remaining") == "0" or (
         status == 403 and _header(headers, "retry-after") is not None
     )
@@ -254,9 +261,12 @@ def failure_for_status(
     if status >= 500:
         return Failed(error=f"{action}: GitHub answered HTTP {status}", retryable=True)
     if status == 401:
-        return Failed(error=f"{action}: GitHub rejected the credential (401): {credential_advice}")
+        return Failed(
+            error=f"{action}: GitHub rejected {credential} (401): it is expired, revoked or "
+            f"wrong; check its reference in [providers.github]"
+        )
     if status == 403:
-        return Failed(error=f"{action}: forbidden (403): {credential_advice}")
+        return Failed(error=f"{action}: forbidden (403): {forbidden_advice}")
     if status == 422:
         return Failed(error=f"{action}: GitHub refused the request as invalid (422)")
     return Failed(error=f"{action}: GitHub answered HTTP {status}")
@@ -855,7 +865,11 @@ class GitHubResponder(Responder):
                 continue
             if answer.status != 200 or not isinstance(answer.body, Mapping):
                 return failure_for_status(
-                    answer.status, answer.headers, action, "check the app's client_secret reference"
+                    answer.status,
+                    answer.headers,
+                    action,
+                    "the app's client credentials may not reset this token",
+                    credential=f"the client secret of OAuth app {app.client_id}",
                 )
             new = SecretValue(str(answer.body.get("token", "")))
             break
@@ -964,6 +978,12 @@ class GitHubResponder(Responder):
             )
         new_id = int(created.id)
         facts["new_key_id"] = new_id
+        if str(new_id) == old_id:
+            return Failed(
+                error=f"GitHub reported the new key under the old key's id {old_id}; the old key "
+                "was left alone rather than risk deleting the new one",
+                facts=facts,
+            )
         if deploy:
             new_path = f"/repos/{repo}/keys/{new_id}"
             self._pygithub_call(

@@ -237,6 +237,26 @@ def test_rotation_makes_room_stores_first_and_retires_the_old_key(
     assert identity["Arn"].endswith(":user/agent")
 
 
+def test_rotation_honours_the_grace_and_the_delete_switch(
+    moto: MotoAccount, memory_keyring: Any
+) -> None:
+    old = moto.user_with_key("agent")
+    keeper, store = make_responder(moto.url, delete=False)
+    kept = keeper.rotate(agent_key(old), store)
+    assert isinstance(kept, Rotated) and kept.facts["old_key"] == "Inactive"
+    assert moto.keys("agent")[old["AccessKeyId"]] == "Inactive"  # AWSPREVIOUS, for forensics
+
+    newer = {"AccessKeyId": kept.facts["new_key_id"], "SecretAccessKey": "unused-here"}
+    patient, store = make_responder(moto.url, delete_grace_seconds=0.4)
+    started = time.monotonic()
+    rotated = patient.rotate(agent_key(newer), store)
+    assert time.monotonic() - started >= 0.4
+    assert isinstance(rotated, Rotated) and rotated.facts["old_key"] == "deleted"
+    # The inactive AWSPREVIOUS key made room; the rotated-away key waited out the grace.
+    assert rotated.facts["made_room_by_deleting"] == old["AccessKeyId"]
+    assert moto.keys("agent") == {rotated.facts["new_key_id"]: "Active"}
+
+
 def test_rotation_refuses_a_third_key(moto: MotoAccount, memory_keyring: Any) -> None:
     old = moto.user_with_key("agent")
     other = moto.iam.create_access_key(UserName="agent")["AccessKey"]

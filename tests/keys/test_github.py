@@ -288,7 +288,10 @@ def test_deploy_key_rotation_adds_the_new_key_before_deleting_the_old(
     prism_checked: PrismServer, memory_keyring: Any
 ) -> None:
     mark = prism_checked.mark()
-    responder, store = make(prism_checked.url, deploy_keys=DEPLOY)
+    # Prism's example answer for the new key carries id 1, so the old key here is another one.
+    responder, store = make(
+        prism_checked.url, deploy_keys=[{"repo": "octocat/Hello-World", "id": 7}]
+    )
     (target,) = responder.configured_targets()
 
     outcome = responder.rotate(target, store)
@@ -301,7 +304,9 @@ def test_deploy_key_rotation_adds_the_new_key_before_deleting_the_old(
         .startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
     )
     assert requests_seen(prism_checked, mark, "post /repos/octocat/Hello-World/keys") == 1
-    assert requests_seen(prism_checked, mark, "delete /repos/octocat/Hello-World/keys/1") == 1
+    assert requests_seen(prism_checked, mark, "get /repos/octocat/Hello-World/keys/1") == 1
+    assert requests_seen(prism_checked, mark, "delete /repos/octocat/Hello-World/keys/7") == 1
+    assert requests_seen(prism_checked, mark, "delete /repos/octocat/Hello-World/keys/1") == 0
 
 
 def test_user_key_rotation_removes_the_stored_key_when_upload_fails(
@@ -487,6 +492,17 @@ def test_a_forbidden_delete_names_the_missing_right(httpserver: HTTPServer) -> N
     ((_, outcome),) = responder.revoke_all(responder.configured_targets())
     assert isinstance(outcome, Failed) and not outcome.retryable
     assert "admin rights on the repository" in outcome.error
+
+
+def test_a_rejected_admin_token_is_named(httpserver: HTTPServer) -> None:
+    contract = ContractServer(httpserver, "github.json")
+    contract.answer(
+        "DELETE", "/repos/o/r/keys/7", lambda r: Response('{"message": "Bad credentials"}', 401)
+    )
+    responder, _ = make(contract.url, deploy_keys=[{"repo": "o/r", "id": 7}])
+    ((_, outcome),) = responder.revoke_all(responder.configured_targets())
+    assert isinstance(outcome, Failed) and not outcome.retryable
+    assert "rejected the admin token (401)" in outcome.error
 
 
 def test_hangs_and_refusals_are_retryable(httpserver: HTTPServer) -> None:
