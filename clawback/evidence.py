@@ -215,7 +215,11 @@ class Manifest:
         size = facts.get("archive_size")
         if not isinstance(size, int):
             size = archive.stat().st_size
-        finished = str(facts.get("finished_at") or utc_now())
+        # A collection replayed from the resume journal has no facts; its items' own
+        # timestamps bound the acquisition better than "now" would.
+        stamps = sorted(i.collected_at for i in collected.items if i.collected_at)
+        started = str(facts.get("started_at") or (stamps[0] if stamps else ""))
+        finished = str(facts.get("finished_at") or (stamps[-1] if stamps else utc_now()))
         label = facts.get("label") or next(
             (lbl for lbl in ("volatile", "full") if f"-{lbl}" in archive.name), ""
         )
@@ -224,7 +228,7 @@ class Manifest:
             label=str(label),
             size=size,
             sha256=collected.archive_sha256,
-            started_at=str(facts.get("started_at", "")),
+            started_at=started,
             finished_at=finished,
         )
         if any(a.file == record.file for a in self.archives):

@@ -242,6 +242,9 @@ def test_collections_replayed_without_facts_still_record_archives(fake_host: Fak
     record = manifest.add("volatile", bare)
     assert record.label == "volatile"
     assert record.size == Path(collected.archive).stat().st_size
+    stamps = sorted(i.collected_at for i in collected.items)
+    assert (record.started_at, record.finished_at) == (stamps[0], stamps[-1])
+    assert manifest.custody[0].ts == stamps[-1]
     sha = write_manifest(fake_host.incident_dir, manifest)
     assert codes(check_evidence(fake_host.incident_dir, sha)) == ["EVIDENCE_OK"]
     assert manifest.has_items()
