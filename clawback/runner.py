@@ -338,7 +338,7 @@ class Runner:
             return Failed(error=str(exc))
 
     def _run_keys_step(self, step: Any, params: Any) -> list[TargetResult]:
-        creds = [c for c in self.credentials if self._selected(c, params)]
+        creds = [c for c in self._key_targets() if self._selected(c, params)]
         creds = [
             c for c in creds
             if not (self.journal and self.journal.target_done(step.id, c.target_id))
@@ -373,6 +373,16 @@ class Runner:
                 continue
             results.extend(group)
         return results
+
+    def _key_targets(self) -> list[Credential]:
+        """Discovered credentials plus what configured responders name themselves."""
+        targets = {c.target_id: c for c in self.credentials}
+        for cls in self.registry.key_responders:
+            if not self.provider_config(cls.name):
+                continue
+            for cred in self._responder(cls.name).configured_targets():
+                targets.setdefault(cred.target_id, cred)
+        return list(targets.values())
 
     def _selected(self, cred: Credential, params: Any) -> bool:
         if params.providers is not None and cred.provider not in params.providers:

@@ -348,6 +348,11 @@ class Responder:
     def handles(self, cred: Credential) -> bool:
         return cred.provider in self.providers
 
+    def configured_targets(self) -> list[Credential]:
+        """Targets named in this responder's config rather than discovered (IAM users, deploy
+        keys, webhooks...). Must not send any request."""
+        return []
+
     def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
         return [
             (c, Planned(action="revoke", detail=f"revoke {c.kind} {c.fingerprint}"))
