@@ -218,7 +218,7 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
-def failure_from_exception(exc: Exception, permission: str) -> _CallFailed:
+def _failure_from_exception(exc: Exception, permission: str) -> _CallFailed:
     """Turn a botocore exception into the outcome the runner understands."""
     from botocore.exceptions import (
         BotoCoreError,
@@ -453,7 +453,7 @@ class AWSResponder(Responder):
         try:
             return operation(**kwargs)
         except Exception as exc:
-            raise failure_from_exception(exc, permission) from None
+            raise _failure_from_exception(exc, permission) from None
 
     def _fan(self, func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         def guarded(item: Any) -> Any:
@@ -1046,7 +1046,7 @@ class AWSResponder(Responder):
             try:
                 identity = sts.get_caller_identity()
             except Exception as exc:
-                err = failure_from_exception(exc, "sts:GetCallerIdentity")
+                err = _failure_from_exception(exc, "sts:GetCallerIdentity")
                 # New keys take a moment to propagate; only that case is worth waiting out.
                 if err.code not in _AUTH_CODES or time.monotonic() >= deadline:
                     return err.failed.error
@@ -1099,7 +1099,7 @@ class AWSResponder(Responder):
         try:
             identity = sts.get_caller_identity()
         except Exception as exc:
-            err = failure_from_exception(exc, "sts:GetCallerIdentity")
+            err = _failure_from_exception(exc, "sts:GetCallerIdentity")
             if err.code in _AUTH_CODES:
                 return VerifiedDead(
                     detail=f"AWS rejected a call signed with the old key ({err.code})",
@@ -1182,7 +1182,7 @@ class AWSResponder(Responder):
                 )
             )
         except Exception as exc:
-            err = failure_from_exception(exc, "sts:GetCallerIdentity")
+            err = _failure_from_exception(exc, "sts:GetCallerIdentity")
             return [
                 PreflightCheck(
                     "aws",
