@@ -221,7 +221,47 @@ def discover(c: Any, home: str | None = None, json: bool = False) -> None:
     Console().print(table)
 
 
-namespace = Collection(contain, verify, discover)
+@task(help={"json": "print the contain result as JSON instead of live progress"})
+@advice_on_error
+def demo(c: Any, json: bool = False) -> None:
+    """Run the real contain playbook against an embedded sandbox (no root, loopback only)."""
+    from clawback.console import (
+        JsonReporter,
+        RichReporter,
+        print_json,
+        print_summary,
+        result_document,
+    )
+    from clawback.sandbox.demo import run_demo
+
+    reporter: Any = JsonReporter() if json else RichReporter()
+    outcome = run_demo(reporter)
+    if json:
+        document = result_document(outcome.result)
+        document["demo"] = {
+            "sandbox": str(outcome.root),
+            "gateway_stopped": outcome.gateway_stopped,
+            "aws_keys_after": outcome.aws_keys_after,
+            "verify_exit": outcome.verify_exit,
+            "notes": outcome.notes,
+        }
+        print_json(document)
+    else:
+        print_summary(outcome.result, reporter)
+        console = reporter.console
+        console.print(f"gateway stand-in stopped for good: {outcome.gateway_stopped}")
+        console.print(f"agent's AWS keys at the end (moto): {outcome.aws_keys_after or 'none'}")
+        verdict = "INTACT (anchored to the final checkpoint)" if outcome.verify_exit == 0 \
+            else f"NOT INTACT (exit {outcome.verify_exit})"
+        console.print(f"clawback verify: {verdict}")
+        for note in outcome.notes:
+            console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"Everything is kept in {outcome.root}")
+    if not outcome.ok:
+        raise Exit(code=EXIT_INTERNAL)
+
+
+namespace = Collection(contain, verify, discover, demo)
 
 
 def build_program() -> Program:

@@ -324,7 +324,10 @@ _CREDENTIAL_WORDS = frozenset(
 # A last word that makes the key a name, an address or an identifier, not a secret.
 _NOT_SECRET_SUFFIXES = frozenset(
     {"id", "ids", "url", "urls", "endpoint", "file", "path", "dir", "name", "names", "profile",
-     "user", "username", "region", "account", "org", "type", "kind", "method", "arn", "role"}
+     "user", "username", "region", "account", "org", "type", "kind", "method", "arn", "role",
+     # settings about a credential, not the credential: new_key_ready_seconds, token_ttl...
+     "seconds", "secs", "ms", "minutes", "hours", "days", "timeout", "ttl", "count", "limit",
+     "size", "bytes", "enabled", "version", "retries", "attempts"}
 )  # fmt: skip
 _KEYRING_REFERENCE = re.compile(r"keyring:[^/\s]+/\S+")
 _ENV_REFERENCE = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*")
@@ -411,7 +414,9 @@ def _check_providers(
 
 
 def _credential_values(prefix: Loc, table: Mapping[str, Any]) -> Iterator[tuple[Loc, object]]:
-    """(location, value) of every scalar under a key whose name says it is a credential."""
+    """(location, value) of every string under a key whose name says it is a credential.
+
+    """
     for key, value in table.items():
         loc = (*prefix, key)
         if isinstance(value, dict):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import MemoryKeyring
+from tests.contract_server import ContractServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO_ROOT / "tests" / "contracts"
@@ -121,44 +121,4 @@ class PrismServer:
         ]
 
 
-class ContractServer:
-    """A loopback server that checks every request against an API description (openapi-core).
-
-    For answers Prism cannot give (a real Curve25519 public key, a 500, a hang), the test says
-    what to answer; the request itself must still be one the provider would accept.
-    """
-
-    def __init__(self, httpserver: Any, spec_name: str) -> None:
-        import json
-        import re
-
-        from openapi_core import OpenAPI
-
-        spec = json.loads((CONTRACTS / spec_name).read_text())
-        spec["servers"] = [{"url": "/"}]  # match on the path, whatever host the test uses
-        self._api = OpenAPI.from_dict(spec)
-        self.violations: list[str] = []
-        self.requests: list[Any] = []
-        self._answers: list[tuple[str, str, Callable[[Any], Any]]] = []
-        httpserver.expect_request(re.compile("^/.*")).respond_with_handler(self._handle)
-        self.url = httpserver.url_for("/").rstrip("/")
-
-    def answer(self, method: str, path_regex: str, respond: Callable[[Any], Any]) -> None:
-        self._answers.append((method, path_regex, respond))
-
-    def _handle(self, request: Any) -> Any:
-        import re
-
-        from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest
-        from werkzeug import Response
-
-        self.requests.append(request)
-        try:
-            self._api.validate_request(WerkzeugOpenAPIRequest(request))
-        except Exception as exc:
-            self.violations.append(f"{request.method} {request.path}: {type(exc).__name__}")
-            return Response("contract violation", status=422)
-        for method, pattern, respond in self._answers:
-            if request.method == method and re.fullmatch(pattern, request.path):
-                return respond(request)
-        return Response("no answer arranged", status=501)
+__all__ = ["ContractServer"]
