@@ -709,7 +709,11 @@ def restore_network(incident_dir: Path, *, restored_by: str = "restore-network")
     except MissingBinary as exc:
         return Failed(error=str(exc))
     if os.geteuid() != 0:
-        return Failed(error=ROOT_ADVICE.replace("cutting", "restoring"))
+        return Failed(
+            error="restoring the network needs root (CAP_NET_ADMIN): run "
+            f"`sudo clawback restore-network` (incident {incident_dir.name}), or by hand: "
+            f"`nft delete table {FAMILY} {(read_state(incident_dir) or {}).get('table', '')}`"
+        )
     with _locked(incident_dir):
         state = _load(incident_dir)
         assert state is not None

@@ -19,19 +19,16 @@ This module is on the panic-button path: standard library, psutil and pydantic o
 
 from __future__ import annotations
 
-import configparser
 import contextlib
+import functools
 import glob
-import http.client
 import json
 import os
 import pwd
 import re
 import shlex
-import socket
 import sys
 import time
-import xmlrpc.client
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -654,9 +651,28 @@ def find_gateway_processes(agent: AgentSettings) -> tuple[list[GatewayProcess], 
             add(proc, f"lock file {lock.path}")
     own = _own_lineage()
     for listener in port_listeners(agent.gateway_port):
-        if isinstance(listener, psutil.Process) and listener.pid not in own:
+        if not isinstance(listener, psutil.Process) or listener.pid in own:
+            continue
+        if listener.pid in by_pid or _could_be_gateway(listener, agent.uid):
             add(listener, f"listening on port {agent.gateway_port}")
     return list(by_pid.values()), stale
+
+
+_JS_RUNTIMES = ("node", "nodejs", "bun", "deno")
+
+
+def _could_be_gateway(proc: psutil.Process, agent_uid: int | None) -> bool:
+    """Whether a listener on the gateway port may be signalled as the gateway.
+
+    A wrong gateway_port must not make us TERM sshd or a reverse proxy, so the port alone is
+    not enough: the listener must also be a JavaScript runtime or run as the (non-root) agent.
+    """
+    try:
+        if os.path.basename(proc.name()) in _JS_RUNTIMES:
+            return True
+        return agent_uid not in (None, 0) and proc.uids().real == agent_uid
+    except psutil.Error:
+        return False
 
 
 def discover(agent: AgentSettings) -> Discovery:
@@ -682,37 +698,56 @@ def discover(agent: AgentSettings) -> Discovery:
 # --------------------------------------------------------------------------------------------
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._socket_path)
-        self.sock = sock
+class SupervisorUnreachable(ResponderError):
+    """supervisord's socket did not answer; the message says where we looked."""
 
 
-class _Transport(xmlrpc.client.Transport):
-    """xmlrpc.client over supervisord's unix socket (the stdlib speaks only TCP)."""
+class SupervisorFault(Exception):
+    """supervisord answered with an XML-RPC fault (e.g. 10 BAD_NAME, 70 NOT_RUNNING)."""
 
-    def __init__(self, socket_path: str | None, timeout: float, auth: str | None) -> None:
-        super().__init__()
-        self._socket_path = socket_path
-        self._timeout = timeout
-        self._auth = auth
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code = code
 
-    def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._socket_path is None:
-            hostname, _, port = str(host).rpartition("@")[2].partition(":")
-            return http.client.HTTPConnection(hostname, int(port or 80), timeout=self._timeout)
-        return _UnixHTTPConnection(self._socket_path, self._timeout)
 
-    def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
-        super().send_headers(connection, headers)
-        if self._auth:
-            connection.putheader("Authorization", self._auth)
+@functools.cache
+def _transport_class() -> type[Any]:
+    """xmlrpc.client over a unix socket (the stdlib speaks only TCP). Built on first use:
+    http.client and xmlrpc.client cost ~25 ms to import, which only supervisord stops need."""
+    import http.client
+    import socket
+    import xmlrpc.client
+
+    class UnixHTTPConnection(http.client.HTTPConnection):
+        def __init__(self, socket_path: str, timeout: float) -> None:
+            super().__init__("localhost", timeout=timeout)
+            self._socket_path = socket_path
+
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            sock.connect(self._socket_path)
+            self.sock = sock
+
+    class Transport(xmlrpc.client.Transport):
+        def __init__(self, socket_path: str | None, timeout: float, auth: str | None) -> None:
+            super().__init__()
+            self._socket_path = socket_path
+            self._timeout = timeout
+            self._auth = auth
+
+        def make_connection(self, host: Any) -> http.client.HTTPConnection:
+            if self._socket_path is None:
+                hostname, _, port = str(host).rpartition("@")[2].partition(":")
+                return http.client.HTTPConnection(hostname, int(port or 80), timeout=self._timeout)
+            return UnixHTTPConnection(self._socket_path, self._timeout)
+
+        def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
+            super().send_headers(connection, headers)
+            if self._auth:
+                connection.putheader("Authorization", self._auth)
+
+    return Transport
 
 
 def supervisor_endpoint(options: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
@@ -722,6 +757,8 @@ def supervisor_endpoint(options: Mapping[str, Any]) -> tuple[str | None, str | N
     username, password = options.get("username"), options.get("password")
     config_path = options.get("supervisor_config")
     if config_path:
+        import configparser
+
         parser = configparser.RawConfigParser(strict=False)
         try:
             parser.read(str(config_path))
@@ -763,40 +800,54 @@ def supervisor_endpoint(options: Mapping[str, Any]) -> tuple[str | None, str | N
 
 
 class SupervisorClient:
-    """The few supervisord RPCs a stop needs. Faults come back as ``xmlrpc.client.Fault``."""
+    """The few supervisord RPCs a stop needs; raises SupervisorFault or SupervisorUnreachable."""
 
     BAD_NAME = 10
-    NOT_RUNNING = 70
 
     def __init__(self, options: Mapping[str, Any], timeout: float) -> None:
+        import xmlrpc.client
+
         self.socket_path, self.url, auth = supervisor_endpoint(options)
         self.where = f"unix://{self.socket_path}" if self.socket_path else str(self.url)
-        transport = _Transport(self.socket_path, timeout, auth)
         self._proxy = xmlrpc.client.ServerProxy(
             "http://localhost/RPC2" if self.socket_path else f"{self.url}/RPC2",
-            transport=transport,
+            transport=_transport_class()(self.socket_path, timeout, auth),
         )
+
+    def _call(self, method: str, *args: Any) -> Any:
+        import http.client
+        import xmlrpc.client
+
+        try:
+            return getattr(self._proxy.supervisor, method)(*args)
+        except xmlrpc.client.Fault as fault:
+            raise SupervisorFault(fault.faultCode, fault.faultString) from None
+        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
+            raise SupervisorUnreachable(
+                f"cannot reach supervisord at {self.where}: {exc}; check socket = in "
+                "[[agent.services]] and that clawback runs as a user allowed to use it"
+            ) from exc
 
     def process_info(self, name: str) -> dict[str, Any] | None:
         try:
-            info: dict[str, Any] = self._proxy.supervisor.getProcessInfo(name)
-        except xmlrpc.client.Fault as fault:
-            if fault.faultCode == self.BAD_NAME:
+            info: dict[str, Any] = self._call("getProcessInfo", name)
+        except SupervisorFault as fault:
+            if fault.code == self.BAD_NAME:
                 return None
             raise
         return info
 
     def program_names(self) -> list[str]:
-        infos = self._proxy.supervisor.getAllProcessInfo()
+        infos = self._call("getAllProcessInfo")
         return [
             i["name"] if i["group"] == i["name"] else f"{i['group']}:{i['name']}" for i in infos
         ]
 
     def stop_group(self, group: str) -> Any:
-        return self._proxy.supervisor.stopProcessGroup(group, True)
+        return self._call("stopProcessGroup", group, True)
 
     def remove_group(self, group: str) -> Any:
-        return self._proxy.supervisor.removeProcessGroup(group)
+        return self._call("removeProcessGroup", group)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1030,19 +1081,21 @@ class StopServiceAction(Action):
         return manager.target_id if manager and manager.target_id in target_ids else None
 
     def _managed_processes(self, spec: ServiceSpec) -> list[GatewayProcess]:
-        """Gateway-looking processes anywhere on the host that ``spec``'s supervisor runs."""
+        """The processes ``spec``'s supervisor runs right now."""
+        if spec.kind == "supervisord":
+            # One RPC instead of a host-wide scan: the stop request leaves sooner, and the
+            # supervisor's answer covers a gateway whose title we would not recognise.
+            with contextlib.suppress(ResponderError, SupervisorFault, psutil.Error):
+                info = SupervisorClient(spec.options, 5.0).process_info(spec.name)
+                if info and info.get("pid"):
+                    proc = psutil.Process(int(info["pid"]))
+                    return [GatewayProcess(proc, ["supervisord getProcessInfo"])]
+            return []
         found: dict[int, GatewayProcess] = {}
         for gateway in scan_titles(None):
             manager = manager_of(gateway.process)
             if manager is not None and _same_service(manager, spec):
                 found[gateway.pid] = gateway
-        if spec.kind == "supervisord":
-            # The supervisor's own answer covers a gateway whose title we would not recognise.
-            with contextlib.suppress(OSError, xmlrpc.client.Error, psutil.Error):
-                info = SupervisorClient(spec.options, 5.0).process_info(spec.name)
-                if info and info.get("pid") and int(info["pid"]) not in found:
-                    proc = psutil.Process(int(info["pid"]))
-                    found[proc.pid] = GatewayProcess(proc, ["supervisord getProcessInfo"])
         return list(found.values())
 
     # -- state-changing -----------------------------------------------------------------------
@@ -1111,18 +1164,33 @@ class StopServiceAction(Action):
 
     def _nothing_found(self, target: str) -> Outcome:
         found, _ = find_gateway_processes(self.agent)
-        port_open = port_is_open(self.agent.gateway_port)
-        facts = {"found": None, "processes": [g.describe() for g in found], "port_open": port_open}
-        if not found and not port_open:
-            return Skipped(
-                reason=f"no OpenClaw gateway is running (looked for {_looked_for()}); if it runs "
-                f"under another name, {SERVICES_HOWTO}",
+        port = self.agent.gateway_port
+        listeners = [
+            _describe_listener(p) for p in port_listeners(port) if isinstance(p, psutil.Process)
+        ]
+        facts = {
+            "found": None,
+            "processes": [g.describe() for g in found],
+            "port": port,
+            "port_listeners": listeners,
+        }
+        if found:
+            return Failed(
+                error=f"unknown service {target!r}: gateway processes are up "
+                f"({facts['processes']}) but were not found as a service. Looked for "
+                f"{_looked_for()}; {SERVICES_HOWTO}",
                 facts=facts,
             )
-        return Failed(
-            error=f"unknown service {target!r}: a gateway is up ({facts['processes']}, port "
-            f"{self.agent.gateway_port} open={port_open}) but was not found as a service. "
-            f"Looked for {_looked_for()}; {SERVICES_HOWTO}",
+        if listeners:
+            return Failed(
+                error=f"port {port} is held by {listeners}, which does not look like the "
+                "OpenClaw gateway, so it was left alone. If it is the gateway, "
+                f"{SERVICES_HOWTO}; if not, fix agent.gateway_port",
+                facts=facts,
+            )
+        return Skipped(
+            reason=f"no OpenClaw gateway is running (looked for {_looked_for()}); if it runs "
+            f"under another name, {SERVICES_HOWTO}",
             facts=facts,
         )
 
@@ -1164,41 +1232,27 @@ class StopServiceAction(Action):
         client = SupervisorClient(
             spec.options, self.params.term_timeout + self.params.kill_timeout + _RPC_SLACK_S
         )
-        group = spec.name.split(":", 1)[0]
-        try:
-            info = client.process_info(spec.name)
-            if info is None:
-                raise _StopFailed(
-                    f"supervisord at {client.where} has no program {spec.name!r} (it has: "
-                    f"{', '.join(client.program_names()) or 'none'}); "
-                    "fix its name in [[agent.services]]"
-                )
-            group = info["group"]
-            call = {
-                "rpc": "supervisor.stopProcessGroup",
-                "args": [group, True],
-                "server": client.where,
-            }
-            try:
-                call["result"] = _rpc_result(client.stop_group(group))
-            except xmlrpc.client.Fault as fault:
-                call["fault"] = f"{fault.faultCode} {fault.faultString}"
-            sent.append(call)
-            removal: dict[str, Any] = {
-                "rpc": "supervisor.removeProcessGroup",
-                "args": [group],
-                "server": client.where,
-            }
-            try:
-                removal["result"] = client.remove_group(group)
-            except xmlrpc.client.Fault as fault:
-                removal["fault"] = f"{fault.faultCode} {fault.faultString}"
-            sent.append(removal)
-        except (OSError, xmlrpc.client.ProtocolError) as exc:
+        info = client.process_info(spec.name)
+        if info is None:
             raise _StopFailed(
-                f"cannot reach supervisord at {client.where}: {exc}; check socket = in "
-                "[[agent.services]] and that clawback runs as a user allowed to use it"
-            ) from exc
+                f"supervisord at {client.where} has no program {spec.name!r} (it has: "
+                f"{', '.join(client.program_names()) or 'none'}); "
+                "fix its name in [[agent.services]]"
+            )
+        group = str(info["group"])
+        for method, args in (("stopProcessGroup", [group, True]), ("removeProcessGroup", [group])):
+            call: dict[str, Any] = {"rpc": f"supervisor.{method}", "args": args}
+            call["server"] = client.where
+            try:
+                if method == "stopProcessGroup":
+                    call["result"] = _rpc_result(client.stop_group(group))
+                else:
+                    call["result"] = client.remove_group(group)
+            # A fault (NOT_RUNNING) or a stop slower than our timeout is recorded, not fatal:
+            # leftovers are killed next and the proof decides.
+            except (SupervisorFault, SupervisorUnreachable) as exc:
+                call["error"] = str(exc)
+            sent.append(call)
         return (
             f"program group {group!r} stopped and removed from supervisord's running config; "
             f"`supervisorctl update` or a supervisord restart re-reads [program:{group}] from "
@@ -1241,7 +1295,7 @@ class StopServiceAction(Action):
         pids |= {p.pid for p in respawned_children(watch)}
         out: dict[str, Any] = {}
         if spec.kind == "supervisord":
-            with contextlib.suppress(OSError, xmlrpc.client.Error, ResponderError):
+            with contextlib.suppress(SupervisorFault, ResponderError):
                 info = SupervisorClient(spec.options, 5.0).process_info(spec.name)
                 out["supervisor_state"] = info["statename"] if info else "removed"
         listeners = port_listeners(port)
@@ -1275,6 +1329,13 @@ class StopServiceAction(Action):
                 f"`ss -ltnp 'sport = :{port}'`"
             )
         return "the gateway is not down: " + "; ".join(parts)
+
+
+def _describe_listener(proc: psutil.Process) -> dict[str, Any]:
+    try:
+        return {"pid": proc.pid, "name": proc.name()}
+    except psutil.Error:
+        return {"pid": proc.pid}
 
 
 def _same_service(found: ServiceSpec, spec: ServiceSpec) -> bool:

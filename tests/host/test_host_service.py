@@ -231,6 +231,27 @@ def test_nothing_found_says_what_was_looked_for(agent_host: AgentHost) -> None:
         assert looked_for in outcome.reason
 
 
+def test_a_stranger_on_the_gateway_port_is_not_taken_for_the_gateway(
+    agent_host: AgentHost,
+) -> None:
+    stranger = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(agent_host.port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    agent_host.processes.append(stranger)
+    assert wait_until(lambda: port_open(agent_host.port))
+    action = _action(agent_host.settings())
+    assert action.targets() == [NOT_FOUND_TARGET]
+
+    outcome = action.execute(NOT_FOUND_TARGET)
+
+    assert outcome.name == "Failed"
+    assert "does not look like the OpenClaw gateway" in outcome.error
+    assert outcome.facts["port_listeners"][0]["pid"] == stranger.pid
+    assert stranger.poll() is None
+
+
 def test_unknown_kind_is_refused_with_the_kinds_and_how_to_name_it() -> None:
     with pytest.raises(ResponderError) as raised:
         services_from_settings([{"kind": "runit", "name": "openclaw-gateway"}])
