@@ -22,11 +22,14 @@ class Registry:
 
     @property
     def key_responders(self) -> list[type[Responder]]:
-        return [cls for cls in self.responders.values() if cls.providers]
+        return [cls for cls in self.responders.values() if cls.providers or cls.fallback]
 
     def responder_for_provider(self, provider: str) -> type[Responder] | None:
         for cls in self.key_responders:
-            if provider in cls.providers:
+            if provider in cls.providers and not cls.fallback:
+                return cls
+        for cls in self.responders.values():
+            if cls.fallback:
                 return cls
         return None
 

@@ -341,6 +341,9 @@ class Responder:
     providers: ClassVar[frozenset[str]] = frozenset()
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     actions: ClassVar[Mapping[str, type[Action]]] = {}
+    # A fallback responder gets every credential whose provider no other responder claims
+    # (the guided manual steps for "unknown provider" secrets).
+    fallback: ClassVar[bool] = False
 
     def __init__(self, context: ResponderContext) -> None:
         self.context = context
