@@ -73,7 +73,8 @@ def _ask(question: str) -> bool:
         "dry-run": "show every action that would be taken; change and write nothing",
         "cut-network": "also run the network-cut step (asks first unless --yes)",
         "yes": "approve every step that asks for approval",
-        "resume": "continue incident ID: skip what is done, record manual steps as done",
+        "resume": "continue incident ID: skip what is done, retry failures, ask about manual steps",
+        "confirm-manual": "with --resume: record every open manual step as done by you, now",
         "json": "print one machine-readable JSON document instead of live progress",
         "incidents-dir": "where incidents are kept (default: $XDG_STATE_HOME/clawback/incidents)",
     }
@@ -87,6 +88,7 @@ def contain(
     cut_network: bool = False,
     yes: bool = False,
     resume: str | None = None,
+    confirm_manual: bool = False,
     json: bool = False,
     incidents_dir: str | None = None,
 ) -> None:
@@ -100,6 +102,7 @@ def contain(
         yes=yes,
         cut_network=cut_network,
         resume=resume,
+        confirm_manual=confirm_manual,
         incidents_dir=_path(incidents_dir),
         interactive=sys.stdin.isatty() and not json,
         approver=_ask,

@@ -45,6 +45,7 @@ class ContainRequest:
     yes: bool = False
     cut_network: bool = False
     resume: str | None = None
+    confirm_manual: bool = False
     incidents_dir: Path | None = None
     interactive: bool = False
     approver: Approver | None = None
@@ -143,6 +144,7 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         cut_network=request.cut_network,
         interactive=request.interactive,
         approver=request.approver,
+        confirm_manual=request.confirm_manual,
     )
     runner_args: dict[str, Any] = dict(
         registry=prepared.registry,

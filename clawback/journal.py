@@ -80,6 +80,22 @@ class Journal:
             step.setdefault("targets", {})[target] = outcome
             self._save()
 
+    def mark_manual(self, step_id: str, target: str, instructions: str) -> None:
+        """A step only a human can do; ``--resume`` asks whether it was done."""
+        with self._lock:
+            pending = self._data.setdefault("manual", {})
+            pending.setdefault(step_id, {})[target] = instructions
+            self._save()
+
+    def pending_manual(self) -> list[tuple[str, str, str]]:
+        """(step, target, instructions) of manual steps not confirmed yet."""
+        out = []
+        for step_id, targets in sorted(self._data.get("manual", {}).items()):
+            for target, instructions in sorted(targets.items()):
+                if not self.target_done(step_id, target):
+                    out.append((step_id, target, instructions))
+        return out
+
     def mark_step(self, step_id: str, status: str) -> None:
         with self._lock:
             step = self._data["steps"].setdefault(step_id, {"targets": {}})

@@ -118,6 +118,7 @@ class SilentReporter:
 
 
 Approver = Callable[[str], bool]
+MANUAL_CONFIRMED = "ConfirmedByOperator"
 
 
 @dataclass
@@ -129,6 +130,7 @@ class RunOptions:
     approver: Approver | None = None
     default_timeout: float = DEFAULT_TIMEOUT_S
     default_retries: int = DEFAULT_RETRIES
+    confirm_manual: bool = False  # --resume: the operator says every listed manual step is done
 
 
 @dataclass
@@ -256,6 +258,8 @@ class Runner:
             "yes": self.options.yes,
             "resume": bool(self.journal and self.journal.resumed),
         }
+        if self.journal is not None and self.journal.resumed:
+            self._confirm_manual_steps()
         for step in self.loaded.playbook.steps:
             if self.journal and self.journal.step_done(step.id):
                 self._step_status[step.id] = self.journal.step_status(step.id)
@@ -275,6 +279,40 @@ class Runner:
             if self.timeline is not None:
                 self.reporter.checkpoint(self.timeline.checkpoint())
         return self._finish()
+
+    def _confirm_manual_steps(self) -> None:
+        """Record, with who and when, the manual steps the operator says are done."""
+        assert self.journal is not None
+        pending = self.journal.pending_manual()
+        if not pending:
+            return
+        for step_id, target, instructions in pending:
+            if self.options.confirm_manual:
+                done = True
+            elif self.options.interactive and self.options.approver is not None:
+                done = self.options.approver(
+                    f"Manual step [{step_id}] {target}: {instructions}\nIs it done?"
+                )
+            else:
+                done = False
+            if not done:
+                continue
+            action, _, target_id = target.partition(" ")
+            if self.timeline is not None:
+                self.timeline.append(
+                    step=step_id, action="manual.confirm", phase="event",
+                    target={"target": target_id, "action": action}, outcome=MANUAL_CONFIRMED,
+                    detail=f"{operator_identity()} confirmed this manual step is done",
+                    extra={"operator": operator_identity()},
+                )
+            self.journal.mark_target(step_id, target, MANUAL_CONFIRMED)
+            self.reporter.note(f"recorded as done: [{step_id}] {target}")
+        left = len(self.journal.pending_manual())
+        if left and not self.options.interactive:
+            self.reporter.note(
+                f"{left} manual step(s) still open: do them, then run "
+                f"`clawback contain --resume {self.incident_id} --confirm-manual`"
+            )
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -306,7 +344,7 @@ class Runner:
     def _run_action(self, step: Any, action: Action) -> list[TargetResult]:
         targets = [
             t for t in action.targets()
-            if not (self.journal and self.journal.target_done(step.id, t))
+            if not (self.journal and self.journal.target_done(step.id, f"{step.uses} {t}"))
         ]
         if self.options.dry_run:
             results = [
@@ -341,7 +379,7 @@ class Runner:
         creds = [c for c in self._key_targets() if self._selected(c, params)]
         creds = [
             c for c in creds
-            if not (self.journal and self.journal.target_done(step.id, c.target_id))
+            if not (self.journal and self.journal.target_done(step.id, f"revoke {c.target_id}"))
         ]
         groups: dict[str, list[Credential]] = {}
         unhandled: list[Credential] = []
@@ -537,8 +575,13 @@ class Runner:
                 extra=extra,
                 intent_seq=intent_seq,
             )
+        # The journal keys a target by action too: a key revoked for good may still wait for
+        # the human half of its rotation.
+        journal_key = f"{result.action} {result.target}"
         if self.journal is not None and outcome.status in ("ok", "skipped"):
-            self.journal.mark_target(result.step, result.target, outcome.name)
+            self.journal.mark_target(result.step, journal_key, outcome.name)
+        elif self.journal is not None and outcome.status == "manual":
+            self.journal.mark_manual(result.step, journal_key, outcome_summary(outcome))
         self.reporter.target_finished(result)
 
     def _record_collection(self, step: str, collected: Collected) -> None:

@@ -304,3 +304,25 @@ def test_secrets_a_responder_leaks_are_scrubbed(workspace: Workspace) -> None:
     assert value not in text
     assert cred.fingerprint in text
     assert value not in repr(result.results)
+
+
+def test_manual_steps_stay_open_until_confirmed_on_resume(workspace: Workspace) -> None:
+    cred = Credential.from_secret("nobody", "nobody:token", "nobody-knows-this-secret-42",
+                                  [Location("/x/.env", "TOKEN")])
+    text = "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n"
+    first = make_runner(workspace, text, [cred]).run()
+    assert first.exit_code == 3
+    incident = (first.incident_dir, first.incident_id)
+
+    unconfirmed = make_runner(workspace, text, [cred], incident=incident, resume=True).run()
+    assert unconfirmed.exit_code == 3, "a resume without confirmation must not close the item"
+
+    confirmed = make_runner(workspace, text, [cred], incident=incident, resume=True,
+                            confirm_manual=True).run()
+    assert confirmed.exit_code == 0
+    entries = read_entries(first.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    confirms = [e for e in entries if e.action == "manual.confirm"]
+    assert len(confirms) == 1
+    assert confirms[0].fields["outcome"] == "ConfirmedByOperator"
+    assert "@" in confirms[0].extra["operator"]
+    assert verify_incident(first.incident_dir).exit_code == 0  # type: ignore[arg-type]
