@@ -144,8 +144,15 @@ def _unit_name(name: str) -> str:
     return name if "." in name else f"{name}.service"
 
 
-def services_from_settings(entries: Sequence[Any]) -> list[ServiceSpec]:
-    """Validate ``[[agent.services]]``; errors say which entry and how to fix it."""
+def services_from_settings(
+    entries: Sequence[Any], *, agent_uid: int | None = None, agent_home: str | None = None
+) -> list[ServiceSpec]:
+    """Validate ``[[agent.services]]``; errors say which entry and how to fix it.
+
+    A systemd --user unit or a launchd job belongs to the agent's account: when the entry does
+    not say whose, it is ``agent.uid`` (or the owner of ``agent.user_home``), because clawback
+    usually runs as root and root's own user manager is the wrong one.
+    """
     specs = []
     for index, entry in enumerate(entries):
         where = f"agent.services[{index}]"
@@ -157,12 +164,22 @@ def services_from_settings(entries: Sequence[Any]) -> list[ServiceSpec]:
                 f"{where}: unknown kind {kind!r}; use one of {', '.join(SERVICE_KINDS)}. "
                 + SERVICES_HOWTO
             )
-        options = {k: v for k, v in entry.items() if k not in ("kind", "name")}
+        # The config loader writes every optional key, unset ones as None.
+        options = {k: v for k, v in entry.items() if k not in ("kind", "name") and v is not None}
         name = entry.get("name")
+        owner_uid = agent_uid
+        if owner_uid is None and agent_home and os.path.isdir(agent_home):
+            owner_uid = os.stat(agent_home).st_uid
         if kind in ("systemd", "systemd-user"):
             name = _unit_name(str(entry.get("unit") or name or "openclaw-gateway"))
+            if kind == "systemd-user" and "user" not in options and owner_uid is not None:
+                options["user"] = _user_name(owner_uid)
         elif kind == "launchd":
-            name = str(name or "ai.openclaw.gateway")
+            name = str(entry.get("label") or name or "ai.openclaw.gateway")
+            if "uid" not in options and owner_uid is not None:
+                options["uid"] = owner_uid
+        elif kind == "docker":
+            name = str(entry.get("container") or name or "openclaw-gateway")
         elif kind == "compose":
             if not options.get("compose_file"):
                 raise ResponderError(f"{where}: compose needs compose_file = <path>")
@@ -543,17 +560,20 @@ class AgentSettings:
         uid = int(uid) if uid is not None else None
         default_tmp = [os.environ.get("TMPDIR", ""), "/tmp"]
         tmp_dirs = tuple(dict.fromkeys(d for d in (agent.get("tmp_dirs") or default_tmp) if d))
-        homes = agent.get("homes") or agent.get("home") or ()
+        homes = agent.get("homes") or agent.get("user_home") or ()
         if isinstance(homes, str):
             homes = (homes,)
         if not homes:
             homes = tuple(_default_homes(uid))
+        services = services_from_settings(
+            agent.get("services") or [], agent_uid=uid, agent_home=agent.get("user_home")
+        )
         return cls(
             uid=uid,
             tmp_dirs=tmp_dirs,
             gateway_port=int(agent.get("gateway_port") or DEFAULT_GATEWAY_PORT),
             homes=tuple(str(h) for h in homes),
-            services=tuple(services_from_settings(agent.get("services") or [])),
+            services=tuple(services),
         )
 
 

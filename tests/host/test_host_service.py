@@ -332,6 +332,28 @@ def test_systemd_units_discovered_without_systemd(tmp_path: Path) -> None:
     ]
 
 
+def test_config_loader_entries_are_understood_as_written() -> None:
+    """clawback.toml entries arrive with every optional key present, unset ones as None."""
+    blank = dict.fromkeys(
+        ("socket", "supervisor_config", "pidfile", "compose_file", "unit", "label", "container")
+    )
+    entries = [
+        {**blank, "kind": "systemd-user", "name": "gateway", "unit": "openclaw-gateway.service"},
+        {**blank, "kind": "launchd", "name": "gateway", "label": "ai.openclaw.gateway"},
+        {**blank, "kind": "docker", "name": "gateway", "container": "oc-openclaw-gateway-1"},
+    ]
+    user, launchd, docker = services_from_settings(entries, agent_uid=0)
+    assert (user.name, user.options["user"]) == ("openclaw-gateway.service", "root")
+    assert stop_commands(user, own_uid=0, term_timeout=10)[0].argv == (
+        "systemctl", "--user", "stop", "openclaw-gateway.service",
+    )  # fmt: skip
+    assert "socket" not in user.options
+    assert stop_commands(launchd, own_uid=0, term_timeout=10)[0].argv == (
+        "launchctl", "bootout", "gui/0/ai.openclaw.gateway",
+    )  # fmt: skip
+    assert stop_commands(docker, own_uid=0, term_timeout=10)[0].argv[-1] == "oc-openclaw-gateway-1"
+
+
 def test_launchd_commands_built_without_launchd(tmp_path: Path) -> None:
     agents = tmp_path / "Users" / "alice" / "Library" / "LaunchAgents"
     agents.mkdir(parents=True)
