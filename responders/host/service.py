@@ -1014,10 +1014,10 @@ class StopServiceAction(Action):
 
     # -- read-only ----------------------------------------------------------------------------
 
-    def _discover(self, refresh: bool = False) -> Discovery:
+    def _discover(self) -> Discovery:
         if self._config_error is not None:
             return Discovery([], {}, [])
-        if self._discovery is None or refresh:
+        if self._discovery is None:
             if self.agent.services:
                 self._discovery = Discovery(list(self.agent.services), {}, [])
             else:
@@ -1136,6 +1136,9 @@ class StopServiceAction(Action):
             "found": spec.describe(),
             "processes_before": [g.describe() for g in before],
         }
+        if self._discover().stale_locks:
+            # A lock whose pid is gone: a crash or SIGKILL; worth a line in the report.
+            facts["stale_lock_files"] = self._discover().stale_locks
         error = None
         # Measured here because the panic button promises the first stop request within 0.25 s
         # of process start; bench/ reads it back.
