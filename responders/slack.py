@@ -1,0 +1,672 @@
+"""Slack responder: bot and user tokens, token-rotation apps, and the secrets only a human resets.
+
+Bot (``xoxb-``) and user (``xoxp-``) tokens die through ``auth.revoke``, which revokes the token
+it is called *with*: no admin credential is involved, and Slack answers ``invalid_auth`` or
+``token_revoked`` for a token that is already dead (``AlreadyRevoked``, so re-runs are
+idempotent). The token always travels in the ``Authorization`` header, never in a URL: Slack stopped
+accepting query-string tokens from apps created after 2021-02-24, and URLs end up in proxy logs.
+
+Apps with token rotation hand out expiring access tokens (``xoxe.xoxb-``/``xoxe.xoxp-``) and
+refresh tokens (``xoxe-``). A refresh token is exchanged through ``oauth.v2.access`` with
+``grant_type=refresh_token`` and the app's client id and secret; Slack then revokes the old
+refresh token and returns a new pair, which is stored before anything else happens. That is how a
+leaked refresh token is killed, and how ``rotate`` replaces a rotating access token.
+
+Signing secrets, client secrets and app-level tokens (``xapp-``) have no API: they become
+``ManualRequired`` with the exact clicks and https://api.slack.com/apps. Classic (non-rotating)
+bot and user tokens cannot be re-issued by API either: rotating one means reinstalling the app.
+
+Config, the ``[providers.slack]`` table of clawback.toml (every key optional)::
+
+    base_url = "https://slack.com/api"
+    timeout_seconds = 10
+    connect_timeout_seconds = 3
+    store_name = "slack/{target}"          # where new tokens go through the SecretStore
+    apps = [{client_id = "123.456", client_secret = "keyring:clawback/slack-client-secret",
+             refresh_token = "keyring:clawback/slack/apps/123.456/refresh_token"}]
+
+``refresh_token`` (optional) lets ``rotate`` replace the app's rotating access token; pointing it
+at ``keyring:clawback/slack/apps/<client_id>/refresh_token`` makes each refresh update it in place.
+
+Errors become outcomes: HTTP 429 or ``ratelimited`` → ``Failed(retryable=True)`` with
+``retry_after`` from ``Retry-After``; 5xx, timeouts, refused connections and Slack's own
+``request_timeout``/``fatal_error`` → retryable; scope and permission errors → advice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from responders.interface import (
+    AlreadyRevoked,
+    Capability,
+    Credential,
+    Failed,
+    ManualRequired,
+    Outcome,
+    Planned,
+    PreflightCheck,
+    Responder,
+    ResponderContext,
+    ResponderError,
+    Revoked,
+    Rotated,
+    SecretStore,
+    SecretValue,
+    Skipped,
+    VerifiedDead,
+)
+
+KIND_BOT = "slack:bot_token"
+KIND_USER = "slack:user_token"
+KIND_APP = "slack:app_token"
+KIND_REFRESH = "slack:refresh_token"
+KIND_SIGNING_SECRET = "slack:signing_secret"
+KIND_CLIENT_SECRET = "slack:client_secret"
+
+# Longest prefix first: a rotating access token starts with "xoxe." and a refresh token "xoxe-".
+TOKEN_PREFIXES = (
+    ("xoxe.xoxb-", KIND_BOT),
+    ("xoxe.xoxp-", KIND_USER),
+    ("xoxe-", KIND_REFRESH),
+    ("xoxb-", KIND_BOT),
+    ("xoxp-", KIND_USER),
+    ("xapp-", KIND_APP),
+)
+API_TOKENS = frozenset({KIND_BOT, KIND_USER})
+APPS_URL = "https://api.slack.com/apps"
+
+# What Slack answers for a token that no longer works.
+DEAD_TOKEN_ERRORS = frozenset(
+    {"invalid_auth", "token_revoked", "token_expired", "account_inactive"}
+)
+_TRANSIENT_ERRORS = frozenset(
+    {"request_timeout", "fatal_error", "internal_error", "service_unavailable"}
+)
+_PERMISSION_ERRORS = frozenset(
+    {"missing_scope", "no_permission", "not_allowed_token_type", "ekm_access_denied"}
+)
+
+_MANUAL_STEPS = {
+    KIND_APP: (
+        "Slack has no API that revokes an app-level token. Open {url}, pick the app, go to "
+        "Basic Information → App-Level Tokens, click the token and choose Revoke; then "
+        "Generate Token and Scopes with the same scopes (connections:write for Socket Mode) "
+        "and give the agent the new xapp- token. The old one is {fp}."
+    ),
+    KIND_SIGNING_SECRET: (
+        "Slack has no API that regenerates a signing secret. Open {url}, pick the app, go to "
+        "Basic Information → App Credentials → Signing Secret and click Regenerate; then "
+        "update every receiver that verifies Slack's requests. The old secret is {fp}."
+    ),
+    KIND_CLIENT_SECRET: (
+        "Slack has no API that regenerates a client secret. Open {url}, pick the app, go to "
+        "Basic Information → App Credentials → Client Secret and click Regenerate; then update "
+        "the OAuth configuration (and clawback's apps table). The old secret is {fp}."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SlackApp:
+    client_id: str
+    client_secret: str  # reference
+    refresh_token: str | None = None  # reference
+
+    __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """The validated ``[providers.slack]`` table (see the module docstring)."""
+
+    base_url: str = "https://slack.com/api"
+    timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 3.0
+    store_name: str = "slack/{target}"
+    apps: tuple[SlackApp, ...] = ()
+
+    __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
+
+
+def parse_settings(raw: Mapping[str, Any]) -> SlackSettings:
+    """Validate the config table; raise ResponderError saying what to fix."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        settings = TypeAdapter(SlackSettings).validate_python(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise ResponderError(f"[providers.slack] is invalid: {problems}") from None
+    from clawback.secret_store import is_reference
+
+    for app in settings.apps:
+        references = (("client_secret", app.client_secret), ("refresh_token", app.refresh_token))
+        for where, value in references:
+            if value is not None and not is_reference(value):
+                raise ResponderError(
+                    f"[providers.slack] apps.{app.client_id}.{where} must be a reference "
+                    f"(env:NAME or keyring:SERVICE/USER), never the value itself"
+                )
+    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
+        raise ResponderError("[providers.slack] timeouts must be positive")
+    return settings
+
+
+def token_kind(cred: Credential) -> str:
+    """The credential's kind, trusting the token's own prefix over a generic label."""
+    if cred.secret is not None:
+        value = cred.secret.reveal()
+        for prefix, kind in TOKEN_PREFIXES:
+            if value.startswith(prefix):
+                return kind
+    return cred.kind
+
+
+def is_rotating(cred: Credential) -> bool:
+    """An expiring access token of an app with token rotation switched on."""
+    return cred.secret is not None and cred.secret.reveal().startswith("xoxe.")
+
+
+# -- turning answers into outcomes -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.body.get("ok") is True
+
+    @property
+    def error(self) -> str:
+        return str(self.body.get("error") or "")
+
+
+class _CallFailed(Exception):
+    def __init__(self, failed: Failed) -> None:
+        super().__init__(failed.error)
+        self.failed = failed
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds Slack asks us to wait (``Retry-After``: seconds or an HTTP date)."""
+    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def failure_for_answer(answer: _Answer, action: str, advice: str = "") -> Failed:
+    """The outcome for an answer that is neither success nor a dead token."""
+    facts = {"endpoint": action, "http_status": answer.status}
+    if answer.error:
+        facts["slack_error"] = answer.error
+    if answer.status == 429 or answer.error == "ratelimited":
+        wait = retry_after_seconds(answer.headers)
+        return Failed(
+            error=f"{action}: Slack's rate limit is exhausted"
+            + (f"; retry in {wait:.0f} s" if wait is not None else ""),
+            retryable=True,
+            retry_after=wait,
+            facts=facts,
+        )
+    if answer.status >= 500 or answer.error in _TRANSIENT_ERRORS:
+        return Failed(
+            error=f"{action}: Slack answered HTTP {answer.status}"
+            + (f" ({answer.error})" if answer.error else ""),
+            retryable=True,
+            facts=facts,
+        )
+    if answer.error in _PERMISSION_ERRORS:
+        needed = answer.body.get("needed")
+        return Failed(
+            error=f"{action}: Slack refused ({answer.error})"
+            + (f"; the token needs the {needed} scope" if needed else "")
+            + (f"; {advice}" if advice else ""),
+            facts=facts,
+        )
+    if answer.error:
+        return Failed(
+            error=f"{action}: Slack refused ({answer.error})" + (f"; {advice}" if advice else ""),
+            facts=facts,
+        )
+    return Failed(error=f"{action}: Slack answered HTTP {answer.status}", facts=facts)
+
+
+def failure_for_transport(exc: Exception, action: str) -> Failed | None:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return Failed(error=f"{action}: Slack did not answer in time", retryable=True)
+    if isinstance(exc, httpx.TransportError):
+        return Failed(error=f"{action}: cannot reach Slack ({type(exc).__name__})", retryable=True)
+    return None
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """A successful refresh: the new pair, already stored."""
+
+    app: SlackApp
+    access: SecretValue
+    access_reference: str
+    refresh_reference: str
+    expires_in: int | None
+
+
+class SlackResponder(Responder):
+    """Revokes, refreshes and verifies Slack tokens; see the module docstring."""
+
+    name: ClassVar[str] = "slack"
+    providers: ClassVar[frozenset[str]] = frozenset({"slack"})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.REVOKE,
+            Capability.ROTATE,
+            Capability.VERIFY_REVOKED,
+            Capability.PREFLIGHT,
+            Capability.MANUAL,
+        }
+    )
+
+    def __init__(self, context: ResponderContext) -> None:
+        super().__init__(context)
+        self._lock = threading.RLock()
+        self._parsed: SlackSettings | None = None
+        self._http: Any = None
+        # Refresh tokens exchanged by revoke(): rotate() must not exchange them a second time.
+        self._exchanged: dict[str, _Exchange] = {}
+
+    # -- configuration and client -------------------------------------------------------------
+
+    @property
+    def settings(self) -> SlackSettings:
+        with self._lock:
+            if self._parsed is None:
+                self._parsed = parse_settings(self.context.config)
+            return self._parsed
+
+    def _store(self) -> SecretStore:
+        if self.context.secrets is None:
+            raise ResponderError("no secret store is available for Slack references")
+        return self.context.secrets
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._http is None:
+                import httpx
+
+                s = self.settings
+                self._http = httpx.Client(
+                    base_url=s.base_url.rstrip("/"),
+                    headers={"User-Agent": "clawback", "Accept": "application/json"},
+                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
+                )
+            return self._http
+
+    def _call(
+        self,
+        method: str,
+        *,
+        token: SecretValue | None = None,
+        form: Mapping[str, str] | None = None,
+    ) -> _Answer:
+        """One Web API call: GET with the token in the header, or POST a form without one."""
+        headers = {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
+        try:
+            if form is None:
+                response = self._client().get(f"/{method}", headers=headers)
+            else:
+                response = self._client().post(f"/{method}", headers=headers, data=dict(form))
+        except Exception as exc:
+            failed = failure_for_transport(exc, method)
+            if failed is None:
+                raise
+            raise _CallFailed(failed) from None
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            body = {}
+        return _Answer(
+            response.status_code,
+            dict(response.headers),
+            body if isinstance(body, Mapping) else {},
+        )
+
+    # -- plan ---------------------------------------------------------------------------------
+
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+        """What revoke would send, from the config alone: no request is made."""
+        apps = self.settings.apps
+        out: list[tuple[Credential, Planned]] = []
+        for cred in creds:
+            kind = token_kind(cred)
+            if kind in API_TOKENS and cred.secret is not None:
+                planned = Planned(
+                    action="revoke",
+                    detail=f"{kind} {cred.fingerprint}",
+                    commands=("GET auth.revoke (authorized by the token itself)",),
+                )
+            elif kind == KIND_REFRESH and cred.secret is not None and apps:
+                planned = Planned(
+                    action="rotate",
+                    detail=f"{kind} {cred.fingerprint}: exchanged, which revokes it",
+                    commands=(
+                        *(
+                            f"POST oauth.v2.access grant_type=refresh_token (app {a.client_id})"
+                            for a in apps
+                        ),
+                        "store the new access and refresh tokens",
+                    ),
+                )
+            else:
+                planned = Planned(
+                    action="manual", detail=f"{cred.kind} {cred.fingerprint}: by hand"
+                )
+            out.append((cred, planned))
+        return out
+
+    # -- revoke -------------------------------------------------------------------------------
+
+    def revoke(self, cred: Credential) -> Outcome:
+        try:
+            kind = token_kind(cred)
+            if kind in API_TOKENS:
+                return self._revoke_token(cred)
+            if kind == KIND_REFRESH:
+                return self._exchange_refresh_token(cred)
+            return self._manual(cred, kind)
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+
+    def _revoke_token(self, cred: Credential) -> Outcome:
+        if cred.secret is None:
+            return ManualRequired(
+                instructions=f"The value of Slack token {cred.fingerprint} is not known: open "
+                f"{APPS_URL}, pick the app, and under OAuth & Permissions revoke its tokens.",
+                url=APPS_URL,
+            )
+        answer = self._call("auth.revoke", token=cred.secret)
+        facts: dict[str, Any] = {"endpoint": "auth.revoke", "http_status": answer.status}
+        if answer.ok and answer.body.get("revoked") is True:
+            return Revoked(detail="Slack revoked the token", facts={**facts, "revoked": True})
+        if answer.ok:
+            return Failed(
+                error="Slack answered auth.revoke without revoking the token", facts=facts
+            )
+        if answer.status == 200 and answer.error in DEAD_TOKEN_ERRORS:
+            return AlreadyRevoked(
+                detail=f"Slack already rejects this token ({answer.error})",
+                facts={**facts, "slack_error": answer.error},
+            )
+        return failure_for_answer(answer, "auth.revoke")
+
+    def _manual(self, cred: Credential, kind: str) -> Outcome:
+        template = _MANUAL_STEPS.get(kind)
+        if template is None:
+            return ManualRequired(
+                instructions=f"clawback cannot revoke the Slack {cred.kind} {cred.fingerprint}: "
+                f"open {APPS_URL}, find the app it belongs to, and reset it there.",
+                url=APPS_URL,
+            )
+        return ManualRequired(
+            instructions=template.format(url=APPS_URL, fp=cred.fingerprint), url=APPS_URL
+        )
+
+    # -- token rotation -----------------------------------------------------------------------
+
+    def _exchange_refresh_token(self, cred: Credential) -> Outcome:
+        """Exchange a leaked refresh token: Slack revokes it and returns a new, stored pair."""
+        if cred.secret is None or not self.settings.apps:
+            return ManualRequired(
+                instructions=(
+                    f"The Slack refresh token {cred.fingerprint} is useless without its app's "
+                    f"client secret. If the agent could read that secret too, open {APPS_URL}, "
+                    "pick the app, and under Basic Information → App Credentials regenerate the "
+                    "Client Secret. To have clawback exchange (and so revoke) refresh tokens, list "
+                    "the app under apps in [providers.slack]."
+                ),
+                url=APPS_URL,
+            )
+        with self._lock:
+            done = self._exchanged.get(cred.fingerprint)
+        if done is not None:
+            return self._rotated(done, "already exchanged in this run")
+        rejected: list[str] = []
+        for app in self.settings.apps:
+            exchanged = self._refresh(app, cred.secret)
+            if isinstance(exchanged, _Exchange):
+                with self._lock:
+                    self._exchanged[cred.fingerprint] = exchanged
+                return self._rotated(
+                    exchanged, f"exchanged through app {app.client_id}; Slack revoked the old one"
+                )
+            if exchanged.facts.get("slack_error") != "invalid_refresh_token":
+                return exchanged
+            rejected.append(app.client_id)
+        return AlreadyRevoked(
+            detail="no configured app accepts this refresh token any more "
+            f"({', '.join(rejected)}: invalid_refresh_token)",
+            facts={"endpoint": "oauth.v2.access", "apps": rejected},
+        )
+
+    def _refresh(self, app: SlackApp, refresh_token: SecretValue) -> _Exchange | Failed:
+        """oauth.v2.access with grant_type=refresh_token; the new pair is stored at once."""
+        store = self._store()
+        client_secret = store.resolve(app.client_secret)
+        answer = self._call(
+            "oauth.v2.access",
+            form={
+                "client_id": app.client_id,
+                "client_secret": client_secret.reveal(),
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token.reveal(),
+            },
+        )
+        if not answer.ok:
+            return failure_for_answer(
+                answer,
+                "oauth.v2.access",
+                "check the app's client_id and client_secret in [providers.slack]"
+                if answer.error in ("invalid_client_id", "bad_client_secret")
+                else "",
+            )
+        access = str(answer.body.get("access_token") or "")
+        refresh = str(answer.body.get("refresh_token") or "")
+        if not access or not refresh:
+            return Failed(
+                error="oauth.v2.access answered ok without a new access and refresh token",
+                facts={"endpoint": "oauth.v2.access"},
+            )
+        new_access, new_refresh = SecretValue(access), SecretValue(refresh)
+        # Slack has already revoked the old refresh token: the new pair must be stored now, or
+        # the app is locked out. If that fails, the new access token is revoked (nothing live is
+        # left without a home) and the operator reinstalls the app.
+        names = [
+            self.settings.store_name.format(target=f"apps/{app.client_id}/{what}")
+            for what in ("access_token", "refresh_token")
+        ]
+        try:
+            access_reference = store.store(names[0], new_access)
+            refresh_reference = store.store(names[1], new_refresh)
+        except Exception as exc:
+            try:
+                withdrawn = self._call("auth.revoke", token=new_access).ok
+            except _CallFailed:
+                withdrawn = False
+            raise _CallFailed(
+                Failed(
+                    error=f"storing the new Slack tokens failed ({_describe(exc)}); the new "
+                    f"access token was {'revoked' if withdrawn else 'NOT revoked'}: reinstall the "
+                    f"app at {APPS_URL}",
+                    facts={"endpoint": "oauth.v2.access", "stage": "store"},
+                )
+            ) from None
+        expires = answer.body.get("expires_in")
+        return _Exchange(
+            app=app,
+            access=new_access,
+            access_reference=access_reference,
+            refresh_reference=refresh_reference,
+            expires_in=int(expires) if isinstance(expires, int | float) else None,
+        )
+
+    def _rotated(self, exchange: _Exchange, detail: str) -> Rotated:
+        return Rotated(
+            detail=detail,
+            facts={
+                "endpoint": "oauth.v2.access",
+                "client_id": exchange.app.client_id,
+                "refresh_reference": exchange.refresh_reference,
+                **({"expires_in": exchange.expires_in} if exchange.expires_in else {}),
+            },
+            new_fingerprint=exchange.access.fingerprint,
+            new_reference=exchange.access_reference,
+        )
+
+    def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
+        """A new rotating access token from the app's stored refresh token, tested with
+        auth.test; everything else has no API and is a manual step."""
+        kind = token_kind(cred)
+        try:
+            if kind == KIND_REFRESH:
+                with self._lock:
+                    done = self._exchanged.get(cred.fingerprint)
+                if done is not None:
+                    return Skipped(
+                        reason=f"exchanged when it was revoked; the new tokens are at "
+                        f"{done.access_reference} and {done.refresh_reference}"
+                    )
+                return self._exchange_refresh_token(cred)
+            if kind in API_TOKENS:
+                return self._rotate_access_token(cred)
+            return self._manual(cred, kind)
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+
+    def _rotate_access_token(self, cred: Credential) -> Outcome:
+        refreshable = [a for a in self.settings.apps if a.refresh_token]
+        if not is_rotating(cred) or len(refreshable) != 1:
+            reason = (
+                "it does not expire (token rotation is off for its app)"
+                if not is_rotating(cred)
+                else "no single app in [providers.slack] names its refresh_token"
+            )
+            return ManualRequired(
+                instructions=(
+                    f"Slack cannot issue a replacement for {cred.fingerprint} by API: {reason}. "
+                    f"Open {APPS_URL}, pick the app, go to OAuth & Permissions and click "
+                    "Reinstall to Workspace; give the agent the new token."
+                ),
+                url=APPS_URL,
+            )
+        (app,) = refreshable
+        assert app.refresh_token is not None
+        exchanged = self._refresh(app, self._store().resolve(app.refresh_token))
+        if isinstance(exchanged, Failed):
+            return exchanged
+        tested = self._call("auth.test", token=exchanged.access)
+        if not tested.ok:
+            return Failed(
+                error=f"the new token is stored at {exchanged.access_reference} but auth.test "
+                f"with it failed ({tested.error or tested.status})",
+                facts={"stage": "test", "endpoint": "auth.test"},
+            )
+        return self._rotated(exchanged, f"new access token from app {app.client_id}, tested")
+
+    # -- verify -------------------------------------------------------------------------------
+
+    def verify_revoked(self, cred: Credential) -> Outcome:
+        """auth.test with the old token: ``invalid_auth``/``token_revoked`` means dead."""
+        kind = token_kind(cred)
+        if kind == KIND_REFRESH:
+            return Skipped(
+                reason="a refresh token cannot call the API, and trying it would rotate it"
+            )
+        if kind not in API_TOKENS:
+            return Skipped(reason=f"Slack offers no call that proves a {cred.kind} is dead")
+        if cred.secret is None:
+            return Skipped(reason="the token's value is unknown, so it cannot be tried")
+        try:
+            answer = self._call("auth.test", token=cred.secret)
+        except _CallFailed as err:
+            return err.failed
+        facts = {"checked_with": "auth.test", "http_status": answer.status}
+        if answer.status == 200 and answer.error in DEAD_TOKEN_ERRORS:
+            return VerifiedDead(
+                detail=f"Slack rejects the token ({answer.error})",
+                facts={**facts, "slack_error": answer.error},
+            )
+        if answer.ok:
+            return Failed(error="Slack still accepts the token (auth.test ok)", facts=facts)
+        return failure_for_answer(answer, "auth.test")
+
+    # -- preflight ----------------------------------------------------------------------------
+
+    def preflight(self) -> list[PreflightCheck]:
+        """Every configured app's references resolve. Slack has no harmless call that proves a
+        client secret or a refresh token (trying the refresh token would rotate it)."""
+        try:
+            apps = self.settings.apps
+            store = self._store() if apps else None
+        except ResponderError as exc:
+            return [PreflightCheck("slack", "config", False, detail=str(exc))]
+        checks: list[PreflightCheck] = []
+        for app in apps:
+            assert store is not None
+            for what, reference in (
+                ("client_secret", app.client_secret),
+                ("refresh_token", app.refresh_token),
+            ):
+                if reference is None:
+                    continue
+                try:
+                    store.resolve(reference)
+                except ResponderError as exc:
+                    checks.append(
+                        PreflightCheck(
+                            "slack",
+                            f"app {app.client_id}",
+                            False,
+                            detail=str(exc),
+                            missing_permission=what,
+                        )
+                    )
+                    break
+            else:
+                checks.append(
+                    PreflightCheck(
+                        "slack", f"app {app.client_id}", True, detail="references resolve"
+                    )
+                )
+        return checks
+
+
+def _describe(exc: Exception) -> str:
+    # Keyring and store errors carry advice, never the value being stored.
+    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
