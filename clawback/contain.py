@@ -155,6 +155,7 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         secrets=prepared.store,
         options=options,
         reporter=reporter,
+        configured_providers=set(prepared.config.providers),
     )
     if request.dry_run:
         # A dry run writes nothing at all: no incident, no timeline, no keyring entry.

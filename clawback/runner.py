@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -229,8 +229,15 @@ class Runner:
         manifest: Any | None = None,  # clawback.evidence.Manifest
         incident_id: str = "",
         incident_dir: Path | None = None,
+        configured_providers: Collection[str] | None = None,
     ) -> None:
         self.registry = registry
+        # Only responders with a [providers.X] table may talk to their provider: nobody gets
+        # traffic to an API they did not name (and tests can never reach a real one by accident).
+        # None means every responder counts as configured (library use).
+        self.configured_providers = (
+            None if configured_providers is None else frozenset(configured_providers)
+        )
         self.loaded = playbook
         self.settings = settings
         self.provider_config = provider_config
@@ -383,10 +390,13 @@ class Runner:
         ]
         groups: dict[str, list[Credential]] = {}
         unhandled: list[Credential] = []
+        unconfigured: list[tuple[Credential, str]] = []
         for cred in creds:
             cls = self.registry.responder_for_provider(cred.provider)
             if cls is None:
                 unhandled.append(cred)
+            elif not cls.fallback and not self._configured(cls.name):
+                unconfigured.append((cred, cls.name))
             else:
                 groups.setdefault(cls.name, []).append(cred)
 
@@ -403,6 +413,19 @@ class Runner:
             self._record_result(result)
             results.append(result)
 
+        for cred, name in unconfigured:
+            outcome = ManualRequired(
+                instructions=(
+                    f"clawback can revoke this {cred.kind} ({cred.fingerprint}) itself once "
+                    f"[providers.{name}] is in clawback.toml (see `clawback drill --preflight`); "
+                    f"until then revoke it in the provider's console and remove it from: "
+                    f"{', '.join(str(loc) for loc in cred.locations)}"
+                ),
+            )
+            result = TargetResult(step.id, "revoke", cred.target_id, outcome, cred.describe())
+            self._record_result(result)
+            results.append(result)
+
         def per_responder(name: str) -> list[TargetResult]:
             return self._revoke_group(step, params, self._responder(name), groups[name])
 
@@ -412,11 +435,14 @@ class Runner:
             results.extend(group)
         return results
 
+    def _configured(self, name: str) -> bool:
+        return self.configured_providers is None or name in self.configured_providers
+
     def _key_targets(self) -> list[Credential]:
         """Discovered credentials plus what configured responders name themselves."""
         targets = {c.target_id: c for c in self.credentials}
         for cls in self.registry.key_responders:
-            if not self.provider_config(cls.name):
+            if not self.provider_config(cls.name) or not self._configured(cls.name):
                 continue
             for cred in self._responder(cls.name).configured_targets():
                 targets.setdefault(cred.target_id, cred)

@@ -7,8 +7,10 @@ so CI can never go green by skipping.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,13 +64,54 @@ class MemoryKeyring(KeyringBackend):
         del self.store[(service, username)]
 
 
+# Tests may reach loopback and the namespaces tests/host creates (10.213.0.0/16), nothing else.
+_ALLOWED_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("127.0.0.0/8", "::1/128", "10.213.0.0/16")
+)
+# Any HTTP client that would go elsewhere is sent to a port where nothing listens (refused at
+# once, on this machine), in this process and in every subprocess a test starts.
+_DEAD_PROXY = "http://127.0.0.1:9"
+
+
+class ForbiddenNetworkAccess(AssertionError):
+    pass
+
+
+def _check_address(address: object) -> None:
+    if not isinstance(address, tuple) or not address:
+        return  # unix sockets and the like
+    host = str(address[0])
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        raise ForbiddenNetworkAccess(f"a test tried to connect to {host!r} by name") from None
+    if not any(ip in net for net in _ALLOWED_NETWORKS):
+        raise ForbiddenNetworkAccess(f"a test tried to connect to {host}: only loopback is allowed")
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test gets its own XDG dirs, so nothing touches the developer's real state."""
+    """Own XDG dirs (nothing touches the developer's real state) and no traffic off the box."""
     for var in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
         d = tmp_path / "xdg" / var.lower()
         d.mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(var, str(d))
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(var, _DEAD_PROXY)
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "127.0.0.1,localhost,::1")
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guarded_connect(self: socket.socket, address: object) -> None:
+        _check_address(address)
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    def guarded_connect_ex(self: socket.socket, address: object) -> int:
+        _check_address(address)
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
     yield
 
 

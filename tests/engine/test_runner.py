@@ -55,7 +55,7 @@ def recorded_credential(n: int) -> Credential:
 def make_runner(
     ws: Workspace, text: str, creds: list[Credential], *, dry_run: bool = False,
     record: bool = True, incident: tuple[Path, str] | None = None, resume: bool = False,
-    **options: Any,
+    configured: set[str] | None = None, **options: Any,
 ) -> Runner:
     registry = load_registry(EXTRA_RESPONDERS)
     loaded = load_playbook(
@@ -86,6 +86,7 @@ def make_runner(
         credentials=creds,
         secrets=KeyringSecretStore(),
         options=RunOptions(dry_run=dry_run, **options),
+        configured_providers=configured,
         **kwargs,
     )
 
@@ -326,3 +327,14 @@ def test_manual_steps_stay_open_until_confirmed_on_resume(workspace: Workspace) 
     assert confirms[0].fields["outcome"] == "ConfirmedByOperator"
     assert "@" in confirms[0].extra["operator"]
     assert verify_incident(first.incident_dir).exit_code == 0  # type: ignore[arg-type]
+
+
+def test_an_unconfigured_provider_gets_no_request_only_advice(workspace: Workspace) -> None:
+    creds = [recorded_credential(1)]
+    result = make_runner(
+        workspace, "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n", creds,
+        configured=set(),
+    ).run()
+    assert CALLS.calls == []
+    (manual,) = result.remaining
+    assert "[providers.recorder]" in manual.outcome.instructions  # type: ignore[attr-defined]

@@ -1,0 +1,106 @@
+"""Panic-button latency: process start → the stop signal reaching the agent.
+
+Starts a gateway stand-in (a real process with a pid file and a loopback listener) that notes
+the CLOCK_MONOTONIC time at which SIGTERM arrives, then runs the real ``clawback contain``
+(packaged playbook: volatile snapshot, then stop) as a fresh process, N times. CLOCK_MONOTONIC is
+shared by every process on the machine, so the difference is the true latency. Also prints the
+bare interpreter start-up measured the same way, for comparison. Goal (design section 9): median
+<= 0.25 s.
+
+    .venv/bin/python bench/first_action.py [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STAND_IN = r"""
+import os, signal, socket, sys, time
+port, pidfile, stampfile = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+listener = socket.socket(); listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", port)); listener.listen()
+def on_term(signum, frame):
+    open(stampfile, "w").write(repr(time.monotonic()))
+    os._exit(0)
+signal.signal(signal.SIGTERM, on_term)
+open(pidfile, "w").write(str(os.getpid()))
+while True:
+    time.sleep(1)
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def one_run(root: Path, home: object, run: int) -> float:
+    port = free_port()
+    pidfile, stamp = root / f"gw{run}.pid", root / f"gw{run}.term"
+    gateway = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port), str(pidfile),
+                                str(stamp)])
+    while not pidfile.exists():
+        time.sleep(0.01)
+    settings = dict(home.agent_settings())  # type: ignore[attr-defined]
+    settings["gateway_port"] = port
+    config = root / f"clawback{run}.toml"
+    lines = ["[agent]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    lines += ["[[agent.services]]", 'kind = "pidfile"', 'name = "openclaw-gateway"',
+              f"pidfile = {json.dumps(str(pidfile))}"]
+    config.write_text("\n".join(lines) + "\n")
+    os.chmod(config, 0o600)
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+           "XDG_DATA_HOME": str(root / "data")}
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "clawback", "contain", "--config", str(config), "--yes",
+         "--incidents-dir", str(root / "incidents"), "--json"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+    )
+    gateway.wait(timeout=30)
+    if not stamp.exists():
+        raise SystemExit("the stand-in never received SIGTERM: contain did not stop it")
+    return float(stamp.read_text()) - started
+
+
+def interpreter_start(root: Path) -> float:
+    stamp = root / "bare.stamp"
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", f"import time; open({str(stamp)!r}, 'w')"
+                    ".write(repr(time.monotonic()))"], check=True)
+    return float(stamp.read_text()) - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args(argv)
+
+    from clawback.sandbox.home import build_sample_home
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        home = build_sample_home(root / "host")
+        one_run(root, home, -1)  # warm the page cache and create the signing key
+        latencies = [one_run(root, home, run) for run in range(args.runs)]
+        bare = statistics.median(interpreter_start(root) for _ in range(5))
+    print(f"process start -> SIGTERM at the agent, {args.runs} cold starts of clawback contain "
+          "(volatile snapshot first, then stop):")
+    print(f"  median {statistics.median(latencies):.3f} s, min {min(latencies):.3f} s, "
+          f"max {max(latencies):.3f} s (goal median <= 0.25 s)")
+    print(f"bare Python start-up on this machine, same method: {bare:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
