@@ -1,0 +1,1326 @@
+"""OpenClaw itself: the gateway's own secrets, paired devices, WhatsApp sessions, and a lockdown.
+
+What each kind of secret gets:
+
+* gateway token and password (``gateway.auth.token`` / ``.password``, ``OPENCLAW_GATEWAY_TOKEN``
+  / ``_PASSWORD`` in dotenv files, unit ``Environment=``, the LaunchAgent plist, ``gateway.cmd``),
+  hooks token, cron webhook token, Gmail push token, exec-approvals socket token: **rotated**. A
+  new value (``secrets.token_urlsafe(32)``) is stored through the SecretStore first, then written
+  to every place discovery found the old one, ``.bak*`` copies included, so the old value survives
+  nowhere. A place in free text (a log line, shell history) gets a marker instead of the new
+  secret. A place clawback cannot edit (SQLite, the process environment) makes the outcome a
+  manual step that names it.
+* device and node tokens (``devices/paired.json``, ``identity/device-auth.json``,
+  ``nodes/paired.json``): **cleared**, as ``openclaw devices revoke`` does; the device pairs again.
+* WhatsApp Web sessions (``credentials/whatsapp/<account>/``): logged out through ``openclaw
+  channels logout`` when that binary is installed (it also unlinks the device at WhatsApp), then
+  the session files are deleted. Without the binary the files are deleted and unlinking the device
+  on the phone is a manual step: a stolen copy of ``creds.json`` keeps working until then.
+* ``gateway.remote.*`` (this host's credential for *another* gateway), the device identity key and
+  the OAuth sidecar key: manual steps. The first is checked on a host clawback does not reach;
+  replacing the other two here would only lock the owner out of what they protect.
+
+**Why revoke is a rotation.** The gateway checks these secrets against its own config; there is
+no server to tell. The old value stops working when the gateway starts with the new one (the
+contain playbook stops the gateway before its keys step, so it comes back reading only new
+values). ``revoke`` therefore rotates, and ``rotate`` (which the engine calls after a successful
+revoke when the step says ``rotate: true``) returns what ``revoke`` did instead of rotating twice.
+
+**Edits.** Before clawback first changes a file it copies it to ``<incident>/backups/`` (0600 in
+a 0700 dir); the outcome's facts list every backup with the original's path and sha256, so the
+timeline anchors them. JSON and JSON5 files are edited through json-five's round-trip model:
+only the string token changes, comments and layout stay. Binary plists go through plistlib;
+everything else (XML plists, dotenv, units, ``gateway.cmd``) is edited as text, replacing the
+exact old value only where it stands alone, never inside a longer token. Every rewritten file
+must still parse and must no longer hold the old value, or nothing is written. Files keep their
+mode and owner; each write is a temporary file renamed over the original.
+
+**Why not ``openclaw config set``.** OpenClaw's config writer first copies the current file to
+``openclaw.json.bak`` (``rotateConfigBackups``), so a write through it would re-create old
+secrets in a file discovery listed before the run began, behind the rotation's back. The new
+value would also sit on a command line (``/proc/<pid>/cmdline``, readable by every local user),
+and the CLI is code the compromised agent could have rewritten (RFC 3227 §4.3). The CLI is used
+only for the WhatsApp logout, which nothing else can do (unlinking the device at WhatsApp); the
+sha256 of the binary that ran is recorded.
+
+Config, the ``[providers.openclaw]`` table of clawback.toml (every key optional)::
+
+    store_name = "openclaw/{kind}/{old}"   # keyring name of a new secret; {old} = the 8 hex of
+                                           # the old value's fingerprint
+    use_openclaw_cli = true                # WhatsApp logout through `openclaw channels logout`
+    openclaw_binary = "openclaw"           # looked up in the system path only, or absolute
+    cli_timeout_seconds = 30
+
+The action ``openclaw.lockdown`` follows the official "Contain" steps (research/openclaw.md
+§4.3) in every config file (``$include``d ones too) of every state dir in ``[agent]
+state_dirs``: ``gateway.bind`` becomes ``"loopback"``, a Tailscale ``serve``/``funnel`` mode
+becomes ``"off"``, ``dmPolicy``/``groupPolicy`` ``"open"`` becomes ``"disabled"``, and ``"*"``
+leaves every ``allowFrom``/``groupAllowFrom`` list (config and ``credentials/*-allowFrom.json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import secrets as token_source
+import stat
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from responders.interface import (
+    Action,
+    AlreadyRevoked,
+    Capability,
+    Credential,
+    Done,
+    Failed,
+    Location,
+    ManualRequired,
+    Outcome,
+    Planned,
+    PreflightCheck,
+    Responder,
+    ResponderContext,
+    ResponderError,
+    Revoked,
+    Rotated,
+    SecretStore,
+    SecretValue,
+    Skipped,
+)
+
+KIND_GATEWAY_TOKEN = "openclaw:gateway_token"
+KIND_GATEWAY_PASSWORD = "openclaw:gateway_password"
+KIND_REMOTE_TOKEN = "openclaw:gateway_remote_token"
+KIND_REMOTE_PASSWORD = "openclaw:gateway_remote_password"
+KIND_HOOKS_TOKEN = "openclaw:hooks_token"
+KIND_CRON_TOKEN = "openclaw:cron_webhook_token"
+KIND_GMAIL_PUSH_TOKEN = "openclaw:gmail_push_token"
+KIND_EXEC_APPROVALS_TOKEN = "openclaw:exec_approvals_token"
+KIND_DEVICE_TOKEN = "openclaw:device_token"
+KIND_NODE_TOKEN = "openclaw:node_token"
+KIND_DEVICE_KEY = "openclaw:device_private_key"
+KIND_SIDECAR_KEY = "openclaw:auth_profile_secret_key"
+KIND_WHATSAPP = "whatsapp:session"
+
+# Who must be given the new value once the gateway runs again.
+ROTATED_KINDS: Mapping[str, str] = {
+    KIND_GATEWAY_TOKEN: "the Control UI, the CLI and every remote client need the new token",
+    KIND_GATEWAY_PASSWORD: "everyone who signs in to the gateway needs the new password",
+    KIND_HOOKS_TOKEN: "every webhook sender (POST /hooks) needs the new token",
+    KIND_CRON_TOKEN: "every cron webhook caller needs the new token",
+    KIND_GMAIL_PUSH_TOKEN: "update the Gmail Pub/Sub push subscription URL with the new token",
+    KIND_EXEC_APPROVALS_TOKEN: "the exec-approvals socket reads the new token at start-up",
+}
+CLEARED_KINDS = frozenset({KIND_DEVICE_TOKEN, KIND_NODE_TOKEN})
+
+DOCS_URL = "https://docs.openclaw.ai/gateway/security"
+WHATSAPP_HELP_URL = "https://faq.whatsapp.com/"
+FREE_TEXT_MARKER = "[secret removed by clawback]"
+ENVIRONMENT_LOCATION = "(environment)"  # clawback.inventory's name for "only in the env mapping"
+# Shorter values could stand alone by chance somewhere they are not the secret.
+MIN_REPLACEABLE_LENGTH = 8
+MAX_EDITABLE_BYTES = 64 * 1024 * 1024
+# json-five keeps a whole token model in memory; bigger "JSON" files are edited as text.
+MAX_MODEL_BYTES = 4 * 1024 * 1024
+_TOKEN_CHARS = "A-Za-z0-9_+/-"
+_LINE_KEY = re.compile(r"^line \d+$")
+_KEY_SEGMENT = re.compile(r'\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([^.\[\]"\s]+)')
+_CONFIG_NAMES = ("openclaw.json", "clawdbot.json", "moldbot.json", "moltbot.json")
+# openclaw.json, channels.json5, creds.json.bak, openclaw.json.bak.1 — not JSONL transcripts.
+_JSON_NAME = re.compile(r"\.json5?(?:\.bak(?:\.\d+)?)?$")
+
+# Every file edit (rotation, clearing, lockdown) holds this: several credentials share one file.
+_FILE_LOCK = threading.RLock()
+
+Segment = str | int
+KeyPath = tuple[Segment, ...]
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenClawSettings:
+    """The validated ``[providers.openclaw]`` table (see the module docstring)."""
+
+    store_name: str = "openclaw/{kind}/{old}"
+    use_openclaw_cli: bool = True
+    openclaw_binary: str = "openclaw"
+    cli_timeout_seconds: float = 30.0
+
+    __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
+
+
+def parse_settings(raw: Mapping[str, Any]) -> OpenClawSettings:
+    """Validate the config table; raise ResponderError saying what to fix."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        settings = TypeAdapter(OpenClawSettings).validate_python(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise ResponderError(f"[providers.openclaw] is invalid: {problems}") from None
+    try:
+        settings.store_name.format(kind="gateway_token", old="0123abcd")
+    except (KeyError, IndexError, ValueError):
+        raise ResponderError(
+            "[providers.openclaw] store_name may only use the fields {kind} and {old}"
+        ) from None
+    if settings.cli_timeout_seconds <= 0:
+        raise ResponderError("[providers.openclaw] cli_timeout_seconds must be positive")
+    return settings
+
+
+# --------------------------------------------------------------------------------------------
+# Key paths (the inverse of clawback.inventory.format_key_path)
+# --------------------------------------------------------------------------------------------
+
+
+def parse_key_path(key: str) -> KeyPath | None:
+    """``profiles["a b"].key[0]`` → ``("profiles", "a b", "key", 0)``; None if malformed."""
+    segments: list[Segment] = []
+    position = 0
+    while position < len(key):
+        match = _KEY_SEGMENT.match(key, position)
+        if match is None or match.end() == position:
+            return None
+        if match.group(1) is not None:
+            segments.append(int(match.group(1)))
+        elif match.group(2) is not None:
+            segments.append(json.loads(match.group(2)))
+        else:
+            segments.append(match.group(3))
+        position = match.end()
+    return tuple(segments) if segments else None
+
+
+def _value_at(data: Any, path: KeyPath) -> Any:
+    for segment in path:
+        if not isinstance(data, list | dict):
+            return None
+        try:
+            data = data[segment]  # type: ignore[index]
+        except (IndexError, KeyError, TypeError):
+            return None
+    return data
+
+
+def _strings_in(data: Any) -> Iterator[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield str(key)
+            yield from _strings_in(value)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            yield from _strings_in(value)
+
+
+# --------------------------------------------------------------------------------------------
+# JSON5 documents edited in place (json-five's round-trip model keeps comments and layout)
+# --------------------------------------------------------------------------------------------
+
+
+class Unparseable(Exception):
+    """A file that should parse does not; the message never quotes the file's content."""
+
+
+class Json5Document:
+    """A JSON or JSON5 text whose string values and list items can change, comments kept."""
+
+    def __init__(self, text: str) -> None:
+        from json5.loader import ModelLoader, loads
+
+        try:
+            self._model = loads(text, loader=ModelLoader())
+        except Exception:  # json-five raises its own errors, which quote the text
+            raise Unparseable("not valid JSON5") from None
+
+    def dump(self) -> str:
+        from json5.dumper import ModelDumper, dumps
+
+        return str(dumps(self._model, dumper=ModelDumper()))
+
+    @staticmethod
+    def _key_name(key: Any) -> str:
+        name = getattr(key, "name", None)
+        return str(name if name is not None else key.characters)
+
+    def _strings(self, node: Any) -> Iterator[Any]:
+        from json5 import model
+
+        if isinstance(node, model.String):
+            yield node
+        elif isinstance(node, model.JSONObject | model.JSONArray):
+            for value in node.values:
+                yield from self._strings(value)
+
+    def replace_strings(self, old: str, new: str) -> int:
+        """Every string value equal to ``old`` becomes ``new``; how many there were."""
+        count = 0
+        for node in self._strings(self._model.value):
+            if node.characters == old:
+                # In place, so the whitespace and comments attached to the node stay.
+                node.characters = new
+                node.raw_value = json.dumps(new)
+                count += 1
+        return count
+
+    def _node(self, path: KeyPath) -> Any:
+        from json5 import model
+
+        node = self._model.value
+        for segment in path:
+            if isinstance(node, model.JSONObject) and isinstance(segment, str):
+                index = self._member(node, segment)
+                if index is None:
+                    return None
+                node = node.values[index]
+            elif isinstance(node, model.JSONArray) and isinstance(segment, int):
+                if not 0 <= segment < len(node.values):
+                    return None
+                node = node.values[segment]
+            else:
+                return None
+        return node
+
+    def _member(self, node: Any, name: str) -> int | None:
+        for index, key in enumerate(node.keys):
+            if self._key_name(key) == name:
+                return index
+        return None
+
+    def set_string(self, path: KeyPath, value: str) -> bool:
+        from json5 import model
+
+        node = self._node(path)
+        if not isinstance(node, model.String):
+            return False
+        node.characters = value
+        node.raw_value = json.dumps(value)
+        return True
+
+    def remove_member(self, path: KeyPath) -> bool:
+        from json5 import model
+
+        if not path or not isinstance(path[-1], str):
+            return False
+        parent = self._node(path[:-1])
+        if not isinstance(parent, model.JSONObject):
+            return False
+        index = self._member(parent, path[-1])
+        if index is None:
+            return False
+        del parent.keys[index]
+        del parent.values[index]
+        return True
+
+    def remove_items(self, path: KeyPath, value: str) -> int:
+        """Drop the string items equal to ``value`` from the list at ``path``."""
+        from json5 import model
+
+        node = self._node(path)
+        if not isinstance(node, model.JSONArray):
+            return 0
+        kept = [
+            v for v in node.values if not (isinstance(v, model.String) and v.characters == value)
+        ]
+        removed = len(node.values) - len(kept)
+        node.values[:] = kept
+        return removed
+
+
+def _decode_json5(text: str) -> Any:
+    import pyjson5
+
+    try:
+        return pyjson5.decode(text)
+    except Exception:  # pyjson5's exception carries the partial parse (secret values)
+        raise Unparseable("not valid JSON5") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Files: formats, backups, atomic rewrites
+# --------------------------------------------------------------------------------------------
+
+
+def _format_of(path: Path, data: bytes) -> str:
+    if data.startswith(b"bplist"):
+        return "plist-binary"
+    name = path.name.lower()
+    if ".plist" in name:
+        return "plist-xml"
+    if _JSON_NAME.search(name) and len(data) <= MAX_MODEL_BYTES:
+        return "json"
+    return "text"
+
+
+def _text(data: bytes) -> str:
+    # surrogateescape keeps bytes that are not UTF-8 exactly as they were.
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", errors="surrogateescape")
+
+
+def replace_standalone(text: str, old: str, new: str) -> tuple[str, int]:
+    """Replace ``old`` where it is not part of a longer token; (text, replacements)."""
+    pattern = re.compile(rf"(?<![{_TOKEN_CHARS}]){re.escape(old)}(?![{_TOKEN_CHARS}])")
+    return pattern.subn(lambda _match: new, text)
+
+
+def _plist_replace(data: Any, old: str, new: str) -> Any:
+    if isinstance(data, str):
+        return data.replace(old, new)
+    if isinstance(data, dict):
+        return {key: _plist_replace(value, old, new) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_plist_replace(value, old, new) for value in data]
+    return data
+
+
+def file_holds(path: Path, data: bytes, secret: str) -> bool:
+    """Whether ``data`` (the content of ``path``) still holds ``secret`` in any form it parses to.
+
+    JSON may escape a value (``\\/``, ``\\u0041``), so a JSON file is also searched decoded.
+    """
+    if _bytes(secret) in data:
+        return True
+    form = _format_of(path, data)
+    if form == "json":
+        try:
+            return any(secret in s for s in _strings_in(_decode_json5(_text(data))))
+        except Unparseable:
+            return False
+    if form == "plist-binary":
+        import plistlib
+
+        try:
+            return any(secret in s for s in _strings_in(plistlib.loads(data)))
+        except Exception:  # plistlib raises several unrelated types for bad input
+            return False
+    return False
+
+
+def _check_parses(path: Path, data: bytes) -> None:
+    form = _format_of(path, data)
+    if form == "json":
+        _decode_json5(_text(data))
+    elif form.startswith("plist"):
+        import plistlib
+
+        try:
+            plistlib.loads(data)
+        except Exception:
+            raise Unparseable("not a valid plist") from None
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A file as it was before clawback first changed it."""
+
+    original: str
+    backup: str
+    sha256: str
+    size: int
+
+    def fact(self) -> dict[str, Any]:
+        return {"file": self.original, "backup": self.backup, "sha256": self.sha256,
+                "size": self.size}
+
+
+class BackupStore:
+    """``<incident>/backups/``: one copy per file, taken before the first change."""
+
+    def __init__(self, incident_dir: Path | None) -> None:
+        self.incident_dir = incident_dir
+        self._kept: dict[str, Backup] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, path: Path, data: bytes) -> Backup:
+        real = os.path.realpath(path)
+        with self._lock:
+            if real in self._kept:
+                return self._kept[real]
+            if self.incident_dir is None:
+                raise ResponderError(
+                    "no incident directory to keep backups in: OpenClaw files are only changed "
+                    "inside an incident (clawback contain), never by a bare responder call"
+                )
+            from clawback.private_files import make_private_dir
+
+            directory = make_private_dir(Path(self.incident_dir) / "backups")
+            stem = f"{hashlib.sha256(real.encode()).hexdigest()[:8]}-{Path(real).name}"
+            target = directory / stem
+            suffix = 0
+            while True:
+                try:
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    break
+                except FileExistsError:
+                    # An earlier run of the same incident kept one: never overwrite it.
+                    suffix += 1
+                    target = directory / f"{stem}.{suffix}"
+            with os.fdopen(fd, "wb") as sink:
+                sink.write(data)
+                sink.flush()
+                os.fsync(sink.fileno())
+            backup = Backup(
+                original=str(path),
+                backup=str(target),
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+            )
+            self._kept[real] = backup
+            return backup
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Atomically give ``path`` new content, keeping its mode and owner."""
+    info = os.stat(path)
+    temporary = path.with_name(f".{path.name}.clawback-{os.getpid()}-{threading.get_ident()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            sink.write(data)
+            sink.flush()
+            os.fsync(sink.fileno())
+            if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+                # clawback runs as root; the agent must still own (and read) its files.
+                os.fchown(sink.fileno(), info.st_uid, info.st_gid)
+            os.fchmod(sink.fileno(), stat.S_IMODE(info.st_mode))
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _read(path: Path) -> bytes:
+    size = os.stat(path).st_size
+    if size > MAX_EDITABLE_BYTES:
+        raise ResponderError(f"{path} is {size} bytes, too large to rewrite; scrub it by hand")
+    return path.read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# Where a credential was found, and what can be done there
+# --------------------------------------------------------------------------------------------
+
+
+def _unreachable(location: Location) -> str | None:
+    """Why clawback cannot edit this place, or None if it can."""
+    if location.path == ENVIRONMENT_LOCATION:
+        return "only in the agent's process environment: restart the agent without it"
+    if location.key.startswith("auth_profile_store[") or ".sqlite" in Path(location.path).name:
+        return "inside a SQLite store: replace it with OpenClaw's own commands or by hand"
+    return None
+
+
+def _files_of(cred: Credential) -> tuple[dict[Path, list[Location]], list[tuple[Location, str]]]:
+    """The credential's editable files (by real path) and the places it cannot edit."""
+    files: dict[Path, list[Location]] = {}
+    unreachable: list[tuple[Location, str]] = []
+    for location in cred.locations:
+        reason = _unreachable(location)
+        if reason is not None:
+            unreachable.append((location, reason))
+            continue
+        files.setdefault(Path(os.path.realpath(location.path)), []).append(location)
+    return files, unreachable
+
+
+def swap_secret(path: Path, data: bytes, keys: Sequence[str], old: str, new: str) -> bytes:
+    """``data`` with the old secret replaced where discovery found it.
+
+    A whole-file secret becomes the new value; a free-text place (``line N``) gets a marker
+    rather than the new secret; a keyed place gets the new value in the file's own syntax.
+    Raises Unparseable if the result would not parse, ResponderError if the old value remains.
+    """
+    text = _text(data)
+    form = _format_of(path, data)
+    if "" in keys:
+        result = _bytes(new + ("\n" if text.endswith("\n") else ""))
+    elif keys and all(_LINE_KEY.match(k) for k in keys):
+        result = _bytes(replace_standalone(text, old, FREE_TEXT_MARKER)[0])
+    elif form == "plist-binary":
+        import plistlib
+
+        try:
+            loaded = plistlib.loads(data)
+        except Exception:
+            raise Unparseable("not a valid plist") from None
+        result = plistlib.dumps(_plist_replace(loaded, old, new), fmt=plistlib.FMT_BINARY)
+    elif form == "json":
+        document = Json5Document(text)
+        document.replace_strings(old, new)
+        # What is left sits inside a longer string (a URL carrying the token, say).
+        result = _bytes(replace_standalone(document.dump(), old, new)[0])
+        _check_landed(path, result, keys, new)
+    else:
+        result = _bytes(replace_standalone(text, old, new)[0])
+    _check_parses(path, result)
+    if file_holds(path, result, old):
+        raise ResponderError(
+            f"the old value is still in {path} where it is part of a longer token: "
+            f"remove it by hand"
+        )
+    return result
+
+
+def _check_landed(path: Path, data: bytes, keys: Sequence[str], new: str) -> None:
+    """Each key discovery named must now hold the new value (it may sit inside a longer string)."""
+    decoded = _decode_json5(_text(data))
+    for key in keys:
+        key_path = parse_key_path(key)
+        value = _value_at(decoded, key_path) if key_path else None
+        if isinstance(value, str) and new not in value:
+            raise ResponderError(f"{path}: {key} does not hold the new value after the edit")
+
+
+def _token_entry(path: KeyPath) -> KeyPath:
+    """The member to delete for a device token: ``tokens.<role>``, else the token itself."""
+    if len(path) >= 3 and path[-3] == "tokens" and path[-1] == "token":
+        return path[:-1]
+    return path
+
+
+def clear_tokens(path: Path, data: bytes, keys: Sequence[str], old: str) -> bytes:
+    """``data`` with the token members at ``keys`` deleted (a device pairs again)."""
+    document = Json5Document(_text(data))
+    for key in keys:
+        key_path = parse_key_path(key)
+        if key_path is not None:
+            document.remove_member(_token_entry(key_path))
+    result = _bytes(document.dump())
+    _check_parses(path, result)
+    if file_holds(path, result, old):
+        raise ResponderError(f"the token is still in {path} outside the place discovery named")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The openclaw CLI (WhatsApp logout only; see the module docstring)
+# --------------------------------------------------------------------------------------------
+
+
+def whatsapp_logout_argv(
+    binary: str, state_dir: Path, account: str, config_path: Path | None = None
+) -> list[str]:
+    """The command that logs one WhatsApp account out, aimed at ``state_dir``'s install.
+
+    ``env`` sets the install's paths because clawback runs commands with a fixed environment.
+    """
+    argv = ["env", f"OPENCLAW_STATE_DIR={state_dir}"]
+    if config_path is not None:
+        argv.append(f"OPENCLAW_CONFIG_PATH={config_path}")
+    argv += [binary, "channels", "logout", "--channel", "whatsapp"]
+    if account and account != "default":
+        argv += ["--account", account]
+    return argv
+
+
+def _whatsapp_state_dir(account_dir: Path) -> Path | None:
+    """``<state>/credentials/whatsapp/<account>`` → ``<state>``."""
+    parents = account_dir.parents
+    if len(parents) >= 3 and parents[0].name == "whatsapp" and parents[1].name == "credentials":
+        return parents[2]
+    return None
+
+
+def _whatsapp_number(account_dir: Path) -> str | None:
+    """The phone number the session belongs to (``me.id``), to say which phone to pick up."""
+    try:
+        me = json.loads((account_dir / "creds.json").read_text()).get("me") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    match = re.match(r"^(\d{6,15})[:@]", str(me.get("id", "")))
+    return f"+{match.group(1)}" if match else None
+
+
+# --------------------------------------------------------------------------------------------
+# openclaw.lockdown: the official "Contain" config steps
+# --------------------------------------------------------------------------------------------
+
+_KNOWN_VALUES = {
+    "bind": {"auto", "loopback", "lan", "tailnet", "custom"},
+    "mode": {"off", "serve", "funnel"},
+    "dmPolicy": {"open", "pairing", "allowlist", "disabled"},
+    "groupPolicy": {"open", "allowlist", "disabled"},
+}
+_ALLOW_LISTS = ("allowFrom", "groupAllowFrom")
+ALLOW_ALL = "*"
+
+
+class LockdownParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bind_loopback: bool = True
+    tailscale_off: bool = True
+    freeze_channels: bool = True
+
+
+@dataclass(frozen=True)
+class ConfigEdit:
+    """One change to one file: set a string at ``key``, or drop ``"*"`` from the list there."""
+
+    file: Path
+    key: KeyPath
+    new: str | None  # None: remove "*" items
+    old: Any = None
+
+    def describe(self) -> str:
+        where = f"{self.file}: {_describe_path(self.key)}"
+        if self.new is None:
+            return f'{where}: remove "{ALLOW_ALL}"'
+        leaf = self.key[-1] if self.key else ""
+        shown = (
+            json.dumps(self.old)
+            if isinstance(self.old, str) and self.old in _KNOWN_VALUES.get(str(leaf), set())
+            else "(an unrecognised value)"
+        )
+        return f"{where}: {shown} → {json.dumps(self.new)}"
+
+
+def _walk(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
+    yield path, data
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key != "$include":
+                yield from _walk(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _walk(value, (*path, index))
+
+
+def lockdown_edits(state_dir: Path, params: LockdownParams) -> list[ConfigEdit]:
+    """Every change the official containment steps ask for in one state dir (reads only)."""
+    from clawback.inventory import load_config
+
+    edits: list[ConfigEdit] = []
+    config = _config_file(state_dir)
+    if config is not None:
+        for part in load_config(config).parts:
+            for inner, value in _walk(part.data):
+                full = (*part.mount, *inner)
+                edit = _risky(full, value, params)
+                if edit is not None:
+                    edits.append(ConfigEdit(part.path, inner, *edit))
+    if params.freeze_channels:
+        try:
+            stores = sorted((state_dir / "credentials").glob("*-allowFrom.json"))
+        except OSError:
+            stores = []
+        for store in stores:
+            try:
+                data = _decode_json5(_text(_read(store)))
+            except (OSError, Unparseable, ResponderError):
+                continue
+            for key in _ALLOW_LISTS:
+                values = data.get(key) if isinstance(data, dict) else None
+                if isinstance(values, list) and ALLOW_ALL in values:
+                    edits.append(ConfigEdit(store, (key,), None))
+    return edits
+
+
+def _risky(full: KeyPath, value: Any, params: LockdownParams) -> tuple[str | None, Any] | None:
+    """``(new, old)`` if the setting at ``full`` must change, else None."""
+    if params.bind_loopback and full == ("gateway", "bind") and value != "loopback":
+        return "loopback", value
+    if (
+        params.tailscale_off
+        and full == ("gateway", "tailscale", "mode")
+        and value in ("serve", "funnel")
+    ):
+        return "off", value
+    if not params.freeze_channels or len(full) < 3 or full[0] != "channels":
+        return None
+    if full[-1] in ("dmPolicy", "groupPolicy") and value == "open":
+        return "disabled", value
+    if full[-1] in _ALLOW_LISTS and isinstance(value, list) and ALLOW_ALL in value:
+        return None, value
+    return None
+
+
+def apply_edits(path: Path, data: bytes, edits: Sequence[ConfigEdit]) -> bytes:
+    document = Json5Document(_text(data))
+    for edit in edits:
+        changed = (
+            document.remove_items(edit.key, ALLOW_ALL) > 0
+            if edit.new is None
+            else document.set_string(edit.key, edit.new)
+        )
+        if not changed:
+            raise ResponderError(f"{edit.describe()}: the setting is not a plain string or list")
+    result = _bytes(document.dump())
+    _check_parses(path, result)
+    return result
+
+
+class LockdownAction(Action):
+    """Close exposure and freeze access in the agent's config (official IR "Contain" 2 and 3).
+
+    One target per state dir. ``plan`` lists the exact edits and reads only; ``execute`` backs
+    each file up into the incident, edits it keeping comments, and proves nothing is left to
+    change. The gateway applies the result when it starts again.
+    """
+
+    name: ClassVar[str] = "openclaw.lockdown"
+    state_changing: ClassVar[bool] = True
+    Params: ClassVar[type[LockdownParams]] = LockdownParams
+    params: LockdownParams
+
+    def targets(self) -> Sequence[str]:
+        return [str(p) for p in _state_dirs(self.context.settings)]
+
+    def plan(self, target: str) -> Planned:
+        edits = lockdown_edits(Path(target), self.params)
+        return Planned(
+            action=self.name,
+            detail=f"{len(edits)} edit(s) in {target}" if edits else f"nothing to change in "
+            f"{target}",
+            commands=tuple(e.describe() for e in edits),
+        )
+
+    def execute(self, target: str) -> Outcome:
+        state_dir = Path(target)
+        edits = lockdown_edits(state_dir, self.params)
+        if not edits:
+            return Skipped(
+                reason=f"{target} is locked down already: loopback bind, no Tailscale "
+                'serve/funnel, no open DM/group policy, no "*" allow-all entries'
+            )
+        backups = BackupStore(self.context.incident_dir)
+        by_file: dict[Path, list[ConfigEdit]] = {}
+        for edit in edits:
+            by_file.setdefault(edit.file, []).append(edit)
+        kept: list[dict[str, Any]] = []
+        with _FILE_LOCK:
+            for path, file_edits in by_file.items():
+                real = Path(os.path.realpath(path))
+                try:
+                    data = _read(real)
+                    result = apply_edits(real, data, file_edits)
+                    kept.append(backups.keep(real, data).fact())
+                    replace_file(real, result)
+                except Unparseable as exc:
+                    return Failed(error=f"{path}: the edited file would not parse ({exc}); "
+                                  "left unchanged", facts={"backups": kept})
+                except ResponderError as exc:
+                    return Failed(error=str(exc), facts={"backups": kept})
+                except OSError as exc:
+                    return Failed(error=f"{path}: {_describe(exc)}", facts={"backups": kept})
+        left = lockdown_edits(state_dir, self.params)
+        facts = {"edits": [e.describe() for e in edits], "backups": kept}
+        if left:
+            return Failed(
+                error="still to change after the edit: " + "; ".join(e.describe() for e in left),
+                facts=facts,
+            )
+        return Done(
+            detail=f"{len(edits)} edit(s) in {len(by_file)} file(s); the gateway applies them "
+            "when it starts again",
+            facts=facts,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The responder
+# --------------------------------------------------------------------------------------------
+
+
+def _short_kind(kind: str) -> str:
+    return kind.split(":", 1)[-1]
+
+
+def _fingerprint_hex(cred: Credential) -> str:
+    return cred.fingerprint.rsplit("sha256:", 1)[-1]
+
+
+@dataclass
+class _FileWork:
+    """What happened to one file for one credential."""
+
+    path: Path
+    locations: list[Location]
+    backup: Backup | None = None
+    error: str | None = None
+    done: bool = False
+
+
+@dataclass
+class _Work:
+    files: list[_FileWork] = field(default_factory=list)
+    unreachable: list[tuple[Location, str]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[_FileWork]:
+        return [f for f in self.files if f.error is not None]
+
+    @property
+    def changed(self) -> list[_FileWork]:
+        return [f for f in self.files if f.done]
+
+    def facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {
+            "updated": [str(loc) for f in self.changed for loc in f.locations],
+            "backups": [f.backup.fact() for f in self.files if f.backup is not None],
+        }
+        if self.failed:
+            facts["not_updated"] = {str(f.path): f.error for f in self.failed}
+        if self.unreachable:
+            facts["unreachable"] = {str(loc): why for loc, why in self.unreachable}
+        return facts
+
+
+@dataclass
+class _Session:
+    number: str | None
+    unlinked: bool = False
+
+
+class OpenClawResponder(Responder):
+    """Rotates the gateway's secrets, clears device tokens, logs WhatsApp out; see the module
+    docstring. ``revoke`` and ``rotate`` are one act here."""
+
+    name: ClassVar[str] = "openclaw"
+    providers: ClassVar[frozenset[str]] = frozenset({"openclaw", "whatsapp"})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.REVOKE, Capability.ROTATE, Capability.PREFLIGHT, Capability.MANUAL}
+    )
+    actions: ClassVar[Mapping[str, type[Action]]] = {LockdownAction.name: LockdownAction}
+
+    def __init__(self, context: ResponderContext) -> None:
+        super().__init__(context)
+        self._lock = threading.RLock()
+        self._parsed: OpenClawSettings | None = None
+        self._backups = BackupStore(context.incident_dir)
+        # A retried rotation reuses its stored value, so no location ends up with another one.
+        self._new_values: dict[str, tuple[SecretValue, str]] = {}
+        self._finished: dict[str, Outcome] = {}
+
+    @property
+    def settings(self) -> OpenClawSettings:
+        with self._lock:
+            if self._parsed is None:
+                self._parsed = parse_settings(self.context.config)
+            return self._parsed
+
+    # -- plan ---------------------------------------------------------------------------------
+
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+        return [(cred, self._plan_one(cred)) for cred in creds]
+
+    def _plan_one(self, cred: Credential) -> Planned:
+        files, unreachable = _files_of(cred)
+        skipped = tuple(f"cannot edit {loc}: {why}" for loc, why in unreachable)
+        if cred.kind in ROTATED_KINDS:
+            name = self._store_name(cred)
+            commands = (
+                f"store a new random value under the keyring name {name}",
+                *(f"back up {path}, then write the new value at "
+                  f"{', '.join(loc.key or '(whole file)' for loc in locs)}"
+                  for path, locs in files.items()),
+                *skipped,
+            )
+            return Planned(
+                action="rotate",
+                detail=f"rotate the {_short_kind(cred.kind)} {cred.fingerprint} in "
+                f"{len(cred.locations)} place(s)",
+                commands=commands,
+            )
+        if cred.kind in CLEARED_KINDS:
+            commands = tuple(
+                f"back up {path}, then delete "
+                + ", ".join(_describe_path(_token_entry(parse_key_path(loc.key) or ()))
+                            for loc in locs)
+                for path, locs in files.items()
+            ) + skipped
+            return Planned(
+                action="clear",
+                detail=f"clear the {_short_kind(cred.kind)} {cred.fingerprint} (device "
+                f"{cred.account or 'unknown'} must pair again)",
+                commands=commands,
+            )
+        if cred.kind == KIND_WHATSAPP:
+            commands_list: list[str] = []
+            binary = self._cli_binary()
+            for account_dir in self._account_dirs(cred):
+                state_dir = _whatsapp_state_dir(account_dir)
+                if binary and state_dir is not None:
+                    commands_list.append(" ".join(
+                        whatsapp_logout_argv(binary, state_dir, account_dir.name)
+                    ))
+                commands_list += [f"back up and delete {p}" for p in _session_files(account_dir)]
+            return Planned(
+                action="logout",
+                detail=f"log WhatsApp account {cred.account or '?'} out and delete its session",
+                commands=tuple(commands_list),
+            )
+        manual = self._manual_step(cred)
+        return Planned(action="manual", detail=f"{manual.instructions} ({manual.url})")
+
+    # -- revoke / rotate ----------------------------------------------------------------------
+
+    def revoke(self, cred: Credential) -> Outcome:
+        """For these secrets revoking means rotating: see the module docstring."""
+        if cred.kind in ROTATED_KINDS:
+            return self._once(cred, lambda: self._rotate_secret(cred, self._store()))
+        if cred.kind in CLEARED_KINDS:
+            return self._once(cred, lambda: self._clear_device_token(cred))
+        if cred.kind == KIND_WHATSAPP:
+            return self._once(cred, lambda: self._logout_whatsapp(cred))
+        return self._manual_step(cred)
+
+    def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
+        earlier = self._finished.get(cred.target_id)
+        if isinstance(earlier, Rotated):
+            return dataclasses.replace(earlier, detail=f"done by the revoke: {earlier.detail}")
+        if isinstance(earlier, AlreadyRevoked):
+            return Skipped(reason="an earlier run rotated it already")
+        if cred.kind in ROTATED_KINDS:
+            return self._once(cred, lambda: self._rotate_secret(cred, store))
+        if cred.kind in CLEARED_KINDS:
+            return Skipped(
+                reason="a device gets a new token when it pairs again "
+                "(`openclaw devices list`, then `openclaw devices approve <id>`)"
+            )
+        if cred.kind == KIND_WHATSAPP:
+            return Skipped(
+                reason="a new WhatsApp session is made by linking again "
+                "(`openclaw channels login`, then scan the QR code)"
+            )
+        return self._manual_step(cred)
+
+    def _once(self, cred: Credential, act: Callable[[], Outcome]) -> Outcome:
+        with _FILE_LOCK:
+            earlier = self._finished.get(cred.target_id)
+            if earlier is not None:
+                return earlier
+            if self.context.dry_run:
+                return self._plan_one(cred)
+            try:
+                outcome = act()
+            except ResponderError as exc:
+                outcome = Failed(error=str(exc))
+            if outcome.succeeded:
+                self._finished[cred.target_id] = outcome
+            return outcome
+
+    def _store(self) -> SecretStore:
+        if self.context.secrets is None:
+            raise ResponderError("no secret store is available to keep the new OpenClaw secrets")
+        return self.context.secrets
+
+    def _store_name(self, cred: Credential) -> str:
+        return self.settings.store_name.format(
+            kind=_short_kind(cred.kind), old=_fingerprint_hex(cred)
+        )
+
+    def _present(self, cred: Credential) -> tuple[_Work, str]:
+        """The files that still hold the credential's value, and that value."""
+        if cred.secret is None:
+            raise ResponderError(
+                f"the value of {cred.fingerprint} is unknown, so clawback cannot find it in files"
+            )
+        old = cred.secret.reveal()
+        files, unreachable = _files_of(cred)
+        work = _Work(unreachable=unreachable)
+        for path, locations in sorted(files.items()):
+            try:
+                data = _read(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                work.files.append(_FileWork(path, locations, error=_describe(exc)))
+                continue
+            except ResponderError as exc:
+                work.files.append(_FileWork(path, locations, error=str(exc)))
+                continue
+            if file_holds(path, data, old):
+                work.files.append(_FileWork(path, locations))
+        return work, old
+
+    def _edit(self, work: _Work, transform: Callable[[Path, bytes, Sequence[str]], bytes]) -> None:
+        for item in work.files:
+            if item.error is not None:
+                continue
+            try:
+                data = _read(item.path)
+                result = transform(item.path, data, [loc.key for loc in item.locations])
+                item.backup = self._backups.keep(item.path, data)
+                replace_file(item.path, result)
+                if _read(item.path) != result:
+                    item.error = "the file changed under clawback while it was rewritten"
+                    continue
+                item.done = True
+            except Unparseable as exc:
+                item.error = f"the edited file would not parse ({exc}); left unchanged"
+            except ResponderError as exc:
+                item.error = str(exc)
+            except OSError as exc:
+                item.error = _describe(exc)
+
+    def _rotate_secret(self, cred: Credential, store: SecretStore) -> Outcome:
+        work, old = self._present(cred)
+        if not work.files and not work.unreachable:
+            return AlreadyRevoked(
+                detail=f"the old value is in none of the {len(cred.locations)} place(s) "
+                "discovery listed: it was rotated already"
+            )
+        if len(old) < MIN_REPLACEABLE_LENGTH:
+            return ManualRequired(
+                instructions=f"The {_short_kind(cred.kind)} {cred.fingerprint} is too short to "
+                f"replace safely by text. Set a long random value by hand in: "
+                f"{_places(cred.locations)}",
+                url=DOCS_URL,
+            )
+        try:
+            new, reference = self._new_value(cred, store)
+        except ResponderError as exc:
+            return Failed(error=f"the new value could not be stored, so nothing was changed: {exc}")
+        self._edit(work, lambda path, data, keys: swap_secret(path, data, keys, old, new.reveal()))
+        facts = {**work.facts(), "new_fingerprint": new.fingerprint, "new_reference": reference}
+        if work.failed:
+            return Failed(
+                error=f"the new value is stored at {reference} but could not be written to "
+                + "; ".join(f"{f.path} ({f.error})" for f in work.failed),
+                facts=facts,
+            )
+        if work.unreachable:
+            return ManualRequired(
+                instructions=f"The {_short_kind(cred.kind)} {cred.fingerprint} was replaced in "
+                f"{len(work.changed)} file(s) by the value stored at {reference}, but clawback "
+                "cannot edit: "
+                + "; ".join(f"{loc} ({why})" for loc, why in work.unreachable),
+                url=DOCS_URL,
+                facts=facts,
+            )
+        return Rotated(
+            detail=f"{_short_kind(cred.kind)} replaced in {len(work.changed)} file(s); the "
+            f"gateway accepts only the new one once it starts again: "
+            f"{ROTATED_KINDS[cred.kind]} (stored at {reference})",
+            facts=facts,
+            new_fingerprint=new.fingerprint,
+            new_reference=reference,
+        )
+
+    def _new_value(self, cred: Credential, store: SecretStore) -> tuple[SecretValue, str]:
+        """The replacement, stored before any file hears of it."""
+        if cred.target_id in self._new_values:
+            return self._new_values[cred.target_id]
+        new = SecretValue(token_source.token_urlsafe(32))
+        reference = store.store(self._store_name(cred), new)
+        self._new_values[cred.target_id] = (new, reference)
+        return new, reference
+
+    def _clear_device_token(self, cred: Credential) -> Outcome:
+        work, old = self._present(cred)
+        if not work.files and not work.unreachable:
+            return AlreadyRevoked(detail="the token is in none of the places discovery listed")
+        self._edit(work, lambda path, data, keys: clear_tokens(path, data, keys, old))
+        facts = work.facts()
+        if work.failed or work.unreachable:
+            problems = [f"{f.path} ({f.error})" for f in work.failed]
+            problems += [f"{loc} ({why})" for loc, why in work.unreachable]
+            return Failed(error="could not clear the token in " + "; ".join(problems),
+                          facts=facts)
+        device = cred.account or "unknown"
+        return Revoked(
+            detail=f"{_short_kind(cred.kind)} of device {device} cleared from "
+            f"{len(work.changed)} file(s): the device must pair again "
+            "(`openclaw devices list`, `openclaw devices approve <id>`)",
+            facts=facts,
+        )
+
+    # -- WhatsApp -----------------------------------------------------------------------------
+
+    def _account_dirs(self, cred: Credential) -> list[Path]:
+        return sorted({
+            Path(loc.path).parent for loc in cred.locations
+            if Path(loc.path).name.startswith("creds.json")
+        })
+
+    def _cli_binary(self) -> str | None:
+        if not self.settings.use_openclaw_cli:
+            return None
+        from responders.host.commands import MissingBinary, resolve_binary
+
+        try:
+            return resolve_binary(self.settings.openclaw_binary)
+        except MissingBinary:
+            return None
+
+    def _logout_whatsapp(self, cred: Credential) -> Outcome:
+        facts: dict[str, Any] = {"account": cred.account, "deleted": [], "backups": []}
+        binary = self._cli_binary()
+        sessions: list[_Session] = []
+        for account_dir in self._account_dirs(cred):
+            try:
+                session = self._end_session(account_dir, binary, facts)
+            except OSError as exc:
+                return Failed(error=f"{account_dir}: {_describe(exc)}", facts=facts)
+            if session is not None:
+                sessions.append(session)
+        if not sessions:
+            return AlreadyRevoked(detail="the WhatsApp session files are gone already")
+        account = cred.account or "default"
+        deleted = len(facts["deleted"])
+        if all(s.unlinked for s in sessions):
+            return Revoked(
+                detail=f"WhatsApp account {account} logged out with `openclaw channels logout` "
+                f"(the device is unlinked) and its {deleted} session file(s) deleted",
+                facts=facts,
+            )
+        numbers = sorted({s.number for s in sessions if s.number})
+        phone = f" ({', '.join(numbers)})" if numbers else ""
+        return ManualRequired(
+            instructions=f"clawback deleted the WhatsApp Web session of account {account} "
+            f"({deleted} file(s), backed up in the incident), but a stolen copy keeps working "
+            f"until the device is unlinked. On the phone{phone}: open WhatsApp → Settings → "
+            "Linked devices, tap the OpenClaw session and choose Log out. Files that held it: "
+            f"{_places(cred.locations)}",
+            url=WHATSAPP_HELP_URL,
+            facts=facts,
+        )
+
+    def _end_session(
+        self, account_dir: Path, binary: str | None, facts: dict[str, Any]
+    ) -> _Session | None:
+        """Back up, log out (CLI) and delete one account's session; None if it had none."""
+        from responders.host.commands import binary_sha256, run_command
+
+        files = _session_files(account_dir)
+        if not files:
+            return None
+        session = _Session(number=_whatsapp_number(account_dir))
+        # The CLI deletes the session itself: keep the files first.
+        for path in files:
+            facts["backups"].append(self._backups.keep(path, _read(path)).fact())
+        state_dir = _whatsapp_state_dir(account_dir)
+        if binary and state_dir is not None:
+            argv = whatsapp_logout_argv(binary, state_dir, account_dir.name)
+            result = run_command(argv, timeout=self.settings.cli_timeout_seconds)
+            facts.setdefault("cli", []).append(
+                {**result.record(), "openclaw_sha256": binary_sha256(binary)}
+            )
+            session.unlinked = result.ok
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            facts["deleted"].append(str(path))
+        with contextlib.suppress(OSError):
+            account_dir.rmdir()
+        return session
+
+    # -- manual steps -------------------------------------------------------------------------
+
+    def _manual_step(self, cred: Credential) -> ManualRequired:
+        where = _places(cred.locations)
+        if cred.kind in (KIND_REMOTE_TOKEN, KIND_REMOTE_PASSWORD):
+            what = "token" if cred.kind == KIND_REMOTE_TOKEN else "password"
+            return ManualRequired(
+                instructions=f"This host signs in to another OpenClaw gateway (gateway.remote.url)"
+                f" with the {what} {cred.fingerprint}. On that gateway's host rotate "
+                f"gateway.auth.{what} (run clawback there, or `openclaw doctor "
+                f"--generate-gateway-token`), restart it, then put the new {what} into "
+                f"gateway.remote.{what} here. Found in: {where}",
+                url=DOCS_URL,
+            )
+        if cred.kind == KIND_DEVICE_KEY:
+            return ManualRequired(
+                instructions=f"The agent could read this host's device identity key "
+                f"({cred.fingerprint}). Move identity/device.json out of the state dir so "
+                "OpenClaw makes a new identity at its next start, pair again, and on every "
+                "gateway this host was paired with run `openclaw devices revoke --device <id> "
+                f"--role operator`. Found in: {where}",
+                url=DOCS_URL,
+            )
+        if cred.kind == KIND_SIDECAR_KEY:
+            return ManualRequired(
+                instructions=f"This key ({cred.fingerprint}) decrypts the OAuth tokens in "
+                "credentials/auth-profiles/. Revoke those OAuth sessions at their providers "
+                "(each is its own step), then delete the key file and "
+                "credentials/auth-profiles/*.json and sign in again with `openclaw onboard`. "
+                f"Found in: {where}",
+                url=DOCS_URL,
+            )
+        return ManualRequired(
+            instructions=f"clawback does not know how to replace the OpenClaw secret "
+            f"{cred.kind} {cred.fingerprint}. Replace it with a new random value and restart the "
+            f"gateway. Found in: {where}",
+            url=DOCS_URL,
+        )
+
+    # -- preflight ----------------------------------------------------------------------------
+
+    def preflight(self) -> list[PreflightCheck]:
+        """Prove clawback can rewrite each state dir's config (read-only checks)."""
+        checks: list[PreflightCheck] = []
+        for state_dir in _state_dirs(self.context.settings):
+            config = _config_file(state_dir)
+            if config is None:
+                checks.append(PreflightCheck(
+                    provider="openclaw", capability="rotate", ok=False,
+                    detail=f"no OpenClaw config in {state_dir}",
+                ))
+                continue
+            writable = os.access(config, os.W_OK) and os.access(state_dir, os.W_OK)
+            checks.append(PreflightCheck(
+                provider="openclaw", capability="rotate", ok=writable,
+                detail=f"{config} {'can' if writable else 'cannot'} be rewritten in place",
+                missing_permission="" if writable else f"write access to {state_dir}",
+            ))
+        return checks
+
+
+def _session_files(account_dir: Path) -> list[Path]:
+    """The Baileys auth files of one account (creds.json*, pre-keys, sessions, ...)."""
+    try:
+        entries = sorted(account_dir.iterdir())
+    except OSError:
+        return []
+    return [p for p in entries if p.is_file() and not p.is_symlink()]
+
+
+def _places(locations: Sequence[Location]) -> str:
+    return ", ".join(str(loc) for loc in locations) or "(no file recorded)"
+
+
+def _describe_path(path: KeyPath) -> str:
+    from clawback.inventory import format_key_path
+
+    return format_key_path(path) if path else "(unknown key)"
+
+
+def _describe(exc: OSError) -> str:
+    return f"{type(exc).__name__}: {exc.strerror or 'I/O error'}"
+
+
+def _state_dirs(settings: Mapping[str, Any]) -> list[Path]:
+    agent = settings.get("agent") or {}
+    return [Path(p) for p in agent.get("state_dirs") or []]
+
+
+def _config_file(state_dir: Path) -> Path | None:
+    for name in _CONFIG_NAMES:
+        if (state_dir / name).is_file():
+            return state_dir / name
+    return None
+
