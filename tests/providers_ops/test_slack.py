@@ -315,9 +315,12 @@ def test_a_rotating_token_is_replaced_from_the_stored_refresh_token(
     )
     outcome = responder.rotate(cred("slack:bot_token", token("xoxe.xoxb-1-")), store)
     assert isinstance(outcome, Rotated), outcome
-    assert outcome.new_fingerprint == Credential.from_secret(
-        "slack", "slack:bot_token", SLACK_ROTATED_ACCESS["access_token"]
-    ).fingerprint
+    assert (
+        outcome.new_fingerprint
+        == Credential.from_secret(
+            "slack", "slack:bot_token", SLACK_ROTATED_ACCESS["access_token"]
+        ).fingerprint
+    )
     assert prism_requests(slack_prism_checked, mark, "post /oauth.v2.access") == 1
     assert prism_requests(slack_prism_checked, mark, "get /auth.test") == 1  # the new token
 

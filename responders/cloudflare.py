@@ -1,0 +1,656 @@
+"""Cloudflare responder: API tokens are disabled or deleted, rolled in place, and proven dead.
+
+A discovered API token is located with ``GET /user/tokens/verify`` sent *with the token itself*,
+which answers its id and status without any admin right; a token Cloudflare already rejects is
+``AlreadyRevoked``. With the admin token (a reference to a token holding "API Tokens Write"),
+``revoke`` then disables it (``PUT /user/tokens/{id}`` with ``status: disabled``, reversible) or
+deletes it, as configured. ``rotate`` rolls the value (``PUT /user/tokens/{id}/value``), which
+invalidates the old value at once and keeps the token's permissions; the new value is stored
+through the SecretStore before anything else, and if that fails the token is disabled so no live
+value is left without a home. A token ``revoke`` disabled is switched back on after the roll
+(the attacker's copy is dead; the new value lives only in the store) unless
+``reactivate_after_roll = false``. ``verify_revoked`` asks ``/user/tokens/verify`` with the old
+value again: rejected, disabled or expired means dead.
+
+Account-owned tokens (``cfat_…``, or any token when ``account_id`` is set and the user endpoint
+rejects it) use the same calls under ``/accounts/{account_id}/tokens``; the admin token then
+needs "Account API Tokens Write". The Global API Key has no API to roll it: a manual step.
+
+Config, the ``[providers.cloudflare]`` table of clawback.toml (every key optional)::
+
+    base_url = "https://api.cloudflare.com/client/v4"
+    token = "keyring:clawback/cloudflare-admin"   # admin token (reference)
+    account_id = "0123456789abcdef0123456789abcdef"  # for account-owned tokens
+    revoke_action = "disable"                   # or "delete" (then rotate is a manual step)
+    reactivate_after_roll = true
+    store_name = "cloudflare/{target}"
+    timeout_seconds = 10
+    connect_timeout_seconds = 3
+
+Errors become outcomes: 429 → ``Failed(retryable=True)`` with ``retry_after`` from
+``Retry-After``; 5xx, timeouts and refused connections → retryable; 401 → the admin token is
+named; 403 → the missing permission is named; 404 on a change → ``AlreadyRevoked``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from responders.interface import (
+    AlreadyRevoked,
+    Capability,
+    Credential,
+    Disabled,
+    Failed,
+    ManualRequired,
+    Outcome,
+    Planned,
+    PreflightCheck,
+    Responder,
+    ResponderContext,
+    ResponderError,
+    Revoked,
+    Rotated,
+    SecretStore,
+    SecretValue,
+    Skipped,
+    VerifiedDead,
+)
+
+KIND_API_TOKEN = "cloudflare:api_token"
+KIND_GLOBAL_API_KEY = "cloudflare:global_api_key"
+ACCOUNT_TOKEN_PREFIX = "cfat_"
+TOKENS_URL = "https://dash.cloudflare.com/profile/api-tokens"
+_ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
+# Fields of a token that an update must send back unchanged (Cloudflare replaces the token).
+_KEPT_ON_UPDATE = ("name", "policies", "condition", "expires_on", "not_before")
+
+
+@dataclass(frozen=True)
+class CloudflareSettings:
+    """The validated ``[providers.cloudflare]`` table (see the module docstring)."""
+
+    base_url: str = "https://api.cloudflare.com/client/v4"
+    token: str | None = None
+    account_id: str | None = None
+    revoke_action: Literal["disable", "delete"] = "disable"
+    reactivate_after_roll: bool = True
+    store_name: str = "cloudflare/{target}"
+    timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 3.0
+
+    __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
+
+
+def parse_settings(raw: Mapping[str, Any]) -> CloudflareSettings:
+    """Validate the config table; raise ResponderError saying what to fix."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        settings = TypeAdapter(CloudflareSettings).validate_python(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise ResponderError(f"[providers.cloudflare] is invalid: {problems}") from None
+    from clawback.secret_store import is_reference
+
+    if settings.token is not None and not is_reference(settings.token):
+        raise ResponderError(
+            "[providers.cloudflare] token must be a reference (env:NAME or "
+            "keyring:SERVICE/USER), never the value itself"
+        )
+    if settings.account_id is not None and not _ACCOUNT_ID.match(settings.account_id):
+        raise ResponderError("[providers.cloudflare] account_id must be 32 lowercase hex digits")
+    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
+        raise ResponderError("[providers.cloudflare] timeouts must be positive")
+    return settings
+
+
+# -- turning answers into outcomes -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300 and self.body.get("success") is not False
+
+    @property
+    def result(self) -> Any:
+        return self.body.get("result")
+
+    @property
+    def errors(self) -> str:
+        """Cloudflare's error codes and messages, short (they never echo a token)."""
+        items = self.body.get("errors")
+        if not isinstance(items, list):
+            return ""
+        return "; ".join(
+            f"{e.get('code')}: {str(e.get('message', ''))[:120]}"
+            for e in items[:3]
+            if isinstance(e, Mapping)
+        )
+
+
+class _CallFailed(Exception):
+    def __init__(self, failed: Failed) -> None:
+        super().__init__(failed.error)
+        self.failed = failed
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds Cloudflare asks us to wait (``Retry-After``: seconds or an HTTP date)."""
+    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def failure_for_answer(answer: _Answer, action: str, forbidden_advice: str) -> Failed:
+    """The outcome for an error answer (404 and a rejected old token are the caller's)."""
+    said = f" ({answer.errors})" if answer.errors else ""
+    facts = {"endpoint": action, "http_status": answer.status}
+    if answer.status == 429:
+        wait = retry_after_seconds(answer.headers)
+        return Failed(
+            error=f"{action}: Cloudflare's rate limit is exhausted"
+            + (f"; retry in {wait:.0f} s" if wait is not None else ""),
+            retryable=True,
+            retry_after=wait,
+            facts=facts,
+        )
+    if answer.status >= 500:
+        return Failed(
+            error=f"{action}: Cloudflare answered HTTP {answer.status}{said}",
+            retryable=True,
+            facts=facts,
+        )
+    if answer.status == 401:
+        return Failed(
+            error=f"{action}: Cloudflare rejected the admin token (401){said}: it is expired, "
+            "disabled or wrong; check token in [providers.cloudflare]",
+            facts=facts,
+        )
+    if answer.status == 403:
+        return Failed(error=f"{action}: forbidden (403){said}: {forbidden_advice}", facts=facts)
+    return Failed(error=f"{action}: Cloudflare answered HTTP {answer.status}{said}", facts=facts)
+
+
+def failure_for_transport(exc: Exception, action: str) -> Failed | None:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return Failed(error=f"{action}: Cloudflare did not answer in time", retryable=True)
+    if isinstance(exc, httpx.TransportError):
+        return Failed(
+            error=f"{action}: cannot reach Cloudflare ({type(exc).__name__})", retryable=True
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class _Located:
+    """Where a token lives and what Cloudflare said about it."""
+
+    prefix: str  # "/user/tokens" or "/accounts/{id}/tokens"
+    token_id: str
+    status: str
+
+    @property
+    def owner(self) -> str:
+        return "user" if self.prefix == "/user/tokens" else "account"
+
+
+class CloudflareResponder(Responder):
+    """Disables, deletes, rolls and verifies Cloudflare API tokens; see the module docstring."""
+
+    name: ClassVar[str] = "cloudflare"
+    providers: ClassVar[frozenset[str]] = frozenset({"cloudflare"})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.REVOKE,
+            Capability.DISABLE,
+            Capability.ROTATE,
+            Capability.VERIFY_REVOKED,
+            Capability.PREFLIGHT,
+            Capability.MANUAL,
+        }
+    )
+
+    def __init__(self, context: ResponderContext) -> None:
+        super().__init__(context)
+        self._lock = threading.RLock()
+        self._parsed: CloudflareSettings | None = None
+        self._http: Any = None
+        # Found by revoke(): after a disable the old value no longer answers /verify.
+        self._located: dict[str, _Located] = {}
+        # Token ids revoke() disabled in this run: the ones a roll switches back on.
+        self._disabled: set[str] = set()
+
+    # -- configuration and client -------------------------------------------------------------
+
+    @property
+    def settings(self) -> CloudflareSettings:
+        with self._lock:
+            if self._parsed is None:
+                self._parsed = parse_settings(self.context.config)
+            return self._parsed
+
+    def _admin_token(self) -> SecretValue:
+        if not self.settings.token:
+            raise ResponderError(
+                'this needs an admin token: set token = "keyring:SERVICE/USER" in '
+                "[providers.cloudflare] (a token with the API Tokens Write permission, or "
+                "Account API Tokens Write for account-owned tokens)"
+            )
+        if self.context.secrets is None:
+            raise ResponderError("no secret store is available for Cloudflare references")
+        return self.context.secrets.resolve(self.settings.token)
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._http is None:
+                import httpx
+
+                s = self.settings
+                self._http = httpx.Client(
+                    base_url=s.base_url.rstrip("/"),
+                    headers={"User-Agent": "clawback", "Accept": "application/json"},
+                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
+                )
+            return self._http
+
+    def _call(self, method: str, path: str, token: SecretValue, json_body: Any = None) -> _Answer:
+        action = f"{method} {path}"
+        try:
+            response = self._client().request(
+                method,
+                path,
+                headers={"Authorization": f"Bearer {token.reveal()}"},
+                json=json_body,
+            )
+        except Exception as exc:
+            failed = failure_for_transport(exc, action)
+            if failed is None:
+                raise
+            raise _CallFailed(failed) from None
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            body = {}
+        return _Answer(
+            response.status_code,
+            dict(response.headers),
+            body if isinstance(body, Mapping) else {},
+        )
+
+    def _prefixes(self, cred: Credential) -> list[str]:
+        """Where the token may live, in the order to ask."""
+        account = self.settings.account_id
+        account_prefix = f"/accounts/{account}/tokens" if account else None
+        assert cred.secret is not None
+        if cred.secret.reveal().startswith(ACCOUNT_TOKEN_PREFIX):
+            if account_prefix is None:
+                raise ResponderError(
+                    f"{cred.fingerprint} is an account-owned token (cfat_): set account_id in "
+                    "[providers.cloudflare]"
+                )
+            return [account_prefix]
+        return ["/user/tokens", *([account_prefix] if account_prefix else [])]
+
+    def _forbidden_advice(self, prefix: str) -> str:
+        permission = "API Tokens Write" if prefix == "/user/tokens" else "Account API Tokens Write"
+        return f"the admin token needs the {permission} permission"
+
+    # -- locating a token by its value ---------------------------------------------------------
+
+    def _locate(self, cred: Credential) -> _Located | Outcome:
+        """Ask ``…/tokens/verify`` with the token itself: its id and status, or it is dead."""
+        assert cred.secret is not None
+        rejected: list[str] = []
+        for prefix in self._prefixes(cred):
+            answer = self._call("GET", f"{prefix}/verify", cred.secret)
+            result = answer.result if isinstance(answer.result, Mapping) else {}
+            if answer.ok and result.get("id"):
+                return _Located(prefix, str(result["id"]), str(result.get("status", "")))
+            if answer.status in (400, 401, 403):
+                rejected.append(f"GET {prefix}/verify → {answer.status}")
+                continue
+            return failure_for_answer(answer, f"GET {prefix}/verify", "")
+        return AlreadyRevoked(
+            detail="Cloudflare already rejects this token",
+            facts={"checked_with": rejected},
+        )
+
+    def _remember(self, cred: Credential, located: _Located) -> None:
+        with self._lock:
+            self._located[cred.fingerprint] = located
+
+    def _remembered(self, cred: Credential) -> _Located | None:
+        with self._lock:
+            return self._located.get(cred.fingerprint)
+
+    # -- plan ---------------------------------------------------------------------------------
+
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+        """What revoke would send, from the config alone: no request is made."""
+        s = self.settings
+        out: list[tuple[Credential, Planned]] = []
+        for cred in creds:
+            if cred.kind == KIND_GLOBAL_API_KEY or cred.secret is None:
+                out.append((cred, Planned(action="manual", detail=f"{cred.kind}: by hand")))
+                continue
+            try:
+                prefixes = self._prefixes(cred)
+            except ResponderError as exc:
+                out.append((cred, Planned(action="manual", detail=str(exc))))
+                continue
+            change = (
+                "GET {p}/{{id}}, PUT {p}/{{id}} status=disabled"
+                if s.revoke_action == "disable"
+                else "DELETE {p}/{{id}}"
+            )
+            commands = (
+                *(f"GET {p}/verify (with the token itself: its id)" for p in prefixes),
+                *(change.format(p=p) for p in prefixes[:1]),
+            )
+            out.append(
+                (
+                    cred,
+                    Planned(
+                        action=s.revoke_action,
+                        detail=f"{cred.kind} {cred.fingerprint}",
+                        commands=commands,
+                    ),
+                )
+            )
+        return out
+
+    # -- revoke -------------------------------------------------------------------------------
+
+    def revoke(self, cred: Credential) -> Outcome:
+        if cred.kind == KIND_GLOBAL_API_KEY:
+            return _global_key_steps(cred)
+        if cred.secret is None:
+            return ManualRequired(
+                instructions=f"The value of Cloudflare token {cred.fingerprint} is not known: "
+                f"find it under My Profile → API Tokens and roll or delete it.",
+                url=TOKENS_URL,
+            )
+        try:
+            located = self._locate(cred)
+            if isinstance(located, Outcome):
+                return located
+            self._remember(cred, located)
+            if self.settings.revoke_action == "delete":
+                return self._delete(located)
+            return self._disable(located)
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+
+    def _token_details(self, located: _Located, admin: SecretValue) -> Mapping[str, Any] | Outcome:
+        path = f"{located.prefix}/{located.token_id}"
+        answer = self._call("GET", path, admin)
+        if answer.status == 404:
+            return AlreadyRevoked(
+                detail=f"token {located.token_id} no longer exists (404)",
+                facts={"endpoint": f"GET {path}", "http_status": 404},
+            )
+        if not answer.ok or not isinstance(answer.result, Mapping):
+            return failure_for_answer(answer, f"GET {path}", self._forbidden_advice(located.prefix))
+        return answer.result
+
+    def _set_status(self, located: _Located, status: str, admin: SecretValue) -> Outcome | None:
+        """PUT the token back unchanged but for its status; None on success."""
+        details = self._token_details(located, admin)
+        if isinstance(details, Outcome):
+            return details
+        body = {k: details[k] for k in _KEPT_ON_UPDATE if details.get(k) is not None}
+        body["status"] = status
+        path = f"{located.prefix}/{located.token_id}"
+        answer = self._call("PUT", path, admin, json_body=body)
+        if answer.status == 404:
+            return AlreadyRevoked(
+                detail=f"token {located.token_id} no longer exists (404)",
+                facts={"endpoint": f"PUT {path}", "http_status": 404},
+            )
+        if not answer.ok:
+            return failure_for_answer(answer, f"PUT {path}", self._forbidden_advice(located.prefix))
+        return None
+
+    def _disable(self, located: _Located) -> Outcome:
+        facts = {"token_id": located.token_id, "owner": located.owner}
+        if located.status in ("disabled", "expired"):
+            return AlreadyRevoked(
+                detail=f"token {located.token_id} is already {located.status}",
+                facts={**facts, "status": located.status},
+            )
+        problem = self._set_status(located, "disabled", self._admin_token())
+        if problem is not None:
+            return problem
+        with self._lock:
+            self._disabled.add(located.token_id)
+        return Disabled(
+            detail=f"token {located.token_id} disabled (reversible; rotate rolls its value)",
+            facts={**facts, "endpoint": f"PUT {located.prefix}/{{id}}", "status": "disabled"},
+        )
+
+    def _delete(self, located: _Located) -> Outcome:
+        path = f"{located.prefix}/{located.token_id}"
+        # The 2024 description requires a JSON body on DELETE; Cloudflare accepts {}.
+        answer = self._call("DELETE", path, self._admin_token(), json_body={})
+        facts = {"token_id": located.token_id, "owner": located.owner, "endpoint": f"DELETE {path}"}
+        if answer.status == 404:
+            return AlreadyRevoked(detail=f"token {located.token_id} is already gone", facts=facts)
+        if not answer.ok:
+            return failure_for_answer(
+                answer, f"DELETE {path}", self._forbidden_advice(located.prefix)
+            )
+        return Revoked(detail=f"token {located.token_id} deleted", facts=facts)
+
+    # -- rotate -------------------------------------------------------------------------------
+
+    def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
+        """roll → store → (re-enable) → test; ``facts["stage"]`` is the last stage reached."""
+        if cred.kind == KIND_GLOBAL_API_KEY:
+            return _global_key_steps(cred)
+        if cred.secret is None:
+            return Skipped(reason="the token's value is unknown, so it cannot be located")
+        if self.settings.revoke_action == "delete":
+            return ManualRequired(
+                instructions=f"Cloudflare token {cred.fingerprint} was deleted, so it cannot be "
+                "rolled: create a new token with the same permissions under My Profile → API "
+                "Tokens → Create Token, store it with `keyring set clawback cloudflare/agent`, and "
+                "point the agent at it.",
+                url=TOKENS_URL,
+            )
+        try:
+            located = self._remembered(cred) or self._locate(cred)
+            if isinstance(located, Outcome):
+                return ManualRequired(
+                    instructions=f"Cloudflare rejects {cred.fingerprint}, so its id cannot be "
+                    "found from its value: roll it under My Profile → API Tokens → (token) → "
+                    "Roll, and store the new value with `keyring set clawback cloudflare/agent`.",
+                    url=TOKENS_URL,
+                )
+            return self._roll(located, store)
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+
+    def _roll(self, located: _Located, store: SecretStore) -> Outcome:
+        admin = self._admin_token()
+        path = f"{located.prefix}/{located.token_id}/value"
+        answer = self._call("PUT", path, admin, json_body={})
+        if not answer.ok or not isinstance(answer.result, str) or not answer.result:
+            if answer.status == 404:
+                return Failed(error=f"token {located.token_id} no longer exists (404)")
+            return failure_for_answer(answer, f"PUT {path}", self._forbidden_advice(located.prefix))
+        new = SecretValue(answer.result)
+        facts: dict[str, Any] = {
+            "stage": "create",
+            "token_id": located.token_id,
+            "owner": located.owner,
+            "old_value": "invalidated by the roll",
+        }
+        # The roll already killed the old value: the new one must be stored now, or withdrawn.
+        try:
+            reference = store.store(
+                self.settings.store_name.format(target=f"tokens/{located.token_id}"), new
+            )
+        except Exception as exc:
+            problem = self._set_status(located, "disabled", admin)
+            facts["token_disabled"] = problem is None or isinstance(problem, AlreadyRevoked)
+            state = "disabled" if facts["token_disabled"] else "NOT disabled"
+            return Failed(
+                error=f"storing the rolled value failed ({_describe(exc)}); token "
+                f"{located.token_id} was {state}: roll it again from the dashboard once the "
+                "store works",
+                facts=facts,
+            )
+        facts.update(stage="store", reference=reference)
+        with self._lock:
+            disabled_by_us = located.token_id in self._disabled
+        if disabled_by_us and self.settings.reactivate_after_roll:
+            problem = self._set_status(located, "active", admin)
+            if problem is not None:
+                failed = problem if isinstance(problem, Failed) else Failed(error=problem.detail)
+                return Failed(
+                    error=f"the rolled value is stored at {reference} but re-enabling the token "
+                    f"failed: {failed.error}",
+                    retryable=failed.retryable,
+                    retry_after=failed.retry_after,
+                    facts=facts,
+                )
+            facts["reactivated"] = True
+        elif disabled_by_us or located.status != "active":
+            # Disabled by clawback with reactivate_after_roll = false, or already disabled
+            # before clawback acted: it stays off, and a disabled token cannot be tested.
+            facts.update(stage="finish", status="disabled")
+            return Rotated(
+                detail=f"token {located.token_id} rolled and stored; it stays disabled",
+                facts=facts,
+                new_fingerprint=new.fingerprint,
+                new_reference=reference,
+            )
+        verify = f"{located.prefix}/verify"
+        tested = self._call("GET", verify, new)
+        result = tested.result if isinstance(tested.result, Mapping) else {}
+        if not tested.ok or str(result.get("id")) != located.token_id:
+            return Failed(
+                error=f"the rolled value is stored at {reference} but GET {verify} with it "
+                f"answered {tested.status}",
+                facts=facts,
+            )
+        facts["stage"] = "finish"
+        return Rotated(
+            detail=f"token {located.token_id} rolled in place (same permissions), tested",
+            facts=facts,
+            new_fingerprint=new.fingerprint,
+            new_reference=reference,
+        )
+
+    # -- verify -------------------------------------------------------------------------------
+
+    def verify_revoked(self, cred: Credential) -> Outcome:
+        """``…/tokens/verify`` with the old value: rejected, disabled or expired is dead."""
+        if cred.kind == KIND_GLOBAL_API_KEY:
+            return Skipped(reason="the Global API Key cannot be checked without the account email")
+        if cred.secret is None:
+            return Skipped(reason="the token's value is unknown, so it cannot be tried")
+        try:
+            located = self._locate(cred)
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+        if isinstance(located, AlreadyRevoked):
+            return VerifiedDead(detail="Cloudflare rejects the token", facts=dict(located.facts))
+        if isinstance(located, Outcome):
+            return located
+        facts = {"token_id": located.token_id, "status": located.status}
+        if located.status in ("disabled", "expired"):
+            return VerifiedDead(detail=f"the token is {located.status}", facts=facts)
+        return Failed(error="Cloudflare still accepts the token (status active)", facts=facts)
+
+    # -- preflight ----------------------------------------------------------------------------
+
+    def preflight(self) -> list[PreflightCheck]:
+        """The admin token is valid and can list tokens (writes have no harmless probe)."""
+        try:
+            s = self.settings
+            if not s.token:
+                return []
+            admin = self._admin_token()
+        except ResponderError as exc:
+            return [
+                PreflightCheck(
+                    "cloudflare", "admin token", False, detail=str(exc), missing_permission="token"
+                )
+            ]
+        probes = [("admin token", "/user/tokens/verify", "a valid, active token")]
+        probes.append(("user tokens", "/user/tokens", "API Tokens Read"))
+        if s.account_id:
+            probes.append(
+                ("account tokens", f"/accounts/{s.account_id}/tokens", "Account API Tokens Read")
+            )
+
+        def probe(item: tuple[str, str, str]) -> PreflightCheck:
+            capability, path, needed = item
+            try:
+                answer = self._call("GET", path, admin)
+            except _CallFailed as err:
+                return PreflightCheck("cloudflare", capability, False, detail=err.failed.error)
+            if answer.ok:
+                return PreflightCheck("cloudflare", capability, True, detail=f"GET {path}: 200")
+            failed = failure_for_answer(answer, f"GET {path}", f"needs {needed}")
+            return PreflightCheck(
+                "cloudflare",
+                capability,
+                False,
+                detail=failed.error,
+                missing_permission=needed if answer.status in (401, 403) else "",
+            )
+
+        return list(self.context.fan_out(probe, probes))
+
+
+def _global_key_steps(cred: Credential) -> ManualRequired:
+    return ManualRequired(
+        instructions=(
+            f"Cloudflare has no API that rolls the Global API Key {cred.fingerprint}. Open "
+            f"{TOKENS_URL}, find Global API Key under API Keys, click Roll (Change), confirm "
+            "with your password, and replace it everywhere it is used; better, replace its "
+            "uses with scoped API tokens."
+        ),
+        url=TOKENS_URL,
+    )
+
+
+def _describe(exc: Exception) -> str:
+    # Keyring and store errors carry advice, never the value being stored.
+    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
