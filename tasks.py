@@ -1,5 +1,5 @@
 """``inv <task>`` in a checkout runs the same tasks as the installed ``clawback`` command."""
 
-from clawback.cli import namespace as ns
+from clawback.commands import namespace as ns
 
 __all__ = ["ns"]

@@ -1,7 +1,10 @@
-"""The ``clawback`` console script: a thin invoke Program over the library.
+"""The ``clawback`` command: plain command functions, and the console script's entry point.
 
-``tasks.py`` at the top of the repository exposes the same collection to ``inv``. Errors are
-printed as advice, never as tracebacks, with the exit codes of the design's CLI contract.
+The commands are exposed as invoke tasks by ``clawback.commands`` (the ``clawback`` Program and
+``inv`` in a checkout). ``contain`` alone also has a fast path that parses its options without
+importing invoke: the panic button must act within a quarter second, and invoke's import is a
+third of that. Both parsers are built from ``CONTAIN_OPTIONS`` and a test keeps them equal.
+Errors are printed as advice, never as tracebacks, with the exit codes of the CLI contract.
 """
 
 from __future__ import annotations
@@ -13,30 +16,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from invoke import Collection, Program, task
-from invoke.exceptions import Exit
-
-from clawback import __version__
 from clawback.errors import EXIT_INTERNAL, ClawbackError
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., int])
 
 
-def advice_on_error(func: F) -> F:
+def with_advice(func: F) -> F:
     """Turn clawback's errors into a one-line message and the contract's exit code."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> int:
         try:
             return func(*args, **kwargs)
-        except Exit:
-            raise
         except ClawbackError as exc:
             _err(f"clawback: {exc}")
-            raise Exit(code=exc.exit_code) from None
+            return exc.exit_code
         except KeyboardInterrupt:
             _err("clawback: interrupted; resume with --resume INCIDENT if a run was under way")
-            raise Exit(code=130) from None
+            return 130
         except Exception as exc:  # a bug: say so plainly, keep the detail for a report
             if os.environ.get("CLAWBACK_DEBUG"):
                 raise
@@ -44,7 +41,7 @@ def advice_on_error(func: F) -> F:
                 f"clawback: internal error ({type(exc).__name__}: {exc}). This is a bug; rerun "
                 f"with CLAWBACK_DEBUG=1 for the traceback."
             )
-            raise Exit(code=EXIT_INTERNAL) from None
+            return EXIT_INTERNAL
 
     return wrapper  # type: ignore[return-value]
 
@@ -66,22 +63,24 @@ def _ask(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-@task(
-    help={
-        "playbook": "playbook YAML to run (default: the packaged contain.yaml)",
-        "config": "clawback.toml (default: ./clawback.toml, then $XDG_CONFIG_HOME/clawback/)",
-        "dry-run": "show every action that would be taken; change and write nothing",
-        "cut-network": "also run the network-cut step (asks first unless --yes)",
-        "yes": "approve every step that asks for approval",
-        "resume": "continue incident ID: skip what is done, retry failures, ask about manual steps",
-        "confirm-manual": "with --resume: record every open manual step as done by you, now",
-        "json": "print one machine-readable JSON document instead of live progress",
-        "incidents-dir": "where incidents are kept (default: $XDG_STATE_HOME/clawback/incidents)",
-    }
-)
-@advice_on_error
+# Option name → (takes a value, help). The invoke task and the fast path are both built from it.
+CONTAIN_OPTIONS: dict[str, tuple[bool, str]] = {
+    "playbook": (True, "playbook YAML to run (default: the packaged contain.yaml)"),
+    "config": (True, "clawback.toml (default: ./clawback.toml, then $XDG_CONFIG_HOME/clawback/)"),
+    "dry-run": (False, "show every action that would be taken; change and write nothing"),
+    "cut-network": (False, "also run the network-cut step (asks first unless --yes)"),
+    "yes": (False, "approve every step that asks for approval"),
+    "resume": (True, "continue incident ID: skip what is done, retry failures, ask about manual "
+                     "steps"),
+    "confirm-manual": (False, "with --resume: record every open manual step as done by you, now"),
+    "json": (False, "print one machine-readable JSON document instead of live progress"),
+    "incidents-dir": (True, "where incidents are kept (default: $XDG_STATE_HOME/clawback/"
+                            "incidents)"),
+}
+
+
+@with_advice
 def contain(
-    c: Any,
     playbook: str | None = None,
     config: str | None = None,
     dry_run: bool = False,
@@ -91,7 +90,7 @@ def contain(
     confirm_manual: bool = False,
     json: bool = False,
     incidents_dir: str | None = None,
-) -> None:
+) -> int:
     """Contain a compromised agent now: evidence, stop, revoke keys, evidence, (cut network)."""
     from clawback.contain import ContainRequest, prepare, run
 
@@ -107,48 +106,53 @@ def contain(
         interactive=sys.stdin.isatty() and not json,
         approver=_ask,
     )
-    _run_and_report(request, json_output=json, prepare=prepare, run=run)
+    return _run_and_report(request, json_output=json, prepare=prepare, run=run)
 
 
-def _run_and_report(request: Any, *, json_output: bool, prepare: Any, run: Any) -> None:
-    from clawback.console import (
-        JsonReporter,
-        RichReporter,
-        print_json,
-        print_summary,
-        result_document,
-    )
-
+def _run_and_report(request: Any, *, json_output: bool, prepare: Any, run: Any) -> int:
     prepared = prepare(request)
     if json_output:
+        from clawback.console import JsonReporter, print_json, result_document
+
         result = run(prepared, JsonReporter())
         print_json(result_document(result))
     else:
+        from clawback.console import RichReporter, print_summary
+
         reporter = RichReporter()
         result = run(prepared, reporter)
         print_summary(result, reporter)
-    if result.exit_code:
-        raise Exit(code=result.exit_code)
+    return int(result.exit_code)
 
 
-@task(
-    help={
-        "incident": "incident id or directory",
-        "checkpoint": "a checkpoint you kept off the host (rules out truncation and rewrite)",
-        "pubkey": "the signing public key (PEM) you trust; default: the one the timeline names",
-        "json": "print the verdicts as JSON",
-        "incidents-dir": "where incidents are kept",
-    },
-)
-@advice_on_error
+def _contain_fast(argv: list[str]) -> int | None:
+    """Parse ``contain``'s options without invoke; None when argv needs the full program."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="clawback contain", add_help=False,
+                                     allow_abbrev=False)
+    for name, (takes_value, help_text) in CONTAIN_OPTIONS.items():
+        if takes_value:
+            parser.add_argument(f"--{name}", help=help_text)
+        else:
+            parser.add_argument(f"--{name}", action="store_true", help=help_text)
+    try:
+        parsed, extra = parser.parse_known_args(argv)
+    except SystemExit:
+        return None
+    if extra:
+        return None  # more tasks on one line, or a typo: invoke explains both
+    return contain(**{k: v for k, v in vars(parsed).items()})
+
+
+@with_advice
 def verify(
-    c: Any,
     incident: str,
     checkpoint: str | None = None,
     pubkey: str | None = None,
     json: bool = False,
     incidents_dir: str | None = None,
-) -> None:
+) -> int:
     """Prove an incident's timeline and evidence are intact (exit 0 intact, 1 tampered)."""
     from clawback.evidence import check_evidence
     from clawback.incident import incidents_root, resolve_incident
@@ -172,8 +176,7 @@ def verify(
         })
     else:
         _print_verdicts(incident_dir.name, report)
-    if report.exit_code:
-        raise Exit(code=report.exit_code)
+    return int(report.exit_code)
 
 
 def _print_verdicts(incident: str, report: Any) -> None:
@@ -185,21 +188,15 @@ def _print_verdicts(incident: str, report: Any) -> None:
     for v in report.verdicts:
         colour = colours.get(v.severity, "white")
         where = f" (entry {v.seq})" if v.seq is not None else ""
-        where += f" [{escape(v.path)}]" if v.path else ""
+        where += f" [{v.path}]" if v.path else ""
         console.print(f"[{colour}]{v.code}[/{colour}]{escape(where)}: {escape(v.message)}")
     verdict = "INTACT" if report.intact else "TAMPERED OR INVALID"
     colour = "green" if report.intact else "red"
     console.print(f"[bold {colour}]{incident}: {verdict}[/bold {colour}]")
 
 
-@task(
-    help={
-        "home": "the agent user's home directory (default: yours)",
-        "json": "print the inventory as JSON (fingerprints only)",
-    }
-)
-@advice_on_error
-def discover(c: Any, home: str | None = None, json: bool = False) -> None:
+@with_advice
+def discover(home: str | None = None, json: bool = False) -> int:
     """List every secret the agent can reach, with where it was found (never the values)."""
     from clawback.inventory import discover as run_discovery
 
@@ -208,7 +205,7 @@ def discover(c: Any, home: str | None = None, json: bool = False) -> None:
         from clawback.console import print_json
 
         print_json(inventory.as_dict())
-        return
+        return 0
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -222,11 +219,11 @@ def discover(c: Any, home: str | None = None, json: bool = False) -> None:
             escape("\n".join(str(loc) for loc in cred.locations)),
         )
     Console().print(table)
+    return 0
 
 
-@task(help={"json": "print the contain result as JSON instead of live progress"})
-@advice_on_error
-def demo(c: Any, json: bool = False) -> None:
+@with_advice
+def demo(json: bool = False) -> int:
     """Run the real contain playbook against an embedded sandbox (no root, loopback only)."""
     from clawback.console import (
         JsonReporter,
@@ -253,23 +250,29 @@ def demo(c: Any, json: bool = False) -> None:
         print_summary(outcome.result, reporter)
         console = reporter.console
         console.print(f"gateway stand-in stopped for good: {outcome.gateway_stopped}")
-        console.print(f"agent's AWS keys at the end (moto): {outcome.aws_keys_after or 'none'}")
-        verdict = "INTACT (anchored to the final checkpoint)" if outcome.verify_exit == 0 \
-            else f"NOT INTACT (exit {outcome.verify_exit})"
+        console.print(
+            "keys of the agent's IAM user now (moto): "
+            f"{outcome.aws_keys_after or 'none'} — the compromised key is gone; any key listed "
+            "is the replacement clawback created and stored in the demo keyring"
+        )
+        verdict = ("INTACT (anchored to the final checkpoint)" if outcome.verify_exit == 0
+                   else f"NOT INTACT (exit {outcome.verify_exit})")
         console.print(f"clawback verify: {verdict}")
         for note in outcome.notes:
             console.print(f"[yellow]note:[/yellow] {note}")
         console.print(f"Everything is kept in {outcome.root}")
-    if not outcome.ok:
-        raise Exit(code=EXIT_INTERNAL)
-
-
-namespace = Collection(contain, verify, discover, demo)
-
-
-def build_program() -> Program:
-    return Program(namespace=namespace, name="clawback", binary="clawback", version=__version__)
+    return 0 if outcome.ok else EXIT_INTERNAL
 
 
 def main() -> None:
+    # pydantic scans every installed package for plugins on first use; clawback uses none, and
+    # the scan costs the panic button tens of milliseconds before it can act.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    argv = sys.argv[1:]
+    if argv[:1] == ["contain"] and not {"-h", "--help"} & set(argv):
+        code = _contain_fast(argv[1:])
+        if code is not None:
+            sys.exit(code)
+    from clawback.commands import build_program
+
     build_program().run()

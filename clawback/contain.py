@@ -61,10 +61,19 @@ class Prepared:
     config_path: Path | None
     loaded: Any  # clawback.playbook.LoadedPlaybook
     settings: dict[str, Any]
-    credentials: list[Credential]
     store: KeyringSecretStore
-    inventory: Any = None
+    _inventory: Any = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def inventory(self) -> Any:
+        """Discovery runs on first use: after the agent is stopped, not before."""
+        if self._inventory is None:
+            self._inventory = _discover(self.settings)
+        return self._inventory
+
+    def credentials(self) -> list[Credential]:
+        return list(self.inventory.credentials)
 
 
 def prepare(request: ContainRequest) -> Prepared:
@@ -83,11 +92,6 @@ def prepare(request: ContainRequest) -> Prepared:
     store = KeyringSecretStore()
     _check_references(config, config_path, store)
     settings = config.settings()
-    inventory = _discover(settings)
-    agent = settings.setdefault("agent", {})
-    if not agent.get("state_dirs") and inventory is not None:
-        agent["state_dirs"] = [str(p) for p in inventory.state_dirs]
-    credentials = list(inventory.credentials) if inventory is not None else []
     return Prepared(
         request=request,
         registry=registry,
@@ -95,9 +99,7 @@ def prepare(request: ContainRequest) -> Prepared:
         config_path=config_path,
         loaded=loaded,
         settings=settings,
-        credentials=credentials,
         store=store,
-        inventory=inventory,
     )
 
 
@@ -208,5 +210,4 @@ def _header(prepared: Prepared) -> dict[str, Any]:
         "playbook": {"path": str(prepared.loaded.path), "sha256": prepared.loaded.sha256},
         "config": {"path": str(prepared.config_path) if prepared.config_path else None,
                    "sha256": config_sha},
-        "credentials_found": len(prepared.credentials),
     }

@@ -220,7 +220,7 @@ class Runner:
         playbook: Any,  # clawback.playbook.LoadedPlaybook
         settings: Mapping[str, Any],
         provider_config: Callable[[str], Mapping[str, Any]],
-        credentials: Sequence[Credential],
+        credentials: Sequence[Credential] | Callable[[], Sequence[Credential]],
         secrets: SecretStore | None,
         options: RunOptions,
         reporter: Reporter | None = None,
@@ -241,7 +241,9 @@ class Runner:
         self.loaded = playbook
         self.settings = settings
         self.provider_config = provider_config
-        self.credentials = list(credentials)
+        # Discovery can wait until a step needs the keys: stopping the agent must not.
+        self._credentials_source = credentials
+        self._credentials: list[Credential] | None = None
         self.secrets = secrets
         self.options = options
         self.reporter = reporter or SilentReporter()
@@ -250,7 +252,7 @@ class Runner:
         self.manifest = manifest
         self.incident_id = incident_id
         self.incident_dir = incident_dir
-        self.redactor = Redactor(c.secret for c in self.credentials if c.secret is not None)
+        self.redactor = Redactor()
         self._results: list[TargetResult] = []
         self._results_lock = threading.Lock()
         self._step_status: dict[str, str] = {}
@@ -434,6 +436,23 @@ class Runner:
                 continue
             results.extend(group)
         return results
+
+    @property
+    def credentials(self) -> list[Credential]:
+        if self._credentials is None:
+            source = self._credentials_source
+            found = list(source() if callable(source) else source)
+            for cred in found:
+                if cred.secret is not None:
+                    self.redactor.add(cred.secret)
+            self._credentials = found
+            if self.timeline is not None and callable(source):
+                self.timeline.append(
+                    step="discover", action="discover", phase="event",
+                    detail=f"{len(found)} secret(s) the agent could reach",
+                    extra={"providers": sorted({c.provider for c in found})},
+                )
+        return self._credentials
 
     def _configured(self, name: str) -> bool:
         return self.configured_providers is None or name in self.configured_providers

@@ -1,0 +1,87 @@
+"""The invoke tasks behind ``clawback`` and ``inv``: thin adapters over ``clawback.cli``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke import Collection, Program, task
+from invoke.exceptions import Exit
+
+from clawback import __version__, cli
+
+
+def _finish(code: int) -> None:
+    if code:
+        raise Exit(code=code)
+
+
+@task(
+    auto_shortflags=False,
+    help={name: help_text for name, (_, help_text) in cli.CONTAIN_OPTIONS.items()},
+)
+def contain(
+    c: Any,
+    playbook: str | None = None,
+    config: str | None = None,
+    dry_run: bool = False,
+    cut_network: bool = False,
+    yes: bool = False,
+    resume: str | None = None,
+    confirm_manual: bool = False,
+    json: bool = False,
+    incidents_dir: str | None = None,
+) -> None:
+    """Contain a compromised agent now: evidence, stop, revoke keys, evidence, (cut network)."""
+    _finish(cli.contain(
+        playbook=playbook, config=config, dry_run=dry_run, cut_network=cut_network, yes=yes,
+        resume=resume, confirm_manual=confirm_manual, json=json, incidents_dir=incidents_dir,
+    ))
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "incident": "incident id or directory",
+        "checkpoint": "a checkpoint you kept off the host (rules out truncation and rewrite)",
+        "pubkey": "the signing public key (PEM) you trust; default: the one the timeline names",
+        "json": "print the verdicts as JSON",
+        "incidents-dir": "where incidents are kept",
+    },
+)
+def verify(
+    c: Any,
+    incident: str,
+    checkpoint: str | None = None,
+    pubkey: str | None = None,
+    json: bool = False,
+    incidents_dir: str | None = None,
+) -> None:
+    """Prove an incident's timeline and evidence are intact (exit 0 intact, 1 tampered)."""
+    _finish(cli.verify(incident, checkpoint=checkpoint, pubkey=pubkey, json=json,
+                       incidents_dir=incidents_dir))
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "home": "the agent user's home directory (default: yours)",
+        "json": "print the inventory as JSON (fingerprints only)",
+    },
+)
+def discover(c: Any, home: str | None = None, json: bool = False) -> None:
+    """List every secret the agent can reach, with where it was found (never the values)."""
+    _finish(cli.discover(home=home, json=json))
+
+
+@task(auto_shortflags=False,
+      help={"json": "print the contain result as JSON instead of live progress"})
+def demo(c: Any, json: bool = False) -> None:
+    """Run the real contain playbook against an embedded sandbox (no root, loopback only)."""
+    _finish(cli.demo(json=json))
+
+
+namespace = Collection(contain, verify, discover, demo)
+
+
+def build_program() -> Program:
+    return Program(namespace=namespace, name="clawback", binary="clawback", version=__version__)
