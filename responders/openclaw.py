@@ -49,7 +49,7 @@ Config, the ``[providers.openclaw]`` table of clawback.toml (every key optional)
                                            # the old value's fingerprint
     use_openclaw_cli = true                # WhatsApp logout through `openclaw channels logout`
     openclaw_binary = "openclaw"           # looked up in the system path only, or absolute
-    cli_timeout_seconds = 30
+    cli_timeout_seconds = 15
 
 The action ``openclaw.lockdown`` follows the official "Contain" steps (research/openclaw.md
 §4.3) in every config file (``$include``d ones too) of every state dir in ``[agent]
@@ -158,7 +158,7 @@ class OpenClawSettings:
     store_name: str = "openclaw/{kind}/{old}"
     use_openclaw_cli: bool = True
     openclaw_binary: str = "openclaw"
-    cli_timeout_seconds: float = 30.0
+    cli_timeout_seconds: float = 15.0
 
     __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
 
@@ -968,6 +968,10 @@ class OpenClawResponder(Responder):
                         whatsapp_logout_argv(binary, state_dir, account_dir.name)
                     ))
                 commands_list += [f"back up and delete {p}" for p in _session_files(account_dir)]
+            commands_list += [
+                f"leave {loc} alone (outside a WhatsApp auth dir): the operator deletes it"
+                for loc in self._stray_copies(cred)
+            ]
             return Planned(
                 action="logout",
                 detail=f"log WhatsApp account {cred.account or '?'} out and delete its session",
@@ -1152,10 +1156,17 @@ class OpenClawResponder(Responder):
     # -- WhatsApp -----------------------------------------------------------------------------
 
     def _account_dirs(self, cred: Credential) -> list[Path]:
+        """The Baileys auth dirs (``<state>/credentials/whatsapp/<account>``) that held it."""
         return sorted({
             Path(loc.path).parent for loc in cred.locations
             if Path(loc.path).name.startswith("creds.json")
+            and _whatsapp_state_dir(Path(loc.path).parent) is not None
         })
+
+    def _stray_copies(self, cred: Credential) -> list[Location]:
+        """Places outside an auth dir: clawback deletes whole auth dirs only, never elsewhere."""
+        dirs = set(self._account_dirs(cred))
+        return [loc for loc in cred.locations if Path(loc.path).parent not in dirs]
 
     def _cli_binary(self) -> str | None:
         if not self.settings.use_openclaw_cli:
@@ -1178,11 +1189,16 @@ class OpenClawResponder(Responder):
                 return Failed(error=f"{account_dir}: {_describe(exc)}", facts=facts)
             if session is not None:
                 sessions.append(session)
-        if not sessions:
+        strays = [loc for loc in self._stray_copies(cred) if Path(loc.path).exists()]
+        if not sessions and not strays:
             return AlreadyRevoked(detail="the WhatsApp session files are gone already")
         account = cred.account or "default"
         deleted = len(facts["deleted"])
-        if all(s.unlinked for s in sessions):
+        copies = (
+            f" Delete the copies outside the auth dir by hand: {_places(strays)}." if strays
+            else ""
+        )
+        if sessions and all(s.unlinked for s in sessions) and not strays:
             return Revoked(
                 detail=f"WhatsApp account {account} logged out with `openclaw channels logout` "
                 f"(the device is unlinked) and its {deleted} session file(s) deleted",
@@ -1195,7 +1211,7 @@ class OpenClawResponder(Responder):
             f"({deleted} file(s), backed up in the incident), but a stolen copy keeps working "
             f"until the device is unlinked. On the phone{phone}: open WhatsApp → Settings → "
             "Linked devices, tap the OpenClaw session and choose Log out. Files that held it: "
-            f"{_places(cred.locations)}",
+            f"{_places(cred.locations)}.{copies}",
             url=WHATSAPP_HELP_URL,
             facts=facts,
         )

@@ -288,6 +288,27 @@ def test_whatsapp_session_is_deleted_and_unlinking_the_device_is_a_manual_step(
     assert "cli" not in outcome.facts
 
 
+def test_a_session_copy_elsewhere_is_named_not_deleted(agent_host: AgentHost,
+                                                      tmp_path: Path) -> None:
+    (cred,) = agent_host.creds("whatsapp")
+    stray_dir = tmp_path / "exfil"
+    stray_dir.mkdir()
+    original = cred.locations[0]
+    stray = stray_dir / "creds.json"
+    stray.write_bytes(Path(original.path).read_bytes())
+    (stray_dir / "notes.txt").write_text("unrelated")
+    cred = Credential.from_secret(
+        cred.provider, cred.kind, cred.secret.reveal(),  # type: ignore[union-attr]
+        [*cred.locations, Location(str(stray), original.key)], account=cred.account,
+    )
+    outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
+    assert isinstance(outcome, ManualRequired)
+    assert f"Delete the copies outside the auth dir by hand: {stray}:" in outcome.instructions
+    assert stray.exists() and (stray_dir / "notes.txt").exists()
+    assert str(stray) not in outcome.facts["deleted"]
+    assert len(outcome.facts["deleted"]) == 2
+
+
 def test_whatsapp_logout_command_targets_the_install_and_account() -> None:
     state = Path("/home/agent/.openclaw")
     assert whatsapp_logout_argv("/usr/local/bin/openclaw", state, "default") == [
