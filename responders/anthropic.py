@@ -1,0 +1,709 @@
+"""Anthropic responder: API keys switched off through the Admin API, replacements by hand.
+
+The Admin API lists an organization's keys with a redacted hint of each (``partial_key_hint``,
+e.g. ``sk-ant-api03-R2D...igAA``) and can change a key's ``status``; it has no call that creates
+or deletes a key. So:
+
+- ``revoke`` finds the key whose hint fits the discovered value and sets it ``inactive``
+  (``POST /v1/organizations/api_keys/{id}``), which an admin can undo in the Console: reversible
+  containment, reported as ``Disabled``. With ``archive = true`` it is set ``archived`` instead
+  (treated as final) and reported as ``Revoked``. A key that is already inactive, archived or
+  expired is ``AlreadyRevoked``. A key no listing shows is tried with a harmless call
+  (``GET /v1/models``): 401 means dead, anything else becomes a guided step;
+- ``verify_revoked`` makes that harmless call with the old key and wants 401;
+- ``rotate`` is a guided step (Console link, what to create, where clawback will keep it);
+  ``accept_replacement`` is what the engine calls with the key the operator pastes: it stores
+  it first, proves it with the same harmless call, and withdraws the stored copy if Anthropic
+  rejects it;
+- admin keys and Claude sign-in tokens have no API at all: guided steps.
+
+Config, the ``[providers.anthropic]`` table of clawback.toml (every key optional)::
+
+    base_url = "https://api.anthropic.com"
+    admin_key = "keyring:clawback/anthropic-admin"   # an Admin API key (sk-ant-admin…)
+    anthropic_version = "2023-06-01"
+    archive = false                     # true: archive (final) instead of inactive (reversible)
+    workspaces = []                     # only search these workspace ids (default: all)
+    timeout_seconds = 10
+    connect_timeout_seconds = 3
+    store_name = "anthropic/{target}"   # where pasted replacements go through the SecretStore
+    extra_headers = {}
+
+Errors become outcomes as in ``responders.github``: 429 (``Retry-After``), 5xx and 529
+(overloaded), timeouts and refused connections → retryable; 401/403 → advice; a 404 on the
+update → ``AlreadyRevoked``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from responders.interface import (
+    AlreadyRevoked,
+    Capability,
+    Credential,
+    Disabled,
+    Failed,
+    ManualRequired,
+    Outcome,
+    Planned,
+    PreflightCheck,
+    Responder,
+    ResponderContext,
+    ResponderError,
+    Revoked,
+    Rotated,
+    SecretStore,
+    SecretValue,
+    Skipped,
+    VerifiedDead,
+)
+from responders.openai import matches_redacted, retry_after_seconds
+
+KIND_API_KEY = "anthropic:api_key"
+KIND_ADMIN_KEY = "anthropic:admin_key"
+KIND_OAUTH_TOKEN = "anthropic:oauth_token"
+KIND_OAUTH_REFRESH = "anthropic:oauth_refresh"
+_PREFIX_KINDS = (
+    ("sk-ant-admin", KIND_ADMIN_KEY),
+    ("sk-ant-oat", KIND_OAUTH_TOKEN),
+    ("sk-ant-ort", KIND_OAUTH_REFRESH),
+    ("sk-ant-", KIND_API_KEY),
+)
+DEAD_STATUSES = frozenset({"inactive", "archived", "expired"})
+
+KEYS_PAGE = "https://console.anthropic.com/settings/keys"
+ADMIN_KEYS_PAGE = "https://console.anthropic.com/settings/admin-keys"
+CLAUDE_ACCOUNT_PAGE = "https://claude.ai/settings/account"
+
+KEYS_PATH = "/v1/organizations/api_keys"
+MODELS_PATH = "/v1/models"
+_PAGE_SIZE = 100
+_MAX_PAGES = 50
+_REFERENCE = re.compile(r"^(env|keyring):\S+$")
+_WORKSPACE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass(frozen=True)
+class AnthropicSettings:
+    """The validated ``[providers.anthropic]`` table (see the module docstring)."""
+
+    base_url: str = "https://api.anthropic.com"
+    admin_key: str | None = None
+    anthropic_version: str = "2023-06-01"
+    archive: bool = False
+    workspaces: tuple[str, ...] = ()
+    timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 3.0
+    store_name: str = "anthropic/{target}"
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
+
+
+def parse_settings(raw: Mapping[str, Any]) -> AnthropicSettings:
+    """Validate the config table; raise ResponderError saying what to fix."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        settings = TypeAdapter(AnthropicSettings).validate_python(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise ResponderError(f"[providers.anthropic] is invalid: {problems}") from None
+    if settings.admin_key is not None and not _REFERENCE.match(settings.admin_key):
+        raise ResponderError(
+            "[providers.anthropic] admin_key must be a reference (env:NAME or "
+            "keyring:SERVICE/USER), never the key itself"
+        )
+    for workspace in settings.workspaces:
+        if not _WORKSPACE_ID.match(workspace):
+            raise ResponderError(f"[providers.anthropic] {workspace!r} is not a workspace id")
+    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
+        raise ResponderError("[providers.anthropic] timeouts must be positive")
+    if "{target}" not in settings.store_name:
+        raise ResponderError("[providers.anthropic] store_name must contain {target}")
+    return settings
+
+
+def key_kind(cred: Credential) -> str:
+    """The credential's kind, trusting the key's own prefix over a generic label."""
+    if cred.secret is not None:
+        value = cred.secret.reveal()
+        for prefix, kind in _PREFIX_KINDS:
+            if value.startswith(prefix):
+                return kind
+    return cred.kind
+
+
+def failure_for_status(
+    status: int,
+    headers: Mapping[str, str],
+    action: str,
+    forbidden_advice: str,
+    credential: str = "the admin key",
+) -> Failed:
+    """The outcome for an error answer (a 404 is the caller's business)."""
+    if status == 429:
+        wait = retry_after_seconds(headers)
+        return Failed(
+            error=f"{action}: Anthropic's rate limit was hit (HTTP 429)"
+            + (f"; retry in {wait:.0f} s" if wait is not None else ""),
+            retryable=True,
+            retry_after=wait,
+        )
+    if status >= 500:  # 529 is "overloaded"
+        return Failed(
+            error=f"{action}: Anthropic answered HTTP {status}",
+            retryable=True,
+            retry_after=retry_after_seconds(headers),
+        )
+    if status == 401:
+        return Failed(
+            error=f"{action}: Anthropic rejected {credential} (401): it is disabled, deleted or "
+            f"wrong; check admin_key in [providers.anthropic]"
+        )
+    if status == 403:
+        return Failed(error=f"{action}: forbidden (403): {forbidden_advice}")
+    return Failed(error=f"{action}: Anthropic refused the request (HTTP {status})")
+
+
+def failure_for_transport(exc: Exception, action: str) -> Failed | None:
+    """A timeout or connection problem from httpx, else None."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return Failed(error=f"{action}: Anthropic did not answer in time", retryable=True)
+    if isinstance(exc, httpx.TransportError):
+        return Failed(
+            error=f"{action}: cannot reach Anthropic ({type(exc).__name__})", retryable=True
+        )
+    return None
+
+
+class _CallFailed(Exception):
+    def __init__(self, status: int, failed: Failed) -> None:
+        super().__init__(failed.error)
+        self.status = status
+        self.failed = failed
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """One key as the Admin API lists it. Holds no secret."""
+
+    key_id: str
+    hint: str
+    name: str
+    status: str
+    workspace_id: str | None
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "workspace_id": self.workspace_id or "default",
+            "status_before": self.status,
+        }
+
+
+_ADMIN_ADVICE = (
+    "the admin key must be an Admin API key (sk-ant-admin…) created by an organization admin "
+    "under Console → Settings → Admin keys"
+)
+
+
+class AnthropicResponder(Responder):
+    """Disables Anthropic API keys and checks them; see the module docstring."""
+
+    name: ClassVar[str] = "anthropic"
+    providers: ClassVar[frozenset[str]] = frozenset({"anthropic"})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.REVOKE,
+            Capability.DISABLE,
+            Capability.ROTATE,
+            Capability.VERIFY_REVOKED,
+            Capability.PREFLIGHT,
+            Capability.MANUAL,
+        }
+    )
+
+    def __init__(self, context: ResponderContext) -> None:
+        super().__init__(context)
+        self._lock = threading.RLock()
+        self._parsed: AnthropicSettings | None = None
+        self._http: Any = None
+        self._located: dict[str, ApiKeyRecord] = {}
+
+    # -- configuration and transport -----------------------------------------------------------
+
+    @property
+    def settings(self) -> AnthropicSettings:
+        with self._lock:
+            if self._parsed is None:
+                self._parsed = parse_settings(self.context.config)
+            return self._parsed
+
+    def _store(self) -> SecretStore:
+        if self.context.secrets is None:
+            raise ResponderError("no secret store is available for Anthropic references")
+        return self.context.secrets
+
+    def _admin_key(self) -> SecretValue:
+        if not self.settings.admin_key:
+            raise ResponderError(
+                'this needs an Anthropic Admin API key: set admin_key = "keyring:SERVICE/USER" '
+                f"in [providers.anthropic] (an organization admin creates one at {ADMIN_KEYS_PAGE})"
+            )
+        return self._store().resolve(self.settings.admin_key)
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._http is None:
+                import httpx
+
+                s = self.settings
+                self._http = httpx.Client(
+                    base_url=s.base_url.rstrip("/"),
+                    headers={
+                        "User-Agent": "clawback",
+                        "anthropic-version": s.anthropic_version,
+                        **s.extra_headers,
+                    },
+                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
+                )
+            return self._http
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        *,
+        key: SecretValue,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> _Answer:
+        """One request; an error answer is returned, a transport failure raised."""
+        try:
+            response = self._client().request(
+                method, path, headers={"x-api-key": key.reveal()}, params=params, json=json_body
+            )
+        except Exception as exc:
+            failed = failure_for_transport(exc, action)
+            if failed is None:
+                raise
+            raise _CallFailed(0, failed) from None
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return _Answer(response.status_code, dict(response.headers), body)
+
+    def _list_keys(self) -> list[ApiKeyRecord]:
+        """Every key of the organization (or of the configured workspaces), all statuses."""
+        scopes: list[dict[str, Any]] = [{"workspace_id": w} for w in self.settings.workspaces]
+        records: list[ApiKeyRecord] = []
+        for scope in scopes or [{}]:
+            query: dict[str, Any] = {"limit": _PAGE_SIZE, **scope}
+            for _ in range(_MAX_PAGES):
+                action = f"GET {KEYS_PATH}"
+                answer = self._request(
+                    "GET", KEYS_PATH, action, key=self._admin_key(), params=query
+                )
+                if answer.status != 200:
+                    raise _CallFailed(
+                        answer.status,
+                        failure_for_status(answer.status, answer.headers, action, _ADMIN_ADVICE),
+                    )
+                body = answer.body if isinstance(answer.body, Mapping) else {}
+                page = [k for k in body.get("data") or () if isinstance(k, Mapping)]
+                records += [
+                    ApiKeyRecord(
+                        key_id=str(k.get("id", "")),
+                        hint=str(k.get("partial_key_hint") or ""),
+                        name=str(k.get("name") or ""),
+                        status=str(k.get("status") or ""),
+                        workspace_id=k.get("workspace_id"),
+                    )
+                    for k in page
+                ]
+                last = body.get("last_id") or (page[-1].get("id") if page else None)
+                if not body.get("has_more") or not last:
+                    break
+                query["after_id"] = last
+        return records
+
+    def _matching(self, records: Sequence[ApiKeyRecord], cred: Credential) -> list[ApiKeyRecord]:
+        assert cred.secret is not None
+        value = cred.secret.reveal()
+        return [r for r in records if r.hint and matches_redacted(r.hint, value)]
+
+    def _fan(self, func: Callable[[Any], Outcome], items: Sequence[Any]) -> list[Outcome]:
+        def guarded(item: Any) -> Outcome:
+            try:
+                return func(item)
+            except _CallFailed as err:
+                return err.failed
+            except ResponderError as exc:
+                return Failed(error=str(exc))
+
+        return list(self.context.fan_out(guarded, list(items)))
+
+    # -- plan -----------------------------------------------------------------------------------
+
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+        """What revoke_all would send, from the config alone: no request is made."""
+        status = "archived" if self.settings.archive else "inactive"
+        out: list[tuple[Credential, Planned]] = []
+        for cred in creds:
+            if key_kind(cred) == KIND_API_KEY and cred.secret is not None:
+                commands = (
+                    f"GET {KEYS_PATH} (match partial_key_hint)",
+                    f"POST {KEYS_PATH}/{{id}} {{status: {status}}}",
+                    f"not found: GET {MODELS_PATH} with the key (401: already dead)",
+                )
+                detail = f"{KIND_API_KEY} {cred.fingerprint} → {status}"
+                out.append((cred, Planned(action="revoke", commands=commands, detail=detail)))
+            else:
+                out.append((cred, Planned(action="manual", detail=f"{cred.kind}: by hand")))
+        return out
+
+    # -- revoke ---------------------------------------------------------------------------------
+
+    def revoke(self, cred: Credential) -> Outcome:
+        return self.revoke_all([cred])[0][1]
+
+    def revoke_all(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
+        """List the organization's keys once, then switch every match off concurrently."""
+        try:
+            _ = self.settings
+        except ResponderError as exc:
+            return [(cred, Failed(error=str(exc))) for cred in creds]
+        outcomes: dict[int, Outcome] = {}
+        keys = []
+        for i, cred in enumerate(creds):
+            if key_kind(cred) == KIND_API_KEY and cred.secret is not None:
+                keys.append(i)
+            else:
+                outcomes[i] = self._manual(cred)
+        if keys and not self.settings.admin_key:
+            outcomes.update({i: self._unconfigured(creds[i]) for i in keys})
+        elif keys:
+            try:
+                records = self._list_keys()
+            except _CallFailed as err:
+                outcomes.update({i: err.failed for i in keys})
+            except ResponderError as exc:
+                outcomes.update({i: Failed(error=str(exc)) for i in keys})
+            else:
+                results = self._fan(lambda i: self._switch_off(creds[i], records), keys)
+                outcomes.update(zip(keys, results, strict=True))
+        return [(cred, outcomes[i]) for i, cred in enumerate(creds)]
+
+    def _switch_off(self, cred: Credential, records: Sequence[ApiKeyRecord]) -> Outcome:
+        matches = self._matching(records, cred)
+        if not matches:
+            return self._not_listed(cred)
+        if len(matches) > 1:
+            return ManualRequired(
+                instructions=(
+                    f"{len(matches)} Anthropic keys show the hint of {cred.fingerprint} "
+                    f"({', '.join(r.key_id for r in matches)}): clawback will not guess. Disable "
+                    "the right one in the Console."
+                ),
+                url=KEYS_PAGE,
+                facts={"candidates": [r.key_id for r in matches]},
+            )
+        record = matches[0]
+        with self._lock:
+            self._located[cred.fingerprint] = record
+        wanted = "archived" if self.settings.archive else "inactive"
+        archive_pending = wanted == "archived" and record.status != "archived"
+        if record.status in DEAD_STATUSES and not archive_pending:
+            return AlreadyRevoked(
+                detail=f"key {record.key_id} is already {record.status}", facts=record.facts()
+            )
+        path = f"{KEYS_PATH}/{record.key_id}"
+        action = f"POST {path}"
+        answer = self._request(
+            "POST", path, action, key=self._admin_key(), json_body={"status": wanted}
+        )
+        facts = {**record.facts(), "endpoint": action, "http_status": answer.status}
+        if answer.status == 404:
+            return AlreadyRevoked(detail=f"key {record.key_id} is gone (404)", facts=facts)
+        if answer.status != 200:
+            return failure_for_status(
+                answer.status,
+                answer.headers,
+                action,
+                "the admin key may not change API keys: " + _ADMIN_ADVICE,
+            )
+        facts["status"] = wanted
+        if wanted == "archived":
+            return Revoked(detail=f"key {record.key_id} archived", facts=facts)
+        return Disabled(
+            detail=f"key {record.key_id} set inactive (an admin can reactivate it in the Console)",
+            facts=facts,
+        )
+
+    def _unconfigured(self, cred: Credential) -> Outcome:
+        return ManualRequired(
+            instructions=(
+                f"Disable Anthropic key {cred.fingerprint} in the Console (Settings → API keys; "
+                f"it ends in {cred.fingerprint.split()[0].lstrip('…')}), or give clawback an "
+                'Admin API key (admin_key = "keyring:…" in [providers.anthropic]) to do it next '
+                f"time. It was found in: {_where(cred)}"
+            ),
+            url=KEYS_PAGE,
+        )
+
+    def _not_listed(self, cred: Credential) -> Outcome:
+        """No hint fits: ask Anthropic with the key itself whether it still works."""
+        answer = self._try_key(cred)
+        facts = {"checked_with": f"GET {MODELS_PATH}", "http_status": answer.status}
+        if answer.status == 401:
+            return AlreadyRevoked(
+                detail="no listed key matches, and Anthropic rejects this one (401)", facts=facts
+            )
+        if answer.status < 300 or answer.status == 403:
+            return ManualRequired(
+                instructions=(
+                    f"Anthropic still accepts key {cred.fingerprint}, but the organization the "
+                    "admin key manages does not list it: it belongs to another organization. "
+                    "Disable it in that organization's Console (Settings → API keys), or give "
+                    "clawback that organization's admin key."
+                ),
+                url=KEYS_PAGE,
+                facts=facts,
+            )
+        return failure_for_status(answer.status, answer.headers, f"GET {MODELS_PATH}", "")
+
+    def _try_key(self, cred: Credential) -> _Answer:
+        assert cred.secret is not None
+        return self._request(
+            "GET", MODELS_PATH, f"GET {MODELS_PATH}", key=cred.secret, params={"limit": 1}
+        )
+
+    def _manual(self, cred: Credential) -> Outcome:
+        kind = key_kind(cred)
+        where = _where(cred)
+        if kind == KIND_ADMIN_KEY:
+            own = ""
+            if self.settings.admin_key:
+                try:
+                    own = (
+                        " It is the admin key clawback itself uses: store the new one under "
+                        f"{self.settings.admin_key}."
+                        if cred.secret is not None and self._admin_key() == cred.secret
+                        else ""
+                    )
+                except ResponderError:
+                    own = ""
+            return ManualRequired(
+                instructions=(
+                    f"Anthropic admin keys cannot be disabled through the API. Delete admin key "
+                    f"{cred.fingerprint} in the Console (Settings → Admin keys) and create a new "
+                    f"one if you need it.{own} It was found in: {where}"
+                ),
+                url=ADMIN_KEYS_PAGE,
+            )
+        if kind in (KIND_OAUTH_TOKEN, KIND_OAUTH_REFRESH):
+            return ManualRequired(
+                instructions=(
+                    f"The agent holds a Claude sign-in token ({cred.fingerprint}); no API revokes "
+                    "it. Log out of all sessions in your claude.ai account settings, change the "
+                    f"password, then sign the agent in again. Remove the old token from: {where}"
+                ),
+                url=CLAUDE_ACCOUNT_PAGE,
+            )
+        return ManualRequired(
+            instructions=(
+                f"clawback cannot identify Anthropic {cred.kind} {cred.fingerprint}: disable it "
+                f"in the Console. It was found in: {where}"
+            ),
+            url=KEYS_PAGE,
+        )
+
+    # -- rotate ---------------------------------------------------------------------------------
+
+    def _store_target(self, cred: Credential) -> str:
+        with self._lock:
+            record = self._located.get(cred.fingerprint)
+        if record is not None:
+            return f"{record.workspace_id or 'default'}/{record.key_id}"
+        return "api-key-" + cred.fingerprint.rsplit(":", 1)[-1]
+
+    def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
+        """Anthropic cannot create keys: say exactly what to create and where it will be kept.
+
+        The engine later hands the pasted key to ``accept_replacement``.
+        """
+        kind = key_kind(cred)
+        if kind != KIND_API_KEY:
+            return Skipped(reason=f"{cred.kind} is replaced by hand (see its revoke step)")
+        with self._lock:
+            record = self._located.get(cred.fingerprint)
+        workspace = (record.workspace_id or "Default") if record else "the same workspace"
+        name = record.name if record and record.name else "the agent's key"
+        name_in_store = self.settings.store_name.format(target=self._store_target(cred))
+        return ManualRequired(
+            instructions=(
+                f"Anthropic has no API that creates keys. In the Console (Settings → API keys) "
+                f"create a key in workspace {workspace} to replace {name} ({cred.fingerprint}), "
+                f"then paste it when clawback asks (or run `clawback contain --resume` with the "
+                f"incident id). clawback stores it as {name_in_store} and checks it with a "
+                "harmless call before anything uses it."
+            ),
+            url=KEYS_PAGE,
+            facts={
+                "replaces": cred.fingerprint,
+                "store_as": name_in_store,
+                **(record.facts() if record else {}),
+            },
+        )
+
+    def accept_replacement(
+        self, cred: Credential, new_value: SecretValue, store: SecretStore
+    ) -> Outcome:
+        """Store the key the operator pasted for ``cred``, then prove it works.
+
+        Stored first, so a key Anthropic showed only once is never lost; withdrawn from the
+        store again if Anthropic rejects it. What was pasted is never echoed.
+        """
+        pasted = new_value.reveal().strip()
+        new = SecretValue(pasted)
+        if not pasted.startswith("sk-ant-") or key_kind(_pasted(new)) != KIND_API_KEY:
+            return Failed(
+                error="what was pasted is not an Anthropic API key (sk-ant-api…): nothing stored"
+            )
+        if cred.secret is not None and cred.secret == new:
+            return Failed(error="that is the exposed key itself: create a new one in the Console")
+        name = self.settings.store_name.format(target=self._store_target(cred))
+        try:
+            reference = store.store(name, new)
+        except Exception as exc:
+            # Store errors carry advice, never the value being stored.
+            why = str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
+            return Failed(error=f"storing the new key failed: {why}")
+        facts: dict[str, Any] = {"stage": "store", "reference": reference}
+        try:
+            answer = self._try_key(_pasted(new))
+        except _CallFailed as err:
+            return Failed(
+                error=f"the new key is stored at {reference} but could not be checked: "
+                f"{err.failed.error}",
+                retryable=True,
+                facts=facts,
+            )
+        facts["http_status"] = answer.status
+        if answer.status in (401, 403):
+            try:
+                store.delete(name)
+                facts["stored_copy"] = "removed"
+            except ResponderError:
+                facts["stored_copy"] = "not removed"
+            return Failed(
+                error=f"Anthropic rejects the pasted key (HTTP {answer.status}); it was "
+                f"{facts['stored_copy']} from the keyring. Paste the key you just created.",
+                facts=facts,
+            )
+        if answer.status != 200:
+            failed = failure_for_status(
+                answer.status, answer.headers, f"GET {MODELS_PATH}", "", credential="the new key"
+            )
+            return Failed(
+                error=f"the new key is stored at {reference} but the check failed: {failed.error}",
+                retryable=failed.retryable,
+                retry_after=failed.retry_after,
+                facts=facts,
+            )
+        facts["stage"] = "finish"
+        return Rotated(
+            detail=f"the pasted key works and is stored at {reference}: point the agent at it",
+            facts=facts,
+            new_fingerprint=new.fingerprint,
+            new_reference=reference,
+        )
+
+    # -- verify ---------------------------------------------------------------------------------
+
+    def verify_revoked(self, cred: Credential) -> Outcome:
+        """Prove the key is dead: ``GET /v1/models`` with it must get 401."""
+        if key_kind(cred) != KIND_API_KEY:
+            return Skipped(reason=f"{cred.kind} is checked by the person who revokes it")
+        if cred.secret is None:
+            return Skipped(reason="the key's value is unknown, so it cannot be tried")
+        try:
+            answer = self._try_key(cred)
+        except _CallFailed as err:
+            return err.failed
+        facts = {"checked_with": f"GET {MODELS_PATH}", "http_status": answer.status}
+        if answer.status == 401:
+            return VerifiedDead(detail="Anthropic rejects the key (401)", facts=facts)
+        if answer.status < 300 or answer.status == 403:
+            return Failed(
+                error=f"Anthropic still accepts the key (HTTP {answer.status})",
+                retryable=True,
+                facts=facts,
+            )
+        failed = failure_for_status(answer.status, answer.headers, f"GET {MODELS_PATH}", "")
+        return Failed(
+            error=failed.error,
+            retryable=failed.retryable,
+            retry_after=failed.retry_after,
+            facts=facts,
+        )
+
+    # -- preflight ------------------------------------------------------------------------------
+
+    def preflight(self) -> list[PreflightCheck]:
+        """Prove the admin key can list the organization's API keys."""
+        try:
+            key = self._admin_key()
+        except ResponderError as exc:
+            return [
+                PreflightCheck(
+                    "anthropic", "admin key", False, detail=str(exc), missing_permission="admin_key"
+                )
+            ]
+        action = f"GET {KEYS_PATH}"
+        try:
+            answer = self._request("GET", KEYS_PATH, action, key=key, params={"limit": 1})
+        except _CallFailed as err:
+            return [PreflightCheck("anthropic", "list API keys", False, detail=err.failed.error)]
+        if answer.status == 200:
+            return [PreflightCheck("anthropic", "list API keys", True, detail=f"{action}: 200")]
+        failed = failure_for_status(answer.status, answer.headers, action, _ADMIN_ADVICE)
+        return [
+            PreflightCheck(
+                "anthropic",
+                "list API keys",
+                False,
+                detail=failed.error,
+                missing_permission="an Admin API key" if answer.status in (401, 403) else "",
+            )
+        ]
+
+
+def _where(cred: Credential) -> str:
+    return ", ".join(str(loc) for loc in cred.locations) or "(no file recorded)"
+
+
+def _pasted(value: SecretValue) -> Credential:
+    return Credential(
+        provider="anthropic", kind=KIND_API_KEY, fingerprint=value.fingerprint, secret=value
+    )

@@ -1,0 +1,1153 @@
+"""OpenAI responder: project keys, service-account keys and admin keys, through the Admin API.
+
+A discovered key is only a value; the Admin API knows keys by id and shows each one redacted
+(``redacted_value``: a prefix, an ellipsis, the last characters). clawback lists the keys of the
+configured projects (or of every project), finds the one whose redacted form fits the value, and
+deletes it:
+
+- a key a *user* owns (``sk-proj-…``, legacy ``sk-…``): ``DELETE /organization/projects/{p}/
+  api_keys/{id}``. OpenAI has no API that creates user keys, so replacing one is a guided step;
+- a key a *service account* owns (``sk-svcacct-…``, or ``sk-proj-…`` issued to one): the Admin
+  API refuses to delete it and offers no per-key delete, so the service account itself is deleted
+  (all of its keys die with it). ``rotate`` creates a new service account in the same project,
+  stores its key through the SecretStore, proves it works with ``GET /models``, and only then
+  deletes the old account (already gone after a revoke: 404 counts as done);
+- an admin key (``sk-admin-…``): ``DELETE /organization/admin_api_keys/{id}``; ``rotate``
+  creates a replacement (``expires_in_seconds``), stores it, proves it, deletes the old one.
+  When the compromised admin key is the very one clawback acts with, it is replaced *first*
+  (create → store → switch → delete), and last, so clawback never saws off the branch it sits on.
+
+A key that is not found is tried once with a harmless call (``GET /models``): 401 means it is
+already dead (``AlreadyRevoked``); a key that still works but is in no project the admin key
+can see becomes a guided step, never a false success. Codex OAuth tokens have no API at all.
+
+Config, the ``[providers.openai]`` table of clawback.toml (every key optional)::
+
+    base_url = "https://api.openai.com/v1"
+    admin_key = "keyring:clawback/openai-admin"   # an Admin API key (sk-admin-…), by reference
+    projects = ["proj_abc"]                 # searched for project keys; empty: every project
+    timeout_seconds = 10
+    connect_timeout_seconds = 3
+    store_name = "openai/{target}"          # where replacements go through the SecretStore
+    admin_key_expires_in_seconds = 7776000  # lifetime of a replacement admin key (90 days)
+    extra_headers = {}                      # sent with every request
+
+Errors become outcomes as in ``responders.github``: 429 (with ``Retry-After``/``retry-after-ms``),
+5xx, timeouts and refused connections → ``Failed(retryable=True)``; 401/403 → advice naming the
+credential or permission; a 404 on a delete → ``AlreadyRevoked``. The runner retries, not this
+module. ``matches_redacted`` and ``retry_after_seconds`` are shared with ``responders.anthropic``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from responders.interface import (
+    AlreadyRevoked,
+    Capability,
+    Credential,
+    Failed,
+    ManualRequired,
+    Outcome,
+    Planned,
+    PreflightCheck,
+    Responder,
+    ResponderContext,
+    ResponderError,
+    Revoked,
+    Rotated,
+    SecretStore,
+    SecretValue,
+    Skipped,
+    VerifiedDead,
+)
+
+KIND_PROJECT_KEY = "openai:project_key"
+KIND_SERVICE_ACCOUNT_KEY = "openai:service_account_key"
+KIND_LEGACY_KEY = "openai:api_key"
+KIND_ADMIN_KEY = "openai:admin_key"
+KIND_OAUTH_ACCESS = "openai:oauth_access"
+KIND_OAUTH_REFRESH = "openai:oauth_refresh"
+
+PROJECT_KINDS = frozenset({KIND_PROJECT_KEY, KIND_SERVICE_ACCOUNT_KEY, KIND_LEGACY_KEY})
+OAUTH_KINDS = frozenset({KIND_OAUTH_ACCESS, KIND_OAUTH_REFRESH})
+# The value's own prefix beats whatever label discovery gave it.
+_PREFIX_KINDS = (
+    ("sk-admin-", KIND_ADMIN_KEY),
+    ("sk-svcacct-", KIND_SERVICE_ACCOUNT_KEY),
+    ("sk-proj-", KIND_PROJECT_KEY),
+)
+
+API_KEYS_PAGE = "https://platform.openai.com/api-keys"
+ADMIN_KEYS_PAGE = "https://platform.openai.com/settings/organization/admin-keys"
+CODEX_SIGN_OUT_PAGE = "https://chatgpt.com/#settings/Security"
+
+_PAGE_SIZE = 100
+_MAX_PAGES = 50
+_MAX_ADMIN_KEY_SECONDS = 31_536_000
+_REFERENCE = re.compile(r"^(env|keyring):\S+$")
+_PROJECT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+# How the Admin API masks a key: "sk-abc...wxyz", "sk-admin...def", "sk-…wxyz", "sk-****wxyz".
+_MASK = re.compile(r"\.{2,}|…|\*+")
+_MIN_VISIBLE_TAIL = 2
+
+
+def matches_redacted(redacted: str, value: str) -> bool:
+    """Whether ``value`` is a key a provider shows as ``redacted`` (prefix, mask, last chars).
+
+    Every visible piece must sit where the mask says: the head at the start, the tail at the
+    end, anything between in order. A form without a visible tail proves nothing and never
+    matches.
+    """
+    pieces = _MASK.split(redacted)
+    if len(pieces) == 1:
+        return redacted == value
+    head, middle, tail = pieces[0], pieces[1:-1], pieces[-1]
+    if len(tail) < _MIN_VISIBLE_TAIL or len(head) + len(tail) > len(value):
+        return False
+    if not (value.startswith(head) and value.endswith(tail)):
+        return False
+    inner, position = value[len(head) : len(value) - len(tail)], 0
+    for piece in middle:
+        found = inner.find(piece, position)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds the provider asks us to wait: ``retry-after-ms``, else ``Retry-After``."""
+    millis = _header(headers, "retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    retry_after = _header(headers, "retry-after")
+    if not retry_after:
+        return None
+    try:
+        return max(float(retry_after), 0.0)
+    except ValueError:
+        import email.utils
+
+        try:
+            when = email.utils.parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError):
+            return None
+        return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    """The validated ``[providers.openai]`` table (see the module docstring)."""
+
+    base_url: str = "https://api.openai.com/v1"
+    admin_key: str | None = None
+    projects: tuple[str, ...] = ()
+    timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 3.0
+    store_name: str = "openai/{target}"
+    admin_key_expires_in_seconds: int | None = 7_776_000
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
+
+
+def parse_settings(raw: Mapping[str, Any]) -> OpenAISettings:
+    """Validate the config table; raise ResponderError saying what to fix."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        settings = TypeAdapter(OpenAISettings).validate_python(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise ResponderError(f"[providers.openai] is invalid: {problems}") from None
+    if settings.admin_key is not None and not _REFERENCE.match(settings.admin_key):
+        raise ResponderError(
+            "[providers.openai] admin_key must be a reference (env:NAME or "
+            "keyring:SERVICE/USER), never the key itself"
+        )
+    for project in settings.projects:
+        if not _PROJECT_ID.match(project):
+            raise ResponderError(f"[providers.openai] {project!r} is not a project id (proj_…)")
+    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
+        raise ResponderError("[providers.openai] timeouts must be positive")
+    lifetime = settings.admin_key_expires_in_seconds
+    if lifetime is not None and not 1 <= lifetime <= _MAX_ADMIN_KEY_SECONDS:
+        raise ResponderError(
+            f"[providers.openai] admin_key_expires_in_seconds must be 1…{_MAX_ADMIN_KEY_SECONDS}"
+        )
+    if "{target}" not in settings.store_name:
+        raise ResponderError("[providers.openai] store_name must contain {target}")
+    return settings
+
+
+def key_kind(cred: Credential) -> str:
+    """The credential's kind, trusting the key's own prefix over a generic label."""
+    if cred.secret is not None:
+        value = cred.secret.reveal()
+        for prefix, kind in _PREFIX_KINDS:
+            if value.startswith(prefix):
+                return kind
+    return cred.kind
+
+
+# -- answers → outcomes --------------------------------------------------------------------------
+
+
+def failure_for_status(
+    status: int,
+    headers: Mapping[str, str],
+    action: str,
+    forbidden_advice: str,
+    credential: str = "the admin key",
+) -> Failed:
+    """The outcome for an error answer (a 404 is the caller's business).
+
+    Provider error text is left out on purpose: OpenAI quotes part of a rejected key in it.
+    """
+    if status == 429:
+        wait = retry_after_seconds(headers)
+        return Failed(
+            error=f"{action}: OpenAI's rate limit was hit (HTTP 429)"
+            + (f"; retry in {wait:.0f} s" if wait is not None else ""),
+            retryable=True,
+            retry_after=wait,
+        )
+    if status >= 500:
+        return Failed(
+            error=f"{action}: OpenAI answered HTTP {status}",
+            retryable=True,
+            retry_after=retry_after_seconds(headers),
+        )
+    if status == 401:
+        return Failed(
+            error=f"{action}: OpenAI rejected {credential} (401): it is expired, deleted or "
+            f"wrong; check admin_key in [providers.openai]"
+        )
+    if status == 403:
+        return Failed(error=f"{action}: forbidden (403): {forbidden_advice}")
+    return Failed(error=f"{action}: OpenAI refused the request (HTTP {status})")
+
+
+def failure_for_transport(exc: Exception, action: str) -> Failed | None:
+    """A timeout or connection problem from httpx, else None."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return Failed(error=f"{action}: OpenAI did not answer in time", retryable=True)
+    if isinstance(exc, httpx.TransportError):
+        return Failed(error=f"{action}: cannot reach OpenAI ({type(exc).__name__})", retryable=True)
+    return None
+
+
+class _CallFailed(Exception):
+    def __init__(self, status: int, failed: Failed) -> None:
+        super().__init__(failed.error)
+        self.status = status
+        self.failed = failed
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One key as the Admin API lists it: where it lives and who owns it. Holds no secret."""
+
+    key_id: str
+    redacted: str
+    name: str
+    project_id: str | None = None  # None: an admin key
+    owner_type: str = "user"  # user | service_account | admin
+    service_account_id: str | None = None
+    service_account_name: str | None = None
+
+    def facts(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key_id": self.key_id, "owner": self.owner_type}
+        if self.project_id:
+            out["project_id"] = self.project_id
+        if self.service_account_id:
+            out["service_account_id"] = self.service_account_id
+        return out
+
+
+@dataclass(frozen=True)
+class _Listing:
+    records: tuple[KeyRecord, ...]
+    failure: Failed | None = None  # a part that could not be listed
+
+    def matching(self, value: str) -> list[KeyRecord]:
+        return [r for r in self.records if r.redacted and matches_redacted(r.redacted, value)]
+
+
+_ADMIN_ADVICE = (
+    "the admin key must be an Admin API key (sk-admin-…) created by an organization owner"
+)
+_PROJECT_ADVICE = "the admin key cannot manage this project's API keys and service accounts"
+
+
+class OpenAIResponder(Responder):
+    """Deletes, replaces and checks OpenAI keys; see the module docstring."""
+
+    name: ClassVar[str] = "openai"
+    providers: ClassVar[frozenset[str]] = frozenset({"openai"})
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.REVOKE,
+            Capability.ROTATE,
+            Capability.VERIFY_REVOKED,
+            Capability.PREFLIGHT,
+            Capability.MANUAL,
+        }
+    )
+
+    def __init__(self, context: ResponderContext) -> None:
+        super().__init__(context)
+        self._lock = threading.RLock()
+        self._parsed: OpenAISettings | None = None
+        self._http: Any = None
+        self._admin: SecretValue | None = None
+        # What revoke learnt, for rotate: the key it deleted (by fingerprint) and the admin
+        # keys it already replaced.
+        self._located: dict[str, KeyRecord] = {}
+        self._replaced: dict[str, Rotated] = {}
+        self._orphaned: set[str] = set()  # own admin keys deleted without a replacement
+
+    # -- configuration and transport -----------------------------------------------------------
+
+    @property
+    def settings(self) -> OpenAISettings:
+        with self._lock:
+            if self._parsed is None:
+                self._parsed = parse_settings(self.context.config)
+            return self._parsed
+
+    def _store(self) -> SecretStore:
+        if self.context.secrets is None:
+            raise ResponderError("no secret store is available for OpenAI references")
+        return self.context.secrets
+
+    def _admin_key(self) -> SecretValue:
+        with self._lock:
+            if self._admin is None:
+                if not self.settings.admin_key:
+                    raise ResponderError(
+                        'this needs an OpenAI Admin API key: set admin_key = "keyring:SERVICE/'
+                        'USER" in [providers.openai] (create one under Organization settings → '
+                        f"Admin keys, {ADMIN_KEYS_PAGE})"
+                    )
+                self._admin = self._store().resolve(self.settings.admin_key)
+            return self._admin
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._http is None:
+                import httpx
+
+                s = self.settings
+                self._http = httpx.Client(
+                    base_url=s.base_url.rstrip("/"),
+                    headers={"User-Agent": "clawback", **s.extra_headers},
+                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
+                )
+            return self._http
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        *,
+        key: SecretValue,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> _Answer:
+        """One request; an error answer is returned, a transport failure raised."""
+        try:
+            response = self._client().request(
+                method,
+                path,
+                headers={"Authorization": f"Bearer {key.reveal()}"},
+                params=params,
+                json=json_body,
+            )
+        except Exception as exc:
+            failed = failure_for_transport(exc, action)
+            if failed is None:
+                raise
+            raise _CallFailed(0, failed) from None
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return _Answer(response.status_code, dict(response.headers), body)
+
+    def _admin_call(
+        self,
+        method: str,
+        path: str,
+        advice: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> _Answer:
+        """An Admin API call that must succeed (or answer 404, which the caller judges)."""
+        action = f"{method} {path}"
+        answer = self._request(
+            method, path, action, key=self._admin_key(), params=params, json_body=json_body
+        )
+        if answer.status in ok or answer.status == 404:
+            return answer
+        raise _CallFailed(
+            answer.status, failure_for_status(answer.status, answer.headers, action, advice)
+        )
+
+    def _list(
+        self, path: str, advice: str, params: Mapping[str, Any] | None = None
+    ) -> list[Mapping[str, Any]]:
+        """Every item of a cursor-paged listing (``has_more`` / ``last_id`` → ``after``)."""
+        items: list[Mapping[str, Any]] = []
+        query: dict[str, Any] = {"limit": _PAGE_SIZE, **(params or {})}
+        for _ in range(_MAX_PAGES):
+            answer = self._admin_call("GET", path, advice, params=query)
+            if answer.status == 404:
+                raise _CallFailed(404, Failed(error=f"GET {path}: not found (404)"))
+            body = answer.body if isinstance(answer.body, Mapping) else {}
+            page = [i for i in body.get("data") or () if isinstance(i, Mapping)]
+            items += page
+            last = body.get("last_id") or (page[-1].get("id") if page else None)
+            if not body.get("has_more") or not last:
+                break
+            query["after"] = last
+        return items
+
+    def _fan(self, func: Callable[[Any], Outcome], items: Sequence[Any]) -> list[Outcome]:
+        def guarded(item: Any) -> Outcome:
+            try:
+                return func(item)
+            except _CallFailed as err:
+                return err.failed
+            except ResponderError as exc:
+                return Failed(error=str(exc))
+
+        return list(self.context.fan_out(guarded, list(items)))
+
+    # -- finding keys ---------------------------------------------------------------------------
+
+    def _projects(self) -> list[str]:
+        if self.settings.projects:
+            return list(self.settings.projects)
+        listed = self._list(
+            "/organization/projects", "the admin key cannot list the organization's projects"
+        )
+        return [str(p["id"]) for p in listed if p.get("id")]
+
+    def _project_keys(self, project: str) -> list[KeyRecord]:
+        # owner_project_access=any: without it the API hides keys whose owner left the project,
+        # and a departed user's key is exactly the kind an attacker keeps using.
+        listed = self._list(
+            f"/organization/projects/{project}/api_keys",
+            _PROJECT_ADVICE,
+            params={"owner_project_access": "any"},
+        )
+        records = []
+        for item in listed:
+            owner = item.get("owner") if isinstance(item.get("owner"), Mapping) else {}
+            account = owner.get("service_account") if isinstance(owner, Mapping) else None
+            account = account if isinstance(account, Mapping) else {}
+            records.append(
+                KeyRecord(
+                    key_id=str(item.get("id", "")),
+                    redacted=str(item.get("redacted_value", "")),
+                    name=str(item.get("name", "")),
+                    project_id=project,
+                    owner_type=str(owner.get("type") or "user"),
+                    service_account_id=account.get("id"),
+                    service_account_name=account.get("name"),
+                )
+            )
+        return records
+
+    def _all_project_keys(self) -> _Listing:
+        """The keys of every project, listed concurrently; a project that could not be listed
+        is remembered, so a key missing from the rest is not taken for a dead one."""
+        projects = self._projects()
+        records: list[KeyRecord] = []
+        failure: Failed | None = None
+        for outcome in self.context.fan_out(self._guarded_keys, projects):
+            if isinstance(outcome, Failed):
+                failure = failure or outcome
+            else:
+                records += outcome
+        return _Listing(tuple(records), failure)
+
+    def _guarded_keys(self, project: str) -> list[KeyRecord] | Failed:
+        try:
+            return self._project_keys(project)
+        except _CallFailed as err:
+            return err.failed
+
+    def _admin_keys(self) -> _Listing:
+        listed = self._list("/organization/admin_api_keys", _ADMIN_ADVICE)
+        return _Listing(
+            tuple(
+                KeyRecord(
+                    key_id=str(item.get("id", "")),
+                    redacted=str(item.get("redacted_value", "")),
+                    name=str(item.get("name") or ""),
+                    owner_type="admin",
+                )
+                for item in listed
+            )
+        )
+
+    def _is_own_admin_key(self, cred: Credential) -> bool:
+        if cred.secret is None or not self.settings.admin_key:
+            return False
+        try:
+            return self._admin_key() == cred.secret
+        except ResponderError:
+            return False
+
+    # -- plan -----------------------------------------------------------------------------------
+
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+        """What revoke_all would send, from the config alone: no request is made."""
+        s = self.settings
+        listing = (
+            [f"GET /organization/projects/{p}/api_keys" for p in s.projects]
+            if s.projects
+            else ["GET /organization/projects", "GET /organization/projects/{each}/api_keys"]
+        )
+        out: list[tuple[Credential, Planned]] = []
+        for cred in creds:
+            kind = key_kind(cred)
+            if kind in PROJECT_KINDS and cred.secret is not None:
+                commands: tuple[str, ...] = (
+                    *listing,
+                    "match redacted_value",
+                    "DELETE /organization/projects/{p}/api_keys/{id} (a user's key) or "
+                    "DELETE /organization/projects/{p}/service_accounts/{id} (a service "
+                    "account's key)",
+                    "not found: GET /models with the key (401: already dead)",
+                )
+            elif kind == KIND_ADMIN_KEY and cred.secret is not None:
+                commands = (
+                    "GET /organization/admin_api_keys, match redacted_value",
+                    "if it is clawback's own admin key: POST /organization/admin_api_keys, "
+                    "store the replacement, switch to it (last of all)",
+                    "DELETE /organization/admin_api_keys/{id}",
+                )
+            else:
+                out.append((cred, Planned(action="manual", detail=f"{cred.kind}: by hand")))
+                continue
+            out.append(
+                (
+                    cred,
+                    Planned(
+                        action="revoke", commands=commands, detail=f"{kind} {cred.fingerprint}"
+                    ),
+                )
+            )
+        return out
+
+    # -- revoke ---------------------------------------------------------------------------------
+
+    def revoke(self, cred: Credential) -> Outcome:
+        return self.revoke_all([cred])[0][1]
+
+    def revoke_all(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
+        """List each kind of key once, then delete every match concurrently; clawback's own
+        admin key goes last, after its replacement is stored."""
+        try:
+            _ = self.settings
+        except ResponderError as exc:
+            return [(cred, Failed(error=str(exc))) for cred in creds]
+        outcomes: dict[int, Outcome] = {}
+        project_creds: list[int] = []
+        admin_creds: list[int] = []
+        for i, cred in enumerate(creds):
+            kind = key_kind(cred)
+            if cred.secret is None or kind not in (*PROJECT_KINDS, KIND_ADMIN_KEY):
+                outcomes[i] = self._manual(cred)
+            elif kind == KIND_ADMIN_KEY:
+                admin_creds.append(i)
+            else:
+                project_creds.append(i)
+
+        if not self.settings.admin_key:
+            for i in (*project_creds, *admin_creds):
+                outcomes[i] = self._unconfigured(creds[i])
+            project_creds, admin_creds = [], []
+        if project_creds:
+            outcomes.update(self._revoke_matching(creds, project_creds, self._all_project_keys))
+        if admin_creds:
+            own = [i for i in admin_creds if self._is_own_admin_key(creds[i])]
+            others = [i for i in admin_creds if i not in own]
+            if others:
+                outcomes.update(self._revoke_matching(creds, others, self._admin_keys))
+            for i in own:
+                outcomes[i] = self._guard(lambda i=i: self._replace_own_admin_key(creds[i]))
+        return [(cred, outcomes[i]) for i, cred in enumerate(creds)]
+
+    def _guard(self, call: Callable[[], Outcome]) -> Outcome:
+        try:
+            return call()
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+
+    def _revoke_matching(
+        self,
+        creds: Sequence[Credential],
+        indexes: list[int],
+        listing: Callable[[], _Listing],
+    ) -> dict[int, Outcome]:
+        try:
+            listed = listing()
+        except _CallFailed as err:
+            return {i: err.failed for i in indexes}
+        except ResponderError as exc:
+            return {i: Failed(error=str(exc)) for i in indexes}
+        outcomes = self._fan(lambda i: self._revoke_one(creds[i], listed), indexes)
+        return dict(zip(indexes, outcomes, strict=True))
+
+    def _revoke_one(self, cred: Credential, listed: _Listing) -> Outcome:
+        matches = listed.matching(self._value(cred))
+        if not matches:
+            if listed.failure is not None:
+                # It may sit in the project that could not be listed: that is no proof of death.
+                return listed.failure
+            return self._not_listed(cred)
+        if len(matches) > 1:
+            return _ambiguous(cred, matches)
+        record = matches[0]
+        with self._lock:
+            self._located[cred.fingerprint] = record
+        if record.owner_type == "admin":
+            return self._delete(
+                f"/organization/admin_api_keys/{record.key_id}",
+                f"admin key {record.key_id}",
+                _ADMIN_ADVICE,
+                record,
+            )
+        if record.owner_type == "service_account" and record.service_account_id:
+            return self._delete(
+                f"/organization/projects/{record.project_id}/service_accounts/"
+                f"{record.service_account_id}",
+                f"service account {record.service_account_id} (owner of key {record.key_id}; "
+                "every key of the account dies with it)",
+                _PROJECT_ADVICE,
+                record,
+            )
+        return self._delete(
+            f"/organization/projects/{record.project_id}/api_keys/{record.key_id}",
+            f"key {record.key_id} of project {record.project_id}",
+            _PROJECT_ADVICE,
+            record,
+        )
+
+    def _delete(self, path: str, what: str, advice: str, record: KeyRecord) -> Outcome:
+        answer = self._admin_call("DELETE", path, advice)
+        facts = {**record.facts(), "endpoint": f"DELETE {path}", "http_status": answer.status}
+        if answer.status == 404:
+            return AlreadyRevoked(detail=f"{what} is already gone (404)", facts=facts)
+        return Revoked(detail=f"deleted {what}", facts=facts)
+
+    def _not_listed(self, cred: Credential) -> Outcome:
+        """No listed key fits: ask OpenAI with the key itself whether it still works."""
+        assert cred.secret is not None
+        answer = self._request("GET", "/models", "GET /models", key=cred.secret)
+        facts = {"checked_with": "GET /models", "http_status": answer.status}
+        if answer.status == 401:
+            return AlreadyRevoked(
+                detail="no listed key matches, and OpenAI rejects this one (GET /models → 401)",
+                facts=facts,
+            )
+        if answer.status < 300 or answer.status == 403:
+            where = ", ".join(self.settings.projects) or "any project the admin key can list"
+            return ManualRequired(
+                instructions=(
+                    f"OpenAI still accepts key {cred.fingerprint}, but it is not among the keys "
+                    f"of {where}. Find it by its last characters in the dashboard of the "
+                    f"organization it belongs to and delete it, or add its project to projects "
+                    f"in [providers.openai] (with an admin key of that organization)."
+                ),
+                url=API_KEYS_PAGE,
+                facts=facts,
+            )
+        return failure_for_status(answer.status, answer.headers, "GET /models", "")
+
+    def _unconfigured(self, cred: Credential) -> Outcome:
+        admin = key_kind(cred) == KIND_ADMIN_KEY
+        return ManualRequired(
+            instructions=(
+                f"Delete OpenAI {'admin key' if admin else 'key'} {cred.fingerprint} in the "
+                f"dashboard (it ends in {cred.fingerprint.split()[0].lstrip('…')}), or give "
+                'clawback an Admin API key (admin_key = "keyring:…" in [providers.openai]) '
+                f"to do it next time. It was found in: {_where(cred)}"
+            ),
+            url=ADMIN_KEYS_PAGE if admin else API_KEYS_PAGE,
+        )
+
+    def _manual(self, cred: Credential) -> Outcome:
+        if key_kind(cred) in OAUTH_KINDS:
+            return ManualRequired(
+                instructions=(
+                    f"The agent holds a ChatGPT/Codex sign-in token ({cred.fingerprint}); the "
+                    "Admin API cannot revoke it. Sign out of all sessions under ChatGPT → "
+                    "Settings → Security, change the account password, then sign the agent in "
+                    f"again. Remove the old token from: {_where(cred)}"
+                ),
+                url=CODEX_SIGN_OUT_PAGE,
+            )
+        return ManualRequired(
+            instructions=(
+                f"clawback cannot identify OpenAI {cred.kind} {cred.fingerprint} (its value is "
+                f"unknown or unlike any OpenAI key): delete it in the dashboard. It was found "
+                f"in: {_where(cred)}"
+            ),
+            url=API_KEYS_PAGE,
+        )
+
+    # -- admin keys -----------------------------------------------------------------------------
+
+    def _create_admin_key(self) -> tuple[str, SecretValue]:
+        body: dict[str, Any] = {"name": f"clawback {datetime.now(UTC):%Y-%m-%d %H:%M}"}
+        if self.settings.admin_key_expires_in_seconds is not None:
+            body["expires_in_seconds"] = self.settings.admin_key_expires_in_seconds
+        answer = self._admin_call(
+            "POST", "/organization/admin_api_keys", _ADMIN_ADVICE, json_body=body
+        )
+        created = answer.body if isinstance(answer.body, Mapping) else {}
+        if answer.status != 200 or not created.get("value") or not created.get("id"):
+            raise _CallFailed(
+                answer.status,
+                Failed(error="POST /organization/admin_api_keys: no new key in the answer"),
+            )
+        return str(created["id"]), SecretValue(str(created["value"]))
+
+    def _store_admin_replacement(
+        self, new_id: str, new: SecretValue, store: SecretStore, facts: dict[str, Any]
+    ) -> str | Failed:
+        """Store the new admin key, or withdraw it again so no live key is left homeless."""
+        name = self.settings.store_name.format(target=f"admin-key/{new_id}")
+        try:
+            return store.store(name, new)
+        except Exception as exc:
+            path = f"/organization/admin_api_keys/{new_id}"
+            try:
+                withdrawn = self._request("DELETE", path, f"DELETE {path}", key=self._admin_key())
+                facts["new_key_deleted"] = withdrawn.status in (200, 404)
+            except _CallFailed:
+                facts["new_key_deleted"] = False
+            return Failed(
+                error=f"storing the new admin key failed ({_describe(exc)}); the new key was "
+                f"{'deleted' if facts['new_key_deleted'] else 'NOT deleted'}",
+                facts=facts,
+            )
+
+    def _prove_admin_key(self, key: SecretValue) -> _Answer:
+        return self._request(
+            "GET",
+            "/organization/admin_api_keys",
+            "GET /organization/admin_api_keys",
+            key=key,
+            params={"limit": 1},
+        )
+
+    def _replace_own_admin_key(self, cred: Credential) -> Outcome:
+        """The exposed admin key is clawback's own: replace it, switch to the replacement, and
+        delete it. Containment wins: without a working replacement it is deleted all the same."""
+        matches = self._admin_keys().matching(self._value(cred))
+        if len(matches) > 1:
+            return _ambiguous(cred, matches)
+        if not matches:
+            return self._not_listed_admin(cred)
+        old = matches[0]
+        with self._lock:
+            self._located[cred.fingerprint] = old
+        rotated = self._guard(lambda: self._rotate_admin_key(cred, old, self._store(), switch=True))
+        if isinstance(rotated, Rotated):
+            with self._lock:
+                self._replaced[cred.fingerprint] = rotated
+            return Revoked(
+                detail=f"clawback's own admin key {old.key_id} was replaced (the new one is "
+                f"stored at {rotated.new_reference}) and then deleted",
+                facts={**rotated.facts, **old.facts()},
+            )
+        problem = getattr(rotated, "error", "") or rotated.detail
+        deleted = self._guard(
+            lambda: self._delete(
+                f"/organization/admin_api_keys/{old.key_id}",
+                f"admin key {old.key_id}",
+                _ADMIN_ADVICE,
+                old,
+            )
+        )
+        if isinstance(deleted, Failed):
+            return Failed(
+                error=f"{problem}; deleting the exposed admin key failed too: {deleted.error}",
+                retryable=deleted.retryable,
+                retry_after=deleted.retry_after,
+                facts={**rotated.facts, **deleted.facts},
+            )
+        with self._lock:
+            self._orphaned.add(cred.fingerprint)
+        return Revoked(
+            detail=f"deleted clawback's own admin key {old.key_id} without a working "
+            f"replacement ({problem}): create a new admin key in the dashboard",
+            facts={**rotated.facts, **deleted.facts},
+        )
+
+    def _not_listed_admin(self, cred: Credential) -> Outcome:
+        answer = self._prove_admin_key(self._admin_key())
+        facts = {"checked_with": "GET /organization/admin_api_keys", "http_status": answer.status}
+        if answer.status == 401:
+            return AlreadyRevoked(detail="OpenAI already rejects this admin key", facts=facts)
+        return ManualRequired(
+            instructions=(
+                f"clawback's own OpenAI admin key {cred.fingerprint} is exposed but not among "
+                "the organization's admin keys it can list: delete it in the dashboard, create "
+                "a new one and store it under the reference in [providers.openai]."
+            ),
+            url=ADMIN_KEYS_PAGE,
+            facts=facts,
+        )
+
+    def _rotate_admin_key(
+        self, cred: Credential, old: KeyRecord | None, store: SecretStore, *, switch: bool
+    ) -> Outcome:
+        """create → store → test → finish (delete the old key unless it is already gone)."""
+        new_id, new = self._create_admin_key()
+        facts: dict[str, Any] = {"stage": "create", "new_key_id": new_id}
+        reference = self._store_admin_replacement(new_id, new, store, facts)
+        if isinstance(reference, Failed):
+            return reference
+        facts.update(stage="store", reference=reference)
+        proved = self._prove_admin_key(new)
+        if proved.status != 200:
+            return Failed(
+                error=f"the new admin key is stored at {reference} but OpenAI answered "
+                f"{proved.status} to it",
+                retryable=proved.status >= 500 or proved.status == 429,
+                facts=facts,
+            )
+        facts["stage"] = "test"
+        if switch:
+            with self._lock:
+                self._admin = new
+        if old is not None and old.key_id != new_id:
+            path = f"/organization/admin_api_keys/{old.key_id}"
+            try:
+                finished = self._admin_call("DELETE", path, _ADMIN_ADVICE)
+            except _CallFailed as err:
+                return Failed(
+                    error=f"the new admin key works and is stored at {reference}, but deleting "
+                    f"the old one failed: {err.failed.error}",
+                    retryable=err.failed.retryable,
+                    retry_after=err.failed.retry_after,
+                    facts=facts,
+                )
+            facts["old_key"] = "already gone" if finished.status == 404 else "deleted"
+        facts["stage"] = "finish"
+        return Rotated(
+            detail=f"new admin key {new_id} stored at {reference}: point admin_key in "
+            f"[providers.openai] at it",
+            facts=facts,
+            new_fingerprint=new.fingerprint,
+            new_reference=reference,
+        )
+
+    # -- rotate ---------------------------------------------------------------------------------
+
+    def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
+        """create → store → test → finish; ``facts["stage"]`` is the last stage reached."""
+        kind = key_kind(cred)
+        try:
+            if kind == KIND_ADMIN_KEY and cred.secret is not None:
+                with self._lock:
+                    done = self._replaced.get(cred.fingerprint)
+                if done is not None:
+                    return done
+                if cred.fingerprint in self._orphaned:
+                    return ManualRequired(
+                        instructions="clawback's own admin key was deleted without a "
+                        "replacement: create a new Admin API key and store it under the "
+                        "admin_key reference in [providers.openai].",
+                        url=ADMIN_KEYS_PAGE,
+                    )
+                if self._is_own_admin_key(cred):
+                    return self._replace_own_admin_key(cred)
+                return self._rotate_admin_key(cred, self._locate(cred), store, switch=False)
+            if kind in PROJECT_KINDS and cred.secret is not None:
+                record = self._locate(cred)
+                if record is not None and record.owner_type == "service_account":
+                    return self._rotate_service_account(record, store)
+                return self._user_key_by_hand(cred, record)
+        except _CallFailed as err:
+            return err.failed
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+        if kind in OAUTH_KINDS:
+            return Skipped(reason="a sign-in token is replaced by signing the agent in again")
+        return Skipped(reason=f"clawback cannot replace {cred.kind}")
+
+    def _value(self, cred: Credential) -> str:
+        assert cred.secret is not None
+        return cred.secret.reveal()
+
+    def _locate(self, cred: Credential) -> KeyRecord | None:
+        """Where the key was (from revoke), or where it is now; None if nowhere or ambiguous."""
+        with self._lock:
+            known = self._located.get(cred.fingerprint)
+        if known is not None:
+            return known
+        listed = (
+            self._admin_keys() if key_kind(cred) == KIND_ADMIN_KEY else self._all_project_keys()
+        )
+        matches = listed.matching(self._value(cred))
+        return matches[0] if len(matches) == 1 else None
+
+    def _user_key_by_hand(self, cred: Credential, record: KeyRecord | None) -> Outcome:
+        where = f" in project {record.project_id}" if record and record.project_id else ""
+        name = self.settings.store_name.format(target="project-key")
+        return ManualRequired(
+            instructions=(
+                f"OpenAI has no API that creates a user's project key. Create a replacement for "
+                f"{cred.fingerprint}{where} in the dashboard (or use a service account), store "
+                f"it with `keyring set clawback {name}`, and point the agent at it."
+            ),
+            url=API_KEYS_PAGE,
+            facts=record.facts() if record else {},
+        )
+
+    def _rotate_service_account(self, old: KeyRecord, store: SecretStore) -> Outcome:
+        project, old_account = old.project_id, old.service_account_id
+        base = f"/organization/projects/{project}/service_accounts"
+        label = old.service_account_name or old_account or "agent"
+        answer = self._admin_call(
+            "POST",
+            base,
+            _PROJECT_ADVICE,
+            json_body={"name": f"{label} (clawback {datetime.now(UTC):%Y-%m-%d})"},
+        )
+        created = answer.body if isinstance(answer.body, Mapping) else {}
+        new_account = str(created.get("id") or "")
+        api_key = created.get("api_key") if isinstance(created.get("api_key"), Mapping) else {}
+        facts: dict[str, Any] = {
+            "stage": "create",
+            "project_id": project,
+            "new_service_account_id": new_account,
+        }
+        if answer.status != 200 or not new_account or not api_key.get("value"):
+            if new_account:
+                self._withdraw_account(base, new_account, facts)
+            return Failed(error=f"POST {base}: the answer holds no new key", facts=facts)
+        new = SecretValue(str(api_key["value"]))
+        name = self.settings.store_name.format(target=f"{project}/{new_account}")
+        try:
+            reference = store.store(name, new)
+        except Exception as exc:
+            withdrawn = self._withdraw_account(base, new_account, facts)
+            return Failed(
+                error=f"storing the new service account key failed ({_describe(exc)}); the new "
+                f"account was {'deleted' if withdrawn else 'NOT deleted'}",
+                facts=facts,
+            )
+        facts.update(stage="store", reference=reference)
+        tested = self._request("GET", "/models", "GET /models", key=new)
+        if tested.status != 200:
+            failed = failure_for_status(
+                tested.status, tested.headers, "GET /models", "", credential="the new key"
+            )
+            return Failed(
+                error=f"the new key is stored at {reference} but GET /models with it answered "
+                f"{tested.status}; the old account was left alone",
+                retryable=failed.retryable,
+                retry_after=failed.retry_after,
+                facts=facts,
+            )
+        facts["stage"] = "test"
+        if old_account and old_account != new_account:
+            try:
+                finished = self._admin_call("DELETE", f"{base}/{old_account}", _PROJECT_ADVICE)
+            except _CallFailed as err:
+                return Failed(
+                    error=f"the new key works and is stored at {reference}, but deleting the "
+                    f"old service account failed: {err.failed.error}",
+                    retryable=err.failed.retryable,
+                    retry_after=err.failed.retry_after,
+                    facts=facts,
+                )
+            facts["old_service_account"] = "already gone" if finished.status == 404 else "deleted"
+        facts["stage"] = "finish"
+        return Rotated(
+            detail=f"service account {new_account} replaces {old_account} in {project}; its key "
+            f"is stored at {reference}",
+            facts=facts,
+            new_fingerprint=new.fingerprint,
+            new_reference=reference,
+        )
+
+    def _withdraw_account(self, base: str, account: str, facts: dict[str, Any]) -> bool:
+        """Delete a service account clawback just created and cannot use."""
+        path = f"{base}/{account}"
+        try:
+            answer = self._request("DELETE", path, f"DELETE {path}", key=self._admin_key())
+        except _CallFailed:
+            facts["new_service_account_deleted"] = False
+            return False
+        facts["new_service_account_deleted"] = answer.status in (200, 404)
+        return bool(facts["new_service_account_deleted"])
+
+    # -- verify ---------------------------------------------------------------------------------
+
+    def verify_revoked(self, cred: Credential) -> Outcome:
+        """Prove the key is dead: a harmless call with it must get 401."""
+        kind = key_kind(cred)
+        if cred.secret is None:
+            return Skipped(reason="the key's value is unknown, so it cannot be tried")
+        if kind in OAUTH_KINDS:
+            return Skipped(reason="a sign-in token is checked by the person who signs out")
+        if kind == KIND_ADMIN_KEY:
+            check = ("GET", "/organization/admin_api_keys", {"limit": 1})
+        elif kind in PROJECT_KINDS:
+            check = ("GET", "/models", None)
+        else:
+            return Skipped(reason=f"nothing to prove dead for {cred.kind}")
+        method, path, params = check
+        action = f"{method} {path}"
+        try:
+            answer = self._request(method, path, action, key=cred.secret, params=params)
+        except _CallFailed as err:
+            return err.failed
+        facts = {"checked_with": action, "http_status": answer.status}
+        if answer.status == 401:
+            return VerifiedDead(detail=f"OpenAI rejects the key ({action} → 401)", facts=facts)
+        failed = failure_for_status(answer.status, answer.headers, action, "")
+        if answer.status < 300 or answer.status == 403:
+            # A 403 still means OpenAI knew the key. Deletion can take a moment to spread.
+            return Failed(
+                error=f"OpenAI still accepts the key (HTTP {answer.status})",
+                retryable=True,
+                facts=facts,
+            )
+        return Failed(
+            error=failed.error,
+            retryable=failed.retryable,
+            retry_after=failed.retry_after,
+            facts=facts,
+        )
+
+    # -- preflight ------------------------------------------------------------------------------
+
+    def preflight(self) -> list[PreflightCheck]:
+        """Prove the admin key can list admin keys, projects, project keys and accounts."""
+        try:
+            _ = self.settings
+            self._admin_key()
+        except ResponderError as exc:
+            return [
+                PreflightCheck(
+                    "openai", "admin key", False, detail=str(exc), missing_permission="admin_key"
+                )
+            ]
+        checks: list[PreflightCheck] = []
+        probes: list[tuple[str, str, str]] = [
+            ("admin keys", "/organization/admin_api_keys", _ADMIN_ADVICE)
+        ]
+        try:
+            projects = self._projects()
+        except _CallFailed as err:
+            return [
+                PreflightCheck(
+                    "openai",
+                    "projects",
+                    False,
+                    detail=err.failed.error,
+                    missing_permission="list projects" if err.status in (401, 403) else "",
+                )
+            ]
+        if not self.settings.projects:
+            checks.append(
+                PreflightCheck(
+                    "openai", "projects", True, detail=f"{len(projects)} project(s) listed"
+                )
+            )
+        for project in projects:
+            keys = f"/organization/projects/{project}/api_keys"
+            accounts = f"/organization/projects/{project}/service_accounts"
+            probes.append((f"keys of {project}", keys, _PROJECT_ADVICE))
+            probes.append((f"service accounts of {project}", accounts, _PROJECT_ADVICE))
+
+        def probe(item: tuple[str, str, str]) -> PreflightCheck:
+            capability, path, needed = item
+            action = f"GET {path}"
+            try:
+                answer = self._request(
+                    "GET", path, action, key=self._admin_key(), params={"limit": 1}
+                )
+            except _CallFailed as err:
+                return PreflightCheck("openai", capability, False, detail=err.failed.error)
+            if answer.status == 200:
+                return PreflightCheck("openai", capability, True, detail=f"{action}: 200")
+            failed = failure_for_status(answer.status, answer.headers, action, needed)
+            return PreflightCheck(
+                "openai",
+                capability,
+                False,
+                detail=failed.error,
+                missing_permission=needed if answer.status in (401, 403, 404) else "",
+            )
+
+        return [*checks, *self.context.fan_out(probe, probes)]
+
+
+def _ambiguous(cred: Credential, matches: Sequence[KeyRecord]) -> ManualRequired:
+    candidates = ", ".join(f"{r.key_id} ({r.project_id or 'admin key'})" for r in matches)
+    return ManualRequired(
+        instructions=(
+            f"{len(matches)} OpenAI keys look like {cred.fingerprint} once redacted "
+            f"({candidates}): clawback will not guess. Delete the right one in the dashboard."
+        ),
+        url=ADMIN_KEYS_PAGE if key_kind(cred) == KIND_ADMIN_KEY else API_KEYS_PAGE,
+        facts={"candidates": [r.key_id for r in matches]},
+    )
+
+
+def _where(cred: Credential) -> str:
+    return ", ".join(str(loc) for loc in cred.locations) or "(no file recorded)"
+
+
+def _describe(exc: Exception) -> str:
+    # Store errors carry advice, never the value being stored.
+    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
