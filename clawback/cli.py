@@ -223,6 +223,35 @@ def discover(home: str | None = None, json: bool = False) -> int:
 
 
 @with_advice
+def restore_network(incident: str, confirm: bool = False, json: bool = False,
+                    incidents_dir: str | None = None) -> int:
+    """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""
+    from clawback.incident import incidents_root, resolve_incident
+    from clawback.restore import change_network
+    from clawback.runner import outcome_fields, outcome_summary
+
+    incident_dir = resolve_incident(incident, incidents_root(_path(incidents_dir)))
+    change = change_network(incident_dir, confirm=confirm)
+    outcome = change.outcome
+    if json:
+        from clawback.console import print_json
+
+        print_json({"incident": incident_dir.name, "outcome": outcome.name,
+                    "summary": outcome_summary(outcome), **outcome_fields(outcome),
+                    "checkpoint": change.checkpoint})
+    else:
+        from rich.console import Console
+        from rich.markup import escape
+
+        console = Console(highlight=False, soft_wrap=True)
+        colour = "green" if outcome.succeeded else "red"
+        console.print(f"[{colour}]{outcome.name}[/{colour}]: {escape(outcome_summary(outcome))}")
+        console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
+        console.print(escape(change.checkpoint.rstrip()), style="dim")
+    return 0 if outcome.succeeded else 3
+
+
+@with_advice
 def demo(json: bool = False) -> int:
     """Run the real contain playbook against an embedded sandbox (no root, loopback only)."""
     from clawback.console import (

@@ -80,7 +80,24 @@ def demo(c: Any, json: bool = False) -> None:
     _finish(cli.demo(json=json))
 
 
-namespace = Collection(contain, verify, discover, demo)
+@task(
+    name="restore-network",
+    auto_shortflags=False,
+    help={
+        "incident": "incident id or directory whose network cut to undo",
+        "confirm": "keep the cut instead: you still have access, disarm the automatic rollback",
+        "json": "print the outcome as JSON",
+        "incidents-dir": "where incidents are kept",
+    },
+)
+def restore_network(c: Any, incident: str, confirm: bool = False, json: bool = False,
+                    incidents_dir: str | None = None) -> None:
+    """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""
+    _finish(cli.restore_network(incident, confirm=confirm, json=json,
+                                incidents_dir=incidents_dir))
+
+
+namespace = Collection(contain, verify, discover, demo, restore_network)
 
 
 def build_program() -> Program:
