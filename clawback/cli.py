@@ -223,6 +223,58 @@ def discover(home: str | None = None, json: bool = False) -> int:
 
 
 @with_advice
+def drill(preflight: bool = False, config: str | None = None, json: bool = False) -> int:
+    """Quarterly drill. --preflight: prove every admin credential can do what contain needs."""
+    from clawback.contain import ContainRequest, prepare
+    from clawback.errors import BadInput
+
+    if not preflight:
+        raise BadInput("only `clawback drill --preflight` exists yet: the rotation drill is "
+                       "not built; run the preflight to check the panic button works")
+    from clawback.preflight import run_preflight
+
+    report = run_preflight(prepare(ContainRequest(config=_path(config))))
+    if json:
+        from clawback.console import print_json
+
+        print_json(report.as_dict())
+        return report.exit_code
+    _print_preflight(report)
+    return report.exit_code
+
+
+def _print_preflight(report: Any) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    table = Table(title="Can the admin credentials do what `contain` needs?")
+    for column in ("provider", "capability", "", "detail / missing permission"):
+        table.add_column(column)
+    for c in report.checks:
+        detail = f"missing: {c.missing_permission}. " if c.missing_permission else ""
+        table.add_row(c.provider, c.capability, "✅" if c.ok else "❌",
+                      escape(detail + (c.detail or "")))
+    if report.checks:
+        console.print(table)
+    else:
+        console.print("No provider is configured: add [providers.X] tables to clawback.toml.")
+    modes = {"api": "✅ revoked by API", "manual": "✋ guided manual step",
+             "unconfigured": "❌ provider not configured", "none": "❌ no responder"}
+    keys = Table(title="How contain would handle each discovered secret")
+    for column in ("provider", "kind", "fingerprint", "handled"):
+        keys.add_column(column)
+    for k in report.coverage:
+        keys.add_row(k.provider, k.kind, k.fingerprint, modes[k.mode]
+                     + (f" ([providers.{k.handled_by}])" if k.mode == "unconfigured" else ""))
+    console.print(keys)
+    verdict = "the panic button would work" if report.ok else "the panic button would NOT " \
+        "fully work: fix the ❌ rows"
+    console.print(f"[bold {'green' if report.ok else 'red'}]{verdict}[/]")
+
+
+@with_advice
 def restore_network(incident: str, confirm: bool = False, json: bool = False,
                     incidents_dir: str | None = None) -> int:
     """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""

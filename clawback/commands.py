@@ -97,7 +97,20 @@ def restore_network(c: Any, incident: str, confirm: bool = False, json: bool = F
                                 incidents_dir=incidents_dir))
 
 
-namespace = Collection(contain, verify, discover, demo, restore_network)
+@task(
+    auto_shortflags=False,
+    help={
+        "preflight": "change nothing: prove each admin credential can do what contain needs",
+        "config": "clawback.toml (default: ./clawback.toml, then $XDG_CONFIG_HOME/clawback/)",
+        "json": "print the result as JSON",
+    },
+)
+def drill(c: Any, preflight: bool = False, config: str | None = None, json: bool = False) -> None:
+    """The quarterly drill. --preflight proves the panic button would work, changing nothing."""
+    _finish(cli.drill(preflight=preflight, config=config, json=json))
+
+
+namespace = Collection(contain, verify, discover, demo, restore_network, drill)
 
 
 def build_program() -> Program:
