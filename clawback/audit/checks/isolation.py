@@ -2,9 +2,9 @@
 
 Docker Compose files are parsed, never run: those in the agent's home (and its first level of
 subdirectories), in state dirs, under ``/opt`` and ``/srv``, and any named in the services
-settings. Only services that are OpenClaw's (by service name, container name or image, or by a
-compose file in a directory named after it) are judged, so an unrelated stack on the same host
-does not produce findings here.
+settings. Only services that are OpenClaw's (by service name, container name or image; failing
+that, every service of a compose file in a directory named after it) are judged, so an
+unrelated stack on the same host does not produce findings here.
 """
 
 from __future__ import annotations
@@ -97,15 +97,21 @@ def compose_services(ctx: AuditContext) -> list[ComposeService]:
             entries = document.get("services") if isinstance(document, Mapping) else None
             if not isinstance(entries, Mapping):
                 continue
-            in_agent_dir = _mentions_agent(path.parent.name)
-            for name, spec in entries.items():
-                if not isinstance(spec, Mapping):
-                    continue
-                identity = " ".join(
-                    str(x) for x in (name, spec.get("image", ""), spec.get("container_name", ""))
+            candidates = [
+                (str(name), spec) for name, spec in entries.items() if isinstance(spec, Mapping)
+            ]
+            named = [
+                (name, spec)
+                for name, spec in candidates
+                if _mentions_agent(
+                    " ".join(str(spec.get(k, "")) for k in ("image", "container_name")) + name
                 )
-                if in_agent_dir or _mentions_agent(identity):
-                    services.append(ComposeService(path, str(name), spec))
+            ]
+            # A file in an "openclaw" directory whose services hide their image behind a
+            # variable is still OpenClaw's.
+            if not named and _mentions_agent(path.parent.name):
+                named = candidates
+            services += [ComposeService(path, name, spec) for name, spec in named]
         return services
 
     return ctx.memo("compose_services", load)
