@@ -1,0 +1,64 @@
+"""The post-incident report: ``report.md``, ``report.html`` and ``timesketch.jsonl``.
+
+``build_report`` verifies the incident and derives everything from its signed timeline and
+evidence manifest; ``write_reports`` renders the chosen formats into the incident directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from clawback.errors import BadInput
+from clawback.report.model import IncidentReport, build_report
+
+FORMATS: dict[str, str] = {
+    "md": "report.md",
+    "html": "report.html",
+    "timesketch": "timesketch.jsonl",
+}
+
+__all__ = ["FORMATS", "IncidentReport", "build_report", "write_reports"]
+
+
+def write_reports(
+    incident_dir: Path,
+    *,
+    formats: Sequence[str] = ("md", "html", "timesketch"),
+    checkpoint: Path | None = None,
+    pubkey: Path | None = None,
+) -> list[Path]:
+    """Write the chosen formats (0600) into ``incident_dir``; return their paths.
+
+    A tampered incident still gets its reports, which say so first. BadInput (exit 2) for an
+    unknown format or an unreadable incident, checkpoint or public key; nothing is written then.
+    """
+    from clawback.private_files import write_private
+
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise BadInput(
+            f"unknown report format {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(FORMATS)}"
+        )
+    report = build_report(Path(incident_dir), checkpoint=checkpoint, pubkey=pubkey)
+    written = []
+    for name in dict.fromkeys(formats):
+        written.append(
+            write_private(report.incident_dir / FORMATS[name], _render(name, report))
+        )
+    return written
+
+
+def _render(name: str, report: IncidentReport) -> str:
+    if name == "md":
+        from clawback.report.markdown import render_markdown
+
+        return render_markdown(report)
+    if name == "html":
+        from clawback.report.html import render_html
+
+        return render_html(report)
+    from clawback.report.timesketch import render_timesketch
+
+    return render_timesketch(report)
