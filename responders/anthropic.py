@@ -370,7 +370,10 @@ class AnthropicResponder(Responder):
         status = "archived" if self.settings.archive else "inactive"
         out: list[tuple[Credential, Planned]] = []
         for cred in creds:
-            if key_kind(cred) == KIND_API_KEY and cred.secret is not None:
+            if not self.settings.admin_key:
+                detail = f"{cred.kind}: by hand (no admin_key in [providers.anthropic])"
+                out.append((cred, Planned(action="manual", detail=detail)))
+            elif key_kind(cred) == KIND_API_KEY and cred.secret is not None:
                 commands = (
                     f"GET {KEYS_PATH} (match partial_key_hint)",
                     f"POST {KEYS_PATH}/{{id}} {{status: {status}}}",

@@ -438,7 +438,13 @@ class OpenAIResponder(Responder):
         for _ in range(_MAX_PAGES):
             answer = self._admin_call("GET", path, advice, params=query)
             if answer.status == 404:
-                raise _CallFailed(404, Failed(error=f"GET {path}: not found (404)"))
+                raise _CallFailed(
+                    404,
+                    Failed(
+                        error=f"GET {path}: not found (404); check the project ids in "
+                        "[providers.openai] projects"
+                    ),
+                )
             body = answer.body if isinstance(answer.body, Mapping) else {}
             page = [i for i in body.get("data") or () if isinstance(i, Mapping)]
             items += page
@@ -549,7 +555,10 @@ class OpenAIResponder(Responder):
         out: list[tuple[Credential, Planned]] = []
         for cred in creds:
             kind = key_kind(cred)
-            if kind in PROJECT_KINDS and cred.secret is not None:
+            if not s.admin_key:
+                detail = f"{cred.kind}: by hand (no admin_key in [providers.openai])"
+                out.append((cred, Planned(action="manual", detail=detail)))
+            elif kind in PROJECT_KINDS and cred.secret is not None:
                 commands: tuple[str, ...] = (
                     *listing,
                     "match redacted_value",
@@ -682,29 +691,44 @@ class OpenAIResponder(Responder):
             return AlreadyRevoked(detail=f"{what} is already gone (404)", facts=facts)
         return Revoked(detail=f"deleted {what}", facts=facts)
 
+    def _try_key(self, cred: Credential) -> tuple[str, _Answer]:
+        """A harmless call made with the key itself: only a dead key gets 401."""
+        assert cred.secret is not None
+        if key_kind(cred) == KIND_ADMIN_KEY:
+            path, params = "/organization/admin_api_keys", {"limit": 1}
+        else:
+            path, params = "/models", None
+        action = f"GET {path}"
+        return action, self._request("GET", path, action, key=cred.secret, params=params)
+
     def _not_listed(self, cred: Credential) -> Outcome:
         """No listed key fits: ask OpenAI with the key itself whether it still works."""
-        assert cred.secret is not None
-        answer = self._request("GET", "/models", "GET /models", key=cred.secret)
-        facts = {"checked_with": "GET /models", "http_status": answer.status}
+        action, answer = self._try_key(cred)
+        facts = {"checked_with": action, "http_status": answer.status}
         if answer.status == 401:
             return AlreadyRevoked(
-                detail="no listed key matches, and OpenAI rejects this one (GET /models → 401)",
+                detail=f"no listed key matches, and OpenAI rejects this one ({action} → 401)",
                 facts=facts,
             )
         if answer.status < 300 or answer.status == 403:
-            where = ", ".join(self.settings.projects) or "any project the admin key can list"
+            admin = key_kind(cred) == KIND_ADMIN_KEY
+            where = (
+                "the organization's admin keys"
+                if admin
+                else "the keys of "
+                + (", ".join(self.settings.projects) or "any project the admin key can list")
+            )
             return ManualRequired(
                 instructions=(
-                    f"OpenAI still accepts key {cred.fingerprint}, but it is not among the keys "
-                    f"of {where}. Find it by its last characters in the dashboard of the "
-                    f"organization it belongs to and delete it, or add its project to projects "
-                    f"in [providers.openai] (with an admin key of that organization)."
+                    f"OpenAI still accepts key {cred.fingerprint}, but it is not among {where}: "
+                    "it belongs to another organization (or project). Delete it in that "
+                    "organization's dashboard, or configure [providers.openai] with an admin key "
+                    "(and projects) of that organization."
                 ),
-                url=API_KEYS_PAGE,
+                url=ADMIN_KEYS_PAGE if admin else API_KEYS_PAGE,
                 facts=facts,
             )
-        return failure_for_status(answer.status, answer.headers, "GET /models", "")
+        return failure_for_status(answer.status, answer.headers, action, "")
 
     def _unconfigured(self, cred: Credential) -> Outcome:
         admin = key_kind(cred) == KIND_ADMIN_KEY
@@ -829,18 +853,14 @@ class OpenAIResponder(Responder):
         )
 
     def _not_listed_admin(self, cred: Credential) -> Outcome:
-        answer = self._prove_admin_key(self._admin_key())
-        facts = {"checked_with": "GET /organization/admin_api_keys", "http_status": answer.status}
-        if answer.status == 401:
-            return AlreadyRevoked(detail="OpenAI already rejects this admin key", facts=facts)
+        # The listing was made with this very key, so it works: it just is not shown.
         return ManualRequired(
             instructions=(
                 f"clawback's own OpenAI admin key {cred.fingerprint} is exposed but not among "
-                "the organization's admin keys it can list: delete it in the dashboard, create "
-                "a new one and store it under the reference in [providers.openai]."
+                "the admin keys it can list: delete it in the dashboard, create a new one and "
+                "store it under the admin_key reference in [providers.openai]."
             ),
             url=ADMIN_KEYS_PAGE,
-            facts=facts,
         )
 
     def _rotate_admin_key(
@@ -1038,16 +1058,10 @@ class OpenAIResponder(Responder):
             return Skipped(reason="the key's value is unknown, so it cannot be tried")
         if kind in OAUTH_KINDS:
             return Skipped(reason="a sign-in token is checked by the person who signs out")
-        if kind == KIND_ADMIN_KEY:
-            check = ("GET", "/organization/admin_api_keys", {"limit": 1})
-        elif kind in PROJECT_KINDS:
-            check = ("GET", "/models", None)
-        else:
+        if kind not in (*PROJECT_KINDS, KIND_ADMIN_KEY):
             return Skipped(reason=f"nothing to prove dead for {cred.kind}")
-        method, path, params = check
-        action = f"{method} {path}"
         try:
-            answer = self._request(method, path, action, key=cred.secret, params=params)
+            action, answer = self._try_key(cred)
         except _CallFailed as err:
             return err.failed
         facts = {"checked_with": action, "http_status": answer.status}

@@ -22,7 +22,7 @@ from responders.interface import Credential, Location, ResponderContext
 from responders.openai import OpenAIResponder
 from tests.conftest import MemoryKeyring
 from tests.providers_ai.anthropic_standin import AnthropicOrg
-from tests.providers_ai.openai_standin import OpenAIOrg
+from tests.providers_ai.openai_standin import OpenAIOrg, OpenAIStandIn
 
 OPENAI_ADMIN_ENV = "CLAWBACK_TEST_OPENAI_ADMIN"
 ANTHROPIC_ADMIN_ENV = "CLAWBACK_TEST_ANTHROPIC_ADMIN"
@@ -51,10 +51,24 @@ def found_at(provider: str, kind: str, value: str) -> Credential:
     )
 
 
+@pytest.fixture(scope="session")
+def openai_standin() -> Iterator[OpenAIStandIn]:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield OpenAIStandIn(server)
+    finally:
+        server.clear()
+        server.stop()
+
+
 @pytest.fixture
-def openai_org(httpserver: HTTPServer) -> Iterator[OpenAIOrg]:
-    org = OpenAIOrg().serve(httpserver)
-    yield org
+def openai_org(openai_standin: OpenAIStandIn) -> Iterator[OpenAIOrg]:
+    org = OpenAIOrg().plug_into(openai_standin)
+    try:
+        yield org
+    finally:
+        openai_standin.org = None
     assert org.violations == [], "\n".join(org.violations)
 
 

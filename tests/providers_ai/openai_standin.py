@@ -26,6 +26,41 @@ from tests.contract_server import CONTRACTS, ContractServer
 Redactor = Callable[[str], str]
 
 
+ROUTES = (
+    ("GET", r"/models", "_models"),
+    ("GET", r"/organization/projects", "_list_projects"),
+    ("GET", r"/organization/projects/([^/]+)/api_keys", "_list_keys"),
+    ("DELETE", r"/organization/projects/([^/]+)/api_keys/([^/]+)", "_delete_key"),
+    ("GET", r"/organization/projects/([^/]+)/service_accounts", "_list_accounts"),
+    ("POST", r"/organization/projects/([^/]+)/service_accounts", "_create_account"),
+    ("DELETE", r"/organization/projects/([^/]+)/service_accounts/([^/]+)", "_delete_account"),
+    ("GET", r"/organization/admin_api_keys", "_list_admin_keys"),
+    ("POST", r"/organization/admin_api_keys", "_create_admin_key"),
+    ("DELETE", r"/organization/admin_api_keys/([^/]+)", "_delete_admin_key"),
+)
+
+
+class OpenAIStandIn:
+    """One contract-checked server for the whole session; each test plugs in a fresh
+    organization (checking OpenAI's description takes most of a second, so it is done once)."""
+
+    def __init__(self, httpserver: Any) -> None:
+        self.contract = ContractServer(httpserver, "openai.json")
+        self.url = self.contract.url
+        self.org: OpenAIOrg | None = None
+        for method, pattern, handler_name in ROUTES:
+            self.contract.answer(method, pattern, self._route(pattern, handler_name))
+
+    def _route(self, pattern: str, handler_name: str) -> Callable[[Request], Response]:
+        def respond(request: Request) -> Response:
+            org = self.org
+            if org is None:
+                return Response("no organization plugged in", 503)
+            return org.respond(request, pattern, handler_name)
+
+        return respond
+
+
 def dashboard_redaction(value: str) -> str:
     """How the Admin API shows a key: its first 8 characters, "...", its last 4."""
     return f"{value[:8]}...{value[-4:]}"
@@ -63,7 +98,7 @@ class Fault:
 
 @dataclass
 class OpenAIOrg:
-    """The organization's state; ``serve`` puts it behind a contract-checked server."""
+    """The organization's state; ``plug_into`` serves it from a contract-checked server."""
 
     redact: Redactor = dashboard_redaction
     projects: dict[str, str] = field(default_factory=dict)
@@ -156,54 +191,37 @@ class OpenAIOrg:
 
     # -- serving --------------------------------------------------------------------------------
 
-    def serve(self, httpserver: Any) -> OpenAIOrg:
-        self.contract = ContractServer(httpserver, "openai.json")
-        self.url = self.contract.url
-        routes: list[tuple[str, str, Callable[[Request, re.Match[str]], Response]]] = [
-            ("GET", r"/models", self._models),
-            ("GET", r"/organization/projects", self._list_projects),
-            ("GET", r"/organization/projects/([^/]+)/api_keys", self._list_keys),
-            ("DELETE", r"/organization/projects/([^/]+)/api_keys/([^/]+)", self._delete_key),
-            ("GET", r"/organization/projects/([^/]+)/service_accounts", self._list_accounts),
-            ("POST", r"/organization/projects/([^/]+)/service_accounts", self._create_account),
-            (
-                "DELETE",
-                r"/organization/projects/([^/]+)/service_accounts/([^/]+)",
-                self._delete_account,
-            ),
-            ("GET", r"/organization/admin_api_keys", self._list_admin_keys),
-            ("POST", r"/organization/admin_api_keys", self._create_admin_key),
-            ("DELETE", r"/organization/admin_api_keys/([^/]+)", self._delete_admin_key),
-        ]
-        for method, pattern, handler in routes:
-            self.contract.answer(method, pattern, self._wrap(method, pattern, handler))
+    def plug_into(self, standin: OpenAIStandIn) -> OpenAIOrg:
+        """Serve this organization from the session's contract-checked server."""
+        standin.contract.requests.clear()
+        standin.contract.violations.clear()
+        self.contract, self.url = standin.contract, standin.url
+        standin.org = self
         return self
 
-    def _wrap(
-        self, method: str, pattern: str, handler: Callable[[Request, re.Match[str]], Response]
-    ) -> Callable[[Request], Response]:
-        def respond(request: Request) -> Response:
-            with self._lock:
-                for fault in self.faults:
-                    if (
-                        fault.times > 0
-                        and fault.method == request.method
-                        and re.fullmatch(fault.pattern, request.path)
-                    ):
-                        fault.times -= 1
-                        break
-                else:
-                    fault = None
-            if fault is not None:
-                return fault.response()
-            match = re.fullmatch(pattern, request.path)
-            assert match is not None
-            with self._lock:
-                response = handler(request, match)
-            self._check_response(request, response)
-            return response
+    def respond(self, request: Request, pattern: str, handler_name: str) -> Response:
+        fault = self._take_fault(request)
+        if fault is not None:
+            return fault.response()
+        match = re.fullmatch(pattern, request.path)
+        assert match is not None
+        handler: Callable[[Request, re.Match[str]], Response] = getattr(self, handler_name)
+        with self._lock:
+            response = handler(request, match)
+        self._check_response(request, response)
+        return response
 
-        return respond
+    def _take_fault(self, request: Request) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if (
+                    fault.times > 0
+                    and fault.method == request.method
+                    and re.fullmatch(fault.pattern, request.path)
+                ):
+                    fault.times -= 1
+                    return fault
+        return None
 
     def _check_response(self, request: Request, response: Response) -> None:
         from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
