@@ -2,9 +2,10 @@
 
 Usage (as root, inside ``unshare --net``):
 ``python netns_audit.py SPEC.json`` where SPEC holds ``user_home``, ``host_root``, ``settings``,
-``listen`` (address), ``port``, ``as_uid`` (None: stay root) and ``nft_rules`` (None: empty
-ruleset). Prints the audit's JSON report on stdout. Everything it creates (the listener, the
-ruleset, the namespace itself) dies with the process.
+``listen`` (address), ``port``, ``as_uid`` (None: stay root), ``nft_rules`` (None: empty
+ruleset) and optionally ``listener_home``/``listener_port`` (default: the audited ones).
+Prints the audit's JSON report on stdout. Everything it creates (the listener, the ruleset, the
+namespace itself) dies with the process.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def main() -> int:
     if spec.get("nft_rules"):
         subprocess.run(["nft", "-f", "-"], input=spec["nft_rules"].encode(), check=True)
     uid = "-" if spec.get("as_uid") is None else str(spec["as_uid"])
-    env = {**os.environ, "HOME": spec["user_home"]}
+    env = {**os.environ, "HOME": spec.get("listener_home") or spec["user_home"]}
+    port = spec.get("listener_port") or spec["port"]
     listener = subprocess.Popen(
-        [sys.executable, "-c", LISTENER, spec["listen"], str(spec["port"]), uid],
+        [sys.executable, "-c", LISTENER, spec["listen"], str(port), uid],
         stdout=subprocess.PIPE,
         env=env,
     )
