@@ -397,7 +397,7 @@ class Runner:
             cls = self.registry.responder_for_provider(cred.provider)
             if cls is None:
                 unhandled.append(cred)
-            elif not cls.fallback and not self._configured(cls.name):
+            elif not cls.fallback and cls.needs_config and not self._configured(cls.name):
                 unconfigured.append((cred, cls.name))
             else:
                 groups.setdefault(cls.name, []).append(cred)

@@ -344,6 +344,9 @@ class Responder:
     # A fallback responder gets every credential whose provider no other responder claims
     # (the guided manual steps for "unknown provider" secrets).
     fallback: ClassVar[bool] = False
+    # A responder that only edits local files (the agent's own tokens) may act without a
+    # [providers.X] table; one that talks to a provider's API may not.
+    needs_config: ClassVar[bool] = True
 
     def __init__(self, context: ResponderContext) -> None:
         self.context = context

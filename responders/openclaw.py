@@ -900,6 +900,7 @@ class OpenClawResponder(Responder):
     docstring. ``revoke`` and ``rotate`` are one act here."""
 
     name: ClassVar[str] = "openclaw"
+    needs_config: ClassVar[bool] = False  # local files only; no provider API
     providers: ClassVar[frozenset[str]] = frozenset({"openclaw", "whatsapp"})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.REVOKE, Capability.ROTATE, Capability.PREFLIGHT, Capability.MANUAL}
