@@ -10,7 +10,6 @@ from pathlib import Path
 
 from clawback.timeline import read_entries
 from clawback.verify import verify_incident
-
 from tests.host.conftest import REPO_ROOT, Namespaces
 
 ISOLATE_ONLY = """
