@@ -43,6 +43,7 @@ from responders.interface import (
 )
 
 KEYS_REVOKE_ALL = "keys.revoke_all"
+KEYS_ROTATE_ALL = "keys.rotate_all"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 2
 MAX_BACKOFF_S = 10.0
@@ -61,7 +62,13 @@ def _engine_params() -> dict[str, type[Any]]:
         providers: list[str] | None = None
         exclude_providers: list[str] = []
 
-    return {KEYS_REVOKE_ALL: RevokeAllParams}
+    class RotateAllParams(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        verify: bool = True
+        providers: list[str] | None = None
+        exclude_providers: list[str] = []
+
+    return {KEYS_REVOKE_ALL: RevokeAllParams, KEYS_ROTATE_ALL: RotateAllParams}
 
 
 def known_actions(registry: Registry) -> dict[str, type[Any]]:
@@ -230,8 +237,12 @@ class Runner:
         incident_id: str = "",
         incident_dir: Path | None = None,
         configured_providers: Collection[str] | None = None,
+        store_for: Callable[[Credential], SecretStore] | None = None,
     ) -> None:
         self.registry = registry
+        # Where a rotation stores the new secret; the drill's store also switches the agent's
+        # own files to it before the old key is retired.
+        self.store_for = store_for
         # Only responders with a [providers.X] table may talk to their provider: nobody gets
         # traffic to an API they did not name (and tests can never reach a real one by accident).
         # None means every responder counts as configured (library use).
@@ -337,6 +348,8 @@ class Runner:
             return [result]
         if step.uses == KEYS_REVOKE_ALL:
             return self._run_keys_step(step, params)
+        if step.uses == KEYS_ROTATE_ALL:
+            return self._run_keys_step(step, params, action="rotate")
         action_cls = self.registry.actions[step.uses]
         action = action_cls(self._context(action_cls.__module__), params)
         return self._run_action(step, action)
@@ -384,57 +397,108 @@ class Runner:
         except ResponderError as exc:
             return Failed(error=str(exc))
 
-    def _run_keys_step(self, step: Any, params: Any) -> list[TargetResult]:
+    def _run_keys_step(self, step: Any, params: Any, *, action: str = "revoke"
+                       ) -> list[TargetResult]:
+        """``keys.revoke_all`` (action "revoke") or ``keys.rotate_all`` (action "rotate")."""
         creds = [c for c in self._key_targets() if self._selected(c, params)]
         creds = [
             c for c in creds
-            if not (self.journal and self.journal.target_done(step.id, f"revoke {c.target_id}"))
+            if not (self.journal and self.journal.target_done(step.id, f"{action} {c.target_id}"))
         ]
-        groups: dict[str, list[Credential]] = {}
-        unhandled: list[Credential] = []
-        unconfigured: list[tuple[Credential, str]] = []
-        for cred in creds:
-            cls = self.registry.responder_for_provider(cred.provider)
-            if cls is None:
-                unhandled.append(cred)
-            elif not cls.fallback and cls.needs_config and not self._configured(cls.name):
-                unconfigured.append((cred, cls.name))
-            else:
-                groups.setdefault(cls.name, []).append(cred)
-
-        results: list[TargetResult] = []
-        for cred in unhandled:
-            outcome = ManualRequired(
-                instructions=(
-                    f"No responder can revoke this {cred.provider} secret ({cred.kind}, "
-                    f"{cred.fingerprint}). Revoke it in the provider's console, then remove it "
-                    f"from: {', '.join(str(loc) for loc in cred.locations)}"
-                ),
-            )
-            result = TargetResult(step.id, "revoke", cred.target_id, outcome, cred.describe())
-            self._record_result(result)
-            results.append(result)
-
-        for cred, name in unconfigured:
-            outcome = ManualRequired(
-                instructions=(
-                    f"clawback can revoke this {cred.kind} ({cred.fingerprint}) itself once "
-                    f"[providers.{name}] is in clawback.toml (see `clawback drill --preflight`); "
-                    f"until then revoke it in the provider's console and remove it from: "
-                    f"{', '.join(str(loc) for loc in cred.locations)}"
-                ),
-            )
-            result = TargetResult(step.id, "revoke", cred.target_id, outcome, cred.describe())
-            self._record_result(result)
-            results.append(result)
+        groups, results = self._route(step, creds, action)
+        handle = self._revoke_group if action == "revoke" else self._rotate_group
 
         def per_responder(name: str) -> list[TargetResult]:
-            return self._revoke_group(step, params, self._responder(name), groups[name])
+            return handle(step, params, self._responder(name), groups[name])
 
         for group in concurrent_fan_out(per_responder, list(groups)):
             if isinstance(group, Failed):  # the responder itself blew up
                 continue
             results.extend(group)
+        return results
+
+    def _route(self, step: Any, creds: list[Credential], action: str
+               ) -> tuple[dict[str, list[Credential]], list[TargetResult]]:
+        """Group credentials by responder; what no usable responder takes becomes advice."""
+        groups: dict[str, list[Credential]] = {}
+        results: list[TargetResult] = []
+        for cred in creds:
+            cls = self.registry.responder_for_provider(cred.provider)
+            places = ", ".join(str(loc) for loc in cred.locations)
+            if cls is None:
+                instructions = (
+                    f"No responder can {action} this {cred.provider} secret ({cred.kind}, "
+                    f"{cred.fingerprint}). Do it in the provider's console, then update: {places}"
+                )
+            elif not cls.fallback and cls.needs_config and not self._configured(cls.name):
+                instructions = (
+                    f"clawback can {action} this {cred.kind} ({cred.fingerprint}) itself once "
+                    f"[providers.{cls.name}] is in clawback.toml (see `clawback drill "
+                    f"--preflight`); until then do it in the provider's console and update: "
+                    f"{places}"
+                )
+            else:
+                groups.setdefault(cls.name, []).append(cred)
+                continue
+            result = TargetResult(step.id, action, cred.target_id,
+                                  ManualRequired(instructions=instructions), cred.describe())
+            self._record_result(result)
+            results.append(result)
+        return groups, results
+
+    def _rotate_group(
+        self, step: Any, params: Any, responder: Responder, creds: list[Credential]
+    ) -> list[TargetResult]:
+        """Zero-downtime rotation: the responder creates, stores (through ``store_for``, which
+        can switch the agent over), tests, then retires the old key; the engine times each."""
+        if self.options.dry_run:
+            results = [
+                TargetResult(step.id, "rotate", c.target_id,
+                             Planned(action="rotate", detail=f"rotate {c.kind} {c.fingerprint}"),
+                             c.describe())
+                for c in creds
+            ]
+            for r in results:
+                self._record_result(r)
+            return results
+        if Capability.ROTATE not in responder.capabilities:
+            results = []
+            for cred in creds:
+                outcome = ManualRequired(instructions=(
+                    f"{responder.name} cannot create keys through an API: make a replacement for "
+                    f"{cred.kind} {cred.fingerprint} by hand, store it with `keyring set "
+                    f"clawback {cred.provider}/{cred.key_id or 'key'}`, then revoke the old one"
+                ))
+                result = TargetResult(step.id, "rotate", cred.target_id, outcome, cred.describe())
+                self._record_result(result)
+                results.append(result)
+            return results
+
+        def one(cred: Credential) -> list[TargetResult]:
+            intent = self._intent(step.id, "rotate", _cred_target(cred))
+            store = self.store_for(cred) if self.store_for else self.secrets
+            started = time.monotonic()
+            outcome = self._with_retries(
+                step, lambda: responder.rotate(cred, store)  # type: ignore[arg-type]
+            )
+            elapsed_ms = round((time.monotonic() - started) * 1000)
+            outcome = dataclasses.replace(
+                outcome, facts={**outcome.facts, "duration_ms": elapsed_ms}
+            )
+            done = [TargetResult(step.id, "rotate", cred.target_id, outcome, cred.describe())]
+            self._record_result(done[0], intent_seq=intent)
+            if (params.verify and outcome.succeeded
+                    and Capability.VERIFY_REVOKED in responder.capabilities):
+                check = self._with_retries(step, lambda: responder.verify_revoked(cred))
+                done.append(TargetResult(step.id, "verify_revoked", cred.target_id, check,
+                                         cred.describe()))
+                self._record_result(done[1])
+            return done
+
+        results = []
+        for group in responder.context.fan_out(one, creds):
+            if isinstance(group, list):
+                results.extend(group)
         return results
 
     @property

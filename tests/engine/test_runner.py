@@ -338,3 +338,18 @@ def test_an_unconfigured_provider_gets_no_request_only_advice(workspace: Workspa
     assert CALLS.calls == []
     (manual,) = result.remaining
     assert "[providers.recorder]" in manual.outcome.instructions  # type: ignore[attr-defined]
+
+
+def test_rotate_all_times_each_rotation_and_proves_the_old_key_dead(
+    workspace: Workspace, memory_keyring: Any
+) -> None:
+    creds = [recorded_credential(i) for i in range(3)]
+    text = "name: d\nsteps:\n  - id: rotate\n    uses: keys.rotate_all\n"
+    result = make_runner(workspace, text, creds).run()
+    assert result.exit_code == 0
+    assert sorted(CALLS.of("rotate")) == sorted(c.target_id for c in creds)
+    assert CALLS.of("revoke") == []
+    assert sorted(CALLS.of("verify")) == sorted(c.target_id for c in creds)
+    rotated = [r for r in result.results if r.action == "rotate"]
+    assert all(isinstance(r.outcome.facts["duration_ms"], int) for r in rotated)
+    assert len(memory_keyring.store) >= 3
