@@ -290,6 +290,7 @@ class AuditContext:
     notes: list[str] = field(default_factory=list)
     # What `openclaw --version` printed, when the binary was run (see openclaw_cli).
     openclaw_version: str | None = None
+    openclaw_version_source: str = "openclaw --version"
     # The responder registry (None: the installed entry points, loaded on first use).
     registry: Any = None
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -18,24 +18,31 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from clawback.audit.context import AuditContext
+from clawback.audit.context import AuditContext, read_text
 from clawback.audit.model import Finding, Hit, Severity, check, spec_for
 
 RUN_TIMEOUT_SECONDS = 60.0
 SANDBOX_UNAVAILABLE = 97
-# Every mount read-only, checked, then a writable tmpfs for the scratch dir only.
+# Every mount read-only (checked on the top mount of each mount point: a stacked mount hides
+# the one below), then a writable tmpfs for the scratch dir only.
 _SANDBOX_SCRIPT = r"""
 scratch="$1"; shift
 mount --make-rprivate / || exit 97
 for m in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
   mount -o remount,bind,ro "$(printf '%b' "$m")" 2>/dev/null
 done
-awk '{ if ($6 !~ /(^|,)ro(,|$)/) bad = 1 } END { exit bad }' /proc/self/mountinfo || exit 97
+awk '{ top[$5] = $6 } END { for (m in top) if (top[m] !~ /(^|,)ro(,|$)/) bad = 1; exit bad }' \
+  /proc/self/mountinfo || exit 97
 mount -t tmpfs -o size=64m,mode=0700 tmpfs "$scratch" || exit 97
 exec "$@"
 """
+_NO_SANDBOX = (
+    "openclaw was not run: a read-only sandbox could not be built (needs root or user "
+    "namespaces), and the CLI deletes day-old logs in /tmp/openclaw when it starts"
+)
 _SEVERITIES = {"critical": Severity.CRITICAL, "warn": Severity.MEDIUM, "info": Severity.INFO}
 
 
@@ -43,6 +50,7 @@ _SEVERITIES = {"critical": Severity.CRITICAL, "warn": Severity.MEDIUM, "info": S
 class OpenClawRun:
     command: tuple[str, ...]
     version: str | None = None
+    version_source: str = "openclaw --version"
     report: Mapping[str, Any] | None = None
     problem: str | None = None
     findings: list[Mapping[str, Any]] = field(default_factory=list)
@@ -51,6 +59,29 @@ class OpenClawRun:
 def default_command() -> tuple[str, ...]:
     found = shutil.which("openclaw")
     return (found,) if found else ()
+
+
+def installed_version(command: Sequence[str]) -> tuple[str, str] | None:
+    """(version, source) from the package.json of the script ``command`` runs, if any."""
+    from clawback.audit.checks.version import PACKAGE_NAMES, parse_version
+
+    for part in reversed(command):
+        located = shutil.which(part) or part
+        real = Path(os.path.realpath(located))
+        for parent in list(real.parents)[:3]:
+            text = read_text(parent / "package.json", 256 * 1024)
+            try:
+                data = json.loads(text) if text else None
+            except ValueError:
+                continue
+            if (
+                isinstance(data, dict)
+                and data.get("name") in PACKAGE_NAMES
+                and isinstance(data.get("version"), str)
+                and parse_version(data["version"])
+            ):
+                return data["version"], f"openclaw binary ({parent / 'package.json'})"
+    return None
 
 
 def _sandboxed(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[bytes]:
@@ -106,27 +137,34 @@ def run(ctx: AuditContext, command: Sequence[str]) -> OpenClawRun:
     if config is not None:
         env["OPENCLAW_STATE_DIR"] = str(config.state_dir)
         env["OPENCLAW_CONFIG_PATH"] = str(config.path)
-    try:
-        version = _sandboxed([*command, "--version"], env)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        result.problem = f"could not run {command[0]} in a read-only sandbox ({type(exc).__name__})"
-        return result
-    if version.returncode == SANDBOX_UNAVAILABLE:
-        result.problem = (
-            "openclaw was not run: a read-only sandbox could not be built (needs root or user "
-            "namespaces), and the CLI deletes day-old logs in /tmp/openclaw when it starts"
-        )
-        return result
-    from clawback.audit.checks.version import VERSION_RE
+    installed = installed_version(command)
+    if installed is not None:
+        # Reading the package is as good as `--version` and saves a node start (seconds).
+        result.version, result.version_source = installed
+    else:
+        try:
+            version = _sandboxed([*command, "--version"], env)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            result.problem = (
+                f"could not run {command[0]} in a read-only sandbox ({type(exc).__name__})"
+            )
+            return result
+        if version.returncode == SANDBOX_UNAVAILABLE:
+            result.problem = _NO_SANDBOX
+            return result
+        from clawback.audit.checks.version import VERSION_RE
 
-    found = VERSION_RE.search(version.stdout.decode("utf-8", errors="replace"))
-    result.version = found.group(0) if found else None
+        found = VERSION_RE.search(version.stdout.decode("utf-8", errors="replace"))
+        result.version = found.group(0) if found else None
     if config is None:
         return result
     try:
         audited = _sandboxed([*command, "security", "audit", "--json"], env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         result.problem = f"openclaw security audit did not finish ({type(exc).__name__})"
+        return result
+    if audited.returncode == SANDBOX_UNAVAILABLE:
+        result.problem = _NO_SANDBOX
         return result
     report = _first_json_object(audited.stdout.decode("utf-8", errors="replace"))
     if not isinstance(report, dict) or not isinstance(report.get("findings"), list):

@@ -64,6 +64,7 @@ def run_audit(
     ctx.memo("openclaw_run", lambda: outcome)
     if outcome is not None:
         ctx.openclaw_version = outcome.version
+        ctx.openclaw_version_source = outcome.version_source
 
     findings: list[Finding] = []
     problems: list[str] = []

@@ -159,7 +159,7 @@ def weak_config(sample: SampleHome) -> str:
     defaults: {{
       sandbox: {{
         mode: "off",
-        docker: {{ network: "host", binds: ["/var/run/docker.sock:/var/run/docker.sock"] }},
+        docker: {{ binds: ["/var/run/docker.sock:/var/run/docker.sock"] }},
       }},
     }},
   }},
@@ -257,6 +257,7 @@ def hardened_config(port: int) -> str:
   hooks: {{
     enabled: true,
     token: "${{OPENCLAW_HOOKS_TOKEN}}",
+    defaultSessionKey: "hook:ingress",
     internal: {{ entries: {{ "command-logger": {{ enabled: true }} }} }},
   }},
   logging: {{ redactSensitive: "tools" }},
@@ -282,7 +283,7 @@ def hardened_config(port: int) -> str:
       groupPolicy: "allowlist",
     }},
   }},
-  plugins: {{ allow: ["voice-call"] }},
+  plugins: {{ allow: ["notes-sync"] }},
 }}
 """
 
@@ -343,8 +344,22 @@ def build_hardened_home(root: Path, *, port: int = 24789) -> AuditedHome:
         state / "skills" / "weather" / "SKILL.md",
         "---\nname: weather\n---\nCall `curl -s 'https://wttr.in/{city}?format=3'`.\n",
     )
-    plugin = state / "extensions" / "voice-call"
-    write(plugin / "package.json", json.dumps({"name": "@openclaw/voice-call"}))
+    plugin = state / "extensions" / "notes-sync"
+    write(
+        plugin / "openclaw.plugin.json",
+        json.dumps(
+            {
+                "id": "notes-sync",
+                "configSchema": {"type": "object", "additionalProperties": False, "properties": {}},
+            }
+        ),
+    )
+    write(
+        plugin / "package.json",
+        json.dumps(
+            {"name": "notes-sync", "type": "module", "openclaw": {"extensions": ["./index.js"]}}
+        ),
+    )
     write(plugin / "index.js", "export default function register(api) { return api; }\n")
     write(
         state / "cron" / "jobs.json",

@@ -124,9 +124,8 @@ def package_dirs(ctx: AuditContext) -> list[Path]:
 
 def observe_versions(ctx: AuditContext) -> list[VersionObservation]:
     seen: list[VersionObservation] = []
-    binary = ctx.openclaw_version
-    if binary:
-        seen.append(VersionObservation(binary, "openclaw --version"))
+    if ctx.openclaw_version:
+        seen.append(VersionObservation(ctx.openclaw_version, ctx.openclaw_version_source))
     for package in package_dirs(ctx):
         text = read_text(package / "package.json", 256 * 1024)
         if text is not None:
