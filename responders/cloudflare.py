@@ -326,18 +326,34 @@ class CloudflareResponder(Responder):
     # -- locating a token by its value ---------------------------------------------------------
 
     def _locate(self, cred: Credential) -> _Located | Outcome:
-        """Ask ``…/tokens/verify`` with the token itself: its id and status, or it is dead."""
+        """Ask ``…/tokens/verify`` with the token itself: its id and status, or it is dead.
+
+        Only 401 (invalid token) and 400 (not a token at all) count as dead. A 403 means this
+        endpoint will not answer for the token (an account-owned token asked at ``/user``, a
+        firewall rule): the token may well be alive, so that is never reported as revoked.
+        """
         assert cred.secret is not None
         rejected: list[str] = []
+        refused: list[str] = []
         for prefix in self._prefixes(cred):
             answer = self._call("GET", f"{prefix}/verify", cred.secret)
             result = answer.result if isinstance(answer.result, Mapping) else {}
             if answer.ok and result.get("id"):
                 return _Located(prefix, str(result["id"]), str(result.get("status", "")))
-            if answer.status in (400, 401, 403):
+            if answer.status in (400, 401):
                 rejected.append(f"GET {prefix}/verify → {answer.status}")
-                continue
-            return failure_for_answer(answer, f"GET {prefix}/verify", "")
+            elif answer.status == 403:
+                refused.append(f"GET {prefix}/verify → 403")
+            else:
+                return failure_for_answer(answer, f"GET {prefix}/verify", "")
+        if refused:
+            return Failed(
+                error=f"Cloudflare would not say whether {cred.fingerprint} is alive "
+                f"({', '.join(refused)}): if it is an account-owned token, set account_id in "
+                "[providers.cloudflare]; otherwise roll or delete it under My Profile → API "
+                "Tokens",
+                facts={"checked_with": [*rejected, *refused]},
+            )
         return AlreadyRevoked(
             detail="Cloudflare already rejects this token",
             facts={"checked_with": rejected},

@@ -257,10 +257,11 @@ def _silence_response_bodies() -> None:
         logger.addFilter(_DropResponseBodies())
 
 
-def _url_without_query(url: str) -> str:
-    # A webhook URL's query string may carry a receiver's own token.
+def _url_origin(url: str) -> str:
+    # Where events were sent is evidence; the path and query may hold the receiver's own token
+    # (hooks.zapier.com/hooks/catch/…/…), which is nobody's business here.
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass
@@ -582,7 +583,7 @@ class StripeResponder(Responder):
                 break
             seen += 1
             endpoint_id = str(endpoint.id)
-            work.urls.setdefault(endpoint_id, _url_without_query(str(endpoint.url or "")))
+            work.urls.setdefault(endpoint_id, _url_origin(str(endpoint.url or "")))
             with self._lock:
                 if endpoint_id in self._handled:
                     work.webhooks.setdefault(endpoint_id, self._handled[endpoint_id])
@@ -832,7 +833,7 @@ class StripeResponder(Responder):
             "stage": "create",
             "old_endpoint": endpoint_id,
             "new_endpoint": new_id,
-            "url": _url_without_query(str(current["url"])),
+            "url": _url_origin(str(current["url"])),
         }
         name = self.settings.store_name.format(target=f"webhooks/{endpoint_id}")
         try:

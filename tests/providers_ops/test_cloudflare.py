@@ -133,6 +133,21 @@ def test_a_rejected_or_disabled_token_is_already_revoked(
     assert all(r.path == "/user/tokens/verify" for r in cloudflare_contract.requests)
 
 
+def test_a_verify_refusal_is_never_taken_for_a_dead_token(
+    cloudflare_contract: ContractServer,
+) -> None:
+    cloudflare_contract.answer(
+        "GET",
+        "/user/tokens/verify",
+        lambda r: envelope(None, 403, [{"code": 9109, "message": "Unauthorized"}]),
+    )
+    responder, _ = make(cloudflare_contract.url)
+    token = cred("a" * 40)
+    for outcome in (responder.revoke(token), responder.verify_revoked(token)):
+        assert isinstance(outcome, Failed) and not outcome.retryable
+        assert "set account_id" in outcome.error
+
+
 def test_delete_when_configured_is_idempotent(
     tokens: CloudflareTokens, cloudflare_contract: ContractServer
 ) -> None:

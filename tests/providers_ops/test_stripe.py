@@ -125,7 +125,7 @@ def test_keys_disable_every_webhook_export_events_and_guide_the_roll(
         spared: "spared",
         off: "already disabled",
     }
-    assert secret.facts["webhook_urls"][attacker] == "https://exfil.example.net/hook"
+    assert secret.facts["webhook_urls"][attacker] == "https://exfil.example.net"
     assert account.endpoints[attacker]["status"] == "disabled"
     assert account.endpoints[spared]["status"] == "enabled"
     assert calls(stripe_contract).count(f"POST /v1/webhook_endpoints/{attacker}") == 1
