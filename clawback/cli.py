@@ -275,6 +275,58 @@ def _print_preflight(report: Any) -> None:
 
 
 @with_advice
+def report(incident: str, format: str = "md,html,timesketch", checkpoint: str | None = None,
+           pubkey: str | None = None, incidents_dir: str | None = None) -> int:
+    """Write the post-incident report (Markdown, HTML, Timesketch JSONL) from the timeline."""
+    from clawback.incident import incidents_root, resolve_incident
+    from clawback.report import build_report, write_reports
+
+    incident_dir = resolve_incident(incident, incidents_root(_path(incidents_dir)))
+    formats = [f.strip() for f in format.split(",") if f.strip()]
+    written = write_reports(incident_dir, formats=formats, checkpoint=_path(checkpoint),
+                            pubkey=_path(pubkey))
+    for path in written:
+        sys.stdout.write(f"{path}\n")
+    # The report says so when the timeline is not intact; the exit code says it to scripts.
+    built = build_report(incident_dir, checkpoint=_path(checkpoint), pubkey=_path(pubkey))
+    return 1 if built.integrity.state == "not_intact" else 0
+
+
+@with_advice
+def audit(home: str | None = None, format: str = "text", fail_on: str | None = None,
+          config: str | None = None) -> int:
+    """The hardening checklist, read-only: what is missing, and what would make contain fail."""
+    from clawback.audit import render_json, render_sarif, render_text, run_audit
+    from clawback.errors import BadInput
+
+    if format not in ("text", "json", "sarif"):
+        raise BadInput(f"unknown audit format {format!r}; choose text, json or sarif")
+    settings: dict[str, Any] = {}
+    config_path = _path(config)
+    from clawback.config import find_config, load_config
+    from clawback.registry import load_registry
+
+    found = find_config(config_path)
+    if found is not None:
+        providers = {n for n, c in load_registry().responders.items() if c.providers}
+        loaded = load_config(found, known_providers=providers)
+        settings = {**loaded.settings(), "providers": {n: loaded.provider(n)
+                                                       for n in loaded.providers}}
+    agent = settings.get("agent", {})
+    user_home = _path(home) or Path(agent.get("user_home") or Path.home())
+    state_dirs = [Path(p) for p in agent.get("state_dirs") or []] or None
+    result = run_audit(user_home=user_home, state_dirs=state_dirs, settings=settings)
+    if format == "text":
+        sys.stdout.write(render_text(result) + "\n")
+    else:
+        import json as json_module
+
+        document = render_json(result) if format == "json" else render_sarif(result)
+        sys.stdout.write(json_module.dumps(document, indent=2, sort_keys=True) + "\n")
+    return result.exit_code(fail_on)
+
+
+@with_advice
 def restore_network(incident: str, confirm: bool = False, json: bool = False,
                     incidents_dir: str | None = None) -> int:
     """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""

@@ -110,7 +110,40 @@ def drill(c: Any, preflight: bool = False, config: str | None = None, json: bool
     _finish(cli.drill(preflight=preflight, config=config, json=json))
 
 
-namespace = Collection(contain, verify, discover, demo, restore_network, drill)
+@task(
+    auto_shortflags=False,
+    help={
+        "incident": "incident id or directory",
+        "format": "comma-separated: md, html, timesketch (default: all three)",
+        "checkpoint": "a checkpoint you kept off the host (the report says 'unanchored' without)",
+        "pubkey": "the signing public key (PEM) you trust",
+        "incidents-dir": "where incidents are kept",
+    },
+)
+def report(c: Any, incident: str, format: str = "md,html,timesketch",
+           checkpoint: str | None = None, pubkey: str | None = None,
+           incidents_dir: str | None = None) -> None:
+    """Write the post-incident report (Markdown, HTML, Timesketch JSONL) from the timeline."""
+    _finish(cli.report(incident, format=format, checkpoint=checkpoint, pubkey=pubkey,
+                       incidents_dir=incidents_dir))
+
+
+@task(
+    auto_shortflags=False,
+    help={
+        "home": "the agent user's home directory (default: [agent] user_home, else yours)",
+        "format": "text, json or sarif",
+        "fail-on": "exit 3 when a finding is at least this severe (critical, high, medium, low)",
+        "config": "clawback.toml, for the contain-readiness checks",
+    },
+)
+def audit(c: Any, home: str | None = None, format: str = "text", fail_on: str | None = None,
+          config: str | None = None) -> None:
+    """The hardening checklist, read-only: what is missing, and what would make contain fail."""
+    _finish(cli.audit(home=home, format=format, fail_on=fail_on, config=config))
+
+
+namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit)
 
 
 def build_program() -> Program:
