@@ -288,6 +288,7 @@ class AuditContext:
     host: HostSystem = field(default_factory=HostSystem)
     commands: ReadOnlyCommands = field(default_factory=ReadOnlyCommands)
     notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     # What `openclaw --version` printed, when the binary was run (see openclaw_cli).
     openclaw_version: str | None = None
     openclaw_version_source: str = "openclaw --version"
@@ -330,15 +331,22 @@ class AuditContext:
 
     @functools.cached_property
     def inventory(self) -> Inventory:
-        from clawback.inventory import SYSTEM_SERVICE_DIRS, discover
+        from clawback.inventory import SYSTEM_SERVICE_DIRS, Inventory, discover
 
-        return discover(
-            user_home=self.user_home,
-            state_dirs=self.state_dirs,
-            tmp_dirs=self.tmp_dirs,
-            env=self.env,
-            system_service_dirs=[self.host.path(str(d)) for d in SYSTEM_SERVICE_DIRS],
-        )
+        try:
+            return discover(
+                user_home=self.user_home,
+                state_dirs=self.state_dirs,
+                tmp_dirs=self.tmp_dirs,
+                env=self.env,
+                system_service_dirs=[self.host.path(str(d)) for d in SYSTEM_SERVICE_DIRS],
+            )
+        except Exception as exc:  # the host checks still run; the report says what is missing
+            self.problems.append(
+                f"discovery failed ({type(exc).__name__}): secrets, configs and state dirs "
+                "were not examined"
+            )
+            return Inventory(credentials=(), state_dirs=tuple(self.state_dirs or ()))
 
     @functools.cached_property
     def all_configs(self) -> list[InstallConfig]:

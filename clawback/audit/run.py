@@ -95,7 +95,7 @@ def run_audit(
         user_home=str(ctx.user_home),
         findings=tuple(findings),
         checks_run=tuple(ran),
-        problems=tuple(problems),
+        problems=tuple([*ctx.problems, *problems]),
         notes=tuple(dict.fromkeys([*ctx.inventory.notes, *ctx.notes])),
         version=observed[0].version if observed else None,
         version_source=observed[0].source if observed else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -323,3 +324,49 @@ def test_runs_in_under_a_second_on_the_sample_home(sample: SampleHome, tmp_path:
     elapsed = time.perf_counter() - started
     assert report.findings
     assert elapsed < 1.0, f"audit took {elapsed:.2f} s"
+
+
+def test_evidence_the_auditor_cannot_read_is_reported(sample: SampleHome, tmp_path: Path) -> None:
+    """The agent's files belong to its own user (0700); clawback runs without the privilege to
+    read them (root with every capability dropped): contain could not snapshot them."""
+    import subprocess
+    import sys
+
+    from tests.conftest import require_binary, require_root
+
+    require_root()
+    setpriv = require_binary("setpriv", "util-linux")
+    agent_uid = 23456
+    for path in [sample.root, *sample.root.rglob("*")]:
+        os.lchown(path, agent_uid, agent_uid)
+    code = (
+        "import json, sys; from pathlib import Path;"
+        "from clawback.audit import HostSystem, render_json, run_audit;"
+        "a = json.loads(sys.argv[1]);"
+        "r = run_audit(user_home=Path(a['home']), settings=a['settings'],"
+        " host=HostSystem(root=Path(a['root']), live=False), openclaw=());"
+        "print(json.dumps(render_json(r)))"
+    )
+    settings = {"agent": {**sample.agent_settings(), "state_dirs": [str(sample.state_dir)]}}
+    args = json.dumps({"home": str(sample.user_home), "settings": settings, "root": str(tmp_path)})
+    done = subprocess.run(
+        [setpriv, "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-c", code, args],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    report = json.loads(done.stdout)
+    found = [f for f in report["findings"] if f["id"] == "contain.evidence_unreadable"]
+    assert found, [f["id"] for f in report["findings"]]
+    assert any(line.startswith(f"{sample.user_home}") for line in found[0]["evidence"])
+    # Run with the privilege, the same install has no such finding.
+    assert (
+        "contain.evidence_unreadable"
+        not in run_audit(
+            user_home=sample.user_home,
+            settings=settings,
+            host=HostSystem(root=tmp_path, live=False),
+            openclaw=(),
+        ).ids()
+    )

@@ -172,6 +172,20 @@ def evidence_paths(ctx: AuditContext) -> list[Path]:
     return [p for p in dict.fromkeys(paths) if os.path.lexists(p)]
 
 
+def configured_state_dirs(ctx: AuditContext) -> list[Path]:
+    named = list(ctx.state_dirs or [])
+    named += [Path(str(p)) for p in ctx.agent_settings.get("state_dirs") or []]
+    return list(dict.fromkeys(named))
+
+
+def _blocked_ancestor(path: Path) -> Path | None:
+    """The nearest existing ancestor this user cannot search, hiding ``path``."""
+    for parent in path.parents:
+        if os.path.lexists(parent):
+            return None if os.access(parent, os.X_OK) else parent
+    return None
+
+
 @check(
     "contain.evidence_unreadable",
     Severity.HIGH,
@@ -181,11 +195,16 @@ def evidence_paths(ctx: AuditContext) -> list[Path]:
     area="readiness",
 )
 def evidence_unreadable(ctx: AuditContext) -> Iterator[Hit]:
+    uid = os.geteuid()
     unreadable = []
+    for state in configured_state_dirs(ctx):
+        blocked = _blocked_ancestor(state)
+        if not os.path.lexists(state) and blocked is not None:
+            unreadable.append(f"{state}: cannot be reached by uid {uid} ({blocked} is closed)")
     for path in evidence_paths(ctx):
         wanted = os.R_OK | (os.X_OK if is_dir(path) else 0)
         if not os.access(path, wanted):
-            unreadable.append(f"{path}: not readable by uid {os.geteuid()}")
+            unreadable.append(f"{path}: not readable by uid {uid}")
     if unreadable:
         yield Hit(evidence=tuple(unreadable))
 
