@@ -95,6 +95,7 @@ _PROJECT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 # How the Admin API masks a key: "sk-abc...wxyz", "sk-admin...def", "sk-…wxyz", "sk-****wxyz".
 _MASK = re.compile(r"\.{2,}|…|\*+")
 _MIN_VISIBLE_TAIL = 2
+_ROTATION_SUFFIX = re.compile(r" \(clawback \d{4}-\d{2}-\d{2}\)$")
 
 
 def matches_redacted(redacted: str, value: str) -> bool:
@@ -973,7 +974,8 @@ class OpenAIResponder(Responder):
     def _rotate_service_account(self, old: KeyRecord, store: SecretStore) -> Outcome:
         project, old_account = old.project_id, old.service_account_id
         base = f"/organization/projects/{project}/service_accounts"
-        label = old.service_account_name or old_account or "agent"
+        # Repeated rotations keep one suffix, not a growing tail of them.
+        label = _ROTATION_SUFFIX.sub("", old.service_account_name or old_account or "agent")
         answer = self._admin_call(
             "POST",
             base,

@@ -181,7 +181,7 @@ class OpenAIOrg:
         return [
             r
             for r in self.contract.requests
-            if r.method == method and re.fullmatch(pattern, r.path)
+            if re.fullmatch(method, r.method) and re.fullmatch(pattern, r.path)
         ]
 
     @property

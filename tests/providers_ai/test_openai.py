@@ -264,11 +264,16 @@ def test_service_account_rotation_as_a_drill_deletes_the_old_account_last(
 
     assert isinstance(rotated, Rotated) and rotated.facts["old_service_account"] == "deleted"
     assert account not in openai_org.accounts and len(openai_org.accounts) == 1
-    order = [(r.method, r.path) for r in openai_org.contract.requests if r.method != "GET"]  # type: ignore[union-attr]
-    assert order[0][0] == "POST" and order[-1] == (
+    changes = [(r.method, r.path) for r in openai_org.requests("POST|DELETE", ".*")]
+    assert changes[0][0] == "POST" and changes[-1] == (
         "DELETE",
         f"/organization/projects/{project}/service_accounts/{account}",
     )
+    # The next drill replaces the replacement, keeping one suffix in its name.
+    new_value = memory_keyring.store.popitem()[1]
+    assert isinstance(responder.rotate(key(KIND_SERVICE_ACCOUNT_KEY, new_value), store), Rotated)
+    (name,) = [name for _, name in openai_org.accounts.values()]
+    assert name.count("(clawback ") == 1
 
 
 def test_service_account_rotation_withdraws_the_new_account_when_storing_fails(
