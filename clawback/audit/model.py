@@ -143,7 +143,8 @@ def check(
 
 def catalogue() -> tuple[RegisteredCheck, ...]:
     """Every registered check, in registration order (the check modules must be imported)."""
-    from clawback.audit import checks  # noqa: F401  (registers the built-in checks)
+    # Importing these registers the built-in checks.
+    from clawback.audit import checks, openclaw_cli  # noqa: F401
 
     return tuple(_CATALOGUE.values())
 

@@ -30,6 +30,7 @@ _LINE_KEY = re.compile(r"line (\d+)$")
 
 
 def render_text(report: AuditReport) -> str:
+    """Plain text. Evidence holds brackets (``mappings[0]``): print it with rich markup off."""
     counts = report.counts()
     lines = [
         f"clawback audit of {report.user_home}",
@@ -42,9 +43,9 @@ def render_text(report: AuditReport) -> str:
         "",
     ]
     for finding in report.findings:
-        source = " [openclaw]" if finding.source == "openclaw" else ""
+        source = " (from openclaw)" if finding.source == "openclaw" else ""
         lines.append(
-            f"[{finding.severity.value.upper()}] {finding.check_id}{source}: {finding.title}"
+            f"{finding.severity.value.upper():<8} {finding.check_id}{source}: {finding.title}"
         )
         lines.extend(f"    {line}" for line in finding.evidence)
         if finding.openclaw_ids and finding.source != "openclaw":
