@@ -15,15 +15,19 @@ from clawback.report.templating import environment
 
 
 def cell(value: Any) -> str:
-    text = "" if value is None else str(value)
+    text = _one_line("" if value is None else str(value))
     text = text.replace("\\", "\\\\").replace("|", "\\|")
-    text = re.sub(r"[\r\n]+", " ", text)
     return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _one_line(text: str) -> str:
+    """Every line break Python knows (U+2028, U+0085, ...) becomes a space."""
+    return " ".join(text.splitlines())
 
 
 def code(value: Any) -> str:
     """Inline code whose fence is longer than any backtick run inside it."""
-    text = re.sub(r"[\r\n]+", " ", "" if value is None else str(value)).replace("|", "\\|")
+    text = _one_line("" if value is None else str(value)).replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""

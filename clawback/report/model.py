@@ -262,10 +262,6 @@ class CredentialActions:
         return str(self.rotate.extra.get("new_fingerprint", ""))
 
     @property
-    def needs_human(self) -> bool:
-        return any(r is not None and r.status in NEEDS_HUMAN for r in self.rows)
-
-    @property
     def rows(self) -> tuple[TimelineRow | None, ...]:
         return (self.revoke, self.verify, self.rotate)
 
@@ -274,13 +270,13 @@ class CredentialActions:
         """The credential's standing in a few words, worst news first."""
         if self.verify is not None and self.verify.status == "failed":
             return "still works at the provider"
-        if self.dead and self.verified_dead:
-            return "dead, verified"
         if self.dead:
-            return "revoked, not verified"
+            how = "disabled" if self.revoke and self.revoke.outcome == "Disabled" else "dead"
+            return f"{how}, verified" if self.verified_dead else f"{how}, not verified"
         if self.revoke is None:
             return "not attempted"
         return {
+            "crashed": "never finished: check by hand",
             "manual": "needs a human",
             "failed": "revoke failed",
             "refused": "refused",
@@ -313,7 +309,7 @@ class ProviderActions:
                 any(r is not None and r.status == "manual" for r in c.rows) for c in creds
             ),
             "failed": sum(
-                any(r is not None and r.status in ("failed", "refused") for r in c.rows)
+                any(r is not None and r.status in ("failed", "refused", "crashed") for r in c.rows)
                 for c in creds
             ),
         }[what]
@@ -334,6 +330,14 @@ class HumanAction:
     provider: str = ""
     url: str = ""
     seq: int | None = None
+
+    @property
+    def link(self) -> str:
+        """``url`` if it is a plain web address; anything else (``javascript:``...) is no link."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        return self.url if parts.scheme in ("http", "https") and parts.netloc else ""
 
 
 @dataclass(frozen=True)
@@ -360,6 +364,11 @@ class Impact:
     isolation: tuple[IsolationWindow, ...]
     contained_at: datetime | None  # the last stop, revoke or cut that succeeded
     stop_attempted: bool = False
+
+    def seconds_to_contain(self, opened: datetime | None) -> float | None:
+        if opened is None or self.contained_at is None:
+            return None
+        return (self.contained_at - opened).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -495,10 +504,6 @@ class IncidentReport:
     def results(self) -> tuple[TimelineRow, ...]:
         return tuple(r for r in self.rows if r.phase == "result")
 
-    def outcome_counts(self) -> list[tuple[str, int]]:
-        counts = Counter(r.outcome for r in self.results if r.outcome)
-        return counts.most_common()
-
     def count(self, what: str) -> int:
         return sum(p.count(what) for p in self.providers)
 
@@ -618,6 +623,15 @@ def _flags_by_seq(verdicts: Iterable[Verdict]) -> dict[int, tuple[str, ...]]:
     return {seq: tuple(dict.fromkeys(codes)) for seq, codes in flags.items()}
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """A copy of ``value`` if it is a JSON object, else empty: entries are read, not trusted."""
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(x) for x in value) if isinstance(value, list) else ()
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -646,7 +660,7 @@ def _row(entry: Entry, flags: tuple[str, ...]) -> TimelineRow:
     f = entry.fields
     target = f.get("target")
     label, fp = _target_label(target)
-    extra = f.get("extra") if isinstance(f.get("extra"), Mapping) else {}
+    extra = _mapping(f.get("extra"))
     outcome = f.get("outcome")
     phase = str(f.get("phase"))
     if phase == "result":
@@ -657,7 +671,7 @@ def _row(entry: Entry, flags: tuple[str, ...]) -> TimelineRow:
         status = "skipped"
     else:
         status = "event"
-    actor = f.get("actor") if isinstance(f.get("actor"), Mapping) else {}
+    actor = _mapping(f.get("actor"))
     provider = target.get("provider") if isinstance(target, Mapping) else None
     kind = target.get("kind") if isinstance(target, Mapping) else None
     return TimelineRow(
@@ -700,10 +714,10 @@ def _facts(
 ) -> IncidentFacts:
     opening = next((e for e in entries if e.action == "open"), None)
     extra: Mapping[str, Any] = opening.extra if opening is not None else {}
-    host = extra.get("host") if isinstance(extra.get("host"), Mapping) else {}
-    playbook = extra.get("playbook") if isinstance(extra.get("playbook"), Mapping) else {}
-    config = extra.get("config") if isinstance(extra.get("config"), Mapping) else {}
-    tool = extra.get("tool") if isinstance(extra.get("tool"), Mapping) else {}
+    host = _mapping(extra.get("host"))
+    playbook = _mapping(extra.get("playbook"))
+    config = _mapping(extra.get("config"))
+    tool = _mapping(extra.get("tool"))
     last = rows[-1] if rows else None
     resumes = sum(r.action == "resume" for r in rows)
     if last is not None and last.action == "close":
@@ -733,7 +747,7 @@ def _facts(
         config_path=str(config.get("path") or ""),
         config_sha256=str(config.get("sha256") or ""),
         credentials_found=found if isinstance(found, int) else None,
-        clock=dict(extra.get("clock") or {}),
+        clock=_mapping(extra.get("clock")),
         resumes=resumes,
         dry_run=any(r.dry_run for r in rows),
     )
@@ -756,8 +770,7 @@ def _integrity(
     else:
         state = "unanchored"
     opening = next((e for e in entries if e.action == "open"), None)
-    signing = opening.extra.get("signing_key") if opening is not None else None
-    signing = signing if isinstance(signing, Mapping) else {}
+    signing = _mapping(opening.extra.get("signing_key") if opening is not None else None)
     command = f"clawback verify {incident_id} --checkpoint " + (
         str(checkpoint) if checkpoint is not None else "<your off-host copy of the checkpoint>"
     )
@@ -821,7 +834,11 @@ def _latest_results(rows: Iterable[TimelineRow]) -> dict[str, TimelineRow]:
 def _providers(rows: Sequence[TimelineRow]) -> tuple[ProviderActions, ...]:
     by_cred: dict[str, dict[str, TimelineRow]] = {}
     described: dict[str, TimelineRow] = {}
-    for row in _latest_results(r for r in rows if r.is_key_action).values():
+    # A crashed action has only its intent; it stands for the action until a result exists.
+    key_rows = [r for r in rows if r.is_key_action and r.phase in ("result", "intent")]
+    crashed = {r.target_key: r for r in key_rows if r.status == "crashed"}
+    latest = {**crashed, **_latest_results(key_rows)}
+    for row in latest.values():
         by_cred.setdefault(row.target_id, {})[row.action] = row
         described.setdefault(row.target_id, row)
     providers: dict[str, list[CredentialActions]] = {}
@@ -834,7 +851,7 @@ def _providers(rows: Sequence[TimelineRow]) -> tuple[ProviderActions, ...]:
                 kind=first.kind or "",
                 fingerprint=first.fingerprint,
                 key_id=str(first.target_data.get("key_id") or "") or None,
-                locations=tuple(str(x) for x in first.target_data.get("locations") or ()),
+                locations=_strings(first.target_data.get("locations")),
                 revoke=actions.get("revoke"),
                 verify=actions.get("verify_revoked"),
                 rotate=actions.get("rotate"),
@@ -860,9 +877,9 @@ def _impact(rows: Sequence[TimelineRow]) -> Impact:
             elif row.status in NEEDS_HUMAN:
                 stop_failures.append(row)
         elif row.action.endswith("cut_network") and row.status == "ok":
-            rollback = row.extra.get("facts", {}).get("rollback") or {}
-            deadline = rollback.get("deadline_utc") if rollback.get("armed") else ""
-            windows.append(IsolationWindow(row.ts, None, row.detail, row.seq, deadline or ""))
+            rollback = _mapping(_mapping(row.extra.get("facts")).get("rollback"))
+            deadline = str(rollback.get("deadline_utc") or "") if rollback.get("armed") else ""
+            windows.append(IsolationWindow(row.ts, None, row.detail, row.seq, deadline))
         elif row.action.endswith("restore_network") and row.status == "ok" and windows:
             last = windows[-1]
             if last.ended is None:

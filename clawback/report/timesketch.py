@@ -88,4 +88,6 @@ def rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
 
 
 def render_timesketch(report: IncidentReport) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows(report))
+    # ASCII only: U+2028, U+0085 and friends stay escaped, so no reader that splits on more
+    # than "\n" can cut a row in two.
+    return "".join(json.dumps(row, ensure_ascii=True) + "\n" for row in rows(report))

@@ -193,8 +193,15 @@ CRASHED_KEY = {
     "fingerprint": "…9f2e sha256:77aa0b1c",
     "locations": ["/home/agent/.openclaw/.env:GITHUB_TOKEN"],
 }
+MANUAL_KEY = {
+    "target": "slack:…77aa sha256:0b1c9f2e",
+    "provider": "slack",
+    "kind": "slack:app_token",
+    "fingerprint": "…77aa sha256:0b1c9f2e",
+}
 # Text an attacker could plant in what the agent's host reports: it must stay text.
 HOSTILE_DETAIL = "<script>alert('x')</script> a | b\n# not a heading"
+HOSTILE_URL = "javascript:alert(document.domain)"
 
 
 def write_host_incident(directory: Path, signer: Signer, *, close: bool = True) -> Timeline:
@@ -224,6 +231,16 @@ def write_host_incident(directory: Path, signer: Signer, *, close: bool = True) 
         },
     )
     timeline.append(step="revoke", action="revoke", phase="intent", target=CRASHED_KEY)
+    timeline.append(step="revoke", action="revoke", phase="intent", target=MANUAL_KEY)
+    timeline.append(
+        step="revoke",
+        action="revoke",
+        phase="result",
+        target=MANUAL_KEY,
+        outcome="ManualRequired",
+        detail="revoke the app token in the app's settings",
+        extra={"status": "manual", "instructions": "Revoke the app token", "url": HOSTILE_URL},
+    )
     _pair(timeline, "restore", "host.restore_network", cut, "Done", "network restored")
     if close:
         timeline.close(manifest_sha256=None)

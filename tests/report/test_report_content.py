@@ -12,6 +12,7 @@ import pytest
 from report_html import parse, text_of, visible_text
 from report_incidents import (
     HOSTILE_DETAIL,
+    HOSTILE_URL,
     OPENAI_CONSOLE,
     SLACK_STILL_WORKS,
     STRIPE_ERROR,
@@ -70,7 +71,7 @@ def test_response_actions_per_provider(contain_incident: ContainIncident) -> Non
     assert admin.state == "dead, verified"
     stripe = {c.kind: c for c in providers["stripe"].credentials}
     assert stripe["stripe:secret_key"].state == "revoke failed"
-    assert stripe["stripe:restricted_key"].state == "dead, verified"
+    assert stripe["stripe:restricted_key"].state == "disabled, verified"
     assert stripe["stripe:webhook_secret"].state == "needs a human"
     slack = {c.kind: c for c in providers["slack"].credentials}
     assert slack["slack:user_token"].state == "still works at the provider"
@@ -178,6 +179,25 @@ def test_host_incident_impact_crash_and_hostile_text(tmp_path: Path, signer: Sig
     text = visible_text(html)
     assert "started, no result" in text
     assert "<path " in html  # the crashed action's diamond on the chart
+    # a javascript: URL from the log is shown, never linked
+    assert HOSTILE_URL in text
+    hrefs = [attrs.get("href") or "" for tag, attrs in parse(html).tags if tag == "a"]
+    assert not [h for h in hrefs if not h.startswith("#")]
+    assert f"<{HOSTILE_URL}>" not in markdown
+    # the crashed revoke is in its provider's table as never finished
+    (github,) = [p for p in report.providers if p.provider == "github"]
+    assert github.credentials[0].state == "never finished: check by hand"
+    assert github.count("failed") == 1
+
+
+def test_empty_timeline_still_gets_a_report_that_says_not_intact(tmp_path: Path) -> None:
+    directory = tmp_path / "incidents" / "empty"
+    directory.mkdir(parents=True)
+    (directory / "timeline.jsonl").write_bytes(b"")
+    md_path, html_path, ts_path = write_reports(directory)
+    assert "🔴 NOT INTACT" in md_path.read_text()
+    assert "EMPTY_TIMELINE" in text_of(html_path.read_text(), "integrity")
+    assert ts_path.read_text() == ""
 
 
 def test_interrupted_run_is_not_closed(tmp_path: Path, signer: Signer) -> None:

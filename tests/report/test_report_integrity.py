@@ -59,12 +59,17 @@ def _flip_an_evidence_byte(incident: Path) -> None:
     archive.write_bytes(bytes(data))
 
 
+def _delete_the_manifest(incident: Path) -> None:
+    (incident / "evidence" / "manifest.json").unlink()
+
+
 TAMPERING: dict[str, Callable[[Path], None]] = {
     "edited entry": _flip_detail_letter,
     "unparseable line": _break_a_line,
     "cut-off close": _cut_off_the_close,
     "reordered entries": _swap_two_entries,
     "altered evidence": _flip_an_evidence_byte,
+    "deleted manifest": _delete_the_manifest,
 }
 
 
