@@ -391,11 +391,12 @@ class SlackResponder(Responder):
 
     def revoke(self, cred: Credential) -> Outcome:
         try:
+            _ = self.settings  # a broken config is reported before anything else
             kind = token_kind(cred)
             if kind in API_TOKENS:
                 return self._revoke_token(cred)
             if kind == KIND_REFRESH:
-                return self._exchange_refresh_token(cred)
+                return self._exchange_refresh_token(cred, self._store())
             return self._manual(cred, kind)
         except _CallFailed as err:
             return err.failed
@@ -438,7 +439,7 @@ class SlackResponder(Responder):
 
     # -- token rotation -----------------------------------------------------------------------
 
-    def _exchange_refresh_token(self, cred: Credential) -> Outcome:
+    def _exchange_refresh_token(self, cred: Credential, store: SecretStore) -> Outcome:
         """Exchange a leaked refresh token: Slack revokes it and returns a new, stored pair."""
         if cred.secret is None or not self.settings.apps:
             return ManualRequired(
@@ -457,7 +458,7 @@ class SlackResponder(Responder):
             return self._rotated(done, "already exchanged in this run")
         rejected: list[str] = []
         for app in self.settings.apps:
-            exchanged = self._refresh(app, cred.secret)
+            exchanged = self._refresh(app, cred.secret, store)
             if isinstance(exchanged, _Exchange):
                 with self._lock:
                     self._exchanged[cred.fingerprint] = exchanged
@@ -473,10 +474,11 @@ class SlackResponder(Responder):
             facts={"endpoint": "oauth.v2.access", "apps": rejected},
         )
 
-    def _refresh(self, app: SlackApp, refresh_token: SecretValue) -> _Exchange | Failed:
-        """oauth.v2.access with grant_type=refresh_token; the new pair is stored at once."""
-        store = self._store()
-        client_secret = store.resolve(app.client_secret)
+    def _refresh(
+        self, app: SlackApp, refresh_token: SecretValue, store: SecretStore
+    ) -> _Exchange | Failed:
+        """oauth.v2.access with grant_type=refresh_token; the new pair goes to ``store`` at once."""
+        client_secret = self._store().resolve(app.client_secret)
         answer = self._call(
             "oauth.v2.access",
             form={
@@ -548,8 +550,9 @@ class SlackResponder(Responder):
         )
 
     def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
-        """A new rotating access token from the app's stored refresh token, tested with
-        auth.test; everything else has no API and is a manual step."""
+        """create → store → test → retire: a new rotating access token from the app's stored
+        refresh token, tested with auth.test, then the old token revoked (and the new one tested
+        again, in case Slack tied them). Everything else has no API and is a manual step."""
         kind = token_kind(cred)
         try:
             if kind == KIND_REFRESH:
@@ -560,16 +563,16 @@ class SlackResponder(Responder):
                         reason=f"exchanged when it was revoked; the new tokens are at "
                         f"{done.access_reference} and {done.refresh_reference}"
                     )
-                return self._exchange_refresh_token(cred)
+                return self._exchange_refresh_token(cred, store)
             if kind in API_TOKENS:
-                return self._rotate_access_token(cred)
+                return self._rotate_access_token(cred, store)
             return self._manual(cred, kind)
         except _CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
 
-    def _rotate_access_token(self, cred: Credential) -> Outcome:
+    def _rotate_access_token(self, cred: Credential, store: SecretStore) -> Outcome:
         refreshable = [a for a in self.settings.apps if a.refresh_token]
         if not is_rotating(cred) or len(refreshable) != 1:
             reason = (
@@ -587,17 +590,45 @@ class SlackResponder(Responder):
             )
         (app,) = refreshable
         assert app.refresh_token is not None
-        exchanged = self._refresh(app, self._store().resolve(app.refresh_token))
+        exchanged = self._refresh(app, self._store().resolve(app.refresh_token), store)
         if isinstance(exchanged, Failed):
             return exchanged
+        facts = {"stage": "test", "refresh_reference": exchanged.refresh_reference}
         tested = self._call("auth.test", token=exchanged.access)
         if not tested.ok:
             return Failed(
                 error=f"the new token is stored at {exchanged.access_reference} but auth.test "
                 f"with it failed ({tested.error or tested.status})",
-                facts={"stage": "test", "endpoint": "auth.test"},
+                facts=facts,
             )
-        return self._rotated(exchanged, f"new access token from app {app.client_id}, tested")
+        assert cred.secret is not None
+        retired = self._call("auth.revoke", token=cred.secret)
+        if not retired.ok and retired.error not in DEAD_TOKEN_ERRORS:
+            failed = failure_for_answer(retired, "auth.revoke")
+            return Failed(
+                error=f"the new token is stored at {exchanged.access_reference} and works, but "
+                f"revoking the old one failed: {failed.error}",
+                retryable=failed.retryable,
+                retry_after=failed.retry_after,
+                facts=facts,
+            )
+        facts.update(stage="finish", old_token="revoked" if retired.ok else retired.error)
+        still = self._call("auth.test", token=exchanged.access)
+        if not still.ok:
+            return Failed(
+                error="revoking the old token also ended the new one "
+                f"({still.error or still.status}): reinstall the app at {APPS_URL}",
+                facts=facts,
+            )
+        rotated = self._rotated(
+            exchanged, f"new access token from app {app.client_id}, tested; the old one revoked"
+        )
+        return Rotated(
+            detail=rotated.detail,
+            facts={**rotated.facts, **facts},
+            new_fingerprint=rotated.new_fingerprint,
+            new_reference=rotated.new_reference,
+        )
 
     # -- verify -------------------------------------------------------------------------------
 

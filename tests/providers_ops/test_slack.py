@@ -30,6 +30,7 @@ from responders.interface import (
     Rotated,
     Skipped,
     VerifiedDead,
+    fingerprint,
 )
 from responders.slack import APPS_URL, SlackResponder
 from tests.contract_server import ContractServer
@@ -306,23 +307,62 @@ def test_a_refresh_token_without_a_configured_app_is_a_manual_step(httpserver: H
     assert httpserver.log == []
 
 
-def test_a_rotating_token_is_replaced_from_the_stored_refresh_token(
+def test_a_rotating_token_is_replaced_then_retired(
     slack_prism_checked: PrismServer, memory_keyring: Any
 ) -> None:
     mark = slack_prism_checked.mark()
-    responder, store = make(
+    responder, _ = make(
         slack_prism_checked.url, apps=[{**APP, "refresh_token": "env:SLACK_REFRESH"}]
     )
-    outcome = responder.rotate(cred("slack:bot_token", token("xoxe.xoxb-1-")), store)
+    # The drill hands rotate() its own store (one that also switches the agent over).
+    drill_store = KeyringSecretStore(service="clawback-drill", environ=ENVIRON)
+
+    outcome = responder.rotate(cred("slack:bot_token", token("xoxe.xoxb-1-")), drill_store)
+
     assert isinstance(outcome, Rotated), outcome
-    assert (
-        outcome.new_fingerprint
-        == Credential.from_secret(
-            "slack", "slack:bot_token", SLACK_ROTATED_ACCESS["access_token"]
-        ).fingerprint
-    )
+    assert outcome.new_reference.startswith("keyring:clawback-drill/")
+    assert outcome.facts["old_token"] == "revoked" and outcome.facts["stage"] == "finish"
+    assert outcome.new_fingerprint == fingerprint(SLACK_ROTATED_ACCESS["access_token"])
     assert prism_requests(slack_prism_checked, mark, "post /oauth.v2.access") == 1
-    assert prism_requests(slack_prism_checked, mark, "get /auth.test") == 1  # the new token
+    assert prism_requests(slack_prism_checked, mark, "get /auth.revoke") == 1  # the old token
+    assert prism_requests(slack_prism_checked, mark, "get /auth.test") == 2  # the new, twice
+
+
+def test_a_retirement_that_also_ends_the_new_token_is_reported(
+    slack_contract: ContractServer, memory_keyring: Any
+) -> None:
+    revoked: list[str] = []
+
+    def auth_test(request: Request) -> Response:
+        return slack_json(
+            refusal("token_revoked")
+            if revoked
+            else {
+                "ok": True,
+                "url": "u",
+                "team": "t",
+                "user": "u",
+                "team_id": "T1",
+                "user_id": "U1",
+            }
+        )
+
+    def auth_revoke(request: Request) -> Response:
+        revoked.append(request.headers["Authorization"])
+        return slack_json(REVOKED)
+
+    slack_contract.answer("POST", "/oauth.v2.access", lambda r: slack_json(SLACK_ROTATED_ACCESS))
+    slack_contract.answer("GET", "/auth.test", auth_test)
+    slack_contract.answer("GET", "/auth.revoke", auth_revoke)
+    responder, store = make(
+        slack_contract.url, apps=[{**APP, "refresh_token": "env:SLACK_REFRESH"}]
+    )
+    old = token("xoxe.xoxp-1-")
+
+    outcome = responder.rotate(cred("slack:user_token", old), store)
+
+    assert isinstance(outcome, Failed) and "reinstall the app" in outcome.error
+    assert revoked == [f"Bearer {old}"]
 
 
 def test_classic_tokens_need_a_reinstall(httpserver: HTTPServer) -> None:
