@@ -238,11 +238,17 @@ class Runner:
         incident_dir: Path | None = None,
         configured_providers: Collection[str] | None = None,
         store_for: Callable[[Credential], SecretStore] | None = None,
+        host: Any = None,
+        host_name: str | None = None,
     ) -> None:
         self.registry = registry
         # Where a rotation stores the new secret; the drill's store also switches the agent's
         # own files to it before the old key is retired.
         self.store_for = store_for
+        # A fleet run gives each member host its own Runner sharing one timeline: every entry
+        # names the host it is about.
+        self.host = host
+        self.host_name = host_name
         # Only responders with a [providers.X] table may talk to their provider: nobody gets
         # traffic to an API they did not name (and tests can never reach a real one by accident).
         # None means every responder counts as configured (library use).
@@ -644,13 +650,22 @@ class Runner:
             incident_dir=self.incident_dir,
             fan_out=concurrent_fan_out,
             settings=self.settings,
+            host=self.host,
+            host_name=self.host_name,
         )
+
+    def _with_host(self, target: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(target)
+        if self.host_name is not None:
+            out["host"] = self.host_name
+        return out
 
     def _intent(self, step: str, action: str, target: Mapping[str, Any]) -> int | None:
         if self.timeline is None:
             return None
         entry = self.timeline.append(
-            step=step, action=action, phase="intent", target=self.redactor.value(dict(target))
+            step=step, action=action, phase="intent",
+            target=self.redactor.value(self._with_host(target)),
         )
         return int(entry.seq)
 
@@ -677,7 +692,9 @@ class Runner:
                 step=result.step,
                 action=result.action,
                 phase="result",
-                target=self.redactor.value({"target": result.target, **result.target_info}),
+                target=self.redactor.value(
+                    self._with_host({"target": result.target, **result.target_info})
+                ),
                 outcome=outcome.name,
                 detail=outcome_summary(outcome),
                 evidence_refs=refs,

@@ -12,8 +12,9 @@ import enum
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -144,6 +145,32 @@ class SecretStore(Protocol):
         ...
 
     def delete(self, name: str) -> None: ...
+
+
+# Added for `clawback drill` (resumable rotation): an optional extra a SecretStore may offer.
+@dataclass(frozen=True)
+class InterruptedRotation:
+    """What an earlier attempt at the same rotation left behind when its process died."""
+
+    started_at: datetime  # when that attempt began: anything created since may be its own
+    store_name: str = ""  # the name it stored its new secret under, if it got that far
+    pending: SecretValue | None = field(default=None, repr=False)  # that stored secret
+
+
+@runtime_checkable
+class RotationLedger(Protocol):
+    """A SecretStore that keeps a durable record of one credential's rotation.
+
+    A responder that can resume checks ``isinstance(store, RotationLedger)``: ``interrupted()``
+    tells it what a crashed attempt left (a stored pending secret to reuse, the time after
+    which an unstored new key is an orphan), and ``reached(stage)`` records each stage as it
+    is reached: ``current`` (the new secret works), ``previous`` (the old one is disabled),
+    ``retired`` (the old one is deleted). The store itself records ``pending``.
+    """
+
+    def interrupted(self) -> InterruptedRotation | None: ...
+
+    def reached(self, stage: str) -> None: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,6 +355,10 @@ class ResponderContext:
     incident_dir: Path | None = None
     fan_out: FanOut = serial_fan_out  # type: ignore[assignment]
     settings: Mapping[str, Any] = field(default_factory=dict)  # whole config, read-only
+    # The machine a host action acts on: None is this one; a fleet run passes its connection to
+    # a remote agent host here (see clawback.fleet).
+    host: Any = None
+    host_name: str | None = None
 
 
 class Responder:

@@ -7,11 +7,24 @@ cannot give (a 500, a 429 with Retry-After, a hang, state that changes after a r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 CONTRACTS = Path(__file__).resolve().parent / "contracts"
+
+
+@functools.cache
+def _parsed_spec(spec_name: str) -> Any:
+    """Parsing a description costs most of a second; every test of a session shares it."""
+    import json
+
+    from openapi_core import OpenAPI
+
+    spec = json.loads((CONTRACTS / spec_name).read_text())
+    spec["servers"] = [{"url": "/"}]  # match on the path, whatever host the test uses
+    return OpenAPI.from_dict(spec)
 
 
 class ContractServer:
