@@ -18,7 +18,7 @@ FORMATS: dict[str, str] = {
     "timesketch": "timesketch.jsonl",
 }
 
-__all__ = ["FORMATS", "IncidentReport", "build_report", "write_reports"]
+__all__ = ["FORMATS", "IncidentReport", "build_report", "write_report_files", "write_reports"]
 
 
 def write_reports(
@@ -33,21 +33,35 @@ def write_reports(
     A tampered incident still gets its reports, which say so first. BadInput (exit 2) for an
     unknown format or an unreadable incident, checkpoint or public key; nothing is written then.
     """
+    _check_formats(formats)
+    report = build_report(Path(incident_dir), checkpoint=checkpoint, pubkey=pubkey)
+    return write_report_files(report, formats)
+
+
+def write_report_files(
+    report: IncidentReport, formats: Sequence[str] = ("md", "html", "timesketch")
+) -> list[Path]:
+    """Render an already built report into its incident directory (0600); return the paths.
+
+    For callers that also want the verdict (``report.integrity.state``) without verifying the
+    incident twice.
+    """
     from clawback.private_files import write_private
 
+    _check_formats(formats)
+    return [
+        write_private(report.incident_dir / FORMATS[name], _render(name, report))
+        for name in dict.fromkeys(formats)
+    ]
+
+
+def _check_formats(formats: Sequence[str]) -> None:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise BadInput(
             f"unknown report format {', '.join(unknown) or '(none given)'}; "
             f"choose from {', '.join(FORMATS)}"
         )
-    report = build_report(Path(incident_dir), checkpoint=checkpoint, pubkey=pubkey)
-    written = []
-    for name in dict.fromkeys(formats):
-        written.append(
-            write_private(report.incident_dir / FORMATS[name], _render(name, report))
-        )
-    return written
 
 
 def _render(name: str, report: IncidentReport) -> str:

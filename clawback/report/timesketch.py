@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clawback.report.model import IncidentReport, TimelineRow
 
 RESERVED_FIELDS = frozenset({"_id", "_type", "_index", "_source", "__ts_timeline_id"})
 DATA_TYPE = "clawback:timeline:entry"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def timestamp_desc(row: TimelineRow) -> str:
@@ -62,7 +65,7 @@ def rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
         yield {
             "message": row.message,
             "datetime": row.ts.isoformat(timespec="microseconds"),
-            "timestamp": int(row.ts.timestamp()) * 1_000_000 + row.ts.microsecond,
+            "timestamp": (row.ts - _EPOCH) // _MICROSECOND,
             "timestamp_desc": timestamp_desc(row),
             "data_type": DATA_TYPE,
             "ir_incident": report.incident_id,

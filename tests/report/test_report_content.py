@@ -22,8 +22,10 @@ from report_incidents import (
 )
 
 from clawback.errors import BadInput
+from clawback.evidence import check_evidence
 from clawback.report import build_report, write_reports
 from clawback.signing import Signer
+from clawback.verify import verify_incident
 
 EXPECTED_OUTCOMES = {
     "Collected", "Revoked", "AlreadyRevoked", "Disabled", "VerifiedDead", "Rotated",
@@ -124,6 +126,12 @@ def test_report_files_are_private_and_formats_are_checked(
     for path in written:
         assert path.parent == contain_incident.directory
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # the reports sit beside the evidence without disturbing what verify checks
+    after = verify_incident(
+        contain_incident.directory, checkpoint=contain_incident.checkpoint_off_host,
+        evidence_checker=check_evidence,
+    )
+    assert after.intact and after.anchored
     with pytest.raises(BadInput, match="unknown report format pdf"):
         write_reports(contain_incident.directory, formats=["md", "pdf"])
     with pytest.raises(BadInput, match="no such incident"):
