@@ -247,6 +247,8 @@ class CloudflareResponder(Responder):
         self._located: dict[str, _Located] = {}
         # Token ids revoke() disabled in this run: the ones a roll switches back on.
         self._disabled: set[str] = set()
+        # Token ids revoke() deleted in this run: nothing is left to roll.
+        self._deleted: set[str] = set()
 
     # -- configuration and client -------------------------------------------------------------
 
@@ -485,6 +487,8 @@ class CloudflareResponder(Responder):
             return failure_for_answer(
                 answer, f"DELETE {path}", self._forbidden_advice(located.prefix)
             )
+        with self._lock:
+            self._deleted.add(located.token_id)
         return Revoked(detail=f"token {located.token_id} deleted", facts=facts)
 
     # -- rotate -------------------------------------------------------------------------------
@@ -495,7 +499,10 @@ class CloudflareResponder(Responder):
             return _global_key_steps(cred)
         if cred.secret is None:
             return Skipped(reason="the token's value is unknown, so it cannot be located")
-        if self.settings.revoke_action == "delete":
+        remembered = self._remembered(cred)
+        with self._lock:
+            deleted = remembered is not None and remembered.token_id in self._deleted
+        if deleted:
             return ManualRequired(
                 instructions=f"Cloudflare token {cred.fingerprint} was deleted, so it cannot be "
                 "rolled: create a new token with the same permissions under My Profile → API "
@@ -504,7 +511,9 @@ class CloudflareResponder(Responder):
                 url=TOKENS_URL,
             )
         try:
-            located = self._remembered(cred) or self._locate(cred)
+            located = remembered or self._locate(cred)
+            if isinstance(located, Failed):
+                return located
             if isinstance(located, Outcome):
                 return ManualRequired(
                     instructions=f"Cloudflare rejects {cred.fingerprint}, so its id cannot be "

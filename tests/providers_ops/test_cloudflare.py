@@ -317,6 +317,18 @@ def test_rotation_rolls_stores_first_reenables_and_tests(
     assert isinstance(responder.verify_revoked(old), VerifiedDead)
 
 
+def test_a_drill_rolls_without_revoking_first(
+    tokens: CloudflareTokens, cloudflare_contract: ContractServer, memory_keyring: Any
+) -> None:
+    token = tokens.add()
+    old = cred(token)
+    responder, store = make(cloudflare_contract.url, revoke_action="delete")
+    outcome = responder.rotate(old, store)
+    assert isinstance(outcome, Rotated) and "reactivated" not in outcome.facts
+    assert token.status == "active" and store.resolve(outcome.new_reference).reveal() == token.value
+    assert isinstance(responder.verify_revoked(old), VerifiedDead)
+
+
 def test_a_rolled_value_that_cannot_be_stored_leaves_the_token_disabled(
     tokens: CloudflareTokens, cloudflare_contract: ContractServer, refusing_keyring: Any
 ) -> None:
