@@ -63,6 +63,15 @@ def _ask(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def _read_secret(prompt: str) -> str:
+    import getpass
+
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        return ""
+
+
 # Option name → (takes a value, help). The invoke task and the fast path are both built from it.
 CONTAIN_OPTIONS: dict[str, tuple[bool, str]] = {
     "playbook": (True, "playbook YAML to run (default: the packaged contain.yaml)"),
@@ -105,6 +114,7 @@ def contain(
         incidents_dir=_path(incidents_dir),
         interactive=sys.stdin.isatty() and not json,
         approver=_ask,
+        secret_prompt=_read_secret,
     )
     return _run_and_report(request, json_output=json, prepare=prepare, run=run)
 
@@ -223,24 +233,99 @@ def discover(home: str | None = None, json: bool = False) -> int:
 
 
 @with_advice
-def drill(preflight: bool = False, config: str | None = None, json: bool = False) -> int:
-    """Quarterly drill. --preflight: prove every admin credential can do what contain needs."""
-    from clawback.contain import ContainRequest, prepare
-    from clawback.errors import BadInput
+def drill(
+    preflight: bool = False,
+    config: str | None = None,
+    json: bool = False,
+    dry_run: bool = False,
+    resume: str | None = None,
+    confirm_manual: bool = False,
+    playbook: str | None = None,
+    incidents_dir: str | None = None,
+) -> int:
+    """Quarterly drill: rotate every key with zero downtime, timed per provider and compared
+    with the previous drill. --preflight: prove every admin credential can do what contain
+    needs, changing nothing."""
+    if preflight:
+        from clawback.contain import ContainRequest, prepare
+        from clawback.preflight import run_preflight
 
-    if not preflight:
-        raise BadInput("only `clawback drill --preflight` exists yet: the rotation drill is "
-                       "not built; run the preflight to check the panic button works")
-    from clawback.preflight import run_preflight
+        report = run_preflight(prepare(ContainRequest(config=_path(config))))
+        if json:
+            from clawback.console import print_json
 
-    report = run_preflight(prepare(ContainRequest(config=_path(config))))
-    if json:
-        from clawback.console import print_json
-
-        print_json(report.as_dict())
+            print_json(report.as_dict())
+            return report.exit_code
+        _print_preflight(report)
         return report.exit_code
-    _print_preflight(report)
-    return report.exit_code
+
+    from clawback.drill import DrillRequest, run_drill
+
+    request = DrillRequest(
+        config=_path(config), playbook=_path(playbook), dry_run=dry_run, resume=resume,
+        confirm_manual=confirm_manual, incidents_dir=_path(incidents_dir),
+        interactive=sys.stdin.isatty() and not json, approver=_ask,
+    )
+    if json:
+        from clawback.console import JsonReporter, print_json, result_document
+
+        drilled = run_drill(request, JsonReporter())
+        print_json({**result_document(drilled.result), "drill": drilled.as_dict()})
+        return int(drilled.result.exit_code)
+    from clawback.console import RichReporter
+
+    reporter = RichReporter()
+    drilled = run_drill(request, reporter)
+    _print_drill(drilled, reporter.console)
+    return int(drilled.result.exit_code)
+
+
+def _print_drill(drilled: Any, console: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from clawback.runner import outcome_summary
+
+    result = drilled.result
+    counts: dict[str, int] = {}
+    for r in result.results:
+        counts[r.outcome.status] = counts.get(r.outcome.status, 0) + 1
+    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to do"
+    if result.dry_run:
+        console.print(f"[bold cyan]Dry run[/bold cyan]: {tally}. Nothing was sent or changed.")
+    else:
+        console.print(f"[bold]Drill {result.incident_id}[/bold]: {tally}")
+        console.print(f"  directory: {result.incident_dir}")
+    if drilled.timings is not None and drilled.timings.providers:
+        table = Table(title="Rotation time per provider")
+        for column in ("provider", "keys", "rotated", "slowest key", "all keys"):
+            table.add_column(column, justify="left" if column == "provider" else "right")
+        for t in drilled.timings.providers.values():
+            table.add_row(t.provider, str(t.keys), str(t.rotated), f"{t.slowest_ms} ms",
+                          f"{t.total_ms} ms")
+        console.print(table)
+    if drilled.previous is None:
+        console.print("No earlier drill to compare with.")
+    elif drilled.comparison:
+        table = Table(title=f"Compared with the drill {drilled.previous.incident} "
+                            f"({drilled.previous.started})")
+        for column in ("provider", "now", "then", ""):
+            table.add_column(column)
+        for c in drilled.comparison:
+            table.add_row(c.provider, "" if c.now_ms is None else f"{c.now_ms} ms",
+                          "" if c.before_ms is None else f"{c.before_ms} ms", c.verdict)
+        console.print(table)
+    else:
+        console.print(f"The previous drill was {drilled.previous.incident} "
+                      f"({drilled.previous.started}).")
+    if result.dry_run:
+        return
+    if result.remaining:
+        console.print("[bold yellow]A human must still do this:[/bold yellow]")
+        for r in result.remaining:
+            console.print(f"  • [{r.step}] {r.target}: {escape(outcome_summary(r.outcome))}")
+        console.print(f"Then finish the drill with: clawback drill --resume {result.incident_id}")
+    console.print(f"Verify with: clawback verify {result.incident_id}")
 
 
 def _print_preflight(report: Any) -> None:

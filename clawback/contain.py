@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,15 @@ class ContainRequest:
     cut_network: bool = False
     resume: str | None = None
     confirm_manual: bool = False
+    secret_prompt: Callable[[str], str] | None = None
     incidents_dir: Path | None = None
     interactive: bool = False
     approver: Approver | None = None
     extra_responders: Sequence[type[Responder]] = ()
     playbook_name: str = "contain"
+    # clawback drill: each new key is written where the agent reads the old one before the
+    # old one is retired (clawback.drill's stores, passed to the Runner as store_for).
+    switch_agent: bool = False
 
 
 @dataclass
@@ -147,6 +151,7 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         interactive=request.interactive,
         approver=request.approver,
         confirm_manual=request.confirm_manual,
+        secret_prompt=request.secret_prompt,
     )
     runner_args: dict[str, Any] = dict(
         registry=prepared.registry,
@@ -180,6 +185,7 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
             return Runner(
                 **runner_args, timeline=timeline, journal=journal, manifest=manifest,
                 incident_id=incident_id, incident_dir=incident_dir,
+                store_for=_store_for(prepared, incident_dir, timeline),
             ).run()
 
     incident_id = new_incident_id()
@@ -196,7 +202,17 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         return Runner(
             **runner_args, timeline=timeline, journal=journal, manifest=manifest,
             incident_id=incident_id, incident_dir=incident_dir,
+            store_for=_store_for(prepared, incident_dir, timeline),
         ).run()
+
+
+def _store_for(prepared: Prepared, incident_dir: Path, timeline: Any) -> Any:
+    """The drill's per-credential stores (None for contain: it stops the agent first)."""
+    if not prepared.request.switch_agent:
+        return None
+    from clawback.drill import DrillSession
+
+    return DrillSession(prepared, incident_dir, timeline)
 
 
 def _header(prepared: Prepared) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from responders.interface import (
     ResponderContext,
     ResponderError,
     SecretStore,
+    SecretValue,
     Skipped,
 )
 
@@ -128,6 +129,16 @@ Approver = Callable[[str], bool]
 MANUAL_CONFIRMED = "ConfirmedByOperator"
 
 
+class _NoStep:
+    """Retry settings for work done outside a playbook step (confirmations on --resume)."""
+
+    timeout: float | None = None
+    retries: int | None = None
+
+
+_NO_STEP = _NoStep()
+
+
 @dataclass
 class RunOptions:
     dry_run: bool = False
@@ -138,6 +149,7 @@ class RunOptions:
     default_timeout: float = DEFAULT_TIMEOUT_S
     default_retries: int = DEFAULT_RETRIES
     confirm_manual: bool = False  # --resume: the operator says every listed manual step is done
+    secret_prompt: Callable[[str], str] | None = None  # reads a pasted key without echo
 
 
 @dataclass
@@ -313,6 +325,12 @@ class Runner:
         if not pending:
             return
         for step_id, target, instructions in pending:
+            action, _, target_id = target.partition(" ")
+            cred = next((c for c in self._key_targets() if c.target_id == target_id), None)
+            responder = self._usable_responder(cred) if cred is not None else None
+            if (action == "rotate" and cred is not None and responder is not None
+                    and self._accept_pasted_replacement(step_id, target, cred, responder)):
+                continue
             if self.options.confirm_manual:
                 done = True
             elif self.options.interactive and self.options.approver is not None:
@@ -323,11 +341,22 @@ class Runner:
                 done = False
             if not done:
                 continue
-            action, _, target_id = target.partition(" ")
+            if (action == "revoke" and cred is not None and responder is not None
+                    and Capability.VERIFY_REVOKED in responder.capabilities):
+                # Trust, but check: a key the provider still accepts is not done.
+                check = self._with_retries(
+                    _NO_STEP, lambda r=responder, c=cred: r.verify_revoked(c)
+                )
+                self._record_result(TargetResult(step_id, "verify_revoked", target_id, check,
+                                                 cred.describe()))
+                if isinstance(check, Failed):
+                    self.reporter.note(f"not recorded as done: {target_id} still works")
+                    continue
             if self.timeline is not None:
                 self.timeline.append(
                     step=step_id, action="manual.confirm", phase="event",
-                    target={"target": target_id, "action": action}, outcome=MANUAL_CONFIRMED,
+                    target=self._with_host({"target": target_id, "action": action}),
+                    outcome=MANUAL_CONFIRMED,
                     detail=f"{operator_identity()} confirmed this manual step is done",
                     extra={"operator": operator_identity()},
                 )
@@ -339,6 +368,33 @@ class Runner:
                 f"{left} manual step(s) still open: do them, then run "
                 f"`clawback contain --resume {self.incident_id} --confirm-manual`"
             )
+
+    def _usable_responder(self, cred: Credential) -> Responder | None:
+        cls = self.registry.responder_for_provider(cred.provider)
+        if cls is None or (not cls.fallback and cls.needs_config
+                           and not self._configured(cls.name)):
+            return None
+        return self._responder(cls.name)
+
+    def _accept_pasted_replacement(self, step_id: str, target: str, cred: Credential,
+                                   responder: Responder) -> bool:
+        """Providers with no create API (Anthropic): the operator pastes the key they made;
+        the responder stores and tests it. True when that settled the manual step."""
+        accept = getattr(responder, "accept_replacement", None)
+        prompt = self.options.secret_prompt
+        if accept is None or prompt is None or not self.options.interactive or not self.secrets:
+            return False
+        pasted = prompt(f"Paste the replacement for {cred.kind} {cred.fingerprint} "
+                        "(input hidden; empty to skip): ").strip()
+        if not pasted:
+            return False
+        value = SecretValue(pasted)
+        self.redactor.add(value)
+        store = self.secrets
+        outcome = self._with_retries(_NO_STEP, lambda: accept(cred, value, store))
+        self._record_result(TargetResult(step_id, "rotate", cred.target_id, outcome,
+                                         cred.describe()))
+        return outcome.succeeded
 
     # -- steps --------------------------------------------------------------------------------
 

@@ -82,8 +82,18 @@ class RecordingResponder(Responder):
         CALLS.add("verify", cred.target_id)
         return VerifiedDead()
 
+    def accept_replacement(self, cred: Credential, value: SecretValue,
+                           store: SecretStore) -> Outcome:
+        """Like Anthropic's: the operator made the key by hand; store it, then accept it."""
+        CALLS.add("accept", cred.target_id)
+        ref = store.store(f"recorded/{cred.key_id}", value)
+        return Rotated(new_fingerprint=value.fingerprint, new_reference=ref)
+
     def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
         CALLS.add("rotate", cred.target_id)
+        script = SCRIPT.get(f"rotate {cred.target_id}")
+        if script:
+            return script.pop(0)
         new = SecretValue(f"recorded-new-{cred.key_id}-0123456789")
         ref = store.store(f"recorded/{cred.key_id}", new)
         return Rotated(new_fingerprint=new.fingerprint, new_reference=ref)

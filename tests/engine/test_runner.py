@@ -353,3 +353,61 @@ def test_rotate_all_times_each_rotation_and_proves_the_old_key_dead(
     rotated = [r for r in result.results if r.action == "rotate"]
     assert all(isinstance(r.outcome.facts["duration_ms"], int) for r in rotated)
     assert len(memory_keyring.store) >= 3
+
+
+def test_a_confirmed_manual_revoke_is_checked_when_the_responder_can(
+    workspace: Workspace,
+) -> None:
+    """The operator says 'done' but the provider still accepts the key: not recorded as done."""
+    from responders.interface import ManualRequired
+
+    cred = recorded_credential(9)
+    SCRIPT[cred.target_id] = [ManualRequired(instructions="revoke it by hand")]
+    text = "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n    with: {verify: false}\n"
+    first = make_runner(workspace, text, [cred]).run()
+    assert first.exit_code == 3
+    incident = (first.incident_dir, first.incident_id)
+
+    from .conftest import RecordingResponder
+
+    original = RecordingResponder.verify_revoked
+    RecordingResponder.verify_revoked = (  # type: ignore[method-assign]
+        lambda self, c: Failed(error="the provider still accepts it")
+    )
+    try:
+        SCRIPT[cred.target_id] = [ManualRequired(instructions="revoke it by hand")]
+        still_alive = make_runner(workspace, text, [cred], incident=incident, resume=True,
+                                  confirm_manual=True).run()
+    finally:
+        RecordingResponder.verify_revoked = original  # type: ignore[method-assign]
+    assert still_alive.exit_code == 3
+    entries = read_entries(first.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    assert not [e for e in entries if e.action == "manual.confirm"]
+
+    dead = make_runner(workspace, text, [cred], incident=incident, resume=True,
+                       confirm_manual=True).run()
+    assert dead.exit_code == 0
+    entries = read_entries(first.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    assert len([e for e in entries if e.action == "manual.confirm"]) == 1
+
+
+def test_a_pasted_replacement_is_stored_and_never_recorded(
+    workspace: Workspace, memory_keyring: Any
+) -> None:
+    from responders.interface import ManualRequired
+
+    cred = recorded_credential(11)
+    SCRIPT[f"rotate {cred.target_id}"] = [ManualRequired(instructions="make one in the console")]
+    text = "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n    with: {rotate: true}\n"
+    first = make_runner(workspace, text, [cred]).run()
+    assert first.exit_code == 3
+    pasted = "pasted-replacement-secret-0123456789"
+    resumed = make_runner(
+        workspace, text, [cred], incident=(first.incident_dir, first.incident_id), resume=True,
+        interactive=True, approver=lambda q: False, secret_prompt=lambda q: pasted,
+    ).run()
+    assert resumed.exit_code == 0
+    assert CALLS.of("accept") == [cred.target_id]
+    assert memory_keyring.store[("clawback", "recorded/key11")] == pasted
+    timeline_text = (first.incident_dir / "timeline.jsonl").read_text()  # type: ignore[operator]
+    assert pasted not in timeline_text
