@@ -86,7 +86,7 @@ def prepare(request: ContainRequest) -> Prepared:
     from clawback.playbook import load_playbook
 
     registry = load_registry(request.extra_responders)
-    providers = {name for name, cls in registry.responders.items() if cls.providers}
+    providers = set(registry.names)  # by entry point: no responder module is imported yet
     config_path = find_config(request.config)
     config = load_config(config_path, known_providers=providers)
     playbook_path = request.playbook or packaged_playbook(request.playbook_name)

@@ -411,7 +411,6 @@ def _check_steps(
     text_lines = text.splitlines()
     all_ids = [step.id for step in playbook.steps]
     first_index: dict[str, int] = {}
-    known_actions = sorted(actions)
 
     for index, step in enumerate(playbook.steps):
         step_node, _, _ = nodes.walk(("steps", index))
@@ -432,6 +431,8 @@ def _check_steps(
 
         model = actions.get(step.uses)
         if model is None:
+            # Listing every action loads every responder: only worth it to explain a mistake.
+            known_actions = sorted(actions)
             uses_node, _, _ = nodes.walk(("uses",), step_node)
             close = difflib.get_close_matches(step.uses, known_actions, n=1)
             problems.append(

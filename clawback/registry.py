@@ -1,12 +1,15 @@
 """Which responders and actions exist: the entry-point group ``clawback.responders``.
 
 Adding a provider means one module and one entry point; nothing here names a provider.
+Responder modules are imported only when needed: the panic button validates its playbook and
+stops the agent before a single provider SDK wrapper is loaded. An action's name starts with its
+responder's entry-point name (``host.snapshot`` comes from the entry point ``host``), which is how
+a ``uses:`` finds its responder without loading the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from clawback.errors import BadInput
@@ -15,10 +18,50 @@ from responders.interface import Action, Responder
 ENTRY_POINT_GROUP = "clawback.responders"
 
 
-@dataclass(frozen=True)
 class Registry:
-    responders: Mapping[str, type[Responder]]
-    actions: Mapping[str, type[Action]] = field(default_factory=dict)
+    def __init__(self, entry_points: Mapping[str, Any],
+                 extra: Mapping[str, type[Responder]] | None = None) -> None:
+        self._entry_points = dict(entry_points)
+        self._loaded: dict[str, type[Responder]] = dict(extra or {})
+
+    @property
+    def names(self) -> list[str]:
+        """Every responder's name, without importing any of them."""
+        return sorted({*self._entry_points, *self._loaded})
+
+    def responder(self, name: str) -> type[Responder]:
+        if name not in self._loaded:
+            ep = self._entry_points[name]
+            try:
+                cls: Any = ep.load()
+            except Exception as exc:
+                raise BadInput(
+                    f"the responder plugin {name!r} ({ep.value}) failed to load: "
+                    f"{type(exc).__name__}: {exc}. Reinstall clawback or remove the plugin."
+                ) from exc
+            self._loaded[name] = cls
+        return self._loaded[name]
+
+    @property
+    def responders(self) -> dict[str, type[Responder]]:
+        """Every responder, loaded."""
+        return {name: self.responder(name) for name in self.names}
+
+    def action(self, uses: str) -> type[Action] | None:
+        prefix = uses.split(".", 1)[0]
+        if prefix in self.names:
+            found = self.responder(prefix).actions.get(uses)
+            if found is not None:
+                return found
+        # A plugin may name its actions differently: look everywhere before giving up.
+        return self.actions.get(uses)
+
+    @property
+    def actions(self) -> dict[str, type[Action]]:
+        out: dict[str, type[Action]] = {}
+        for cls in self.responders.values():
+            out.update(cls.actions)
+        return out
 
     @property
     def key_responders(self) -> list[type[Responder]]:
@@ -34,24 +77,35 @@ class Registry:
         return None
 
 
+class ActionParams(Mapping[str, type[Any]]):
+    """``uses:`` name → the model validating its ``with:``, resolved lazily from a registry.
+
+    Looking one name up loads one responder; listing them all (only to explain an unknown
+    ``uses:``) loads every responder.
+    """
+
+    def __init__(self, registry: Registry, engine: Mapping[str, type[Any]]) -> None:
+        self._registry = registry
+        self._engine = dict(engine)
+
+    def __getitem__(self, uses: str) -> type[Any]:
+        if uses in self._engine:
+            return self._engine[uses]
+        action = self._registry.action(uses)
+        if action is None:
+            raise KeyError(uses)
+        return action.Params
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*self._engine, *self._registry.actions}))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
 def load_registry(extra: Iterable[type[Responder]] = ()) -> Registry:
-    """Load every installed responder, plus ``extra`` ones (tests, embedders)."""
+    """Every installed responder (by entry point, not yet imported), plus ``extra`` ones."""
     from importlib.metadata import entry_points
 
-    responders: dict[str, type[Responder]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls: Any = ep.load()
-        except Exception as exc:
-            raise BadInput(
-                f"the responder plugin {ep.name!r} ({ep.value}) failed to load: "
-                f"{type(exc).__name__}: {exc}. Reinstall clawback or remove the plugin."
-            ) from exc
-        responders[ep.name] = cls
-    for cls in extra:
-        responders[cls.name] = cls
-    actions: dict[str, type[Action]] = {}
-    for cls in responders.values():
-        for name, action in cls.actions.items():
-            actions[name] = action
-    return Registry(responders=responders, actions=actions)
+    points = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return Registry(points, {cls.name: cls for cls in extra})

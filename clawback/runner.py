@@ -24,7 +24,7 @@ from clawback import __version__
 from clawback.errors import EXIT_OK, EXIT_PARTIAL
 from clawback.journal import Journal
 from clawback.redaction import Redactor
-from clawback.registry import Registry
+from clawback.registry import ActionParams, Registry
 from responders.interface import (
     Action,
     Capability,
@@ -72,11 +72,9 @@ def _engine_params() -> dict[str, type[Any]]:
     return {KEYS_REVOKE_ALL: RevokeAllParams, KEYS_ROTATE_ALL: RotateAllParams}
 
 
-def known_actions(registry: Registry) -> dict[str, type[Any]]:
+def known_actions(registry: Registry) -> Mapping[str, type[Any]]:
     """Every ``uses:`` a playbook may name, with the model that validates its ``with:``."""
-    actions: dict[str, type[Any]] = {name: cls.Params for name, cls in registry.actions.items()}
-    actions.update(_engine_params())
-    return actions
+    return ActionParams(registry, _engine_params())
 
 
 WHEN_VARIABLES = ("cut_network", "dry_run", "yes", "resume")
@@ -412,7 +410,8 @@ class Runner:
             return self._run_keys_step(step, params)
         if step.uses == KEYS_ROTATE_ALL:
             return self._run_keys_step(step, params, action="rotate")
-        action_cls = self.registry.actions[step.uses]
+        action_cls = self.registry.action(step.uses)
+        assert action_cls is not None  # the playbook was validated against the registry
         action = action_cls(self._context(action_cls.__module__), params)
         return self._run_action(step, action)
 
