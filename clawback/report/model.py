@@ -21,7 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from clawback.evidence import ArchiveRecord, CustodyEvent, load_manifest
+from clawback.evidence import (
+    ArchiveRecord,
+    CustodyEvent,
+    check_evidence,
+    load_manifest,
+    manifest_path,
+)
 from clawback.timeline import (
     CHECKPOINT_FILE,
     TIMELINE_FILE,
@@ -31,7 +37,7 @@ from clawback.timeline import (
     split_lines,
 )
 from clawback.verdict import Verdict
-from clawback.verify import VerifyReport
+from clawback.verify import VerifyReport, verify_incident
 from responders.interface import EvidenceItem
 
 IntegrityState = Literal["intact", "unanchored", "not_intact"]
@@ -563,9 +569,6 @@ def build_report(
     Raises BadInput (exit 2) when ``incident_dir`` is not an incident or a given checkpoint or
     public key can't be read; a tampered incident still gets a report, which says so first.
     """
-    from clawback.evidence import check_evidence
-    from clawback.verify import verify_incident
-
     incident_dir = Path(incident_dir)
     verdict = verify_incident(
         incident_dir, checkpoint=checkpoint, pubkey=pubkey, evidence_checker=check_evidence
@@ -983,8 +986,6 @@ def _evidence(
     closing = [e for e in entries if e.action == "close"]
     recorded = closing[-1].extra.get("evidence_manifest_sha256") if closing else None
     related = tuple(v for v in verdicts if v.code.startswith(_EVIDENCE_CODES))
-    from clawback.evidence import manifest_path
-
     path = manifest_path(incident_dir)
     empty = EvidenceSummary(
         found=False, problem="", recorded_sha256=recorded if isinstance(recorded, str) else None,
