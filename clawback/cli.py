@@ -364,16 +364,16 @@ def report(incident: str, format: str = "md,html,timesketch", checkpoint: str | 
            pubkey: str | None = None, incidents_dir: str | None = None) -> int:
     """Write the post-incident report (Markdown, HTML, Timesketch JSONL) from the timeline."""
     from clawback.incident import incidents_root, resolve_incident
-    from clawback.report import build_report, write_reports
+    from clawback.report import build_report, write_report_files
 
     incident_dir = resolve_incident(incident, incidents_root(_path(incidents_dir)))
     formats = [f.strip() for f in format.split(",") if f.strip()]
-    written = write_reports(incident_dir, formats=formats, checkpoint=_path(checkpoint),
-                            pubkey=_path(pubkey))
+    built = build_report(incident_dir, checkpoint=_path(checkpoint), pubkey=_path(pubkey))
+    written = write_report_files(built, formats)
+    sys.stderr.write(built.integrity.headline + "\n")
     for path in written:
         sys.stdout.write(f"{path}\n")
     # The report says so when the timeline is not intact; the exit code says it to scripts.
-    built = build_report(incident_dir, checkpoint=_path(checkpoint), pubkey=_path(pubkey))
     return 1 if built.integrity.state == "not_intact" else 0
 
 

@@ -182,6 +182,8 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
             manifest = Manifest(incident_id=incident_id)
             for step, collected in journal.collections():
                 manifest.add(step, collected)
+            for step, name, source in journal.evidence_files():
+                manifest.add_file(step, incident_dir / name, source=source)
             return Runner(
                 **runner_args, timeline=timeline, journal=journal, manifest=manifest,
                 incident_id=incident_id, incident_dir=incident_dir,

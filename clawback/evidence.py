@@ -118,6 +118,18 @@ class ArchiveRecord:
 
 
 @dataclass(frozen=True)
+class EvidenceFile:
+    """A file a responder wrote into ``<incident>/evidence/`` (e.g. Stripe's event export)."""
+
+    file: str
+    sha256: str
+    size: int
+    source: str
+    collected_at: str
+    step: str = ""
+
+
+@dataclass(frozen=True)
 class CustodyEvent:
     """One step in the chain of custody (RFC 3227 §4.1: who, when, what, hash checked)."""
 
@@ -195,9 +207,31 @@ class Manifest:
     items: list[EvidenceItem] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     custody: list[CustodyEvent] = field(default_factory=list)
+    files: list[EvidenceFile] = field(default_factory=list)
 
     def has_items(self) -> bool:
-        return bool(self.archives)
+        return bool(self.archives or self.files)
+
+    def add_file(self, step: str, path: Path, *, source: str) -> EvidenceFile:
+        """Record a file a responder wrote into the evidence directory, hashed now."""
+        if self.sealed:
+            raise ValueError("the evidence manifest is sealed; start a new incident to add more")
+        path = Path(path)
+        if not _is_plain_name(path.name) or path.parent.name != "evidence":
+            raise ValueError(f"{path} is not a file of the incident's evidence directory")
+        record = EvidenceFile(
+            file=path.name, sha256=_sha256_file(path), size=path.stat().st_size,
+            source=source, collected_at=utc_now(), step=step,
+        )
+        self.files = [f for f in self.files if f.file != record.file] + [record]
+        self.custody.append(
+            CustodyEvent(
+                event_id=self._event_id(), action="collected", ts=record.collected_at,
+                from_party=source, to_party=self.examiner, evidence_ids=(record.file,),
+                sha256=record.sha256, hash_verified=False, note=f"step {step}" if step else "",
+            )
+        )
+        return record
 
     @property
     def sealed(self) -> bool:
@@ -302,6 +336,7 @@ class Manifest:
             "items": [_item_dict(i) for i in self.items],
             "skipped": self.skipped,
             "custody": [e.as_dict() for e in self.custody],
+            "files": [dataclasses.asdict(f) for f in self.files],
         }
 
     @classmethod
@@ -319,6 +354,7 @@ class Manifest:
             items=[_item_from_dict(i) for i in data["items"]],
             skipped=[dict(s) for s in data.get("skipped", [])],
             custody=[CustodyEvent.from_dict(e) for e in data.get("custody", [])],
+            files=[EvidenceFile(**f) for f in data.get("files", [])],
         )
 
 
@@ -486,6 +522,7 @@ def check_evidence(incident_dir: Path, expected_manifest_sha256: str | None) -> 
     try:
         manifest = Manifest.from_dict(json.loads(raw, object_pairs_hook=_refuse_duplicate_keys))
         bad_names = [a.file for a in manifest.archives if not _is_plain_name(a.file)]
+        bad_names += [f.file for f in manifest.files if not _is_plain_name(f.file)]
         if bad_names:
             raise ValueError(f"archive names must be plain file names: {bad_names}")
     except (ValueError, KeyError, TypeError, AttributeError) as err:
@@ -510,6 +547,8 @@ def check_evidence(incident_dir: Path, expected_manifest_sha256: str | None) -> 
     checked = 0
     for record in manifest.archives:
         checked += _check_archive(ev_dir, record, manifest.items, verdicts)
+    for record in manifest.files:
+        checked += _check_loose_file(ev_dir, record, verdicts)
     for stray in sorted(ev_dir.glob("*.tar.gz")):
         if stray.name not in listed:
             verdicts.append(
@@ -531,6 +570,23 @@ def check_evidence(incident_dir: Path, expected_manifest_sha256: str | None) -> 
             )
         )
     return verdicts
+
+
+def _check_loose_file(ev_dir: Path, record: EvidenceFile, verdicts: list[Verdict]) -> int:
+    shown = f"evidence/{record.file}"
+    try:
+        digest = _sha256_file(ev_dir / record.file)
+    except OSError:
+        verdicts.append(Verdict("EVIDENCE_MISSING", "failure",
+                                f"{shown} is listed in the manifest but cannot be read",
+                                path=shown))
+        return 0
+    if digest != record.sha256:
+        verdicts.append(Verdict("EVIDENCE_MISMATCH", "failure",
+                                f"{shown} has sha256 {digest}, the manifest says {record.sha256}",
+                                path=shown))
+        return 0
+    return 1
 
 
 def _check_archive(

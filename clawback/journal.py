@@ -113,6 +113,16 @@ class Journal:
             })
             self._save()
 
+    def add_evidence_file(self, step_id: str, path: str, source: str) -> None:
+        with self._lock:
+            self._data.setdefault("evidence_files", []).append(
+                {"step": step_id, "path": path, "source": source}
+            )
+            self._save()
+
+    def evidence_files(self) -> list[tuple[str, str, str]]:
+        return [(f["step"], f["path"], f["source"]) for f in self._data.get("evidence_files", [])]
+
     def collections(self) -> list[tuple[str, Collected]]:
         out = []
         for c in self._data.get("collections", []):

@@ -743,6 +743,7 @@ class Runner:
             if isinstance(outcome, Collected):
                 refs = [item.evidence_id for item in outcome.items]
                 self._record_collection(result.step, outcome)
+            refs += self._record_evidence_files(result, outcome)
             self.timeline.append(
                 step=result.step,
                 action=result.action,
@@ -764,6 +765,26 @@ class Runner:
         elif self.journal is not None and outcome.status == "manual":
             self.journal.mark_manual(result.step, journal_key, outcome_summary(outcome))
         self.reporter.target_finished(result)
+
+    def _record_evidence_files(self, result: TargetResult, outcome: Outcome) -> list[str]:
+        """Files a responder wrote into the evidence directory (``facts["evidence_files"]``,
+        relative to the incident) join the manifest, so verify checks them too."""
+        names = outcome.facts.get("evidence_files") if outcome.facts else None
+        if not names or self.incident_dir is None or self.manifest is None:
+            return []
+        refs = []
+        source = f"{result.action} {result.target}"
+        for name in names:
+            path = self.incident_dir / str(name)
+            try:
+                record = self.manifest.add_file(result.step, path, source=source)
+            except (OSError, ValueError) as exc:
+                self._event(result.step, "evidence.file", detail=f"{name} not sealed: {exc}")
+                continue
+            if self.journal is not None:
+                self.journal.add_evidence_file(result.step, str(name), source)
+            refs.append(record.file)
+        return refs
 
     def _record_collection(self, step: str, collected: Collected) -> None:
         if self.manifest is not None:

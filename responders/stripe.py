@@ -280,6 +280,8 @@ class _AccountWork:
             out["webhook_urls"] = dict(self.urls)
         if self.export:
             out["events_export"] = dict(self.export)
+            # The engine seals files named here into the evidence manifest (verify checks them).
+            out["evidence_files"] = [self.export["file"]]
         if self.problems:
             out["problems"] = list(self.problems)
         return out
