@@ -93,6 +93,7 @@ from responders.interface import (
     ResponderError,
     Revoked,
     Rotated,
+    RotationLedger,
     SecretStore,
     SecretValue,
     Skipped,
@@ -889,6 +890,132 @@ class _Work:
         return facts
 
 
+def _edit_files(
+    work: _Work, transform: Callable[[Path, bytes, Sequence[str]], bytes], backups: BackupStore
+) -> None:
+    for item in work.files:
+        if item.error is not None:
+            continue
+        try:
+            data = _read(item.path)
+            result = transform(item.path, data, [loc.key for loc in item.locations])
+            item.backup = backups.keep(item.path, data)
+            replace_file(item.path, result)
+            if _read(item.path) != result:
+                item.error = "the file changed under clawback while it was rewritten"
+                continue
+            item.done = True
+        except Unparseable as exc:
+            item.error = f"the edited file would not parse ({exc}); left unchanged"
+        except ResponderError as exc:
+            item.error = str(exc)
+        except OSError as exc:
+            item.error = _describe(exc)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing a provider key's replacement where the agent reads it (used by `clawback drill`)
+# --------------------------------------------------------------------------------------------
+
+
+def is_free_text(location: Location) -> bool:
+    """A place in a log, transcript or shell history (``line N``): nothing reads a key there."""
+    return bool(_LINE_KEY.match(location.key))
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """What ``write_replacement`` did; paths and backups only, never a value."""
+
+    updated: tuple[str, ...]
+    already: tuple[str, ...]  # held the new value before this call (an interrupted run's work)
+    backups: tuple[Backup, ...]
+
+    def facts(self) -> dict[str, Any]:
+        return {
+            "updated": list(self.updated),
+            "already_new": list(self.already),
+            "backups": [b.fact() for b in self.backups],
+        }
+
+
+def write_replacement(
+    cred: Credential,
+    new: SecretValue,
+    backups: BackupStore,
+    *,
+    old: SecretValue | None = None,
+    companions: Sequence[tuple[str, str]] = (),
+) -> Replacement:
+    """Write ``new`` in place of ``old`` (default: the credential's own value) in every file
+    of ``cred.locations`` the agent reads, with a backup of each file before its first change.
+
+    ``companions`` are more (old, new) pairs to swap in the same files, in the same write: an
+    AWS access key id next to its secret. Free-text places are left alone. A file that already
+    holds ``new`` instead of ``old`` counts as done, so a resumed run can call this again. All
+    or nothing: if one file cannot be written, the files changed by this call get ``old`` back
+    and ResponderError says what failed. Raises ResponderError too when the agent also reads
+    the key from a place clawback cannot edit (a SQLite store): the old key must then stay.
+    """
+    old = old if old is not None else cred.secret
+    places = tuple(loc for loc in cred.locations if not is_free_text(loc))
+    files, unreachable = _files_of(dataclasses.replace(cred, locations=places))
+    # The process environment is rebuilt from the files at the next start; a store is not.
+    blocking = [(loc, why) for loc, why in unreachable if loc.path != ENVIRONMENT_LOCATION]
+    if blocking:
+        raise ResponderError(
+            f"the agent also reads {cred.fingerprint} from "
+            + "; ".join(f"{loc} ({why})" for loc, why in blocking)
+        )
+    old_text, new_text = (old.reveal() if old is not None else None), new.reveal()
+    pairs = [(o, n) for o, n in companions if o and n and o != n]
+
+    def swap(path: Path, data: bytes, keys: Sequence[str], forward: bool) -> bytes:
+        assert old_text is not None
+        for o, n in pairs:
+            o, n = (o, n) if forward else (n, o)
+            if file_holds(path, data, o):
+                data = swap_secret(path, data, (), o, n)
+        a, b = (old_text, new_text) if forward else (new_text, old_text)
+        return swap_secret(path, data, keys, a, b)
+
+    with _FILE_LOCK:
+        work, already = _Work(), []
+        for path, locations in sorted(files.items()):
+            try:
+                data = _read(path)
+            except FileNotFoundError:
+                continue  # gone since discovery: the agent cannot read the old key there either
+            except OSError as exc:
+                raise ResponderError(f"cannot read {path}: {_describe(exc)}") from None
+            if old_text is not None and file_holds(path, data, old_text):
+                work.files.append(_FileWork(path, locations))
+            elif file_holds(path, data, new_text):
+                already.append(str(path))
+            else:
+                raise ResponderError(
+                    f"{path} holds neither the old value {cred.fingerprint} nor its "
+                    f"replacement {new.fingerprint}: it changed since discovery"
+                )
+        _edit_files(work, lambda p, d, k: swap(p, d, k, True), backups)
+        if work.failed:
+            undo = _Work(files=[_FileWork(f.path, f.locations) for f in work.changed])
+            _edit_files(undo, lambda p, d, k: swap(p, d, k, False), backups)
+            raise ResponderError(
+                "the replacement could not be written to "
+                + "; ".join(f"{f.path} ({f.error})" for f in work.failed)
+                + (f"; {len(undo.changed)} file(s) already written got the old value back"
+                   if undo.files else "")
+                + ("" if len(undo.changed) == len(undo.files) else
+                   ". NOT restored: " + "; ".join(f"{f.path} ({f.error})" for f in undo.failed))
+            )
+    return Replacement(
+        updated=tuple(str(f.path) for f in work.changed),
+        already=tuple(already),
+        backups=tuple(f.backup for f in work.files if f.backup is not None),
+    )
+
+
 @dataclass
 class _Session:
     number: str | None
@@ -1063,28 +1190,14 @@ class OpenClawResponder(Responder):
         return work, old
 
     def _edit(self, work: _Work, transform: Callable[[Path, bytes, Sequence[str]], bytes]) -> None:
-        for item in work.files:
-            if item.error is not None:
-                continue
-            try:
-                data = _read(item.path)
-                result = transform(item.path, data, [loc.key for loc in item.locations])
-                item.backup = self._backups.keep(item.path, data)
-                replace_file(item.path, result)
-                if _read(item.path) != result:
-                    item.error = "the file changed under clawback while it was rewritten"
-                    continue
-                item.done = True
-            except Unparseable as exc:
-                item.error = f"the edited file would not parse ({exc}); left unchanged"
-            except ResponderError as exc:
-                item.error = str(exc)
-            except OSError as exc:
-                item.error = _describe(exc)
+        _edit_files(work, transform, self._backups)
 
     def _rotate_secret(self, cred: Credential, store: SecretStore) -> Outcome:
         work, old = self._present(cred)
         if not work.files and not work.unreachable:
+            finished = self._finished_by_interrupted_run(cred, store)
+            if finished is not None:
+                return finished
             return AlreadyRevoked(
                 detail=f"the old value is in none of the {len(cred.locations)} place(s) "
                 "discovery listed: it was rotated already"
@@ -1130,10 +1243,29 @@ class OpenClawResponder(Responder):
         """The replacement, stored before any file hears of it."""
         if cred.target_id in self._new_values:
             return self._new_values[cred.target_id]
-        new = SecretValue(token_source.token_urlsafe(32))
+        new = _interrupted_value(store, self._store_name(cred))
+        new = new or SecretValue(token_source.token_urlsafe(32))
         reference = store.store(self._store_name(cred), new)
         self._new_values[cred.target_id] = (new, reference)
         return new, reference
+
+    def _finished_by_interrupted_run(self, cred: Credential, store: SecretStore
+                                     ) -> Rotated | None:
+        """A crashed drill stored a new value and wrote it everywhere before it could record
+        that: say so with the new value's fingerprint instead of "rotated already"."""
+        name = self._store_name(cred)
+        new = _interrupted_value(store, name)
+        if new is None:
+            return None
+        reference = store.store(name, new)
+        return Rotated(
+            detail=f"{_short_kind(cred.kind)} was replaced everywhere by the interrupted run "
+            f"(stored at {reference})",
+            facts={"resumed": True, "new_fingerprint": new.fingerprint,
+                   "new_reference": reference},
+            new_fingerprint=new.fingerprint,
+            new_reference=reference,
+        )
 
     def _clear_device_token(self, cred: Credential) -> Outcome:
         work, old = self._present(cred)
@@ -1305,6 +1437,17 @@ class OpenClawResponder(Responder):
                 missing_permission="" if writable else f"write access to {state_dir}",
             ))
         return checks
+
+
+def _interrupted_value(store: SecretStore, name: str) -> SecretValue | None:
+    """The value a crashed run of this same rotation stored under ``name`` (clawback drill's
+    ledger): reusing it leaves every file with one value, whichever ones that run reached."""
+    if not isinstance(store, RotationLedger):
+        return None
+    earlier = store.interrupted()
+    if earlier is None or earlier.store_name != name:
+        return None
+    return earlier.pending
 
 
 def _session_files(account_dir: Path) -> list[Path]:
