@@ -65,6 +65,7 @@ from responders.interface import (
     Credential,
     Disabled,
     Failed,
+    InterruptedRotation,
     ManualRequired,
     Outcome,
     Planned,
@@ -74,6 +75,7 @@ from responders.interface import (
     ResponderError,
     Revoked,
     Rotated,
+    RotationLedger,
     SecretStore,
     SecretValue,
     Skipped,
@@ -90,6 +92,9 @@ MAX_GRACE_SECONDS = 300.0
 # IAM answers NoSuchEntity only when the caller was allowed to make the call.
 PROBE_KEY_ID = "AKIACLAWBACKPROBE000"
 PROBE_PRINCIPAL = "clawback-preflight-probe-does-not-exist"
+# A resumed rotation deletes unstored keys created after the crashed attempt began; this much
+# earlier counts too, for the difference between this host's clock and AWS's.
+CLOCK_SKEW = timedelta(minutes=5)
 
 _REFERENCE = re.compile(r"^(env|keyring):\S+$")
 _AUTH_CODES = frozenset(
@@ -910,18 +915,28 @@ class AWSResponder(Responder):
     def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
         """create → store → test → finish, like Secrets Manager's AWSPENDING → AWSCURRENT.
 
-        ``facts["stage"]`` records the last stage reached. A new key is stored before anything
-        else happens to it; if storing or testing fails it is deleted again, so no live key is
-        ever left without a home. Works whether the old key is still live (drill) or already
-        revoked (contain revokes first, then asks for a replacement).
+        ``facts["stage"]`` records the last step reached and ``facts["rotation_stage"]`` the
+        Secrets Manager stage: ``pending`` (new key stored), ``current`` (it works),
+        ``previous`` (the old key is disabled), ``retired`` (the old key is deleted). A new key is
+        stored before anything else happens to it; if storing or testing fails it is deleted
+        again, so no live key is ever left without a home. Works whether the old key is still
+        live (drill) or already revoked (contain revokes first, then asks for a replacement).
+
+        Resumable when the store keeps a rotation ledger (``clawback drill``): a key of the user
+        that an interrupted attempt created and stored is reused instead of creating another,
+        and one it created but never stored (nothing can be using it) is deleted.
         """
         if cred.kind != KIND_ACCESS_KEY or not cred.key_id or cred.key_id.startswith("ASIA"):
             return Skipped(reason=f"{cred.kind} has no replacement of its own to create")
+        earlier = store.interrupted() if isinstance(store, RotationLedger) else None
+        reused = False
         try:
             settings = self.settings
             iam, _ = self._clients()
             located = self._locate_key(cred.key_id)
             if isinstance(located, AlreadyRevoked):
+                if earlier is not None and earlier.pending is not None:
+                    return self._finish_interrupted(cred, store, earlier)
                 return ManualRequired(
                     instructions=(
                         f"{cred.key_id} is deleted and its owner is unknown: create a new access "
@@ -933,29 +948,31 @@ class AWSResponder(Responder):
                 return located
             old = located
             facts: dict[str, Any] = {"user": old.user, "old_key_id": old.key_id, "stage": "start"}
-            room = self._make_room(old)
-            if isinstance(room, Outcome):
-                return room
-            facts.update(room)
-            created = self._call("iam:CreateAccessKey", iam.create_access_key, UserName=old.user)
+            pending = self._recover(old, earlier, facts) if earlier is not None else None
+            if pending is not None:
+                new_id, new_secret = pending
+                reused = True
+            else:
+                room = self._make_room(old)
+                if isinstance(room, Outcome):
+                    return room
+                facts.update(room)
+                created = self._call(
+                    "iam:CreateAccessKey", iam.create_access_key, UserName=old.user
+                )
+                new_id = created["AccessKey"]["AccessKeyId"]
+                new_secret = SecretValue(created["AccessKey"]["SecretAccessKey"])
         except _CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
-        new_id = created["AccessKey"]["AccessKeyId"]
-        new_secret = SecretValue(created["AccessKey"]["SecretAccessKey"])
         facts.update(stage="create", new_key_id=new_id, new_key_label="AWSPENDING")
         with self._lock:
             self._owners[new_id] = old.user
 
         name = settings.store_name.format(user=old.user, access_key_id=new_id)
         try:
-            reference = store.store(
-                name,
-                SecretValue(
-                    json.dumps({"AccessKeyId": new_id, "SecretAccessKey": new_secret.reveal()})
-                ),
-            )
+            reference = store.store(name, _key_pair(new_id, new_secret))
         except Exception as exc:  # whatever the keyring raised, the new key must not stay live
             facts["new_key_deleted"] = self._discard(old.user, new_id)
             fate = "deleted again" if facts["new_key_deleted"] else "NOT deleted: delete it by hand"
@@ -964,20 +981,24 @@ class AWSResponder(Responder):
                 f"{fate}",
                 facts=facts,
             )
-        facts.update(stage="store", reference=reference)
+        facts.update(stage="store", reference=reference, rotation_stage="pending")
 
         tested = self._await_usable(new_id, new_secret, old.user)
         if tested is not None:
-            facts["new_key_deleted"] = self._discard(old.user, new_id)
             try:
                 store.delete(name)
             except Exception as exc:
                 facts["stored_copy"] = f"not removed: {_describe(exc)}"
+            facts["new_key_deleted"] = self._discard(old.user, new_id)
             return Failed(error=f"the new key did not work: {tested}", retryable=True, facts=facts)
-        facts.update(stage="test")
+        facts.update(stage="test", rotation_stage="current")
+        _reached(store, "current")
 
         # finish: the new key becomes current; the old one is retired.
         self._deactivate(old)
+        if old.failure is None and old.status != "Active":
+            facts["rotation_stage"] = "previous"
+            _reached(store, "previous")
         if old.failure is None and settings.delete:
             if old.deactivated and settings.delete_grace_seconds:
                 time.sleep(settings.delete_grace_seconds)
@@ -991,13 +1012,91 @@ class AWSResponder(Responder):
                 retry_after=old.failure.retry_after,
                 facts=facts,
             )
+        if old.status is None:
+            facts["rotation_stage"] = "retired"
+            _reached(store, "retired")
         facts.update(
             stage="finish",
             new_key_label="AWSCURRENT",
             old_key="deleted" if old.status is None else str(old.status),
         )
+        if reused:
+            facts["resumed"] = True
         return Rotated(
             detail=f"{new_id} replaces {old.key_id} for IAM user {old.user}",
+            facts=facts,
+            new_fingerprint=new_secret.fingerprint,
+            new_reference=reference,
+        )
+
+    def _recover(self, old: _Key, earlier: InterruptedRotation, facts: dict[str, Any]
+                 ) -> tuple[str, SecretValue] | None:
+        """After a crash: the key the interrupted attempt created and stored, if it still
+        exists. Keys it created but never stored are deleted: nothing can be using them."""
+        iam, _ = self._clients()
+        stored = _parse_key_pair(earlier.pending)
+        listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=old.user)
+        reuse: tuple[str, SecretValue] | None = None
+        orphans: list[str] = []
+        for meta in listed.get("AccessKeyMetadata", []):
+            key_id = meta["AccessKeyId"]
+            if key_id == old.key_id:
+                continue
+            if stored is not None and key_id == stored[0]:
+                reuse = stored
+            elif _created_since(meta.get("CreateDate"), earlier.started_at):
+                orphans.append(key_id)
+        for key_id in orphans:
+            self._call(
+                "iam:DeleteAccessKey", iam.delete_access_key, UserName=old.user, AccessKeyId=key_id
+            )
+        if orphans:
+            facts["orphans_deleted"] = orphans
+        if reuse is not None:
+            facts["reused_pending_key"] = reuse[0]
+        return reuse
+
+    def _finish_interrupted(
+        self, cred: Credential, store: SecretStore, earlier: InterruptedRotation
+    ) -> Outcome:
+        """The old key is gone: the interrupted attempt got past deleting it. Its new key is
+        the only one left, so it is stored (and the agent switched) again but never deleted."""
+        stored = _parse_key_pair(earlier.pending)
+        if stored is None:
+            return Failed(error="the interrupted rotation's stored key pair is unreadable")
+        new_id, new_secret = stored
+        located = self._locate_key(new_id)
+        if not isinstance(located, _Key):
+            return ManualRequired(
+                instructions=(
+                    f"{cred.key_id} and the key {new_id} that replaced it are both gone: create "
+                    f"a new access key for the agent's IAM user by hand."
+                ),
+                url="https://console.aws.amazon.com/iam/home#/users",
+            )
+        facts: dict[str, Any] = {
+            "user": located.user, "old_key_id": cred.key_id, "new_key_id": new_id,
+            "old_key": "deleted", "resumed": True, "stage": "finish",
+            "new_key_label": "AWSCURRENT", "rotation_stage": "retired",
+        }
+        name = self.settings.store_name.format(user=located.user, access_key_id=new_id)
+        try:
+            reference = store.store(name, _key_pair(new_id, new_secret))
+        except Exception as exc:
+            return Failed(
+                error=f"the old key is deleted and {new_id} replaces it, but storing it again "
+                f"failed ({_describe(exc)}); it was kept: it is the agent's only key",
+                retryable=True,
+                facts=facts,
+            )
+        tested = self._await_usable(new_id, new_secret, located.user)
+        if tested is not None:
+            return Failed(error=f"{new_id} replaces the deleted {cred.key_id} but does not work: "
+                          f"{tested}", retryable=True, facts=facts)
+        facts["reference"] = reference
+        return Rotated(
+            detail=f"{new_id} replaces {cred.key_id} for IAM user {located.user} (finished "
+            f"after the interrupted run had deleted the old key)",
             facts=facts,
             new_fingerprint=new_secret.fingerprint,
             new_reference=reference,
@@ -1304,3 +1403,33 @@ def _now() -> str:
 def _describe(exc: Exception) -> str:
     # Keyring and store errors carry advice, never the value being stored.
     return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
+
+
+def _key_pair(key_id: str, secret: SecretValue) -> SecretValue:
+    """What rotate stores: the id travels with the secret, so the agent gets both."""
+    return SecretValue(json.dumps({"AccessKeyId": key_id, "SecretAccessKey": secret.reveal()}))
+
+
+def _parse_key_pair(stored: SecretValue | None) -> tuple[str, SecretValue] | None:
+    if stored is None:
+        return None
+    try:
+        pair = json.loads(stored.reveal())
+        return str(pair["AccessKeyId"]), SecretValue(str(pair["SecretAccessKey"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _created_since(created: Any, started: datetime) -> bool:
+    """Whether IAM's CreateDate falls after the interrupted attempt began (give or take the
+    clock difference between this host and AWS)."""
+    if not isinstance(created, datetime):
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return created >= started - CLOCK_SKEW
+
+
+def _reached(store: SecretStore, stage: str) -> None:
+    if isinstance(store, RotationLedger):
+        store.reached(stage)
