@@ -972,7 +972,7 @@ class AWSResponder(Responder):
 
         name = settings.store_name.format(user=old.user, access_key_id=new_id)
         try:
-            reference = store.store(name, _key_pair(new_id, new_secret))
+            reference = store.store(name, key_pair(new_id, new_secret))
         except Exception as exc:  # whatever the keyring raised, the new key must not stay live
             facts["new_key_deleted"] = self._discard(old.user, new_id)
             fate = "deleted again" if facts["new_key_deleted"] else "NOT deleted: delete it by hand"
@@ -1034,7 +1034,7 @@ class AWSResponder(Responder):
         """After a crash: the key the interrupted attempt created and stored, if it still
         exists. Keys it created but never stored are deleted: nothing can be using them."""
         iam, _ = self._clients()
-        stored = _parse_key_pair(earlier.pending)
+        stored = parse_key_pair(earlier.pending)
         listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=old.user)
         reuse: tuple[str, SecretValue] | None = None
         orphans: list[str] = []
@@ -1061,7 +1061,7 @@ class AWSResponder(Responder):
     ) -> Outcome:
         """The old key is gone: the interrupted attempt got past deleting it. Its new key is
         the only one left, so it is stored (and the agent switched) again but never deleted."""
-        stored = _parse_key_pair(earlier.pending)
+        stored = parse_key_pair(earlier.pending)
         if stored is None:
             return Failed(error="the interrupted rotation's stored key pair is unreadable")
         new_id, new_secret = stored
@@ -1081,7 +1081,7 @@ class AWSResponder(Responder):
         }
         name = self.settings.store_name.format(user=located.user, access_key_id=new_id)
         try:
-            reference = store.store(name, _key_pair(new_id, new_secret))
+            reference = store.store(name, key_pair(new_id, new_secret))
         except Exception as exc:
             return Failed(
                 error=f"the old key is deleted and {new_id} replaces it, but storing it again "
@@ -1405,12 +1405,13 @@ def _describe(exc: Exception) -> str:
     return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
 
 
-def _key_pair(key_id: str, secret: SecretValue) -> SecretValue:
+def key_pair(key_id: str, secret: SecretValue) -> SecretValue:
     """What rotate stores: the id travels with the secret, so the agent gets both."""
     return SecretValue(json.dumps({"AccessKeyId": key_id, "SecretAccessKey": secret.reveal()}))
 
 
-def _parse_key_pair(stored: SecretValue | None) -> tuple[str, SecretValue] | None:
+def parse_key_pair(stored: SecretValue | None) -> tuple[str, SecretValue] | None:
+    """(access key id, secret) from what ``rotate`` stored; None if it is not such a pair."""
     if stored is None:
         return None
     try:
