@@ -323,7 +323,8 @@ def _print_drill(drilled: Any, console: Any) -> None:
     if result.remaining:
         console.print("[bold yellow]A human must still do this:[/bold yellow]")
         for r in result.remaining:
-            console.print(f"  • [{r.step}] {r.target}: {escape(outcome_summary(r.outcome))}")
+            console.print(f"  • {escape(f'[{r.step}] {r.target}')}: "
+                          f"{escape(outcome_summary(r.outcome))}")
         console.print(f"Then finish the drill with: clawback drill --resume {result.incident_id}")
     console.print(f"Verify with: clawback verify {result.incident_id}")
 

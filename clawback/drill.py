@@ -1,0 +1,665 @@
+"""``clawback drill``: the quarterly rotation of every key, with zero downtime, that can resume.
+
+The drill runs ``playbooks/drill.yaml`` as an incident of its own (``clawback.contain.prepare`` /
+``run`` with ``switch_agent``). Its ``keys.rotate_all`` step asks each responder for
+``rotate(cred, store)`` — create → store → test → finish — and ``DrillSession`` hands it an
+``AgentSwitchingStore`` built for that one credential. ``store(name, value)`` keeps the new secret
+in the keyring, then writes it wherever the agent reads the old one (OpenClaw config, dotenv,
+unit files, ``~/.aws/credentials``: ``responders.openclaw.write_replacement``, backups in the
+incident) and only then returns. So by the time the responder retires the old key, the agent's
+files already hold the new one. An AWS rotation stores the id with the secret, and both are
+written. The OpenClaw responder writes the gateway's own files itself; its store only keeps the
+record.
+
+**Crash safety** follows Secrets Manager's pending / current / previous discipline. The signed
+timeline is the rotation ledger. Each stage is a ``rotation.stage`` event, appended durably
+before the drill goes on:
+
+* ``started`` (the credential, and a keyring copy of its value, the AWSPREVIOUS);
+* ``created`` (the responder holds a new secret) and ``stored`` (it is in the keyring, with its
+  fingerprint and keyring reference);
+* ``pending`` (the agent's files hold it);
+* ``current`` (it works), ``previous`` (the old key is disabled) and ``retired`` (the old key is
+  deleted), reported by the responder.
+
+``clawback drill --resume ID`` reads those events back:
+
+* The credentials are rebuilt as they were when their rotation started. The old value comes
+  from its keyring copy when no file holds it any more. New values found in the agent's files
+  are not new targets.
+* Each store answers ``interrupted()``. AWS reuses the stored pending key and deletes one the
+  crash left unstored, so it cannot be in use. OpenClaw reuses the stored value, so every file
+  ends with the same one.
+
+The incident lock keeps two runs off one incident. ``<incidents>/drill-lock`` keeps two drills
+from rotating the same keys at once.
+
+Test hook (tests only): with ``CLAWBACK_TEST_CRASH_AT=<provider>:<stage>`` set, the process
+SIGKILLs itself right after that stage's event is durable, so a test can crash a real drill at
+each stage and resume it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import signal
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from clawback.contain import Prepared
+from clawback.runner import KEYS_ROTATE_ALL, Approver, Reporter, RunResult
+from responders.interface import (
+    Credential,
+    InterruptedRotation,
+    Location,
+    ResponderError,
+    SecretStore,
+    SecretValue,
+)
+
+DRILL_PLAYBOOK = "drill"
+STAGE_ACTION = "rotation.stage"
+CRASH_HOOK_ENV = "CLAWBACK_TEST_CRASH_AT"
+LOCK_DIR_NAME = "drill-lock"
+# Responders that write the agent's own files as part of their rotation (the gateway token is
+# the agent's secret, not a provider's): their store keeps the record and writes nothing more.
+SELF_SWITCHING_RESPONDERS = frozenset({"openclaw"})
+# Differences smaller than this are noise between two runs, not a faster or slower provider.
+SAME_WITHIN_MS = 50
+SAME_WITHIN_RATIO = 0.10
+
+
+# --------------------------------------------------------------------------------------------
+# The ledger: what earlier runs of this incident recorded about each rotation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TargetHistory:
+    """One credential's rotation as the timeline of earlier runs tells it."""
+
+    target: str
+    credential: Mapping[str, Any] = field(default_factory=dict)
+    locations: tuple[Location, ...] = ()
+    started_at: datetime | None = None  # the first attempt's start
+    previous_reference: str | None = None
+    store_name: str = ""
+    reference: str | None = None
+    stored_fingerprint: str | None = None
+    reverted: bool = False
+
+    def rebuild(self, secret: SecretValue | None) -> Credential:
+        c = self.credential
+        return Credential(
+            provider=str(c["provider"]), kind=str(c["kind"]),
+            fingerprint=str(c["fingerprint"]), locations=self.locations,
+            key_id=c.get("key_id"), account=c.get("account"), secret=secret,
+        )
+
+
+@dataclass
+class RotationHistory:
+    targets: dict[str, TargetHistory] = field(default_factory=dict)
+    # Fingerprints of every new secret stored: found in the agent's files, they are the
+    # rotation's work, not keys to rotate again.
+    products: set[str] = field(default_factory=set)
+
+    @classmethod
+    def read(cls, incident_dir: Path) -> RotationHistory:
+        from clawback.timeline import TIMELINE_FILE, read_entries
+
+        path = Path(incident_dir) / TIMELINE_FILE
+        history = cls()
+        if not path.exists():
+            return history
+        for entry in read_entries(path):
+            if entry.action == STAGE_ACTION and entry.phase == "event":
+                history._add(entry.fields)
+        return history
+
+    def _add(self, fields: Mapping[str, Any]) -> None:
+        target = str((fields.get("target") or {}).get("target", ""))
+        extra = fields.get("extra") or {}
+        stage = str(extra.get("stage", ""))
+        item = self.targets.setdefault(target, TargetHistory(target))
+        if stage == "started":
+            if item.started_at is None:
+                item.started_at = datetime.fromisoformat(str(fields["ts"]))
+            if not item.credential:
+                item.credential = dict(extra.get("credential") or {})
+                item.locations = tuple(
+                    Location(str(p), str(k)) for p, k in extra.get("locations") or ()
+                )
+            item.previous_reference = item.previous_reference or extra.get("previous_reference")
+        elif stage == "stored":
+            item.store_name = str(extra.get("store_name", ""))
+            item.reference = extra.get("reference")
+            item.stored_fingerprint = extra.get("stored_fingerprint")
+            item.reverted = False
+            if extra.get("new_fingerprint"):
+                self.products.add(str(extra["new_fingerprint"]))
+        elif stage == "reverted":
+            item.reverted = True
+
+    def reconcile(self, discovered: Sequence[Credential], secrets: SecretStore
+                  ) -> list[Credential]:
+        """The credentials a resumed drill works on.
+
+        A started rotation keeps its original credential, with every place it was found then.
+        Its value comes from discovery while a file still holds it, otherwise from the keyring
+        copy taken at the start. New values an earlier run stored are dropped from discovery.
+        """
+        started = {t.credential.get("fingerprint"): t for t in self.targets.values()
+                   if t.credential}
+        out: list[Credential] = []
+        remaining: list[Credential] = []
+        for cred in discovered:
+            history = started.pop(cred.fingerprint, None)
+            if history is not None:
+                locations = tuple(sorted(set(history.locations) | set(cred.locations)))
+                out.append(dataclasses.replace(history.rebuild(cred.secret), locations=locations))
+            elif cred.fingerprint not in self.products:
+                remaining.append(cred)
+        for history in started.values():
+            out.append(history.rebuild(_resolve_quietly(secrets, history.previous_reference)))
+        return out + remaining
+
+
+def _resolve_quietly(secrets: SecretStore, reference: str | None) -> SecretValue | None:
+    if not reference:
+        return None
+    try:
+        return secrets.resolve(reference)
+    except ResponderError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# The store each rotation gets
+# --------------------------------------------------------------------------------------------
+
+
+def agent_value(cred: Credential, stored: SecretValue) -> tuple[SecretValue, str | None]:
+    """What the agent holds of a stored replacement: (secret, key id). AWS stores the pair as
+    JSON (responders.aws): the agent's files get the new id beside the new secret."""
+    if cred.provider == "aws":
+        from responders.aws import parse_key_pair
+
+        pair = parse_key_pair(stored)
+        if pair is not None:
+            return pair[1], pair[0]
+    return stored, None
+
+
+class AgentSwitchingStore:
+    """A SecretStore for one credential's rotation that also switches the agent over.
+
+    The first name stored is the credential's replacement (a responder may store more, such as
+    a Slack refresh token: those only go to the keyring). It is kept in the keyring, then
+    written over the old value in the agent's files, and only then does ``store`` return. If
+    the responder withdraws it again (``delete``), the files get the old value back first.
+    """
+
+    def __init__(self, session: DrillSession, cred: Credential, *, switches_files: bool,
+                 history: TargetHistory | None) -> None:
+        self.session = session
+        self.cred = cred
+        self.switches_files = switches_files
+        self._history = history
+        self._primary = history.store_name if history and history.store_name else None
+        self._switched: tuple[SecretValue, str | None] | None = None
+        self._earlier: InterruptedRotation | None = None
+        self._earlier_read = False
+        self._lock = threading.RLock()
+
+    # -- SecretStore ------------------------------------------------------------------------
+
+    def resolve(self, reference: str) -> SecretValue:
+        return self.session.secrets.resolve(reference)
+
+    def store(self, name: str, value: SecretValue) -> str:
+        with self._lock:
+            if self._primary is None:
+                self._primary = name
+            if name != self._primary:
+                return self.session.secrets.store(name, value)
+            self.session.record(self.cred, "created")
+            new_secret, new_key_id = agent_value(self.cred, value)
+            reference = self.session.secrets.store(name, value)
+            self.session.record(
+                self.cred, "stored", store_name=name, reference=reference,
+                stored_fingerprint=value.fingerprint, new_fingerprint=new_secret.fingerprint,
+                **({"new_key_id": new_key_id} if new_key_id else {}),
+            )
+            if self.switches_files:
+                switched = self._switch(new_secret, new_key_id)
+                self._switched = (new_secret, new_key_id)
+                self.session.record(self.cred, "pending", detail=_switch_summary(switched),
+                                    switched=switched)
+            return reference
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            if name == self._primary and self._switched is not None:
+                from responders.openclaw import write_replacement
+
+                new_secret, new_key_id = self._switched
+                if self.cred.secret is None:
+                    raise ResponderError(
+                        f"cannot switch the agent back to {self.cred.fingerprint}: its value is "
+                        f"unknown (no file and no keyring copy holds it)"
+                    )
+                back = write_replacement(
+                    self.cred, self.cred.secret, self.session.backups, old=new_secret,
+                    companions=[(new_key_id or "", self.cred.key_id or "")],
+                )
+                self._switched = None
+                self.session.record(self.cred, "reverted", store_name=name,
+                                    detail="the agent's files hold the old value again",
+                                    switched=back.facts())
+            self.session.secrets.delete(name)
+
+    # -- RotationLedger ---------------------------------------------------------------------
+
+    def interrupted(self) -> InterruptedRotation | None:
+        """What an earlier run of this incident left of this rotation (read once: it describes
+        earlier runs, not this one)."""
+        with self._lock:
+            if not self._earlier_read:
+                self._earlier = self._read_earlier()
+                self._earlier_read = True
+            return self._earlier
+
+    def reached(self, stage: str) -> None:
+        self.session.record(self.cred, stage)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _read_earlier(self) -> InterruptedRotation | None:
+        history = self._history
+        if history is None or history.started_at is None:
+            return None
+        pending = None
+        if history.reference and not history.reverted:
+            value = _resolve_quietly(self.session.secrets, history.reference)
+            # The keyring name may hold something else by now (a later store, an older drill).
+            if value is not None and value.fingerprint == history.stored_fingerprint:
+                pending = value
+        return InterruptedRotation(
+            started_at=history.started_at,
+            store_name=history.store_name if pending is not None else "",
+            pending=pending,
+        )
+
+    def _switch(self, new_secret: SecretValue, new_key_id: str | None) -> dict[str, Any]:
+        from responders.openclaw import write_replacement
+
+        cred = self.cred
+        earlier = self.interrupted()
+        if earlier is not None and earlier.pending is not None and cred.secret is not None:
+            stale, stale_id = agent_value(cred, earlier.pending)
+            if stale != new_secret:
+                # The crashed run switched files to a key that is not the one going live now:
+                # give them the old value back first, so every file holds the same key again.
+                write_replacement(cred, cred.secret, self.session.backups, old=stale,
+                                  companions=[(stale_id or "", cred.key_id or "")])
+        replacement = write_replacement(
+            cred, new_secret, self.session.backups,
+            companions=[(cred.key_id or "", new_key_id or "")],
+        )
+        return replacement.facts()
+
+
+def _switch_summary(facts: Mapping[str, Any]) -> str:
+    updated, already = len(facts.get("updated", ())), len(facts.get("already_new", ()))
+    text = f"the agent's files hold the new value: {updated} file(s) written"
+    return text + (f", {already} already held it" if already else "")
+
+
+class DrillSession:
+    """``store_for`` of the drill's Runner: one AgentSwitchingStore per credential.
+
+    The Runner calls it right after the rotation's intent entry and before ``rotate``, so the
+    ``started`` event (and the keyring copy of the old value) precede anything the responder
+    does.
+    """
+
+    def __init__(self, prepared: Prepared, incident_dir: Path, timeline: Any) -> None:
+        from responders.openclaw import BackupStore
+
+        store: Any = prepared.store
+        self.secrets = store if isinstance(store, TakingTurns) else TakingTurns(store)
+        self.registry = prepared.registry
+        self.incident_dir = Path(incident_dir)
+        self.incident_id = self.incident_dir.name
+        self.timeline = timeline
+        self.backups = BackupStore(self.incident_dir)
+        self.history = RotationHistory.read(self.incident_dir)
+        self.step = _rotate_step(prepared.loaded)
+        self._crash_at = os.environ.get(CRASH_HOOK_ENV, "")
+
+    def __call__(self, cred: Credential) -> SecretStore:
+        history = self.history.targets.get(cred.target_id)
+        previous = history.previous_reference if history else None
+        problem: dict[str, str] = {}
+        if previous is None and cred.secret is not None:
+            try:
+                previous = self.secrets.store(self.previous_name(cred.target_id), cred.secret)
+            except ResponderError as exc:
+                # Only a resume after a crash needs the copy; the rotation itself does not.
+                problem["previous_copy"] = f"not kept: {exc}"
+        responder = self.registry.responder_for_provider(cred.provider)
+        switches = responder is None or responder.name not in SELF_SWITCHING_RESPONDERS
+        self.record(
+            cred, "started", previous_reference=previous,
+            credential=cred.describe(),
+            locations=[[loc.path, loc.key] for loc in cred.locations],
+            resumed=history is not None, **problem,
+        )
+        return AgentSwitchingStore(self, cred, switches_files=switches, history=history)
+
+    def previous_name(self, target: str) -> str:
+        """Keyring name of the old value's copy (the AWSPREVIOUS), kept until the drill ends."""
+        digest = hashlib.sha256(target.encode()).hexdigest()[:16]
+        return f"drill/{self.incident_id}/previous/{digest}"
+
+    def record(self, cred: Credential, stage: str, *, detail: str = "", **extra: Any) -> None:
+        """Append the stage durably, then (tests only) die there if asked to."""
+        self.timeline.append(
+            step=self.step, action=STAGE_ACTION, phase="event",
+            target={"target": cred.target_id, "provider": cred.provider,
+                    "fingerprint": cred.fingerprint},
+            detail=detail or f"{cred.provider} rotation reached {stage}",
+            extra={"stage": stage, **extra},
+        )
+        if self._crash_at and self._crash_at == f"{cred.provider}:{stage}":
+            # Die between keyring writes, as a crash between stages would; a kill in the
+            # middle of another thread's write would test keyrings.alt's file format instead.
+            with self.secrets.turn:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+class TakingTurns:
+    """The keyring, one call at a time. keyrings.alt's file backends rewrite the whole file on
+    every change, so concurrent rotations would otherwise read each other's half-written file.
+    The drill gives this one store to the Runner (responders' admin lookups) and its stores."""
+
+    def __init__(self, inner: SecretStore) -> None:
+        self._inner = inner
+        self.turn = threading.RLock()
+
+    def resolve(self, reference: str) -> SecretValue:
+        with self.turn:
+            return self._inner.resolve(reference)
+
+    def store(self, name: str, value: SecretValue) -> str:
+        with self.turn:
+            return self._inner.store(name, value)
+
+    def delete(self, name: str) -> None:
+        with self.turn:
+            self._inner.delete(name)
+
+
+def _rotate_step(loaded: Any) -> str:
+    for step in loaded.playbook.steps:
+        if step.uses == KEYS_ROTATE_ALL:
+            return str(step.id)
+    return "rotate"
+
+
+@dataclass
+class DrillPrepared(Prepared):
+    """``Prepared`` whose credentials, when resuming, are the ones the drill started with."""
+
+    resume_dir: Path | None = None
+
+    def credentials(self) -> list[Credential]:
+        found = super().credentials()
+        if self.resume_dir is None:
+            return found
+        return RotationHistory.read(self.resume_dir).reconcile(found, self.store)
+
+
+# --------------------------------------------------------------------------------------------
+# Timing, and the comparison with the previous drill
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderTiming:
+    provider: str
+    keys: int
+    rotated: int
+    total_ms: int
+    slowest_ms: int  # keys rotate concurrently: the provider took about this long
+
+
+@dataclass(frozen=True)
+class DrillTimings:
+    incident: str
+    started: str  # entry 0's timestamp
+    providers: dict[str, ProviderTiming]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    provider: str
+    now_ms: int | None
+    before_ms: int | None
+    verdict: str  # "faster" | "slower" | "about the same" | "new" | "not rotated this time"
+
+
+def rotation_timings(entries: Iterable[Any]) -> dict[str, ProviderTiming]:
+    """Per provider, from the rotate results' ``duration_ms`` (the latest result per key)."""
+    latest: dict[str, tuple[str, int, bool]] = {}
+    for entry in entries:
+        f = entry.fields
+        if f.get("action") != "rotate" or f.get("phase") != "result":
+            continue
+        extra = f.get("extra") or {}
+        duration = (extra.get("facts") or {}).get("duration_ms")
+        target = f.get("target") or {}
+        if not isinstance(duration, int) or "provider" not in target:
+            continue
+        status = extra.get("status")
+        if status not in ("ok", "failed"):
+            continue  # skipped or manual: nothing was rotated, so nothing was timed
+        latest[str(target.get("target"))] = (str(target["provider"]), duration, status == "ok")
+    by_provider: dict[str, list[tuple[int, bool]]] = {}
+    for provider, duration, ok in latest.values():
+        by_provider.setdefault(provider, []).append((duration, ok))
+    return {
+        provider: ProviderTiming(
+            provider=provider, keys=len(items), rotated=sum(ok for _, ok in items),
+            total_ms=sum(d for d, _ in items), slowest_ms=max(d for d, _ in items),
+        )
+        for provider, items in sorted(by_provider.items())
+    }
+
+
+def incident_timings(incident_dir: Path) -> DrillTimings | None:
+    from clawback.errors import BadInput
+    from clawback.timeline import TIMELINE_FILE, read_entries
+
+    try:
+        entries = read_entries(Path(incident_dir) / TIMELINE_FILE)
+    except BadInput:
+        return None  # torn or damaged: not a basis for comparison
+    if not entries:
+        return None
+    return DrillTimings(
+        incident=Path(incident_dir).name, started=str(entries[0].fields["ts"]),
+        providers=rotation_timings(entries),
+    )
+
+
+def _opening(incident_dir: Path) -> Mapping[str, Any] | None:
+    """Entry 0's fields, read without reading the whole timeline."""
+    from clawback.timeline import TIMELINE_FILE, EntryFormatError, parse_entry_line
+
+    try:
+        with (incident_dir / TIMELINE_FILE).open("rb") as source:
+            first = source.readline().rstrip(b"\n")
+        return parse_entry_line(first).entry.fields
+    except (OSError, EntryFormatError):
+        return None
+
+
+def is_drill_incident(opening: Mapping[str, Any], playbook_path: Path, playbook_sha: str) -> bool:
+    """Whether entry 0 records this drill playbook: the same file, or the same content."""
+    recorded = (opening.get("extra") or {}).get("playbook") or {}
+    if recorded.get("sha256") == playbook_sha:
+        return True
+    path = str(recorded.get("path") or "")
+    return bool(path) and (path == str(playbook_path) or Path(path).name == playbook_path.name)
+
+
+def previous_drill(root: Path, *, before: str | None, exclude: Path | None,
+                   playbook_path: Path, playbook_sha: str) -> DrillTimings | None:
+    """The newest drill incident under ``root`` opened before ``before`` (entry 0's ts) that
+    has rotation timings."""
+    if not root.is_dir():
+        return None
+    candidates: list[tuple[str, Path]] = []
+    for child in root.iterdir():
+        if child == exclude or not child.is_dir():
+            continue
+        opening = _opening(child)
+        if opening is None or not is_drill_incident(opening, playbook_path, playbook_sha):
+            continue
+        ts = str(opening.get("ts", ""))
+        if before is None or ts < before:
+            candidates.append((ts, child))
+    for _, child in sorted(candidates, reverse=True):
+        timings = incident_timings(child)
+        if timings is not None and timings.providers:
+            return timings
+    return None
+
+
+def compare(now: Mapping[str, ProviderTiming], before: Mapping[str, ProviderTiming]
+            ) -> list[Comparison]:
+    out = []
+    for provider in sorted(set(now) | set(before)):
+        a, b = now.get(provider), before.get(provider)
+        if a is None:
+            out.append(Comparison(provider, None, b.slowest_ms if b else None,
+                                  "not rotated this time"))
+            continue
+        if b is None:
+            out.append(Comparison(provider, a.slowest_ms, None, "new"))
+            continue
+        delta = a.slowest_ms - b.slowest_ms
+        if abs(delta) <= max(SAME_WITHIN_MS, SAME_WITHIN_RATIO * b.slowest_ms):
+            verdict = "about the same"
+        else:
+            verdict = "faster" if delta < 0 else "slower"
+        out.append(Comparison(provider, a.slowest_ms, b.slowest_ms, verdict))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Running a drill
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DrillRequest:
+    config: Path | None = None
+    playbook: Path | None = None
+    dry_run: bool = False
+    resume: str | None = None
+    confirm_manual: bool = False
+    yes: bool = False
+    incidents_dir: Path | None = None
+    interactive: bool = False
+    approver: Approver | None = None
+
+
+@dataclass
+class DrillReport:
+    result: RunResult
+    timings: DrillTimings | None
+    previous: DrillTimings | None
+    comparison: list[Comparison]
+
+    def as_dict(self) -> dict[str, Any]:
+        def timing(t: DrillTimings | None) -> dict[str, Any] | None:
+            if t is None:
+                return None
+            return {"incident": t.incident, "started": t.started,
+                    "providers": [dataclasses.asdict(p) for p in t.providers.values()]}
+
+        return {
+            "timings": timing(self.timings),
+            "previous": timing(self.previous),
+            "comparison": [dataclasses.asdict(c) for c in self.comparison],
+        }
+
+
+def run_drill(request: DrillRequest, reporter: Reporter | None = None) -> DrillReport:
+    """Rotate every key (or, with ``dry_run``, only say how), then time it against the last
+    drill. A dry run sends no request and writes nothing: no incident, lock or keyring entry."""
+    from clawback.contain import ContainRequest, prepare, run
+    from clawback.incident import IncidentLock, incidents_root, resolve_incident
+    from clawback.private_files import make_private_dir
+
+    prepared = prepare(ContainRequest(
+        playbook=request.playbook, config=request.config, dry_run=request.dry_run,
+        yes=request.yes, resume=request.resume, confirm_manual=request.confirm_manual,
+        incidents_dir=request.incidents_dir, interactive=request.interactive,
+        approver=request.approver, playbook_name=DRILL_PLAYBOOK, switch_agent=True,
+    ))
+    root = incidents_root(request.incidents_dir)
+    resume_dir = resolve_incident(request.resume, root) if request.resume else None
+    fields = {f.name: getattr(prepared, f.name) for f in dataclasses.fields(Prepared)}
+    fields["store"] = TakingTurns(prepared.store)
+    drill = DrillPrepared(**fields, resume_dir=resume_dir)
+    if request.dry_run:
+        result = run(drill, reporter)
+    else:
+        with IncidentLock(make_private_dir(root / LOCK_DIR_NAME)):
+            result = run(drill, reporter)
+        _forget_previous_values(drill, result)
+    timings = incident_timings(result.incident_dir) if result.incident_dir else None
+    previous = previous_drill(
+        root, before=timings.started if timings else None, exclude=result.incident_dir,
+        playbook_path=Path(prepared.loaded.path), playbook_sha=prepared.loaded.sha256,
+    )
+    comparison = compare(timings.providers, previous.providers) if timings and previous else []
+    return DrillReport(result=result, timings=timings, previous=previous, comparison=comparison)
+
+
+def _forget_previous_values(prepared: Prepared, result: RunResult) -> None:
+    """Delete the keyring copies of old values once their rotation has settled: rotated (the
+    key is dead), skipped or handed to a human. A rotation that failed, or that a crash cut
+    short, keeps its copy for ``--resume``."""
+    if result.incident_dir is None:
+        return
+    from clawback.secret_store import parse_reference
+    from clawback.timeline import TIMELINE_FILE, read_entries
+
+    latest: dict[str, str] = {}
+    copies: dict[str, str] = {}
+    for entry in read_entries(result.incident_dir / TIMELINE_FILE):
+        f = entry.fields
+        target = str((f.get("target") or {}).get("target", ""))
+        extra = f.get("extra") or {}
+        if f.get("action") == "rotate" and f.get("phase") == "result":
+            latest[target] = str(extra.get("status", ""))
+        elif f.get("action") == STAGE_ACTION and extra.get("previous_reference"):
+            copies[target] = str(extra["previous_reference"])
+    for target, reference in copies.items():
+        if latest.get(target, "failed") == "failed":
+            continue
+        # Already gone (an earlier resume) or the keyring refuses: harmless either way.
+        with contextlib.suppress(ResponderError):
+            prepared.store.delete(parse_reference(reference)[2])
