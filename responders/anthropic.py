@@ -63,6 +63,12 @@ from responders.interface import (
     VerifiedDead,
 )
 from responders.openai import matches_redacted, retry_after_seconds
+from responders.provider_settings import (
+    require_positive_timeouts,
+    require_references,
+    require_store_target,
+    validate_table,
+)
 
 KIND_API_KEY = "anthropic:api_key"
 KIND_ADMIN_KEY = "anthropic:admin_key"
@@ -84,7 +90,6 @@ KEYS_PATH = "/v1/organizations/api_keys"
 MODELS_PATH = "/v1/models"
 _PAGE_SIZE = 100
 _MAX_PAGES = 50
-_REFERENCE = re.compile(r"^(env|keyring):\S+$")
 _WORKSPACE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -107,28 +112,17 @@ class AnthropicSettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> AnthropicSettings:
     """Validate the config table; raise ResponderError saying what to fix."""
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        settings = TypeAdapter(AnthropicSettings).validate_python(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
-        raise ResponderError(f"[providers.anthropic] is invalid: {problems}") from None
-    if settings.admin_key is not None and not _REFERENCE.match(settings.admin_key):
-        raise ResponderError(
-            "[providers.anthropic] admin_key must be a reference (env:NAME or "
-            "keyring:SERVICE/USER), never the key itself"
-        )
+    settings = validate_table(AnthropicSettings, raw, "anthropic")
+    require_references(
+        "anthropic", [("admin_key", settings.admin_key)], noun="key", spaces_allowed=False
+    )
     for workspace in settings.workspaces:
         if not _WORKSPACE_ID.match(workspace):
             raise ResponderError(f"[providers.anthropic] {workspace!r} is not a workspace id")
-    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
-        raise ResponderError("[providers.anthropic] timeouts must be positive")
-    if "{target}" not in settings.store_name:
-        raise ResponderError("[providers.anthropic] store_name must contain {target}")
+    require_positive_timeouts(
+        "anthropic", settings.timeout_seconds, settings.connect_timeout_seconds
+    )
+    require_store_target("anthropic", settings.store_name)
     return settings
 
 

@@ -61,6 +61,11 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
 )
+from responders.provider_settings import (
+    require_positive_timeouts,
+    require_references,
+    validate_table,
+)
 
 KIND_API_TOKEN = "cloudflare:api_token"
 KIND_GLOBAL_API_KEY = "cloudflare:global_api_key"
@@ -89,27 +94,13 @@ class CloudflareSettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> CloudflareSettings:
     """Validate the config table; raise ResponderError saying what to fix."""
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        settings = TypeAdapter(CloudflareSettings).validate_python(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
-        raise ResponderError(f"[providers.cloudflare] is invalid: {problems}") from None
-    from clawback.secret_store import is_reference
-
-    if settings.token is not None and not is_reference(settings.token):
-        raise ResponderError(
-            "[providers.cloudflare] token must be a reference (env:NAME or "
-            "keyring:SERVICE/USER), never the value itself"
-        )
+    settings = validate_table(CloudflareSettings, raw, "cloudflare")
+    require_references("cloudflare", [("token", settings.token)])
     if settings.account_id is not None and not _ACCOUNT_ID.match(settings.account_id):
         raise ResponderError("[providers.cloudflare] account_id must be 32 lowercase hex digits")
-    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
-        raise ResponderError("[providers.cloudflare] timeouts must be positive")
+    require_positive_timeouts(
+        "cloudflare", settings.timeout_seconds, settings.connect_timeout_seconds
+    )
     return settings
 
 

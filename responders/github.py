@@ -78,6 +78,11 @@ from responders.interface import (
     VerifiedDead,
     fingerprint,
 )
+from responders.provider_settings import (
+    require_positive_timeouts,
+    require_references,
+    validate_table,
+)
 
 KIND_PAT = "github:pat"
 KIND_FINE_GRAINED_PAT = "github:fine_grained_pat"
@@ -108,7 +113,6 @@ MAX_BATCH = 1000
 _PAGE_SIZE = 100
 _MAX_PAGES = 10
 
-_REFERENCE = re.compile(r"^(env|keyring):\S+$")
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
@@ -163,32 +167,17 @@ class GitHubSettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> GitHubSettings:
     """Validate the config table; raise ResponderError saying what to fix."""
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        settings = TypeAdapter(GitHubSettings).validate_python(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
-        raise ResponderError(f"[providers.github] is invalid: {problems}") from None
+    settings = validate_table(GitHubSettings, raw, "github")
     references = [("token", settings.token)]
     references += [(f"oauth_apps.{a.client_id}", a.client_secret) for a in settings.oauth_apps]
     references += [(f"actions_secrets.{s.name}", s.value) for s in settings.actions_secrets]
-    for where, value in references:
-        if value is not None and not _REFERENCE.match(value):
-            raise ResponderError(
-                f"[providers.github] {where} must be a reference (env:NAME or "
-                f"keyring:SERVICE/USER), never the value itself"
-            )
+    require_references("github", references, spaces_allowed=False)
     repos = [*settings.repos, *(i.repo for i in (*settings.deploy_keys, *settings.webhooks))]
     repos += [s.repo for s in settings.actions_secrets]
     for repo in repos:
         if not _REPO.match(repo):
             raise ResponderError(f"[providers.github] {repo!r} is not an owner/name repository")
-    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
-        raise ResponderError("[providers.github] timeouts must be positive")
+    require_positive_timeouts("github", settings.timeout_seconds, settings.connect_timeout_seconds)
     return settings
 
 

@@ -66,6 +66,12 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
 )
+from responders.provider_settings import (
+    require_positive_timeouts,
+    require_references,
+    require_store_target,
+    validate_table,
+)
 
 KIND_PROJECT_KEY = "openai:project_key"
 KIND_SERVICE_ACCOUNT_KEY = "openai:service_account_key"
@@ -90,7 +96,6 @@ CODEX_SIGN_OUT_PAGE = "https://chatgpt.com/#settings/Security"
 _PAGE_SIZE = 100
 _MAX_PAGES = 50
 _MAX_ADMIN_KEY_SECONDS = 31_536_000
-_REFERENCE = re.compile(r"^(env|keyring):\S+$")
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 # How the Admin API masks a key: "sk-abc...wxyz", "sk-admin...def", "sk-…wxyz", "sk-****wxyz".
 _MASK = re.compile(r"\.{2,}|…|\*+")
@@ -174,33 +179,20 @@ class OpenAISettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> OpenAISettings:
     """Validate the config table; raise ResponderError saying what to fix."""
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        settings = TypeAdapter(OpenAISettings).validate_python(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
-        raise ResponderError(f"[providers.openai] is invalid: {problems}") from None
-    if settings.admin_key is not None and not _REFERENCE.match(settings.admin_key):
-        raise ResponderError(
-            "[providers.openai] admin_key must be a reference (env:NAME or "
-            "keyring:SERVICE/USER), never the key itself"
-        )
+    settings = validate_table(OpenAISettings, raw, "openai")
+    require_references(
+        "openai", [("admin_key", settings.admin_key)], noun="key", spaces_allowed=False
+    )
     for project in settings.projects:
         if not _PROJECT_ID.match(project):
             raise ResponderError(f"[providers.openai] {project!r} is not a project id (proj_…)")
-    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
-        raise ResponderError("[providers.openai] timeouts must be positive")
+    require_positive_timeouts("openai", settings.timeout_seconds, settings.connect_timeout_seconds)
     lifetime = settings.admin_key_expires_in_seconds
     if lifetime is not None and not 1 <= lifetime <= _MAX_ADMIN_KEY_SECONDS:
         raise ResponderError(
             f"[providers.openai] admin_key_expires_in_seconds must be 1…{_MAX_ADMIN_KEY_SECONDS}"
         )
-    if "{target}" not in settings.store_name:
-        raise ResponderError("[providers.openai] store_name must contain {target}")
+    require_store_target("openai", settings.store_name)
     return settings
 
 

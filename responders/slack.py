@@ -60,6 +60,11 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
 )
+from responders.provider_settings import (
+    require_positive_timeouts,
+    require_references,
+    validate_table,
+)
 
 KIND_BOT = "slack:bot_token"
 KIND_USER = "slack:user_token"
@@ -135,28 +140,17 @@ class SlackSettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> SlackSettings:
     """Validate the config table; raise ResponderError saying what to fix."""
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        settings = TypeAdapter(SlackSettings).validate_python(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
-        raise ResponderError(f"[providers.slack] is invalid: {problems}") from None
-    from clawback.secret_store import is_reference
-
+    settings = validate_table(SlackSettings, raw, "slack")
     for app in settings.apps:
-        references = (("client_secret", app.client_secret), ("refresh_token", app.refresh_token))
-        for where, value in references:
-            if value is not None and not is_reference(value):
-                raise ResponderError(
-                    f"[providers.slack] apps.{app.client_id}.{where} must be a reference "
-                    f"(env:NAME or keyring:SERVICE/USER), never the value itself"
-                )
-    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
-        raise ResponderError("[providers.slack] timeouts must be positive")
+        where = f"apps.{app.client_id}"
+        require_references(
+            "slack",
+            [
+                (f"{where}.client_secret", app.client_secret),
+                (f"{where}.refresh_token", app.refresh_token),
+            ],
+        )
+    require_positive_timeouts("slack", settings.timeout_seconds, settings.connect_timeout_seconds)
     return settings
 
 

@@ -78,6 +78,11 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
 )
+from responders.provider_settings import (
+    require_positive_timeouts,
+    require_references,
+    validate_table,
+)
 
 KIND_SECRET_KEY = "stripe:secret_key"
 KIND_RESTRICTED_KEY = "stripe:restricted_key"
@@ -128,28 +133,12 @@ class StripeSettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> StripeSettings:
     """Validate the config table; raise ResponderError saying what to fix."""
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        settings = TypeAdapter(StripeSettings).validate_python(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_input=False, include_url=False)
-        )
-        raise ResponderError(f"[providers.stripe] is invalid: {problems}") from None
-    from clawback.secret_store import is_reference
-
+    settings = validate_table(StripeSettings, raw, "stripe")
     references = [("api_key", settings.api_key)]
     references += [
         (f"webhook_endpoints.{e.id}.secret", e.secret) for e in settings.webhook_endpoints
     ]
-    for where, value in references:
-        if value is not None and not is_reference(value):
-            raise ResponderError(
-                f"[providers.stripe] {where} must be a reference (env:NAME or "
-                "keyring:SERVICE/USER), never the value itself"
-            )
+    require_references("stripe", references)
     for endpoint in (*(e.id for e in settings.webhook_endpoints), *settings.spare_webhooks):
         if not endpoint.startswith("we_"):
             raise ResponderError(f"[providers.stripe] {endpoint!r} is not a webhook endpoint id")
@@ -159,8 +148,7 @@ def parse_settings(raw: Mapping[str, Any]) -> StripeSettings:
         )
     if min(settings.max_events, settings.max_webhooks) < 1:
         raise ResponderError("[providers.stripe] max_events and max_webhooks must be positive")
-    if min(settings.timeout_seconds, settings.connect_timeout_seconds) <= 0:
-        raise ResponderError("[providers.stripe] timeouts must be positive")
+    require_positive_timeouts("stripe", settings.timeout_seconds, settings.connect_timeout_seconds)
     return settings
 
 
