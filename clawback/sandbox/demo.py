@@ -2,10 +2,17 @@
 
 In a fresh temporary directory: a sample OpenClaw home with planted secrets, a real gateway
 stand-in process under a private supervisord (autorestart on), moto's IAM server holding the
-agent's real access key, and Prism serving GitHub's official description when it is installed.
-Then the packaged contain playbook runs for real, and verify checks the result against the final
-checkpoint. No root, no network beyond loopback; every process started here is stopped at the end.
-The directory is kept so the incident can be inspected.
+agent's real access key, and a stateful loopback stand-in for every other provider with an API
+(GitHub behind Prism, OpenAI, Anthropic, Slack, Cloudflare, Stripe: ``clawback.sandbox.
+providers``), each seeded with the planted keys. Every provider table is configured, its admin
+credential made up for this run and passed by ``env:`` reference, set for the run only. Then the
+packaged contain playbook runs for real, verify checks the result against the final checkpoint,
+and the post-incident report is written. No root, no network beyond loopback; every process
+started here is stopped at the end. The directory is kept so the incident can be inspected.
+
+Besides the incident, the sandbox holds ``planted.json`` (what was planted: fingerprints and
+places, never a value) and ``demo.json`` (what the demo found, as ``--json`` prints it).
+``CLAWBACK_DEMO_SEED`` (an integer) makes the planted secrets reproducible.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,9 @@ from typing import Any
 from clawback.private_files import make_private_dir, write_private
 
 AGENT_IAM_USER = "openclaw-agent"
+SEED_VARIABLE = "CLAWBACK_DEMO_SEED"
+PLANTED_FILE = "planted.json"
+SUMMARY_FILE = "demo.json"
 
 
 @dataclass
@@ -31,16 +41,49 @@ class DemoOutcome:
     incident_dir: Path | None
     contain_exit: int
     verify_exit: int
-    notes: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)  # what the sandbox could not do here
     gateway_stopped: bool = False
+    gateway_port: int = 0
     aws_keys_after: dict[str, str] = field(default_factory=dict)
     result: Any = None  # clawback.runner.RunResult
+    verify: dict[str, Any] = field(default_factory=dict)  # VerifyReport.as_dict()
+    report_files: list[Path] = field(default_factory=list)
+    contract_checks: list[dict[str, Any]] = field(default_factory=list)
+    still_accepted: list[dict[str, str]] = field(default_factory=list)
+    planted: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """The remarks, then where the report is (``clawback demo`` prints notes last)."""
+        report = [f"report: {self.report_html}"] if self.report_html else []
+        return [*self.remarks, *report]
+
+    @property
+    def violations(self) -> list[str]:
+        return [v for check in self.contract_checks for v in check["violations"]]
+
+    @property
+    def report_html(self) -> Path | None:
+        return next((p for p in self.report_files if p.name == "report.html"), None)
+
+    @property
+    def failed(self) -> list[Any]:
+        results = self.result.results if self.result is not None else []
+        return [r for r in results if r.outcome.status in ("failed", "refused")]
 
     @property
     def ok(self) -> bool:
         # Exit 3 (manual steps left) is the expected end of a sandbox run: some providers have
-        # no revoke API at all. Anything else means the demo itself failed.
-        return self.contain_exit in (0, 3) and self.verify_exit == 0 and self.gateway_stopped
+        # no revoke API at all. In this sandbox every stand-in answers, so a failed step, like a
+        # contract violation, is a bug in clawback or in a stand-in.
+        return (
+            self.contain_exit in (0, 3)
+            and not self.failed
+            and self.verify_exit == 0
+            and self.gateway_stopped
+            and not self.violations
+            and self.report_html is not None
+        )
 
 
 @contextlib.contextmanager
@@ -63,139 +106,207 @@ def _isolated_keyring(root: Path) -> Iterator[None]:
             os.environ["XDG_DATA_HOME"] = previous_env
 
 
-def _toml_value(value: Any) -> str:
-    return json.dumps(value)
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """The admin credentials' ``env:`` references resolve only while the run needs them."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
-def write_demo_config(path: Path, *, agent: dict[str, Any], supervisor_socket: Path,
-                      moto_url: str, github_url: str | None) -> Path:
-    lines = ["# written by clawback demo: every provider points at a loopback stand-in", "[agent]"]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in agent.items()]
-    lines += [
-        "",
-        "[[agent.services]]",
-        'kind = "supervisord"',
-        'name = "openclaw-gateway"',
-        f"socket = {_toml_value(str(supervisor_socket))}",
-        "",
-        "[providers.aws]",
-        f"endpoint_url = {_toml_value(moto_url)}",
-        'region = "us-east-1"',
-        'admin_access_key_id = "env:CLAWBACK_DEMO_AWS_ADMIN_KEY_ID"',
-        'admin_secret_access_key = "env:CLAWBACK_DEMO_AWS_ADMIN_SECRET"',
-        f"users = [{_toml_value(AGENT_IAM_USER)}]",
-        "delete_grace_seconds = 0",
-        "new_key_ready_seconds = 0",
-    ]
-    if github_url:
-        lines += [
-            "",
-            "[providers.github]",
-            f"base_url = {_toml_value(github_url)}",
-            # Prism serves GitHub's description, which only declares application/json.
-            'accept = "application/json"',
-        ]
-    write_private(path, "\n".join(lines) + "\n")
+def write_demo_config(
+    path: Path,
+    *,
+    agent: dict[str, Any],
+    supervisor_socket: Path,
+    moto_url: str,
+    providers: Mapping[str, Mapping[str, Any]],
+) -> Path:
+    import tomli_w
+
+    document: dict[str, Any] = {
+        "agent": {
+            **agent,
+            "services": [
+                {
+                    "kind": "supervisord",
+                    "name": "openclaw-gateway",
+                    "socket": str(supervisor_socket),
+                }
+            ],
+        },
+        "providers": {
+            "aws": {
+                "endpoint_url": moto_url,
+                "region": "us-east-1",
+                "admin_access_key_id": "env:CLAWBACK_DEMO_AWS_ADMIN_KEY_ID",
+                "admin_secret_access_key": "env:CLAWBACK_DEMO_AWS_ADMIN_SECRET",
+                "users": [AGENT_IAM_USER],
+                "delete_grace_seconds": 0,
+                "new_key_ready_seconds": 0,
+            },
+            **providers,
+        },
+    }
+    header = (
+        "# written by clawback demo: every provider points at a loopback stand-in, and every\n"
+        "# admin credential is an env: reference set only while the demo runs\n"
+    )
+    write_private(path, header + tomli_w.dumps(document))
     return path
 
 
-DEMO_PLAYBOOK_TAIL = """
-# The demo runs the packaged contain playbook; this copy only leaves out {excluded}, which has no
-# stand-in on this machine (so clawback would have nowhere safe to send its requests).
-"""
+def planted_record(home: Any) -> list[dict[str, Any]]:
+    """What was planted and where, by fingerprint: the value itself is never written."""
+    return [
+        {
+            "provider": p.provider,
+            "kind": p.kind,
+            "key_id": p.key_id,
+            "fingerprint": p.fingerprint,
+            "target": f"{p.provider}:{p.key_id or p.fingerprint}",
+            "locations": [str(loc) for loc in p.locations],
+        }
+        for p in home.planted
+    ]
+
+
+def _seed() -> int | None:
+    raw = os.environ.get(SEED_VARIABLE, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        from clawback.errors import BadInput
+
+        raise BadInput(f"{SEED_VARIABLE} must be an integer") from None
 
 
 def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
+    from concurrent.futures import ThreadPoolExecutor
+
     from clawback.contain import ContainRequest, packaged_playbook, prepare, run
+    from clawback.report import write_reports
     from clawback.sandbox.home import build_sample_home
-    from clawback.sandbox.standins import (
-        find_prism,
-        free_port,
-        github_spec,
-        start_moto,
-        start_prism,
-    )
+    from clawback.sandbox.providers.fleet import start_provider_fleet
+    from clawback.sandbox.standins import find_prism, free_port, github_spec, start_moto
     from clawback.sandbox.supervisor import start_supervisord
     from clawback.verify import verify_incident
 
+    seed = _seed()
     root = make_private_dir(root or Path(tempfile.mkdtemp(prefix="clawback-demo-")))
-    notes: list[str] = []
     with contextlib.ExitStack() as cleanup, _isolated_keyring(root):
         reporter.note(f"sandbox in {root}")
         moto = start_moto()
         cleanup.callback(moto.stop)
         aws_key = moto.create_agent_key(AGENT_IAM_USER)
-        admin_id, admin_secret = moto.create_admin()
+        aws_admin = moto.create_admin()
         moto.enforce_iam()
-        os.environ["CLAWBACK_DEMO_AWS_ADMIN_KEY_ID"] = admin_id
-        os.environ["CLAWBACK_DEMO_AWS_ADMIN_SECRET"] = admin_secret
         reporter.note(f"moto IAM on {moto.url}: user {AGENT_IAM_USER} holds key {aws_key[0]}")
 
-        github_url = None
-        prism, spec = find_prism(), github_spec()
-        if prism and spec:
-            stand_in = start_prism(prism, spec, root / "prism.log")
-            cleanup.callback(stand_in.stop)
-            github_url = stand_in.url
-            reporter.note(f"Prism serving GitHub's description on {github_url}")
-        else:
-            notes.append("Prism is not installed (scripts/bootstrap --demo installs it): "
-                         "GitHub tokens are left out of the revoke step")
-
-        home = build_sample_home(root / "host", aws_keys=[aws_key], gateway_port=free_port())
-        gateway = start_supervisord(
-            root / "supervisor",
-            {"openclaw-gateway": [
-                sys.executable, "-m", "clawback.sandbox.gateway",
-                "--port", str(home.gateway_port),
-                "--lock-dir", str(home.lock_dir),
-                "--config-path", str(home.config_path),
-            ]},
-            autorestart=True,
+        home = build_sample_home(
+            root / "host", aws_keys=[aws_key], gateway_port=free_port(), seed=seed
         )
-        cleanup.callback(gateway.stop)
+        planted = planted_record(home)
+        write_private(root / PLANTED_FILE, json.dumps(planted, indent=2) + "\n")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Prism takes a couple of seconds to read GitHub's description: meanwhile the
+            # gateway starts under supervisord.
+            fleet_starting = pool.submit(
+                start_provider_fleet, home.planted, root,
+                prism_binary=find_prism(), github_spec=github_spec(),
+            )
+            cleanup.callback(_stop_when_started, fleet_starting)
+            gateway = start_supervisord(
+                root / "supervisor",
+                {"openclaw-gateway": [
+                    sys.executable, "-m", "clawback.sandbox.gateway",
+                    "--port", str(home.gateway_port),
+                    "--lock-dir", str(home.lock_dir),
+                    "--config-path", str(home.config_path),
+                ]},
+                autorestart=True,
+            )
+            cleanup.callback(gateway.stop)
+            fleet = fleet_starting.result()
         reporter.note(
             f"gateway stand-in running under supervisord (autorestart) on "
             f"127.0.0.1:{home.gateway_port}"
         )
+        github = "Prism checking GitHub's description, in front of a stateful GitHub"
+        reporter.note(
+            "provider stand-ins on loopback, seeded with the planted keys: "
+            + ", ".join(
+                f"{name} {service.url}" for name, service in sorted(fleet.services.items())
+            )
+            + (f" ({github} at {fleet.config['github']['base_url']})" if fleet.prism else "")
+        )
 
         config = write_demo_config(
             root / "clawback.toml", agent=home.agent_settings(),
-            supervisor_socket=gateway.socket_path, moto_url=moto.url, github_url=github_url,
+            supervisor_socket=gateway.socket_path, moto_url=moto.url, providers=fleet.config,
         )
-        playbook = packaged_playbook("contain")
-        if github_url is None:
-            text = playbook.read_text().replace(
-                "with: {rotate: true, verify: true}",
-                "with: {rotate: true, verify: true, exclude_providers: [github]}",
-            )
-            playbook = write_private(
-                root / "contain.yaml", text + DEMO_PLAYBOOK_TAIL.format(excluded="github")
-            )
-
+        credentials = {
+            "CLAWBACK_DEMO_AWS_ADMIN_KEY_ID": aws_admin[0],
+            "CLAWBACK_DEMO_AWS_ADMIN_SECRET": aws_admin[1],
+            **fleet.environ,
+        }
         request = ContainRequest(
-            playbook=playbook, config=config, yes=True, incidents_dir=root / "incidents",
+            playbook=packaged_playbook("contain"), config=config, yes=True,
+            incidents_dir=root / "incidents",
         )
-        result = run(prepare(request), reporter)
+        with _environment(credentials):
+            result = run(prepare(request), reporter)
 
-        verdict = 1
+        verify: dict[str, Any] = {}
+        report_files: list[Path] = []
         if result.incident_dir is not None and result.final_checkpoint:
             anchor = write_private(root / "checkpoint-kept-off-host.txt", result.final_checkpoint)
-            report = verify_incident(
+            verified = verify_incident(
                 result.incident_dir, checkpoint=anchor, evidence_checker=_evidence_checker()
             )
-            verdict = report.exit_code
-        gateway_stopped = _gateway_stopped(gateway, home.gateway_port)
-        return DemoOutcome(
+            verify = verified.as_dict()
+            report_files = write_reports(result.incident_dir, checkpoint=anchor)
+        outcome = DemoOutcome(
             root=root,
             incident_dir=result.incident_dir,
             contain_exit=result.exit_code,
-            verify_exit=verdict,
-            notes=notes,
-            gateway_stopped=gateway_stopped,
+            verify_exit=int(verify.get("exit_code", 1)),
+            remarks=[*fleet.notes],
+            gateway_stopped=_gateway_stopped(gateway, home.gateway_port),
+            gateway_port=home.gateway_port,
             aws_keys_after=moto.key_statuses(AGENT_IAM_USER),
             result=result,
+            verify=verify,
+            report_files=report_files,
+            contract_checks=[tally.as_dict() for tally in fleet.tallies()],
+            still_accepted=[
+                {"provider": p.provider, "kind": p.kind, "fingerprint": p.fingerprint}
+                for p in home.planted
+                if fleet.accepts(p.provider, p.value)
+            ],
+            planted=planted,
         )
+        from clawback.sandbox.summary import demo_section
+
+        write_private(root / SUMMARY_FILE, json.dumps(demo_section(outcome), indent=2) + "\n")
+        return outcome
+
+
+def _stop_when_started(starting: Any) -> None:
+    try:
+        fleet = starting.result()
+    except Exception:
+        return  # it cleaned up after itself
+    fleet.stop()
 
 
 def _gateway_stopped(gateway: Any, port: int) -> bool:

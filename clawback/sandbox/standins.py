@@ -1,5 +1,10 @@
 """Local stand-ins for provider APIs, for the demo: moto's IAM server and Prism for GitHub.
 
+Prism runs either as a mock of a description (``start_prism``) or as a checking proxy in front
+of a stateful stand-in (``start_prism_proxy``): then every request and every answer is checked
+against the description, and the stand-in decides what the answer is. The other providers'
+stand-ins are in ``clawback.sandbox.providers``.
+
 Everything listens on 127.0.0.1 only; nothing here ever talks to a real provider.
 """
 
@@ -130,12 +135,51 @@ class PrismStandIn:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=5)
 
+    def findings(self, quiet: float = 0.1, limit: float = 2.0) -> tuple[int, list[str], list[str]]:
+        """(requests received, violations, warnings) from Prism's log.
+
+        A violation is a request the description rejects or an answer it forbids (``--errors``
+        turns both into error answers); a warning is an answer whose status the description does
+        not list. Prism logs some verdicts after answering, so the log is read once it is quiet.
+        """
+        deadline = time.monotonic() + limit
+        size = -1
+        while time.monotonic() < deadline and self.log.stat().st_size != size:
+            size = self.log.stat().st_size
+            time.sleep(quiet)
+        requests, violations, warnings = 0, [], []
+        for line in self.log.read_text(errors="replace").splitlines():
+            if "Request received" in line:
+                requests += 1
+            elif "Request terminated with error" in line or "[VALIDATOR] ✖" in line:
+                violations.append(_after_timestamp(line))
+            elif "[VALIDATOR] ⚠" in line:
+                warnings.append(_after_timestamp(line))
+        return requests, violations, warnings
+
+
+def _after_timestamp(line: str) -> str:
+    return line.split("›", 1)[-1].strip()
+
 
 def start_prism(binary: Path, spec: Path, log: Path, *, timeout: float = 30) -> PrismStandIn:
+    """Prism serving examples from ``spec`` (stateless: every answer comes from the document)."""
+    return _start_prism([str(binary), "mock", str(spec)], log, timeout)
+
+
+def start_prism_proxy(
+    binary: Path, spec: Path, upstream: str, log: Path, *, timeout: float = 30
+) -> PrismStandIn:
+    """Prism in front of ``upstream``; with ``--errors`` a request or answer that breaks
+    ``spec`` becomes an error answer, so a violation cannot pass unnoticed."""
+    return _start_prism([str(binary), "proxy", str(spec), upstream, "--errors"], log, timeout)
+
+
+def _start_prism(argv: list[str], log: Path, timeout: float) -> PrismStandIn:
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(binary), "mock", str(spec), "-h", "127.0.0.1", "-p", str(port)],
+            [*argv, "-h", "127.0.0.1", "-p", str(port)],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     stand_in = PrismStandIn(url=f"http://127.0.0.1:{port}", process=process, log=log)

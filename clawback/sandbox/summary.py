@@ -1,0 +1,176 @@
+"""What ``clawback demo`` tells the person at the end, and what ``--json`` adds for machines.
+
+Everything here is read from outcomes the runner already scrubbed, from fingerprints and from
+the stand-ins' own verdicts: no secret value passes through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+KEY_ACTIONS = ("revoke", "verify_revoked", "rotate")
+COUNT_COLUMNS = ("revoked", "verified dead", "rotated", "manual", "failed")
+
+
+@dataclass(frozen=True)
+class ManualStep:
+    provider: str
+    what: str  # kind and fingerprint tail, e.g. "bot_token …ROza"
+    action: str
+    url: str
+    instructions: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "provider": self.provider,
+            "what": self.what,
+            "action": self.action,
+            "url": self.url,
+            "instructions": self.instructions,
+        }
+
+
+def _provider(result: Any) -> str:
+    return str(result.target_info.get("provider") or result.target.split(":", 1)[0])
+
+
+def provider_counts(results: Iterable[Any]) -> dict[str, dict[str, int]]:
+    """Per provider: keys revoked (or disabled), proven dead, replaced, left to a human, failed."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in results:
+        if r.action not in KEY_ACTIONS:
+            continue
+        row = counts.setdefault(_provider(r), dict.fromkeys(COUNT_COLUMNS, 0))
+        name = type(r.outcome).__name__
+        if r.outcome.status == "manual":
+            row["manual"] += 1
+        elif r.outcome.status in ("failed", "refused"):
+            row["failed"] += 1
+        elif r.action == "revoke" and r.outcome.succeeded:
+            row["revoked"] += 1
+        elif r.action == "verify_revoked" and name == "VerifiedDead":
+            row["verified dead"] += 1
+        elif r.action == "rotate" and name == "Rotated":
+            row["rotated"] += 1
+    return dict(sorted(counts.items()))
+
+
+def manual_steps(results: Iterable[Any]) -> dict[str, list[ManualStep]]:
+    """Every step left to a human, grouped by provider."""
+    grouped: dict[str, list[ManualStep]] = {}
+    for r in results:
+        if r.outcome.status != "manual":
+            continue
+        kind = str(r.target_info.get("kind", "")).split(":", 1)[-1] or r.target
+        tail = str(r.target_info.get("fingerprint", "")).split(" ", 1)[0]
+        grouped.setdefault(_provider(r), []).append(
+            ManualStep(
+                provider=_provider(r),
+                what=f"{kind} {tail}".strip(),
+                action=r.action,
+                url=getattr(r.outcome, "url", ""),
+                instructions=getattr(r.outcome, "instructions", ""),
+            )
+        )
+    return dict(sorted(grouped.items()))
+
+
+def demo_section(outcome: Any) -> dict[str, Any]:
+    """The ``demo`` part of ``clawback demo --json`` (also written to the sandbox's demo.json)."""
+    results = outcome.result.results if outcome.result is not None else []
+    return {
+        "sandbox": str(outcome.root),
+        "incident_dir": str(outcome.incident_dir) if outcome.incident_dir else None,
+        "contain_exit": outcome.contain_exit,
+        "gateway_stopped": outcome.gateway_stopped,
+        "aws_keys_after": outcome.aws_keys_after,
+        "verify_exit": outcome.verify_exit,
+        "verify": {
+            k: outcome.verify.get(k)
+            for k in ("intact", "anchored", "entry_count", "checkpoint_sizes", "key_fingerprint")
+        },
+        "report": {p.name: str(p) for p in outcome.report_files},
+        "providers": provider_counts(results),
+        "manual_steps": {
+            provider: [step.as_dict() for step in steps]
+            for provider, steps in manual_steps(results).items()
+        },
+        "contract_checks": outcome.contract_checks,
+        "still_accepted": outcome.still_accepted,
+        "planted": outcome.planted,
+        "notes": outcome.notes,
+        "ok": outcome.ok,
+    }
+
+
+def print_demo_ending(outcome: Any, console: Any) -> None:
+    """The end of the demo on screen: what is left to do by hand, what was done per provider,
+    then that the gateway is down, the verify verdict, and where the incident and report are."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    results = outcome.result.results if outcome.result is not None else []
+    steps = manual_steps(results)
+    if steps:
+        table = Table(
+            title="Left for a human (no API can do these; the report has every step)",
+            title_justify="left", show_edge=False, pad_edge=False,
+        )
+        table.add_column("provider", style="bold")
+        table.add_column("what")
+        table.add_column("where", style="dim")
+        for provider, items in steps.items():
+            what = ", ".join(
+                f"{s.what}{' (replacement)' if s.action == 'rotate' else ''}" for s in items
+            )
+            urls = ", ".join(dict.fromkeys(s.url for s in items if s.url)) or "see the report"
+            table.add_row(provider, escape(what), escape(urls))
+        console.print(table)
+
+    counts = provider_counts(results)
+    table = Table(title="Keys per provider", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("provider", style="bold")
+    for column in COUNT_COLUMNS:
+        table.add_column(column, justify="right")
+    for provider, row in counts.items():
+        cells = [str(row[c]) if row[c] else "[dim]·[/dim]" for c in COUNT_COLUMNS]
+        if row["failed"]:
+            cells[-1] = f"[red]{row['failed']}[/red]"
+        table.add_row(provider, *cells)
+    console.print(table)
+
+    checked = sum(c["requests"] for c in outcome.contract_checks)
+    violations = outcome.violations
+    warnings = [w for c in outcome.contract_checks for w in c["warnings"]]
+    console.print(
+        f"Provider stand-ins: {checked} requests checked against the providers' descriptions, "
+        + (f"[red]{len(violations)} violation(s)[/red]" if violations else "0 violations")
+        + (f" ({len(warnings)} warning(s) in demo.json)" if warnings else "")
+    )
+    for violation in violations:
+        console.print(f"  [red]✘[/red] {escape(violation)}")
+    for remark in outcome.remarks:
+        console.print(f"[yellow]note:[/yellow] {escape(remark)}")
+
+    gateway = (
+        f"[green]stopped for good[/green] (supervisord keeps it down; nothing answers on "
+        f"127.0.0.1:{outcome.gateway_port})"
+        if outcome.gateway_stopped
+        else "[red]STILL RUNNING[/red]"
+    )
+    console.print(f"Gateway: {gateway}")
+    verify = outcome.verify
+    if outcome.verify_exit == 0 and verify.get("anchored"):
+        sizes = verify.get("checkpoint_sizes") or [0]
+        verdict = (
+            f"[green]INTACT[/green]: {verify.get('entry_count')} signed entries, anchored to the "
+            f"final checkpoint (tree size {max(sizes)})"
+        )
+    else:
+        verdict = f"[red]NOT INTACT[/red] (exit {outcome.verify_exit})"
+    console.print(f"clawback verify: {verdict}")
+    console.print(f"Incident: {outcome.incident_dir}")
+    if outcome.report_html is not None:
+        console.print(f"Report:   [bold]{outcome.report_html}[/bold]")

@@ -1,0 +1,220 @@
+"""``clawback demo`` end to end: every provider with an API is contained for real against its
+stand-in, only the steps no API can do are left to a human, and nothing secret or running is
+left behind."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from clawback.sandbox.home import build_sample_home
+from clawback.sandbox.standins import find_prism, github_spec
+from responders.interface import fingerprint
+from tests.conftest import require
+from tests.demo.conftest import DEMO_SEED, DemoRun
+
+# Planted kinds some provider API can kill: each must be revoked (or disabled) and then proven
+# dead by asking the provider's stand-in with the old value.
+KILLED_BY_API = frozenset(
+    {
+        "aws:access_key",
+        "github:pat",
+        "github:fine_grained_pat",
+        "github:oauth",
+        "github:user_to_server",
+        "github:installation",
+        "openai:project_key",
+        "openai:admin_key",
+        "anthropic:api_key",
+        "slack:bot_token",
+        "slack:user_token",
+        "cloudflare:api_token",
+        "stripe:webhook_secret",
+    }
+)
+# Planted kinds whose replacement an API creates: each must end Rotated.
+REPLACED_BY_API = frozenset(
+    {"aws:access_key", "openai:admin_key", "cloudflare:api_token", "stripe:webhook_secret"}
+)
+# The only steps a human may be left with, by kind and action, and why no API does them.
+NO_API = {
+    "aws:session": {"revoke"},  # STS session credentials cannot be revoked one by one
+    "aws:session_token": {"revoke"},
+    "github:copilot_token": {"revoke"},
+    "github:pat": {"rotate"},  # no API creates personal access tokens
+    "github:fine_grained_pat": {"rotate"},
+    "github:oauth": {"rotate"},  # a revoked OAuth token: the user authorizes the app again
+    "github:user_to_server": {"rotate"},
+    "openai:project_key": {"rotate"},  # no API creates a user's key (service accounts: rotated)
+    "openai:oauth_access": {"revoke"},
+    "openai:oauth_refresh": {"revoke"},
+    "anthropic:api_key": {"rotate"},  # the Admin API cannot create keys
+    "anthropic:admin_key": {"revoke"},
+    "anthropic:oauth_token": {"revoke"},
+    "anthropic:oauth_refresh": {"revoke"},
+    "slack:bot_token": {"rotate"},  # classic tokens: only reinstalling the app re-issues them
+    "slack:user_token": {"rotate"},
+    "slack:app_token": {"revoke"},
+    "slack:signing_secret": {"revoke"},
+    "stripe:secret_key": {"revoke"},  # keys are rolled in the Dashboard only
+    "stripe:restricted_key": {"revoke"},
+    "telegram:bot_token": {"revoke"},
+    "discord:bot_token": {"revoke"},
+    "huggingface:token": {"revoke"},
+    "openrouter:api_key": {"revoke"},
+    "brave:api_key": {"revoke"},
+    "elevenlabs:api_key": {"revoke"},
+    "unknown:secret": {"revoke"},
+    "openclaw:device_private_key": {"revoke"},
+    "openclaw:auth_profile_secret_key": {"revoke"},
+    "whatsapp:session": {"revoke"},
+}
+STAND_INS = {"github", "openai", "anthropic", "slack", "cloudflare", "stripe"}
+
+
+def _kinds(run: DemoRun) -> dict[str, str]:
+    return {p["target"]: p["kind"] for p in run.sandbox_json("planted.json")}
+
+
+def _outcomes(run: DemoRun, target: str, action: str) -> list[str]:
+    return [
+        r["outcome"]
+        for r in run.document["results"]
+        if r["target"] == target and r["action"] == action
+    ]
+
+
+def test_demo_contains_the_sandbox_and_exits_zero(demo_run: DemoRun) -> None:
+    assert demo_run.returncode == 0, demo_run.stderr[-3000:]
+    assert demo_run.demo["gateway_stopped"] is True
+    assert demo_run.demo["verify_exit"] == 0
+    assert demo_run.seconds < 60
+
+
+def test_no_outcome_failed(demo_run: DemoRun) -> None:
+    failed = [
+        f"{r['action']} {r['target']}: {r['summary']}"
+        for r in demo_run.document["results"]
+        if r["outcome"] in ("Failed", "Refused")
+    ]
+    assert failed == []
+    assert demo_run.document["exit_code"] == 3  # partial: the no-API steps are left
+
+
+def test_every_key_an_api_can_kill_is_revoked_and_proven_dead(demo_run: DemoRun) -> None:
+    kinds = _kinds(demo_run)
+    killable = {t: k for t, k in kinds.items() if k in KILLED_BY_API}
+    assert {k for k in killable.values()} == KILLED_BY_API  # the sample home planted them all
+    for target, kind in killable.items():
+        revoked = _outcomes(demo_run, target, "revoke")
+        assert revoked and set(revoked) <= {"Revoked", "Disabled"}, (kind, target, revoked)
+        assert _outcomes(demo_run, target, "verify_revoked") == ["VerifiedDead"], (kind, target)
+        if kind in REPLACED_BY_API:
+            assert _outcomes(demo_run, target, "rotate") == ["Rotated"], (kind, target)
+    # The stand-ins agree: none of them still takes one of those values.
+    still = {s["kind"] for s in demo_run.sandbox_json("demo.json")["still_accepted"]}
+    assert still.isdisjoint(KILLED_BY_API)
+    assert still <= set(NO_API)
+
+
+def test_only_steps_without_an_api_are_left_to_a_human(demo_run: DemoRun) -> None:
+    kinds = _kinds(demo_run)
+    unexpected = [
+        f"{r['action']} {r['target']} ({kinds.get(r['target'], 'not planted')})"
+        for r in demo_run.document["results"]
+        if r["outcome"] == "ManualRequired"
+        and r["action"] not in NO_API.get(kinds.get(r["target"], ""), set())
+    ]
+    assert unexpected == []
+    manual = {r["target"] for r in demo_run.document["remaining"]}
+    assert {kinds[t] for t in manual} <= set(NO_API)
+    # Every provider with a stand-in was configured: none is left as "configure [providers.X]".
+    assert not any("[providers." in r["what_to_do"] and "itself once" in r["what_to_do"]
+                   for r in demo_run.document["remaining"])
+
+
+def test_the_stand_ins_saw_no_contract_violation(demo_run: DemoRun) -> None:
+    checks = {c["provider"]: c for c in demo_run.sandbox_json("demo.json")["contract_checks"]}
+    assert set(checks) == STAND_INS
+    for provider, check in checks.items():
+        assert check["violations"] == [], provider
+        assert check["requests"] > 0, provider
+        assert check["checked_by"] != "nothing", provider
+    require(find_prism() is not None and github_spec() is not None,
+            "needs Prism: npm install --prefix .tools @stoplight/prism-cli")
+    assert checks["github"]["checked_by"].startswith("Prism proxy")
+
+
+def test_report_written_and_verify_passes_from_the_command_line(demo_run: DemoRun) -> None:
+    incident = demo_run.incident_dir
+    for name in ("report.md", "report.html", "timesketch.jsonl"):
+        assert (incident / name).stat().st_size > 0, name
+    assert demo_run.demo["notes"][-1] == f"report: {incident / 'report.html'}"
+    html = (incident / "report.html").read_text()
+    assert "intact" in html.lower()
+    verified = subprocess.run(
+        [sys.executable, "-m", "clawback", "verify", str(incident), "--checkpoint",
+         str(demo_run.sandbox / "checkpoint-kept-off-host.txt")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _planted_values(run: DemoRun, workdir: Path) -> list[str]:
+    """The planted values, regenerated from the seed (the demo never writes one down) and
+    checked against the fingerprints the demo recorded; the agent's AWS key comes from moto,
+    so it is read from the sample home's credentials file instead."""
+    recorded = run.sandbox_json("planted.json")
+    replica = build_sample_home(
+        workdir / "replica", seed=DEMO_SEED, gateway_port=1,
+        aws_keys=[("AKIAREPLICA000000000", "replaced-by-the-credentials-file")],
+    )
+    assert [(p.provider, p.kind) for p in replica.planted] == [
+        (p["provider"], p["kind"]) for p in recorded
+    ]
+    credentials = configparser.ConfigParser()
+    credentials.read(run.sandbox / "host/home/agent/.aws/credentials")
+    values = []
+    for planted, record in zip(replica.planted, recorded, strict=True):
+        value = planted.value
+        if planted.kind == "aws:access_key":
+            value = credentials["default"]["aws_secret_access_key"]
+        assert fingerprint(value) == record["fingerprint"], record["target"]
+        values.append(value)
+    return values
+
+
+def test_no_planted_secret_in_any_output(demo_run: DemoRun, tmp_path: Path) -> None:
+    values = _planted_values(demo_run, tmp_path)
+    forms = {v for value in values for v in (value, json.dumps(value)[1:-1])}
+    sandbox = demo_run.sandbox
+    incident = demo_run.incident_dir
+    # The sample home is the input (it holds the secrets by design); backups and the sealed
+    # evidence archives are copies of the agent's files. Everything else clawback, the
+    # stand-ins, Prism and supervisord wrote is searched, with what was printed.
+    skipped = [sandbox / "host", incident / "backups"]
+    outputs = {"stdout": demo_run.stdout.encode(), "stderr": demo_run.stderr.encode()}
+    for path in sorted(sandbox.rglob("*")):
+        if not path.is_file() or any(path.is_relative_to(s) for s in skipped):
+            continue
+        if path.parent == incident / "evidence" and path.name.endswith(".tar.gz"):
+            continue
+        outputs[str(path.relative_to(sandbox))] = path.read_bytes()
+    assert "planted.json" in outputs and f"{incident.relative_to(sandbox)}/report.html" in outputs
+    # The search can see them: the agent's own .env still holds its OpenAI and Anthropic keys.
+    agent_env = (sandbox / "host/home/agent/.openclaw/.env").read_bytes()
+    assert sum(form.encode() in agent_env for form in forms) >= 2
+    leaks = [
+        f"{name}: {fingerprint(form)}"
+        for name, data in outputs.items()
+        for form in forms
+        if form.encode() in data
+    ]
+    assert leaks == []
+
+
+def test_no_process_left_behind(demo_run: DemoRun) -> None:
+    assert demo_run.left_behind == []
