@@ -272,27 +272,10 @@ class Sandbox:
         return {k["AccessKeyId"]: k["Status"] for k in listed}
 
     def keyring_values(self) -> dict[str, str]:
-        """Every (service clawback) entry of the PlaintextKeyring file the runs wrote."""
-        from keyrings.alt.file import PlaintextKeyring
-
-        backend = PlaintextKeyring()
-        backend.file_path = str(Path(self.env["XDG_DATA_HOME"]) / "python_keyring"
-                                / backend.filename)
-        path = Path(backend.file_path)
-        if not path.exists():
-            return {}
-        parser = configparser.RawConfigParser()
-        parser.read(path)
-        out: dict[str, str] = {}
-        for section in parser.sections():
-            for option in parser.options(section):
-                service, user = _unescape(section), _unescape(option)
-                if service != KEYRING_SERVICE:
-                    continue
-                value = backend.get_password(service, user)
-                if value is not None:
-                    out[user] = value
-        return out
+        """Every entry the runs stored under keyring service ``clawback``, by user name."""
+        keyring_file = Path(self.env["XDG_DATA_HOME"]) / "python_keyring" / "keyring_pass.cfg"
+        return {user: value for (service, user), value in read_keyring_file(keyring_file).items()
+                if service == KEYRING_SERVICE}
 
     def stored_aws_key_ids(self) -> set[str]:
         ids = set()
@@ -315,6 +298,26 @@ class Sandbox:
         with socket.socket() as probe:
             probe.settimeout(1)
             return probe.connect_ex(("127.0.0.1", self.home.gateway_port)) == 0
+
+
+def read_keyring_file(path: Path) -> dict[tuple[str, str], str]:
+    """(service, user) → value of every entry in a keyrings.alt PlaintextKeyring file."""
+    from keyrings.alt.file import PlaintextKeyring
+
+    if not path.exists():
+        return {}
+    backend = PlaintextKeyring()
+    backend.file_path = str(path)
+    parser = configparser.RawConfigParser()
+    parser.read(path)
+    out: dict[tuple[str, str], str] = {}
+    for section in parser.sections():
+        for option in parser.options(section):
+            service, user = _unescape(section), _unescape(option)
+            value = backend.get_password(service, user)
+            if value is not None:
+                out[(service, user)] = value
+    return out
 
 
 def _unescape(text: str) -> str:
@@ -364,6 +367,11 @@ def build_sandbox(root: Path, account: MotoAccount) -> Sandbox:
         ]},
         autorestart=True,
     )
+    try:
+        _wait_until_listening(home, supervisor)
+    except BaseException:
+        supervisor.stop()
+        raise
     config = write_sandbox_config(
         root / "clawback.toml", home, supervisor_socket=supervisor.socket_path,
         moto_url=account.moto.url, agent_user=agent_user,
@@ -373,6 +381,29 @@ def build_sandbox(root: Path, account: MotoAccount) -> Sandbox:
         account=account, supervisor=supervisor, agent_user=agent_user,
         old_key_id=old_key[0], env=sandbox_environment(root, account),
     )
+
+
+def _wait_until_listening(home: SampleHome, supervisor: SupervisorHandle,
+                          timeout: float = 15.0) -> None:
+    """Until the gateway stand-in answers on its port and has rewritten its lock file naming
+    itself, as OpenClaw's gateway does: only then is the host in the state a test compares
+    against (supervisord calls a program RUNNING as soon as it is spawned)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = supervisor.process_info(GATEWAY_PROGRAM).get("pid")
+        try:
+            lock = json.loads(home.lock_path.read_text())
+        except (OSError, ValueError):
+            lock = {}
+        if pid and lock.get("pid") == pid:
+            with socket.socket() as probe:
+                probe.settimeout(1)
+                if probe.connect_ex(("127.0.0.1", home.gateway_port)) == 0:
+                    return
+        time.sleep(0.02)
+    raise AssertionError(f"the gateway stand-in did not start listening within {timeout:g} s")
 
 
 def sandbox_environment(root: Path, account: MotoAccount) -> dict[str, str]:
@@ -427,3 +458,86 @@ def sandbox(moto_account: MotoAccount) -> Iterator[Sandbox]:
             yield box
         finally:
             box.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Two hosts contained for real, shared by the leak and tamper suites
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CommandRun:
+    """One ``clawback`` invocation and everything it printed."""
+
+    args: tuple[str, ...]
+    result: subprocess.CompletedProcess[str]
+
+    @property
+    def shown(self) -> str:
+        return "clawback " + " ".join(self.args)
+
+
+@dataclass
+class ContainedHost:
+    """A sandbox after ``clawback contain`` (and verify, report) ran in it."""
+
+    box: Sandbox
+    incident: Path
+    final_checkpoint: Path  # the operator's off-host copy
+    runs: list[CommandRun]
+
+    def run(self, *args: str) -> CommandRun:
+        done = CommandRun(args, self.box.clawback(*args))
+        self.runs.append(done)
+        return done
+
+    def output_of(self, *args: str) -> CommandRun:
+        return next(r for r in self.runs if r.args == args)
+
+
+def _contain_and_follow_up(box: Sandbox, *, json_output: bool) -> ContainedHost:
+    """Read-only commands on the untouched host first, then contain, verify and report."""
+    host = ContainedHost(box, Path(), Path(), [])
+    home, config = str(box.home.user_home), str(box.config)
+    if not json_output:
+        host.run(*box.contain_args("--dry-run"))
+        host.run(*box.contain_args("--dry-run", "--json"))
+        host.run("discover", "--home", home)
+        host.run("discover", "--home", home, "--json")
+        for fmt in ("text", "json", "sarif"):
+            host.run("audit", "--home", home, "--config", config, "--format", fmt)
+        host.run("drill", "--preflight", "--config", config)
+        host.run("drill", "--preflight", "--config", config, "--json")
+    contained = host.run(*box.contain_args(*(["--json"] if json_output else [])))
+    (incident,) = box.incident_dirs()
+    host.incident = incident
+    host.final_checkpoint = box.root / "checkpoint-kept-off-host.txt"
+    if json_output:
+        host.final_checkpoint.write_text(json.loads(contained.result.stdout)["final_checkpoint"])
+    else:
+        shutil.copy(incident / "checkpoint.txt", host.final_checkpoint)
+    incidents = ("--incidents-dir", str(box.incidents))
+    host.run("verify", incident.name, *incidents)
+    host.run("verify", incident.name, *incidents, "--json", "--checkpoint",
+             str(host.final_checkpoint))
+    host.run("report", incident.name, *incidents, "--format", "md,html,timesketch",
+             "--checkpoint", str(host.final_checkpoint))
+    return host
+
+
+@pytest.fixture(scope="session")
+def contained_hosts(moto_account: MotoAccount) -> Iterator[dict[str, ContainedHost]]:
+    """Two hosts contained side by side: ``rich`` (live progress, after every read-only
+    command ran on it untouched) and ``json`` (``contain --json``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    boxes: list[Sandbox] = []
+    with contextlib.ExitStack() as cleanup:
+        root = cleanup.enter_context(scratch_root("contained"))
+        cleanup.callback(close_all, boxes)
+        boxes += [build_sandbox(root / name, moto_account) for name in ("rich", "json")]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            rich = pool.submit(_contain_and_follow_up, boxes[0], json_output=False)
+            as_json = pool.submit(_contain_and_follow_up, boxes[1], json_output=True)
+            hosts = {"rich": rich.result(), "json": as_json.result()}
+        yield hosts
