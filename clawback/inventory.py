@@ -326,6 +326,21 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    """False also when a closed parent directory hides it: discovery reports, never crashes."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _list_dir(path: Path) -> list[Path]:
     try:
         return sorted(path.iterdir())
@@ -1076,7 +1091,7 @@ class _Discovery:
         unit = _parse_unit(text, self.user_home)
         self.scan_env_mapping(path, unit.environment)
         for env_file in unit.environment_files:
-            if env_file.exists():
+            if _is_file(env_file):
                 self.scan_dotenv(env_file)
         is_backup = not path.name.endswith(".service")
         if is_backup:
@@ -1217,9 +1232,9 @@ class _Discovery:
         configs = [
             path
             for path in self.config_overrides()
-            if os.path.realpath(path.parent) == os.path.realpath(state) and path.is_file()
+            if os.path.realpath(path.parent) == os.path.realpath(state) and _is_file(path)
         ]
-        configs.extend(state / name for name in CONFIG_NAMES if (state / name).is_file())
+        configs.extend(state / name for name in CONFIG_NAMES if _is_file(state / name))
         primary: LoadedConfig | None = None
         for config in configs:
             loaded = self.scan_config(config)
@@ -1243,13 +1258,13 @@ class _Discovery:
             self.scan_json_file(agent_dir / "auth-profiles.json", hinter_for=_auth_store_hinter)
             self.scan_json_file(agent_dir / "auth.json", _flat_auth_hinter)
             self.scan_json_file(agent_dir / "models.json", _config_hinter(()))
-            if (agent_dir / "openclaw-agent.sqlite").is_file():
+            if _is_file(agent_dir / "openclaw-agent.sqlite"):
                 self.scan_sqlite(agent_dir / "openclaw-agent.sqlite")
         for agent in agent_ids:
             for transcript in _list_dir(state / "agents" / agent / "sessions"):
                 if ".jsonl" in transcript.name:
                     self.scan_text(transcript)
-        if (state / "state" / "openclaw.sqlite").is_file():
+        if _is_file(state / "state" / "openclaw.sqlite"):
             self.scan_sqlite(state / "state" / "openclaw.sqlite")
         for db in _list_dir(state / "memory"):
             if db.suffix == ".sqlite":
@@ -1265,9 +1280,9 @@ class _Discovery:
         for run_log in _list_dir(state / "cron" / "runs"):
             self.scan_text(run_log)
         for log in _list_dir(state / "logs"):
-            if log.is_file():
+            if _is_file(log):
                 self.scan_text(log)
-        if (state / "gateway.cmd").is_file():
+        if _is_file(state / "gateway.cmd"):
             self.scan_gateway_cmd(state / "gateway.cmd", state)
         for workspace in _workspaces(state, merged, self.user_home):
             self.scan_dotenv(workspace / ".env")
@@ -1399,7 +1414,7 @@ class _Discovery:
             home / ".openclaw-auth-profile-secrets" / "auth-profile-secret-key",
             home / "Library" / "Application Support" / "OpenClaw" / "auth-profile-secret-key",
         ):
-            if candidate.is_file():
+            if _is_file(candidate):
                 self.scan_whole_file_secret(candidate, key)
         for working_dir in self.service_working_dirs:
             self.scan_dotenv(_expand_user(str(working_dir), home) / ".env")
@@ -1641,7 +1656,7 @@ def _service_state_dir(environment: Mapping[str, str], user_home: Path) -> str:
 
 def _looks_like_state_dir(path: Path) -> bool:
     return _is_dir(path) and any(
-        (path / name).exists() for name in (*CONFIG_NAMES, "agents", "credentials")
+        _exists(path / name) for name in (*CONFIG_NAMES, "agents", "credentials")
     )
 
 
@@ -1783,7 +1798,7 @@ def discover(
             scan.notes.append(f"state dir {state} does not exist")
     for config in scan.config_overrides():
         # OPENCLAW_CONFIG_PATH may point outside every state dir.
-        if config.is_file() and config not in scan.config_paths:
+        if _is_file(config) and config not in scan.config_paths:
             scan.scan_config(config)
             scan.config_paths.append(config)
     scan.scan_user_files()
