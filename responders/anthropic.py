@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -62,7 +63,7 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
 )
-from responders.openai import matches_redacted, retry_after_seconds
+from responders.openai import matches_redacted
 from responders.provider_settings import (
     require_positive_timeouts,
     require_references,
@@ -136,63 +137,15 @@ def key_kind(cred: Credential) -> str:
     return cred.kind
 
 
-def failure_for_status(
-    status: int,
-    headers: Mapping[str, str],
-    action: str,
-    forbidden_advice: str,
-    credential: str = "the admin key",
-) -> Failed:
-    """The outcome for an error answer (a 404 is the caller's business)."""
-    if status == 429:
-        wait = retry_after_seconds(headers)
-        return Failed(
-            error=f"{action}: Anthropic's rate limit was hit (HTTP 429)"
-            + (f"; retry in {wait:.0f} s" if wait is not None else ""),
-            retryable=True,
-            retry_after=wait,
-        )
-    if status >= 500:  # 529 is "overloaded"
-        return Failed(
-            error=f"{action}: Anthropic answered HTTP {status}",
-            retryable=True,
-            retry_after=retry_after_seconds(headers),
-        )
-    if status == 401:
-        return Failed(
-            error=f"{action}: Anthropic rejected {credential} (401): it is disabled, deleted or "
-            f"wrong; check admin_key in [providers.anthropic]"
-        )
-    if status == 403:
-        return Failed(error=f"{action}: forbidden (403): {forbidden_advice}")
-    return Failed(error=f"{action}: Anthropic refused the request (HTTP {status})")
-
-
-def failure_for_transport(exc: Exception, action: str) -> Failed | None:
-    """A timeout or connection problem from httpx, else None."""
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return Failed(error=f"{action}: Anthropic did not answer in time", retryable=True)
-    if isinstance(exc, httpx.TransportError):
-        return Failed(
-            error=f"{action}: cannot reach Anthropic ({type(exc).__name__})", retryable=True
-        )
-    return None
-
-
-class _CallFailed(Exception):
-    def __init__(self, status: int, failed: Failed) -> None:
-        super().__init__(failed.error)
-        self.status = status
-        self.failed = failed
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: Any
+_ANSWERS = ProviderAnswers(
+    provider="Anthropic",
+    rate_limit="rate limit was hit (HTTP 429)",
+    rejected="disabled, deleted or wrong; check admin_key in [providers.anthropic]",
+    refused="refused the request (HTTP {status})",
+    credential="the admin key",
+    server_errors_wait=True,  # 529 is "overloaded"
+    retry_after_ms=True,
+)
 
 
 @dataclass(frozen=True)
@@ -290,22 +243,17 @@ class AnthropicResponder(Responder):
         key: SecretValue,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-    ) -> _Answer:
+    ) -> HttpAnswer:
         """One request; an error answer is returned, a transport failure raised."""
-        try:
-            response = self._client().request(
-                method, path, headers={"x-api-key": key.reveal()}, params=params, json=json_body
-            )
-        except Exception as exc:
-            failed = failure_for_transport(exc, action)
-            if failed is None:
-                raise
-            raise _CallFailed(0, failed) from None
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        return _Answer(response.status_code, dict(response.headers), body)
+        return _ANSWERS.send(
+            self._client(),
+            method,
+            path,
+            action,
+            headers={"x-api-key": key.reveal()},
+            params=params,
+            json=json_body,
+        )
 
     def _list_keys(self) -> list[ApiKeyRecord]:
         """Every key of the organization (or of the configured workspaces), all statuses."""
@@ -319,9 +267,11 @@ class AnthropicResponder(Responder):
                     "GET", KEYS_PATH, action, key=self._admin_key(), params=query
                 )
                 if answer.status != 200:
-                    raise _CallFailed(
+                    raise CallFailed(
                         answer.status,
-                        failure_for_status(answer.status, answer.headers, action, _ADMIN_ADVICE),
+                        _ANSWERS.failure_for_status(
+                            answer.status, answer.headers, action, _ADMIN_ADVICE
+                        ),
                     )
                 body = answer.body if isinstance(answer.body, Mapping) else {}
                 page = [k for k in body.get("data") or () if isinstance(k, Mapping)]
@@ -350,7 +300,7 @@ class AnthropicResponder(Responder):
         def guarded(item: Any) -> Outcome:
             try:
                 return func(item)
-            except _CallFailed as err:
+            except CallFailed as err:
                 return err.failed
             except ResponderError as exc:
                 return Failed(error=str(exc))
@@ -402,7 +352,7 @@ class AnthropicResponder(Responder):
         elif keys:
             try:
                 records = self._list_keys()
-            except _CallFailed as err:
+            except CallFailed as err:
                 outcomes.update({i: err.failed for i in keys})
             except ResponderError as exc:
                 outcomes.update({i: Failed(error=str(exc)) for i in keys})
@@ -443,7 +393,7 @@ class AnthropicResponder(Responder):
         if answer.status == 404:
             return AlreadyRevoked(detail=f"key {record.key_id} is gone (404)", facts=facts)
         if answer.status != 200:
-            return failure_for_status(
+            return _ANSWERS.failure_for_status(
                 answer.status,
                 answer.headers,
                 action,
@@ -487,9 +437,9 @@ class AnthropicResponder(Responder):
                 url=KEYS_PAGE,
                 facts=facts,
             )
-        return failure_for_status(answer.status, answer.headers, f"GET {MODELS_PATH}", "")
+        return _ANSWERS.failure_for_status(answer.status, answer.headers, f"GET {MODELS_PATH}", "")
 
-    def _try_key(self, cred: Credential) -> _Answer:
+    def _try_key(self, cred: Credential) -> HttpAnswer:
         assert cred.secret is not None
         return self._request(
             "GET", MODELS_PATH, f"GET {MODELS_PATH}", key=cred.secret, params={"limit": 1}
@@ -599,7 +549,7 @@ class AnthropicResponder(Responder):
         facts: dict[str, Any] = {"stage": "store", "reference": reference}
         try:
             answer = self._try_key(_pasted(new))
-        except _CallFailed as err:
+        except CallFailed as err:
             return Failed(
                 error=f"the new key is stored at {reference} but could not be checked: "
                 f"{err.failed.error}",
@@ -619,7 +569,7 @@ class AnthropicResponder(Responder):
                 facts=facts,
             )
         if answer.status != 200:
-            failed = failure_for_status(
+            failed = _ANSWERS.failure_for_status(
                 answer.status, answer.headers, f"GET {MODELS_PATH}", "", credential="the new key"
             )
             return Failed(
@@ -646,7 +596,7 @@ class AnthropicResponder(Responder):
             return Skipped(reason="the key's value is unknown, so it cannot be tried")
         try:
             answer = self._try_key(cred)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         facts = {"checked_with": f"GET {MODELS_PATH}", "http_status": answer.status}
         if answer.status == 401:
@@ -657,7 +607,9 @@ class AnthropicResponder(Responder):
                 retryable=True,
                 facts=facts,
             )
-        failed = failure_for_status(answer.status, answer.headers, f"GET {MODELS_PATH}", "")
+        failed = _ANSWERS.failure_for_status(
+            answer.status, answer.headers, f"GET {MODELS_PATH}", ""
+        )
         return Failed(
             error=failed.error,
             retryable=failed.retryable,
@@ -680,11 +632,11 @@ class AnthropicResponder(Responder):
         action = f"GET {KEYS_PATH}"
         try:
             answer = self._request("GET", KEYS_PATH, action, key=key, params={"limit": 1})
-        except _CallFailed as err:
+        except CallFailed as err:
             return [PreflightCheck("anthropic", "list API keys", False, detail=err.failed.error)]
         if answer.status == 200:
             return [PreflightCheck("anthropic", "list API keys", True, detail=f"{action}: 200")]
-        failed = failure_for_status(answer.status, answer.headers, action, _ADMIN_ADVICE)
+        failed = _ANSWERS.failure_for_status(answer.status, answer.headers, action, _ADMIN_ADVICE)
         return [
             PreflightCheck(
                 "anthropic",

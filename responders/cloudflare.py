@@ -38,9 +38,9 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -107,10 +107,16 @@ def parse_settings(raw: Mapping[str, Any]) -> CloudflareSettings:
 # -- turning answers into outcomes -------------------------------------------------------------
 
 
+_ANSWERS = ProviderAnswers(
+    provider="Cloudflare",
+    rejected="expired, disabled or wrong; check token in [providers.cloudflare]",
+)
+
+
 @dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
+class _Answer(HttpAnswer):
+    """An answer in Cloudflare's envelope (``success``, ``result``, ``errors``)."""
+
     body: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -134,70 +140,16 @@ class _Answer:
         )
 
 
-class _CallFailed(Exception):
-    def __init__(self, failed: Failed) -> None:
-        super().__init__(failed.error)
-        self.failed = failed
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds Cloudflare asks us to wait (``Retry-After``: seconds or an HTTP date)."""
-    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    import email.utils
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
 def failure_for_answer(answer: _Answer, action: str, forbidden_advice: str) -> Failed:
     """The outcome for an error answer (404 and a rejected old token are the caller's)."""
-    said = f" ({answer.errors})" if answer.errors else ""
-    facts = {"endpoint": action, "http_status": answer.status}
-    if answer.status == 429:
-        wait = retry_after_seconds(answer.headers)
-        return Failed(
-            error=f"{action}: Cloudflare's rate limit is exhausted"
-            + (f"; retry in {wait:.0f} s" if wait is not None else ""),
-            retryable=True,
-            retry_after=wait,
-            facts=facts,
-        )
-    if answer.status >= 500:
-        return Failed(
-            error=f"{action}: Cloudflare answered HTTP {answer.status}{said}",
-            retryable=True,
-            facts=facts,
-        )
-    if answer.status == 401:
-        return Failed(
-            error=f"{action}: Cloudflare rejected the admin token (401){said}: it is expired, "
-            "disabled or wrong; check token in [providers.cloudflare]",
-            facts=facts,
-        )
-    if answer.status == 403:
-        return Failed(error=f"{action}: forbidden (403){said}: {forbidden_advice}", facts=facts)
-    return Failed(error=f"{action}: Cloudflare answered HTTP {answer.status}{said}", facts=facts)
-
-
-def failure_for_transport(exc: Exception, action: str) -> Failed | None:
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return Failed(error=f"{action}: Cloudflare did not answer in time", retryable=True)
-    if isinstance(exc, httpx.TransportError):
-        return Failed(
-            error=f"{action}: cannot reach Cloudflare ({type(exc).__name__})", retryable=True
-        )
-    return None
+    return _ANSWERS.failure_for_status(
+        answer.status,
+        answer.headers,
+        action,
+        forbidden_advice,
+        said=f" ({answer.errors})" if answer.errors else "",
+        facts={"endpoint": action, "http_status": answer.status},
+    )
 
 
 @dataclass(frozen=True)
@@ -275,28 +227,16 @@ class CloudflareResponder(Responder):
             return self._http
 
     def _call(self, method: str, path: str, token: SecretValue, json_body: Any = None) -> _Answer:
-        action = f"{method} {path}"
-        try:
-            response = self._client().request(
-                method,
-                path,
-                headers={"Authorization": f"Bearer {token.reveal()}"},
-                json=json_body,
-            )
-        except Exception as exc:
-            failed = failure_for_transport(exc, action)
-            if failed is None:
-                raise
-            raise _CallFailed(failed) from None
-        try:
-            body = response.json() if response.content else {}
-        except ValueError:
-            body = {}
-        return _Answer(
-            response.status_code,
-            dict(response.headers),
-            body if isinstance(body, Mapping) else {},
+        sent = _ANSWERS.send(
+            self._client(),
+            method,
+            path,
+            f"{method} {path}",
+            headers={"Authorization": f"Bearer {token.reveal()}"},
+            json=json_body,
         )
+        body = sent.body if isinstance(sent.body, Mapping) else {}
+        return _Answer(sent.status, sent.headers, body)
 
     def _prefixes(self, cred: Credential) -> list[str]:
         """Where the token may live, in the order to ask."""
@@ -415,7 +355,7 @@ class CloudflareResponder(Responder):
             if self.settings.revoke_action == "delete":
                 return self._delete(located)
             return self._disable(located)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -513,7 +453,7 @@ class CloudflareResponder(Responder):
                     url=TOKENS_URL,
                 )
             return self._roll(located, store)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -600,7 +540,7 @@ class CloudflareResponder(Responder):
             return Skipped(reason="the token's value is unknown, so it cannot be tried")
         try:
             located = self._locate(cred)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -639,7 +579,7 @@ class CloudflareResponder(Responder):
             capability, path, needed = item
             try:
                 answer = self._call("GET", path, admin)
-            except _CallFailed as err:
+            except CallFailed as err:
                 return PreflightCheck("cloudflare", capability, False, detail=err.failed.error)
             if answer.ok:
                 return PreflightCheck("cloudflare", capability, True, detail=f"GET {path}: 200")

@@ -52,12 +52,12 @@ import math
 import re
 import secrets as token_source
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, header
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -194,81 +194,21 @@ def token_kind(cred: Credential) -> str:
 # -- turning answers into outcomes -------------------------------------------------------------
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return str(value)
-    return None
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds GitHub asks us to wait: ``Retry-After``, else until ``x-ratelimit-reset``."""
-    retry_after = _header(headers, "retry-after")
-    if retry_after:
-        try:
-            return max(float(retry_after), 0.0)
-        except ValueError:
-            import email.utils
-
-            try:
-                when = email.utils.parsedate_to_datetime(retry_after)
-                return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-            except (TypeError, ValueError):
-                pass
-    reset = _header(headers, "x-ratelimit-reset")
-    if reset and _header(headers, "x-ratelimit-remaining") == "0":
-        try:
-            return max(float(reset) - time.time(), 0.0)
-        except ValueError:
-            return None
-    return None
-
-
-def failure_for_status(
-    status: int,
-    headers: Mapping[str, str],
-    action: str,
-    forbidden_advice: str,
-    credential: str = "the admin token",
-) -> Failed:
-    """The outcome for an error answer (404 is the caller's business).
-
-    ``forbidden_advice`` says what a 403 lacks; ``credential`` names what a 401 rejected.
-    """
-    rate_limited = _header(headers, "x-ratelimit-remaining") == "0" or (
-        status == 403 and _header(headers, "retry-after") is not None
-    )
-    if status == 429 or (status == 403 and rate_limited):
-        wait = retry_after_seconds(headers)
-        return Failed(
-            error=f"{action}: GitHub's rate limit is exhausted (HTTP {status})"
-            + (f"; it resets in {wait:.0f} s" if wait is not None else ""),
-            retryable=True,
-            retry_after=wait,
-        )
-    if status >= 500:
-        return Failed(error=f"{action}: GitHub answered HTTP {status}", retryable=True)
-    if status == 401:
-        return Failed(
-            error=f"{action}: GitHub rejected {credential} (401): it is expired, revoked or "
-            f"wrong; check its reference in [providers.github]"
-        )
-    if status == 403:
-        return Failed(error=f"{action}: forbidden (403): {forbidden_advice}")
-    if status == 422:
-        return Failed(error=f"{action}: GitHub refused the request as invalid (422)")
-    return Failed(error=f"{action}: GitHub answered HTTP {status}")
+_ANSWERS = ProviderAnswers(
+    provider="GitHub",
+    rate_limit="rate limit is exhausted (HTTP {status})",
+    wait="it resets in",
+    rejected="expired, revoked or wrong; check its reference in [providers.github]",
+    invalid="refused the request as invalid (422)",
+    github_rate_limit=True,
+)
 
 
 def failure_for_transport(exc: Exception, action: str) -> Failed | None:
     """A timeout or connection problem from httpx or requests (PyGithub), else None."""
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return Failed(error=f"{action}: GitHub did not answer in time", retryable=True)
-    if isinstance(exc, httpx.TransportError):
-        return Failed(error=f"{action}: cannot reach GitHub ({type(exc).__name__})", retryable=True)
+    failed = _ANSWERS.failure_for_transport(exc, action)
+    if failed is not None:
+        return failed
     import requests
 
     if isinstance(exc, requests.Timeout):
@@ -276,20 +216,6 @@ def failure_for_transport(exc: Exception, action: str) -> Failed | None:
     if isinstance(exc, requests.ConnectionError):
         return Failed(error=f"{action}: cannot reach GitHub ({type(exc).__name__})", retryable=True)
     return None
-
-
-class _CallFailed(Exception):
-    def __init__(self, status: int, failed: Failed) -> None:
-        super().__init__(failed.error)
-        self.status = status
-        self.failed = failed
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: Any
 
 
 def ssh_key_id(public_key: str) -> str:
@@ -437,7 +363,7 @@ class GitHubResponder(Responder):
         token: SecretValue | None = None,
         basic: tuple[str, SecretValue] | None = None,
         json_body: Any = None,
-    ) -> _Answer:
+    ) -> HttpAnswer:
         """One httpx request; an error answer is returned, a transport failure raised."""
         headers: dict[str, str] = {}
         auth: Any = None
@@ -445,20 +371,9 @@ class GitHubResponder(Responder):
             headers["Authorization"] = f"token {token.reveal()}"
         if basic is not None:
             auth = (basic[0], basic[1].reveal())
-        try:
-            response = self._client().request(
-                method, path, headers=headers, auth=auth, json=json_body
-            )
-        except Exception as exc:
-            failed = failure_for_transport(exc, action)
-            if failed is None:
-                raise
-            raise _CallFailed(0, failed) from None
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        return _Answer(response.status_code, dict(response.headers), body)
+        return _ANSWERS.send(
+            self._client(), method, path, action, headers=headers, auth=auth, json=json_body
+        )
 
     def _pygithub_call(self, action: str, advice: str, call: Callable[[], Any]) -> Any:
         from github import GithubException
@@ -466,20 +381,21 @@ class GitHubResponder(Responder):
         try:
             return call()
         except GithubException as exc:
-            raise _CallFailed(
-                exc.status, failure_for_status(exc.status, exc.headers or {}, action, advice)
+            raise CallFailed(
+                exc.status,
+                _ANSWERS.failure_for_status(exc.status, exc.headers or {}, action, advice),
             ) from None
         except Exception as exc:
             failed = failure_for_transport(exc, action)
             if failed is None:
                 raise
-            raise _CallFailed(0, failed) from None
+            raise CallFailed(0, failed) from None
 
     def _fan(self, func: Callable[[Any], Outcome], items: Sequence[Any]) -> list[Outcome]:
         def guarded(item: Any) -> Outcome:
             try:
                 return func(item)
-            except _CallFailed as err:
+            except CallFailed as err:
                 return err.failed
             except ResponderError as exc:
                 return Failed(error=str(exc))
@@ -605,7 +521,7 @@ class GitHubResponder(Responder):
         assert cred.secret is not None
         try:
             answer = self._request("GET", "/user", "GET /user", token=cred.secret)
-        except _CallFailed:
+        except CallFailed:
             return Skipped(reason="could not ask; revoke anyway")
         if answer.status == 401:
             return AlreadyRevoked(
@@ -638,7 +554,7 @@ class GitHubResponder(Responder):
             if answer.status in (404, 422):
                 continue  # not this app's token
             if answer.status >= 500 or answer.status == 429:
-                return failure_for_status(
+                return _ANSWERS.failure_for_status(
                     answer.status, answer.headers, f"DELETE /applications/{app.client_id}/token", ""
                 )
         return Skipped(reason="no configured OAuth app owns this token")
@@ -653,14 +569,14 @@ class GitHubResponder(Responder):
                 action,
                 json_body={"credentials": [c.secret.reveal() for c in batch if c.secret]},
             )
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         if answer.status == 202:
             return Revoked(
                 detail="GitHub accepted the token for revocation (202); verify_revoked confirms",
                 facts={"endpoint": action, "http_status": 202, "batch_size": len(batch)},
             )
-        return failure_for_status(
+        return _ANSWERS.failure_for_status(
             answer.status,
             answer.headers,
             action,
@@ -705,7 +621,7 @@ class GitHubResponder(Responder):
                 detail="GitHub already rejects this installation token",
                 facts={"endpoint": action, "http_status": 401},
             )
-        return failure_for_status(answer.status, answer.headers, action, "")
+        return _ANSWERS.failure_for_status(answer.status, answer.headers, action, "")
 
     def _delete_key(self, path: str, what: str) -> Outcome:
         github = self._github()
@@ -716,7 +632,7 @@ class GitHubResponder(Responder):
                 "admin:public_key scope (user keys)",
                 lambda: github.requester.requestJsonAndCheck("DELETE", path),
             )
-        except _CallFailed as err:
+        except CallFailed as err:
             if err.status == 404:
                 return AlreadyRevoked(
                     detail=f"{what} is already gone (404)",
@@ -827,7 +743,7 @@ class GitHubResponder(Responder):
                     reason="list the matching keys under deploy_keys / user_ssh_keys "
                     "by id to have each replaced"
                 )
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -853,7 +769,7 @@ class GitHubResponder(Responder):
             if answer.status in (404, 422):
                 continue
             if answer.status != 200 or not isinstance(answer.body, Mapping):
-                return failure_for_status(
+                return _ANSWERS.failure_for_status(
                     answer.status,
                     answer.headers,
                     action,
@@ -927,7 +843,7 @@ class GitHubResponder(Responder):
                 )
                 read_only = bool(old.get("read_only", True))
                 old_state = "present"
-            except _CallFailed as err:
+            except CallFailed as err:
                 if err.status != 404:
                     raise
                 old_state = "already deleted"
@@ -953,7 +869,7 @@ class GitHubResponder(Responder):
                     advice,
                     lambda: github.get_user().create_key(title, public_key),
                 )
-        except _CallFailed as err:
+        except CallFailed as err:
             try:
                 store.delete(name)
                 facts["stored_copy"] = "removed"
@@ -1019,7 +935,9 @@ class GitHubResponder(Responder):
                 facts["stored_copy"] = f"not removed: {_describe(exc)}"
             if answer.status == 404:
                 return Failed(error=f"webhook {hook} of {repo} does not exist (404)", facts=facts)
-            failed = failure_for_status(answer.status, answer.headers, f"PATCH {path}", advice)
+            failed = _ANSWERS.failure_for_status(
+                answer.status, answer.headers, f"PATCH {path}", advice
+            )
             return Failed(
                 error=failed.error,
                 retryable=failed.retryable,
@@ -1100,7 +1018,7 @@ class GitHubResponder(Responder):
                     self._pygithub_call(
                         f"GET {path}", "", lambda: github.requester.requestJsonAndCheck("GET", path)
                     )
-                except _CallFailed as err:
+                except CallFailed as err:
                     if err.status == 404:
                         return VerifiedDead(
                             detail=f"deploy key {key_id} is gone (404)",
@@ -1120,7 +1038,7 @@ class GitHubResponder(Responder):
                 if left:
                     return Failed(error=f"still present: {', '.join(w for _, w in left)}")
                 return VerifiedDead(detail="no deploy key or user key carries it any more")
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -1133,7 +1051,7 @@ class GitHubResponder(Responder):
         facts = {"checked_with": "GET /user", "http_status": answer.status}
         if answer.status == 401:
             return VerifiedDead(detail="GitHub rejects the token (401)", facts=facts)
-        failed = failure_for_status(answer.status, answer.headers, "GET /user", "")
+        failed = _ANSWERS.failure_for_status(answer.status, answer.headers, "GET /user", "")
         # A 403 that is not the rate limit still means GitHub knew the token (an installation
         # token may not read /user, for one).
         if answer.status < 300 or (answer.status == 403 and not failed.retryable):
@@ -1203,13 +1121,15 @@ class GitHubResponder(Responder):
             capability, action, path, needed = item
             try:
                 answer = self._request("GET", path, action, token=token)
-            except _CallFailed as err:
+            except CallFailed as err:
                 return PreflightCheck("github", capability, False, detail=err.failed.error)
             if answer.status == 200:
-                scopes = _header(answer.headers, "x-oauth-scopes")
+                scopes = header(answer.headers, "x-oauth-scopes")
                 detail = f"{action}: 200" + (f" (scopes: {scopes})" if scopes else "")
                 return PreflightCheck("github", capability, True, detail=detail)
-            failed = failure_for_status(answer.status, answer.headers, action, f"needs {needed}")
+            failed = _ANSWERS.failure_for_status(
+                answer.status, answer.headers, action, f"needs {needed}"
+            )
             return PreflightCheck(
                 "github",
                 capability,

@@ -35,7 +35,7 @@ Config, the ``[providers.openai]`` table of clawback.toml (every key optional)::
 Errors become outcomes as in ``responders.github``: 429 (with ``Retry-After``/``retry-after-ms``),
 5xx, timeouts and refused connections → ``Failed(retryable=True)``; 401/403 → advice naming the
 credential or permission; a 404 on a delete → ``AlreadyRevoked``. The runner retries, not this
-module. ``matches_redacted`` and ``retry_after_seconds`` are shared with ``responders.anthropic``.
+module. ``matches_redacted`` is shared with ``responders.anthropic``.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -127,37 +128,6 @@ def matches_redacted(redacted: str, value: str) -> bool:
     return True
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return str(value)
-    return None
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds the provider asks us to wait: ``retry-after-ms``, else ``Retry-After``."""
-    millis = _header(headers, "retry-after-ms")
-    if millis:
-        try:
-            return max(float(millis) / 1000, 0.0)
-        except ValueError:
-            pass
-    retry_after = _header(headers, "retry-after")
-    if not retry_after:
-        return None
-    try:
-        return max(float(retry_after), 0.0)
-    except ValueError:
-        import email.utils
-
-        try:
-            when = email.utils.parsedate_to_datetime(retry_after)
-        except (TypeError, ValueError):
-            return None
-        return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
 # -- configuration -----------------------------------------------------------------------------
 
 
@@ -206,67 +176,16 @@ def key_kind(cred: Credential) -> str:
     return cred.kind
 
 
-# -- answers → outcomes --------------------------------------------------------------------------
-
-
-def failure_for_status(
-    status: int,
-    headers: Mapping[str, str],
-    action: str,
-    forbidden_advice: str,
-    credential: str = "the admin key",
-) -> Failed:
-    """The outcome for an error answer (a 404 is the caller's business).
-
-    Provider error text is left out on purpose: OpenAI quotes part of a rejected key in it.
-    """
-    if status == 429:
-        wait = retry_after_seconds(headers)
-        return Failed(
-            error=f"{action}: OpenAI's rate limit was hit (HTTP 429)"
-            + (f"; retry in {wait:.0f} s" if wait is not None else ""),
-            retryable=True,
-            retry_after=wait,
-        )
-    if status >= 500:
-        return Failed(
-            error=f"{action}: OpenAI answered HTTP {status}",
-            retryable=True,
-            retry_after=retry_after_seconds(headers),
-        )
-    if status == 401:
-        return Failed(
-            error=f"{action}: OpenAI rejected {credential} (401): it is expired, deleted or "
-            f"wrong; check admin_key in [providers.openai]"
-        )
-    if status == 403:
-        return Failed(error=f"{action}: forbidden (403): {forbidden_advice}")
-    return Failed(error=f"{action}: OpenAI refused the request (HTTP {status})")
-
-
-def failure_for_transport(exc: Exception, action: str) -> Failed | None:
-    """A timeout or connection problem from httpx, else None."""
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return Failed(error=f"{action}: OpenAI did not answer in time", retryable=True)
-    if isinstance(exc, httpx.TransportError):
-        return Failed(error=f"{action}: cannot reach OpenAI ({type(exc).__name__})", retryable=True)
-    return None
-
-
-class _CallFailed(Exception):
-    def __init__(self, status: int, failed: Failed) -> None:
-        super().__init__(failed.error)
-        self.status = status
-        self.failed = failed
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: Any
+# OpenAI's error text is never repeated: it quotes part of a rejected key.
+_ANSWERS = ProviderAnswers(
+    provider="OpenAI",
+    rate_limit="rate limit was hit (HTTP 429)",
+    rejected="expired, deleted or wrong; check admin_key in [providers.openai]",
+    refused="refused the request (HTTP {status})",
+    credential="the admin key",
+    server_errors_wait=True,
+    retry_after_ms=True,
+)
 
 
 @dataclass(frozen=True)
@@ -380,26 +299,17 @@ class OpenAIResponder(Responder):
         key: SecretValue,
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
-    ) -> _Answer:
+    ) -> HttpAnswer:
         """One request; an error answer is returned, a transport failure raised."""
-        try:
-            response = self._client().request(
-                method,
-                path,
-                headers={"Authorization": f"Bearer {key.reveal()}"},
-                params=params,
-                json=json_body,
-            )
-        except Exception as exc:
-            failed = failure_for_transport(exc, action)
-            if failed is None:
-                raise
-            raise _CallFailed(0, failed) from None
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        return _Answer(response.status_code, dict(response.headers), body)
+        return _ANSWERS.send(
+            self._client(),
+            method,
+            path,
+            action,
+            headers={"Authorization": f"Bearer {key.reveal()}"},
+            params=params,
+            json=json_body,
+        )
 
     def _admin_call(
         self,
@@ -410,7 +320,7 @@ class OpenAIResponder(Responder):
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
         ok: tuple[int, ...] = (200,),
-    ) -> _Answer:
+    ) -> HttpAnswer:
         """An Admin API call that must succeed (or answer 404, which the caller judges)."""
         action = f"{method} {path}"
         answer = self._request(
@@ -418,8 +328,9 @@ class OpenAIResponder(Responder):
         )
         if answer.status in ok or answer.status == 404:
             return answer
-        raise _CallFailed(
-            answer.status, failure_for_status(answer.status, answer.headers, action, advice)
+        raise CallFailed(
+            answer.status,
+            _ANSWERS.failure_for_status(answer.status, answer.headers, action, advice),
         )
 
     def _list(
@@ -431,7 +342,7 @@ class OpenAIResponder(Responder):
         for _ in range(_MAX_PAGES):
             answer = self._admin_call("GET", path, advice, params=query)
             if answer.status == 404:
-                raise _CallFailed(
+                raise CallFailed(
                     404,
                     Failed(
                         error=f"GET {path}: not found (404); check the project ids in "
@@ -451,7 +362,7 @@ class OpenAIResponder(Responder):
         def guarded(item: Any) -> Outcome:
             try:
                 return func(item)
-            except _CallFailed as err:
+            except CallFailed as err:
                 return err.failed
             except ResponderError as exc:
                 return Failed(error=str(exc))
@@ -510,7 +421,7 @@ class OpenAIResponder(Responder):
     def _guarded_keys(self, project: str) -> list[KeyRecord] | Failed:
         try:
             return self._project_keys(project)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
 
     def _admin_keys(self) -> _Listing:
@@ -622,7 +533,7 @@ class OpenAIResponder(Responder):
     def _guard(self, call: Callable[[], Outcome]) -> Outcome:
         try:
             return call()
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -635,7 +546,7 @@ class OpenAIResponder(Responder):
     ) -> dict[int, Outcome]:
         try:
             listed = listing()
-        except _CallFailed as err:
+        except CallFailed as err:
             return {i: err.failed for i in indexes}
         except ResponderError as exc:
             return {i: Failed(error=str(exc)) for i in indexes}
@@ -684,7 +595,7 @@ class OpenAIResponder(Responder):
             return AlreadyRevoked(detail=f"{what} is already gone (404)", facts=facts)
         return Revoked(detail=f"deleted {what}", facts=facts)
 
-    def _try_key(self, cred: Credential) -> tuple[str, _Answer]:
+    def _try_key(self, cred: Credential) -> tuple[str, HttpAnswer]:
         """A harmless call made with the key itself: only a dead key gets 401."""
         assert cred.secret is not None
         if key_kind(cred) == KIND_ADMIN_KEY:
@@ -721,7 +632,7 @@ class OpenAIResponder(Responder):
                 url=ADMIN_KEYS_PAGE if admin else API_KEYS_PAGE,
                 facts=facts,
             )
-        return failure_for_status(answer.status, answer.headers, action, "")
+        return _ANSWERS.failure_for_status(answer.status, answer.headers, action, "")
 
     def _unconfigured(self, cred: Credential) -> Outcome:
         admin = key_kind(cred) == KIND_ADMIN_KEY
@@ -766,7 +677,7 @@ class OpenAIResponder(Responder):
         )
         created = answer.body if isinstance(answer.body, Mapping) else {}
         if answer.status != 200 or not created.get("value") or not created.get("id"):
-            raise _CallFailed(
+            raise CallFailed(
                 answer.status,
                 Failed(error="POST /organization/admin_api_keys: no new key in the answer"),
             )
@@ -784,7 +695,7 @@ class OpenAIResponder(Responder):
             try:
                 withdrawn = self._request("DELETE", path, f"DELETE {path}", key=self._admin_key())
                 facts["new_key_deleted"] = withdrawn.status in (200, 404)
-            except _CallFailed:
+            except CallFailed:
                 facts["new_key_deleted"] = False
             return Failed(
                 error=f"storing the new admin key failed ({_describe(exc)}); the new key was "
@@ -792,7 +703,7 @@ class OpenAIResponder(Responder):
                 facts=facts,
             )
 
-    def _prove_admin_key(self, key: SecretValue) -> _Answer:
+    def _prove_admin_key(self, key: SecretValue) -> HttpAnswer:
         return self._request(
             "GET",
             "/organization/admin_api_keys",
@@ -882,7 +793,7 @@ class OpenAIResponder(Responder):
             path = f"/organization/admin_api_keys/{old.key_id}"
             try:
                 finished = self._admin_call("DELETE", path, _ADMIN_ADVICE)
-            except _CallFailed as err:
+            except CallFailed as err:
                 return Failed(
                     error=f"the new admin key works and is stored at {reference}, but deleting "
                     f"the old one failed: {err.failed.error}",
@@ -926,7 +837,7 @@ class OpenAIResponder(Responder):
                 if record is not None and record.owner_type == "service_account":
                     return self._rotate_service_account(record, store)
                 return self._user_key_by_hand(cred, record)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -1000,7 +911,7 @@ class OpenAIResponder(Responder):
         facts.update(stage="store", reference=reference)
         tested = self._request("GET", "/models", "GET /models", key=new)
         if tested.status != 200:
-            failed = failure_for_status(
+            failed = _ANSWERS.failure_for_status(
                 tested.status, tested.headers, "GET /models", "", credential="the new key"
             )
             return Failed(
@@ -1014,7 +925,7 @@ class OpenAIResponder(Responder):
         if old_account and old_account != new_account:
             try:
                 finished = self._admin_call("DELETE", f"{base}/{old_account}", _PROJECT_ADVICE)
-            except _CallFailed as err:
+            except CallFailed as err:
                 return Failed(
                     error=f"the new key works and is stored at {reference}, but deleting the "
                     f"old service account failed: {err.failed.error}",
@@ -1037,7 +948,7 @@ class OpenAIResponder(Responder):
         path = f"{base}/{account}"
         try:
             answer = self._request("DELETE", path, f"DELETE {path}", key=self._admin_key())
-        except _CallFailed:
+        except CallFailed:
             facts["new_service_account_deleted"] = False
             return False
         facts["new_service_account_deleted"] = answer.status in (200, 404)
@@ -1056,12 +967,12 @@ class OpenAIResponder(Responder):
             return Skipped(reason=f"nothing to prove dead for {cred.kind}")
         try:
             action, answer = self._try_key(cred)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         facts = {"checked_with": action, "http_status": answer.status}
         if answer.status == 401:
             return VerifiedDead(detail=f"OpenAI rejects the key ({action} → 401)", facts=facts)
-        failed = failure_for_status(answer.status, answer.headers, action, "")
+        failed = _ANSWERS.failure_for_status(answer.status, answer.headers, action, "")
         if answer.status < 300 or answer.status == 403:
             # A 403 still means OpenAI knew the key. Deletion can take a moment to spread.
             return Failed(
@@ -1095,7 +1006,7 @@ class OpenAIResponder(Responder):
         ]
         try:
             projects = self._projects()
-        except _CallFailed as err:
+        except CallFailed as err:
             return [
                 PreflightCheck(
                     "openai",
@@ -1124,11 +1035,11 @@ class OpenAIResponder(Responder):
                 answer = self._request(
                     "GET", path, action, key=self._admin_key(), params={"limit": 1}
                 )
-            except _CallFailed as err:
+            except CallFailed as err:
                 return PreflightCheck("openai", capability, False, detail=err.failed.error)
             if answer.status == 200:
                 return PreflightCheck("openai", capability, True, detail=f"{action}: 200")
-            failed = failure_for_status(answer.status, answer.headers, action, needed)
+            failed = _ANSWERS.failure_for_status(answer.status, answer.headers, action, needed)
             return PreflightCheck(
                 "openai",
                 capability,

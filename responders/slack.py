@@ -38,9 +38,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -172,10 +172,13 @@ def is_rotating(cred: Credential) -> bool:
 # -- turning answers into outcomes -------------------------------------------------------------
 
 
+_ANSWERS = ProviderAnswers(provider="Slack")
+
+
 @dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: Mapping[str, str]
+class _Answer(HttpAnswer):
+    """A Web API answer: whether it worked is in the body (``ok``, ``error``), not the status."""
+
     body: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -187,44 +190,13 @@ class _Answer:
         return str(self.body.get("error") or "")
 
 
-class _CallFailed(Exception):
-    def __init__(self, failed: Failed) -> None:
-        super().__init__(failed.error)
-        self.failed = failed
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds Slack asks us to wait (``Retry-After``: seconds or an HTTP date)."""
-    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    import email.utils
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
 def failure_for_answer(answer: _Answer, action: str, advice: str = "") -> Failed:
     """The outcome for an answer that is neither success nor a dead token."""
     facts = {"endpoint": action, "http_status": answer.status}
     if answer.error:
         facts["slack_error"] = answer.error
     if answer.status == 429 or answer.error == "ratelimited":
-        wait = retry_after_seconds(answer.headers)
-        return Failed(
-            error=f"{action}: Slack's rate limit is exhausted"
-            + (f"; retry in {wait:.0f} s" if wait is not None else ""),
-            retryable=True,
-            retry_after=wait,
-            facts=facts,
-        )
+        return _ANSWERS.rate_limit_failure(action, answer.status, answer.headers, facts)
     if answer.status >= 500 or answer.error in _TRANSIENT_ERRORS:
         return Failed(
             error=f"{action}: Slack answered HTTP {answer.status}"
@@ -246,16 +218,6 @@ def failure_for_answer(answer: _Answer, action: str, advice: str = "") -> Failed
             facts=facts,
         )
     return Failed(error=f"{action}: Slack answered HTTP {answer.status}", facts=facts)
-
-
-def failure_for_transport(exc: Exception, action: str) -> Failed | None:
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
-        return Failed(error=f"{action}: Slack did not answer in time", retryable=True)
-    if isinstance(exc, httpx.TransportError):
-        return Failed(error=f"{action}: cannot reach Slack ({type(exc).__name__})", retryable=True)
-    return None
 
 
 @dataclass(frozen=True)
@@ -328,25 +290,15 @@ class SlackResponder(Responder):
     ) -> _Answer:
         """One Web API call: GET with the token in the header, or POST a form without one."""
         headers = {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
-        try:
-            if form is None:
-                response = self._client().get(f"/{method}", headers=headers)
-            else:
-                response = self._client().post(f"/{method}", headers=headers, data=dict(form))
-        except Exception as exc:
-            failed = failure_for_transport(exc, method)
-            if failed is None:
-                raise
-            raise _CallFailed(failed) from None
-        try:
-            body = response.json() if response.content else {}
-        except ValueError:
-            body = {}
-        return _Answer(
-            response.status_code,
-            dict(response.headers),
-            body if isinstance(body, Mapping) else {},
+        sent = (
+            _ANSWERS.send(self._client(), "GET", f"/{method}", method, headers=headers)
+            if form is None
+            else _ANSWERS.send(
+                self._client(), "POST", f"/{method}", method, headers=headers, data=dict(form)
+            )
         )
+        body = sent.body if isinstance(sent.body, Mapping) else {}
+        return _Answer(sent.status, sent.headers, body)
 
     # -- plan ---------------------------------------------------------------------------------
 
@@ -392,7 +344,7 @@ class SlackResponder(Responder):
             if kind == KIND_REFRESH:
                 return self._exchange_refresh_token(cred, self._store())
             return self._manual(cred, kind)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -511,15 +463,16 @@ class SlackResponder(Responder):
         except Exception as exc:
             try:
                 withdrawn = self._call("auth.revoke", token=new_access).ok
-            except _CallFailed:
+            except CallFailed:
                 withdrawn = False
-            raise _CallFailed(
+            raise CallFailed(
+                0,
                 Failed(
                     error=f"storing the new Slack tokens failed ({_describe(exc)}); the new "
                     f"access token was {'revoked' if withdrawn else 'NOT revoked'}: reinstall the "
                     f"app at {APPS_URL}",
                     facts={"endpoint": "oauth.v2.access", "stage": "store"},
-                )
+                ),
             ) from None
         expires = answer.body.get("expires_in")
         return _Exchange(
@@ -561,7 +514,7 @@ class SlackResponder(Responder):
             if kind in API_TOKENS:
                 return self._rotate_access_token(cred, store)
             return self._manual(cred, kind)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -639,7 +592,7 @@ class SlackResponder(Responder):
             return Skipped(reason="the token's value is unknown, so it cannot be tried")
         try:
             answer = self._call("auth.test", token=cred.secret)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         facts = {"checked_with": "auth.test", "http_status": answer.status}
         if answer.status == 200 and answer.error in DEAD_TOKEN_ERRORS:

@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from responders.http_answers import CallFailed, retry_after_seconds
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -165,31 +166,7 @@ def key_kind(cred: Credential) -> str:
 # -- turning SDK errors into outcomes ----------------------------------------------------------
 
 
-class _CallFailed(Exception):
-    def __init__(self, status: int, failed: Failed) -> None:
-        super().__init__(failed.error)
-        self.status = status
-        self.failed = failed
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    value = {k.lower(): v for k, v in (headers or {}).items()}.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    import email.utils
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def failure_for_error(exc: Exception, action: str, needed: str, key: str) -> _CallFailed | None:
+def failure_for_error(exc: Exception, action: str, needed: str, key: str) -> CallFailed | None:
     """A Stripe SDK error as the outcome the runner understands; None if it is not one.
 
     ``needed`` names the permission a 403 lacks, ``key`` the credential a 401 rejected. Stripe's
@@ -202,10 +179,10 @@ def failure_for_error(exc: Exception, action: str, needed: str, key: str) -> _Ca
     status = int(exc.http_status or 0)
     code = f" ({exc.code})" if exc.code else ""
     if isinstance(exc, stripe.APIConnectionError):
-        return _CallFailed(0, Failed(error=f"{action}: cannot reach Stripe", retryable=True))
+        return CallFailed(0, Failed(error=f"{action}: cannot reach Stripe", retryable=True))
     if isinstance(exc, stripe.RateLimitError) or status == 429:
         wait = retry_after_seconds(exc.headers)
-        return _CallFailed(
+        return CallFailed(
             status,
             Failed(
                 error=f"{action}: Stripe's rate limit is exhausted (HTTP 429)",
@@ -214,22 +191,22 @@ def failure_for_error(exc: Exception, action: str, needed: str, key: str) -> _Ca
             ),
         )
     if status >= 500 or (isinstance(exc, stripe.APIError) and not status):
-        return _CallFailed(
+        return CallFailed(
             status, Failed(error=f"{action}: Stripe answered HTTP {status}{code}", retryable=True)
         )
     if isinstance(exc, stripe.AuthenticationError) or status == 401:
-        return _CallFailed(
+        return CallFailed(
             401, Failed(error=f"{action}: Stripe rejected {key} (401): it is rolled or wrong")
         )
     if isinstance(exc, stripe.PermissionError) or status == 403:
-        return _CallFailed(
+        return CallFailed(
             403,
             Failed(
                 error=f"{action}: forbidden (403){code}: {key} lacks {needed} (a restricted key "
                 "needs that permission, or configure api_key in [providers.stripe])"
             ),
         )
-    return _CallFailed(status, Failed(error=f"{action}: Stripe answered HTTP {status}{code}"))
+    return CallFailed(status, Failed(error=f"{action}: Stripe answered HTTP {status}{code}"))
 
 
 class _DropResponseBodies(logging.Filter):
@@ -445,7 +422,7 @@ class StripeResponder(Responder):
                 continue
             try:
                 outcomes[i] = self._revoke_other(cred)
-            except _CallFailed as err:
+            except CallFailed as err:
                 outcomes[i] = err.failed
             except ResponderError as exc:
                 outcomes[i] = Failed(error=str(exc))
@@ -490,7 +467,7 @@ class StripeResponder(Responder):
             self._call(
                 cred.secret, "GET /v1/balance", "Balance read", lambda c: c.v1.balance.retrieve()
             )
-        except _CallFailed as err:
+        except CallFailed as err:
             if err.status == 401:
                 return AlreadyRevoked(
                     detail="Stripe already rejects this key (GET /v1/balance → 401)",
@@ -538,13 +515,13 @@ class StripeResponder(Responder):
         """Disable the account's webhook endpoints and export its recent events."""
         try:
             self._disable_webhooks(key, who, work)
-        except _CallFailed as err:
+        except CallFailed as err:
             work.problems.append(f"webhook endpoints: {err.failed.error}")
             if err.failed.retryable:
                 work.retry = err.failed
         try:
             exported = self._export_events(key, who)
-        except _CallFailed as err:
+        except CallFailed as err:
             work.problems.append(f"events export: {err.failed.error}")
             if err.failed.retryable:
                 work.retry = err.failed
@@ -598,7 +575,7 @@ class StripeResponder(Responder):
                 lambda c: c.v1.webhook_endpoints.update(endpoint_id, {"disabled": True}),
                 who=who,
             )
-        except _CallFailed as err:
+        except CallFailed as err:
             if err.status == 404:
                 return "gone"
             raise
@@ -736,7 +713,7 @@ class StripeResponder(Responder):
                 "Webhook Endpoints read",
                 lambda c: c.v1.webhook_endpoints.retrieve(endpoint_id),
             )
-        except _CallFailed as err:
+        except CallFailed as err:
             if err.status == 404:
                 return AlreadyRevoked(detail=f"webhook endpoint {endpoint_id} is gone", facts=facts)
             raise
@@ -768,7 +745,7 @@ class StripeResponder(Responder):
                     instructions=f"Roll {cred.fingerprint} at {KEYS_URL} (⋯ → Roll key…).",
                     url=KEYS_URL,
                 )
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -795,7 +772,7 @@ class StripeResponder(Responder):
                 needed,
                 lambda c: c.v1.webhook_endpoints.retrieve(endpoint_id),
             )
-        except _CallFailed as err:
+        except CallFailed as err:
             if err.status == 404:
                 return Skipped(
                     reason=f"webhook endpoint {endpoint_id} is gone: nothing to re-create"
@@ -840,7 +817,7 @@ class StripeResponder(Responder):
                     lambda c: c.v1.webhook_endpoints.delete(new_id),
                 )
                 facts["new_endpoint_deleted"] = True
-            except _CallFailed:
+            except CallFailed:
                 facts["new_endpoint_deleted"] = False
             state = "deleted" if facts["new_endpoint_deleted"] else "NOT deleted"
             return Failed(
@@ -856,7 +833,7 @@ class StripeResponder(Responder):
                 needed,
                 lambda c: c.v1.webhook_endpoints.delete(endpoint_id),
             )
-        except _CallFailed as err:
+        except CallFailed as err:
             if err.status != 404:
                 return Failed(
                     error=f"the new endpoint {new_id} works and its secret is stored at "
@@ -900,7 +877,7 @@ class StripeResponder(Responder):
             if endpoint is None:
                 return Skipped(reason="no configured endpoint is known to use this secret")
             return self._verify_endpoint(endpoint)
-        except _CallFailed as err:
+        except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
@@ -914,7 +891,7 @@ class StripeResponder(Responder):
                 "Webhook Endpoints read",
                 lambda c: c.v1.webhook_endpoints.retrieve(endpoint_id),
             )
-        except _CallFailed as err:
+        except CallFailed as err:
             if err.status == 404:
                 return VerifiedDead(
                     detail=f"webhook endpoint {endpoint_id} is gone",
@@ -960,7 +937,7 @@ class StripeResponder(Responder):
         for capability, action, needed, call in probes:
             try:
                 self._call(admin, action, needed, call, who="the configured api_key")
-            except _CallFailed as err:
+            except CallFailed as err:
                 checks.append(
                     PreflightCheck(
                         "stripe",
