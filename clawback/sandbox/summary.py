@@ -85,6 +85,7 @@ def demo_section(outcome: Any) -> dict[str, Any]:
         "incident_dir": str(outcome.incident_dir) if outcome.incident_dir else None,
         "contain_exit": outcome.contain_exit,
         "gateway_stopped": outcome.gateway_stopped,
+        "gateway_port": outcome.gateway_port,
         "aws_keys_after": outcome.aws_keys_after,
         "verify_exit": outcome.verify_exit,
         "verify": {
@@ -97,80 +98,93 @@ def demo_section(outcome: Any) -> dict[str, Any]:
             provider: [step.as_dict() for step in steps]
             for provider, steps in manual_steps(results).items()
         },
+        "failed": [f"{r.action} {r.target}" for r in outcome.failed],
         "contract_checks": outcome.contract_checks,
         "still_accepted": outcome.still_accepted,
         "planted": outcome.planted,
+        "remarks": outcome.remarks,
         "notes": outcome.notes,
         "ok": outcome.ok,
     }
 
 
-def print_demo_ending(outcome: Any, console: Any) -> None:
-    """The end of the demo on screen: what is left to do by hand, what was done per provider,
-    then that the gateway is down, the verify verdict, and where the incident and report are."""
+def print_demo_ending(section: dict[str, Any], console: Any) -> None:
+    """The end of the demo on screen, from ``demo_section``: what is left to do by hand, what
+    was done per provider, then that the gateway is down, the verify verdict, and where the
+    incident and its report are."""
     from rich.markup import escape
     from rich.table import Table
 
-    results = outcome.result.results if outcome.result is not None else []
-    steps = manual_steps(results)
-    if steps:
+    if section["manual_steps"]:
         table = Table(
-            title="Left for a human (no API can do these; the report has every step)",
+            title="Left for a human: no API can do these (the report has every step)",
             title_justify="left", show_edge=False, pad_edge=False,
         )
         table.add_column("provider", style="bold")
         table.add_column("what")
         table.add_column("where", style="dim")
-        for provider, items in steps.items():
+        for provider, steps in section["manual_steps"].items():
             what = ", ".join(
-                f"{s.what}{' (replacement)' if s.action == 'rotate' else ''}" for s in items
+                step["what"] + (" (replacement)" if step["action"] == "rotate" else "")
+                for step in steps
             )
-            urls = ", ".join(dict.fromkeys(s.url for s in items if s.url)) or "see the report"
-            table.add_row(provider, escape(what), escape(urls))
+            urls = ", ".join(
+                dict.fromkeys(s["url"].removeprefix("https://") for s in steps if s["url"])
+            )
+            table.add_row(provider, escape(what), escape(urls or "the report"))
         console.print(table)
 
-    counts = provider_counts(results)
     table = Table(title="Keys per provider", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("provider", style="bold")
     for column in COUNT_COLUMNS:
         table.add_column(column, justify="right")
-    for provider, row in counts.items():
+    for provider, row in section["providers"].items():
         cells = [str(row[c]) if row[c] else "[dim]·[/dim]" for c in COUNT_COLUMNS]
         if row["failed"]:
             cells[-1] = f"[red]{row['failed']}[/red]"
         table.add_row(provider, *cells)
     console.print(table)
 
-    checked = sum(c["requests"] for c in outcome.contract_checks)
-    violations = outcome.violations
-    warnings = [w for c in outcome.contract_checks for w in c["warnings"]]
+    still = section["still_accepted"]
+    if still:
+        console.print(
+            f"Still accepted by their provider's stand-in ({len(still)}, all in the list above): "
+            + escape(", ".join(f"{s['kind']} {s['fingerprint'].split()[0]}" for s in still))
+        )
+    checks = section["contract_checks"]
+    violations = [v for c in checks for v in c["violations"]]
+    warnings = sum(len(c["warnings"]) for c in checks)
     console.print(
-        f"Provider stand-ins: {checked} requests checked against the providers' descriptions, "
-        + (f"[red]{len(violations)} violation(s)[/red]" if violations else "0 violations")
-        + (f" ({len(warnings)} warning(s) in demo.json)" if warnings else "")
+        f"Provider stand-ins: {sum(c['requests'] for c in checks)} requests checked against "
+        "the providers' descriptions, "
+        + (f"[red]{len(violations)} violation(s)[/red]" if violations else "no violation")
+        + (f" ({warnings} warning(s), listed in demo.json)" if warnings else "")
     )
     for violation in violations:
         console.print(f"  [red]✘[/red] {escape(violation)}")
-    for remark in outcome.remarks:
+    for failed in section["failed"]:
+        console.print(f"  [red]✘ failed:[/red] {escape(failed)}")
+    for remark in section["remarks"]:
         console.print(f"[yellow]note:[/yellow] {escape(remark)}")
 
     gateway = (
-        f"[green]stopped for good[/green] (supervisord keeps it down; nothing answers on "
-        f"127.0.0.1:{outcome.gateway_port})"
-        if outcome.gateway_stopped
+        "[green]stopped for good[/green] (supervisord keeps it down; nothing answers on "
+        f"127.0.0.1:{section['gateway_port']})"
+        if section["gateway_stopped"]
         else "[red]STILL RUNNING[/red]"
     )
     console.print(f"Gateway: {gateway}")
-    verify = outcome.verify
-    if outcome.verify_exit == 0 and verify.get("anchored"):
-        sizes = verify.get("checkpoint_sizes") or [0]
+    verify = section["verify"]
+    if section["verify_exit"] == 0 and verify.get("anchored"):
+        size = max(verify.get("checkpoint_sizes") or [0])
         verdict = (
             f"[green]INTACT[/green]: {verify.get('entry_count')} signed entries, anchored to the "
-            f"final checkpoint (tree size {max(sizes)})"
+            f"final checkpoint (tree size {size})"
         )
     else:
-        verdict = f"[red]NOT INTACT[/red] (exit {outcome.verify_exit})"
+        verdict = f"[red]NOT INTACT[/red] (exit {section['verify_exit']})"
     console.print(f"clawback verify: {verdict}")
-    console.print(f"Incident: {outcome.incident_dir}")
-    if outcome.report_html is not None:
-        console.print(f"Report:   [bold]{outcome.report_html}[/bold]")
+    console.print(f"Incident: {section['incident_dir']}")
+    report = section["report"].get("report.html")
+    if report:
+        console.print(f"Report:   [bold]{report}[/bold]")

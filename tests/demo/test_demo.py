@@ -5,6 +5,7 @@ left behind."""
 from __future__ import annotations
 
 import configparser
+import io
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from clawback.sandbox.home import build_sample_home
 from clawback.sandbox.standins import find_prism, github_spec
+from clawback.sandbox.summary import print_demo_ending
 from responders.interface import fingerprint
 from tests.conftest import require
 from tests.demo.conftest import DEMO_SEED, DemoRun
@@ -161,6 +163,27 @@ def test_report_written_and_verify_passes_from_the_command_line(demo_run: DemoRu
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_the_ending_a_person_reads(demo_run: DemoRun) -> None:
+    from rich.console import Console
+
+    section = demo_run.sandbox_json("demo.json")
+    # As the CLI prints: rich, soft-wrapped, on a terminal of ordinary width.
+    console = Console(record=True, width=100, soft_wrap=True, file=io.StringIO())
+    print_demo_ending(section, console)
+    text = console.export_text()
+    lines = text.splitlines()
+    # The grouped list names every provider a human still has to visit, once.
+    table = text.split("Keys per provider")[0]
+    for provider in section["manual_steps"]:
+        assert sum(line.startswith(f"{provider} ") for line in table.splitlines()) == 1
+    assert {"telegram", "discord", "stripe", "anthropic"} <= set(section["manual_steps"])
+    assert "Gateway: stopped for good" in text
+    assert "clawback verify: INTACT" in text and "anchored to the final checkpoint" in text
+    assert "no violation" in text
+    assert lines[-2] == f"Incident: {demo_run.incident_dir}"
+    assert lines[-1] == f"Report:   {demo_run.incident_dir / 'report.html'}"
 
 
 def _planted_values(run: DemoRun, workdir: Path) -> list[str]:
