@@ -37,8 +37,7 @@ update → ``AlreadyRevoked``.
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,7 +52,6 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
-    Responder,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -64,6 +62,13 @@ from responders.interface import (
     VerifiedDead,
 )
 from responders.openai import matches_redacted
+from responders.provider_responder import (
+    KEY_CAPABILITIES_WITH_DISABLE,
+    HttpProviderResponder,
+    describe_store_error,
+    kind_by_prefix,
+    where_found,
+)
 from responders.provider_settings import (
     require_positive_timeouts,
     require_references,
@@ -128,13 +133,7 @@ def parse_settings(raw: Mapping[str, Any]) -> AnthropicSettings:
 
 
 def key_kind(cred: Credential) -> str:
-    """The credential's kind, trusting the key's own prefix over a generic label."""
-    if cred.secret is not None:
-        value = cred.secret.reveal()
-        for prefix, kind in _PREFIX_KINDS:
-            if value.startswith(prefix):
-                return kind
-    return cred.kind
+    return kind_by_prefix(cred, _PREFIX_KINDS)
 
 
 _ANSWERS = ProviderAnswers(
@@ -172,42 +171,20 @@ _ADMIN_ADVICE = (
 )
 
 
-class AnthropicResponder(Responder):
+class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
     """Disables Anthropic API keys and checks them; see the module docstring."""
 
     name: ClassVar[str] = "anthropic"
+    display_name: ClassVar[str] = "Anthropic"
     providers: ClassVar[frozenset[str]] = frozenset({"anthropic"})
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.REVOKE,
-            Capability.DISABLE,
-            Capability.ROTATE,
-            Capability.VERIFY_REVOKED,
-            Capability.PREFLIGHT,
-            Capability.MANUAL,
-        }
-    )
+    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
+    parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._lock = threading.RLock()
-        self._parsed: AnthropicSettings | None = None
-        self._http: Any = None
         self._located: dict[str, ApiKeyRecord] = {}
 
     # -- configuration and transport -----------------------------------------------------------
-
-    @property
-    def settings(self) -> AnthropicSettings:
-        with self._lock:
-            if self._parsed is None:
-                self._parsed = parse_settings(self.context.config)
-            return self._parsed
-
-    def _store(self) -> SecretStore:
-        if self.context.secrets is None:
-            raise ResponderError("no secret store is available for Anthropic references")
-        return self.context.secrets
 
     def _admin_key(self) -> SecretValue:
         if not self.settings.admin_key:
@@ -217,22 +194,13 @@ class AnthropicResponder(Responder):
             )
         return self._store().resolve(self.settings.admin_key)
 
-    def _client(self) -> Any:
-        with self._lock:
-            if self._http is None:
-                import httpx
-
-                s = self.settings
-                self._http = httpx.Client(
-                    base_url=s.base_url.rstrip("/"),
-                    headers={
-                        "User-Agent": "clawback",
-                        "anthropic-version": s.anthropic_version,
-                        **s.extra_headers,
-                    },
-                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
-                )
-            return self._http
+    def client_headers(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "User-Agent": "clawback",
+            "anthropic-version": s.anthropic_version,
+            **s.extra_headers,
+        }
 
     def _request(
         self,
@@ -296,17 +264,6 @@ class AnthropicResponder(Responder):
         value = cred.secret.reveal()
         return [r for r in records if r.hint and matches_redacted(r.hint, value)]
 
-    def _fan(self, func: Callable[[Any], Outcome], items: Sequence[Any]) -> list[Outcome]:
-        def guarded(item: Any) -> Outcome:
-            try:
-                return func(item)
-            except CallFailed as err:
-                return err.failed
-            except ResponderError as exc:
-                return Failed(error=str(exc))
-
-        return list(self.context.fan_out(guarded, list(items)))
-
     # -- plan -----------------------------------------------------------------------------------
 
     def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
@@ -336,10 +293,8 @@ class AnthropicResponder(Responder):
 
     def revoke_all(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """List the organization's keys once, then switch every match off concurrently."""
-        try:
-            _ = self.settings
-        except ResponderError as exc:
-            return [(cred, Failed(error=str(exc))) for cred in creds]
+        if (broken := self._config_failures(creds)) is not None:
+            return broken
         outcomes: dict[int, Outcome] = {}
         keys = []
         for i, cred in enumerate(creds):
@@ -413,7 +368,7 @@ class AnthropicResponder(Responder):
                 f"Disable Anthropic key {cred.fingerprint} in the Console (Settings → API keys; "
                 f"it ends in {cred.fingerprint.split()[0].lstrip('…')}), or give clawback an "
                 'Admin API key (admin_key = "keyring:…" in [providers.anthropic]) to do it next '
-                f"time. It was found in: {_where(cred)}"
+                f"time. It was found in: {where_found(cred)}"
             ),
             url=KEYS_PAGE,
         )
@@ -447,7 +402,7 @@ class AnthropicResponder(Responder):
 
     def _manual(self, cred: Credential) -> Outcome:
         kind = key_kind(cred)
-        where = _where(cred)
+        where = where_found(cred)
         if kind == KIND_ADMIN_KEY:
             own = ""
             if self.settings.admin_key:
@@ -543,9 +498,7 @@ class AnthropicResponder(Responder):
         try:
             reference = store.store(name, new)
         except Exception as exc:
-            # Store errors carry advice, never the value being stored.
-            why = str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
-            return Failed(error=f"storing the new key failed: {why}")
+            return Failed(error=f"storing the new key failed: {describe_store_error(exc)}")
         facts: dict[str, Any] = {"stage": "store", "reference": reference}
         try:
             answer = self._try_key(_pasted(new))
@@ -646,10 +599,6 @@ class AnthropicResponder(Responder):
                 missing_permission="an Admin API key" if answer.status in (401, 403) else "",
             )
         ]
-
-
-def _where(cred: Credential) -> str:
-    return ", ".join(str(loc) for loc in cred.locations) or "(no file recorded)"
 
 
 def _pasted(value: SecretValue) -> Credential:

@@ -35,7 +35,6 @@ named; 403 → the missing permission is named; 404 on a change → ``AlreadyRev
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -51,7 +50,6 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
-    Responder,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -60,6 +58,11 @@ from responders.interface import (
     SecretValue,
     Skipped,
     VerifiedDead,
+)
+from responders.provider_responder import (
+    KEY_CAPABILITIES_WITH_DISABLE,
+    HttpProviderResponder,
+    describe_store_error,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -165,27 +168,17 @@ class _Located:
         return "user" if self.prefix == "/user/tokens" else "account"
 
 
-class CloudflareResponder(Responder):
+class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
     """Disables, deletes, rolls and verifies Cloudflare API tokens; see the module docstring."""
 
     name: ClassVar[str] = "cloudflare"
+    display_name: ClassVar[str] = "Cloudflare"
     providers: ClassVar[frozenset[str]] = frozenset({"cloudflare"})
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.REVOKE,
-            Capability.DISABLE,
-            Capability.ROTATE,
-            Capability.VERIFY_REVOKED,
-            Capability.PREFLIGHT,
-            Capability.MANUAL,
-        }
-    )
+    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
+    parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._lock = threading.RLock()
-        self._parsed: CloudflareSettings | None = None
-        self._http: Any = None
         # Found by revoke(): after a disable the old value no longer answers /verify.
         self._located: dict[str, _Located] = {}
         # Token ids revoke() disabled in this run: the ones a roll switches back on.
@@ -195,13 +188,6 @@ class CloudflareResponder(Responder):
 
     # -- configuration and client -------------------------------------------------------------
 
-    @property
-    def settings(self) -> CloudflareSettings:
-        with self._lock:
-            if self._parsed is None:
-                self._parsed = parse_settings(self.context.config)
-            return self._parsed
-
     def _admin_token(self) -> SecretValue:
         if not self.settings.token:
             raise ResponderError(
@@ -209,22 +195,10 @@ class CloudflareResponder(Responder):
                 "[providers.cloudflare] (a token with the API Tokens Write permission, or "
                 "Account API Tokens Write for account-owned tokens)"
             )
-        if self.context.secrets is None:
-            raise ResponderError("no secret store is available for Cloudflare references")
-        return self.context.secrets.resolve(self.settings.token)
+        return self._store().resolve(self.settings.token)
 
-    def _client(self) -> Any:
-        with self._lock:
-            if self._http is None:
-                import httpx
-
-                s = self.settings
-                self._http = httpx.Client(
-                    base_url=s.base_url.rstrip("/"),
-                    headers={"User-Agent": "clawback", "Accept": "application/json"},
-                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
-                )
-            return self._http
+    def client_headers(self) -> dict[str, str]:
+        return {"User-Agent": "clawback", "Accept": "application/json"}
 
     def _call(self, method: str, path: str, token: SecretValue, json_body: Any = None) -> _Answer:
         sent = _ANSWERS.send(
@@ -483,7 +457,7 @@ class CloudflareResponder(Responder):
             facts["token_disabled"] = problem is None or isinstance(problem, AlreadyRevoked)
             state = "disabled" if facts["token_disabled"] else "NOT disabled"
             return Failed(
-                error=f"storing the rolled value failed ({_describe(exc)}); token "
+                error=f"storing the rolled value failed ({describe_store_error(exc)}); token "
                 f"{located.token_id} was {state}: roll it again from the dashboard once the "
                 "store works",
                 facts=facts,
@@ -605,8 +579,3 @@ def _global_key_steps(cred: Credential) -> ManualRequired:
         ),
         url=TOKENS_URL,
     )
-
-
-def _describe(exc: Exception) -> str:
-    # Keyring and store errors carry advice, never the value being stored.
-    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__

@@ -51,7 +51,6 @@ import hashlib
 import math
 import re
 import secrets as token_source
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,7 +66,6 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
-    Responder,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -77,6 +75,12 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
     fingerprint,
+)
+from responders.provider_responder import (
+    KEY_CAPABILITIES,
+    HttpProviderResponder,
+    describe_store_error,
+    kind_by_prefix,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -182,13 +186,7 @@ def parse_settings(raw: Mapping[str, Any]) -> GitHubSettings:
 
 
 def token_kind(cred: Credential) -> str:
-    """The credential's kind, trusting the token's own prefix over a generic label."""
-    if cred.secret is not None:
-        value = cred.secret.reveal()
-        for prefix, kind in TOKEN_PREFIXES.items():
-            if value.startswith(prefix):
-                return kind
-    return cred.kind
+    return kind_by_prefix(cred, TOKEN_PREFIXES.items())
 
 
 # -- turning answers into outcomes -------------------------------------------------------------
@@ -238,36 +236,20 @@ def _split_id(cred: Credential, marker: str) -> tuple[str, str]:
     return head, tail
 
 
-class GitHubResponder(Responder):
+class GitHubResponder(HttpProviderResponder[GitHubSettings]):
     """Revokes, rotates and verifies GitHub credentials; see the module docstring."""
 
     name: ClassVar[str] = "github"
+    display_name: ClassVar[str] = "GitHub"
     providers: ClassVar[frozenset[str]] = frozenset({"github"})
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.REVOKE,
-            Capability.ROTATE,
-            Capability.VERIFY_REVOKED,
-            Capability.PREFLIGHT,
-            Capability.MANUAL,
-        }
-    )
+    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
+    parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._lock = threading.RLock()
-        self._parsed: GitHubSettings | None = None
-        self._http: Any = None
         self._pygithub: Any = None
 
     # -- configuration and clients ------------------------------------------------------------
-
-    @property
-    def settings(self) -> GitHubSettings:
-        with self._lock:
-            if self._parsed is None:
-                self._parsed = parse_settings(self.context.config)
-            return self._parsed
 
     def configured_targets(self) -> list[Credential]:
         """The config's keys, hooks and Actions secrets as credentials; sends no request."""
@@ -290,11 +272,6 @@ class GitHubResponder(Responder):
         ]
         return out
 
-    def _store(self) -> SecretStore:
-        if self.context.secrets is None:
-            raise ResponderError("no secret store is available for GitHub references")
-        return self.context.secrets
-
     def _admin_token(self) -> SecretValue:
         if not self.settings.token:
             raise ResponderError(
@@ -304,7 +281,7 @@ class GitHubResponder(Responder):
             )
         return self._store().resolve(self.settings.token)
 
-    def _headers(self) -> dict[str, str]:
+    def client_headers(self) -> dict[str, str]:
         s = self.settings
         headers = {"Accept": s.accept, "User-Agent": "clawback"}
         if s.api_version:
@@ -312,26 +289,13 @@ class GitHubResponder(Responder):
         headers.update(s.extra_headers)
         return headers
 
-    def _client(self) -> Any:
-        with self._lock:
-            if self._http is None:
-                import httpx
-
-                s = self.settings
-                self._http = httpx.Client(
-                    base_url=s.base_url.rstrip("/"),
-                    headers=self._headers(),
-                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
-                )
-            return self._http
-
     def _github(self) -> Any:
         """PyGithub, authenticated with the admin token, its own retries and pacing off."""
         with self._lock:
             if self._pygithub is None:
                 from github import Auth, Github
 
-                extra = {k: v for k, v in self._headers().items() if k != "User-Agent"}
+                extra = {k: v for k, v in self.client_headers().items() if k != "User-Agent"}
 
                 class TokenWithHeaders(Auth.Token):
                     # PyGithub has no per-client headers; its auth hook is the one place every
@@ -390,17 +354,6 @@ class GitHubResponder(Responder):
             if failed is None:
                 raise
             raise CallFailed(0, failed) from None
-
-    def _fan(self, func: Callable[[Any], Outcome], items: Sequence[Any]) -> list[Outcome]:
-        def guarded(item: Any) -> Outcome:
-            try:
-                return func(item)
-            except CallFailed as err:
-                return err.failed
-            except ResponderError as exc:
-                return Failed(error=str(exc))
-
-        return list(self.context.fan_out(guarded, list(items)))
 
     # -- plan ---------------------------------------------------------------------------------
 
@@ -464,10 +417,8 @@ class GitHubResponder(Responder):
 
     def revoke_all(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """Batch every token through /credentials/revoke; act on everything else at once."""
-        try:
-            _ = self.settings
-        except ResponderError as exc:
-            return [(cred, Failed(error=str(exc))) for cred in creds]
+        if (broken := self._config_failures(creds)) is not None:
+            return broken
         tokens = [i for i, c in enumerate(creds) if token_kind(c) in BATCH_REVOCABLE]
         # Tokens first: they are what an attacker uses fastest.
         outcomes = self._revoke_tokens({i: creds[i] for i in tokens})
@@ -802,7 +753,7 @@ class GitHubResponder(Responder):
             )
             facts["new_token_revoked"] = withdrawn.status in (204, 404)
             return Failed(
-                error=f"storing the new token failed ({_describe(exc)}); the new "
+                error=f"storing the new token failed ({describe_store_error(exc)}); the new "
                 f"token was {'revoked' if facts['new_token_revoked'] else 'NOT revoked'}",
                 facts=facts,
             )
@@ -874,7 +825,7 @@ class GitHubResponder(Responder):
                 store.delete(name)
                 facts["stored_copy"] = "removed"
             except Exception as exc:
-                facts["stored_copy"] = f"not removed: {_describe(exc)}"
+                facts["stored_copy"] = f"not removed: {describe_store_error(exc)}"
             return Failed(
                 error=f"uploading the new public key failed: {err.failed.error}",
                 retryable=err.failed.retryable,
@@ -932,7 +883,7 @@ class GitHubResponder(Responder):
             try:
                 store.delete(name)
             except Exception as exc:
-                facts["stored_copy"] = f"not removed: {_describe(exc)}"
+                facts["stored_copy"] = f"not removed: {describe_store_error(exc)}"
             if answer.status == 404:
                 return Failed(error=f"webhook {hook} of {repo} does not exist (404)", facts=facts)
             failed = _ANSWERS.failure_for_status(
@@ -1179,8 +1130,3 @@ def _new_ssh_keypair() -> tuple[SecretValue, str]:
         .decode()
     )
     return SecretValue(private), public
-
-
-def _describe(exc: Exception) -> str:
-    # Keyring and store errors carry advice, never the value being stored.
-    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__

@@ -41,13 +41,12 @@ module. ``matches_redacted`` is shared with ``responders.anthropic``.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, as_outcome
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -57,7 +56,6 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
-    Responder,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -66,6 +64,13 @@ from responders.interface import (
     SecretValue,
     Skipped,
     VerifiedDead,
+)
+from responders.provider_responder import (
+    KEY_CAPABILITIES,
+    HttpProviderResponder,
+    describe_store_error,
+    kind_by_prefix,
+    where_found,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -167,13 +172,7 @@ def parse_settings(raw: Mapping[str, Any]) -> OpenAISettings:
 
 
 def key_kind(cred: Credential) -> str:
-    """The credential's kind, trusting the key's own prefix over a generic label."""
-    if cred.secret is not None:
-        value = cred.secret.reveal()
-        for prefix, kind in _PREFIX_KINDS:
-            if value.startswith(prefix):
-                return kind
-    return cred.kind
+    return kind_by_prefix(cred, _PREFIX_KINDS)
 
 
 # OpenAI's error text is never repeated: it quotes part of a rejected key.
@@ -224,26 +223,17 @@ _ADMIN_ADVICE = (
 _PROJECT_ADVICE = "the admin key cannot manage this project's API keys and service accounts"
 
 
-class OpenAIResponder(Responder):
+class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
     """Deletes, replaces and checks OpenAI keys; see the module docstring."""
 
     name: ClassVar[str] = "openai"
+    display_name: ClassVar[str] = "OpenAI"
     providers: ClassVar[frozenset[str]] = frozenset({"openai"})
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.REVOKE,
-            Capability.ROTATE,
-            Capability.VERIFY_REVOKED,
-            Capability.PREFLIGHT,
-            Capability.MANUAL,
-        }
-    )
+    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
+    parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._lock = threading.RLock()
-        self._parsed: OpenAISettings | None = None
-        self._http: Any = None
         self._admin: SecretValue | None = None
         # What revoke learnt, for rotate: the key it deleted (by fingerprint) and the admin
         # keys it already replaced.
@@ -252,18 +242,6 @@ class OpenAIResponder(Responder):
         self._orphaned: set[str] = set()  # own admin keys deleted without a replacement
 
     # -- configuration and transport -----------------------------------------------------------
-
-    @property
-    def settings(self) -> OpenAISettings:
-        with self._lock:
-            if self._parsed is None:
-                self._parsed = parse_settings(self.context.config)
-            return self._parsed
-
-    def _store(self) -> SecretStore:
-        if self.context.secrets is None:
-            raise ResponderError("no secret store is available for OpenAI references")
-        return self.context.secrets
 
     def _admin_key(self) -> SecretValue:
         with self._lock:
@@ -277,18 +255,8 @@ class OpenAIResponder(Responder):
                 self._admin = self._store().resolve(self.settings.admin_key)
             return self._admin
 
-    def _client(self) -> Any:
-        with self._lock:
-            if self._http is None:
-                import httpx
-
-                s = self.settings
-                self._http = httpx.Client(
-                    base_url=s.base_url.rstrip("/"),
-                    headers={"User-Agent": "clawback", **s.extra_headers},
-                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
-                )
-            return self._http
+    def client_headers(self) -> dict[str, str]:
+        return {"User-Agent": "clawback", **self.settings.extra_headers}
 
     def _request(
         self,
@@ -357,17 +325,6 @@ class OpenAIResponder(Responder):
                 break
             query["after"] = last
         return items
-
-    def _fan(self, func: Callable[[Any], Outcome], items: Sequence[Any]) -> list[Outcome]:
-        def guarded(item: Any) -> Outcome:
-            try:
-                return func(item)
-            except CallFailed as err:
-                return err.failed
-            except ResponderError as exc:
-                return Failed(error=str(exc))
-
-        return list(self.context.fan_out(guarded, list(items)))
 
     # -- finding keys ---------------------------------------------------------------------------
 
@@ -499,10 +456,8 @@ class OpenAIResponder(Responder):
     def revoke_all(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """List each kind of key once, then delete every match concurrently; clawback's own
         admin key goes last, after its replacement is stored."""
-        try:
-            _ = self.settings
-        except ResponderError as exc:
-            return [(cred, Failed(error=str(exc))) for cred in creds]
+        if (broken := self._config_failures(creds)) is not None:
+            return broken
         outcomes: dict[int, Outcome] = {}
         project_creds: list[int] = []
         admin_creds: list[int] = []
@@ -527,16 +482,8 @@ class OpenAIResponder(Responder):
             if others:
                 outcomes.update(self._revoke_matching(creds, others, self._admin_keys))
             for i in own:
-                outcomes[i] = self._guard(lambda i=i: self._replace_own_admin_key(creds[i]))
+                outcomes[i] = as_outcome(lambda i=i: self._replace_own_admin_key(creds[i]))
         return [(cred, outcomes[i]) for i, cred in enumerate(creds)]
-
-    def _guard(self, call: Callable[[], Outcome]) -> Outcome:
-        try:
-            return call()
-        except CallFailed as err:
-            return err.failed
-        except ResponderError as exc:
-            return Failed(error=str(exc))
 
     def _revoke_matching(
         self,
@@ -641,7 +588,7 @@ class OpenAIResponder(Responder):
                 f"Delete OpenAI {'admin key' if admin else 'key'} {cred.fingerprint} in the "
                 f"dashboard (it ends in {cred.fingerprint.split()[0].lstrip('…')}), or give "
                 'clawback an Admin API key (admin_key = "keyring:…" in [providers.openai]) '
-                f"to do it next time. It was found in: {_where(cred)}"
+                f"to do it next time. It was found in: {where_found(cred)}"
             ),
             url=ADMIN_KEYS_PAGE if admin else API_KEYS_PAGE,
         )
@@ -653,7 +600,7 @@ class OpenAIResponder(Responder):
                     f"The agent holds a ChatGPT/Codex sign-in token ({cred.fingerprint}); the "
                     "Admin API cannot revoke it. Sign out of all sessions under ChatGPT → "
                     "Settings → Security, change the account password, then sign the agent in "
-                    f"again. Remove the old token from: {_where(cred)}"
+                    f"again. Remove the old token from: {where_found(cred)}"
                 ),
                 url=CODEX_SIGN_OUT_PAGE,
             )
@@ -661,7 +608,7 @@ class OpenAIResponder(Responder):
             instructions=(
                 f"clawback cannot identify OpenAI {cred.kind} {cred.fingerprint} (its value is "
                 f"unknown or unlike any OpenAI key): delete it in the dashboard. It was found "
-                f"in: {_where(cred)}"
+                f"in: {where_found(cred)}"
             ),
             url=API_KEYS_PAGE,
         )
@@ -698,8 +645,8 @@ class OpenAIResponder(Responder):
             except CallFailed:
                 facts["new_key_deleted"] = False
             return Failed(
-                error=f"storing the new admin key failed ({_describe(exc)}); the new key was "
-                f"{'deleted' if facts['new_key_deleted'] else 'NOT deleted'}",
+                error=f"storing the new admin key failed ({describe_store_error(exc)}); the new "
+                f"key was {'deleted' if facts['new_key_deleted'] else 'NOT deleted'}",
                 facts=facts,
             )
 
@@ -723,7 +670,7 @@ class OpenAIResponder(Responder):
         old = matches[0]
         with self._lock:
             self._located[cred.fingerprint] = old
-        rotated = self._guard(lambda: self._rotate_admin_key(cred, old, self._store(), switch=True))
+        rotated = as_outcome(lambda: self._rotate_admin_key(cred, old, self._store(), switch=True))
         if isinstance(rotated, Rotated):
             with self._lock:
                 self._replaced[cred.fingerprint] = rotated
@@ -733,7 +680,7 @@ class OpenAIResponder(Responder):
                 facts={**rotated.facts, **old.facts()},
             )
         problem = getattr(rotated, "error", "") or rotated.detail
-        deleted = self._guard(
+        deleted = as_outcome(
             lambda: self._delete(
                 f"/organization/admin_api_keys/{old.key_id}",
                 f"admin key {old.key_id}",
@@ -904,8 +851,9 @@ class OpenAIResponder(Responder):
         except Exception as exc:
             withdrawn = self._withdraw_account(base, new_account, facts)
             return Failed(
-                error=f"storing the new service account key failed ({_describe(exc)}); the new "
-                f"account was {'deleted' if withdrawn else 'NOT deleted'}",
+                error="storing the new service account key failed "
+                f"({describe_store_error(exc)}); the new account was "
+                f"{'deleted' if withdrawn else 'NOT deleted'}",
                 facts=facts,
             )
         facts.update(stage="store", reference=reference)
@@ -1061,12 +1009,3 @@ def _ambiguous(cred: Credential, matches: Sequence[KeyRecord]) -> ManualRequired
         url=ADMIN_KEYS_PAGE if key_kind(cred) == KIND_ADMIN_KEY else API_KEYS_PAGE,
         facts={"candidates": [r.key_id for r in matches]},
     )
-
-
-def _where(cred: Credential) -> str:
-    return ", ".join(str(loc) for loc in cred.locations) or "(no file recorded)"
-
-
-def _describe(exc: Exception) -> str:
-    # Store errors carry advice, never the value being stored.
-    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__

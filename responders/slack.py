@@ -35,7 +35,6 @@ Errors become outcomes: HTTP 429 or ``ratelimited`` → ``Failed(retryable=True)
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -50,7 +49,6 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
-    Responder,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -59,6 +57,12 @@ from responders.interface import (
     SecretValue,
     Skipped,
     VerifiedDead,
+)
+from responders.provider_responder import (
+    KEY_CAPABILITIES,
+    HttpProviderResponder,
+    describe_store_error,
+    kind_by_prefix,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -155,13 +159,7 @@ def parse_settings(raw: Mapping[str, Any]) -> SlackSettings:
 
 
 def token_kind(cred: Credential) -> str:
-    """The credential's kind, trusting the token's own prefix over a generic label."""
-    if cred.secret is not None:
-        value = cred.secret.reveal()
-        for prefix, kind in TOKEN_PREFIXES:
-            if value.startswith(prefix):
-                return kind
-    return cred.kind
+    return kind_by_prefix(cred, TOKEN_PREFIXES)
 
 
 def is_rotating(cred: Credential) -> bool:
@@ -231,55 +229,24 @@ class _Exchange:
     expires_in: int | None
 
 
-class SlackResponder(Responder):
+class SlackResponder(HttpProviderResponder[SlackSettings]):
     """Revokes, refreshes and verifies Slack tokens; see the module docstring."""
 
     name: ClassVar[str] = "slack"
+    display_name: ClassVar[str] = "Slack"
     providers: ClassVar[frozenset[str]] = frozenset({"slack"})
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.REVOKE,
-            Capability.ROTATE,
-            Capability.VERIFY_REVOKED,
-            Capability.PREFLIGHT,
-            Capability.MANUAL,
-        }
-    )
+    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
+    parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._lock = threading.RLock()
-        self._parsed: SlackSettings | None = None
-        self._http: Any = None
         # Refresh tokens exchanged by revoke(): rotate() must not exchange them a second time.
         self._exchanged: dict[str, _Exchange] = {}
 
     # -- configuration and client -------------------------------------------------------------
 
-    @property
-    def settings(self) -> SlackSettings:
-        with self._lock:
-            if self._parsed is None:
-                self._parsed = parse_settings(self.context.config)
-            return self._parsed
-
-    def _store(self) -> SecretStore:
-        if self.context.secrets is None:
-            raise ResponderError("no secret store is available for Slack references")
-        return self.context.secrets
-
-    def _client(self) -> Any:
-        with self._lock:
-            if self._http is None:
-                import httpx
-
-                s = self.settings
-                self._http = httpx.Client(
-                    base_url=s.base_url.rstrip("/"),
-                    headers={"User-Agent": "clawback", "Accept": "application/json"},
-                    timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
-                )
-            return self._http
+    def client_headers(self) -> dict[str, str]:
+        return {"User-Agent": "clawback", "Accept": "application/json"}
 
     def _call(
         self,
@@ -468,9 +435,9 @@ class SlackResponder(Responder):
             raise CallFailed(
                 0,
                 Failed(
-                    error=f"storing the new Slack tokens failed ({_describe(exc)}); the new "
-                    f"access token was {'revoked' if withdrawn else 'NOT revoked'}: reinstall the "
-                    f"app at {APPS_URL}",
+                    error="storing the new Slack tokens failed "
+                    f"({describe_store_error(exc)}); the new access token was "
+                    f"{'revoked' if withdrawn else 'NOT revoked'}: reinstall the app at {APPS_URL}",
                     facts={"endpoint": "oauth.v2.access", "stage": "store"},
                 ),
             ) from None
@@ -643,8 +610,3 @@ class SlackResponder(Responder):
                     )
                 )
         return checks
-
-
-def _describe(exc: Exception) -> str:
-    # Keyring and store errors carry advice, never the value being stored.
-    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__

@@ -50,7 +50,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +69,6 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
-    Responder,
     ResponderContext,
     ResponderError,
     Rotated,
@@ -78,6 +76,12 @@ from responders.interface import (
     SecretValue,
     Skipped,
     VerifiedDead,
+)
+from responders.provider_responder import (
+    KEY_CAPABILITIES_WITH_DISABLE,
+    ProviderResponder,
+    describe_store_error,
+    kind_by_prefix,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -154,13 +158,7 @@ def parse_settings(raw: Mapping[str, Any]) -> StripeSettings:
 
 
 def key_kind(cred: Credential) -> str:
-    """The credential's kind, trusting the key's own prefix over a generic label."""
-    if cred.secret is not None:
-        value = cred.secret.reveal()
-        for prefix, kind in _KEY_PREFIXES:
-            if value.startswith(prefix):
-                return kind
-    return cred.kind
+    return kind_by_prefix(cred, _KEY_PREFIXES)
 
 
 # -- turning SDK errors into outcomes ----------------------------------------------------------
@@ -252,27 +250,17 @@ class _AccountWork:
         return out
 
 
-class StripeResponder(Responder):
+class StripeResponder(ProviderResponder[StripeSettings]):
     """Contains Stripe keys and webhook secrets; see the module docstring."""
 
     name: ClassVar[str] = "stripe"
+    display_name: ClassVar[str] = "Stripe"
     providers: ClassVar[frozenset[str]] = frozenset({"stripe"})
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.REVOKE,
-            Capability.DISABLE,
-            Capability.ROTATE,
-            Capability.VERIFY_REVOKED,
-            Capability.PREFLIGHT,
-            Capability.MANUAL,
-        }
-    )
+    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
+    parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._lock = threading.RLock()
-        self._parsed: StripeSettings | None = None
-        self._http: Any = None
         self._clients: dict[str, Any] = {}
         self._acting: SecretValue | None = None  # the key endpoint work is done with
         self._known: list[SecretValue] = []  # scrubbed from the events export
@@ -282,18 +270,6 @@ class StripeResponder(Responder):
         self._exported: set[str] = set()  # event ids: two keys of one account export once
 
     # -- configuration and clients ------------------------------------------------------------
-
-    @property
-    def settings(self) -> StripeSettings:
-        with self._lock:
-            if self._parsed is None:
-                self._parsed = parse_settings(self.context.config)
-            return self._parsed
-
-    def _store(self) -> SecretStore:
-        if self.context.secrets is None:
-            raise ResponderError("no secret store is available for Stripe references")
-        return self.context.secrets
 
     def _admin_key(self) -> SecretValue | None:
         return self._store().resolve(self.settings.api_key) if self.settings.api_key else None
@@ -405,10 +381,8 @@ class StripeResponder(Responder):
 
     def revoke_all(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """Keys first (one pass over the account's webhooks and events), then endpoints."""
-        try:
-            _ = self.settings
-        except ResponderError as exc:
-            return [(cred, Failed(error=str(exc))) for cred in creds]
+        if (broken := self._config_failures(creds)) is not None:
+            return broken
         outcomes: dict[int, Outcome] = {}
         keys = [i for i, c in enumerate(creds) if key_kind(c) in API_KEYS and c.secret]
         with self._lock:
@@ -821,8 +795,9 @@ class StripeResponder(Responder):
                 facts["new_endpoint_deleted"] = False
             state = "deleted" if facts["new_endpoint_deleted"] else "NOT deleted"
             return Failed(
-                error=f"storing the new signing secret failed ({_describe(exc)}); the new "
-                f"endpoint {new_id} was {state} and {endpoint_id} was left as it was",
+                error="storing the new signing secret failed "
+                f"({describe_store_error(exc)}); the new endpoint {new_id} was {state} and "
+                f"{endpoint_id} was left as it was",
                 facts=facts,
             )
         facts.update(stage="store", reference=reference)
@@ -950,8 +925,3 @@ class StripeResponder(Responder):
                 continue
             checks.append(PreflightCheck("stripe", capability, True, detail=f"{action}: 200"))
         return checks
-
-
-def _describe(exc: Exception) -> str:
-    # Keyring and store errors carry advice, never the value being stored.
-    return str(exc) if isinstance(exc, ResponderError) else type(exc).__name__
