@@ -176,6 +176,7 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
 
     name: ClassVar[str] = "anthropic"
     display_name: ClassVar[str] = "Anthropic"
+    answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"anthropic"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
     parse_settings = staticmethod(parse_settings)
@@ -202,26 +203,8 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
             **s.extra_headers,
         }
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        action: str,
-        *,
-        key: SecretValue,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-    ) -> HttpAnswer:
-        """One request; an error answer is returned, a transport failure raised."""
-        return _ANSWERS.send(
-            self._client(),
-            method,
-            path,
-            action,
-            headers={"x-api-key": key.reveal()},
-            params=params,
-            json=json_body,
-        )
+    def auth_headers(self, key: SecretValue) -> dict[str, str]:
+        return {"x-api-key": key.reveal()}
 
     def _list_keys(self) -> list[ApiKeyRecord]:
         """Every key of the organization (or of the configured workspaces), all statuses."""

@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
+from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -117,10 +117,8 @@ _ANSWERS = ProviderAnswers(
 
 
 @dataclass(frozen=True)
-class _Answer(HttpAnswer):
+class _Answer(JsonObjectAnswer):
     """An answer in Cloudflare's envelope (``success``, ``result``, ``errors``)."""
-
-    body: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -173,6 +171,7 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
 
     name: ClassVar[str] = "cloudflare"
     display_name: ClassVar[str] = "Cloudflare"
+    answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"cloudflare"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
     parse_settings = staticmethod(parse_settings)
@@ -201,16 +200,8 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
         return {"User-Agent": "clawback", "Accept": "application/json"}
 
     def _call(self, method: str, path: str, token: SecretValue, json_body: Any = None) -> _Answer:
-        sent = _ANSWERS.send(
-            self._client(),
-            method,
-            path,
-            f"{method} {path}",
-            headers={"Authorization": f"Bearer {token.reveal()}"},
-            json=json_body,
-        )
-        body = sent.body if isinstance(sent.body, Mapping) else {}
-        return _Answer(sent.status, sent.headers, body)
+        sent = self._request(method, path, f"{method} {path}", key=token, json_body=json_body)
+        return _Answer.of(sent)
 
     def _prefixes(self, cred: Credential) -> list[str]:
         """Where the token may live, in the order to ask."""

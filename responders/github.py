@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, header
+from responders.http_answers import CallFailed, ProviderAnswers, header
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -241,6 +241,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
 
     name: ClassVar[str] = "github"
     display_name: ClassVar[str] = "GitHub"
+    answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"github"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
     parse_settings = staticmethod(parse_settings)
@@ -318,26 +319,8 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 )
             return self._pygithub
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        action: str,
-        *,
-        token: SecretValue | None = None,
-        basic: tuple[str, SecretValue] | None = None,
-        json_body: Any = None,
-    ) -> HttpAnswer:
-        """One httpx request; an error answer is returned, a transport failure raised."""
-        headers: dict[str, str] = {}
-        auth: Any = None
-        if token is not None:
-            headers["Authorization"] = f"token {token.reveal()}"
-        if basic is not None:
-            auth = (basic[0], basic[1].reveal())
-        return _ANSWERS.send(
-            self._client(), method, path, action, headers=headers, auth=auth, json=json_body
-        )
+    def auth_headers(self, key: SecretValue) -> dict[str, str]:
+        return {"Authorization": f"token {key.reveal()}"}
 
     def _pygithub_call(self, action: str, advice: str, call: Callable[[], Any]) -> Any:
         from github import GithubException
@@ -471,7 +454,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         """AlreadyRevoked if GitHub rejects the token; Skipped (go on and revoke) otherwise."""
         assert cred.secret is not None
         try:
-            answer = self._request("GET", "/user", "GET /user", token=cred.secret)
+            answer = self._request("GET", "/user", "GET /user", key=cred.secret)
         except CallFailed:
             return Skipped(reason="could not ask; revoke anyway")
         if answer.status == 401:
@@ -490,7 +473,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 "DELETE",
                 f"/applications/{app.client_id}/token",
                 f"DELETE /applications/{app.client_id}/token",
-                basic=(app.client_id, secret),
+                auth=(app.client_id, secret.reveal()),
                 json_body={"access_token": cred.secret.reveal()},
             )
             if answer.status == 204:
@@ -561,7 +544,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 "expires within an hour of issue"
             )
         action = "DELETE /installation/token"
-        answer = self._request("DELETE", "/installation/token", action, token=cred.secret)
+        answer = self._request("DELETE", "/installation/token", action, key=cred.secret)
         if answer.status == 204:
             return Revoked(
                 detail="the installation token revoked itself",
@@ -714,7 +697,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 "PATCH",
                 f"/applications/{app.client_id}/token",
                 action,
-                basic=(app.client_id, client_secret),
+                auth=(app.client_id, client_secret.reveal()),
                 json_body={"access_token": cred.secret.reveal()},
             )
             if answer.status in (404, 422):
@@ -748,7 +731,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 "DELETE",
                 f"/applications/{app.client_id}/token",
                 f"DELETE /applications/{app.client_id}/token",
-                basic=(app.client_id, client_secret),
+                auth=(app.client_id, client_secret.reveal()),
                 json_body={"access_token": new.reveal()},
             )
             facts["new_token_revoked"] = withdrawn.status in (204, 404)
@@ -758,7 +741,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 facts=facts,
             )
         facts.update(stage="store", reference=reference)
-        tested = self._request("GET", "/user", "GET /user", token=new)
+        tested = self._request("GET", "/user", "GET /user", key=new)
         if tested.status != 200:
             return Failed(
                 error=f"the new token is stored at {reference} but GitHub answered "
@@ -877,7 +860,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         facts: dict[str, Any] = {"stage": "store", "reference": reference}
         # PATCH …/config changes only what it is given; a full hook PATCH would drop the secret.
         answer = self._request(
-            "PATCH", path, f"PATCH {path}", token=token, json_body={"secret": new.reveal()}
+            "PATCH", path, f"PATCH {path}", key=token, json_body={"secret": new.reveal()}
         )
         if answer.status != 200:
             try:
@@ -896,7 +879,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 facts=facts,
             )
         facts["stage"] = "set"
-        check = self._request("GET", path, f"GET {path}", token=token)
+        check = self._request("GET", path, f"GET {path}", key=token)
         if check.status != 200 or not (
             isinstance(check.body, Mapping) and check.body.get("secret")
         ):
@@ -998,7 +981,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
     def _verify_token(self, cred: Credential) -> Outcome:
         if cred.secret is None:
             return Skipped(reason="the token's value is unknown, so it cannot be tried")
-        answer = self._request("GET", "/user", "GET /user", token=cred.secret)
+        answer = self._request("GET", "/user", "GET /user", key=cred.secret)
         facts = {"checked_with": "GET /user", "http_status": answer.status}
         if answer.status == 401:
             return VerifiedDead(detail="GitHub rejects the token (401)", facts=facts)
@@ -1071,7 +1054,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         def probe(item: tuple[str, str, str, str]) -> PreflightCheck:
             capability, action, path, needed = item
             try:
-                answer = self._request("GET", path, action, token=token)
+                answer = self._request("GET", path, action, key=token)
             except CallFailed as err:
                 return PreflightCheck("github", capability, False, detail=err.failed.error)
             if answer.status == 200:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from responders.interface import Failed, Outcome, ResponderError
 
@@ -51,6 +51,19 @@ class HttpAnswer:
     status: int
     headers: Mapping[str, str]
     body: Any = None  # the decoded JSON; None when empty or not JSON
+
+
+@dataclass(frozen=True)
+class JsonObjectAnswer(HttpAnswer):
+    """An answer from an API that always wraps its answer in a JSON object (Slack, Cloudflare):
+    a body that is not one (empty, not JSON, a list) reads as ``{}``."""
+
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, answer: HttpAnswer) -> Self:
+        body = answer.body if isinstance(answer.body, Mapping) else {}
+        return cls(answer.status, answer.headers, body)
 
 
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:

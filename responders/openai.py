@@ -228,6 +228,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
 
     name: ClassVar[str] = "openai"
     display_name: ClassVar[str] = "OpenAI"
+    answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"openai"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
     parse_settings = staticmethod(parse_settings)
@@ -257,27 +258,6 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
 
     def client_headers(self) -> dict[str, str]:
         return {"User-Agent": "clawback", **self.settings.extra_headers}
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        action: str,
-        *,
-        key: SecretValue,
-        params: Mapping[str, Any] | None = None,
-        json_body: Any = None,
-    ) -> HttpAnswer:
-        """One request; an error answer is returned, a transport failure raised."""
-        return _ANSWERS.send(
-            self._client(),
-            method,
-            path,
-            action,
-            headers={"Authorization": f"Bearer {key.reveal()}"},
-            params=params,
-            json=json_body,
-        )
 
     def _admin_call(
         self,

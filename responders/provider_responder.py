@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from responders.http_answers import as_outcome
+from responders.http_answers import HttpAnswer, ProviderAnswers, as_outcome
 from responders.interface import (
     Capability,
     Credential,
@@ -21,6 +21,7 @@ from responders.interface import (
     ResponderContext,
     ResponderError,
     SecretStore,
+    SecretValue,
 )
 
 # What a responder that can delete, replace and check keys declares; DISABLE is added by those
@@ -103,11 +104,40 @@ class HttpProviderResponder(ProviderResponder[H]):
     """A ProviderResponder that talks to its provider through one httpx client.
 
     The client is made on first use from ``base_url`` and the two timeouts of the settings, with
-    ``client_headers()`` on every request.
+    ``client_headers()`` on every request; ``answers`` turns what comes back into outcomes.
     """
+
+    answers: ClassVar[ProviderAnswers]
 
     def client_headers(self) -> dict[str, str]:
         return {"User-Agent": "clawback"}
+
+    def auth_headers(self, key: SecretValue) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key.reveal()}"}
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        action: str,
+        *,
+        key: SecretValue | None = None,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        **request: Any,
+    ) -> HttpAnswer:
+        """One request, authenticated with ``key`` when given; an error answer is returned, a
+        transport failure raised as CallFailed."""
+        return self.answers.send(
+            self._client(),
+            method,
+            path,
+            action,
+            headers=self.auth_headers(key) if key is not None else {},
+            params=params,
+            json=json_body,
+            **request,
+        )
 
     def _client(self) -> Any:
         with self._lock:

@@ -36,10 +36,10 @@ Errors become outcomes: HTTP 429 or ``ratelimited`` → ``Failed(retryable=True)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
+from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -174,10 +174,8 @@ _ANSWERS = ProviderAnswers(provider="Slack")
 
 
 @dataclass(frozen=True)
-class _Answer(HttpAnswer):
+class _Answer(JsonObjectAnswer):
     """A Web API answer: whether it worked is in the body (``ok``, ``error``), not the status."""
-
-    body: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -234,6 +232,7 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
 
     name: ClassVar[str] = "slack"
     display_name: ClassVar[str] = "Slack"
+    answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"slack"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
     parse_settings = staticmethod(parse_settings)
@@ -256,16 +255,9 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
         form: Mapping[str, str] | None = None,
     ) -> _Answer:
         """One Web API call: GET with the token in the header, or POST a form without one."""
-        headers = {"Authorization": f"Bearer {token.reveal()}"} if token is not None else {}
-        sent = (
-            _ANSWERS.send(self._client(), "GET", f"/{method}", method, headers=headers)
-            if form is None
-            else _ANSWERS.send(
-                self._client(), "POST", f"/{method}", method, headers=headers, data=dict(form)
-            )
-        )
-        body = sent.body if isinstance(sent.body, Mapping) else {}
-        return _Answer(sent.status, sent.headers, body)
+        if form is None:
+            return _Answer.of(self._request("GET", f"/{method}", method, key=token))
+        return _Answer.of(self._request("POST", f"/{method}", method, key=token, data=dict(form)))
 
     # -- plan ---------------------------------------------------------------------------------
 
