@@ -85,6 +85,8 @@ CONTAIN_OPTIONS: dict[str, tuple[bool, str]] = {
     "json": (False, "print one machine-readable JSON document instead of live progress"),
     "incidents-dir": (True, "where incidents are kept (default: $XDG_STATE_HOME/clawback/"
                             "incidents)"),
+    "hosts": (True, "contain these [[hosts]] over SSH in one incident: names, @group, @all or "
+                    "user@address:port, comma-separated"),
 }
 
 
@@ -99,6 +101,7 @@ def contain(
     confirm_manual: bool = False,
     json: bool = False,
     incidents_dir: str | None = None,
+    hosts: str | None = None,
 ) -> int:
     """Contain a compromised agent now: evidence, stop, revoke keys, evidence, (cut network)."""
     from clawback.contain import ContainRequest, prepare, run
@@ -116,6 +119,11 @@ def contain(
         approver=_ask,
         secret_prompt=_read_secret,
     )
+    if hosts is not None:
+        # The fleet branch: SSH and Fabric are imported only here.
+        from clawback.fleet import run_fleet
+
+        run = functools.partial(run_fleet, hosts=hosts)
     return _run_and_report(request, json_output=json, prepare=prepare, run=run)
 
 

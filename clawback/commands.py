@@ -30,11 +30,13 @@ def contain(
     confirm_manual: bool = False,
     json: bool = False,
     incidents_dir: str | None = None,
+    hosts: str | None = None,
 ) -> None:
     """Contain a compromised agent now: evidence, stop, revoke keys, evidence, (cut network)."""
     _finish(cli.contain(
         playbook=playbook, config=config, dry_run=dry_run, cut_network=cut_network, yes=yes,
         resume=resume, confirm_manual=confirm_manual, json=json, incidents_dir=incidents_dir,
+        hosts=hosts,
     ))
 
 

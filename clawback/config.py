@@ -117,12 +117,106 @@ class Network(_Section):
     rollback_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 5
 
 
+# -- fleet: [[hosts]] and [fleet] (clawback contain --hosts) -----------------------------------
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_SSH_TARGET = re.compile(
+    r"(?:[A-Za-z_][A-Za-z0-9._-]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)"
+    r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5]?[0-9]{1,4}))?"
+)
+
+
+def _host_name(value: str) -> str:
+    if not _HOST_NAME.fullmatch(value):
+        raise ValueError(
+            "a host name is a letter or digit, then up to 62 letters, digits, '.', '_' or '-' "
+            "(it names the host's evidence files)"
+        )
+    return value
+
+
+def _ssh_target(value: str) -> str:
+    if not _SSH_TARGET.fullmatch(value):
+        raise ValueError(
+            "expected user@address:port, e.g. root@192.0.2.10:22 (IPv6: root@[2001:db8::7]:22)"
+        )
+    return value
+
+
+def _identity(value: str) -> str:
+    if value == "agent":
+        return value
+    problem = reference_problem(value)
+    if problem is not None:
+        raise ValueError(
+            f'identity is "agent" (the keys in your SSH agent) or a reference to a private key '
+            f"kept in keyring, e.g. keyring:clawback/fleet-ssh-key: {problem}"
+        )
+    return value
+
+
+class RemoteService(Service):
+    """``[[hosts.agent.services]]``: paths are on that host, so ``~`` is left to it."""
+
+    supervisor_config: str | None = None  # type: ignore[assignment]
+    pidfile: str | None = None  # type: ignore[assignment]
+    compose_file: str | None = None  # type: ignore[assignment]
+
+
+class HostAgent(_Section):
+    """``[hosts.agent]``: where the agent lives on that host. An unset key is found there
+    (``user_home`` is the SSH user's home); the top-level ``[agent]`` describes this machine."""
+
+    state_dirs: list[str] | None = None
+    user_home: str | None = None
+    tmp_dirs: list[str] | None = None
+    uid: Annotated[int, Field(ge=0)] | None = None
+    gateway_port: Port | None = None
+    services: list[RemoteService] | None = None
+
+
+class Host(_Section):
+    """One ``[[hosts]]`` entry: an agent host ``clawback contain --hosts`` reaches over SSH."""
+
+    name: Annotated[str, AfterValidator(_host_name)]
+    ssh: Annotated[str, AfterValidator(_ssh_target)]
+    identity: Annotated[str, AfterValidator(_identity)] = "agent"
+    sudo: bool = False
+    groups: list[Annotated[str, AfterValidator(_host_name)]] = Field(default_factory=list)
+    python: Annotated[str, Field(min_length=1)] = "python3"
+    agent: HostAgent = Field(default_factory=HostAgent)
+
+
+class Fleet(_Section):
+    known_hosts: ExpandedPath = Field(
+        default_factory=lambda: Path(os.path.expanduser("~/.ssh/known_hosts"))
+    )
+    max_parallel: Annotated[int, Field(ge=1, le=64)] = 8
+    connect_timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+
+
+def _unique_host_names(hosts: list[Host]) -> list[Host]:
+    seen: dict[str, int] = {}
+    for index, host in enumerate(hosts):
+        if host.name in seen:
+            raise ValueError(
+                f"host name {host.name!r} is used by [[hosts]] #{seen[host.name] + 1} and "
+                f"#{index + 1}; names must be unique"
+            )
+        seen[host.name] = index
+    return hosts
+
+
 class Config(_Section):
     agent: Agent = Field(default_factory=Agent)
     evidence: Evidence = Field(default_factory=Evidence)
     network: Network = Field(default_factory=Network)
     # One free-form table per responder; the responder validates its own keys later.
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    hosts: Annotated[list[Host], AfterValidator(_unique_host_names)] = Field(
+        default_factory=list
+    )
+    fleet: Fleet = Field(default_factory=Fleet)
 
     _source: Path | None = PrivateAttr(default=None)
     _sha256: str | None = PrivateAttr(default=None)
@@ -279,7 +373,15 @@ _SECTION_MODELS: dict[Loc, type[BaseModel]] = {
     ("agent",): Agent,
     ("evidence",): Evidence,
     ("network",): Network,
+    ("fleet",): Fleet,
 }
+
+
+def _fleet_model(parent: Loc) -> type[BaseModel] | None:
+    """The model of a table inside ``[[hosts]]`` (indexes vary, so not in _SECTION_MODELS)."""
+    if parent[:1] != ("hosts",) or len(parent) < 2:
+        return None
+    return {2: Host, 3: HostAgent, 5: RemoteService}.get(len(parent))
 
 
 def _unknown_key_message(loc: Loc) -> str:
@@ -287,6 +389,8 @@ def _unknown_key_message(loc: Loc) -> str:
     model = _SECTION_MODELS.get(parent)
     if model is None and parent[:2] == ("agent", "services"):
         model = Service
+    if model is None:
+        model = _fleet_model(parent)
     what = "table or key" if not parent else "key"
     message = f"unknown {what} {name!r} in {_section_name(parent)}"
     if model is not None:
@@ -309,6 +413,8 @@ def _section_name(loc: Loc) -> str:
         return "the top level"
     if loc[:2] == ("agent", "services") and len(loc) >= 3:
         return f"[[agent.services]] #{int(loc[2]) + 1}"
+    if loc[:1] == ("hosts",) and len(loc) >= 2 and isinstance(loc[1], int):
+        return f"[[hosts]] #{loc[1] + 1}" + (f" {_dotted(loc[2:])}" if len(loc) > 2 else "")
     return f"[{_dotted(loc)}]"
 
 

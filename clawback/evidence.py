@@ -134,7 +134,7 @@ class CustodyEvent:
     """One step in the chain of custody (RFC 3227 §4.1: who, when, what, hash checked)."""
 
     event_id: str
-    action: str  # "collected" | "sealed"
+    action: str  # "collected" | "transferred" | "received" (clawback.fleet) | "sealed"
     ts: str
     from_party: str
     to_party: str
@@ -278,6 +278,10 @@ class Manifest:
         ):
             self.acquisition_started = record.started_at
         self.acquisition_finished = max(self.acquisition_finished, finished)
+        transfer = facts.get("transfer")
+        if isinstance(transfer, Mapping):
+            self._add_transfer(step, record, collected, transfer, finished)
+            return record
         self.custody.append(
             CustodyEvent(
                 event_id=self._event_id(),
@@ -293,6 +297,40 @@ class Manifest:
             )
         )
         return record
+
+    def _add_transfer(
+        self,
+        step: str,
+        record: ArchiveRecord,
+        collected: Collected,
+        transfer: Mapping[str, Any],
+        finished: str,
+    ) -> None:
+        """Evidence sealed on another host and copied here (clawback.fleet): collected there by
+        clawback's agent, transferred with the hash it was sealed with, received with the hash
+        of what arrived; ``hash_verified`` on receipt says the two match."""
+        origin = str(transfer.get("from") or "host:?")
+        agent = f"clawback-agent@{origin.removeprefix('host:')}"
+        ids = (record.file, *(i.evidence_id for i in collected.items))
+        sent = str(transfer.get("sent_sha256") or "")
+        received = str(transfer.get("received_sha256") or record.sha256)
+        note = f"step {step}" if step else ""
+        for action, ts, source, target, digest, verified, text in (
+            ("collected", finished, origin, agent, sent, False, note),
+            ("transferred", str(transfer.get("sent_at") or finished), agent, self.examiner,
+             sent, False, str(transfer.get("via") or "")),
+            ("received", str(transfer.get("received_at") or finished), agent, self.examiner,
+             received, bool(sent) and sent == received,
+             f"{transfer.get('received_size')} bytes; sha256 compared with the one sealed on "
+             "the host"),
+        ):
+            self.custody.append(
+                CustodyEvent(
+                    event_id=self._event_id(), action=action, ts=ts, from_party=source,
+                    to_party=target, evidence_ids=ids, sha256=digest, hash_verified=verified,
+                    note=text,
+                )
+            )
 
     def seal(self, incident_dir: Path) -> list[str]:
         """Re-hash every archive and record a ``sealed`` event; returns archives that differ."""

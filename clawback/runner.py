@@ -288,15 +288,41 @@ class Runner:
     # -- public -------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        if self.journal is not None and self.journal.resumed:
+            self._confirm_manual_steps()
+        self.run_steps()
+        return self._finish()
+
+    # -- fleet hook ---------------------------------------------------------------------------
+    # clawback.fleet runs one playbook over several hosts: one Runner per host runs the host
+    # steps, a central Runner runs the key steps, all on one timeline that is closed once.
+
+    def run_steps(self, only: Collection[str] | None = None) -> list[TargetResult]:
+        """Run the playbook's steps (only those named in ``only``, when given) in order,
+        leaving the incident open; returns what they produced."""
+        with self._results_lock:
+            before = len(self._results)
+        self._run_steps(only)
+        with self._results_lock:
+            return self._results[before:]
+
+    def finish(self, others: Sequence[TargetResult] = ()) -> RunResult:
+        """Close the incident; ``others`` are the results of the Runners that shared this
+        Runner's timeline, so what is left for a human covers them too."""
+        with self._results_lock:
+            self._results.extend(others)
+        return self._finish()
+
+    def _run_steps(self, only: Collection[str] | None) -> None:
         variables = {
             "cut_network": self.options.cut_network,
             "dry_run": self.options.dry_run,
             "yes": self.options.yes,
             "resume": bool(self.journal and self.journal.resumed),
         }
-        if self.journal is not None and self.journal.resumed:
-            self._confirm_manual_steps()
         for step in self.loaded.playbook.steps:
+            if only is not None and step.id not in only:
+                continue
             if self.journal and self.journal.step_done(step.id):
                 self._step_status[step.id] = self.journal.step_status(step.id)
                 self.reporter.step_skipped(step.id, "already done before the resume")
@@ -314,7 +340,6 @@ class Runner:
             self._journal_step(step.id, self._step_status[step.id])
             if self.timeline is not None:
                 self.reporter.checkpoint(self.timeline.checkpoint())
-        return self._finish()
 
     def _confirm_manual_steps(self) -> None:
         """Record, with who and when, the manual steps the operator says are done."""
@@ -730,6 +755,7 @@ class Runner:
         self.timeline.append(
             step=step, action=action, phase="event", detail=self.redactor.text(detail),
             extra=self.redactor.value(extra) if extra else None,
+            target=self._with_host({}) if self.host_name is not None else None,
         )
 
     def _record_result(self, result: TargetResult, *, intent_seq: int | None = None) -> None:
@@ -796,7 +822,9 @@ class Runner:
                 step=step,
                 action="evidence.item",
                 phase="event",
-                target={"source": self.redactor.text(item.source), "sha256": item.sha256},
+                target=self._with_host(
+                    {"source": self.redactor.text(item.source), "sha256": item.sha256}
+                ),
                 detail=f"{item.kind} {item.size} bytes"
                 + (" (truncated)" if item.truncated else ""),
                 evidence_refs=[item.evidence_id],

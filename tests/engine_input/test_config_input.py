@@ -238,7 +238,7 @@ def test_unknown_table(write_input: InputWriter) -> None:
     assert (error.line, error.column) == (line, column + 1)
     assert "unknown table or key 'evidense'" in error.message
     assert "Did you mean 'evidence'?" in error.message
-    assert "allowed: agent, evidence, network, providers" in error.message
+    assert "allowed: agent, evidence, fleet, hosts, network, providers" in error.message
 
 
 def test_unknown_key_in_second_service(write_input: InputWriter) -> None:

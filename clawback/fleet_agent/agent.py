@@ -1,0 +1,1943 @@
+"""clawback's agent on a fleet host, run over SSH by ``clawback contain --hosts``.
+
+clawback is not installed on fleet hosts. For each run the controller uploads one zip (this
+module, ``formats.py``, and the pure-Python discovery modules ``clawback.inventory``,
+``clawback.secret_patterns``, ``clawback.errors`` and ``responders.interface``) into a private
+temporary directory and runs ``python3 agent.pyz COMMAND``. The far side needs a POSIX shell
+and Python 3.11 or newer (standard library only); everything else is optional and named in
+the result when it is missing.
+
+Protocol: the command reads one JSON object of parameters on stdin and writes one JSON object
+on stdout. Exit 0 means the command ran (its result may still describe problems); exit 1 comes
+with ``{"error": ...}``. Nothing in an error quotes file contents: discovery reads secrets.
+
+Commands (each mirrors a local responder; the controller turns results into outcomes):
+
+* ``info``: who and where (hostname, machine id, kernel, the SSH client address as this host
+  sees it, which tools exist).
+* ``discover``: ``clawback.inventory.discover`` on this host. The result carries the secret
+  values, which travel back inside the SSH channel only; the controller wraps them in
+  ``SecretValue`` at once.
+* ``snapshot``: what ``host.snapshot`` collects, as one tar.gz hashed while written: every
+  member's SHA-256 as it is read, the archive's over its compressed bytes.
+* ``services`` / ``stop``: find how the gateway runs; stop it through its supervisor (the
+  controller sends the exact commands ``host.stop_service`` would run), kill what is left,
+  and prove it stays down.
+* ``cut`` / ``confirm-cut`` / ``restore`` / ``rollback-timer``: the nftables isolation table,
+  applied atomically, with a detached auto-rollback timer.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import fcntl
+import glob
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import platform
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import traceback
+import xmlrpc.client
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+
+MIN_PYTHON = (3, 11)
+CHUNK = 1024 * 1024
+SMALL_FILE_BYTES = 64 * 1024
+DEFAULT_COMMAND_OUTPUT_BYTES = 512 * CHUNK
+FILE_MODE = 0o600
+# The caller's PATH is attacker-writable on a compromised account; tools come from here only
+# (as responders/host/commands.py does on the controller).
+SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+# Kept equal to responders/host/snapshot.py and service.py (tests/fleet checks it).
+CONFIG_NAMES = ("openclaw", "clawdbot", "moldbot", "moltbot")
+SERVICE_NAMES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
+LAUNCHD_LABELS = ("ai.openclaw.", "com.openclaw.", "bot.molt.", "com.clawdbot.")
+SHELL_HISTORIES = (
+    ".bash_history",
+    ".zsh_history",
+    ".sh_history",
+    ".history",
+    ".python_history",
+    ".local/share/fish/fish_history",
+)
+GATEWAY_TITLES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
+GATEWAY_UNIT = re.compile(
+    r"^(?:openclaw-gateway(?:-[A-Za-z0-9_.@-]+)?|clawdbot-gateway|moltbot-gateway)\.service$"
+)
+SYSTEM_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+AGENT_PACKAGES = ("openclaw", "clawdbot", "moltbot")
+JS_RUNTIMES = ("node", "nodejs", "bun", "deno")
+KERNEL_COMM_BYTES = 15
+PIDFILE_CLOCK_SLACK_S = 2.0
+_DOCKER_CGROUP = re.compile(r"(?:docker[-/]|/containers?/)([0-9a-f]{64})")
+_SERVICE_CGROUP = re.compile(r"/([^/]+\.service)(?:/|$)")
+_USER_MANAGER_CGROUP = re.compile(r"/user@(\d+)\.service/")
+
+
+class AgentError(Exception):
+    """The command cannot run; the message is advice and never quotes file contents."""
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _iso(ts: float) -> str:
+    return (
+        datetime.fromtimestamp(ts, UTC)
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def which(name: str) -> str | None:
+    if os.path.isabs(name):
+        return name if os.access(name, os.X_OK) else None
+    for directory in SYSTEM_PATH:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return os.path.realpath(candidate)
+    return None
+
+
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _reason(err: OSError) -> str:
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if err.errno == errno.ENOENT:
+        return "does not exist"
+    return err.strerror or type(err).__name__
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _hand_back(path: str) -> None:
+    """Under sudo, give what we wrote to the login user, whose SFTP session fetches it."""
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if os.geteuid() == 0 and uid and gid and uid.isdigit() and gid.isdigit():
+        with contextlib.suppress(OSError):
+            os.chown(path, int(uid), int(gid))
+
+
+def run_command(argv: Sequence[str], *, timeout: float, stdin: str | None = None) -> dict[str, Any]:
+    """Run ``argv`` without a shell; the record matches responders.host.commands.CommandResult's
+    (plus ``stdout`` for the caller, which the controller never records)."""
+    binary = which(argv[0])
+    if binary is None:
+        return {"argv": list(argv), "missing": argv[0], "exit_code": None}
+    started = time.monotonic()
+    record: dict[str, Any] = {"argv": [binary, *argv[1:]], "binary": binary}
+    with contextlib.suppress(OSError):
+        record["binary_sha256"] = _sha256_of(binary)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "DYLD_"))}
+    env.update(PATH=":".join(SYSTEM_PATH), LC_ALL="C")
+    try:
+        proc = subprocess.run(
+            [binary, *argv[1:]], input=stdin, capture_output=True, text=True, errors="replace",
+            timeout=timeout, env=env, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        record.update(exit_code=None, timed_out=True, stdout="",
+                      stderr_tail=f"(killed after {timeout}s)")
+    else:
+        record.update(exit_code=proc.returncode, stdout=proc.stdout)
+        if proc.returncode != 0 and proc.stderr.strip():
+            record["stderr_tail"] = proc.stderr.strip()[-400:]
+    record["duration_s"] = round(time.monotonic() - started, 4)
+    return record
+
+
+def _public(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A command record without its stdout (which may quote config or environment)."""
+    return {k: v for k, v in record.items() if k != "stdout"}
+
+
+# --------------------------------------------------------------------------------------------
+# Processes, from /proc (what psutil gives the local responders)
+# --------------------------------------------------------------------------------------------
+
+
+def _boot_time() -> float:
+    with open("/proc/stat") as fh:
+        for line in fh:
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    return 0.0
+
+
+_BOOT = None
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class Proc:
+    """One process as /proc shows it; identity is (pid, start time) so a reused pid never
+    gets a signal meant for its predecessor."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode(errors="replace")
+        close = raw.rfind(")")
+        self.comm = raw[raw.find("(") + 1 : close]
+        fields = raw[close + 2 :].split()
+        self.state = fields[0]
+        self.ppid = int(fields[1])
+        self.start_ticks = int(fields[19])
+
+    @property
+    def create_time(self) -> float:
+        global _BOOT
+        if _BOOT is None:
+            _BOOT = _boot_time()
+        return _BOOT + self.start_ticks / _TICKS
+
+    def cmdline(self) -> list[str]:
+        try:
+            with open(f"/proc/{self.pid}/cmdline", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            return []
+        return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
+
+    def environ(self) -> dict[str, str]:
+        try:
+            with open(f"/proc/{self.pid}/environ", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            return {}
+        out = {}
+        for item in raw.split(b"\0"):
+            key, sep, value = item.partition(b"=")
+            if sep:
+                out[key.decode(errors="replace")] = value.decode(errors="replace")
+        return out
+
+    def uid(self) -> int | None:
+        try:
+            with open(f"/proc/{self.pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("Uid:"):
+                        return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    def cwd(self) -> str | None:
+        try:
+            return os.readlink(f"/proc/{self.pid}/cwd")
+        except OSError:
+            return None
+
+    def alive(self) -> bool:
+        try:
+            now = Proc(self.pid)
+        except (OSError, ValueError, IndexError):
+            return False
+        return now.start_ticks == self.start_ticks and now.state != "Z"
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, sig)
+
+    def describe(self, reasons: Sequence[str] = ()) -> dict[str, Any]:
+        out: dict[str, Any] = {"pid": self.pid, "name": self.comm}
+        if reasons:
+            out["found_by"] = sorted(set(reasons))
+        return out
+
+
+def all_procs() -> list[Proc]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                found.append(Proc(int(entry)))
+    return found
+
+
+def own_lineage() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = Proc(pid).ppid
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def descendants(roots: Sequence[Proc]) -> list[Proc]:
+    procs = all_procs()
+    children: dict[int, list[Proc]] = {}
+    for proc in procs:
+        children.setdefault(proc.ppid, []).append(proc)
+    tree: dict[int, Proc] = {}
+    stack = list(roots)
+    while stack:
+        proc = stack.pop()
+        if proc.pid in tree:
+            continue
+        tree[proc.pid] = proc
+        stack.extend(children.get(proc.pid, []))
+    return list(tree.values())
+
+
+def _socket_inodes(port: int | None, *, listening: bool) -> dict[int, dict[str, Any]]:
+    """inode → connection, from /proc/net/tcp{,6}; ``port`` filters on the local port."""
+    found: dict[int, dict[str, Any]] = {}
+    for family, table in (("AF_INET", "/proc/net/tcp"), ("AF_INET6", "/proc/net/tcp6")):
+        try:
+            with open(table) as fh:
+                lines = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 10:
+                continue
+            local, remote, state, inode = parts[1], parts[2], parts[3], int(parts[9])
+            local_port = int(local.rsplit(":", 1)[1], 16)
+            if port is not None and local_port != port:
+                continue
+            if listening and state != "0A":
+                continue
+            found[inode] = {
+                "family": family,
+                "laddr": [_hex_address(local.rsplit(":", 1)[0]), local_port],
+                "raddr": [_hex_address(remote.rsplit(":", 1)[0]),
+                          int(remote.rsplit(":", 1)[1], 16)],
+                "status": _TCP_STATES.get(state, state),
+            }
+    return found
+
+
+_TCP_STATES = {
+    "01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+    "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK",
+    "0A": "LISTEN", "0B": "CLOSING",
+}  # fmt: skip
+
+
+def _hex_address(text: str) -> str:
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
+
+
+def _pids_of_inodes(inodes: Sequence[int]) -> dict[int, int]:
+    wanted = {f"socket:[{i}]": i for i in inodes}
+    owners: dict[int, int] = {}
+    if not wanted:
+        return owners
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{entry}/fd/{fd}")
+                if link in wanted:
+                    owners[wanted[link]] = int(entry)
+    return owners
+
+
+def port_listeners(port: int) -> list[int]:
+    """Pids listening on TCP ``port`` (-1 for a listener whose owner we cannot see)."""
+    inodes = _socket_inodes(port, listening=True)
+    owners = _pids_of_inodes(list(inodes))
+    return sorted({owners.get(inode, -1) for inode in inodes})
+
+
+# --------------------------------------------------------------------------------------------
+# info
+# --------------------------------------------------------------------------------------------
+
+
+def _machine_id() -> str | None:
+    for candidate in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        with contextlib.suppress(OSError):
+            with open(candidate) as fh:
+                value = fh.read().strip()
+            if value:
+                return value
+    return None
+
+
+def cmd_info(params: Mapping[str, Any]) -> dict[str, Any]:
+    uname = platform.uname()
+    try:
+        os_release = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:
+        os_release = ""
+    ssh = os.environ.get("SSH_CONNECTION", "").split()
+    offset = datetime.now().astimezone().utcoffset()
+    return {
+        "hostname": socket.gethostname(),
+        "machine_id": _machine_id(),
+        "os": uname.system,
+        "os_release": os_release,
+        "kernel": f"{uname.release} {uname.version}",
+        "arch": uname.machine,
+        "python": platform.python_version(),
+        "uid": os.getuid(),
+        "euid": os.geteuid(),
+        "user": _user_name(os.getuid()),
+        "home": os.path.expanduser("~"),
+        "ssh_client": ssh[0] if ssh else None,
+        "ssh_server_port": int(ssh[3]) if len(ssh) == 4 and ssh[3].isdigit() else None,
+        "tools": {name: which(name) for name in ("nft", "ss", "journalctl", "systemctl")},
+        "local_utc_offset_seconds": int(offset.total_seconds()) if offset else 0,
+        "clock": utc_now(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# discover
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_discover(params: Mapping[str, Any]) -> dict[str, Any]:
+    from pathlib import Path
+
+    from clawback.fleet_agent import formats
+
+    stood_in = formats.install()
+    from clawback.inventory import discover
+
+    home = params.get("user_home") or os.path.expanduser("~")
+    state_dirs = params.get("state_dirs")
+    inventory = discover(
+        user_home=Path(home),
+        state_dirs=[Path(p) for p in state_dirs] if state_dirs else None,
+        tmp_dirs=[Path(p) for p in params.get("tmp_dirs") or ["/tmp"]],
+    )
+    credentials = []
+    for cred in inventory.credentials:
+        if cred.secret is None:
+            continue
+        credentials.append({
+            "provider": cred.provider,
+            "kind": cred.kind,
+            "value": cred.secret.reveal(),
+            "key_id": cred.key_id,
+            "account": cred.account,
+            "locations": [[loc.path, loc.key] for loc in cred.locations],
+        })
+    return {
+        "credentials": credentials,
+        "notes": list(inventory.notes),
+        "state_dirs": [str(p) for p in inventory.state_dirs],
+        "stood_in": stood_in,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# snapshot: what to collect (mirrors responders.host.snapshot.build_plan)
+# --------------------------------------------------------------------------------------------
+
+
+def _walk_files(root: str, problems: list[list[str]]) -> Iterator[str]:
+    def record(err: OSError) -> None:
+        problems.append([err.filename or root, _reason(err)])
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=record):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield os.path.join(dirpath, name)
+
+
+class CollectionPlan:
+    def __init__(self) -> None:
+        self.generated: list[str] = []
+        self.commands: list[tuple[str, tuple[str, ...]]] = []
+        self.files: list[tuple[str, bool]] = []
+        self.listings: list[str] = []
+        self.missing: list[list[str]] = []
+        self._seen: set[str] = set()
+
+    def add_file(self, path: str, *, tail: bool = False) -> None:
+        path = os.path.abspath(path)
+        if path not in self._seen:
+            self._seen.add(path)
+            self.files.append((path, tail))
+
+    def add_glob(self, pattern: str) -> None:
+        matches = sorted(glob.glob(pattern, include_hidden=True))
+        files = [m for m in matches if not os.path.isdir(m)]
+        if not files:
+            self.missing.append([pattern, "nothing matched"])
+        for match in files:
+            self.add_file(match)
+
+    def add_path(self, path: str) -> None:
+        if os.path.lexists(path):
+            self.add_file(path)
+        else:
+            self.missing.append([os.path.abspath(path), "does not exist"])
+
+    def add_tree(self, root: str) -> None:
+        if not os.path.lexists(root):
+            self.missing.append([root, "does not exist"])
+            return
+        if not os.path.isdir(root):
+            self.add_file(root)
+            return
+        for path in _walk_files(root, self.missing):
+            self.add_file(path)
+
+
+def default_state_dirs(home: str) -> list[str]:
+    found = sorted(
+        p for p in glob.glob(os.path.join(glob.escape(home), ".openclaw*")) if os.path.isdir(p)
+    )
+    for legacy in (".clawdbot", ".moldbot", ".moltbot"):
+        candidate = os.path.join(home, legacy)
+        if os.path.isdir(candidate):
+            found.append(candidate)
+    return found
+
+
+def _in_root(system_root: str, path: str) -> str:
+    return os.path.join(system_root, path.lstrip("/"))
+
+
+def build_plan(
+    layout: Mapping[str, Any],
+    *,
+    volatile: bool,
+    system_artifacts: bool = True,
+    extra_paths: Sequence[str] = (),
+    system_root: str = "/",
+) -> CollectionPlan:
+    """The same list, in the same order, as the local ``build_plan`` (RFC 3227 volatility)."""
+    plan = CollectionPlan()
+    user_home = layout.get("user_home")
+    home = os.path.abspath(os.path.expanduser(user_home)) if user_home else None
+    states = [os.path.abspath(os.path.expanduser(s)) for s in layout.get("state_dirs") or []]
+    if not states and home:
+        states = default_state_dirs(home)
+        if not states:
+            plan.missing.append([os.path.join(home, ".openclaw*"), "no OpenClaw state dir found"])
+    esc = glob.escape
+    uid = layout.get("uid")
+
+    if volatile or system_artifacts:
+        plan.generated += ["processes", "sockets"]
+        for argv in (("ss", "-tanp"), ("ss", "-tlnp")):
+            plan.commands.append((f"ss{argv[1]}", argv))
+
+    for state in [s for s in states if not os.path.isdir(s)]:
+        plan.missing.append([state, "state dir does not exist"])
+    states = [s for s in states if os.path.isdir(s)]
+
+    for tmp in (os.path.abspath(t) for t in layout.get("tmp_dirs") or ["/tmp"]):
+        uid_dirs = (
+            [os.path.join(tmp, f"openclaw-{uid}")]
+            if uid is not None
+            else sorted(
+                p
+                for p in glob.glob(os.path.join(esc(tmp), "openclaw-*"))
+                if os.path.basename(p)[len("openclaw-") :].isdigit()
+            )
+        )
+        for uid_dir in uid_dirs:
+            plan.add_glob(os.path.join(esc(uid_dir), "gateway.*.lock"))
+        if volatile:
+            log_globs = [
+                os.path.join(esc(tmp), "openclaw", "openclaw-*.log"),
+                os.path.join(esc(tmp), "clawdbot", "clawdbot-*.log"),
+            ] + [os.path.join(esc(d), "*.log") for d in uid_dirs]
+            for pattern in log_globs:
+                for match in sorted(glob.glob(pattern)):
+                    plan.add_file(match, tail=True)
+        else:
+            for d in [os.path.join(tmp, "openclaw"), os.path.join(tmp, "clawdbot"), *uid_dirs]:
+                plan.add_tree(d)
+
+    if volatile:
+        for state in states:
+            for match in sorted(glob.glob(os.path.join(esc(state), "logs", "gateway*.log"))):
+                plan.add_file(match, tail=True)
+        for extra in extra_paths:
+            plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
+        return plan
+
+    for state in states:
+        s = esc(state)
+        plan.add_tree(os.path.join(state, "logs"))
+        for agent_sessions in sorted(glob.glob(os.path.join(s, "agents", "*", "sessions"))):
+            plan.add_tree(agent_sessions)
+        plan.add_glob(os.path.join(s, "state", "openclaw.sqlite*"))
+        plan.add_glob(os.path.join(s, "agents", "*", "agent", "openclaw-agent.sqlite*"))
+        plan.add_glob(os.path.join(s, "memory", "*.sqlite*"))
+        for name in CONFIG_NAMES:
+            for match in sorted(glob.glob(os.path.join(s, f"{name}.json*"))):
+                plan.add_file(match)
+        for sub in ("cron", "devices", "nodes"):
+            plan.add_tree(os.path.join(state, sub))
+        plan.add_path(os.path.join(state, "exec-approvals.json"))
+        plan.add_glob(os.path.join(s, "credentials", "*-allowFrom.json"))
+        plan.add_glob(os.path.join(s, "credentials", "*-pairing.json"))
+        for sub in ("extensions", "skills", os.path.join("workspace", "skills")):
+            root = os.path.join(state, sub)
+            if os.path.isdir(root):
+                plan.listings.append(root)
+            else:
+                plan.missing.append([root, "does not exist"])
+
+    root = system_root
+    if home:
+        units = os.path.join(esc(home), ".config", "systemd", "user")
+        for service in SERVICE_NAMES:
+            plan.add_glob(os.path.join(units, f"{service}*.service*"))
+        agents = os.path.join(esc(home), "Library", "LaunchAgents")
+        for label in LAUNCHD_LABELS:
+            plan.add_glob(os.path.join(agents, f"{label}*.plist*"))
+    for system_units in ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"):
+        for service in ("openclaw", "clawdbot", "moltbot"):
+            plan.add_glob(os.path.join(esc(_in_root(root, system_units)), f"{service}*"))
+    if sys.platform == "darwin":
+        for d in ("/Library/LaunchAgents", "/Library/LaunchDaemons"):
+            for label in LAUNCHD_LABELS:
+                plan.add_glob(os.path.join(esc(_in_root(root, d)), f"{label}*.plist"))
+
+    for extra in extra_paths:
+        plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
+
+    if system_artifacts:
+        for log in ("/var/log/auth.log", "/var/log/syslog"):
+            plan.add_path(_in_root(root, log))
+        plan.commands.append(
+            ("journalctl-export", ("journalctl", "--no-pager", "--output=export", "--since=-7d"))
+        )
+        plan.add_glob(os.path.join(esc(_in_root(root, "/var/spool/cron/crontabs")), "*"))
+        plan.add_path(_in_root(root, "/etc/crontab"))
+        plan.add_glob(os.path.join(esc(_in_root(root, "/etc/cron.d")), "*"))
+        if home:
+            plan.add_glob(os.path.join(esc(home), ".ssh", "authorized_keys*"))
+            for history in SHELL_HISTORIES:
+                plan.add_path(os.path.join(home, history))
+    return plan
+
+
+# --------------------------------------------------------------------------------------------
+# snapshot: the archive (mirrors responders.host.snapshot.EvidenceArchive, standard library only)
+# --------------------------------------------------------------------------------------------
+
+
+class _HashingSink:
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self._raw.write(data)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+
+class _HashingReader:
+    """Exactly ``length`` bytes of ``source``, hashed; a file that shrinks is zero-padded."""
+
+    def __init__(self, source: IO[bytes], length: int) -> None:
+        self._source = source
+        self._remaining = length
+        self.sha256 = hashlib.sha256()
+        self.shortfall = 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._remaining if size < 0 else min(size, self._remaining)
+        data = self._source.read(size) or b""
+        while len(data) < size:
+            more = self._source.read(size - len(data))
+            if not more:
+                self.shortfall += size - len(data)
+                data += bytes(size - len(data))
+                break
+            data += more
+        self._remaining -= len(data)
+        self.sha256.update(data)
+        return data
+
+
+def _open_for_evidence(path: str) -> int:
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+    noatime = getattr(os, "O_NOATIME", 0)
+    try:
+        return os.open(path, flags | noatime)
+    except PermissionError:
+        if not noatime:
+            raise
+        return os.open(path, flags)
+
+
+def _file_type(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+    ):  # fmt: skip
+        if test(mode):
+            return name
+    return "special file"
+
+
+class EvidenceArchive:
+    """One tar.gz being written; members as the local archive names them."""
+
+    def __init__(
+        self, path: str, *, member_prefix: str, id_prefix: str,
+        max_file_bytes: int | None, max_total_bytes: int | None,
+    ) -> None:
+        self.path = path
+        self.member_prefix = member_prefix.strip("/")
+        self.id_prefix = id_prefix
+        self.max_file_bytes = max_file_bytes
+        self.max_total_bytes = max_total_bytes
+        self.items: list[dict[str, Any]] = []
+        self.skipped: list[list[str]] = []
+        self.stored_bytes = 0
+        self._seen_inodes: dict[tuple[int, int], str] = {}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        self._raw = os.fdopen(fd, "wb")
+        self._sink = _HashingSink(self._raw)
+        self._gz = gzip.GzipFile(filename="", fileobj=self._sink, mode="wb", compresslevel=1)
+        # Closed by finish()/abort(): the archive outlives this constructor.
+        self._tar = tarfile.open(  # noqa: SIM115
+            fileobj=self._gz, mode="w|", format=tarfile.PAX_FORMAT
+        )
+        self.sha256 = ""
+        self.size = 0
+
+    def finish(self) -> None:
+        self._tar.close()
+        self._gz.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        self.sha256 = self._sink.sha256.hexdigest()
+        self.size = self._sink.size
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._gz.close()
+        with contextlib.suppress(OSError):
+            self._raw.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+
+    def _next_id(self) -> str:
+        return f"{self.id_prefix}-{len(self.items) + 1:04d}"
+
+    def _budget(self, wanted: int) -> int:
+        allowed = wanted
+        if self.max_file_bytes is not None:
+            allowed = min(allowed, self.max_file_bytes)
+        if self.max_total_bytes is not None:
+            allowed = min(allowed, max(0, self.max_total_bytes - self.stored_bytes))
+        return allowed
+
+    def _member(self, name: str, size: int, mode: int, uid: int, gid: int,
+                mtime: float) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(f"{self.member_prefix}/{name}")
+        info.size, info.mode, info.uid, info.gid, info.mtime = size, mode, uid, gid, int(mtime)
+        return info
+
+    def _store(self, info: tarfile.TarInfo, reader: _HashingReader) -> None:
+        self._tar.addfile(info, reader)  # type: ignore[arg-type]
+        self._tar.members.clear()
+        self.stored_bytes += info.size
+
+    def add_file(self, path: str, *, tail_bytes: int | None = None) -> dict[str, Any] | None:
+        path = os.path.abspath(path)
+        note = ""
+        with contextlib.suppress(OSError):
+            if os.path.islink(path):
+                note = f"via symbolic link to {os.readlink(path)}"
+        try:
+            fd = _open_for_evidence(path)
+        except OSError as err:
+            self.skipped.append([path, _reason(err)])
+            return None
+        with os.fdopen(fd, "rb", buffering=0) as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                self.skipped.append([path, f"not a regular file ({_file_type(st.st_mode)})"])
+                return None
+            inode = (st.st_dev, st.st_ino)
+            if inode in self._seen_inodes:
+                self.skipped.append([path, f"same file as {self._seen_inodes[inode]}"])
+                return None
+            self._seen_inodes[inode] = path
+            return self._add_open_file(fh, st, path, tail_bytes, note)
+
+    def _add_open_file(self, fh: IO[bytes], st: os.stat_result, source: str,
+                       tail_bytes: int | None, note: str) -> dict[str, Any] | None:
+        if self.max_total_bytes is not None and self.stored_bytes >= self.max_total_bytes:
+            self.skipped.append([source, f"max_total_bytes ({self.max_total_bytes}) reached; "
+                                         f"{st.st_size} bytes not collected"])
+            return None
+        notes = [note] if note else []
+        start, wanted = 0, st.st_size
+        if tail_bytes is not None and st.st_size > tail_bytes:
+            start, wanted = st.st_size - tail_bytes, tail_bytes
+            notes.append(f"tail: last {tail_bytes} of {st.st_size} bytes")
+        length = self._budget(wanted)
+        truncated = start > 0 or length < st.st_size
+        if length < wanted:
+            notes.append(f"capped: first {length} of {wanted} bytes")
+        if start:
+            fh.seek(start)
+        collected_at = utc_now()
+        reader = _HashingReader(fh, length)
+        info = self._member("files" + source, length, stat.S_IMODE(st.st_mode), st.st_uid,
+                            st.st_gid, st.st_mtime)
+        self._store(info, reader)
+        if reader.shortfall:
+            notes.append(f"shrank during collection: read {length - reader.shortfall} of "
+                         f"{length} bytes; zero-padded to {length}")
+        with contextlib.suppress(OSError, ValueError):
+            after = os.fstat(fh.fileno())
+            if after.st_size > st.st_size:
+                notes.append(f"grew during collection to {after.st_size} bytes; "
+                              f"copied the {st.st_size} present at start")
+            elif after.st_mtime_ns != st.st_mtime_ns and not reader.shortfall:
+                notes.append("modified during collection")
+        item = {
+            "evidence_id": self._next_id(), "kind": "file", "source": source,
+            "stored_path": info.name, "size": length, "sha256": reader.sha256.hexdigest(),
+            "collected_at": collected_at, "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid,
+            "gid": st.st_gid, "mtime": st.st_mtime, "ctime": st.st_ctime,
+            "truncated": truncated, "original_size": st.st_size if truncated else None,
+            "note": "; ".join(notes),
+        }
+        self.items.append(item)
+        return item
+
+    def add_generated(self, name: str, data: bytes, source: str) -> dict[str, Any]:
+        collected_at = utc_now()
+        import io
+
+        reader = _HashingReader(io.BytesIO(data), len(data))
+        info = self._member(f"generated/{name}", len(data), FILE_MODE, os.getuid(), os.getgid(),
+                            time.time())
+        self._store(info, reader)
+        item = {
+            "evidence_id": self._next_id(), "kind": "generated", "source": source,
+            "stored_path": info.name, "size": len(data), "sha256": reader.sha256.hexdigest(),
+            "collected_at": collected_at,
+        }
+        self.items.append(item)
+        return item
+
+    def add_command(self, name: str, argv: tuple[str, ...], *, timeout: float
+                    ) -> dict[str, Any] | None:
+        executable = which(argv[0])
+        if executable is None:
+            self.skipped.append([shlex.join(argv), f"{argv[0]} is not installed"])
+            return None
+        limit = self.max_file_bytes if self.max_file_bytes is not None else (
+            DEFAULT_COMMAND_OUTPUT_BYTES
+        )
+        collected_at = utc_now()
+        with tempfile.TemporaryFile(dir=os.path.dirname(self.path)) as spool:
+            try:
+                exit_code, total, timed_out = _run_to_file(
+                    (executable, *argv[1:]), spool, limit=limit, timeout=timeout
+                )
+            except OSError as err:
+                self.skipped.append([shlex.join(argv), f"could not run: {_reason(err)}"])
+                return None
+            spool.seek(0)
+            length = self._budget(min(total, limit))
+            notes = []
+            if timed_out:
+                notes.append(f"timed out after {timeout:g} s; output up to then kept")
+            if length < total:
+                notes.append(f"capped: first {length} of {total}{'+' if total > limit else ''} "
+                             "bytes")
+            reader = _HashingReader(spool, length)  # type: ignore[arg-type]
+            info = self._member(f"commands/{name}.out", length, FILE_MODE, os.getuid(),
+                                os.getgid(), time.time())
+            self._store(info, reader)
+        item = {
+            "evidence_id": self._next_id(), "kind": "command", "source": shlex.join(argv),
+            "stored_path": info.name, "size": length, "sha256": reader.sha256.hexdigest(),
+            "collected_at": collected_at, "argv": [executable, *argv[1:]],
+            "exit_code": exit_code, "truncated": length < total,
+            "original_size": total if length < total and total <= limit else None,
+            "note": "; ".join(notes),
+        }
+        self.items.append(item)
+        return item
+
+    def hash_only(self, path: str) -> tuple[os.stat_result, str] | None:
+        try:
+            fd = _open_for_evidence(path)
+        except OSError as err:
+            self.skipped.append([path, _reason(err)])
+            return None
+        with os.fdopen(fd, "rb", buffering=0) as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            digest = hashlib.file_digest(fh, "sha256")  # type: ignore[arg-type]
+        return st, digest.hexdigest()
+
+
+def _run_to_file(argv: tuple[str, ...], out: IO[bytes], *, limit: int, timeout: float
+                 ) -> tuple[int | None, int, bool]:
+    """``argv``'s stdout into ``out`` up to ``limit`` bytes; killed (with its group) on timeout."""
+    import selectors
+
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    total, timed_out = 0, False
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            if not sel.select(remaining):
+                continue
+            chunk = os.read(proc.stdout.fileno(), CHUNK)
+            if not chunk:
+                break
+            if total < limit:
+                out.write(chunk[: limit - total])
+            total += len(chunk)
+            if total > limit:
+                break
+    proc.stdout.close()
+    if timed_out or total > limit:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.returncode, total, timed_out
+
+
+def _json_bytes(obj: object) -> bytes:
+    return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
+
+
+def process_tree() -> bytes:
+    procs = []
+    for proc in all_procs():
+        uid = proc.uid()
+        exe = None
+        with contextlib.suppress(OSError):
+            exe = os.readlink(f"/proc/{proc.pid}/exe")
+        procs.append({
+            "pid": proc.pid, "ppid": proc.ppid, "name": proc.comm, "exe": exe,
+            "cmdline": proc.cmdline(), "username": _user_name(uid) if uid is not None else None,
+            "create_time": _iso(proc.create_time), "status": proc.state, "cwd": proc.cwd(),
+        })
+    procs.sort(key=lambda p: p["pid"])
+    return _json_bytes({"collected_at": utc_now(), "processes": procs, "source": "/proc"})
+
+
+def sockets(gateway_port: int) -> bytes:
+    conns = _socket_inodes(None, listening=False)
+    owners = _pids_of_inodes(list(conns))
+    rows = [{**conn, "pid": owners.get(inode)} for inode, conn in conns.items()]
+    rows.sort(key=lambda c: (c["laddr"], c["raddr"], c["pid"] or 0))
+    listeners = sorted({
+        r["pid"] or 0 for r in rows if r["status"] == "LISTEN" and r["laddr"][1] == gateway_port
+    })
+    return _json_bytes({"collected_at": utc_now(), "gateway_port": gateway_port,
+                        "gateway_listener_pids": listeners, "connections": rows,
+                        "source": "/proc/net/tcp, /proc/net/tcp6"})
+
+
+def _is_small_enough(path: str, st: os.stat_result) -> bool:
+    return st.st_size <= SMALL_FILE_BYTES and "node_modules" not in path.split(os.sep)
+
+
+def collect_listing(archive: EvidenceArchive, root: str) -> None:
+    problems: list[list[str]] = []
+    entries = []
+    for path in _walk_files(root, problems):
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            problems.append([path, _reason(err)])
+            continue
+        if stat.S_ISREG(st.st_mode) and _is_small_enough(path, st):
+            item = archive.add_file(path)
+            if item is not None:
+                entries.append({"path": path, "size": item["size"], "mode": item.get("mode"),
+                                "mtime": item.get("mtime"), "sha256": item["sha256"],
+                                "stored_path": item["stored_path"]})
+            continue
+        hashed = archive.hash_only(path)
+        if hashed is None:
+            entries.append({"path": path, "error": "not a readable regular file"})
+            continue
+        st, digest = hashed
+        entries.append({"path": path, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode),
+                        "mtime": st.st_mtime, "sha256": digest, "stored_path": None})
+    archive.skipped.extend(problems)
+    archive.add_generated(
+        f"listings{root}.json",
+        _json_bytes({"root": root, "collected_at": utc_now(), "files": entries}),
+        source=f"listing of {root}",
+    )
+
+
+def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
+    layout = dict(params.get("layout") or {})
+    layout.setdefault("user_home", None)
+    if not layout.get("user_home") and not layout.get("state_dirs"):
+        layout["user_home"] = os.path.expanduser("~")
+    volatile = bool(params.get("volatile"))
+    plan = build_plan(
+        layout, volatile=volatile, system_artifacts=bool(params.get("system_artifacts", True)),
+        extra_paths=params.get("extra_paths") or [], system_root=params.get("system_root") or "/",
+    )
+    tail = int(params.get("log_tail_bytes") or 16 * CHUNK)
+    if params.get("plan_only"):
+        sizes = 0
+        for path, is_tail in plan.files:
+            with contextlib.suppress(OSError):
+                size = os.stat(path).st_size
+                sizes += min(size, tail) if is_tail else size
+        return {
+            "files": [p for p, _ in plan.files], "tails": [p for p, t in plan.files if t],
+            "listings": plan.listings, "generated": plan.generated,
+            "commands": [shlex.join(argv) for _, argv in plan.commands],
+            "missing": plan.missing, "estimated_bytes": sizes,
+        }
+    out_dir = params["out_dir"]
+    path = os.path.join(out_dir, params["file_name"])
+    started_at = utc_now()
+    archive = EvidenceArchive(
+        path, member_prefix=params["member_prefix"], id_prefix=params["id_prefix"],
+        max_file_bytes=params.get("max_file_bytes"), max_total_bytes=params.get("max_total_bytes"),
+    )
+    try:
+        generators: dict[str, Callable[[], bytes]] = {
+            "processes": process_tree,
+            "sockets": lambda: sockets(int(layout.get("gateway_port") or 18789)),
+        }
+        for name in plan.generated:
+            try:
+                data = generators[name]()
+            except Exception as err:  # an unreadable /proc entry: evidence goes on
+                archive.skipped.append([f"proc:{name}", type(err).__name__])
+                continue
+            archive.add_generated(f"{name}.json", data, source=f"proc:{name}")
+        timeout = float(params.get("command_timeout") or 30.0)
+        for name, argv in plan.commands:
+            archive.add_command(name, argv, timeout=timeout)
+        for source, is_tail in plan.files:
+            archive.add_file(source, tail_bytes=tail if is_tail else None)
+        for root in plan.listings:
+            collect_listing(archive, root)
+        archive.finish()
+    except BaseException:
+        archive.abort()
+        raise
+    _hand_back(path)
+    return {
+        "archive": path, "sha256": archive.sha256, "size": archive.size,
+        "items": archive.items, "skipped": plan.missing + archive.skipped,
+        "stored_bytes": archive.stored_bytes, "started_at": started_at,
+        "finished_at": utc_now(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# services: how the gateway runs (mirrors responders.host.service discovery)
+# --------------------------------------------------------------------------------------------
+
+
+def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
+    for title in GATEWAY_TITLES:
+        if name == title or (len(name) == KERNEL_COMM_BYTES and title.startswith(name)):
+            return "process title"
+        if cmdline and os.path.basename(cmdline[0]) == title:
+            return "process title"
+    for index, token in enumerate(cmdline):
+        parts = re.split(r"[/\\]", token)
+        if any(p in AGENT_PACKAGES for p in parts) and "gateway" in cmdline[index + 1 :]:
+            return "argv"
+    return None
+
+
+def scan_titles(uid: int | None) -> list[tuple[Proc, str]]:
+    exclude = own_lineage()
+    found = []
+    for proc in all_procs():
+        if proc.pid in exclude or proc.state == "Z":
+            continue
+        if uid is not None and proc.uid() != uid:
+            continue
+        reason = gateway_signature(proc.comm, proc.cmdline())
+        if reason:
+            found.append((proc, reason))
+    return found
+
+
+def _read_lock(path: str) -> tuple[int | None, float | None]:
+    try:
+        with open(path, errors="replace") as fh:
+            text = fh.read().strip()
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        return None, None
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+            pid = int(data["pid"])
+        except (ValueError, KeyError, TypeError):
+            return None, None
+        created = None
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            created = datetime.fromisoformat(str(data.get("createdAt")).replace("Z", "+00:00")
+                                             ).timestamp()
+        return pid, created or mtime
+    try:
+        return int(text.split()[0]), mtime
+    except (ValueError, IndexError):
+        return None, None
+
+
+def process_of_pid_file(path: str) -> Proc | None:
+    pid, created = _read_lock(path)
+    if pid is None or pid <= 0:
+        return None
+    try:
+        proc = Proc(pid)
+    except (OSError, ValueError, IndexError):
+        return None
+    if created is not None and proc.create_time > created + PIDFILE_CLOCK_SLACK_S:
+        return None
+    return proc if proc.state != "Z" else None
+
+
+def lock_files(tmp_dirs: Sequence[str], uid: int | None) -> list[str]:
+    pattern = f"openclaw-{uid}" if uid is not None else "openclaw-*"
+    found: list[str] = []
+    for tmp in tmp_dirs:
+        for directory in sorted(glob.glob(os.path.join(glob.escape(tmp), pattern))):
+            found.extend(sorted(glob.glob(os.path.join(glob.escape(directory), "gateway.*.lock"))))
+    return list(dict.fromkeys(found))
+
+
+def _is_supervisord(proc: Proc) -> bool:
+    tokens = [os.path.basename(t) for t in proc.cmdline()[:3]]
+    return proc.comm == "supervisord" or "supervisord" in tokens or (
+        "supervisor.supervisord" in tokens
+    )
+
+
+def _option(cmdline: Sequence[str], *names: str) -> str | None:
+    for index, token in enumerate(cmdline):
+        for name in names:
+            if token == name and index + 1 < len(cmdline):
+                return cmdline[index + 1]
+            if token.startswith(name + "="):
+                return token.split("=", 1)[1]
+    return None
+
+
+def manager_of(proc: Proc) -> dict[str, Any] | None:
+    """The supervisor that would respawn ``proc``, as a service spec dict."""
+    env = proc.environ()
+    parent_pid, hops = proc.ppid, 0
+    while parent_pid > 1 and hops < 3:
+        try:
+            parent = Proc(parent_pid)
+        except (OSError, ValueError, IndexError):
+            break
+        if _is_supervisord(parent):
+            options: dict[str, Any] = {"supervisord_pid": parent.pid}
+            url = env.get("SUPERVISOR_SERVER_URL", "")
+            if url.startswith("unix://"):
+                options["socket"] = url[len("unix://") :]
+            elif url:
+                options["serverurl"] = url
+            config = _option(parent.cmdline(), "-c", "--configuration")
+            if config:
+                options["supervisor_config"] = os.path.join(parent.cwd() or "/", config)
+            name = env.get("SUPERVISOR_PROCESS_NAME")
+            if name and (options.get("socket") or options.get("serverurl") or config):
+                group = env.get("SUPERVISOR_GROUP_NAME", name)
+                program = name if group == name else f"{group}:{name}"
+                return {"kind": "supervisord", "name": program, "options": options,
+                        "found_by": f"parent supervisord {parent.pid}"}
+        parent_pid, hops = parent.ppid, hops + 1
+    try:
+        with open(f"/proc/{proc.pid}/cgroup") as fh:
+            cgroups = fh.read()
+    except OSError:
+        return None
+    docker = _DOCKER_CGROUP.search(cgroups)
+    if docker:
+        return {"kind": "docker", "name": docker.group(1)[:12], "options": {},
+                "found_by": "docker cgroup"}
+    for line in cgroups.splitlines():
+        unit_match = _SERVICE_CGROUP.search(line)
+        if not unit_match:
+            continue
+        unit = unit_match.group(1)
+        # A gateway started from an SSH login sits in ssh.service's cgroup: never that one.
+        if not (GATEWAY_UNIT.match(unit) or "openclaw" in unit):
+            continue
+        user_manager = _USER_MANAGER_CGROUP.search(line)
+        if user_manager:
+            user = _user_name(int(user_manager.group(1)))
+            return {"kind": "systemd-user", "name": unit, "options": {"user": user},
+                    "found_by": "systemd --user cgroup"}
+        return {"kind": "systemd", "name": unit, "options": {}, "found_by": "systemd cgroup"}
+    return None
+
+
+def _could_be_gateway(proc: Proc, agent_uid: int | None) -> bool:
+    if os.path.basename(proc.comm) in JS_RUNTIMES:
+        return True
+    return agent_uid not in (None, 0) and proc.uid() == agent_uid
+
+
+def find_gateway_processes(agent: Mapping[str, Any]) -> tuple[dict[int, tuple[Proc, list[str]]],
+                                                             list[str]]:
+    uid = agent.get("uid")
+    by_pid: dict[int, tuple[Proc, list[str]]] = {}
+
+    def add(proc: Proc, reason: str) -> None:
+        by_pid.setdefault(proc.pid, (proc, []))[1].append(reason)
+
+    for proc, reason in scan_titles(uid):
+        add(proc, reason)
+    stale = []
+    for path in lock_files(agent.get("tmp_dirs") or ["/tmp"], uid):
+        proc = process_of_pid_file(path)
+        if proc is None:
+            stale.append(path)
+        else:
+            add(proc, f"lock file {path}")
+    own = own_lineage()
+    for pid in port_listeners(int(agent.get("gateway_port") or 18789)):
+        if pid <= 0 or pid in own:
+            continue
+        try:
+            proc = Proc(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid in by_pid or _could_be_gateway(proc, uid):
+            add(proc, f"listening on port {agent.get('gateway_port') or 18789}")
+    return by_pid, stale
+
+
+def _target_id(spec: Mapping[str, Any]) -> str:
+    user = (spec.get("options") or {}).get("user")
+    if spec["kind"] == "systemd-user" and user:
+        return f"{spec['kind']}:{user}/{spec['name']}"
+    return f"{spec['kind']}:{spec['name']}"
+
+
+def unit_files(homes: Sequence[str]) -> list[dict[str, Any]]:
+    specs = []
+    for directory in SYSTEM_UNIT_DIRS:
+        for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.service"))):
+            if GATEWAY_UNIT.match(os.path.basename(path)):
+                specs.append({"kind": "systemd", "name": os.path.basename(path), "options": {},
+                              "found_by": path})
+    for home in homes:
+        user_dir = os.path.join(home, ".config", "systemd", "user")
+        for path in sorted(glob.glob(os.path.join(glob.escape(user_dir), "*.service"))):
+            if GATEWAY_UNIT.match(os.path.basename(path)):
+                owner = _user_name(os.stat(home).st_uid) if os.path.exists(home) else ""
+                specs.append({"kind": "systemd-user", "name": os.path.basename(path),
+                              "options": {"user": owner}, "found_by": path})
+    return specs
+
+
+def cmd_services(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What runs the gateway here: unit files, and every live gateway process's supervisor."""
+    agent = params.get("agent") or {}
+    homes = agent.get("homes") or ([agent["user_home"]] if agent.get("user_home") else None)
+    if not homes:
+        homes = [os.path.expanduser("~")]
+    specs: dict[str, dict[str, Any]] = {}
+    for spec in unit_files(homes):
+        specs.setdefault(_target_id(spec), {**spec, "pids": []})
+    found, stale = find_gateway_processes(agent)
+    for proc, reasons in found.values():
+        manager = manager_of(proc)
+        if manager is None:
+            lock = next((r[len("lock file "):] for r in reasons if r.startswith("lock file ")),
+                        None)
+            if lock:
+                manager = {"kind": "pidfile", "name": lock, "options": {"pidfile": lock},
+                           "found_by": "lock file"}
+            else:
+                manager = {"kind": "process", "name": "openclaw-gateway", "options": {},
+                           "found_by": ", ".join(reasons)}
+        entry = specs.setdefault(_target_id(manager), {**manager, "pids": []})
+        entry["pids"].append(proc.describe(reasons))
+    return {"services": list(specs.values()), "stale_locks": stale}
+
+
+# --------------------------------------------------------------------------------------------
+# stop
+# --------------------------------------------------------------------------------------------
+
+
+def _unix_connection(socket_path: str, timeout: float) -> http.client.HTTPConnection:
+    class UnixHTTPConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(socket_path)
+            self.sock = sock
+
+    return UnixHTTPConnection("localhost", timeout=timeout)
+
+
+class _Transport(xmlrpc.client.Transport):
+    def __init__(self, socket_path: str | None, timeout: float, auth: str | None) -> None:
+        super().__init__()
+        self._socket_path, self._timeout, self._auth = socket_path, timeout, auth
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        if self._socket_path is None:
+            hostname, _, port = str(host).rpartition("@")[2].partition(":")
+            return http.client.HTTPConnection(hostname, int(port or 80), timeout=self._timeout)
+        return _unix_connection(self._socket_path, self._timeout)
+
+    def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
+        super().send_headers(connection, headers)
+        if self._auth:
+            connection.putheader("Authorization", self._auth)
+
+
+def supervisor_endpoint(options: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(unix socket, http url, Basic auth) from the spec or its supervisord.conf on this host."""
+    socket_path, url = options.get("socket"), options.get("serverurl")
+    username, password = options.get("username"), options.get("password")
+    config_path = options.get("supervisor_config")
+    if config_path:
+        import configparser
+
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read(str(config_path))
+        except configparser.Error as exc:
+            raise AgentError(f"cannot read supervisord config {config_path}: "
+                             f"{type(exc).__name__}") from None
+        here = os.path.dirname(os.path.abspath(str(config_path)))
+
+        def get(section: str, key: str) -> str | None:
+            if not parser.has_option(section, key):
+                return None
+            return parser.get(section, key).replace("%(here)s", here).strip()
+
+        if not socket_path and not url:
+            serverurl = get("supervisorctl", "serverurl")
+            if serverurl and serverurl.startswith("unix://"):
+                socket_path = serverurl[len("unix://") :]
+            elif serverurl:
+                url = serverurl
+            else:
+                socket_path = get("unix_http_server", "file")
+        username = username or get("supervisorctl", "username") or get("unix_http_server",
+                                                                        "username")
+        password = password or get("supervisorctl", "password") or get("unix_http_server",
+                                                                        "password")
+    if not socket_path and not url:
+        raise AgentError(f"no supervisord socket found in {config_path or 'the service entry'}: "
+                         "set socket = <path of [unix_http_server] file>")
+    auth = None
+    if username and password:
+        auth = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+    return (str(socket_path) if socket_path else None, str(url) if url else None, auth)
+
+
+class Supervisor:
+    BAD_NAME = 10
+
+    def __init__(self, options: Mapping[str, Any], timeout: float) -> None:
+        self.socket_path, self.url, auth = supervisor_endpoint(options)
+        self.where = f"unix://{self.socket_path}" if self.socket_path else str(self.url)
+        self._proxy = xmlrpc.client.ServerProxy(
+            "http://localhost/RPC2" if self.socket_path else f"{self.url}/RPC2",
+            transport=_Transport(self.socket_path, timeout, auth),
+        )
+
+    def call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._proxy.supervisor, method)(*args)
+        except xmlrpc.client.Fault:
+            raise
+        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
+            raise AgentError(f"cannot reach supervisord at {self.where}: {type(exc).__name__}; "
+                             "check socket = in [[hosts.agent.services]] and that the SSH user "
+                             "may use it (sudo = true)") from None
+
+    def process_info(self, name: str) -> dict[str, Any] | None:
+        try:
+            info: dict[str, Any] = self.call("getProcessInfo", name)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode == self.BAD_NAME:
+                return None
+            raise
+        return info
+
+    def program_names(self) -> list[str]:
+        return [i["name"] if i["group"] == i["name"] else f"{i['group']}:{i['name']}"
+                for i in self.call("getAllProcessInfo")]
+
+
+def wait_gone(procs: Sequence[Proc], timeout: float) -> list[Proc]:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if p.alive()]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if p.alive()]
+    return alive
+
+
+def terminate(procs: Sequence[Proc], term_timeout: float, kill_timeout: float
+              ) -> dict[str, list[int]]:
+    targets = [p for p in procs if p.alive()]
+    for proc in targets:
+        proc.signal(signal.SIGTERM)
+    alive = wait_gone(targets, term_timeout)
+    for proc in alive:
+        proc.signal(signal.SIGKILL)
+    survived = wait_gone(alive, kill_timeout)
+    return {
+        "terminated": sorted(p.pid for p in targets if p not in alive),
+        "killed": sorted(p.pid for p in alive if p not in survived),
+        "survived": sorted(p.pid for p in survived),
+    }
+
+
+def _is_process_supervisor(proc: Proc) -> bool:
+    if proc.pid == 1:
+        return False
+    if _is_supervisord(proc):
+        return True
+    return proc.comm in ("runsv", "s6-supervise", "systemd") or proc.comm.startswith(
+        ("PM2", "containerd-shim")
+    )
+
+
+def _same_service(found: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    if found["kind"] != spec["kind"]:
+        return False
+    if spec["kind"] == "supervisord":
+        where = (spec.get("options") or {}).get("socket")
+        found_where = (found.get("options") or {}).get("socket")
+        same = where is None or found_where is None or (
+            os.path.realpath(str(where)) == os.path.realpath(str(found_where))
+        )
+        return same and found["name"].split(":")[0] == spec["name"].split(":")[0]
+    if spec["kind"] == "docker":
+        return spec["name"].startswith(found["name"]) or found["name"].startswith(spec["name"])
+    return bool(found["name"] == spec["name"])
+
+
+class Stopper:
+    """One stop of one service spec, with the same proof as the local StopServiceAction."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.spec = params["spec"]
+        self.options = self.spec.get("options") or {}
+        self.agent = params.get("agent") or {}
+        self.port = int(params.get("port") or self.agent.get("gateway_port") or 18789)
+        self.term_timeout = float(params.get("term_timeout", 10.0))
+        self.kill_timeout = float(params.get("kill_timeout", 5.0))
+        self.recheck = float(params.get("recheck_seconds", 3.0))
+        self.commands = params.get("commands") or []
+
+    def processes(self) -> list[tuple[Proc, list[str]]]:
+        kind = self.spec["kind"]
+        if kind == "supervisord":
+            with contextlib.suppress(AgentError, xmlrpc.client.Fault, OSError, ValueError,
+                                     IndexError):
+                info = Supervisor(self.options, 5.0).process_info(self.spec["name"])
+                if info and info.get("pid"):
+                    return [(Proc(int(info["pid"])), ["supervisord getProcessInfo"])]
+            return []
+        if kind == "pidfile":
+            proc = process_of_pid_file(str(self.options["pidfile"]))
+            return [(proc, [f"pid file {self.options['pidfile']}"])] if proc else []
+        found, _ = find_gateway_processes(self.agent)
+        if kind == "process":
+            return [(p, r) for p, r in found.values()]
+        managed = []
+        for proc, reasons in scan_titles(None):
+            manager = manager_of(proc)
+            if manager is not None and _same_service(manager, self.spec):
+                managed.append((proc, [reasons]))
+        return managed
+
+    def run(self) -> dict[str, Any]:
+        started = time.monotonic()
+        before = self.processes()
+        procs = [p for p, _ in before]
+        tree = descendants(procs)
+        since = time.time()
+        parents: dict[int, Proc] = {}
+        uids: set[int] = set()
+        for proc in procs:
+            uid = proc.uid()
+            if uid is not None:
+                uids.add(uid)
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                parent = Proc(proc.ppid)
+                if _is_process_supervisor(parent):
+                    parents[parent.pid] = parent
+        facts: dict[str, Any] = {
+            "found": {"kind": self.spec["kind"], "name": self.spec["name"],
+                      **{k: v for k, v in self.options.items()
+                         if k not in ("password", "username")}},
+            "processes_before": [p.describe(r) for p, r in before],
+            "stop_sent_after_s": round(time.monotonic() - started, 4),
+        }
+        sent: list[dict[str, Any]] = []
+        error = None
+        try:
+            if self.spec["kind"] == "supervisord":
+                facts["persistence"] = self._stop_supervisord(sent)
+            elif self.spec["kind"] in ("pidfile", "process"):
+                sent.append({"signals": terminate(procs, self.term_timeout, self.kill_timeout)})
+            else:
+                self._run_commands(sent)
+        except AgentError as exc:
+            error = str(exc)
+        leftovers = [p for p in tree if p.alive()]
+        if leftovers:
+            sent.append({"leftovers": terminate(leftovers, self.term_timeout, self.kill_timeout)})
+        facts["commands"] = sent
+        first = self._still_up(procs, parents, uids, since)
+        if self.recheck:
+            time.sleep(self.recheck)
+        second = self._still_up(procs, parents, uids, since)
+        facts["proof"] = {
+            "pids_before": sorted(p.pid for p in procs),
+            "pids_after": sorted(set(first["pids"]) | set(second["pids"])),
+            "port": self.port,
+            "port_open_after": first["port_open"] or second["port_open"],
+            "listeners_after": sorted(set(first["listeners"]) | set(second["listeners"])),
+            "supervisor_state_after": second.get("supervisor_state"),
+            "rechecked_after_s": self.recheck,
+        }
+        facts["duration_s"] = round(time.monotonic() - started, 3)
+        return {"facts": facts, "error": error}
+
+    def _still_up(self, procs: Sequence[Proc], parents: Mapping[int, Proc], uids: set[int],
+                  since: float) -> dict[str, Any]:
+        pids = {p.pid for p in procs if p.alive()}
+        pids |= {p.pid for p, _ in self.processes()}
+        for parent in parents.values():
+            for child in all_procs():
+                if child.ppid == parent.pid and child.create_time >= since - 0.01 and (
+                    child.uid() in uids
+                ) and child.state != "Z":
+                    pids.add(child.pid)
+        out: dict[str, Any] = {}
+        if self.spec["kind"] == "supervisord":
+            with contextlib.suppress(AgentError, xmlrpc.client.Fault):
+                info = Supervisor(self.options, 5.0).process_info(self.spec["name"])
+                out["supervisor_state"] = info["statename"] if info else "removed"
+        listeners = port_listeners(self.port)
+        out.update(pids=sorted(pids), port_open=bool(listeners), listeners=listeners)
+        return out
+
+    def _stop_supervisord(self, sent: list[dict[str, Any]]) -> str:
+        client = Supervisor(self.options, self.term_timeout + self.kill_timeout + 5.0)
+        info = client.process_info(self.spec["name"])
+        if info is None:
+            raise AgentError(
+                f"supervisord at {client.where} has no program {self.spec['name']!r} (it has: "
+                f"{', '.join(client.program_names()) or 'none'}); fix its name in "
+                "[[hosts.agent.services]]"
+            )
+        group = str(info["group"])
+        for method, args in (("stopProcessGroup", [group, True]),
+                             ("removeProcessGroup", [group])):
+            call: dict[str, Any] = {"rpc": f"supervisor.{method}", "args": args,
+                                    "server": client.where}
+            try:
+                result = client.call(method, *args)
+                call["result"] = [
+                    {"name": v.get("name"), "status": v.get("status"),
+                     "description": v.get("description")} if isinstance(v, dict) else v
+                    for v in result
+                ] if isinstance(result, list) else result
+            except (xmlrpc.client.Fault, AgentError) as exc:
+                call["error"] = (f"{exc.faultCode} {exc.faultString}"
+                                 if isinstance(exc, xmlrpc.client.Fault) else str(exc))
+            sent.append(call)
+        return (f"program group {group!r} stopped and removed from supervisord's running config; "
+                "`supervisorctl update` or a supervisord restart re-reads "
+                f"[program:{group}] from its config file: set autostart=false there to keep it "
+                "off for good")
+
+    def _run_commands(self, sent: list[dict[str, Any]]) -> None:
+        previous: dict[str, Any] | None = None
+        for command in self.commands:
+            argv = list(command["argv"])
+            if command.get("append_previous_stdout"):
+                ids = (previous or {}).get("stdout", "").split()
+                if not ids:
+                    continue
+                argv += ids
+            record = run_command(argv, timeout=self.term_timeout + self.kill_timeout + 5.0)
+            previous = record
+            sent.append({**_public(record), "purpose": command.get("purpose", "")})
+            if record.get("missing"):
+                raise AgentError(f"`{record['missing']}` is not installed in "
+                                 f"{':'.join(SYSTEM_PATH)} on this host")
+            ok = record.get("exit_code") in (command.get("ok_exit_codes") or [0])
+            if ok or not command.get("required", True):
+                continue
+            what = f"`{shlex.join(argv)}` exited {record.get('exit_code')}"
+            if record.get("timed_out"):
+                what = f"`{shlex.join(argv)}` timed out"
+            tail = record.get("stderr_tail", "")
+            raise AgentError(f"{what}: {tail}" if tail else what)
+
+
+def cmd_stop(params: Mapping[str, Any]) -> dict[str, Any]:
+    return Stopper(params).run()
+
+
+# --------------------------------------------------------------------------------------------
+# cut / confirm-cut / restore / rollback-timer
+# --------------------------------------------------------------------------------------------
+
+STATE_FILE = "network-cut.json"
+
+
+@contextlib.contextmanager
+def _state_lock(state_dir: str) -> Iterator[None]:
+    fd = os.open(os.path.join(state_dir, "lock"), os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_state(state_dir: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(state_dir, STATE_FILE)) as fh:
+            data: dict[str, Any] = json.load(fh)
+    except FileNotFoundError:
+        return None
+    return data
+
+
+def _write_state(state_dir: str, state: Mapping[str, Any]) -> None:
+    path = os.path.join(state_dir, STATE_FILE)
+    partial = path + ".partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(state, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(partial, path)
+
+
+def _table_handle(family: str, table: str, sent: list[dict[str, Any]]) -> int | None:
+    record = run_command(["nft", "-j", "list", "tables", family], timeout=15)
+    sent.append(_public(record))
+    if record.get("exit_code") != 0:
+        return None
+    for item in json.loads(record.get("stdout") or "{}").get("nftables", []):
+        entry = item.get("table")
+        if entry and entry.get("family") == family and entry.get("name") == table:
+            return int(entry["handle"])
+    return None
+
+
+def cmd_cut(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the isolation table the controller rendered, record it, arm the rollback timer."""
+    if os.geteuid() != 0:
+        raise AgentError("cutting the network needs root on this host: set sudo = true for it "
+                         "in [[hosts]] (with NOPASSWD for python3) or log in as root")
+    if which("nft") is None:
+        raise AgentError("`nft` is not installed on this host: apt-get install -y nftables")
+    state_dir, family, table = params["state_dir"], params["family"], params["table"]
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    os.chmod(state_dir, 0o700)
+    sent: list[dict[str, Any]] = []
+    with _state_lock(state_dir):
+        previous = _read_state(state_dir)
+        existing = _table_handle(family, table, sent)
+        if previous and not previous.get("restored_at") and existing == previous.get("handle"):
+            return {"already": True, "handle": existing, "state": previous, "commands": sent}
+        if existing is not None:
+            return {"error": f"table {family} {table} already exists and this incident did not "
+                             f"make it (see `nft list table {family} {table}`); pick another "
+                             "table name or delete it if it is a leftover", "commands": sent}
+        ruleset_path = os.path.join(state_dir, "network-cut.nft")
+        fd = os.open(ruleset_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(params["ruleset"])
+        # The timer must outlive the upload dir, which is removed when the run ends.
+        timer_copy = os.path.join(state_dir, "clawback-agent.pyz")
+        shutil.copyfile(sys.argv[0], timer_copy)
+        os.chmod(timer_copy, FILE_MODE)
+        state: dict[str, Any] = {
+            "version": 1, "incident_id": params.get("incident_id", ""), "family": family,
+            "table": table, "handle": None, "ruleset_file": ruleset_path,
+            "ruleset_sha256": hashlib.sha256(params["ruleset"].encode()).hexdigest(),
+            "status": "applying", "created_at": utc_now(),
+            "rollback": {"armed": False, "minutes": params.get("rollback_minutes", 0)},
+            "confirmed_at": None, "restored_at": None,
+        }
+        _write_state(state_dir, state)
+        check = run_command(["nft", "-c", "-f", ruleset_path], timeout=15)
+        sent.append(_public(check))
+        if check.get("exit_code") != 0:
+            state["status"] = "rejected"
+            _write_state(state_dir, state)
+            return {"error": "nft rejected the ruleset, nothing applied: "
+                             + str(check.get("stderr_tail", "")), "commands": sent}
+        applied = run_command(["nft", "-f", ruleset_path], timeout=15)
+        sent.append(_public(applied))
+        if applied.get("exit_code") != 0:
+            state["status"] = "failed"
+            _write_state(state_dir, state)
+            return {"error": "`nft -f` failed; the transaction is atomic, nothing applied: "
+                             + str(applied.get("stderr_tail", "")), "commands": sent}
+        state.update(handle=_table_handle(family, table, sent), status="applied",
+                     applied_at=utc_now())
+        _write_state(state_dir, state)
+        minutes = float(params.get("rollback_minutes") or 0)
+        if minutes > 0:
+            state["rollback"] = _arm_rollback(state_dir, timer_copy, minutes)
+            _write_state(state_dir, state)
+    return {"handle": state["handle"], "state": state, "commands": sent,
+            "state_file": os.path.join(state_dir, STATE_FILE)}
+
+
+def _arm_rollback(state_dir: str, agent_copy: str, minutes: float) -> dict[str, Any]:
+    deadline = time.time() + minutes * 60
+    log_fd = os.open(os.path.join(state_dir, "network-rollback.log"),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, agent_copy, "rollback-timer", state_dir],
+            stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT, cwd="/",
+            # Its own session, so neither this process's exit nor the SSH channel closing
+            # (SIGHUP) ends it; and no inherited fd keeps the channel open.
+            start_new_session=True, close_fds=True,
+        )
+    finally:
+        os.close(log_fd)
+    started = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        started = Proc(process.pid).start_ticks
+    return {"armed": True, "minutes": minutes, "deadline": deadline,
+            "deadline_utc": _iso(deadline).split(".")[0] + "Z", "pid": process.pid,
+            "pid_start_ticks": started}
+
+
+def _stop_timer(rollback: Mapping[str, Any]) -> str:
+    pid, ticks = rollback.get("pid"), rollback.get("pid_start_ticks")
+    if not pid or pid == os.getpid():
+        return "not running"
+    try:
+        proc = Proc(int(pid))
+    except (OSError, ValueError, IndexError):
+        return "already exited"
+    if ticks is not None and proc.start_ticks != ticks:
+        return "pid reused by another process; left alone"
+    proc.signal(signal.SIGTERM)
+    return "terminated" if not wait_gone([proc], 5.0) else "still running"
+
+
+def cmd_confirm_cut(params: Mapping[str, Any]) -> dict[str, Any]:
+    state_dir = params["state_dir"]
+    with _state_lock(state_dir):
+        state = _read_state(state_dir)
+        if state is None:
+            return {"skipped": "no network cut is recorded on this host"}
+        if state.get("restored_at"):
+            return {"error": f"too late: the cut was already undone at {state['restored_at']}"}
+        rollback = dict(state.get("rollback") or {})
+        if not rollback.get("armed"):
+            return {"skipped": "no auto-rollback is armed; the cut stays as it is"}
+        rollback["armed"] = False
+        state.update(rollback=rollback, confirmed_at=utc_now())
+        _write_state(state_dir, state)
+        return {"confirmed_at": state["confirmed_at"], "rollback_process": _stop_timer(rollback)}
+
+
+def _restore_locked(state_dir: str, state: dict[str, Any], restored_by: str) -> dict[str, Any]:
+    sent: list[dict[str, Any]] = []
+    rollback = dict(state.get("rollback") or {})
+    if restored_by == "auto-rollback":
+        timer = "this process"
+    elif rollback.get("armed"):
+        timer = _stop_timer(rollback)
+    else:
+        timer = "not armed"
+    family, table, handle = state["family"], state["table"], state.get("handle")
+    current = _table_handle(family, table, sent)
+    if current is None:
+        note = f"table {family} {table} was already gone"
+    elif handle is not None and current != handle:
+        return {"error": f"table {family} {table} now has handle {current}, not the {handle} "
+                         "this incident created; left alone", "commands": sent}
+    else:
+        result = run_command(["nft", "delete", "table", family, "handle", str(current)],
+                             timeout=15)
+        sent.append(_public(result))
+        if result.get("exit_code") != 0:
+            return {"error": "`nft delete table` failed, the cut is still in place: "
+                             + str(result.get("stderr_tail", "")), "commands": sent}
+        note = f"deleted table {family} {table} (handle {current})"
+    rollback["armed"] = False
+    state.update(rollback=rollback, restored_at=utc_now(), restored_by=restored_by)
+    _write_state(state_dir, state)
+    return {"restored": note, "rollback_process": timer, "commands": sent}
+
+
+def cmd_restore(params: Mapping[str, Any]) -> dict[str, Any]:
+    state_dir = params["state_dir"]
+    if not os.path.isdir(state_dir):
+        return {"skipped": "no network cut is recorded on this host"}
+    with _state_lock(state_dir):
+        state = _read_state(state_dir)
+        if state is None:
+            return {"skipped": "no network cut is recorded on this host"}
+        if state.get("restored_at"):
+            return {"skipped": f"already restored at {state['restored_at']}"}
+        return _restore_locked(state_dir, state, params.get("restored_by", "restore-network"))
+
+
+def rollback_timer(state_dir: str, poll_s: float = 1.0) -> int:
+    while True:
+        state = _read_state(state_dir)
+        if state is None:
+            return 0
+        rollback = state.get("rollback") or {}
+        if not rollback.get("armed") or state.get("restored_at"):
+            return 0
+        remaining = float(rollback.get("deadline", 0)) - time.time()
+        if remaining <= 0:
+            break
+        time.sleep(min(poll_s, remaining))
+    with _state_lock(state_dir):
+        state = _read_state(state_dir)
+        if state is None or state.get("restored_at") or not (state.get("rollback") or {}).get(
+            "armed"
+        ):
+            return 0
+        print(json.dumps(_restore_locked(state_dir, state, "auto-rollback")), flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+COMMANDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "info": cmd_info,
+    "discover": cmd_discover,
+    "snapshot": cmd_snapshot,
+    "services": cmd_services,
+    "stop": cmd_stop,
+    "cut": cmd_cut,
+    "confirm-cut": cmd_confirm_cut,
+    "restore": cmd_restore,
+}
+
+
+def _crash(exc: BaseException) -> str:
+    """Where it broke, without the message: a message could quote what discovery read."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+    if isinstance(exc, OSError):
+        return f"{type(exc).__name__}{where}: {exc.filename or ''} {_reason(exc)}".rstrip()
+    return f"{type(exc).__name__}{where}"
+
+
+def main(argv: Sequence[str]) -> int:
+    if sys.version_info < MIN_PYTHON:
+        found = ".".join(map(str, sys.version_info[:3]))
+        sys.stdout.write(json.dumps({"error": (
+            f"clawback's agent needs Python {'.'.join(map(str, MIN_PYTHON))} or newer on this "
+            f"host; {sys.executable} is {found}. Install a newer python3 and name it with "
+            'python = "python3.12" in this host\'s [[hosts]] entry'
+        )}))
+        return 1
+    if len(argv) >= 3 and argv[1] == "rollback-timer":
+        return rollback_timer(argv[2])
+    if len(argv) != 2 or argv[1] not in COMMANDS:
+        sys.stdout.write(json.dumps({"error": f"usage: agent.pyz {{{','.join(COMMANDS)}}}"}))
+        return 2
+    os.umask(0o077)
+    try:
+        params = json.load(sys.stdin)
+        result = COMMANDS[argv[1]](params)
+    except AgentError as exc:
+        sys.stdout.write(json.dumps({"error": str(exc)}))
+        return 1
+    except Exception as exc:
+        sys.stdout.write(json.dumps({"error": f"the agent failed: {_crash(exc)}"}))
+        return 1
+    sys.stdout.write(json.dumps(result, default=str))
+    return 0

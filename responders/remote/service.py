@@ -1,0 +1,197 @@
+"""``host.stop_service`` on a fleet host: stop the gateway through its supervisor, over SSH.
+
+The decisions are the local action's: services come from the host's ``[[hosts.agent.services]]``
+or are discovered on the host (unit files, lock files, process titles, the gateway port, each
+process attributed to the supervisor it runs under); the commands for systemd, launchd, docker
+and compose are exactly those ``responders.host.service.stop_commands`` builds; supervisord is
+driven over its XML-RPC socket; what is left gets TERM, then KILL; and the stop is proved twice
+(no gateway process, nothing listening on the gateway port), the second time after
+``recheck_seconds`` to catch a respawn. The agent on the host does the process work with
+``/proc``; this module turns its answer into an outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from responders.host.service import (
+    SERVICES_HOWTO,
+    ServiceSpec,
+    StopServiceParams,
+    services_from_settings,
+    stop_commands,
+)
+from responders.interface import (
+    Action,
+    Done,
+    Failed,
+    Outcome,
+    Planned,
+    ResponderContext,
+    ResponderError,
+    Skipped,
+)
+from responders.remote.session import RemoteHost
+from responders.remote.snapshot import remote_host
+
+NOT_FOUND = "openclaw-gateway"
+HOWTO = SERVICES_HOWTO.replace("[[agent.services]]", "[[hosts.agent.services]]")
+
+
+class RemoteStopServiceAction(Action):
+    """Stop every gateway service on a fleet host, disable its restart, prove it stays down."""
+
+    name: ClassVar[str] = "host.stop_service"
+    Params: ClassVar[type[StopServiceParams]] = StopServiceParams
+
+    def __init__(self, context: ResponderContext, params: StopServiceParams | None = None) -> None:
+        super().__init__(context, params if params is not None else StopServiceParams())
+        self.params: StopServiceParams
+        self.agent: dict[str, Any] = dict(context.settings.get("agent") or {})
+        self._found: dict[str, tuple[ServiceSpec, list[Mapping[str, Any]]]] | None = None
+        self._stale: list[str] = []
+        # The engine lists targets outside its error handling: a bad services entry or a host
+        # that stops answering becomes this step's Failed outcome (with the advice) instead.
+        self._error: ResponderError | None = None
+
+    # -- read-only ----------------------------------------------------------------------------
+
+    def _services(self) -> dict[str, tuple[ServiceSpec, list[Mapping[str, Any]]]]:
+        if self._found is not None:
+            return self._found
+        configured = self.agent.get("services") or []
+        found: dict[str, tuple[ServiceSpec, list[Mapping[str, Any]]]] = {}
+        if configured:
+            # agent_home stays None: the owner of a home on another host cannot be read here.
+            for spec in services_from_settings(configured, agent_uid=self.agent.get("uid")):
+                found[spec.target_id] = (spec, [])
+        else:
+            answer = remote_host(self).call("services", {"agent": self.agent}, timeout=120)
+            for entry in answer["services"]:
+                spec = ServiceSpec(entry["kind"], entry["name"], entry.get("options") or {},
+                                   entry.get("found_by", "discovered"))
+                found[spec.target_id] = (spec, list(entry.get("pids") or []))
+            self._stale = list(answer.get("stale_locks") or [])
+        self._found = found
+        return found
+
+    def _host_target(self, service_id: str) -> str:
+        return f"{self.context.host_name}/{service_id}"
+
+    def targets(self) -> list[str]:
+        try:
+            services = self._services()
+        except ResponderError as exc:
+            self._error, services = exc, {}
+        return [self._host_target(t) for t in services] or [self._host_target(NOT_FOUND)]
+
+    def _spec(self, target: str) -> tuple[ServiceSpec, list[Mapping[str, Any]]] | None:
+        if self._error is not None:
+            raise self._error
+        _, _, service_id = target.partition("/")
+        return self._services().get(service_id)
+
+    def _commands(self, spec: ServiceSpec) -> list[dict[str, Any]]:
+        host = remote_host(self)
+        own_uid = 0 if host.acts_as_root else int(host.facts.get("euid", 0))
+        return [
+            {
+                "argv": list(c.argv), "purpose": c.purpose, "required": c.required,
+                "ok_exit_codes": list(c.ok_exit_codes),
+                "append_previous_stdout": c.append_previous_stdout, "display": c.display(),
+            }
+            for c in stop_commands(spec, own_uid=own_uid, term_timeout=self.params.term_timeout)
+        ]
+
+    def plan(self, target: str) -> Planned:
+        found = self._spec(target)
+        if found is None:
+            return Planned(action=self.name, detail=f"no gateway service found on "
+                           f"{self.context.host_name}; would look again and stop what runs")
+        spec, pids = found
+        lines = [c["display"] for c in self._commands(spec)]
+        if spec.kind == "supervisord":
+            lines.append(f"supervisor.stopProcessGroup + removeProcessGroup {spec.name} over "
+                         f"{spec.options.get('socket') or spec.options.get('serverurl')}")
+        if spec.kind in ("pidfile", "process") or pids:
+            lines.append(f"TERM, wait {self.params.term_timeout:g}s, KILL survivors")
+        lines.append(f"prove: no gateway process and nothing listening on the gateway port, "
+                     f"again after {self.params.recheck_seconds:g}s")
+        return Planned(
+            action=self.name,
+            detail=f"stop {spec.kind} {spec.name} on {self.context.host_name} and keep it from "
+                   "restarting",
+            commands=tuple(f"{self.context.host_name}: {line}" for line in lines),
+            facts={"found": spec.describe(), "pids": [p.get("pid") for p in pids]},
+        )
+
+    # -- state-changing -----------------------------------------------------------------------
+
+    def execute(self, target: str) -> Outcome:
+        host = remote_host(self)
+        found = self._spec(target)
+        if found is None:
+            return self._nothing_found(host)
+        spec, _ = found
+        port = int(spec.options.get("port", self.agent.get("gateway_port") or 18789))
+        answer = host.call("stop", {
+            "spec": {"kind": spec.kind, "name": spec.name, "options": dict(spec.options)},
+            "commands": self._commands(spec),
+            "agent": self.agent,
+            "port": port,
+            "term_timeout": self.params.term_timeout,
+            "kill_timeout": self.params.kill_timeout,
+            "recheck_seconds": self.params.recheck_seconds,
+        })
+        facts = dict(answer["facts"])
+        facts["found"] = spec.describe()
+        if self._stale:
+            facts["stale_lock_files"] = self._stale
+        where = f"{spec.kind} {spec.name} on {self.context.host_name}"
+        if answer.get("error"):
+            return Failed(error=str(answer["error"]), detail=f"stopping {where} failed",
+                          facts=facts)
+        proof = facts["proof"]
+        if proof["pids_after"] or proof["port_open_after"]:
+            return Failed(error=respawn_advice(proof, port), detail=f"{where} is still up",
+                          facts=facts)
+        verb = "stopped" if proof["pids_before"] or spec.kind not in ("pidfile", "process") else (
+            "found no live"
+        )
+        return Done(
+            detail=f"{verb} {where}; no gateway process and port {port} closed, re-checked "
+                   f"after {self.params.recheck_seconds:g}s",
+            facts=facts,
+        )
+
+    def _nothing_found(self, host: RemoteHost) -> Outcome:
+        answer = host.call("services", {"agent": self.agent}, timeout=120)
+        running = [s for s in answer["services"] if s.get("pids")]
+        if running:
+            names = ", ".join(f"{s['kind']} {s['name']}" for s in running)
+            return Failed(
+                error=f"gateway processes came up on {self.context.host_name} ({names}) after "
+                      f"the services were listed; run contain again, or {HOWTO}",
+                facts={"services": running},
+            )
+        return Skipped(
+            reason=f"no OpenClaw gateway is running on {self.context.host_name} (looked for "
+                   "gateway units, lock files, the process title and the gateway port); if it "
+                   f"runs under another name, {HOWTO}",
+        )
+
+
+def respawn_advice(proof: Mapping[str, Any], port: int) -> str:
+    parts = []
+    new = sorted(set(proof["pids_after"]) - set(proof["pids_before"]))
+    if new:
+        parts.append(f"it came back as pid {', '.join(map(str, new))}; stop it through the "
+                     f"supervisor that restarts it: {HOWTO}")
+    elif proof["pids_after"]:
+        parts.append(f"pid {', '.join(map(str, proof['pids_after']))} survived TERM and KILL")
+    if proof["port_open_after"]:
+        parts.append(f"port {port} still has a listener (pid {proof['listeners_after']}); see "
+                     f"`ss -ltnp 'sport = :{port}'` on the host")
+    return "the gateway is not down: " + "; ".join(parts)
+
