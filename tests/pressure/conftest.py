@@ -88,6 +88,96 @@ def read_entries(timeline: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
+class IamGate:
+    """A loopback pass-through in front of moto that can pin a crash to one IAM call.
+
+    A timed kill can only say "shortly after this timeline entry"; where exactly a rotation
+    dies (before the new key exists, or after IAM made it but before clawback heard back)
+    depends on machine load. The gate makes it exact: in ``hold`` mode the first
+    CreateAccessKey is held and never forwarded; in ``answer-lost`` mode it is forwarded and
+    moto creates the key, but the answer is held. Either way ``reached`` is set, the test kills
+    the run, then sets ``release``. Every other request (and any later CreateAccessKey) passes
+    through untouched, Host header included, so moto's SigV4 checks still hold.
+    """
+
+    def __init__(self, upstream: str, mode: str) -> None:
+        import http.server
+        import threading
+        from urllib.parse import urlsplit
+
+        assert mode in ("hold", "answer-lost"), mode
+        self.mode = mode
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        self._upstream = urlsplit(upstream)
+        self._armed = True
+        self._lock = threading.Lock()
+        gate = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                gate._handle(self)
+
+            def do_GET(self) -> None:
+                gate._handle(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _handle(self, request: Any) -> None:
+        import http.client
+
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        with self._lock:
+            trigger = self._armed and b"Action=CreateAccessKey" in body
+            if trigger:
+                self._armed = False
+        if trigger and self.mode == "hold":
+            self.reached.set()
+            self.release.wait(timeout=60)
+            request.close_connection = True
+            return  # never forwarded: IAM never makes the key
+        upstream = http.client.HTTPConnection(self._upstream.hostname, self._upstream.port,
+                                              timeout=30)
+        try:
+            headers = {k: v for k, v in request.headers.items()
+                       if k.lower() not in ("connection", "keep-alive", "transfer-encoding")}
+            upstream.request(request.command, request.path, body=body, headers=headers)
+            answer = upstream.getresponse()
+            payload = answer.read()
+        finally:
+            upstream.close()
+        if trigger:  # answer-lost: IAM made the key; the caller dies before hearing of it
+            self.reached.set()
+            self.release.wait(timeout=60)
+        with contextlib.suppress(OSError):
+            request.send_response(answer.status)
+            for key, value in answer.getheaders():
+                if key.lower() not in ("connection", "transfer-encoding", "content-length"):
+                    request.send_header(key, value)
+            request.send_header("Content-Length", str(len(payload)))
+            request.end_headers()
+            request.wfile.write(payload)
+
+    def close(self) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
 @dataclass
 class Progress:
     """What a running contain has written so far, read incrementally while it runs."""
@@ -95,6 +185,7 @@ class Progress:
     incident: Path | None = None
     entries: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: int = 0  # checkpoints in checkpoints.txt: one per finished step
+    gate_reached: bool = False  # the sandbox's IamGate caught the call it waits for
     _offset: int = 0
     _pending: bytes = b""
     _history_size: int = 0
@@ -106,26 +197,22 @@ class Progress:
     def poll(self) -> bool:
         """Read what was appended since the last call; True when anything changed."""
         assert self.incident is not None
+        # Two stats per poll, and a read only when a file grew: the watchers share the test
+        # process (and its GIL) with moto, which the runs they watch are talking to.
+        timeline = self.incident / "timeline.jsonl"
+        history = self.incident / "checkpoints.txt"
         changed = False
-        try:
-            with (self.incident / "timeline.jsonl").open("rb") as fh:
+        if _size(timeline) > self._offset:
+            with timeline.open("rb") as fh:
                 fh.seek(self._offset)
                 chunk = fh.read()
-        except FileNotFoundError:
-            chunk = b""
-        if chunk:
             self._offset += len(chunk)
-            data = self._pending + chunk
-            complete, _, self._pending = data.rpartition(b"\n")
+            complete, _, self._pending = (self._pending + chunk).rpartition(b"\n")
             for line in complete.splitlines():
                 if line.strip():
                     self.entries.append(json.loads(line))
                     changed = True
-        history = self.incident / "checkpoints.txt"
-        try:
-            size = history.stat().st_size
-        except FileNotFoundError:
-            size = 0
+        size = _size(history)
         if size != self._history_size:
             self._history_size = size
             # Each checkpoint is one signed note, whose first line names the log.
@@ -134,6 +221,13 @@ class Progress:
             )
             changed = True
         return changed
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 @dataclass
@@ -158,6 +252,7 @@ class Sandbox:
     agent_user: str
     old_key_id: str
     env: dict[str, str] = field(repr=False)
+    gate: IamGate | None = None  # between clawback and moto, when the test pins a crash
     _orphans: list[int] = field(default_factory=list, repr=False)
 
     # -- running clawback -------------------------------------------------------------------
@@ -216,15 +311,19 @@ class Sandbox:
             if progress.incident is None:
                 found = self.incident_dirs()
                 progress.incident = found[0] if found else None
-            if progress.incident is not None and progress.poll() and reached(progress):
+            progress.gate_reached = self.gate is not None and self.gate.reached.is_set()
+            if (progress.incident is not None and (progress.poll() or progress.gate_reached)
+                    and reached(progress)):
                 self._kill_tree(process)
+                if self.gate is not None:
+                    self.gate.release.set()
                 return progress
             if process.poll() is not None:
                 raise AssertionError(
                     f"contain exited ({process.returncode}) before the kill point was reached; "
                     f"stderr: {(self.root / 'killed.stderr').read_text()[-2000:]}"
                 )
-            time.sleep(0.001)
+            time.sleep(0.002)
         raise AssertionError(f"the kill point was not reached within {deadline_s:g} s")
 
     def _kill_tree(self, process: subprocess.Popen[bytes]) -> None:
@@ -242,6 +341,8 @@ class Sandbox:
     def close(self) -> None:
         self.reap_orphans()
         self.supervisor.stop()
+        if self.gate is not None:
+            self.gate.close()
 
     def reap_orphans(self) -> None:
         import psutil
@@ -351,8 +452,10 @@ def write_sandbox_config(path: Path, home: SampleHome, *, supervisor_socket: Pat
     return path
 
 
-def build_sandbox(root: Path, account: MotoAccount) -> Sandbox:
-    """Everything ``clawback demo`` sets up, under ``root``; ``Sandbox.close()`` ends it."""
+def build_sandbox(root: Path, account: MotoAccount, *, gate: str | None = None) -> Sandbox:
+    """Everything ``clawback demo`` sets up, under ``root``; ``Sandbox.close()`` ends it.
+
+    ``gate`` puts an ``IamGate`` in that mode between clawback and moto."""
     root.mkdir(mode=0o700, parents=True)
     agent_user = f"openclaw-agent-{next(_user_numbers)}"
     old_key = account.moto.create_agent_key(agent_user)
@@ -372,14 +475,15 @@ def build_sandbox(root: Path, account: MotoAccount) -> Sandbox:
     except BaseException:
         supervisor.stop()
         raise
+    iam_gate = IamGate(account.moto.url, gate) if gate else None
     config = write_sandbox_config(
         root / "clawback.toml", home, supervisor_socket=supervisor.socket_path,
-        moto_url=account.moto.url, agent_user=agent_user,
+        moto_url=iam_gate.url if iam_gate else account.moto.url, agent_user=agent_user,
     )
     return Sandbox(
         root=root, home=home, config=config, incidents=root / "incidents",
         account=account, supervisor=supervisor, agent_user=agent_user,
-        old_key_id=old_key[0], env=sandbox_environment(root, account),
+        old_key_id=old_key[0], env=sandbox_environment(root, account), gate=iam_gate,
     )
 
 

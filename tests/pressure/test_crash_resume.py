@@ -25,6 +25,7 @@ import contextlib
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -68,12 +69,17 @@ def _event(step: str, action: str) -> Callable[[Progress], bool]:
     )
 
 
+def _gate(progress: Progress) -> bool:
+    return progress.gate_reached
+
+
 @dataclass(frozen=True)
 class KillPoint:
     name: str
     reached: Callable[[Progress], bool]
     # (step, action) of the intent the process must die inside, for points that aim at one.
     inside: tuple[str, str] | None = None
+    gate: str | None = None  # IamGate mode between clawback and moto
 
 
 KILL_POINTS = (
@@ -83,19 +89,18 @@ KILL_POINTS = (
     # The stop request is on its way to supervisord (it answers in ~3 s with the proof).
     KillPoint("inside-stop", _intent_of("stop", "host.stop_service"),
               inside=("stop", "host.stop_service")),
-    # Step boundary: the agent is stopped and that is journaled; discovery is starting.
-    KillPoint("boundary-stop|revoke", _checkpoints(2)),
     # The revoke fan-out has announced the agent's AWS key: the IAM calls are under way.
     KillPoint("inside-revoke-fan-out", _intent_of("revoke", "revoke", AGENT_KEY_KIND),
               inside=("revoke", "revoke")),
-    # The old AWS key is revoked and proved dead; its replacement is being created and stored.
-    KillPoint("inside-rotation", _intent_of("revoke", "rotate", AGENT_KEY_KIND),
-              inside=("revoke", "rotate")),
+    # The old AWS key is revoked and proved dead; the run dies while asking IAM for the
+    # replacement, before IAM made it (an IamGate holds CreateAccessKey).
+    KillPoint("rotation-before-new-key", _gate, inside=("revoke", "rotate"), gate="hold"),
+    # IAM made the replacement, but the run dies before the answer reaches it (the gate holds
+    # the answer): the new key exists and nobody has stored it.
+    KillPoint("rotation-answer-lost", _gate, inside=("revoke", "rotate"), gate="answer-lost"),
     # Step boundary: every key is revoked (and the AWS key replaced); the full evidence
     # snapshot is starting.
     KillPoint("boundary-revoke|evidence", _checkpoints(3)),
-    # Step boundary: evidence is sealed; the agent's own secrets are about to be rotated.
-    KillPoint("boundary-evidence|agent-secrets", _checkpoints(4)),
     # Every step is done; the remaining list, the manifest and the close entry are not.
     KillPoint("before-close", _event("isolate", "step.skip")),
 )
@@ -112,11 +117,16 @@ class Scenario:
     resume: subprocess.CompletedProcess[str]
     final_checkpoint: Path | None
     verify_final: subprocess.CompletedProcess[str]
-    verify_pre_crash: subprocess.CompletedProcess[str] | None
+    verify_pre_crash: Any  # clawback.verify.VerifyReport against pre_crash_checkpoint
 
 
 def _play(point: KillPoint, box: Sandbox) -> Scenario:
+    from clawback.evidence import check_evidence
+    from clawback.verify import verify_incident
+
     killed = box.contain_until(point.reached)
+    if any(e["action"] == "close" for e in read_entries(killed.incident / "timeline.jsonl")):
+        raise AssertionError(f"{point.name}: the run closed before the kill landed")
     keys_at_kill = box.aws_keys()
     journal_at_kill = json.loads((killed.incident / "state.json").read_text())
     pre_crash = None
@@ -134,7 +144,9 @@ def _play(point: KillPoint, box: Sandbox) -> Scenario:
     )
     verify_pre_crash = None
     if pre_crash is not None:
-        verify_pre_crash = box.verify(killed.incident, "--json", "--checkpoint", str(pre_crash))
+        # In-process (the CLI is exercised against the final checkpoint above): fewer start-ups.
+        verify_pre_crash = verify_incident(killed.incident, checkpoint=Path(pre_crash),
+                                           evidence_checker=check_evidence)
     return Scenario(point, box, killed, keys_at_kill, journal_at_kill,
                     Path(pre_crash) if pre_crash else None, resume, final_checkpoint,
                     verify_final, verify_pre_crash)
@@ -155,8 +167,12 @@ def scenarios(moto_account: MotoAccount) -> Iterator[dict[str, Scenario | BaseEx
         root = cleanup.enter_context(scratch_root("crash"))
         cleanup.callback(close_all, boxes)
         # Built one after another (boto3's default session is not thread-safe), run together.
-        for number, _point in enumerate(KILL_POINTS):
-            boxes.append(build_sandbox(root / f"k{number}", moto_account))
+        for number, point in enumerate(KILL_POINTS):
+            boxes.append(build_sandbox(root / f"k{number}", moto_account, gate=point.gate))
+        # Every run is watched by a thread of this process, which moto's threads share: a short
+        # GIL switch interval keeps a watcher's reaction (and so each kill) prompt under load.
+        cleanup.callback(sys.setswitchinterval, sys.getswitchinterval())
+        sys.setswitchinterval(0.0005)
         with ThreadPoolExecutor(max_workers=len(boxes)) as pool:
             futures = {
                 point.name: pool.submit(_play, point, box)
@@ -251,22 +267,37 @@ def test_resumed_incident_verifies_against_checkpoints(
     assert failures == []
     if s.verify_pre_crash is not None:
         # Anchored to what the operator copied before the crash: the resumed log extends it.
-        assert s.verify_pre_crash.returncode == 0, s.verify_pre_crash.stdout
-        assert "INTACT" in {v["code"] for v in _verdicts(s.verify_pre_crash)}
+        report = s.verify_pre_crash
+        assert report.exit_code == 0, [v.as_dict() for v in report.verdicts]
+        assert "INTACT" in report.codes()
 
 
 @pytest.mark.parametrize("name", [p.name for p in KILL_POINTS])
-def test_old_key_dead_and_no_key_lost_or_made_twice(
-    scenarios: dict[str, Scenario | BaseException], name: str
-) -> None:
+def test_old_key_is_dead(scenarios: dict[str, Scenario | BaseException], name: str) -> None:
     s = _scenario(scenarios, name)
-    box = s.box
-    live = box.aws_keys()
-    assert box.old_key_id not in live, f"the compromised key is still in IAM: {live}"
-    assert _rejected_by_sts(box), "a call signed with the old key was accepted"
+    live = s.box.aws_keys()
+    assert s.box.old_key_id not in live, f"the compromised key is still in IAM: {live}"
+    assert _rejected_by_sts(s.box), "a call signed with the old key was accepted"
 
-    stored = box.stored_aws_key_ids()
-    unstored = set(live) - stored
+
+ANSWER_LOST_GAP = pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="product gap (reported): a key IAM created whose answer never reached clawback "
+    "(crash, dropped connection) stays live and unstored: AWS rotate keeps no record before "
+    "CreateAccessKey, and --resume does not look for keys of the user it did not store",
+)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(p.name, marks=ANSWER_LOST_GAP) if p.name == "rotation-answer-lost" else p.name
+    for p in KILL_POINTS
+])
+def test_no_key_lost_or_made_twice(scenarios: dict[str, Scenario | BaseException],
+                                   name: str) -> None:
+    s = _scenario(scenarios, name)
+    live = s.box.aws_keys()
+    unstored = set(live) - s.box.stored_aws_key_ids()
     assert not unstored, f"keys IAM holds for the agent but nobody stored: {unstored}"
 
     entries = read_entries(s.killed.incident / "timeline.jsonl")
@@ -279,6 +310,17 @@ def test_old_key_dead_and_no_key_lost_or_made_twice(
     assert set(live) <= created, "IAM holds a key no rotation recorded"
 
 
+def test_the_gate_pins_where_the_rotation_died(
+    scenarios: dict[str, Scenario | BaseException],
+) -> None:
+    """The two rotation crashes are where they claim to be, whatever the machine's load."""
+    before = _scenario(scenarios, "rotation-before-new-key")
+    assert before.keys_at_kill == {}
+    lost = _scenario(scenarios, "rotation-answer-lost")
+    assert len(lost.keys_at_kill) == 1 and lost.box.old_key_id not in lost.keys_at_kill
+    assert lost.box.stored_aws_key_ids() == set()
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
@@ -289,9 +331,8 @@ def test_old_key_dead_and_no_key_lost_or_made_twice(
 def test_interrupted_rotation_is_finished_or_handed_to_a_human(
     scenarios: dict[str, Scenario | BaseException],
 ) -> None:
-    s = _scenario(scenarios, "inside-rotation")
+    s = _scenario(scenarios, "rotation-before-new-key")
     # The kill came before the replacement existed: the resumed run must create it...
-    assert s.keys_at_kill == {}, f"the replacement already existed at the kill: {s.keys_at_kill}"
     live = s.box.aws_keys()
     replaced = len(live) == 1 and set(live) <= s.box.stored_aws_key_ids()
     # ... or say that a human must.
