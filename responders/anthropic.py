@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
@@ -508,10 +508,9 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
             failed = _ANSWERS.failure_for_status(
                 answer.status, answer.headers, f"GET {MODELS_PATH}", "", credential="the new key"
             )
-            return Failed(
+            return replace(
+                failed,
                 error=f"the new key is stored at {reference} but the check failed: {failed.error}",
-                retryable=failed.retryable,
-                retry_after=failed.retry_after,
                 facts=facts,
             )
         facts["stage"] = "finish"
@@ -537,21 +536,7 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
         facts = {"checked_with": f"GET {MODELS_PATH}", "http_status": answer.status}
         if answer.status == 401:
             return VerifiedDead(detail="Anthropic rejects the key (401)", facts=facts)
-        if answer.status < 300 or answer.status == 403:
-            return Failed(
-                error=f"Anthropic still accepts the key (HTTP {answer.status})",
-                retryable=True,
-                facts=facts,
-            )
-        failed = _ANSWERS.failure_for_status(
-            answer.status, answer.headers, f"GET {MODELS_PATH}", ""
-        )
-        return Failed(
-            error=failed.error,
-            retryable=failed.retryable,
-            retry_after=failed.retry_after,
-            facts=facts,
-        )
+        return _ANSWERS.still_accepted(answer, f"GET {MODELS_PATH}", "key", facts)
 
     # -- preflight ------------------------------------------------------------------------------
 

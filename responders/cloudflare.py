@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswers
@@ -460,11 +460,10 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
             problem = self._set_status(located, "active", admin)
             if problem is not None:
                 failed = problem if isinstance(problem, Failed) else Failed(error=problem.detail)
-                return Failed(
+                return replace(
+                    failed,
                     error=f"the rolled value is stored at {reference} but re-enabling the token "
                     f"failed: {failed.error}",
-                    retryable=failed.retryable,
-                    retry_after=failed.retry_after,
                     facts=facts,
                 )
             facts["reactivated"] = True

@@ -52,7 +52,7 @@ import math
 import re
 import secrets as token_source
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -809,10 +809,9 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 facts["stored_copy"] = "removed"
             except Exception as exc:
                 facts["stored_copy"] = f"not removed: {describe_store_error(exc)}"
-            return Failed(
+            return replace(
+                err.failed,
                 error=f"uploading the new public key failed: {err.failed.error}",
-                retryable=err.failed.retryable,
-                retry_after=err.failed.retry_after,
                 facts=facts,
             )
         new_id = int(created.id)
@@ -834,11 +833,10 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         if old_state != "already deleted":
             finished = self._delete_key(old_path, f"key {old_id}")
             if isinstance(finished, Failed):
-                return Failed(
+                return replace(
+                    finished,
                     error=f"the new key works and is stored, but deleting the old one "
                     f"failed: {finished.error}",
-                    retryable=finished.retryable,
-                    retry_after=finished.retry_after,
                     facts=facts,
                 )
         facts.update(stage="finish", old_key="deleted")
@@ -872,12 +870,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
             failed = _ANSWERS.failure_for_status(
                 answer.status, answer.headers, f"PATCH {path}", advice
             )
-            return Failed(
-                error=failed.error,
-                retryable=failed.retryable,
-                retry_after=failed.retry_after,
-                facts=facts,
-            )
+            return replace(failed, facts=facts)
         facts["stage"] = "set"
         check = self._request("GET", path, f"GET {path}", key=token)
         if check.status != 200 or not (
@@ -985,22 +978,9 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         facts = {"checked_with": "GET /user", "http_status": answer.status}
         if answer.status == 401:
             return VerifiedDead(detail="GitHub rejects the token (401)", facts=facts)
-        failed = _ANSWERS.failure_for_status(answer.status, answer.headers, "GET /user", "")
-        # A 403 that is not the rate limit still means GitHub knew the token (an installation
-        # token may not read /user, for one).
-        if answer.status < 300 or (answer.status == 403 and not failed.retryable):
-            # /credentials/revoke works asynchronously: give it a moment and ask again.
-            return Failed(
-                error=f"GitHub still accepts the token (HTTP {answer.status})",
-                retryable=True,
-                facts=facts,
-            )
-        return Failed(
-            error=failed.error,
-            retryable=failed.retryable,
-            retry_after=failed.retry_after,
-            facts=facts,
-        )
+        # /credentials/revoke works asynchronously, and an installation token may not read
+        # /user (403): still_accepted asks again later in both cases.
+        return _ANSWERS.still_accepted(answer, "GET /user", "token", facts)
 
     # -- preflight ----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -203,6 +203,24 @@ class ProviderAnswers:
         return Failed(
             error=f"{action}: {name} {self.refused.format(status=status)}{said}", facts=kept
         )
+
+    def still_accepted(
+        self, answer: HttpAnswer, action: str, what: str, facts: Mapping[str, Any]
+    ) -> Failed:
+        """The outcome of a call made with a revoked ``what`` that did not get 401.
+
+        A success, or a 403 that is not the rate limit, means the provider still knows the
+        credential: retryable, since a revocation can take a moment to spread. Anything else is
+        an error answer like any other.
+        """
+        failed = self.failure_for_status(answer.status, answer.headers, action, "")
+        if answer.status < 300 or (answer.status == 403 and not failed.retryable):
+            return Failed(
+                error=f"{self.provider} still accepts the {what} (HTTP {answer.status})",
+                retryable=True,
+                facts=dict(facts),
+            )
+        return replace(failed, facts=dict(facts))
 
     def failure_for_transport(self, exc: Exception, action: str) -> Failed | None:
         """A timeout or connection problem from httpx, else None."""

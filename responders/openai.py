@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -669,10 +669,9 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             )
         )
         if isinstance(deleted, Failed):
-            return Failed(
+            return replace(
+                deleted,
                 error=f"{problem}; deleting the exposed admin key failed too: {deleted.error}",
-                retryable=deleted.retryable,
-                retry_after=deleted.retry_after,
                 facts={**rotated.facts, **deleted.facts},
             )
         with self._lock:
@@ -721,11 +720,10 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             try:
                 finished = self._admin_call("DELETE", path, _ADMIN_ADVICE)
             except CallFailed as err:
-                return Failed(
+                return replace(
+                    err.failed,
                     error=f"the new admin key works and is stored at {reference}, but deleting "
                     f"the old one failed: {err.failed.error}",
-                    retryable=err.failed.retryable,
-                    retry_after=err.failed.retry_after,
                     facts=facts,
                 )
             facts["old_key"] = "already gone" if finished.status == 404 else "deleted"
@@ -842,11 +840,10 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             failed = _ANSWERS.failure_for_status(
                 tested.status, tested.headers, "GET /models", "", credential="the new key"
             )
-            return Failed(
+            return replace(
+                failed,
                 error=f"the new key is stored at {reference} but GET /models with it answered "
                 f"{tested.status}; the old account was left alone",
-                retryable=failed.retryable,
-                retry_after=failed.retry_after,
                 facts=facts,
             )
         facts["stage"] = "test"
@@ -854,11 +851,10 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             try:
                 finished = self._admin_call("DELETE", f"{base}/{old_account}", _PROJECT_ADVICE)
             except CallFailed as err:
-                return Failed(
+                return replace(
+                    err.failed,
                     error=f"the new key works and is stored at {reference}, but deleting the "
                     f"old service account failed: {err.failed.error}",
-                    retryable=err.failed.retryable,
-                    retry_after=err.failed.retry_after,
                     facts=facts,
                 )
             facts["old_service_account"] = "already gone" if finished.status == 404 else "deleted"
@@ -900,20 +896,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         facts = {"checked_with": action, "http_status": answer.status}
         if answer.status == 401:
             return VerifiedDead(detail=f"OpenAI rejects the key ({action} → 401)", facts=facts)
-        failed = _ANSWERS.failure_for_status(answer.status, answer.headers, action, "")
-        if answer.status < 300 or answer.status == 403:
-            # A 403 still means OpenAI knew the key. Deletion can take a moment to spread.
-            return Failed(
-                error=f"OpenAI still accepts the key (HTTP {answer.status})",
-                retryable=True,
-                facts=facts,
-            )
-        return Failed(
-            error=failed.error,
-            retryable=failed.retryable,
-            retry_after=failed.retry_after,
-            facts=facts,
-        )
+        return _ANSWERS.still_accepted(answer, action, "key", facts)
 
     # -- preflight ------------------------------------------------------------------------------
 

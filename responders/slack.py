@@ -36,7 +36,7 @@ Errors become outcomes: HTTP 429 or ``ratelimited`` → ``Failed(retryable=True)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswers
@@ -511,11 +511,10 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
         retired = self._call("auth.revoke", token=cred.secret)
         if not retired.ok and retired.error not in DEAD_TOKEN_ERRORS:
             failed = failure_for_answer(retired, "auth.revoke")
-            return Failed(
+            return replace(
+                failed,
                 error=f"the new token is stored at {exchanged.access_reference} and works, but "
                 f"revoking the old one failed: {failed.error}",
-                retryable=failed.retryable,
-                retry_after=failed.retry_after,
                 facts=facts,
             )
         facts.update(stage="finish", old_token="revoked" if retired.ok else retired.error)

@@ -52,7 +52,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -810,11 +810,10 @@ class StripeResponder(ProviderResponder[StripeSettings]):
             )
         except CallFailed as err:
             if err.status != 404:
-                return Failed(
+                return replace(
+                    err.failed,
                     error=f"the new endpoint {new_id} works and its secret is stored at "
                     f"{reference}, but deleting {endpoint_id} failed: {err.failed.error}",
-                    retryable=err.failed.retryable,
-                    retry_after=err.failed.retry_after,
                     facts=facts,
                 )
         facts["stage"] = "finish"
