@@ -245,6 +245,12 @@ def test_the_untouched_copy_is_intact_with_every_anchor(forgery: Forgery) -> Non
         code, verdicts = _verify(forgery, *options)
         assert code == 0, verdicts
         assert "INTACT" in {v["code"] for v in verdicts}
+    report = forgery.clawback("report", str(forgery.incident), "--format", "html",
+                              *_pubkey(forgery), *_final(forgery))
+    assert report.returncode == 0, report.stderr
+    html = (forgery.incident / "report.html").read_text()
+    assert "NOT INTACT" not in _first_screen(html)
+    assert not _title(html).startswith("NOT INTACT")
 
 
 @pytest.mark.parametrize("name", list(CASES))
