@@ -92,8 +92,9 @@ def select_hosts(config: Any, selection: str, config_path: Path | None) -> list[
             try:
                 chosen.setdefault(name, Host.model_validate({"name": name, "ssh": item}))
             except ValidationError as exc:
-                problem = "; ".join(str(e["msg"]).removeprefix("Value error, ")
-                                    for e in exc.errors())
+                # The name is derived from the target: a bad target explains both.
+                errors = [e for e in exc.errors() if e["loc"] == ("ssh",)] or exc.errors()
+                problem = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in errors)
                 raise BadInput(f"--hosts {item!r}: {problem}") from None
         else:
             close = difflib.get_close_matches(item, list(by_name), n=1)
@@ -154,14 +155,15 @@ def prepare_fleet(prepared: Any, selection: str) -> FleetPlan:
     config = prepared.config
     hosts = select_hosts(config, selection, prepared.config_path)
     keys: dict[str, Any] = {}
-    for index, host in enumerate(hosts):
+    for host in hosts:
         if host.identity == "agent":
             continue
         where = f"[[hosts]] {host.name} identity ({host.identity})"
         try:
             text = prepared.store.resolve(host.identity).reveal()
         except ResponderError as exc:
-            line = config.line_of("hosts", index, "identity") if host in config.hosts else None
+            index = next((i for i, h in enumerate(config.hosts) if h is host), None)
+            line = None if index is None else config.line_of("hosts", index, "identity")
             raise BadInput(f"{where}: {exc}", path=prepared.config_path, line=line) from None
         keys[host.name] = load_private_key(text, where)
     known_hosts = Path(config.fleet.known_hosts)

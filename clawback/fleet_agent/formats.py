@@ -181,7 +181,17 @@ class _Json5Parser:
             elif e == "x":
                 parts.append(self._hex_escape(2))
             elif e == "u":
-                parts.append(self._hex_escape(4))
+                unit = self._hex_escape(4)
+                # A UTF-16 surrogate pair written as two escapes is one character, as in JSON.
+                if "\ud800" <= unit <= "\udbff" and text.startswith("\\u", self.pos):
+                    saved = self.pos
+                    self.pos += 1
+                    low = self._hex_escape(4)
+                    if "\udc00" <= low <= "\udfff":
+                        unit = chr(0x10000 + ((ord(unit) - 0xD800) << 10) + ord(low) - 0xDC00)
+                    else:
+                        self.pos = saved
+                parts.append(unit)
             else:
                 parts.append(_ESCAPES.get(e, e))
                 self.pos += 1
