@@ -143,6 +143,10 @@ class RemoteCutNetworkAction(Action):
             )
         ruleset = render_ruleset(params, incident_id=self.context.incident_id)
         state_dir = remote_state_dir(self.context.incident_id)
+        # Where no firewall ran before, conntrack starts tracking this SSH session only with
+        # the cut; the first packet it then sees decides the direction. If that is the host's
+        # answer it is "new" outbound and dropped (only established replies may leave), and
+        # the session stalls until this side speaks. Keepalives make this side speak first.
         answer = host.call("cut", {
             "ruleset": ruleset,
             "family": FAMILY,
@@ -150,7 +154,7 @@ class RemoteCutNetworkAction(Action):
             "state_dir": state_dir,
             "rollback_minutes": params.rollback_minutes,
             "incident_id": self.context.incident_id,
-        }, timeout=120)
+        }, timeout=120, keepalive_s=0.2)
         facts: dict[str, Any] = {
             "scope": params.scope,
             "table": f"{FAMILY} {params.table}",

@@ -248,8 +248,13 @@ class RemoteHost:
         *,
         privileged: bool = True,
         timeout: float = DEFAULT_COMMAND_TIMEOUT_S,
+        keepalive_s: float = 0.0,
     ) -> dict[str, Any]:
-        """Run one agent command; its JSON answer, or ResponderError with the agent's advice."""
+        """Run one agent command; its JSON answer, or ResponderError with the agent's advice.
+
+        ``keepalive_s`` makes this side send a keepalive whenever it has been quiet that long,
+        while the command runs (see ``responders.remote.network`` for why a cut needs it).
+        """
         from invoke.exceptions import CommandTimedOut
 
         if self._connection is None:
@@ -261,6 +266,9 @@ class RemoteHost:
         started = time.monotonic()
         # Parameters go in a file: invoke feeds a command's stdin one byte per 10 ms.
         params_file = self._write_params(params)
+        transport = self._connection.transport
+        if keepalive_s and transport is not None:
+            transport.set_keepalive(keepalive_s)
         try:
             result = self._connection.run(
                 f"{CLEAN_ENV} {line} < {shlex.quote(params_file)}",
@@ -275,6 +283,9 @@ class RemoteHost:
                 f"{self.name}: the SSH session broke during {command} ({type(exc).__name__}); "
                 "the host may have gone down or cut its network"
             ) from None
+        finally:
+            if keepalive_s and transport is not None:
+                transport.set_keepalive(0)
         try:
             answer = json.loads(result.stdout or "null")
         except ValueError:

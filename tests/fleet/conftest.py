@@ -83,10 +83,11 @@ class Sshd:
     host_key_line: str  # "ssh-ed25519 AAAA..."
     process: subprocess.Popen[bytes]
     log: Path
+    address: str = "127.0.0.1"
 
     @property
     def known_hosts_line(self) -> str:
-        return f"[127.0.0.1]:{self.port} {self.host_key_line}"
+        return f"[{self.address}]:{self.port} {self.host_key_line}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -100,7 +101,11 @@ class Sshd:
                 self.process.wait(timeout=5)
 
 
-def start_sshd(folder: Path, client: ClientKey, *, port: int | None = None) -> Sshd:
+def start_sshd(
+    folder: Path, client: ClientKey, *, port: int | None = None, listen: str = "127.0.0.1",
+    netns: str | None = None,
+) -> Sshd:
+    """``netns``: run it inside that network namespace (one the test created)."""
     sshd = require_binary("sshd", "openssh-server")
     require_root()  # root sshd: login as root, which the sample homes and gateways run as
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,7 +115,7 @@ def start_sshd(folder: Path, client: ClientKey, *, port: int | None = None) -> S
     port = port or free_port()
     config = folder / "sshd_config"
     config.write_text("\n".join([
-        "ListenAddress 127.0.0.1",
+        f"ListenAddress {listen}",
         f"Port {port}",
         f"HostKey {host_key}",
         f"AuthorizedKeysFile {folder / 'authorized_keys'}",
@@ -129,18 +134,31 @@ def start_sshd(folder: Path, client: ClientKey, *, port: int | None = None) -> S
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     subprocess.run([sshd, "-t", "-f", str(config)], check=True, timeout=30)
     log = folder / "sshd.log"
+    inside = ["ip", "netns", "exec", netns] if netns else []
     process = subprocess.Popen(
-        [sshd, "-D", "-f", str(config), "-E", str(log)],
+        [*inside, sshd, "-D", "-f", str(config), "-E", str(log)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    server = Sshd(port, public, process, log)
+    server = Sshd(port, public, process, log, listen)
     try:
-        wait_for_port(port)
+        if netns is None:
+            wait_for_port(port)
+        else:
+            wait_for_log(log, "Server listening on")
     except BaseException:
         server.stop()
         raise
     return server
+
+
+def wait_for_log(log: Path, text: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{text!r} not in {log} after {timeout}s")
 
 
 @dataclass
