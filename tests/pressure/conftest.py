@@ -68,6 +68,11 @@ def moto_account() -> Iterator[MotoAccount]:
         moto.stop()
 
 
+def make_dirs(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     """sha256 and mode of every regular file under ``root``: proves a run changed nothing."""
     out: dict[str, str] = {}
@@ -645,3 +650,75 @@ def contained_hosts(moto_account: MotoAccount) -> Iterator[dict[str, ContainedHo
             as_json = pool.submit(_contain_and_follow_up, boxes[1], json_output=True)
             hosts = {"rich": rich.result(), "json": as_json.result()}
         yield hosts
+
+
+# --------------------------------------------------------------------------------------------
+# clawback demo, started as early as the session allows
+# --------------------------------------------------------------------------------------------
+
+DEMO_TIMEOUT_S = 180.0
+
+
+@dataclass
+class DemoProcess:
+    """``clawback demo --json`` running in the background; its sandbox goes under ``tmp``."""
+
+    process: subprocess.Popen[str]
+    tmp: Path
+    _result: subprocess.CompletedProcess[str] | None = None
+
+    @classmethod
+    def start(cls, tmp: Path) -> DemoProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAWBACK_", "XDG_"))}
+        env["TMPDIR"] = str(tmp)  # the demo's sandbox goes where the test cleans up
+        for var in XDG_VARS:  # anything it writes outside its sandbox lands here, to be searched
+            env[var] = str(make_dirs(tmp / "xdg" / var.lower()))
+        env.update({var: DEAD_PROXY for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                                                "http_proxy", "https_proxy")})
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "clawback", "demo", "--json"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
+        )
+        return cls(process, tmp)
+
+    def result(self) -> subprocess.CompletedProcess[str]:
+        if self._result is None:
+            try:
+                stdout, stderr = self.process.communicate(timeout=DEMO_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.stop()
+                raise
+            self._result = subprocess.CompletedProcess(
+                self.process.args, self.process.returncode, stdout, stderr)
+        return self._result
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        # SIGINT lets the demo's own cleanup stop its supervisord, Prism and moto.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+
+
+@pytest.fixture(scope="session")
+def demo_process() -> Iterator[DemoProcess]:
+    with scratch_root("demo") as tmp:
+        demo = DemoProcess.start(tmp)
+        try:
+            yield demo
+        finally:
+            demo.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _demo_starts_early(request: pytest.FixtureRequest) -> None:
+    """When the session includes the demo's leak test, start the demo with the first test of
+    this directory: it spends most of its ~15 s waiting (Prism, the stop step's re-check), so
+    it overlaps the crash scenarios instead of adding to the suite's time."""
+    if any("demo_process" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("demo_process")

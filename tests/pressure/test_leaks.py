@@ -10,7 +10,8 @@ incident directory except the evidence archives and ``backups/`` (they hold the 
 by design, 0600), everything clawback wrote under its XDG dirs except the keyring, and the
 logs of the stand-ins the run talked to.
 
-``clawback demo`` builds its own sandbox with its own random secrets; they are read back from
+``clawback demo`` (started early by tests/pressure/conftest.py) builds its own sandbox with its
+own random secrets; they are read back from
 it afterwards (discovery over its host as it is now, over the original files sealed in its
 evidence, and its keyring), and every output is also searched for anything shaped like a
 provider secret.
@@ -19,19 +20,15 @@ provider secret.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from .conftest import ContainedHost, read_keyring_file, scratch_root
+from .conftest import ContainedHost, DemoProcess, read_keyring_file
 from .leak_scan import Blob, Secret, file_blobs, needles_for, scan, secret_shapes
 
 # What each command must have answered for its output to count (a command that failed on its
@@ -39,7 +36,6 @@ from .leak_scan import Blob, Secret, file_blobs, needles_for, scan, secret_shape
 EXPECTED_EXIT = {"contain": {3}, "discover": {0}, "audit": {0}, "drill": {0, 3}, "verify": {0},
                  "report": {0}}
 DRY_RUN_EXIT = {0}
-DEMO_TIMEOUT_S = 120.0
 
 
 def _keyring_secrets(values: dict[tuple[str, str], str], origin: str) -> list[Secret]:
@@ -116,36 +112,16 @@ def test_scanner_finds_every_form_it_claims() -> None:
 class DemoRun:
     result: subprocess.CompletedProcess[str]
     sandbox: Path
+    xdg: Path  # the XDG dirs the demo ran with
 
 
 @pytest.fixture(scope="module")
-def demo_run(request: pytest.FixtureRequest) -> Iterator[DemoRun]:
-    """``clawback demo --json``, started first so it runs while the contained hosts are built
-    (each takes most of its time waiting, on the demo's stop step and on Prism)."""
-    with scratch_root("demo") as tmp:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWBACK_")}
-        env["TMPDIR"] = str(tmp)  # the demo's sandbox goes where this test cleans up
-        process = subprocess.Popen(
-            [sys.executable, "-m", "clawback", "demo", "--json"], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
-        )
-        try:
-            request.getfixturevalue("contained_hosts")
-            stdout, stderr = process.communicate(timeout=DEMO_TIMEOUT_S)
-        finally:
-            if process.poll() is None:
-                # SIGINT lets the demo's own cleanup stop its supervisord, Prism and moto.
-                process.send_signal(signal.SIGINT)
-                try:
-                    process.communicate(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.communicate()
-        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-        assert result.returncode == 0, result.stderr[-3000:]
-        sandbox = Path(json.loads(stdout)["demo"]["sandbox"])
-        assert tmp in sandbox.parents
-        yield DemoRun(result, sandbox)
+def demo_run(demo_process: DemoProcess) -> DemoRun:
+    result = demo_process.result()
+    assert result.returncode == 0, result.stderr[-3000:]
+    sandbox = Path(json.loads(result.stdout)["demo"]["sandbox"])
+    assert demo_process.tmp in sandbox.parents
+    return DemoRun(result, sandbox, demo_process.tmp / "xdg")
 
 
 def _demo_secrets(sandbox: Path, incident: Path) -> list[Secret]:
@@ -190,6 +166,8 @@ def test_demo_json_leaks_nothing(demo_run: DemoRun) -> None:
               incident / "backups"],
         label_root=root,
     )
+    blobs += file_blobs(demo_run.xdg, skip=[demo_run.xdg / "xdg_data_home"],
+                        label_root=demo_run.xdg.parent)
     assert any(b.origin.endswith("timeline.jsonl") for b in blobs)
     _fail_on([h.describe() for h in scan(blobs, secrets)], "clawback demo --json")
     _fail_on(secret_shapes(blobs), "clawback demo --json (secret shapes)")
