@@ -71,7 +71,12 @@ class LoopbackService:
         )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"stand-in {provider}", daemon=True
+            target=self._server.serve_forever,
+            # How long stop() may wait for the loop to notice: the default half second, six
+            # stand-ins in a row, would be seconds of nothing at the end of every demo.
+            kwargs={"poll_interval": 0.02},
+            name=f"stand-in {provider}",
+            daemon=True,
         )
         self._thread.start()
 
