@@ -22,7 +22,7 @@ import pytest
 
 from clawback.signing import KEYRING_USERNAME
 
-from .conftest import (
+from .sandbox_host import (
     ADMIN_SECRET_VAR,
     MotoAccount,
     Sandbox,

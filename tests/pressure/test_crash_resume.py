@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
+from .sandbox_host import (
     Killed,
     MotoAccount,
     Progress,
@@ -112,6 +112,7 @@ class Scenario:
     box: Sandbox
     killed: Killed
     keys_at_kill: dict[str, str]  # the agent's IAM keys right after the kill
+    stored_at_kill: set[str]  # the AWS key ids the keyring held right after the kill
     journal_at_kill: dict[str, Any]  # state.json as the killed run left it
     pre_crash_checkpoint: Path | None
     resume: subprocess.CompletedProcess[str]
@@ -128,6 +129,7 @@ def _play(point: KillPoint, box: Sandbox) -> Scenario:
     if any(e["action"] == "close" for e in read_entries(killed.incident / "timeline.jsonl")):
         raise AssertionError(f"{point.name}: the run closed before the kill landed")
     keys_at_kill = box.aws_keys()
+    stored_at_kill = box.stored_aws_key_ids()
     journal_at_kill = json.loads((killed.incident / "state.json").read_text())
     pre_crash = None
     if (killed.incident / "checkpoint.txt").exists():
@@ -147,7 +149,7 @@ def _play(point: KillPoint, box: Sandbox) -> Scenario:
         # In-process (the CLI is exercised against the final checkpoint above): fewer start-ups.
         verify_pre_crash = verify_incident(killed.incident, checkpoint=Path(pre_crash),
                                            evidence_checker=check_evidence)
-    return Scenario(point, box, killed, keys_at_kill, journal_at_kill,
+    return Scenario(point, box, killed, keys_at_kill, stored_at_kill, journal_at_kill,
                     Path(pre_crash) if pre_crash else None, resume, final_checkpoint,
                     verify_final, verify_pre_crash)
 
@@ -318,7 +320,7 @@ def test_the_gate_pins_where_the_rotation_died(
     assert before.keys_at_kill == {}
     lost = _scenario(scenarios, "rotation-answer-lost")
     assert len(lost.keys_at_kill) == 1 and lost.box.old_key_id not in lost.keys_at_kill
-    assert lost.box.stored_aws_key_ids() == set()
+    assert lost.stored_at_kill == set()
 
 
 @pytest.mark.xfail(

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ContainedHost, DemoProcess, read_keyring_file
 from .leak_scan import Blob, Secret, file_blobs, needles_for, scan, secret_shapes
+from .sandbox_host import ContainedHost, DemoProcess, read_keyring_file
 
 # What each command must have answered for its output to count (a command that failed on its
 # arguments proves nothing about leaks).

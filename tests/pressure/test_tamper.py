@@ -43,7 +43,7 @@ from clawback.merkle import root_hash
 from clawback.signing import KEYRING_USERNAME, Signer
 from clawback.timeline import SIGNATURE_DOMAIN, Timeline
 
-from .conftest import ContainedHost, read_keyring_file
+from .sandbox_host import ContainedHost, read_keyring_file
 
 
 @dataclass
