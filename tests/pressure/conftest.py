@@ -38,16 +38,6 @@ def moto_account() -> Iterator[MotoAccount]:
         moto.stop()
 
 
-@pytest.fixture
-def sandbox(moto_account: MotoAccount) -> Iterator[Sandbox]:
-    with scratch_root("sandbox") as root:
-        box = build_sandbox(root / "box", moto_account)
-        try:
-            yield box
-        finally:
-            box.close()
-
-
 @pytest.fixture(scope="session")
 def contained_hosts(moto_account: MotoAccount) -> Iterator[dict[str, ContainedHost]]:
     """Two hosts contained side by side: ``rich`` (live progress, after every read-only
