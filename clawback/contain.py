@@ -209,12 +209,12 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
 
 
 def _store_for(prepared: Prepared, incident_dir: Path, timeline: Any) -> Any:
-    """The drill's per-credential stores (None for contain: it stops the agent first)."""
-    if not prepared.request.switch_agent:
-        return None
+    """Per-credential stores with a rotation ledger, so a crash never loses a new key or makes
+    a second one; the drill's also switch the agent's files over (contain's never do)."""
     from clawback.drill import DrillSession
 
-    return DrillSession(prepared, incident_dir, timeline)
+    return DrillSession(prepared, incident_dir, timeline,
+                        switch_files=prepared.request.switch_agent)
 
 
 def _header(prepared: Prepared) -> dict[str, Any]:

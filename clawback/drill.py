@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from clawback.contain import Prepared
-from clawback.runner import KEYS_ROTATE_ALL, Approver, Reporter, RunResult
+from clawback.runner import KEYS_REVOKE_ALL, KEYS_ROTATE_ALL, Approver, Reporter, RunResult
 from responders.interface import (
     Credential,
     InterruptedRotation,
@@ -94,6 +94,7 @@ class TargetHistory:
     reference: str | None = None
     stored_fingerprint: str | None = None
     reverted: bool = False
+    account: str = ""  # whose key the rotation was creating, once it said so
 
     def rebuild(self, secret: SecretValue | None) -> Credential:
         c = self.credential
@@ -129,6 +130,8 @@ class RotationHistory:
         extra = fields.get("extra") or {}
         stage = str(extra.get("stage", ""))
         item = self.targets.setdefault(target, TargetHistory(target))
+        if extra.get("account"):
+            item.account = str(extra["account"])
         if stage == "started":
             if item.started_at is None:
                 item.started_at = datetime.fromisoformat(str(fields["ts"]))
@@ -277,8 +280,8 @@ class AgentSwitchingStore:
                 self._earlier_read = True
             return self._earlier
 
-    def reached(self, stage: str) -> None:
-        self.session.record(self.cred, stage)
+    def reached(self, stage: str, *, account: str = "") -> None:
+        self.session.record(self.cred, stage, **({"account": account} if account else {}))
 
     # -- internals --------------------------------------------------------------------------
 
@@ -296,6 +299,7 @@ class AgentSwitchingStore:
             started_at=history.started_at,
             store_name=history.store_name if pending is not None else "",
             pending=pending,
+            account=history.account,
         )
 
     def _switch(self, new_secret: SecretValue, new_key_id: str | None) -> dict[str, Any]:
@@ -331,9 +335,13 @@ class DrillSession:
     does.
     """
 
-    def __init__(self, prepared: Prepared, incident_dir: Path, timeline: Any) -> None:
+    def __init__(self, prepared: Prepared, incident_dir: Path, timeline: Any, *,
+                 switch_files: bool = True) -> None:
         from responders.openclaw import BackupStore
 
+        # contain keeps the ledger (no replacement lost or made twice across a crash) but never
+        # writes new keys into a compromised agent's files.
+        self.switch_files = switch_files
         store: Any = prepared.store
         self.secrets = store if isinstance(store, TakingTurns) else TakingTurns(store)
         self.registry = prepared.registry
@@ -349,14 +357,16 @@ class DrillSession:
         history = self.history.targets.get(cred.target_id)
         previous = history.previous_reference if history else None
         problem: dict[str, str] = {}
-        if previous is None and cred.secret is not None:
+        if previous is None and cred.secret is not None and self.switch_files:
             try:
                 previous = self.secrets.store(self.previous_name(cred.target_id), cred.secret)
             except ResponderError as exc:
                 # Only a resume after a crash needs the copy; the rotation itself does not.
                 problem["previous_copy"] = f"not kept: {exc}"
         responder = self.registry.responder_for_provider(cred.provider)
-        switches = responder is None or responder.name not in SELF_SWITCHING_RESPONDERS
+        switches = self.switch_files and (
+            responder is None or responder.name not in SELF_SWITCHING_RESPONDERS
+        )
         self.record(
             cred, "started", previous_reference=previous,
             credential=cred.describe(),
@@ -409,8 +419,12 @@ class TakingTurns:
 
 
 def _rotate_step(loaded: Any) -> str:
+    """The step whose rotations the ledger records: the drill's, or contain's replacing one."""
     for step in loaded.playbook.steps:
         if step.uses == KEYS_ROTATE_ALL:
+            return str(step.id)
+    for step in loaded.playbook.steps:
+        if step.uses == KEYS_REVOKE_ALL and getattr(loaded.params[step.id], "rotate", False):
             return str(step.id)
     return "rotate"
 

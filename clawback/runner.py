@@ -487,10 +487,7 @@ class Runner:
                        ) -> list[TargetResult]:
         """``keys.revoke_all`` (action "revoke") or ``keys.rotate_all`` (action "rotate")."""
         creds = [c for c in self._key_targets() if self._selected(c, params)]
-        creds = [
-            c for c in creds
-            if not (self.journal and self.journal.target_done(step.id, f"{action} {c.target_id}"))
-        ]
+        creds = [c for c in creds if self._pending(step, params, action, c)]
         groups, results = self._route(step, creds, action)
         handle = self._revoke_group if action == "revoke" else self._rotate_group
 
@@ -502,6 +499,18 @@ class Runner:
                 continue
             results.extend(group)
         return results
+
+    def _done(self, step: Any, action: str, cred: Credential) -> bool:
+        return bool(self.journal and self.journal.target_done(step.id,
+                                                             f"{action} {cred.target_id}"))
+
+    def _pending(self, step: Any, params: Any, action: str, cred: Credential) -> bool:
+        """Still to do on a resume: its action, or (revoked already) the replacement a crash
+        interrupted."""
+        if not self._done(step, action, cred):
+            return True
+        return bool(action == "revoke" and getattr(params, "rotate", False)
+                    and not self._done(step, "rotate", cred))
 
     def _route(self, step: Any, creds: list[Credential], action: str
                ) -> tuple[dict[str, list[Credential]], list[TargetResult]]:
@@ -643,8 +652,11 @@ class Runner:
                 self._record_result(r)
             return results
 
+        # On a resume some keys are revoked already and only wait for their replacement.
+        rotate_only = [c for c in creds if self._done(step, "revoke", c)]
+        creds = [c for c in creds if not self._done(step, "revoke", c)]
         intents = {c.target_id: self._intent(step.id, "revoke", _cred_target(c)) for c in creds}
-        outcomes = self._revoke_with_retries(step, responder, creds)
+        outcomes = self._revoke_with_retries(step, responder, creds) if creds else {}
         results: list[TargetResult] = []
         for cred in creds:
             result = TargetResult(
@@ -667,13 +679,20 @@ class Runner:
                 self._record_result(result)
                 results.append(result)
         if params.rotate and Capability.ROTATE in responder.capabilities and self.secrets:
-            store = self.secrets
-            for cred in dead:
+
+            def replace(cred: Credential) -> TargetResult:
                 seq = self._intent(step.id, "rotate", _cred_target(cred))
-                outcome = self._with_retries(step, lambda c=cred: responder.rotate(c, store))
+                store = self.store_for(cred) if self.store_for else self.secrets
+                outcome = self._with_retries(
+                    step, lambda: responder.rotate(cred, store)  # type: ignore[arg-type]
+                )
                 result = TargetResult(step.id, "rotate", cred.target_id, outcome, cred.describe())
                 self._record_result(result, intent_seq=seq)
-                results.append(result)
+                return result
+
+            for result in responder.context.fan_out(replace, [*dead, *rotate_only]):
+                if isinstance(result, TargetResult):
+                    results.append(result)
         return results
 
     def _revoke_with_retries(

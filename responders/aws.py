@@ -934,6 +934,11 @@ class AWSResponder(Responder):
             settings = self.settings
             iam, _ = self._clients()
             located = self._locate_key(cred.key_id)
+            if (isinstance(located, AlreadyRevoked) and earlier is not None
+                    and earlier.pending is None and earlier.account):
+                # A crashed run revoked the old key and was making its replacement for this
+                # user: carry on from there (an unstored key it made is deleted below).
+                located = _Key("access_key", cred.key_id, earlier.account, None)
             if isinstance(located, AlreadyRevoked):
                 if earlier is not None and earlier.pending is not None:
                     return self._finish_interrupted(cred, store, earlier)
@@ -957,6 +962,7 @@ class AWSResponder(Responder):
                 if isinstance(room, Outcome):
                     return room
                 facts.update(room)
+                _reached(store, "creating", account=old.user)
                 created = self._call(
                     "iam:CreateAccessKey", iam.create_access_key, UserName=old.user
                 )
@@ -1431,6 +1437,6 @@ def _created_since(created: Any, started: datetime) -> bool:
     return created >= started - CLOCK_SKEW
 
 
-def _reached(store: SecretStore, stage: str) -> None:
+def _reached(store: SecretStore, stage: str, *, account: str = "") -> None:
     if isinstance(store, RotationLedger):
-        store.reached(stage)
+        store.reached(stage, account=account)

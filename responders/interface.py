@@ -155,6 +155,7 @@ class InterruptedRotation:
     started_at: datetime  # when that attempt began: anything created since may be its own
     store_name: str = ""  # the name it stored its new secret under, if it got that far
     pending: SecretValue | None = field(default=None, repr=False)  # that stored secret
+    account: str = ""  # whose key it was creating (an IAM user), when it recorded that
 
 
 @runtime_checkable
@@ -170,7 +171,10 @@ class RotationLedger(Protocol):
 
     def interrupted(self) -> InterruptedRotation | None: ...
 
-    def reached(self, stage: str) -> None: ...
+    def reached(self, stage: str, *, account: str = "") -> None:
+        """Record ``stage``; ``account`` names whose key is being made (recorded before the
+        create call, so a resume knows where an unstored orphan would be)."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------

@@ -292,8 +292,7 @@ ANSWER_LOST_GAP = pytest.mark.xfail(
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(p.name, marks=ANSWER_LOST_GAP) if p.name == "rotation-answer-lost" else p.name
-    for p in KILL_POINTS
+    p.name for p in KILL_POINTS
 ])
 def test_no_key_lost_or_made_twice(scenarios: dict[str, Scenario | BaseException],
                                    name: str) -> None:
@@ -323,13 +322,6 @@ def test_the_gate_pins_where_the_rotation_died(
     assert lost.stored_at_kill == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine gap (reported): on --resume, keys.revoke_all skips every credential whose "
-    "revoke is journaled as done, so a rotation the crash interrupted is never attempted again "
-    "and nothing lists it as left to do",
-)
 def test_interrupted_rotation_is_finished_or_handed_to_a_human(
     scenarios: dict[str, Scenario | BaseException],
 ) -> None:
