@@ -452,42 +452,19 @@ def restore_network(incident: str, confirm: bool = False, json: bool = False,
 @with_advice
 def demo(json: bool = False) -> int:
     """Run the real contain playbook against an embedded sandbox (no root, loopback only)."""
-    from clawback.console import (
-        JsonReporter,
-        RichReporter,
-        print_json,
-        print_summary,
-        result_document,
-    )
+    from clawback.console import JsonReporter, RichReporter, print_json, result_document
     from clawback.sandbox.demo import run_demo
+    from clawback.sandbox.summary import demo_section, print_demo_ending
 
-    reporter: Any = JsonReporter() if json else RichReporter()
+    # The demo ends with its own summary and keeps the final checkpoint itself.
+    reporter: Any = JsonReporter() if json else RichReporter(show_checkpoints=False)
     outcome = run_demo(reporter)
     if json:
         document = result_document(outcome.result)
-        document["demo"] = {
-            "sandbox": str(outcome.root),
-            "gateway_stopped": outcome.gateway_stopped,
-            "aws_keys_after": outcome.aws_keys_after,
-            "verify_exit": outcome.verify_exit,
-            "notes": outcome.notes,
-        }
+        document["demo"] = demo_section(outcome)
         print_json(document)
     else:
-        print_summary(outcome.result, reporter)
-        console = reporter.console
-        console.print(f"gateway stand-in stopped for good: {outcome.gateway_stopped}")
-        console.print(
-            "keys of the agent's IAM user now (moto): "
-            f"{outcome.aws_keys_after or 'none'} — the compromised key is gone; any key listed "
-            "is the replacement clawback created and stored in the demo keyring"
-        )
-        verdict = ("INTACT (anchored to the final checkpoint)" if outcome.verify_exit == 0
-                   else f"NOT INTACT (exit {outcome.verify_exit})")
-        console.print(f"clawback verify: {verdict}")
-        for note in outcome.notes:
-            console.print(f"[yellow]note:[/yellow] {note}")
-        console.print(f"Everything is kept in {outcome.root}")
+        print_demo_ending(demo_section(outcome), reporter.console)
     return 0 if outcome.ok else EXIT_INTERNAL
 
 

@@ -105,11 +105,20 @@ def restore_network(c: Any, incident: str, confirm: bool = False, json: bool = F
         "preflight": "change nothing: prove each admin credential can do what contain needs",
         "config": "clawback.toml (default: ./clawback.toml, then $XDG_CONFIG_HOME/clawback/)",
         "json": "print the result as JSON",
+        "dry-run": "show every rotation that would be made; change and write nothing",
+        "resume": "finish drill ID after a crash: one live new key per credential, old ones dead",
+        "confirm-manual": "with --resume: record every open manual step as done by you, now",
+        "playbook": "drill playbook YAML (default: the packaged drill.yaml)",
+        "incidents-dir": "where incidents are kept (default: $XDG_STATE_HOME/clawback/incidents)",
     },
 )
-def drill(c: Any, preflight: bool = False, config: str | None = None, json: bool = False) -> None:
-    """The quarterly drill. --preflight proves the panic button would work, changing nothing."""
-    _finish(cli.drill(preflight=preflight, config=config, json=json))
+def drill(c: Any, preflight: bool = False, config: str | None = None, json: bool = False,
+          dry_run: bool = False, resume: str | None = None, confirm_manual: bool = False,
+          playbook: str | None = None, incidents_dir: str | None = None) -> None:
+    """The quarterly drill: rotate every key with zero downtime (--preflight changes nothing)."""
+    _finish(cli.drill(preflight=preflight, config=config, json=json, dry_run=dry_run,
+                      resume=resume, confirm_manual=confirm_manual, playbook=playbook,
+                      incidents_dir=incidents_dir))
 
 
 @task(

@@ -128,7 +128,9 @@ def print_summary(result: RunResult, reporter: RichReporter) -> None:
     if result.remaining:
         console.print("[bold yellow]A human must still do this:[/bold yellow]")
         for r in result.remaining:
-            console.print(f"  • [{r.step}] {r.target}: {_escape(outcome_summary(r.outcome))}")
+            console.print(
+                f"  • {_escape(f'[{r.step}] {r.target}')}: {_escape(outcome_summary(r.outcome))}"
+            )
         console.print(
             f"Then record it with: clawback contain --resume {result.incident_id}"
         )
