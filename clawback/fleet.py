@@ -332,7 +332,6 @@ class FleetRun:
             interactive=self.request.interactive,
             approver=_AskOnce(self.request.approver),
         )
-        self._results_lock = threading.Lock()
 
     # -- registries ---------------------------------------------------------------------------
 
@@ -384,8 +383,11 @@ class FleetRun:
         )
         try:
             facts = remote.open()
-        except (HostUnreachable, ResponderError) as exc:
+        except Exception as exc:  # HostUnreachable carries advice; anything else is named
             remote.close()
+            if not isinstance(exc, HostUnreachable | ResponderError):
+                exc = HostUnreachable(f"preparing {member.name} failed ({type(exc).__name__}: "
+                                      f"{exc}); it was not contained by this run")
             self._record(member, TargetResult(
                 CONNECT_STEP, "fleet.connect", member.name,
                 Failed(error=str(exc), detail=f"{member.name} was not contained by this run"),
@@ -453,21 +455,30 @@ class FleetRun:
             return
         try:
             member.results.extend(member.runner.run_steps(phase.step_ids))
-        except Exception as exc:  # a bug or a broken session: this host only
-            self._record(member, TargetResult(
-                phase.step_ids[0], "fleet.host", member.name,
-                Failed(error=f"{type(exc).__name__}: {exc}",
-                       detail=f"steps {', '.join(phase.step_ids)} stopped on {member.name}"),
-            ))
-        if discover_after and not member.discovered:
-            self._discover(member)
+        finally:
+            # Keys must be found even where a step broke: they are revoked centrally.
+            if discover_after and not member.discovered:
+                self._discover(member)
 
-    def _each(self, work: Callable[[_Member], None], members: Sequence[_Member]) -> None:
+    def _each(self, work: Callable[[_Member], None], members: Sequence[_Member],
+              step: str) -> None:
+        """``work`` on every member at once (bounded); a crash is that host's failure only."""
+
+        def guarded(member: _Member) -> None:
+            try:
+                work(member)
+            except Exception as exc:
+                self._record(member, TargetResult(
+                    step, "fleet.host", member.name,
+                    Failed(error=f"{type(exc).__name__}: {exc}",
+                           detail=f"{step} stopped on {member.name}; the other hosts went on"),
+                ))
+
         if not members:
             return
         with ThreadPoolExecutor(max_workers=self.pool_size,
                                 thread_name_prefix="clawback-fleet") as pool:
-            for future in [pool.submit(work, m) for m in members]:
+            for future in [pool.submit(guarded, m) for m in members]:
                 future.result()
 
     # -- the whole run ------------------------------------------------------------------------
@@ -513,13 +524,14 @@ class FleetRun:
         try:
             self.reporter.note(f"connecting to {len(self.members)} host(s), "
                                f"{self.pool_size} at a time")
-            self._each(self._connect, self.members)
+            self._each(self._connect, self.members, CONNECT_STEP)
             self._checkpoint()
             first_central = next((i for i, p in enumerate(self.phases) if p.central), None)
             for index, phase in enumerate(self.phases):
                 live = [m for m in self.members if m.runner is not None]
                 if phase.central:
-                    self._each(self._discover, [m for m in live if not m.discovered])
+                    self._each(self._discover, [m for m in live if not m.discovered],
+                               DISCOVER_STEP)
                     self._merge(central)
                     central.run_steps(phase.step_ids)
                     continue
@@ -528,11 +540,12 @@ class FleetRun:
                                        "network goes:")
                     self._checkpoint()
                 discover_after = first_central is not None and index + 1 == first_central
-                self._each(lambda m, p=phase, d=discover_after: self._host_phase(m, p, d), live)
+                self._each(lambda m, p=phase, d=discover_after: self._host_phase(m, p, d), live,
+                           phase.step_ids[0])
                 self._checkpoint()
         finally:
             self._each(lambda m: m.remote.close(),
-                       [m for m in self.members if m.remote is not None])
+                       [m for m in self.members if m.remote is not None], "disconnect")
         return central.finish([r for m in self.members for r in m.results])
 
     def _merge(self, central: Runner) -> None:

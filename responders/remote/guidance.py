@@ -20,12 +20,9 @@ from responders.interface import (
     Planned,
     Responder,
 )
+from responders.remote.discovery import hosts_of
 
 ON_HOST_RESPONDER = "fleet-on-host"
-
-
-def _hosts_of(cred: Credential) -> list[str]:
-    return sorted({loc.path.split(":", 1)[0] for loc in cred.locations if ":" in loc.path})
 
 
 def on_host_responder(providers: frozenset[str], replaced: Sequence[str]) -> type[Responder]:
@@ -38,13 +35,13 @@ def on_host_responder(providers: frozenset[str], replaced: Sequence[str]) -> typ
 
         def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
             return [
-                (c, Planned(action="revoke", detail=f"manual on {', '.join(_hosts_of(c))}: "
+                (c, Planned(action="revoke", detail=f"manual on {', '.join(hosts_of(c))}: "
                             f"{c.kind} {c.fingerprint}"))
                 for c in creds
             ]
 
         def revoke(self, cred: Credential) -> Outcome:
-            hosts = ", ".join(_hosts_of(cred)) or "its host"
+            hosts = ", ".join(hosts_of(cred)) or "its host"
             places = "; ".join(str(loc) for loc in cred.locations)
             return ManualRequired(
                 instructions=(

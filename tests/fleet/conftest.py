@@ -30,6 +30,23 @@ from clawback.sandbox.supervisor import SupervisorHandle, start_supervisord
 from tests.conftest import require_binary, require_root
 
 AGENT_IAM_USER = "openclaw-agent"
+# The contain playbook's host and key steps with a shorter respawn re-check, for the tests that
+# are about something else than the packaged playbook (test_fleet_contain runs that one).
+QUICK_PLAYBOOK = """\
+name: fleet-quick
+steps:
+  - id: volatile
+    uses: host.snapshot
+    with: {volatile: true}
+  - id: stop
+    uses: host.stop_service
+    with: {recheck_seconds: 1}
+  - id: revoke
+    uses: keys.revoke_all
+    with: {verify: true, providers: [aws]}
+  - id: evidence
+    uses: host.snapshot
+"""
 KEYRING_SERVICE = "clawback-fleet-test"
 KEYRING_USER = "ssh-key"
 
@@ -267,6 +284,11 @@ class Fleet:
             lines += ["", "[[hosts]]", *(f"{k} = {_toml(v)}" for k, v in extra.items())]
         path = self.root / "clawback.toml"
         path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def quick_playbook(self) -> Path:
+        path = self.root / "quick.yaml"
+        path.write_text(QUICK_PLAYBOOK)
         return path
 
     def planted_values(self) -> set[str]:

@@ -145,7 +145,7 @@ def test_down_host_and_unknown_host_key_do_not_stop_the_others(
     config = fleet.write_config()
     down.sshd.stop()
 
-    result = contain(fleet, config, "good,down,stranger")
+    result = contain(fleet, config, "good,down,stranger", playbook=fleet.quick_playbook())
 
     assert result.exit_code == 3
     connect = {r.target: r for r in result.results if r.step == "connect"}
