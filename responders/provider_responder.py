@@ -68,7 +68,7 @@ class ProviderResponder(Responder, Generic[S]):
         super().__init__(context)
         self._lock = threading.RLock()
         self._parsed: S | None = None
-        self._http: Any = None
+        self._http: Any = None  # the provider's HTTP client (or SDK transport), made on first use
 
     @property
     def settings(self) -> S:
