@@ -94,6 +94,7 @@ def prepare(request: ContainRequest) -> Prepared:
         Path(playbook_path), actions=known_actions(registry), variables=WHEN_VARIABLES
     )
     store = KeyringSecretStore()
+    _check_provider_tables(registry, config, config_path)
     _check_references(config, config_path, store)
     settings = config.settings()
     return Prepared(
@@ -105,6 +106,21 @@ def prepare(request: ContainRequest) -> Prepared:
         settings=settings,
         store=store,
     )
+
+
+def _check_provider_tables(registry: Registry, config: Any, config_path: Path | None) -> None:
+    """Each [providers.X] table is checked by its responder now, not mid-run after the agent
+    was stopped (loads only the configured responders)."""
+    for name in config.providers:
+        table = config.provider(name)
+        try:
+            registry.responder(name).check_config(table)
+        except ResponderError as exc:
+            message = str(exc)
+            key = next((k for k in table if f"{k}:" in message or f"{k!r}" in message), None)
+            line = (config.line_of("providers", name, key) if key
+                    else config.line_of("providers", name))
+            raise BadInput(message, path=config_path, line=line) from None
 
 
 def _check_references(config: Any, config_path: Path | None, store: KeyringSecretStore) -> None:

@@ -53,28 +53,47 @@ MAX_BACKOFF_S = 10.0
 MAX_RETRY_AFTER_S = 30.0
 
 
-def _engine_params() -> dict[str, type[Any]]:
-    from pydantic import BaseModel, ConfigDict
+def _engine_params(known_providers: Collection[str]) -> dict[str, type[Any]]:
+    import difflib
 
-    class RevokeAllParams(BaseModel):
+    from pydantic import BaseModel, ConfigDict, field_validator
+
+    known = frozenset(known_providers)
+
+    class KeyStepParams(BaseModel):
         model_config = ConfigDict(extra="forbid")
+        verify: bool = True
+        providers: list[str] | None = None
+        exclude_providers: list[str] = []
+
+        @field_validator("providers", "exclude_providers")
+        @classmethod
+        def _known(cls, names: list[str] | None) -> list[str] | None:
+            # A typo here would make the step silently act on nothing.
+            for name in names or ():
+                if name not in known:
+                    close = difflib.get_close_matches(name, sorted(known), n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    raise ValueError(
+                        f"unknown provider {name!r}: {hint}known providers: "
+                        f"{', '.join(sorted(known))}"
+                    )
+            return names
+
+    class RevokeAllParams(KeyStepParams):
         rotate: bool = False
-        verify: bool = True
-        providers: list[str] | None = None
-        exclude_providers: list[str] = []
 
-    class RotateAllParams(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        verify: bool = True
-        providers: list[str] | None = None
-        exclude_providers: list[str] = []
+    class RotateAllParams(KeyStepParams):
+        pass
 
     return {KEYS_REVOKE_ALL: RevokeAllParams, KEYS_ROTATE_ALL: RotateAllParams}
 
 
 def known_actions(registry: Registry) -> Mapping[str, type[Any]]:
     """Every ``uses:`` a playbook may name, with the model that validates its ``with:``."""
-    return ActionParams(registry, _engine_params())
+    from clawback.secret_patterns import KNOWN_PROVIDERS
+
+    return ActionParams(registry, _engine_params({*KNOWN_PROVIDERS, *registry.names}))
 
 
 WHEN_VARIABLES = ("cut_network", "dry_run", "yes", "resume")

@@ -356,6 +356,10 @@ class AWSResponder(Responder):
         }
     )
 
+
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        parse_settings(config)
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
         self._lock = threading.RLock()

@@ -389,6 +389,11 @@ class Responder:
     def handles(self, cred: Credential) -> bool:
         return cred.provider in self.providers
 
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        """Validate this responder's ``[providers.X]`` table before anything runs; raise
+        ResponderError naming the bad key. Reads nothing and sends nothing."""
+
     def configured_targets(self) -> list[Credential]:
         """Targets named in this responder's config rather than discovered (IAM users, deploy
         keys, webhooks...). Must not send any request."""

@@ -310,6 +310,10 @@ class ManualResponder(Responder):
     )
     fallback: ClassVar[bool] = True
 
+
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        parse_settings(config)
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
         self._lock = threading.Lock()

@@ -1034,6 +1034,10 @@ class OpenClawResponder(Responder):
     )
     actions: ClassVar[Mapping[str, type[Action]]] = {LockdownAction.name: LockdownAction}
 
+
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        parse_settings(config)
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
         self._lock = threading.RLock()

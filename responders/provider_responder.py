@@ -70,6 +70,10 @@ class ProviderResponder(Responder, Generic[S]):
         self._parsed: S | None = None
         self._http: Any = None  # the provider's HTTP client (or SDK transport), made on first use
 
+    @classmethod
+    def check_config(cls, config: Mapping[str, Any]) -> None:
+        cls.parse_settings(config)
+
     @property
     def settings(self) -> S:
         with self._lock:

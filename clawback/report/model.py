@@ -883,8 +883,8 @@ def _impact(rows: Sequence[TimelineRow]) -> Impact:
             rollback = _mapping(_mapping(row.extra.get("facts")).get("rollback"))
             deadline = str(rollback.get("deadline_utc") or "") if rollback.get("armed") else ""
             windows.append(IsolationWindow(row.ts, None, row.detail, row.seq, deadline))
-        elif row.action in ("network.restore", "restore_network") and row.status == "ok" \
-                and windows:
+        elif (row.action == "network.restore" or row.action.endswith("restore_network")) \
+                and row.status == "ok" and windows:
             last = windows[-1]
             if last.ended is None:
                 windows[-1] = IsolationWindow(

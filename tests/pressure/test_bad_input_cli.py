@@ -193,12 +193,6 @@ def test_bad_input_exits_2_names_the_place_and_does_nothing(live: Live, name: st
     assert live.box.aws_keys() == {live.box.old_key_id: "Active"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine gap (reported): keys.revoke_all accepts any name in providers: and "
-    "exclude_providers:, so a typo makes the revoke step silently do nothing",
-)
 def test_unknown_provider_name_in_a_playbook_is_bad_input(live: Live, tmp_path: Path) -> None:
     typo = Attempt(
         playbook="name: typo\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n"
@@ -211,13 +205,6 @@ def test_unknown_provider_name_in_a_playbook_is_bad_input(live: Live, tmp_path: 
     assert not (tried.workdir / "incidents").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="engine gap (reported): [providers.X] keys are validated only when the responder "
-    "first parses them, mid-run: with the packaged playbook a typo stops the agent, then ends "
-    "in an internal error (exit 1) before any key is revoked, and the timeline is left open",
-)
 def test_unknown_key_in_a_provider_table_is_bad_input(live: Live, tmp_path: Path) -> None:
     # Only the revoke step: with the packaged playbook the agent is stopped before the crash.
     typo = Attempt(
