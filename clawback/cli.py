@@ -405,7 +405,8 @@ def audit(home: str | None = None, format: str = "text", fail_on: str | None = N
         providers = {n for n, c in load_registry().responders.items() if c.providers}
         loaded = load_config(found, known_providers=providers)
         settings = {**loaded.settings(), "providers": {n: loaded.provider(n)
-                                                       for n in loaded.providers}}
+                                                       for n in loaded.providers},
+                    "audit": loaded.audit.model_dump(mode="json")}
     agent = settings.get("agent", {})
     user_home = _path(home) or Path(agent.get("user_home") or Path.home())
     state_dirs = [Path(p) for p in agent.get("state_dirs") or []] or None

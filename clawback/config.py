@@ -207,6 +207,12 @@ def _unique_host_names(hosts: list[Host]) -> list[Host]:
     return hosts
 
 
+class Audit(_Section):
+    # What the owner set as spending caps per provider (e.g. openai = "USD 50/month"): the
+    # audit only records that a cap exists, it cannot read the provider's billing settings.
+    spend_limits: dict[str, str] = Field(default_factory=dict)
+
+
 class Config(_Section):
     agent: Agent = Field(default_factory=Agent)
     evidence: Evidence = Field(default_factory=Evidence)
@@ -217,6 +223,7 @@ class Config(_Section):
         default_factory=list
     )
     fleet: Fleet = Field(default_factory=Fleet)
+    audit: Audit = Field(default_factory=Audit)
 
     _source: Path | None = PrivateAttr(default=None)
     _sha256: str | None = PrivateAttr(default=None)

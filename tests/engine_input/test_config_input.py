@@ -238,7 +238,7 @@ def test_unknown_table(write_input: InputWriter) -> None:
     assert (error.line, error.column) == (line, column + 1)
     assert "unknown table or key 'evidense'" in error.message
     assert "Did you mean 'evidence'?" in error.message
-    assert "allowed: agent, evidence, fleet, hosts, network, providers" in error.message
+    assert "allowed: agent, audit, evidence, fleet, hosts, network, providers" in error.message
 
 
 def test_unknown_key_in_second_service(write_input: InputWriter) -> None:
@@ -547,3 +547,17 @@ def test_error_after_tricky_constructs_is_located(write_input: InputWriter) -> N
     error = refused(write_input("c.toml", text))
     assert (error.line, error.column) == value_position(text, 'uid = "x"')
     assert f"also {error.path}:{value_position(text, 'ssh_port = ')[0]}:" in error.message
+
+
+def test_audit_spend_limits_table_is_accepted_and_typed(tmp_path: Path) -> None:
+    from clawback.config import load_config
+
+    path = tmp_path / "clawback.toml"
+    path.write_text('[audit]\nspend_limits = { openai = "USD 50/month" }\n')
+    os.chmod(path, 0o600)
+    config = load_config(path, known_providers=())
+    assert config.audit.spend_limits == {"openai": "USD 50/month"}
+    path.write_text("[audit]\nspend_limits = { openai = 50 }\n")
+    with pytest.raises(BadInput) as caught:
+        load_config(path, known_providers=())
+    assert caught.value.line == 2
