@@ -27,6 +27,18 @@ from .sandbox_host import (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _loopback_bypasses_proxies() -> Iterator[None]:
+    """Session and module fixtures run outside each test's environment, where tests/conftest.py
+    sets NO_PROXY for loopback. urllib's shared opener keeps whatever proxy was set when another
+    test first used it (the dead proxy of tests/conftest.py), and moto's setup goes through it:
+    loopback must bypass proxies here too."""
+    with pytest.MonkeyPatch.context() as env:
+        for var in ("NO_PROXY", "no_proxy"):
+            env.setenv(var, "127.0.0.1,localhost,::1")
+        yield
+
+
 @pytest.fixture(scope="session")
 def moto_account() -> Iterator[MotoAccount]:
     moto = start_moto()

@@ -4,8 +4,9 @@ byte-for-byte the same, the gateway still running and the agent's AWS key still 
 
 tests/engine_input checks the loaders in-process and tests/engine a few playbook errors through
 the CLI; these are the cases of issue 8 those leave out: no usable keyring backend, unknown
-provider names, ``when:`` cycles, literal secrets, a world-writable config, and errors inside
-the config as the CLI reports them.
+provider names (a ``[providers.X]`` table, a keys step's ``providers:``), an unknown key inside a
+provider table, ``when:`` cycles, literal secrets, a world-writable config, and config errors
+as the CLI reports them.
 """
 
 from __future__ import annotations
@@ -127,6 +128,13 @@ ATTEMPTS = {
                                      at_text="steps.only.ok", says="cycle"),
     "resume-of-no-such-incident": Attempt(extra=("--resume", "2026-01-01T0000Z-abcd"),
                                           says="no incident"),
+    "unknown-provider-in-a-keys-step": Attempt(
+        playbook="name: typo\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n"
+                 "    with: {providers: [aws, gihtub]}\n",
+        located_in="playbook", at_text="gihtub", says="gihtub"),
+    "unknown-key-in-a-provider-table": Attempt(  # with the packaged playbook, as in an incident
+        config=_replace('region = "us-east-1"', 'region = "us-east-1"\nregoin = "eu-west-1"'),
+        located_in="config", at_text="regoin", says="regoin"),
 }
 
 
@@ -191,28 +199,3 @@ def test_bad_input_exits_2_names_the_place_and_does_nothing(live: Live, name: st
     assert tree_digest(live.box.home.root) == live.home_before
     assert live.box.gateway_state() == "RUNNING"
     assert live.box.aws_keys() == {live.box.old_key_id: "Active"}
-
-
-def test_unknown_provider_name_in_a_playbook_is_bad_input(live: Live, tmp_path: Path) -> None:
-    typo = Attempt(
-        playbook="name: typo\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n"
-                 "    with: {providers: [gihtub]}\n",
-        located_in="playbook", at_text="gihtub",
-    )
-    tried = _attempt(live, typo, tmp_path / "typo")
-    assert tried.run.returncode == 2, tried.run.stderr
-    assert tried.located(typo), tried.run.stderr
-    assert not (tried.workdir / "incidents").exists()
-
-
-def test_unknown_key_in_a_provider_table_is_bad_input(live: Live, tmp_path: Path) -> None:
-    # Only the revoke step: with the packaged playbook the agent is stopped before the crash.
-    typo = Attempt(
-        config=_replace('region = "us-east-1"', 'region = "us-east-1"\nregoin = "eu-west-1"'),
-        playbook="name: typo\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n",
-        located_in="config", at_text="regoin",
-    )
-    tried = _attempt(live, typo, tmp_path / "typo")
-    assert tried.run.returncode == 2, tried.run.stderr
-    assert tried.located(typo), tried.run.stderr
-    assert not (tried.workdir / "incidents").exists()

@@ -282,18 +282,7 @@ def test_old_key_is_dead(scenarios: dict[str, Scenario | BaseException], name: s
     assert _rejected_by_sts(s.box), "a call signed with the old key was accepted"
 
 
-ANSWER_LOST_GAP = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product gap (reported): a key IAM created whose answer never reached clawback "
-    "(crash, dropped connection) stays live and unstored: AWS rotate keeps no record before "
-    "CreateAccessKey, and --resume does not look for keys of the user it did not store",
-)
-
-
-@pytest.mark.parametrize("name", [
-    p.name for p in KILL_POINTS
-])
+@pytest.mark.parametrize("name", [p.name for p in KILL_POINTS])
 def test_no_key_lost_or_made_twice(scenarios: dict[str, Scenario | BaseException],
                                    name: str) -> None:
     s = _scenario(scenarios, name)
