@@ -11,8 +11,12 @@ and the post-incident report is written. No root, no network beyond loopback; ev
 started here is stopped at the end. The directory is kept so the incident can be inspected.
 
 Besides the incident, the sandbox holds ``planted.json`` (what was planted: fingerprints and
-places, never a value) and ``demo.json`` (what the demo found, as ``--json`` prints it).
-``CLAWBACK_DEMO_SEED`` (an integer) makes the planted secrets reproducible.
+places, never a value), ``demo.json`` (what the demo found, as ``--json`` prints it) and
+``gateway-endpoints.json`` (the stand-ins' URLs, where the gateway stand-in's ``/keys-ok`` finds
+them). ``CLAWBACK_DEMO_SEED`` (an integer) makes the planted secrets reproducible.
+
+``open_sandbox`` starts the same sandbox without running anything against it, for tests (a drill
+against the demo backends while the gateway keeps running: tests/drill_demo).
 """
 
 from __future__ import annotations
@@ -25,14 +29,21 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clawback.private_files import make_private_dir, write_private
+
+if TYPE_CHECKING:
+    from clawback.sandbox.home import SampleHome
+    from clawback.sandbox.providers.fleet import ProviderFleet
+    from clawback.sandbox.standins import MotoStandIn
+    from clawback.sandbox.supervisor import SupervisorHandle
 
 AGENT_IAM_USER = "openclaw-agent"
 SEED_VARIABLE = "CLAWBACK_DEMO_SEED"
 PLANTED_FILE = "planted.json"
 SUMMARY_FILE = "demo.json"
+ENDPOINTS_FILE = "gateway-endpoints.json"
 
 
 @dataclass
@@ -190,21 +201,48 @@ def _seed() -> int | None:
         raise BadInput(f"{SEED_VARIABLE} must be an integer") from None
 
 
-def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
+@dataclass
+class Sandbox:
+    """Everything ``clawback demo`` acts on, running: the agent's host, its backends and the
+    clawback.toml that points at them. ``credentials`` are the values of the config's ``env:``
+    references: set them only while clawback runs (``sandbox_environment``)."""
+
+    root: Path
+    home: SampleHome
+    moto: MotoStandIn
+    fleet: ProviderFleet
+    gateway: SupervisorHandle
+    config: Path
+    endpoints: Path  # where the gateway stand-in finds the provider stand-ins
+    planted: list[dict[str, Any]]
+    credentials: dict[str, str] = field(repr=False)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.home.gateway_port}"
+
+
+@contextlib.contextmanager
+def sandbox_environment(sandbox: Sandbox) -> Iterator[None]:
+    """The admin credentials' ``env:`` references resolve only while the run needs them."""
+    with _environment(sandbox.credentials):
+        yield
+
+
+@contextlib.contextmanager
+def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Iterator[Sandbox]:
+    """Start the demo's sandbox under ``root``; every process it started is stopped on exit.
+
+    The keyring is the caller's business: ``run_demo`` isolates it, a test brings its own.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
-    from clawback.contain import ContainRequest, packaged_playbook, prepare, run
-    from clawback.report import write_reports
     from clawback.sandbox.home import build_sample_home
     from clawback.sandbox.providers.fleet import start_provider_fleet
     from clawback.sandbox.standins import find_prism, free_port, github_spec, start_moto
     from clawback.sandbox.supervisor import start_supervisord
-    from clawback.verify import verify_incident
 
-    seed = _seed()
-    root = make_private_dir(root or Path(tempfile.mkdtemp(prefix="clawback-demo-")))
-    with contextlib.ExitStack() as cleanup, _isolated_keyring(root):
-        reporter.note(f"sandbox in {root}")
+    with contextlib.ExitStack() as cleanup:
         moto = start_moto()
         cleanup.callback(moto.stop)
         aws_key = moto.create_agent_key(AGENT_IAM_USER)
@@ -217,6 +255,7 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
         )
         planted = planted_record(home)
         write_private(root / PLANTED_FILE, json.dumps(planted, indent=2) + "\n")
+        endpoints = root / ENDPOINTS_FILE
         with ThreadPoolExecutor(max_workers=1) as pool:
             # Prism takes a couple of seconds to read GitHub's description: meanwhile the
             # gateway starts under supervisord.
@@ -232,11 +271,16 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
                     "--port", str(home.gateway_port),
                     "--lock-dir", str(home.lock_dir),
                     "--config-path", str(home.config_path),
+                    "--user-home", str(home.user_home),
+                    "--endpoints", str(endpoints),
                 ]},
                 autorestart=True,
             )
             cleanup.callback(gateway.stop)
             fleet = fleet_starting.result()
+        # Written once the stand-ins listen; the gateway reads it per request, so it need not
+        # wait for them to start.
+        write_private(endpoints, json.dumps(gateway_endpoints(moto.url, fleet.config)) + "\n")
         reporter.note(
             f"gateway stand-in running under supervisord (autorestart) on "
             f"127.0.0.1:{home.gateway_port}"
@@ -254,16 +298,43 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
             root / "clawback.toml", agent=home.agent_settings(),
             supervisor_socket=gateway.socket_path, moto_url=moto.url, providers=fleet.config,
         )
-        credentials = {
-            "CLAWBACK_DEMO_AWS_ADMIN_KEY_ID": aws_admin[0],
-            "CLAWBACK_DEMO_AWS_ADMIN_SECRET": aws_admin[1],
-            **fleet.environ,
-        }
+        yield Sandbox(
+            root=root, home=home, moto=moto, fleet=fleet, gateway=gateway, config=config,
+            endpoints=endpoints, planted=planted,
+            credentials={
+                "CLAWBACK_DEMO_AWS_ADMIN_KEY_ID": aws_admin[0],
+                "CLAWBACK_DEMO_AWS_ADMIN_SECRET": aws_admin[1],
+                **fleet.environ,
+            },
+        )
+
+
+def gateway_endpoints(moto_url: str, providers: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Each provider's base URL as clawback is configured to reach it (GitHub's through Prism
+    when it runs), so the agent's calls are checked like clawback's."""
+    urls = {"aws": moto_url}
+    for name, table in providers.items():
+        url = table.get("base_url") or table.get("api_base")
+        if url:
+            urls[name] = str(url)
+    return urls
+
+
+def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
+    from clawback.contain import ContainRequest, packaged_playbook, prepare, run
+    from clawback.report import write_reports
+    from clawback.verify import verify_incident
+
+    seed = _seed()
+    root = make_private_dir(root or Path(tempfile.mkdtemp(prefix="clawback-demo-")))
+    reporter.note(f"sandbox in {root}")
+    with _isolated_keyring(root), open_sandbox(root, reporter, seed=seed) as box:
+        home, moto, fleet, gateway = box.home, box.moto, box.fleet, box.gateway
         request = ContainRequest(
-            playbook=packaged_playbook("contain"), config=config, yes=True,
+            playbook=packaged_playbook("contain"), config=box.config, yes=True,
             incidents_dir=root / "incidents",
         )
-        with _environment(credentials):
+        with sandbox_environment(box):
             result = run(prepare(request), reporter)
 
         verify: dict[str, Any] = {}
@@ -293,7 +364,7 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
                 for p in home.planted
                 if fleet.accepts(p.provider, p.value)
             ],
-            planted=planted,
+            planted=box.planted,
         )
         from clawback.sandbox.summary import demo_section
 
