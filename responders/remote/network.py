@@ -37,7 +37,7 @@ from responders.interface import (
     ResponderContext,
     ResponderError,
 )
-from responders.remote.snapshot import remote_host
+from responders.remote.session import remote_host
 
 STATE_ROOT = "/var/lib/clawback"
 

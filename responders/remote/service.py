@@ -32,8 +32,7 @@ from responders.interface import (
     ResponderError,
     Skipped,
 )
-from responders.remote.session import RemoteHost
-from responders.remote.snapshot import remote_host
+from responders.remote.session import RemoteHost, remote_host
 
 NOT_FOUND = "openclaw-gateway"
 HOWTO = SERVICES_HOWTO.replace("[[agent.services]]", "[[hosts.agent.services]]")

@@ -371,3 +371,11 @@ class RemoteHost:
             "login_user": self.facts.get("user"),
             "seen_from": self.facts.get("ssh_client"),
         }
+
+
+def remote_host(action: Any) -> RemoteHost:
+    """The fleet host an action runs on (``ResponderContext.host``)."""
+    host = action.context.host
+    if not isinstance(host, RemoteHost):
+        raise ResponderError(f"{action.name} over SSH needs a connected fleet host")
+    return host

@@ -28,16 +28,9 @@ from responders.interface import (
     Planned,
     ResponderError,
 )
-from responders.remote.session import RemoteHost
+from responders.remote.session import remote_host
 
 _ITEM_FIELDS = set(EvidenceItem.__dataclass_fields__)
-
-
-def remote_host(action: Action) -> RemoteHost:
-    host = action.context.host
-    if not isinstance(host, RemoteHost):
-        raise ResponderError(f"{action.name} over SSH needs a connected fleet host")
-    return host
 
 
 def host_layout(settings: Any) -> dict[str, Any]:
