@@ -2,12 +2,17 @@
 
 A request the provider's description rejects is answered 422 and recorded as a violation (a bug
 in clawback or in the stand-in), the way ``tests/contract_server.py`` does in the test suite.
+
+``LoopbackService.fault``, when a test sets it (``tests/faults``), answers every well-formed
+request with an ``InjectedFault`` instead of the stand-in: a provider that errs, throttles, hangs
+or talks nonsense. Unset, as everywhere else, it changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -41,6 +46,22 @@ class ContractTally:
         }
 
 
+@dataclass(frozen=True)
+class InjectedFault:
+    """What a misbehaving provider answers, in place of the stand-in's answer."""
+
+    name: str
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    # Held this long before answering at all: longer than the client waits, it is a timeout.
+    hang_seconds: float = 0.0
+
+    def response(self) -> Response:
+        return Response(self.body, self.status, list(self.headers), content_type=self.content_type)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status, headers, content_type="application/json")
 
@@ -63,6 +84,11 @@ class LoopbackService:
                 pass
 
         self.tally = ContractTally(provider, checked_by)
+        self.fault: InjectedFault | None = None
+        # When each request answered with the fault arrived (time.monotonic()): how often and
+        # how far apart a client tried.
+        self.faulted_at: list[float] = []
+        self._stopping = threading.Event()  # ends a held (hanging) request at once
         self._answer = answer
         self._check = check
         self._lock = threading.Lock()
@@ -89,11 +115,21 @@ class LoopbackService:
             with self._lock:
                 self.tally.violations.append(problem)
             response = Response("request outside the provider's description", 422)
+        elif (fault := self.fault) is not None:
+            response = self._misbehave(fault)
         else:
             response = self._answer(request)
         return response(environ, start_response)
 
+    def _misbehave(self, fault: InjectedFault) -> Response:
+        with self._lock:
+            self.faulted_at.append(time.monotonic())
+        if fault.hang_seconds:
+            self._stopping.wait(fault.hang_seconds)
+        return fault.response()
+
     def stop(self) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
