@@ -11,6 +11,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,7 +113,11 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+    # urllib builds its shared opener once, with the proxies of that moment: drop it on both
+    # sides of each test, so the dead proxy never outlives the test that set it.
+    urllib.request.install_opener(None)  # type: ignore[arg-type]
     yield
+    urllib.request.install_opener(None)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -147,7 +147,8 @@ def test_bad_config_exits_2(workspace: Workspace) -> None:
 def test_missing_credential_reference_exits_2(workspace: Workspace) -> None:
     workspace.config.write_text(
         workspace.config.read_text()
-        + '\n[providers.aws]\nadmin_secret_access_key = "env:CLAWBACK_TEST_UNSET_VAR"\n'
+        + '\n[providers.aws]\nadmin_access_key_id = "env:CLAWBACK_TEST_UNSET_VAR"\n'
+        'admin_secret_access_key = "env:CLAWBACK_TEST_UNSET_VAR"\n'
     )
     os.environ.pop("CLAWBACK_TEST_UNSET_VAR", None)
     run = contain(workspace, workspace.playbook(SNAPSHOT_ONLY), "--yes")
