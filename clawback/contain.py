@@ -187,10 +187,13 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
     from clawback.signing import load_signing_key
     from clawback.timeline import Timeline
 
-    signer = load_signing_key()
     root = incidents_root(request.incidents_dir)
-    if request.resume:
-        incident_dir = resolve_incident(request.resume, root)
+    # A resume of an incident that does not exist is bad input: nothing, not even the signing
+    # key, is created before it is found.
+    resume_dir = resolve_incident(request.resume, root) if request.resume else None
+    signer = load_signing_key()
+    if resume_dir is not None:
+        incident_dir = resume_dir
         incident_id = incident_dir.name
         with IncidentLock(incident_dir):
             journal = Journal.open(incident_dir, playbook_sha256=prepared.loaded.sha256)

@@ -30,6 +30,15 @@ def stages_of(incident: Path, target: str) -> list[str]:
             if e.action == STAGE_ACTION and e.fields["target"]["target"] == target]
 
 
+def aws_stages(incident: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for e in read_entries(incident / "timeline.jsonl"):
+        target = e.fields["target"]["target"] if e.action == STAGE_ACTION else ""
+        if target.startswith("aws:"):
+            out.setdefault(target, []).append(e.extra["stage"])
+    return out
+
+
 def stored_key_ids(incident: Path, target: str) -> set[str]:
     return {e.extra["new_key_id"] for e in read_entries(incident / "timeline.jsonl")
             if e.action == STAGE_ACTION and e.fields["target"]["target"] == target
@@ -55,7 +64,10 @@ def test_a_drill_killed_at_any_stage_resumes_to_one_live_new_key(
     (incident,) = world.incident_dirs()
     provider, stage = crash_at.split(":")
     if provider == "aws":
-        assert stages_of(incident, target)[-1] == stage  # it died right there
+        # It died right there: on the agent's key, or on the configured IAM user, whose
+        # rotation (a no-op) starts at the same moment in the concurrent fan-out.
+        last = [stages[-1] for stages in aws_stages(incident).values() if stages]
+        assert stage in last, last
 
     resumed = world.drill(resume=incident.name)
     assert resumed.returncode == 3, resumed.stderr  # 3: the sample home's manual steps
