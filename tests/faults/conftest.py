@@ -248,11 +248,27 @@ class AwsAccount:
 def aws() -> Iterator[AwsAccount]:
     moto = start_moto()
     try:
+        # moto keeps its accounts and its IAM switch in module state, shared by every server in
+        # this process: start from none of another area's users and unsigned set-up allowed,
+        # and leave it that way for the areas after this one.
+        reset_moto(moto.url)
         admin = moto.create_admin()
         moto.enforce_iam()
         yield AwsAccount(moto, admin)
     finally:
+        reset_moto(moto.url)
         moto.stop()
+
+
+def reset_moto(url: str) -> None:
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, direct
+    for path, body in (("/moto-api/reset-auth", b"inf"), ("/moto-api/reset", b"")):
+        request = urllib.request.Request(f"{url}{path}", data=body, method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        with opener.open(request, timeout=5):
+            pass
 
 
 # -- one cell ---------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ In each cell one provider errs (500), throttles (429, Retry-After: 1), hangs pas
 timeout, refuses connections, rejects the admin credential (401) or answers 200 with a body
 that breaks off, while every other provider works. Contain must finish (exit 3, no traceback),
 contain everything the working providers can kill (revoked, proven dead, replaced where an API
-can), report the faulty provider's keys as Failed with advice (retryable for the faults that
-pass), claim nothing about them it did not see (no key called dead that the provider still
-takes), and leave a timeline ``clawback verify`` calls intact against the final checkpoint.
+can), report the faulty provider's keys as Failed with advice naming the provider (retryable for
+the faults that pass, after the wait a 429 asks for), claim nothing about them it did not see
+(no key called dead or replaced that the provider still takes), and leave a timeline
+``clawback verify`` calls intact against the final checkpoint. One reading is not a failure: a
+401 to a call made with the key itself is the provider saying that key is dead, the evidence
+verify_revoked asks for, so a key reported AlreadyRevoked then VerifiedDead on it passes.
 
 Six providers run the key step alone (``MATRIX_PLAYBOOK``: retries bounded); the AWS row runs
 the packaged contain playbook end to end, gateway under supervisord and all.
