@@ -245,6 +245,7 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
     with contextlib.ExitStack() as cleanup:
         moto = start_moto()
         cleanup.callback(moto.stop)
+        cleanup.callback(_leave_moto_clean, moto.url)
         aws_key = moto.create_agent_key(AGENT_IAM_USER)
         aws_admin = moto.create_admin()
         moto.enforce_iam()
@@ -370,6 +371,21 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
 
         write_private(root / SUMMARY_FILE, json.dumps(demo_section(outcome), indent=2) + "\n")
         return outcome
+
+
+def _leave_moto_clean(moto_url: str) -> None:
+    """moto keeps its accounts and its IAM switch in module state, shared by every server in
+    the process: a sandbox opened inside a longer-lived process (a test session) switches
+    enforcement back off and drops what it created, or the next moto started there refuses its
+    own unsigned set-up calls and finds this sandbox's users."""
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for path, body in (("/moto-api/reset-auth", b"inf"), ("/moto-api/reset", b"")):
+        request = urllib.request.Request(f"{moto_url}{path}", data=body, method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        with opener.open(request, timeout=5):  # loopback only
+            pass
 
 
 def _stop_when_started(starting: Any) -> None:
