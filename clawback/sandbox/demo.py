@@ -245,7 +245,7 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
     with contextlib.ExitStack() as cleanup:
         moto = start_moto()
         cleanup.callback(moto.stop)
-        cleanup.callback(_leave_moto_clean, moto.url)
+        cleanup.callback(leave_moto_clean, moto.url)
         aws_key = moto.create_agent_key(AGENT_IAM_USER)
         aws_admin = moto.create_admin()
         moto.enforce_iam()
@@ -373,7 +373,7 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
         return outcome
 
 
-def _leave_moto_clean(moto_url: str) -> None:
+def leave_moto_clean(moto_url: str) -> None:
     """moto keeps its accounts and its IAM switch in module state, shared by every server in
     the process: a sandbox opened inside a longer-lived process (a test session) switches
     enforcement back off and drops what it created, or the next moto started there refuses its

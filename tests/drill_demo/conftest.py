@@ -299,3 +299,18 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrilledSandbox
         open_ports = [port for port in ports if listening(port)]
     assert not left, f"processes left running: {left}"
     assert not open_ports, f"ports still listening: {open_ports}"
+    assert_moto_left_clean()
+
+
+def assert_moto_left_clean() -> None:
+    """moto keeps accounts and its IAM switch per process: the next moto of this test session
+    must take unsigned set-up calls and not find the sandbox's agent user."""
+    from clawback.sandbox.demo import AGENT_IAM_USER, leave_moto_clean
+    from clawback.sandbox.standins import start_moto
+
+    moto = start_moto()
+    try:
+        moto.create_agent_key(AGENT_IAM_USER)
+    finally:
+        leave_moto_clean(moto.url)
+        moto.stop()

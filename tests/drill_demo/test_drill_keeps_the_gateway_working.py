@@ -258,6 +258,34 @@ def test_no_key_the_gateway_uses_was_refused_while_the_drill_ran(
           f"({drilled.drill_seconds:.2f} s); refused in place: {in_place_refusals}")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect (clawback/drill.py + responders/github.py): the drill resets the Copilot "
+    "token in place (PATCH /applications/{id}/token kills the old one), then finds it cannot "
+    "switch the agent because a SQLite store also holds it, and withdraws the new token: the "
+    "agent is left with none. The drill must refuse before the reset (ManualRequired).",
+)
+def test_a_key_the_agent_also_reads_from_sqlite_keeps_working(drilled: DrilledSandbox) -> None:
+    (copilot,) = [u for u in drilled.before["uses"] if left_to_the_sqlite_defect(drilled, u)]
+    assert uses(drilled.after)[copilot["use"]]["status"] == OK
+    assert drilled.after_providers == dict.fromkeys(sorted(SERVED), OK)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect (clawback/drill.py or responders/stripe.py): the receiver's endpoint is "
+    "rotated twice in one drill, once as the configured [providers.stripe] webhook endpoint "
+    "and once as the signing secret found in openclaw.json: two live endpoints replace one, "
+    "and both new secrets are stored under one keyring name, the later overwriting the other.",
+)
+def test_one_live_rotation_per_key_the_receiver_has_one_endpoint(
+    drilled: DrilledSandbox,
+) -> None:
+    stripe = drilled.box.fleet.accounts["stripe"]
+    receivers = [e for e in stripe.endpoints.values() if e["url"] == STRIPE_RECEIVER]
+    assert len(receivers) == 1, [e["id"] for e in receivers]
+
+
 def test_the_drill_incident_verifies_against_its_final_checkpoint(
     drilled: DrilledSandbox, tmp_path: Path
 ) -> None:
@@ -269,6 +297,8 @@ def test_the_drill_incident_verifies_against_its_final_checkpoint(
     assert verified.intact, [v.as_dict() for v in verified.verdicts]
 
 
+# Last on purpose: the module fixture's teardown (every process gone, every port closed, moto left
+# clean) reports against the last test, and against a strict xfail it would pass unseen.
 def test_no_secret_in_the_gateways_answers_logs_or_the_drill_records(
     drilled: DrilledSandbox,
 ) -> None:
@@ -299,34 +329,6 @@ def test_no_secret_in_the_gateways_answers_logs_or_the_drill_records(
 
 def files_in(root: Path) -> Iterable[Path]:
     return (p for p in sorted(root.rglob("*")) if p.is_file())
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (clawback/drill.py + responders/github.py): the drill resets the Copilot "
-    "token in place (PATCH /applications/{id}/token kills the old one), then finds it cannot "
-    "switch the agent because a SQLite store also holds it, and withdraws the new token: the "
-    "agent is left with none. The drill must refuse before the reset (ManualRequired).",
-)
-def test_a_key_the_agent_also_reads_from_sqlite_keeps_working(drilled: DrilledSandbox) -> None:
-    (copilot,) = [u for u in drilled.before["uses"] if left_to_the_sqlite_defect(drilled, u)]
-    assert uses(drilled.after)[copilot["use"]]["status"] == OK
-    assert drilled.after_providers == dict.fromkeys(sorted(SERVED), OK)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (clawback/drill.py or responders/stripe.py): the receiver's endpoint is "
-    "rotated twice in one drill, once as the configured [providers.stripe] webhook endpoint "
-    "and once as the signing secret found in openclaw.json: two live endpoints replace one, "
-    "and both new secrets are stored under one keyring name, the later overwriting the other.",
-)
-def test_one_live_rotation_per_key_the_receiver_has_one_endpoint(
-    drilled: DrilledSandbox,
-) -> None:
-    stripe = drilled.box.fleet.accounts["stripe"]
-    receivers = [e for e in stripe.endpoints.values() if e["url"] == STRIPE_RECEIVER]
-    assert len(receivers) == 1, [e["id"] for e in receivers]
 
 
 def sts_identity(url: str, key_id: str | None, secret: str) -> str | None:
