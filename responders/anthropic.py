@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, listing_page
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -224,7 +224,7 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
                             answer.status, answer.headers, action, _ADMIN_ADVICE
                         ),
                     )
-                body = answer.body if isinstance(answer.body, Mapping) else {}
+                body = listing_page(answer, action, "Anthropic")
                 page = [k for k in body.get("data") or () if isinstance(k, Mapping)]
                 records += [
                     ApiKeyRecord(

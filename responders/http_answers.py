@@ -250,3 +250,19 @@ class ProviderAnswers:
         except ValueError:
             body = None
         return HttpAnswer(response.status_code, dict(response.headers), body)
+
+
+def listing_page(answer: HttpAnswer, action: str, provider: str) -> Mapping[str, Any]:
+    """The body of a successful listing answer, which must be an object with a ``data`` list.
+
+    Anything else (a truncated or garbled body) is an unreadable answer, retried: reading it
+    as an empty listing would make live keys look like someone else's.
+    """
+    body = answer.body
+    if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
+        raise CallFailed(
+            answer.status,
+            Failed(error=f"{action}: {provider} answered {answer.status} with a body that is "
+                   "not the documented listing; nothing was concluded from it", retryable=True),
+        )
+    return body

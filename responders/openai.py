@@ -46,7 +46,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, as_outcome
+from responders.http_answers import (
+    CallFailed,
+    HttpAnswer,
+    ProviderAnswers,
+    as_outcome,
+    listing_page,
+)
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -297,7 +303,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
                         "[providers.openai] projects"
                     ),
                 )
-            body = answer.body if isinstance(answer.body, Mapping) else {}
+            body = listing_page(answer, f"GET {path}", "OpenAI")
             page = [i for i in body.get("data") or () if isinstance(i, Mapping)]
             items += page
             last = body.get("last_id") or (page[-1].get("id") if page else None)

@@ -42,14 +42,7 @@ DEAD = {"Revoked", "Disabled"}
 
 
 # Cells where clawback falls short of the matrix today, and why.
-KNOWN_GAPS = {
-    Cell(provider, "malformed-json"): (
-        f"responders/{provider}.py reads a 200 whose body is not a JSON listing as an empty "
-        "listing, then says the agent's keys belong to another organization (ManualRequired) "
-        "instead of reporting the unreadable answer as Failed"
-    )
-    for provider in ("openai", "anthropic")
-}
+KNOWN_GAPS: dict[Cell, str] = {}
 
 
 def _cells() -> list[Any]:
