@@ -354,6 +354,22 @@ class DrillSession:
         self._crash_at = os.environ.get(CRASH_HOOK_ENV, "")
 
     def __call__(self, cred: Credential) -> SecretStore:
+        responder = self.registry.responder_for_provider(cred.provider)
+        switches = self.switch_files and (
+            responder is None or responder.name not in SELF_SWITCHING_RESPONDERS
+        )
+        if switches:
+            from responders.openclaw import switch_blockers
+
+            blockers = switch_blockers(cred)
+            if blockers:
+                # Refused before the provider is asked for anything: an in-place reset would
+                # kill the old key while the agent still reads it from there.
+                raise ResponderError(
+                    f"the agent also reads {cred.kind} {cred.fingerprint} from "
+                    + "; ".join(f"{loc} ({why})" for loc, why in blockers)
+                    + ": rotate it by hand, then update that store too"
+                )
         history = self.history.targets.get(cred.target_id)
         previous = history.previous_reference if history else None
         problem: dict[str, str] = {}
@@ -363,10 +379,6 @@ class DrillSession:
             except ResponderError as exc:
                 # Only a resume after a crash needs the copy; the rotation itself does not.
                 problem["previous_copy"] = f"not kept: {exc}"
-        responder = self.registry.responder_for_provider(cred.provider)
-        switches = self.switch_files and (
-            responder is None or responder.name not in SELF_SWITCHING_RESPONDERS
-        )
         self.record(
             cred, "started", previous_reference=previous,
             credential=cred.describe(),

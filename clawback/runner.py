@@ -590,7 +590,13 @@ class Runner:
 
         def one(cred: Credential) -> list[TargetResult]:
             intent = self._intent(step.id, "rotate", _cred_target(cred))
-            store = self.store_for(cred) if self.store_for else self.secrets
+            try:
+                store = self.store_for(cred) if self.store_for else self.secrets
+            except ResponderError as exc:
+                refused = TargetResult(step.id, "rotate", cred.target_id,
+                                       ManualRequired(instructions=str(exc)), cred.describe())
+                self._record_result(refused, intent_seq=intent)
+                return [refused]
             started = time.monotonic()
             outcome = self._with_retries(
                 step, lambda: responder.rotate(cred, store)  # type: ignore[arg-type]

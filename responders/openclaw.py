@@ -939,6 +939,18 @@ class Replacement:
         }
 
 
+def switch_blockers(cred: Credential) -> list[tuple[Location, str]]:
+    """Places the agent reads ``cred`` from that clawback cannot rewrite (a SQLite store).
+
+    A rotation must not start when there are any: the provider would kill the old key and the
+    agent, still reading it there, would be left with a dead one.
+    """
+    places = tuple(loc for loc in cred.locations if not is_free_text(loc))
+    _, unreachable = _files_of(dataclasses.replace(cred, locations=places))
+    # The process environment is rebuilt from the files at the next start; a store is not.
+    return [(loc, why) for loc, why in unreachable if loc.path != ENVIRONMENT_LOCATION]
+
+
 def write_replacement(
     cred: Credential,
     new: SecretValue,
@@ -959,9 +971,8 @@ def write_replacement(
     """
     old = old if old is not None else cred.secret
     places = tuple(loc for loc in cred.locations if not is_free_text(loc))
-    files, unreachable = _files_of(dataclasses.replace(cred, locations=places))
-    # The process environment is rebuilt from the files at the next start; a store is not.
-    blocking = [(loc, why) for loc, why in unreachable if loc.path != ENVIRONMENT_LOCATION]
+    files, _ = _files_of(dataclasses.replace(cred, locations=places))
+    blocking = switch_blockers(cred)
     if blocking:
         raise ResponderError(
             f"the agent also reads {cred.fingerprint} from "

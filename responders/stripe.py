@@ -50,6 +50,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -266,6 +267,8 @@ class StripeResponder(ProviderResponder[StripeSettings]):
         self._known: list[SecretValue] = []  # scrubbed from the events export
         self._handled: dict[str, str] = {}  # webhook endpoint id → what this run did to it
         self._recreated: dict[str, Outcome] = {}  # old endpoint id → rotate's outcome
+        self._new_secrets: dict[str, tuple[str, SecretValue]] = {}  # → (store name, secret)
+        self._endpoint_gates: dict[str, threading.Lock] = {}
         self._export_path: Path | None = None
         self._exported: set[str] = set()  # event ids: two keys of one account export once
 
@@ -726,15 +729,30 @@ class StripeResponder(ProviderResponder[StripeSettings]):
         return Skipped(reason=f"clawback cannot replace {cred.kind}")
 
     def _recreate(self, endpoint_id: str, store: SecretStore) -> Outcome:
+        """Once per endpoint, even when two targets name it (the configured endpoint and the
+        signing secret discovery found) and rotate at the same time: the second waits for the
+        first, then stores the same new secret through its own store (which may switch the
+        agent's files over), so one live endpoint replaces the old one."""
         with self._lock:
-            done = self._recreated.get(endpoint_id)
-        if done is not None:
-            return done
-        outcome = self._recreate_once(endpoint_id, store)
-        if outcome.succeeded:
+            gate = self._endpoint_gates.setdefault(endpoint_id, threading.Lock())
+        with gate:
             with self._lock:
-                self._recreated[endpoint_id] = outcome
-        return outcome
+                done = self._recreated.get(endpoint_id)
+                made = self._new_secrets.get(endpoint_id)
+            if done is not None:
+                if made is not None:
+                    name, secret = made
+                    try:
+                        store.store(name, secret)
+                    except Exception as exc:
+                        return Failed(error=f"the endpoint was re-created, but storing its "
+                                      f"signing secret again failed: {describe_store_error(exc)}")
+                return done
+            outcome = self._recreate_once(endpoint_id, store)
+            if outcome.succeeded:
+                with self._lock:
+                    self._recreated[endpoint_id] = outcome
+            return outcome
 
     def _recreate_once(self, endpoint_id: str, store: SecretStore) -> Outcome:
         key = self._endpoint_key()
@@ -781,6 +799,8 @@ class StripeResponder(ProviderResponder[StripeSettings]):
             if not secret.reveal():
                 raise ResponderError("Stripe returned no signing secret for the new endpoint")
             reference = store.store(name, secret)
+            with self._lock:
+                self._new_secrets[endpoint_id] = (name, secret)
         except Exception as exc:
             # Nothing may be left live without its secret stored: withdraw the new endpoint.
             try:
