@@ -18,10 +18,10 @@ moto is shared by the module (each cell has its own IAM user and its own front);
 are stateful (a revoked key stays dead), so each cell gets its own fleet, which costs
 milliseconds once the descriptions are loaded. Cells run a few at a time in the background from
 the module's first test on (``FaultMatrix``); each test waits only for its own cell. Client
-timeouts are short (``CLIENT_TIMEOUT_S``) and the playbook bounds the runner's retries, so the
-slowest key-step cell (a hang, retried) takes a few seconds; a packaged-playbook cell
-(``Cell.packaged``: a gateway stand-in under a private supervisord, stopped by the playbook's
-stop step, which re-checks after 3 s) about ten.
+timeouts are short where a provider hangs (``CLIENT_TIMEOUT_S``) and the playbook bounds the
+runner's retries, so the slowest key-step cell (a hang, retried) takes a few seconds; a
+packaged-playbook cell (``Cell.packaged``: a gateway stand-in under a private supervisord,
+stopped by the playbook's stop step, which re-checks after 3 s) about ten.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import Any
 
 import pytest
 
-from clawback.sandbox.demo import write_demo_config
+from clawback.sandbox.demo import leave_moto_clean, write_demo_config
 from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.sandbox.providers.fleet import start_provider_fleet
 from clawback.sandbox.providers.loopback import InjectedFault, LoopbackService
@@ -60,7 +60,7 @@ PROVIDERS = ("github", "openai", "anthropic", "slack", "cloudflare", "stripe", "
 KILLED_BY_API = {provider: {kind for kind in KILLED_IN_THE_DEMO if kind.startswith(f"{provider}:")}
                  for provider in PROVIDERS}
 
-CLIENT_TIMEOUT_S = 0.5  # every responder's connect and read timeout in the matrix
+CLIENT_TIMEOUT_S = 0.5  # the hanging provider's connect and read timeout
 HANG_S = 5.0  # a "timeout" fault holds each request this long: ten times what the client waits
 MATRIX_RETRIES = 1  # the runner tries a retryable failure twice in all
 RETRY_AFTER_S = 1  # what a 429 asks for
@@ -248,27 +248,15 @@ class AwsAccount:
 def aws() -> Iterator[AwsAccount]:
     moto = start_moto()
     try:
-        # moto keeps its accounts and its IAM switch in module state, shared by every server in
-        # this process: start from none of another area's users and unsigned set-up allowed,
-        # and leave it that way for the areas after this one.
-        reset_moto(moto.url)
+        # moto's accounts and IAM switch are per process: start from none of another area's
+        # users with unsigned set-up allowed, and leave it so for the areas after this one.
+        leave_moto_clean(moto.url)
         admin = moto.create_admin()
         moto.enforce_iam()
         yield AwsAccount(moto, admin)
     finally:
-        reset_moto(moto.url)
+        leave_moto_clean(moto.url)
         moto.stop()
-
-
-def reset_moto(url: str) -> None:
-    import urllib.request
-
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, direct
-    for path, body in (("/moto-api/reset-auth", b"inf"), ("/moto-api/reset", b"")):
-        request = urllib.request.Request(f"{url}{path}", data=body, method="POST",
-                                         headers={"Content-Type": "text/plain"})
-        with opener.open(request, timeout=5):
-            pass
 
 
 # -- one cell ---------------------------------------------------------------------------------
@@ -438,9 +426,13 @@ def run_cell(cell: Cell, root: Path, aws: AwsAccount, playbook: Path) -> CellRun
         front = AwsFront(aws.moto.url)
         cleanup.callback(front.stop)
         services: dict[str, LoopbackService] = {**fleet.services, "aws": front.service}
-        tables = {name: short_timeouts(name, table) for name, table in fleet.config.items()}
-        tables["aws"] = short_timeouts("aws", aws_table(front.url, user))
+        tables = {name: dict(table) for name, table in fleet.config.items()}
+        tables["aws"] = aws_table(front.url, user)
         faulty = services[cell.provider]
+        if cell.fault == "timeout":
+            # Only here, where the wait is the point: elsewhere a short timeout on a loaded
+            # machine would turn a slow success into a retry, or a 401 into a timeout.
+            tables[cell.provider] = short_timeouts(cell.provider, tables[cell.provider])
         if fault is None:
             closed = cleanup.enter_context(refusing_port())
             tables[cell.provider][BASE_URL_KEY.get(cell.provider, "base_url")] = closed
