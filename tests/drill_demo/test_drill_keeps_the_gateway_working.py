@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 from botocore.exceptions import ClientError
 
 from clawback.sandbox.demo import AGENT_IAM_USER
@@ -29,7 +28,8 @@ from .conftest import DrilledSandbox
 # What the drill does with each planted kind. "Rotated": an API creates the replacement (or
 # re-issues the value) and clawback switches the agent to it. "ManualRequired": no API creates
 # one, so a human gets the steps. "Skipped": nothing to replace on its own (a session, a token
-# the app mints hourly, a sign-in a person repeats).
+# the app mints hourly, a sign-in a person repeats). A key the agent also reads from a SQLite
+# store is a manual step whatever its kind (expected_rotation).
 EXPECTED_ROTATION = {
     "aws:access_key": "Rotated",
     "aws:session": "Skipped",
@@ -86,6 +86,9 @@ SERVED = {"aws", "openai", "anthropic", "github", "slack", "cloudflare", "stripe
 
 
 def expected_rotation(planted: Any) -> str:
+    if also_in_sqlite(planted):
+        # Refused before the provider is asked: the drill could not switch that store.
+        return "ManualRequired"
     if planted.kind == "openai:project_key":
         in_secrets_file = any(Path(loc.path).name == SERVICE_ACCOUNT_KEY_FILE
                               for loc in planted.locations)
@@ -107,8 +110,7 @@ def uses(detail: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {u["use"]: u for u in detail["uses"]}
 
 
-def left_to_the_sqlite_defect(drilled: DrilledSandbox, use: dict[str, Any]) -> bool:
-    """Uses test_a_key_the_agent_also_reads_from_sqlite_keeps_working is about."""
+def read_from_sqlite_too(drilled: DrilledSandbox, use: dict[str, Any]) -> bool:
     planted = planted_by_fingerprint(drilled).get(use["fingerprint"])
     return planted is not None and also_in_sqlite(planted)
 
@@ -160,8 +162,8 @@ def test_every_api_capable_key_is_rotated_and_the_rest_are_listed_for_a_human(
     seen: dict[str, str] = {}
     for planted in drilled.box.home.planted:
         outcome = drilled.outcome_for("rotate", planted.fingerprint)
-        if planted.kind in NOT_ROTATED or planted.kind == "github:user_to_server":
-            continue  # user_to_server: test_a_key_the_agent_also_reads_from_sqlite_keeps_working
+        if planted.kind in NOT_ROTATED:
+            continue
         assert outcome is not None, f"{planted.kind} {planted.fingerprint} was not rotated"
         seen[f"{planted.kind} {planted.fingerprint}"] = type(outcome).__name__
         assert type(outcome).__name__ == expected_rotation(planted), (planted.kind, outcome)
@@ -222,7 +224,7 @@ def test_the_gateway_works_with_the_new_keys_without_a_restart(drilled: DrilledS
         assert now["status"] == OK, now
     rotated_names = {use["use"] for use, _ in rotated}
     for use in drilled.before["uses"]:
-        if use["use"] in rotated_names or left_to_the_sqlite_defect(drilled, use):
+        if use["use"] in rotated_names:
             continue
         assert after[use["use"]] == use, "a key the drill did not rotate changed or broke"
 
@@ -242,7 +244,7 @@ def test_no_key_the_gateway_uses_was_refused_while_the_drill_ran(
         detail = poll.detail
         assert detail["problems"] == []
         for use in detail["uses"]:
-            if use["status"] == OK or left_to_the_sqlite_defect(drilled, use):
+            if use["status"] == OK:
                 continue
             assert use["status"] == REJECTED, use
             key = planted.get(use["fingerprint"])
@@ -258,32 +260,35 @@ def test_no_key_the_gateway_uses_was_refused_while_the_drill_ran(
           f"({drilled.drill_seconds:.2f} s); refused in place: {in_place_refusals}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (clawback/drill.py + responders/github.py): the drill resets the Copilot "
-    "token in place (PATCH /applications/{id}/token kills the old one), then finds it cannot "
-    "switch the agent because a SQLite store also holds it, and withdraws the new token: the "
-    "agent is left with none. The drill must refuse before the reset (ManualRequired).",
-)
-def test_a_key_the_agent_also_reads_from_sqlite_keeps_working(drilled: DrilledSandbox) -> None:
-    (copilot,) = [u for u in drilled.before["uses"] if left_to_the_sqlite_defect(drilled, u)]
-    assert uses(drilled.after)[copilot["use"]]["status"] == OK
+def test_a_key_the_agent_also_reads_from_sqlite_is_left_alone_and_keeps_working(
+    drilled: DrilledSandbox,
+) -> None:
+    """The drill cannot rewrite a SQLite store, so it must not ask the provider for anything:
+    GitHub's reset would kill the Copilot token the agent still reads from there."""
+    in_sqlite = [u for u in drilled.before["uses"] if read_from_sqlite_too(drilled, u)]
+    assert {u["provider"] for u in in_sqlite} == {"github", "anthropic"}
+    (copilot,) = [u for u in in_sqlite if u["provider"] == "github"]
+    key = planted_by_fingerprint(drilled)[copilot["fingerprint"]]
+    outcome = drilled.outcome_for("rotate", key.fingerprint)
+    assert type(outcome).__name__ == "ManualRequired"
+    assert ".sqlite" in outcome.instructions
+    assert drilled.box.fleet.accepts("github", key.value)
+    assert uses(drilled.after)[copilot["use"]] == copilot
     assert drilled.after_providers == dict.fromkeys(sorted(SERVED), OK)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (clawback/drill.py or responders/stripe.py): the receiver's endpoint is "
-    "rotated twice in one drill, once as the configured [providers.stripe] webhook endpoint "
-    "and once as the signing secret found in openclaw.json: two live endpoints replace one, "
-    "and both new secrets are stored under one keyring name, the later overwriting the other.",
-)
 def test_one_live_rotation_per_key_the_receiver_has_one_endpoint(
     drilled: DrilledSandbox,
 ) -> None:
+    """The receiver's endpoint is named twice (the configured [providers.stripe] endpoint and
+    the signing secret in openclaw.json): it is still replaced once, and the agent and the
+    keyring hold the one new secret."""
     stripe = drilled.box.fleet.accounts["stripe"]
     receivers = [e for e in stripe.endpoints.values() if e["url"] == STRIPE_RECEIVER]
     assert len(receivers) == 1, [e["id"] for e in receivers]
+    (secret,) = [stripe.endpoint_secrets[e["id"]] for e in receivers]
+    assert secret in drilled.new_secrets()
+    assert secret in drilled.box.home.config_path.read_text()
 
 
 def test_the_drill_incident_verifies_against_its_final_checkpoint(
