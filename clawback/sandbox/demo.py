@@ -230,6 +230,25 @@ def sandbox_environment(sandbox: Sandbox) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _loopback_bypasses_proxies() -> Iterator[None]:
+    """The sandbox lives on 127.0.0.1: an HTTP(S)_PROXY set for the user's real work must not
+    receive its calls (boto3, httpx and urllib all honour NO_PROXY)."""
+    loopback = ("127.0.0.1", "localhost", "::1")
+    saved = {var: os.environ.get(var) for var in ("NO_PROXY", "no_proxy")}
+    for var, value in saved.items():
+        present = [v for v in (value or "").split(",") if v]
+        os.environ[var] = ",".join([*present, *(h for h in loopback if h not in present)])
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+@contextlib.contextmanager
 def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Iterator[Sandbox]:
     """Start the demo's sandbox under ``root``; every process it started is stopped on exit.
 
@@ -243,6 +262,7 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
     from clawback.sandbox.supervisor import start_supervisord
 
     with contextlib.ExitStack() as cleanup:
+        cleanup.enter_context(_loopback_bypasses_proxies())
         moto = start_moto()
         cleanup.callback(moto.stop)
         cleanup.callback(leave_moto_clean, moto.url)
