@@ -167,6 +167,12 @@ class TimelineRow:
         return clock_text(self.ts)
 
     @property
+    def host(self) -> str | None:
+        """The fleet member this entry is about (None: the machine clawback ran on)."""
+        value = self.target_data.get("host") if isinstance(self.target_data, Mapping) else None
+        return str(value) if value else None
+
+    @property
     def is_key_action(self) -> bool:
         return self.provider is not None and self.action in _KEY_ACTIONS
 
@@ -505,6 +511,16 @@ class IncidentReport:
     @property
     def incident_id(self) -> str:
         return self.facts.incident_id
+
+    @property
+    def host_groups(self) -> list[tuple[str, tuple[TimelineRow, ...]]]:
+        """Host actions per host: one section per fleet member, or one for a single host."""
+        if not any(r.host for r in self.host_actions):
+            return [("Host", self.host_actions)]
+        groups: dict[str, list[TimelineRow]] = {}
+        for row in self.host_actions:
+            groups.setdefault(f"Host {row.host}" if row.host else "This machine", []).append(row)
+        return [(title, tuple(rows)) for title, rows in groups.items()]
 
     @property
     def results(self) -> tuple[TimelineRow, ...]:
