@@ -366,9 +366,11 @@ class Runner:
         pending = self.journal.pending_manual()
         if not pending:
             return
+        # Built once: configured_targets() may ask each responder to read its config again.
+        by_target = {c.target_id: c for c in self._key_targets()}
         for step_id, target, instructions in pending:
             action, _, target_id = target.partition(" ")
-            cred = next((c for c in self._key_targets() if c.target_id == target_id), None)
+            cred = by_target.get(target_id)
             responder = self._usable_responder(cred) if cred is not None else None
             if (action == "rotate" and cred is not None and responder is not None
                     and self._accept_pasted_replacement(step_id, target, cred, responder)):
