@@ -22,10 +22,12 @@ in the stop step's 3 s re-check) and every test below asserts on one of them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ import pytest
 from .sandbox_host import (
     Killed,
     MotoAccount,
+    Overshot,
     Progress,
     Sandbox,
     build_sandbox,
@@ -121,13 +124,23 @@ class Scenario:
     verify_pre_crash: Any  # clawback.verify.VerifyReport against pre_crash_checkpoint
 
 
-def _play(point: KillPoint, box: Sandbox) -> Scenario:
+# A kill point a few milliseconds before the end (before-close) can be overshot when the
+# machine is loaded: the scenario is then played again on a fresh sandbox, at most this often.
+ATTEMPTS = 4
+
+
+def _play(point: KillPoint, box: Sandbox, fresh_box: Callable[[], Sandbox]) -> Scenario:
     from clawback.evidence import check_evidence
     from clawback.verify import verify_incident
 
-    killed = box.contain_until(point.reached)
-    if any(e["action"] == "close" for e in read_entries(killed.incident / "timeline.jsonl")):
-        raise AssertionError(f"{point.name}: the run closed before the kill landed")
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            killed = box.contain_until(point.reached)
+            break
+        except Overshot:
+            if attempt == ATTEMPTS:
+                raise
+            box = fresh_box()
     keys_at_kill = box.aws_keys()
     stored_at_kill = box.stored_aws_key_ids()
     journal_at_kill = json.loads((killed.incident / "state.json").read_text())
@@ -165,20 +178,28 @@ def _json(text: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def scenarios(moto_account: MotoAccount) -> Iterator[dict[str, Scenario | BaseException]]:
     boxes: list[Sandbox] = []
+    building = threading.Lock()
     with contextlib.ExitStack() as cleanup:
         root = cleanup.enter_context(scratch_root("crash"))
         cleanup.callback(close_all, boxes)
-        # Built one after another (boto3's default session is not thread-safe), run together.
-        for number, point in enumerate(KILL_POINTS):
-            boxes.append(build_sandbox(root / f"k{number}", moto_account, gate=point.gate))
+
+        def new_box(point: KillPoint) -> Sandbox:
+            # One at a time: boto3's default session is not thread-safe.
+            with building:
+                box = build_sandbox(root / f"k{len(boxes)}", moto_account, gate=point.gate)
+                boxes.append(box)
+                return box
+
+        for point in KILL_POINTS:
+            new_box(point)
         # Every run is watched by a thread of this process, which moto's threads share: a short
         # GIL switch interval keeps a watcher's reaction (and so each kill) prompt under load.
         cleanup.callback(sys.setswitchinterval, sys.getswitchinterval())
         sys.setswitchinterval(0.0005)
         with ThreadPoolExecutor(max_workers=len(boxes)) as pool:
             futures = {
-                point.name: pool.submit(_play, point, box)
-                for point, box in zip(KILL_POINTS, boxes, strict=True)
+                point.name: pool.submit(_play, point, box, functools.partial(new_box, point))
+                for point, box in zip(KILL_POINTS, list(boxes), strict=True)
             }
             results: dict[str, Scenario | BaseException] = {}
             for name, future in futures.items():
