@@ -154,3 +154,20 @@ def test_file_keyring_keeps_the_key_between_processes(
     first = load_signing_key()
     keyring.set_keyring(PlaintextKeyring())  # a fresh backend object reads the file again
     assert load_signing_key().public_key == first.public_key
+
+
+@pytest.mark.parametrize("seed", [bytes(32), bytes(range(32)), b"\xff" * 32])
+def test_public_key_pem_is_what_cryptography_writes(seed: bytes, tmp_path: Path) -> None:
+    """signing-key.pub is written without cryptography's serialization package (start-up
+    cost on the panic path); it must be byte for byte what that package writes, and load."""
+    from cryptography.hazmat.primitives import serialization
+
+    signer = Signer.from_private_bytes(seed, "clawback/test")
+    expected = signer._private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    assert signer.public_key_pem() == expected
+    path = tmp_path / "signing-key.pub"
+    path.write_text(signer.public_key_pem())
+    assert load_public_key(path).raw == signer.public_key_bytes
+    assert signer._private_bytes() == seed
