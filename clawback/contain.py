@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,13 +228,27 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         ).run()
 
 
-def _store_for(prepared: Prepared, incident_dir: Path, timeline: Any) -> Any:
+def _store_for(prepared: Prepared, incident_dir: Path, timeline: Any) -> Callable[..., Any]:
     """Per-credential stores with a rotation ledger, so a crash never loses a new key or makes
-    a second one; the drill's also switch the agent's files over (contain's never do)."""
-    from clawback.drill import DrillSession
+    a second one; the drill's also switch the agent's files over (contain's never do).
 
-    return DrillSession(prepared, incident_dir, timeline,
-                        switch_files=prepared.request.switch_agent)
+    The session (and the OpenClaw responder it imports) is built at the first rotation, not
+    before the first action: the stop must not wait for it.
+    """
+    session: Any = None
+    lock = threading.Lock()
+
+    def store_for(cred: Credential) -> Any:
+        nonlocal session
+        with lock:  # the fan-out's threads may all ask at once
+            if session is None:
+                from clawback.drill import DrillSession
+
+                session = DrillSession(prepared, incident_dir, timeline,
+                                       switch_files=prepared.request.switch_agent)
+        return session(cred)
+
+    return store_for
 
 
 def _header(prepared: Prepared) -> dict[str, Any]:
