@@ -47,6 +47,7 @@ from responders.interface import (
 
 if TYPE_CHECKING:
     import tarfile
+    from concurrent.futures import Future
 
 MiB = 1024 * 1024
 CHUNK_BYTES = MiB
@@ -396,6 +397,23 @@ class _HashingReader:
         return data
 
 
+@dataclass
+class CommandCapture:
+    """A command's stdout spooled to a temporary file, waiting to be stored in the archive;
+    ``spool`` is None when the command could not run (``skip_reason`` says why)."""
+
+    argv: tuple[str, ...]
+    spool: IO[bytes] | None
+    skip_reason: str = ""
+    executable: str = ""
+    exit_code: int | None = None
+    total: int = 0
+    limit: int = 0
+    timed_out: bool = False
+    timeout: float = 0.0
+    collected_at: str = ""
+
+
 class EvidenceArchive:
     """One tar.gz being written. Each ``add_*`` reads its source once and returns its item.
 
@@ -645,30 +663,47 @@ class EvidenceArchive:
         self, name: str, argv: tuple[str, ...], *, timeout: float
     ) -> EvidenceItem | None:
         """Run ``argv`` (no shell) and store its stdout, with argv and exit code in the item."""
+        return self.store_command(name, self.capture_command(argv, timeout=timeout))
+
+    def capture_command(self, argv: tuple[str, ...], *, timeout: float) -> CommandCapture:
+        """Run ``argv`` into a spool file. Touches nothing of the archive but its directory,
+        so commands can run side by side while other items are being collected."""
         executable = shutil.which(argv[0]) or shutil.which(argv[0], path="/usr/sbin:/sbin")
         if executable is None:
-            self.skipped.append((shlex.join(argv), f"{argv[0]} is not installed"))
-            return None
+            return CommandCapture(argv, None, skip_reason=f"{argv[0]} is not installed")
         limit = (
             self.max_file_bytes
             if self.max_file_bytes is not None
             else (DEFAULT_COMMAND_OUTPUT_BYTES)
         )
         collected_at = utc_now()
-        with tempfile.TemporaryFile(dir=self.path.parent) as spool:
-            try:
-                exit_code, total, timed_out = _run_to_file(
-                    (executable, *argv[1:]), spool, limit=limit, timeout=timeout
-                )
-            except OSError as err:
-                self.skipped.append((shlex.join(argv), f"could not run: {_reason(err)}"))
-                return None
+        spool = tempfile.TemporaryFile(dir=self.path.parent)  # noqa: SIM115 (store_command closes)
+        try:
+            exit_code, total, timed_out = _run_to_file(
+                (executable, *argv[1:]), spool, limit=limit, timeout=timeout
+            )
+        except OSError as err:
+            spool.close()
+            return CommandCapture(argv, None, skip_reason=f"could not run: {_reason(err)}")
+        return CommandCapture(
+            argv, spool, executable=executable, exit_code=exit_code, total=total,
+            limit=limit, timed_out=timed_out, timeout=timeout, collected_at=collected_at,
+        )
+
+    def store_command(self, name: str, capture: CommandCapture) -> EvidenceItem | None:
+        """Store what ``capture_command`` spooled (or record why there is nothing)."""
+        argv = capture.argv
+        if capture.spool is None:
+            self.skipped.append((shlex.join(argv), capture.skip_reason))
+            return None
+        with capture.spool as spool:
+            total, limit = capture.total, capture.limit
             kept = min(total, limit)
             spool.seek(0)
             length = self._budget(kept)
             notes = []
-            if timed_out:
-                notes.append(f"timed out after {timeout:g} s; output up to then kept")
+            if capture.timed_out:
+                notes.append(f"timed out after {capture.timeout:g} s; output up to then kept")
             if length < total:
                 notes.append(
                     f"capped: first {length} of {total}{'+' if total > limit else ''} bytes"
@@ -685,10 +720,10 @@ class EvidenceArchive:
             stored_path=info.name,
             size=length,
             sha256=reader.sha256.hexdigest(),
-            collected_at=collected_at,
+            collected_at=capture.collected_at,
             archive=self.path.name,
-            argv=(executable, *argv[1:]),
-            exit_code=exit_code,
+            argv=(capture.executable, *argv[1:]),
+            exit_code=capture.exit_code,
             truncated=length < total,
             original_size=total if length < total and total <= limit else None,
             note="; ".join(notes),
@@ -1052,15 +1087,30 @@ class SnapshotAction(Action):
             "processes": process_tree,
             "sockets": lambda: sockets(layout.gateway_port),
         }
-        for name in collection.generated:
-            try:
-                data = generators[name]()
-            except Exception as err:  # psutil.AccessDenied and friends: evidence goes on
-                archive.skipped.append((f"psutil:{name}", f"{type(err).__name__}"))
-                continue
-            archive.add_generated(f"{name}.json", data, source=f"psutil:{name}")
-        for command in collection.commands:
-            archive.add_command(command.name, command.argv, timeout=self.params.command_timeout)
+        with contextlib.ExitStack() as running:
+            captures: list[Future[CommandCapture]] = []
+            if collection.commands:
+                # The commands (ss) are separate processes: they run while this one walks /proc,
+                # which shortens the volatile snapshot that the stop waits for.
+                from concurrent.futures import ThreadPoolExecutor
+
+                pool = running.enter_context(
+                    ThreadPoolExecutor(max_workers=len(collection.commands))
+                )
+                captures = [
+                    pool.submit(archive.capture_command, command.argv,
+                                timeout=self.params.command_timeout)
+                    for command in collection.commands
+                ]
+            for name in collection.generated:
+                try:
+                    data = generators[name]()
+                except Exception as err:  # psutil.AccessDenied and friends: evidence goes on
+                    archive.skipped.append((f"psutil:{name}", f"{type(err).__name__}"))
+                    continue
+                archive.add_generated(f"{name}.json", data, source=f"psutil:{name}")
+            for command, capture in zip(collection.commands, captures, strict=True):
+                archive.store_command(command.name, capture.result())
         for source in collection.files:
             archive.add_file(
                 source.path, tail_bytes=self.params.log_tail_bytes if source.tail else None
