@@ -135,10 +135,16 @@ def _run_and_report(request: Any, *, json_output: bool, prepare: Any, run: Any) 
         result = run(prepared, JsonReporter())
         print_json(result_document(result))
     else:
+        import dataclasses
+
         from clawback.console import RichReporter, print_summary
 
-        reporter = RichReporter()
-        result = run(prepared, reporter)
+        reporter = RichReporter(defer_until_action=True)
+        request = dataclasses.replace(
+            prepared.request, approver=reporter.prompting(prepared.request.approver),
+            secret_prompt=reporter.prompting(prepared.request.secret_prompt),
+        )
+        result = run(dataclasses.replace(prepared, request=request), reporter)
         print_summary(result, reporter)
     return int(result.exit_code)
 

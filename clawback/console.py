@@ -8,9 +8,17 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from clawback.runner import RunResult, TargetResult, outcome_fields, outcome_summary
+
+_T = TypeVar("_T")
+
+# Progress is printed from this long after start at the latest, even before any action.
+RENDER_DEADLINE_S = 0.5
+ACTION_HEAD_START_S = 0.01
 
 _STYLE = {
     "ok": ("✔", "green"),
@@ -23,44 +31,99 @@ _STYLE = {
 
 
 class RichReporter:
-    """One line per step and per target, printed as they finish (stderr keeps stdout clean)."""
+    """One line per step and per target, printed as they finish (stderr keeps stdout clean).
 
-    def __init__(self, *, stream: Any = None, show_checkpoints: bool = True) -> None:
-        from rich.console import Console
+    With ``defer_until_action`` (the panic button), rich is not imported until the run has
+    issued its first state-changing action, or ``RENDER_DEADLINE_S`` has passed: the import
+    costs ~35 ms that the stop must not wait for. Lines reported before then are kept in order
+    and printed by a background thread while the stop waits out its respawn check; anything
+    that needs the console itself (prompts, the summary) gets it at once.
+    """
 
-        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
+    def __init__(self, *, stream: Any = None, show_checkpoints: bool = True,
+                 defer_until_action: bool = False) -> None:
         self.show_checkpoints = show_checkpoints
-        self._lock = threading.Lock()
+        self._stream = stream or sys.stderr
+        self._lock = threading.RLock()
+        self._console: Any = None
+        self._pending: list[Callable[[Any], None]] = []
+        self._acting = threading.Event()
+        if defer_until_action:
+            threading.Thread(target=self._render_when_acting, name="clawback-console",
+                             daemon=True).start()
+        else:
+            _ = self.console
+
+    @property
+    def console(self) -> Any:
+        """The rich Console, created (and the lines kept so far printed) on first use."""
+        with self._lock:
+            if self._console is None:
+                from rich.console import Console
+
+                self._console = Console(file=self._stream, highlight=False, soft_wrap=True)
+                pending, self._pending = self._pending, []
+                for line in pending:
+                    line(self._console)
+            return self._console
+
+    def _render_when_acting(self) -> None:
+        if self._acting.wait(RENDER_DEADLINE_S):
+            # A head start for the action just issued (a stop's signal goes out within a few
+            # ms); the import then runs while the stop waits for its respawn check.
+            time.sleep(ACTION_HEAD_START_S)
+        _ = self.console
+
+    def _emit(self, line: Callable[[Any], None]) -> None:
+        with self._lock:
+            if self._console is None:
+                self._pending.append(line)
+            else:
+                line(self._console)
+
+    def prompting(self, ask: Callable[[str], _T] | None) -> Callable[[str], _T] | None:
+        """``ask`` that first prints every line kept so far, so a question never comes
+        before the progress it is about."""
+        if ask is None:
+            return None
+
+        def settled_then_ask(question: str) -> _T:
+            _ = self.console
+            return ask(question)
+
+        return settled_then_ask
+
+    def action_issued(self) -> None:
+        self._acting.set()
 
     def step_started(self, step_id: str, uses: str, description: str) -> None:
-        with self._lock:
-            suffix = f" — {description}" if description else ""
-            self.console.print(f"[bold]▶ {step_id}[/bold] [dim]({uses})[/dim]{suffix}")
+        suffix = f" — {description}" if description else ""
+        self._emit(lambda c: c.print(f"[bold]▶ {step_id}[/bold] [dim]({uses})[/dim]{suffix}"))
 
     def step_skipped(self, step_id: str, reason: str) -> None:
-        with self._lock:
-            self.console.print(f"[dim]– {step_id}: skipped ({reason})[/dim]")
+        self._emit(lambda c: c.print(f"[dim]– {step_id}: skipped ({reason})[/dim]"))
 
     def target_finished(self, result: TargetResult) -> None:
         symbol, colour = _STYLE.get(result.outcome.status, ("?", "white"))
         summary = outcome_summary(result.outcome)
-        with self._lock:
-            self.console.print(
-                f"  [{colour}]{symbol}[/{colour}] {result.action} {result.target}: "
-                f"[{colour}]{result.outcome.name}[/{colour}]"
-                + (f" [dim]{_escape(summary)}[/dim]" if summary else "")
-            )
+        self._emit(lambda c: c.print(
+            f"  [{colour}]{symbol}[/{colour}] {result.action} {result.target}: "
+            f"[{colour}]{result.outcome.name}[/{colour}]"
+            + (f" [dim]{_escape(summary)}[/dim]" if summary else "")
+        ))
 
     def checkpoint(self, text: str) -> None:
         if not self.show_checkpoints:
             return
-        with self._lock:
-            self.console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
-            self.console.print(_escape(text.rstrip("\n")), style="dim")
+
+        def show(console: Any) -> None:
+            console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
+            console.print(_escape(text.rstrip("\n")), style="dim")
+
+        self._emit(show)
 
     def note(self, message: str) -> None:
-        with self._lock:
-            self.console.print(f"[yellow]{_escape(message)}[/yellow]")
+        self._emit(lambda c: c.print(f"[yellow]{_escape(message)}[/yellow]"))
 
 
 class JsonReporter:
@@ -79,6 +142,9 @@ class JsonReporter:
         pass
 
     def note(self, message: str) -> None:
+        pass
+
+    def action_issued(self) -> None:
         pass
 
 

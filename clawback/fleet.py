@@ -239,6 +239,9 @@ class _FleetReporter:
         if self._first(f"note {message}"):
             self.inner.note(message)
 
+    def action_issued(self) -> None:
+        self.inner.action_issued()
+
 
 class _AskOnce:
     """One approval question per step for the whole fleet, not one per host."""

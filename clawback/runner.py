@@ -124,6 +124,9 @@ class Reporter(Protocol):
 
     def note(self, message: str) -> None: ...
 
+    # A state-changing action's intent is on disk and the action is about to run.
+    def action_issued(self) -> None: ...
+
 
 class SilentReporter:
     def step_started(self, step_id: str, uses: str, description: str) -> None:
@@ -139,6 +142,9 @@ class SilentReporter:
         pass
 
     def note(self, message: str) -> None:
+        pass
+
+    def action_issued(self) -> None:
         pass
 
 
@@ -793,6 +799,7 @@ class Runner:
             step=step, action=action, phase="intent",
             target=self.redactor.value(self._with_host(target)),
         )
+        self.reporter.action_issued()
         return int(entry.seq)
 
     def _event(self, step: str, action: str, *, detail: str = "", **extra: Any) -> None:

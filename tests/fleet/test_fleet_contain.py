@@ -38,6 +38,9 @@ class Recorder:
     def note(self, message: str) -> None:
         self.lines.append(message)
 
+    def action_issued(self) -> None:
+        pass
+
 
 def contain(fleet: Fleet, config: Path, hosts: str, reporter: Any = None,
             **request: Any) -> RunResult:

@@ -1,0 +1,180 @@
+"""What the panic button loads before it acts, and how its progress reaches the screen.
+
+The first-action figure itself is measured by ``bench/first_action.py``; these tests keep the
+path honest: the real ``clawback contain`` (no ``--json``, as a user types it) is run against a
+gateway stand-in with a pid file, and an audit hook records ``sys.modules`` at the instant the
+SIGTERM goes out. Modules only needed later must not be there yet.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clawback.console import RichReporter
+from clawback.sandbox.home import build_sample_home
+
+# Needed only after the stop (or never by contain): importing them first delays the signal.
+LATER = (
+    "rich",  # progress is rendered once the first action is out
+    "invoke",  # the fast path parses contain's options itself
+    # The rotation ledger is built at the first rotation. (responders.openclaw itself is
+    # loaded early, and must be: the playbook's openclaw.lockdown options are validated by it.)
+    "clawback.drill",
+    "clawback.inventory",  # discovery runs after the stop
+    "cryptography.hazmat.primitives.serialization",  # bcrypt and every cipher
+    "boto3", "botocore", "httpx", "github", "stripe", "jinja2", "json5",
+)
+
+STAND_IN = r"""
+import os, signal, socket, sys, time
+port, pidfile = int(sys.argv[1]), sys.argv[2]
+listener = socket.socket(); listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", port)); listener.listen()
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+open(pidfile + ".tmp", "w").write(str(os.getpid())); os.replace(pidfile + ".tmp", pidfile)
+while True:
+    time.sleep(1)
+"""
+
+PROBE = r"""
+import json, signal, sys
+seen = {}
+def hook(event, args):
+    if event == "os.kill" and args[1] == signal.SIGTERM and "modules" not in seen:
+        seen["modules"] = sorted(sys.modules)
+sys.addaudithook(hook)
+sys.argv = ["clawback", *sys.argv[2:]]
+from clawback import cli
+try:
+    cli.main()
+except SystemExit:
+    pass
+with open(OUT, "w") as out:
+    json.dump(seen.get("modules"), out)
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def pidfile_agent(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A sample home whose gateway is a real process known by its pid file; yields the config
+    and the incidents directory."""
+    home = build_sample_home(tmp_path / "host")
+    port = _free_port()
+    pidfile = tmp_path / "gateway.pid"
+    gateway = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port), str(pidfile)])
+    try:
+        deadline = time.monotonic() + 15
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        settings = dict(home.agent_settings())
+        settings["gateway_port"] = port
+        lines = ["[agent]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+        lines += ["[[agent.services]]", 'kind = "pidfile"', 'name = "openclaw-gateway"',
+                  f"pidfile = {json.dumps(str(pidfile))}"]
+        config = tmp_path / "clawback.toml"
+        config.write_text("\n".join(lines) + "\n")
+        config.chmod(0o600)
+        yield config, tmp_path / "incidents"
+    finally:
+        gateway.kill()
+        gateway.wait(timeout=10)
+
+
+def test_nothing_heavy_is_loaded_before_the_stop_signal(pidfile_agent: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    config, incidents = pidfile_agent
+    out = tmp_path / "modules.json"
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+           "XDG_DATA_HOME": str(tmp_path / "data")}
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE.replace("OUT", repr(str(out))), "clawback", "contain",
+         "--config", str(config), "--yes", "--incidents-dir", str(incidents)],
+        capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+    modules = json.loads(out.read_text())
+    assert modules is not None, f"contain never sent SIGTERM: {run.stderr[-2000:]}"
+    # The probe is real: the modules the volatile snapshot and the stop need are there.
+    assert {"clawback.runner", "responders.host.service", "psutil"} <= set(modules)
+    early = sorted(m for m in modules if m.split(".")[0] in LATER or m in LATER
+                   or any(m.startswith(f"{name}.") for name in LATER))
+    assert early == [], f"loaded before the stop signal: {early}"
+    # ... and the progress lines kept back until then were all printed, in order.
+    assert run.stderr.index("▶ volatile") < run.stderr.index("▶ stop") < run.stderr.index(
+        "▶ revoke")
+
+
+def _reporter() -> tuple[RichReporter, io.StringIO]:
+    stream = io.StringIO()
+    return RichReporter(stream=stream, defer_until_action=True), stream
+
+
+def test_deferred_reporter_keeps_lines_until_the_first_action() -> None:
+    reporter, stream = _reporter()
+    reporter.step_started("volatile", "host.snapshot", "before anything changes")
+    reporter.note("a [bracketed] note")
+    assert stream.getvalue() == ""
+    reporter.action_issued()
+    deadline = time.monotonic() + 10
+    while "bracketed" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    text = stream.getvalue()
+    assert text.index("▶ volatile") < text.index("a [bracketed] note")
+    reporter.step_started("stop", "host.stop_service", "")
+    assert "▶ stop" in stream.getvalue(), "after the first action, lines are printed at once"
+
+
+def test_deferred_reporter_prints_everything_before_a_question() -> None:
+    reporter, stream = _reporter()
+    reporter.step_started("isolate", "host.cut_network", "cut the network")
+    seen_when_asked: list[str] = []
+
+    def ask(question: str) -> bool:
+        seen_when_asked.append(stream.getvalue())
+        return True
+
+    asked = reporter.prompting(ask)
+    assert asked is not None and asked("cut now?") is True
+    assert "▶ isolate" in seen_when_asked[0]
+    assert reporter.prompting(None) is None
+
+
+def test_deferred_reporter_renders_by_the_deadline_without_any_action() -> None:
+    reporter, stream = _reporter()
+    reporter.step_started("plan", "host.snapshot", "")
+    deadline = time.monotonic() + 10
+    while "▶ plan" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "▶ plan" in stream.getvalue()
+
+
+def test_stop_signal_probe_sees_sigterm() -> None:
+    """The audit event the panic-path test relies on exists on this interpreter."""
+    code = (
+        "import os, signal, subprocess, sys\n"
+        "events = []\n"
+        "sys.addaudithook(lambda e, a: events.append(a) if e == 'os.kill' else None)\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "os.kill(child.pid, signal.SIGTERM); child.wait(timeout=10)\n"
+        "print((child.pid, int(signal.SIGTERM)) in [(p, int(s)) for p, s in events])\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert run.stdout.strip() == "True", run.stderr
