@@ -429,13 +429,22 @@ def audit(home: str | None = None, format: str = "text", fail_on: str | None = N
 
 @with_advice
 def restore_network(incident: str, confirm: bool = False, json: bool = False,
-                    incidents_dir: str | None = None) -> int:
+                    incidents_dir: str | None = None, hosts: str | None = None,
+                    config: str | None = None) -> int:
     """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""
     from clawback.incident import incidents_root, resolve_incident
-    from clawback.restore import change_network
+    from clawback.restore import change_network, fleet_header
     from clawback.runner import outcome_fields, outcome_summary
 
     incident_dir = resolve_incident(incident, incidents_root(_path(incidents_dir)))
+    if fleet_header(incident_dir) is not None:
+        return _restore_fleet_network(incident_dir, confirm=confirm, json=json, hosts=hosts,
+                                      config=_path(config))
+    if hosts is not None or config is not None:
+        from clawback.errors import BadInput
+
+        raise BadInput(f"incident {incident_dir.name} is not a fleet incident (contain "
+                       "--hosts): --hosts and --config apply only to those")
     change = change_network(incident_dir, confirm=confirm)
     outcome = change.outcome
     if json:
@@ -454,6 +463,54 @@ def restore_network(incident: str, confirm: bool = False, json: bool = False,
         console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
         console.print(escape(change.checkpoint.rstrip()), style="dim")
     return 0 if outcome.succeeded else 3
+
+
+def _restore_fleet_network(incident_dir: Path, *, confirm: bool, json: bool,
+                           hosts: str | None, config: Path | None) -> int:
+    """restore-network on a fleet incident: one line per host as it ends, then the checkpoint."""
+    from clawback.restore import HostChange, change_fleet_network, host_documents
+    from clawback.runner import outcome_summary
+
+    console: Any = None
+    if not json:
+        from rich.console import Console
+
+        console = Console(highlight=False, soft_wrap=True)
+
+    def note(message: str) -> None:
+        if console is not None:
+            from rich.markup import escape
+
+            console.print(f"[yellow]note[/yellow]: {escape(message)}")
+
+    def host_line(change: HostChange) -> None:
+        if console is None:
+            return
+        from rich.markup import escape
+
+        colour = "green" if change.succeeded else "red"
+        console.print(f"[bold]{escape(change.host)}[/bold] [{colour}]{change.outcome.name}"
+                      f"[/{colour}]: {escape(outcome_summary(change.outcome))}")
+
+    change = change_fleet_network(incident_dir, confirm=confirm, hosts=hosts, config=config,
+                                  on_note=note, on_host=host_line)
+    if json:
+        from clawback.console import print_json
+
+        print_json({"incident": incident_dir.name,
+                    "action": "confirm_cut" if confirm else "restore",
+                    "ok": change.succeeded, "notes": list(change.notes),
+                    "hosts": host_documents(change.hosts), "checkpoint": change.checkpoint})
+    else:
+        from rich.markup import escape
+
+        failed = [c.host for c in change.hosts if not c.succeeded]
+        if failed:
+            console.print(f"[red]{len(failed)} of {len(change.hosts)} host(s) not done[/red]: "
+                          f"{escape(', '.join(failed))} (advice above)")
+        console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
+        console.print(escape(change.checkpoint.rstrip()), style="dim")
+    return 0 if change.succeeded else 3
 
 
 @with_advice

@@ -90,13 +90,16 @@ def demo(c: Any, json: bool = False) -> None:
         "confirm": "keep the cut instead: you still have access, disarm the automatic rollback",
         "json": "print the outcome as JSON",
         "incidents-dir": "where incidents are kept",
+        "hosts": "fleet incident: only these cut hosts (comma-separated names; default: all)",
+        "config": "fleet incident: clawback.toml naming the hosts (default: the one it ran with)",
     },
 )
 def restore_network(c: Any, incident: str, confirm: bool = False, json: bool = False,
-                    incidents_dir: str | None = None) -> None:
+                    incidents_dir: str | None = None, hosts: str | None = None,
+                    config: str | None = None) -> None:
     """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""
     _finish(cli.restore_network(incident, confirm=confirm, json=json,
-                                incidents_dir=incidents_dir))
+                                incidents_dir=incidents_dir, hosts=hosts, config=config))
 
 
 @task(

@@ -180,8 +180,10 @@ class RemoteCutNetworkAction(Action):
             f"echo '{{\"state_dir\": \"{state_dir}\"}}' | sudo python3 {agent_copy} confirm-cut"
         )
         when = (
-            f"; it is undone at {rollback.get('deadline_utc')} unless you keep it (on the host: "
-            f"`{keep}`)" if rollback.get("armed") else ""
+            f"; it is undone at {rollback.get('deadline_utc')} unless you keep it: "
+            f"`clawback restore-network {self.context.incident_id} --confirm` (or, if this "
+            f"machine cannot reach {self.context.host_name}, on the host: `{keep}`)"
+            if rollback.get("armed") else ""
         )
         return Done(
             detail=f"network cut on {self.context.host_name} ({params.scope} scope, table "

@@ -12,6 +12,7 @@ import contextlib
 import getpass
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -120,9 +121,12 @@ class Sshd:
 
 def start_sshd(
     folder: Path, client: ClientKey, *, port: int | None = None, listen: str = "127.0.0.1",
-    netns: str | None = None,
+    netns: str | None = None, binds: Sequence[tuple[Path, str]] = (),
 ) -> Sshd:
-    """``netns``: run it inside that network namespace (one the test created)."""
+    """``netns``: run it inside that network namespace (one the test created). ``binds``:
+    (folder, path) pairs mounted over each path for this sshd and its sessions only, in the
+    mount namespace ``ip netns exec`` gives it (two "hosts" on this machine then keep their
+    own /var/lib/clawback); each path must exist."""
     sshd = require_binary("sshd", "openssh-server")
     require_root()  # root sshd: login as root, which the sample homes and gateways run as
     folder.mkdir(parents=True, exist_ok=True)
@@ -152,6 +156,12 @@ def start_sshd(
     subprocess.run([sshd, "-t", "-f", str(config)], check=True, timeout=30)
     log = folder / "sshd.log"
     inside = ["ip", "netns", "exec", netns] if netns else []
+    if binds:
+        if netns is None:
+            raise ValueError("binds need netns: only there does sshd get its own mounts")
+        mounts = " && ".join(f"mount --bind {shlex.quote(str(source))} {shlex.quote(path)}"
+                             for source, path in binds)
+        inside += ["sh", "-c", f'{mounts} && exec "$@"', "sh"]
     process = subprocess.Popen(
         [*inside, sshd, "-D", "-f", str(config), "-E", str(log)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
