@@ -314,21 +314,24 @@ def _change_host(run: _FleetRestore, cut: HostCut) -> Outcome:
     params: dict[str, Any] = {"state_dir": cut.state_dir}
     if not run.confirm:
         params["restored_by"] = "restore-network"
-    advice = _failure_advice(cut, run.incident_dir.name, confirm=run.confirm)
     try:
         remote.open()
         answer = remote.call(command, params, timeout=120)
     except ResponderError as exc:
-        return Failed(error=f"{str(exc).split(_CONTAIN_ADVICE)[0]}", detail=advice,
-                      facts={"ssh": str(target)})
+        outcome: Outcome = Failed(error=str(exc).split(_CONTAIN_ADVICE)[0],
+                                  facts={"ssh": str(target)})
     except Exception as exc:  # anything else is this host's failure only, named
-        return Failed(error=f"{cut.host}: {type(exc).__name__}: {exc}", detail=advice,
-                      facts={"ssh": str(target)})
+        outcome = Failed(error=f"{cut.host}: {type(exc).__name__}: {exc}",
+                         facts={"ssh": str(target)})
+    else:
+        outcome = _agent_outcome(answer, cut, run.incident_dir.name, confirm=run.confirm)
     finally:
         remote.close()
-    outcome = _agent_outcome(answer, cut, run.incident_dir.name, confirm=run.confirm)
     if isinstance(outcome, Failed):
-        return Failed(error=outcome.error, detail=advice, facts=outcome.facts)
+        advice = _failure_advice(cut, run.incident_dir.name, confirm=run.confirm)
+        return Failed(error=f"{outcome.error.rstrip('.')}; {advice}",
+                      detail=f"{cut.host} not {'kept' if run.confirm else 'restored'}",
+                      facts=outcome.facts)
     return outcome
 
 
