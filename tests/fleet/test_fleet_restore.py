@@ -238,21 +238,32 @@ def test_fleet_cut_is_kept_then_undone_per_host_and_recorded(two_hosts: TwoHosts
     assert fleet.cut_state("edge-a", incident_id)["restored_by"] == "restore-network"
     assert "clawback_isolate" in fleet.links["edge-b"].tables()
 
-    # Back on the network, edge-b alone is retried.
+    # Back on the network, edge-b alone is retried, with a config edited since the incident.
     fleet.plug("edge-b")
+    with fleet.config.open("a") as config:
+        config.write("# edited after the incident\n")
     retried = fleet.clawback("restore-network", incident_id, "--hosts", "edge-b", "--json")
     outputs.append(retried.stdout)
     assert retried.returncode == 0, retried.stdout + retried.stderr
-    assert [h["host"] for h in json.loads(retried.stdout)["hosts"]] == ["edge-b"]
+    retry = json.loads(retried.stdout)
+    assert [h["host"] for h in retry["hosts"]] == ["edge-b"]
+    assert any("has changed since the incident was run" in n for n in retry["notes"])
     b = fleet.links["edge-b"]
     assert "clawback_isolate" not in b.tables() and b.reaches(b.other_addr, SSH_PORT)
+
+    # The agent's own refusal is that host's failure: too late to keep a cut already undone.
+    late = fleet.clawback("restore-network", incident_id, "--confirm", "--hosts", "edge-a")
+    outputs.append(late.stdout + late.stderr)
+    assert late.returncode == 3, late.stdout + late.stderr
+    assert "edge-a Failed" in late.stdout and "too late" in late.stdout
 
     # On record: per host, an intent before and a result after, each naming its host.
     entries = _restore_entries(incident)
     expected = [("network.confirm_cut", "edge-a", "Done"), ("network.confirm_cut", "edge-b",
                                                             "Done"),
                 ("network.restore", "edge-a", "Done"), ("network.restore", "edge-b", "Failed"),
-                ("network.restore", "edge-b", "Done")]
+                ("network.restore", "edge-b", "Done"), ("network.confirm_cut", "edge-a",
+                                                        "Failed")]
     results = [e for e in entries if e["phase"] == "result"]
     assert sorted((str(e["action"]), e["target"]["host"], str(e["outcome"]))  # type: ignore[index]
                   for e in results) == sorted(expected)
@@ -274,3 +285,22 @@ def test_fleet_cut_is_kept_then_undone_per_host_and_recorded(two_hosts: TwoHosts
     for text in [*outputs, written]:
         for value in fleet.planted:
             assert value not in text
+
+
+def test_hosts_and_config_are_refused_on_a_single_host_incident(
+    tmp_path: Path, memory_keyring: object, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from clawback import cli
+    from clawback.signing import load_signing_key
+    from clawback.timeline import Timeline
+
+    incident = tmp_path / "incidents" / "2026-11-21T0203Z-7f3a"
+    timeline = Timeline.create(incident, incident.name, load_signing_key(),
+                               header={"config": {"path": None, "sha256": None}})
+    timeline.close(manifest_sha256=None)
+    before = (incident / "timeline.jsonl").read_bytes()
+    for option in ({"hosts": "edge-a"}, {"config": str(tmp_path / "clawback.toml")}):
+        assert cli.restore_network(incident.name, incidents_dir=str(incident.parent),
+                                   **option) == 2
+        assert "is not a fleet incident" in capsys.readouterr().err
+    assert (incident / "timeline.jsonl").read_bytes() == before
