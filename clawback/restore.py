@@ -27,8 +27,6 @@ from responders.interface import Done, Failed, Outcome, ResponderError, Skipped
 
 STEP = "restore-network"
 CUT_ACTION = "host.cut_network"
-# How session.py ends its connection advice during contain; after containment it is not true.
-_CONTAIN_ADVICE = "; its agent is still running unchecked"
 
 
 @dataclass(frozen=True)
@@ -305,32 +303,34 @@ def _change_host(run: _FleetRestore, cut: HostCut) -> Outcome:
 
     host = run.members[cut.host]
     target = SshTarget.parse(host.ssh)
+    advice = _failure_advice(cut, run.incident_dir.name, confirm=run.confirm)
     remote = RemoteHost(
         cut.host, target, known_hosts=run.plan.known_hosts,
         private_key=run.plan.keys.get(host.name), sudo=host.sudo, python=host.python,
-        connect_timeout=run.config.fleet.connect_timeout_seconds,
+        connect_timeout=run.config.fleet.connect_timeout_seconds, if_unreachable=advice,
     )
     command = "confirm-cut" if run.confirm else "restore"
     params: dict[str, Any] = {"state_dir": cut.state_dir}
     if not run.confirm:
         params["restored_by"] = "restore-network"
+    not_done = f"{cut.host} not {'kept' if run.confirm else 'restored'}"
     try:
         remote.open()
+    except ResponderError as exc:  # its advice already ends with ours (if_unreachable)
+        remote.close()
+        return Failed(error=str(exc), detail=not_done, facts={"ssh": str(target)})
+    try:
         answer = remote.call(command, params, timeout=120)
-    except ResponderError as exc:
-        outcome: Outcome = Failed(error=str(exc).split(_CONTAIN_ADVICE)[0],
+    except Exception as exc:  # this host's failure only, named
+        outcome: Outcome = Failed(error=f"{cut.host}: {exc}" if isinstance(exc, ResponderError)
+                                  else f"{cut.host}: {type(exc).__name__}: {exc}",
                                   facts={"ssh": str(target)})
-    except Exception as exc:  # anything else is this host's failure only, named
-        outcome = Failed(error=f"{cut.host}: {type(exc).__name__}: {exc}",
-                         facts={"ssh": str(target)})
     else:
         outcome = _agent_outcome(answer, cut, run.incident_dir.name, confirm=run.confirm)
     finally:
         remote.close()
     if isinstance(outcome, Failed):
-        advice = _failure_advice(cut, run.incident_dir.name, confirm=run.confirm)
-        return Failed(error=f"{outcome.error.rstrip('.')}; {advice}",
-                      detail=f"{cut.host} not {'kept' if run.confirm else 'restored'}",
+        return Failed(error=f"{outcome.error.rstrip('.')}; {advice}", detail=not_done,
                       facts=outcome.facts)
     return outcome
 

@@ -36,6 +36,10 @@ CLEAN_ENV = (
     'SSH_CONNECTION="$SSH_CONNECTION"'
 )
 AGENT_FILE = "clawback-agent.pyz"
+CONTAIN_CONSEQUENCE = (
+    "its agent is still running unchecked: contain it from its console or its provider (power "
+    "off, detach its network), and revoke its keys (this run does)"
+)
 CHUNK = 1024 * 1024
 DEFAULT_COMMAND_TIMEOUT_S = 3600.0
 
@@ -124,8 +128,12 @@ class RemoteHost:
         sudo: bool = False,
         python: str = "python3",
         connect_timeout: float = 10.0,
+        if_unreachable: str = CONTAIN_CONSEQUENCE,
     ) -> None:
         self.name = name
+        # What a failed connection means for the caller, ending its advice: during contain the
+        # agent runs on unchecked; during restore-network the cut stays as it is.
+        self.if_unreachable = if_unreachable
         self.target = target
         self.known_hosts = Path(known_hosts)
         self._private_key = private_key
@@ -181,10 +189,7 @@ class RemoteHost:
         import paramiko
 
         where = f"{self.name} ({self.target})"
-        unchecked = (
-            "its agent is still running unchecked: contain it from its console or its "
-            "provider (power off, detach its network), and revoke its keys (this run does)"
-        )
+        unchecked = self.if_unreachable
         if isinstance(exc, paramiko.BadHostKeyException):
             return (
                 f"{where} presented host key {_offered_key(exc.key)}, but {self.known_hosts} "
