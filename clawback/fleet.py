@@ -148,23 +148,27 @@ class FleetPlan:
 
 def prepare_fleet(prepared: Any, selection: str) -> FleetPlan:
     """Every input check of a fleet run; BadInput (exit 2) before anything is touched."""
-    request = prepared.request
-    if request.resume:
+    if prepared.request.resume:
         raise BadInput("a fleet incident cannot be resumed: run `clawback contain --hosts ...` "
                        "again (a new incident); single hosts resume as usual")
-    config = prepared.config
-    hosts = select_hosts(config, selection, prepared.config_path)
+    return plan_fleet(prepared.config, prepared.config_path, prepared.store, selection)
+
+
+def plan_fleet(config: Any, config_path: Path | None, store: Any, selection: str) -> FleetPlan:
+    """The hosts ``selection`` names, their SSH keys (resolved through ``store``) and the
+    known_hosts file; BadInput naming the config line when any of it is missing."""
+    hosts = select_hosts(config, selection, config_path)
     keys: dict[str, Any] = {}
     for host in hosts:
         if host.identity == "agent":
             continue
         where = f"[[hosts]] {host.name} identity ({host.identity})"
         try:
-            text = prepared.store.resolve(host.identity).reveal()
+            text = store.resolve(host.identity).reveal()
         except ResponderError as exc:
             index = next((i for i, h in enumerate(config.hosts) if h is host), None)
             line = None if index is None else config.line_of("hosts", index, "identity")
-            raise BadInput(f"{where}: {exc}", path=prepared.config_path, line=line) from None
+            raise BadInput(f"{where}: {exc}", path=config_path, line=line) from None
         keys[host.name] = load_private_key(text, where)
     known_hosts = Path(config.fleet.known_hosts)
     if not known_hosts.is_file():
@@ -173,7 +177,7 @@ def prepare_fleet(prepared: Any, selection: str) -> FleetPlan:
             "none on first use. Collect them once, checking each fingerprint on the host's "
             "console (`ssh-keyscan -p PORT ADDRESS >> known_hosts`), or point [fleet] "
             "known_hosts at your file",
-            path=prepared.config_path,
+            path=config_path,
         )
     return FleetPlan(hosts=hosts, keys=keys, known_hosts=known_hosts, selection=selection)
 

@@ -150,16 +150,6 @@ class FleetNetworkChange:
         return all(change.succeeded for change in self.hosts)
 
 
-@dataclass(frozen=True)
-class _FleetInputs:
-    """What ``clawback.fleet.prepare_fleet`` reads of a prepared contain run, nothing more."""
-
-    request: Any
-    config: Any
-    config_path: Path
-    store: Any
-
-
 @dataclass
 class _FleetRestore:
     incident_dir: Path
@@ -200,8 +190,7 @@ def _prepare_fleet(
 ) -> _FleetRestore:
     """Every input check, before the timeline is touched: BadInput (exit 2) on any problem."""
     from clawback.config import load_config
-    from clawback.contain import ContainRequest
-    from clawback.fleet import prepare_fleet
+    from clawback.fleet import plan_fleet
     from clawback.registry import load_registry
     from clawback.secret_store import KeyringSecretStore
 
@@ -239,11 +228,7 @@ def _prepare_fleet(
             raise BadInput(f"{cut.host} is not in [[hosts]] of {config_path} and the incident "
                            "does not record how it was reached: add it to [[hosts]]",
                            path=config_path)
-    plan = prepare_fleet(
-        _FleetInputs(request=ContainRequest(), config=loaded, config_path=config_path,
-                     store=KeyringSecretStore()),
-        ",".join(selection),
-    )
+    plan = plan_fleet(loaded, config_path, KeyringSecretStore(), ",".join(selection))
     if len(plan.hosts) != len(cuts):
         raise BadInput(f"two cut hosts resolve to one SSH target in {config_path}: restore "
                        "them one at a time with --hosts", path=config_path)
