@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 STAND_IN = r"""
@@ -46,7 +47,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def one_run(root: Path, home: object, run: int, *, json_output: bool = False) -> float:
+def one_run(root: Path, home: object, run: int, *,
+            json_output: bool = False) -> tuple[float, float]:
+    """(start -> SIGTERM at the agent, start -> incident opened) of one cold run."""
     port = free_port()
     pidfile, stamp = root / f"gw{run}.pid", root / f"gw{run}.term"
     gateway = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port), str(pidfile),
@@ -63,16 +66,26 @@ def one_run(root: Path, home: object, run: int, *, json_output: bool = False) ->
     os.chmod(config, 0o600)
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
            "XDG_DATA_HOME": str(root / "data")}
-    started = time.monotonic()
+    incidents = root / f"incidents{run}"
+    started, started_wall = time.monotonic(), time.time()
     subprocess.run(
         [sys.executable, "-m", "clawback", "contain", "--config", str(config), "--yes",
-         "--incidents-dir", str(root / "incidents"), *(["--json"] if json_output else [])],
+         "--incidents-dir", str(incidents), *(["--json"] if json_output else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
     )
     gateway.wait(timeout=30)
     if not stamp.exists():
         raise SystemExit("the stand-in never received SIGTERM: contain did not stop it")
-    return float(stamp.read_text()) - started
+    return float(stamp.read_text()) - started, opened_at(incidents) - started_wall
+
+
+def opened_at(incidents: Path) -> float:
+    """Wall-clock time of the run's entry 0: the incident is open and the volatile snapshot,
+    the playbook's first action, starts (it writes no intent: it changes nothing)."""
+    (incident,) = incidents.iterdir()
+    with (incident / "timeline.jsonl").open() as timeline:
+        entry = json.loads(timeline.readline())
+    return datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp()
 
 
 def interpreter_start(root: Path) -> float:
@@ -100,12 +113,16 @@ def main(argv: list[str] | None = None) -> None:
             plain.append(one_run(root, home, 2 * run))
             machine.append(one_run(root, home, 2 * run + 1, json_output=True))
         bare = statistics.median(interpreter_start(root) for _ in range(5))
-    print(f"process start -> SIGTERM at the agent, {args.runs} cold starts of each form of "
-          "clawback contain (volatile snapshot first, then stop):")
-    for label, latencies in (("clawback contain --yes (live progress)", plain),
-                             ("clawback contain --yes --json", machine)):
-        print(f"  {label}: median {statistics.median(latencies):.3f} s, "
-              f"min {min(latencies):.3f} s, max {max(latencies):.3f} s (goal median <= 0.25 s)")
+    print(f"{args.runs} cold starts of each form of clawback contain (volatile snapshot first, "
+          "then stop); goal: median <= 0.25 s to the first containment action")
+    for label, runs in (("clawback contain --yes (live progress)", plain),
+                        ("clawback contain --yes --json", machine)):
+        stops, opened = [r[0] for r in runs], [r[1] for r in runs]
+        print(f"  {label}:")
+        print(f"    start -> SIGTERM at the agent: median {statistics.median(stops):.3f} s, "
+              f"min {min(stops):.3f} s, max {max(stops):.3f} s")
+        print(f"    start -> incident opened, volatile snapshot starting: median "
+              f"{statistics.median(opened):.3f} s")
     print(f"bare Python start-up on this machine, same method: {bare:.3f} s")
 
 
