@@ -39,9 +39,9 @@ def test_no_shell_and_stdout_stays_out_of_the_record() -> None:
 
 
 def test_a_timeout_is_a_result_with_no_exit_code() -> None:
-    result = run_command(["sleep", "5"], timeout=0.2)
+    result = run_command(["sleep", "60"], timeout=0.2)
     assert result.timed_out and result.exit_code is None and not result.ok
-    assert result.duration_s < 2
+    assert result.duration_s < 30, "it was not killed at its timeout: it ran its course"
     assert "killed after 0.2s" in result.record()["stderr_tail"]
 
 
