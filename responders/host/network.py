@@ -185,8 +185,12 @@ def render_ruleset(params: CutNetworkParams, *, incident_id: str = "") -> str:
                 f"\t\t{proto} saddr @{name} tcp dport {port} ct state {{ new, established }} "
                 'accept comment "admin ssh"'
             )
+            # "new" too: on a host where nothing tracked connections before the cut, the
+            # admin's session is first seen mid-stream, and if the host speaks first (output of
+            # a running command) that packet is "new"; only "established" stalled the session
+            # until the admin typed. Source port 22 to an admin address: only sshd (root) can.
             admin_out.append(
-                f"\t\t{proto} daddr @{name} tcp sport {port} ct state established "
+                f"\t\t{proto} daddr @{name} tcp sport {port} ct state {{ new, established }} "
                 'accept comment "admin ssh replies"'
             )
     # The trailing counter rules count what the policy then drops: how hard something tried to

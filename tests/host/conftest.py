@@ -233,6 +233,18 @@ class Namespaces:
         return proc
 
 
+    def start(self, ns: str, op: str, payload: dict[str, Any], ready: str) -> subprocess.Popen[str]:
+        """A long-running driver op inside ``ns``, once it has printed ``ready``."""
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, str(DRIVER), op, json.dumps(payload)],
+            stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+        )
+        self.servers.append(proc)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == ready
+        return proc
+
+
 def _kill_namespace_processes(ns: str) -> None:
     pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
     for pid in (int(p) for p in pids.split()):

@@ -2,7 +2,8 @@
 
 The tests never apply nftables rules from the pytest process (that is the host's namespace);
 they run this script with ``ip netns exec`` instead. It calls the real library and prints one
-JSON line. Ops: cut, plan, restore, confirm (the library), serve, connect, hold (traffic).
+JSON line. Ops: cut, plan, restore, confirm (the library), serve, connect, hold, announce,
+listen (traffic).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +94,45 @@ def _hold(payload: dict[str, Any]) -> None:
         print(json.dumps({"echoed": ok}), flush=True)
 
 
+def _announce(payload: dict[str, Any]) -> None:
+    """A server that speaks first: once ``trigger`` exists it sends one line to each client,
+    as an SSH server does when a command's output arrives while the client is silent."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("0.0.0.0", payload["port"]))
+    server.listen(4)
+    print("ready", flush=True)
+    conn, _ = server.accept()
+    trigger = Path(payload["trigger"])
+    while not trigger.exists():
+        time.sleep(0.02)
+    conn.sendall(b"announced\n")
+    time.sleep(60)  # keep the session open; the test ends the process
+
+
+def _listen(payload: dict[str, Any]) -> None:
+    """A client that never sends: connects, then on each stdin line waits for the server."""
+    sock = socket.socket()
+    sock.bind((payload["src"], 0))
+    sock.connect((payload["dst"], payload["port"]))
+    print("connected", flush=True)
+    for _ in sys.stdin:
+        sock.settimeout(payload.get("timeout", 5.0))
+        try:
+            received = sock.recv(4096) == b"announced\n"
+        except OSError:
+            received = False
+        print(json.dumps({"received": received}), flush=True)
+
+
 def main() -> int:
     op, payload = sys.argv[1], json.loads(sys.argv[2])
+    if op == "announce":
+        _announce(payload)
+        return 0
+    if op == "listen":
+        _listen(payload)
+        return 0
     if op == "serve":
         _serve(payload)
         return 0

@@ -72,6 +72,28 @@ def _cut(world: Namespaces, incident: Path, **params: object) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def test_an_admin_session_older_than_the_cut_is_not_stalled(
+    netns: Namespaces, tmp_path: Path
+) -> None:
+    """No firewall tracked connections before the cut (a common host), so the admin's SSH
+    session is first seen mid-stream. When the host speaks first after the cut (a command's
+    output while the admin types nothing), that packet must go out, not wait for the client."""
+    trigger = tmp_path / "speak"
+    netns.start(netns.host, "announce", {"port": SSH, "trigger": str(trigger)}, "ready")
+    client = netns.start(
+        netns.peer, "listen",
+        {"dst": netns.host_addr, "port": SSH, "src": netns.admin_addr, "timeout": 4.0},
+        "connected",
+    )
+    cut = _cut(netns, tmp_path, admin_sources=[netns.admin_addr], rollback_minutes=0)
+    assert cut["outcome"] == "Done", cut
+    trigger.touch()
+    assert client.stdin is not None and client.stdout is not None
+    client.stdin.write("wait\n")
+    client.stdin.flush()
+    assert json.loads(client.stdout.readline()) == {"received": True}
+
+
 def test_cut_blocks_everything_but_loopback_and_admin_ssh_and_restore_is_exact(
     world: Namespaces, tmp_path: Path
 ) -> None:
