@@ -488,7 +488,7 @@ def _scan_archive(path: Path) -> _ArchiveScan:
     """Hash the archive and each member's content in one streaming pass."""
     import tarfile
 
-    from isal import igzip
+    from isal import igzip, igzip_lib
 
     members: list[tuple[str, str | None, int]] = []
     error = None
@@ -509,7 +509,9 @@ def _scan_archive(path: Path) -> _ArchiveScan:
                     while chunk := content.read(CHUNK_BYTES):
                         digest.update(chunk)
                     members.append((member.name, digest.hexdigest(), member.size))
-        except (tarfile.TarError, OSError, EOFError, ValueError) as err:
+        # ISA-L reports a broken deflate stream with its own IsalError (not an OSError): a
+        # corrupted archive is a verdict, never a crash of verify or report.
+        except (tarfile.TarError, OSError, EOFError, ValueError, igzip_lib.IsalError) as err:
             error = f"{type(err).__name__}: {err}"
         # The archive hash covers every byte, including any after the end of the tar stream.
         source.drain()

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import rfc8785
 from evidence_fakehost import INCIDENT_ID, FakeHost, sha256_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clawback.evidence import (
     Manifest,
@@ -121,6 +123,29 @@ def test_a_changed_byte_in_the_archive_itself_is_detected(
     assert "ARCHIVE_MISMATCH" in codes(verdicts)
     assert "EVIDENCE_OK" not in codes(verdicts)
     assert all(v.severity == "failure" for v in verdicts)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(position=st.integers(min_value=0), mask=st.integers(min_value=1, max_value=255))
+def test_any_corruption_of_the_archive_is_a_verdict_not_a_crash(
+    fake_host: FakeHost, position: int, mask: int
+) -> None:
+    """Wherever the change lands (gzip header, deflate blocks, trailer), verify reports it:
+    a broken deflate stream makes ISA-L raise its own error type, which must not escape."""
+    if not (fake_host.incident_dir / "evidence" / "manifest.json").exists():
+        fake_host.sealed_incident()
+    sha = sha256_of(manifest_path(fake_host.incident_dir))
+    archive = fake_host.incident_dir / "evidence" / f"{INCIDENT_ID}-volatile.tar.gz"
+    original = archive.read_bytes()
+    at = position % len(original)
+    try:
+        archive.write_bytes(original[:at] + bytes([original[at] ^ mask]) + original[at + 1:])
+        verdicts = check_evidence(fake_host.incident_dir, sha)
+    finally:
+        archive.write_bytes(original)
+    assert "ARCHIVE_MISMATCH" in codes(verdicts)
+    assert "EVIDENCE_OK" not in codes(verdicts)
 
 
 def test_members_removed_added_or_duplicated_are_reported(fake_host: FakeHost) -> None:
