@@ -397,7 +397,7 @@ class _HashingReader:
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommandCapture:
     """A command's stdout spooled to a temporary file, waiting to be stored in the archive;
     ``spool`` is None when the command could not run (``skip_reason`` says why)."""
@@ -772,6 +772,14 @@ def _file_type(mode: int) -> str:
     return "special file"
 
 
+def _close_spools(captures: list[Future[CommandCapture]]) -> None:
+    for future in captures:
+        with contextlib.suppress(Exception):  # a capture that failed has nothing to close
+            spool = future.result().spool
+            if spool is not None:
+                spool.close()
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -1102,6 +1110,7 @@ class SnapshotAction(Action):
                                 timeout=self.params.command_timeout)
                     for command in collection.commands
                 ]
+                running.callback(_close_spools, captures)  # those not stored when this fails
             for name in collection.generated:
                 try:
                     data = generators[name]()
