@@ -7,23 +7,17 @@ breaks it with 422; ``prism_checked`` fails a test if anything it sent was rejec
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import require
 from tests.keys.standins import (
     CONTRACTS,
-    PRISM_READY,
     MotoAccount,
     PrismServer,
     RefusingKeyring,
-    free_port,
     post,
-    prism_binary,
+    serving_prism,
 )
 
 
@@ -67,40 +61,8 @@ def refusing_keyring() -> Iterator[RefusingKeyring]:
 
 @pytest.fixture(scope="session")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrismServer]:
-    binary = prism_binary()
-    require(binary.exists(), "needs Prism: npm install --prefix .tools @stoplight/prism-cli")
-    port = free_port()
-    log = tmp_path_factory.mktemp("prism") / "prism.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                "mock",
-                str(CONTRACTS / "github.json"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while PRISM_READY not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Prism did not start: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
-        yield PrismServer(url=f"http://127.0.0.1:{port}", log=log)
-    finally:
-        # Prism was started in its own session: stop exactly that process group.
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(timeout=5)
+    with serving_prism(CONTRACTS / "github.json", tmp_path_factory.mktemp("prism")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
+import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,3 +126,39 @@ class PrismServer:
 
 
 __all__ = ["ContractServer"]
+
+
+@contextlib.contextmanager
+def serving_prism(spec: Path, workdir: Path) -> Iterator[PrismServer]:
+    """``prism mock spec`` on a free loopback port, logging to ``workdir/prism.log``; stopped
+    (its whole process group) on exit. Skips (fails under CLAWBACK_REQUIRE_ALL) without Prism."""
+    import pytest
+
+    from tests.conftest import require
+
+    binary = prism_binary()
+    require(binary.exists(), "needs Prism: npm install --prefix .tools @stoplight/prism-cli")
+    port = free_port()
+    log = workdir / "prism.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(binary), "mock", str(spec), "-h", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while PRISM_READY not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Prism did not start: {log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+        yield PrismServer(url=f"http://127.0.0.1:{port}", log=log)
+    finally:
+        # Prism was started in its own session: stop exactly that process group.
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=5)

@@ -10,23 +10,17 @@ openapi-core.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import require
 from tests.contract_server import ContractServer
 from tests.keys.standins import (
     CONTRACTS,
-    PRISM_READY,
     PrismServer,
     RefusingKeyring,
-    free_port,
-    prism_binary,
+    serving_prism,
 )
 from tests.providers_ops.contract_variants import (
     cloudflare_account_as_user,
@@ -39,35 +33,11 @@ from tests.providers_ops.contract_variants import (
 
 @pytest.fixture(scope="session")
 def slack_prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrismServer]:
-    binary = prism_binary()
-    require(binary.exists(), "needs Prism: npm install --prefix .tools @stoplight/prism-cli")
     workdir = tmp_path_factory.mktemp("slack-prism")
     spec = workdir / "slack.json"
     spec.write_text(json.dumps(slack_variant(json.loads((CONTRACTS / "slack.json").read_text()))))
-    port = free_port()
-    log = workdir / "prism.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(binary), "mock", str(spec), "-h", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while PRISM_READY not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Prism did not start: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
-        yield PrismServer(url=f"http://127.0.0.1:{port}", log=log)
-    finally:
-        # Prism was started in its own session: stop exactly that process group.
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(timeout=5)
+    with serving_prism(spec, workdir) as server:
+        yield server
 
 
 @pytest.fixture
