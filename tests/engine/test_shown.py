@@ -1,0 +1,49 @@
+"""Text from the agent is shown escaped: nothing in it can drive a terminal."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clawback.shown import for_markup, printable
+
+
+def test_escape_sequences_and_newlines_are_shown_not_acted_on() -> None:
+    hostile = "key\x1b]8;;http://evil\x07name\x1b[2J\nFORGED ✔ all revoked\r\u202egnp.exe"
+    shown = printable(hostile)
+    assert shown == ("key\\x1b]8;;http://evil\\x07name\\x1b[2J\\x0aFORGED ✔ all revoked"
+                     "\\x0d\\u202egnp.exe")
+
+
+def test_bytes_that_are_not_utf8_show_as_the_byte() -> None:
+    name = os.fsdecode(b"log-\xff\xfe.txt")
+    assert printable(name) == "log-\\xff\\xfe.txt"
+
+
+def test_a_backslash_is_escaped_so_escapes_stay_unambiguous() -> None:
+    assert printable("a\\x1b") == "a\\\\x1b"
+    assert printable("a\\x1b") != printable("a\x1b")
+
+
+def test_ordinary_text_is_unchanged() -> None:
+    text = "~/.openclaw/openclaw.json: gateway.auth.token …AB12 sha256:0a1b2c3d — ✔ café"
+    assert printable(text) == text
+
+
+def test_markup_in_agent_text_is_shown_literally() -> None:
+    from rich.console import Console
+
+    console = Console(record=True, width=200, color_system=None)
+    table, tag = for_markup("[providers.aws]"), for_markup("[red]x")
+    console.print(f"add {table} tables, [bold]{tag}[/bold]")
+    assert console.export_text().strip() == "add [providers.aws] tables, [red]x"
+
+
+@given(st.text())
+def test_nothing_unsafe_survives(text: str) -> None:
+    shown = printable(text)
+    assert shown.isprintable()
+    assert not any(0xD800 <= ord(c) <= 0xDFFF for c in shown)
+    assert "\x1b" not in shown and "\n" not in shown and "\x9b" not in shown
