@@ -136,7 +136,9 @@ def test_originals_are_backed_up_once_per_file_with_their_sha256(agent_host: Age
         assert mode_of(path) == mode == 0o600, path
 
 
-def test_a_wider_mode_and_the_owner_are_kept(agent_host: AgentHost) -> None:
+def test_the_owner_is_kept_and_a_wider_mode_narrowed(agent_host: AgentHost) -> None:
+    """The file holds the new secret: a unit left 0644 by `openclaw gateway install` must not
+    keep it world-readable."""
     unit = agent_host.home.user_home / ".config/systemd/user/openclaw-gateway.service"
     unit.chmod(0o644)
     owner = (unit.stat().st_uid, unit.stat().st_gid)
@@ -144,7 +146,7 @@ def test_a_wider_mode_and_the_owner_are_kept(agent_host: AgentHost) -> None:
                                                            for loc in c.locations)]
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Rotated)
-    assert mode_of(unit) == 0o644
+    assert mode_of(unit) == 0o600
     assert (unit.stat().st_uid, unit.stat().st_gid) == owner
 
 
@@ -336,9 +338,11 @@ def test_a_missing_cli_falls_back_to_deleting_the_files(agent_host: AgentHost) -
 # -- single files in every format ----------------------------------------------------------
 
 
-def single(tmp_path: Path, name: str, content: str | bytes, value: str, key: str,
+def single(home: Path, name: str, content: str | bytes, value: str, key: str,
            kind: str = KIND_GATEWAY_TOKEN) -> tuple[Path, Credential]:
-    path = tmp_path / "state" / name
+    """One file holding ``value`` inside the agent's ``home``: clawback changes nothing outside
+    the agent's tree."""
+    path = home / "state" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, bytes):
         path.write_bytes(content)
@@ -358,7 +362,7 @@ def test_escaped_and_embedded_json_values_are_replaced(agent_host: AgentHost,
         '{\n  // the gateway\n  "gateway": {"auth": {"token": "' + escaped + '"}},\n'
         '  "hooks": {"url": "https://hooks.example/?t=' + SECRET + '"},\n}\n'
     )
-    path, cred = single(tmp_path, "openclaw.json", text, SECRET, "gateway.auth.token")
+    path, cred = single(agent_host.home.user_home, "openclaw.json", text, SECRET, "gateway.auth.token")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Rotated), outcome
     new = agent_host.stored(outcome.new_reference)
@@ -372,7 +376,7 @@ def test_escaped_and_embedded_json_values_are_replaced(agent_host: AgentHost,
 def test_a_value_inside_a_longer_token_is_left_and_reported(agent_host: AgentHost,
                                                            tmp_path: Path) -> None:
     text = f"OPENCLAW_GATEWAY_TOKEN={SECRET}\nNOTE=x{SECRET}y\n"
-    path, cred = single(tmp_path, ".env", text, SECRET, "OPENCLAW_GATEWAY_TOKEN")
+    path, cred = single(agent_host.home.user_home, ".env", text, SECRET, "OPENCLAW_GATEWAY_TOKEN")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Failed)
     assert "part of a longer token" in outcome.error and str(path) in outcome.error
@@ -385,7 +389,7 @@ def test_a_binary_plist_is_rewritten_as_a_binary_plist(agent_host: AgentHost,
                                                       tmp_path: Path) -> None:
     plist = {"Label": "ai.openclaw.gateway",
              "EnvironmentVariables": {"OPENCLAW_GATEWAY_TOKEN": SECRET, "HOME": "/home/agent"}}
-    path, cred = single(tmp_path, "ai.openclaw.gateway.plist",
+    path, cred = single(agent_host.home.user_home, "ai.openclaw.gateway.plist",
                         plistlib.dumps(plist, fmt=plistlib.FMT_BINARY), SECRET,
                         "EnvironmentVariables.OPENCLAW_GATEWAY_TOKEN")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
@@ -400,7 +404,7 @@ def test_a_binary_plist_is_rewritten_as_a_binary_plist(agent_host: AgentHost,
 def test_free_text_gets_a_marker_not_the_new_secret(agent_host: AgentHost,
                                                     tmp_path: Path) -> None:
     text = f"$ openclaw gateway\nexport OPENCLAW_GATEWAY_TOKEN={SECRET}\n$ ls\n"
-    path, cred = single(tmp_path, ".bash_history", text, SECRET, "line 2")
+    path, cred = single(agent_host.home.user_home, ".bash_history", text, SECRET, "line 2")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Rotated)
     assert path.read_text() == text.replace(SECRET, FREE_TEXT_MARKER)
@@ -408,7 +412,7 @@ def test_free_text_gets_a_marker_not_the_new_secret(agent_host: AgentHost,
 
 def test_a_whole_file_secret_is_replaced_keeping_the_newline(agent_host: AgentHost,
                                                             tmp_path: Path) -> None:
-    path, cred = single(tmp_path, "gateway.token", SECRET + "\n", SECRET, "")
+    path, cred = single(agent_host.home.user_home, "gateway.token", SECRET + "\n", SECRET, "")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Rotated)
     assert path.read_text() == agent_host.stored(outcome.new_reference) + "\n"
@@ -416,7 +420,7 @@ def test_a_whole_file_secret_is_replaced_keeping_the_newline(agent_host: AgentHo
 
 def test_places_clawback_cannot_edit_become_a_manual_step(agent_host: AgentHost,
                                                          tmp_path: Path) -> None:
-    path, cred = single(tmp_path, ".env", f"OPENCLAW_GATEWAY_TOKEN={SECRET}\n", SECRET,
+    path, cred = single(agent_host.home.user_home, ".env", f"OPENCLAW_GATEWAY_TOKEN={SECRET}\n", SECRET,
                         "OPENCLAW_GATEWAY_TOKEN")
     cred = Credential.from_secret(
         "openclaw", KIND_GATEWAY_TOKEN, SECRET,
@@ -430,7 +434,7 @@ def test_places_clawback_cannot_edit_become_a_manual_step(agent_host: AgentHost,
 
 
 def test_a_short_secret_is_not_replaced_by_text(agent_host: AgentHost, tmp_path: Path) -> None:
-    path, cred = single(tmp_path, ".env", "OPENCLAW_GATEWAY_PASSWORD=hunter2\n", "hunter2",
+    path, cred = single(agent_host.home.user_home, ".env", "OPENCLAW_GATEWAY_PASSWORD=hunter2\n", "hunter2",
                         "OPENCLAW_GATEWAY_PASSWORD", kind="openclaw:gateway_password")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, ManualRequired) and "too short" in outcome.instructions
@@ -459,7 +463,7 @@ def test_without_an_incident_nothing_is_changed(agent_host: AgentHost) -> None:
 )
 def test_secrets_checked_elsewhere_are_manual_steps(agent_host: AgentHost, tmp_path: Path,
                                                    kind: str, needle: str) -> None:
-    path, cred = single(tmp_path, "openclaw.json", '{"x": "' + SECRET + '"}', SECRET, "x",
+    path, cred = single(agent_host.home.user_home, "openclaw.json", '{"x": "' + SECRET + '"}', SECRET, "x",
                         kind=kind)
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, ManualRequired)
