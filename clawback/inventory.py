@@ -1238,7 +1238,11 @@ class _Discovery:
         )
         add(home / ".openclaw")
         for path in self.list_dir(home):
-            if path.name.startswith(".openclaw-") and _looks_like_state_dir(self.files, path):
+            if not path.name.startswith(".openclaw-"):
+                continue
+            if self.files.kind(path) == "symbolic link":
+                self.note_refused(path, "symbolic link")
+            elif _looks_like_state_dir(self.files, path):
                 add(path)
         for name in STATE_DIR_NAMES[1:]:
             add(home / name)

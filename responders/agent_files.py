@@ -383,6 +383,30 @@ class AgentFiles:
         code = errno.ENOTDIR if wanted == "directory" else errno.EPERM
         return UnsafeFile(shown, f"a {kind_of(info.st_mode)}, not a {wanted}", code)
 
+    def _outside_target(self, path: str | os.PathLike[str]) -> str:
+        """``path`` with a trusted link at its end resolved, when it lies outside every root
+        (``/etc/systemd/system/x.service -> /lib/systemd/system/x.service``); inside the agent's
+        tree a path is always itself."""
+        current = os.fspath(path)
+        for _ in range(MAX_LINK_HOPS):
+            parts = _parts(current)
+            if not parts or self._outermost_root(parts) is not None:
+                return current
+            fd, real = self._walk(parts[:-1])
+            try:
+                info = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+                if not stat.S_ISLNK(info.st_mode) or info.st_uid not in self._trusted_link_owners:
+                    return current
+                target = os.readlink(parts[-1], dir_fd=fd)
+            except OSError:
+                return current
+            finally:
+                os.close(fd)
+            if self._in_agent_tree([*real, parts[-1]]):
+                return current
+            current = os.path.normpath(os.path.join(_join(real), target))
+        raise UnsafeFile(os.fspath(path), "too many levels of symbolic links", errno.ELOOP)
+
     def _dir_fd(self, path: str | os.PathLike[str], flags: int = _WALK_FLAGS) -> int:
         parts = _parts(os.fspath(path))
         if parts in self._root_parts:
@@ -426,7 +450,7 @@ class AgentFiles:
         blocking) and its ``fstat``; the caller closes it. Raises FileNotFoundError,
         PermissionError or UnsafeFile."""
         shown = os.fspath(path)
-        parent, name, _, _ = self._parent(shown, reach=True)
+        parent, name, _, _ = self._parent(self._outside_target(shown), reach=True)
         try:
             try:
                 fd = os.open(name, _READ_FLAGS | _NOATIME, dir_fd=parent)
@@ -482,12 +506,12 @@ class AgentFiles:
             os.close(fd)
 
     def lstat(self, path: str | os.PathLike[str]) -> os.stat_result:
-        """The entry at ``path`` itself (a link is a link; a root is what it leads to).
-        Raises OSError."""
+        """The entry at ``path`` itself: in the agent's tree a link is a link; a root, or a
+        path outside every root, is what a trusted link leads to. Raises OSError."""
         parts = _parts(os.fspath(path))
         if parts in self._root_parts:
             return os.fstat(self._root_fd(parts))
-        parent, name, _, _ = self._parent(path)
+        parent, name, _, _ = self._parent(self._outside_target(path))
         try:
             return os.stat(name, dir_fd=parent, follow_symlinks=False)
         finally:
@@ -523,7 +547,7 @@ class AgentFiles:
         Raises OSError (UnsafeFile for a link or a non-directory) when it cannot be listed.
         """
         shown = os.fspath(path)
-        fd = self._dir_fd(shown, _LIST_FLAGS)
+        fd = self._dir_fd(self._outside_target(shown), _LIST_FLAGS)
         try:
             names = sorted(os.listdir(fd))[:limit]
             entries = []

@@ -203,6 +203,13 @@ def test_an_admins_link_above_the_agents_root_is_followed(hostile: HostileHome) 
     files = AgentFiles.for_agent(settings)
     env = alias / hostile.home.name / ".openclaw" / ".env"
     assert files.read(env, 1 << 20).data == (hostile.state / ".env").read_bytes()
+    # A system file reached through root's link (a unit in /etc/systemd/system) reads as the
+    # file it leads to.
+    unit = hostile.outside / "openclaw.service"
+    unit.write_text("[Service]\n")
+    (hostile.outside / "enabled.service").symlink_to(unit)
+    assert files.is_file(hostile.outside / "enabled.service")
+    assert files.read(hostile.outside / "enabled.service", 100).data == b"[Service]\n"
     # The same link made by the agent is not followed.
     agent_alias = hostile.home / "alias"
     agent_alias.symlink_to(hostile.state)
