@@ -379,6 +379,9 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        from clawback.stored_text import original_value
+
+        data = original_value(data)
         if data.get("version") != MANIFEST_VERSION:
             raise ValueError(f"unknown manifest version {data.get('version')!r}")
         return cls(
@@ -405,7 +408,10 @@ def _combined_sha256(archives: Iterable[ArchiveRecord]) -> str:
 def canonical_bytes(manifest: Manifest) -> bytes:
     import rfc8785
 
-    return rfc8785.dumps(manifest.as_dict())
+    from clawback.stored_text import storable_value
+
+    # Sources are the agent's file names: one that is not UTF-8 is kept, escaped.
+    return rfc8785.dumps(storable_value(manifest.as_dict()))
 
 
 def write_manifest(incident_dir: Path, manifest: Manifest) -> str:

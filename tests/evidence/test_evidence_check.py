@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import tarfile
 import tracemalloc
 from collections.abc import Callable
@@ -292,3 +293,16 @@ def test_check_streams_members_in_bounded_memory(fake_host: FakeHost) -> None:
         tracemalloc.stop()
     assert codes(verdicts) == ["EVIDENCE_OK"]
     assert peak < 16 * 1024 * 1024, peak
+
+
+def test_a_file_name_that_is_not_utf8_is_sealed_and_verified(fake_host: FakeHost) -> None:
+    """An agent's log named with bytes that are not UTF-8: stored under its exact name, the
+    manifest keeps it losslessly, and verify matches it."""
+    logs = os.fsencode(fake_host.state / "logs")
+    name = logs + b"/gateway-\xff\xfe.log"
+    with open(name, "wb") as out:
+        out.write(b"agent output\n")
+    _, sha = fake_host.sealed_incident()
+    assert codes(check_evidence(fake_host.incident_dir, sha)) == ["EVIDENCE_OK"]
+    sources = {os.fsencode(i.source) for i in load_manifest(fake_host.incident_dir).items}
+    assert name in sources
