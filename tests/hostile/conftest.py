@@ -212,7 +212,7 @@ def hostile(agent_user: AgentUser) -> Iterator[HostileHome]:
 
 RACER = textwrap.dedent(r'''
     import ctypes, os, struct, sys
-    directory, name, replacement, kind, after = sys.argv[1:6]
+    directory, name, replacement, kind, after, swapped_name = sys.argv[1:7]
     after = int(after)
     IN_OPEN, IN_CLOSE_NOWRITE = 0x20, 0x10
     libc = ctypes.CDLL(None, use_errno=True)
@@ -238,7 +238,7 @@ RACER = textwrap.dedent(r'''
                     hit = seen >= after
         if hit:
             break
-    target = os.path.join(directory, name) if name != "." else directory
+    target = os.path.join(directory, swapped_name or name)
     staged = target + ".racer"
     if kind == "link":
         os.symlink(replacement, staged)
@@ -254,15 +254,16 @@ RACER = textwrap.dedent(r'''
 
 
 class Racer:
-    """Runs as the agent: after clawback's ``after``-th read of ``directory/name``, replaces it
-    (``kind`` link: a link to ``replacement``; fifo: a FIFO; dirlink: a directory moved aside
-    and a link to ``replacement`` put in its place)."""
+    """Runs as the agent: after clawback's ``after``-th read of ``directory/name`` (``"."``:
+    a listing of ``directory``), replaces ``directory/swap`` (default: the same ``name``):
+    ``kind`` link: with a link to ``replacement``; fifo: with a FIFO; dirlink: a directory
+    moved aside and a link to ``replacement`` put in its place."""
 
     def __init__(self, home: HostileHome, directory: Path, name: str, kind: str,
-                 replacement: str = "", after: int = 1) -> None:
+                 replacement: str = "", after: int = 1, swap: str = "") -> None:
         self.proc = subprocess.Popen(
             [AGENT_PYTHON, "-I", "-S", "-c", RACER, str(directory), name, replacement, kind,
-             str(after)],
+             str(after), swap],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             **home.agent.popen_args(),  # type: ignore[arg-type]
         )
