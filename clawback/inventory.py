@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import io
 import json
 import os
 import re
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,8 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_TEXT_BYTES = 16 * 1024 * 1024
 MAX_SQLITE_BYTES = 256 * 1024 * 1024
 MAX_SQLITE_ROWS = 20_000
+# Free text is scanned in pieces of about this size, so a time budget is checked often.
+TEXT_CHUNK_CHARS = 256 * 1024
 DEFAULT_GATEWAY_PORT = 18789
 DEV_GATEWAY_PORT = 19001
 
@@ -168,6 +172,8 @@ class Inventory:
     gateway_locks: tuple[GatewayLock, ...] = ()
     references: tuple[SecretReference, ...] = ()
     notes: tuple[str, ...] = ()
+    # Free text ``discover(free_text=False)`` left for ``discover_deferred``.
+    deferred: tuple[Path, ...] = ()
 
     @property
     def gateway(self) -> GatewayFacts | None:
@@ -628,10 +634,24 @@ class _EnvSource:
 
 
 class _Discovery:
-    def __init__(self, user_home: Path, env: Mapping[str, str], files: AgentFiles) -> None:
+    def __init__(
+        self,
+        user_home: Path,
+        env: Mapping[str, str],
+        files: AgentFiles,
+        *,
+        free_text: bool = True,
+        deadline: float | None = None,
+    ) -> None:
         self.user_home = user_home
         self.env = dict(env)
         self.files = files
+        # Logs, transcripts, histories and database cells: the slow part, which the panic
+        # button does after its first revocations (see ``discover``).
+        self.free_text = free_text
+        self.deadline = deadline
+        self.deferred: list[Path] = []  # free text left for later (free_text=False)
+        self.out_of_time: list[Path] = []  # not (fully) read: the budget was spent
         self.sightings: list[_Sighting] = []
         self.aws_ids: dict[tuple[str, ...], str] = {}
         self.references: list[_PendingReference] = []
@@ -655,7 +675,21 @@ class _Discovery:
         if key in self.scanned:
             return False
         self.scanned.add(key)
+        if self.spent():
+            self.out_of_time.append(path)
+            return False
         return True
+
+    def spent(self) -> bool:
+        """Whether the time budget is gone: nothing more is read."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def defers(self, path: Path) -> bool:
+        """Free text waits when only structured sources are wanted now."""
+        if not self.free_text:
+            self.deferred.append(path)
+            return True
+        return False
 
     def read_bytes(
         self, path: Path, limit: int = MAX_CONFIG_BYTES, *, tail: bool = False
@@ -980,42 +1014,54 @@ class _Discovery:
                 )
 
     def scan_text(self, path: Path) -> None:
-        """Free text (logs, transcripts, shell history): distinctive tokens and KEY=value lines."""
-        if not self.first_visit(path, "text"):
+        """Free text (logs, transcripts, shell history): distinctive tokens and KEY=value lines.
+
+        Scanned piece by piece against the time budget; a piece left unscanned is noted.
+        """
+        if self.defers(path) or not self.first_visit(path, "text"):
             return
         text = self.read_text(path, MAX_TEXT_BYTES, tail=True)
         if not text:
             return
+        # The holes of a sparse file read as NUL bytes: no secret there, and regexes crawl
+        # over them. No NUL is a newline, so line numbers stay right.
+        text = text.replace("\0", "")
         line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
 
         def line_of(offset: int) -> int:
             return bisect.bisect_right(line_starts, offset)
 
-        for match in sp.find_in_text(text):
-            line = line_of(match.start)
-            self.consider(
-                match.value,
-                Location(str(path), f"line {line}"),
-                name="",
-                group=(str(path), str(line)),
-                hints=(match.recognition,),
-            )
-        for match in _ASSIGNMENT_RE.finditer(text):
-            name, value = match.group(1), match.group(2)
-            hint = sp.recognize_env_name(name.upper())
-            if hint is None and not sp.looks_like_secret_name(name):
-                continue
-            if not sp.plausible_secret_value(value) and sp.recognize_value(value) is None:
-                continue
-            line = line_of(match.start(2))
-            self.consider(
-                value,
-                Location(str(path), f"line {line}"),
-                name=name,
-                group=(str(path), str(line)),
-                hints=(hint,),
-                force=hint is not None,
-            )
+        for start, chunk in _pieces(text, TEXT_CHUNK_CHARS):
+            if self.spent():
+                self.out_of_time.append(path)
+                self.notes.append(f"{path}: only the first {start} characters scanned before "
+                                  "the time budget ran out")
+                return
+            for match in sp.find_in_text(chunk):
+                line = line_of(start + match.start)
+                self.consider(
+                    match.value,
+                    Location(str(path), f"line {line}"),
+                    name="",
+                    group=(str(path), str(line)),
+                    hints=(match.recognition,),
+                )
+            for match in _ASSIGNMENT_RE.finditer(chunk):
+                name, value = match.group(1), match.group(2)
+                hint = sp.recognize_env_name(name.upper())
+                if hint is None and not sp.looks_like_secret_name(name):
+                    continue
+                if not sp.plausible_secret_value(value) and sp.recognize_value(value) is None:
+                    continue
+                line = line_of(start + match.start(2))
+                self.consider(
+                    value,
+                    Location(str(path), f"line {line}"),
+                    name=name,
+                    group=(str(path), str(line)),
+                    hints=(hint,),
+                    force=hint is not None,
+                )
 
     def scan_sqlite(self, path: Path) -> None:
         if not self.first_visit(path, "sqlite"):
@@ -1075,6 +1121,11 @@ class _Discovery:
                         group_prefix=(str(store_key),),
                     )
                 continue
+            if self.defers(path):
+                break  # every cell of every other table is free text: later
+            if self.spent():
+                self.out_of_time.append(path)
+                break
             cursor = conn.execute(f"SELECT * FROM {quoted} LIMIT {MAX_SQLITE_ROWS}")
             columns = [d[0] for d in cursor.description or ()]
             for index, row in enumerate(cursor):
@@ -1681,6 +1732,19 @@ def _parse_unit(text: str, user_home: Path) -> _Unit:
     return unit
 
 
+def _pieces(text: str, size: int) -> Iterator[tuple[int, str]]:
+    """``text`` in pieces of about ``size`` characters, cut after a newline where there is
+    one (a token never spans lines); (offset, piece)."""
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = text.rfind("\n", start, end)
+            end = cut + 1 if cut > start else end
+        yield start, text[start:end]
+        start = end
+
+
 def _version_in(description: str) -> str | None:
     match = re.search(r"\bv(\d{4}\.\d+\.\d+(?:-[\w.]+)?)", description)
     return match.group(1) if match else None
@@ -1806,6 +1870,8 @@ def discover(
     env: Mapping[str, str] | None = None,
     system_service_dirs: Sequence[Path] = SYSTEM_SERVICE_DIRS,
     uid: int | None = None,
+    free_text: bool = True,
+    budget_seconds: float | None = None,
 ) -> Inventory:
     """Every secret the agent whose home is ``user_home`` can reach, read-only.
 
@@ -1820,15 +1886,30 @@ def discover(
     followed (each one found is a note), nothing there can block discovery (see
     ``responders.agent_files``). A state dir found through the agent's own settings
     (``OPENCLAW_STATE_DIR``) is read, never trusted as part of that tree.
+
+    ``free_text=False`` leaves out the slow part (logs, transcripts, shell histories, database
+    cells): ``contain`` revokes what the rest finds first, then looks there. With
+    ``budget_seconds`` discovery stops reading when the time is spent, and says in its notes
+    what it did not read: an agent that planted gigabytes of logs cannot hold it up.
     """
     user_home = Path(user_home).absolute()
     configured = [Path(p).absolute() for p in state_dirs or ()]
     files = _agent_files(user_home, [*configured, *(Path(t) for t in tmp_dirs)], uid)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    scan = _Discovery(user_home, env or {}, files, free_text=free_text, deadline=deadline)
     try:
-        return _discover(user_home, state_dirs, configured, tmp_dirs, env, system_service_dirs,
-                         files)
+        inventory = _discover(scan, state_dirs, configured, tmp_dirs, system_service_dirs)
     finally:
         files.close()
+    if scan.out_of_time:
+        shown = ", ".join(str(p) for p in scan.out_of_time[:5])
+        more = f" and {len(scan.out_of_time) - 5} more" if len(scan.out_of_time) > 5 else ""
+        inventory = dataclasses.replace(inventory, notes=(
+            f"discovery stopped after its {budget_seconds:g} s budget: {len(scan.out_of_time)} "
+            f"file(s) not (fully) read: {shown}{more}. Run `clawback discover` for the rest",
+            *inventory.notes,
+        ))
+    return inventory
 
 
 # One note per refused place is plenty to act on; a home full of planted links must not bury
@@ -1837,15 +1918,13 @@ MAX_NOTES = 200
 
 
 def _discover(
-    user_home: Path,
+    scan: _Discovery,
     state_dirs: Sequence[Path] | None,
     configured: Sequence[Path],
     tmp_dirs: Sequence[Path],
-    env: Mapping[str, str] | None,
     system_service_dirs: Sequence[Path],
-    files: AgentFiles,
 ) -> Inventory:
-    scan = _Discovery(user_home, env or {}, files)
+    files = scan.files
     scan.scan_services(system_service_dirs)
     if state_dirs is None:
         chosen = scan.candidate_state_dirs()
@@ -1891,4 +1970,43 @@ def _discover(
         gateway_locks=tuple(scan.locks),
         references=tuple(references),
         notes=tuple(notes),
+        deferred=tuple(dict.fromkeys(scan.deferred)),
     )
+
+
+def discover_deferred(
+    paths: Sequence[Path],
+    *,
+    user_home: Path,
+    state_dirs: Sequence[Path] | None = None,
+    tmp_dirs: Sequence[Path] = (),
+    uid: int | None = None,
+    budget_seconds: float | None = None,
+    known: Collection[str] = (),
+) -> Inventory:
+    """The free text a ``discover(free_text=False)`` left out (its ``deferred``), read now:
+    the secrets there whose fingerprint is not in ``known``.
+
+    Only those files are read, not the configs again: after the first revocations the
+    configs hold clawback's own new values, which are nobody's leaked secrets.
+    """
+    user_home = Path(user_home).absolute()
+    configured = [Path(p).absolute() for p in state_dirs or ()]
+    files = _agent_files(user_home, [*configured, *(Path(t) for t in tmp_dirs)], uid)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    scan = _Discovery(user_home, {}, files, free_text=True, deadline=deadline)
+    try:
+        for path in paths:
+            if ".sqlite" in Path(path).name:
+                scan.scan_sqlite(Path(path))
+            else:
+                scan.scan_text(Path(path))
+    finally:
+        files.close()
+    notes = list(dict.fromkeys(scan.notes))[:MAX_NOTES]
+    if scan.out_of_time:
+        notes.insert(0, f"discovery stopped after its {budget_seconds:g} s budget: "
+                        f"{len(scan.out_of_time)} log, transcript or history file(s) not (fully) "
+                        "read. Run `clawback discover` for the rest")
+    credentials = tuple(c for c in scan.credentials() if c.fingerprint not in set(known))
+    return Inventory(credentials=credentials, state_dirs=(), notes=tuple(notes))

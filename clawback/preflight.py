@@ -83,7 +83,7 @@ def run_preflight(prepared: Any) -> PreflightReport:
         if isinstance(checks, list):
             report.checks.extend(checks)
 
-    for cred in prepared.credentials():
+    for cred in prepared.full_inventory().credentials:
         cls = registry.responder_for_provider(cred.provider)
         if cls is None:
             mode, name = "none", ""

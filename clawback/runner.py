@@ -275,6 +275,8 @@ class Runner:
         store_for: Callable[[Credential], SecretStore] | None = None,
         host: Any = None,
         host_name: str | None = None,
+        late_credentials: Callable[[], Any] | None = None,
+        discovery_notes: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self.registry = registry
         # Where a rotation stores the new secret; the drill's store also switches the agent's
@@ -296,6 +298,11 @@ class Runner:
         # Discovery can wait until a step needs the keys: stopping the agent must not.
         self._credentials_source = credentials
         self._credentials: list[Credential] | None = None
+        # The slow rest of discovery (logs, transcripts), run once the first keys are handled:
+        # its new secrets get a second round of the same keys step.
+        self._late_source = late_credentials
+        self._late_done = False
+        self._discovery_notes = discovery_notes
         self.secrets = secrets
         self.options = options
         self.reporter = reporter or SilentReporter()
@@ -512,8 +519,21 @@ class Runner:
 
     def _run_keys_step(self, step: Any, params: Any, *, action: str = "revoke"
                        ) -> list[TargetResult]:
-        """``keys.revoke_all`` (action "revoke") or ``keys.rotate_all`` (action "rotate")."""
-        creds = [c for c in self._key_targets() if self._selected(c, params)]
+        """``keys.revoke_all`` (action "revoke") or ``keys.rotate_all`` (action "rotate").
+
+        The keys discovery found without reading free text go first; what the slower scan of
+        logs and transcripts finds after that gets a second round, so it never delays the
+        first revocation.
+        """
+        results = self._keys_round(step, params, action, self._key_targets())
+        late = self._late_targets()
+        if late:
+            results += self._keys_round(step, params, action, late)
+        return results
+
+    def _keys_round(self, step: Any, params: Any, action: str, targets: list[Credential]
+                    ) -> list[TargetResult]:
+        creds = [c for c in targets if self._selected(c, params)]
         creds = [c for c in creds if self._pending(step, params, action, c)]
         groups, results = self._route(step, creds, action)
         handle = self._revoke_group if action == "revoke" else self._rotate_group
@@ -633,18 +653,55 @@ class Runner:
     def credentials(self) -> list[Credential]:
         if self._credentials is None:
             source = self._credentials_source
-            found = list(source() if callable(source) else source)
+            found, notes = _found(source() if callable(source) else source)
+            if self._discovery_notes is not None:
+                notes = [*notes, *self._discovery_notes()]
             for cred in found:
                 if cred.secret is not None:
                     self.redactor.add(cred.secret)
             self._credentials = found
-            if self.timeline is not None and callable(source):
-                self.timeline.append(
-                    step="discover", action="discover", phase="event",
-                    detail=f"{len(found)} secret(s) the agent could reach",
-                    extra={"providers": sorted({c.provider for c in found})},
-                )
+            if callable(source):
+                self._record_discovery("discover", found, notes,
+                                       f"{len(found)} secret(s) the agent could reach")
         return self._credentials
+
+    def _late_targets(self) -> list[Credential]:
+        """New secrets from the rest of discovery (run once); they join ``credentials``."""
+        if self._late_source is None or self._late_done:
+            return []
+        self._late_done = True
+        # Known: what discovery found first, and every new value this run made itself.
+        known = {c.fingerprint for c in self.credentials}
+        with self._results_lock:
+            known |= {str(getattr(r.outcome, "new_fingerprint", "") or "")
+                      for r in self._results}
+        found, notes = _found(self._late_source())
+        new = [c for c in found if c.fingerprint not in known]
+        for cred in new:
+            if cred.secret is not None:
+                self.redactor.add(cred.secret)
+        assert self._credentials is not None
+        self._credentials.extend(new)
+        self._record_discovery("discover.free_text", new, notes,
+                               f"{len(new)} more secret(s) found in logs, transcripts and "
+                               "histories")
+        return new
+
+    def _record_discovery(self, action: str, found: Sequence[Credential],
+                          notes: Sequence[str], detail: str) -> None:
+        """Timeline event and one console line: what discovery found, and what it could not
+        read or did not follow (each note is the agent's text: stored as is, shown escaped)."""
+        if notes:
+            self.reporter.note(
+                f"discovery: {len(notes)} note(s) on places not read or not followed, "
+                f"e.g. {notes[0]} (all in the timeline; `clawback discover` lists them)"
+            )
+        if self.timeline is not None:
+            self.timeline.append(
+                step="discover", action=action, phase="event", detail=detail,
+                extra={"providers": sorted({c.provider for c in found}),
+                       **({"notes": [self.redactor.text(n) for n in notes]} if notes else {})},
+            )
 
     def _configured(self, name: str) -> bool:
         return self.configured_providers is None or name in self.configured_providers
@@ -928,6 +985,14 @@ class Runner:
         if self.journal is not None:
             self.journal.mark_closed()
         return result
+
+
+def _found(discovered: Any) -> tuple[list[Credential], list[str]]:
+    """Credentials and notes from what a discovery source returned: an Inventory (anything
+    with ``credentials`` and ``notes``) or a plain sequence of credentials."""
+    if hasattr(discovered, "credentials"):
+        return list(discovered.credentials), list(getattr(discovered, "notes", ()))
+    return list(discovered), []
 
 
 def _cred_target(cred: Credential) -> dict[str, Any]:

@@ -412,3 +412,31 @@ def test_a_pasted_replacement_is_stored_and_never_recorded(
     assert memory_keyring.store[("clawback", "recorded/key11")] == pasted
     timeline_text = (first.incident_dir / "timeline.jsonl").read_text()  # type: ignore[operator]
     assert pasted not in timeline_text
+
+
+def test_secrets_found_late_in_free_text_get_a_second_round(
+    workspace: Workspace, memory_keyring: Any
+) -> None:
+    """The first revocations never wait for logs to be scanned: what the scan finds after them
+    (and only what is new) is revoked in a second round of the same step."""
+    first = [recorded_credential(i) for i in range(3)]
+    late = [first[0], recorded_credential(7)]
+    seen_when_late_ran: list[list[str]] = []
+
+    def late_source() -> list[Credential]:
+        seen_when_late_ran.append(list(CALLS.of("revoke")))
+        return late
+
+    runner = make_runner(workspace, KEYS_PLAYBOOK, first)
+    # What contain wires to the two passes of discovery.
+    runner._credentials_source = lambda: first
+    runner._late_source = late_source
+    result = runner.run()
+
+    assert result.exit_code == 0, [r.outcome for r in result.results]
+    assert seen_when_late_ran == [sorted(seen_when_late_ran[0])] and \
+        sorted(seen_when_late_ran[0]) == sorted(c.target_id for c in first)
+    assert sorted(CALLS.of("revoke")) == sorted(c.target_id for c in [*first, late[1]])
+    entries = read_entries(result.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    assert [e.action for e in entries if e.fields["step"] == "discover"] == [
+        "discover", "discover.free_text"]

@@ -107,3 +107,58 @@ def test_names_that_are_not_utf8_do_not_crash_discovery(hostile: HostileHome) ->
     bad = [loc.path for c in inventory.credentials for loc in c.locations
            if "\udcff" in loc.path]
     assert bad, "the file with a non-UTF-8 name was not scanned"
+
+
+def _big_logs(hostile: HostileHome, count: int, size: int) -> list[Path]:
+    """Log-like text the agent wrote to waste clawback's time (real bytes, not holes)."""
+    line = b'{"level":"INFO","msg":"tool_call exec browser fetched reply queued token=abc"}\n'
+    block = line * (size // len(line))
+    logs = []
+    for day in range(1, count + 1):
+        path = hostile.tmp / "openclaw" / f"openclaw-2099-02-{day:02d}.log"
+        path.write_bytes(block)
+        logs.append(path)
+    hostile.give_to_agent(hostile.tmp / "openclaw")
+    return logs
+
+
+def test_the_first_pass_leaves_free_text_for_later(hostile: HostileHome) -> None:
+    logs = _big_logs(hostile, 2, 1 << 20)
+    first = discover(user_home=hostile.home, tmp_dirs=[hostile.tmp], free_text=False)
+    assert set(logs) <= set(first.deferred)
+    # What only a log holds is found by the second pass, and only that.
+    token = "ghp_" + "Q" * 36
+    with open(logs[0], "ab") as out:
+        out.write(f"leaked {token}\n".encode())
+    from clawback.inventory import discover_deferred
+
+    later = discover_deferred(first.deferred, user_home=hostile.home, tmp_dirs=[hostile.tmp],
+                              known=[c.fingerprint for c in first.credentials])
+    assert token in found_values(later)
+    assert not found_values(later) & found_values(first)
+
+
+def test_a_time_budget_bounds_discovery_and_says_what_it_left(hostile: HostileHome) -> None:
+    _big_logs(hostile, 6, 8 << 20)
+    box: list[Inventory] = []
+    worker = threading.Thread(
+        target=lambda: box.append(discover(user_home=hostile.home, tmp_dirs=[hostile.tmp],
+                                           budget_seconds=1.0)),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(BOUND_S)
+    assert box, "discovery ran past its budget by far"
+    assert any("budget" in note and "not (fully) read" in note for note in box[0].notes)
+
+
+def test_sparse_multi_gigabyte_logs_are_scanned_quickly(hostile: HostileHome) -> None:
+    for day in range(1, 11):  # 10 × 4 GiB of holes with a secret at the very end
+        path = hostile.tmp / "openclaw" / f"openclaw-2099-03-{day:02d}.log"
+        with open(path, "wb") as out:
+            out.truncate(4 << 30)
+            out.seek((4 << 30) - 64)
+            out.write(b"token ghp_" + b"S" * 36 + b"\n")
+    hostile.give_to_agent(hostile.tmp / "openclaw")
+    inventory = run_discovery(hostile)
+    assert "ghp_" + "S" * 36 in found_values(inventory)
