@@ -47,7 +47,11 @@ def with_advice(func: F) -> F:
 
 
 def _err(message: str) -> None:
-    sys.stderr.write(message + "\n")
+    """An error for a person: escaped (no control character reaches the terminal), and any
+    value that looks like a secret shown as its fingerprint only."""
+    from clawback.shown import for_error
+
+    sys.stderr.write(for_error(message) + "\n")
     sys.stderr.flush()
 
 
@@ -56,8 +60,11 @@ def _path(value: str | None) -> Path | None:
 
 
 def _ask(question: str) -> bool:
+    from clawback.shown import printable
+
+    shown = "\n".join(printable(line) for line in question.split("\n"))
     try:
-        answer = input(f"{question} [y/N] ")
+        answer = input(f"{shown} [y/N] ")
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")

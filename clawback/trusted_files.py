@@ -13,6 +13,9 @@ from pathlib import Path
 
 from clawback.errors import BadInput
 
+# Playbooks and configs are a few kilobytes; reading gigabytes would hold up the panic button.
+MAX_TRUSTED_BYTES = 1024 * 1024
+
 
 def _user_name(uid: int) -> str:
     import pwd
@@ -23,8 +26,10 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-def read_trusted_file(path: Path, *, what: str) -> bytes:
-    """Return the bytes of ``path`` after the ownership and mode checks; ``what`` names it."""
+def read_trusted_file(path: Path, *, what: str, limit: int = MAX_TRUSTED_BYTES) -> bytes:
+    """Return the bytes of ``path`` after the ownership and mode checks; ``what`` names it.
+
+    A file bigger than ``limit`` is bad input: it is refused before it is read."""
     try:
         # O_NONBLOCK: a FIFO planted at the path must not hang the panic button on open().
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -51,7 +56,16 @@ def read_trusted_file(path: Path, *, what: str) -> bytes:
                 f"does. Fix: chmod 600 {path}",
                 path=path,
             )
+        if info.st_size > limit:
+            raise BadInput(
+                f"the {what} is {info.st_size} bytes; clawback reads at most {limit} bytes of a "
+                f"{what} (it needs a few kilobytes)",
+                path=path,
+            )
         with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read()
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise BadInput(f"the {what} grew past {limit} bytes while it was read", path=path)
+        return data
     finally:
         os.close(fd)

@@ -47,3 +47,30 @@ def test_nothing_unsafe_survives(text: str) -> None:
     assert shown.isprintable()
     assert not any(0xD800 <= ord(c) <= 0xDFFF for c in shown)
     assert "\x1b" not in shown and "\n" not in shown and "\x9b" not in shown
+
+
+def test_errors_show_secrets_only_as_fingerprints() -> None:
+    from clawback.shown import for_error
+    from responders.interface import fingerprint
+
+    token = "Zr7qLm2Xw9Kt4vBn8sYc1dHe6uJaP0oI3rT5yU7iO9p"  # token_urlsafe-like, no prefix
+    key = "sk-proj-Zq8Lr2Vn5Xc7Bm1Kd4Fh6Jt9Wp3Ys0GaEuIoQwRtYpLkJhGf"
+    message = (f"/etc/clawback/playbook.yaml:4:11: unknown action {key!r} in step 'a'\n"
+               f"  also: token {token} at /home/agent/.openclaw/openclaw.json, archive "
+               f"sha256 {'ab12' * 16}, key id AKIAIOSFODNN7EXAMPLE")
+    shown = for_error(message)
+    assert key not in shown and token not in shown
+    assert fingerprint(key) in shown and fingerprint(token) in shown
+    # What an operator needs stays: places, digests, key ids, the line structure.
+    for kept in ("/etc/clawback/playbook.yaml:4:11", "/home/agent/.openclaw/openclaw.json",
+                 "ab12" * 16, "AKIAIOSFODNN7EXAMPLE"):
+        assert kept in shown
+    assert shown.count("\n") == 1
+
+
+@given(st.text())
+def test_an_error_line_is_always_safe_to_print(text: str) -> None:
+    from clawback.shown import for_error
+
+    for line in for_error(text).split("\n"):
+        assert line.isprintable()
