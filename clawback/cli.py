@@ -212,7 +212,8 @@ def verify(
 
 def _print_verdicts(incident: str, report: Any) -> None:
     from rich.console import Console
-    from rich.markup import escape
+
+    from clawback.shown import for_markup as escape
 
     console = Console(highlight=False, soft_wrap=True)
     colours = {"ok": "green", "warning": "yellow", "failure": "red"}
@@ -238,18 +239,23 @@ def discover(home: str | None = None, json: bool = False) -> int:
         print_json(inventory.as_dict())
         return 0
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+
+    from clawback.shown import for_markup as escape
 
     table = Table(title=f"{len(inventory.credentials)} secret(s) the agent can reach")
     for column in ("provider", "kind", "key id", "fingerprint", "found in"):
         table.add_column(column)
     for cred in inventory.credentials:
         table.add_row(
-            cred.provider, cred.kind, cred.key_id or "", cred.fingerprint,
-            escape("\n".join(str(loc) for loc in cred.locations)),
+            escape(cred.provider), escape(cred.kind), escape(cred.key_id or ""),
+            escape(cred.fingerprint),
+            "\n".join(escape(str(loc)) for loc in cred.locations),
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for note in inventory.notes:
+        console.print(f"[yellow]note[/yellow]: {escape(note)}")
     return 0
 
 
@@ -302,10 +308,10 @@ def drill(
 
 
 def _print_drill(drilled: Any, console: Any) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from clawback.runner import outcome_summary
+    from clawback.shown import for_markup as escape
 
     result = drilled.result
     counts: dict[str, int] = {}
@@ -352,8 +358,9 @@ def _print_drill(drilled: Any, console: Any) -> None:
 
 def _print_preflight(report: Any) -> None:
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+
+    from clawback.shown import for_markup as escape
 
     console = Console(highlight=False, soft_wrap=True)
     table = Table(title="Can the admin credentials do what `contain` needs?")
@@ -462,13 +469,15 @@ def restore_network(incident: str, confirm: bool = False, json: bool = False,
                     "checkpoint": change.checkpoint})
     else:
         from rich.console import Console
-        from rich.markup import escape
+
+        from clawback.shown import for_markup as escape
 
         console = Console(highlight=False, soft_wrap=True)
         colour = "green" if outcome.succeeded else "red"
         console.print(f"[{colour}]{outcome.name}[/{colour}]: {escape(outcome_summary(outcome))}")
         console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
-        console.print(escape(change.checkpoint.rstrip()), style="dim")
+        console.print("\n".join(escape(line) for line in change.checkpoint.rstrip().split("\n")),
+                      style="dim")
     return 0 if outcome.succeeded else 3
 
 
@@ -486,14 +495,14 @@ def _restore_fleet_network(incident_dir: Path, *, confirm: bool, json: bool,
 
     def note(message: str) -> None:
         if console is not None:
-            from rich.markup import escape
+            from clawback.shown import for_markup as escape
 
             console.print(f"[yellow]note[/yellow]: {escape(message)}")
 
     def host_line(change: HostChange) -> None:
         if console is None:
             return
-        from rich.markup import escape
+        from clawback.shown import for_markup as escape
 
         colour = "green" if change.succeeded else "red"
         console.print(f"[bold]{escape(change.host)}[/bold] [{colour}]{change.outcome.name}"
@@ -509,14 +518,15 @@ def _restore_fleet_network(incident_dir: Path, *, confirm: bool, json: bool,
                     "ok": change.succeeded, "notes": list(change.notes),
                     "hosts": host_documents(change.hosts), "checkpoint": change.checkpoint})
     else:
-        from rich.markup import escape
+        from clawback.shown import for_markup as escape
 
         failed = [c.host for c in change.hosts if not c.succeeded]
         if failed:
             console.print(f"[red]{len(failed)} of {len(change.hosts)} host(s) not done[/red]: "
                           f"{escape(', '.join(failed))} (advice above)")
         console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
-        console.print(escape(change.checkpoint.rstrip()), style="dim")
+        console.print("\n".join(escape(line) for line in change.checkpoint.rstrip().split("\n")),
+                      style="dim")
     return 0 if change.succeeded else 3
 
 

@@ -1,6 +1,9 @@
 """What the operator sees: live progress through rich, or one JSON document with ``--json``.
 
-Everything printed here comes from outcomes the runner already scrubbed of secrets.
+Everything printed here comes from outcomes the runner already scrubbed of secrets. Targets,
+details and notes carry the agent's text (file names, keys, provider answers): every piece is
+shown through ``clawback.shown.for_markup``, so none of it can drive the terminal or forge a
+line.
 """
 
 from __future__ import annotations
@@ -97,18 +100,22 @@ class RichReporter:
         self._acting.set()
 
     def step_started(self, step_id: str, uses: str, description: str) -> None:
-        suffix = f" — {description}" if description else ""
-        self._emit(lambda c: c.print(f"[bold]▶ {step_id}[/bold] [dim]({uses})[/dim]{suffix}"))
+        suffix = f" — {_escape(description)}" if description else ""
+        self._emit(lambda c: c.print(
+            f"[bold]▶ {_escape(step_id)}[/bold] [dim]({_escape(uses)})[/dim]{suffix}"
+        ))
 
     def step_skipped(self, step_id: str, reason: str) -> None:
-        self._emit(lambda c: c.print(f"[dim]– {step_id}: skipped ({reason})[/dim]"))
+        self._emit(lambda c: c.print(
+            f"[dim]– {_escape(step_id)}: skipped ({_escape(reason)})[/dim]"
+        ))
 
     def target_finished(self, result: TargetResult) -> None:
         symbol, colour = _STYLE.get(result.outcome.status, ("?", "white"))
         summary = outcome_summary(result.outcome)
         self._emit(lambda c: c.print(
-            f"  [{colour}]{symbol}[/{colour}] {result.action} {result.target}: "
-            f"[{colour}]{result.outcome.name}[/{colour}]"
+            f"  [{colour}]{symbol}[/{colour}] {_escape(result.action)} "
+            f"{_escape(result.target)}: [{colour}]{_escape(result.outcome.name)}[/{colour}]"
             + (f" [dim]{_escape(summary)}[/dim]" if summary else "")
         ))
 
@@ -118,7 +125,8 @@ class RichReporter:
 
         def show(console: Any) -> None:
             console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
-            console.print(_escape(text.rstrip("\n")), style="dim")
+            lines = text.rstrip("\n").split("\n")
+            console.print("\n".join(_escape(line) for line in lines), style="dim")
 
         self._emit(show)
 
@@ -189,8 +197,8 @@ def print_summary(result: RunResult, reporter: RichReporter) -> None:
     if result.dry_run:
         console.print(f"[bold cyan]Dry run[/bold cyan]: {tally}. Nothing was changed.")
         return
-    console.print(f"[bold]Incident {result.incident_id}[/bold]: {tally}")
-    console.print(f"  directory: {result.incident_dir}")
+    console.print(f"[bold]Incident {_escape(result.incident_id)}[/bold]: {tally}")
+    console.print(f"  directory: {_escape(str(result.incident_dir))}")
     if result.remaining:
         console.print("[bold yellow]A human must still do this:[/bold yellow]")
         for r in result.remaining:
@@ -205,6 +213,6 @@ def print_summary(result: RunResult, reporter: RichReporter) -> None:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    from clawback.shown import for_markup
 
-    return escape(text)
+    return for_markup(text)

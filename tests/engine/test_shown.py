@@ -74,3 +74,49 @@ def test_an_error_line_is_always_safe_to_print(text: str) -> None:
 
     for line in for_error(text).split("\n"):
         assert line.isprintable()
+
+
+HOSTILE = "evil\x1b]0;owned\x07name\x1b[2J\nFORGED ✔ all keys revoked\r\u202e"
+
+
+def _unsafe(text: str) -> list[str]:
+    """Characters a terminal would act on, other than the line breaks between lines."""
+    return [c for line in text.split("\n") for c in line if not (c.isprintable() or c == " ")]
+
+
+def test_live_progress_shows_the_agents_text_escaped() -> None:
+    import io
+
+    from clawback.console import RichReporter, print_summary
+    from clawback.runner import RunResult, TargetResult
+    from responders.interface import Failed, ManualRequired
+
+    stream = io.StringIO()
+    reporter = RichReporter(stream=stream)
+    reporter.step_started(f"step{HOSTILE}", f"uses{HOSTILE}", f"desc{HOSTILE}")
+    reporter.step_skipped("s", f"reason {HOSTILE}")
+    failed = TargetResult("revoke", "revoke", f"openclaw:{HOSTILE}",
+                          Failed(error=f"cannot write {HOSTILE}"))
+    manual = TargetResult("revoke", "revoke", "x", ManualRequired(instructions=HOSTILE, url=""))
+    reporter.target_finished(failed)
+    reporter.note(f"discovery: {HOSTILE}")
+    print_summary(RunResult(incident_id="i", incident_dir=None, results=[failed, manual],
+                            dry_run=False), reporter)
+    out = stream.getvalue()
+    assert not _unsafe(out), _unsafe(out)
+    assert not any(line.startswith("FORGED") for line in out.splitlines())
+    assert "\\x1b]0;owned\\x07name" in out
+
+
+def test_the_audit_text_shows_the_agents_text_escaped() -> None:
+    from clawback.audit.model import AuditReport, Finding, Severity
+    from clawback.audit.render import render_text
+
+    finding = Finding(check_id="files.modes", severity=Severity.HIGH, title=f"t{HOSTILE}",
+                      evidence=(f"/home/agent/{HOSTILE}",), fix=f"chmod 600 {HOSTILE}",
+                      area="files", openclaw_ids=(HOSTILE,))
+    report = AuditReport(user_home=f"/home/{HOSTILE}", findings=(finding,), checks_run=(),
+                         notes=(HOSTILE,), problems=(HOSTILE,), version=HOSTILE)
+    out = render_text(report)
+    assert not _unsafe(out), _unsafe(out)
+    assert not any(line.startswith("FORGED") for line in out.splitlines())
