@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from clawback import __version__
 from clawback.errors import EXIT_OK, EXIT_PARTIAL
-from clawback.journal import Journal
+from clawback.journal import MANUAL_CONFIRM, STEP_END, Journal
 from clawback.redaction import Redactor
 from clawback.registry import ActionParams, Registry
 from responders.interface import (
@@ -321,6 +321,7 @@ class Runner:
 
     def run(self) -> RunResult:
         if self.journal is not None and self.journal.resumed:
+            self._check_journal()
             self._confirm_manual_steps()
         self.run_steps()
         return self._finish()
@@ -373,6 +374,20 @@ class Runner:
             if self.timeline is not None:
                 self.reporter.checkpoint(self.timeline.checkpoint())
 
+    def _check_journal(self) -> None:
+        """The resume journal is not signed: keep only what the timeline backs, and say what
+        a forged or stale one claimed."""
+        assert self.journal is not None
+        if self.timeline is None:
+            return
+        dropped = self.journal.reconcile(self.timeline.history)
+        if not dropped:
+            return
+        detail = (f"state.json claims what is not in the signed timeline, so it is redone: "
+                  f"{'; '.join(dropped[:20])}" + (" …" if len(dropped) > 20 else ""))
+        self.reporter.note(detail)
+        self._event("resume", "journal.mismatch", detail=detail, dropped=dropped)
+
     def _confirm_manual_steps(self) -> None:
         """Record, with who and when, the manual steps the operator says are done."""
         assert self.journal is not None
@@ -411,7 +426,7 @@ class Runner:
                     continue
             if self.timeline is not None:
                 self.timeline.append(
-                    step=step_id, action="manual.confirm", phase="event",
+                    step=step_id, action=MANUAL_CONFIRM, phase="event",
                     target=self._with_host({"target": target_id, "action": action}),
                     outcome=MANUAL_CONFIRMED,
                     detail=f"{operator_identity()} confirmed this manual step is done",
@@ -952,6 +967,8 @@ class Runner:
 
     def _journal_step(self, step_id: str, status: str) -> None:
         if self.journal is not None:
+            # Signed first: a resume believes the journal's "done" only with this behind it.
+            self._event(step_id, STEP_END, detail=status)
             self.journal.mark_step(step_id, status)
 
     def _finish(self) -> RunResult:

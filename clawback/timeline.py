@@ -503,6 +503,7 @@ class Timeline:
         self._synced_seq = next_seq - 1
         self._closed = False
         self._broken = False
+        self.history: tuple[Entry, ...] = ()  # the entries before this process (resume)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -616,7 +617,8 @@ class Timeline:
         # A closed incident may be reopened (manual steps confirmed, failures retried): the
         # resume entry says so and a new close ends the new segment.
         reopened = last.action == "close"
-        unfinished = unmatched_intents([item.entry for item in read])
+        history = tuple(item.entry for item in read)
+        unfinished = unmatched_intents(history)
         file = open_private(path, "ab", encoding=None)
         timeline = cls(
             incident_dir=incident_dir,
@@ -628,6 +630,8 @@ class Timeline:
             leaves=[bytes.fromhex(item.entry.hash) for item in read],
             durable=durable,
         )
+        # The signed record the resume journal is checked against (clawback.journal).
+        timeline.history = history
         timeline._append(
             step=TIMELINE_STEP,
             action="resume",
