@@ -100,9 +100,10 @@ class RichReporter:
         self._acting.set()
 
     def step_started(self, step_id: str, uses: str, description: str) -> None:
-        suffix = f" — {_escape(description)}" if description else ""
+        # Escaped when printed: the escape needs rich, which the panic path loads late.
         self._emit(lambda c: c.print(
-            f"[bold]▶ {_escape(step_id)}[/bold] [dim]({_escape(uses)})[/dim]{suffix}"
+            f"[bold]▶ {_escape(step_id)}[/bold] [dim]({_escape(uses)})[/dim]"
+            + (f" — {_escape(description)}" if description else "")
         ))
 
     def step_skipped(self, step_id: str, reason: str) -> None:
