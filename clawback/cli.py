@@ -26,6 +26,9 @@ def with_advice(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        # Before anything is created: whatever clawback writes (and what libraries such as
+        # keyrings.alt create for it) is private even under the caller's umask 000.
+        os.umask(0o077)
         try:
             return func(*args, **kwargs)
         except ClawbackError as exc:
@@ -550,6 +553,7 @@ def demo(json: bool = False) -> int:
 
 
 def main() -> None:
+    os.umask(0o077)  # everything clawback creates is private, from the first file on
     # pydantic scans every installed package for plugins on first use; clawback uses none, and
     # the scan costs the panic button tens of milliseconds before it can act.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

@@ -183,6 +183,10 @@ def load_signing_key(key_name: str | None = None) -> Signer:
             f"no usable keyring backend ({type(backend).__module__}) to keep the timeline "
             f"signing key: {_KEYRING_ADVICE}"
         )
+    from clawback.keyring_files import check_backend
+
+    # A keyring file someone else could read or swap would hand them the signing key.
+    check_backend(backend)
     # File-based backends (keyrings.alt) fail with OSError rather than KeyringError.
     try:
         stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
