@@ -7,6 +7,7 @@ admin credentials live, so a file someone else can write is refused, as ssh refu
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -69,3 +70,57 @@ def read_trusted_file(path: Path, *, what: str, limit: int = MAX_TRUSTED_BYTES) 
         return data
     finally:
         os.close(fd)
+
+
+class NotRegular(OSError):
+    """A path that should be a plain file is a link, a FIFO, a device or a directory."""
+
+
+def open_regular(path: Path, *, follow_links: bool = False) -> int:
+    """A read-only descriptor on the regular file ``path``, opened without blocking (a FIFO
+    planted in an incident directory must not hang ``verify``) and, unless ``follow_links``,
+    without following a link: evidence and checkpoints are read where they are, never through a
+    link someone put in their place. Raises NotRegular (or the OSError of the open)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+    if not follow_links:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EOPNOTSUPP):
+            raise _not_regular(path) from None
+        raise
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise _not_regular(path)
+    return fd
+
+
+def _not_regular(path: Path) -> NotRegular:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return NotRegular(errno.EINVAL, "not a regular file", str(path))
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "(unreadable)"
+        return NotRegular(errno.ELOOP, f"a symbolic link to {target}, not a regular file",
+                          str(path))
+    kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a directory"
+            if stat.S_ISDIR(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
+            else "a device or special file")
+    return NotRegular(errno.EINVAL, f"{kind}, not a regular file", str(path))
+
+
+def read_regular(path: Path, *, follow_links: bool = False, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (see ``open_regular``), at most ``limit``."""
+    fd = open_regular(path, follow_links=follow_links)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read() if limit is None else fh.read(limit)
