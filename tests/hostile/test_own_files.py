@@ -21,7 +21,8 @@ import pytest
 
 from tests.hostile.conftest import HostileHome
 
-PLAYBOOK = "name: snap\nsteps:\n  - id: volatile\n    uses: host.snapshot\n    with: {volatile: true}\n"
+PLAYBOOK = ("name: snap\nsteps:\n  - id: volatile\n    uses: host.snapshot\n"
+            "    with: {volatile: true}\n")
 
 
 @pytest.fixture
