@@ -257,6 +257,12 @@ def _check_every_command(host: Host, name: str) -> None:
     if name in CONFIG_UNREADABLE:
         (lockdown,) = _results(incident)["openclaw.lockdown"]
         assert lockdown[0] == "Failed", lockdown
+    # Resuming the incident meets the same home: it must not crash on it either.
+    resumed = host.clawback("contain", "--config", str(host.config), "--yes",
+                            "--incidents-dir", str(home.incidents), "--resume", incident.name)
+    assert resumed.returncode in (0, 3), resumed.stdout + resumed.stderr
+    assert not _unsafe(resumed.stdout + resumed.stderr)
+    assert host.clawback("verify", str(incident)).returncode == 0
 
 
 @pytest.mark.parametrize("name", sorted(POISONS))
