@@ -26,6 +26,7 @@ from clawback.journal import Journal
 from clawback.redaction import Redactor
 from clawback.registry import ActionParams, Registry
 from responders.interface import (
+    UNDECLARED_RATE_LIMIT,
     Action,
     Capability,
     Collected,
@@ -34,6 +35,7 @@ from responders.interface import (
     ManualRequired,
     Outcome,
     Planned,
+    RateLimit,
     Refused,
     Responder,
     ResponderContext,
@@ -205,12 +207,60 @@ class RunResult:
 
 def concurrent_fan_out(func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     """Run ``func`` over ``items`` at once; a raising call becomes a ``Failed`` outcome."""
-    if not items:
-        return []
-    if len(items) == 1:
-        return [_call_safely(func, items[0])]
-    with ThreadPoolExecutor(max_workers=min(len(items), 64)) as pool:
-        return list(pool.map(lambda item: _call_safely(func, item), items))
+    return RateLimitedFanOut(UNDECLARED_RATE_LIMIT)(func, items)
+
+
+class _TokenBucket:
+    """Starts at most ``requests`` calls in any ``per_seconds``: full at first, refilled
+    continuously. Shared by every fan-out of one responder, so revoke, verify and rotate
+    together keep to the provider's rate."""
+
+    def __init__(self, requests: int, per_seconds: float, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._capacity = float(requests)
+        self._tokens = float(requests)
+        self._rate = requests / per_seconds
+        self._clock, self._sleep = clock, sleep
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            self._tokens -= 1  # may go negative: the caller waits its turn in the queue
+            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+        if wait:
+            self._sleep(wait)
+
+
+class RateLimitedFanOut:
+    """The engine's fan-out for one responder, kept to the provider's documented rate limit
+    (``Responder.rate_limit``): at most ``concurrent`` calls in flight, and paced when the
+    provider documents a rate. A raising call becomes a ``Failed`` outcome."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._bucket = (
+            _TokenBucket(limit.requests, limit.per_seconds) if limit.requests is not None else None
+        )
+
+    def __call__(self, func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        if not items:
+            return []
+        bucket = self._bucket
+
+        def call(item: Any) -> Any:
+            if bucket is not None:
+                bucket.take()
+            return _call_safely(func, item)
+
+        if len(items) == 1:
+            return [call(items[0])]
+        with ThreadPoolExecutor(max_workers=min(len(items), self.limit.concurrent)) as pool:
+            return list(pool.map(call, items))
 
 
 def _call_safely(func: Callable[[Any], Any], item: Any) -> Any:
@@ -667,7 +717,9 @@ class Runner:
     def _responder(self, name: str) -> Responder:
         if name not in self._responders:
             cls = self.registry.responders[name]
-            self._responders[name] = cls(self._context(name, self.provider_config(name)))
+            self._responders[name] = cls(
+                self._context(name, self.provider_config(name), rate_limit=cls.rate_limit)
+            )
         return self._responders[name]
 
     def _revoke_group(
@@ -773,14 +825,15 @@ class Runner:
 
     # -- recording ----------------------------------------------------------------------------
 
-    def _context(self, name: str, config: Mapping[str, Any] | None = None) -> ResponderContext:
+    def _context(self, name: str, config: Mapping[str, Any] | None = None, *,
+                 rate_limit: RateLimit = UNDECLARED_RATE_LIMIT) -> ResponderContext:
         return ResponderContext(
             config=dict(config or {}),
             secrets=self.secrets,
             dry_run=self.options.dry_run,
             incident_id=self.incident_id,
             incident_dir=self.incident_dir,
-            fan_out=concurrent_fan_out,
+            fan_out=RateLimitedFanOut(rate_limit),
             settings=self.settings,
             host=self.host,
             host_name=self.host_name,
