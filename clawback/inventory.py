@@ -27,7 +27,6 @@ next to the original. No secret value is ever written to a note, an exception or
 
 from __future__ import annotations
 
-import bisect
 import io
 import json
 import os
@@ -346,6 +345,23 @@ def _list_dir(path: Path) -> list[Path]:
         return sorted(path.iterdir())
     except OSError:
         return []
+
+
+class _LineCounter:
+    """The 1-based line of an offset in ``text``, for offsets asked in increasing order (an
+    earlier one restarts the count)."""
+
+    __slots__ = ("_line", "_offset", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text, self._offset, self._line = text, 0, 1
+
+    def __call__(self, offset: int) -> int:
+        if offset < self._offset:
+            self._offset, self._line = 0, 1
+        self._line += self._text.count("\n", self._offset, offset)
+        self._offset = offset
+        return self._line
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -957,11 +973,9 @@ class _Discovery:
         text = self.read_text(path, MAX_TEXT_BYTES, tail=True)
         if not text:
             return
-        line_starts = [0, *(m.end() for m in re.finditer("\n", text))]
-
-        def line_of(offset: int) -> int:
-            return bisect.bisect_right(line_starts, offset)
-
+        # Line numbers are counted between matches, which come in order, rather than from an
+        # index of every line: a 16 MB log has hundreds of thousands of lines and few matches.
+        line_of = _LineCounter(text)
         for match in sp.find_in_text(text):
             line = line_of(match.start)
             self.consider(
@@ -971,6 +985,7 @@ class _Discovery:
                 group=(str(path), str(line)),
                 hints=(match.recognition,),
             )
+        line_of = _LineCounter(text)
         for match in _ASSIGNMENT_RE.finditer(text):
             name, value = match.group(1), match.group(2)
             hint = sp.recognize_env_name(name.upper())
