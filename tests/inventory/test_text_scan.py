@@ -63,6 +63,20 @@ def test_same_matches_and_names_as_the_named_group_scan(text: str) -> None:
     assert list(sp.find_in_text(text)) == list(old_find_in_text(text))
 
 
+_OLD_ASSIGNMENT = re.compile(
+    r"(?<![A-Za-z0-9_])(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*[\"']?([^\s\"'\\;&|`]+)"
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="exportAB_9 =\t\n\"';&|x", max_size=60))
+def test_possessive_assignment_scan_finds_the_same_assignments(text: str) -> None:
+    def spans(regex: re.Pattern[str]) -> list[tuple[int, ...]]:
+        return [m.span(1) + m.span(2) for m in regex.finditer(text)]
+
+    assert spans(inventory._ASSIGNMENT_RE) == spans(_OLD_ASSIGNMENT)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=300), max_size=20),
        st.text(alphabet="ab\n", max_size=300))
