@@ -47,6 +47,8 @@ from responders.interface import (
 
 KEYS_REVOKE_ALL = "keys.revoke_all"
 KEYS_ROTATE_ALL = "keys.rotate_all"
+# The action name of a re-check's result: ``host.stop_service.recheck``.
+RECHECK = ".recheck"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 2
 MAX_BACKOFF_S = 10.0
@@ -355,6 +357,10 @@ class Runner:
         self.incident_id = incident_id
         self.incident_dir = incident_dir
         self.redactor = Redactor()
+        # Re-checks of actions that succeeded (a stopped service stays stopped) run beside the
+        # next steps; ``_closing`` tells them the incident is about to close.
+        self._closing = threading.Event()
+        self._rechecks: list[threading.Thread] = []
         self._results: list[TargetResult] = []
         self._results_lock = threading.Lock()
         self._step_status: dict[str, str] = {}
@@ -379,7 +385,8 @@ class Runner:
             before = len(self._results)
         self._run_steps(only)
         with self._results_lock:
-            return self._results[before:]
+            # Re-checks land whenever they end; ``settle_rechecks`` hands them out.
+            return [r for r in self._results[before:] if not r.action.endswith(RECHECK)]
 
     def finish(self, others: Sequence[TargetResult] = ()) -> RunResult:
         """Close the incident; ``others`` are the results of the Runners that shared this
@@ -550,9 +557,49 @@ class Runner:
             outcome = self._with_retries(step, lambda: action.execute(target))
             result = TargetResult(step.id, step.uses, target, outcome, info)
             self._record_result(result, intent_seq=intent_seq)
+            if outcome.succeeded:
+                self._start_recheck(step, action, target)
             return result
 
         return concurrent_fan_out(one, targets)
+
+    def _start_recheck(self, step: Any, action: Action, target: str) -> None:
+        """Run ``action.recheck`` beside the next steps; its outcome is recorded as its own
+        result (``<uses>.recheck``) before the incident closes, and fails the step if it must."""
+        if type(action).recheck is Action.recheck:
+            return
+
+        def watch() -> None:
+            try:
+                outcome = action.recheck(target, self._closing)
+            except ResponderError as exc:
+                outcome = Failed(error=str(exc))
+            except Exception as exc:
+                outcome = Failed(error=f"{type(exc).__name__}: {exc}")
+            if outcome is None:
+                return
+            result = TargetResult(step.id, f"{step.uses}{RECHECK}", target, outcome,
+                                  {"target": target})
+            self._record_result(result)
+            if not outcome.succeeded:
+                self._step_status[step.id] = _step_status([result])
+                self._journal_step(step.id, self._step_status[step.id])
+
+        thread = threading.Thread(target=watch, name=f"clawback-recheck-{step.id}", daemon=True)
+        with self._results_lock:
+            self._rechecks.append(thread)
+        thread.start()
+
+    def settle_rechecks(self) -> list[TargetResult]:
+        """Tell the running re-checks the incident is closing, wait for them, and return every
+        result they recorded (a fleet run settles each host's before it disconnects)."""
+        self._closing.set()
+        with self._results_lock:
+            pending, self._rechecks = self._rechecks, []
+        for thread in pending:
+            thread.join()
+        with self._results_lock:
+            return [r for r in self._results if r.action.endswith(RECHECK)]
 
     def _safe_plan(self, action: Action, target: str) -> Outcome:
         try:
@@ -951,6 +998,7 @@ class Runner:
             self.journal.mark_step(step_id, status)
 
     def _finish(self) -> RunResult:
+        self.settle_rechecks()  # recorded in self._results by the re-checks themselves
         result = RunResult(
             incident_id=self.incident_id,
             incident_dir=self.incident_dir,

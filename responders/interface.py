@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -484,3 +485,15 @@ class Action:
 
     def execute(self, target: str) -> Outcome:
         raise NotImplementedError
+
+    def recheck(self, target: str, closing: threading.Event) -> Outcome | None:
+        """Keep proving, beside the next steps, what a successful ``execute`` did (a stopped
+        service stays stopped), so the playbook need not wait for it.
+
+        The engine calls this in the background right after ``execute`` succeeded and records
+        what it returns as its own result before the incident closes; a Failed one fails the
+        step after all. ``closing`` is set when the engine is about to close: watch at least as
+        long as the proof needs, then until ``closing``, and return. None: nothing to re-check.
+        Must not change anything.
+        """
+        return None
