@@ -353,6 +353,9 @@ class Runner:
         self.reporter = reporter or SilentReporter()
         self.timeline = timeline
         self.journal = journal
+        if journal is not None and timeline is not None:
+            # Results are group-committed; the journal's "done" must not outrun them.
+            journal.follow(timeline.sync)
         self.manifest = manifest
         self.incident_id = incident_id
         self.incident_dir = incident_dir

@@ -854,6 +854,16 @@ class Timeline:
             self._synced_seq = covered
             self._last_sync = time.monotonic()
 
+    def sync(self) -> None:
+        """Return once every entry written so far is on disk (results and events included).
+
+        What records progress elsewhere (the resume journal) calls this first, so it never
+        claims more than the timeline can prove after a power cut.
+        """
+        with self._lock:
+            written = self._written_seq
+        self._sync_through(written)
+
     def checkpoint(self) -> str:
         """Sign a checkpoint over every entry so far; store it and return its text to print."""
         # Serialized, so checkpoint.txt always ends up holding the largest tree, and appends
