@@ -1240,7 +1240,7 @@ class StopServiceAction(Action):
         facts["stop_sent_after_s"] = round(time.monotonic() - started, 4)
         try:
             if spec.kind == "supervisord":
-                facts["persistence"] = self._stop_supervisord(spec, sent)
+                facts["persistence"] = self._stop_supervisord(spec, sent, port)
             elif spec.kind in ("pidfile", "process"):
                 signals = terminate(
                     [g.process for g in before], self.params.term_timeout, self.params.kill_timeout
@@ -1274,6 +1274,8 @@ class StopServiceAction(Action):
                 facts=facts,
             )
         verb = "stopped" if before or spec.kind not in ("pidfile", "process") else "found no live"
+        if str(facts.get("persistence", "")).startswith("already removed"):
+            verb = "found already removed"
         self._stopped[target] = (spec, tuple(before), port, watch, time.monotonic())
         return Done(
             detail=f"{verb} {spec.kind} {spec.name}; no gateway process and port {port} closed; "
@@ -1347,17 +1349,13 @@ class StopServiceAction(Action):
             )
         return f"{what}: {tail}{hint}" if tail else f"{what}{hint}"
 
-    def _stop_supervisord(self, spec: ServiceSpec, sent: list[dict[str, Any]]) -> str:
+    def _stop_supervisord(self, spec: ServiceSpec, sent: list[dict[str, Any]], port: int) -> str:
         client = SupervisorClient(
             spec.options, self.params.term_timeout + self.params.kill_timeout + _RPC_SLACK_S
         )
         info = client.process_info(spec.name)
         if info is None:
-            raise _StopFailed(
-                f"supervisord at {client.where} has no program {spec.name!r} (it has: "
-                f"{', '.join(client.program_names()) or 'none'}); "
-                "fix its name in [[agent.services]]"
-            )
+            return self._already_removed(spec, client, sent, port)
         group = str(info["group"])
         for method, args in (("stopProcessGroup", [group, False]), ("removeProcessGroup", [group])):
             call: dict[str, Any] = {"rpc": f"supervisor.{method}", "args": args}
@@ -1381,6 +1379,44 @@ class StopServiceAction(Action):
         return (
             f"program group {group!r} stopped and removed from supervisord's running config; "
             f"`supervisorctl update` or a supervisord restart re-reads [program:{group}] from "
+            "its config file: set autostart=false there to keep it off for good"
+        )
+
+    def _already_removed(
+        self, spec: ServiceSpec, client: SupervisorClient, sent: list[dict[str, Any]], port: int
+    ) -> str:
+        """A program supervisord no longer has is stopped already, when nothing of the gateway
+        is left: a retried stop (its first answer lost to a timeout) finds it so. Anything still
+        alive means the name is wrong, and the operator is told to fix it."""
+        programs = ", ".join(client.program_names()) or "none"
+        left = [
+            f"pid {proc.pid} (lock file {lock.path})"
+            for lock in read_lock_files(self.agent.tmp_dirs, self.agent.uid)
+            if (proc := process_of_pid_file(lock)) is not None
+        ]
+        left += [
+            f"pid {p.pid if isinstance(p, psutil.Process) else '?'} (listening on port {port})"
+            for p in port_listeners(port)
+        ]
+        if left:
+            raise _StopFailed(
+                f"supervisord at {client.where} has no program {spec.name!r} (it has: "
+                f"{programs}), yet the gateway is up: {'; '.join(left)}. Fix the program's "
+                "name in [[agent.services]]"
+            )
+        sent.append(
+            {
+                "rpc": "supervisor.getProcessInfo",
+                "args": [spec.name],
+                "server": client.where,
+                "result": "already removed",
+                "programs": programs,
+            }
+        )
+        return (
+            f"already removed from supervisord: {client.where} has no program {spec.name!r} "
+            f"(it has: {programs}), no gateway lock file names a live process and nothing "
+            f"listens on port {port}; `supervisorctl update` or a supervisord restart re-reads "
             "its config file: set autostart=false there to keep it off for good"
         )
 

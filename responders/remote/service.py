@@ -170,6 +170,8 @@ class RemoteStopServiceAction(Action):
         verb = "stopped" if proof["pids_before"] or spec.kind not in ("pidfile", "process") else (
             "found no live"
         )
+        if str(facts.get("persistence", "")).startswith("already removed"):
+            verb = "found already removed"
         if answer.get("watch"):
             self._stopped[target] = (spec, port, dict(answer["watch"]), time.monotonic())
         return Done(

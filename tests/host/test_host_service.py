@@ -290,7 +290,35 @@ def test_unknown_supervisord_program_fails_with_advice(
     )
     assert outcome.name == "Failed"
     assert "no program 'openclaw'" in outcome.error and "openclaw-gateway" in outcome.error
+    assert "yet the gateway is up" in outcome.error and f"listening on port {port}" in outcome.error
+    assert "[[agent.services]]" in outcome.error
     assert handle.process_info("openclaw-gateway")["statename"] == "RUNNING"
+
+
+def test_a_retried_supervisord_stop_finds_it_already_removed_and_succeeds(
+    supervised: tuple[SupervisorHandle, int, Path], tmp_path: Path
+) -> None:
+    handle, port, lock_dir = supervised
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
+    settings = {"agent": {"gateway_port": port, "tmp_dirs": [str(tmp_path)], "services": [service]}}
+    action = _action(settings)
+    target = "supervisord:openclaw-gateway"
+    assert action.execute(target).name == "Done"
+
+    # The runner's retry after a first answer was lost: the same stop, once more.
+    again = action.execute(target)
+
+    assert again.name == "Done", again
+    assert again.detail.startswith("found already removed supervisord openclaw-gateway")
+    assert again.facts["persistence"].startswith("already removed from supervisord")
+    assert again.facts["commands"] == [
+        {"rpc": "supervisor.getProcessInfo", "args": ["openclaw-gateway"],
+         "server": f"unix://{handle.socket_path}", "result": "already removed",
+         "programs": "none"}
+    ]
+    assert again.facts["proof"]["pids_after"] == [] and not again.facts["proof"]["port_open_after"]
+    assert again.facts["proof"]["supervisor_state_after"] == "removed"
+    assert not port_open(port) and not list(lock_dir.glob("gateway.*.lock"))
 
 
 def test_nothing_found_says_what_was_looked_for(agent_host: AgentHost) -> None:
