@@ -1,7 +1,13 @@
 """``state.json``: which steps and targets are done, so ``--resume ID`` skips them.
 
 Written atomically after every change; the timeline stays the record of truth, the journal is
-only the bookmark. Nothing signs it, so on a resume ``reconcile`` keeps only what the signed
+only the bookmark. A bookmark must never be ahead of the record: results are group-committed
+to the timeline (``Timeline`` says when), so a journal that follows a timeline makes the
+timeline durable before each of its own writes. Otherwise a power cut between the two could
+leave a target marked done here whose result the timeline lost, and ``--resume`` would skip
+an action no signed entry says happened.
+
+Nothing signs the journal itself, so on a resume ``reconcile`` keeps only what the signed
 timeline backs: a target is done only if a result entry says it succeeded (or a manual step was
 confirmed there), a step only if its ``step.end`` entry says so, a collection only if its
 archive's hash is in the timeline. Anything else a forged or stale journal claims is redone.
@@ -12,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,11 @@ class Journal:
         self._data = data
         self._lock = threading.Lock()
         self.resumed = resumed
+        self._record_durable: Callable[[], None] | None = None
+
+    def follow(self, record_durable: Callable[[], None]) -> None:
+        """Call ``record_durable`` (``Timeline.sync``) before every write of the journal."""
+        self._record_durable = record_durable
 
     @classmethod
     def create(cls, incident_dir: Path, *, incident_id: str, playbook_sha256: str,
@@ -210,4 +221,6 @@ class Journal:
             self._save()
 
     def _save(self) -> None:
+        if self._record_durable is not None:
+            self._record_durable()
         write_private(self.path, json.dumps(self._data, indent=1, sort_keys=True))
