@@ -80,3 +80,31 @@ def test_a_lock_naming_another_users_process_does_not_aim_the_stop(
         for proc in (victim, gateway):
             proc.kill()
             proc.wait(timeout=30)
+
+
+def test_the_fleet_agent_is_neither_hung_nor_aimed_by_a_lock_file(hostile: HostileHome) -> None:
+    """The agent clawback ships to fleet hosts reads lock files with the same rules."""
+    from clawback.fleet_agent.agent import process_of_pid_file
+
+    lock = os.path.join(lock_dir(hostile), "gateway.deadbeef.lock")
+    victim = subprocess.Popen([sys.executable, "-c", SLEEPER])
+    gateway = subprocess.Popen([AGENT_PYTHON, "-c", SLEEPER], **hostile.agent.popen_args())
+    try:
+        time.sleep(0.2)
+        write_lock(hostile, victim.pid)
+        assert process_of_pid_file(lock) is None
+        write_lock(hostile, gateway.pid)
+        found = process_of_pid_file(lock)
+        assert found is not None and found.pid == gateway.pid
+        os.unlink(lock)
+        os.mkfifo(lock)
+        box: list[Any] = []
+        worker = threading.Thread(target=lambda: box.append(process_of_pid_file(lock)),
+                                  daemon=True)
+        worker.start()
+        worker.join(BOUND_S)
+        assert box == [None], "the fleet agent blocked on a FIFO lock file"
+    finally:
+        for proc in (victim, gateway):
+            proc.kill()
+            proc.wait(timeout=30)
