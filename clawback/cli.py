@@ -235,7 +235,9 @@ def discover(home: str | None = None, json: bool = False) -> int:
     """List every secret the agent can reach, with where it was found (never the values)."""
     from clawback.inventory import discover as run_discovery
 
-    inventory = run_discovery(user_home=_path(home) or Path.home())
+    # A home can be made arbitrarily slow to read (gigabytes of planted logs): after its budget
+    # discovery stops and says in its notes what it left unread.
+    inventory = run_discovery(user_home=_path(home) or Path.home(), budget_seconds=120.0)
     if json:
         from clawback.console import print_json
 

@@ -34,6 +34,12 @@ only through :class:`AgentFiles`, which keeps these rules:
 Refusals raise :class:`UnsafeFile`, an ``OSError`` whose ``strerror`` says what was found and
 why it was left alone, so callers that already report ``OSError`` report these too.
 
+Why not do the edits in a child dropped to the agent's uid: the walk above already gives each
+operation the guarantee such a child would (nothing outside the tree, nothing through a link),
+it works when the agent's uid is unknown or the file is root's own (a unit written by root),
+and it needs no second process per edit on the panic path. What is the agent's own code (the
+``openclaw`` CLI) does run as the agent.
+
 Standard library only: the fleet agent packs this module for hosts with a bare Python.
 """
 
