@@ -45,7 +45,7 @@ from typing import IO, TYPE_CHECKING, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clawback.private_files import FILE_MODE, make_private_dir
-from responders.agent_files import AgentFiles, DirEntry, UnsafeFile
+from responders.agent_files import AgentFiles, DirEntry, UnsafeFile, kind_of
 from responders.interface import (
     Action,
     Collected,
@@ -699,7 +699,7 @@ class EvidenceArchive:
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             if not stat.S_ISREG(st.st_mode):
-                self.skipped.append((path, f"not a regular file ({_file_type(st.st_mode)})"))
+                self.skipped.append((path, f"not a regular file ({kind_of(st.st_mode)})"))
                 return None
             inode = (st.st_dev, st.st_ino)
             if inode in self._seen_inodes:
@@ -923,19 +923,6 @@ def _open_for_evidence(path: str) -> int:
         if not noatime:
             raise
         return os.open(path, flags)
-
-
-def _file_type(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISFIFO, "fifo"),
-        (stat.S_ISSOCK, "socket"),
-        (stat.S_ISCHR, "character device"),
-        (stat.S_ISBLK, "block device"),
-    ):
-        if test(mode):
-            return name
-    return "special file"
 
 
 def _close_spools(captures: list[Future[CommandCapture]]) -> None:
