@@ -27,8 +27,9 @@ def with_advice(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> int:
         # Before anything is created: whatever clawback writes (and what libraries such as
-        # keyrings.alt create for it) is private even under the caller's umask 000.
-        os.umask(0o077)
+        # keyrings.alt create for it) is private even under the caller's umask 000. (main()
+        # sets it for the whole process; a library caller gets its own back afterwards.)
+        previous = os.umask(0o077)
         try:
             return func(*args, **kwargs)
         except ClawbackError as exc:
@@ -45,6 +46,8 @@ def with_advice(func: F) -> F:
                 f"with CLAWBACK_DEBUG=1 for the traceback."
             )
             return EXIT_INTERNAL
+        finally:
+            os.umask(previous)
 
     return wrapper  # type: ignore[return-value]
 

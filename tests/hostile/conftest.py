@@ -193,7 +193,8 @@ def hostile(agent_user: AgentUser) -> Iterator[HostileHome]:
         if lock_dir.exists() and lock_dir != agent_lock_dir:
             lock_dir.rename(agent_lock_dir)
         outside = box / "outside"
-        outside.mkdir(mode=0o755)
+        outside.mkdir()
+        os.chmod(outside, 0o755)  # whatever the umask: the agent may look, not touch
         incidents = box / "incidents"
         incidents.mkdir(mode=0o700)
         home = HostileHome(box=box, sample=sample, agent=agent_user, outside=outside,

@@ -185,6 +185,7 @@ def test_a_partial_read_says_so(hostile: HostileHome) -> None:
     log = hostile.state / "logs" / "big.log"
     with open(log, "wb") as out:
         out.truncate(64 << 20)  # sparse: 64 MiB of holes
+    hostile.give_to_agent(log)
     files = files_of(hostile)
     head = files.read(log, 1 << 20)
     tail = files.read(log, 1 << 20, tail=True)
@@ -207,6 +208,7 @@ def test_an_admins_link_above_the_agents_root_is_followed(hostile: HostileHome) 
     # file it leads to.
     unit = hostile.outside / "openclaw.service"
     unit.write_text("[Service]\n")
+    os.chmod(unit, 0o644)  # a system unit, readable by all
     (hostile.outside / "enabled.service").symlink_to(unit)
     assert files.is_file(hostile.outside / "enabled.service")
     assert files.read(hostile.outside / "enabled.service", 100).data == b"[Service]\n"

@@ -100,8 +100,10 @@ def test_links_fifos_and_devices_neither_hang_nor_leak(hostile: HostileHome) -> 
 
 def test_names_that_are_not_utf8_do_not_crash_discovery(hostile: HostileHome) -> None:
     logs = os.fsencode(hostile.tmp / "openclaw")
-    with open(logs + b"/openclaw-\xff\xfe-\x1b[2J.log", "wb") as out:
+    name = logs + b"/openclaw-\xff\xfe-\x1b[2J.log"
+    with open(name, "wb") as out:
         out.write(b"token=ghp_" + b"A" * 36 + b"\n")
+    os.chown(name, hostile.agent.uid, hostile.agent.gid)
     os.mkdir(os.fsencode(hostile.state / "agents") + b"/\xc3\x28bad")
     inventory = run_discovery(hostile)
     bad = [loc.path for c in inventory.credentials for loc in c.locations
