@@ -230,7 +230,26 @@ class AlreadyRevoked(Outcome):
 
 @dataclass(frozen=True)
 class VerifiedDead(Outcome):
-    """A harmless call with the old credential was rejected."""
+    """The provider's unambiguous answer says the credential is dead: its documented code for
+    an invalid credential, plus its own record of the key where it keeps one."""
+
+
+@dataclass(frozen=True)
+class Unproven(Outcome):
+    """Revoked (or asked to be), not proven dead: the provider's answer is ambiguous.
+
+    A 401 can mean a missing scope, an IP outside an allow-list, the wrong endpoint for this
+    kind of token; a missing key can sit in a project the admin cannot see. ``reason`` says
+    what the provider answered and why that proves nothing; ``check`` what the operator should
+    look at to settle it, ``url`` where. Never counted as dead: the runner lists it with what a
+    human must still do, and the run exits 3.
+    """
+
+    reason: str = ""
+    check: str = ""
+    url: str = ""
+
+    status: ClassVar[str] = "unproven"
 
 
 @dataclass(frozen=True)
