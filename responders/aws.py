@@ -79,6 +79,7 @@ from responders.interface import (
     SecretStore,
     SecretValue,
     Skipped,
+    Unproven,
     VerifiedDead,
 )
 
@@ -1188,6 +1189,16 @@ class AWSResponder(Responder):
         return Skipped(reason=f"clawback cannot check whether {cred.kind} is dead")
 
     def _verify_key(self, cred: Credential) -> Outcome:
+        """Dead only when IAM's own record says deleted or Inactive *and*, when the secret is
+        held, a call signed with it gets ``InvalidClientTokenId`` ("The X.509 certificate or AWS
+        access key ID provided does not exist in our records", the documented common error,
+        https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
+
+        ``SignatureDoesNotMatch`` is no proof: AWS found the key id and the secret held is not
+        its secret, so the answer says nothing about the key that secret belongs to (a wrong
+        pairing of ids and secrets gives exactly this). Any other rejection (``ExpiredToken``,
+        ``IncompleteSignature``…) is no proof either.
+        """
         assert cred.key_id is not None
         located = self._locate_key(cred.key_id)
         if isinstance(located, _Key):
@@ -1197,9 +1208,9 @@ class AWSResponder(Responder):
         else:
             return located
         facts: dict[str, Any] = {"key_id": cred.key_id, "iam": iam_state}
+        if iam_state == "Active":
+            return Failed(error=f"IAM reports {cred.key_id} still Active", facts=facts)
         if cred.secret is None:
-            if iam_state == "Active":
-                return Failed(error=f"IAM reports {cred.key_id} Active", facts=facts)
             return VerifiedDead(
                 detail=f"IAM reports the key {iam_state}; it was not tried (secret not held)",
                 facts={**facts, "method": "iam"},
@@ -1209,16 +1220,35 @@ class AWSResponder(Responder):
             identity = sts.get_caller_identity()
         except Exception as exc:
             err = _failure_from_exception(exc, "sts:GetCallerIdentity")
-            if err.code in _AUTH_CODES:
+            if err.code == "InvalidClientTokenId":
                 return VerifiedDead(
-                    detail=f"AWS rejected a call signed with the old key ({err.code})",
+                    detail=f"IAM reports the key {iam_state} and AWS rejects a call signed "
+                    f"with it (InvalidClientTokenId)",
                     facts={**facts, "method": "sts:GetCallerIdentity", "rejected_with": err.code},
+                )
+            if err.code == "SignatureDoesNotMatch":
+                return Unproven(
+                    reason=f"AWS knows {cred.key_id} but the secret found with it is not its "
+                    "secret (SignatureDoesNotMatch): that says nothing about the key this "
+                    "secret really belongs to",
+                    check=f"which AWS key id sits next to the secret in {_where(cred)}; "
+                    "every access key of the agent's IAM users must be Inactive or deleted "
+                    "(IAM → Users → Security credentials)",
+                    url="https://console.aws.amazon.com/iam/home#/users",
+                    facts={**facts, "rejected_with": err.code},
+                )
+            if err.code in _AUTH_CODES:
+                return Unproven(
+                    reason=f"AWS rejected the call with {err.code}, which is not its answer "
+                    "for a key that no longer exists (InvalidClientTokenId)",
+                    check=f"that IAM lists {cred.key_id} Inactive or not at all, and that "
+                    "CloudTrail shows no use of it since the revoke",
+                    url="https://console.aws.amazon.com/iam/home#/users",
+                    facts={**facts, "rejected_with": err.code},
                 )
             return err.failed
         facts["signed_call"] = "accepted"
         facts["identity"] = str(identity.get("Arn", ""))
-        if iam_state == "Active":
-            return Failed(error=f"{cred.key_id} is still Active and works", facts=facts)
         return Failed(
             error=(
                 f"IAM reports {cred.key_id} {iam_state}, yet a call signed with it was accepted: "
@@ -1404,6 +1434,10 @@ def _statement_sids(document: Any) -> list[str]:
     if isinstance(statements, Mapping):
         statements = [statements]
     return [str(s.get("Sid")) for s in statements if isinstance(s, Mapping) and s.get("Sid")]
+
+
+def _where(cred: Credential) -> str:
+    return ", ".join(str(loc) for loc in cred.locations) or "the agent's files"
 
 
 def _now() -> str:

@@ -33,6 +33,7 @@ from responders.interface import (
     ResponderContext,
     Revoked,
     Rotated,
+    Unproven,
     VerifiedDead,
 )
 from tests.keys.standins import MotoAccount, refused_url
@@ -528,3 +529,29 @@ def test_no_secret_value_in_outcomes_or_logs(
     for planted in (key["SecretAccessKey"], admin_secret, new_secret):
         assert planted not in said
     assert cred.fingerprint in said or key["AccessKeyId"] in said
+
+
+def test_a_signature_mismatch_is_not_proof_of_death(moto: MotoAccount) -> None:
+    """The secret found next to a key id is not that key's secret (two pairs in one file,
+    paired wrongly): AWS answers SignatureDoesNotMatch, which says nothing about the key the
+    secret belongs to. Only InvalidClientTokenId with IAM's own record is proof."""
+    mine = moto.user_with_key("agent")
+    other = moto.iam.create_access_key(UserName="agent")["AccessKey"]
+    admin = _enforced_admin(moto, allow=["iam:*"])
+    moto.enforce_iam()
+    responder, _ = make_responder(moto.url, admin=admin, delete=False)
+    # The id of one key with the secret of the other: what a wrong pairing produces.
+    crossed = Credential.from_secret(
+        "aws", KIND_ACCESS_KEY, other["SecretAccessKey"],
+        [Location("/home/agent/.openclaw/.env", "AWS_SECRET_ACCESS_KEY")],
+        key_id=mine["AccessKeyId"],
+    )
+    assert isinstance(responder.revoke(crossed), Disabled)
+
+    outcome = responder.verify_revoked(crossed)
+
+    assert isinstance(outcome, Unproven), outcome
+    assert outcome.facts["rejected_with"] == "SignatureDoesNotMatch"
+    assert outcome.status == "unproven" and "AWS key id" in outcome.check
+    listed = moto.client("iam", *admin).list_access_keys(UserName="agent")["AccessKeyMetadata"]
+    assert {k["AccessKeyId"]: k["Status"] for k in listed}[other["AccessKeyId"]] == "Active"
