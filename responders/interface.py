@@ -90,6 +90,11 @@ class Credential:
     key_id: str | None = None
     account: str | None = None
     secret: SecretValue | None = field(default=None, repr=False, compare=False)
+    # Secrets that only work together with this one, found beside it under names that belong
+    # together: an AWS session key's ``session_token``. Never serialized, like ``secret``.
+    companions: Mapping[str, SecretValue] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def from_secret(
@@ -101,6 +106,7 @@ class Credential:
         *,
         key_id: str | None = None,
         account: str | None = None,
+        companions: Mapping[str, str] | None = None,
     ) -> Credential:
         secret = SecretValue(value)
         return cls(
@@ -111,6 +117,7 @@ class Credential:
             key_id=key_id,
             account=account,
             secret=secret,
+            companions={k: SecretValue(v) for k, v in (companions or {}).items()},
         )
 
     @property

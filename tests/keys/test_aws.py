@@ -555,3 +555,29 @@ def test_a_signature_mismatch_is_not_proof_of_death(moto: MotoAccount) -> None:
     assert outcome.status == "unproven" and "AWS key id" in outcome.check
     listed = moto.client("iam", *admin).list_access_keys(UserName="agent")["AccessKeyMetadata"]
     assert {k["AccessKeyId"]: k["Status"] for k in listed}[other["AccessKeyId"]] == "Active"
+
+
+def test_two_pairs_in_one_dotenv_are_both_revoked(moto: MotoAccount, tmp_path: Any) -> None:
+    """Discovery pairs each id with its own secret, so both keys die; before, the second id
+    overwrote the first, one key was revoked twice over and the other stayed live."""
+    from clawback.inventory import discover
+
+    first = moto.user_with_key("agent")
+    moto.iam.create_user(UserName="backup")
+    second = moto.iam.create_access_key(UserName="backup")["AccessKey"]
+    state = tmp_path / ".openclaw"
+    state.mkdir()
+    (state / ".env").write_text(
+        f"AWS_ACCESS_KEY_ID={first['AccessKeyId']}\n"
+        f"AWS_SECRET_ACCESS_KEY={first['SecretAccessKey']}\n"
+        f"BACKUP_AWS_ACCESS_KEY_ID={second['AccessKeyId']}\n"
+        f"BACKUP_AWS_SECRET_ACCESS_KEY={second['SecretAccessKey']}\n"
+    )
+    creds = [c for c in discover(user_home=tmp_path, system_service_dirs=()).credentials
+             if c.provider == "aws"]
+    responder, _ = make_responder(moto.url)
+
+    outcomes = [o for _, o in responder.revoke_all(creds)]
+
+    assert [type(o) for o in outcomes] == [Revoked, Revoked], outcomes
+    assert moto.keys("agent") == {} and moto.keys("backup") == {}
