@@ -110,6 +110,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
+    await_agent,
 )
 
 KIND_ACCESS_KEY = "aws:access_key"
@@ -1408,6 +1409,16 @@ class AWSResponder(Responder):
         facts.update(stage="test", rotation_stage="current")
         _reached(store, "current")
 
+        # The old key is retired only once the agent is proven to use the new one.
+        proof = await_agent(store, lambda: self._last_used(old.key_id))
+        facts["agent"] = proof.how
+        if not proof.proven:
+            return Failed(
+                error=f"{new_id} is stored, works and is in the agent's files, but the old key "
+                f"{old.key_id} stays Active: {proof.how}",
+                facts=facts,
+            )
+
         # finish: the new key becomes current; the old one is retired.
         self._deactivate(old)
         if old.failure is None and old.status != "Active":
@@ -1515,6 +1526,15 @@ class AWSResponder(Responder):
             new_fingerprint=new_secret.fingerprint,
             new_reference=reference,
         )
+
+    def _last_used(self, key_id: str) -> datetime | None:
+        """IAM's last-used time of a key (IAM may take hours to record a use)."""
+        iam, _ = self._clients()
+        answer = self._call(
+            "iam:GetAccessKeyLastUsed", iam.get_access_key_last_used, AccessKeyId=key_id
+        )
+        used = (answer.get("AccessKeyLastUsed") or {}).get("LastUsedDate")
+        return used if isinstance(used, datetime) else None
 
     def _make_room(self, old: _Key) -> dict[str, Any] | Outcome:
         """IAM allows two keys per user: delete an inactive one (the old key first) if needed."""

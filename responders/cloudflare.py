@@ -258,7 +258,7 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
 
     # -- locating a token by its value ---------------------------------------------------------
 
-    def _locate(self, cred: Credential) -> _Located | Outcome:
+    def _locate(self, cred: Credential, where: str | None = None) -> _Located | Outcome:
         """Ask ``…/tokens/verify`` with the token itself: its id and status, or it is dead.
 
         Only 401 (invalid token) and 400 (not a token at all) count as dead. A 403 means this
@@ -269,7 +269,8 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
         rejected: list[str] = []
         refused: list[str] = []
         ambiguous: list[str] = []
-        prefixes = self._prefixes(cred)
+        # ``where``: the endpoint this run already found the token at (its owner is known).
+        prefixes = [where] if where else self._prefixes(cred)
         for prefix in prefixes:
             answer = self._call("GET", f"{prefix}/verify", cred.secret)
             result = answer.result if isinstance(answer.result, Mapping) else {}
@@ -291,8 +292,8 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
                 "Tokens",
                 facts={"checked_with": [*rejected, *refused]},
             )
-        owner_known = token_kind(cred) == KIND_ACCOUNT_TOKEN or _has_prefix(
-            cred, USER_TOKEN_PREFIX) or len(prefixes) > 1
+        owner_known = where is not None or token_kind(cred) == KIND_ACCOUNT_TOKEN or (
+            _has_prefix(cred, USER_TOKEN_PREFIX) or len(prefixes) > 1)
         if ambiguous or not owner_known:
             return Unproven(
                 reason="Cloudflare rejects the token at " + ", ".join([*rejected, *ambiguous])
@@ -469,6 +470,7 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
                     "Roll, and store the new value with `keyring set clawback cloudflare/agent`.",
                     url=TOKENS_URL,
                 )
+            self._remember(cred, located)
             return self._roll(located, store)
         except CallFailed as err:
             return err.failed
@@ -558,8 +560,9 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
             return Skipped(reason="the Global API Key cannot be checked without the account email")
         if cred.secret is None:
             return Skipped(reason="the token's value is unknown, so it cannot be tried")
+        remembered = self._remembered(cred)
         try:
-            located = self._locate(cred)
+            located = self._locate(cred, remembered.prefix if remembered else None)
             if isinstance(located, AlreadyRevoked):
                 return self._verified_by_record(cred, dict(located.facts))
         except CallFailed as err:

@@ -184,6 +184,38 @@ class RotationLedger(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AgentProof:
+    """Whether the agent is proven to use a new secret, and how (or why not)."""
+
+    proven: bool
+    how: str
+
+
+@runtime_checkable
+class AgentHandover(Protocol):
+    """A SecretStore that can tell when the agent has taken up the new secret it stored.
+
+    A rotating responder asks ``await_agent`` after its new key works and *before* it retires
+    the old one, passing ``last_used`` when the provider keeps a last-used time of the old key
+    (it returns that time, or None when it was never used). Not proven: the old key stays.
+    """
+
+    def await_agent(
+        self, *, last_used: Callable[[], datetime | None] | None = None
+    ) -> AgentProof: ...
+
+
+def await_agent(
+    store: SecretStore, last_used: Callable[[], datetime | None] | None = None
+) -> AgentProof:
+    """``store.await_agent`` when it offers one; a plain store (contain, where the agent is
+    stopped and its old key already revoked) has nothing to wait for."""
+    if isinstance(store, AgentHandover):
+        return store.await_agent(last_used=last_used)
+    return AgentProof(True, "no running agent to switch over")
+
+
 # --------------------------------------------------------------------------------------------
 # Outcomes: each kind of result is its own type
 # --------------------------------------------------------------------------------------------

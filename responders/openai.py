@@ -89,6 +89,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
+    await_agent,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES,
@@ -810,6 +811,16 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         if switch:
             with self._lock:
                 self._admin = new
+        elif old is not None:
+            proof = await_agent(store, lambda: self._key_last_used(
+                f"/organization/admin_api_keys/{old.key_id}"))
+            facts["agent"] = proof.how
+            if not proof.proven:
+                return Failed(
+                    error=f"the new admin key is stored at {reference} and works, but the old "
+                    f"one stays: {proof.how}",
+                    facts=facts,
+                )
         if old is not None and old.key_id != new_id:
             path = f"/organization/admin_api_keys/{old.key_id}"
             try:
@@ -894,6 +905,13 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             facts=record.facts() if record else {},
         )
 
+    def _key_last_used(self, path: str) -> datetime | None:
+        """The Admin API's ``last_used_at`` of a key (None: never used, or gone)."""
+        answer = self._admin_call("GET", path, _PROJECT_ADVICE)
+        body = answer.body if isinstance(answer.body, Mapping) else {}
+        used = body.get("last_used_at") if answer.status == 200 else None
+        return datetime.fromtimestamp(used, UTC) if isinstance(used, int | float) else None
+
     def _scopes_for(self, old: KeyRecord) -> tuple[str, ...] | None:
         configured = self.settings.service_account_scopes
         for name in (old.service_account_id, old.service_account_name):
@@ -959,6 +977,15 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         if tested is not None:
             return tested
         facts["stage"] = "test"
+        proof = await_agent(store, lambda: self._key_last_used(
+            f"/organization/projects/{project}/api_keys/{old.key_id}"))
+        facts["agent"] = proof.how
+        if not proof.proven:
+            return Failed(
+                error=f"the new key is stored at {reference} and works, but the old service "
+                f"account {old_account} stays: {proof.how}",
+                facts=facts,
+            )
         if exists and old_account != new_account:
             try:
                 finished = self._admin_call("DELETE", f"{base}/{old_account}", _PROJECT_ADVICE)

@@ -165,6 +165,12 @@ def write_demo_config(
             },
             **providers,
         },
+        # The gateway stand-in reads the agent's keys from its files on every use, so a drill
+        # proves the handover by its answering after the switch (no restart needed).
+        "drill": {
+            "health_url": f"http://127.0.0.1:{agent['gateway_port']}/health",
+            "grace_seconds": 10,
+        },
     }
     header = (
         "# written by clawback demo: every provider points at a loopback stand-in, and every\n"

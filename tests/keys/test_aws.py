@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -717,3 +717,30 @@ def test_two_pairs_in_one_dotenv_are_both_revoked(moto: MotoAccount, tmp_path: A
 
     assert [type(o) for o in outcomes] == [Revoked, Revoked], outcomes
     assert moto.keys("agent") == {} and moto.keys("backup") == {}
+
+
+def test_rotation_keeps_the_old_key_until_the_agent_is_proven_on_the_new(
+    moto: MotoAccount, memory_keyring: Any
+) -> None:
+    """The drill's store says the agent still uses the old key: the new key is stored and
+    works, and the old one stays Active (it used to be retired right after clawback's test)."""
+    from responders.interface import AgentProof
+
+    class AgentNotYetSwitched(KeyringSecretStore):
+        asked: ClassVar[list[Any]] = []
+
+        def await_agent(self, *, last_used: Any = None) -> AgentProof:
+            self.asked.append(last_used() if last_used else "no last-used")
+            return AgentProof(False, "the old key was used after the switch")
+
+    old = moto.user_with_key("agent")
+    responder, _ = make_responder(moto.url)
+    store = AgentNotYetSwitched()
+
+    outcome = responder.rotate(agent_key(old), store)
+
+    assert isinstance(outcome, Failed), outcome
+    assert "stays Active" in outcome.error and outcome.facts["agent"].startswith("the old key")
+    assert moto.keys("agent")[old["AccessKeyId"]] == "Active"
+    assert moto.keys("agent")[outcome.facts["new_key_id"]] == "Active"
+    assert store.asked  # IAM's last-used time of the old key was offered to the store
