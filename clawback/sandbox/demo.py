@@ -288,7 +288,7 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
             # gateway starts under supervisord.
             fleet_starting = pool.submit(
                 start_provider_fleet, home.planted, root,
-                prism_binary=find_prism(), github_spec=github_spec(),
+                prism_binary=find_prism(), github_spec=github_spec(), slack_allow_list=True,
             )
             cleanup.callback(_stop_when_started, fleet_starting)
             gateway = start_supervisord(

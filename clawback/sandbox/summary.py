@@ -85,7 +85,7 @@ def unproven_keys(results: Iterable[Any]) -> list[dict[str, str]]:
     for r in results:
         if r.outcome.status != "unproven":
             continue
-        kind = str(r.target_info.get("kind", "")) or r.target
+        kind = str(r.target_info.get("kind", "")).split(":", 1)[-1] or r.target
         tail = str(r.target_info.get("fingerprint", "")).split(" ", 1)[0]
         out.append({
             "provider": _provider(r),

@@ -3,8 +3,10 @@
 As Slack does: the token travels in ``Authorization: Bearer`` (GET or POST), ``auth.revoke``
 revokes the token it is called with, and a revoked token gets ``{"ok": false, "error":
 "token_revoked"}`` (HTTP 200) from every method afterwards; an unknown one gets
-``invalid_auth``. A token of an app whose IP allow-list leaves out this host
-(``restricted``) is live and still gets ``invalid_auth`` from everything, as Slack documents.
+``invalid_auth``. A token of an app that restricts token use to IP ranges (``restricted``)
+works only from the agent's host: here the agent is the gateway stand-in, told apart by its
+User-Agent (``Python-urllib``), as an allow-list tells the agent's address from clawback's. From
+anywhere else the live token gets ``invalid_auth``, as Slack documents.
 App-level tokens and signing secrets have no API, so they are not served here.
 """
 
@@ -37,8 +39,9 @@ class SlackWorkspace:
 
     def answer(self, request: Request) -> Response:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        from_agent = request.headers.get("User-Agent", "").startswith("Python-urllib")
         with self._lock:
-            if token in self.restricted:
+            if token in self.restricted and not from_agent:
                 return json_response({"ok": False, "error": "invalid_auth"})
             if token not in self.live:
                 error = "token_revoked" if token in self.revoked else "invalid_auth"
