@@ -111,7 +111,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
-    await_agent,
+    handed_over,
 )
 
 KIND_ACCESS_KEY = "aws:access_key"
@@ -1013,35 +1013,32 @@ class AWSResponder(Responder):
         query: dict[str, Any] = {"UserName": user}
         if service is not None:
             query["ServiceName"] = service
-        found: list[Mapping[str, Any]] = []
-        while True:
-            page = self._call("iam:ListServiceSpecificCredentials",
-                              iam.list_service_specific_credentials, **query)
-            found += page.get("ServiceSpecificCredentials", [])
-            if not page.get("IsTruncated"):
-                return found
-            if not page.get("Marker") or page["Marker"] == query.get("Marker"):
-                raise _CallFailed("IncompleteListing", Failed(
-                    error=f"iam:ListServiceSpecificCredentials for {user}: incomplete listing "
-                    "(truncated without a new marker); nothing was concluded from it",
-                    retryable=True))
-            query["Marker"] = page["Marker"]
+        return self._paged("iam:ListServiceSpecificCredentials",
+                           iam.list_service_specific_credentials, "ServiceSpecificCredentials",
+                           query)
 
     def _access_keys(self, user: str) -> list[Mapping[str, Any]]:
         """Every access key of ``user``, paged to the end."""
         iam, _ = self._clients()
-        query: dict[str, Any] = {"UserName": user}
+        return self._paged("iam:ListAccessKeys", iam.list_access_keys, "AccessKeyMetadata",
+                           {"UserName": user})
+
+    def _paged(self, permission: str, operation: Callable[..., Any], items: str,
+               query: dict[str, Any]) -> list[Mapping[str, Any]]:
+        """An IAM listing read to its end (``IsTruncated``/``Marker``), or an incomplete-listing
+        failure: never a silent cap."""
         found: list[Mapping[str, Any]] = []
         while True:
-            page = self._call("iam:ListAccessKeys", iam.list_access_keys, **query)
-            found += page.get("AccessKeyMetadata", [])
+            page = self._call(permission, operation, **query)
+            found += page.get(items, [])
             if not page.get("IsTruncated"):
                 return found
             if not page.get("Marker") or page["Marker"] == query.get("Marker"):
                 raise _CallFailed("IncompleteListing", Failed(
-                    error=f"iam:ListAccessKeys for {user}: incomplete listing (truncated "
-                    "without a new marker); nothing was concluded from it", retryable=True))
-            query["Marker"] = page["Marker"]
+                    error=f"{permission}: incomplete listing (truncated without a new marker "
+                    f"after {len(found)} items); nothing was concluded from it",
+                    retryable=True))
+            query = {**query, "Marker": page["Marker"]}
 
     def _locate_key(self, key_id: str) -> _Key | Outcome:
         iam, _ = self._clients()
@@ -1416,14 +1413,10 @@ class AWSResponder(Responder):
         _reached(store, "current")
 
         # The old key is retired only once the agent is proven to use the new one.
-        proof = await_agent(store, lambda: self._last_used(old.key_id))
-        facts["agent"] = proof.how
-        if not proof.proven:
-            return Failed(
-                error=f"{new_id} is stored, works and is in the agent's files, but the old key "
-                f"{old.key_id} stays Active: {proof.how}",
-                facts=facts,
-            )
+        kept = handed_over(store, facts, f"the old key {old.key_id} stays Active",
+                           lambda: self._last_used(old.key_id))
+        if kept is not None:
+            return kept
 
         # finish: the new key becomes current; the old one is retired.
         self._deactivate(old)

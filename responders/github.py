@@ -84,8 +84,8 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
-    await_agent,
     fingerprint,
+    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES,
@@ -905,14 +905,9 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 lambda: github.requester.requestJsonAndCheck("GET", new_path),
             )
         facts["stage"] = "test"
-        proof = await_agent(store)
-        facts["agent"] = proof.how
-        if not proof.proven:
-            return Failed(
-                error=f"the new key {new_id} is stored and on GitHub, but the old key {old_id} "
-                f"stays: {proof.how}",
-                facts=facts,
-            )
+        kept = handed_over(store, facts, f"the old key {old_id} stays")
+        if kept is not None:
+            return kept
         if old_state != "already deleted":
             finished = self._delete_key(old_path, f"key {old_id}")
             if isinstance(finished, Failed):

@@ -217,6 +217,20 @@ def await_agent(
     return AgentProof(True, "no running agent to switch over")
 
 
+def handed_over(
+    store: SecretStore, facts: dict[str, Any], stays: str,
+    last_used: Callable[[], datetime | None] | None = None,
+) -> Failed | None:
+    """None once the agent is proven on the new secret (``facts["agent"]`` says how); else the
+    rotation stops with ``stays`` (what is left live, e.g. "the old key … stays Active")."""
+    proof = await_agent(store, last_used)
+    facts["agent"] = proof.how
+    if proof.proven:
+        return None
+    return Failed(error=f"the new secret is stored and works, but {stays}: {proof.how}",
+                  facts=dict(facts))
+
+
 # --------------------------------------------------------------------------------------------
 # Outcomes: each kind of result is its own type
 # --------------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
-    await_agent,
+    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES,
@@ -819,15 +819,11 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             with self._lock:
                 self._admin = new
         elif old is not None:
-            proof = await_agent(store, lambda: self._key_last_used(
-                f"/organization/admin_api_keys/{old.key_id}"))
-            facts["agent"] = proof.how
-            if not proof.proven:
-                return Failed(
-                    error=f"the new admin key is stored at {reference} and works, but the old "
-                    f"one stays: {proof.how}",
-                    facts=facts,
-                )
+            kept = handed_over(store, facts, f"the old admin key {old.key_id} stays",
+                               lambda: self._key_last_used(
+                                   f"/organization/admin_api_keys/{old.key_id}"))
+            if kept is not None:
+                return kept
         if old is not None and old.key_id != new_id:
             path = f"/organization/admin_api_keys/{old.key_id}"
             try:
@@ -984,15 +980,11 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         if tested is not None:
             return tested
         facts["stage"] = "test"
-        proof = await_agent(store, lambda: self._key_last_used(
-            f"/organization/projects/{project}/api_keys/{old.key_id}"))
-        facts["agent"] = proof.how
-        if not proof.proven:
-            return Failed(
-                error=f"the new key is stored at {reference} and works, but the old service "
-                f"account {old_account} stays: {proof.how}",
-                facts=facts,
-            )
+        kept = handed_over(store, facts, f"the old service account {old_account} stays",
+                           lambda: self._key_last_used(
+                               f"/organization/projects/{project}/api_keys/{old.key_id}"))
+        if kept is not None:
+            return kept
         if exists and old_account != new_account:
             try:
                 finished = self._admin_call("DELETE", f"{base}/{old_account}", _PROJECT_ADVICE)

@@ -70,7 +70,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
-    await_agent,
+    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES,
@@ -556,14 +556,9 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
                 facts=facts,
             )
         assert cred.secret is not None
-        proof = await_agent(store)
-        facts["agent"] = proof.how
-        if not proof.proven:
-            return Failed(
-                error=f"the new token is stored at {exchanged.access_reference} and works, but "
-                f"the old one stays: {proof.how}",
-                facts=facts,
-            )
+        kept = handed_over(store, facts, "the old token stays")
+        if kept is not None:
+            return kept
         retired = self._call("auth.revoke", token=cred.secret)
         if not retired.ok and retired.error not in DEAD_TOKEN_ERRORS:
             # invalid_auth included: it may be an allow-listed address, not a dead token.
