@@ -70,7 +70,8 @@ _EVIDENCE_CODES = ("EVIDENCE_", "MANIFEST_", "ARCHIVE_")
 # The outcome fields (a result's ``extra``) some part of the report shows; a row keeps only
 # these, so 100,000 entries fit in bounded memory. Everything else stays in the signed
 # timeline, which the report names and verify checks.
-_SHOWN_EXTRA = ("new_fingerprint", "url", "instructions", "reason", "error")
+# "check": what to look at for a key revoked but not proven dead (Unproven).
+_SHOWN_EXTRA = ("new_fingerprint", "url", "instructions", "reason", "error", "check")
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 # Repeated short strings (steps, actions, outcomes, details) are stored once.
 _INTERN_BELOW = 120

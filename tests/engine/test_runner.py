@@ -456,7 +456,7 @@ def test_an_unproven_key_is_never_counted_dead_and_is_asked_again_on_resume(
     (provider,) = report.providers
     assert (provider.count("dead"), provider.count("verified"),
             provider.count("unproven")) == (2, 1, 1)
-    assert [c.target_id for c in report.unproven] == [doubtful]
+    assert [c.key_id for c in report.unproven] == [creds[0].key_id]
     markdown = render_markdown(report)
     assert "Revoked, not proven dead (1)" in markdown
     assert "Check: that the key is gone from the provider's key list" in markdown
