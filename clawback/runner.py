@@ -250,6 +250,38 @@ def _run_with_timeout(func: Callable[[], Any], timeout: float) -> Any:
         pool.shutdown(wait=False)
 
 
+def _retryable(outcome: Outcome | None) -> bool:
+    return isinstance(outcome, Failed) and outcome.retryable
+
+
+def retry(attempt: Callable[[], bool], delay: Callable[[int], float | None],
+          retries: int) -> None:
+    """Call ``attempt`` (it says whether another try is worth it) once, then up to ``retries``
+    more times, waiting ``delay(n)`` seconds after the n-th call (0-based; None: stop now).
+
+    The retries go through tenacity. The first call does not: tenacity's import (~6 ms) must
+    not delay the panic button's first action, and a retry waits a quarter second anyway."""
+    if not attempt() or retries <= 0:
+        return
+    first = delay(0)
+    if first is None:
+        return
+    time.sleep(first)
+    from tenacity import Retrying, retry_if_result, stop_after_attempt
+
+    def pointless(state: Any) -> bool:
+        return delay(state.attempt_number) is None
+
+    Retrying(
+        retry=retry_if_result(bool),
+        stop=stop_after_attempt(retries) | pointless,
+        # attempt_number counts tenacity's own calls; the first call came before them.
+        wait=lambda state: delay(state.attempt_number) or 0.0,
+        retry_error_callback=lambda state: None,
+        sleep=time.sleep,
+    )(attempt)
+
+
 def _backoff(attempt: int, outcome: Outcome) -> float | None:
     """Seconds to wait before the next attempt, or None when waiting is pointless."""
     delay = min(0.25 * (2**attempt), MAX_BACKOFF_S)
@@ -801,44 +833,42 @@ class Runner:
     def _revoke_with_retries(
         self, step: Any, responder: Responder, creds: list[Credential]
     ) -> dict[str, Outcome]:
+        """One batch call, then the keys whose failure is retryable again, as a batch."""
         timeout = step.timeout or self.options.default_timeout
         retries = step.retries if step.retries is not None else self.options.default_retries
         outcomes: dict[str, Outcome] = {}
         pending = list(creds)
-        for attempt in range(retries + 1):
+
+        def attempt() -> bool:
+            nonlocal pending
             answer = _run_with_timeout(lambda p=pending: responder.revoke_all(p), timeout)
             if isinstance(answer, Outcome):  # the whole batch failed
                 answer = [(c, answer) for c in pending]
             for cred, outcome in answer:
                 outcomes[cred.target_id] = outcome
-            retry = [
-                c for c in pending
-                if isinstance(outcomes.get(c.target_id), Failed)
-                and outcomes[c.target_id].retryable  # type: ignore[union-attr]
-            ]
             for cred in pending:
                 outcomes.setdefault(cred.target_id, Failed(error="the responder said nothing"))
-            if not retry or attempt == retries:
-                break
-            delay = max((_backoff(attempt, outcomes[c.target_id]) or -1) for c in retry)
-            if delay < 0:
-                break
-            time.sleep(delay)
-            pending = retry
+            pending = [c for c in pending if _retryable(outcomes[c.target_id])]
+            return bool(pending)
+
+        def delay(done: int) -> float | None:
+            wait = max((_backoff(done, outcomes[c.target_id]) or -1) for c in pending)
+            return None if wait < 0 else wait
+
+        retry(attempt, delay, retries)
         return outcomes
 
     def _with_retries(self, step: Any, call: Callable[[], Outcome]) -> Outcome:
         timeout = step.timeout or self.options.default_timeout
         retries = step.retries if step.retries is not None else self.options.default_retries
         outcome: Outcome = Failed(error="not attempted")
-        for attempt in range(retries + 1):
+
+        def attempt() -> bool:
+            nonlocal outcome
             outcome = _run_with_timeout(call, timeout)
-            if not (isinstance(outcome, Failed) and outcome.retryable) or attempt == retries:
-                break
-            delay = _backoff(attempt, outcome)
-            if delay is None:
-                break
-            time.sleep(delay)
+            return _retryable(outcome)
+
+        retry(attempt, lambda done: _backoff(done, outcome), retries)
         return outcome
 
     # -- recording ----------------------------------------------------------------------------

@@ -34,6 +34,8 @@ LATER = (
     "clawback.inventory",  # discovery runs after the stop
     "cryptography.hazmat.primitives.serialization",  # bcrypt and every cipher
     "boto3", "botocore", "httpx", "github", "stripe", "jinja2", "json5",
+    "tenacity",  # only a retry, which waits anyway, imports it
+    "shtab",  # shell completion
 )
 
 STAND_IN = r"""
