@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clawback.sandbox.home import build_sample_home
 from clawback.sandbox.standins import find_prism, github_spec
 from clawback.sandbox.summary import print_demo_ending
@@ -248,3 +250,26 @@ def test_no_planted_secret_in_any_output(demo_run: DemoRun, tmp_path: Path) -> N
 
 def test_no_process_left_behind(demo_run: DemoRun) -> None:
     assert demo_run.left_behind == []
+
+
+def test_without_the_demo_extra_it_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    """The base install lacks moto, supervisor and the rest: the demo says so and does
+    nothing (no sandbox), instead of an internal error."""
+    import importlib.util
+
+    from clawback import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("moto", "supervisor") else real(name, *a))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    code = cli.demo()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "pip install 'clawback[demo]'" in err and "moto, supervisor" in err
+    assert "internal error" not in err
+    assert list(scratch.iterdir()) == []
