@@ -641,7 +641,8 @@ def print_summary(result: RunResult, reporter: RichReporter, *,
         return
     console.print()
     wrapped(console, f"Incident {result.incident_id}: {tally}", "bold")
-    wrapped(console, f"directory: {result.incident_dir}", indent="  ", first="  ")
+    wrapped(console, f"directory: {printable(str(result.incident_dir))}", indent="  ",
+            first="  ")
     if result.remaining:
         print_todo(console, result.remaining, agent_home=agent_home,
                    title=f"To do by hand ({len(result.remaining)}), most urgent first:")
@@ -840,7 +841,8 @@ def print_drill(drilled: Any, console: Any) -> None:
         wrapped(console, f"Dry run: {tally}. Nothing was sent or changed.", "bold cyan")
     else:
         wrapped(console, f"Drill {result.incident_id}: {tally}", "bold")
-        wrapped(console, f"directory: {result.incident_dir}", indent="  ", first="  ")
+        wrapped(console, f"directory: {printable(str(result.incident_dir))}", indent="  ",
+                first="  ")
     if drilled.timings is not None and drilled.timings.providers:
         wrapped(console, "Rotation time per provider (keys rotated/all, slowest key, total):",
                  "bold")

@@ -138,6 +138,16 @@ def test_every_line_fits_and_no_path_or_url_is_split(screen: Screen) -> None:
             pytest.fail(f"split across two lines:\n{row}\n{after}")
 
 
+def test_one_line_per_step_and_the_time_a_slow_one_took(screen: Screen) -> None:
+    rows = screen.demo_lines
+    steps = [r.split()[1] for r in rows if r[:1] in "✔✋✘–"]
+    assert steps == ["volatile", "stop", "revoke", "evidence", "agent-secrets", "lockdown",
+                     "isolate"]
+    # The stop waits out its respawn check (3 s): its line says how long it took.
+    (stop,) = [r for r in rows if r.startswith("✔ stop ")]
+    assert re.search(r"\(\d+\.\d s\)$", stop), stop
+
+
 def test_no_class_name_reaches_the_screen(screen: Screen) -> None:
     names = {cls.__name__ for cls in vars(interface).values()
              if isinstance(cls, type) and issubclass(cls, interface.Outcome)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -89,6 +90,17 @@ def test_contain_with_no_agent_found_exits_3_and_says_so(empty_home: Path,
     assert "Nothing is left for a human" not in printed
     for text in ("nothing was stopped", "no key found to revoke"):
         assert text in " ".join(planned.stderr.split())
+    # -q: the outcome and the to-do list only; -v: every action, in words, as it ends.
+    quiet = run_clawback("-q", *args)
+    verbose = run_clawback(*args, "--verbose")
+    assert quiet.returncode == verbose.returncode == 3
+    assert "✔ volatile" not in quiet.stderr and "To do by hand" in quiet.stderr
+    assert "▶ volatile" in verbose.stderr and "host.snapshot localhost: sealed" in verbose.stderr
+    assert "ManualRequired" not in verbose.stderr and "Collected" not in verbose.stderr
+    # The checkpoint once, at the end.
+    incident = re.search(r"^Incident (\S+):", contained.stderr, re.MULTILINE)
+    assert incident is not None and (incidents / incident.group(1)).is_dir()
+    assert contained.stderr.count(f"clawback/{incident.group(1)}\n") == 1
     # --home names a directory that exists: anything else is bad input, nothing done.
     refused = run_clawback("contain", "--config", str(config), "--home",
                            str(tmp_path / "nope"), "--incidents-dir", str(tmp_path / "other"))
