@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clawback.errors import EXIT_OK, EXIT_PARTIAL
-from clawback.runner import SilentReporter, TargetResult, concurrent_fan_out, outcome_summary
+from clawback.runner import (
+    RateLimitedFanOut,
+    SilentReporter,
+    TargetResult,
+    concurrent_fan_out,
+    outcome_summary,
+)
 from responders.interface import PreflightCheck, Responder, ResponderContext, ResponderError
 
 
@@ -110,7 +116,7 @@ def run_preflight(prepared: Any) -> PreflightReport:
     def check(cls: type[Responder]) -> list[PreflightCheck]:
         context = ResponderContext(
             config=prepared.config.provider(cls.name), secrets=prepared.store, dry_run=True,
-            fan_out=concurrent_fan_out, settings=prepared.settings,
+            fan_out=RateLimitedFanOut(cls.rate_limit), settings=prepared.settings,
         )
         try:
             return list(cls(context).preflight())
