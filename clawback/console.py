@@ -27,6 +27,7 @@ from clawback.display import Display
 from clawback.runner import (
     KEYS_REVOKE_ALL,
     KEYS_ROTATE_ALL,
+    RECHECK,
     RunResult,
     TargetResult,
     outcome_fields,
@@ -399,8 +400,10 @@ class RichReporter:
             if self._step is not None and self._step.id == result.step:
                 self._step.results.append(result)
             elif not self.display.verbose and not self.display.quiet:
-                # A result outside the running step (a manual step confirmed on --resume).
-                self._emit(lambda c: _target_lines(c, result.step, [result], 0.0))
+                # A result outside the running step: a step's re-check, proven later beside
+                # the next steps, or a manual step confirmed on --resume.
+                label = result.step + (" re-check" if result.action.endswith(RECHECK) else "")
+                self._emit(lambda c: _target_lines(c, label, [result], 0.0))
 
     def checkpoint(self, text: str, *, urgent: bool = False) -> None:
         with self._lock:

@@ -138,14 +138,14 @@ def test_every_line_fits_and_no_path_or_url_is_split(screen: Screen) -> None:
             pytest.fail(f"split across two lines:\n{row}\n{after}")
 
 
-def test_one_line_per_step_and_the_time_a_slow_one_took(screen: Screen) -> None:
+def test_one_line_per_step(screen: Screen) -> None:
     rows = screen.demo_lines
-    steps = [r.split()[1] for r in rows if r[:1] in "✔✋✘–"]
+    steps = [r[2:15].strip() for r in rows if r[:1] in "✔✋✘–"]
+    # The stop's respawn re-check runs beside the next steps and is proven at the end.
     assert steps == ["volatile", "stop", "revoke", "evidence", "agent-secrets", "lockdown",
-                     "isolate"]
-    # The stop waits out its respawn check (3 s): its line says how long it took.
-    (stop,) = [r for r in rows if r.startswith("✔ stop ")]
-    assert re.search(r"\(\d+\.\d s\)$", stop), stop
+                     "isolate", "stop re-check"]
+    (recheck,) = [r for r in rows if r.startswith("✔ stop re-check")]
+    assert "stayed down" in recheck
 
 
 def test_no_class_name_reaches_the_screen(screen: Screen) -> None:

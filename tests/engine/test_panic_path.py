@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -172,6 +173,22 @@ def test_deferred_reporter_prints_everything_before_a_question() -> None:
     assert asked is not None and asked("cut now?") is True
     assert "✔ volatile" in seen_when_asked[0]
     assert reporter.prompting(None) is None
+
+
+def test_a_step_over_a_second_says_how_long_it_took() -> None:
+    reporter, stream = _reporter()
+    reporter.action_issued()
+    _step(reporter, "stop", "stopped it")
+    assert reporter._step is not None
+    reporter._step.started -= 2.5  # as if it had begun 2.5 s ago
+    _step(reporter, "quick", "done at once")
+    reporter.finish()
+    deadline = time.monotonic() + 10
+    while "quick" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lines = stream.getvalue().splitlines()
+    assert re.fullmatch(r"✔ stop +stopped it \(2\.\d s\)", lines[0]), lines
+    assert lines[1].rstrip().endswith("done at once"), lines
 
 
 def test_deferred_reporter_renders_by_the_deadline_without_any_action() -> None:
