@@ -170,6 +170,13 @@ class Inventory:
     notes: tuple[str, ...] = ()
 
     @property
+    def found_install(self) -> bool:
+        """Whether an OpenClaw install was found at all: a state dir, a config or a service.
+        Nothing found is not all clear: most often clawback looked in the wrong home."""
+        return bool(self.config_paths or self.services
+                    or any(_is_dir(Path(p)) for p in self.state_dirs))
+
+    @property
     def gateway(self) -> GatewayFacts | None:
         """The primary gateway (the first state dir's)."""
         return self.gateways[0] if self.gateways else None
