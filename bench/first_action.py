@@ -18,7 +18,11 @@ Also prints when the incident was opened (the volatile snapshot, the first actio
 then) and the bare interpreter start-up measured the same way. Goal (design section 9): median
 <= 0.25 s to the first containment action.
 
-    .venv/bin/python bench/first_action.py [--runs 20]
+``--baseline DIR`` runs another revision's code (a checkout or ``git archive`` of it in DIR,
+put first on PYTHONPATH) interleaved with this one's, in the same run, and prints the ratio:
+how a change moved the figure, whatever the machine's load.
+
+    .venv/bin/python bench/first_action.py [--runs 20] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -107,7 +111,7 @@ def free_port() -> int:
 
 
 def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
-            providers: bool = True) -> tuple[float, float]:
+            providers: bool = True, code: Path | None = None) -> tuple[float, float]:
     """(start -> SIGTERM at the agent, start -> incident opened) of one cold run."""
     port = free_port()
     pidfile, stamp = root / f"gw{run}.pid", root / f"gw{run}.term"
@@ -127,6 +131,8 @@ def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
     env = {**os.environ, **ADMIN_REFERENCES,
            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
            "XDG_DATA_HOME": str(root / "data")}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     incidents = root / f"incidents{run}"
     started, started_wall = time.monotonic(), time.time()
     contain = subprocess.Popen(
@@ -164,19 +170,26 @@ def interpreter_start(root: Path) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--baseline", type=Path, help="another revision's tree, to compare")
     args = parser.parse_args(argv)
 
     from clawback.sandbox.home import build_sample_home
 
-    forms = {
+    forms: dict[str, dict[str, object]] = {
         "live progress, 7 provider tables": {},
         "--json, 7 provider tables": {"json_output": True},
         "live progress, no provider table": {"providers": False},
     }
+    if args.baseline is not None:
+        baseline = args.baseline.resolve()
+        forms.update({f"{label} [baseline]": {**options, "code": baseline}
+                      for label, options in list(forms.items())})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         home = build_sample_home(root / "host")
-        one_run(root, home, -1)  # warm the page cache and create the signing key
+        # Warm the page cache and create the signing key (once per tree).
+        for warm, options in enumerate(forms.values(), start=1):
+            one_run(root, home, -warm, code=options.get("code"))  # type: ignore[arg-type]
         runs: dict[str, list[tuple[float, float]]] = {label: [] for label in forms}
         number = 0
         for _ in range(args.runs):
@@ -193,6 +206,12 @@ def main(argv: list[str] | None = None) -> None:
               f"min {min(stops):.3f} s, max {max(stops):.3f} s")
         print(f"    start -> incident opened, volatile snapshot starting: median "
               f"{statistics.median(opened):.3f} s")
+    if args.baseline is not None:
+        print(f"this tree against the baseline ({args.baseline}), medians of the same run:")
+        for label in [lab for lab in runs if not lab.endswith("[baseline]")]:
+            now = statistics.median(r[0] for r in runs[label])
+            then = statistics.median(r[0] for r in runs[f"{label} [baseline]"])
+            print(f"  {label}: stop signal {now:.3f} s vs {then:.3f} s = {now / then:.2f}×")
     print(f"bare Python start-up on this machine, same method: {bare:.3f} s")
 
 

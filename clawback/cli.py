@@ -1,10 +1,9 @@
 """The ``clawback`` command: plain command functions, and the console script's entry point.
 
-The commands are exposed as invoke tasks by ``clawback.commands`` (the ``clawback`` Program and
-``inv`` in a checkout). ``contain`` alone also has a fast path that parses its options without
-importing invoke: the panic button must act within a quarter second, and invoke's import is a
-third of that. Both parsers are built from ``CONTAIN_OPTIONS`` and a test keeps them equal.
-Errors are printed as advice, never as tracebacks, with the exit codes of the CLI contract.
+``main`` reads the command line with ``clawback.command_line`` (argparse, only clawback's own
+options) and calls the function of the command; ``tasks.py`` (``inv`` in a checkout) calls the
+same functions through ``clawback.commands``. Errors are printed as advice, never as
+tracebacks, with the exit codes of the CLI contract.
 """
 
 from __future__ import annotations
@@ -16,9 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clawback.errors import EXIT_INTERNAL, ClawbackError
+from clawback.display import Display
+from clawback.errors import EXIT_INTERNAL, BadInput, ClawbackError
 
 F = TypeVar("F", bound=Callable[..., int])
+
+# The panic button must act within a quarter second: only the command's own parser is built
+# (clawback.command_line), and rich, invoke and the responders' SDKs wait until later.
 
 
 def with_advice(func: F) -> F:
@@ -53,8 +56,9 @@ def with_advice(func: F) -> F:
 
 
 def _err(message: str) -> None:
-    """An error for a person: escaped (no control character reaches the terminal), and any
-    value that looks like a secret shown as its fingerprint only."""
+    """An error for a person: one message, one line per line, escaped (text from outside
+    cannot forge lines or drive the terminal), and any value that looks like a secret shown
+    as its fingerprint only."""
     from clawback.shown import for_error
 
     sys.stderr.write(for_error(message) + "\n")
@@ -85,24 +89,6 @@ def _read_secret(prompt: str) -> str:
         return ""
 
 
-# Option name → (takes a value, help). The invoke task and the fast path are both built from it.
-CONTAIN_OPTIONS: dict[str, tuple[bool, str]] = {
-    "playbook": (True, "playbook YAML to run (default: the packaged contain.yaml)"),
-    "config": (True, "clawback.toml (default: ./clawback.toml, then $XDG_CONFIG_HOME/clawback/)"),
-    "dry-run": (False, "show every action that would be taken; change and write nothing"),
-    "cut-network": (False, "also run the network-cut step (asks first unless --yes)"),
-    "yes": (False, "approve every step that asks for approval"),
-    "resume": (True, "continue incident ID: skip what is done, retry failures, ask about manual "
-                     "steps"),
-    "confirm-manual": (False, "with --resume: record every open manual step as done by you, now"),
-    "json": (False, "print one machine-readable JSON document instead of live progress"),
-    "incidents-dir": (True, "where incidents are kept (default: $XDG_STATE_HOME/clawback/"
-                            "incidents)"),
-    "hosts": (True, "contain these [[hosts]] over SSH in one incident: names, @group, @all or "
-                    "user@address:port, comma-separated"),
-}
-
-
 @with_advice
 def contain(
     playbook: str | None = None,
@@ -115,6 +101,8 @@ def contain(
     json: bool = False,
     incidents_dir: str | None = None,
     hosts: str | None = None,
+    home: str | None = None,
+    display: Display | None = None,
 ) -> int:
     """Contain a compromised agent now: evidence, stop, revoke keys, evidence, (cut network)."""
     from clawback.contain import ContainRequest, prepare, run
@@ -131,16 +119,19 @@ def contain(
         interactive=sys.stdin.isatty() and not json,
         approver=_ask,
         secret_prompt=_read_secret,
+        home=_path(home),
     )
     if hosts is not None:
         # The fleet branch: SSH and Fabric are imported only here.
         from clawback.fleet import run_fleet
 
         run = functools.partial(run_fleet, hosts=hosts)
-    return _run_and_report(request, json_output=json, prepare=prepare, run=run)
+    return _run_and_report(request, json_output=json, prepare=prepare, run=run,
+                           display=display or Display())
 
 
-def _run_and_report(request: Any, *, json_output: bool, prepare: Any, run: Any) -> int:
+def _run_and_report(request: Any, *, json_output: bool, prepare: Any, run: Any,
+                    display: Display) -> int:
     prepared = prepare(request)
     if json_output:
         from clawback.console import JsonReporter, print_json, result_document
@@ -152,34 +143,18 @@ def _run_and_report(request: Any, *, json_output: bool, prepare: Any, run: Any) 
 
         from clawback.console import RichReporter, print_summary
 
-        reporter = RichReporter(defer_until_action=True)
+        reporter = RichReporter(defer_until_action=True, display=display)
         request = dataclasses.replace(
             prepared.request, approver=reporter.prompting(prepared.request.approver),
             secret_prompt=reporter.prompting(prepared.request.secret_prompt),
         )
         result = run(dataclasses.replace(prepared, request=request), reporter)
-        print_summary(result, reporter)
+        print_summary(result, reporter, agent_home=_agent_home(prepared.settings))
     return int(result.exit_code)
 
 
-def _contain_fast(argv: list[str]) -> int | None:
-    """Parse ``contain``'s options without invoke; None when argv needs the full program."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="clawback contain", add_help=False,
-                                     allow_abbrev=False)
-    for name, (takes_value, help_text) in CONTAIN_OPTIONS.items():
-        if takes_value:
-            parser.add_argument(f"--{name}", help=help_text)
-        else:
-            parser.add_argument(f"--{name}", action="store_true", help=help_text)
-    try:
-        parsed, extra = parser.parse_known_args(argv)
-    except SystemExit:
-        return None
-    if extra:
-        return None  # more tasks on one line, or a typo: invoke explains both
-    return contain(**{k: v for k, v in vars(parsed).items()})
+def _agent_home(settings: dict[str, Any]) -> str:
+    return str((settings.get("agent") or {}).get("user_home") or Path.home())
 
 
 @with_advice
@@ -189,6 +164,7 @@ def verify(
     pubkey: str | None = None,
     json: bool = False,
     incidents_dir: str | None = None,
+    display: Display | None = None,
 ) -> int:
     """Prove an incident's timeline and evidence are intact (exit 0 intact, 1 tampered)."""
     from clawback.evidence import check_evidence
@@ -212,59 +188,72 @@ def verify(
             "verdicts": [v.as_dict() for v in report.verdicts],
         })
     else:
-        _print_verdicts(incident_dir.name, report)
+        _print_verdicts(incident_dir.name, report, display or Display())
     return int(report.exit_code)
 
 
-def _print_verdicts(incident: str, report: Any) -> None:
-    from rich.console import Console
+def _print_verdicts(incident: str, report: Any, display: Display) -> None:
+    from rich.text import Text
 
-    from clawback.shown import for_markup as escape
+    from clawback.shown import printable
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = display.console()
     colours = {"ok": "green", "warning": "yellow", "failure": "red"}
     for v in report.verdicts:
+        if display.quiet and v.severity == "ok":
+            continue
         colour = colours.get(v.severity, "white")
         where = f" (entry {v.seq})" if v.seq is not None else ""
         where += f" [{v.path}]" if v.path else ""
-        console.print(f"[{colour}]{v.code}[/{colour}]{escape(where)}: {escape(v.message)}")
+        console.print(Text.assemble((v.code, colour), printable(f"{where}: {v.message}")))
     verdict = "INTACT" if report.intact else "TAMPERED OR INVALID"
     colour = "green" if report.intact else "red"
-    console.print(f"[bold {colour}]{incident}: {verdict}[/bold {colour}]")
+    console.print(Text(f"{incident}: {verdict}", style=f"bold {colour}"))
 
 
 @with_advice
-def discover(home: str | None = None, json: bool = False) -> int:
-    """List every secret the agent can reach, with where it was found (never the values)."""
+def discover(home: str | None = None, json: bool = False,
+             display: Display | None = None) -> int:
+    """List every secret the agent can reach, with where it was found (never the values).
+
+    Exit 3 when no OpenClaw install is found: nothing found is not all clear."""
     from clawback.inventory import discover as run_discovery
 
+    user_home = _path(home) or Path.home()
+    if not user_home.is_dir():
+        raise BadInput(f"--home {user_home}: no such directory (give the agent user's home, "
+                       "where OpenClaw keeps its state)")
     # A home can be made arbitrarily slow to read (gigabytes of planted logs): after its budget
     # discovery stops and says in its notes what it left unread.
-    inventory = run_discovery(user_home=_path(home) or Path.home(), budget_seconds=120.0)
+    inventory = run_discovery(user_home=user_home, budget_seconds=120.0)
+    code = 0 if inventory.found_install else 3
     if json:
         from clawback.console import print_json
 
-        print_json(inventory.as_dict())
-        return 0
-    from rich.console import Console
-    from rich.table import Table
+        print_json({**inventory.as_dict(), "home": str(user_home),
+                    "openclaw_found": inventory.found_install})
+        if code:
+            _err(_not_found(user_home, home))
+        return code
+    _print_inventory(inventory, user_home, display or Display())
+    if code:
+        _err(_not_found(user_home, home))
+    return code
 
-    from clawback.shown import for_markup as escape
 
-    table = Table(title=f"{len(inventory.credentials)} secret(s) the agent can reach")
-    for column in ("provider", "kind", "key id", "fingerprint", "found in"):
-        table.add_column(column)
-    for cred in inventory.credentials:
-        table.add_row(
-            escape(cred.provider), escape(cred.kind), escape(cred.key_id or ""),
-            escape(cred.fingerprint),
-            "\n".join(escape(str(loc)) for loc in cred.locations),
-        )
-    console = Console()
-    console.print(table)
-    for note in inventory.notes:
-        console.print(f"[yellow]note[/yellow]: {escape(note)}")
-    return 0
+def _not_found(user_home: Path, given: str | None) -> str:
+    hint = ("if the agent runs as another user, give its home: clawback discover --home "
+            "/home/AGENT-USER") if given is None else (
+        "is this the agent user's home? Give that one with --home")
+    return (f"clawback: no OpenClaw install found under {user_home} (no ~/.openclaw or "
+            f"profile state dir, config or gateway service). Nothing found is not all clear: "
+            f"{hint}")
+
+
+def _print_inventory(inventory: Any, user_home: Path, display: Display) -> None:
+    from clawback.console import print_inventory
+
+    print_inventory(display.console(), inventory, str(user_home), quiet=display.quiet)
 
 
 @with_advice
@@ -277,21 +266,26 @@ def drill(
     confirm_manual: bool = False,
     playbook: str | None = None,
     incidents_dir: str | None = None,
+    home: str | None = None,
+    display: Display | None = None,
 ) -> int:
     """Quarterly drill: rotate every key with zero downtime, timed per provider and compared
     with the previous drill. --preflight: prove every admin credential can do what contain
-    needs, changing nothing."""
+    needs, changing nothing, and exit with the code contain would give."""
+    display = display or Display()
     if preflight:
         from clawback.contain import ContainRequest, prepare
         from clawback.preflight import run_preflight
 
-        report = run_preflight(prepare(ContainRequest(config=_path(config))))
+        report = run_preflight(prepare(ContainRequest(config=_path(config), home=_path(home))))
         if json:
             from clawback.console import print_json
 
             print_json(report.as_dict())
             return report.exit_code
-        _print_preflight(report)
+        from clawback.console import print_preflight
+
+        print_preflight(display.console(), report)
         return report.exit_code
 
     from clawback.drill import DrillRequest, run_drill
@@ -299,7 +293,7 @@ def drill(
     request = DrillRequest(
         config=_path(config), playbook=_path(playbook), dry_run=dry_run, resume=resume,
         confirm_manual=confirm_manual, incidents_dir=_path(incidents_dir),
-        interactive=sys.stdin.isatty() and not json, approver=_ask,
+        interactive=sys.stdin.isatty() and not json, approver=_ask, home=_path(home),
     )
     if json:
         from clawback.console import JsonReporter, print_json, result_document
@@ -307,98 +301,19 @@ def drill(
         drilled = run_drill(request, JsonReporter())
         print_json({**result_document(drilled.result), "drill": drilled.as_dict()})
         return int(drilled.result.exit_code)
-    from clawback.console import RichReporter
+    from clawback.console import RichReporter, print_drill
 
-    reporter = RichReporter()
+    reporter = RichReporter(display=display)
     drilled = run_drill(request, reporter)
-    _print_drill(drilled, reporter.console)
+    reporter.finish()
+    print_drill(drilled, reporter.console)
     return int(drilled.result.exit_code)
-
-
-def _print_drill(drilled: Any, console: Any) -> None:
-    from rich.table import Table
-
-    from clawback.runner import outcome_summary
-    from clawback.shown import for_markup as escape
-
-    result = drilled.result
-    counts: dict[str, int] = {}
-    for r in result.results:
-        counts[r.outcome.status] = counts.get(r.outcome.status, 0) + 1
-    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to do"
-    if result.dry_run:
-        console.print(f"[bold cyan]Dry run[/bold cyan]: {tally}. Nothing was sent or changed.")
-    else:
-        console.print(f"[bold]Drill {result.incident_id}[/bold]: {tally}")
-        console.print(f"  directory: {result.incident_dir}")
-    if drilled.timings is not None and drilled.timings.providers:
-        table = Table(title="Rotation time per provider")
-        for column in ("provider", "keys", "rotated", "slowest key", "all keys"):
-            table.add_column(column, justify="left" if column == "provider" else "right")
-        for t in drilled.timings.providers.values():
-            table.add_row(t.provider, str(t.keys), str(t.rotated), f"{t.slowest_ms} ms",
-                          f"{t.total_ms} ms")
-        console.print(table)
-    if drilled.previous is None:
-        console.print("No earlier drill to compare with.")
-    elif drilled.comparison:
-        table = Table(title=f"Compared with the drill {drilled.previous.incident} "
-                            f"({drilled.previous.started})")
-        for column in ("provider", "now", "then", ""):
-            table.add_column(column)
-        for c in drilled.comparison:
-            table.add_row(c.provider, "" if c.now_ms is None else f"{c.now_ms} ms",
-                          "" if c.before_ms is None else f"{c.before_ms} ms", c.verdict)
-        console.print(table)
-    else:
-        console.print(f"The previous drill was {drilled.previous.incident} "
-                      f"({drilled.previous.started}).")
-    if result.dry_run:
-        return
-    if result.remaining:
-        console.print("[bold yellow]A human must still do this:[/bold yellow]")
-        for r in result.remaining:
-            console.print(f"  • {escape(f'[{r.step}] {r.target}')}: "
-                          f"{escape(outcome_summary(r.outcome))}")
-        console.print(f"Then finish the drill with: clawback drill --resume {result.incident_id}")
-    console.print(f"Verify with: clawback verify {result.incident_id}")
-
-
-def _print_preflight(report: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from clawback.shown import for_markup as escape
-
-    console = Console(highlight=False, soft_wrap=True)
-    table = Table(title="Can the admin credentials do what `contain` needs?")
-    for column in ("provider", "capability", "", "detail / missing permission"):
-        table.add_column(column)
-    for c in report.checks:
-        detail = f"missing: {c.missing_permission}. " if c.missing_permission else ""
-        table.add_row(c.provider, c.capability, "✅" if c.ok else "❌",
-                      escape(detail + (c.detail or "")))
-    if report.checks:
-        console.print(table)
-    else:
-        console.print("No provider is configured: add [providers.X] tables to clawback.toml.")
-    modes = {"api": "✅ revoked by API", "manual": "✋ guided manual step",
-             "unconfigured": "❌ provider not configured", "none": "❌ no responder"}
-    keys = Table(title="How contain would handle each discovered secret")
-    for column in ("provider", "kind", "fingerprint", "handled"):
-        keys.add_column(column)
-    for k in report.coverage:
-        keys.add_row(k.provider, k.kind, k.fingerprint, modes[k.mode]
-                     + (f" ([providers.{k.handled_by}])" if k.mode == "unconfigured" else ""))
-    console.print(keys)
-    verdict = "the panic button would work" if report.ok else "the panic button would NOT " \
-        "fully work: fix the ❌ rows"
-    console.print(f"[bold {'green' if report.ok else 'red'}]{verdict}[/]")
 
 
 @with_advice
 def report(incident: str, format: str = "md,html,timesketch", checkpoint: str | None = None,
-           pubkey: str | None = None, incidents_dir: str | None = None) -> int:
+           pubkey: str | None = None, incidents_dir: str | None = None,
+           display: Display | None = None) -> int:
     """Write the post-incident report (Markdown, HTML, Timesketch JSONL) from the timeline."""
     from clawback.incident import incidents_root, resolve_incident
     from clawback.report import build_report, write_report_files
@@ -407,7 +322,8 @@ def report(incident: str, format: str = "md,html,timesketch", checkpoint: str | 
     formats = [f.strip() for f in format.split(",") if f.strip()]
     built = build_report(incident_dir, checkpoint=_path(checkpoint), pubkey=_path(pubkey))
     written = write_report_files(built, formats)
-    sys.stderr.write(built.integrity.headline + "\n")
+    if not (display and display.quiet):
+        sys.stderr.write(built.integrity.headline + "\n")
     for path in written:
         sys.stdout.write(f"{path}\n")
     # The report says so when the timeline is not intact; the exit code says it to scripts.
@@ -416,10 +332,9 @@ def report(incident: str, format: str = "md,html,timesketch", checkpoint: str | 
 
 @with_advice
 def audit(home: str | None = None, format: str = "text", fail_on: str | None = None,
-          config: str | None = None) -> int:
+          config: str | None = None, display: Display | None = None) -> int:
     """The hardening checklist, read-only: what is missing, and what would make contain fail."""
     from clawback.audit import render_json, render_sarif, render_text, run_audit
-    from clawback.errors import BadInput
 
     if format not in ("text", "json", "sarif"):
         raise BadInput(f"unknown audit format {format!r}; choose text, json or sarif")
@@ -452,19 +367,18 @@ def audit(home: str | None = None, format: str = "text", fail_on: str | None = N
 @with_advice
 def restore_network(incident: str, confirm: bool = False, json: bool = False,
                     incidents_dir: str | None = None, hosts: str | None = None,
-                    config: str | None = None) -> int:
+                    config: str | None = None, display: Display | None = None) -> int:
     """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""
     from clawback.incident import incidents_root, resolve_incident
     from clawback.restore import change_network, fleet_header
     from clawback.runner import outcome_fields, outcome_summary
 
+    display = display or Display()
     incident_dir = resolve_incident(incident, incidents_root(_path(incidents_dir)))
     if fleet_header(incident_dir) is not None:
         return _restore_fleet_network(incident_dir, confirm=confirm, json=json, hosts=hosts,
-                                      config=_path(config))
+                                      config=_path(config), display=display)
     if hosts is not None or config is not None:
-        from clawback.errors import BadInput
-
         raise BadInput(f"incident {incident_dir.name} is not a fleet incident (contain "
                        "--hosts): --hosts and --config apply only to those")
     change = change_network(incident_dir, confirm=confirm)
@@ -476,45 +390,32 @@ def restore_network(incident: str, confirm: bool = False, json: bool = False,
                     "summary": outcome_summary(outcome), **outcome_fields(outcome),
                     "checkpoint": change.checkpoint})
     else:
-        from rich.console import Console
+        from clawback.console import print_outcome_and_checkpoint
 
-        from clawback.shown import for_markup as escape
-
-        console = Console(highlight=False, soft_wrap=True)
-        colour = "green" if outcome.succeeded else "red"
-        console.print(f"[{colour}]{outcome.name}[/{colour}]: {escape(outcome_summary(outcome))}")
-        console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
-        console.print("\n".join(escape(line) for line in change.checkpoint.rstrip().split("\n")),
-                      style="dim")
+        print_outcome_and_checkpoint(display.console(), outcome, change.checkpoint)
     return 0 if outcome.succeeded else 3
 
 
 def _restore_fleet_network(incident_dir: Path, *, confirm: bool, json: bool,
-                           hosts: str | None, config: Path | None) -> int:
+                           hosts: str | None, config: Path | None, display: Display) -> int:
     """restore-network on a fleet incident: one line per host as it ends, then the checkpoint."""
     from clawback.restore import HostChange, change_fleet_network, host_documents
-    from clawback.runner import outcome_summary
 
     console: Any = None
     if not json:
-        from rich.console import Console
-
-        console = Console(highlight=False, soft_wrap=True)
+        console = display.console()
 
     def note(message: str) -> None:
-        if console is not None:
-            from clawback.shown import for_markup as escape
+        if console is not None and not display.quiet:
+            from clawback.console import print_note
 
-            console.print(f"[yellow]note[/yellow]: {escape(message)}")
+            print_note(console, message)
 
     def host_line(change: HostChange) -> None:
-        if console is None:
-            return
-        from clawback.shown import for_markup as escape
+        if console is not None:
+            from clawback.console import print_host_change
 
-        colour = "green" if change.succeeded else "red"
-        console.print(f"[bold]{escape(change.host)}[/bold] [{colour}]{change.outcome.name}"
-                      f"[/{colour}]: {escape(outcome_summary(change.outcome))}")
+            print_host_change(console, change.host, change.outcome)
 
     change = change_fleet_network(incident_dir, confirm=confirm, hosts=hosts, config=config,
                                   on_note=note, on_host=host_line)
@@ -526,47 +427,107 @@ def _restore_fleet_network(incident_dir: Path, *, confirm: bool, json: bool,
                     "ok": change.succeeded, "notes": list(change.notes),
                     "hosts": host_documents(change.hosts), "checkpoint": change.checkpoint})
     else:
-        from clawback.shown import for_markup as escape
+        from clawback.console import print_fleet_change_end
 
         failed = [c.host for c in change.hosts if not c.succeeded]
-        if failed:
-            console.print(f"[red]{len(failed)} of {len(change.hosts)} host(s) not done[/red]: "
-                          f"{escape(', '.join(failed))} (advice above)")
-        console.print("[dim]checkpoint (keep a copy off this host):[/dim]")
-        console.print("\n".join(escape(line) for line in change.checkpoint.rstrip().split("\n")),
-                      style="dim")
+        print_fleet_change_end(console, failed, len(change.hosts), change.checkpoint)
     return 0 if change.succeeded else 3
 
 
+# What ``clawback demo`` needs beyond the base install (the ``demo`` extra).
+_DEMO_MODULES = ("moto", "keyrings.alt", "supervisor", "openapi_core", "tomli_w")
+
+
+def _missing_demo_modules() -> list[str]:
+    import importlib.util
+
+    missing = []
+    for name in _DEMO_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # its parent package is missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 @with_advice
-def demo(json: bool = False) -> int:
-    """Run the real contain playbook against an embedded sandbox (no root, loopback only)."""
+def demo(json: bool = False, display: Display | None = None) -> int:
+    """Run the real contain playbook against an embedded sandbox (no root, loopback only).
+
+    Exit 0 when the demo showed what it should (its contain ends with exit 3: some keys have no
+    revoke API), 1 when something in it broke, 2 without the demo extra."""
+    missing = _missing_demo_modules()
+    if missing:
+        raise BadInput(
+            "clawback demo needs the demo extra, which is not installed (missing: "
+            f"{', '.join(missing)}): pip install 'clawback[demo]' (in a checkout: "
+            "./scripts/demo installs it)"
+        )
     from clawback.console import JsonReporter, RichReporter, print_json, result_document
     from clawback.sandbox.demo import run_demo
     from clawback.sandbox.summary import demo_section, print_demo_ending
 
+    display = display or Display()
     # The demo ends with its own summary and keeps the final checkpoint itself.
-    reporter: Any = JsonReporter() if json else RichReporter(show_checkpoints=False)
+    reporter: Any = (JsonReporter() if json
+                     else RichReporter(show_checkpoints=False, display=display))
     outcome = run_demo(reporter)
+    code = 0 if outcome.ok else EXIT_INTERNAL
     if json:
         document = result_document(outcome.result)
+        # The document's exit code is the command's; contain's own is beside it.
+        document["contain_exit_code"] = document["exit_code"]
+        document["exit_code"] = code
         document["demo"] = demo_section(outcome)
         print_json(document)
     else:
-        print_demo_ending(demo_section(outcome), reporter.console)
-    return 0 if outcome.ok else EXIT_INTERNAL
+        reporter.finish()
+        print_demo_ending(demo_section(outcome), reporter.console, display=display)
+    return code
 
 
-def main() -> None:
+def show_help(topic: str | None = None, display: Display | None = None) -> int:
+    from clawback.command_line import show_help as show
+
+    return show(topic)
+
+
+@with_advice
+def completion(shell: str, display: Display | None = None) -> int:
+    """Print a shell completion script."""
+    from clawback.command_line import completion_script
+
+    try:
+        script = completion_script(shell)
+    except ModuleNotFoundError:
+        raise BadInput("shell completion needs shtab: pip install shtab") from None
+    sys.stdout.write(script if script.endswith("\n") else script + "\n")
+    return 0
+
+
+COMMAND_FUNCTIONS: dict[str, Callable[..., int]] = {
+    "contain": contain,
+    "verify": verify,
+    "report": report,
+    "restore-network": restore_network,
+    "drill": drill,
+    "audit": audit,
+    "discover": discover,
+    "demo": demo,
+    "help": show_help,
+    "completion": completion,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
     os.umask(0o077)  # everything clawback creates is private, from the first file on
     # pydantic scans every installed package for plugins on first use; clawback uses none, and
     # the scan costs the panic button tens of milliseconds before it can act.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    argv = sys.argv[1:]
-    if argv[:1] == ["contain"] and not {"-h", "--help"} & set(argv):
-        code = _contain_fast(argv[1:])
-        if code is not None:
-            sys.exit(code)
-    from clawback.commands import build_program
+    from clawback.command_line import parse
 
-    build_program().run()
+    invocation = parse(sys.argv[1:] if argv is None else argv)
+    function = COMMAND_FUNCTIONS[invocation.command]
+    sys.exit(function(**invocation.options, display=invocation.display))

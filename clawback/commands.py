@@ -1,13 +1,36 @@
-"""The invoke tasks behind ``clawback`` and ``inv``: thin adapters over ``clawback.cli``."""
+"""``inv <command>`` in a checkout (``tasks.py``): invoke tasks over the functions of
+``clawback.cli``, with the options and help of ``clawback.command_line``'s table.
+
+The installed ``clawback`` command does not use invoke. ``inv`` keeps invoke's own flags, and
+one of them is dangerous here: ``inv contain --dry`` (``-R``) sets invoke's "echo commands
+instead of running" mode, which clawback does not run commands through, so it would contain
+for real. Every task refuses that mode (exit 2, nothing done) and names ``--dry-run``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from invoke import Collection, Program, task
+from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from clawback import __version__, cli
+from clawback import cli
+from clawback.command_line import COMMANDS
+from clawback.errors import EXIT_BAD_INPUT
+
+
+def _help(command: str) -> dict[str, str]:
+    return {arg.name: arg.help for arg in COMMANDS[command].args}
+
+
+def _refuse_echo_mode(c: Any) -> None:
+    if c.config.run.dry:
+        raise Exit(
+            "clawback: --dry/-R is invoke's 'echo commands instead of running' flag, which "
+            "clawback does not run through: it would act for real. For a dry run: inv contain "
+            "--dry-run (or clawback contain --dry-run). Nothing was done.",
+            code=EXIT_BAD_INPUT,
+        )
 
 
 def _finish(code: int) -> None:
@@ -15,10 +38,7 @@ def _finish(code: int) -> None:
         raise Exit(code=code)
 
 
-@task(
-    auto_shortflags=False,
-    help={name: help_text for name, (_, help_text) in cli.CONTAIN_OPTIONS.items()},
-)
+@task(auto_shortflags=False, help=_help("contain"))
 def contain(
     c: Any,
     playbook: str | None = None,
@@ -31,25 +51,18 @@ def contain(
     json: bool = False,
     incidents_dir: str | None = None,
     hosts: str | None = None,
+    home: str | None = None,
 ) -> None:
     """Contain a compromised agent now: evidence, stop, revoke keys, evidence, (cut network)."""
+    _refuse_echo_mode(c)
     _finish(cli.contain(
         playbook=playbook, config=config, dry_run=dry_run, cut_network=cut_network, yes=yes,
         resume=resume, confirm_manual=confirm_manual, json=json, incidents_dir=incidents_dir,
-        hosts=hosts,
+        hosts=hosts, home=home,
     ))
 
 
-@task(
-    auto_shortflags=False,
-    help={
-        "incident": "incident id or directory",
-        "checkpoint": "a checkpoint you kept off the host (rules out truncation and rewrite)",
-        "pubkey": "the signing public key (PEM) you trust; default: the one the timeline names",
-        "json": "print the verdicts as JSON",
-        "incidents-dir": "where incidents are kept",
-    },
-)
+@task(auto_shortflags=False, help=_help("verify"))
 def verify(
     c: Any,
     incident: str,
@@ -59,106 +72,63 @@ def verify(
     incidents_dir: str | None = None,
 ) -> None:
     """Prove an incident's timeline and evidence are intact (exit 0 intact, 1 tampered)."""
+    _refuse_echo_mode(c)
     _finish(cli.verify(incident, checkpoint=checkpoint, pubkey=pubkey, json=json,
                        incidents_dir=incidents_dir))
 
 
-@task(
-    auto_shortflags=False,
-    help={
-        "home": "the agent user's home directory (default: yours)",
-        "json": "print the inventory as JSON (fingerprints only)",
-    },
-)
+@task(auto_shortflags=False, help=_help("discover"))
 def discover(c: Any, home: str | None = None, json: bool = False) -> None:
     """List every secret the agent can reach, with where it was found (never the values)."""
+    _refuse_echo_mode(c)
     _finish(cli.discover(home=home, json=json))
 
 
-@task(auto_shortflags=False,
-      help={"json": "print the contain result as JSON instead of live progress"})
+@task(auto_shortflags=False, help=_help("demo"))
 def demo(c: Any, json: bool = False) -> None:
     """Run the real contain playbook against an embedded sandbox (no root, loopback only)."""
+    _refuse_echo_mode(c)
     _finish(cli.demo(json=json))
 
 
-@task(
-    name="restore-network",
-    auto_shortflags=False,
-    help={
-        "incident": "incident id or directory whose network cut to undo",
-        "confirm": "keep the cut instead: you still have access, disarm the automatic rollback",
-        "json": "print the outcome as JSON",
-        "incidents-dir": "where incidents are kept",
-        "hosts": "fleet incident: only these cut hosts (comma-separated names; default: all)",
-        "config": "fleet incident: clawback.toml naming the hosts (default: the one it ran with)",
-    },
-)
+@task(name="restore-network", auto_shortflags=False, help=_help("restore-network"))
 def restore_network(c: Any, incident: str, confirm: bool = False, json: bool = False,
                     incidents_dir: str | None = None, hosts: str | None = None,
                     config: str | None = None) -> None:
     """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""
+    _refuse_echo_mode(c)
     _finish(cli.restore_network(incident, confirm=confirm, json=json,
                                 incidents_dir=incidents_dir, hosts=hosts, config=config))
 
 
-@task(
-    auto_shortflags=False,
-    help={
-        "preflight": "change nothing: prove each admin credential can do what contain needs",
-        "config": "clawback.toml (default: ./clawback.toml, then $XDG_CONFIG_HOME/clawback/)",
-        "json": "print the result as JSON",
-        "dry-run": "show every rotation that would be made; change and write nothing",
-        "resume": "finish drill ID after a crash: one live new key per credential, old ones dead",
-        "confirm-manual": "with --resume: record every open manual step as done by you, now",
-        "playbook": "drill playbook YAML (default: the packaged drill.yaml)",
-        "incidents-dir": "where incidents are kept (default: $XDG_STATE_HOME/clawback/incidents)",
-    },
-)
+@task(auto_shortflags=False, help=_help("drill"))
 def drill(c: Any, preflight: bool = False, config: str | None = None, json: bool = False,
           dry_run: bool = False, resume: str | None = None, confirm_manual: bool = False,
-          playbook: str | None = None, incidents_dir: str | None = None) -> None:
+          playbook: str | None = None, incidents_dir: str | None = None,
+          home: str | None = None) -> None:
     """The quarterly drill: rotate every key with zero downtime (--preflight changes nothing)."""
+    _refuse_echo_mode(c)
     _finish(cli.drill(preflight=preflight, config=config, json=json, dry_run=dry_run,
                       resume=resume, confirm_manual=confirm_manual, playbook=playbook,
-                      incidents_dir=incidents_dir))
+                      incidents_dir=incidents_dir, home=home))
 
 
-@task(
-    auto_shortflags=False,
-    help={
-        "incident": "incident id or directory",
-        "format": "comma-separated: md, html, timesketch (default: all three)",
-        "checkpoint": "a checkpoint you kept off the host (the report says 'unanchored' without)",
-        "pubkey": "the signing public key (PEM) you trust",
-        "incidents-dir": "where incidents are kept",
-    },
-)
+@task(auto_shortflags=False, help=_help("report"))
 def report(c: Any, incident: str, format: str = "md,html,timesketch",
            checkpoint: str | None = None, pubkey: str | None = None,
            incidents_dir: str | None = None) -> None:
     """Write the post-incident report (Markdown, HTML, Timesketch JSONL) from the timeline."""
+    _refuse_echo_mode(c)
     _finish(cli.report(incident, format=format, checkpoint=checkpoint, pubkey=pubkey,
                        incidents_dir=incidents_dir))
 
 
-@task(
-    auto_shortflags=False,
-    help={
-        "home": "the agent user's home directory (default: [agent] user_home, else yours)",
-        "format": "text, json or sarif",
-        "fail-on": "exit 3 when a finding is at least this severe (critical, high, medium, low)",
-        "config": "clawback.toml, for the contain-readiness checks",
-    },
-)
+@task(auto_shortflags=False, help=_help("audit"))
 def audit(c: Any, home: str | None = None, format: str = "text", fail_on: str | None = None,
           config: str | None = None) -> None:
     """The hardening checklist, read-only: what is missing, and what would make contain fail."""
+    _refuse_echo_mode(c)
     _finish(cli.audit(home=home, format=format, fail_on=fail_on, config=config))
 
 
 namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit)
-
-
-def build_program() -> Program:
-    return Program(namespace=namespace, name="clawback", binary="clawback", version=__version__)

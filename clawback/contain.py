@@ -1,8 +1,15 @@
 """Run a playbook as an incident: the library behind ``clawback contain`` and ``clawback demo``.
 
 Everything that can be wrong with the input is checked in ``prepare`` before anything is
-created or changed: a bad playbook, config, provider name or credential reference exits 2 with
-no incident directory and no action taken.
+created or changed: a bad playbook, config, provider name or malformed credential reference
+exits 2 with no incident directory and no action taken.
+
+What is wrong with the *credentials* does not stop the panic button (degraded mode): a
+reference that does not resolve (an unset variable, a missing keyring entry, no keyring at all)
+makes that provider's keys manual steps that say why, and a keyring that cannot keep the
+signing key makes the incident sign with a key of its own, kept in its directory, with a loud
+warning. The agent is still stopped and the evidence sealed; the run ends with exit 3. A dry
+run and ``drill --preflight`` find the same problems and predict the same exit code.
 """
 
 from __future__ import annotations
@@ -25,11 +32,14 @@ from clawback.runner import (
     Runner,
     RunOptions,
     RunResult,
+    SilentReporter,
+    TargetResult,
     known_actions,
     operator_identity,
 )
-from clawback.secret_store import KeyringSecretStore, is_reference
-from responders.interface import Credential, Responder, ResponderError
+from clawback.secret_store import KeyringSecretStore, is_reference, parse_reference
+from clawback.signing import INCIDENT_KEY_FILE
+from responders.interface import Credential, ManualRequired, Responder, ResponderError
 
 
 def packaged_playbook(name: str) -> Path:
@@ -56,6 +66,11 @@ class ContainRequest:
     # clawback drill: each new key is written where the agent reads the old one before the
     # old one is retired (clawback.drill's stores, passed to the Runner as store_for).
     switch_agent: bool = False
+    # The agent user's home, over [agent] user_home (contain --home).
+    home: Path | None = None
+    # Degraded mode (see the module docstring); the drill, which is no emergency, refuses
+    # instead (exit 2, nothing done).
+    degrade: bool = True
 
 
 @dataclass
@@ -70,6 +85,8 @@ class Prepared:
     _inventory: Any = None
     _full_inventory: Any = None
     notes: list[str] = field(default_factory=list)
+    # Responder name -> why its admin credential cannot be used (degraded mode).
+    unusable: dict[str, str] = field(default_factory=dict)
 
     @property
     def inventory(self) -> Any:
@@ -119,8 +136,15 @@ def prepare(request: ContainRequest) -> Prepared:
     )
     store = KeyringSecretStore()
     _check_provider_tables(registry, config, config_path)
-    _check_references(config, config_path, store)
+    unusable = _check_references(config, config_path, store, degrade=request.degrade)
     settings = config.settings()
+    if request.home is not None:
+        home = Path(request.home).expanduser()
+        if not home.is_dir():
+            raise BadInput(f"--home {home}: no such directory (give the agent user's home, "
+                           "where OpenClaw keeps its state)")
+        settings = {**settings, "agent": {**settings.get("agent", {}),
+                                          "user_home": str(home.absolute())}}
     return Prepared(
         request=request,
         registry=registry,
@@ -129,6 +153,7 @@ def prepare(request: ContainRequest) -> Prepared:
         loaded=loaded,
         settings=settings,
         store=store,
+        unusable=unusable,
     )
 
 
@@ -147,18 +172,28 @@ def _check_provider_tables(registry: Registry, config: Any, config_path: Path | 
             raise BadInput(message, path=config_path, line=line) from None
 
 
-def _check_references(config: Any, config_path: Path | None, store: KeyringSecretStore) -> None:
-    """Every admin credential the config names must resolve before anything runs."""
+def _check_references(config: Any, config_path: Path | None, store: KeyringSecretStore, *,
+                      degrade: bool) -> dict[str, str]:
+    """Every admin credential the config names is resolved before anything runs. A malformed
+    reference is bad input; one that does not resolve makes its provider unusable (degraded
+    mode) or, with ``degrade`` off, is bad input too. Returns provider -> reason."""
+    unusable: dict[str, str] = {}
     for name in config.providers:
         for key, value in config.provider(name).items():
-            if isinstance(value, str) and is_reference(value):
-                try:
-                    store.resolve(value)
-                except ResponderError as exc:
-                    raise BadInput(
-                        f"[providers.{name}] {key}: {exc}", path=config_path,
-                        line=config.line_of("providers", name, key),
-                    ) from None
+            if not (isinstance(value, str) and is_reference(value)):
+                continue
+            where = {"path": config_path, "line": config.line_of("providers", name, key)}
+            try:
+                parse_reference(value)
+            except ResponderError as exc:
+                raise BadInput(f"[providers.{name}] {key}: {exc}", **where) from None
+            try:
+                store.resolve(value)
+            except ResponderError as exc:
+                if not degrade:
+                    raise BadInput(f"[providers.{name}] {key}: {exc}", **where) from None
+                unusable.setdefault(name, f"{key}: {exc}")
+    return unusable
 
 
 # The agent's files can be made arbitrarily slow to read (gigabytes of logs): discovery during
@@ -220,20 +255,48 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         options=options,
         reporter=reporter,
         configured_providers=set(prepared.config.providers),
+        unusable=prepared.unusable,
     )
+    say = reporter or SilentReporter()
+    warnings = [f"[providers.{name}] cannot be used ({reason}): its keys are left to you"
+                for name, reason in prepared.unusable.items()]
+    for warning in warnings:
+        say.warn(warning)
+    # A credential that does not work is on the operator's list even when no step needed it.
+    unusable_items = [_unusable_item(name, reason)
+                      for name, reason in prepared.unusable.items()]
     if request.dry_run:
-        # A dry run writes nothing at all: no incident, no timeline, no keyring entry.
-        return Runner(**runner_args, incident_id="dry-run").run()
+        # A dry run writes nothing at all: no incident, no timeline, no keyring entry. It asks
+        # the keyring what the real run would, to predict the same outcome.
+        from clawback.signing import KeyringUnusable, keyring_problem
 
-    from clawback.signing import load_signing_key
+        problem = keyring_problem()
+        closing = list(unusable_items)
+        if problem is not None:
+            if not request.degrade:
+                raise KeyringUnusable(problem)
+            warnings.append(_unkept_warning(problem, None))
+            say.warn(warnings[-1])
+            closing.append(_unkept_item(problem))
+        result = Runner(**runner_args, incident_id="dry-run", closing_items=closing,
+                        no_keyring=_short(problem)).run()
+        result.warnings = warnings
+        return result
+
+    from clawback.signing import (
+        KeyringUnusable,
+        incident_key,
+        load_signing_key,
+        signer_for_incident,
+    )
     from clawback.timeline import Timeline
 
     root = incidents_root(request.incidents_dir)
     # A resume of an incident that does not exist is bad input: nothing, not even the signing
     # key, is created before it is found.
     resume_dir = resolve_incident(request.resume, root) if request.resume else None
-    signer = load_signing_key()
     if resume_dir is not None:
+        signer = signer_for_incident(resume_dir)
         incident_dir = resume_dir
         incident_id = incident_dir.name
         with IncidentLock(incident_dir):
@@ -244,28 +307,90 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
                 manifest.add(step, collected)
             for step, name, source in journal.evidence_files():
                 manifest.add_file(step, incident_dir / name, source=source)
-            return Runner(
+            result = Runner(
                 **runner_args, timeline=timeline, journal=journal, manifest=manifest,
                 incident_id=incident_id, incident_dir=incident_dir,
                 store_for=_store_for(prepared, incident_dir, timeline),
             ).run()
+            result.warnings = warnings
+            return result
 
+    unkept: str | None = None
+    try:
+        signer = load_signing_key()
+    except KeyringUnusable as exc:
+        if not request.degrade:
+            raise
+        unkept = exc.message
     incident_id = new_incident_id()
     incident_dir = create_incident_dir(root, incident_id)
+    header = _header(prepared)
+    closing = list(unusable_items)
+    if prepared.unusable:
+        header["unusable_providers"] = dict(prepared.unusable)
+    if unkept is not None:
+        # From here on something is done: whatever else fails, the run ends with exit 3.
+        signer = incident_key(incident_dir)
+        warnings.append(_unkept_warning(unkept, incident_dir))
+        say.warn(warnings[-1])
+        closing.append(_unkept_item(unkept))
+        header["signing_key_store"] = {"kind": "incident-file", "file": INCIDENT_KEY_FILE,
+                                       "reason": unkept}
     with IncidentLock(incident_dir):
         journal = Journal.create(
             incident_dir, incident_id=incident_id, playbook_sha256=prepared.loaded.sha256,
             playbook_path=str(prepared.loaded.path),
         )
-        timeline = Timeline.create(
-            incident_dir, incident_id, signer, header=_header(prepared),
-        )
+        timeline = Timeline.create(incident_dir, incident_id, signer, header=header)
         manifest = Manifest(incident_id=incident_id)
-        return Runner(
+        result = Runner(
             **runner_args, timeline=timeline, journal=journal, manifest=manifest,
             incident_id=incident_id, incident_dir=incident_dir,
-            store_for=_store_for(prepared, incident_dir, timeline),
+            store_for=_store_for(prepared, incident_dir, timeline), closing_items=closing,
+            no_keyring=_short(unkept),
         ).run()
+    result.warnings = warnings
+    if unkept is not None:
+        result.signing_public_key = signer.public_key_pem()
+    return result
+
+
+def _short(reason: str | None) -> str | None:
+    """The reason without its advice (said once, in the warning and the to-do list)."""
+    return reason.split(":", 1)[0] if reason else None
+
+
+def _unkept_warning(reason: str, incident_dir: Path | None) -> str:
+    where = incident_dir / INCIDENT_KEY_FILE if incident_dir else f"<incident>/{INCIDENT_KEY_FILE}"
+    verb = "is" if incident_dir else "would be"
+    return (
+        f"the keyring cannot keep the timeline signing key ({reason}). This incident {verb} "
+        f"signed by a key of its own, kept in {where}: whoever can read that file can sign in "
+        "its name, so copy its public key and the final checkpoint off this host now."
+    )
+
+
+def _unusable_item(name: str, reason: str) -> TargetResult:
+    return TargetResult("config", "credential", f"providers.{name}", ManualRequired(
+        detail="admin credential unusable",
+        instructions=(
+            f"[providers.{name}] {reason}. Its keys were left to you (each is on this list). "
+            f"Fix the credential, then resume the incident (clawback contain --resume ID) to "
+            f"let clawback finish them, or check it first with clawback drill --preflight."
+        ),
+    ))
+
+
+def _unkept_item(reason: str) -> TargetResult:
+    return TargetResult("signing", "keep-key", "keyring", ManualRequired(
+        detail="signing key kept in the incident directory",
+        instructions=(
+            f"The keyring could not keep the signing key ({reason}). Copy the incident's "
+            f"signing-key.pub (printed at the end) and the final checkpoint off this host now: "
+            f"verify --pubkey and --checkpoint with those copies prove the timeline. Then make "
+            f"the keyring usable, so the next incident is signed by this installation's key."
+        ),
+    ))
 
 
 def _store_for(prepared: Prepared, incident_dir: Path, timeline: Any) -> Callable[..., Any]:

@@ -730,6 +730,7 @@ class DrillRequest:
     incidents_dir: Path | None = None
     interactive: bool = False
     approver: Approver | None = None
+    home: Path | None = None
 
 
 @dataclass
@@ -765,6 +766,7 @@ def run_drill(request: DrillRequest, reporter: Reporter | None = None) -> DrillR
         yes=request.yes, resume=request.resume, confirm_manual=request.confirm_manual,
         incidents_dir=request.incidents_dir, interactive=request.interactive,
         approver=request.approver, playbook_name=DRILL_PLAYBOOK, switch_agent=True,
+        home=request.home, degrade=False,  # a drill is no emergency: it refuses instead
     ))
     root = incidents_root(request.incidents_dir)
     resume_dir = resolve_incident(request.resume, root) if request.resume else None

@@ -236,12 +236,16 @@ class _FleetReporter:
     def target_finished(self, result: TargetResult) -> None:
         self.inner.target_finished(result)
 
-    def checkpoint(self, text: str) -> None:
+    def checkpoint(self, text: str, *, urgent: bool = False) -> None:
         pass
 
     def note(self, message: str) -> None:
         if self._first(f"note {message}"):
             self.inner.note(message)
+
+    def warn(self, message: str) -> None:
+        if self._first(f"warn {message}"):
+            self.inner.warn(message)
 
     def action_issued(self) -> None:
         self.inner.action_issued()
@@ -372,9 +376,9 @@ class FleetRun:
         member.results.append(result)
         self.reporter.target_finished(result)
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, *, urgent: bool = False) -> None:
         if self.timeline is not None:
-            self.reporter.checkpoint(self.timeline.checkpoint())
+            self.reporter.checkpoint(self.timeline.checkpoint(), urgent=urgent)
 
     # -- per host -----------------------------------------------------------------------------
 
@@ -543,9 +547,7 @@ class FleetRun:
                     central.run_steps(phase.step_ids)
                     continue
                 if self._cuts_network(phase):
-                    self.reporter.note("Copy this checkpoint off the hosts before their "
-                                       "network goes:")
-                    self._checkpoint()
+                    self._checkpoint(urgent=True)
                 discover_after = first_central is not None and index + 1 == first_central
                 self._each(lambda m, p=phase, d=discover_after: self._host_phase(m, p, d), live,
                            phase.step_ids[0])

@@ -33,6 +33,7 @@ import io
 import json
 import os
 import re
+import stat
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -175,6 +176,13 @@ class Inventory:
     notes: tuple[str, ...] = ()
     # Free text ``discover(free_text=False)`` left for ``discover_deferred``.
     deferred: tuple[Path, ...] = ()
+
+    @property
+    def found_install(self) -> bool:
+        """Whether an OpenClaw install was found at all: a state dir, a config or a service.
+        Nothing found is not all clear: most often clawback looked in the wrong home."""
+        return bool(self.config_paths or self.services
+                    or any(_real_dir(Path(p)) for p in self.state_dirs))
 
     @property
     def gateway(self) -> GatewayFacts | None:
@@ -323,6 +331,14 @@ class _LineCounter:
         self._line += self._text.count("\n", self._offset, offset)
         self._offset = offset
         return self._line
+
+
+def _real_dir(path: Path) -> bool:
+    """A directory itself, not a link to one (a state dir that is a link was not read)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:

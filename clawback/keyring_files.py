@@ -81,17 +81,17 @@ def check_keyring_file(path: Path) -> None:
         info = None
     if info is not None:
         if not stat.S_ISREG(info.st_mode):
-            raise BadInput("the keyring file is not a regular file (a link or something "
-                           "else put in its place): remove it", path=path)
+            raise BadInput(f"the keyring file {path} is not a regular file (a link or "
+                           "something else put in its place): remove it", path=path)
         if info.st_uid != me:
             raise BadInput(
-                f"the keyring file is owned by {_who(info.st_uid)}, not by you: whoever owns "
-                "it can read the signing key and every rotated secret. Move it away and let "
-                "clawback make a new one, or restore yours", path=path,
+                f"the keyring file {path} is owned by {_who(info.st_uid)}, not by you: whoever "
+                "owns it can read the signing key and every rotated secret. Move it away and "
+                "let clawback make a new one, or restore yours", path=path,
             )
         if info.st_mode & 0o077:
             raise BadInput(
-                f"the keyring file is open to group or others (mode "
+                f"the keyring file {path} is open to group or others (mode "
                 f"{stat.S_IMODE(info.st_mode):04o}): treat what it holds as exposed, then "
                 f"chmod 600 {path}", path=path,
             )

@@ -127,9 +127,14 @@ class Reporter(Protocol):
 
     def target_finished(self, result: TargetResult) -> None: ...
 
-    def checkpoint(self, text: str) -> None: ...
+    # The latest checkpoint, after every step; ``urgent``: copy it off the host now (the
+    # network is about to be cut).
+    def checkpoint(self, text: str, *, urgent: bool = False) -> None: ...
 
     def note(self, message: str) -> None: ...
+
+    # Something the operator must not miss (the signing key kept in a file, say).
+    def warn(self, message: str) -> None: ...
 
     # A state-changing action's intent is on disk and the action is about to run.
     def action_issued(self) -> None: ...
@@ -145,10 +150,13 @@ class SilentReporter:
     def target_finished(self, result: TargetResult) -> None:
         pass
 
-    def checkpoint(self, text: str) -> None:
+    def checkpoint(self, text: str, *, urgent: bool = False) -> None:
         pass
 
     def note(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
         pass
 
     def action_issued(self) -> None:
@@ -190,6 +198,10 @@ class RunResult:
     dry_run: bool
     final_checkpoint: str | None = None
     manifest_sha256: str | None = None
+    # What the operator must not miss (degraded mode), and the public key of a signing key
+    # kept in the incident directory because the keyring could not hold one.
+    warnings: list[str] = field(default_factory=list)
+    signing_public_key: str | None = None
 
     @property
     def remaining(self) -> list[TargetResult]:
@@ -204,10 +216,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        if self.dry_run:
-            # Manual steps are part of a plan; only a plan that could not be made is partial.
-            failed = any(r.outcome.status == "failed" for r in self.results)
-            return EXIT_PARTIAL if failed else EXIT_OK
+        # A dry run predicts the real run's exit code: what it plans by hand, or could not
+        # plan, the real run would leave to a human too.
         return EXIT_PARTIAL if self.remaining else EXIT_OK
 
 
@@ -300,6 +310,38 @@ def _run_with_timeout(func: Callable[[], Any], timeout: float) -> Any:
         pool.shutdown(wait=False)
 
 
+def _retryable(outcome: Outcome | None) -> bool:
+    return isinstance(outcome, Failed) and outcome.retryable
+
+
+def retry(attempt: Callable[[], bool], delay: Callable[[int], float | None],
+          retries: int) -> None:
+    """Call ``attempt`` (it says whether another try is worth it) once, then up to ``retries``
+    more times, waiting ``delay(n)`` seconds after the n-th call (0-based; None: stop now).
+
+    The retries go through tenacity. The first call does not: tenacity's import (~6 ms) must
+    not delay the panic button's first action, and a retry waits a quarter second anyway."""
+    if not attempt() or retries <= 0:
+        return
+    first = delay(0)
+    if first is None:
+        return
+    time.sleep(first)
+    from tenacity import Retrying, retry_if_result, stop_after_attempt
+
+    def pointless(state: Any) -> bool:
+        return delay(state.attempt_number) is None
+
+    Retrying(
+        retry=retry_if_result(bool),
+        stop=stop_after_attempt(retries) | pointless,
+        # attempt_number counts tenacity's own calls; the first call came before them.
+        wait=lambda state: delay(state.attempt_number) or 0.0,
+        retry_error_callback=lambda state: None,
+        sleep=time.sleep,
+    )(attempt)
+
+
 def _backoff(attempt: int, outcome: Outcome) -> float | None:
     """Seconds to wait before the next attempt, or None when waiting is pointless."""
     delay = min(0.25 * (2**attempt), MAX_BACKOFF_S)
@@ -336,10 +378,23 @@ class Runner:
         store_for: Callable[[Credential], SecretStore] | None = None,
         host: Any = None,
         host_name: str | None = None,
+        unusable: Mapping[str, str] | None = None,
+        closing_items: Sequence[TargetResult] = (),
+        no_keyring: str | None = None,
         late_credentials: Callable[[], Any] | None = None,
         discovery_notes: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self.registry = registry
+        # Degraded mode: responder name -> why its admin credential cannot be used (a missing
+        # keyring entry, an unset variable, no keyring at all). Its keys become manual steps
+        # that say so; everything else runs.
+        self.unusable: Mapping[str, str] = dict(unusable or {})
+        # Items for the operator's list that no step produced (the signing key kept in a
+        # file): recorded when the run closes.
+        self._closing_items = list(closing_items)
+        # Why the keyring cannot keep a secret (degraded mode), or None: no replacement key is
+        # made then.
+        self.no_keyring = no_keyring
         # Where a rotation stores the new secret; the drill's store also switches the agent's
         # own files to it before the old key is retired.
         self.store_for = store_for
@@ -524,8 +579,8 @@ class Runner:
 
     def _usable_responder(self, cred: Credential) -> Responder | None:
         cls = self.registry.responder_for_provider(cred.provider)
-        if cls is None or (not cls.fallback and cls.needs_config
-                           and not self._configured(cls.name)):
+        if cls is None or cls.name in self.unusable or (
+                not cls.fallback and cls.needs_config and not self._configured(cls.name)):
             return None
         return self._responder(cls.name)
 
@@ -592,8 +647,7 @@ class Runner:
                 self._record_result(r)
             return results
         if action.checkpoint_before and self.timeline is not None:
-            self.reporter.note("Copy this checkpoint off the host before the network goes:")
-            self.reporter.checkpoint(self.timeline.checkpoint())
+            self.reporter.checkpoint(self.timeline.checkpoint(), urgent=True)
 
         def one(target: str) -> TargetResult:
             info = {"target": target}
@@ -661,15 +715,17 @@ class Runner:
         logs and transcripts finds after that gets a second round, so it never delays the
         first revocation.
         """
-        results = self._keys_round(step, params, action, self._key_targets())
-        late = self._late_targets()
+        first = [c for c in self._key_targets() if self._selected(c, params)]
+        results = self._keys_round(step, params, action, first) if first else []
+        late = [c for c in self._late_targets() if self._selected(c, params)]
         if late:
             results += self._keys_round(step, params, action, late)
+        if not first and not late:
+            return [self._nothing_found(step, params, action)]
         return results
 
-    def _keys_round(self, step: Any, params: Any, action: str, targets: list[Credential]
+    def _keys_round(self, step: Any, params: Any, action: str, creds: list[Credential]
                     ) -> list[TargetResult]:
-        creds = [c for c in targets if self._selected(c, params)]
         creds = [c for c in creds if self._pending(step, params, action, c)]
         groups, results = self._route(step, creds, action)
         handle = self._revoke_group if action == "revoke" else self._rotate_group
@@ -682,6 +738,23 @@ class Runner:
                 continue
             results.extend(group)
         return results
+
+    def _nothing_found(self, step: Any, params: Any, action: str) -> TargetResult:
+        """No key at all is not an all-clear: most often clawback looked in the wrong home."""
+        which = f"{', '.join(params.providers)} " if params.providers else ""
+        home = (self.settings.get("agent") or {}).get("user_home") or str(Path.home())
+        outcome = ManualRequired(
+            detail=f"no {which}key found to {action}",
+            instructions=(
+                f"clawback found no {which}key to {action} under {home}. Nothing found is not "
+                f"all clear: if the agent runs as another user, give its home (clawback "
+                f"contain --home DIR, or [agent] user_home in clawback.toml) and run again; "
+                f"otherwise check its keys by hand."
+            ),
+        )
+        result = TargetResult(step.id, action, "keys", outcome)
+        self._record_result(result)
+        return result
 
     def _done(self, step: Any, action: str, cred: Credential) -> bool:
         return bool(self.journal and self.journal.target_done(step.id,
@@ -704,11 +777,22 @@ class Runner:
             cls = self.registry.responder_for_provider(cred.provider)
             places = ", ".join(str(loc) for loc in cred.locations)
             if cls is None:
+                detail = "no responder for this provider"
                 instructions = (
                     f"No responder can {action} this {cred.provider} secret ({cred.kind}, "
                     f"{cred.fingerprint}). Do it in the provider's console, then update: {places}"
                 )
+            elif cls.name in self.unusable:
+                detail = "admin credential unusable"
+                instructions = (
+                    f"clawback could not use the admin credential of [providers.{cls.name}] "
+                    f"({self.unusable[cls.name]}), so it did not {action} this {cred.kind} "
+                    f"({cred.fingerprint}). Do it in the provider's console and update: "
+                    f"{places}; or fix the credential and resume the incident "
+                    f"(clawback contain --resume ID)."
+                )
             elif not cls.fallback and cls.needs_config and not self._configured(cls.name):
+                detail = f"[providers.{cls.name}] not configured"
                 instructions = (
                     f"clawback can {action} this {cred.kind} ({cred.fingerprint}) itself once "
                     f"[providers.{cls.name}] is in clawback.toml (see `clawback drill "
@@ -719,7 +803,8 @@ class Runner:
                 groups.setdefault(cls.name, []).append(cred)
                 continue
             result = TargetResult(step.id, action, cred.target_id,
-                                  ManualRequired(instructions=instructions), cred.describe())
+                                  ManualRequired(detail=detail, instructions=instructions),
+                                  cred.describe())
             self._record_result(result)
             results.append(result)
         return groups, results
@@ -846,7 +931,8 @@ class Runner:
         """Discovered credentials plus what configured responders name themselves."""
         targets = {c.target_id: c for c in self.credentials}
         for cls in self.registry.key_responders:
-            if not self.provider_config(cls.name) or not self._configured(cls.name):
+            if (not self.provider_config(cls.name) or not self._configured(cls.name)
+                    or cls.name in self.unusable):
                 continue
             for cred in self._responder(cls.name).configured_targets():
                 targets.setdefault(cred.target_id, cred)
@@ -906,7 +992,22 @@ class Runner:
                                       cred.describe())
                 self._record_result(result)
                 results.append(result)
-        if params.rotate and Capability.ROTATE in responder.capabilities and self.secrets:
+        if (params.rotate and Capability.ROTATE in responder.capabilities and self.secrets
+                and self.no_keyring is not None):
+            # A new key nobody could keep would be one more live key: make none.
+            for cred in [*dead, *rotate_only]:
+                result = TargetResult(step.id, "rotate", cred.target_id, ManualRequired(
+                    detail="no keyring to keep a replacement",
+                    instructions=(
+                        f"clawback made no replacement for {cred.kind} {cred.fingerprint}: the "
+                        f"keyring cannot keep one ({self.no_keyring}). Create it by hand in the "
+                        f"provider's console once the old key is dead, and give it to the "
+                        f"agent; or make the keyring usable and resume the incident."
+                    ),
+                ), cred.describe())
+                self._record_result(result)
+                results.append(result)
+        elif params.rotate and Capability.ROTATE in responder.capabilities and self.secrets:
 
             def replace(cred: Credential) -> TargetResult:
                 seq = self._intent(step.id, "rotate", _cred_target(cred))
@@ -926,44 +1027,42 @@ class Runner:
     def _revoke_with_retries(
         self, step: Any, responder: Responder, creds: list[Credential]
     ) -> dict[str, Outcome]:
+        """One batch call, then the keys whose failure is retryable again, as a batch."""
         timeout = step.timeout or self.options.default_timeout
         retries = step.retries if step.retries is not None else self.options.default_retries
         outcomes: dict[str, Outcome] = {}
         pending = list(creds)
-        for attempt in range(retries + 1):
+
+        def attempt() -> bool:
+            nonlocal pending
             answer = _run_with_timeout(lambda p=pending: responder.revoke_all(p), timeout)
             if isinstance(answer, Outcome):  # the whole batch failed
                 answer = [(c, answer) for c in pending]
             for cred, outcome in answer:
                 outcomes[cred.target_id] = outcome
-            retry = [
-                c for c in pending
-                if isinstance(outcomes.get(c.target_id), Failed)
-                and outcomes[c.target_id].retryable  # type: ignore[union-attr]
-            ]
             for cred in pending:
                 outcomes.setdefault(cred.target_id, Failed(error="the responder said nothing"))
-            if not retry or attempt == retries:
-                break
-            delay = max((_backoff(attempt, outcomes[c.target_id]) or -1) for c in retry)
-            if delay < 0:
-                break
-            time.sleep(delay)
-            pending = retry
+            pending = [c for c in pending if _retryable(outcomes[c.target_id])]
+            return bool(pending)
+
+        def delay(done: int) -> float | None:
+            wait = max((_backoff(done, outcomes[c.target_id]) or -1) for c in pending)
+            return None if wait < 0 else wait
+
+        retry(attempt, delay, retries)
         return outcomes
 
     def _with_retries(self, step: Any, call: Callable[[], Outcome]) -> Outcome:
         timeout = step.timeout or self.options.default_timeout
         retries = step.retries if step.retries is not None else self.options.default_retries
         outcome: Outcome = Failed(error="not attempted")
-        for attempt in range(retries + 1):
+
+        def attempt() -> bool:
+            nonlocal outcome
             outcome = _run_with_timeout(call, timeout)
-            if not (isinstance(outcome, Failed) and outcome.retryable) or attempt == retries:
-                break
-            delay = _backoff(attempt, outcome)
-            if delay is None:
-                break
-            time.sleep(delay)
+            return _retryable(outcome)
+
+        retry(attempt, lambda done: _backoff(done, outcome), retries)
         return outcome
 
     # -- recording ----------------------------------------------------------------------------
@@ -1097,6 +1196,9 @@ class Runner:
 
     def _finish(self) -> RunResult:
         self.settle_rechecks()  # recorded in self._results by the re-checks themselves
+        for item in self._closing_items:
+            self._record_result(item)
+        self._closing_items = []
         result = RunResult(
             incident_id=self.incident_id,
             incident_dir=self.incident_dir,

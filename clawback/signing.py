@@ -161,32 +161,80 @@ class Signer:
         raise TypeError("the signing key is never serialized")
 
 
-def _keyring_failure(action: str, exc: BaseException | None = None) -> BadInput:
+class KeyringUnusable(BadInput):
+    """The keyring cannot keep the signing key: no backend, an error, a damaged entry."""
+
+
+def _keyring_failure(action: str, exc: BaseException | None = None) -> KeyringUnusable:
     reason = f" ({type(exc).__name__})" if exc is not None else ""
-    return BadInput(
+    return KeyringUnusable(
         f"cannot {action} the timeline signing key in the OS keyring{reason}: {_KEYRING_ADVICE}"
+    )
+
+
+def _usable_backend() -> Any:
+    import keyring
+    from keyring.backends import fail, null
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring | null.Keyring):
+        raise KeyringUnusable(
+            f"no usable keyring backend ({type(backend).__module__}) to keep the timeline "
+            f"signing key: {_KEYRING_ADVICE}"
+        )
+    from clawback.keyring_files import check_backend
+
+    # A keyring file someone else could read or swap would hand them the signing key (and
+    # every rotated secret): not used, as if there were no keyring.
+    try:
+        check_backend(backend)
+    except BadInput as exc:
+        raise KeyringUnusable(exc.message) from None
+    return keyring
+
+
+def keyring_problem() -> str | None:
+    """Why the real run could not keep its signing key in the keyring, read-only (a dry run
+    and the preflight ask this); None when it could."""
+    from keyring.errors import KeyringError
+
+    try:
+        keyring = _usable_backend()
+        stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
+    except KeyringUnusable as exc:
+        return exc.message
+    except (KeyringError, OSError) as exc:
+        return _keyring_failure("read", exc).message
+    if stored is not None and _decode_private(stored) is None:
+        return _damaged_entry().message
+    return None
+
+
+def _decode_private(stored: str) -> bytes | None:
+    try:
+        raw = base64.b64decode(stored, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def _damaged_entry() -> KeyringUnusable:
+    return KeyringUnusable(
+        f"the keyring entry {KEYRING_SERVICE}/{KEYRING_USERNAME} is not a base64 32-byte "
+        "Ed25519 private key; delete it (keyring del clawback timeline-signing-key) to have "
+        "a new key created, or restore it from your backup"
     )
 
 
 def load_signing_key(key_name: str | None = None) -> Signer:
     """The installation's signing key from keyring, created and stored on first use.
 
-    Raises BadInput, with advice naming the fix, when no keyring backend works.
+    Raises KeyringUnusable (a BadInput), with advice naming the fix, when no keyring backend
+    works or the entry is damaged.
     """
-    import keyring
-    from keyring.backends import fail, null
     from keyring.errors import KeyringError
 
-    backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring | null.Keyring):
-        raise BadInput(
-            f"no usable keyring backend ({type(backend).__module__}) to keep the timeline "
-            f"signing key: {_KEYRING_ADVICE}"
-        )
-    from clawback.keyring_files import check_backend
-
-    # A keyring file someone else could read or swap would hand them the signing key.
-    check_backend(backend)
+    keyring = _usable_backend()
     # File-based backends (keyrings.alt) fail with OSError rather than KeyringError.
     try:
         stored = keyring.get_password(KEYRING_SERVICE, KEYRING_USERNAME)
@@ -208,16 +256,40 @@ def load_signing_key(key_name: str | None = None) -> Signer:
             raise _keyring_failure("store", exc) from None
         if stored is None:
             raise _keyring_failure("keep")
-    try:
-        raw = base64.b64decode(stored, validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
-        raise BadInput(
-            f"the keyring entry {KEYRING_SERVICE}/{KEYRING_USERNAME} is not a base64 32-byte "
-            "Ed25519 private key; delete it (keyring del clawback timeline-signing-key) to have "
-            "a new key created, or restore it from your backup"
-        )
+    raw = _decode_private(stored)
+    if raw is None:
+        raise _damaged_entry()
+    return Signer.from_private_bytes(raw, key_name)
+
+
+# Degraded mode: when the keyring cannot keep the installation's key, an incident is signed by
+# a key of its own, kept beside it. Its signatures then prove only what a copy kept off the host
+# (its public key, or a checkpoint) anchors: whoever can read the incident directory can sign.
+INCIDENT_KEY_FILE = "signing-key.private"
+
+
+def incident_key(incident_dir: Path, key_name: str | None = None) -> Signer:
+    """A new signing key for one incident, written 0600 into its directory."""
+    from clawback.private_files import write_private
+
+    signer = Signer.generate(key_name)
+    write_private(Path(incident_dir) / INCIDENT_KEY_FILE,
+                  base64.b64encode(signer._private_bytes()).decode() + "\n")
+    return signer
+
+
+def signer_for_incident(incident_dir: Path, key_name: str | None = None) -> Signer:
+    """The key that signs an existing incident: its own key file when it has one (degraded
+    mode), else the installation's key from the keyring."""
+    from clawback.trusted_files import read_trusted_file
+
+    path = Path(incident_dir) / INCIDENT_KEY_FILE
+    if not path.exists():
+        return load_signing_key(key_name)
+    raw = _decode_private(read_trusted_file(path, what="incident signing key").decode(
+        "ascii", errors="replace").strip())
+    if raw is None:
+        raise BadInput("not a base64 32-byte Ed25519 private key", path=path)
     return Signer.from_private_bytes(raw, key_name)
 
 

@@ -26,6 +26,8 @@ failures (exit 1)
   REWRITTEN             the log's first N entries differ from what a checkpoint committed to
 warnings (exit 0)
   CRASHED_ACTION        an intent no result points to: the run stopped during that action
+  KEY_IN_INCIDENT       signed by a key kept in the incident directory (the keyring could not
+                        keep one: degraded mode); only copies kept off the host prove it
   UNANCHORED            no --checkpoint: a cut-off tail, or a rewrite by someone holding the
                         signing key, can't be ruled out
   PARTLY_ANCHORED       the --checkpoint is older than the log: the entries after it are not
@@ -367,6 +369,16 @@ class _Check:
             self.incident_id = self._first_incident
         recorded = public_key_of(entry0) if entry0 is not None and entry0.action == "open" else None
         self.trusted = self.pinned or recorded
+        store = (entry0.extra.get("signing_key_store") or {}) if entry0 is not None else {}
+        if isinstance(store, dict) and store.get("kind") == "incident-file":
+            self.warn(
+                "KEY_IN_INCIDENT",
+                "the keyring could not keep the signing key, so this incident was signed by a "
+                "key kept in its own directory: whoever can read that directory can sign in its "
+                "name. Only a --checkpoint or --pubkey copied off the host during the incident "
+                "proves the timeline.",
+                0,
+            )
         if self.trusted is None and self.read:
             self.fail(
                 "NO_TRUSTED_KEY",

@@ -504,7 +504,9 @@ class Responder:
         keys, webhooks...). Must not send any request."""
         return []
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
+        """What ``revoke_all`` would do, sending nothing: ``Planned``, or the outcome the real
+        run would certainly have (a manual step), so a dry run predicts the real run."""
         return [
             (c, Planned(action="revoke", detail=f"revoke {c.kind} {c.fingerprint}"))
             for c in creds
@@ -552,7 +554,10 @@ class Action:
     def targets(self) -> Sequence[str]:
         return ["localhost"]
 
-    def plan(self, target: str) -> Planned:
+    def plan(self, target: str) -> Outcome:
+        """What ``execute`` would do (``Planned``), changing nothing; or, when a read-only look
+        already shows it, the outcome the real run would have (nothing to stop: a manual step),
+        so a dry run predicts the real run."""
         raise NotImplementedError
 
     def execute(self, target: str) -> Outcome:

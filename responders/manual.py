@@ -37,7 +37,6 @@ from responders.interface import (
     Failed,
     ManualRequired,
     Outcome,
-    Planned,
     Responder,
     ResponderContext,
     ResponderError,
@@ -330,15 +329,9 @@ class ManualResponder(Responder):
                 self._parsed = parse_settings(self.context.config)
             return self._parsed
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
-        out: list[tuple[Credential, Planned]] = []
-        for cred in creds:
-            step = instructions_for(cred)
-            out.append((cred, Planned(
-                action="manual",
-                detail=step.instructions + (f" ({step.url})" if step.url else ""),
-            )))
-        return out
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
+        # Exactly the manual step the real run leaves: a dry run predicts it (and its exit 3).
+        return [(cred, instructions_for(cred)) for cred in creds]
 
     def revoke(self, cred: Credential) -> Outcome:
         return instructions_for(cred)

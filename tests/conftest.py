@@ -11,6 +11,7 @@ import ipaddress
 import os
 import shutil
 import socket
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,14 @@ def require(condition: bool, reason: str) -> None:
 
 def require_root() -> None:
     require(os.geteuid() == 0, "needs root (run the suite as root or via .ci/run)")
+
+
+def clawback_script() -> Path:
+    """The installed ``clawback`` console script beside this interpreter (``.venv/bin``): the
+    command line tests run it as a user does."""
+    script = Path(sys.executable).with_name("clawback")
+    require(script.is_file(), f"needs the console script {script} (pip install -e .)")
+    return script
 
 
 def require_binary(name: str, package: str | None = None) -> str:

@@ -275,7 +275,7 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
         aws_key = moto.create_agent_key(AGENT_IAM_USER)
         aws_admin = moto.create_admin()
         moto.enforce_iam()
-        reporter.note(f"moto IAM on {moto.url}: user {AGENT_IAM_USER} holds key {aws_key[0]}")
+        reporter.note(f"AWS: moto's IAM on {moto.url}, the agent's key {aws_key[0]}")
 
         home = build_sample_home(
             root / "host", aws_keys=[aws_key], gateway_port=free_port(), seed=seed
@@ -308,17 +308,14 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
         # Written once the stand-ins listen; the gateway reads it per request, so it need not
         # wait for them to start.
         write_private(endpoints, json.dumps(gateway_endpoints(moto.url, fleet.config)) + "\n")
-        reporter.note(
-            f"gateway stand-in running under supervisord (autorestart) on "
-            f"127.0.0.1:{home.gateway_port}"
-        )
-        github = "Prism checking GitHub's description, in front of a stateful GitHub"
+        reporter.note(f"gateway stand-in under supervisord (autorestart) on "
+                      f"127.0.0.1:{home.gateway_port}")
+        # Their URLs are in gateway-endpoints.json and demo.json: a line each would be noise.
         reporter.note(
             "provider stand-ins on loopback, seeded with the planted keys: "
-            + ", ".join(
-                f"{name} {service.url}" for name, service in sorted(fleet.services.items())
-            )
-            + (f" ({github} at {fleet.config['github']['base_url']})" if fleet.prism else "")
+            + ", ".join(name + (" (behind Prism, checking GitHub's description)"
+                                if name == "github" and fleet.prism else "")
+                        for name in sorted(fleet.services))
         )
 
         config = write_demo_config(

@@ -129,90 +129,77 @@ def demo_section(outcome: Any) -> dict[str, Any]:
     }
 
 
-def print_demo_ending(section: dict[str, Any], console: Any) -> None:
-    """The end of the demo on screen, from ``demo_section``: what is left to do by hand, what
-    was done per provider, then that the gateway is down, the verify verdict, and where the
-    incident and its report are."""
-    from rich.markup import escape
-    from rich.table import Table
+def print_demo_ending(section: dict[str, Any], console: Any, *, display: Any = None) -> None:
+    """The end of the demo on screen, from ``demo_section``: what is left to do by hand (one
+    entry per provider, where to do it), the stand-ins' verdicts, that the gateway is down,
+    the verify verdict, and where the incident and its report are. Lines are wrapped at
+    spaces: no path or URL is cut."""
+    from clawback.console import print_note, wrapped
+    from clawback.shown import printable
 
-    if section["manual_steps"]:
-        table = Table(
-            title="Left for a human: no API can do these (the report has every step)",
-            title_justify="left", show_edge=False, pad_edge=False,
-        )
-        table.add_column("provider", style="bold")
-        table.add_column("what")
-        table.add_column("where", style="dim")
+    quiet = bool(display is not None and display.quiet)
+    if section["manual_steps"] and not quiet:
+        console.print()
+        wrapped(console, "Left for a human (no API can do these; the report has every step):",
+                "bold yellow")
         for provider, steps in section["manual_steps"].items():
-            what = ", ".join(
-                step["what"] + (" (replacement)" if step["action"] == "rotate" else "")
-                for step in steps
-            )
-            urls = ", ".join(
-                dict.fromkeys(s["url"].removeprefix("https://") for s in steps if s["url"])
-            )
-            table.add_row(provider, escape(what), escape(urls or "the report"))
-        console.print(table)
-
-    table = Table(title="Keys per provider", title_justify="left", show_edge=False, pad_edge=False)
-    table.add_column("provider", style="bold")
-    for column in COUNT_COLUMNS:
-        table.add_column(column, justify="right")
-    for provider, row in section["providers"].items():
-        cells = [str(row[c]) if row[c] else "[dim]·[/dim]" for c in COUNT_COLUMNS]
-        if row["failed"]:
-            cells[-1] = f"[red]{row['failed']}[/red]"
-        table.add_row(provider, *cells)
-    console.print(table)
+            what = [s["what"] for s in steps if s["action"] != "rotate"]
+            replace = [s["what"] for s in steps if s["action"] == "rotate"]
+            text = ", ".join(what)
+            if replace:
+                text += ("; " if text else "") + "replace " + ", ".join(replace)
+            wrapped(console, f"{printable(provider):<12} {printable(text)}", indent=" " * 15,
+                    first="  ")
+            urls = dict.fromkeys(s["url"] for s in steps if s["url"])
+            for url in urls:
+                wrapped(console, printable(url), "dim", indent=" " * 15)
 
     for key in section.get("unproven", ()):
-        console.print(
-            f"[magenta]? not proven dead:[/magenta] {escape(key['provider'])} "
-            f"{escape(key['what'])}: {escape(key['reason'])}"
-        )
-        console.print(f"    [dim]check:[/dim] {escape(key['check'])}")
+        wrapped(console, f"? not proven dead: {printable(key['provider'])} "
+                         f"{printable(key['what'])}: {printable(key['reason'])}", "magenta",
+                indent="    ", first="  ")
+        wrapped(console, f"check: {printable(key['check'])}", "dim", indent="    ",
+                first="    ")
 
     still = section["still_accepted"]
     if still:
-        console.print(
-            f"Still accepted by their provider's stand-in ({len(still)}, all in the list above): "
-            + escape(", ".join(f"{s['kind']} {s['fingerprint'].split()[0]}" for s in still))
-        )
+        wrapped(console, f"Still accepted by their provider's stand-in ({len(still)}, all "
+                         "listed above): " + printable(", ".join(
+                             f"{s['provider']} {s['kind'].split(':', 1)[-1]} "
+                             f"{s['fingerprint'].split()[0]}" for s in still)))
     checks = section["contract_checks"]
     violations = [v for c in checks for v in c["violations"]]
     warnings = sum(len(c["warnings"]) for c in checks)
-    console.print(
+    wrapped(console, (
         f"Provider stand-ins: {sum(c['requests'] for c in checks)} requests checked against "
         "the providers' descriptions, "
-        + (f"[red]{len(violations)} violation(s)[/red]" if violations else "no violation")
+        + (f"{len(violations)} violation(s)" if violations else "no violation")
         + (f" ({warnings} warning(s), listed in demo.json)" if warnings else "")
-    )
+    ), "red" if violations else "")
     for violation in violations:
-        console.print(f"  [red]✘[/red] {escape(violation)}")
+        wrapped(console, f"✘ {printable(violation)}", "red", indent="    ", first="  ")
     for failed in section["failed"]:
-        console.print(f"  [red]✘ failed:[/red] {escape(failed)}")
+        wrapped(console, f"✘ failed: {printable(failed)}", "red", indent="    ", first="  ")
     for remark in section["remarks"]:
-        console.print(f"[yellow]note:[/yellow] {escape(remark)}")
+        print_note(console, remark)
 
-    gateway = (
-        "[green]stopped for good[/green] (supervisord keeps it down; nothing answers on "
-        f"127.0.0.1:{section['gateway_port']})"
-        if section["gateway_stopped"]
-        else "[red]STILL RUNNING[/red]"
-    )
-    console.print(f"Gateway: {gateway}")
+    if section["gateway_stopped"]:
+        wrapped(console, "Gateway: stopped for good (supervisord keeps it down; nothing "
+                         f"answers on 127.0.0.1:{section['gateway_port']})", "green")
+    else:
+        wrapped(console, "Gateway: STILL RUNNING", "bold red")
     verify = section["verify"]
     if section["verify_exit"] == 0 and verify.get("anchored"):
         size = max(verify.get("checkpoint_sizes") or [0])
-        verdict = (
-            f"[green]INTACT[/green]: {verify.get('entry_count')} signed entries, anchored to the "
-            f"final checkpoint (tree size {size})"
-        )
+        wrapped(console, f"clawback verify: INTACT, {verify.get('entry_count')} signed "
+                         f"entries, anchored to the final checkpoint (tree size {size})",
+                "green")
     else:
-        verdict = f"[red]NOT INTACT[/red] (exit {section['verify_exit']})"
-    console.print(f"clawback verify: {verdict}")
-    console.print(f"Incident: {section['incident_dir']}")
+        wrapped(console, f"clawback verify: NOT INTACT (exit {section['verify_exit']})",
+                "bold red")
+    wrapped(console, "Incident:")
+    wrapped(console, printable(str(section["incident_dir"])), indent="  ")
     report = section["report"].get("report.html")
     if report:
-        console.print(f"Report:   [bold]{report}[/bold]")
+        wrapped(console, "Report:")
+        wrapped(console, printable(str(report)), "bold", indent="  ")

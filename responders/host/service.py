@@ -50,11 +50,11 @@ from responders.interface import (
     Action,
     Done,
     Failed,
+    ManualRequired,
     Outcome,
     Planned,
     ResponderContext,
     ResponderError,
-    Skipped,
 )
 
 SERVICE_KINDS: tuple[str, ...] = (
@@ -1147,17 +1147,13 @@ class StopServiceAction(Action):
                 return spec
         return None
 
-    def plan(self, target: str) -> Planned:
+    def plan(self, target: str) -> Outcome:
         if self._config_error is not None:
             raise self._config_error
         spec = self._spec(target)
         if spec is None:
-            return Planned(
-                action=self.name,
-                detail="no OpenClaw gateway found; would only re-check "
-                f"(looked for {_looked_for()})",
-                facts={"found": None},
-            )
+            # Read-only, like the real run's check: the dry run predicts its outcome.
+            return self._nothing_found(target)
         port = spec.port(self.agent.gateway_port)
         lines = [
             c.display()
@@ -1174,6 +1170,8 @@ class StopServiceAction(Action):
                 f"supervisord {where}: supervisor.removeProcessGroup({group!r})",
             ]
         pids = [g.pid for g in self._processes_of(spec)]
+        if spec.kind in ("pidfile", "process") and not pids:
+            return _nothing_running(spec)
         if spec.kind in ("pidfile", "process") or pids:
             lines.append(
                 f"kill -TERM {' '.join(map(str, pids)) or '<gateway pids>'}; "
@@ -1244,6 +1242,9 @@ class StopServiceAction(Action):
             return self._nothing_found(target)
         port = spec.port(self.agent.gateway_port)
         before = self._processes_of(spec)
+        if not before and spec.kind in ("pidfile", "process"):
+            # Nothing to signal and no supervisor to tell: say so now, not after the re-check.
+            return _nothing_running(spec)
         tree = _with_descendants(g.process for g in before)
         watch = respawn_watch(before, since=time.time())
         sent: list[dict[str, Any]] = []
@@ -1293,7 +1294,9 @@ class StopServiceAction(Action):
                 detail=f"{spec.kind} {spec.name} is still up",
                 facts=facts,
             )
-        verb = "stopped" if before or spec.kind not in ("pidfile", "process") else "found no live"
+        # Nothing running was said above (_nothing_running); here something was stopped, or a
+        # retry found the program already removed from supervisord with nothing left alive.
+        verb = "stopped"
         if str(facts.get("persistence", "")).startswith("already removed"):
             verb = "found already removed"
         self._stopped[target] = (spec, tuple(before), port, watch, time.monotonic())
@@ -1329,9 +1332,15 @@ class StopServiceAction(Action):
                 f"{SERVICES_HOWTO}; if not, fix agent.gateway_port",
                 facts=facts,
             )
-        return Skipped(
-            reason=f"no OpenClaw gateway is running (looked for {_looked_for()}); if it runs "
-            f"under another name, {SERVICES_HOWTO}",
+        return ManualRequired(
+            detail="nothing was stopped: no running gateway found",
+            instructions=(
+                f"clawback found no running OpenClaw gateway (looked for {_looked_for()}), so it "
+                f"stopped nothing. Nothing found is not all clear: if the agent runs as another "
+                f"user, give its home (clawback contain --home DIR, or [agent] user_home in "
+                f"clawback.toml); if it runs under another name, {SERVICES_HOWTO}; then run "
+                f"contain again. Otherwise make sure it is down (ps -ef | grep -i openclaw)."
+            ),
             facts=facts,
         )
 
@@ -1594,6 +1603,22 @@ class StopServiceAction(Action):
                 f"`ss -ltnp 'sport = :{port}'`"
             )
         return "the gateway is not down: " + "; ".join(parts)
+
+
+def _nothing_running(spec: ServiceSpec, facts: Mapping[str, Any] | None = None) -> Outcome:
+    """A pid file or process title with no live process behind it: nothing was stopped, and
+    nothing keeps a gateway started later from running."""
+    return ManualRequired(
+        detail=f"nothing was stopped: no live {spec.kind} {spec.name}",
+        instructions=(
+            f"clawback found no live gateway process for {spec.kind} {spec.name}, so it stopped "
+            f"nothing. Nothing found is not all clear: if the agent runs as another user or "
+            f"under another name, point clawback at it (clawback contain --home DIR, or "
+            f"[agent] user_home and [[agent.services]] in clawback.toml); otherwise make sure "
+            f"it is down and cannot start again (ps -ef | grep -i openclaw)."
+        ),
+        facts=dict(facts or {"found": spec.describe()}),
+    )
 
 
 def _describe_listener(proc: psutil.Process) -> dict[str, Any]:

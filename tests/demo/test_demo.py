@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from clawback.sandbox.home import build_sample_home
 from clawback.sandbox.standins import find_prism, github_spec
 from clawback.sandbox.summary import print_demo_ending
@@ -107,7 +109,10 @@ def test_no_outcome_failed(demo_run: DemoRun) -> None:
         if r["outcome"] in ("Failed", "Refused")
     ]
     assert failed == []
-    assert demo_run.document["exit_code"] == 3  # partial: the no-API steps are left
+    # contain itself ends partial (the no-API steps are left); the demo, which showed what it
+    # should, exits 0, and its document's exit code is the command's.
+    assert demo_run.document["contain_exit_code"] == demo_run.demo["contain_exit"] == 3
+    assert demo_run.document["exit_code"] == demo_run.returncode == 0
 
 
 def test_every_key_an_api_can_kill_is_revoked_and_proven_dead(demo_run: DemoRun) -> None:
@@ -198,24 +203,28 @@ def test_report_written_and_verify_passes_from_the_command_line(demo_run: DemoRu
 
 
 def test_the_ending_a_person_reads(demo_run: DemoRun) -> None:
-    from rich.console import Console
+    from clawback.display import Display
 
     section = demo_run.sandbox_json("demo.json")
-    # As the CLI prints: rich, soft-wrapped, on a terminal of ordinary width.
-    console = Console(record=True, width=100, soft_wrap=True, file=io.StringIO())
+    # As the CLI prints it, on a terminal of 80 columns (tests/demo/test_demo_screen.py reads
+    # the real screen).
+    console = Display().console(io.StringIO())
+    console.width = 80
+    console.record = True
     print_demo_ending(section, console)
     text = console.export_text()
     lines = text.splitlines()
     # The grouped list names every provider a human still has to visit, once.
-    table = text.split("Keys per provider")[0]
+    listing = text.split("Provider stand-ins:")[0]
     for provider in section["manual_steps"]:
-        assert sum(line.startswith(f"{provider} ") for line in table.splitlines()) == 1
+        assert sum(line.startswith(f"  {provider} ") for line in listing.splitlines()) == 1
     assert {"telegram", "discord", "stripe", "anthropic"} <= set(section["manual_steps"])
-    assert "Gateway: stopped for good" in text
-    assert "clawback verify: INTACT" in text and "anchored to the final checkpoint" in text
-    assert "no violation" in text
-    assert lines[-2] == f"Incident: {demo_run.incident_dir}"
-    assert lines[-1] == f"Report:   {demo_run.incident_dir / 'report.html'}"
+    words = " ".join(text.split())  # lines are wrapped at 80 columns
+    assert "Gateway: stopped for good" in words
+    assert "clawback verify: INTACT" in words and "anchored to the final checkpoint" in words
+    assert "no violation" in words
+    assert lines[-4:] == ["Incident:", f"  {demo_run.incident_dir}", "Report:",
+                          f"  {demo_run.incident_dir / 'report.html'}"]
 
 
 def _planted_values(run: DemoRun, workdir: Path) -> list[str]:
@@ -273,3 +282,26 @@ def test_no_planted_secret_in_any_output(demo_run: DemoRun, tmp_path: Path) -> N
 
 def test_no_process_left_behind(demo_run: DemoRun) -> None:
     assert demo_run.left_behind == []
+
+
+def test_without_the_demo_extra_it_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    """The base install lacks moto, supervisor and the rest: the demo says so and does
+    nothing (no sandbox), instead of an internal error."""
+    import importlib.util
+
+    from clawback import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("moto", "supervisor") else real(name, *a))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    code = cli.demo()
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "pip install 'clawback[demo]'" in err and "moto, supervisor" in err
+    assert "internal error" not in err
+    assert list(scratch.iterdir()) == []

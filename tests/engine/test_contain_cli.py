@@ -144,17 +144,42 @@ def test_bad_config_exits_2(workspace: Workspace) -> None:
     assert workspace.incident_dirs() == []
 
 
-def test_missing_credential_reference_exits_2(workspace: Workspace) -> None:
+def test_a_credential_that_does_not_resolve_degrades_instead_of_refusing(
+    workspace: Workspace,
+) -> None:
+    """Degraded mode: an unset variable behind [providers.aws] does not stop the panic button.
+    The evidence is sealed, AWS's keys become manual steps that say why, exit 3; the dry run
+    predicts exactly that."""
     workspace.config.write_text(
         workspace.config.read_text()
         + '\n[providers.aws]\nadmin_access_key_id = "env:CLAWBACK_TEST_UNSET_VAR"\n'
         'admin_secret_access_key = "env:CLAWBACK_TEST_UNSET_VAR"\n'
     )
     os.environ.pop("CLAWBACK_TEST_UNSET_VAR", None)
-    run = contain(workspace, workspace.playbook(SNAPSHOT_ONLY), "--yes")
-    assert run.returncode == 2, run.stderr
-    assert "CLAWBACK_TEST_UNSET_VAR" in run.stderr
-    assert workspace.incident_dirs() == []
+    playbook = workspace.playbook(SNAPSHOT_ONLY + "  - id: revoke\n    uses: keys.revoke_all\n")
+    planned = contain(workspace, playbook, "--dry-run", "--json")
+    run = contain(workspace, playbook, "--yes", "--json")
+    assert run.returncode == planned.returncode == 3, run.stderr
+    document = json.loads(run.stdout)
+    assert document["results"][0]["outcome"] == "Collected"
+    aws = [r for r in document["results"] if r["target"].startswith("aws:")]
+    assert aws and all(r["outcome"] == "ManualRequired" for r in aws)
+    assert all("CLAWBACK_TEST_UNSET_VAR" in r["instructions"] for r in aws)
+    assert any(r["target"] == "providers.aws" for r in document["remaining"])
+    assert any("[providers.aws] cannot be used" in w for w in document["warnings"])
+    dry = json.loads(planned.stdout)
+    mine = {r["target"] for r in document["remaining"] if r["target"].startswith(("aws:",
+                                                                                "providers."))}
+    assert mine <= {r["target"] for r in dry["remaining"]}
+    (incident,) = workspace.incident_dirs()
+    assert verify(workspace, incident).returncode == 0
+    # A reference that is not one at all is still bad input: exit 2, nothing done.
+    workspace.config.write_text(workspace.config.read_text().replace(
+        '"env:CLAWBACK_TEST_UNSET_VAR"', '"keyring:no-slash"', 1))
+    refused = contain(workspace, playbook, "--yes")
+    assert refused.returncode == 2, refused.stderr
+    assert "keyring:SERVICE/USER" in refused.stderr
+    assert len(workspace.incident_dirs()) == 1
 
 
 def test_world_writable_playbook_is_refused(workspace: Workspace) -> None:
@@ -182,8 +207,9 @@ def test_dry_run_writes_nothing(workspace: Workspace) -> None:
         SNAPSHOT_ONLY + "  - id: revoke\n    uses: keys.revoke_all\n"
     )
     run = contain(workspace, playbook, "--dry-run")
-    assert run.returncode == 0, run.stderr
-    assert "Dry run" in run.stderr
+    # The exit code the real run would give: the sample home holds keys only a human can kill.
+    assert run.returncode == 3, run.stderr
+    assert "Dry run" in run.stderr and "The real run would exit 3" in run.stderr
     assert workspace.incident_dirs() == []
     assert tree_digest(workspace.home.root) == before
     keyring_file = Path(os.environ["XDG_DATA_HOME"]) / "python_keyring"

@@ -22,6 +22,11 @@ def moto() -> Iterator[MotoStandIn]:
     try:
         yield stand_in
     finally:
+        # moto's in-process servers share one backend: leave it as found for the next one.
+        from tests.keys.standins import post
+
+        post(f"{stand_in.url}/moto-api/reset-auth", b"inf")
+        post(f"{stand_in.url}/moto-api/reset")
         stand_in.stop()
 
 

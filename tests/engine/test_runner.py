@@ -194,6 +194,29 @@ def test_retries_are_bounded_then_reported_retryable(workspace: Workspace) -> No
     assert isinstance(failed.outcome, Failed) and failed.outcome.retryable
 
 
+def test_retries_wait_as_scheduled_and_stop_when_waiting_is_pointless(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from clawback import runner
+
+    slept: list[float] = []
+    monkeypatch.setattr(runner.time, "sleep", slept.append)
+    calls: list[int] = []
+
+    def failing() -> bool:
+        calls.append(len(calls))
+        return True  # worth another try
+
+    runner.retry(failing, lambda done: 0.25 * 2**done, 3)
+    assert len(calls) == 4 and slept == [0.25, 0.5, 1.0]
+    calls.clear(), slept.clear()
+    runner.retry(failing, lambda done: None if done == 1 else 0.1, 5)
+    assert len(calls) == 2 and slept == [0.1]
+    calls.clear(), slept.clear()
+    runner.retry(lambda: calls.append(0) or False, lambda done: 1.0, 5)
+    assert calls == [0] and slept == []
+
+
 def test_a_long_retry_after_is_reported_not_waited_for(workspace: Workspace) -> None:
     cred = recorded_credential(3)
     SCRIPT[cred.target_id] = [Failed(error="rate limited", retryable=True, retry_after=3600)]

@@ -32,10 +32,13 @@ class Recorder:
     def target_finished(self, result: Any) -> None:
         self.lines.append(f"{result.step} {result.action} {result.target} {result.outcome!r}")
 
-    def checkpoint(self, text: str) -> None:
+    def checkpoint(self, text: str, *, urgent: bool = False) -> None:
         self.lines.append(text)
 
     def note(self, message: str) -> None:
+        self.lines.append(message)
+
+    def warn(self, message: str) -> None:
         self.lines.append(message)
 
     def action_issued(self) -> None:

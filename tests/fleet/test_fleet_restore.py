@@ -232,14 +232,15 @@ def test_fleet_cut_is_kept_then_undone_per_host_and_recorded(two_hosts: TwoHosts
     partial = fleet.clawback("restore-network", incident_id)
     outputs.append(partial.stdout + partial.stderr)
     assert partial.returncode == 3, partial.stdout + partial.stderr
-    lines = partial.stdout.splitlines()
-    assert any(line.startswith("edge-a Done: network of edge-a restored") for line in lines)
-    failed = next(line for line in lines if line.startswith("edge-b Failed"))
+    # One entry per host, wrapped at 80 columns: read as words.
+    shown = " ".join(partial.stdout.split())
+    assert "✔ edge-a: done — network of edge-a restored" in shown
+    failed = shown[shown.index("✘ edge-b: failed"):shown.index("Checkpoint (copy it off")]
     assert "cannot reach edge-b" in failed and "is still cut" in failed
     assert f"restore-network {incident_id} --hosts edge-b" in failed
     assert "clawback-agent.pyz restore" in failed  # the on-host fallback
     assert "still running unchecked" not in failed  # contain's advice, not true any more
-    assert "checkpoint (keep a copy off this host)" in partial.stdout
+    assert "Checkpoint (copy it off this host)" in partial.stdout
     a = fleet.links["edge-a"]
     assert "clawback_isolate" not in a.tables() and a.reaches(a.other_addr, SSH_PORT)
     assert fleet.cut_state("edge-a", incident_id)["restored_by"] == "restore-network"
@@ -262,7 +263,7 @@ def test_fleet_cut_is_kept_then_undone_per_host_and_recorded(two_hosts: TwoHosts
     late = fleet.clawback("restore-network", incident_id, "--confirm", "--hosts", "edge-a")
     outputs.append(late.stdout + late.stderr)
     assert late.returncode == 3, late.stdout + late.stderr
-    assert "edge-a Failed" in late.stdout and "too late" in late.stdout
+    assert "✘ edge-a: failed" in late.stdout and "too late" in late.stdout
 
     # On record: per host, an intent before and a result after, each naming its host.
     entries = _restore_entries(incident)

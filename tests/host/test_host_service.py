@@ -252,8 +252,9 @@ def test_a_recycled_pid_in_a_stale_pid_file_is_not_killed(tmp_path: Path) -> Non
 
         outcome = _action(settings).execute(f"pidfile:{pid_file}")
 
-        assert outcome.name == "Done"
-        assert "found no live" in outcome.detail
+        # Nothing was stopped, and that is not an all-clear: a human must look.
+        assert outcome.name == "ManualRequired"
+        assert "nothing was stopped" in outcome.detail
         assert bystander.poll() is None
     finally:
         bystander.kill()
@@ -325,9 +326,14 @@ def test_nothing_found_says_what_was_looked_for(agent_host: AgentHost) -> None:
     action = _action(agent_host.settings())
     assert action.targets() == [NOT_FOUND_TARGET]
     outcome = action.execute(NOT_FOUND_TARGET)
-    assert outcome.name == "Skipped"
-    for looked_for in ("systemd", "launchd", "lock files", "[[agent.services]]", "supervisord"):
-        assert looked_for in outcome.reason
+    # Nothing found is not an all-clear: a manual step that says where clawback looked and
+    # how to point it at the agent (--home, [[agent.services]]).
+    assert outcome.name == "ManualRequired"
+    for looked_for in ("systemd", "launchd", "lock files", "[[agent.services]]", "supervisord",
+                       "--home"):
+        assert looked_for in outcome.instructions
+    # The dry run predicts it.
+    assert action.plan(NOT_FOUND_TARGET).name == "ManualRequired"
 
 
 def test_a_stranger_on_the_gateway_port_is_not_taken_for_the_gateway(

@@ -12,8 +12,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from conftest import AgentHost, gateway_argv, port_open, wait_until
-
 from clawback.incident import create_incident_dir
 from clawback.playbook import load_playbook
 from clawback.registry import load_registry
@@ -22,6 +20,7 @@ from clawback.signing import Signer
 from clawback.timeline import Timeline, read_entries
 from clawback.verify import verify_incident
 from responders.host import HostResponder
+from tests.host.conftest import AgentHost, gateway_argv, port_open, wait_until
 
 INCIDENT = "2026-11-21T0203Z-rchk"
 

@@ -35,7 +35,8 @@ from .sandbox_host import ContainedHost, DemoProcess, read_keyring_file
 # arguments proves nothing about leaks).
 EXPECTED_EXIT = {"contain": {3}, "discover": {0}, "audit": {0}, "drill": {0, 3}, "verify": {0},
                  "report": {0}}
-DRY_RUN_EXIT = {0}
+# A dry run predicts the real run: the sample home leaves keys only a human can kill.
+DRY_RUN_EXIT = EXPECTED_EXIT["contain"]
 
 
 def _keyring_secrets(values: dict[tuple[str, str], str], origin: str) -> list[Secret]:
@@ -151,7 +152,8 @@ def _demo_secrets(sandbox: Path, incident: Path) -> list[Secret]:
 def test_demo_json_leaks_nothing(demo_run: DemoRun) -> None:
     document = json.loads(demo_run.result.stdout)
     incident = Path(document["incident_dir"])
-    assert document["exit_code"] == 3 and document["demo"]["verify_exit"] == 0
+    assert document["contain_exit_code"] == 3 and document["exit_code"] == 0
+    assert document["demo"]["verify_exit"] == 0
     secrets = _demo_secrets(demo_run.sandbox, incident)
     # Discovery found the demo's planted secrets, new and original: the search means something.
     assert len(secrets) >= 40, [s.label for s in secrets]
@@ -199,7 +201,7 @@ def test_contain_with_live_progress_and_every_read_only_command(
     for name in ("report.md", "report.html", "timesketch.jsonl", "timeline.jsonl",
                  "state.json", "evidence/manifest.json"):
         assert (host.incident / name).is_file(), name
-    assert "A human must still do this" in next(
+    assert "To do by hand" in next(
         r for r in host.runs if r.args[0] == "contain" and "--dry-run" not in r.args
     ).result.stderr
     # The replacement AWS key and the new gateway tokens are among the secrets searched for.
