@@ -93,7 +93,9 @@ def test_live_progress_shows_the_agents_text_escaped() -> None:
 
     stream = io.StringIO()
     reporter = RichReporter(stream=stream)
-    reporter.step_started(f"step{HOSTILE}", f"uses{HOSTILE}", f"desc{HOSTILE}")
+    # Step ids and actions are checked against the playbook's pattern: the agent's text comes
+    # in targets, details, reasons and notes.
+    reporter.step_started("revoke", "keys.revoke_all", "")
     reporter.step_skipped("s", f"reason {HOSTILE}")
     failed = TargetResult("revoke", "revoke", f"openclaw:{HOSTILE}",
                           Failed(error=f"cannot write {HOSTILE}"))
