@@ -28,6 +28,7 @@ import pwd
 import re
 import shlex
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from responders.interface import (
     Action,
     Done,
     Failed,
+    ManualRequired,
     Outcome,
     Planned,
     ResponderContext,
@@ -90,6 +92,8 @@ _RPC_SLACK_S = 5.0
 # A pid file cannot predate its process; a process younger than its pid file by more than this
 # is a recycled pid, not the gateway.
 _PIDFILE_CLOCK_SLACK_S = 2.0
+# Two targets of one stop may share a supervisord config file.
+_supervisor_config_lock = threading.Lock()
 
 
 def _looked_for() -> str:
@@ -466,6 +470,21 @@ def _cmdline_option(cmdline: Sequence[str], *names: str) -> str | None:
                 return cmdline[index + 1]
             if token.startswith(name + "="):
                 return token.split("=", 1)[1]
+    return None
+
+
+def _unix_socket_owner(path: str) -> int | None:
+    """The pid listening on the unix socket ``path`` (a supervisord named by its socket)."""
+    if not path:
+        return None
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="unix"):
+            # supervisord binds "<file>.<its pid>" and renames it to <file>; the kernel keeps
+            # the name it was bound with.
+            if conn.pid and conn.laddr in (path, f"{path}.{conn.pid}"):
+                proc = psutil.Process(conn.pid)
+                if _is_supervisord(proc):
+                    return conn.pid
     return None
 
 
@@ -1057,6 +1076,9 @@ class StopServiceAction(Action):
             lines += [
                 f"supervisord {where}: supervisor.stopProcessGroup({group!r}, wait=True)",
                 f"supervisord {where}: supervisor.removeProcessGroup({group!r})",
+                f"autostart=false in [program:{spec.name.split(':')[-1]}] of "
+                f"{self._supervisor_config_path(spec) or 'its config file (unknown yet)'} "
+                "and its includes, each file backed up into the incident first",
             ]
         pids = [g.pid for g in self._processes_of(spec)]
         if spec.kind in ("pidfile", "process") or pids:
@@ -1143,9 +1165,10 @@ class StopServiceAction(Action):
         # Measured here because the panic button promises the first stop request within 0.25 s
         # of process start; bench/ reads it back.
         facts["stop_sent_after_s"] = round(time.monotonic() - started, 4)
+        stopped_program: dict[str, Any] | None = None
         try:
             if spec.kind == "supervisord":
-                facts["persistence"] = self._stop_supervisord(spec, sent)
+                stopped_program = self._stop_supervisord(spec, sent)
             elif spec.kind in ("pidfile", "process"):
                 signals = terminate(
                     [g.process for g in before], self.params.term_timeout, self.params.kill_timeout
@@ -1165,6 +1188,9 @@ class StopServiceAction(Action):
                 }
             )
         facts["commands"] = sent
+        not_final = None
+        if stopped_program is not None:
+            facts["persistence"], not_final = self._keep_program_off(spec, stopped_program)
         proof = self._prove(spec, before, port, watch)
         facts["proof"] = proof
         facts["duration_s"] = round(time.monotonic() - started, 3)
@@ -1176,6 +1202,12 @@ class StopServiceAction(Action):
             return Failed(
                 error=self._respawn_advice(spec, proof, port),
                 detail=f"{spec.kind} {spec.name} is still up",
+                facts=facts,
+            )
+        if not_final is not None:
+            return ManualRequired(
+                instructions=not_final,
+                detail=f"supervisord {spec.name} is stopped now, but not for good",
                 facts=facts,
             )
         verb = "stopped" if before or spec.kind not in ("pidfile", "process") else "found no live"
@@ -1251,7 +1283,10 @@ class StopServiceAction(Action):
             )
         return f"{what}: {tail}{hint}" if tail else f"{what}{hint}"
 
-    def _stop_supervisord(self, spec: ServiceSpec, sent: list[dict[str, Any]]) -> str:
+    def _stop_supervisord(
+        self, spec: ServiceSpec, sent: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Stop and remove the program's group; returns its process info from before."""
         client = SupervisorClient(
             spec.options, self.params.term_timeout + self.params.kill_timeout + _RPC_SLACK_S
         )
@@ -1276,11 +1311,98 @@ class StopServiceAction(Action):
             except (SupervisorFault, SupervisorUnreachable) as exc:
                 call["error"] = str(exc)
             sent.append(call)
-        return (
-            f"program group {group!r} stopped and removed from supervisord's running config; "
-            f"`supervisorctl update` or a supervisord restart re-reads [program:{group}] from "
-            "its config file: set autostart=false there to keep it off for good"
+        return info
+
+    def _keep_program_off(
+        self, spec: ServiceSpec, info: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        """Make the stop survive ``supervisorctl update``, a supervisord restart and a reboot:
+        ``autostart=false`` in every config file that defines the program, each backed up into
+        the incident first, then read back the way supervisord merges them.
+
+        Returns (facts, None) when that holds, else (facts, instructions for the operator)."""
+        from responders.host import supervisord_config as sc
+
+        name, group = str(info.get("name") or spec.name), str(info.get("group") or spec.name)
+        facts: dict[str, Any] = {"program": name}
+        main = self._supervisor_config_path(spec)
+        manual = (
+            f"supervisord will start the gateway again at its next `supervisorctl update`, "
+            f"restart or reboot: set autostart=false in the [program:{name}] section of its "
+            "config file (or delete the section), then run `supervisorctl update`"
         )
+        if main is None:
+            facts["problem"] = "supervisord's config file is unknown"
+            return facts, (
+                f"{manual}. clawback could not tell which file that is: name it as "
+                "supervisor_config = <supervisord.conf> in [[agent.services]]"
+            )
+        facts["config"] = main
+        try:
+            sections = sc.program_sections(main, sc.candidates(name, group))
+            if not sections:
+                facts["problem"] = f"no [program:{name}] in {main} or its includes"
+                return facts, f"{manual}. No file read from {main} defines it"
+            edited, backups = [], []
+            note = f"clawback incident {self.context.incident_id or '(no id)'}: kept off"
+            with _supervisor_config_lock:
+                for part in sections:
+                    edited_now, backup = self._rewrite_config(part, note)
+                    if edited_now:
+                        edited.append(part.file)
+                    if backup is not None:
+                        backups.append(backup)
+            section = sections[0].section
+            facts.update(
+                file=sections[-1].file, section=section, edited=edited, backups=backups
+            )
+            if sc.autostarts(main, section):
+                facts["problem"] = "autostart is still on when the files are read back"
+                return facts, f"{manual}. After the edit it still reads autostart=true"
+        except (sc.SupervisorConfigError, ResponderError) as exc:
+            facts["problem"] = str(exc)
+            return facts, f"{manual}. {exc}"
+        except OSError as exc:
+            facts["problem"] = f"{exc.filename}: {exc.strerror}"
+            return facts, f"{manual}. {exc.filename}: {exc.strerror}"
+        facts["autostart"] = "false"
+        return facts, None
+
+    def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
+        """``autostart=false`` into one file's section; (changed, backup fact)."""
+        from responders.host import supervisord_config as sc
+        from responders.openclaw import BackupStore, replace_file
+
+        path = Path(part.file)
+        data = path.read_bytes()
+        text = data.decode("utf-8", errors="surrogateescape")
+        result = sc.with_autostart_off(text, part.section, note)
+        if result == text:
+            return False, None
+        backup = BackupStore(self.context.incident_dir).keep(path, data)
+        replace_file(path, result.encode("utf-8", errors="surrogateescape"))
+        return True, backup.fact()
+
+    def _supervisor_config_path(self, spec: ServiceSpec) -> str | None:
+        """The main config file of the supervisord that runs ``spec``: as configured, as its
+        command line says, or where supervisord itself would look from its working dir."""
+        configured = spec.options.get("supervisor_config")
+        if configured:
+            return os.path.abspath(str(configured))
+        from responders.host import supervisord_config as sc
+
+        pid = spec.options.get("supervisord_pid") or _unix_socket_owner(
+            str(spec.options.get("socket") or "")
+        )
+        if not pid:
+            return None  # never a guess: the file edited must be that supervisord's own
+        try:
+            supervisord = psutil.Process(int(pid))
+            cwd, cmdline = supervisord.cwd(), supervisord.cmdline()
+        except psutil.Error:
+            return None
+        named = _cmdline_option(cmdline, "-c", "--configuration")
+        return os.path.join(cwd, named) if named else sc.find_main_config(cwd)
 
     # -- proof --------------------------------------------------------------------------------
 

@@ -41,9 +41,12 @@ from tests.host.conftest import (
 PLANTED_TOKEN = "oc-gw-token-" + "7f3a9c2e5b1d" * 3
 
 
-def _action(settings: dict, recheck: float = 0.3) -> StopServiceAction:
+def _action(settings: dict, recheck: float = 0.3, incident_dir: Path | None = None
+            ) -> StopServiceAction:
     params = StopServiceParams(recheck_seconds=recheck, term_timeout=3, kill_timeout=2)
-    return StopServiceAction(ResponderContext(settings=settings), params)
+    context = ResponderContext(settings=settings, incident_id="test-incident",
+                               incident_dir=incident_dir)
+    return StopServiceAction(context, params)
 
 
 def _gateway_pids(handle: SupervisorHandle) -> list[int]:
@@ -65,12 +68,13 @@ def supervised(tmp_path: Path) -> tuple[SupervisorHandle, int, Path]:
 
 
 def test_supervisord_stop_disables_autorestart_and_the_port_stays_closed(
-    supervised: tuple[SupervisorHandle, int, Path],
+    supervised: tuple[SupervisorHandle, int, Path], tmp_path: Path
 ) -> None:
     handle, port, lock_dir = supervised
     pid = handle.process_info("openclaw-gateway")["pid"]
     service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
-    action = _action({"agent": {"gateway_port": port, "services": [service]}}, recheck=1.5)
+    action = _action({"agent": {"gateway_port": port, "services": [service]}}, recheck=1.5,
+                     incident_dir=tmp_path / "incident")
     assert action.targets() == ["supervisord:openclaw-gateway"]
 
     outcome = action.execute("supervisord:openclaw-gateway")
@@ -91,6 +95,62 @@ def test_supervisord_stop_disables_autorestart_and_the_port_stays_closed(
     assert "openclaw-gateway" not in [
         p["name"] for p in handle.rpc().supervisor.getAllProcessInfo()
     ]
+    # Found from the socket alone: the supervisord listening on it names its config file.
+    persistence = outcome.facts["persistence"]
+    assert persistence["file"] == str(handle.config_path) and persistence["autostart"] == "false"
+    (backup,) = persistence["backups"]
+    assert "autostart=true" in Path(backup["backup"]).read_text()
+
+
+def test_the_stop_survives_supervisorctl_update_and_a_supervisord_restart(
+    supervised: tuple[SupervisorHandle, int, Path], tmp_path: Path
+) -> None:
+    handle, port, _ = supervised
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
+    action = _action({"agent": {"gateway_port": port, "services": [service]}},
+                     incident_dir=tmp_path / "incident")
+    before = handle.config_path.read_text()
+
+    outcome = action.execute("supervisord:openclaw-gateway")
+
+    assert outcome.name == "Done", outcome
+    after = handle.config_path.read_text()
+    changed = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert changed == ["; clawback incident test-incident: kept off", "autostart=false"]
+    update = subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(handle.config_path),
+         "update"], capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert update.returncode == 0, update.stderr
+    # Each RPC answer comes after a pass of supervisord's loop, which starts autostart
+    # programs: two answers after the update, it has had its chance.
+    for _ in range(2):
+        info = handle.process_info("openclaw-gateway")
+    assert (info["statename"], info["pid"]) == ("STOPPED", 0)
+    handle.restart()
+    for _ in range(2):
+        info = handle.process_info("openclaw-gateway")
+    assert (info["statename"], info["pid"]) == ("STOPPED", 0)
+    assert not port_open(port)
+
+
+def test_a_supervisord_whose_config_is_unknown_is_stopped_and_left_to_a_human(
+    supervised: tuple[SupervisorHandle, int, Path], tmp_path: Path
+) -> None:
+    handle, port, _ = supervised
+    missing = tmp_path / "elsewhere" / "supervisord.conf"
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path),
+               "supervisor_config": str(missing)}
+    action = _action({"agent": {"gateway_port": port, "services": [service]}},
+                     incident_dir=tmp_path / "incident")
+
+    outcome = action.execute("supervisord:openclaw-gateway")
+
+    assert outcome.name == "ManualRequired", outcome
+    assert outcome.facts["proof"]["pids_after"] == [] and not port_open(port)
+    assert "autostart=false" in outcome.instructions
+    assert "[program:openclaw-gateway]" in outcome.instructions
+    assert str(missing) in outcome.instructions
 
 
 def test_discovery_finds_the_supervised_gateway_and_stops_it_through_supervisord(
@@ -99,7 +159,7 @@ def test_discovery_finds_the_supervised_gateway_and_stops_it_through_supervisord
     argv = gateway_argv(agent_host.port, agent_host.lock_dir, uid=agent_host.uid)
     with start_supervisord(tmp_path / "sv", {"openclaw-gateway": argv}) as handle:
         assert wait_until(lambda: port_open(agent_host.port))
-        action = _action(agent_host.settings(), recheck=1.5)
+        action = _action(agent_host.settings(), recheck=1.5, incident_dir=tmp_path / "incident")
 
         assert action.targets() == ["supervisord:openclaw-gateway"]
         planned = action.plan("supervisord:openclaw-gateway")
@@ -108,6 +168,10 @@ def test_discovery_finds_the_supervised_gateway_and_stops_it_through_supervisord
         assert outcome.name == "Done", outcome
         found = outcome.facts["found"]
         assert found["socket"] == str(handle.socket_path) and found["supervisord_pid"] == handle.pid
+        assert found["supervisor_config"] == str(handle.config_path)
+        assert outcome.facts["persistence"]["autostart"] == "false"
+        assert any("autostart=false in [program:openclaw-gateway]" in line
+                   for line in planned.commands)
         assert any("removeProcessGroup" in line for line in planned.commands)
         assert outcome.facts["proof"]["pids_after"] == []
         assert not port_open(agent_host.port)
