@@ -80,6 +80,8 @@ LAUNCHD_SYSTEM_DIRS: tuple[tuple[str, str], ...] = (
     ("/Library/LaunchDaemons", "system"),
 )
 NOT_FOUND_TARGET = "openclaw-gateway"
+# Where systemd keeps its runtime state when it is PID 1 (what sd_booted() checks).
+SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
 
 _KERNEL_COMM_BYTES = 15
 _AGENT_PACKAGES = ("openclaw", "clawdbot", "moltbot")
@@ -1063,6 +1065,13 @@ class StopServiceAction(Action):
                 f"(looked for {_looked_for()})",
                 facts={"found": None},
             )
+        inert = _inert_unit(spec)
+        if inert is not None:
+            return Planned(
+                action=self.name,
+                detail=f"would only report {spec.name}: {_outcome_text(inert)}",
+                facts={"found": spec.describe()},
+            )
         port = spec.port(self.agent.gateway_port)
         lines = [
             c.display()
@@ -1149,6 +1158,9 @@ class StopServiceAction(Action):
         spec = self._spec(target)
         if spec is None:
             return self._nothing_found(target)
+        inert = _inert_unit(spec)
+        if inert is not None:
+            return inert
         port = spec.port(self.agent.gateway_port)
         before = self._processes_of(spec)
         tree = _with_descendants(g.process for g in before)
@@ -1474,6 +1486,59 @@ class StopServiceAction(Action):
                 f"`ss -ltnp 'sport = :{port}'`"
             )
         return "the gateway is not down: " + "; ".join(parts)
+
+
+def _systemd_booted() -> bool:
+    """sd_booted(): systemd is PID 1 exactly when this directory exists."""
+    return os.path.isdir(SYSTEMD_RUNTIME_DIR)
+
+
+def _user_manager_running(user: str) -> bool:
+    uid = _uid_of(user)
+    return uid is not None and os.path.exists(f"/run/user/{uid}/systemd/private")
+
+
+def _inert_unit(spec: ServiceSpec) -> Outcome | None:
+    """A unit file no systemd can act on: say so instead of failing the stop.
+
+    ``openclaw gateway install`` leaves ``~/.config/systemd/user/openclaw-gateway.service`` even
+    where the gateway then runs under something else, and a container or a host without
+    systemd keeps such files around. With no systemd running nothing starts from them, so
+    there is nothing to stop there; the gateway itself is stopped (and proved down) through
+    whatever really runs it, which discovery lists as its own target.
+    """
+    if spec.kind not in ("systemd", "systemd-user"):
+        return None
+    where = spec.found_by if spec.found_by.startswith("/") else f"{spec.kind} {spec.name}"
+    facts = {"found": spec.describe()}
+    if not _systemd_booted():
+        return Skipped(
+            reason=f"no systemd runs on this host ({SYSTEMD_RUNTIME_DIR} is missing), so "
+            f"nothing runs {spec.name} and there is nothing to stop through it; the unit "
+            f"file {where} is inert here. A gateway that runs is stopped through what "
+            "really runs it (its own target). Delete the unit if this home moves to a host "
+            "with systemd: it would start the gateway there",
+            facts={**facts, "systemd": "not running"},
+        )
+    user = spec.options.get("user")
+    if spec.kind == "systemd-user" and user and not _user_manager_running(str(user)):
+        return ManualRequired(
+            instructions=f"{user}'s systemd user manager is not running, so {spec.name} "
+            f"could not be disabled; it would start the gateway at {user}'s next login. "
+            f"Before that login, delete or rename {where} (or, logged in as {user}: "
+            f"`systemctl --user disable --now {spec.name}`)",
+            detail=f"{spec.name} is not running now (no user manager)",
+            facts={**facts, "systemd": "running", "user_manager": "not running"},
+        )
+    return None
+
+
+def _outcome_text(outcome: Outcome) -> str:
+    if isinstance(outcome, Skipped):
+        return outcome.reason
+    if isinstance(outcome, ManualRequired):
+        return outcome.instructions
+    return outcome.detail
 
 
 def _describe_listener(proc: psutil.Process) -> dict[str, Any]:

@@ -316,6 +316,50 @@ def test_a_stranger_on_the_gateway_port_is_not_taken_for_the_gateway(
     assert stranger.poll() is None
 
 
+def _stray_unit(agent_host: AgentHost) -> Path:
+    """The unit `openclaw gateway install` leaves (0644, the token in clear) in the home."""
+    home = agent_host.tmp_dir / "home"
+    unit = home / ".config" / "systemd" / "user" / "openclaw-gateway.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/usr/bin/node /x/openclaw/dist/index.js gateway\n"
+                    f"Environment=OPENCLAW_GATEWAY_TOKEN={PLANTED_TOKEN}\n")
+    os.chown(home, agent_host.uid, agent_host.uid)
+    return unit
+
+
+def test_a_user_unit_with_no_systemd_behind_it_is_reported_not_failed(
+    agent_host: AgentHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = _stray_unit(agent_host)
+    monkeypatch.setattr("responders.host.service.SYSTEMD_RUNTIME_DIR",
+                        str(agent_host.tmp_dir / "no-systemd-here"))
+    action = _action(agent_host.settings())
+    target = f"systemd-user:{agent_host.uid}/openclaw-gateway.service"
+    assert action.targets() == [target]
+
+    planned = action.plan(target)
+    outcome = action.execute(target)
+
+    assert outcome.name == "Skipped", outcome
+    assert "no systemd runs on this host" in outcome.reason and str(unit) in outcome.reason
+    assert "would only report" in planned.detail and not planned.commands
+
+
+def test_a_user_unit_whose_user_manager_is_down_is_left_to_a_human(
+    agent_host: AgentHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = _stray_unit(agent_host)
+    booted = agent_host.tmp_dir / "run-systemd-system"
+    booted.mkdir()
+    monkeypatch.setattr("responders.host.service.SYSTEMD_RUNTIME_DIR", str(booted))
+    action = _action(agent_host.settings())
+
+    outcome = action.execute(f"systemd-user:{agent_host.uid}/openclaw-gateway.service")
+
+    assert outcome.name == "ManualRequired", outcome
+    assert "next login" in outcome.instructions and str(unit) in outcome.instructions
+
+
 def test_unknown_kind_is_refused_with_the_kinds_and_how_to_name_it() -> None:
     with pytest.raises(ResponderError) as raised:
         services_from_settings([{"kind": "runit", "name": "openclaw-gateway"}])
