@@ -63,6 +63,8 @@ SERVICE_KINDS: tuple[str, ...] = (
     "process",
 )
 DEFAULT_GATEWAY_PORT = 18789
+# Side listeners of the gateway process: browser control (port+2) and its relay (port+3).
+SIDE_PORT_OFFSETS: tuple[int, ...] = (2, 3)
 GATEWAY_TITLES: tuple[str, ...] = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
 GATEWAY_UNIT = re.compile(
     r"^(?:openclaw-gateway(?:-[A-Za-z0-9_.@-]+)?|clawdbot-gateway|moltbot-gateway)\.service$"
@@ -340,6 +342,41 @@ def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
         if any(p in _AGENT_PACKAGES for p in parts) and "gateway" in cmdline[index + 1 :]:
             return "argv"
     return None
+
+
+def gateway_wrapper(proc: psutil.Process) -> psutil.Process | None:
+    """The ``openclaw`` CLI process that started this gateway, if one did.
+
+    ``openclaw gateway`` (2026.2.26) runs as two processes: the CLI, which titles itself
+    ``openclaw`` (its ``/proc/<pid>/cmdline`` becomes just that word), re-executes node with
+    warning flags and waits for its child, which titles itself ``openclaw-gateway``. The CLI
+    forwards signals and exits on its own ~2 s after the gateway dies, but until then it is
+    part of what runs and must be stopped and proved gone with it.
+    """
+    with contextlib.suppress(psutil.Error):
+        parent = proc.parent()
+        if parent is None or parent.pid == 1 or parent.pid in _own_lineage():
+            return None
+        if parent.uids().real != proc.uids().real or _is_process_supervisor(parent):
+            return None
+        name, cmdline = parent.name(), parent.cmdline()
+        first = os.path.basename(cmdline[0]) if cmdline else ""
+        if name in _AGENT_PACKAGES or first in _AGENT_PACKAGES or any(
+            os.path.basename(part) in ("openclaw.mjs", "openclaw.js") for part in cmdline[:3]
+        ):
+            return parent
+    return None
+
+
+def wrappers_of(gateways: Sequence[GatewayProcess]) -> list[GatewayProcess]:
+    known = {g.pid for g in gateways}
+    found: list[GatewayProcess] = []
+    for gateway in gateways:
+        wrapper = gateway_wrapper(gateway.process)
+        if wrapper is not None and wrapper.pid not in known and _alive(wrapper):
+            known.add(wrapper.pid)
+            found.append(GatewayProcess(wrapper, [f"openclaw wrapper of pid {gateway.pid}"]))
+    return found
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -714,6 +751,15 @@ def _could_be_gateway(proc: psutil.Process, agent_uid: int | None) -> bool:
         return agent_uid not in (None, 0) and proc.uids().real == agent_uid
     except psutil.Error:
         return False
+
+
+def _gateway_like(proc: psutil.Process, agent_uid: int | None) -> bool:
+    try:
+        if gateway_signature(proc.name(), proc.cmdline()):
+            return True
+    except psutil.Error:
+        return False
+    return _could_be_gateway(proc, agent_uid)
 
 
 def discover(agent: AgentSettings) -> Discovery:
@@ -1108,8 +1154,15 @@ class StopServiceAction(Action):
         )
 
     def _processes_of(self, spec: ServiceSpec, *, fresh: bool = False) -> list[GatewayProcess]:
-        """The live processes behind ``spec``; ``fresh`` looks again instead of trusting what
-        discovery saw (the proof must notice a respawn under a new pid)."""
+        """The live processes behind ``spec``, with the ``openclaw`` wrappers that started
+        them; ``fresh`` looks again instead of trusting what discovery saw (the proof must
+        notice a respawn under a new pid)."""
+        found = self._gateway_processes_of(spec, fresh=fresh)
+        return found + wrappers_of(found)
+
+    def _gateway_processes_of(
+        self, spec: ServiceSpec, *, fresh: bool = False
+    ) -> list[GatewayProcess]:
         discovered = None if fresh else self._discover().processes.get(spec.target_id)
         if spec.kind == "pidfile":
             proc = process_of_pid_file(read_pid_file(str(spec.options["pidfile"])))
@@ -1456,6 +1509,12 @@ class StopServiceAction(Action):
                 info = SupervisorClient(spec.options, 5.0).process_info(spec.name)
                 out["supervisor_state"] = info["statename"] if info else "removed"
         listeners = port_listeners(port)
+        # Browser control (+2) and its relay (+3) listen in the gateway's own process; one of
+        # them still open under a gateway-like process means part of it survived.
+        listeners += [
+            p for side in SIDE_PORT_OFFSETS for p in port_listeners(port + side)
+            if isinstance(p, psutil.Process) and _gateway_like(p, self.agent.uid)
+        ]
         out.update(
             pids=sorted(pids),
             port_open=bool(listeners),

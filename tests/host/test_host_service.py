@@ -32,6 +32,7 @@ from responders.host.service import (
 from responders.interface import ResponderContext, ResponderError
 from tests.host.conftest import (
     AgentHost,
+    as_uid,
     free_port,
     gateway_argv,
     port_open,
@@ -233,6 +234,80 @@ def test_lock_file_alone_is_enough_to_find_and_stop_a_bare_gateway(
     assert PLANTED_TOKEN not in json.dumps(outcome.facts, default=str) + outcome.detail
 
 
+# The shape of `openclaw gateway` in 2026.2.26: a CLI process titled "openclaw" that started
+# the gateway and waits. This one keeps waiting after its child is gone, so only a stop that
+# finds the wrapper gets rid of it.
+WRAPPER = """
+import ctypes, os, subprocess, sys, time
+ctypes.CDLL(None).prctl(15, b"openclaw", 0, 0, 0)
+# The stand-in needs only the standard library: the system's Python, which this uid can
+# always run (a venv's interpreter may be a link into a home it cannot enter).
+python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+subprocess.call([python, *sys.argv[2:]])
+time.sleep(600)
+"""
+
+
+def test_the_openclaw_wrapper_is_stopped_with_the_gateway(agent_host: AgentHost) -> None:
+    argv = gateway_argv(agent_host.port, agent_host.lock_dir)
+    wrapper = subprocess.Popen(
+        as_uid(agent_host.uid, [sys.executable, "-c", WRAPPER, *argv]),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    agent_host.processes.append(wrapper)
+    assert wait_until(lambda: port_open(agent_host.port))
+    assert wait_until(lambda: any(agent_host.lock_dir.glob("gateway.*.lock")))
+    action = _action(agent_host.settings())
+    (target,) = action.targets()
+
+    outcome = action.execute(target)
+
+    assert outcome.name == "Done", outcome
+    found = {p["pid"]: p["found_by"] for p in outcome.facts["processes_before"]}
+    assert found[wrapper.pid] == [f"openclaw wrapper of pid {_child_pid(found, wrapper.pid)}"]
+    assert wrapper.wait(timeout=10) != 0  # terminated, not left waiting
+
+
+def _child_pid(found: dict[int, list[str]], wrapper: int) -> int:
+    (child,) = [pid for pid in found if pid != wrapper]
+    return child
+
+
+def _port_pair() -> int:
+    """A port P with P+2 free too (the gateway's browser-control side port)."""
+    import socket
+
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 2))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free port pair")
+
+
+def test_a_side_port_left_open_by_the_agent_fails_the_proof(agent_host: AgentHost) -> None:
+    agent_host.port = _port_pair()
+    agent_host.start_gateway()
+    side = subprocess.Popen(
+        as_uid(agent_host.uid, [sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                                str(agent_host.port + 2)]),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    agent_host.processes.append(side)
+    assert wait_until(lambda: port_open(agent_host.port + 2))
+    action = _action(agent_host.settings())
+    (target,) = action.targets()
+
+    outcome = action.execute(target)
+
+    assert outcome.name == "Failed", outcome
+    assert side.pid in outcome.facts["proof"]["listeners_after"]
+    assert "still has a listener" in outcome.error
+
+
 def test_a_recycled_pid_in_a_stale_pid_file_is_not_killed(tmp_path: Path) -> None:
     bystander = subprocess.Popen(["sleep", "30"])
     try:
@@ -374,6 +449,10 @@ def test_unknown_kind_is_refused_with_the_kinds_and_how_to_name_it() -> None:
 def test_gateway_signature() -> None:
     assert gateway_signature("openclaw-gatewa", ["python3"]) == "process title"
     assert gateway_signature("node", ["openclaw-gateway"]) == "process title"
+    # 2026.2.26 as psutil sees it: the title overwrites argv, padded with empty strings.
+    assert gateway_signature("openclaw-gateway", ["openclaw-gateway", "", ""]) == "process title"
+    # Its wrapper is no gateway by its looks: it is found as the gateway's parent.
+    assert gateway_signature("openclaw", ["openclaw", "", ""]) is None
     real = ["node", "/usr/lib/node_modules/openclaw/dist/index.js", "gateway", "--port", "18789"]
     assert gateway_signature("node", real) == "argv"
     assert gateway_signature("python3", [sys.executable, "-m", "clawback.cli", "contain"]) is None
