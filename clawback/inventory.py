@@ -1687,6 +1687,19 @@ def _workspaces(state: Path, merged: Mapping[str, Any], user_home: Path) -> list
     return list(dict.fromkeys(p for p in found if p.is_absolute()))
 
 
+def config_file(state: Path) -> Path | None:
+    """The config OpenClaw reads in this state dir (first of its names that exists)."""
+    return next((state / name for name in CONFIG_NAMES if _is_file(state / name)), None)
+
+
+def workspace_dirs(state: Path, user_home: Path) -> list[Path]:
+    """The agent workspaces this state dir's config names (``agents.defaults.workspace``,
+    ``agents.list[].workspace``), and ``<state>/workspace``, the default."""
+    config = config_file(state)
+    merged = load_config(config).merged if config is not None else {}
+    return _workspaces(state, merged, user_home)
+
+
 def _judge(
     value: str, recognition: Recognition | None, *, secret_name: bool, force: bool
 ) -> Recognition | None:

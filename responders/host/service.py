@@ -93,6 +93,8 @@ _USER_MANAGER_CGROUP = re.compile(r"/user@(\d+)\.service/")
 # An exit code that means "was not running / not loaded": success for a stop.
 _LAUNCHCTL_NOT_LOADED = (3, 5, 113)
 _RPC_SLACK_S = 5.0
+# The evidence pass asks supervisord where the logs are; it must not hold up the stop.
+_LOG_LOOKUP_TIMEOUT_S = 1.0
 # A pid file cannot predate its process; a process younger than its pid file by more than this
 # is a recycled pid, not the gateway.
 _PIDFILE_CLOCK_SLACK_S = 2.0
@@ -935,6 +937,52 @@ class SupervisorClient:
 
     def remove_group(self, group: str) -> Any:
         return self._call("removeProcessGroup", group)
+
+
+def supervisor_log_files(spec: ServiceSpec) -> list[str]:
+    """The stdout and stderr logs supervisord keeps of ``spec``'s program: as the running
+    supervisord reports them, else as its config files say (after a stop removed the group)."""
+    from responders.host import supervisord_config as sc
+
+    files: list[str] = []
+    info = None
+    with contextlib.suppress(ResponderError, SupervisorFault):
+        info = SupervisorClient(spec.options, _LOG_LOOKUP_TIMEOUT_S).process_info(spec.name)
+    if info:
+        files = [str(info.get(k) or "") for k in ("stdout_logfile", "stderr_logfile")]
+        files = [f for f in files if f and os.path.isfile(f)]
+    if files:
+        return files
+    main = spec.options.get("supervisor_config")
+    if not main:
+        return []
+    name = spec.name.split(":")[-1]
+    group = spec.name.split(":")[0]
+    with contextlib.suppress(sc.SupervisorConfigError, OSError):
+        sections = sc.program_sections(str(main), sc.candidates(name, group))
+        if sections:
+            return sc.log_files(str(main), sections[0].section, name, group)
+    return []
+
+
+def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
+    """The gateway's stdout/stderr logs kept by supervisord, for the evidence: of the
+    supervisord services configured, or (none configured) of the supervisord that runs a
+    gateway found right now."""
+    try:
+        agent = AgentSettings.from_settings(settings)
+    except ResponderError:
+        return []
+    specs = [s for s in agent.services if s.kind == "supervisord"]
+    if not agent.services:
+        for gateway in scan_titles(agent.uid):
+            manager = manager_of(gateway.process)
+            if manager is not None and manager.kind == "supervisord":
+                specs.append(manager)
+    files: list[str] = []
+    for spec in _dedupe(specs):
+        files += supervisor_log_files(spec)
+    return list(dict.fromkeys(files))
 
 
 # --------------------------------------------------------------------------------------------
