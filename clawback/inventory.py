@@ -1770,6 +1770,19 @@ def _iter_state_dirs(explicit: Sequence[Path]) -> Iterator[Path]:
 # --------------------------------------------------------------------------------------------
 
 
+def find_state_dirs(
+    user_home: Path,
+    env: Mapping[str, str] | None = None,
+    system_service_dirs: Sequence[Path] = SYSTEM_SERVICE_DIRS,
+) -> list[Path]:
+    """The state dirs ``discover`` would scan when none are configured (step 1 of the
+    algorithm: ``OPENCLAW_STATE_DIR`` in ``env`` or a service definition, ``~/.openclaw``,
+    profiles, legacy dirs); reads directory entries and service definitions only."""
+    scan = _Discovery(Path(user_home).absolute(), env or {})
+    scan.scan_services(system_service_dirs)
+    return scan.candidate_state_dirs()
+
+
 def discover(
     *,
     user_home: Path,

@@ -53,9 +53,15 @@ Config, the ``[providers.openclaw]`` table of clawback.toml (every key optional)
 
 The action ``openclaw.lockdown`` follows the official "Contain" steps (research/openclaw.md
 §4.3) in every config file (``$include``d ones too) of every state dir in ``[agent]
-state_dirs``: ``gateway.bind`` becomes ``"loopback"``, a Tailscale ``serve``/``funnel`` mode
-becomes ``"off"``, ``dmPolicy``/``groupPolicy`` ``"open"`` becomes ``"disabled"``, and ``"*"``
-leaves every ``allowFrom``/``groupAllowFrom`` list (config and ``credentials/*-allowFrom.json``).
+state_dirs`` (or, when none is configured, every state dir discovery finds in the agent's
+home, as the keys step does): ``gateway.bind`` becomes ``"loopback"``, a Tailscale
+``serve``/``funnel`` mode becomes ``"off"``, ``dmPolicy``/``groupPolicy`` ``"open"`` becomes
+``"disabled"``, and ``"*"`` leaves every ``allowFrom``/``groupAllowFrom`` list (config and
+``credentials/*-allowFrom.json``). It also makes re-pairing need the owner's approval: clearing
+device tokens alone is undone on loopback, where 2026.2.26 approves any new device silently
+(the local CLI came back with ``operator.admin`` where it had ``operator.read``); see
+``LOOPBACK_PROXIES`` for the mechanism and the setting (``gateway.trustedProxies``), which is
+added to ``openclaw.json`` only (Clawdbot-era configs are left as they are).
 """
 
 from __future__ import annotations
@@ -331,6 +337,47 @@ class Json5Document:
         del parent.keys[index]
         del parent.values[index]
         return True
+
+    def ensure_items(self, path: KeyPath, values: Sequence[str]) -> bool:
+        """The list at ``path`` holds every one of ``values`` (appended in order), creating
+        the list and any missing object on the way; False if something else is in the way."""
+        from json5 import model
+
+        node = self._model.value
+        for depth, segment in enumerate(path):
+            if not isinstance(node, model.JSONObject) or not isinstance(segment, str):
+                return False
+            index = self._member(node, segment)
+            if index is None:
+                last = depth == len(path) - 1
+                child: Any = model.JSONArray() if last else model.JSONObject()
+                self._add_member(node, segment, child)
+                node = child
+            else:
+                node = node.values[index]
+        if not isinstance(node, model.JSONArray):
+            return False
+        present = {v.characters for v in node.values if isinstance(v, model.String)}
+        for value in values:
+            if value not in present:
+                node.values.append(model.DoubleQuotedString(value, json.dumps(value)))
+        return True
+
+    @staticmethod
+    def _add_member(node: Any, name: str, value: Any) -> None:
+        """Append ``name: value``, quoted and indented like the members already there."""
+        from json5 import model
+
+        quoted = bool(node.keys) and not isinstance(node.keys[-1], model.Identifier)
+        key = model.DoubleQuotedString(name, json.dumps(name)) if quoted else model.Identifier(
+            name, name)
+        if node.keys:
+            key.wsc_before = list(node.keys[-1].wsc_before)
+            last = node.values[-1]
+            value.wsc_after, last.wsc_after = list(last.wsc_after), []
+        value.wsc_before = [" "]
+        node.keys.append(key)
+        node.values.append(value)
 
     def remove_items(self, path: KeyPath, value: str) -> int:
         """Drop the string items equal to ``value`` from the list at ``path``."""
@@ -670,24 +717,41 @@ _ALLOW_LISTS = ("allowFrom", "groupAllowFrom")
 ALLOW_ALL = "*"
 
 
+# OpenClaw 2026.2.26 approves a new device silently when it connects "locally": directly from
+# loopback, with a local Host header and no forwarding headers (shouldAllowSilentLocalPairing,
+# for the reasons not-paired and scope-upgrade). No setting turns that off, but the locality
+# test does: a loopback peer listed in gateway.trustedProxies is a proxy, not a client, and a
+# proxied request without X-Forwarded-For has no client address, so it is not local. With
+# every loopback address trusted that way, each device (the gateway's own tool client and the
+# local CLI too) waits in devices/pending.json until `openclaw devices approve <requestId>`.
+LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
+
+
 class LockdownParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bind_loopback: bool = True
     tailscale_off: bool = True
     freeze_channels: bool = True
+    devices_need_approval: bool = True
 
 
 @dataclass(frozen=True)
 class ConfigEdit:
-    """One change to one file: set a string at ``key``, or drop ``"*"`` from the list there."""
+    """One change to one file: set a string at ``key``, drop ``"*"`` from the list there
+    (``new`` None), or make sure the list there holds the ``add`` items (created if missing)."""
 
     file: Path
     key: KeyPath
-    new: str | None  # None: remove "*" items
+    new: str | None  # None: remove "*" items (unless ``add``)
     old: Any = None
+    add: tuple[str, ...] = ()
 
     def describe(self) -> str:
         where = f"{self.file}: {_describe_path(self.key)}"
+        if self.add:
+            return (f"{where}: add {', '.join(json.dumps(v) for v in self.add)} (new devices, "
+                    "the local CLI and the gateway's own tools too, then wait for `openclaw "
+                    "devices approve`)")
         if self.new is None:
             return f'{where}: remove "{ALLOW_ALL}"'
         leaf = self.key[-1] if self.key else ""
@@ -717,12 +781,17 @@ def lockdown_edits(state_dir: Path, params: LockdownParams) -> list[ConfigEdit]:
     edits: list[ConfigEdit] = []
     config = _config_file(state_dir)
     if config is not None:
-        for part in load_config(config).parts:
+        loaded = load_config(config)
+        for part in loaded.parts:
             for inner, value in _walk(part.data):
                 full = (*part.mount, *inner)
                 edit = _risky(full, value, params)
                 if edit is not None:
                     edits.append(ConfigEdit(part.path, inner, *edit))
+        # Only where OpenClaw itself reads the config: the schema is strict (an unknown key
+        # invalidates the whole file), and the Clawdbot/Moltbot eras are not checked here.
+        if params.devices_need_approval and config.name == "openclaw.json":
+            edits += _approval_edits(config, loaded)
     if params.freeze_channels:
         try:
             stores = sorted((state_dir / "credentials").glob("*-allowFrom.json"))
@@ -738,6 +807,23 @@ def lockdown_edits(state_dir: Path, params: LockdownParams) -> list[ConfigEdit]:
                 if isinstance(values, list) and ALLOW_ALL in values:
                     edits.append(ConfigEdit(store, (key,), None))
     return edits
+
+
+def _approval_edits(config: Path, loaded: Any) -> list[ConfigEdit]:
+    """``gateway.trustedProxies`` must list every loopback address (see LOOPBACK_PROXIES)."""
+    key: KeyPath = ("gateway", "trustedProxies")
+    gateway = loaded.merged.get("gateway")
+    current = gateway.get("trustedProxies") if isinstance(gateway, dict) else None
+    listed = current if isinstance(current, list) else []
+    missing = tuple(v for v in LOOPBACK_PROXIES if v not in listed)
+    if not missing:
+        return []
+    # Edit the file that sets the list, if one does; else the top config file.
+    for part in reversed(loaded.parts):
+        inner = key[len(part.mount):] if key[: len(part.mount)] == part.mount else None
+        if inner and _value_at(part.data, inner) is not None:
+            return [ConfigEdit(part.path, inner, None, current, add=missing)]
+    return [ConfigEdit(config, key, None, current, add=missing)]
 
 
 def _risky(full: KeyPath, value: Any, params: LockdownParams) -> tuple[str | None, Any] | None:
@@ -762,11 +848,12 @@ def _risky(full: KeyPath, value: Any, params: LockdownParams) -> tuple[str | Non
 def apply_edits(path: Path, data: bytes, edits: Sequence[ConfigEdit]) -> bytes:
     document = Json5Document(_text(data))
     for edit in edits:
-        changed = (
-            document.remove_items(edit.key, ALLOW_ALL) > 0
-            if edit.new is None
-            else document.set_string(edit.key, edit.new)
-        )
+        if edit.add:
+            changed = document.ensure_items(edit.key, edit.add)
+        elif edit.new is None:
+            changed = document.remove_items(edit.key, ALLOW_ALL) > 0
+        else:
+            changed = document.set_string(edit.key, edit.new)
         if not changed:
             raise ResponderError(f"{edit.describe()}: the setting is not a plain string or list")
     result = _bytes(document.dump())
@@ -834,9 +921,14 @@ class LockdownAction(Action):
                 error="still to change after the edit: " + "; ".join(e.describe() for e in left),
                 facts=facts,
             )
+        approval = (
+            "; once it runs, approve each device it asks for (`openclaw devices list`, then "
+            "`openclaw devices approve <requestId>`), the gateway's own tool client first"
+            if any(e.add for e in edits) else ""
+        )
         return Done(
             detail=f"{len(edits)} edit(s) in {len(by_file)} file(s); the gateway applies them "
-            "when it starts again",
+            f"when it starts again{approval}",
             facts=facts,
         )
 
@@ -1489,8 +1581,15 @@ def _describe(exc: OSError) -> str:
 
 
 def _state_dirs(settings: Mapping[str, Any]) -> list[Path]:
+    """``[agent] state_dirs``, else the ones discovery finds in the agent's home (as contain's
+    keys step does): a lockdown must not silently do nothing because none were configured."""
     agent = settings.get("agent") or {}
-    return [Path(p) for p in agent.get("state_dirs") or []]
+    configured = [Path(p) for p in agent.get("state_dirs") or []]
+    if configured:
+        return configured
+    from clawback.inventory import find_state_dirs
+
+    return find_state_dirs(Path(agent.get("user_home") or Path.home()))
 
 
 def _config_file(state_dir: Path) -> Path | None:
