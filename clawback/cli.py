@@ -220,11 +220,21 @@ def _print_verdicts(incident: str, report: Any) -> None:
 
 
 @with_advice
-def discover(home: str | None = None, json: bool = False) -> int:
+def discover(home: str | None = None, json: bool = False, config: str | None = None) -> int:
     """List every secret the agent can reach, with where it was found (never the values)."""
-    from clawback.inventory import discover as run_discovery
+    from clawback.config import find_config, load_config
+    from clawback.inventory import discover_agent
 
-    inventory = run_discovery(user_home=_path(home) or Path.home())
+    # The same places contain looks: [agent] of clawback.toml when there is one (its temp
+    # dirs hold lock files and the gateway's rolling logs), else the defaults.
+    agent: dict[str, Any] = {}
+    found = find_config(_path(config))
+    if found is not None:
+        from clawback.registry import load_registry
+
+        providers = {n for n, c in load_registry().responders.items() if c.providers}
+        agent = load_config(found, known_providers=providers).settings().get("agent", {})
+    inventory = discover_agent(agent, user_home=_path(home))
     if json:
         from clawback.console import print_json
 

@@ -66,13 +66,15 @@ def verify(
 @task(
     auto_shortflags=False,
     help={
-        "home": "the agent user's home directory (default: yours)",
+        "home": "the agent user's home directory (default: [agent] user_home, else yours)",
         "json": "print the inventory as JSON (fingerprints only)",
+        "config": "clawback.toml: its [agent] table says where to look, as for contain",
     },
 )
-def discover(c: Any, home: str | None = None, json: bool = False) -> None:
+def discover(c: Any, home: str | None = None, json: bool = False,
+             config: str | None = None) -> None:
     """List every secret the agent can reach, with where it was found (never the values)."""
-    _finish(cli.discover(home=home, json=json))
+    _finish(cli.discover(home=home, json=json, config=config))
 
 
 @task(auto_shortflags=False,
