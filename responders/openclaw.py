@@ -33,7 +33,10 @@ only the string token changes, comments and layout stay. Binary plists go throug
 everything else (XML plists, dotenv, units, ``gateway.cmd``) is edited as text, replacing the
 exact old value only where it stands alone, never inside a longer token. Every rewritten file
 must still parse and must no longer hold the old value, or nothing is written. Files keep their
-mode and owner; each write is a temporary file renamed over the original.
+owner and mode, except that a file a new secret is written into ends at most 0600: OpenClaw
+2026.2.26 writes its systemd unit 0644 with ``OPENCLAW_GATEWAY_TOKEN`` in clear, and the
+rewritten unit must not hand the new token to every local user. Each write is a temporary file
+renamed over the original.
 
 **Why not ``openclaw config set``.** OpenClaw's config writer first copies the current file to
 ``openclaw.json.bak`` (``rotateConfigBackups``), so a write through it would re-create old
@@ -540,8 +543,9 @@ class BackupStore:
             return backup
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Atomically give ``path`` new content, keeping its mode and owner."""
+def replace_file(path: Path, data: bytes, *, holds_secret: bool = False) -> None:
+    """Atomically give ``path`` new content, keeping its owner and mode; a file that
+    ``holds_secret`` loses any group and other bits (at most 0600)."""
     info = os.stat(path)
     temporary = path.with_name(f".{path.name}.clawback-{os.getpid()}-{threading.get_ident()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -553,7 +557,8 @@ def replace_file(path: Path, data: bytes) -> None:
             if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
                 # clawback runs as root; the agent must still own (and read) its files.
                 os.fchown(sink.fileno(), info.st_uid, info.st_gid)
-            os.fchmod(sink.fileno(), stat.S_IMODE(info.st_mode))
+            mode = stat.S_IMODE(info.st_mode)
+            os.fchmod(sink.fileno(), mode & 0o600 if holds_secret else mode)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -992,7 +997,9 @@ def _edit_files(
             data = _read(item.path)
             result = transform(item.path, data, [loc.key for loc in item.locations])
             item.backup = backups.keep(item.path, data)
-            replace_file(item.path, result)
+            # A log line gets a marker, not a secret; anywhere else a secret is written.
+            holds_secret = not all(is_free_text(loc) for loc in item.locations)
+            replace_file(item.path, result, holds_secret=holds_secret)
             if _read(item.path) != result:
                 item.error = "the file changed under clawback while it was rewritten"
                 continue
