@@ -11,7 +11,9 @@ What each kind of secret gets:
   secret. A place clawback cannot edit (SQLite, the process environment) makes the outcome a
   manual step that names it.
 * device and node tokens (``devices/paired.json``, ``identity/device-auth.json``,
-  ``nodes/paired.json``): **cleared**, as ``openclaw devices revoke`` does; the device pairs again.
+  ``nodes/paired.json``): **cleared**, and the device or node **unpaired** in the gateway's
+  stores, as ``openclaw devices remove`` does (``devices revoke`` only marks a token revoked,
+  and 2026.2.26 issues a paired device a new token at its next connect); it must pair again.
 * WhatsApp Web sessions (``credentials/whatsapp/<account>/``): logged out through ``openclaw
   channels logout`` when that binary is installed (it also unlinks the device at WhatsApp), then
   the session files are deleted. Without the binary the files are deleted and unlinking the device
@@ -648,20 +650,32 @@ def _check_landed(path: Path, data: bytes, keys: Sequence[str], new: str) -> Non
             raise ResponderError(f"{path}: {key} does not hold the new value after the edit")
 
 
-def _token_entry(path: KeyPath) -> KeyPath:
-    """The member to delete for a device token: ``tokens.<role>``, else the token itself."""
+def _token_entry(path: KeyPath, file: Path | None = None) -> KeyPath:
+    """The member to delete for a device token.
+
+    In the gateway's own pairing stores (``devices/paired.json``, ``nodes/paired.json``) it
+    is the whole ``<deviceId>`` entry: that is ``openclaw devices remove``, which unpairs.
+    Deleting only ``tokens.<role>`` (``openclaw devices revoke`` marks it revoked) leaves the
+    device paired, and OpenClaw 2026.2.26 hands a paired device a fresh token at its next
+    connect. On the client side (``identity/device-auth.json``) it is ``tokens.<role>``.
+    """
+    if file is not None and file.name == "paired.json" and file.parent.name in (
+        "devices", "nodes"
+    ) and len(path) >= 2:
+        return path[:1]
     if len(path) >= 3 and path[-3] == "tokens" and path[-1] == "token":
         return path[:-1]
     return path
 
 
 def clear_tokens(path: Path, data: bytes, keys: Sequence[str], old: str) -> bytes:
-    """``data`` with the token members at ``keys`` deleted (a device pairs again)."""
+    """``data`` with the token members at ``keys`` deleted: the device is unpaired in the
+    gateway's stores and must pair again (see ``_token_entry``)."""
     document = Json5Document(_text(data))
     for key in keys:
         key_path = parse_key_path(key)
         if key_path is not None:
-            document.remove_member(_token_entry(key_path))
+            document.remove_member(_token_entry(key_path, path))
     result = _bytes(document.dump())
     _check_parses(path, result)
     if file_holds(path, result, old):
@@ -1190,7 +1204,8 @@ class OpenClawResponder(Responder):
         if cred.kind in CLEARED_KINDS:
             commands = tuple(
                 f"back up {path}, then delete "
-                + ", ".join(_describe_path(_token_entry(parse_key_path(loc.key) or ()))
+                + ", ".join(_describe_path(_token_entry(parse_key_path(loc.key) or (),
+                                                        Path(loc.path)))
                             for loc in locs)
                 for path, locs in files.items()
             ) + skipped
@@ -1395,8 +1410,9 @@ class OpenClawResponder(Responder):
         device = cred.account or "unknown"
         return Revoked(
             detail=f"{_short_kind(cred.kind)} of device {device} cleared from "
-            f"{len(work.changed)} file(s): the device must pair again "
-            "(`openclaw devices list`, `openclaw devices approve <id>`)",
+            f"{len(work.changed)} file(s) and the device unpaired: it must pair again, which "
+            "after the lockdown the owner approves (`openclaw devices list`, `openclaw devices "
+            "approve <requestId>`)",
             facts=facts,
         )
 

@@ -250,14 +250,13 @@ def test_device_tokens_are_cleared_and_the_devices_must_pair_again(agent_host: A
     outcomes = dict(responder.revoke_all(creds))
 
     assert all(isinstance(o, Revoked) for o in outcomes.values()), outcomes
+    # Unpaired, not only tokenless: OpenClaw gives a still-paired device a new token at its
+    # next connect, so the entries go (`openclaw devices remove`) and each must pair again.
     paired = json.loads((state / "devices" / "paired.json").read_text())
-    assert set(paired) == set(paired_before)
-    for device_id, device in paired.items():
-        assert device["tokens"] == {}
-        kept = {k: v for k, v in paired_before[device_id].items() if k != "tokens"}
-        assert {k: v for k, v in device.items() if k != "tokens"} == kept
+    assert paired == {} and len(paired_before) == 2
     auth = json.loads((state / "identity" / "device-auth.json").read_text())
-    assert auth["tokens"] == {} and auth["deviceId"] in paired
+    assert auth["tokens"] == {} and auth["deviceId"] in paired_before
+    assert all("unpaired" in o.detail for o in outcomes.values())
     for cred in creds:
         for location in cred.locations:
             assert cred.secret.reveal() not in Path(location.path).read_text()  # type: ignore[union-attr]
