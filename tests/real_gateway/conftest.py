@@ -167,3 +167,60 @@ def supervisorctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=60, check=False,
     )
 
+
+
+def new_value(operator: Operator, document: Mapping[str, Any], kind: str) -> str:
+    """The value contain rotated ``kind`` to, from the keyring, checked against the timeline's
+    fingerprint of it."""
+    from responders.interface import fingerprint
+
+    rotated = [r for r in results(document, "agent-secrets") if r["action"] == "revoke"
+               and r["outcome"] == "Rotated" and kind in r["summary"]]
+    assert len(rotated) == 1, [r["summary"] for r in results(document, "agent-secrets")]
+    expected = rotated[0]["new_fingerprint"]
+    values = [v for v in operator.keyring().values() if fingerprint(v) == expected]
+    assert values, "the new value is not in the keyring"
+    return values[0]
+
+
+def owner_checks_before_start(operator: Operator, document: Mapping[str, Any]) -> str:
+    """What the owner checks before starting the gateway again: the config still parses and
+    is locked down (OpenClaw's own reading of it), and the gateway token was rotated in the
+    config and in OPENCLAW_GATEWAY_TOKEN together. Returns the new gateway token."""
+    world = operator.world
+    new_gateway = new_value(operator, document, "gateway_token")
+    assert world.config_value("gateway.bind") == "loopback"
+    assert world.config_value("channels.telegram.dmPolicy") == "disabled"
+    # (`config get` redacts tokens: the file itself says which one it holds.)
+    assert json.loads(world.config.read_text())["gateway"]["auth"]["token"] == new_gateway
+    assert f"OPENCLAW_GATEWAY_TOKEN={new_gateway}" in (world.state / ".env").read_text()
+    return new_gateway
+
+
+def owner_checks_after_start(operator: Operator, document: Mapping[str, Any],
+                             new_gateway: str, alive: Any) -> None:
+    """The gateway started again by its owner refuses the old tokens, takes the new ones,
+    and pairs no device without the owner's approval."""
+    world = operator.world
+    new_hooks = new_value(operator, document, "hooks_token")
+    world.wait_listening(alive)
+
+    assert world.invoke(world.gateway_token).status == 401
+    old_ws = world.ws_connect(world.gateway_token)
+    assert old_ws.ok is False and old_ws.close_code == 1008, old_ws
+    assert world.wake_hook(world.hooks_token).status == 401
+    assert world.ws_connect(new_gateway).ok is True
+    assert world.wake_hook(new_hooks).status == 200
+
+    # Devices were unpaired and loopback clients no longer pair silently: the gateway's own
+    # tool client and the CLI wait for the owner's approval; nothing is paired until then.
+    assert json.loads((world.state / "devices" / "paired.json").read_text()) == {}
+    listed = world.openclaw("devices", "list", "--json")
+    pending = json.loads(listed.stdout[listed.stdout.find("{"):])["pending"]
+    assert pending and all(not p.get("silent") for p in pending), pending
+    assert json.loads((world.state / "devices" / "paired.json").read_text()) == {}
+    for request in pending:
+        world.openclaw("devices", "approve", request["requestId"])
+    # Approved: the in-process tools authenticate with OPENCLAW_GATEWAY_TOKEN (.env) and the
+    # server checks gateway.auth.token, so 200 proves both hold the same new token.
+    world.wait_ready(new_gateway, alive)

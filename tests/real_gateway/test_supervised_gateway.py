@@ -14,17 +14,17 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from clawback.audit import HostSystem, run_audit
 from clawback.sandbox.supervisor import SupervisorHandle, start_supervisord
-from responders.interface import fingerprint
 from tests.real_gateway.conftest import (
     ClawbackRun,
     Operator,
     manifest_sources,
+    owner_checks_after_start,
+    owner_checks_before_start,
     results,
     supervisorctl,
     which_files_hold,
@@ -104,7 +104,7 @@ def test_the_real_gateway_runs_as_the_agent_and_answers_only_its_token(
 
 
 def test_audit_before_contain_reads_the_live_gateway_right(supervised: Supervised) -> None:
-    world, operator = supervised.world, supervised.operator
+    world = supervised.world
     report = run_audit(
         user_home=world.home,
         settings={"agent": {"user_home": str(world.home), "uid": world.user.pw_uid,
@@ -130,7 +130,6 @@ def test_audit_before_contain_reads_the_live_gateway_right(supervised: Supervise
             assert finding.severity.value == "critical", finding
     reported = {i for f in report for i in f.openclaw_ids}
     assert critical <= reported
-    del operator
 
 
 def test_contain_stops_it_for_good_and_rotates_everything(
@@ -196,51 +195,16 @@ def test_it_stays_down_after_supervisorctl_update_and_a_supervisord_restart(
     assert not list(world.lock_dir.glob("gateway.*.lock"))
 
 
-def _new_value(operator: Operator, document: dict[str, Any], kind: str) -> str:
-    rotated = [r for r in results(document, "agent-secrets") if r["action"] == "revoke"
-               and r["outcome"] == "Rotated" and kind in r["summary"]]
-    assert len(rotated) == 1, [r["summary"] for r in results(document, "agent-secrets")]
-    fingerprint_ = rotated[0]["new_fingerprint"]
-    values = [v for v in operator.keyring().values() if fingerprint(v) == fingerprint_]
-    assert values, "the new value is not in the keyring"
-    return values[0]
-
-
 def test_the_owner_starts_it_again_with_the_new_tokens_only(
     supervised: Supervised, contained: ClawbackRun
 ) -> None:
-    world, supervisor, operator = supervised.world, supervised.supervisor, supervised.operator
-    document = contained.document
-    new_gateway = _new_value(operator, document, "gateway_token")
-    new_hooks = _new_value(operator, document, "hooks_token")
-    # The config still parses, and the lockdown is in effect (OpenClaw's own reading).
-    assert world.config_value("gateway.bind") == "loopback"
-    assert world.config_value("channels.telegram.dmPolicy") == "disabled"
-    # (`config get` redacts tokens: the file itself says which one it holds.)
-    assert json.loads(world.config.read_text())["gateway"]["auth"]["token"] == new_gateway
-    assert f"OPENCLAW_GATEWAY_TOKEN={new_gateway}" in (world.state / ".env").read_text()
+    supervisor = supervised.supervisor
+    new_gateway = owner_checks_before_start(supervised.operator, contained.document)
 
     start = supervisorctl(supervisor.config_path, "start", PROGRAM)
     assert start.returncode == 0, start.stdout + start.stderr
-    world.wait_listening(lambda: supervisor.process_info(PROGRAM)["statename"] == "RUNNING")
 
-    assert world.invoke(world.gateway_token).status == 401
-    old_ws = world.ws_connect(world.gateway_token)
-    assert old_ws.ok is False and old_ws.close_code == 1008, old_ws
-    assert world.wake_hook(world.hooks_token).status == 401
-    assert world.ws_connect(new_gateway).ok is True
-    assert world.wake_hook(new_hooks).status == 200
-
-    # Device tokens were cleared and loopback clients no longer pair silently: the gateway's
-    # own client waits for the owner's approval, and nothing is paired until then.
-    paired = json.loads((world.state / "devices" / "paired.json").read_text())
-    assert paired == {}
-    listed = world.openclaw("devices", "list", "--json")
-    pending = json.loads(listed.stdout[listed.stdout.find("{"):])["pending"]
-    assert pending and all(not p.get("silent") for p in pending), pending
-    for request in pending:
-        world.openclaw("devices", "approve", request["requestId"])
-    # Approved: the in-process tools authenticate with OPENCLAW_GATEWAY_TOKEN from .env and
-    # the server checks gateway.auth.token: 200 proves both hold the same new token.
-    world.wait_ready(new_gateway, lambda: supervisor.process_info(PROGRAM)["statename"]
-                     == "RUNNING")
+    owner_checks_after_start(
+        supervised.operator, contained.document, new_gateway,
+        lambda: supervisor.process_info(PROGRAM)["statename"] == "RUNNING",
+    )
