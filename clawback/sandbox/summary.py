@@ -101,6 +101,7 @@ def demo_section(outcome: Any) -> dict[str, Any]:
         "failed": [f"{r.action} {r.target}" for r in outcome.failed],
         "contract_checks": outcome.contract_checks,
         "still_accepted": outcome.still_accepted,
+        "restart": outcome.restart,
         "planted": outcome.planted,
         "remarks": outcome.remarks,
         "notes": outcome.notes,
@@ -174,6 +175,18 @@ def print_demo_ending(section: dict[str, Any], console: Any) -> None:
         else "[red]STILL RUNNING[/red]"
     )
     console.print(f"Gateway: {gateway}")
+    restart = section.get("restart") or {}
+    if restart:
+        probes = restart.get("probes") or []
+        held = all(p.get("old") == 401 and p.get("new") == 200 for p in probes) and probes
+        line = (
+            f"still {str(restart.get('after_update')).lower()} after `supervisorctl update`; "
+            "started again by hand: "
+            + ", ".join(f"old {p['kind'].split(':')[-1]} {p.get('old')}, new {p.get('new')}"
+                        for p in probes if "old" in p)
+        )
+        colour = "green" if held and restart.get("after_update") == "STOPPED" else "red"
+        console.print(f"Restart as the owner: [{colour}]{escape(line)}[/{colour}]")
     verify = section["verify"]
     if section["verify_exit"] == 0 and verify.get("anchored"):
         size = max(verify.get("checkpoint_sizes") or [0])
