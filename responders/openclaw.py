@@ -22,6 +22,14 @@ What each kind of secret gets:
   the OAuth sidecar key: manual steps. The first is checked on a host clawback does not reach;
   replacing the other two here would only lock the owner out of what they protect.
 
+**Which token the gateway checks.** 2026.2.26 authenticates clients with ``gateway.auth.token``
+from the config, ahead of ``OPENCLAW_GATEWAY_TOKEN``; its own in-process tools connect with the
+variable. When the two differ the gateway runs but its tools fail, so a token found in both is
+one credential and both places get the same new value (tests/real_gateway proves it: the
+tools answer again after the restart). ``openclaw config set`` records its argv, the value
+included, in ``logs/config-audit.jsonl``: discovery finds a known token there too, and that
+place gets a marker.
+
 **Why revoke is a rotation.** The gateway checks these secrets against its own config; there is
 no server to tell. The old value stops working when the gateway starts with the new one (the
 contain playbook stops the gateway before its keys step, so it comes back reading only new

@@ -14,6 +14,33 @@ from unit files, OpenClaw lock files, the process title and the listener on the 
 process found that way is attributed to the supervisor it actually runs under (parent
 supervisord, systemd or docker cgroup) so it is stopped through it.
 
+"For good" per supervisor: systemd units are disabled and masked; a supervisord program is
+removed from the running supervisord *and* gets ``autostart=false`` in every config file that
+defines it (``supervisord_config``), or the next ``supervisorctl update``, supervisord restart
+or reboot starts it again; a unit file no systemd can act on (none runs here, or not the
+user's manager) is reported for what it is instead of failing the stop.
+
+What the real OpenClaw 2026.2.26 gateway looks like (measured on the npm package, offline; the
+research notes said otherwise in places, and the running software wins):
+
+* ``openclaw gateway`` is two processes: the CLI titles itself ``openclaw`` (its
+  ``/proc/<pid>/cmdline`` becomes that word alone), re-executes node with warning flags and
+  waits; the child titles itself ``openclaw-gateway`` (``comm`` ``openclaw-gatewa``), and its
+  cmdline is that title too. "argv contains ``dist/index.js gateway``" never matches this
+  version: the title does, and the wrapper is found as the gateway's parent
+  (``gateway_wrapper``). ``OPENCLAW_NO_RESPAWN=1``, or ``node dist/index.js`` (what units run),
+  gives one process.
+* It listens on the gateway port on 127.0.0.1 *and* ::1, and, unless
+  ``OPENCLAW_SKIP_BROWSER_CONTROL_SERVER=1``, on port+2 (browser control) and port+3 (its
+  relay) in the same process: the proof checks those too (``SIDE_PORT_OFFSETS``).
+* It writes its lock ``$TMPDIR/openclaw-<uid>/gateway.<8 hex>.lock`` about 2 s before it
+  listens (a lock alone is no sign of readiness), and removes it on SIGTERM.
+* There is no JSON health endpoint (``/health`` is the Control UI's HTML); health is an RPC
+  over the WebSocket. Nothing here asks the gateway anything: the proof is processes and ports.
+* ``openclaw gateway install`` writes ``~/.config/systemd/user/openclaw-gateway.service`` with
+  ``Restart=always``, ``KillMode=process`` and the token in ``Environment=``, even on a host
+  where the gateway then runs under something else.
+
 This module is on the panic-button path: standard library, psutil and pydantic only.
 """
 
@@ -332,7 +359,9 @@ def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
     """Why this looks like an OpenClaw gateway, or None.
 
     The kernel keeps 15 bytes of a process title, so ``openclaw-gateway`` shows as
-    ``openclaw-gatewa``; ``node …/openclaw/dist/index.js gateway`` is the untitled form.
+    ``openclaw-gatewa``; 2026.2.26 also rewrites its cmdline to the title (psutil then shows
+    ``["openclaw-gateway", "", ...]``). ``node …/openclaw/dist/index.js gateway`` is the
+    untitled form: older versions, or the moments before the title is set.
     """
     for title in GATEWAY_TITLES:
         if name == title or (len(name) == _KERNEL_COMM_BYTES and title.startswith(name)):

@@ -7,6 +7,13 @@ reads and hashes, which keeps the snapshot at the speed of ``tar | sha256sum``.
 
 The archive keeps original file contents (it is 0600 in a 0700 directory); everything this
 module *returns* (outcome detail, facts, evidence items) names paths and hashes only.
+
+Besides logs, transcripts, configs, databases and unit files, the full pass keeps what says
+what the agent was told and who it is: each workspace's top-level files (``AGENTS.md``,
+``SOUL.md``, ``BOOTSTRAP.md``, ``MEMORY.md``, ...; its ``.env`` is a secret store, not
+evidence), its ``memory/`` and ``.openclaw/`` trees, and ``identity/`` (this host's device key
+and tokens). Both passes keep the gateway's stdout/stderr as its supervisor logs them
+(supervisord deletes ``AUTO`` logs when it restarts, so the volatile pass keeps their ends).
 """
 
 from __future__ import annotations
