@@ -23,6 +23,7 @@ from tests.conftest import REQUIRE_ALL, require, require_binary, require_root
 from tests.real_gateway.world import INSTALLER, REPO, OpenClawWorld, build_world, installed
 
 CONTAIN_TIMEOUT_S = 300.0
+GATEWAY_CALL_MS = "120000"
 KEYRING_BACKEND = "keyrings.alt.file.PlaintextKeyring"
 XDG_VARS = ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
 DEAD_PROXY = "http://127.0.0.1:9"
@@ -215,12 +216,14 @@ def owner_checks_after_start(operator: Operator, document: Mapping[str, Any],
     # Devices were unpaired and loopback clients no longer pair silently: the gateway's own
     # tool client and the CLI wait for the owner's approval; nothing is paired until then.
     assert json.loads((world.state / "devices" / "paired.json").read_text()) == {}
-    listed = world.openclaw("devices", "list", "--json")
+    # The CLI's own connect waits for the gateway's answer: generous, for a loaded machine.
+    listed = world.openclaw("devices", "list", "--json", "--timeout", GATEWAY_CALL_MS)
     pending = json.loads(listed.stdout[listed.stdout.find("{"):])["pending"]
     assert pending and all(not p.get("silent") for p in pending), pending
     assert json.loads((world.state / "devices" / "paired.json").read_text()) == {}
     for request in pending:
-        world.openclaw("devices", "approve", request["requestId"])
+        world.openclaw("devices", "approve", request["requestId"], "--timeout",
+                       GATEWAY_CALL_MS)
     # Approved: the in-process tools authenticate with OPENCLAW_GATEWAY_TOKEN (.env) and the
     # server checks gateway.auth.token, so 200 proves both hold the same new token.
     world.wait_ready(new_gateway, alive)

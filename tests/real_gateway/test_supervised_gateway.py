@@ -29,7 +29,7 @@ from tests.real_gateway.conftest import (
     supervisorctl,
     which_files_hold,
 )
-from tests.real_gateway.world import NODE, OPENCLAW_CLI, OpenClawWorld
+from tests.real_gateway.world import NODE, OPENCLAW_CLI, READY_TIMEOUT_S, OpenClawWorld
 
 PROGRAM = "openclaw-gateway"
 
@@ -49,6 +49,7 @@ def supervised(operator: Operator) -> Iterator[Supervised]:
         operator.root / "sv",
         {PROGRAM: world.gateway_argv()},
         autorestart=True,
+        timeout=READY_TIMEOUT_S,
         program_options={PROGRAM: {
             "user": world.user.pw_name,
             "directory": str(world.home),
@@ -187,7 +188,7 @@ def test_it_stays_down_after_supervisorctl_update_and_a_supervisord_restart(
     for _ in range(2):  # two answers: supervisord has run its start-up pass since the update
         info = supervisor.process_info(PROGRAM)
     assert info["statename"] == "STOPPED" and info["pid"] == 0
-    supervisor.restart()
+    supervisor.restart(timeout=READY_TIMEOUT_S)
     for _ in range(2):
         info = supervisor.process_info(PROGRAM)
     assert info["statename"] == "STOPPED" and info["pid"] == 0
