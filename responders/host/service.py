@@ -996,22 +996,45 @@ def supervisor_log_files(spec: ServiceSpec) -> list[str]:
 
 def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
     """The gateway's stdout/stderr logs kept by supervisord, for the evidence: of the
-    supervisord services configured, or (none configured) of the supervisord that runs a
-    gateway found right now."""
+    supervisord services configured, or (none configured) of every program a running
+    supervisord's config has for the agent (its name or command mentions it). Found from the
+    config files, so it works after the stop removed the program from supervisord."""
+    from responders.host import supervisord_config as sc
+
     try:
         agent = AgentSettings.from_settings(settings)
     except ResponderError:
         return []
-    specs = [s for s in agent.services if s.kind == "supervisord"]
-    if not agent.services:
-        for gateway in scan_titles(agent.uid):
-            manager = manager_of(gateway.process)
-            if manager is not None and manager.kind == "supervisord":
-                specs.append(manager)
     files: list[str] = []
-    for spec in _dedupe(specs):
-        files += supervisor_log_files(spec)
+    for spec in agent.services:
+        if spec.kind == "supervisord":
+            files += supervisor_log_files(spec)
+    if agent.services:
+        return list(dict.fromkeys(files))
+    for proc in psutil.process_iter():
+        if proc.pid in _own_lineage() or not _is_supervisord(proc):
+            continue
+        with contextlib.suppress(psutil.Error, sc.SupervisorConfigError, OSError):
+            cwd, cmdline = proc.cwd(), proc.cmdline()
+            named = _cmdline_option(cmdline, "-c", "--configuration")
+            main = os.path.join(cwd, named) if named else sc.find_main_config(cwd)
+            if main is None:
+                continue
+            runs_as = proc.uids().real
+            for section in sc.programs_running(main, _AGENT_PACKAGES):
+                if agent.uid is not None and _program_uid(main, section, runs_as) != agent.uid:
+                    continue  # another account's program, not this agent's
+                program = section.split(":", 1)[1]
+                files += sc.log_files(main, section, program, program)
     return list(dict.fromkeys(files))
+
+
+def _program_uid(main: str, section: str, supervisord_uid: int) -> int | None:
+    """The uid a program runs as: its ``user=``, else supervisord's own."""
+    from responders.host import supervisord_config as sc
+
+    user = sc.merged_option(main, section, "user")
+    return _uid_of(user[0]) if user else supervisord_uid
 
 
 # --------------------------------------------------------------------------------------------

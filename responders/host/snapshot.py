@@ -12,8 +12,8 @@ Besides logs, transcripts, configs, databases and unit files, the full pass keep
 what the agent was told and who it is: each workspace's top-level files (``AGENTS.md``,
 ``SOUL.md``, ``BOOTSTRAP.md``, ``MEMORY.md``, ...; its ``.env`` is a secret store, not
 evidence), its ``memory/`` and ``.openclaw/`` trees, and ``identity/`` (this host's device key
-and tokens). Both passes keep the gateway's stdout/stderr as its supervisor logs them
-(supervisord deletes ``AUTO`` logs when it restarts, so the volatile pass keeps their ends).
+and tokens), and the gateway's stdout/stderr as supervisord keeps them (found from its config
+files, so after the stop too).
 """
 
 from __future__ import annotations
@@ -301,11 +301,6 @@ def build_plan(
             for d in [os.path.join(tmp, "openclaw"), os.path.join(tmp, "clawdbot"), *uid_dirs]:
                 plan.add_tree(d)
 
-    # What the gateway printed, as its supervisor kept it: supervisord deletes AUTO logs when
-    # it restarts and rotates the others, so the volatile pass keeps their ends.
-    for log in service_logs:
-        plan.add_file(log, tail=volatile)
-
     if volatile:
         for state in states:
             for match in sorted(glob.glob(os.path.join(esc(state), "logs", "gateway*.log"))):
@@ -339,6 +334,12 @@ def build_plan(
                 plan.listings.append(root)
             else:
                 plan.missing.append((root, "does not exist"))
+
+    # What the gateway printed, as its supervisor keeps it (looked up after the stop: the
+    # volatile pass stays off that path, and a stop does not restart supervisord, which is
+    # when it would delete AUTO logs).
+    for log in service_logs:
+        plan.add_file(log)
 
     root = settings.system_root
     if home:
@@ -1062,6 +1063,8 @@ class SnapshotAction(Action):
         return path
 
     def _service_logs(self) -> list[str]:
+        if self.params.volatile:
+            return []  # on the panic path before the stop; the full pass collects them
         from responders.host.service import supervised_log_files
 
         return supervised_log_files(self.context.settings)

@@ -198,6 +198,21 @@ def log_files(main: str, section: str, process_name: str, group: str) -> list[st
     return list(dict.fromkeys(found))
 
 
+def programs_running(main: str, words: Sequence[str]) -> list[str]:
+    """The ``[program:x]`` sections whose name or ``command`` mentions one of ``words``."""
+    found: list[str] = []
+    for path in config_files(main):
+        parser = _parse(path)
+        for section in parser.sections():
+            if not section.startswith("program:"):
+                continue
+            command = parser.get(section, "command", fallback="").lower()
+            name = section.split(":", 1)[1].lower()
+            if any(w in name or w in command for w in words) and section not in found:
+                found.append(section)
+    return found
+
+
 def candidates(info_name: str, info_group: str) -> list[str]:
     """Section names to look for, given a process's RPC name and group."""
     return list(dict.fromkeys([info_name, info_group]))

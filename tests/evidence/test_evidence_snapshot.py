@@ -376,11 +376,35 @@ def test_the_supervisors_logs_of_the_gateway_are_evidence(
         supervisor.rpc().supervisor.removeProcessGroup("openclaw-gateway")
         full = SnapshotAction(context, SnapshotParams(system_artifacts=False)).execute("localhost")
 
-    for outcome in (volatile, full):
-        assert isinstance(outcome, Collected), outcome
-        collected = by_source(outcome)
-        assert str(out_log) in collected
-        assert str(supervisor.workdir / "openclaw-gateway.err.log") in collected
+    assert isinstance(full, Collected) and isinstance(volatile, Collected)
+    collected = by_source(full)
+    assert str(out_log) in collected
+    assert str(supervisor.workdir / "openclaw-gateway.err.log") in collected
+    # Not on the panic path: the volatile pass before the stop does not look them up.
+    assert str(out_log) not in by_source(volatile)
+
+
+def test_supervisor_logs_are_found_without_configured_services(
+    fake_host: FakeHost, tmp_path: Path
+) -> None:
+    """No [[agent.services]]: a running supervisord whose config has the gateway's program
+    (by name or command) is found, even after the stop removed the program from it."""
+    from clawback.sandbox.supervisor import start_supervisord
+
+    program = [sys.executable, "-c", "print('up', flush=True); import time; time.sleep(300)"]
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": program}) as supervisor:
+        supervisor.rpc().supervisor.stopProcessGroup("openclaw-gateway", True)
+        supervisor.rpc().supervisor.removeProcessGroup("openclaw-gateway")
+        settings = fake_host.settings()
+        settings["agent"].pop("uid")  # whoever runs it
+        context = ResponderContext(incident_id=INCIDENT_ID, incident_dir=fake_host.incident_dir,
+                                   settings=settings)
+        full = SnapshotAction(context, SnapshotParams(system_artifacts=False)).execute("x")
+        assert isinstance(full, Collected), full
+        assert str(supervisor.workdir / "openclaw-gateway.out.log") in by_source(full)
+        settings["agent"]["uid"] = 4242  # an agent the program does not run as
+        other = SnapshotAction(context, SnapshotParams(system_artifacts=False)).execute("x")
+        assert str(supervisor.workdir / "openclaw-gateway.out.log") not in by_source(other)
 
 
 def test_file_that_shrinks_or_grows_while_read(fake_host: FakeHost, tmp_path: Path) -> None:
