@@ -551,6 +551,9 @@ class FleetRun:
                            phase.step_ids[0])
                 self._checkpoint()
         finally:
+            # Each host's re-checks (the stop stays proven) go over its SSH session.
+            self._each(lambda m: m.results.extend(m.runner.settle_rechecks()),
+                       [m for m in self.members if m.runner is not None], "recheck")
             self._each(lambda m: m.remote.close(),
                        [m for m in self.members if m.remote is not None], "disconnect")
         return central.finish([r for m in self.members for r in m.results])

@@ -1,7 +1,11 @@
 """``state.json``: which steps and targets are done, so ``--resume ID`` skips them.
 
 Written atomically after every change; the timeline stays the record of truth, the journal is
-only the bookmark.
+only the bookmark. A bookmark must never be ahead of the record: results are group-committed
+to the timeline (``Timeline`` says when), so a journal that follows a timeline makes the
+timeline durable before each of its own writes. Otherwise a power cut between the two could
+leave a target marked done here whose result the timeline lost, and ``--resume`` would skip
+an action no signed entry says happened.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,11 @@ class Journal:
         self._data = data
         self._lock = threading.Lock()
         self.resumed = resumed
+        self._record_durable: Callable[[], None] | None = None
+
+    def follow(self, record_durable: Callable[[], None]) -> None:
+        """Call ``record_durable`` (``Timeline.sync``) before every write of the journal."""
+        self._record_durable = record_durable
 
     @classmethod
     def create(cls, incident_dir: Path, *, incident_id: str, playbook_sha256: str,
@@ -141,4 +151,6 @@ class Journal:
             self._save()
 
     def _save(self) -> None:
+        if self._record_durable is not None:
+            self._record_durable()
         write_private(self.path, json.dumps(self._data, indent=1, sort_keys=True))

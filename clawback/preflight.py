@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from clawback.runner import concurrent_fan_out
+from clawback.runner import RateLimitedFanOut, concurrent_fan_out
 from responders.interface import PreflightCheck, Responder, ResponderContext, ResponderError
 
 
@@ -68,7 +68,7 @@ def run_preflight(prepared: Any) -> PreflightReport:
     def check(cls: type[Responder]) -> list[PreflightCheck]:
         context = ResponderContext(
             config=prepared.config.provider(cls.name), secrets=prepared.store, dry_run=True,
-            fan_out=concurrent_fan_out, settings=prepared.settings,
+            fan_out=RateLimitedFanOut(cls.rate_limit), settings=prepared.settings,
         )
         try:
             return list(cls(context).preflight())

@@ -26,6 +26,7 @@ from clawback.journal import Journal
 from clawback.redaction import Redactor
 from clawback.registry import ActionParams, Registry
 from responders.interface import (
+    UNDECLARED_RATE_LIMIT,
     Action,
     Capability,
     Collected,
@@ -34,6 +35,7 @@ from responders.interface import (
     ManualRequired,
     Outcome,
     Planned,
+    RateLimit,
     Refused,
     Responder,
     ResponderContext,
@@ -45,6 +47,8 @@ from responders.interface import (
 
 KEYS_REVOKE_ALL = "keys.revoke_all"
 KEYS_ROTATE_ALL = "keys.rotate_all"
+# The action name of a re-check's result: ``host.stop_service.recheck``.
+RECHECK = ".recheck"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 2
 MAX_BACKOFF_S = 10.0
@@ -205,12 +209,60 @@ class RunResult:
 
 def concurrent_fan_out(func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     """Run ``func`` over ``items`` at once; a raising call becomes a ``Failed`` outcome."""
-    if not items:
-        return []
-    if len(items) == 1:
-        return [_call_safely(func, items[0])]
-    with ThreadPoolExecutor(max_workers=min(len(items), 64)) as pool:
-        return list(pool.map(lambda item: _call_safely(func, item), items))
+    return RateLimitedFanOut(UNDECLARED_RATE_LIMIT)(func, items)
+
+
+class _TokenBucket:
+    """Starts at most ``requests`` calls in any ``per_seconds``: full at first, refilled
+    continuously. Shared by every fan-out of one responder, so revoke, verify and rotate
+    together keep to the provider's rate."""
+
+    def __init__(self, requests: int, per_seconds: float, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._capacity = float(requests)
+        self._tokens = float(requests)
+        self._rate = requests / per_seconds
+        self._clock, self._sleep = clock, sleep
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            self._tokens -= 1  # may go negative: the caller waits its turn in the queue
+            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
+        if wait:
+            self._sleep(wait)
+
+
+class RateLimitedFanOut:
+    """The engine's fan-out for one responder, kept to the provider's documented rate limit
+    (``Responder.rate_limit``): at most ``concurrent`` calls in flight, and paced when the
+    provider documents a rate. A raising call becomes a ``Failed`` outcome."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._bucket = (
+            _TokenBucket(limit.requests, limit.per_seconds) if limit.requests is not None else None
+        )
+
+    def __call__(self, func: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        if not items:
+            return []
+        bucket = self._bucket
+
+        def call(item: Any) -> Any:
+            if bucket is not None:
+                bucket.take()
+            return _call_safely(func, item)
+
+        if len(items) == 1:
+            return [call(items[0])]
+        with ThreadPoolExecutor(max_workers=min(len(items), self.limit.concurrent)) as pool:
+            return list(pool.map(call, items))
 
 
 def _call_safely(func: Callable[[Any], Any], item: Any) -> Any:
@@ -301,10 +353,17 @@ class Runner:
         self.reporter = reporter or SilentReporter()
         self.timeline = timeline
         self.journal = journal
+        if journal is not None and timeline is not None:
+            # Results are group-committed; the journal's "done" must not outrun them.
+            journal.follow(timeline.sync)
         self.manifest = manifest
         self.incident_id = incident_id
         self.incident_dir = incident_dir
         self.redactor = Redactor()
+        # Re-checks of actions that succeeded (a stopped service stays stopped) run beside the
+        # next steps; ``_closing`` tells them the incident is about to close.
+        self._closing = threading.Event()
+        self._rechecks: list[threading.Thread] = []
         self._results: list[TargetResult] = []
         self._results_lock = threading.Lock()
         self._step_status: dict[str, str] = {}
@@ -329,7 +388,8 @@ class Runner:
             before = len(self._results)
         self._run_steps(only)
         with self._results_lock:
-            return self._results[before:]
+            # Re-checks land whenever they end; ``settle_rechecks`` hands them out.
+            return [r for r in self._results[before:] if not r.action.endswith(RECHECK)]
 
     def finish(self, others: Sequence[TargetResult] = ()) -> RunResult:
         """Close the incident; ``others`` are the results of the Runners that shared this
@@ -500,9 +560,49 @@ class Runner:
             outcome = self._with_retries(step, lambda: action.execute(target))
             result = TargetResult(step.id, step.uses, target, outcome, info)
             self._record_result(result, intent_seq=intent_seq)
+            if outcome.succeeded:
+                self._start_recheck(step, action, target)
             return result
 
         return concurrent_fan_out(one, targets)
+
+    def _start_recheck(self, step: Any, action: Action, target: str) -> None:
+        """Run ``action.recheck`` beside the next steps; its outcome is recorded as its own
+        result (``<uses>.recheck``) before the incident closes, and fails the step if it must."""
+        if type(action).recheck is Action.recheck:
+            return
+
+        def watch() -> None:
+            try:
+                outcome = action.recheck(target, self._closing)
+            except ResponderError as exc:
+                outcome = Failed(error=str(exc))
+            except Exception as exc:
+                outcome = Failed(error=f"{type(exc).__name__}: {exc}")
+            if outcome is None:
+                return
+            result = TargetResult(step.id, f"{step.uses}{RECHECK}", target, outcome,
+                                  {"target": target})
+            self._record_result(result)
+            if not outcome.succeeded:
+                self._step_status[step.id] = _step_status([result])
+                self._journal_step(step.id, self._step_status[step.id])
+
+        thread = threading.Thread(target=watch, name=f"clawback-recheck-{step.id}", daemon=True)
+        with self._results_lock:
+            self._rechecks.append(thread)
+        thread.start()
+
+    def settle_rechecks(self) -> list[TargetResult]:
+        """Tell the running re-checks the incident is closing, wait for them, and return every
+        result they recorded (a fleet run settles each host's before it disconnects)."""
+        self._closing.set()
+        with self._results_lock:
+            pending, self._rechecks = self._rechecks, []
+        for thread in pending:
+            thread.join()
+        with self._results_lock:
+            return [r for r in self._results if r.action.endswith(RECHECK)]
 
     def _safe_plan(self, action: Action, target: str) -> Outcome:
         try:
@@ -667,7 +767,9 @@ class Runner:
     def _responder(self, name: str) -> Responder:
         if name not in self._responders:
             cls = self.registry.responders[name]
-            self._responders[name] = cls(self._context(name, self.provider_config(name)))
+            self._responders[name] = cls(
+                self._context(name, self.provider_config(name), rate_limit=cls.rate_limit)
+            )
         return self._responders[name]
 
     def _revoke_group(
@@ -773,14 +875,15 @@ class Runner:
 
     # -- recording ----------------------------------------------------------------------------
 
-    def _context(self, name: str, config: Mapping[str, Any] | None = None) -> ResponderContext:
+    def _context(self, name: str, config: Mapping[str, Any] | None = None, *,
+                 rate_limit: RateLimit = UNDECLARED_RATE_LIMIT) -> ResponderContext:
         return ResponderContext(
             config=dict(config or {}),
             secrets=self.secrets,
             dry_run=self.options.dry_run,
             incident_id=self.incident_id,
             incident_dir=self.incident_dir,
-            fan_out=concurrent_fan_out,
+            fan_out=RateLimitedFanOut(rate_limit),
             settings=self.settings,
             host=self.host,
             host_name=self.host_name,
@@ -898,6 +1001,7 @@ class Runner:
             self.journal.mark_step(step_id, status)
 
     def _finish(self) -> RunResult:
+        self.settle_rechecks()  # recorded in self._results by the re-checks themselves
         result = RunResult(
             incident_id=self.incident_id,
             incident_dir=self.incident_dir,

@@ -39,8 +39,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import json
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,11 +59,9 @@ from clawback.timeline import (
     TIMELINE_FILE,
     Entry,
     EntryFormatError,
-    ReadEntry,
     parse_entry_line,
     public_key_of,
     signed_message,
-    split_lines,
 )
 from clawback.verdict import Verdict
 
@@ -72,6 +73,7 @@ EvidenceChecker = Callable[[Path, str | None], list[Verdict]]
 # Signatures handed to a worker thread at a time: big enough to amortize the hand-off, small
 # enough that a short log never starts a pool.
 _SIGNATURE_BATCH = 256
+_GENESIS = bytes.fromhex(GENESIS_PREV)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class VerifyReport:
     key_fingerprint: str | None = None
     anchored: bool = False
     checkpoint_sizes: list[int] = field(default_factory=list)
+    timeline_sha256: str | None = None  # of the bytes verified
 
     @property
     def intact(self) -> bool:
@@ -124,33 +127,83 @@ def _runs(seqs: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _signature_ok(key: PublicKey, item: ReadEntry) -> bool:
+@dataclass(slots=True)
+class _Seen:
+    """What verify keeps of a parsed entry: enough for every check, not the entry itself.
+
+    A 100,000-entry log must verify in bounded memory, so the fields, target and detail of an
+    entry are dropped once parsed; the few messages that quote them re-read that one line
+    (``offset``).
+    """
+
+    seq: int
+    offset: int  # where the line starts in the file
+    digest: bytes  # the entry's ``hash``, as bytes
+    prev: bytes
+    key: str  # interned: one object per signing key
+    phase: str
+    action: str
+    intent_seq: int | None
+    # sha256 over (step, action, target) of intents and results: a result must name an
+    # intent for the same ones.
+    match: bytes | None
+    extra: dict[str, Any] | None  # close entries only: their count and manifest hash
+
+    @property
+    def hash(self) -> str:
+        return self.digest.hex()
+
+
+def _match_digest(fields: Mapping[str, Any]) -> bytes:
+    # Sorted keys: equal targets hash equal whatever their order, as dicts compare.
+    text = json.dumps([fields["step"], fields["action"], fields["target"]], sort_keys=True)
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _lines(path: Path, whole: Any = None) -> Iterator[tuple[int, bytes, bool]]:
+    """(offset, line without its newline, whether it was cut off) for each line, streamed;
+    ``whole`` (a hashlib object) is fed every byte of the file."""
+    offset = 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if whole is not None:
+                whole.update(raw)
+            torn = not raw.endswith(b"\n")
+            yield offset, (raw if torn else raw[:-1]), torn
+            offset += len(raw)
+
+
+def _signature_ok(key: PublicKey, item: tuple[str, str]) -> bool:
+    entry_hash, sig_text = item
     try:
-        sig = base64.b64decode(item.entry.fields["sig"], validate=True)
+        sig = base64.b64decode(sig_text, validate=True)
     except (binascii.Error, ValueError):
         return False
-    return key.verify(sig, signed_message(item.entry.hash))
+    return key.verify(sig, signed_message(entry_hash))
 
 
-def _failing_signatures(key: PublicKey, items: Sequence[ReadEntry]) -> list[ReadEntry]:
-    return [item for item in items if not _signature_ok(key, item)]
+def _failing_signatures(key: PublicKey, items: Sequence[tuple[int, str, str]]) -> list[int]:
+    """Seqs whose signature does not verify; items are (seq, hash, sig)."""
+    return [seq for seq, entry_hash, sig in items if not _signature_ok(key, (entry_hash, sig))]
 
 
 class _BackgroundSignatureCheck:
     """Verifies entry signatures on worker threads while the main thread goes on parsing.
 
     Ed25519 verification dominates verify's cost and OpenSSL releases the GIL during it, so
-    batches handed to a pool overlap with parsing and use every core.
+    batches handed to a pool overlap with parsing and use every core. At most a few batches
+    wait at a time, so memory does not grow with the log.
     """
 
     def __init__(self, key: PublicKey) -> None:
         self.key = key
-        self._batch: list[ReadEntry] = []
-        self._futures: list[Future[list[ReadEntry]]] = []
+        self._batch: list[tuple[int, str, str]] = []
+        self._futures: list[Future[list[int]]] = []
+        self._failed: list[int] = []
         self._pool: ThreadPoolExecutor | None = None
 
-    def add(self, item: ReadEntry) -> None:
-        self._batch.append(item)
+    def add(self, seq: int, entry_hash: str, sig: str) -> None:
+        self._batch.append((seq, entry_hash, sig))
         if len(self._batch) >= _SIGNATURE_BATCH:
             self._submit()
 
@@ -163,12 +216,20 @@ class _BackgroundSignatureCheck:
             self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
         batch, self._batch = self._batch, []
         self._futures.append(self._pool.submit(_failing_signatures, self.key, batch))
+        # Collect what is done, and wait when too much is queued: parsing outruns checking.
+        while self._futures and (
+            self._futures[0].done() or len(self._futures) > 4 * (os.cpu_count() or 1)
+        ):
+            self._failed.extend(self._futures.pop(0).result())
 
-    def failures(self) -> list[ReadEntry]:
+    def failures(self) -> list[int]:
         if self._pool is None:  # a short log: not worth a pool
             return _failing_signatures(self.key, self._batch)
         self._submit()
-        return [item for future in self._futures for item in future.result()]
+        for future in self._futures:
+            self._failed.extend(future.result())
+        self._futures = []
+        return sorted(self._failed)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -178,15 +239,28 @@ class _BackgroundSignatureCheck:
 class _Check:
     """One verification run over one incident directory."""
 
-    def __init__(self, incident_dir: Path, pinned: PublicKey | None) -> None:
+    def __init__(
+        self,
+        incident_dir: Path,
+        pinned: PublicKey | None,
+        on_entry: Callable[[Entry], None] | None = None,
+        on_unreadable: Callable[[int, str], None] | None = None,
+    ) -> None:
         self.incident_dir = incident_dir
+        # A report is built from the same single parse of each line.
+        self.on_entry = on_entry
+        self.on_unreadable = on_unreadable
+        self.file_sha256 = hashlib.sha256()
+        self.timeline_path = incident_dir / TIMELINE_FILE
         self.pinned = pinned
         self.verdicts: list[Verdict] = []
-        self.read: list[ReadEntry] = []  # parsed entries, in file order
+        self.read: list[_Seen] = []  # parsed entries, in file order
         self.leaves: list[bytes | None] = []  # per line, in file order; None if unreadable
-        self.by_seq: dict[int, ReadEntry] = {}  # first entry found with each seq
+        self.by_seq: dict[int, _Seen] = {}  # first entry found with each seq
         self.trusted: PublicKey | None = None
         self.incident_id: str | None = None
+        self._first_incident: str | None = None
+        self._modified: list[int] = []  # seqs whose content does not match their hash
         # Started as soon as the key is known (pinned, or entry 0 on the first line), so
         # signatures are checked while parsing goes on.
         self.early_signatures: _BackgroundSignatureCheck | None = None
@@ -199,34 +273,68 @@ class _Check:
     def warn(self, code: str, message: str, seq: int | None = None) -> None:
         self.verdicts.append(Verdict(code, "warning", message, seq))
 
+    def entry_at(self, offset: int) -> Entry:
+        """Re-read the one line at ``offset`` (it parsed once, so it parses again)."""
+        with open(self.timeline_path, "rb") as fh:
+            fh.seek(offset)
+            raw = fh.readline()
+        return parse_entry_line(raw.rstrip(b"\n")).entry
+
     # -- the log itself ----------------------------------------------------------------------
 
-    def parse(self, data: bytes) -> None:
-        lines, torn = split_lines(data)
-        if not lines:
-            self.fail("EMPTY_TIMELINE", "timeline.jsonl holds no entries")
-            return
-        for lineno, raw in enumerate(lines, start=1):
-            if torn and lineno == len(lines):
+    def parse(self) -> None:
+        lineno = 0
+        for offset, raw, torn in _lines(self.timeline_path, self.file_sha256):
+            lineno += 1
+            if torn:
                 self.fail(
                     "MALFORMED_ENTRY",
                     f"line {lineno} is incomplete: a write was cut off or the file truncated",
                 )
                 self.leaves.append(None)
+                if self.on_unreadable is not None:
+                    self.on_unreadable(lineno, "cut off: the line has no end")
                 continue
             try:
                 item = parse_entry_line(raw)
             except EntryFormatError as exc:
                 self.fail(exc.code, f"line {lineno}: {exc}", exc.seq)
                 self.leaves.append(None)
+                if self.on_unreadable is not None:
+                    self.on_unreadable(lineno, f"{exc.code}: {exc}")
                 continue
-            self.read.append(item)
-            self.leaves.append(bytes.fromhex(item.entry.hash))
+            entry = item.entry
+            if self.on_entry is not None:
+                self.on_entry(entry)
+            fields = entry.fields
+            digest = bytes.fromhex(entry.hash)
+            phase = fields["phase"]
+            seen = _Seen(
+                seq=entry.seq,
+                offset=offset,
+                digest=digest,
+                prev=bytes.fromhex(fields["prev"]),
+                key=sys.intern(fields["key"]),
+                phase=sys.intern(phase),
+                action=sys.intern(fields["action"])
+                if len(fields["action"]) < 64
+                else fields["action"],
+                intent_seq=fields["intent_seq"],
+                match=_match_digest(fields) if phase in ("intent", "result") else None,
+                extra=dict(fields["extra"]) if fields["action"] == "close" else None,
+            )
+            if not item.hash_matches:
+                self._modified.append(entry.seq)
+            self.read.append(seen)
+            self.leaves.append(digest)
             if len(self.read) == 1:
-                self._start_signature_check(item.entry)
+                self._first_incident = str(fields["incident"])
+                self._start_signature_check(entry)
             early = self.early_signatures
-            if early is not None and item.entry.fields["key"] == early.key.fingerprint:
-                early.add(item)
+            if early is not None and seen.key == early.key.fingerprint:
+                early.add(entry.seq, entry.hash, fields["sig"])
+        if lineno == 0:
+            self.fail("EMPTY_TIMELINE", "timeline.jsonl holds no entries")
 
     def _start_signature_check(self, first: Entry) -> None:
         key = self.pinned
@@ -236,20 +344,20 @@ class _Check:
             self.early_signatures = _BackgroundSignatureCheck(key)
 
     def check_hashes(self) -> None:
-        for item in self.read:
-            if not item.hash_matches:
-                self.fail(
-                    "ENTRY_MODIFIED",
-                    f"entry {item.entry.seq} was edited: its content no longer matches its hash",
-                    item.entry.seq,
-                )
+        for seq in self._modified:
+            self.fail(
+                "ENTRY_MODIFIED",
+                f"entry {seq} was edited: its content no longer matches its hash",
+                seq,
+            )
 
     def choose_key(self) -> None:
-        entry0 = next((i.entry for i in self.read if i.entry.seq == 0), None)
+        first0 = next((i for i in self.read if i.seq == 0), None)
+        entry0 = self.entry_at(first0.offset) if first0 is not None else None
         if entry0 is not None:
             self.incident_id = str(entry0.fields["incident"])
         elif self.read:
-            self.incident_id = str(self.read[0].entry.fields["incident"])
+            self.incident_id = self._first_incident
         recorded = public_key_of(entry0) if entry0 is not None and entry0.action == "open" else None
         self.trusted = self.pinned or recorded
         if self.trusted is None and self.read:
@@ -264,51 +372,60 @@ class _Check:
         key = self.trusted
         if key is None:
             return
-        ours: list[ReadEntry] = []
-        foreign_run: list[ReadEntry] = []
+        ours: list[_Seen] = []
+        foreign_run: list[_Seen] = []
         for item in self.read:
-            if item.entry.fields["key"] == key.fingerprint:
+            if item.key == key.fingerprint:
                 self._report_foreign(foreign_run, key)
                 foreign_run = []
                 ours.append(item)
-            elif foreign_run and foreign_run[-1].entry.fields["key"] != item.entry.fields["key"]:
+            elif foreign_run and foreign_run[-1].key != item.key:
                 self._report_foreign(foreign_run, key)
                 foreign_run = [item]
             else:
                 foreign_run.append(item)
         self._report_foreign(foreign_run, key)
         early = self.early_signatures
-        failing = (
-            early.failures() if early is not None and early.key == key
-            else _failing_signatures(key, ours)
-        )  # fmt: skip
-        for item in failing:
+        if early is not None and early.key == key:
+            failing = early.failures()
+        else:
+            # The key was not known while parsing (entry 0 was not the first line): read the
+            # signatures again, one line at a time.
+            check = _BackgroundSignatureCheck(key)
+            try:
+                for item in ours:
+                    entry = self.entry_at(item.offset)
+                    check.add(entry.seq, entry.hash, entry.fields["sig"])
+                failing = check.failures()
+            finally:
+                check.close()
+        for seq in failing:
             self.fail(
                 "BAD_SIGNATURE",
-                f"entry {item.entry.seq}: the signature does not verify with the trusted key "
+                f"entry {seq}: the signature does not verify with the trusted key "
                 "(forged or edited together with its hash)",
-                item.entry.seq,
+                seq,
             )
 
-    def _report_foreign(self, run: list[ReadEntry], key: PublicKey) -> None:
+    def _report_foreign(self, run: list[_Seen], key: PublicKey) -> None:
         if not run:
             return
-        first, last = run[0].entry.seq, run[-1].entry.seq
+        first, last = run[0].seq, run[-1].seq
         trust = "the pinned --pubkey" if self.pinned else "the key entry 0 records"
         self.fail(
             "WRONG_KEY",
             f"{_span(first, last)} signed by key "
-            f"{str(run[0].entry.fields['key'])[:16]}…, not {trust} ({key.fingerprint[:16]}…)",
+            f"{run[0].key[:16]}…, not {trust} ({key.fingerprint[:16]}…)",
             first,
         )
 
     def check_sequence(self) -> None:
         highest = -1
         for item in self.read:
-            seq = item.entry.seq
+            seq = item.seq
             earlier = self.by_seq.get(seq)
             if earlier is not None:
-                same = earlier.entry.hash == item.entry.hash
+                same = earlier.digest == item.digest
                 self.fail(
                     "DUPLICATE_ENTRY",
                     f"entry {seq} appears twice"
@@ -329,8 +446,8 @@ class _Check:
             before = self.by_seq.get(seq - 1)
             if seq and before is None:
                 continue  # already a SEQ_GAP
-            expected = before.entry.hash if before is not None else GENESIS_PREV
-            if item.entry.fields["prev"] != expected:
+            expected = before.digest if before is not None else _GENESIS
+            if item.prev != expected:
                 self.fail(
                     "CHAIN_BROKEN",
                     f"entry {seq}'s prev is not the hash of entry {seq - 1}"
@@ -340,17 +457,15 @@ class _Check:
                 )
 
     def check_intents(self) -> None:
-        entries = [self.by_seq[s].entry for s in sorted(self.by_seq)]
+        entries = [self.by_seq[s] for s in sorted(self.by_seq)]
         intents = {e.seq: e for e in entries if e.phase == "intent"}
         answered: set[int] = set()
         for result in (e for e in entries if e.phase == "result"):
-            pointer = result.fields["intent_seq"]
+            pointer = result.intent_seq
             if pointer is None:
                 continue
             intent = intents.get(pointer)
-            same_action = intent is not None and all(
-                intent.fields[k] == result.fields[k] for k in ("step", "action", "target")
-            )
+            same_action = intent is not None and intent.match == result.match
             if intent is None or not same_action or pointer >= result.seq:
                 self.fail(
                     "RESULT_MISMATCH",
@@ -362,7 +477,7 @@ class _Check:
             answered.add(pointer)
         for seq, intent in intents.items():
             if seq not in answered:
-                f = intent.fields
+                f = self.entry_at(intent.offset).fields
                 self.warn(
                     "CRASHED_ACTION",
                     f"entry {seq}: intent to {f['action']} (step {f['step']}, target "
@@ -375,16 +490,16 @@ class _Check:
         """Check the close entry; return the evidence manifest hash it records."""
         if not self.by_seq:
             return None
-        last = self.by_seq[max(self.by_seq)].entry
+        last = self.by_seq[max(self.by_seq)]
         for seq in sorted(self.by_seq):
-            entry = self.by_seq[seq].entry
+            entry = self.by_seq[seq]
             if entry.action != "close" or entry is last:
                 continue
             # An incident reopened with --resume: the close must be followed by a resume entry
             # and count exactly the entries before it.
             following = self.by_seq.get(seq + 1)
-            reopened = following is not None and following.entry.action == "resume"
-            if not reopened or entry.extra.get("entry_count") != seq + 1:
+            reopened = following is not None and following.action == "resume"
+            if not reopened or (entry.extra or {}).get("entry_count") != seq + 1:
                 self.fail(
                     "CLOSE_COUNT_MISMATCH",
                     f"entry {seq} closes the incident, but entries up to {last.seq} follow it "
@@ -400,7 +515,8 @@ class _Check:
                 last.seq,
             )
             return None
-        count = last.extra.get("entry_count")
+        extra = last.extra or {}
+        count = extra.get("entry_count")
         if count != last.seq + 1 or count != line_count:
             self.fail(
                 "CLOSE_COUNT_MISMATCH",
@@ -408,7 +524,7 @@ class _Check:
                 f"has {line_count} lines",
                 last.seq,
             )
-        manifest = last.extra.get("evidence_manifest_sha256")
+        manifest = extra.get("evidence_manifest_sha256")
         return manifest if isinstance(manifest, str) else None
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -502,8 +618,15 @@ def verify_incident(
     checkpoint: Path | None = None,
     pubkey: Path | None = None,
     evidence_checker: EvidenceChecker | None = None,
+    on_entry: Callable[[Entry], None] | None = None,
+    on_unreadable: Callable[[int, str], None] | None = None,
 ) -> VerifyReport:
-    """Check an incident directory; BadInput (exit 2) if it or a given file can't be read."""
+    """Check an incident directory; BadInput (exit 2) if it or a given file can't be read.
+
+    The timeline is read one line at a time and each line parsed once; ``on_entry`` gets every
+    entry that parses and ``on_unreadable`` (line number, reason) every line that does not, in
+    file order, so a caller (the report) needs no second parse.
+    """
     incident_dir = Path(incident_dir)
     if not incident_dir.is_dir():
         raise BadInput("no such incident directory", path=incident_dir)
@@ -512,14 +635,14 @@ def verify_incident(
         raise BadInput(f"not an incident directory: no {TIMELINE_FILE}", path=incident_dir)
     pinned = load_public_key(pubkey) if pubkey is not None else None
     anchors = _load_external_checkpoints(checkpoint) if checkpoint is not None else None
+    check = _Check(incident_dir, pinned, on_entry, on_unreadable)
     try:
-        data = timeline_path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"cannot read the timeline: {exc.strerror}", path=timeline_path) from None
-
-    check = _Check(incident_dir, pinned)
-    try:
-        check.parse(data)
+        try:
+            check.parse()
+        except OSError as exc:
+            raise BadInput(
+                f"cannot read the timeline: {exc.strerror}", path=timeline_path
+            ) from None
         check.check_hashes()
         check.choose_key()
         check.check_signatures()
@@ -543,6 +666,7 @@ def verify_incident(
         key_fingerprint=check.trusted.fingerprint if check.trusted else None,
         anchored=bool(anchored_sizes),
         checkpoint_sizes=anchored_sizes,
+        timeline_sha256=check.file_sha256.hexdigest(),
     )
     if checkpoint is None:
         check.warn(

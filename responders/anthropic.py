@@ -52,6 +52,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    RateLimit,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -179,6 +180,11 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
     answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"anthropic"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
+    # Anthropic documents no rate limit for its Admin API (the published limits are for
+    # Messages); its 429 answers carry retry-after, which the runner honours.
+    rate_limit: ClassVar[RateLimit] = RateLimit(
+        concurrent=20, source="none published for the Admin API; 429 + retry-after"
+    )
     parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:

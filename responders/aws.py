@@ -70,6 +70,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    RateLimit,
     Responder,
     ResponderContext,
     ResponderError,
@@ -355,7 +356,12 @@ class AWSResponder(Responder):
             Capability.PREFLIGHT,
         }
     )
-
+    # AWS publishes no request rate for IAM: it throttles with "Throttling" errors, which the
+    # runner retries with backoff. Ten at once is botocore's connection pool per client
+    # (max_pool_connections), so more would only queue inside botocore.
+    rate_limit: ClassVar[RateLimit] = RateLimit(
+        concurrent=10, source="IAM documents no rate; botocore's pool of 10 connections"
+    )
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any]) -> None:

@@ -50,6 +50,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    RateLimit,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -174,6 +175,13 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
     answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"cloudflare"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
+    # developers.cloudflare.com/fundamentals/api/reference/limits: 1,200 requests per five
+    # minutes per user or account token, and over it every call is refused for five minutes;
+    # 200 a second per IP.
+    rate_limit: ClassVar[RateLimit] = RateLimit(
+        concurrent=100, requests=1200, per_seconds=300,
+        source="Cloudflare: 1,200 requests per 5 minutes per user",
+    )
     parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:

@@ -66,6 +66,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    RateLimit,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -244,6 +245,13 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
     answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"github"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
+    # docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api (secondary rate
+    # limits): no more than 100 concurrent requests, and 900 points a minute per endpoint, where
+    # a POST, PATCH, PUT or DELETE costs 5 points: 180 writes a minute.
+    rate_limit: ClassVar[RateLimit] = RateLimit(
+        concurrent=100, requests=180, per_seconds=60,
+        source="GitHub secondary rate limits: 100 concurrent, 900 points/min, 5 per write",
+    )
     parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -349,6 +350,34 @@ def serial_fan_out(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """How hard the engine may drive one provider account, as the provider documents it.
+
+    The engine's fan-out for a responder never has more than ``concurrent`` requests in flight,
+    and, when the provider documents a rate, starts at most ``requests`` in any ``per_seconds``
+    (a token bucket that starts full, so a burst up to the documented quota goes at once).
+    ``source`` says where the numbers come from; a provider that documents none says so.
+    """
+
+    concurrent: int
+    requests: int | None = None
+    per_seconds: float = 1.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.concurrent < 1 or (self.requests is not None and self.requests < 1):
+            raise ValueError("a rate limit allows at least one request")
+
+
+# For a responder that declares nothing (a third-party provider, a local stand-in): as many at
+# once as httpx's default pool holds, and no pacing beyond the provider's own 429 answers,
+# which the runner retries with backoff.
+UNDECLARED_RATE_LIMIT = RateLimit(
+    concurrent=100, source="none declared: httpx's default pool of 100 connections"
+)
+
+
+@dataclass(frozen=True)
 class ResponderContext:
     """What the engine hands a responder. ``config`` is its own ``[providers.<name>]`` table."""
 
@@ -382,6 +411,10 @@ class Responder:
     # A responder that only edits local files (the agent's own tokens) may act without a
     # [providers.X] table; one that talks to a provider's API may not.
     needs_config: ClassVar[bool] = True
+    # What the provider documents about request rates: the engine's fan-out (``context.fan_out``)
+    # keeps to it, so thousands of keys neither trip the provider's limiter nor wait on a fixed
+    # cap that has nothing to do with the provider.
+    rate_limit: ClassVar[RateLimit] = UNDECLARED_RATE_LIMIT
 
     def __init__(self, context: ResponderContext) -> None:
         self.context = context
@@ -452,3 +485,15 @@ class Action:
 
     def execute(self, target: str) -> Outcome:
         raise NotImplementedError
+
+    def recheck(self, target: str, closing: threading.Event) -> Outcome | None:
+        """Keep proving, beside the next steps, what a successful ``execute`` did (a stopped
+        service stays stopped), so the playbook need not wait for it.
+
+        The engine calls this in the background right after ``execute`` succeeded and records
+        what it returns as its own result before the incident closes; a Failed one fails the
+        step after all. ``closing`` is set when the engine is about to close: watch at least as
+        long as the proof needs, then until ``closing``, and return. None: nothing to re-check.
+        Must not change anything.
+        """
+        return None

@@ -62,6 +62,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    RateLimit,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -237,6 +238,12 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
     answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"openai"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
+    # OpenAI documents no rate limit for its Administration API (only per-model limits for
+    # inference); its 429 answers carry Retry-After, which the runner honours. Twenty at once
+    # keeps a few thousand keys to seconds without looking like a flood.
+    rate_limit: ClassVar[RateLimit] = RateLimit(
+        concurrent=20, source="none published for the Administration API; 429 + Retry-After"
+    )
     parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:

@@ -49,6 +49,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    RateLimit,
     ResponderContext,
     ResponderError,
     Revoked,
@@ -235,6 +236,11 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
     answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"slack"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
+    # docs.slack.dev/reference/methods/auth.revoke: Web API Tier 3, "50+ per minute" per
+    # method per workspace per app.
+    rate_limit: ClassVar[RateLimit] = RateLimit(
+        concurrent=50, requests=50, per_seconds=60, source="Slack auth.revoke: Tier 3, 50+/min"
+    )
     parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:

@@ -70,6 +70,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    RateLimit,
     ResponderContext,
     ResponderError,
     Rotated,
@@ -258,6 +259,12 @@ class StripeResponder(ProviderResponder[StripeSettings]):
     display_name: ClassVar[str] = "Stripe"
     providers: ClassVar[frozenset[str]] = frozenset({"stripe"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
+    # docs.stripe.com/rate-limits: 100 operations a second in live mode (25 in a sandbox), an
+    # endpoint 25 a second unless stated otherwise, and a concurrency limiter besides.
+    rate_limit: ClassVar[RateLimit] = RateLimit(
+        concurrent=25, requests=25, per_seconds=1,
+        source="Stripe: 25 requests/s per endpoint, 100/s per account in live mode",
+    )
     parse_settings = staticmethod(parse_settings)
 
     def __init__(self, context: ResponderContext) -> None:

@@ -1567,21 +1567,48 @@ class Stopper:
         if leftovers:
             sent.append({"leftovers": terminate(leftovers, self.term_timeout, self.kill_timeout)})
         facts["commands"] = sent
-        first = self._still_up(procs, parents, uids, since)
-        if self.recheck:
-            time.sleep(self.recheck)
-        second = self._still_up(procs, parents, uids, since)
-        facts["proof"] = {
-            "pids_before": sorted(p.pid for p in procs),
-            "pids_after": sorted(set(first["pids"]) | set(second["pids"])),
-            "port": self.port,
-            "port_open_after": first["port_open"] or second["port_open"],
-            "listeners_after": sorted(set(first["listeners"]) | set(second["listeners"])),
-            "supervisor_state_after": second.get("supervisor_state"),
-            "rechecked_after_s": self.recheck,
-        }
+        watch = {"pids_before": sorted(p.pid for p in procs),
+                 "started": {str(p.pid): p.start_ticks for p in procs},
+                 "parents": sorted(parents), "uids": sorted(uids), "since": since}
+        # Proven at once; a positive recheck_seconds also watches that long here (polled),
+        # while the engine usually asks for that separately with the "recheck" command.
+        facts["proof"], _ = self.watch(watch, self.recheck)
         facts["duration_s"] = round(time.monotonic() - started, 3)
-        return {"facts": facts, "error": error}
+        return {"facts": facts, "error": error, "watch": watch}
+
+    def watch(self, watch: Mapping[str, Any], seconds: float) -> tuple[dict[str, Any], int]:
+        """Look for the gateway every 0.25 s for ``seconds`` (at least once); stop at the first
+        sign of it. The proof, and how many looks it took."""
+        procs = []
+        for pid in watch["pids_before"]:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                proc = Proc(int(pid))
+                # The same process, not a later one that got its pid.
+                if proc.start_ticks == (watch.get("started") or {}).get(str(pid)):
+                    procs.append(proc)
+        parents: dict[int, Proc] = {}
+        for pid in watch.get("parents") or []:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                parents[int(pid)] = Proc(int(pid))
+        uids = {int(u) for u in watch.get("uids") or []}
+        started = time.monotonic()
+        checks = 0
+        while True:
+            elapsed = time.monotonic() - started
+            state = self._still_up(procs, parents, uids, float(watch["since"]))
+            checks += 1
+            if state["pids"] or state["port_open"] or elapsed >= seconds:
+                break
+            time.sleep(min(0.25, seconds - elapsed))
+        return {
+            "pids_before": list(watch["pids_before"]),
+            "pids_after": state["pids"],
+            "port": self.port,
+            "port_open_after": state["port_open"],
+            "listeners_after": state["listeners"],
+            "supervisor_state_after": state.get("supervisor_state"),
+            "rechecked_after_s": round(elapsed, 3),
+        }, checks
 
     def _still_up(self, procs: Sequence[Proc], parents: Mapping[int, Proc], uids: set[int],
                   since: float) -> dict[str, Any]:
@@ -1612,12 +1639,18 @@ class Stopper:
                 "[[hosts.agent.services]]"
             )
         group = str(info["group"])
-        for method, args in (("stopProcessGroup", [group, True]),
+        # wait=False, then getProcessInfo polled: with wait=True supervisord answers only on its
+        # next 1-second tick, even when the process died at once.
+        for method, args in (("stopProcessGroup", [group, False]),
                              ("removeProcessGroup", [group])):
             call: dict[str, Any] = {"rpc": f"supervisor.{method}", "args": args,
                                     "server": client.where}
             try:
                 result = client.call(method, *args)
+                if method == "stopProcessGroup":
+                    waited = time.monotonic()
+                    call["state_after"] = self._wait_until_stopped(client)
+                    call["waited_s"] = round(time.monotonic() - waited, 3)
                 call["result"] = [
                     {"name": v.get("name"), "status": v.get("status"),
                      "description": v.get("description")} if isinstance(v, dict) else v
@@ -1631,6 +1664,18 @@ class Stopper:
                 "`supervisorctl update` or a supervisord restart re-reads "
                 f"[program:{group}] from its config file: set autostart=false there to keep it "
                 "off for good")
+
+    def _wait_until_stopped(self, client: Supervisor) -> str:
+        """Poll the program's state every 20 ms until it has no live process; the last state."""
+        deadline = time.monotonic() + self.term_timeout + self.kill_timeout
+        while True:
+            info = client.process_info(self.spec["name"])
+            state = str(info["statename"]) if info else "removed"
+            if state not in ("STARTING", "RUNNING", "BACKOFF", "STOPPING") or (
+                time.monotonic() >= deadline
+            ):
+                return state
+            time.sleep(0.02)
 
     def _run_commands(self, sent: list[dict[str, Any]]) -> None:
         previous: dict[str, Any] | None = None
@@ -1659,6 +1704,14 @@ class Stopper:
 
 def cmd_stop(params: Mapping[str, Any]) -> dict[str, Any]:
     return Stopper(params).run()
+
+
+def cmd_recheck(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Watch a stopped gateway for ``recheck_seconds``: the respawn check, run by the engine
+    beside its next steps with what ``stop`` answered under ``watch``."""
+    stopper = Stopper(params)
+    proof, checks = stopper.watch(params["watch"], stopper.recheck)
+    return {"proof": proof, "checks": checks}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1900,6 +1953,7 @@ COMMANDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "snapshot": cmd_snapshot,
     "services": cmd_services,
     "stop": cmd_stop,
+    "recheck": cmd_recheck,
     "cut": cmd_cut,
     "confirm-cut": cmd_confirm_cut,
     "restore": cmd_restore,

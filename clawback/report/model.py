@@ -30,11 +30,7 @@ from clawback.evidence import (
 )
 from clawback.timeline import (
     CHECKPOINT_FILE,
-    TIMELINE_FILE,
     Entry,
-    EntryFormatError,
-    parse_entry_line,
-    split_lines,
 )
 from clawback.verdict import Verdict
 from clawback.verify import VerifyReport, verify_incident
@@ -544,8 +540,11 @@ class IncidentReport:
         creds = self.count("credentials")
         sentences.append(
             f"It stopped {_plural(stops, 'agent service')}"
-            + (f" ({len(self.impact.service_stop_failures)} stop failed)"
-               if self.impact.service_stop_failures else "")
+            + (
+                f" ({len(self.impact.service_stop_failures)} stop failed)"
+                if self.impact.service_stop_failures
+                else ""
+            )
             + f", acted on {_plural(creds, 'credential')} across "
             f"{_plural(len(self.providers), 'provider')}: {self.count('dead')} revoked, "
             f"{self.count('verified')} proven dead, {self.count('rotated')} rotated."
@@ -555,8 +554,11 @@ class IncidentReport:
             sentences.append(
                 "The network was cut at "
                 f"{clock_text(window.started)} UTC"
-                + (f" and restored at {clock_text(window.ended)} UTC." if window.ended
-                   else " and was still cut when the timeline closed.")
+                + (
+                    f" and restored at {clock_text(window.ended)} UTC."
+                    if window.ended
+                    else " and was still cut when the timeline closed."
+                )
             )
         if self.evidence.found:
             sentences.append(
@@ -567,7 +569,8 @@ class IncidentReport:
         todo = len(self.human_actions)
         sentences.append(
             f"{_plural(todo, 'item')} still {'needs' if todo == 1 else 'need'} a human."
-            if todo else "Nothing is left for a human to finish."
+            if todo
+            else "Nothing is left for a human to finish."
         )
         return " ".join(sentences)
 
@@ -586,21 +589,36 @@ def build_report(
     public key can't be read; a tampered incident still gets a report, which says so first.
     """
     incident_dir = Path(incident_dir)
+    rows_seen: list[TimelineRow] = []
+    kept: list[Entry] = []  # the few entries the facts need: first, open, each close, last
+    unreadable: list[UnreadableLine] = []
+    last: list[Entry] = []
+
+    def take(entry: Entry) -> None:
+        # Each line is parsed once, by verify; the report keeps its row, not the entry.
+        rows_seen.append(_row(entry, ()))
+        if not kept or entry.action in ("open", "close"):
+            kept.append(entry)
+        last[:] = [entry]
+
     verdict = verify_incident(
-        incident_dir, checkpoint=checkpoint, pubkey=pubkey, evidence_checker=check_evidence
+        incident_dir,
+        checkpoint=checkpoint,
+        pubkey=pubkey,
+        evidence_checker=check_evidence,
+        on_entry=take,
+        on_unreadable=lambda line, why: unreadable.append(UnreadableLine(line, why)),
     )
-    data = (incident_dir / TIMELINE_FILE).read_bytes()
-    entries, unreadable = _parse_timeline(data)
+    entries = kept + [e for e in last if not kept or e is not kept[-1]]
     flags = _flags_by_seq(verdict.verdicts)
-    rows = tuple(_row(entry, flags.get(entry.seq, ())) for entry in entries)
+    rows = tuple(replace(r, flags=flags[r.seq]) if r.seq in flags else r for r in rows_seen)
+    rows_seen.clear()
     rows = _mark_crashed(rows)
     facts = _facts(incident_dir, entries, rows)
     evidence = _evidence(incident_dir, entries, verdict.verdicts)
     providers = _providers(rows)
     impact = _impact(rows)
-    integrity = _integrity(
-        incident_dir, verdict, data, entries, facts.incident_id, checkpoint, pubkey
-    )
+    integrity = _integrity(incident_dir, verdict, entries, facts.incident_id, checkpoint, pubkey)
     return IncidentReport(
         incident_dir=incident_dir,
         generated_at=datetime.now(UTC),
@@ -610,28 +628,11 @@ def build_report(
         unreadable=tuple(unreadable),
         steps=_steps(rows),
         providers=providers,
-        host_actions=tuple(
-            r for r in rows if r.phase == "result" and not r.is_key_action
-        ),
+        host_actions=tuple(r for r in rows if r.phase == "result" and not r.is_key_action),
         impact=impact,
         human_actions=_human_actions(rows, integrity, facts, impact),
         evidence=evidence,
     )
-
-
-def _parse_timeline(data: bytes) -> tuple[list[Entry], list[UnreadableLine]]:
-    entries: list[Entry] = []
-    unreadable: list[UnreadableLine] = []
-    lines, torn = split_lines(data)
-    for lineno, raw in enumerate(lines, start=1):
-        if torn and lineno == len(lines):
-            unreadable.append(UnreadableLine(lineno, "cut off: the line has no end"))
-            continue
-        try:
-            entries.append(parse_entry_line(raw).entry)
-        except EntryFormatError as exc:
-            unreadable.append(UnreadableLine(lineno, f"{exc.code}: {exc}"))
-    return entries, unreadable
 
 
 def _flags_by_seq(verdicts: Iterable[Verdict]) -> dict[int, tuple[str, ...]]:
@@ -775,7 +776,6 @@ def _facts(
 def _integrity(
     incident_dir: Path,
     verdict: VerifyReport,
-    data: bytes,
     entries: Sequence[Entry],
     incident_id: str,
     checkpoint: Path | None,
@@ -808,7 +808,7 @@ def _integrity(
         pinned=pubkey is not None,
         final_checkpoint=_read_text(incident_dir / CHECKPOINT_FILE),
         external_checkpoint=_read_text(checkpoint) if checkpoint is not None else None,
-        timeline_sha256=hashlib.sha256(data).hexdigest(),
+        timeline_sha256=verdict.timeline_sha256 or "",
         last_entry_hash=entries[-1].hash if entries else None,
         verify_command=command,
     )
@@ -899,16 +899,21 @@ def _impact(rows: Sequence[TimelineRow]) -> Impact:
             rollback = _mapping(_mapping(row.extra.get("facts")).get("rollback"))
             deadline = str(rollback.get("deadline_utc") or "") if rollback.get("armed") else ""
             windows.append(IsolationWindow(row.ts, None, row.detail, row.seq, deadline))
-        elif (row.action == "network.restore" or row.action.endswith("restore_network")) \
-                and row.status == "ok" and windows:
+        elif (
+            (row.action == "network.restore" or row.action.endswith("restore_network"))
+            and row.status == "ok"
+            and windows
+        ):
             last = windows[-1]
             if last.ended is None:
                 windows[-1] = IsolationWindow(
                     last.started, row.ts, last.detail, last.seq, last.rollback_deadline
                 )
-        if row.status == "ok" and (
-            row.action.endswith(("stop_service", "cut_network")) or row.action == "revoke"
-        ) and row.ts is not None:
+        if (
+            row.status == "ok"
+            and (row.action.endswith(("stop_service", "cut_network")) or row.action == "revoke")
+            and row.ts is not None
+        ):
             contained = row.ts if contained is None else max(contained, row.ts)
     attempted = any(r.action.endswith("stop_service") for r in rows)
     return Impact(tuple(stops), tuple(stop_failures), tuple(windows), contained, attempted)
@@ -962,8 +967,9 @@ def _human_actions(
     for window in impact.isolation:
         if window.ended is None:
             until = (
-                f" (the auto-rollback restores it at {window.rollback_deadline} unless "
-                "confirmed)" if window.rollback_deadline else ""
+                f" (the auto-rollback restores it at {window.rollback_deadline} unless confirmed)"
+                if window.rollback_deadline
+                else ""
             )
             todo.append(
                 HumanAction(
@@ -1039,4 +1045,3 @@ def _evidence(
         acquisition_finished=manifest.acquisition_finished,
         verdicts=related,
     )
-

@@ -4,9 +4,12 @@ Killing the gateway's pid alone is useless: systemd (``Restart=always``), launch
 supervisord (``autorestart``) and docker restart policies bring it back within seconds. So the
 stop goes through the supervisor and switches restarting off; then whatever is left of the
 gateway's process tree (exec tools it spawned survive ``KillMode=process``) gets TERM, a bounded
-wait, KILL and another bounded wait; finally the stop is proved twice, right away and again after
-``recheck_seconds`` to catch a respawn: no matching process and nothing listening on the gateway
-port.
+wait, KILL and another bounded wait. Every wait polls (20 ms) for what it waits for instead of
+sleeping a fixed time. The stop is proved at once: no matching process and nothing listening on
+the gateway port; that proof ends the step, so revoking starts. ``recheck`` then keeps proving it
+beside the next steps, for at least ``recheck_seconds`` and until the incident closes, to catch a
+respawn; the engine records that as its own result, which fails the stop if the gateway came
+back.
 
 Services come from ``[[agent.services]]`` in clawback.toml (``settings["agent"]["services"]``):
 ``{kind, name, ...}`` with kind one of ``SERVICE_KINDS``. With none configured they are discovered
@@ -122,6 +125,9 @@ _LAUNCHCTL_NOT_LOADED = (3, 5, 113)
 _RPC_SLACK_S = 5.0
 # The evidence pass asks supervisord where the logs are; it must not hold up the stop.
 _LOG_LOOKUP_TIMEOUT_S = 1.0
+# How often ``recheck`` looks for a respawn: each look walks /proc and the socket table
+# (~20 ms of CPU), which must not slow the revocations running beside it.
+_RECHECK_POLL_S = 0.25
 # A pid file cannot predate its process; a process younger than its pid file by more than this
 # is a recycled pid, not the gateway.
 _PIDFILE_CLOCK_SLACK_S = 2.0
@@ -820,6 +826,23 @@ class SupervisorUnreachable(ResponderError):
     """supervisord's socket did not answer; the message says where we looked."""
 
 
+# supervisord states in which a program still has (or is about to have) a live process.
+_SUPERVISOR_LIVE_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
+_POLL_S = 0.02
+
+
+def wait_until_stopped(client: SupervisorClient, name: str, timeout: float) -> str:
+    """Poll ``name``'s state until supervisord says it has no live process (or no such program
+    any more); return the last state seen, which is still a live one after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = client.process_info(name)
+        state = str(info["statename"]) if info else "removed"
+        if state not in _SUPERVISOR_LIVE_STATES or time.monotonic() >= deadline:
+            return state
+        time.sleep(_POLL_S)
+
+
 class SupervisorFault(Exception):
     """supervisord answered with an XML-RPC fault (e.g. 10 BAD_NAME, 70 NOT_RUNNING)."""
 
@@ -962,7 +985,9 @@ class SupervisorClient:
         ]
 
     def stop_group(self, group: str) -> Any:
-        return self._call("stopProcessGroup", group, True)
+        # wait=False: with wait=True supervisord answers only on its next 1-second tick, even
+        # when the process died at once; the caller polls getProcessInfo instead.
+        return self._call("stopProcessGroup", group, False)
 
     def remove_group(self, group: str) -> Any:
         return self._call("removeProcessGroup", group)
@@ -1170,6 +1195,11 @@ class StopServiceAction(Action):
         super().__init__(context, params if params is not None else StopServiceParams())
         self.params: StopServiceParams
         self._discovery: Discovery | None = None
+        # What ``recheck`` watches, per target whose stop was proven: (spec, the processes
+        # stopped, the gateway port, where a respawn would show).
+        self._stopped: dict[
+            str, tuple[ServiceSpec, tuple[GatewayProcess, ...], int, RespawnWatch]
+        ] = {}
         # The engine builds actions outside its error handling; a bad [[agent.services]] entry
         # is reported by plan()/execute() as advice instead of crashing the run.
         self._config_error: ResponderError | None = None
@@ -1229,7 +1259,8 @@ class StopServiceAction(Action):
             where = SupervisorClient(spec.options, 1.0).where
             group = spec.name.split(":")[0]
             lines += [
-                f"supervisord {where}: supervisor.stopProcessGroup({group!r}, wait=True)",
+                f"supervisord {where}: supervisor.stopProcessGroup({group!r}, wait=False), "
+                "then getProcessInfo until it is down",
                 f"supervisord {where}: supervisor.removeProcessGroup({group!r})",
                 f"autostart=false in [program:{spec.name.split(':')[-1]}] of "
                 f"{self._supervisor_config_path(spec) or 'its config file (unknown yet)'} "
@@ -1243,8 +1274,8 @@ class StopServiceAction(Action):
                 f"wait {self.params.kill_timeout:g}s"
             )
         lines.append(
-            f"prove: no gateway process and nothing listening on port {port}, again after "
-            f"{self.params.recheck_seconds:g}s"
+            f"prove: no gateway process and nothing listening on port {port}, at once and "
+            f"again beside the next steps (at least {self.params.recheck_seconds:g}s)"
         )
         return Planned(
             action=self.name,
@@ -1376,9 +1407,10 @@ class StopServiceAction(Action):
                 facts=facts,
             )
         verb = "stopped" if before or spec.kind not in ("pidfile", "process") else "found no live"
+        self._stopped[target] = (spec, tuple(before), port, watch)
         return Done(
-            detail=f"{verb} {spec.kind} {spec.name}; no gateway process and port {port} closed, "
-            f"re-checked after {self.params.recheck_seconds:g}s",
+            detail=f"{verb} {spec.kind} {spec.name}; no gateway process and port {port} closed; "
+            "watched for a respawn beside the next steps",
             facts=facts,
         )
 
@@ -1463,12 +1495,18 @@ class StopServiceAction(Action):
                 "fix its name in [[agent.services]]"
             )
         group = str(info["group"])
-        for method, args in (("stopProcessGroup", [group, True]), ("removeProcessGroup", [group])):
+        for method, args in (("stopProcessGroup", [group, False]), ("removeProcessGroup", [group])):
             call: dict[str, Any] = {"rpc": f"supervisor.{method}", "args": args}
             call["server"] = client.where
             try:
                 if method == "stopProcessGroup":
                     call["result"] = _rpc_result(client.stop_group(group))
+                    # Polled, not slept: removeProcessGroup refuses a group still running.
+                    started = time.monotonic()
+                    call["state_after"] = wait_until_stopped(
+                        client, spec.name, self.params.term_timeout + self.params.kill_timeout
+                    )
+                    call["waited_s"] = round(time.monotonic() - started, 3)
                 else:
                     call["result"] = client.remove_group(group)
             # A fault (NOT_RUNNING) or a stop slower than our timeout is recorded, not fatal:
@@ -1577,21 +1615,50 @@ class StopServiceAction(Action):
         before: Sequence[GatewayProcess],
         port: int,
         watch: RespawnWatch,
+        *,
+        after_s: float = 0.0,
     ) -> dict[str, Any]:
-        first = self._still_up(spec, before, port, watch)
-        if self.params.recheck_seconds:
-            time.sleep(self.params.recheck_seconds)
-        second = self._still_up(spec, before, port, watch)
-        pids_after = sorted(set(first["pids"]) | set(second["pids"]))
+        state = self._still_up(spec, before, port, watch)
         return {
             "pids_before": sorted(g.pid for g in before),
-            "pids_after": pids_after,
+            "pids_after": state["pids"],
             "port": port,
-            "port_open_after": first["port_open"] or second["port_open"],
-            "listeners_after": sorted(set(first["listeners"]) | set(second["listeners"])),
-            "supervisor_state_after": second.get("supervisor_state"),
-            "rechecked_after_s": self.params.recheck_seconds,
+            "port_open_after": state["port_open"],
+            "listeners_after": state["listeners"],
+            "supervisor_state_after": state.get("supervisor_state"),
+            "rechecked_after_s": round(after_s, 3),
         }
+
+    def recheck(self, target: str, closing: threading.Event) -> Outcome | None:
+        """Poll for a respawn beside the next steps: at least ``recheck_seconds``, then until
+        the engine closes the incident; a gateway coming back fails the stop at once."""
+        stopped = self._stopped.get(target)
+        if stopped is None:
+            return None
+        spec, before, port, watch = stopped
+        started = time.monotonic()
+        checks = 0
+        while True:
+            elapsed = time.monotonic() - started
+            proof = self._prove(spec, before, port, watch, after_s=elapsed)
+            checks += 1
+            if proof["pids_after"] or proof["port_open_after"]:
+                return Failed(
+                    error=self._respawn_advice(spec, proof, port),
+                    detail=f"{spec.kind} {spec.name} came back {elapsed:.1f} s after the stop",
+                    facts={"proof": proof, "checks": checks},
+                )
+            if elapsed >= self.params.recheck_seconds and closing.is_set():
+                break
+            if elapsed < self.params.recheck_seconds:
+                time.sleep(min(_RECHECK_POLL_S, self.params.recheck_seconds - elapsed))
+            else:
+                closing.wait(_RECHECK_POLL_S)
+        return Done(
+            detail=f"{spec.kind} {spec.name} stayed down: no gateway process and port {port} "
+            f"closed for {elapsed:.1f} s after the stop ({checks} checks)",
+            facts={"proof": proof, "checks": checks},
+        )
 
     def _still_up(
         self,

@@ -4,14 +4,18 @@ The decisions are the local action's: services come from the host's ``[[hosts.ag
 or are discovered on the host (unit files, lock files, process titles, the gateway port, each
 process attributed to the supervisor it runs under); the commands for systemd, launchd, docker
 and compose are exactly those ``responders.host.service.stop_commands`` builds; supervisord is
-driven over its XML-RPC socket; what is left gets TERM, then KILL; and the stop is proved twice
-(no gateway process, nothing listening on the gateway port), the second time after
-``recheck_seconds`` to catch a respawn. The agent on the host does the process work with
-``/proc``; this module turns its answer into an outcome.
+driven over its XML-RPC socket (stopped without waiting for its tick, then polled until down);
+what is left gets TERM, then KILL; and the stop is proved at once (no gateway process, nothing
+listening on the gateway port). ``recheck`` then asks the host's agent to watch for a respawn
+beside the next steps, for at least ``recheck_seconds`` and until the incident closes. The agent
+on the host does the process work with ``/proc``; this module turns its answer into an
+outcome.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -35,6 +39,9 @@ from responders.interface import (
 from responders.remote.session import RemoteHost, remote_host
 
 NOT_FOUND = "openclaw-gateway"
+# After the minimum window, the host is asked again in windows this long until the incident
+# closes: each is one SSH round trip.
+_LATER_WINDOW_S = 1.0
 HOWTO = SERVICES_HOWTO.replace("[[agent.services]]", "[[hosts.agent.services]]")
 
 
@@ -50,6 +57,8 @@ class RemoteStopServiceAction(Action):
         self.agent: dict[str, Any] = dict(context.settings.get("agent") or {})
         self._found: dict[str, tuple[ServiceSpec, list[Mapping[str, Any]]]] | None = None
         self._stale: list[str] = []
+        # Per target whose stop was proven: what the host's agent needs to watch for a respawn.
+        self._stopped: dict[str, tuple[ServiceSpec, int, dict[str, Any]]] = {}
         # The engine lists targets outside its error handling: a bad services entry or a host
         # that stops answering becomes this step's Failed outcome (with the advice) instead.
         self._error: ResponderError | None = None
@@ -116,7 +125,8 @@ class RemoteStopServiceAction(Action):
         if spec.kind in ("pidfile", "process") or pids:
             lines.append(f"TERM, wait {self.params.term_timeout:g}s, KILL survivors")
         lines.append(f"prove: no gateway process and nothing listening on the gateway port, "
-                     f"again after {self.params.recheck_seconds:g}s")
+                     f"at once and again beside the next steps (at least "
+                     f"{self.params.recheck_seconds:g}s)")
         return Planned(
             action=self.name,
             detail=f"stop {spec.kind} {spec.name} on {self.context.host_name} and keep it from "
@@ -141,7 +151,8 @@ class RemoteStopServiceAction(Action):
             "port": port,
             "term_timeout": self.params.term_timeout,
             "kill_timeout": self.params.kill_timeout,
-            "recheck_seconds": self.params.recheck_seconds,
+            # Proven at once; the respawn watch runs beside the next steps (``recheck``).
+            "recheck_seconds": 0,
         })
         facts = dict(answer["facts"])
         facts["found"] = spec.describe()
@@ -158,11 +169,46 @@ class RemoteStopServiceAction(Action):
         verb = "stopped" if proof["pids_before"] or spec.kind not in ("pidfile", "process") else (
             "found no live"
         )
+        if answer.get("watch"):
+            self._stopped[target] = (spec, port, dict(answer["watch"]))
         return Done(
-            detail=f"{verb} {where}; no gateway process and port {port} closed, re-checked "
-                   f"after {self.params.recheck_seconds:g}s",
+            detail=f"{verb} {where}; no gateway process and port {port} closed; watched for a "
+                   "respawn beside the next steps",
             facts=facts,
         )
+
+    def recheck(self, target: str, closing: threading.Event) -> Outcome | None:
+        """The host's agent watches for a respawn, in windows of a few seconds, for at least
+        ``recheck_seconds`` and then until the incident closes; a respawn fails the stop."""
+        stopped = self._stopped.get(target)
+        if stopped is None:
+            return None
+        spec, port, watch = stopped
+        where = f"{spec.kind} {spec.name} on {self.context.host_name}"
+        started = time.monotonic()
+        checks = 0
+        while True:
+            elapsed = time.monotonic() - started
+            window = max(self.params.recheck_seconds - elapsed, 0.0) if elapsed < (
+                self.params.recheck_seconds) else _LATER_WINDOW_S
+            answer = remote_host(self).call("recheck", {
+                "spec": {"kind": spec.kind, "name": spec.name, "options": dict(spec.options)},
+                "agent": self.agent, "port": port, "watch": watch,
+                "recheck_seconds": min(window, _LATER_WINDOW_S * 4),
+            })
+            proof = dict(answer["proof"])
+            proof["rechecked_after_s"] = round(time.monotonic() - started, 3)
+            checks += int(answer.get("checks") or 1)
+            if proof["pids_after"] or proof["port_open_after"]:
+                return Failed(error=respawn_advice(proof, port),
+                              detail=f"{where} came back after the stop",
+                              facts={"proof": proof, "checks": checks})
+            if time.monotonic() - started >= self.params.recheck_seconds and closing.is_set():
+                return Done(
+                    detail=f"{where} stayed down: no gateway process and port {port} closed for "
+                           f"{proof['rechecked_after_s']:.1f} s after the stop ({checks} checks)",
+                    facts={"proof": proof, "checks": checks},
+                )
 
     def _nothing_found(self, host: RemoteHost) -> Outcome:
         answer = host.call("services", {"agent": self.agent}, timeout=120)

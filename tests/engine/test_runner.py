@@ -412,3 +412,57 @@ def test_a_pasted_replacement_is_stored_and_never_recorded(
     assert memory_keyring.store[("clawback", "recorded/key11")] == pasted
     timeline_text = (first.incident_dir / "timeline.jsonl").read_text()  # type: ignore[operator]
     assert pasted not in timeline_text
+
+
+def test_the_journal_never_marks_done_what_the_timeline_could_still_lose(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut right after any write of state.json keeps only what fdatasync covered in
+    the timeline: each target the journal calls done must have its result there, or
+    ``--resume`` would skip an action no signed entry proves. (Results are group-committed,
+    so before the journal forced the pending commit, the result of the target it had just
+    marked was still waiting for its sync.)"""
+    import json
+    import os
+
+    from clawback import journal as journal_module
+    from clawback import timeline as timeline_module
+
+    synced: list[tuple[int, int]] = []  # (inode, size) at each fdatasync
+    real_fdatasync = os.fdatasync
+
+    def recording_fdatasync(fd: int) -> None:
+        real_fdatasync(fd)
+        st = os.fstat(fd)
+        synced.append((st.st_ino, st.st_size))
+
+    monkeypatch.setattr(timeline_module.os, "fdatasync", recording_fdatasync)
+    crashes: list[tuple[list[tuple[int, int]], dict[str, Any]]] = []
+    real_write_private = journal_module.write_private
+
+    def crash_point(path: Path, data: str | bytes, **kwargs: Any) -> Path:
+        written = real_write_private(path, data, **kwargs)
+        crashes.append((list(synced), json.loads(data)))  # SIGKILL + power cut here
+        return written
+
+    monkeypatch.setattr(journal_module, "write_private", crash_point)
+    creds = [recorded_credential(i) for i in range(5)]
+    result = make_runner(workspace, KEYS_PLAYBOOK, creds).run()
+    assert result.exit_code == 0, [r.outcome for r in result.results]
+
+    timeline_path = result.incident_dir / "timeline.jsonl"  # type: ignore[operator]
+    whole = timeline_path.read_bytes()
+    inode = timeline_path.stat().st_ino
+    checked = 0
+    for syncs_then, journal_then in crashes:
+        durable = max((size for ino, size in syncs_then if ino == inode), default=0)
+        survivors = [json.loads(line) for line in whole[:durable].splitlines()]
+        proven = {
+            (e["step"], f'{e["action"]} {e["target"]["target"]}')
+            for e in survivors if e["phase"] == "result"
+        }
+        for step_id, step in journal_then["steps"].items():
+            for key in step.get("targets", {}):
+                assert (step_id, key) in proven, f"journal ahead of the timeline: {key}"
+                checked += 1
+    assert checked >= 2 + 5 + 5 + 1  # every target was marked at some crash point

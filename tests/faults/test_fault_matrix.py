@@ -163,7 +163,9 @@ def _packaged_playbook_ran_to_the_end(run: CellRun) -> None:
     steps = {r["step"] for r in run.results}
     assert steps >= PACKAGED_STEPS, (run.cell.id, PACKAGED_STEPS - steps)
     by_step = {s: [r["outcome"] for r in run.results if r["step"] == s] for s in steps}
-    assert by_step["stop"] == ["Done"], run.cell.id
+    # The stop, then its respawn re-check (its own result): both proven.
+    assert by_step["stop"] == ["Done", "Done"], run.cell.id
+    assert [r["action"] for r in run.results if r["step"] == "stop"][-1].endswith(".recheck")
     assert set(by_step["volatile"]) == {"Collected"} == set(by_step["evidence"]), run.cell.id
     assert "Rotated" in by_step["agent-secrets"], run.cell.id
     assert run.gateway_state in ("STOPPED", "EXITED", "REMOVED"), run.gateway_state

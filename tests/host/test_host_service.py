@@ -11,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -50,6 +52,17 @@ def _action(settings: dict, recheck: float = 0.3, incident_dir: Path | None = No
     return StopServiceAction(context, params)
 
 
+def _stop_then_watch(action: StopServiceAction, target: str) -> tuple[Any, Any]:
+    """The stop, then its re-check as the engine runs it beside the next steps, here with the
+    incident already closing: the re-check watches its minimum window and no longer."""
+    outcome = action.execute(target)
+    if outcome.name != "Done":
+        return outcome, None
+    closing = threading.Event()
+    closing.set()
+    return outcome, action.recheck(target, closing)
+
+
 def _gateway_pids(handle: SupervisorHandle) -> list[int]:
     return [c.pid for c in psutil.Process(handle.pid).children(recursive=True)]
 
@@ -78,16 +91,21 @@ def test_supervisord_stop_disables_autorestart_and_the_port_stays_closed(
                      incident_dir=tmp_path / "incident")
     assert action.targets() == ["supervisord:openclaw-gateway"]
 
-    outcome = action.execute("supervisord:openclaw-gateway")
+    outcome, again = _stop_then_watch(action, "supervisord:openclaw-gateway")
 
     assert outcome.name == "Done", outcome
     proof = outcome.facts["proof"]
     assert proof["pids_before"] == [pid]
     assert proof["pids_after"] == [] and proof["port_open_after"] is False
-    assert proof["rechecked_after_s"] == 1.5
     assert proof["supervisor_state_after"] == "removed"
+    assert again.name == "Done", again  # and it stayed down over the whole re-check window
+    assert again.facts["proof"]["rechecked_after_s"] >= 1.5
+    assert again.facts["proof"]["pids_after"] == [] and not again.facts["proof"]["port_open_after"]
     rpcs = [c["rpc"] for c in outcome.facts["commands"]]
     assert rpcs == ["supervisor.stopProcessGroup", "supervisor.removeProcessGroup"]
+    # Not supervisord's wait=True (an answer on its next 1-second tick): polled until down.
+    assert outcome.facts["commands"][0]["args"] == ["openclaw-gateway", False]
+    assert outcome.facts["commands"][0]["state_after"] in ("STOPPED", "EXITED")
     assert outcome.facts["stop_sent_after_s"] < 0.25
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not list(lock_dir.glob("gateway.*.lock"))
@@ -189,8 +207,11 @@ def test_killing_a_supervised_gateway_directly_is_caught_as_a_respawn(
         # Misconfigured on purpose: a bare process, so the stop is a plain TERM.
         settings = agent_host.settings([{"kind": "process", "name": "openclaw-gateway"}])
 
-        outcome = _action(settings, recheck=2.5).execute("process:openclaw-gateway")
+        stopped, again = _stop_then_watch(_action(settings, recheck=30),
+                                          "process:openclaw-gateway")
 
+        # Caught by the first proof or by the re-check (which ends as soon as it sees it).
+        outcome = stopped if stopped.name == "Failed" else again
         assert outcome.name == "Failed", outcome
         assert "came back as pid" in outcome.error and "supervisord" in outcome.error
         assert "[[agent.services]]" in outcome.error
@@ -340,7 +361,8 @@ def test_plan_changes_nothing(supervised: tuple[SupervisorHandle, int, Path]) ->
     assert planned.name == "Planned"
     assert planned.commands[0] == (
         f"supervisord unix://{handle.socket_path}: "
-        "supervisor.stopProcessGroup('openclaw-gateway', wait=True)"
+        "supervisor.stopProcessGroup('openclaw-gateway', wait=False), then getProcessInfo "
+        "until it is down"
     )
     assert planned.facts["pids"] == [pid]
     time.sleep(0.3)

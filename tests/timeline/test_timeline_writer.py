@@ -317,3 +317,49 @@ def test_concurrent_appends_from_8_threads_keep_the_chain(tmp_path: Path, signer
     report = verify_incident(directory, checkpoint=directory / "checkpoint.txt")
     assert report.codes() == ["INTACT"]
     assert report.exit_code == 0
+
+
+_ascii_heavy = st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=12) | st.text(
+    max_size=6
+)
+_safe_json = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | _ascii_heavy,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_ascii_heavy, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_safe_json)
+def test_the_fast_canonical_encoder_writes_exactly_what_rfc8785_writes(value: Any) -> None:
+    from clawback.timeline import canonical_json
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+def test_an_integer_beyond_ijson_read_from_a_file_is_not_canonical(incident: Incident) -> None:
+    # The standard library prints 2**60 where RFC 8785 refuses it: a line hashed and signed
+    # over the library's form must not pass the fast canonical check.
+    import json
+
+    lines = incident.lines()
+    fields = fields_of(lines[1])
+    body = {k: v for k, v in fields.items() if k not in ("hash", "sig")}
+    body["extra"] = {**body["extra"], "huge": 2**60}
+
+    def plain(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+    digest = hashlib.sha256(plain(body)).digest()
+    sig = base64.b64encode(incident.signer.sign(SIGNATURE_DOMAIN + digest)).decode()
+    forged = plain({**body, "hash": digest.hex(), "sig": sig}) + b"\n"
+    rewrite_lines(incident.timeline, lambda old: [old[0], forged, *old[2:]])
+    report = verify_incident(incident.directory)
+    assert "NON_CANONICAL_JSON" in report.codes()
