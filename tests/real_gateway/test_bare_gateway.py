@@ -106,8 +106,10 @@ def test_contain_stops_the_wrapper_and_the_gateway_and_every_port(
     document = contained.document
     failed = [r for r in document["results"] if r["outcome"] in ("Failed", "Refused")]
     assert failed == [], json.dumps(failed, indent=1)[:4000]
-    (stop,) = results(document, "stop")
+    (stop,) = [r for r in results(document, "stop") if r["action"] == "host.stop_service"]
     assert stop["outcome"] == "Done", stop
+    (recheck,) = [r for r in results(document, "stop") if r["action"].endswith(".recheck")]
+    assert recheck["outcome"] == "Done", recheck
     assert stop["target"].startswith("pidfile:")
     found = {p["pid"]: p["found_by"] for p in stop["facts"]["processes_before"]}
     assert set(found) == {bare.wrapper.pid, bare.gateway.pid}

@@ -140,7 +140,11 @@ def test_contain_stops_it_for_good_and_rotates_everything(
     document = contained.document
     failed = [r for r in document["results"] if r["outcome"] in ("Failed", "Refused")]
     assert failed == [], json.dumps(failed, indent=1)[:4000]
-    stop = {r["target"]: r for r in results(document, "stop")}
+    stop = {r["target"]: r for r in results(document, "stop")
+            if r["action"] == "host.stop_service"}
+    rechecked = {r["target"]: r for r in results(document, "stop")
+                 if r["action"] == "host.stop_service.recheck"}
+    assert rechecked[f"supervisord:{PROGRAM}"]["outcome"] == "Done"
     supervised_stop = stop[f"supervisord:{PROGRAM}"]
     assert supervised_stop["outcome"] == "Done", supervised_stop
     finality = supervised_stop["facts"]["persistence"]
