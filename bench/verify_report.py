@@ -70,7 +70,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             incident = build(Path(tmp), size)
-            count = sum(1 for _ in open(incident / "timeline.jsonl", "rb"))
+            with open(incident / "timeline.jsonl", "rb") as lines:
+                count = sum(1 for _ in lines)
             mb = (incident / "timeline.jsonl").stat().st_size / 1e6
             for kind in ("verify", "report"):
                 began = time.perf_counter()
