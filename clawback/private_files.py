@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,15 +38,27 @@ def open_private(path: Path, mode: str = "w", *, encoding: str | None = "utf-8")
     return os.fdopen(fd, mode, encoding=encoding)
 
 
-def write_private(path: Path, data: str | bytes, *, fsync: bool = True) -> Path:
-    """Atomically replace ``path`` with ``data``, 0600, via a temporary file and rename."""
+def write_private(
+    path: Path, data: str | bytes | Iterable[str], *, fsync: bool = True
+) -> Path:
+    """Atomically replace ``path`` with ``data``, 0600, via a temporary file and rename.
+
+    ``data`` may be text given piece by piece (a renderer's output as it is produced), so a
+    large file is never held whole in memory."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     binary = isinstance(data, bytes)
-    with open_private(tmp, "wb" if binary else "w") as fh:
-        fh.write(data)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
+    try:
+        with open_private(tmp, "wb" if binary else "w") as fh:
+            if isinstance(data, str | bytes):
+                fh.write(data)
+            else:
+                fh.writelines(data)  # a renderer that fails midway leaves no partial file
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return path

@@ -1633,11 +1633,7 @@ class Stopper:
         client = Supervisor(self.options, self.term_timeout + self.kill_timeout + 5.0)
         info = client.process_info(self.spec["name"])
         if info is None:
-            raise AgentError(
-                f"supervisord at {client.where} has no program {self.spec['name']!r} (it has: "
-                f"{', '.join(client.program_names()) or 'none'}); fix its name in "
-                "[[hosts.agent.services]]"
-            )
+            return self._already_removed(client, sent)
         group = str(info["group"])
         # wait=False, then getProcessInfo polled: with wait=True supervisord answers only on its
         # next 1-second tick, even when the process died at once.
@@ -1664,6 +1660,31 @@ class Stopper:
                 "`supervisorctl update` or a supervisord restart re-reads "
                 f"[program:{group}] from its config file: set autostart=false there to keep it "
                 "off for good")
+
+    def _already_removed(self, client: Supervisor, sent: list[dict[str, Any]]) -> str:
+        """A program supervisord no longer has is stopped already, when nothing of the gateway
+        is left: a retried stop (its first answer lost to a timeout) finds it so. Anything still
+        alive means the name is wrong, and the operator is told to fix it."""
+        name = self.spec["name"]
+        programs = ", ".join(client.program_names()) or "none"
+        uid = self.agent.get("uid")
+        left = [f"pid {proc.pid} (lock file {path})"
+                for path in lock_files(self.agent.get("tmp_dirs") or ["/tmp"], uid)
+                if (proc := process_of_pid_file(path)) is not None]
+        left += [f"pid {pid if pid > 0 else '?'} (listening on port {self.port})"
+                 for pid in port_listeners(self.port)]
+        if left:
+            raise AgentError(
+                f"supervisord at {client.where} has no program {name!r} (it has: {programs}), "
+                f"yet the gateway is up: {'; '.join(left)}. Fix the program's name in "
+                "[[hosts.agent.services]]"
+            )
+        sent.append({"rpc": "supervisor.getProcessInfo", "args": [name], "server": client.where,
+                     "result": "already removed", "programs": programs})
+        return (f"already removed from supervisord: {client.where} has no program {name!r} "
+                f"(it has: {programs}), no gateway lock file names a live process and nothing "
+                f"listens on port {self.port}; `supervisorctl update` or a supervisord restart "
+                "re-reads its config file: set autostart=false there to keep it off for good")
 
     def _wait_until_stopped(self, client: Supervisor) -> str:
         """Poll the program's state every 20 ms until it has no live process; the last state."""

@@ -6,7 +6,7 @@ evidence manifest; ``write_reports`` renders the chosen formats into the inciden
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from clawback.errors import BadInput
@@ -64,15 +64,17 @@ def _check_formats(formats: Sequence[str]) -> None:
         )
 
 
-def _render(name: str, report: IncidentReport) -> str:
+def _render(name: str, report: IncidentReport) -> Iterator[str]:
+    """The format's text piece by piece, written to its file as it comes (a report on a long
+    timeline is never one string in memory)."""
     if name == "md":
-        from clawback.report.markdown import render_markdown
+        from clawback.report.markdown import markdown_chunks
 
-        return render_markdown(report)
+        return markdown_chunks(report)
     if name == "html":
-        from clawback.report.html import render_html
+        from clawback.report.html import html_chunks
 
-        return render_html(report)
-    from clawback.report.timesketch import render_timesketch
+        return html_chunks(report)
+    from clawback.report.timesketch import timesketch_chunks
 
-    return render_timesketch(report)
+    return timesketch_chunks(report)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,13 +46,17 @@ _TICK_STEPS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChartMark:
     x: float
     y: float
     status: str
     shape: str  # tick | dot | ring | diamond
-    title: str
+    row: TimelineRow  # its hover text is made when the page is written, not kept per mark
+
+    @property
+    def title(self) -> str:
+        return _mark_title(self.row)
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,7 @@ def build_chart(report: IncidentReport) -> Chart | None:
                 continue  # its result's mark says more, and intents would double the clutter
             else:
                 shape = "dot"
-            marks.append(ChartMark(axis.x(row.ts), y, row.status, shape, _mark_title(row)))  # type: ignore[arg-type]
+            marks.append(ChartMark(axis.x(row.ts), y, row.status, shape, row))  # type: ignore[arg-type]
     height = AXIS_HEIGHT + len(lanes) * LANE_HEIGHT + 8
     caption = (
         f"Time from {utc_text(start)} to {clock_text(end)} UTC ({duration_text(span)}). "
@@ -215,6 +219,11 @@ def build_chart(report: IncidentReport) -> Chart | None:
                  tuple(axis.ticks(PLOT_RIGHT - PLOT_LEFT)), caption, tuple(axis.breaks))
 
 
-def render_html(report: IncidentReport) -> str:
+def html_chunks(report: IncidentReport) -> Iterator[str]:
+    """``report.html`` piece by piece, as the template produces it."""
     env = environment(html=True)
-    return env.get_template("report.html.j2").render(report=report, chart=build_chart(report))
+    return env.get_template("report.html.j2").generate(report=report, chart=build_chart(report))
+
+
+def render_html(report: IncidentReport) -> str:
+    return "".join(html_chunks(report))

@@ -7,6 +7,7 @@ breaks would split the table, and ``<``/``>`` would become HTML in most renderer
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +61,12 @@ def when(row: TimelineRow, previous: TimelineRow | None) -> str:
     return clock_text(row.ts)
 
 
-def render_markdown(report: IncidentReport) -> str:
+def markdown_chunks(report: IncidentReport) -> Iterator[str]:
+    """``report.md`` piece by piece, as the template produces it."""
     env = environment(html=False)
     env.filters.update(cell=cell, code=code, fenced=fenced, outcome=outcome, when=when)
-    return env.get_template("report.md.j2").render(report=report)
+    return env.get_template("report.md.j2").generate(report=report)
+
+
+def render_markdown(report: IncidentReport) -> str:
+    return "".join(markdown_chunks(report))

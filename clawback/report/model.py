@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from clawback.evidence import (
@@ -62,6 +64,13 @@ NEEDS_HUMAN = frozenset({"failed", "refused", "manual"})
 _DEAD_OUTCOMES = frozenset({"Revoked", "AlreadyRevoked", "Disabled"})
 _KEY_ACTIONS = ("revoke", "verify_revoked", "rotate")
 _EVIDENCE_CODES = ("EVIDENCE_", "MANIFEST_", "ARCHIVE_")
+# The outcome fields (a result's ``extra``) some part of the report shows; a row keeps only
+# these, so 100,000 entries fit in bounded memory. Everything else stays in the signed
+# timeline, which the report names and verify checks.
+_SHOWN_EXTRA = ("new_fingerprint", "url", "instructions", "reason", "error")
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+# Repeated short strings (steps, actions, outcomes, details) are stored once.
+_INTERN_BELOW = 120
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,9 +139,13 @@ def _plural(count: int, noun: str, plural: str | None = None) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimelineRow:
-    """One timeline entry as the report shows it; fingerprints only, as the entry holds."""
+    """One timeline entry as the report shows it; fingerprints only, as the entry holds.
+
+    Only what a renderer shows is kept (a report on 100,000 entries holds them all): the
+    outcome fields in ``_SHOWN_EXTRA``, the target's label, host, key id and locations, and
+    digests where the report only compares (``target_key``, ``target_id``)."""
 
     seq: int
     ts: datetime | None
@@ -141,7 +154,9 @@ class TimelineRow:
     phase: str
     outcome: str | None
     status: str  # ok | manual | failed | refused | skipped | planned | intent | event | crashed
-    target: str  # what was acted on: "kind fingerprint", a service, an evidence source
+    # what was acted on when it is no credential: a service, an evidence source ("" for a
+    # credential, whose ``target`` is made from its kind and fingerprint when shown)
+    label: str
     fingerprint: str
     provider: str | None
     kind: str | None
@@ -149,12 +164,18 @@ class TimelineRow:
     evidence_refs: tuple[str, ...]
     intent_seq: int | None
     dry_run: bool
-    entry_hash: str
+    # the entry's ``hash``: 32 bytes when it is lowercase hex (``entry_hash`` spells it)
+    entry_digest: bytes | str
     actor: str
-    target_key: str  # canonical (step, action, target): pairs intents, results and retries
-    target_id: str  # the thing acted on, the same across a credential's revoke/verify/rotate
-    target_data: Mapping[str, Any] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)  # the outcome's own fields
+    # digest of the canonical (step, action, target): pairs intents, results and retries
+    target_key: bytes
+    # the thing acted on, the same across a credential's revoke/verify/rotate (a digest)
+    target_id: bytes
+    host: str | None = None  # the fleet member this entry is about (None: this machine)
+    key_id: str | None = None  # a key action's target: the provider's id and where it was
+    locations: tuple[str, ...] = ()
+    # the outcome's fields the report shows
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NOTHING)
     # verify failures that name this entry (ENTRY_MODIFIED, BAD_SIGNATURE, ...)
     flags: tuple[str, ...] = ()
 
@@ -163,10 +184,16 @@ class TimelineRow:
         return clock_text(self.ts)
 
     @property
-    def host(self) -> str | None:
-        """The fleet member this entry is about (None: the machine clawback ran on)."""
-        value = self.target_data.get("host") if isinstance(self.target_data, Mapping) else None
-        return str(value) if value else None
+    def target(self) -> str:
+        """What was acted on: "kind fingerprint", a service, an evidence source."""
+        if self.fingerprint:
+            return f"{self.kind} {self.fingerprint}" if self.kind else self.fingerprint
+        return self.label
+
+    @property
+    def entry_hash(self) -> str:
+        digest = self.entry_digest
+        return digest.hex() if isinstance(digest, bytes) else digest
 
     @property
     def is_key_action(self) -> bool:
@@ -241,7 +268,7 @@ class StepSummary:
 class CredentialActions:
     """Everything the keys step did to one credential, latest outcome per action."""
 
-    target_id: str
+    target_id: bytes
     provider: str
     kind: str
     fingerprint: str
@@ -594,9 +621,11 @@ def build_report(
     unreadable: list[UnreadableLine] = []
     last: list[Entry] = []
 
+    shared: dict[bytes, bytes] = {}
+
     def take(entry: Entry) -> None:
         # Each line is parsed once, by verify; the report keeps its row, not the entry.
-        rows_seen.append(_row(entry, ()))
+        rows_seen.append(_row(entry, (), shared))
         if not kept or entry.action in ("open", "close"):
             kept.append(entry)
         last[:] = [entry]
@@ -613,6 +642,7 @@ def build_report(
     flags = _flags_by_seq(verdict.verdicts)
     rows = tuple(replace(r, flags=flags[r.seq]) if r.seq in flags else r for r in rows_seen)
     rows_seen.clear()
+    shared.clear()
     rows = _mark_crashed(rows)
     facts = _facts(incident_dir, entries, rows)
     evidence = _evidence(incident_dir, entries, verdict.verdicts)
@@ -656,6 +686,34 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _digest(value: Any) -> bytes:
+    """What the report compares but never shows: 16 bytes instead of the canonical text."""
+    return hashlib.blake2b(_canonical(value).encode(), digest_size=16).digest()
+
+
+def _hash_bytes(text: str) -> bytes | str:
+    """The entry's hash as bytes when they spell it back exactly, else the text as read."""
+    try:
+        digest = bytes.fromhex(text)
+    except ValueError:
+        return text
+    return digest if digest.hex() == text else text
+
+
+def _short(text: str) -> str:
+    return sys.intern(text) if len(text) < _INTERN_BELOW else text
+
+
+def _shown_extra(action: str, extra: Mapping[str, Any]) -> Mapping[str, Any]:
+    shown = {k: extra[k] for k in _SHOWN_EXTRA if k in extra}
+    if action.endswith("cut_network"):
+        rollback = _mapping(_mapping(extra.get("facts")).get("rollback"))
+        if rollback:
+            kept = {k: rollback[k] for k in ("armed", "deadline_utc") if k in rollback}
+            shown["facts"] = {"rollback": kept}
+    return shown or _NOTHING
+
+
 def _target_label(target: Any) -> tuple[str, str]:
     """(what was acted on, its fingerprint) from an entry's ``target``."""
     if not isinstance(target, Mapping):
@@ -670,52 +728,61 @@ def _target_label(target: Any) -> tuple[str, str]:
     return _canonical(target), ""
 
 
-def _target_id(target: Any) -> str:
+def _target_id(target: Any) -> bytes:
     if isinstance(target, Mapping) and isinstance(target.get("target"), str):
-        return target["target"]
-    return _canonical(target)
+        return _digest(target["target"])
+    return _digest(target)
 
 
-def _row(entry: Entry, flags: tuple[str, ...]) -> TimelineRow:
+def _row(
+    entry: Entry, flags: tuple[str, ...], shared: dict[bytes, bytes] | None = None
+) -> TimelineRow:
+    """``shared`` holds each digest once across rows: an intent and its result, and every
+    action on one credential, name the same target."""
     f = entry.fields
+    once = shared.setdefault if shared is not None else (lambda d, _: d)
     target = f.get("target")
     label, fp = _target_label(target)
     extra = _mapping(f.get("extra"))
     outcome = f.get("outcome")
     phase = str(f.get("phase"))
+    action = str(f.get("action"))
     if phase == "result":
         status = str(extra.get("status") or _STATUS_OF_OUTCOME.get(str(outcome), "unknown"))
     elif phase == "intent":
         status = "intent"
-    elif f.get("action") == "step.skip":
+    elif action == "step.skip":
         status = "skipped"
     else:
         status = "event"
     actor = _mapping(f.get("actor"))
-    provider = target.get("provider") if isinstance(target, Mapping) else None
-    kind = target.get("kind") if isinstance(target, Mapping) else None
+    about = target if isinstance(target, Mapping) else _NOTHING
+    provider, kind, host = about.get("provider"), about.get("kind"), about.get("host")
+    key_action = bool(provider) and action in _KEY_ACTIONS
     return TimelineRow(
         seq=entry.seq,
         ts=parse_ts(f.get("ts")),
-        step=str(f.get("step")),
-        action=str(f.get("action")),
-        phase=phase,
-        outcome=str(outcome) if outcome is not None else None,
-        status=status,
-        target=label,
-        fingerprint=fp,
-        provider=str(provider) if provider else None,
-        kind=str(kind) if kind else None,
-        detail=str(f.get("detail") or ""),
+        step=_short(str(f.get("step"))),
+        action=_short(action),
+        phase=_short(phase),
+        outcome=_short(str(outcome)) if outcome is not None else None,
+        status=_short(status),
+        label="" if fp else _short(label),
+        fingerprint=_short(fp),
+        provider=_short(str(provider)) if provider else None,
+        kind=_short(str(kind)) if kind else None,
+        detail=_short(str(f.get("detail") or "")),
         evidence_refs=tuple(f.get("evidence_refs") or ()),
         intent_seq=f.get("intent_seq"),
         dry_run=bool(f.get("dry_run")),
-        entry_hash=entry.hash,
-        actor=str(actor.get("user") or ""),
-        target_key=_canonical([f.get("step"), f.get("action"), target]),
-        target_id=_target_id(target),
-        target_data=dict(target) if isinstance(target, Mapping) else {},
-        extra=dict(extra),
+        entry_digest=_hash_bytes(entry.hash),
+        actor=_short(str(actor.get("user") or "")),
+        target_key=once(key := _digest([f.get("step"), action, target]), key),
+        target_id=once(same := _target_id(target), same),
+        host=_short(str(host)) if host else None,
+        key_id=(_short(str(about.get("key_id") or "")) or None) if key_action else None,
+        locations=_strings(about.get("locations")) if key_action else (),
+        extra=_shown_extra(action, extra),
         flags=flags,
     )
 
@@ -869,8 +936,8 @@ def _providers(rows: Sequence[TimelineRow]) -> tuple[ProviderActions, ...]:
                 provider=first.provider or "unknown",
                 kind=first.kind or "",
                 fingerprint=first.fingerprint,
-                key_id=str(first.target_data.get("key_id") or "") or None,
-                locations=_strings(first.target_data.get("locations")),
+                key_id=first.key_id,
+                locations=first.locations,
                 revoke=actions.get("revoke"),
                 verify=actions.get("verify_revoked"),
                 rotate=actions.get("rotate"),

@@ -90,7 +90,13 @@ def rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
         }
 
 
-def render_timesketch(report: IncidentReport) -> str:
+def timesketch_chunks(report: IncidentReport) -> Iterator[str]:
+    """``timesketch.jsonl`` a line at a time."""
     # ASCII only: U+2028, U+0085 and friends stay escaped, so no reader that splits on more
     # than "\n" can cut a row in two.
-    return "".join(json.dumps(row, ensure_ascii=True) + "\n" for row in rows(report))
+    for row in rows(report):
+        yield json.dumps(row, ensure_ascii=True) + "\n"
+
+
+def render_timesketch(report: IncidentReport) -> str:
+    return "".join(timesketch_chunks(report))

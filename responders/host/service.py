@@ -7,7 +7,9 @@ gateway's process tree (exec tools it spawned survive ``KillMode=process``) gets
 wait, KILL and another bounded wait. Every wait polls (20 ms) for what it waits for instead of
 sleeping a fixed time. The stop is proved at once: no matching process and nothing listening on
 the gateway port; that proof ends the step, so revoking starts. ``recheck`` then keeps proving it
-beside the next steps, for at least ``recheck_seconds`` and until the incident closes, to catch a
+beside the next steps, from the stop until the incident closes and for at least a floor set by
+what proved the stop final (``recheck_window``: one supervisor tick when the supervisor's own
+state rules a restart out, longer when only the process table speaks for it), to catch a
 respawn; the engine records that as its own result, which fails the stop if the gateway came
 back.
 
@@ -128,6 +130,10 @@ _LOG_LOOKUP_TIMEOUT_S = 1.0
 # How often ``recheck`` looks for a respawn: each look walks /proc and the socket table
 # (~20 ms of CPU), which must not slow the revocations running beside it.
 _RECHECK_POLL_S = 0.25
+# The re-check's floor, by what proved the stop final (``recheck_window`` says why).
+_RECHECK_SUPERVISOR_S = 1.0
+_RECHECK_PROCESS_TABLE_S = 3.0
+_LAUNCHD_THROTTLE_S = 10.0
 # A pid file cannot predate its process; a process younger than its pid file by more than this
 # is a recycled pid, not the gateway.
 _PIDFILE_CLOCK_SLACK_S = 2.0
@@ -1168,6 +1174,61 @@ def _with_descendants(processes: Iterable[psutil.Process]) -> list[psutil.Proces
     return list(tree.values())
 
 
+def recheck_window(
+    kind: str, supervisor_proof: str | None, override: float | None
+) -> tuple[float, str]:
+    """The respawn re-check's floor in seconds, and why: how long after the stop it watches
+    at least. It always watches until just before the incident closes; the floor is what a
+    fast contain waits for, so it is as short as what proved the stop final allows.
+
+    - The supervisor's own state proves it (``supervisor_proof``): supervisord no longer has
+      the program in its running config (``removeProcessGroup``) and nothing matching is
+      alive, so it has nothing left to restart; or systemd reports the unit masked and
+      inactive, and no ``Restart=``, timer, socket or dependency can start a masked unit.
+      One supervisor tick (1 s, supervisord's main loop) covers a start it had already
+      committed to before the state changed. A reload meanwhile (``supervisorctl update``,
+      ``systemctl unmask``) changes that state, and the re-check then takes the longer floor.
+    - launchd: ``bootout`` unloads the job, but nothing here reads launchd's state back, and
+      KeepAlive respawns no sooner than ThrottleInterval (10 s by default) after the last
+      start, so a shorter watch proves nothing: 10 s and one more.
+    - Only the process table speaks for it (a pid file, a process title, a parent we do not
+      know, a unit that is disabled but not masked, a container): whatever started the gateway
+      may try again on its own schedule (a wrapper loop's sleep, a restart delay), so 3 s.
+      Rechecking longer is the operator's call.
+
+    ``override`` (the step's ``recheck_seconds``) replaces the floor, and the reason says so.
+    """
+    if override is not None:
+        return override, "recheck_seconds is set in the playbook"
+    if supervisor_proof is not None:
+        return _RECHECK_SUPERVISOR_S, f"{supervisor_proof}: one supervisor tick"
+    if kind == "launchd":
+        return (
+            _LAUNCHD_THROTTLE_S + 1.0,
+            "launchd's KeepAlive waits out ThrottleInterval (10 s by default) before a respawn",
+        )
+    return (
+        _RECHECK_PROCESS_TABLE_S,
+        "only the process table speaks for the stop: whatever started the gateway may start "
+        "it again",
+    )
+
+
+def _window_facts(window: tuple[float, str] | None) -> dict[str, Any]:
+    if window is None:
+        return {}
+    return {"window": {"min_s": window[0], "reason": window[1]}}
+
+
+def _floor_text(params: StopServiceParams) -> str:
+    if params.recheck_seconds is not None:
+        return f"at least {params.recheck_seconds:g}s"
+    return (
+        f"at least {_RECHECK_SUPERVISOR_S:g}s when the supervisor's state proves it cannot "
+        f"restart it, else {_RECHECK_PROCESS_TABLE_S:g}s"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # The action
 # --------------------------------------------------------------------------------------------
@@ -1176,7 +1237,9 @@ def _with_descendants(processes: Iterable[psutil.Process]) -> list[psutil.Proces
 class StopServiceParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recheck_seconds: float = Field(3.0, ge=0, le=120)
+    # None: the floor follows from what proved the stop final (``recheck_window``); a number
+    # replaces it, and the re-check's result says so.
+    recheck_seconds: float | None = Field(None, ge=0, le=120)
     term_timeout: float = Field(10.0, gt=0, le=300)
     kill_timeout: float = Field(5.0, gt=0, le=120)
 
@@ -1196,9 +1259,9 @@ class StopServiceAction(Action):
         self.params: StopServiceParams
         self._discovery: Discovery | None = None
         # What ``recheck`` watches, per target whose stop was proven: (spec, the processes
-        # stopped, the gateway port, where a respawn would show).
+        # stopped, the gateway port, where a respawn would show, when the stop was proven).
         self._stopped: dict[
-            str, tuple[ServiceSpec, tuple[GatewayProcess, ...], int, RespawnWatch]
+            str, tuple[ServiceSpec, tuple[GatewayProcess, ...], int, RespawnWatch, float]
         ] = {}
         # The engine builds actions outside its error handling; a bad [[agent.services]] entry
         # is reported by plan()/execute() as advice instead of crashing the run.
@@ -1275,7 +1338,7 @@ class StopServiceAction(Action):
             )
         lines.append(
             f"prove: no gateway process and nothing listening on port {port}, at once and "
-            f"again beside the next steps (at least {self.params.recheck_seconds:g}s)"
+            f"again beside the next steps until the incident closes ({_floor_text(self.params)})"
         )
         return Planned(
             action=self.name,
@@ -1364,7 +1427,7 @@ class StopServiceAction(Action):
         stopped_program: dict[str, Any] | None = None
         try:
             if spec.kind == "supervisord":
-                stopped_program = self._stop_supervisord(spec, sent)
+                stopped_program = self._stop_supervisord(spec, sent, port)
             elif spec.kind in ("pidfile", "process"):
                 signals = terminate(
                     [g.process for g in before], self.params.term_timeout, self.params.kill_timeout
@@ -1407,7 +1470,9 @@ class StopServiceAction(Action):
                 facts=facts,
             )
         verb = "stopped" if before or spec.kind not in ("pidfile", "process") else "found no live"
-        self._stopped[target] = (spec, tuple(before), port, watch)
+        if stopped_program is not None and stopped_program.get("already_removed"):
+            verb = "found already removed"
+        self._stopped[target] = (spec, tuple(before), port, watch, time.monotonic())
         return Done(
             detail=f"{verb} {spec.kind} {spec.name}; no gateway process and port {port} closed; "
             "watched for a respawn beside the next steps",
@@ -1481,19 +1546,16 @@ class StopServiceAction(Action):
         return f"{what}: {tail}{hint}" if tail else f"{what}{hint}"
 
     def _stop_supervisord(
-        self, spec: ServiceSpec, sent: list[dict[str, Any]]
+        self, spec: ServiceSpec, sent: list[dict[str, Any]], port: int
     ) -> dict[str, Any]:
-        """Stop and remove the program's group; returns its process info from before."""
+        """Stop and remove the program's group; returns its process info from before (for a
+        program already removed, its name and group), for ``_keep_program_off``."""
         client = SupervisorClient(
             spec.options, self.params.term_timeout + self.params.kill_timeout + _RPC_SLACK_S
         )
         info = client.process_info(spec.name)
         if info is None:
-            raise _StopFailed(
-                f"supervisord at {client.where} has no program {spec.name!r} (it has: "
-                f"{', '.join(client.program_names()) or 'none'}); "
-                "fix its name in [[agent.services]]"
-            )
+            return self._already_removed(spec, client, sent, port)
         group = str(info["group"])
         for method, args in (("stopProcessGroup", [group, False]), ("removeProcessGroup", [group])):
             call: dict[str, Any] = {"rpc": f"supervisor.{method}", "args": args}
@@ -1607,6 +1669,45 @@ class StopServiceAction(Action):
         named = _cmdline_option(cmdline, "-c", "--configuration")
         return os.path.join(cwd, named) if named else sc.find_main_config(cwd)
 
+    def _already_removed(
+        self, spec: ServiceSpec, client: SupervisorClient, sent: list[dict[str, Any]], port: int
+    ) -> dict[str, Any]:
+        """A program supervisord no longer has is stopped already, when nothing of the gateway
+        is left: a retried stop (its first answer lost to a timeout) finds it so. Anything still
+        alive means the name is wrong, and the operator is told to fix it."""
+        programs = ", ".join(client.program_names()) or "none"
+        left = [
+            f"pid {proc.pid} (lock file {lock.path})"
+            for lock in read_lock_files(self.agent.tmp_dirs, self.agent.uid)
+            if (proc := process_of_pid_file(lock)) is not None
+        ]
+        left += [
+            f"pid {p.pid if isinstance(p, psutil.Process) else '?'} (listening on port {port})"
+            for p in port_listeners(port)
+        ]
+        if left:
+            raise _StopFailed(
+                f"supervisord at {client.where} has no program {spec.name!r} (it has: "
+                f"{programs}), yet the gateway is up: {'; '.join(left)}. Fix the program's "
+                "name in [[agent.services]]"
+            )
+        sent.append(
+            {
+                "rpc": "supervisor.getProcessInfo",
+                "args": [spec.name],
+                "server": client.where,
+                "result": "already removed",
+                "programs": programs,
+                "detail": f"already removed from supervisord: {client.where} has no program "
+                f"{spec.name!r} (it has: {programs}), no gateway lock file names a live process "
+                f"and nothing listens on port {port}",
+            }
+        )
+        # Its config file may still start it at the next reload: _keep_program_off sees to it
+        # (a first attempt whose answer was lost may have done so already; it is idempotent).
+        group, _, name = spec.name.rpartition(":")
+        return {"name": name, "group": group or name, "already_removed": True}
+
     # -- proof --------------------------------------------------------------------------------
 
     def _prove(
@@ -1630,35 +1731,90 @@ class StopServiceAction(Action):
         }
 
     def recheck(self, target: str, closing: threading.Event) -> Outcome | None:
-        """Poll for a respawn beside the next steps: at least ``recheck_seconds``, then until
-        the engine closes the incident; a gateway coming back fails the stop at once."""
+        """Poll for a respawn beside the next steps, from the stop until the incident closes,
+        and for at least the floor ``recheck_window`` sets from what proved the stop final; a
+        gateway coming back fails the stop at once.
+
+        The floor is decided on the first look and confirmed on the last: a supervisor whose
+        state no longer proves the stop final by then (a reload re-added the program, the unit
+        was unmasked) lengthens it to the process table's, never the other way round."""
         stopped = self._stopped.get(target)
         if stopped is None:
             return None
-        spec, before, port, watch = stopped
-        started = time.monotonic()
+        spec, before, port, watch, stopped_at = stopped
         checks = 0
+        window: tuple[float, str] | None = None
         while True:
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - stopped_at
             proof = self._prove(spec, before, port, watch, after_s=elapsed)
             checks += 1
             if proof["pids_after"] or proof["port_open_after"]:
                 return Failed(
                     error=self._respawn_advice(spec, proof, port),
                     detail=f"{spec.kind} {spec.name} came back {elapsed:.1f} s after the stop",
-                    facts={"proof": proof, "checks": checks},
+                    facts={"proof": proof, "checks": checks, **_window_facts(window)},
                 )
-            if elapsed >= self.params.recheck_seconds and closing.is_set():
-                break
-            if elapsed < self.params.recheck_seconds:
-                time.sleep(min(_RECHECK_POLL_S, self.params.recheck_seconds - elapsed))
+            ending = window is not None and elapsed >= window[0] and closing.is_set()
+            if window is None or ending:
+                # Decided on the first look; on the last, the supervisor must still say what
+                # it said, or the floor grows and the watch goes on.
+                now = self._recheck_window(spec, proof)
+                if window is None or now[0] > window[0]:
+                    window = now
+                    ending = elapsed >= window[0] and closing.is_set()
+                if ending:
+                    break
+            if elapsed < window[0]:
+                time.sleep(min(_RECHECK_POLL_S, window[0] - elapsed))
             else:
                 closing.wait(_RECHECK_POLL_S)
         return Done(
             detail=f"{spec.kind} {spec.name} stayed down: no gateway process and port {port} "
-            f"closed for {elapsed:.1f} s after the stop ({checks} checks)",
-            facts={"proof": proof, "checks": checks},
+            f"closed for {elapsed:.1f} s after the stop ({checks} checks; at least "
+            f"{window[0]:g} s because {window[1]})",
+            facts={"proof": proof, "checks": checks, **_window_facts(window)},
         )
+
+    def _recheck_window(self, spec: ServiceSpec, proof: Mapping[str, Any]) -> tuple[float, str]:
+        override = self.params.recheck_seconds
+        said = None if override is not None else self._supervisor_proof(spec, proof)
+        return recheck_window(spec.kind, said, override)
+
+    def _supervisor_proof(self, spec: ServiceSpec, proof: Mapping[str, Any]) -> str | None:
+        """What the supervisor's own state says that makes a restart impossible, or None when
+        only the process table speaks for the stop."""
+        if proof["pids_after"] or proof["port_open_after"]:
+            return None
+        if spec.kind == "supervisord":
+            if proof.get("supervisor_state_after") != "removed":
+                return None
+            return (
+                f"supervisord no longer has {spec.name!r} in its running config and nothing "
+                "matching is alive"
+            )
+        if spec.kind in ("systemd", "systemd-user"):
+            state = self._systemd_state(spec)
+            active = state.get("ActiveState")
+            if state.get("LoadState") == "masked" and active in ("inactive", "failed"):
+                return f"systemd reports {spec.name} masked and {active}"
+        return None
+
+    def _systemd_state(self, spec: ServiceSpec) -> dict[str, str]:
+        try:
+            argv = (
+                *_systemctl_prefix(spec, os.geteuid()),
+                "show",
+                "--property=LoadState,ActiveState",
+                "--",
+                spec.name,
+            )
+            result = run_command(argv, timeout=_RPC_SLACK_S)
+        except (MissingBinary, ResponderError):
+            return {}
+        if result.exit_code != 0:
+            return {}
+        key_values = (line.partition("=") for line in result.stdout.splitlines())
+        return {key: value.strip() for key, _, value in key_values if key}
 
     def _still_up(
         self,

@@ -150,6 +150,8 @@ def with_autostart_off(text: str, section: str, note: str = "") -> str:
     replaced (its indentation kept), else one is added right under the header. Everything else
     stays byte for byte. ``note`` becomes a comment line above it."""
     lines = text.splitlines(keepends=True)
+    if _already_off(lines, section):
+        return text  # idempotent: a second run (a retried stop) changes nothing
     out: list[str] = []
     inside = False
     placed = False
@@ -172,6 +174,20 @@ def with_autostart_off(text: str, section: str, note: str = "") -> str:
     if not placed:
         raise SupervisorConfigError(f"no [{section}] section to edit")
     return "".join(out)
+
+
+def _already_off(lines: Sequence[str], section: str) -> bool:
+    """Whether every ``autostart`` line of ``[section]`` says false (and there is one)."""
+    inside, values = False, []
+    for line in lines:
+        header = _HEADER.match(line)
+        if header:
+            inside = header.group(1).strip() == section
+            continue
+        match = _AUTOSTART.match(line) if inside else None
+        if match:
+            values.append(match.group(4).split(";")[0].split("#")[0].strip().lower())
+    return bool(values) and all(v in _FALSE for v in values)
 
 
 def log_files(main: str, section: str, process_name: str, group: str) -> list[str]:

@@ -7,7 +7,8 @@ and compose are exactly those ``responders.host.service.stop_commands`` builds; 
 driven over its XML-RPC socket (stopped without waiting for its tick, then polled until down);
 what is left gets TERM, then KILL; and the stop is proved at once (no gateway process, nothing
 listening on the gateway port). ``recheck`` then asks the host's agent to watch for a respawn
-beside the next steps, for at least ``recheck_seconds`` and until the incident closes. The agent
+beside the next steps, from the stop until the incident closes and for at least the floor
+``responders.host.service.recheck_window`` sets from what proved the stop final. The agent
 on the host does the process work with ``/proc``; this module turns its answer into an
 outcome.
 """
@@ -23,6 +24,7 @@ from responders.host.service import (
     SERVICES_HOWTO,
     ServiceSpec,
     StopServiceParams,
+    recheck_window,
     services_from_settings,
     stop_commands,
 )
@@ -58,7 +60,7 @@ class RemoteStopServiceAction(Action):
         self._found: dict[str, tuple[ServiceSpec, list[Mapping[str, Any]]]] | None = None
         self._stale: list[str] = []
         # Per target whose stop was proven: what the host's agent needs to watch for a respawn.
-        self._stopped: dict[str, tuple[ServiceSpec, int, dict[str, Any]]] = {}
+        self._stopped: dict[str, tuple[ServiceSpec, int, dict[str, Any], float]] = {}
         # The engine lists targets outside its error handling: a bad services entry or a host
         # that stops answering becomes this step's Failed outcome (with the advice) instead.
         self._error: ResponderError | None = None
@@ -124,9 +126,8 @@ class RemoteStopServiceAction(Action):
                          f"{spec.options.get('socket') or spec.options.get('serverurl')}")
         if spec.kind in ("pidfile", "process") or pids:
             lines.append(f"TERM, wait {self.params.term_timeout:g}s, KILL survivors")
-        lines.append(f"prove: no gateway process and nothing listening on the gateway port, "
-                     f"at once and again beside the next steps (at least "
-                     f"{self.params.recheck_seconds:g}s)")
+        lines.append("prove: no gateway process and nothing listening on the gateway port, "
+                     "at once and again beside the next steps until the incident closes")
         return Planned(
             action=self.name,
             detail=f"stop {spec.kind} {spec.name} on {self.context.host_name} and keep it from "
@@ -169,8 +170,10 @@ class RemoteStopServiceAction(Action):
         verb = "stopped" if proof["pids_before"] or spec.kind not in ("pidfile", "process") else (
             "found no live"
         )
+        if str(facts.get("persistence", "")).startswith("already removed"):
+            verb = "found already removed"
         if answer.get("watch"):
-            self._stopped[target] = (spec, port, dict(answer["watch"]))
+            self._stopped[target] = (spec, port, dict(answer["watch"]), time.monotonic())
         return Done(
             detail=f"{verb} {where}; no gateway process and port {port} closed; watched for a "
                    "respawn beside the next steps",
@@ -178,19 +181,25 @@ class RemoteStopServiceAction(Action):
         )
 
     def recheck(self, target: str, closing: threading.Event) -> Outcome | None:
-        """The host's agent watches for a respawn, in windows of a few seconds, for at least
-        ``recheck_seconds`` and then until the incident closes; a respawn fails the stop."""
+        """The host's agent watches for a respawn, in windows of a few seconds, from the stop
+        until the incident closes and for at least ``recheck_window``'s floor; a respawn fails
+        the stop. The floor is the short one only while supervisord's state, as each answer
+        reports it, still shows the program removed."""
         stopped = self._stopped.get(target)
         if stopped is None:
             return None
-        spec, port, watch = stopped
+        spec, port, watch, started = stopped
         where = f"{spec.kind} {spec.name} on {self.context.host_name}"
-        started = time.monotonic()
         checks = 0
+        floor: tuple[float, str] | None = None
         while True:
             elapsed = time.monotonic() - started
-            window = max(self.params.recheck_seconds - elapsed, 0.0) if elapsed < (
-                self.params.recheck_seconds) else _LATER_WINDOW_S
+            if floor is None:
+                window = 0.0  # one look: the supervisor's state sets the floor
+            elif elapsed < floor[0]:
+                window = floor[0] - elapsed
+            else:
+                window = _LATER_WINDOW_S
             answer = remote_host(self).call("recheck", {
                 "spec": {"kind": spec.kind, "name": spec.name, "options": dict(spec.options)},
                 "agent": self.agent, "port": port, "watch": watch,
@@ -199,16 +208,30 @@ class RemoteStopServiceAction(Action):
             proof = dict(answer["proof"])
             proof["rechecked_after_s"] = round(time.monotonic() - started, 3)
             checks += int(answer.get("checks") or 1)
+            facts: dict[str, Any] = {"proof": proof, "checks": checks}
+            if floor is not None:
+                facts["window"] = {"min_s": floor[0], "reason": floor[1]}
             if proof["pids_after"] or proof["port_open_after"]:
                 return Failed(error=respawn_advice(proof, port),
-                              detail=f"{where} came back after the stop",
-                              facts={"proof": proof, "checks": checks})
-            if time.monotonic() - started >= self.params.recheck_seconds and closing.is_set():
+                              detail=f"{where} came back after the stop", facts=facts)
+            now = self._floor(spec, proof)
+            if floor is None or now[0] > floor[0]:
+                floor = now
+                continue
+            if time.monotonic() - started >= floor[0] and closing.is_set():
                 return Done(
                     detail=f"{where} stayed down: no gateway process and port {port} closed for "
-                           f"{proof['rechecked_after_s']:.1f} s after the stop ({checks} checks)",
-                    facts={"proof": proof, "checks": checks},
+                           f"{proof['rechecked_after_s']:.1f} s after the stop ({checks} checks; "
+                           f"at least {floor[0]:g} s because {floor[1]})",
+                    facts=facts,
                 )
+
+    def _floor(self, spec: ServiceSpec, proof: Mapping[str, Any]) -> tuple[float, str]:
+        said = None
+        if spec.kind == "supervisord" and proof.get("supervisor_state_after") == "removed":
+            said = (f"supervisord no longer has {spec.name!r} in its running config and "
+                    "nothing matching is alive")
+        return recheck_window(spec.kind, said, self.params.recheck_seconds)
 
     def _nothing_found(self, host: RemoteHost) -> Outcome:
         answer = host.call("services", {"agent": self.agent}, timeout=120)

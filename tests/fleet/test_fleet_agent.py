@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 from clawback.fleet_agent import PACKED_MODULES, agent, agent_zip, formats
 from clawback.inventory import discover
 from clawback.sandbox.home import SampleHome, build_sample_home
+from clawback.sandbox.supervisor import start_supervisord
 from responders.host import service, snapshot
 from responders.interface import Location, fingerprint
+from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -77,6 +79,56 @@ def test_agent_reports_errors_without_quoting_what_it_read(tmp_path: Path,
     unknown = subprocess.run([SYSTEM_PYTHON, "-I", "-S", str(zipped), "format-disk"],
                              input="{}", capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "usage" in json.loads(unknown.stdout)["error"]
+
+
+def test_a_retried_supervisord_stop_finds_it_already_removed_and_succeeds(
+    tmp_path: Path,
+) -> None:
+    port, lock_dir = free_port(), tmp_path / "openclaw-lock"
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": gateway_argv(port, lock_dir)},
+                           autorestart=True) as handle:
+        assert wait_until(lambda: port_open(port))
+        params = {
+            "spec": {"kind": "supervisord", "name": "openclaw-gateway",
+                     "options": {"socket": str(handle.socket_path)}},
+            "agent": {"gateway_port": port, "tmp_dirs": [str(tmp_path)]},
+            "port": port, "term_timeout": 3, "kill_timeout": 2, "recheck_seconds": 0,
+        }
+        first = run_agent(tmp_path, "stop", params)
+        assert first["error"] is None and first["facts"]["proof"]["pids_before"]
+
+        # The engine's retry after the first answer was lost: the same stop, once more.
+        again = run_agent(tmp_path, "stop", params)
+
+        assert again["error"] is None, again["error"]
+        facts = again["facts"]
+        assert facts["persistence"].startswith("already removed from supervisord")
+        assert [(c["rpc"], c["result"], c["programs"]) for c in facts["commands"]] == [
+            ("supervisor.getProcessInfo", "already removed", "none")
+        ]
+        assert facts["proof"]["pids_after"] == [] and not facts["proof"]["port_open_after"]
+        assert facts["proof"]["supervisor_state_after"] == "removed"
+        assert not port_open(port) and not list(lock_dir.glob("gateway.*.lock"))
+
+
+def test_a_supervisord_program_gone_while_its_gateway_listens_still_fails(
+    tmp_path: Path,
+) -> None:
+    port, lock_dir = free_port(), tmp_path / "openclaw-lock"
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": gateway_argv(port, lock_dir)},
+                           autorestart=True) as handle:
+        assert wait_until(lambda: port_open(port))
+        answer = run_agent(tmp_path, "stop", {
+            "spec": {"kind": "supervisord", "name": "openclaw",
+                     "options": {"socket": str(handle.socket_path)}},
+            "agent": {"gateway_port": port, "tmp_dirs": [str(tmp_path)]},
+            "port": port, "term_timeout": 3, "kill_timeout": 2, "recheck_seconds": 0,
+        })
+        assert "no program 'openclaw' (it has: openclaw-gateway)" in answer["error"]
+        assert "yet the gateway is up" in answer["error"]
+        assert f"listening on port {port}" in answer["error"]
+        assert "[[hosts.agent.services]]" in answer["error"]
+        assert handle.process_info("openclaw-gateway")["statename"] == "RUNNING"
 
 
 def test_zip_holds_only_standard_library_imports() -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from responders.host.service import (
     StopServiceParams,
     discover_unit_files,
     gateway_signature,
+    recheck_window,
     services_from_settings,
     stop_commands,
 )
@@ -44,9 +46,11 @@ from tests.host.conftest import (
 PLANTED_TOKEN = "oc-gw-token-" + "7f3a9c2e5b1d" * 3
 
 
-def _action(settings: dict, recheck: float = 0.3, incident_dir: Path | None = None
+def _action(settings: dict, recheck: float | None = 0.3, incident_dir: Path | None = None
             ) -> StopServiceAction:
     params = StopServiceParams(recheck_seconds=recheck, term_timeout=3, kill_timeout=2)
+    # An incident directory for the backups a final supervisord stop keeps.
+    incident_dir = incident_dir or Path(tempfile.mkdtemp(prefix="clawback-test-incident-"))
     context = ResponderContext(settings=settings, incident_id="test-incident",
                                incident_dir=incident_dir)
     return StopServiceAction(context, params)
@@ -170,6 +174,54 @@ def test_a_supervisord_whose_config_is_unknown_is_stopped_and_left_to_a_human(
     assert "autostart=false" in outcome.instructions
     assert "[program:openclaw-gateway]" in outcome.instructions
     assert str(missing) in outcome.instructions
+
+
+def test_a_stop_supervisord_proves_final_is_rechecked_for_one_supervisor_tick(
+    supervised: tuple[SupervisorHandle, int, Path],
+) -> None:
+    handle, port, _ = supervised
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
+    # No recheck_seconds: the floor follows from what proved the stop final.
+    action = _action({"agent": {"gateway_port": port, "services": [service]}}, recheck=None)
+
+    outcome, again = _stop_then_watch(action, "supervisord:openclaw-gateway")
+
+    assert outcome.name == "Done", outcome
+    assert again.name == "Done", again
+    window = again.facts["window"]
+    assert window["min_s"] == 1.0
+    assert window["reason"].startswith("supervisord no longer has 'openclaw-gateway' in its "
+                                       "running config and nothing matching is alive")
+    assert "at least 1 s because supervisord no longer has" in again.detail
+    assert again.facts["proof"]["supervisor_state_after"] == "removed"
+    assert again.facts["proof"]["rechecked_after_s"] >= 1.0
+
+
+def test_a_stop_only_the_process_table_speaks_for_keeps_the_longer_floor(
+    agent_host: AgentHost,
+) -> None:
+    agent_host.start_gateway()
+    settings = agent_host.settings([{"kind": "process", "name": "openclaw-gateway"}])
+
+    outcome, again = _stop_then_watch(_action(settings, recheck=None), "process:openclaw-gateway")
+
+    assert outcome.name == "Done", outcome
+    assert again.name == "Done", again
+    assert again.facts["window"]["min_s"] == 3.0
+    assert again.facts["window"]["reason"].startswith("only the process table speaks")
+    assert again.facts["proof"]["rechecked_after_s"] >= 3.0
+
+
+def test_the_recheck_floor_follows_what_proved_the_stop_final() -> None:
+    masked = "systemd reports openclaw-gateway.service masked and inactive"
+    assert recheck_window("systemd", masked, None) == (1.0, f"{masked}: one supervisor tick")
+    assert recheck_window("systemd", None, None)[0] == 3.0  # disabled, not masked
+    assert recheck_window("pidfile", None, None)[0] == 3.0
+    # launchd's KeepAlive throttle (10 s by default) outlasts a shorter watch.
+    assert recheck_window("launchd", None, None)[0] > 10.0
+    assert recheck_window("supervisord", None, 0.5) == (
+        0.5, "recheck_seconds is set in the playbook"
+    )
 
 
 def test_discovery_finds_the_supervised_gateway_and_stops_it_through_supervisord(
@@ -380,7 +432,38 @@ def test_unknown_supervisord_program_fails_with_advice(
     )
     assert outcome.name == "Failed"
     assert "no program 'openclaw'" in outcome.error and "openclaw-gateway" in outcome.error
+    assert "yet the gateway is up" in outcome.error and f"listening on port {port}" in outcome.error
+    assert "[[agent.services]]" in outcome.error
     assert handle.process_info("openclaw-gateway")["statename"] == "RUNNING"
+
+
+def test_a_retried_supervisord_stop_finds_it_already_removed_and_succeeds(
+    supervised: tuple[SupervisorHandle, int, Path], tmp_path: Path
+) -> None:
+    handle, port, lock_dir = supervised
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
+    settings = {"agent": {"gateway_port": port, "tmp_dirs": [str(tmp_path)], "services": [service]}}
+    action = _action(settings, incident_dir=tmp_path / "incident")
+    target = "supervisord:openclaw-gateway"
+    assert action.execute(target).name == "Done"
+
+    # The runner's retry after a first answer was lost: the same stop, once more.
+    again = action.execute(target)
+
+    assert again.name == "Done", again
+    assert again.detail.startswith("found already removed supervisord openclaw-gateway")
+    (call,) = again.facts["commands"]
+    assert {k: v for k, v in call.items() if k != "detail"} == {
+        "rpc": "supervisor.getProcessInfo", "args": ["openclaw-gateway"],
+        "server": f"unix://{handle.socket_path}", "result": "already removed",
+        "programs": "none"}
+    assert call["detail"].startswith("already removed from supervisord")
+    # Still final: the config keeps the program off (the first attempt's edit holds).
+    persistence = again.facts["persistence"]
+    assert persistence["autostart"] == "false" and persistence["edited"] == []
+    assert again.facts["proof"]["pids_after"] == [] and not again.facts["proof"]["port_open_after"]
+    assert again.facts["proof"]["supervisor_state_after"] == "removed"
+    assert not port_open(port) and not list(lock_dir.glob("gateway.*.lock"))
 
 
 def test_nothing_found_says_what_was_looked_for(agent_host: AgentHost) -> None:

@@ -91,3 +91,10 @@ def test_a_broken_config_is_reported_by_line_without_its_text(tmp_path: Path) ->
 def test_a_missing_section_is_not_invented(layout: Path) -> None:
     with pytest.raises(sc.SupervisorConfigError):
         sc.with_autostart_off("[program:other]\ncommand=x\n", "program:openclaw-gateway")
+
+
+def test_the_edit_is_idempotent(layout: Path) -> None:
+    """A retried stop (its first answer lost) runs the edit again: nothing more changes."""
+    (part, *_) = sc.program_sections(str(layout), ["openclaw-gateway"])
+    once = sc.with_autostart_off(Path(part.file).read_text(), part.section, "kept off")
+    assert sc.with_autostart_off(once, part.section, "kept off again") == once

@@ -71,9 +71,14 @@ def test_the_report_of_a_resumed_incident_shows_the_break(tmp_path: Path) -> Non
     rows = list(report.rows)
     late = len(rows) // 2
     # The second half of the run, as if resumed three hours later (the signed file is not
-    # touched: the chart is drawn from the report's rows).
+    # touched: the chart is drawn from the report's rows). Entries evenly 10 ms apart, so the
+    # geometry does not depend on how fast a loaded machine wrote them.
+    start = rows[0].ts
+    assert start is not None
     shifted = tuple(
-        dataclasses.replace(r, ts=r.ts + timedelta(hours=3)) if i >= late and r.ts else r
+        dataclasses.replace(
+            r, ts=start + timedelta(milliseconds=10 * i, hours=3 if i >= late else 0)
+        )
         for i, r in enumerate(rows)
     )
     resumed = dataclasses.replace(report, rows=shifted, steps=_steps(shifted))
