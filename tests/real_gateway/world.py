@@ -449,8 +449,10 @@ class OpenClawWorld:
         for path in (self.home, self.tmp, self.logs):
             shutil.rmtree(path, ignore_errors=True)
         with tarfile.open(self.template) as archive:
-            # Our own archive of what OpenClaw wrote: owners and modes are restored as they were.
-            archive.extractall(self.root, filter="fully_trusted")
+            # Our own archive of what OpenClaw wrote: owners and modes are restored as they
+            # were (Pythons before 3.11.4 know no extraction filters and do that anyway).
+            trusted = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
+            archive.extractall(self.root, **trusted)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.kill_agent_processes()
