@@ -126,6 +126,17 @@ _SSH_TARGET = re.compile(
 )
 
 
+def _loopback_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or parts.hostname not in (
+        "127.0.0.1", "localhost", "::1"
+    ):
+        raise ValueError("must be an http(s) URL on this machine (127.0.0.1, localhost or ::1)")
+    return value
+
+
 def _host_name(value: str) -> str:
     if not _HOST_NAME.fullmatch(value):
         raise ValueError(
@@ -213,6 +224,21 @@ class Audit(_Section):
     spend_limits: dict[str, str] = Field(default_factory=dict)
 
 
+class Drill(_Section):
+    """``[drill]``: how a rotation proves the agent uses its new key before the old one goes.
+
+    After the new key is in the agent's files, ``reload_command`` (an argv, run without a shell)
+    restarts or reloads the agent so it reads them; the agent is then proven on the new key when
+    ``health_url`` (loopback) answers 2xx, or, without one, when the gateway port accepts again,
+    within ``grace_seconds``. Without a reload command, the provider's last-used time of the old
+    key must not move for ``grace_seconds`` after the switch. Nothing proven: the old key stays.
+    """
+
+    reload_command: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    health_url: Annotated[str, AfterValidator(_loopback_url)] | None = None
+    grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
+
+
 class Config(_Section):
     agent: Agent = Field(default_factory=Agent)
     evidence: Evidence = Field(default_factory=Evidence)
@@ -224,6 +250,7 @@ class Config(_Section):
     )
     fleet: Fleet = Field(default_factory=Fleet)
     audit: Audit = Field(default_factory=Audit)
+    drill: Drill = Field(default_factory=Drill)
 
     _source: Path | None = PrivateAttr(default=None)
     _sha256: str | None = PrivateAttr(default=None)
@@ -240,7 +267,7 @@ class Config(_Section):
 
     def settings(self) -> dict[str, Any]:
         """The plain dict handed to responders as ``context.settings``."""
-        return self.model_dump(mode="json", include={"agent", "evidence", "network"})
+        return self.model_dump(mode="json", include={"agent", "evidence", "network", "drill"})
 
     def provider(self, name: str) -> dict[str, Any]:
         """A copy of ``[providers.NAME]``; empty when the file has no such table."""
@@ -381,6 +408,7 @@ _SECTION_MODELS: dict[Loc, type[BaseModel]] = {
     ("evidence",): Evidence,
     ("network",): Network,
     ("fleet",): Fleet,
+    ("drill",): Drill,
 }
 
 

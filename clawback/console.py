@@ -26,6 +26,7 @@ _STYLE = {
     "manual": ("✋", "yellow"),
     "failed": ("✘", "red"),
     "refused": ("⛔", "red"),
+    "unproven": ("?", "magenta"),
     "planned": ("→", "cyan"),
 }
 
@@ -170,6 +171,12 @@ def result_document(result: RunResult) -> dict[str, Any]:
              "what_to_do": outcome_summary(r.outcome)}
             for r in result.remaining
         ],
+        # Revoked but not proven dead: never among the dead, each with what to check.
+        "unproven": [
+            {"step": r.step, "target": r.target, "reason": getattr(r.outcome, "reason", ""),
+             "check": getattr(r.outcome, "check", ""), "url": getattr(r.outcome, "url", "")}
+            for r in result.unproven
+        ],
         "manifest_sha256": result.manifest_sha256,
         "final_checkpoint": result.final_checkpoint,
     }
@@ -191,6 +198,9 @@ def print_summary(result: RunResult, reporter: RichReporter) -> None:
         return
     console.print(f"[bold]Incident {result.incident_id}[/bold]: {tally}")
     console.print(f"  directory: {result.incident_dir}")
+    if result.unproven:
+        console.print(f"[bold magenta]{len(result.unproven)} key(s) revoked but not proven "
+                      "dead[/bold magenta]: not counted as dead; each says what to check")
     if result.remaining:
         console.print("[bold yellow]A human must still do this:[/bold yellow]")
         for r in result.remaining:

@@ -19,8 +19,18 @@ before the drill goes on:
 * ``created`` (the responder holds a new secret) and ``stored`` (it is in the keyring, with its
   fingerprint and keyring reference);
 * ``pending`` (the agent's files hold it);
-* ``current`` (it works), ``previous`` (the old key is disabled) and ``retired`` (the old key is
-  deleted), reported by the responder.
+* ``current`` (it works), ``handover`` (the agent is proven to use it, see below),
+  ``previous`` (the old key is disabled) and ``retired`` (the old key is deleted), reported by
+  the responder.
+
+**Handover.** The old key is retired only once the agent is proven to use the new one
+(``AgentHandover.await_agent``, asked by the responder after its new key works): with
+``[drill] reload_command``, the agent is restarted or reloaded and must answer its health check
+(``health_url``, or the gateway port) within ``grace_seconds``; with only ``health_url``, the
+agent (one that reads its keys on every use) must answer it after the switch; otherwise the
+provider's last-used time of the old key must not move for ``grace_seconds`` after the switch.
+Nothing proven: the rotation stops there, new key stored and live, old key untouched, and says
+why (``handover-unproven``); ``drill --resume`` tries again.
 
 ``clawback drill --resume ID`` reads those events back:
 
@@ -47,15 +57,16 @@ import hashlib
 import os
 import signal
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from clawback.contain import Prepared
 from clawback.runner import KEYS_REVOKE_ALL, KEYS_ROTATE_ALL, Approver, Reporter, RunResult
 from responders.interface import (
+    AgentProof,
     Credential,
     InterruptedRotation,
     Location,
@@ -218,6 +229,7 @@ class AgentSwitchingStore:
         self._history = history
         self._primary = history.store_name if history and history.store_name else None
         self._switched: tuple[SecretValue, str | None] | None = None
+        self._switched_at: datetime | None = None
         self._earlier: InterruptedRotation | None = None
         self._earlier_read = False
         self._lock = threading.RLock()
@@ -244,6 +256,7 @@ class AgentSwitchingStore:
             if self.switches_files:
                 switched = self._switch(new_secret, new_key_id)
                 self._switched = (new_secret, new_key_id)
+                self._switched_at = datetime.now(UTC)
                 self.session.record(self.cred, "pending", detail=_switch_summary(switched),
                                     switched=switched)
             return reference
@@ -268,6 +281,22 @@ class AgentSwitchingStore:
                                     detail="the agent's files hold the old value again",
                                     switched=back.facts())
             self.session.secrets.delete(name)
+
+    # -- AgentHandover ----------------------------------------------------------------------
+
+    def await_agent(self, *, last_used: Callable[[], datetime | None] | None = None
+                    ) -> AgentProof:
+        """Whether the agent now uses the new key (see the module docstring, Handover)."""
+        with self._lock:
+            switched_at = self._switched_at
+        if not self.switches_files or switched_at is None:
+            proof = AgentProof(True, "the agent's files were not switched (the agent is "
+                               "stopped, or the responder switches them itself)")
+        else:
+            proof = self.session.handover.prove(switched_at, last_used)
+        self.session.record(self.cred, "handover" if proof.proven else "handover-unproven",
+                            detail=proof.how)
+        return proof
 
     # -- RotationLedger ---------------------------------------------------------------------
 
@@ -327,6 +356,92 @@ def _switch_summary(facts: Mapping[str, Any]) -> str:
     return text + (f", {already} already held it" if already else "")
 
 
+class Handover:
+    """How this drill proves the agent took a new key: ``[drill]`` of clawback.toml."""
+
+    def __init__(self, settings: Mapping[str, Any], gateway_port: int | None) -> None:
+        self.reload_command = [str(a) for a in settings.get("reload_command") or ()]
+        self.health_url = settings.get("health_url") or None
+        self.grace = float(settings.get("grace_seconds", 60.0))
+        self.gateway_port = gateway_port
+        self._lock = threading.Lock()
+        self._reloaded: tuple[datetime, AgentProof] | None = None
+
+    def prove(self, switched_at: datetime,
+              last_used: Callable[[], datetime | None] | None) -> AgentProof:
+        if self.reload_command:
+            return self._reload(switched_at)
+        if self.health_url:
+            return self._healthy("the agent answers its health check after the switch")
+        if last_used is not None:
+            return self._unused_since(switched_at, last_used)
+        return AgentProof(False, "nothing proves the agent reads the new key: set [drill] "
+                          "reload_command (and health_url) so clawback restarts the agent and "
+                          "checks it, then run `clawback drill --resume`")
+
+    def _reload(self, switched_at: datetime) -> AgentProof:
+        """One reload covers every switch made before it started; rotations take turns."""
+        import subprocess
+
+        with self._lock:
+            if self._reloaded is not None and self._reloaded[0] >= switched_at:
+                return self._reloaded[1]
+            started = datetime.now(UTC)
+            try:
+                done = subprocess.run(self.reload_command, capture_output=True,
+                                      timeout=max(self.grace, 5.0), check=False)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                proof = AgentProof(False, f"[drill] reload_command could not run: "
+                                   f"{type(exc).__name__}")
+            else:
+                proof = (self._healthy("the agent was reloaded and answers its health check")
+                         if done.returncode == 0 else
+                         AgentProof(False, f"[drill] reload_command exited {done.returncode}"))
+            self._reloaded = (started, proof)
+            return proof
+
+    def _healthy(self, how: str) -> AgentProof:
+        import socket
+        import time
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + self.grace
+        while True:
+            try:
+                if self.health_url:
+                    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                    with opener.open(self.health_url, timeout=2) as answer:  # loopback only
+                        if 200 <= answer.status < 300:
+                            return AgentProof(True, how)
+                elif self.gateway_port:
+                    with socket.create_connection(("127.0.0.1", self.gateway_port), timeout=2):
+                        return AgentProof(True, how)
+                else:
+                    return AgentProof(False, "no health check: set [drill] health_url")
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() >= deadline:
+                return AgentProof(False, f"the agent did not answer its health check within "
+                                  f"{self.grace:g} s")
+            time.sleep(0.2)
+
+    def _unused_since(self, switched_at: datetime,
+                      last_used: Callable[[], datetime | None]) -> AgentProof:
+        import time
+
+        time.sleep(self.grace)
+        used = last_used()
+        if used is not None and used.tzinfo is None:
+            used = used.replace(tzinfo=UTC)
+        if used is None or used < switched_at:
+            return AgentProof(True, f"the provider shows no use of the old key in the "
+                              f"{self.grace:g} s after the agent's files were switched")
+        return AgentProof(False, f"the old key was used at {used:%Y-%m-%d %H:%M:%S} UTC, after "
+                          "the agent's files were switched: the agent (or someone else) still "
+                          "uses it; restart the agent, then `clawback drill --resume`")
+
+
 class DrillSession:
     """``store_for`` of the drill's Runner: one AgentSwitchingStore per credential.
 
@@ -352,6 +467,8 @@ class DrillSession:
         self.history = RotationHistory.read(self.incident_dir)
         self.step = _rotate_step(prepared.loaded)
         self._crash_at = os.environ.get(CRASH_HOOK_ENV, "")
+        agent = prepared.settings.get("agent") or {}
+        self.handover = Handover(prepared.settings.get("drill") or {}, agent.get("gateway_port"))
 
     def __call__(self, cred: Credential) -> SecretStore:
         responder = self.registry.responder_for_provider(cred.provider)

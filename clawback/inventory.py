@@ -641,6 +641,30 @@ class _Sighting:
     recognition: Recognition
     group: tuple[str, ...]
     account: str | None = None
+    name: str = ""  # the variable or key it was found under, for pairing ids with secrets
+
+
+# The parts of a name that say which half of an AWS credential it holds; what is left (the
+# stem) says which credential: PROD_AWS_ACCESS_KEY_ID pairs with PROD_AWS_SECRET_ACCESS_KEY,
+# accessKeyId with secretAccessKey, never with the BACKUP_AWS_… pair next to them.
+_AWS_NAME_PARTS = tuple(
+    re.compile(rf"(?:^|_){part}(?:_|$)")
+    for part in (
+        "SECRET_ACCESS_KEY", "ACCESS_KEY_ID", "SESSION_TOKEN", "SECURITY_TOKEN", "SECRET_KEY",
+        "ACCESS_KEY", "KEY_ID", "SECRET", "TOKEN", "KEY", "ID",
+    )
+)
+_AWS_SECRET_KINDS = frozenset({"aws:access_key", "aws:session"})
+
+
+def _pair_stem(name: str) -> str:
+    words = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).upper()
+    words = re.sub(r"[^A-Z0-9]+", "_", words)
+    for part in _AWS_NAME_PARTS:  # the longest part the name holds as whole words
+        if part.search(words):
+            words = part.sub("_", words, count=1)
+            break
+    return re.sub(r"_+", "_", words).strip("_")
 
 
 @dataclass
@@ -667,7 +691,8 @@ class _Discovery:
         self.user_home = user_home
         self.env = dict(env)
         self.sightings: list[_Sighting] = []
-        self.aws_ids: dict[tuple[str, ...], str] = {}
+        # AWS key ids by place: (name found under, id); paired with secrets by name.
+        self.aws_ids: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
         self.references: list[_PendingReference] = []
         self.env_sources: list[_EnvSource] = []
         self.file_secret_sources: dict[str, Any] = {}  # secrets.providers.<name> from configs
@@ -732,14 +757,17 @@ class _Discovery:
             return
         recognition = sp.recognize(candidate, *hints)
         if recognition is not None and sp.is_identifier(recognition):
-            self.aws_ids[group] = candidate
+            if (name, candidate) not in self.aws_ids[group]:
+                self.aws_ids[group].append((name, candidate))
             return
         recognition = _judge(
             candidate, recognition, secret_name=sp.looks_like_secret_name(name), force=force
         )
         if recognition is None:
             return
-        self.sightings.append(_Sighting(candidate, location, recognition, group, account))
+        self.sightings.append(
+            _Sighting(candidate, location, recognition, group, account, name=name)
+        )
 
     def record_env_references(
         self, value: str, location: Location, hints: Sequence[Recognition | None]
@@ -1604,12 +1632,13 @@ class _Discovery:
         return fingerprint(value)
 
     def credentials(self) -> tuple[Credential, ...]:
+        pairs, tokens = self.pair_aws()
         by_value: dict[str, list[_Sighting]] = defaultdict(list)
         for sighting in self.sightings:
             by_value[sighting.value].append(sighting)
         credentials: list[Credential] = []
         for value, sightings in by_value.items():
-            recognition, key_id = self.best_recognition(sightings)
+            recognition, key_id = self.best_recognition(sightings, pairs)
             kinds = {
                 s.recognition.kind
                 for s in sightings
@@ -1620,6 +1649,7 @@ class _Discovery:
                     f"the same secret {fingerprint(value)} is used as {', '.join(sorted(kinds))}"
                 )
             accounts = {s.account for s in sightings if s.account}
+            companions = next((tokens[id(s)] for s in sightings if id(s) in tokens), {})
             credentials.append(
                 Credential.from_secret(
                     recognition.provider,
@@ -1628,12 +1658,56 @@ class _Discovery:
                     (s.location for s in sightings),
                     key_id=key_id,
                     account=accounts.pop() if len(accounts) == 1 else None,
+                    companions=companions,
                 )
             )
         credentials.sort(key=lambda c: (c.provider, c.kind, c.key_id or "", c.fingerprint))
         return tuple(credentials)
 
-    def best_recognition(self, sightings: Sequence[_Sighting]) -> tuple[Recognition, str | None]:
+    def pair_aws(self) -> tuple[dict[int, str], dict[int, dict[str, str]]]:
+        """Which AWS key id (and session token) goes with which secret sighting.
+
+        Within one place (a file, an INI section, a JSON object), an id and a secret pair when
+        their names have the same stem; a place with one id and one secret pairs them whatever
+        their names. Anything else stays unpaired, with a note: a secret with the wrong id
+        would have the wrong key revoked and the live one never looked at.
+        """
+        ids: dict[int, str] = {}
+        tokens: dict[int, dict[str, str]] = {}
+        by_group: dict[tuple[str, ...], list[_Sighting]] = defaultdict(list)
+        for sighting in self.sightings:
+            by_group[sighting.group].append(sighting)
+        for group, members in by_group.items():
+            secrets = [s for s in members if s.recognition.kind in _AWS_SECRET_KINDS]
+            session_tokens = [s for s in members if s.recognition.kind == "aws:session_token"]
+            found = self.aws_ids.get(group, [])
+            if not secrets:
+                continue
+            for secret in secrets:
+                stem = _pair_stem(secret.name)
+                same = [key_id for name, key_id in found if _pair_stem(name) == stem]
+                if len(same) == 1:
+                    ids[id(secret)] = same[0]
+                same_tokens = [t for t in session_tokens if _pair_stem(t.name) == stem]
+                if len(same_tokens) == 1:
+                    tokens[id(secret)] = {"session_token": same_tokens[0].value}
+            unpaired = [s for s in secrets if id(s) not in ids]
+            if len(found) == 1 and len(secrets) == 1 and unpaired:
+                ids[id(unpaired[0])] = found[0][1]
+            elif unpaired and found:
+                for secret in unpaired:
+                    self.notes.append(
+                        f"{secret.location}: an AWS secret whose key id cannot be told apart "
+                        f"from {len(found)} key ids beside it (names that do not pair up); "
+                        "find its key id in IAM by hand"
+                    )
+            if len(secrets) == 1 and len(session_tokens) == 1 and id(secrets[0]) not in tokens:
+                tokens[id(secrets[0])] = {"session_token": session_tokens[0].value}
+        return ids, tokens
+
+    def best_recognition(
+        self, sightings: Sequence[_Sighting], pairs: Mapping[int, str] | None = None
+    ) -> tuple[Recognition, str | None]:
         counts = Counter(s.recognition.kind for s in sightings)
         best = max(
             sightings,
@@ -1648,9 +1722,8 @@ class _Discovery:
             (s.recognition.key_id for s in sightings if s.recognition.key_id), None
         )
         if best.provider == "aws" and best.kind == "aws:access_key":
-            paired = next(
-                (self.aws_ids[s.group] for s in sightings if s.group in self.aws_ids), None
-            )
+            pairs = self.pair_aws()[0] if pairs is None else pairs
+            paired = next((pairs[id(s)] for s in sightings if id(s) in pairs), None)
             if paired is not None:
                 key_id = paired
                 if paired.startswith("ASIA"):

@@ -43,6 +43,7 @@ from responders.interface import (
     SecretStore,
     SecretValue,
     Skipped,
+    Unproven,
 )
 
 KEYS_REVOKE_ALL = "keys.revoke_all"
@@ -55,6 +56,8 @@ MAX_BACKOFF_S = 10.0
 # A provider asking us to wait longer than this (GitHub's 60-requests-an-hour limit) is reported
 # rather than waited for: the panic button must finish.
 MAX_RETRY_AFTER_S = 30.0
+# Outcome statuses that leave something for a person: to do, to fix, to approve, or to check.
+NEEDS_A_HUMAN = frozenset({"manual", "failed", "refused", "unproven"})
 
 
 def _engine_params(known_providers: Collection[str]) -> dict[str, type[Any]]:
@@ -190,8 +193,14 @@ class RunResult:
 
     @property
     def remaining(self) -> list[TargetResult]:
-        """What a human must still do or look at: manual steps, failures, refusals."""
-        return [r for r in self.results if r.outcome.status in ("manual", "failed", "refused")]
+        """What a human must still do or look at: manual steps, failures, refusals, and keys
+        revoked but not proven dead (their check says what to look at)."""
+        return [r for r in self.results if r.outcome.status in NEEDS_A_HUMAN]
+
+    @property
+    def unproven(self) -> list[TargetResult]:
+        """Keys whose provider answered ambiguously: never counted as dead."""
+        return [r for r in self.results if r.outcome.status == "unproven"]
 
     @property
     def exit_code(self) -> int:
@@ -441,6 +450,18 @@ class Runner:
             if (action == "rotate" and cred is not None and responder is not None
                     and self._accept_pasted_replacement(step_id, target, cred, responder)):
                 continue
+            if action == "verify_revoked" and cred is not None and responder is not None:
+                # An unproven key is asked again first: the provider may answer clearly now.
+                check = self._with_retries(
+                    _NO_STEP, lambda r=responder, c=cred: r.verify_revoked(c)
+                )
+                self._record_result(TargetResult(step_id, "verify_revoked", target_id, check,
+                                                 cred.describe()))
+                if check.succeeded:
+                    self.journal.mark_target(step_id, target, check.name)
+                    continue
+                if isinstance(check, Failed):
+                    continue  # it still works: no confirmation can make it dead
             if self.options.confirm_manual:
                 done = True
             elif self.options.interactive and self.options.approver is not None:
@@ -944,7 +965,7 @@ class Runner:
         journal_key = f"{result.action} {result.target}"
         if self.journal is not None and outcome.status in ("ok", "skipped"):
             self.journal.mark_target(result.step, journal_key, outcome.name)
-        elif self.journal is not None and outcome.status == "manual":
+        elif self.journal is not None and outcome.status in ("manual", "unproven"):
             self.journal.mark_manual(result.step, journal_key, outcome_summary(outcome))
         self.reporter.target_finished(result)
 
@@ -1041,7 +1062,7 @@ def _cred_target(cred: Credential) -> dict[str, Any]:
 
 def _step_status(results: Sequence[TargetResult]) -> str:
     statuses = {r.outcome.status for r in results}
-    for status in ("failed", "refused", "manual"):
+    for status in ("failed", "refused", "unproven", "manual"):
         if status in statuses:
             return status
     if statuses and statuses <= {"skipped"}:
@@ -1058,6 +1079,8 @@ def outcome_summary(outcome: Outcome) -> str:
         parts.append(outcome.reason)
     elif isinstance(outcome, ManualRequired) and outcome.instructions:
         parts.append(outcome.instructions)
+    elif isinstance(outcome, Unproven):
+        parts += [p for p in (outcome.reason, outcome.check and f"check: {outcome.check}") if p]
     elif isinstance(outcome, Collected) and not parts:
         parts.append(f"{len(outcome.items)} item(s) sealed in {Path(outcome.archive).name}")
     elif isinstance(outcome, Planned) and outcome.commands:

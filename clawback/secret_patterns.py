@@ -91,6 +91,10 @@ PATTERNS: tuple[SecretPattern, ...] = (
     _pattern("aws", "aws:access_key_id", r"(?:AKIA|ABIA|ACCA)[A-Z0-9]{16}", identifier=True),
     _pattern("aws", "aws:session_key_id", r"ASIA[A-Z0-9]{16}", identifier=True),
     _pattern("aws", "aws:session_token", r"(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdz)[A-Za-z0-9/+=]{60,}"),
+    # Amazon Bedrock API keys: long-term ABSK + base64(user-at-account:secret), an IAM
+    # service-specific credential; short-term bedrock-api-key- + base64(a SigV4 presigned URL).
+    _pattern("aws", "aws:bedrock_api_key", r"ABSK[A-Za-z0-9+/]{40,}={0,2}"),
+    _pattern("aws", "aws:bedrock_short_term_key", r"bedrock-api-key-[A-Za-z0-9+/]{80,}={0,2}"),
     _pattern("github", "github:pat", r"ghp_[A-Za-z0-9]{36,251}"),
     _pattern("github", "github:fine_grained_pat", r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59,}"),
     _pattern("github", "github:oauth", r"gho_[A-Za-z0-9]{36,251}"),
@@ -115,6 +119,11 @@ PATTERNS: tuple[SecretPattern, ...] = (
     _pattern("stripe", "stripe:test_key", r"[sr]k_test_[0-9A-Za-z]{20,}"),
     _pattern("stripe", "stripe:webhook_secret", r"whsec_[A-Za-z0-9+/=]{24,}"),
     _pattern("huggingface", "huggingface:token", r"hf_[A-Za-z0-9]{30,}"),
+    # Cloudflare's scannable formats: a prefix, 40 characters and a checksum
+    # (developers.cloudflare.com/fundamentals/api/get-started/token-formats/).
+    _pattern("cloudflare", "cloudflare:api_token", r"cfut_[A-Za-z0-9_\-]{40,64}"),
+    _pattern("cloudflare", "cloudflare:account_token", r"cfat_[A-Za-z0-9_\-]{40,64}"),
+    _pattern("cloudflare", "cloudflare:global_api_key", r"cfk_[A-Za-z0-9_\-]{40,64}"),
     _pattern("google", "google:api_key", r"AIza[0-9A-Za-z_\-]{35}"),
     _pattern("groq", "groq:api_key", r"gsk_[A-Za-z0-9]{48,}"),
     _pattern("xai", "xai:api_key", r"xai-[A-Za-z0-9]{60,}"),
@@ -203,11 +212,20 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "GOOGLE_API_KEY": ("google", "google:api_key"),
     "AWS_SECRET_ACCESS_KEY": ("aws", "aws:access_key"),
     "AWS_SESSION_TOKEN": ("aws", "aws:session_token"),
+    "AWS_BEARER_TOKEN_BEDROCK": ("aws", "aws:bedrock_api_key"),
     "OPENCLAW_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "CLAWDBOT_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "OPENCLAW_GATEWAY_PASSWORD": ("openclaw", "openclaw:gateway_password"),
     "CLAWDBOT_GATEWAY_PASSWORD": ("openclaw", "openclaw:gateway_password"),
     "OPENCLAW_AUTH_PROFILE_SECRET_KEY": ("openclaw", "openclaw:auth_profile_secret_key"),
+}
+
+# Names that hold a known credential under any prefix or suffix, as whole words:
+# PROD_AWS_SECRET_ACCESS_KEY, AWS_SECRET_ACCESS_KEY_BACKUP (a second pair beside the first).
+ENV_NAME_PARTS: dict[str, tuple[str, str]] = {
+    "AWS_SECRET_ACCESS_KEY": ("aws", "aws:access_key"),
+    "AWS_SESSION_TOKEN": ("aws", "aws:session_token"),
+    "AWS_BEARER_TOKEN_BEDROCK": ("aws", "aws:bedrock_api_key"),
 }
 
 # ``<WORD>_API_KEY`` / ``<WORD>_TOKEN`` for providers OpenClaw knows by env var.
@@ -338,6 +356,9 @@ def recognize_env_name(name: str) -> Recognition | None:
     if name in ENV_NAMES:
         provider, kind = ENV_NAMES[name]
         return Recognition(provider, kind, Confidence.LOCATION)
+    for part, (provider, kind) in ENV_NAME_PARTS.items():
+        if re.search(rf"(?:^|_){part}(?:_|$)", name):
+            return Recognition(provider, kind, Confidence.LOCATION)
     if not _ENV_NAME_RE.fullmatch(name) or not looks_like_secret_name(name):
         return None
     word = name.split("_", 1)[0]

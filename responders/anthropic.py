@@ -9,8 +9,13 @@ or deletes a key. So:
   containment, reported as ``Disabled``. With ``archive = true`` it is set ``archived`` instead
   (treated as final) and reported as ``Revoked``. A key that is already inactive, archived or
   expired is ``AlreadyRevoked``. A key no listing shows is tried with a harmless call
-  (``GET /v1/models``): 401 means dead, anything else becomes a guided step;
-- ``verify_revoked`` makes that harmless call with the old key and wants 401;
+  (``GET /v1/models``): 401 ``authentication_error`` means dead, anything else becomes a guided
+  step. Listings are paged to the end (``has_more``/``after_id``); one that stops early is an
+  "incomplete listing" failure, never a silent cap;
+- ``verify_revoked`` makes that harmless call with the old key and wants Anthropic's documented
+  answer for a bad key, 401 ``authentication_error`` (https://docs.anthropic.com/en/api/errors),
+  plus its own record: the key revoke found is ``inactive``/``archived``/``expired`` in the Admin
+  API (``GET /v1/organizations/api_keys/{id}``). Any other answer is ``Unproven``;
 - ``rotate`` is a guided step (Console link, what to create, where clawback will keep it);
   ``accept_replacement`` is what the engine calls with the key the operator pastes: it stores
   it first, proves it with the same harmless call, and withdraws the stored copy if Anthropic
@@ -60,6 +65,7 @@ from responders.interface import (
     SecretStore,
     SecretValue,
     Skipped,
+    Unproven,
     VerifiedDead,
 )
 from responders.openai import matches_redacted
@@ -96,7 +102,6 @@ CLAUDE_ACCOUNT_PAGE = "https://claude.ai/settings/account"
 KEYS_PATH = "/v1/organizations/api_keys"
 MODELS_PATH = "/v1/models"
 _PAGE_SIZE = 100
-_MAX_PAGES = 50
 _WORKSPACE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -218,7 +223,8 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
         records: list[ApiKeyRecord] = []
         for scope in scopes or [{}]:
             query: dict[str, Any] = {"limit": _PAGE_SIZE, **scope}
-            for _ in range(_MAX_PAGES):
+            seen: set[str] = set()
+            while True:
                 action = f"GET {KEYS_PATH}"
                 answer = self._request(
                     "GET", KEYS_PATH, action, key=self._admin_key(), params=query
@@ -243,8 +249,15 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
                     for k in page
                 ]
                 last = body.get("last_id") or (page[-1].get("id") if page else None)
-                if not body.get("has_more") or not last:
+                if not body.get("has_more"):
                     break
+                if not last or str(last) in seen:
+                    raise CallFailed(answer.status, Failed(
+                        error=f"{action}: incomplete listing (has_more without a new cursor "
+                        f"after {len(records)} keys); nothing was concluded from it",
+                        retryable=True,
+                    ))
+                seen.add(str(last))
                 query["after_id"] = last
         return records
 
@@ -366,10 +379,14 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
         """No hint fits: ask Anthropic with the key itself whether it still works."""
         answer = self._try_key(cred)
         facts = {"checked_with": f"GET {MODELS_PATH}", "http_status": answer.status}
-        if answer.status == 401:
+        if authentication_error(answer):
             return AlreadyRevoked(
-                detail="no listed key matches, and Anthropic rejects this one (401)", facts=facts
+                detail="no listed key matches, and Anthropic rejects this one (401 "
+                "authentication_error)",
+                facts=facts,
             )
+        if answer.status == 401:
+            return _unproven_401(cred, facts)
         if answer.status < 300 or answer.status == 403:
             return ManualRequired(
                 instructions=(
@@ -539,10 +556,36 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
             answer = self._try_key(cred)
         except CallFailed as err:
             return err.failed
-        facts = {"checked_with": f"GET {MODELS_PATH}", "http_status": answer.status}
-        if answer.status == 401:
-            return VerifiedDead(detail="Anthropic rejects the key (401)", facts=facts)
-        return _ANSWERS.still_accepted(answer, f"GET {MODELS_PATH}", "key", facts)
+        facts: dict[str, Any] = {"checked_with": f"GET {MODELS_PATH}",
+                                 "http_status": answer.status}
+        if answer.status == 401 and not authentication_error(answer):
+            return _unproven_401(cred, facts)
+        if answer.status != 401:
+            return _ANSWERS.still_accepted(answer, f"GET {MODELS_PATH}", "key", facts)
+        with self._lock:
+            record = self._located.get(cred.fingerprint)
+        if record is not None and self.settings.admin_key:
+            path = f"{KEYS_PATH}/{record.key_id}"
+            try:
+                held = self._request("GET", path, f"GET {path}", key=self._admin_key())
+            except CallFailed as err:
+                return err.failed
+            body = held.body if isinstance(held.body, Mapping) else {}
+            status = "deleted" if held.status == 404 else str(body.get("status") or "")
+            facts["record"] = status or f"HTTP {held.status}"
+            if status not in (*DEAD_STATUSES, "deleted"):
+                return Unproven(
+                    reason="Anthropic rejects the key (401 authentication_error) but its Admin "
+                    f"API shows key {record.key_id} {status or 'unreadable'}",
+                    check=f"that key {record.key_id} is inactive or archived in the Console",
+                    url=KEYS_PAGE,
+                    facts=facts,
+                )
+        return VerifiedDead(
+            detail="Anthropic rejects the key (401 authentication_error)"
+            + (f"; the Admin API shows it {facts['record']}" if "record" in facts else ""),
+            facts=facts,
+        )
 
     # -- preflight ------------------------------------------------------------------------------
 
@@ -573,6 +616,25 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
                 missing_permission="an Admin API key" if answer.status in (401, 403) else "",
             )
         ]
+
+
+def authentication_error(answer: HttpAnswer) -> bool:
+    """Anthropic's documented answer for a bad key: 401 with error type authentication_error."""
+    body = answer.body if isinstance(answer.body, Mapping) else {}
+    error = body.get("error")
+    return answer.status == 401 and isinstance(error, Mapping) and (
+        error.get("type") == "authentication_error")
+
+
+def _unproven_401(cred: Credential, facts: Mapping[str, Any]) -> Unproven:
+    return Unproven(
+        reason="Anthropic answered 401 without its documented error type for a bad key "
+        "(authentication_error)",
+        check=f"that {cred.fingerprint} is inactive or archived in the Console (Settings → API "
+        "keys), and that the usage page shows no calls with it since",
+        url=KEYS_PAGE,
+        facts=dict(facts),
+    )
 
 
 def _pasted(value: SecretValue) -> Credential:

@@ -1,4 +1,4 @@
-"""AWS responder: IAM access keys, Bedrock (service-specific) credentials and STS sessions.
+"""AWS responder: IAM access keys, Bedrock API keys (service-specific credentials), STS sessions.
 
 What ``revoke`` does to an access key, in this order:
 
@@ -24,27 +24,55 @@ Config, the ``[providers.aws]`` table of clawback.toml (every key optional)::
     revoke_sessions = true         # attach AWSRevokeOlderSessions to those users and roles
     delete = true                  # false leaves revoked keys Inactive (deleted by a later run)
     delete_grace_seconds = 0       # wait between deactivating and deleting (at most 300)
-    service_specific_services = ["bedrock.amazonaws.com"]  # these credentials of `users` too
+    service_specific_services = ["bedrock.amazonaws.com"]  # only these of `users`' service-
+                                   # specific credentials; unset: every service's (the default)
     new_key_ready_seconds = 10     # a new key may take this long to work (eventual consistency)
     store_name = "aws/{user}"      # where rotate() stores a new key pair through the SecretStore
     connect_timeout = 3
     read_timeout = 10
 
-Credential kinds handled: ``aws:access_key`` (from discovery; ``ASIA…`` temporary keys get
-``ManualRequired``), and the targets ``configured_targets()`` builds from the config without any
-request: ``aws:user`` (every access key and service-specific credential of a configured user, plus
-its sessions) and ``aws:role_sessions`` (a configured role's sessions).
+Credential kinds handled:
+
+- ``aws:access_key`` (discovery pairs each secret with its key id by name). clawback refuses
+  to revoke the access key it acts with itself (``Refused``, with advice), as aws_ir does.
+- ``aws:session`` (an ``ASIA…`` key): with the session token found beside it, a call signed with
+  the session (``sts:GetCallerIdentity``, which needs no permission) names the role (or user)
+  it belongs to, and ``AWSRevokeOlderSessions`` goes on that role. Without the token: a guided
+  step. https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html
+- ``aws:bedrock_api_key`` (``ABSK…``): decoded offline (``ABSK`` + base64 of
+  ``<user>-at-<account>:<secret>``, the format BeyondTrust's bedrock-keys-security decodes) to
+  the IAM user and account; that user's Bedrock service-specific credential (the one whose
+  ``ServiceCredentialAlias`` matches, else all of the user's Bedrock credentials) is set
+  Inactive and deleted. https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys.html
+- ``aws:bedrock_short_term_key`` (``bedrock-api-key-…``): a SigV4 presigned URL; the access key
+  that signed it is revoked when it is a long-term ``AKIA…`` key, else it is a guided step (it
+  expires within 12 hours and cannot be revoked).
+- the targets ``configured_targets()`` builds from the config without any request: ``aws:user``
+  (every access key and every service-specific credential of a configured user, of every
+  service unless ``service_specific_services`` narrows it, plus its sessions) and
+  ``aws:role_sessions`` (a configured role's sessions).
+
+What proves a key dead (``verify_revoked``): IAM's own record (deleted or Inactive) and, with
+the secret, ``InvalidClientTokenId`` from a call signed with it
+(https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html). For a session: the deny
+policy in IAM's record and a call with the session refused "with an explicit deny in an
+identity-based policy" (the documented wording,
+https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html). Any other
+answer is ``Unproven`` with what to check.
 
 Errors become outcomes: throttling and 5xx → ``Failed(retryable=True)`` (with ``retry_after`` when
 AWS sends ``Retry-After``), timeouts and refused connections → retryable, access denied → advice
 naming the missing permission, ``NoSuchEntity`` on a key → ``AlreadyRevoked``. botocore's own
 retries are switched off: the engine's runner retries with backoff.
 
-Limits of the test stand-in (moto): it implements neither ``SimulatePrincipalPolicy`` (so
+Limits of the test stand-in (moto 5.2): it implements neither ``SimulatePrincipalPolicy`` (so
 ``preflight`` proves permissions with harmless probes, which also work against real IAM because
-authorization is checked before existence) nor service-specific credentials (a Bedrock revoke
-against moto reports ``Failed``). moto checks signatures only once its IAM authentication is
-switched on, and even then it still accepts ``Inactive`` keys; real AWS rejects both.
+authorization is checked before existence) nor service-specific credentials (the tests and the
+demo put ``clawback.sandbox.providers.iam_credentials`` in front of it, which answers those five
+operations checked against botocore's IAM model). moto checks signatures only once its IAM
+authentication is switched on, and even then it still accepts ``Inactive`` keys, and it refuses
+a denied session without saying "explicit deny" (so a session's verify is ``Unproven`` there);
+real AWS does all three.
 """
 
 from __future__ import annotations
@@ -55,7 +83,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -71,6 +99,7 @@ from responders.interface import (
     Planned,
     PreflightCheck,
     RateLimit,
+    Refused,
     Responder,
     ResponderContext,
     ResponderError,
@@ -80,12 +109,20 @@ from responders.interface import (
     SecretStore,
     SecretValue,
     Skipped,
+    Unproven,
     VerifiedDead,
+    handed_over,
 )
 
 KIND_ACCESS_KEY = "aws:access_key"
+KIND_SESSION = "aws:session"
+KIND_SESSION_TOKEN = "aws:session_token"
+KIND_BEDROCK = "aws:bedrock_api_key"
+KIND_BEDROCK_SHORT = "aws:bedrock_short_term_key"
 KIND_USER = "aws:user"
 KIND_ROLE_SESSIONS = "aws:role_sessions"
+BEDROCK_SERVICE = "bedrock.amazonaws.com"
+IAM_USERS_PAGE = "https://console.aws.amazon.com/iam/home#/users"
 
 SESSION_POLICY_NAME = "AWSRevokeOlderSessions"
 MAX_GRACE_SECONDS = 300.0
@@ -121,6 +158,8 @@ _THROTTLE_CODES = frozenset(
     }
 )
 _DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+# A session AWS has no record of, or one past its expiry: the documented answers for a dead one.
+_DEAD_SESSION_CODES = frozenset({"InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException"})
 
 
 @dataclass(frozen=True)
@@ -138,7 +177,8 @@ class AwsSettings:
     revoke_sessions: bool = True
     delete: bool = True
     delete_grace_seconds: float = 0.0
-    service_specific_services: tuple[str, ...] = ()
+    # None: every service's credentials (Bedrock, CodeCommit, Keyspaces, CloudWatch Logs…).
+    service_specific_services: tuple[str, ...] | None = None
     new_key_ready_seconds: float = 10.0
     store_name: str = "aws/{user}"
     connect_timeout: float = 3.0
@@ -311,6 +351,80 @@ def _failure_from_exception(exc: Exception, permission: str) -> _CallFailed:
     raise exc
 
 
+@dataclass(frozen=True)
+class BedrockKey:
+    """What a long-term Bedrock API key says about itself, decoded offline."""
+
+    user: str
+    account: str
+    alias: str  # the credential's ServiceCredentialAlias: "<user>-at-<account>"
+
+
+def decode_bedrock_key(value: str) -> BedrockKey | None:
+    """``ABSK`` + base64(``<user>-at-<account>:<secret>``) → user and account; None if not."""
+    import base64
+    import binascii
+
+    if not value.startswith("ABSK"):
+        return None
+    body = value[4:]
+    try:
+        text = base64.b64decode(body + "=" * (-len(body) % 4), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    alias, colon, secret = text.partition(":")
+    match = re.fullmatch(r"(?P<user>[\w+=,.@-]+)-at-(?P<account>\d{12})", alias)
+    if not colon or not secret or match is None:
+        return None
+    return BedrockKey(match["user"], match["account"], alias)
+
+
+@dataclass(frozen=True)
+class ShortTermBedrockKey:
+    """A short-term Bedrock API key: a SigV4 presigned URL, signed by ``access_key_id``."""
+
+    access_key_id: str
+    region: str
+    expires_at: str  # ISO 8601, or "" when the URL does not say
+
+
+def decode_short_term_bedrock_key(value: str) -> ShortTermBedrockKey | None:
+    import base64
+    import binascii
+    from urllib.parse import parse_qs, urlsplit
+
+    prefix = "bedrock-api-key-"
+    if not value.startswith(prefix):
+        return None
+    body = value[len(prefix):]
+    try:
+        url = base64.b64decode(body + "=" * (-len(body) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    query = parse_qs(urlsplit(url if "://" in url else f"https://{url}").query)
+    credential = (query.get("X-Amz-Credential") or [""])[0].split("/")
+    if not re.fullmatch(r"A[SK]IA[A-Z0-9]{16}", credential[0]):
+        return None
+    expires_at = ""
+    try:
+        issued = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        expires_at = (issued + timedelta(seconds=int(query["X-Amz-Expires"][0]))).isoformat()
+    except (KeyError, ValueError):
+        pass
+    return ShortTermBedrockKey(
+        credential[0], credential[2] if len(credential) > 2 else "", expires_at
+    )
+
+
+def _principal_of_arn(arn: str) -> str | None:
+    """``role/NAME`` for an assumed-role session, ``user/NAME`` for an IAM user's; else None."""
+    match = re.fullmatch(r"arn:aws[\w-]*:sts::\d{12}:assumed-role/([^/]+)/.+", arn)
+    if match:
+        return f"role/{match[1]}"
+    match = re.fullmatch(r"arn:aws[\w-]*:iam::\d{12}:user/(?:.*/)?([^/]+)", arn)
+    return f"user/{match[1]}" if match else None
+
+
 @dataclass
 class _Key:
     """One access key or service-specific credential and what happened to it in this run."""
@@ -340,6 +454,7 @@ class _Target:
     outcome: Outcome | None = None  # decided early (not found, bad kind, lookup failed)
     facts: dict[str, Any] = field(default_factory=dict)
     problems: list[Failed] = field(default_factory=list)
+    refusal: Refused | None = None  # something it would not touch (clawback's own admin key)
 
 
 class AWSResponder(Responder):
@@ -373,6 +488,11 @@ class AWSResponder(Responder):
         self._admin: tuple[Any, Any] | None = None
         # Key id → owner, so a retried or later rotate still finds the owner of a deleted key.
         self._owners: dict[str, str] = {}
+        self._admin_id: str | None = None  # the access key id clawback itself acts with
+        self._identity: dict[str, str] | None = None  # the admin's own Arn and Account
+        # What revoke found, for verify: a Bedrock key's credential ids, a session's principal.
+        self._bedrock: dict[str, list[str]] = {}
+        self._sessions: dict[str, str] = {}
 
     # -- configuration and clients ----------------------------------------------------------------
 
@@ -443,13 +563,18 @@ class AWSResponder(Responder):
                 f"the AWS profile {settings.profile!r} named in [providers.aws] does not exist "
                 f"in ~/.aws/config"
             ) from None
+        credentials = session.get_credentials()
+        self._admin_id = credentials.access_key if credentials is not None else None
         config = self._boto_config()
         return (
             session.client("iam", endpoint_url=settings.endpoint_url, config=config),
             session.client("sts", endpoint_url=settings.endpoint_url, config=config),
         )
 
-    def _sts_signed_with(self, key_id: str, secret: SecretValue) -> Any:
+    def _sts_signed_with(
+        self, key_id: str, secret: SecretValue, token: SecretValue | None = None,
+        service: str = "sts",
+    ) -> Any:
         import boto3
 
         _silence_response_bodies()
@@ -457,11 +582,48 @@ class AWSResponder(Responder):
         session = boto3.session.Session(
             aws_access_key_id=key_id,
             aws_secret_access_key=secret.reveal(),
+            aws_session_token=token.reveal() if token is not None else None,
             region_name=self.settings.region,
         )
         return session.client(
-            "sts", endpoint_url=self.settings.endpoint_url, config=self._boto_config()
+            service, endpoint_url=self.settings.endpoint_url, config=self._boto_config()
         )
+
+    def _admin_key_id(self) -> str | None:
+        self._clients()
+        with self._lock:
+            return self._admin_id
+
+    def _admin_identity(self) -> dict[str, str]:
+        """The admin's own Arn and Account (``sts:GetCallerIdentity``, once)."""
+        with self._lock:
+            if self._identity is None:
+                _, sts = self._clients()
+                answer = self._call("sts:GetCallerIdentity", sts.get_caller_identity)
+                self._identity = {
+                    "arn": str(answer.get("Arn", "")), "account": str(answer.get("Account", ""))
+                }
+            return self._identity
+
+    def _refuse_own_key(self, key_id: str) -> Refused:
+        return Refused(
+            reason=(
+                f"{key_id} is the access key clawback itself acts with ([providers.aws]): "
+                "revoking it would stop clawback halfway. Make a separate admin identity for "
+                "incident response (an IAM user or role with the permissions `clawback drill "
+                "--preflight` lists), point [providers.aws] at it and run `clawback contain "
+                "--resume`; or deactivate this key yourself, last, in the IAM console"
+            ),
+            facts={"key_id": key_id, "state": "left active: it is clawback's admin key"},
+        )
+
+    def _denies_myself(self, principal: str) -> bool:
+        """Whether an AWSRevokeOlderSessions deny on ``principal`` would cut clawback's own
+        session: only an admin acting with temporary credentials has one."""
+        admin = self._admin_key_id()
+        if not admin or not admin.startswith("ASIA"):
+            return False
+        return _principal_of_arn(self._admin_identity()["arn"]) == principal
 
     @staticmethod
     def _call(permission: str, operation: Callable[..., Any], **kwargs: Any) -> Any:
@@ -491,7 +653,10 @@ class AWSResponder(Responder):
             else ()
         )
         for cred in creds:
-            if cred.kind == KIND_ACCESS_KEY and cred.key_id and not cred.key_id.startswith("ASIA"):
+            special = self._plan_special(cred, finish)
+            if special is not None:
+                out.append((cred, special))
+            elif cred.kind == KIND_ACCESS_KEY and cred.key_id and not _is_session(cred):
                 commands = (
                     f"iam:GetAccessKeyLastUsed AccessKeyId={cred.key_id} (find the owner)",
                     f"iam:UpdateAccessKey AccessKeyId={cred.key_id} Status=Inactive",
@@ -517,8 +682,10 @@ class AWSResponder(Responder):
                 commands = (
                     f"iam:ListAccessKeys UserName={user}",
                     *(
-                        f"iam:ListServiceSpecificCredentials UserName={user} ServiceName={svc}"
-                        for svc in settings.service_specific_services
+                        (f"iam:ListServiceSpecificCredentials UserName={user} (every service)",)
+                        if settings.service_specific_services is None else
+                        (f"iam:ListServiceSpecificCredentials UserName={user} ServiceName={svc}"
+                         for svc in settings.service_specific_services)
                     ),
                     "set every key and credential found Inactive",
                     *(
@@ -564,6 +731,35 @@ class AWSResponder(Responder):
                 )
         return out
 
+    def _plan_special(self, cred: Credential, finish: tuple[str, ...]) -> Planned | None:
+        """The plan for a session, a Bedrock key or a session token; None for other kinds."""
+        if _is_session(cred):
+            commands: tuple[str, ...] = (
+                "sts:GetCallerIdentity signed with the session (which role or user it is)",
+                f"iam:PutRolePolicy / iam:PutUserPolicy {SESSION_POLICY_NAME} on it",
+            )
+            return Planned(action="revoke", commands=commands,
+                           detail=f"deny the sessions of {cred.key_id}'s role")
+        if cred.kind == KIND_BEDROCK:
+            decoded = decode_bedrock_key(cred.secret.reveal()) if cred.secret else None
+            user = decoded.user if decoded else "<undecodable>"
+            commands = (
+                f"decode the key offline: IAM user {user}",
+                f"iam:ListServiceSpecificCredentials UserName={user} "
+                f"ServiceName={BEDROCK_SERVICE}",
+                "iam:UpdateServiceSpecificCredential Status=Inactive",
+                *(c.replace("iam:DeleteAccessKey", "iam:DeleteServiceSpecificCredential")
+                  for c in finish),
+            )
+            return Planned(action="revoke", commands=commands,
+                           detail=f"revoke the Bedrock API key of IAM user {user}")
+        if cred.kind == KIND_BEDROCK_SHORT:
+            return Planned(action="revoke", detail="revoke the access key that signed the "
+                           "short-term Bedrock key (an AKIA… key), else a guided step")
+        if cred.kind == KIND_SESSION_TOKEN:
+            return Planned(action="revoke", detail="denied with its session key")
+        return None
+
     # -- revoke -----------------------------------------------------------------------------------
 
     def revoke(self, cred: Credential) -> Outcome:
@@ -575,9 +771,19 @@ class AWSResponder(Responder):
             settings = self.settings
         except ResponderError as exc:
             return [(cred, Failed(error=str(exc))) for cred in creds]
+        # A session token found on its own is denied through its session key, when that key
+        # (which carries it) is in this batch; alone it is useless to clawback and to anyone.
+        carried = {
+            token.reveal(): cred.key_id for cred in creds
+            for token in cred.companions.values()
+        }
         targets = [
             result if isinstance(result, _Target) else _Target(cred, outcome=result)
-            for cred, result in zip(creds, self._fan(self._prepare, creds), strict=True)
+            for cred, result in zip(
+                creds,
+                self._fan(lambda c: self._prepare_or_token(c, carried), creds),
+                strict=True,
+            )
         ]
         keys = [key for target in targets for key in target.keys]
         self._run_on_keys(self._deactivate, keys)
@@ -597,41 +803,47 @@ class AWSResponder(Responder):
             if isinstance(result, Failed) and key.failure is None:
                 key.failure = result
 
+    def _prepare_or_token(self, cred: Credential, carried: Mapping[str, str | None]
+                          ) -> _Target | Outcome:
+        if cred.kind == KIND_SESSION_TOKEN and cred.secret is not None:
+            key_id = carried.get(cred.secret.reveal())
+            if key_id:
+                return Skipped(
+                    reason=f"a session token is denied with its session key {key_id}: see "
+                    "that key's result"
+                )
+        return self._prepare(cred)
+
     def _prepare(self, cred: Credential) -> _Target | Outcome:
         target = _Target(cred)
         try:
-            if cred.kind == KIND_ACCESS_KEY:
+            if cred.kind in (KIND_ACCESS_KEY, KIND_SESSION):
                 if not cred.key_id:
                     return ManualRequired(
                         instructions=(
                             f"The access key id of AWS secret {cred.fingerprint} is unknown: find "
                             f"the key in the IAM console and deactivate it."
                         ),
-                        url="https://console.aws.amazon.com/iam/home#/users",
+                        url=IAM_USERS_PAGE,
                     )
-                if cred.key_id.startswith("ASIA"):
-                    return ManualRequired(
-                        instructions=(
-                            f"{cred.key_id} is a temporary (STS) key: it cannot be revoked, only "
-                            f"denied. Add the role or user it came from to `roles`/`users` in "
-                            f"[providers.aws] so clawback attaches {SESSION_POLICY_NAME}, or use "
-                            f"'Revoke active sessions' on the role in the IAM console."
-                        ),
-                        url="https://console.aws.amazon.com/iam/home#/roles",
-                    )
-                located = self._locate_key(cred.key_id)
-                if isinstance(located, Outcome):
-                    return located
-                target.keys.append(located)
-                target.principals.append(f"user/{located.user}")
-            elif cred.kind == KIND_USER:
+                if cred.kind == KIND_SESSION or cred.key_id.startswith("ASIA"):
+                    return self._prepare_session(cred, target)
+                return self._prepare_access_key(cred.key_id, target)
+            if cred.kind == KIND_BEDROCK:
+                return self._prepare_bedrock(cred, target)
+            if cred.kind == KIND_BEDROCK_SHORT:
+                return self._prepare_short_term(cred, target)
+            if cred.kind == KIND_USER:
                 user = _principal_name(cred)
                 target.principals.append(f"user/{user}")
                 found = self._user_keys(user, target)
                 if isinstance(found, Outcome):
                     return found
             elif cred.kind == KIND_ROLE_SESSIONS:
-                target.principals.append(f"role/{_principal_name(cred)}")
+                principal = f"role/{_principal_name(cred)}"
+                if self._denies_myself(principal):
+                    return self._refuse_own_session(principal)
+                target.principals.append(principal)
             else:
                 return ManualRequired(
                     instructions=(
@@ -643,6 +855,190 @@ class AWSResponder(Responder):
         except _CallFailed as err:
             return err.failed
         return target
+
+    def _prepare_access_key(self, key_id: str, target: _Target) -> _Target | Outcome:
+        if key_id == self._admin_key_id():
+            return self._refuse_own_key(key_id)
+        located = self._locate_key(key_id)
+        if isinstance(located, Outcome):
+            return located
+        target.keys.append(located)
+        target.principals.append(f"user/{located.user}")
+        return target
+
+    def _prepare_session(self, cred: Credential, target: _Target) -> _Target | Outcome:
+        """An ``ASIA…`` key: the session itself says whose it is; its sessions are denied."""
+        assert cred.key_id is not None
+        token = cred.companions.get("session_token")
+        if cred.secret is None or token is None or not self.settings.revoke_sessions:
+            why = (
+                "its session token was not found beside it" if self.settings.revoke_sessions
+                else "revoke_sessions is off in [providers.aws]"
+            )
+            return ManualRequired(
+                instructions=(
+                    f"{cred.key_id} is a temporary (STS) key: it cannot be revoked, only denied, "
+                    f"and clawback cannot do that here ({why}). Add the role or user it came "
+                    f"from to `roles`/`users` in [providers.aws] so clawback attaches "
+                    f"{SESSION_POLICY_NAME}, or use 'Revoke active sessions' on the role in the "
+                    "IAM console."
+                ),
+                url="https://console.aws.amazon.com/iam/home#/roles",
+            )
+        sts = self._sts_signed_with(cred.key_id, cred.secret, token)
+        try:
+            identity = sts.get_caller_identity()
+        except Exception as exc:
+            err = _failure_from_exception(exc, "sts:GetCallerIdentity")
+            if err.code in _DEAD_SESSION_CODES:
+                return AlreadyRevoked(
+                    detail=f"AWS no longer accepts this session ({err.code})",
+                    facts={"key_id": cred.key_id, "rejected_with": err.code},
+                )
+            return err.failed
+        arn = str(identity.get("Arn", ""))
+        principal = _principal_of_arn(arn)
+        if principal is None:
+            return ManualRequired(
+                instructions=(
+                    f"{cred.key_id} is a session of {arn}, which has no IAM role or user to "
+                    "attach a deny to (a federated or root session): revoke the permissions of "
+                    "whoever issued it, or wait for it to expire."
+                ),
+                url="https://console.aws.amazon.com/iam/home",
+                facts={"key_id": cred.key_id, "session_of": arn},
+            )
+        if self._denies_myself(principal):
+            return self._refuse_own_session(principal)
+        with self._lock:
+            self._sessions[cred.fingerprint] = principal
+        target.principals.append(principal)
+        target.facts.update(key_id=cred.key_id, session_of=principal)
+        return target
+
+    def _refuse_own_session(self, principal: str) -> Refused:
+        return Refused(
+            reason=(
+                f"clawback itself acts with a session of {principal}: denying that principal's "
+                "older sessions would stop clawback halfway. Act from another admin identity, "
+                f"or use 'Revoke active sessions' on {principal} in the IAM console, last"
+            ),
+            facts={"principal": principal},
+        )
+
+    def _prepare_bedrock(self, cred: Credential, target: _Target) -> _Target | Outcome:
+        """Decode the key offline to its IAM user, then find its service-specific credential."""
+        decoded = decode_bedrock_key(cred.secret.reveal()) if cred.secret is not None else None
+        if decoded is None:
+            return ManualRequired(
+                instructions=(
+                    f"The Bedrock API key {cred.fingerprint} does not decode to an IAM user: "
+                    "find it under IAM → Users → (user) → Security credentials → API keys for "
+                    "Amazon Bedrock, and delete it."
+                ),
+                url=IAM_USERS_PAGE,
+            )
+        account = self._admin_identity()["account"]
+        facts = {"user": decoded.user, "account": decoded.account}
+        if account and decoded.account != account:
+            return ManualRequired(
+                instructions=(
+                    f"The Bedrock API key {cred.fingerprint} belongs to IAM user {decoded.user} "
+                    f"of account {decoded.account}, but [providers.aws] acts in account "
+                    f"{account}: delete it there (IAM → Users → {decoded.user} → Security "
+                    "credentials → API keys for Amazon Bedrock)."
+                ),
+                url=IAM_USERS_PAGE,
+                facts=facts,
+            )
+        try:
+            listed = self._service_credentials(decoded.user, BEDROCK_SERVICE)
+        except _CallFailed as err:
+            if err.missing:
+                return AlreadyRevoked(
+                    detail=f"IAM has no user {decoded.user}: its Bedrock keys are gone",
+                    facts={**facts, "state": "user deleted"},
+                )
+            raise
+        matching = [m for m in listed if decoded.alias in (
+            m.get("ServiceCredentialAlias"), m.get("ServiceUserName"))]
+        chosen = matching if len(matching) == 1 else listed
+        facts["matched"] = "by alias" if len(matching) == 1 else "every Bedrock key of the user"
+        if not chosen:
+            return AlreadyRevoked(
+                detail=f"IAM lists no Bedrock API key for user {decoded.user}",
+                facts={**facts, "state": "deleted"},
+            )
+        for meta in chosen:
+            target.keys.append(_Key("service_credential", meta["ServiceSpecificCredentialId"],
+                                    decoded.user, str(meta["Status"]), service=BEDROCK_SERVICE))
+        with self._lock:
+            self._bedrock[cred.fingerprint] = [k.key_id for k in target.keys]
+        target.facts.update(facts)
+        return target
+
+    def _prepare_short_term(self, cred: Credential, target: _Target) -> _Target | Outcome:
+        decoded = (
+            decode_short_term_bedrock_key(cred.secret.reveal()) if cred.secret is not None
+            else None
+        )
+        if decoded is None:
+            return ManualRequired(
+                instructions=(
+                    f"The short-term Bedrock API key {cred.fingerprint} does not decode: it "
+                    "expires within 12 hours of issue; revoke the credentials that made it."
+                ),
+                url=IAM_USERS_PAGE,
+            )
+        target.facts.update(signed_by=decoded.access_key_id, expires_at=decoded.expires_at)
+        if decoded.access_key_id.startswith("ASIA"):
+            return ManualRequired(
+                instructions=(
+                    f"The short-term Bedrock API key {cred.fingerprint} was signed by the "
+                    f"session {decoded.access_key_id} and works until "
+                    f"{decoded.expires_at or 'it expires (12 hours at most)'}; it cannot be "
+                    "revoked, only denied: add the role that session came from to `roles` in "
+                    f"[providers.aws] so clawback attaches {SESSION_POLICY_NAME}."
+                ),
+                url="https://console.aws.amazon.com/iam/home#/roles",
+                facts=dict(target.facts),
+            )
+        # A presigned URL is only as alive as the long-term key that signed it.
+        return self._prepare_access_key(decoded.access_key_id, target)
+
+    def _service_credentials(self, user: str, service: str | None) -> list[Mapping[str, Any]]:
+        """Every service-specific credential of ``user`` (of ``service``, or of every service),
+        paged to the end."""
+        iam, _ = self._clients()
+        query: dict[str, Any] = {"UserName": user}
+        if service is not None:
+            query["ServiceName"] = service
+        return self._paged("iam:ListServiceSpecificCredentials",
+                           iam.list_service_specific_credentials, "ServiceSpecificCredentials",
+                           query)
+
+    def _access_keys(self, user: str) -> list[Mapping[str, Any]]:
+        """Every access key of ``user``, paged to the end."""
+        iam, _ = self._clients()
+        return self._paged("iam:ListAccessKeys", iam.list_access_keys, "AccessKeyMetadata",
+                           {"UserName": user})
+
+    def _paged(self, permission: str, operation: Callable[..., Any], items: str,
+               query: dict[str, Any]) -> list[Mapping[str, Any]]:
+        """An IAM listing read to its end (``IsTruncated``/``Marker``), or an incomplete-listing
+        failure: never a silent cap."""
+        found: list[Mapping[str, Any]] = []
+        while True:
+            page = self._call(permission, operation, **query)
+            found += page.get(items, [])
+            if not page.get("IsTruncated"):
+                return found
+            if not page.get("Marker") or page["Marker"] == query.get("Marker"):
+                raise _CallFailed("IncompleteListing", Failed(
+                    error=f"{permission}: incomplete listing (truncated without a new marker "
+                    f"after {len(found)} items); nothing was concluded from it",
+                    retryable=True))
+            query = {**query, "Marker": page["Marker"]}
 
     def _locate_key(self, key_id: str) -> _Key | Outcome:
         iam, _ = self._clients()
@@ -686,45 +1082,45 @@ class AWSResponder(Responder):
         return _Key("access_key", key_id, owner, status, facts=facts)
 
     def _key_status(self, user: str, key_id: str) -> str | None:
-        iam, _ = self._clients()
-        listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=user)
-        for meta in listed.get("AccessKeyMetadata", []):
+        for meta in self._access_keys(user):
             if meta["AccessKeyId"] == key_id:
                 return str(meta["Status"])
         return None
 
     def _user_keys(self, user: str, target: _Target) -> Outcome | None:
-        iam, _ = self._clients()
         try:
-            listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=user)
+            listed = self._access_keys(user)
         except _CallFailed as err:
             if err.missing:
                 return AlreadyRevoked(detail=f"IAM has no user {user}", facts={"user": user})
             raise
-        for meta in listed.get("AccessKeyMetadata", []):
+        admin = self._admin_key_id()
+        for meta in listed:
+            key_id = meta["AccessKeyId"]
+            if key_id == admin:
+                target.refusal = self._refuse_own_key(key_id)
+                target.facts["kept"] = key_id
+                continue
             with self._lock:
-                self._owners[meta["AccessKeyId"]] = user
-            target.keys.append(_Key("access_key", meta["AccessKeyId"], user, str(meta["Status"])))
-        for service in self.settings.service_specific_services:
+                self._owners[key_id] = user
+            target.keys.append(_Key("access_key", key_id, user, str(meta["Status"])))
+        services = self.settings.service_specific_services
+        for service in (None,) if services is None else services:
             try:
-                found = self._call(
-                    "iam:ListServiceSpecificCredentials",
-                    iam.list_service_specific_credentials,
-                    UserName=user,
-                    ServiceName=service,
-                )
+                found = self._service_credentials(user, service)
             except _CallFailed as err:
-                target.facts.setdefault("service_specific_errors", {})[service] = err.failed.error
+                where = service or "every service"
+                target.facts.setdefault("service_specific_errors", {})[where] = err.failed.error
                 target.problems.append(err.failed)
                 continue
-            for meta in found.get("ServiceSpecificCredentials", []):
+            for meta in found:
                 target.keys.append(
                     _Key(
                         "service_credential",
                         meta["ServiceSpecificCredentialId"],
                         user,
                         str(meta["Status"]),
-                        service=service,
+                        service=str(meta.get("ServiceName") or service),
                     )
                 )
         return None
@@ -898,13 +1294,19 @@ class AWSResponder(Responder):
         still_active = [key.label for key in target.keys if key.status == "Active"]
         if still_active:
             return Failed(error=f"still Active: {', '.join(still_active)}", facts=facts)
+        if target.refusal is not None:
+            # Everything else of the user is done; the admin key was left, on purpose.
+            return replace(target.refusal, facts={**facts, **target.refusal.facts})
         changed = [key for key in target.keys if key.deactivated]
-        if target.cred.kind == KIND_ROLE_SESSIONS:
+        if target.cred.kind == KIND_ROLE_SESSIONS or _is_session(target.cred):
             attached = any(s.get("state") == "attached" for s in sessions.values())
+            whose = ", ".join(sessions)
             if attached:
-                return Revoked(detail="sessions issued before now are denied", facts=facts)
+                return Revoked(
+                    detail=f"sessions of {whose} issued before now are denied", facts=facts
+                )
             return AlreadyRevoked(
-                detail="the session deny of this incident is in place", facts=facts
+                detail=f"the session deny of this incident is in place on {whose}", facts=facts
             )
         if not changed:
             return AlreadyRevoked(
@@ -1009,6 +1411,12 @@ class AWSResponder(Responder):
             return Failed(error=f"the new key did not work: {tested}", retryable=True, facts=facts)
         facts.update(stage="test", rotation_stage="current")
         _reached(store, "current")
+
+        # The old key is retired only once the agent is proven to use the new one.
+        kept = handed_over(store, facts, f"the old key {old.key_id} stays Active",
+                           lambda: self._last_used(old.key_id))
+        if kept is not None:
+            return kept
 
         # finish: the new key becomes current; the old one is retired.
         self._deactivate(old)
@@ -1118,6 +1526,15 @@ class AWSResponder(Responder):
             new_reference=reference,
         )
 
+    def _last_used(self, key_id: str) -> datetime | None:
+        """IAM's last-used time of a key (IAM may take hours to record a use)."""
+        iam, _ = self._clients()
+        answer = self._call(
+            "iam:GetAccessKeyLastUsed", iam.get_access_key_last_used, AccessKeyId=key_id
+        )
+        used = (answer.get("AccessKeyLastUsed") or {}).get("LastUsedDate")
+        return used if isinstance(used, datetime) else None
+
     def _make_room(self, old: _Key) -> dict[str, Any] | Outcome:
         """IAM allows two keys per user: delete an inactive one (the old key first) if needed."""
         iam, _ = self._clients()
@@ -1183,8 +1600,19 @@ class AWSResponder(Responder):
         all there is, and the outcome says so.
         """
         try:
+            if _is_session(cred):
+                return self._verify_session(cred)
             if cred.kind == KIND_ACCESS_KEY and cred.key_id:
                 return self._verify_key(cred)
+            if cred.kind == KIND_BEDROCK:
+                return self._verify_bedrock(cred)
+            if cred.kind == KIND_BEDROCK_SHORT and cred.secret is not None:
+                decoded = decode_short_term_bedrock_key(cred.secret.reveal())
+                if decoded is not None and not decoded.access_key_id.startswith("ASIA"):
+                    signer = Credential(provider="aws", kind=KIND_ACCESS_KEY,
+                                        fingerprint=cred.fingerprint,
+                                        key_id=decoded.access_key_id)
+                    return self._verify_key(signer)
             if cred.kind in (KIND_USER, KIND_ROLE_SESSIONS):
                 return self._verify_principal(cred)
         except _CallFailed as err:
@@ -1194,6 +1622,16 @@ class AWSResponder(Responder):
         return Skipped(reason=f"clawback cannot check whether {cred.kind} is dead")
 
     def _verify_key(self, cred: Credential) -> Outcome:
+        """Dead only when IAM's own record says deleted or Inactive *and*, when the secret is
+        held, a call signed with it gets ``InvalidClientTokenId`` ("The X.509 certificate or AWS
+        access key ID provided does not exist in our records", the documented common error,
+        https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
+
+        ``SignatureDoesNotMatch`` is no proof: AWS found the key id and the secret held is not
+        its secret, so the answer says nothing about the key that secret belongs to (a wrong
+        pairing of ids and secrets gives exactly this). Any other rejection (``ExpiredToken``,
+        ``IncompleteSignature``…) is no proof either.
+        """
         assert cred.key_id is not None
         located = self._locate_key(cred.key_id)
         if isinstance(located, _Key):
@@ -1203,9 +1641,9 @@ class AWSResponder(Responder):
         else:
             return located
         facts: dict[str, Any] = {"key_id": cred.key_id, "iam": iam_state}
+        if iam_state == "Active":
+            return Failed(error=f"IAM reports {cred.key_id} still Active", facts=facts)
         if cred.secret is None:
-            if iam_state == "Active":
-                return Failed(error=f"IAM reports {cred.key_id} Active", facts=facts)
             return VerifiedDead(
                 detail=f"IAM reports the key {iam_state}; it was not tried (secret not held)",
                 facts={**facts, "method": "iam"},
@@ -1215,21 +1653,144 @@ class AWSResponder(Responder):
             identity = sts.get_caller_identity()
         except Exception as exc:
             err = _failure_from_exception(exc, "sts:GetCallerIdentity")
-            if err.code in _AUTH_CODES:
+            if err.code == "InvalidClientTokenId":
                 return VerifiedDead(
-                    detail=f"AWS rejected a call signed with the old key ({err.code})",
+                    detail=f"IAM reports the key {iam_state} and AWS rejects a call signed "
+                    f"with it (InvalidClientTokenId)",
                     facts={**facts, "method": "sts:GetCallerIdentity", "rejected_with": err.code},
+                )
+            if err.code == "SignatureDoesNotMatch":
+                return Unproven(
+                    reason=f"AWS knows {cred.key_id} but the secret found with it is not its "
+                    "secret (SignatureDoesNotMatch): that says nothing about the key this "
+                    "secret really belongs to",
+                    check=f"which AWS key id sits next to the secret in {_where(cred)}; "
+                    "every access key of the agent's IAM users must be Inactive or deleted "
+                    "(IAM → Users → Security credentials)",
+                    url="https://console.aws.amazon.com/iam/home#/users",
+                    facts={**facts, "rejected_with": err.code},
+                )
+            if err.code in _AUTH_CODES:
+                return Unproven(
+                    reason=f"AWS rejected the call with {err.code}, which is not its answer "
+                    "for a key that no longer exists (InvalidClientTokenId)",
+                    check=f"that IAM lists {cred.key_id} Inactive or not at all, and that "
+                    "CloudTrail shows no use of it since the revoke",
+                    url="https://console.aws.amazon.com/iam/home#/users",
+                    facts={**facts, "rejected_with": err.code},
                 )
             return err.failed
         facts["signed_call"] = "accepted"
         facts["identity"] = str(identity.get("Arn", ""))
-        if iam_state == "Active":
-            return Failed(error=f"{cred.key_id} is still Active and works", facts=facts)
         return Failed(
             error=(
                 f"IAM reports {cred.key_id} {iam_state}, yet a call signed with it was accepted: "
                 f"IAM changes take a few seconds to propagate"
             ),
+            retryable=True,
+            facts=facts,
+        )
+
+    def _verify_bedrock(self, cred: Credential) -> Outcome:
+        """IAM's own record: no credential of the key's alias is left Active. (Bedrock itself
+        is not asked: that would need its endpoint in every region the key could use.)"""
+        decoded = decode_bedrock_key(cred.secret.reveal()) if cred.secret is not None else None
+        if decoded is None:
+            return Skipped(reason="the Bedrock key does not decode to an IAM user")
+        facts: dict[str, Any] = {"user": decoded.user, "method": "iam"}
+        try:
+            listed = self._service_credentials(decoded.user, BEDROCK_SERVICE)
+        except _CallFailed as err:
+            if err.missing:
+                return VerifiedDead(detail=f"IAM has no user {decoded.user}", facts=facts)
+            raise
+        with self._lock:
+            revoked = set(self._bedrock.get(cred.fingerprint, ()))
+        alive = [
+            m["ServiceSpecificCredentialId"] for m in listed
+            if m.get("Status") == "Active" and (
+                m["ServiceSpecificCredentialId"] in revoked
+                or decoded.alias in (m.get("ServiceCredentialAlias"), m.get("ServiceUserName"))
+            )
+        ]
+        if alive:
+            return Failed(error=f"IAM still lists {', '.join(alive)} of {decoded.user} Active",
+                          facts=facts)
+        facts["left"] = {m["ServiceSpecificCredentialId"]: m.get("Status") for m in listed
+                         if m["ServiceSpecificCredentialId"] in revoked}
+        return VerifiedDead(
+            detail=f"IAM lists no active Bedrock credential of this key for {decoded.user}",
+            facts=facts,
+        )
+
+    def _verify_session(self, cred: Credential) -> Outcome:
+        """IAM's record of the deny, and a call with the session refused by an explicit deny."""
+        from botocore.exceptions import ClientError
+
+        token = cred.companions.get("session_token")
+        if cred.secret is None or token is None or not cred.key_id:
+            return Skipped(reason="the session token is not known, so the session cannot be tried")
+        with self._lock:
+            principal = self._sessions.get(cred.fingerprint)
+        sts = self._sts_signed_with(cred.key_id, cred.secret, token)
+        if principal is None:
+            try:
+                principal = _principal_of_arn(str(sts.get_caller_identity().get("Arn", "")))
+            except Exception as exc:
+                err = _failure_from_exception(exc, "sts:GetCallerIdentity")
+                if err.code in _DEAD_SESSION_CODES:
+                    return VerifiedDead(detail=f"AWS no longer accepts the session ({err.code})",
+                                        facts={"rejected_with": err.code})
+                return err.failed
+        if principal is None:
+            return Skipped(reason="the session has no IAM role or user to check")
+        kind, name = principal.split("/", 1)
+        iam, _ = self._clients()
+        get, who = ((iam.get_role_policy, {"RoleName": name}) if kind == "role"
+                    else (iam.get_user_policy, {"UserName": name}))
+        facts: dict[str, Any] = {"principal": principal}
+        try:
+            policy = self._call("iam:Get*Policy", get, PolicyName=SESSION_POLICY_NAME, **who)
+        except _CallFailed as err:
+            if err.missing:
+                return Failed(error=f"{principal} has no {SESSION_POLICY_NAME} policy",
+                              facts=facts)
+            raise
+        facts["sids"] = _statement_sids(policy.get("PolicyDocument"))
+        probe = self._sts_signed_with(cred.key_id, cred.secret, token, service="iam")
+        call = probe.get_role if kind == "role" else probe.get_user
+        try:
+            call(**who)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+            facts["rejected_with"] = code
+            if code in _DEAD_SESSION_CODES:
+                return VerifiedDead(detail=f"AWS no longer accepts the session ({code})",
+                                    facts=facts)
+            if code in _DENIED_CODES and "explicit deny" in message:
+                return VerifiedDead(
+                    detail=f"AWS refuses the session with an explicit deny; IAM shows "
+                    f"{SESSION_POLICY_NAME} on {principal}",
+                    facts=facts,
+                )
+            if code in _DENIED_CODES:
+                return Unproven(
+                    reason=f"AWS refused a call with the session ({code}) without saying it was "
+                    "an explicit deny: the session may simply lack that permission, and the "
+                    "deny may not have reached every region yet (it takes a few minutes)",
+                    check=f"that {SESSION_POLICY_NAME} is on {principal} (IAM → "
+                    f"{'Roles' if kind == 'role' else 'Users'} → {name} → Permissions) and "
+                    "that CloudTrail shows no call by this session after its time",
+                    url="https://console.aws.amazon.com/iam/home#/roles",
+                    facts=facts,
+                )
+            return _failure_from_exception(exc, "iam:Get*").failed
+        except Exception as exc:
+            return _failure_from_exception(exc, "iam:Get*").failed
+        return Failed(
+            error=f"AWS still accepts the session of {principal}: the deny takes a few minutes "
+            "to reach every region",
             retryable=True,
             facts=facts,
         )
@@ -1240,16 +1801,19 @@ class AWSResponder(Responder):
         facts: dict[str, Any] = {"principal": cred.key_id}
         if cred.kind == KIND_USER:
             try:
-                listed = self._call("iam:ListAccessKeys", iam.list_access_keys, UserName=name)
+                listed = self._access_keys(name)
             except _CallFailed as err:
                 if err.missing:
                     return VerifiedDead(detail=f"IAM has no user {name}", facts=facts)
                 raise
-            active = [
-                k["AccessKeyId"]
-                for k in listed.get("AccessKeyMetadata", [])
-                if k["Status"] == "Active"
-            ]
+            active = [k["AccessKeyId"] for k in listed if k["Status"] == "Active"]
+            services = self.settings.service_specific_services
+            for service in (None,) if services is None else services:
+                active += [
+                    m["ServiceSpecificCredentialId"]
+                    for m in self._service_credentials(name, service)
+                    if m.get("Status") == "Active"
+                ]
             if active:
                 return Failed(
                     error=f"user {name} still has active keys: {', '.join(active)}", facts=facts
@@ -1348,12 +1912,14 @@ class AWSResponder(Responder):
                     {"UserName": user, "AccessKeyId": PROBE_KEY_ID},
                 ),
             ]
-            for service in settings.service_specific_services:
+            services = settings.service_specific_services
+            for service in (None,) if services is None else services:
+                scope = {"ServiceName": service} if service else {}
                 probes += [
                     (
                         "iam:ListServiceSpecificCredentials",
                         iam.list_service_specific_credentials,
-                        {"UserName": user, "ServiceName": service},
+                        {"UserName": user, **scope},
                     ),
                     (
                         "iam:UpdateServiceSpecificCredential",
@@ -1387,6 +1953,12 @@ class AWSResponder(Responder):
         return PreflightCheck("aws", permission, True, detail=f"allowed on {target}")
 
 
+def _is_session(cred: Credential) -> bool:
+    return cred.kind == KIND_SESSION or (
+        cred.kind == KIND_ACCESS_KEY and (cred.key_id or "").startswith("ASIA")
+    )
+
+
 def _principal_credential(kind: str, prefix: str, name: str) -> Credential:
     target = f"{prefix}/{name}"
     return Credential(provider="aws", kind=kind, fingerprint=target, key_id=target)
@@ -1410,6 +1982,10 @@ def _statement_sids(document: Any) -> list[str]:
     if isinstance(statements, Mapping):
         statements = [statements]
     return [str(s.get("Sid")) for s in statements if isinstance(s, Mapping) and s.get("Sid")]
+
+
+def _where(cred: Credential) -> str:
+    return ", ".join(str(loc) for loc in cred.locations) or "the agent's files"
 
 
 def _now() -> str:

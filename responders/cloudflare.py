@@ -12,9 +12,20 @@ value is left without a home. A token ``revoke`` disabled is switched back on af
 ``reactivate_after_roll = false``. ``verify_revoked`` asks ``/user/tokens/verify`` with the old
 value again: rejected, disabled or expired means dead.
 
-Account-owned tokens (``cfat_…``, or any token when ``account_id`` is set and the user endpoint
-rejects it) use the same calls under ``/accounts/{account_id}/tokens``; the admin token then
-needs "Account API Tokens Write". The Global API Key has no API to roll it: a manual step.
+Account-owned tokens use the same calls under ``/accounts/{account_id}/tokens``; the admin
+token then needs "Account API Tokens Write". Which endpoint a token answers on is told by its
+prefix (https://developers.cloudflare.com/fundamentals/api/get-started/token-formats/):
+``cfut_`` is a user token, ``cfat_`` an account token, ``cfk_`` the Global API Key (no API rolls
+it: a manual step). A token without a prefix (made before the scannable format) is asked at the
+user endpoint, then at the account endpoint when ``account_id`` is set.
+
+What proves a token dead: Cloudflare's answer for an invalid token, 401 with error code 1000
+("Invalid API Token"), from the endpoint that owns it, plus its own record when clawback found
+the token's id (``GET …/tokens/{id}`` by the admin token: gone, disabled or expired). The user
+endpoint answers exactly that 401 to a live *account* token too
+(https://developers.cloudflare.com/fundamentals/api/how-to/verify-token/, and account tokens are
+verified at ``/accounts/{account_id}/tokens/verify``), so a prefix-less token rejected there
+while no ``account_id`` is configured is ``Unproven``, never dead.
 
 Config, the ``[providers.cloudflare]`` table of clawback.toml (every key optional)::
 
@@ -58,12 +69,14 @@ from responders.interface import (
     SecretStore,
     SecretValue,
     Skipped,
+    Unproven,
     VerifiedDead,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
     HttpProviderResponder,
     describe_store_error,
+    kind_by_prefix,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -72,8 +85,18 @@ from responders.provider_settings import (
 )
 
 KIND_API_TOKEN = "cloudflare:api_token"
+KIND_ACCOUNT_TOKEN = "cloudflare:account_token"
 KIND_GLOBAL_API_KEY = "cloudflare:global_api_key"
 ACCOUNT_TOKEN_PREFIX = "cfat_"
+USER_TOKEN_PREFIX = "cfut_"
+GLOBAL_KEY_PREFIX = "cfk_"
+INVALID_TOKEN_CODE = 1000
+_PREFIX_KINDS = (
+    (GLOBAL_KEY_PREFIX, KIND_GLOBAL_API_KEY),
+    (ACCOUNT_TOKEN_PREFIX, KIND_ACCOUNT_TOKEN),
+    (USER_TOKEN_PREFIX, KIND_API_TOKEN),
+)
+ACCOUNT_TOKENS_URL = "https://dash.cloudflare.com/?to=/:account/api-tokens"
 TOKENS_URL = "https://dash.cloudflare.com/profile/api-tokens"
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 # Fields of a token that an update must send back unchanged (Cloudflare replaces the token).
@@ -128,6 +151,14 @@ class _Answer(JsonObjectAnswer):
     @property
     def result(self) -> Any:
         return self.body.get("result")
+
+    @property
+    def invalid_token(self) -> bool:
+        """Cloudflare's answer for a token it does not know: 401 with error code 1000."""
+        items = self.body.get("errors")
+        return self.status == 401 and isinstance(items, list) and any(
+            isinstance(e, Mapping) and e.get("code") == INVALID_TOKEN_CODE for e in items
+        )
 
     @property
     def errors(self) -> str:
@@ -192,6 +223,8 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
         self._disabled: set[str] = set()
         # Token ids revoke() deleted in this run: nothing is left to roll.
         self._deleted: set[str] = set()
+        # Token ids rolled in this run: their old value is dead, the token itself lives on.
+        self._rolled: set[str] = set()
 
     # -- configuration and client -------------------------------------------------------------
 
@@ -215,14 +248,16 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
         """Where the token may live, in the order to ask."""
         account = self.settings.account_id
         account_prefix = f"/accounts/{account}/tokens" if account else None
-        assert cred.secret is not None
-        if cred.secret.reveal().startswith(ACCOUNT_TOKEN_PREFIX):
+        kind = token_kind(cred)
+        if kind == KIND_ACCOUNT_TOKEN:
             if account_prefix is None:
                 raise ResponderError(
                     f"{cred.fingerprint} is an account-owned token (cfat_): set account_id in "
-                    "[providers.cloudflare]"
+                    "[providers.cloudflare], or roll it under Manage Account → API Tokens"
                 )
             return [account_prefix]
+        if _has_prefix(cred, USER_TOKEN_PREFIX):
+            return ["/user/tokens"]
         return ["/user/tokens", *([account_prefix] if account_prefix else [])]
 
     def _forbidden_advice(self, prefix: str) -> str:
@@ -231,7 +266,7 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
 
     # -- locating a token by its value ---------------------------------------------------------
 
-    def _locate(self, cred: Credential) -> _Located | Outcome:
+    def _locate(self, cred: Credential, where: str | None = None) -> _Located | Outcome:
         """Ask ``…/tokens/verify`` with the token itself: its id and status, or it is dead.
 
         Only 401 (invalid token) and 400 (not a token at all) count as dead. A 403 means this
@@ -241,13 +276,18 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
         assert cred.secret is not None
         rejected: list[str] = []
         refused: list[str] = []
-        for prefix in self._prefixes(cred):
+        ambiguous: list[str] = []
+        # ``where``: the endpoint this run already found the token at (its owner is known).
+        prefixes = [where] if where else self._prefixes(cred)
+        for prefix in prefixes:
             answer = self._call("GET", f"{prefix}/verify", cred.secret)
             result = answer.result if isinstance(answer.result, Mapping) else {}
             if answer.ok and result.get("id"):
                 return _Located(prefix, str(result["id"]), str(result.get("status", "")))
-            if answer.status in (400, 401):
+            if answer.invalid_token or answer.status == 400:
                 rejected.append(f"GET {prefix}/verify → {answer.status}")
+            elif answer.status == 401:
+                ambiguous.append(f"GET {prefix}/verify → 401 ({answer.errors or 'no code'})")
             elif answer.status == 403:
                 refused.append(f"GET {prefix}/verify → 403")
             else:
@@ -260,8 +300,21 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
                 "Tokens",
                 facts={"checked_with": [*rejected, *refused]},
             )
+        owner_known = where is not None or token_kind(cred) == KIND_ACCOUNT_TOKEN or (
+            _has_prefix(cred, USER_TOKEN_PREFIX) or len(prefixes) > 1)
+        if ambiguous or not owner_known:
+            return Unproven(
+                reason="Cloudflare rejects the token at " + ", ".join([*rejected, *ambiguous])
+                + (", but /user/tokens/verify answers that 401 (code 1000) to a live "
+                   "account-owned token too, and no account_id is configured to ask there"
+                   if not owner_known else ", without its invalid-token code 1000"),
+                check="set account_id in [providers.cloudflare] and run again, or find the "
+                "token under Manage Account → API Tokens and My Profile → API Tokens",
+                url=ACCOUNT_TOKENS_URL,
+                facts={"checked_with": [*rejected, *ambiguous]},
+            )
         return AlreadyRevoked(
-            detail="Cloudflare already rejects this token",
+            detail="Cloudflare rejects this token as invalid (401, code 1000)",
             facts={"checked_with": rejected},
         )
 
@@ -280,7 +333,7 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
         s = self.settings
         out: list[tuple[Credential, Planned]] = []
         for cred in creds:
-            if cred.kind == KIND_GLOBAL_API_KEY or cred.secret is None:
+            if token_kind(cred) == KIND_GLOBAL_API_KEY or cred.secret is None:
                 out.append((cred, Planned(action="manual", detail=f"{cred.kind}: by hand")))
                 continue
             try:
@@ -312,7 +365,7 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
     # -- revoke -------------------------------------------------------------------------------
 
     def revoke(self, cred: Credential) -> Outcome:
-        if cred.kind == KIND_GLOBAL_API_KEY:
+        if token_kind(cred) == KIND_GLOBAL_API_KEY:
             return _global_key_steps(cred)
         if cred.secret is None:
             return ManualRequired(
@@ -399,7 +452,7 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
 
     def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
         """roll → store → (re-enable) → test; ``facts["stage"]`` is the last stage reached."""
-        if cred.kind == KIND_GLOBAL_API_KEY:
+        if token_kind(cred) == KIND_GLOBAL_API_KEY:
             return _global_key_steps(cred)
         if cred.secret is None:
             return Skipped(reason="the token's value is unknown, so it cannot be located")
@@ -425,6 +478,7 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
                     "Roll, and store the new value with `keyring set clawback cloudflare/agent`.",
                     url=TOKENS_URL,
                 )
+            self._remember(cred, located)
             return self._roll(located, store)
         except CallFailed as err:
             return err.failed
@@ -440,6 +494,8 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
                 return Failed(error=f"token {located.token_id} no longer exists (404)")
             return failure_for_answer(answer, f"PUT {path}", self._forbidden_advice(located.prefix))
         new = SecretValue(answer.result)
+        with self._lock:
+            self._rolled.add(located.token_id)
         facts: dict[str, Any] = {
             "stage": "create",
             "token_id": located.token_id,
@@ -505,25 +561,63 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
     # -- verify -------------------------------------------------------------------------------
 
     def verify_revoked(self, cred: Credential) -> Outcome:
-        """``…/tokens/verify`` with the old value: rejected, disabled or expired is dead."""
-        if cred.kind == KIND_GLOBAL_API_KEY:
+        """``…/tokens/verify`` with the old value rejected (401, code 1000) at the endpoint
+        that owns it, or answered disabled/expired; plus Cloudflare's record of the token id
+        revoke found (gone, disabled or expired)."""
+        if token_kind(cred) == KIND_GLOBAL_API_KEY:
             return Skipped(reason="the Global API Key cannot be checked without the account email")
         if cred.secret is None:
             return Skipped(reason="the token's value is unknown, so it cannot be tried")
+        remembered = self._remembered(cred)
         try:
-            located = self._locate(cred)
+            located = self._locate(cred, remembered.prefix if remembered else None)
+            if isinstance(located, AlreadyRevoked):
+                return self._verified_by_record(cred, dict(located.facts))
         except CallFailed as err:
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))
-        if isinstance(located, AlreadyRevoked):
-            return VerifiedDead(detail="Cloudflare rejects the token", facts=dict(located.facts))
         if isinstance(located, Outcome):
             return located
         facts = {"token_id": located.token_id, "status": located.status}
         if located.status in ("disabled", "expired"):
             return VerifiedDead(detail=f"the token is {located.status}", facts=facts)
         return Failed(error="Cloudflare still accepts the token (status active)", facts=facts)
+
+    def _verified_by_record(self, cred: Credential, facts: dict[str, Any]) -> Outcome:
+        """The old value is rejected; Cloudflare's record of the token revoke found agrees?"""
+        remembered = self._remembered(cred)
+        if remembered is None or not self.settings.token:
+            facts["record"] = "not read (the token's id was never found, or no admin token)"
+            return VerifiedDead(detail="Cloudflare rejects the token as invalid (code 1000)",
+                                facts=facts)
+        with self._lock:
+            rolled = remembered.token_id in self._rolled
+        if rolled:
+            facts["record"] = "rolled: the token now answers to its new value only"
+            return VerifiedDead(
+                detail="Cloudflare rejects the old value as invalid; the roll replaced it",
+                facts=facts,
+            )
+        path = f"{remembered.prefix}/{remembered.token_id}"
+        answer = self._call("GET", path, self._admin_token())
+        result = answer.result if isinstance(answer.result, Mapping) else {}
+        state = "deleted" if answer.status == 404 else str(result.get("status") or "")
+        facts["record"] = state or f"HTTP {answer.status}"
+        if state in ("deleted", "disabled", "expired"):
+            return VerifiedDead(
+                detail=f"Cloudflare rejects the token as invalid and its record says {state}",
+                facts=facts,
+            )
+        if not answer.ok and answer.status != 404:
+            return failure_for_answer(answer, f"GET {path}",
+                                      self._forbidden_advice(remembered.prefix))
+        return Failed(
+            error=f"Cloudflare rejects the old value, but its record shows token "
+            f"{remembered.token_id} {state or 'in an unknown state'}",
+            retryable=True,
+            facts=facts,
+        )
 
     # -- preflight ----------------------------------------------------------------------------
 
@@ -565,6 +659,14 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
             )
 
         return list(self.context.fan_out(probe, probes))
+
+
+def token_kind(cred: Credential) -> str:
+    return kind_by_prefix(cred, _PREFIX_KINDS)
+
+
+def _has_prefix(cred: Credential, prefix: str) -> bool:
+    return cred.secret is not None and cred.secret.reveal().startswith(prefix)
 
 
 def _global_key_steps(cred: Credential) -> ManualRequired:

@@ -36,7 +36,15 @@ deploy key in ``repos`` and user key carrying it), ``github:webhook_secret``
 
 Errors become outcomes: 5xx, timeouts and refused connections → ``Failed(retryable=True)``;
 429, or 403 with the rate limit exhausted → retryable with ``retry_after`` from ``Retry-After`` or
-``x-ratelimit-reset``; 401/403 → advice; 404 on a delete → ``AlreadyRevoked``; 422 → not retryable.
+``x-ratelimit-reset``; 401/403 → advice; 422 → not retryable. A 404 for a deploy key proves
+nothing by itself: GitHub answers 404 for a private repository the token cannot see
+(https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api). The key is
+gone only when GitHub's own list of the repository's deploy keys, read with the same token,
+answers and leaves it out; a 404 for that list too is ``Unproven``, with the token's access to
+check. A token is dead when ``GET /user`` with it answers 401 ("Bad credentials"). Listings are
+paged to the end; one that repeats itself is an "incomplete listing" failure, never a silent cap.
+An OAuth token clawback revoked (or GitHub already rejects) is not "reset" afterwards: a new one
+comes from the agent authorizing the app again.
 Nothing retries inside the responder: the engine's runner does, with backoff.
 
 PyGithub serves the calls it has (deploy keys, user keys, Actions secrets, whose sealed-box
@@ -74,8 +82,10 @@ from responders.interface import (
     SecretStore,
     SecretValue,
     Skipped,
+    Unproven,
     VerifiedDead,
     fingerprint,
+    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES,
@@ -116,7 +126,6 @@ BATCH_REVOCABLE = frozenset(
 APP_REVOCABLE = frozenset({KIND_OAUTH, KIND_USER_TO_SERVER})
 MAX_BATCH = 1000
 _PAGE_SIZE = 100
-_MAX_PAGES = 10
 
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -257,6 +266,8 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
         self._pygithub: Any = None
+        # Tokens revoked in this run: an OAuth token among them is not reset afterwards.
+        self._revoked_tokens: set[str] = set()
 
     # -- configuration and clients ------------------------------------------------------------
 
@@ -456,6 +467,11 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 stop = result  # rate limited: the remaining batches would only be refused too
             for i in batch:
                 outcomes[i] = result
+        with self._lock:
+            self._revoked_tokens |= {
+                tokens[i].fingerprint for i, o in outcomes.items()
+                if isinstance(o, Revoked | AlreadyRevoked)
+            }
         return outcomes
 
     def _already_dead(self, cred: Credential) -> Outcome:
@@ -576,12 +592,41 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
             )
         except CallFailed as err:
             if err.status == 404:
-                return AlreadyRevoked(
-                    detail=f"{what} is already gone (404)",
-                    facts={"endpoint": f"DELETE {path}", "http_status": 404},
-                )
+                facts = {"endpoint": f"DELETE {path}", "http_status": 404}
+                return self._after_404(path, what, facts, AlreadyRevoked)
             raise
         return Revoked(detail=f"{what} deleted", facts={"endpoint": f"DELETE {path}"})
+
+    def _after_404(
+        self, path: str, what: str, facts: dict[str, Any],
+        proven: type[AlreadyRevoked] | type[VerifiedDead],
+    ) -> Outcome:
+        """A 404 for ``…/keys/ID``: GitHub's own key list decides whether the key is gone or
+        the repository is out of the token's sight (GitHub answers 404 for both)."""
+        listing, key_id = path.rsplit("/", 1)
+        try:
+            keys = self._list_all(listing, "the admin token cannot list these keys")
+        except CallFailed as err:
+            if err.status != 404:
+                raise
+            repo = listing.removeprefix("/repos/").removesuffix("/keys")
+            return Unproven(
+                reason=f"GitHub answered 404 for {what} and for the list of {repo}'s deploy "
+                "keys: it answers 404 for a repository the admin token cannot see, so the key "
+                "may well still be there",
+                check=f"that the admin token can administer {repo} (admin rights, or a "
+                "fine-grained token with Administration access to it) and that its deploy "
+                f"keys no longer include {key_id}",
+                url=f"https://github.com/{repo}/settings/keys",
+                facts={**facts, "listing": f"GET {listing} → 404"},
+            )
+        if any(str(k.get("id")) == key_id for k in keys):
+            return Failed(error=f"GitHub answered 404 for {what} but still lists it",
+                          retryable=True, facts=facts)
+        return proven(
+            detail=f"{what} is gone: 404, and GitHub's list of these keys leaves it out",
+            facts={**facts, "listing": f"GET {listing} → {len(keys)} key(s), not it"},
+        )
 
     def _matching_keys(self, public_key: str) -> list[tuple[str, str]]:
         """(delete path, description) of every deploy key in ``repos`` and user key carrying it."""
@@ -608,7 +653,10 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         """
         github = self._github()
         items: list[Mapping[str, Any]] = []
-        for page in range(1, _MAX_PAGES + 1):
+        seen: set[str] = set()
+        page = 0
+        while True:
+            page += 1
             _, data = self._pygithub_call(
                 f"GET {path}",
                 advice,
@@ -617,10 +665,17 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 ),
             )
             batch = [item for item in data if isinstance(item, Mapping)] if data else []
+            ids = {str(item.get("id")) for item in batch}
+            if batch and ids <= seen:
+                raise CallFailed(200, Failed(
+                    error=f"GET {path}: incomplete listing (page {page} repeats earlier "
+                    f"items after {len(items)}); nothing was concluded from it",
+                    retryable=True,
+                ))
+            seen |= ids
             items += batch
             if len(batch) < _PAGE_SIZE:
-                break
-        return items
+                return items
 
     def _public_key_of(self, cred: Credential) -> str:
         for key in self.settings.ssh_public_keys:
@@ -697,6 +752,18 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 instructions="Configure the OAuth app under oauth_apps in [providers.github] so "
                 "clawback can reset the token, or have the agent authorize again.",
                 url="https://github.com/settings/applications",
+            )
+        with self._lock:
+            revoked = cred.fingerprint in self._revoked_tokens
+        if revoked or isinstance(self._already_dead(cred), AlreadyRevoked):
+            # A reset takes a live token (GitHub answers 404 for an invalid one): a revoked
+            # token has no successor but the one the agent gets by authorizing again.
+            return ManualRequired(
+                instructions=f"The OAuth token {cred.fingerprint} is revoked, so it cannot be "
+                "reset: have the agent authorize the OAuth app again (a new token), and "
+                "store it with `keyring set clawback github/oauth`.",
+                url="https://github.com/settings/applications",
+                facts={"old_token": "revoked"},
             )
         for app in self.settings.oauth_apps:
             client_secret = self._store().resolve(app.client_secret)
@@ -838,6 +905,9 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                 lambda: github.requester.requestJsonAndCheck("GET", new_path),
             )
         facts["stage"] = "test"
+        kept = handed_over(store, facts, f"the old key {old_id} stays")
+        if kept is not None:
+            return kept
         if old_state != "already deleted":
             finished = self._delete_key(old_path, f"key {old_id}")
             if isinstance(finished, Failed):
@@ -955,9 +1025,9 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                     )
                 except CallFailed as err:
                     if err.status == 404:
-                        return VerifiedDead(
-                            detail=f"deploy key {key_id} is gone (404)",
-                            facts={"endpoint": f"GET {path}", "http_status": 404},
+                        return self._after_404(
+                            path, f"deploy key {key_id}",
+                            {"endpoint": f"GET {path}", "http_status": 404}, VerifiedDead,
                         )
                     raise
                 return Failed(error=f"deploy key {key_id} of {repo} still exists")

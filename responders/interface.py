@@ -91,6 +91,11 @@ class Credential:
     key_id: str | None = None
     account: str | None = None
     secret: SecretValue | None = field(default=None, repr=False, compare=False)
+    # Secrets that only work together with this one, found beside it under names that belong
+    # together: an AWS session key's ``session_token``. Never serialized, like ``secret``.
+    companions: Mapping[str, SecretValue] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def from_secret(
@@ -102,6 +107,7 @@ class Credential:
         *,
         key_id: str | None = None,
         account: str | None = None,
+        companions: Mapping[str, str] | None = None,
     ) -> Credential:
         secret = SecretValue(value)
         return cls(
@@ -112,6 +118,7 @@ class Credential:
             key_id=key_id,
             account=account,
             secret=secret,
+            companions={k: SecretValue(v) for k, v in (companions or {}).items()},
         )
 
     @property
@@ -178,6 +185,52 @@ class RotationLedger(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AgentProof:
+    """Whether the agent is proven to use a new secret, and how (or why not)."""
+
+    proven: bool
+    how: str
+
+
+@runtime_checkable
+class AgentHandover(Protocol):
+    """A SecretStore that can tell when the agent has taken up the new secret it stored.
+
+    A rotating responder asks ``await_agent`` after its new key works and *before* it retires
+    the old one, passing ``last_used`` when the provider keeps a last-used time of the old key
+    (it returns that time, or None when it was never used). Not proven: the old key stays.
+    """
+
+    def await_agent(
+        self, *, last_used: Callable[[], datetime | None] | None = None
+    ) -> AgentProof: ...
+
+
+def await_agent(
+    store: SecretStore, last_used: Callable[[], datetime | None] | None = None
+) -> AgentProof:
+    """``store.await_agent`` when it offers one; a plain store (contain, where the agent is
+    stopped and its old key already revoked) has nothing to wait for."""
+    if isinstance(store, AgentHandover):
+        return store.await_agent(last_used=last_used)
+    return AgentProof(True, "no running agent to switch over")
+
+
+def handed_over(
+    store: SecretStore, facts: dict[str, Any], stays: str,
+    last_used: Callable[[], datetime | None] | None = None,
+) -> Failed | None:
+    """None once the agent is proven on the new secret (``facts["agent"]`` says how); else the
+    rotation stops with ``stays`` (what is left live, e.g. "the old key … stays Active")."""
+    proof = await_agent(store, last_used)
+    facts["agent"] = proof.how
+    if proof.proven:
+        return None
+    return Failed(error=f"the new secret is stored and works, but {stays}: {proof.how}",
+                  facts=dict(facts))
+
+
 # --------------------------------------------------------------------------------------------
 # Outcomes: each kind of result is its own type
 # --------------------------------------------------------------------------------------------
@@ -231,7 +284,26 @@ class AlreadyRevoked(Outcome):
 
 @dataclass(frozen=True)
 class VerifiedDead(Outcome):
-    """A harmless call with the old credential was rejected."""
+    """The provider's unambiguous answer says the credential is dead: its documented code for
+    an invalid credential, plus its own record of the key where it keeps one."""
+
+
+@dataclass(frozen=True)
+class Unproven(Outcome):
+    """Revoked (or asked to be), not proven dead: the provider's answer is ambiguous.
+
+    A 401 can mean a missing scope, an IP outside an allow-list, the wrong endpoint for this
+    kind of token; a missing key can sit in a project the admin cannot see. ``reason`` says
+    what the provider answered and why that proves nothing; ``check`` what the operator should
+    look at to settle it, ``url`` where. Never counted as dead: the runner lists it with what a
+    human must still do, and the run exits 3.
+    """
+
+    reason: str = ""
+    check: str = ""
+    url: str = ""
+
+    status: ClassVar[str] = "unproven"
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,26 @@ deletes it:
   When the compromised admin key is the very one clawback acts with, it is replaced *first*
   (create → store → switch → delete), and last, so clawback never saws off the branch it sits on.
 
-A key that is not found is tried once with a harmless call (``GET /models``): 401 means it is
-already dead (``AlreadyRevoked``); a key that still works but is in no project the admin key
-can see becomes a guided step, never a false success. Codex OAuth tokens have no API at all.
+What proves a key dead is OpenAI's documented answer for an invalid key, 401 with the error code
+``invalid_api_key`` ("Incorrect API key provided",
+https://platform.openai.com/docs/guides/error-codes), plus OpenAI's own record: the key (or its
+service account) is gone from the Admin API (``GET …/api_keys/{id}`` → 404). A 401 *without*
+that code proves nothing: a live restricted key without ``api.model.read`` gets 401 "Missing
+scopes" from ``GET /models`` (https://help.openai.com/en/articles/8867743-assign-api-key-permissions),
+and a key used from outside its project's IP allow-list gets 401 "IP not authorized"; both are
+``Unproven`` with what to check. A key that is not in any listing is tried once with
+``GET /models``: ``invalid_api_key`` from a complete listing is ``AlreadyRevoked``; a key that still
+works but is in no project the admin key can see becomes a guided step, never a false success.
+Listings are paged to the end (``has_more``/``after``); one that stops early is an "incomplete
+listing" failure, never a silent cap. Codex OAuth tokens have no API at all.
+
+A service account's key is rotated without killing its siblings and with its account's role:
+when the account holds other keys, the new key is made on the same account
+(``POST …/service_accounts/{sa}/api_keys``) and the old key, which the API cannot delete on its
+own, becomes a guided step; when it is the account's only key, a new account is made with
+``create_service_account_only``, given the old account's role, and its key made with the
+scopes configured for it. OpenAI does not show a key's scopes through the API, so
+``service_account_scopes`` says which the replacement carries (unset: OpenAI's default).
 
 Config, the ``[providers.openai]`` table of clawback.toml (every key optional)::
 
@@ -30,6 +47,7 @@ Config, the ``[providers.openai]`` table of clawback.toml (every key optional)::
     connect_timeout_seconds = 3
     store_name = "openai/{target}"          # where replacements go through the SecretStore
     admin_key_expires_in_seconds = 7776000  # lifetime of a replacement admin key (90 days)
+    service_account_scopes = {"svc_acct_abc" = ["api.responses.write"]}  # by id or name
     extra_headers = {}                      # sent with every request
 
 Errors become outcomes as in ``responders.github``: 429 (with ``Retry-After``/``retry-after-ms``),
@@ -70,7 +88,9 @@ from responders.interface import (
     SecretStore,
     SecretValue,
     Skipped,
+    Unproven,
     VerifiedDead,
+    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES,
@@ -107,7 +127,7 @@ ADMIN_KEYS_PAGE = "https://platform.openai.com/settings/organization/admin-keys"
 CODEX_SIGN_OUT_PAGE = "https://chatgpt.com/#settings/Security"
 
 _PAGE_SIZE = 100
-_MAX_PAGES = 50
+INVALID_KEY_CODE = "invalid_api_key"
 _MAX_ADMIN_KEY_SECONDS = 31_536_000
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 # How the Admin API masks a key: "sk-abc...wxyz", "sk-admin...def", "sk-…wxyz", "sk-****wxyz".
@@ -154,6 +174,7 @@ class OpenAISettings:
     connect_timeout_seconds: float = 3.0
     store_name: str = "openai/{target}"
     admin_key_expires_in_seconds: int | None = 7_776_000
+    service_account_scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     extra_headers: dict[str, str] = field(default_factory=dict)
 
     __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
@@ -254,6 +275,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         self._located: dict[str, KeyRecord] = {}
         self._replaced: dict[str, Rotated] = {}
         self._orphaned: set[str] = set()  # own admin keys deleted without a replacement
+        self._roles: dict[str, str] = {}  # service account → its role, read before deleting it
 
     # -- configuration and transport -----------------------------------------------------------
 
@@ -300,7 +322,8 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         """Every item of a cursor-paged listing (``has_more`` / ``last_id`` → ``after``)."""
         items: list[Mapping[str, Any]] = []
         query: dict[str, Any] = {"limit": _PAGE_SIZE, **(params or {})}
-        for _ in range(_MAX_PAGES):
+        seen: set[str] = set()
+        while True:
             answer = self._admin_call("GET", path, advice, params=query)
             if answer.status == 404:
                 raise CallFailed(
@@ -314,10 +337,16 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             page = [i for i in body.get("data") or () if isinstance(i, Mapping)]
             items += page
             last = body.get("last_id") or (page[-1].get("id") if page else None)
-            if not body.get("has_more") or not last:
-                break
+            if not body.get("has_more"):
+                return items
+            if not last or str(last) in seen:
+                raise CallFailed(answer.status, Failed(
+                    error=f"GET {path}: incomplete listing (has_more without a new cursor "
+                    f"after {len(items)} items); nothing was concluded from it",
+                    retryable=True,
+                ))
+            seen.add(str(last))
             query["after"] = last
-        return items
 
     # -- finding keys ---------------------------------------------------------------------------
 
@@ -513,14 +542,21 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
                 record,
             )
         if record.owner_type == "service_account" and record.service_account_id:
-            return self._delete(
-                f"/organization/projects/{record.project_id}/service_accounts/"
-                f"{record.service_account_id}",
-                f"service account {record.service_account_id} (owner of key {record.key_id}; "
-                "every key of the account dies with it)",
+            account = record.service_account_id
+            base = f"/organization/projects/{record.project_id}/service_accounts/{account}"
+            self._remember_role(base, account)
+            siblings = [r.key_id for r in listed.records
+                        if r.service_account_id == account and r.key_id != record.key_id]
+            deleted = self._delete(
+                base,
+                f"service account {account} (owner of key {record.key_id}; OpenAI deletes no "
+                "single key of a service account, so every key of the account dies with it)",
                 _PROJECT_ADVICE,
                 record,
             )
+            if siblings:
+                deleted = replace(deleted, facts={**deleted.facts, "died_with_it": siblings})
+            return deleted
         return self._delete(
             f"/organization/projects/{record.project_id}/api_keys/{record.key_id}",
             f"key {record.key_id} of project {record.project_id}",
@@ -534,6 +570,22 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         if answer.status == 404:
             return AlreadyRevoked(detail=f"{what} is already gone (404)", facts=facts)
         return Revoked(detail=f"deleted {what}", facts=facts)
+
+    def _remember_role(self, path: str, account: str) -> str:
+        """The account's role (member | owner), read once; "member" if it cannot be read."""
+        with self._lock:
+            known = self._roles.get(account)
+        if known is not None:
+            return known
+        try:
+            answer = self._admin_call("GET", path, _PROJECT_ADVICE)
+        except CallFailed:
+            return "member"
+        body = answer.body if isinstance(answer.body, Mapping) else {}
+        role = str(body.get("role") or "member") if answer.status == 200 else "member"
+        with self._lock:
+            self._roles[account] = role
+        return role
 
     def _try_key(self, cred: Credential) -> tuple[str, HttpAnswer]:
         """A harmless call made with the key itself: only a dead key gets 401."""
@@ -549,11 +601,14 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         """No listed key fits: ask OpenAI with the key itself whether it still works."""
         action, answer = self._try_key(cred)
         facts = {"checked_with": action, "http_status": answer.status}
-        if answer.status == 401:
+        if invalid_key(answer):
             return AlreadyRevoked(
-                detail=f"no listed key matches, and OpenAI rejects this one ({action} → 401)",
+                detail=f"no listed key matches, and OpenAI rejects this one as invalid "
+                f"({action} → 401 {INVALID_KEY_CODE})",
                 facts=facts,
             )
+        if answer.status == 401:
+            return self._unproven_401(cred, action, facts, listed=False)
         if answer.status < 300 or answer.status == 403:
             admin = key_kind(cred) == KIND_ADMIN_KEY
             where = (
@@ -573,6 +628,41 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
                 facts=facts,
             )
         return _ANSWERS.failure_for_status(answer.status, answer.headers, action, "")
+
+    def _unproven_401(
+        self, cred: Credential, action: str, facts: Mapping[str, Any], *, listed: bool
+    ) -> Unproven:
+        admin = key_kind(cred) == KIND_ADMIN_KEY
+        where = (
+            "the organization's admin keys" if admin
+            else "the project's API keys (and the project's usage for calls with it)"
+        )
+        return Unproven(
+            reason=f"OpenAI answered {action} with 401 but without its invalid-key code "
+            f"({INVALID_KEY_CODE}): a live restricted key without the scope that call needs, "
+            "or one used from outside its project's IP allow-list, gets the same status"
+            + ("" if listed else "; and no listing the admin key can see holds it"),
+            check=f"that {cred.fingerprint} is gone from {where}",
+            url=ADMIN_KEYS_PAGE if admin else API_KEYS_PAGE,
+            facts=dict(facts),
+        )
+
+    def _record_gone(self, cred: Credential) -> str | None:
+        """OpenAI's own record of the key revoke found: "gone", "still listed", or None when
+        there is none to read (no admin key, or the key was never located)."""
+        with self._lock:
+            record = self._located.get(cred.fingerprint)
+        if record is None or not self.settings.admin_key:
+            return None
+        if record.owner_type == "admin":
+            path = f"/organization/admin_api_keys/{record.key_id}"
+        elif record.owner_type == "service_account" and record.service_account_id:
+            path = (f"/organization/projects/{record.project_id}/service_accounts/"
+                    f"{record.service_account_id}")
+        else:
+            path = f"/organization/projects/{record.project_id}/api_keys/{record.key_id}"
+        answer = self._admin_call("GET", path, _PROJECT_ADVICE)
+        return "gone" if answer.status == 404 else "still listed"
 
     def _unconfigured(self, cred: Credential) -> Outcome:
         admin = key_kind(cred) == KIND_ADMIN_KEY
@@ -728,6 +818,12 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         if switch:
             with self._lock:
                 self._admin = new
+        elif old is not None:
+            kept = handed_over(store, facts, f"the old admin key {old.key_id} stays",
+                               lambda: self._key_last_used(
+                                   f"/organization/admin_api_keys/{old.key_id}"))
+            if kept is not None:
+                return kept
         if old is not None and old.key_id != new_id:
             path = f"/organization/admin_api_keys/{old.key_id}"
             try:
@@ -812,30 +908,62 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             facts=record.facts() if record else {},
         )
 
+    def _key_last_used(self, path: str) -> datetime | None:
+        """The Admin API's ``last_used_at`` of a key (None: never used, or gone)."""
+        answer = self._admin_call("GET", path, _PROJECT_ADVICE)
+        body = answer.body if isinstance(answer.body, Mapping) else {}
+        used = body.get("last_used_at") if answer.status == 200 else None
+        return datetime.fromtimestamp(used, UTC) if isinstance(used, int | float) else None
+
+    def _scopes_for(self, old: KeyRecord) -> tuple[str, ...] | None:
+        configured = self.settings.service_account_scopes
+        for name in (old.service_account_id, old.service_account_name):
+            if name and name in configured:
+                return tuple(configured[name])
+        return None
+
     def _rotate_service_account(self, old: KeyRecord, store: SecretStore) -> Outcome:
+        """A new key with the old account's role and the configured scopes; the old account's
+        other keys are never killed for it (see the module docstring)."""
         project, old_account = old.project_id, old.service_account_id
         base = f"/organization/projects/{project}/service_accounts"
+        assert old_account is not None
+        exists = self._admin_call("GET", f"{base}/{old_account}", _PROJECT_ADVICE).status != 404
+        role = self._remember_role(f"{base}/{old_account}", old_account) if exists else (
+            self._roles.get(old_account, "member"))
+        siblings = [
+            r.key_id for r in (self._project_keys(str(project)) if exists else [])
+            if r.service_account_id == old_account and r.key_id != old.key_id
+        ]
+        scopes = self._scopes_for(old)
+        facts: dict[str, Any] = {
+            "stage": "create", "project_id": project, "role": role,
+            "scopes": list(scopes) if scopes else "OpenAI's default (a key's scopes are not "
+            "readable through the API; set service_account_scopes to carry them)",
+        }
+        if siblings:
+            return self._new_key_beside_siblings(old, store, base, siblings, scopes, facts)
         # Repeated rotations keep one suffix, not a growing tail of them.
         label = _ROTATION_SUFFIX.sub("", old.service_account_name or old_account or "agent")
         answer = self._admin_call(
-            "POST",
-            base,
-            _PROJECT_ADVICE,
-            json_body={"name": f"{label} (clawback {datetime.now(UTC):%Y-%m-%d})"},
+            "POST", base, _PROJECT_ADVICE,
+            json_body={"name": f"{label} (clawback {datetime.now(UTC):%Y-%m-%d})",
+                       "create_service_account_only": True},
         )
         created = answer.body if isinstance(answer.body, Mapping) else {}
         new_account = str(created.get("id") or "")
-        api_key = created.get("api_key") if isinstance(created.get("api_key"), Mapping) else {}
-        facts: dict[str, Any] = {
-            "stage": "create",
-            "project_id": project,
-            "new_service_account_id": new_account,
-        }
-        if answer.status != 200 or not new_account or not api_key.get("value"):
-            if new_account:
-                self._withdraw_account(base, new_account, facts)
-            return Failed(error=f"POST {base}: the answer holds no new key", facts=facts)
-        new = SecretValue(str(api_key["value"]))
+        facts["new_service_account_id"] = new_account
+        if answer.status != 200 or not new_account:
+            return Failed(error=f"POST {base}: the answer holds no new service account",
+                          facts=facts)
+        try:
+            if role in ("member", "owner") and created.get("role") != role:
+                self._admin_call("POST", f"{base}/{new_account}", _PROJECT_ADVICE,
+                                 json_body={"role": role})
+            new = self._create_account_key(base, new_account, scopes)
+        except CallFailed as err:
+            self._withdraw_account(base, new_account, facts)
+            return replace(err.failed, facts={**err.failed.facts, **facts})
         name = self.settings.store_name.format(target=f"{project}/{new_account}")
         try:
             reference = store.store(name, new)
@@ -848,19 +976,16 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
                 facts=facts,
             )
         facts.update(stage="store", reference=reference)
-        tested = self._request("GET", "/models", "GET /models", key=new)
-        if tested.status != 200:
-            failed = _ANSWERS.failure_for_status(
-                tested.status, tested.headers, "GET /models", "", credential="the new key"
-            )
-            return replace(
-                failed,
-                error=f"the new key is stored at {reference} but GET /models with it answered "
-                f"{tested.status}; the old account was left alone",
-                facts=facts,
-            )
+        tested = self._test_new_key(new, reference, facts)
+        if tested is not None:
+            return tested
         facts["stage"] = "test"
-        if old_account and old_account != new_account:
+        kept = handed_over(store, facts, f"the old service account {old_account} stays",
+                           lambda: self._key_last_used(
+                               f"/organization/projects/{project}/api_keys/{old.key_id}"))
+        if kept is not None:
+            return kept
+        if exists and old_account != new_account:
             try:
                 finished = self._admin_call("DELETE", f"{base}/{old_account}", _PROJECT_ADVICE)
             except CallFailed as err:
@@ -871,13 +996,85 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
                     facts=facts,
                 )
             facts["old_service_account"] = "already gone" if finished.status == 404 else "deleted"
+        else:
+            facts["old_service_account"] = "already gone"
         facts["stage"] = "finish"
         return Rotated(
-            detail=f"service account {new_account} replaces {old_account} in {project}; its key "
-            f"is stored at {reference}",
+            detail=f"service account {new_account} ({role}) replaces {old_account} in "
+            f"{project}; its key is stored at {reference}",
             facts=facts,
             new_fingerprint=new.fingerprint,
             new_reference=reference,
+        )
+
+    def _create_account_key(
+        self, base: str, account: str, scopes: tuple[str, ...] | None
+    ) -> SecretValue:
+        body: dict[str, Any] = {"name": f"clawback {datetime.now(UTC):%Y-%m-%d}"}
+        if scopes:
+            body["scopes"] = list(scopes)
+        answer = self._admin_call("POST", f"{base}/{account}/api_keys", _PROJECT_ADVICE,
+                                  json_body=body)
+        made = answer.body if isinstance(answer.body, Mapping) else {}
+        if answer.status != 200 or not made.get("value"):
+            raise CallFailed(answer.status, Failed(
+                error=f"POST {base}/{account}/api_keys: the answer holds no new key"))
+        return SecretValue(str(made["value"]))
+
+    def _test_new_key(self, new: SecretValue, reference: str, facts: dict[str, Any]
+                      ) -> Outcome | None:
+        tested = self._request("GET", "/models", "GET /models", key=new)
+        if tested.status == 200:
+            return None
+        if tested.status == 401 and not invalid_key(tested):
+            # Authenticated, but restricted without api.model.read: the key itself works.
+            facts["tested"] = "accepted as a key; its scopes do not include GET /models"
+            return None
+        failed = _ANSWERS.failure_for_status(
+            tested.status, tested.headers, "GET /models", "", credential="the new key"
+        )
+        return replace(
+            failed,
+            error=f"the new key is stored at {reference} but GET /models with it answered "
+            f"{tested.status}; the old key was left alone",
+            facts=facts,
+        )
+
+    def _new_key_beside_siblings(
+        self, old: KeyRecord, store: SecretStore, base: str, siblings: list[str],
+        scopes: tuple[str, ...] | None, facts: dict[str, Any],
+    ) -> Outcome:
+        """The account holds other keys: a new key on the same account (its role kept, the
+        others untouched); the old key cannot be deleted on its own through the API."""
+        account = old.service_account_id
+        assert account is not None
+        facts["siblings_kept"] = siblings
+        new = self._create_account_key(base, account, scopes)
+        name = self.settings.store_name.format(target=f"{old.project_id}/{account}")
+        try:
+            reference = store.store(name, new)
+        except Exception as exc:
+            return Failed(
+                error=f"storing the new key of service account {account} failed "
+                f"({describe_store_error(exc)}), and OpenAI cannot delete one key of a service "
+                "account: delete the newest key of that account in the dashboard",
+                facts=facts,
+            )
+        facts.update(stage="store", reference=reference)
+        tested = self._test_new_key(new, reference, facts)
+        if tested is not None:
+            return tested
+        facts["stage"] = "test"
+        return ManualRequired(
+            instructions=(
+                f"The new key of service account {account} works and is stored at "
+                f"{reference}. The old key {old.key_id} is still live: OpenAI's API deletes no "
+                f"single key of a service account, and deleting the account would kill its "
+                f"{len(siblings)} other key(s). Once the agent uses the new key, delete key "
+                f"{old.key_id} in the dashboard (project {old.project_id} → API keys)."
+            ),
+            url=API_KEYS_PAGE,
+            facts={**facts, "old_key": "still live: delete it by hand"},
         )
 
     def _withdraw_account(self, base: str, account: str, facts: dict[str, Any]) -> bool:
@@ -904,12 +1101,30 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             return Skipped(reason=f"nothing to prove dead for {cred.kind}")
         try:
             action, answer = self._try_key(cred)
+            facts: dict[str, Any] = {"checked_with": action, "http_status": answer.status}
+            if answer.status == 401 and not invalid_key(answer):
+                return self._unproven_401(cred, action, facts, listed=True)
+            if answer.status != 401:
+                return _ANSWERS.still_accepted(answer, action, "key", facts)
+            facts["rejected_with"] = INVALID_KEY_CODE
+            record = self._record_gone(cred)
         except CallFailed as err:
             return err.failed
-        facts = {"checked_with": action, "http_status": answer.status}
-        if answer.status == 401:
-            return VerifiedDead(detail=f"OpenAI rejects the key ({action} → 401)", facts=facts)
-        return _ANSWERS.still_accepted(answer, action, "key", facts)
+        except ResponderError as exc:
+            return Failed(error=str(exc))
+        facts["record"] = record or "not read (no admin key, or the key was never listed)"
+        if record == "still listed":
+            return Unproven(
+                reason="OpenAI rejects the key as invalid but its Admin API still lists it",
+                check=f"that {cred.fingerprint} is gone from the dashboard's key list",
+                url=ADMIN_KEYS_PAGE if kind == KIND_ADMIN_KEY else API_KEYS_PAGE,
+                facts=facts,
+            )
+        return VerifiedDead(
+            detail=f"OpenAI rejects the key as invalid ({action} → 401 {INVALID_KEY_CODE})"
+            + ("; the Admin API no longer lists it" if record == "gone" else ""),
+            facts=facts,
+        )
 
     # -- preflight ------------------------------------------------------------------------------
 
@@ -973,6 +1188,18 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             )
 
         return [*checks, *self.context.fan_out(probe, probes)]
+
+
+def invalid_key(answer: HttpAnswer) -> bool:
+    """OpenAI's documented answer for a key it does not accept: 401 with code invalid_api_key.
+    (Its message is never repeated: it quotes part of the key.)"""
+    body = answer.body if isinstance(answer.body, Mapping) else {}
+    error = body.get("error")
+    return (
+        answer.status == 401
+        and isinstance(error, Mapping)
+        and error.get("code") == INVALID_KEY_CODE
+    )
 
 
 def _ambiguous(cred: Credential, matches: Sequence[KeyRecord]) -> ManualRequired:

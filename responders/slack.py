@@ -1,16 +1,27 @@
 """Slack responder: bot and user tokens, token-rotation apps, and the secrets only a human resets.
 
 Bot (``xoxb-``) and user (``xoxp-``) tokens die through ``auth.revoke``, which revokes the token
-it is called *with*: no admin credential is involved, and Slack answers ``invalid_auth`` or
-``token_revoked`` for a token that is already dead (``AlreadyRevoked``, so re-runs are
-idempotent). The token always travels in the ``Authorization`` header, never in a URL: Slack stopped
-accepting query-string tokens from apps created after 2021-02-24, and URLs end up in proxy logs.
+it is called *with* (https://docs.slack.dev/reference/methods/auth.revoke): no admin credential
+is involved. The call is a POST with the token in the ``Authorization`` header, never in a URL:
+Slack stopped accepting query-string tokens from apps created after 2021-02-24, URLs end up in
+proxy logs, and Slack's Web API takes every method as a POST.
+
+What proves a token dead: ``{"revoked": true}`` from ``auth.revoke`` (Slack's own record) and
+``token_revoked`` / ``account_inactive`` / ``token_expired`` from ``auth.test`` afterwards. Not
+``invalid_auth``: Slack documents it as "Either the provided token is invalid or the request
+originates from an IP address disallowed from making the request", which is what a live token
+of an app with an IP allow-list ("Restrict API Token Usage") answers from any other address; it
+is ``Unproven``, with the allow-list to check.
 
 Apps with token rotation hand out expiring access tokens (``xoxe.xoxb-``/``xoxe.xoxp-``) and
 refresh tokens (``xoxe-``). A refresh token is exchanged through ``oauth.v2.access`` with
 ``grant_type=refresh_token`` and the app's client id and secret; Slack then revokes the old
 refresh token and returns a new pair, which is stored before anything else happens. That is how a
-leaked refresh token is killed, and how ``rotate`` replaces a rotating access token.
+leaked refresh token is killed, and how ``rotate`` replaces a rotating access token. A refresh
+token every configured app answers ``invalid_refresh_token`` was already exchanged (Slack
+revokes a refresh token when it is used, https://docs.slack.dev/authentication/using-token-rotation):
+someone, the agent's own rotation or the attacker, holds its live successor. That is a manual
+step (regenerate the client secret, revoke the app's tokens), never "already revoked".
 
 Signing secrets, client secrets and app-level tokens (``xapp-``) have no API: they become
 ``ManualRequired`` with the exact clicks and https://api.slack.com/apps. Classic (non-rotating)
@@ -57,7 +68,9 @@ from responders.interface import (
     SecretStore,
     SecretValue,
     Skipped,
+    Unproven,
     VerifiedDead,
+    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES,
@@ -90,9 +103,14 @@ TOKEN_PREFIXES = (
 API_TOKENS = frozenset({KIND_BOT, KIND_USER})
 APPS_URL = "https://api.slack.com/apps"
 
-# What Slack answers for a token that no longer works.
-DEAD_TOKEN_ERRORS = frozenset(
-    {"invalid_auth", "token_revoked", "token_expired", "account_inactive"}
+# What Slack answers for a token that no longer works, and nothing else.
+DEAD_TOKEN_ERRORS = frozenset({"token_revoked", "token_expired", "account_inactive"})
+# "The provided token is invalid or the request originates from an IP address disallowed".
+AMBIGUOUS_AUTH_ERRORS = frozenset({"invalid_auth"})
+ALLOW_LIST_CHECK = (
+    "whether the app restricts API token usage to IP ranges (api.slack.com/apps → the app → "
+    "OAuth & Permissions → Restrict API Token Usage): if it does, call auth.test with the token "
+    "from an allowed address, or revoke the app's tokens there"
 )
 _TRANSIENT_ERRORS = frozenset(
     {"request_timeout", "fatal_error", "internal_error", "service_unavailable"}
@@ -217,6 +235,18 @@ def failure_for_answer(answer: _Answer, action: str, advice: str = "") -> Failed
     return Failed(error=f"{action}: Slack answered HTTP {answer.status}", facts=facts)
 
 
+def _unproven_auth(
+    cred: Credential, method: str, facts: Mapping[str, Any], error: str
+) -> Unproven:
+    return Unproven(
+        reason=f"Slack answered {method} with {error}, which it also answers to a live token "
+        "used from an IP address outside the app's allow-list",
+        check=f"{ALLOW_LIST_CHECK} ({cred.fingerprint})",
+        url=APPS_URL,
+        facts={**facts, "slack_error": error},
+    )
+
+
 @dataclass(frozen=True)
 class _Exchange:
     """A successful refresh: the new pair, already stored."""
@@ -260,9 +290,10 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
         token: SecretValue | None = None,
         form: Mapping[str, str] | None = None,
     ) -> _Answer:
-        """One Web API call: GET with the token in the header, or POST a form without one."""
+        """One Web API call: a POST, with the token (if any) in the Authorization header and
+        the arguments (if any) as a form."""
         if form is None:
-            return _Answer.of(self._request("GET", f"/{method}", method, key=token))
+            return _Answer.of(self._request("POST", f"/{method}", method, key=token))
         return _Answer.of(self._request("POST", f"/{method}", method, key=token, data=dict(form)))
 
     # -- plan ---------------------------------------------------------------------------------
@@ -277,7 +308,7 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
                 planned = Planned(
                     action="revoke",
                     detail=f"{kind} {cred.fingerprint}",
-                    commands=("GET auth.revoke (authorized by the token itself)",),
+                    commands=("POST auth.revoke (authorized by the token itself)",),
                 )
             elif kind == KIND_REFRESH and cred.secret is not None and apps:
                 planned = Planned(
@@ -334,6 +365,8 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
                 detail=f"Slack already rejects this token ({answer.error})",
                 facts={**facts, "slack_error": answer.error},
             )
+        if answer.status == 200 and answer.error in AMBIGUOUS_AUTH_ERRORS:
+            return _unproven_auth(cred, "auth.revoke", facts, answer.error)
         return failure_for_answer(answer, "auth.revoke")
 
     def _manual(self, cred: Credential, kind: str) -> Outcome:
@@ -379,10 +412,19 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
             if exchanged.facts.get("slack_error") != "invalid_refresh_token":
                 return exchanged
             rejected.append(app.client_id)
-        return AlreadyRevoked(
-            detail="no configured app accepts this refresh token any more "
-            f"({', '.join(rejected)}: invalid_refresh_token)",
-            facts={"endpoint": "oauth.v2.access", "apps": rejected},
+        return ManualRequired(
+            instructions=(
+                f"Every configured Slack app answers invalid_refresh_token for {cred.fingerprint}"
+                f" ({', '.join(rejected)}): Slack revokes a refresh token once it is exchanged, "
+                "so someone already exchanged it and holds its live successor (the agent's own "
+                "rotation, or whoever stole it). Open "
+                f"{APPS_URL}, pick the app, regenerate the Client Secret under Basic "
+                "Information → App Credentials (so the successor cannot be refreshed again), "
+                "then revoke the app's tokens under OAuth & Permissions or reinstall it."
+            ),
+            url=APPS_URL,
+            facts={"endpoint": "oauth.v2.access", "apps": rejected,
+                   "slack_error": "invalid_refresh_token", "successor": "live, not revoked"},
         )
 
     def _refresh(
@@ -514,8 +556,12 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
                 facts=facts,
             )
         assert cred.secret is not None
+        kept = handed_over(store, facts, "the old token stays")
+        if kept is not None:
+            return kept
         retired = self._call("auth.revoke", token=cred.secret)
         if not retired.ok and retired.error not in DEAD_TOKEN_ERRORS:
+            # invalid_auth included: it may be an allow-listed address, not a dead token.
             failed = failure_for_answer(retired, "auth.revoke")
             return replace(
                 failed,
@@ -544,7 +590,8 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
     # -- verify -------------------------------------------------------------------------------
 
     def verify_revoked(self, cred: Credential) -> Outcome:
-        """auth.test with the old token: ``invalid_auth``/``token_revoked`` means dead."""
+        """auth.test with the old token: ``token_revoked`` (or ``account_inactive``,
+        ``token_expired``) means dead; ``invalid_auth`` is Unproven (see the module docstring)."""
         kind = token_kind(cred)
         if kind == KIND_REFRESH:
             return Skipped(
@@ -564,6 +611,8 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
                 detail=f"Slack rejects the token ({answer.error})",
                 facts={**facts, "slack_error": answer.error},
             )
+        if answer.status == 200 and answer.error in AMBIGUOUS_AUTH_ERRORS:
+            return _unproven_auth(cred, "auth.test", facts, answer.error)
         if answer.ok:
             return Failed(error="Slack still accepts the token (auth.test ok)", facts=facts)
         return failure_for_answer(answer, "auth.test")

@@ -464,6 +464,7 @@ def cmd_discover(params: Mapping[str, Any]) -> dict[str, Any]:
             "key_id": cred.key_id,
             "account": cred.account,
             "locations": [[loc.path, loc.key] for loc in cred.locations],
+            "companions": {k: v.reveal() for k, v in cred.companions.items()},
         })
     return {
         "credentials": credentials,

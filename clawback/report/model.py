@@ -49,6 +49,7 @@ _STATUS_OF_OUTCOME: dict[str, str] = {
     "Rotated": "ok",
     "AlreadyRevoked": "ok",
     "VerifiedDead": "ok",
+    "Unproven": "unproven",
     "Collected": "ok",
     "ManualRequired": "manual",
     "Failed": "failed",
@@ -58,16 +59,19 @@ _STATUS_OF_OUTCOME: dict[str, str] = {
 }
 # Ordered worst first: the colour a group of outcomes takes is its worst member's.
 STATUS_ORDER: tuple[str, ...] = (
-    "failed", "refused", "manual", "crashed", "ok", "planned", "skipped", "intent", "event",
+    "failed", "refused", "unproven", "manual", "crashed", "ok", "planned", "skipped", "intent",
+    "event",
 )  # fmt: skip
-NEEDS_HUMAN = frozenset({"failed", "refused", "manual"})
+# "unproven": revoked, but the provider's answer does not prove the key dead; never "ok".
+NEEDS_HUMAN = frozenset({"failed", "refused", "manual", "unproven"})
 _DEAD_OUTCOMES = frozenset({"Revoked", "AlreadyRevoked", "Disabled"})
 _KEY_ACTIONS = ("revoke", "verify_revoked", "rotate")
 _EVIDENCE_CODES = ("EVIDENCE_", "MANIFEST_", "ARCHIVE_")
 # The outcome fields (a result's ``extra``) some part of the report shows; a row keeps only
 # these, so 100,000 entries fit in bounded memory. Everything else stays in the signed
 # timeline, which the report names and verify checks.
-_SHOWN_EXTRA = ("new_fingerprint", "url", "instructions", "reason", "error")
+# "check": what to look at for a key revoked but not proven dead (Unproven).
+_SHOWN_EXTRA = ("new_fingerprint", "url", "instructions", "reason", "error", "check")
 _NOTHING: Mapping[str, Any] = MappingProxyType({})
 # Repeated short strings (steps, actions, outcomes, details) are stored once.
 _INTERN_BELOW = 120
@@ -287,6 +291,20 @@ class CredentialActions:
         return self.verify is not None and self.verify.outcome == "VerifiedDead"
 
     @property
+    def unproven(self) -> TimelineRow | None:
+        """The result that left this key revoked but not proven dead, if one did."""
+        for row in (self.verify, self.revoke):
+            if row is not None and row.status == "unproven":
+                return row
+        return None
+
+    @property
+    def check(self) -> str:
+        """What to look at to settle an unproven key (empty when it is not unproven)."""
+        row = self.unproven
+        return str(row.extra.get("check") or "") if row is not None else ""
+
+    @property
     def rotated(self) -> bool:
         return self.rotate is not None and self.rotate.outcome == "Rotated"
 
@@ -305,6 +323,8 @@ class CredentialActions:
         """The credential's standing in a few words, worst news first."""
         if self.verify is not None and self.verify.status == "failed":
             return "still works at the provider"
+        if self.unproven is not None:
+            return "revoked, not proven dead"
         if self.dead:
             how = "disabled" if self.revoke and self.revoke.outcome == "Disabled" else "dead"
             return f"{how}, verified" if self.verified_dead else f"{how}, not verified"
@@ -323,6 +343,8 @@ class CredentialActions:
     def state_status(self) -> str:
         if self.verify is not None and self.verify.status == "failed":
             return "failed"
+        if self.unproven is not None:
+            return "unproven"
         if self.dead:
             return "ok"
         return self.revoke.status if self.revoke is not None else "crashed"
@@ -339,6 +361,7 @@ class ProviderActions:
             "credentials": len(creds),
             "dead": sum(c.dead for c in creds),
             "verified": sum(c.verified_dead for c in creds),
+            "unproven": sum(c.unproven is not None for c in creds),
             "rotated": sum(c.rotated for c in creds),
             "manual": sum(
                 any(r is not None and r.status == "manual" for r in c.rows) for c in creds
@@ -359,7 +382,8 @@ class ProviderActions:
 class HumanAction:
     """Something clawback could not finish; ``instructions`` say what to do."""
 
-    reason: str  # manual | failed | refused | crashed | integrity | unfinished | isolated
+    # manual | failed | refused | unproven | crashed | integrity | unfinished | isolated
+    reason: str
     instructions: str
     target: str = ""
     provider: str = ""
@@ -553,6 +577,11 @@ class IncidentReport:
         return sum(p.count(what) for p in self.providers)
 
     @property
+    def unproven(self) -> tuple[CredentialActions, ...]:
+        """Keys revoked but not proven dead, shown apart from the dead with what to check."""
+        return tuple(c for p in self.providers for c in p.credentials if c.unproven is not None)
+
+    @property
     def executive_summary(self) -> str:
         """The facts a summary must contain, in sentences; the narrative is the humans' part."""
         f = self.facts
@@ -574,7 +603,10 @@ class IncidentReport:
             )
             + f", acted on {_plural(creds, 'credential')} across "
             f"{_plural(len(self.providers), 'provider')}: {self.count('dead')} revoked, "
-            f"{self.count('verified')} proven dead, {self.count('rotated')} rotated."
+            f"{self.count('verified')} proven dead, {self.count('rotated')} rotated"
+            + (f"; {self.count('unproven')} revoked but NOT proven dead (not counted as dead)"
+               if self.count("unproven") else "")
+            + "."
         )
         if self.impact.isolation:
             window = self.impact.isolation[-1]
@@ -1050,6 +1082,13 @@ def _human_actions(
 
 
 def _instructions(row: TimelineRow, incident_id: str) -> str:
+    if row.status == "unproven":
+        said = row.extra.get("reason") or row.detail or "the provider's answer proves nothing"
+        check = row.extra.get("check") or "check in the provider's console that it is gone"
+        return (
+            f"{row.target} was revoked but is not proven dead: {said}. Check: {check}. Then "
+            f"`clawback contain --resume {incident_id}` asks the provider again."
+        )
     if row.status == "manual":
         return str(row.extra.get("instructions") or row.detail or "Finish this by hand.")
     if row.status == "refused":

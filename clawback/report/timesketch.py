@@ -45,6 +45,8 @@ def _tags(row: TimelineRow, report: IncidentReport) -> list[str]:
     tags = ["clawback", row.step, row.status]
     if row.provider:
         tags.append(row.provider)
+    if row.status == "unproven":
+        tags.append("not-proven-dead")
     if row.flags:
         tags.append("verify-failed")
     if report.integrity.state == "not_intact":
@@ -85,6 +87,9 @@ def rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
             "ir_dry_run": row.dry_run,
             "ir_entry_hash": row.entry_hash,
             "ir_verify_flags": list(row.flags),
+            # Revoked but not proven dead: what the operator should look at to settle it.
+            **({"ir_check": str(row.extra.get("check") or "")} if row.status == "unproven"
+               else {}),
             "ir_log_integrity": integrity,
             "tag": _tags(row, report),
         }

@@ -169,6 +169,12 @@ def write_demo_config(
             },
             **providers,
         },
+        # The gateway stand-in reads the agent's keys from its files on every use, so a drill
+        # proves the handover by its answering after the switch (no restart needed).
+        "drill": {
+            "health_url": f"http://127.0.0.1:{agent['gateway_port']}/health",
+            "grace_seconds": 10,
+        },
     }
     header = (
         "# written by clawback demo: every provider points at a loopback stand-in, and every\n"
@@ -286,7 +292,7 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
             # gateway starts under supervisord.
             fleet_starting = pool.submit(
                 start_provider_fleet, home.planted, root,
-                prism_binary=find_prism(), github_spec=github_spec(),
+                prism_binary=find_prism(), github_spec=github_spec(), slack_allow_list=True,
             )
             cleanup.callback(_stop_when_started, fleet_starting)
             gateway = start_supervisord(

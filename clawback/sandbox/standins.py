@@ -35,10 +35,15 @@ def free_port() -> int:
 
 @dataclass
 class MotoStandIn:
-    """moto's server over HTTP, with an IAM user that owns one access key (the agent's)."""
+    """moto's server over HTTP, with an IAM user that owns one access key (the agent's).
+
+    ``url`` is the front that answers IAM's service-specific credential calls moto lacks
+    (``clawback.sandbox.providers.iam_credentials``) and passes everything else to moto.
+    """
 
     url: str
     server: Any = field(repr=False)
+    front: Any = field(default=None, repr=False)
     admin: tuple[str, str] = ("AKIADEMOSETUP0000000", "setup-before-iam-is-enforced")
 
     def iam(self) -> Any:
@@ -86,6 +91,8 @@ class MotoStandIn:
         return {k["AccessKeyId"]: k["Status"] for k in listed}
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         self.server.stop()
 
 
@@ -97,10 +104,13 @@ def start_moto() -> MotoStandIn:
     # werkzeug prints one line per request to stderr; the demo's output is the contain run.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
+    from clawback.sandbox.providers.iam_credentials import ServiceCredentialsFront
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    return MotoStandIn(url=f"http://{host}:{port}", server=server)
+    front = ServiceCredentialsFront(f"http://{host}:{port}")
+    return MotoStandIn(url=front.url, server=server, front=front)
 
 
 def find_prism() -> Path | None:

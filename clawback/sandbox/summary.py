@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 KEY_ACTIONS = ("revoke", "verify_revoked", "rotate")
-COUNT_COLUMNS = ("revoked", "verified dead", "rotated", "manual", "failed")
+COUNT_COLUMNS = ("revoked", "verified dead", "not proven dead", "rotated", "manual", "failed")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ def provider_counts(results: Iterable[Any]) -> dict[str, dict[str, int]]:
         name = type(r.outcome).__name__
         if r.outcome.status == "manual":
             row["manual"] += 1
+        elif r.outcome.status == "unproven":
+            row["not proven dead"] += 1
         elif r.outcome.status in ("failed", "refused"):
             row["failed"] += 1
         elif r.action == "revoke" and r.outcome.succeeded:
@@ -77,6 +79,24 @@ def manual_steps(results: Iterable[Any]) -> dict[str, list[ManualStep]]:
     return dict(sorted(grouped.items()))
 
 
+def unproven_keys(results: Iterable[Any]) -> list[dict[str, str]]:
+    """Keys revoked but not proven dead: what the provider answered and what to check."""
+    out = []
+    for r in results:
+        if r.outcome.status != "unproven":
+            continue
+        kind = str(r.target_info.get("kind", "")).split(":", 1)[-1] or r.target
+        tail = str(r.target_info.get("fingerprint", "")).split(" ", 1)[0]
+        out.append({
+            "provider": _provider(r),
+            "what": f"{kind} {tail}".strip(),
+            "reason": str(getattr(r.outcome, "reason", "")),
+            "check": str(getattr(r.outcome, "check", "")),
+            "url": str(getattr(r.outcome, "url", "")),
+        })
+    return out
+
+
 def demo_section(outcome: Any) -> dict[str, Any]:
     """The ``demo`` part of ``clawback demo --json`` (also written to the sandbox's demo.json)."""
     results = outcome.result.results if outcome.result is not None else []
@@ -94,6 +114,7 @@ def demo_section(outcome: Any) -> dict[str, Any]:
         },
         "report": {p.name: str(p) for p in outcome.report_files},
         "providers": provider_counts(results),
+        "unproven": unproven_keys(results),
         "manual_steps": {
             provider: [step.as_dict() for step in steps]
             for provider, steps in manual_steps(results).items()
@@ -145,6 +166,13 @@ def print_demo_ending(section: dict[str, Any], console: Any) -> None:
             cells[-1] = f"[red]{row['failed']}[/red]"
         table.add_row(provider, *cells)
     console.print(table)
+
+    for key in section.get("unproven", ()):
+        console.print(
+            f"[magenta]? not proven dead:[/magenta] {escape(key['provider'])} "
+            f"{escape(key['what'])}: {escape(key['reason'])}"
+        )
+        console.print(f"    [dim]check:[/dim] {escape(key['check'])}")
 
     still = section["still_accepted"]
     if still:

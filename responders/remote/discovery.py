@@ -26,6 +26,7 @@ def host_credentials(host_name: str, answer: Mapping[str, Any]) -> list[Credenti
                 (Location(f"{host_name}:{path}", key) for path, key in entry["locations"]),
                 key_id=entry.get("key_id"),
                 account=entry.get("account"),
+                companions={str(k): str(v) for k, v in (entry.get("companions") or {}).items()},
             )
         )
     return found
@@ -57,6 +58,7 @@ def merge(per_host: Iterable[Sequence[Credential]]) -> tuple[list[Credential], l
                 (loc for c in sightings for loc in c.locations),
                 key_id=best.key_id or next((c.key_id for c in sightings if c.key_id), None),
                 account=accounts.pop() if len(accounts) == 1 else None,
+                companions={k: v.reveal() for c in sightings for k, v in c.companions.items()},
             )
         )
     merged.sort(key=lambda c: (c.provider, c.kind, c.key_id or "", c.fingerprint))

@@ -37,6 +37,10 @@ KILLED_BY_API = frozenset(
         "stripe:webhook_secret",
     }
 )
+# Planted kinds the demo's stand-ins cannot let clawback prove dead: the Slack user token's app
+# restricts token use to the agent's host (an IP allow-list), so Slack answers clawback
+# invalid_auth whether the token lives or not. Never counted dead; shown apart, with a check.
+UNPROVEN_IN_THE_DEMO = frozenset({"slack:user_token"})
 # Planted kinds whose replacement an API creates: each must end Rotated.
 REPLACED_BY_API = frozenset(
     {"aws:access_key", "openai:admin_key", "cloudflare:api_token", "stripe:webhook_secret"}
@@ -119,8 +123,9 @@ def test_no_outcome_failed(demo_run: DemoRun) -> None:
 
 def test_every_key_an_api_can_kill_is_revoked_and_proven_dead(demo_run: DemoRun) -> None:
     kinds = _kinds(demo_run)
-    killable = {t: k for t, k in kinds.items() if k in KILLED_BY_API}
-    assert {k for k in killable.values()} == KILLED_BY_API  # the sample home planted them all
+    killable = {t: k for t, k in kinds.items()
+                if k in KILLED_BY_API and k not in UNPROVEN_IN_THE_DEMO}
+    assert {k for k in killable.values()} == KILLED_BY_API - UNPROVEN_IN_THE_DEMO
     for target, kind in killable.items():
         revoked = _outcomes(demo_run, target, "revoke")
         assert revoked and set(revoked) <= {"Revoked", "Disabled"}, (kind, target, revoked)
@@ -129,8 +134,35 @@ def test_every_key_an_api_can_kill_is_revoked_and_proven_dead(demo_run: DemoRun)
             assert _outcomes(demo_run, target, "rotate") == ["Rotated"], (kind, target)
     # The stand-ins agree: none of them still takes one of those values.
     still = {s["kind"] for s in demo_run.sandbox_json("demo.json")["still_accepted"]}
-    assert still.isdisjoint(KILLED_BY_API)
+    assert still.isdisjoint(KILLED_BY_API - UNPROVEN_IN_THE_DEMO)
     assert still <= set(NO_API)
+
+
+def test_a_key_that_cannot_be_proven_dead_is_shown_apart_with_what_to_check(
+    demo_run: DemoRun,
+) -> None:
+    kinds = _kinds(demo_run)
+    doubtful = {t for t, k in kinds.items() if k in UNPROVEN_IN_THE_DEMO}
+    assert doubtful
+    for target in doubtful:
+        assert _outcomes(demo_run, target, "revoke") == ["Unproven"], target
+        assert not _outcomes(demo_run, target, "verify_revoked")  # never "dead"
+    document = demo_run.document
+    assert {u["target"] for u in document["unproven"]} == doubtful
+    assert all("allow-list" in u["reason"] and u["check"] for u in document["unproven"])
+    section = demo_run.sandbox_json("demo.json")
+    assert [u["what"].split()[0] for u in section["unproven"]] == ["user_token"]
+    slack = section["providers"]["slack"]
+    assert slack["not proven dead"] == 1
+    from rich.console import Console
+
+    console = Console(record=True, width=100, soft_wrap=True, file=io.StringIO())
+    print_demo_ending(section, console)
+    shown = console.export_text()
+    assert "not proven dead: slack user_token" in shown
+    assert "Restrict API Token Usage" in shown.split("not proven dead:")[1]
+    report = next(Path(p) for p in section["report"].values() if p.endswith("report.md"))
+    assert "Revoked, not proven dead (1)" in report.read_text()
 
 
 def test_only_steps_without_an_api_are_left_to_a_human(demo_run: DemoRun) -> None:

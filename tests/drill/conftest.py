@@ -61,6 +61,9 @@ def write_config(path: Path, home: SampleHome, aws_endpoint: str) -> Path:
         "new_key_ready_seconds = 0",
         "connect_timeout = 2",
         "read_timeout = 5",
+        "",
+        "[drill]",  # no gateway runs here: the old key's last use (IAM's record) decides
+        "grace_seconds = 0",
     ]
     path.write_text("\n".join(lines) + "\n")
     return path

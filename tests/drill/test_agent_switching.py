@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +80,48 @@ def test_a_place_the_agent_reads_but_clawback_cannot_edit_keeps_the_old_key(
         write_replacement(cred, SecretValue("newSecretValue9876543210"),
                           BackupStore(tmp_path / "incident"))
     assert env.read_text() == "API_KEY=oldSecretValue0123456789\n"
+
+
+# -- the handover: the old key goes only once the agent is proven on the new one ---------------
+
+
+def test_the_old_keys_last_use_after_the_switch_keeps_it(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from clawback.drill import Handover
+
+    switched = datetime.now(UTC)
+    handover = Handover({"grace_seconds": 0}, gateway_port=None)
+    unused = handover.prove(switched, lambda: switched - timedelta(hours=1))
+    never = handover.prove(switched, lambda: None)
+    used = handover.prove(switched, lambda: switched + timedelta(seconds=1))
+    assert unused.proven and never.proven
+    assert not used.proven and "still uses it" in used.how
+    blind = handover.prove(switched, None)
+    assert not blind.proven and "reload_command" in blind.how
+
+
+def test_a_reload_is_proven_by_the_agents_health_check(tmp_path: Path, httpserver: Any) -> None:
+    import sys
+    from datetime import UTC, datetime
+
+    from clawback.drill import Handover
+
+    marker = tmp_path / "reloaded"
+    command = [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]
+    httpserver.expect_request("/health").respond_with_data("ok")
+    healthy = Handover({"reload_command": command, "grace_seconds": 2,
+                        "health_url": httpserver.url_for("/health")}, gateway_port=None)
+    proof = healthy.prove(datetime.now(UTC), None)
+    assert proof.proven and marker.exists() and "reloaded" in proof.how
+    # One reload covers every switch made before it.
+    marker.unlink()
+    assert healthy.prove(datetime(2020, 1, 1, tzinfo=UTC), None).proven and not marker.exists()
+
+    failing = Handover({"reload_command": [sys.executable, "-c", "raise SystemExit(3)"],
+                        "grace_seconds": 1, "health_url": httpserver.url_for("/health")}, None)
+    assert "exited 3" in failing.prove(datetime.now(UTC), None).how
+    silent = Handover({"reload_command": command, "grace_seconds": 0.3,
+                       "health_url": "http://127.0.0.1:9/health"}, None)
+    late = silent.prove(datetime.now(UTC), None)
+    assert not late.proven and "health check" in late.how

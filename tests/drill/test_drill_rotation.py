@@ -76,7 +76,8 @@ def test_drill_switches_the_agent_to_the_new_key_before_retiring_the_old(
     incident = result.incident_dir
     assert incident is not None
     assert [s for _, s in stage_events(incident, f"aws:{old_id}")] == [
-        "started", "creating", "created", "stored", "pending", "current", "previous", "retired",
+        "started", "creating", "created", "stored", "pending", "current", "handover",
+        "previous", "retired",
     ]
     entries = read_entries(incident / "timeline.jsonl")
     pending = next(e for e in entries if e.action == STAGE_ACTION

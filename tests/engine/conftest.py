@@ -80,6 +80,9 @@ class RecordingResponder(Responder):
 
     def verify_revoked(self, cred: Credential) -> Outcome:
         CALLS.add("verify", cred.target_id)
+        script = SCRIPT.get(f"verify {cred.target_id}")
+        if script:
+            return script.pop(0)
         return VerifiedDead()
 
     def accept_replacement(self, cred: Credential, value: SecretValue,

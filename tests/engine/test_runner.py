@@ -414,6 +414,71 @@ def test_a_pasted_replacement_is_stored_and_never_recorded(
     assert pasted not in timeline_text
 
 
+def test_an_unproven_key_is_never_counted_dead_and_is_asked_again_on_resume(
+    workspace: Workspace, capsys: Any
+) -> None:
+    """A provider's ambiguous answer after a revoke (a 401 that may be a missing scope) leaves
+    the key Unproven: apart from the dead in the result, the JSON, the console and the report,
+    exit 3; a resume asks the provider again and closes it once the answer is clear."""
+    from clawback.console import RichReporter, print_summary, result_document
+    from clawback.report.markdown import render_markdown
+    from clawback.report.model import build_report
+    from responders.interface import Unproven
+
+    creds = [recorded_credential(1), recorded_credential(2)]
+    doubtful = creds[0].target_id
+    SCRIPT[f"verify {doubtful}"] = [Unproven(
+        reason="the provider answered 401 without its invalid-key code",
+        check="that the key is gone from the provider's key list", url="https://example.test",
+    )]
+    text = "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n    with: {verify: true}\n"
+    first = make_runner(workspace, text, creds).run()
+
+    assert first.exit_code == 3
+    assert [r.target for r in first.unproven] == [doubtful]
+    assert [r.target for r in first.remaining] == [doubtful]
+    document = result_document(first)
+    assert [u["target"] for u in document["unproven"]] == [doubtful]
+    assert document["unproven"][0]["check"] == "that the key is gone from the provider's key list"
+    verdicts = {(r["target"], r["action"]): r["status"] for r in document["results"]}
+    assert verdicts[(doubtful, "verify_revoked")] == "unproven"
+    assert verdicts[(creds[1].target_id, "verify_revoked")] == "ok"
+
+    import io
+
+    stream = io.StringIO()
+    print_summary(first, RichReporter(stream=stream))
+    shown = stream.getvalue()
+    assert "1 unproven" in shown and "not proven dead" in shown
+    assert "check: that the key is gone" in shown
+
+    report = build_report(first.incident_dir)  # type: ignore[arg-type]
+    (provider,) = report.providers
+    assert (provider.count("dead"), provider.count("verified"),
+            provider.count("unproven")) == (2, 1, 1)
+    assert [c.key_id for c in report.unproven] == [creds[0].key_id]
+    markdown = render_markdown(report)
+    assert "Revoked, not proven dead (1)" in markdown
+    assert "Check: that the key is gone from the provider's key list" in markdown
+    assert "NOT proven dead" in report.executive_summary
+    from clawback.report.html import render_html
+    from clawback.report.timesketch import render_timesketch
+
+    html = render_html(report)
+    assert 'id="unproven"' in html and "revoked, not proven dead" in html
+    sketch = [__import__("json").loads(line) for line in render_timesketch(report).splitlines()]
+    flagged = [r for r in sketch if "not-proven-dead" in r["tag"]]
+    assert [r["ir_check"] for r in flagged] == [
+        "that the key is gone from the provider's key list"
+    ]
+
+    # Asked again on resume: the provider now answers clearly, so nothing is left.
+    incident = (first.incident_dir, first.incident_id)
+    again = make_runner(workspace, text, creds, incident=incident, resume=True).run()
+    assert again.exit_code == 0
+    assert CALLS.of("verify").count(doubtful) == 2
+
+
 def test_the_journal_never_marks_done_what_the_timeline_could_still_lose(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:

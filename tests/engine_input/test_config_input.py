@@ -117,7 +117,8 @@ def test_valid_config_loads_and_expands_home(write_input: InputWriter, home: Pat
     assert config.network.admin_sources == ["203.0.113.7/32", "2001:db8::1/128"]
 
     settings = config.settings()
-    assert set(settings) == {"agent", "evidence", "network"}
+    assert set(settings) == {"agent", "evidence", "network", "drill"}
+    assert settings["drill"] == {"reload_command": [], "health_url": None, "grace_seconds": 60.0}
     assert settings["agent"]["state_dirs"] == [str(home / ".openclaw"), "/srv/agent/.openclaw"]
     assert settings["agent"]["uid"] == 1000
     assert settings["agent"]["services"][0]["kind"] == "supervisord"
@@ -238,7 +239,15 @@ def test_unknown_table(write_input: InputWriter) -> None:
     assert (error.line, error.column) == (line, column + 1)
     assert "unknown table or key 'evidense'" in error.message
     assert "Did you mean 'evidence'?" in error.message
-    assert "allowed: agent, audit, evidence, fleet, hosts, network, providers" in error.message
+    allowed = "allowed: agent, audit, drill, evidence, fleet, hosts, network, providers"
+    assert allowed in error.message
+
+
+def test_a_drill_health_url_must_stay_on_this_machine(write_input: InputWriter) -> None:
+    text = VALID + '\n[drill]\nhealth_url = "http://203.0.113.9/health"\n'
+    error = refused(write_input("c.toml", text))
+    assert error.line == text.splitlines().index('health_url = "http://203.0.113.9/health"') + 1
+    assert "drill.health_url" in error.message and "127.0.0.1" in error.message
 
 
 def test_unknown_key_in_second_service(write_input: InputWriter) -> None:

@@ -137,6 +137,12 @@ def _rejected_by_the_provider(run: CellRun, target: str) -> bool:
     same evidence verify_revoked asks for. When that is what clawback read, the key must be
     reported already dead and proven so, never left half-way."""
     revoked = [r["outcome"] for r in run.outcomes(target, "revoke")]
+    if revoked == ["Unproven"]:
+        # A 401 without the provider's documented invalid-key code (the fault's answer): no
+        # proof of death, and the run says so and leaves it to a human; never "dead".
+        assert not run.outcomes(target, "verify_revoked"), (run.cell.id, target)
+        assert target in {r["target"] for r in run.document.get("unproven", [])}, run.cell.id
+        return True
     if revoked != ["AlreadyRevoked"]:
         return False
     verified = [r["outcome"] for r in run.outcomes(target, "verify_revoked")]

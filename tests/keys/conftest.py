@@ -1,6 +1,9 @@
 """Real stand-ins for the key responders: moto's server for AWS, Prism for GitHub.
 
-moto runs in-process on 127.0.0.1 with a free port and is reset between tests. Prism serves
+moto runs in-process on 127.0.0.1 with a free port and is reset between tests. moto has no
+service-specific credentials (Bedrock API keys): ``clawback.sandbox.providers.iam_credentials``
+answers those five IAM operations in front of it, checked against botocore's IAM model, and
+passes everything else to moto untouched. Prism serves
 ``tests/contracts/github.json`` (GitHub's own description, trimmed) and rejects any request that
 breaks it with 422; ``prism_checked`` fails a test if anything it sent was rejected.
 """
@@ -8,6 +11,7 @@ breaks it with 422; ``prism_checked`` fails a test if anything it sent was rejec
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,16 +38,32 @@ def moto_url() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def iam_front(moto_url: str) -> Iterator[Any]:
+    from clawback.sandbox.providers.iam_credentials import ServiceCredentialsFront
+
+    front = ServiceCredentialsFront(moto_url)
+    try:
+        yield front
+    finally:
+        front.stop()
+
+
 @pytest.fixture
-def moto(moto_url: str) -> Iterator[MotoAccount]:
+def moto(moto_url: str, iam_front: Any) -> Iterator[MotoAccount]:
     post(f"{moto_url}/moto-api/reset")
-    account = MotoAccount(url=moto_url)
+    iam_front.credentials.clear()
+    violations = len(iam_front.service.tally.violations)
+    account = MotoAccount(url=iam_front.url, front=iam_front)
     account.iam = account.client("iam")
     try:
         yield account
     finally:
         post(f"{moto_url}/moto-api/reset-auth", b"inf")
         post(f"{moto_url}/moto-api/reset")
+    assert iam_front.service.tally.violations[violations:] == [], (
+        "requests outside botocore's IAM model"
+    )
 
 
 @pytest.fixture

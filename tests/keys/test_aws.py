@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -30,9 +30,11 @@ from responders.interface import (
     Location,
     Outcome,
     Planned,
+    Refused,
     ResponderContext,
     Revoked,
     Rotated,
+    Unproven,
     VerifiedDead,
 )
 from tests.keys.standins import MotoAccount, refused_url
@@ -190,20 +192,155 @@ def test_temporary_keys_and_unknown_keys(moto: MotoAccount) -> None:
     assert isinstance(outcomes[1], AlreadyRevoked)
 
 
-def test_bedrock_credentials_are_reported_when_the_stand_in_lacks_the_api(
-    moto: MotoAccount,
-) -> None:
-    # moto implements no service-specific credential call: the user's access keys must still
-    # be revoked and the gap reported, not swallowed.
+def test_a_configured_users_service_credentials_die_by_default(moto: MotoAccount) -> None:
+    """Bedrock API keys, CodeCommit passwords…: every service-specific credential of a
+    configured user is revoked without naming the services (the old default touched none)."""
     moto.user_with_key("agent")
-    responder, _ = make_responder(
-        moto.url, users=["agent"], service_specific_services=["bedrock.amazonaws.com"]
-    )
+    moto.front.create("agent", "bedrock.amazonaws.com")
+    moto.front.create("agent", "codecommit.amazonaws.com")
+    moto.iam.create_user(UserName="bystander")
+    spared, _ = moto.front.create("bystander", "bedrock.amazonaws.com")
+    responder, _ = make_responder(moto.url, users=["agent"])
+
     ((_, outcome),) = responder.revoke_all(responder.configured_targets())
-    assert isinstance(outcome, Failed) and not outcome.retryable
-    assert "ListServiceSpecificCredentials" in outcome.error
-    assert "bedrock.amazonaws.com" in outcome.facts["service_specific_errors"]
-    assert moto.keys("agent") == {}
+
+    assert isinstance(outcome, Revoked), outcome
+    assert moto.keys("agent") == {} and moto.front.statuses("agent") == {}
+    assert moto.front.statuses("bystander") == {spared: "Active"}
+    services = {k.split(" ")[0] for k in outcome.facts["keys"] if " credential " in k}
+    assert services == {"bedrock.amazonaws.com", "codecommit.amazonaws.com"}
+    assert isinstance(responder.verify_revoked(responder.configured_targets()[0]), VerifiedDead)
+
+
+def test_a_leaked_bedrock_key_is_decoded_to_its_user_and_deleted(moto: MotoAccount) -> None:
+    from responders.aws import KIND_BEDROCK, decode_bedrock_key
+
+    moto.iam.create_user(UserName="BedrockAPIKey-ab12")
+    credential_id, value = moto.front.create("BedrockAPIKey-ab12")
+    other, _ = moto.front.create("BedrockAPIKey-ab12")  # the same user's second key
+    decoded = decode_bedrock_key(value)
+    assert decoded is not None and (decoded.user, decoded.account) == (
+        "BedrockAPIKey-ab12", "123456789012")
+    leaked = Credential.from_secret(
+        "aws", KIND_BEDROCK, value, [Location("/home/agent/.openclaw/.env",
+                                              "AWS_BEARER_TOKEN_BEDROCK")])
+    responder, _ = make_responder(moto.url)
+
+    outcome = responder.revoke(leaked)
+
+    # The alias does not tell the user's two keys apart: both go, and the outcome says so.
+    assert isinstance(outcome, Revoked), outcome
+    assert outcome.facts["matched"] == "every Bedrock key of the user"
+    assert moto.front.statuses("BedrockAPIKey-ab12") == {}
+    assert {credential_id, other} <= {k.split(" ")[-1] for k in outcome.facts["keys"]}
+    dead = responder.verify_revoked(leaked)
+    assert isinstance(dead, VerifiedDead) and dead.facts["method"] == "iam"
+    assert value not in everything_said([outcome, dead])
+
+
+def test_a_bedrock_key_of_another_account_is_left_to_a_human(moto: MotoAccount) -> None:
+    import base64
+
+    from responders.aws import KIND_BEDROCK
+
+    foreign = "ABSK" + base64.b64encode(b"someone-at-999999999999:" + b"z" * 40).decode()
+    responder, _ = make_responder(moto.url)
+    outcome = responder.revoke(Credential.from_secret("aws", KIND_BEDROCK, foreign))
+    assert outcome.status == "manual" and "999999999999" in outcome.instructions  # type: ignore[attr-defined]
+
+
+def test_a_session_key_gets_a_deny_on_the_role_it_came_from(moto: MotoAccount) -> None:
+    from responders.aws import KIND_SESSION
+
+    moto.iam.create_role(RoleName="openclaw-runner", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }))
+    moto.iam.put_role_policy(RoleName="openclaw-runner", PolicyName="work",
+                             PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+                                 {"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]}))
+    admin = _enforced_admin(moto, allow=["iam:*", "sts:*"])
+    moto.enforce_iam()
+    session = moto.client("sts", *admin).assume_role(
+        RoleArn="arn:aws:iam::123456789012:role/openclaw-runner", RoleSessionName="agent",
+    )["Credentials"]
+    leaked = Credential.from_secret(
+        "aws", KIND_SESSION, session["SecretAccessKey"], key_id=session["AccessKeyId"],
+        companions={"session_token": session["SessionToken"]},
+    )
+    responder, _ = make_responder(moto.url, admin=admin)
+
+    outcome = responder.revoke(leaked)
+
+    assert isinstance(outcome, Revoked), outcome
+    assert outcome.facts["session_of"] == "role/openclaw-runner"
+    policy = moto.client("iam", *admin).get_role_policy(
+        RoleName="openclaw-runner", PolicyName=SESSION_POLICY_NAME)["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    assert "aws:TokenIssueTime" in policy["Statement"][0]["Condition"]["DateLessThan"]
+    # moto refuses the session now, but without AWS's "explicit deny" wording: not proof.
+    check = responder.verify_revoked(leaked)
+    assert isinstance(check, Unproven), check
+    assert SESSION_POLICY_NAME in check.check
+
+
+def test_a_session_refused_with_an_explicit_deny_is_proven_dead(httpserver: HTTPServer) -> None:
+    """AWS's documented wording for a call refused by the deny: the only refusal that proves it."""
+    from responders.aws import KIND_SESSION
+
+    arn = "arn:aws:sts::123456789012:assumed-role/openclaw-runner/agent"
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "ClawbackIncident", "Effect": "Deny", "Action": ["*"], "Resource": ["*"],
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2026-11-21T02:03:00Z"}}}]})
+
+    def answer(request: Request) -> Response:
+        action = request.form.get("Action")
+        if action == "GetCallerIdentity":
+            body = (f"<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>{arn}</Arn>"
+                    "<UserId>AROA:agent</UserId><Account>123456789012</Account>"
+                    "</GetCallerIdentityResult></GetCallerIdentityResponse>")
+            return Response(body, 200, content_type="text/xml")
+        if action == "GetRolePolicy":
+            from urllib.parse import quote
+
+            body = ("<GetRolePolicyResponse><GetRolePolicyResult><RoleName>openclaw-runner"
+                    f"</RoleName><PolicyName>{SESSION_POLICY_NAME}</PolicyName><PolicyDocument>"
+                    f"{quote(policy)}</PolicyDocument></GetRolePolicyResult>"
+                    "</GetRolePolicyResponse>")
+            return Response(body, 200, content_type="text/xml")
+        body = ("<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>"
+                f"User: {arn} is not authorized to perform: iam:GetRole on resource: role "
+                "openclaw-runner with an explicit deny in an identity-based policy</Message>"
+                "</Error></ErrorResponse>")
+        return Response(body, 403, content_type="text/xml")
+
+    httpserver.expect_request("/").respond_with_handler(answer)
+    responder, _ = make_responder(httpserver.url_for("/"))
+    leaked = Credential.from_secret("aws", KIND_SESSION, "s" * 40, key_id="ASIAQWERTYUIOPASDFGH",
+                                    companions={"session_token": "t" * 120})
+    outcome = responder.verify_revoked(leaked)
+    assert isinstance(outcome, VerifiedDead), outcome
+    assert outcome.facts["principal"] == "role/openclaw-runner"
+
+
+def test_clawbacks_own_admin_key_is_never_revoked(moto: MotoAccount) -> None:
+    agent = moto.user_with_key("agent")
+    mine = moto.iam.create_access_key(UserName="agent")["AccessKey"]  # the admin is the agent
+    admin = (mine["AccessKeyId"], mine["SecretAccessKey"])
+    responder, _ = make_responder(moto.url, admin=admin, users=["agent"])
+    own = Credential.from_secret("aws", KIND_ACCESS_KEY, mine["SecretAccessKey"],
+                                 key_id=mine["AccessKeyId"])
+
+    outcomes = dict(
+        (c.kind, o) for c, o in responder.revoke_all([own, *responder.configured_targets()])
+    )
+
+    assert isinstance(outcomes[KIND_ACCESS_KEY], Refused)
+    assert "separate admin identity" in outcomes[KIND_ACCESS_KEY].reason
+    assert isinstance(outcomes[KIND_USER], Refused), outcomes[KIND_USER]
+    assert outcomes[KIND_USER].facts["kept"] == mine["AccessKeyId"]
+    assert moto.keys("agent") == {mine["AccessKeyId"]: "Active"}  # the agent's other key died
+    assert agent["AccessKeyId"] not in moto.keys("agent")
 
 
 # -- rotate ---------------------------------------------------------------------------------------
@@ -528,3 +665,82 @@ def test_no_secret_value_in_outcomes_or_logs(
     for planted in (key["SecretAccessKey"], admin_secret, new_secret):
         assert planted not in said
     assert cred.fingerprint in said or key["AccessKeyId"] in said
+
+
+def test_a_signature_mismatch_is_not_proof_of_death(moto: MotoAccount) -> None:
+    """The secret found next to a key id is not that key's secret (two pairs in one file,
+    paired wrongly): AWS answers SignatureDoesNotMatch, which says nothing about the key the
+    secret belongs to. Only InvalidClientTokenId with IAM's own record is proof."""
+    mine = moto.user_with_key("agent")
+    other = moto.iam.create_access_key(UserName="agent")["AccessKey"]
+    admin = _enforced_admin(moto, allow=["iam:*"])
+    moto.enforce_iam()
+    responder, _ = make_responder(moto.url, admin=admin, delete=False)
+    # The id of one key with the secret of the other: what a wrong pairing produces.
+    crossed = Credential.from_secret(
+        "aws", KIND_ACCESS_KEY, other["SecretAccessKey"],
+        [Location("/home/agent/.openclaw/.env", "AWS_SECRET_ACCESS_KEY")],
+        key_id=mine["AccessKeyId"],
+    )
+    assert isinstance(responder.revoke(crossed), Disabled)
+
+    outcome = responder.verify_revoked(crossed)
+
+    assert isinstance(outcome, Unproven), outcome
+    assert outcome.facts["rejected_with"] == "SignatureDoesNotMatch"
+    assert outcome.status == "unproven" and "AWS key id" in outcome.check
+    listed = moto.client("iam", *admin).list_access_keys(UserName="agent")["AccessKeyMetadata"]
+    assert {k["AccessKeyId"]: k["Status"] for k in listed}[other["AccessKeyId"]] == "Active"
+
+
+def test_two_pairs_in_one_dotenv_are_both_revoked(moto: MotoAccount, tmp_path: Any) -> None:
+    """Discovery pairs each id with its own secret, so both keys die; before, the second id
+    overwrote the first, one key was revoked twice over and the other stayed live."""
+    from clawback.inventory import discover
+
+    first = moto.user_with_key("agent")
+    moto.iam.create_user(UserName="backup")
+    second = moto.iam.create_access_key(UserName="backup")["AccessKey"]
+    state = tmp_path / ".openclaw"
+    state.mkdir()
+    (state / ".env").write_text(
+        f"AWS_ACCESS_KEY_ID={first['AccessKeyId']}\n"
+        f"AWS_SECRET_ACCESS_KEY={first['SecretAccessKey']}\n"
+        f"BACKUP_AWS_ACCESS_KEY_ID={second['AccessKeyId']}\n"
+        f"BACKUP_AWS_SECRET_ACCESS_KEY={second['SecretAccessKey']}\n"
+    )
+    creds = [c for c in discover(user_home=tmp_path, system_service_dirs=()).credentials
+             if c.provider == "aws"]
+    responder, _ = make_responder(moto.url)
+
+    outcomes = [o for _, o in responder.revoke_all(creds)]
+
+    assert [type(o) for o in outcomes] == [Revoked, Revoked], outcomes
+    assert moto.keys("agent") == {} and moto.keys("backup") == {}
+
+
+def test_rotation_keeps_the_old_key_until_the_agent_is_proven_on_the_new(
+    moto: MotoAccount, memory_keyring: Any
+) -> None:
+    """The drill's store says the agent still uses the old key: the new key is stored and
+    works, and the old one stays Active (it used to be retired right after clawback's test)."""
+    from responders.interface import AgentProof
+
+    class AgentNotYetSwitched(KeyringSecretStore):
+        asked: ClassVar[list[Any]] = []
+
+        def await_agent(self, *, last_used: Any = None) -> AgentProof:
+            self.asked.append(last_used() if last_used else "no last-used")
+            return AgentProof(False, "the old key was used after the switch")
+
+    old = moto.user_with_key("agent")
+    responder, _ = make_responder(moto.url)
+    store = AgentNotYetSwitched()
+
+    outcome = responder.rotate(agent_key(old), store)
+
+    assert isinstance(outcome, Failed), outcome
+    assert "stays Active" in outcome.error and outcome.facts["agent"].startswith("the old key")
+    assert moto.keys("agent")[old["AccessKeyId"]] == "Active"
+    assert moto.keys("agent")[outcome.facts["new_key_id"]] == "Active"
+    assert store.asked  # IAM's last-used time of the old key was offered to the store

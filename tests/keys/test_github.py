@@ -31,12 +31,14 @@ from responders.interface import (
     Credential,
     Failed,
     Location,
+    ManualRequired,
     Outcome,
     Planned,
     ResponderContext,
     Revoked,
     Rotated,
     Skipped,
+    Unproven,
     VerifiedDead,
 )
 from tests.keys.standins import ContractServer, PrismServer, refused_url
@@ -375,8 +377,6 @@ def test_verify_reports_what_github_answers(prism_checked: PrismServer) -> None:
 
     dead = make(prism_checked.url, extra_headers={"Prefer": "code=401"})[0].verify_revoked(pat)
     assert isinstance(dead, VerifiedDead) and dead.facts["http_status"] == 401
-    gone = make(prism_checked.url, extra_headers={"Prefer": "code=404"})[0].verify_revoked(deploy)
-    assert isinstance(gone, VerifiedDead)
     assert isinstance(alive.verify_revoked(cred("github:refresh", token("ghr_"))), Skipped)
 
 
@@ -473,12 +473,63 @@ def test_422_and_403_are_not_retried(httpserver: HTTPServer) -> None:
     assert "without authentication" in outcome.error
 
 
-def test_a_dead_or_missing_deploy_key_is_already_revoked(httpserver: HTTPServer) -> None:
+def test_a_deploy_key_is_gone_only_when_the_repositorys_key_list_says_so(
+    httpserver: HTTPServer,
+) -> None:
     contract = ContractServer(httpserver, "github.json")
     contract.answer("DELETE", "/repos/o/r/keys/7", lambda r: Response("", status=404))
+    contract.answer("GET", "/repos/o/r/keys/7", lambda r: Response("", status=404))
+    other = {"id": 8, "key": "ssh-ed25519 AAAAother", "url": "https://api.github.com/x",
+             "title": "ci", "verified": True, "created_at": "2026-01-01T00:00:00Z",
+             "read_only": True}
+    contract.answer("GET", "/repos/o/r/keys",
+                    lambda r: Response(json.dumps([other]), 200, content_type="application/json"))
     responder, _ = make(contract.url, deploy_keys=[{"repo": "o/r", "id": 7}])
-    ((_, outcome),) = responder.revoke_all(responder.configured_targets())
-    assert isinstance(outcome, AlreadyRevoked)
+    (target,) = responder.configured_targets()
+
+    ((_, outcome),) = responder.revoke_all([target])
+    check = responder.verify_revoked(target)
+
+    assert isinstance(outcome, AlreadyRevoked), outcome
+    assert isinstance(check, VerifiedDead), check
+    assert "not it" in check.facts["listing"]
+
+
+def test_a_404_for_a_repository_the_token_cannot_see_is_not_proof(
+    httpserver: HTTPServer,
+) -> None:
+    """GitHub answers 404 for a private repository the token cannot see: the deploy key may be
+    alive. It used to be AlreadyRevoked at revoke and VerifiedDead at verify."""
+    contract = ContractServer(httpserver, "github.json")
+    for method, path in (("DELETE", "/repos/o/r/keys/7"), ("GET", "/repos/o/r/keys/7"),
+                         ("GET", "/repos/o/r/keys")):
+        contract.answer(method, path, lambda r: Response(
+            json.dumps({"message": "Not Found"}), 404, content_type="application/json"))
+    responder, _ = make(contract.url, deploy_keys=[{"repo": "o/r", "id": 7}])
+    (target,) = responder.configured_targets()
+
+    for result in (responder.revoke_all([target])[0][1], responder.verify_revoked(target)):
+        assert isinstance(result, Unproven), result
+        assert "o/r" in result.check and result.url == "https://github.com/o/r/settings/keys"
+
+
+def test_a_revoked_oauth_token_is_not_reset_afterwards(
+    prism_checked: PrismServer, memory_keyring: Any
+) -> None:
+    mark = prism_checked.mark()
+    responder, store = make(
+        prism_checked.url,
+        oauth_apps=[{"client_id": "Iv1.8a61f9b3a7aba766", "client_secret": "env:GH_APP_SECRET"}],
+    )
+    oauth = cred("github:oauth", token("gho_"))
+    assert isinstance(responder.revoke_all([oauth])[0][1], Revoked)
+
+    outcome = responder.rotate(oauth, store)
+
+    assert isinstance(outcome, ManualRequired), outcome
+    assert "authorize the OAuth app again" in outcome.instructions
+    assert requests_seen(prism_checked, mark, "patch /applications/Iv1.8a61f9b3a7aba766/token") == 0
+    assert memory_keyring.store == {}
 
 
 def test_a_forbidden_delete_names_the_missing_right(httpserver: HTTPServer) -> None:
@@ -568,7 +619,7 @@ def test_no_secret_value_in_outcomes_or_logs(
     outcomes += [responder.rotate(c, store) for c in responder.configured_targets()]
     outcomes += [responder.preflight()]  # type: ignore[list-item]
     stored = [memory_keyring.store[k] for k in memory_keyring.store]
-    assert len(stored) >= 3  # webhook secret, deploy key, reset OAuth token
+    assert len(stored) >= 2  # webhook secret, deploy key (a revoked OAuth token is not reset)
 
     said = "\n".join(repr(o) for o in outcomes) + caplog.text + "".join(capsys.readouterr())
     for value in [
@@ -578,3 +629,28 @@ def test_no_secret_value_in_outcomes_or_logs(
         *stored,
     ]:
         assert value not in said
+
+
+def test_key_listings_are_read_to_the_end_not_ten_pages(httpserver: HTTPServer) -> None:
+    """A user key on the 11th page of /user/keys is still there: reading only ten pages made
+    a live key look deleted (VerifiedDead)."""
+    contract = ContractServer(httpserver, "github.json")
+
+    def page(request: Request) -> Response:
+        number = int(request.args.get("page", "1"))
+        keys = [
+            {"id": number * 100 + i, "key": f"ssh-ed25519 AAAA{number}x{i}",
+             "url": "https://api.github.com/user/keys/1", "title": "agent",
+             "created_at": "2026-01-01T00:00:00Z", "verified": True, "read_only": False}
+            for i in range(100)
+        ] if number <= 11 else []
+        return Response(json.dumps(keys), 200, content_type="application/json")
+
+    contract.answer("GET", "/user/keys", page)
+    responder, _ = make(contract.url, user_ssh_keys=[1150])
+    (target,) = responder.configured_targets()
+
+    outcome = responder.verify_revoked(target)
+
+    assert isinstance(outcome, Failed) and "still exists" in outcome.error, outcome
+    assert len([r for r in contract.requests if r.path == "/user/keys"]) == 12

@@ -30,13 +30,30 @@ ROUTES = (
     ("GET", r"/models", "_models"),
     ("GET", r"/organization/projects", "_list_projects"),
     ("GET", r"/organization/projects/([^/]+)/api_keys", "_list_keys"),
+    ("GET", r"/organization/projects/([^/]+)/api_keys/([^/]+)", "_get_key"),
     ("DELETE", r"/organization/projects/([^/]+)/api_keys/([^/]+)", "_delete_key"),
     ("GET", r"/organization/projects/([^/]+)/service_accounts", "_list_accounts"),
     ("POST", r"/organization/projects/([^/]+)/service_accounts", "_create_account"),
+    ("GET", r"/organization/projects/([^/]+)/service_accounts/([^/]+)", "_get_account"),
+    ("POST", r"/organization/projects/([^/]+)/service_accounts/([^/]+)", "_update_account"),
     ("DELETE", r"/organization/projects/([^/]+)/service_accounts/([^/]+)", "_delete_account"),
+    (
+        "POST",
+        r"/organization/projects/([^/]+)/service_accounts/([^/]+)/api_keys",
+        "_create_account_key",
+    ),
     ("GET", r"/organization/admin_api_keys", "_list_admin_keys"),
     ("POST", r"/organization/admin_api_keys", "_create_admin_key"),
+    ("GET", r"/organization/admin_api_keys/([^/]+)", "_get_admin_key"),
     ("DELETE", r"/organization/admin_api_keys/([^/]+)", "_delete_admin_key"),
+)
+# What OpenAI answers a restricted key that lacks a scope (401, no error code), as quoted in
+# public bug reports of OpenAI clients; the documented 401 for a dead key has code
+# "invalid_api_key" (platform.openai.com/docs/guides/error-codes).
+MISSING_SCOPE = (
+    "You have insufficient permissions for this operation. Missing scopes: {scope}. Check that "
+    "you have the correct role in your organization (Reader, Writer, Owner) and project "
+    "(Member, Owner), and if you're using a restricted API key, that it has the necessary scopes."
 )
 
 
@@ -77,6 +94,7 @@ class StoredKey:
     value: str
     name: str
     account: str | None = None  # the owning service account, if any
+    scopes: tuple[str, ...] | None = None  # a restricted key's scopes; None: all permissions
 
 
 @dataclass
@@ -104,6 +122,7 @@ class OpenAIOrg:
     projects: dict[str, str] = field(default_factory=dict)
     keys: dict[str, StoredKey] = field(default_factory=dict)
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (project, name)
+    roles: dict[str, str] = field(default_factory=dict)  # service account id → role
     admin_keys: dict[str, AdminKey] = field(default_factory=dict)
     outside_keys: set[str] = field(default_factory=set)  # live, but in another organization
     faults: list[Fault] = field(default_factory=list)
@@ -123,21 +142,36 @@ class OpenAIOrg:
         self.projects[project] = name
         return project
 
-    def add_user_key(self, project: str, value: str | None = None, name: str = "agent") -> str:
+    def add_user_key(
+        self, project: str, value: str | None = None, name: str = "agent",
+        scopes: tuple[str, ...] | None = None,
+    ) -> str:
         key_id = self._id("key_")
-        self.keys[key_id] = StoredKey(key_id, project, value or new_key("sk-proj-"), name)
+        self.keys[key_id] = StoredKey(key_id, project, value or new_key("sk-proj-"), name,
+                                      scopes=scopes)
         return key_id
 
     def add_service_account(
-        self, project: str, value: str | None = None, name: str = "agent-bot"
+        self, project: str, value: str | None = None, name: str = "agent-bot",
+        role: str = "member", *, with_key: bool = True,
     ) -> tuple[str, str]:
         account = self._id("svc_acct_")
         self.accounts[account] = (project, name)
+        self.roles[account] = role
+        if not with_key:
+            return account, ""
+        return account, self.add_account_key(account, value)
+
+    def add_account_key(
+        self, account: str, value: str | None = None, name: str = "Secret Key",
+        scopes: tuple[str, ...] | None = None,
+    ) -> str:
         key_id = self._id("key_")
         self.keys[key_id] = StoredKey(
-            key_id, project, value or new_key("sk-svcacct-"), "Secret Key", account
+            key_id, self.accounts[account][0], value or new_key("sk-svcacct-"), name, account,
+            scopes,
         )
-        return account, key_id
+        return key_id
 
     def add_admin_key(self, value: str | None = None, *, read_only: bool = False) -> AdminKey:
         key = AdminKey(self._id("key_"), value or new_key("sk-admin-"), "admin", read_only)
@@ -263,6 +297,12 @@ class OpenAIOrg:
     def _models(self, request: Request, match: re.Match[str]) -> Response:
         if self._bearer(request) not in self.live_values():
             return _json(_error("invalid_api_key"), 401)
+        held = self.key_by_value(self._bearer(request))
+        if held is not None and held.scopes is not None and "api.model.read" not in held.scopes:
+            # A live restricted key: 401 all the same, without the invalid-key code.
+            return _json({"error": {"message": MISSING_SCOPE.format(scope="api.model.read"),
+                                    "type": "invalid_request_error", "param": None,
+                                    "code": None}}, 401)
         model = {"id": "gpt-test", "object": "model", "created": 1700000000, "owned_by": "openai"}
         return _json({"object": "list", "data": [model]})
 
@@ -326,6 +366,65 @@ class OpenAIOrg:
             "owner": owner,
         }
 
+    def _get_key(self, request: Request, match: re.Match[str]) -> Response:
+        admin = self._admin(request, write=False)
+        if isinstance(admin, Response):
+            return admin
+        key = self.keys.get(match[2])
+        if key is None or key.project != match[1]:
+            return _json(_error("not_found"), 404)
+        return _json(self._key_object(key))
+
+    def _account_object(self, account: str) -> dict[str, Any]:
+        return {"object": "organization.project.service_account", "id": account,
+                "name": self.accounts[account][1], "role": self.roles.get(account, "member"),
+                "created_at": 1711471533}
+
+    def _get_account(self, request: Request, match: re.Match[str]) -> Response:
+        admin = self._admin(request, write=False)
+        if isinstance(admin, Response):
+            return admin
+        if self.accounts.get(match[2], ("", ""))[0] != match[1]:
+            return _json(_error("not_found"), 404)
+        return _json(self._account_object(match[2]))
+
+    def _update_account(self, request: Request, match: re.Match[str]) -> Response:
+        admin = self._admin(request, write=True)
+        if isinstance(admin, Response):
+            return admin
+        if self.accounts.get(match[2], ("", ""))[0] != match[1]:
+            return _json(_error("not_found"), 404)
+        body = request.get_json()
+        if "role" in body:
+            self.roles[match[2]] = str(body["role"])
+        if "name" in body:
+            self.accounts[match[2]] = (match[1], str(body["name"]))
+        return _json(self._account_object(match[2]))
+
+    def _create_account_key(self, request: Request, match: re.Match[str]) -> Response:
+        admin = self._admin(request, write=True)
+        if isinstance(admin, Response):
+            return admin
+        if self.accounts.get(match[2], ("", ""))[0] != match[1]:
+            return _json(_error("not_found"), 404)
+        body = request.get_json(silent=True) or {}
+        scopes = tuple(body["scopes"]) if body.get("scopes") else None
+        key_id = self.add_account_key(match[2], name=str(body.get("name") or "Secret Key"),
+                                      scopes=scopes)
+        key = self.keys[key_id]
+        return _json({"object": "organization.project.service_account.api_key",
+                      "value": key.value, "name": key.name, "created_at": 1711471533,
+                      "id": key_id})
+
+    def _get_admin_key(self, request: Request, match: re.Match[str]) -> Response:
+        admin = self._admin(request, write=False)
+        if isinstance(admin, Response):
+            return admin
+        key = self.admin_keys.get(match[1])
+        if key is None:
+            return _json(_error("not_found"), 404)
+        return _json(self._admin_object(key))
+
     def _delete_key(self, request: Request, match: re.Match[str]) -> Response:
         admin = self._admin(request, write=True)
         if isinstance(admin, Response):
@@ -346,14 +445,7 @@ class OpenAIOrg:
         if isinstance(admin, Response):
             return admin
         items = [
-            {
-                "object": "organization.project.service_account",
-                "id": a,
-                "name": name,
-                "role": "member",
-                "created_at": 1711471533,
-            }
-            for a, (project, name) in self.accounts.items()
+            self._account_object(a) for a, (project, _) in self.accounts.items()
             if project == match[1]
         ]
         return _json(_page(items, request))
@@ -365,24 +457,30 @@ class OpenAIOrg:
         project = match[1]
         if project not in self.projects:
             return _json(_error("not_found"), 404)
-        name = str(request.get_json()["name"])
-        account, key_id = self.add_service_account(project, name=name)
-        return _json(
-            {
-                "object": "organization.project.service_account",
-                "id": account,
-                "name": name,
-                "role": "member",
-                "created_at": 1711471533,
-                "api_key": {
-                    "object": "organization.project.service_account.api_key",
-                    "value": self.keys[key_id].value,
-                    "name": "Secret Key",
-                    "created_at": 1711471533,
-                    "id": key_id,
-                },
-            }
+        body = request.get_json()
+        name = str(body["name"])
+        only = bool(body.get("create_service_account_only"))
+        # Without a key or default role when asked for the account only.
+        account, key_id = self.add_service_account(
+            project, name=name, role="none" if only else "member", with_key=not only
         )
+        created: dict[str, Any] = {
+            "object": "organization.project.service_account",
+            "id": account,
+            "name": name,
+            "role": self.roles[account],
+            "created_at": 1711471533,
+            "api_key": None,
+        }
+        if key_id:
+            created["api_key"] = {
+                "object": "organization.project.service_account.api_key",
+                "value": self.keys[key_id].value,
+                "name": "Secret Key",
+                "created_at": 1711471533,
+                "id": key_id,
+            }
+        return _json(created)
 
     def _delete_account(self, request: Request, match: re.Match[str]) -> Response:
         admin = self._admin(request, write=True)
@@ -392,6 +490,7 @@ class OpenAIOrg:
         if self.accounts.get(account, ("", ""))[0] != match[1]:
             return _json(_error("not_found"), 404)
         del self.accounts[account]
+        self.roles.pop(account, None)
         for key_id in [k.key_id for k in self.keys.values() if k.account == account]:
             del self.keys[key_id]
         return _json(

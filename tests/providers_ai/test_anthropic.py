@@ -368,3 +368,35 @@ def test_no_secret_value_in_outcomes_or_logs(
     said += "\n".join(str(o.facts) for o in outcomes if isinstance(o, Outcome))
     for value in [*(c.secret.reveal() for c in planted if c.secret), admin, replacement.value]:
         assert value not in said
+
+
+def test_listings_are_read_to_the_end_not_50_pages(
+    anthropic_org: AnthropicOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import responders.anthropic as module
+
+    monkeypatch.setattr(module, "_PAGE_SIZE", 2)
+    for _ in range(104):  # 52 pages of 2: the key is on the 52nd
+        anthropic_org.add_key()
+    target = list(anthropic_org.keys.values())[-1]
+    responder, _ = with_admin(anthropic_org)
+
+    ((_, outcome),) = responder.revoke_all([key(target.value)])
+
+    assert isinstance(outcome, Disabled), outcome
+    assert target.status == "inactive"
+    assert len(anthropic_org.sent("GET", r"/v1/organizations/api_keys")) == 52
+
+
+def test_proof_of_death_reads_anthropics_own_record_of_the_key(
+    anthropic_org: AnthropicOrg,
+) -> None:
+    doomed = anthropic_org.add_key()
+    responder, _ = with_admin(anthropic_org)
+    responder.revoke_all([key(doomed.value)])
+
+    dead = responder.verify_revoked(key(doomed.value))
+
+    assert isinstance(dead, VerifiedDead), dead
+    assert dead.facts["record"] == "inactive"
+    assert anthropic_org.sent("GET", rf"/v1/organizations/api_keys/{doomed.key_id}")

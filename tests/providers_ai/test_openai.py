@@ -23,6 +23,7 @@ from responders.interface import (
     Revoked,
     Rotated,
     Skipped,
+    Unproven,
     VerifiedDead,
 )
 from responders.openai import (
@@ -537,3 +538,144 @@ def test_no_secret_value_in_outcomes_or_logs(
     said += "\n".join(str(getattr(o, "facts", "")) for o in outcomes if isinstance(o, Outcome))
     for value in [*(c.secret.reveal() for c in planted if c.secret), own, *stored]:
         assert value not in said
+
+
+# -- ambiguous answers: a 401 is not always a dead key --------------------------------------------
+
+
+def test_a_live_restricted_key_answering_401_for_a_missing_scope_is_not_dead(
+    openai_org: OpenAIOrg,
+) -> None:
+    """OpenAI answers GET /models with 401 "Missing scopes: api.model.read" to a live
+    restricted key: no invalid_api_key code, so no proof. It used to be VerifiedDead."""
+    project = openai_org.add_project()
+    restricted = openai_org.add_user_key(project, scopes=("api.responses.write",))
+    cred = key(KIND_PROJECT_KEY, openai_org.keys[restricted].value)
+    responder, _, _ = org_with_admin(openai_org, projects=[project])
+
+    outcome = responder.verify_revoked(cred)
+
+    assert isinstance(outcome, Unproven), outcome
+    assert outcome.facts["http_status"] == 401 and "invalid_api_key" in outcome.reason
+    assert cred.fingerprint in outcome.check and outcome.url.startswith("https://platform")
+    assert restricted in openai_org.keys  # it is alive
+
+
+def test_a_restricted_key_missing_from_every_listing_is_not_already_revoked(
+    openai_org: OpenAIOrg,
+) -> None:
+    project, hidden = openai_org.add_project(), openai_org.add_project()
+    restricted = openai_org.add_user_key(hidden, scopes=("api.responses.write",))
+    cred = key(KIND_PROJECT_KEY, openai_org.keys[restricted].value)
+    responder, _, _ = org_with_admin(openai_org, projects=[project])  # cannot see `hidden`
+
+    ((_, outcome),) = responder.revoke_all([cred])
+
+    assert isinstance(outcome, Unproven), outcome
+    assert "no listing" in outcome.reason
+
+
+def test_a_key_openai_rejects_as_invalid_and_no_longer_lists_is_proven_dead(
+    openai_org: OpenAIOrg,
+) -> None:
+    project = openai_org.add_project()
+    doomed = openai_org.add_user_key(project, scopes=("api.responses.write",))
+    cred = key(KIND_PROJECT_KEY, openai_org.keys[doomed].value)
+    responder, _, _ = org_with_admin(openai_org, projects=[project])
+
+    assert isinstance(responder.revoke_all([cred])[0][1], Revoked)
+    outcome = responder.verify_revoked(cred)
+
+    assert isinstance(outcome, VerifiedDead), outcome
+    assert outcome.facts["rejected_with"] == "invalid_api_key"
+    assert outcome.facts["record"] == "gone"
+    assert openai_org.requests("GET", rf"/organization/projects/{project}/api_keys/{doomed}")
+
+
+def test_listings_are_read_to_the_end_not_50_pages(
+    openai_org: OpenAIOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import responders.openai as module
+
+    monkeypatch.setattr(module, "_PAGE_SIZE", 2)
+    project = openai_org.add_project()
+    for _ in range(104):  # 52 pages of 2: the key is on the 52nd
+        openai_org.add_user_key(project)
+    last = list(openai_org.keys)[-1]
+    responder, _, _ = org_with_admin(openai_org, projects=[project])
+
+    ((_, outcome),) = responder.revoke_all([key(KIND_PROJECT_KEY, openai_org.keys[last].value)])
+
+    assert isinstance(outcome, Revoked), outcome
+    assert last not in openai_org.keys
+    assert len(openai_org.requests("GET", rf"/organization/projects/{project}/api_keys")) == 52
+
+
+def test_a_listing_that_repeats_its_cursor_is_an_incomplete_listing(
+    openai_org: OpenAIOrg,
+) -> None:
+    import json
+
+    from werkzeug import Response
+
+    from tests.providers_ai.openai_standin import Fault
+
+    project = openai_org.add_project()
+    cred = key(KIND_PROJECT_KEY, openai_org.keys[openai_org.add_user_key(project)].value)
+    responder, _, _ = org_with_admin(openai_org, projects=[project])
+    stuck = {"object": "list", "data": [], "first_id": "key_x", "last_id": "key_x",
+             "has_more": True}
+    openai_org.faults.append(Fault(
+        "GET", rf"/organization/projects/{project}/api_keys",
+        lambda: Response(json.dumps(stuck), 200, content_type="application/json"), 5,
+    ))
+
+    ((_, outcome),) = responder.revoke_all([cred])
+
+    assert isinstance(outcome, Failed) and "incomplete listing" in outcome.error, outcome
+    assert not openai_org.requests("DELETE", ".*")
+
+
+# -- service-account rotation keeps the account's role, scopes and sibling keys -----------------
+
+
+def test_rotation_beside_sibling_keys_keeps_them_and_the_account(
+    openai_org: OpenAIOrg, memory_keyring: Any
+) -> None:
+    project = openai_org.add_project()
+    account, old = openai_org.add_service_account(project, role="owner")
+    sibling = openai_org.add_account_key(account, name="billing-job")
+    responder, store, _ = org_with_admin(
+        openai_org, projects=[project],
+        service_account_scopes={account: ["api.responses.write"]},
+    )
+
+    outcome = responder.rotate(key(KIND_SERVICE_ACCOUNT_KEY, openai_org.keys[old].value), store)
+
+    assert isinstance(outcome, ManualRequired), outcome
+    assert old in outcome.instructions and "1 other key" in outcome.instructions
+    assert account in openai_org.accounts and sibling in openai_org.keys  # nothing killed
+    new = [k for k in openai_org.keys.values() if k.account == account
+           and k.key_id not in (old, sibling)]
+    assert len(new) == 1 and new[0].scopes == ("api.responses.write",)
+    stored = memory_keyring.store[("clawback", f"openai/{project}/{account}")]
+    assert stored == new[0].value
+
+
+def test_rotation_of_an_accounts_only_key_carries_its_role_and_scopes(
+    openai_org: OpenAIOrg, memory_keyring: Any
+) -> None:
+    project = openai_org.add_project()
+    account, old = openai_org.add_service_account(project, name="agent-bot", role="owner")
+    responder, store, _ = org_with_admin(
+        openai_org, projects=[project], service_account_scopes={"agent-bot": ["api.model.read"]},
+    )
+
+    outcome = responder.rotate(key(KIND_SERVICE_ACCOUNT_KEY, openai_org.keys[old].value), store)
+
+    assert isinstance(outcome, Rotated), outcome
+    new_account = outcome.facts["new_service_account_id"]
+    assert account not in openai_org.accounts
+    assert openai_org.roles[new_account] == "owner"  # was "member" before: the role was lost
+    (new,) = [k for k in openai_org.keys.values() if k.account == new_account]
+    assert new.scopes == ("api.model.read",)

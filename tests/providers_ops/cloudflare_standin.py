@@ -2,7 +2,12 @@
 
 Every request is still checked against Cloudflare's description by the contract server; this only
 decides what to answer, the way Cloudflare documents it: ``/verify`` answers for the presented
-token, everything else needs the admin token, a roll invalidates the old value at once.
+token, everything else needs the admin token, a roll invalidates the old value at once. Tokens
+made or rolled carry the scannable prefixes (``cfut_`` user, ``cfat_`` account: "Every new token
+you create or roll uses the scannable format automatically",
+developers.cloudflare.com/fundamentals/api/get-started/token-formats); ``prefix=""`` makes an
+older token without one. ``/user/tokens/verify`` answers an account-owned token 401 with code
+1000, "Invalid API Token", exactly as for a dead one: the documented ambiguity.
 """
 
 from __future__ import annotations
@@ -90,8 +95,12 @@ class CloudflareTokens:
 
         return answer
 
-    def add(self, *, account: bool = False, status: str = "active", prefix: str = "") -> Token:
-        token = Token(secrets.token_hex(16), prefix + secrets.token_urlsafe(30)[:40], status)
+    def add(
+        self, *, account: bool = False, status: str = "active", prefix: str | None = None
+    ) -> Token:
+        if prefix is None:
+            prefix = "cfat_" if account else "cfut_"
+        token = Token(secrets.token_hex(16), _value(prefix), status)
         (self.account if account else self.user)[token.token_id] = token
         return token
 
@@ -157,5 +166,11 @@ class CloudflareTokens:
         token = self._target(request)
         if refusal or token is None:
             return refusal or envelope(None, 404, [{"code": 1003, "message": "Not found"}])
-        token.value = secrets.token_urlsafe(30)[:40]
+        token.value = _value("cfat_" if request.path.startswith("/accounts/") else "cfut_")
         return envelope(token.value)
+
+
+def _value(prefix: str) -> str:
+    """A token value: the prefix, 40 characters and (scannable formats) an 8-hex checksum."""
+    body = secrets.token_urlsafe(30)[:40]
+    return prefix + body + (secrets.token_hex(4) if prefix else "")

@@ -90,14 +90,13 @@ def slack_variant(spec: dict[str, Any]) -> dict[str, Any]:
     documents ``Authorization: Bearer`` instead (api.slack.com/changelog/2020-11-no-more-tokens-
     in-querystrings-for-newly-created-apps), which the same operations already demand through
     their ``slackAuth`` security requirement. So ``token`` becomes optional (it is still
-    validated when sent); and ``oauth.v2.access`` is added in its documented shape.
+    validated when sent); each method is also served as the POST Slack documents today (see
+    ``clawback.sandbox.providers.contracts.slack_post_methods``); and ``oauth.v2.access`` is
+    added in its documented shape.
     """
-    spec = copy.deepcopy(spec)
-    for item in spec["paths"].values():
-        for operation in item.values():
-            for parameter in operation.get("parameters", []):
-                if parameter.get("name") == "token":
-                    parameter["required"] = False
+    from clawback.sandbox.providers.contracts import slack_header_token
+
+    spec = slack_header_token(spec)  # token optional, every method also as a POST
     spec["paths"]["/oauth.v2.access"] = copy.deepcopy(SLACK_OAUTH_V2_ACCESS)
     return spec
 

@@ -28,6 +28,7 @@ from responders.interface import (
     ResponderContext,
     Revoked,
     Rotated,
+    Unproven,
     VerifiedDead,
     fingerprint,
 )
@@ -124,7 +125,7 @@ def test_a_rejected_or_disabled_token_is_already_revoked(
     tokens: CloudflareTokens, cloudflare_contract: ContractServer
 ) -> None:
     responder, _ = make(cloudflare_contract.url)
-    gone = responder.revoke(cred("x" * 40))
+    gone = responder.revoke(cred("cfut_" + "x" * 48))  # a user token, by its own prefix
     assert isinstance(gone, AlreadyRevoked) and gone.facts["checked_with"] == [
         "GET /user/tokens/verify → 401"
     ]
@@ -245,7 +246,7 @@ def test_account_owned_tokens_use_the_account_paths(
     assert all(r.path.startswith(prefix) for r in cloudflare_contract.requests)
 
     # A token without the prefix is tried as a user token first, then as an account token.
-    plain = tokens.add(account=True)
+    plain = tokens.add(account=True, prefix="")
     cloudflare_contract.requests.clear()
     assert isinstance(responder.revoke(cred(plain)), Disabled)
     assert calls(cloudflare_contract)[:2] == [
@@ -362,8 +363,35 @@ def test_verify_reports_what_cloudflare_answers(
     still = responder.verify_revoked(cred(live))
     assert isinstance(still, Failed) and "still accepts" in still.error
     assert isinstance(responder.verify_revoked(cred(tokens.add(status="disabled"))), VerifiedDead)
-    dead = responder.verify_revoked(cred("d" * 40))
+    dead = responder.verify_revoked(cred("cfut_" + "d" * 48))
     assert isinstance(dead, VerifiedDead) and "rejects" in dead.detail
+    # Revoked in this run: Cloudflare's record of the token is read as well.
+    doomed = tokens.add()
+    assert isinstance(responder.revoke(cred(doomed)), Disabled)
+    doomed.value = "cfut_" + "r" * 48  # Cloudflare no longer takes the old value
+    proven = responder.verify_revoked(cred(doomed.value))
+    assert isinstance(proven, VerifiedDead)
+
+
+def test_an_account_token_rejected_by_the_user_endpoint_is_not_dead(
+    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+) -> None:
+    """/user/tokens/verify answers 401 code 1000 to a live account-owned token: without
+    account_id that is no proof (it used to be AlreadyRevoked / VerifiedDead)."""
+    live = tokens.add(account=True, prefix="")  # made before the scannable prefixes
+    responder, _ = make(cloudflare_contract.url)
+
+    outcome = responder.revoke(cred(live))
+    check = responder.verify_revoked(cred(live))
+
+    for result in (outcome, check):
+        assert isinstance(result, Unproven), result
+        assert "account_id" in result.check and "code 1000" in result.reason
+    assert live.status == "active"
+    # With account_id, the account endpoint finds it: disabled, then proven dead.
+    configured, _ = make(cloudflare_contract.url, account_id=ACCOUNT_ID)
+    assert isinstance(configured.revoke(cred(live)), Disabled)
+    assert isinstance(configured.verify_revoked(cred(live)), VerifiedDead)
 
 
 def test_preflight_proves_the_admin_token_and_names_what_is_missing(

@@ -65,8 +65,8 @@ def servers() -> Iterator[Callable[[], HTTPServer]]:
 class StandIns:
     def __init__(self, start: Callable[[], HTTPServer], home: SampleHome) -> None:
         self.slack = ContractServer(start(), "slack.json", adapt_spec=slack_variant)
-        self.slack.answer("GET", "/auth.revoke", lambda r: slack_json(REVOKED))
-        self.slack.answer("GET", "/auth.test", lambda r: slack_json(refusal("token_revoked")))
+        self.slack.answer("POST", "/auth.revoke", lambda r: slack_json(REVOKED))
+        self.slack.answer("POST", "/auth.test", lambda r: slack_json(refusal("token_revoked")))
         self.cloudflare = ContractServer(
             start(),
             "cloudflare.json",

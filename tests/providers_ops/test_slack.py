@@ -29,6 +29,7 @@ from responders.interface import (
     Revoked,
     Rotated,
     Skipped,
+    Unproven,
     VerifiedDead,
     fingerprint,
 )
@@ -106,13 +107,13 @@ def test_bot_and_user_tokens_are_revoked_with_themselves(slack_prism_checked: Pr
 
     assert all(isinstance(o, Revoked) for o in outcomes), outcomes
     assert outcomes[0].facts == {"endpoint": "auth.revoke", "http_status": 200, "revoked": True}
-    assert prism_requests(slack_prism_checked, mark, "get /auth.revoke") == 2
+    assert prism_requests(slack_prism_checked, mark, "post /auth.revoke") == 2
 
 
 def test_the_token_travels_only_in_the_authorization_header(
     slack_contract: ContractServer,
 ) -> None:
-    slack_contract.answer("GET", "/auth.revoke", lambda r: slack_json(REVOKED))
+    slack_contract.answer("POST", "/auth.revoke", lambda r: slack_json(REVOKED))
     value = token("xoxb-")
     responder, _ = make(slack_contract.url)
 
@@ -124,9 +125,9 @@ def test_the_token_travels_only_in_the_authorization_header(
     assert value not in request.full_path and "token" not in request.args
 
 
-@pytest.mark.parametrize("error", ["token_revoked", "invalid_auth", "account_inactive"])
+@pytest.mark.parametrize("error", ["token_revoked", "account_inactive"])
 def test_a_dead_token_is_already_revoked(slack_contract: ContractServer, error: str) -> None:
-    slack_contract.answer("GET", "/auth.revoke", lambda r: slack_json(refusal(error)))
+    slack_contract.answer("POST", "/auth.revoke", lambda r: slack_json(refusal(error)))
     responder, _ = make(slack_contract.url)
     outcome = responder.revoke(cred("slack:bot_token", token("xoxb-")))
     assert isinstance(outcome, AlreadyRevoked) and outcome.facts["slack_error"] == error
@@ -134,7 +135,7 @@ def test_a_dead_token_is_already_revoked(slack_contract: ContractServer, error: 
 
 def test_a_refusal_names_what_is_missing(slack_contract: ContractServer) -> None:
     slack_contract.answer(
-        "GET",
+        "POST",
         "/auth.revoke",
         lambda r: slack_json({"ok": False, "error": "missing_scope", "needed": "tokens.basic"}),
     )
@@ -146,7 +147,7 @@ def test_a_refusal_names_what_is_missing(slack_contract: ContractServer) -> None
 
 def test_a_rate_limit_is_retryable_after_what_slack_asks(slack_contract: ContractServer) -> None:
     slack_contract.answer(
-        "GET",
+        "POST",
         "/auth.revoke",
         lambda r: slack_json({"ok": False, "error": "ratelimited"}, 429, **{"Retry-After": "30"}),
     )
@@ -162,7 +163,7 @@ def test_a_rate_limit_is_retryable_after_what_slack_asks(slack_contract: Contrac
 def test_server_trouble_is_retryable(
     slack_contract: ContractServer, status: int, body: dict[str, Any]
 ) -> None:
-    slack_contract.answer("GET", "/auth.revoke", lambda r: slack_json(body, status))
+    slack_contract.answer("POST", "/auth.revoke", lambda r: slack_json(body, status))
     responder, _ = make(slack_contract.url)
     outcome = responder.revoke(cred("slack:bot_token", token("xoxb-")))
     assert isinstance(outcome, Failed) and outcome.retryable and outcome.retry_after is None
@@ -218,7 +219,7 @@ def test_plan_sends_no_request(httpserver: HTTPServer) -> None:
     ]
     planned = [p for _, p in responder.plan(creds)]
     assert all(isinstance(p, Planned) for p in planned)
-    assert planned[0].commands == ("GET auth.revoke (authorized by the token itself)",)
+    assert planned[0].commands == ("POST auth.revoke (authorized by the token itself)",)
     assert planned[1].action == "rotate" and "123.456" in planned[1].commands[0]
     assert planned[2].action == "manual"
     assert httpserver.log == []
@@ -277,7 +278,11 @@ def test_the_exchange_sends_the_documented_form(
     assert "Authorization" not in request.headers
 
 
-def test_a_refresh_token_no_app_accepts_is_already_revoked(slack_contract: ContractServer) -> None:
+def test_a_refresh_token_no_app_accepts_was_exchanged_by_someone(
+    slack_contract: ContractServer,
+) -> None:
+    """invalid_refresh_token from every app: it was exchanged already (Slack revokes a refresh
+    token once used), so a live successor exists; it used to be AlreadyRevoked."""
     slack_contract.answer(
         "POST",
         "/oauth.v2.access",
@@ -286,7 +291,10 @@ def test_a_refresh_token_no_app_accepts_is_already_revoked(slack_contract: Contr
     second = {"client_id": "789.012", "client_secret": "env:SLACK_CLIENT_SECRET"}
     responder, _ = make(slack_contract.url, apps=[APP, second])
     outcome = responder.revoke(cred("slack:refresh_token", token("xoxe-1-")))
-    assert isinstance(outcome, AlreadyRevoked) and outcome.facts["apps"] == ["123.456", "789.012"]
+    assert isinstance(outcome, ManualRequired), outcome
+    assert outcome.facts["apps"] == ["123.456", "789.012"]
+    assert outcome.facts["successor"] == "live, not revoked"
+    assert "Client Secret" in outcome.instructions and "exchanged" in outcome.instructions
     assert len(slack_contract.requests) == 2
 
 
@@ -324,8 +332,8 @@ def test_a_rotating_token_is_replaced_then_retired(
     assert outcome.facts["old_token"] == "revoked" and outcome.facts["stage"] == "finish"
     assert outcome.new_fingerprint == fingerprint(SLACK_ROTATED_ACCESS["access_token"])
     assert prism_requests(slack_prism_checked, mark, "post /oauth.v2.access") == 1
-    assert prism_requests(slack_prism_checked, mark, "get /auth.revoke") == 1  # the old token
-    assert prism_requests(slack_prism_checked, mark, "get /auth.test") == 2  # the new, twice
+    assert prism_requests(slack_prism_checked, mark, "post /auth.revoke") == 1  # the old token
+    assert prism_requests(slack_prism_checked, mark, "post /auth.test") == 2  # the new, twice
 
 
 def test_a_retirement_that_also_ends_the_new_token_is_reported(
@@ -352,8 +360,8 @@ def test_a_retirement_that_also_ends_the_new_token_is_reported(
         return slack_json(REVOKED)
 
     slack_contract.answer("POST", "/oauth.v2.access", lambda r: slack_json(SLACK_ROTATED_ACCESS))
-    slack_contract.answer("GET", "/auth.test", auth_test)
-    slack_contract.answer("GET", "/auth.revoke", auth_revoke)
+    slack_contract.answer("POST", "/auth.test", auth_test)
+    slack_contract.answer("POST", "/auth.revoke", auth_revoke)
     responder, store = make(
         slack_contract.url, apps=[{**APP, "refresh_token": "env:SLACK_REFRESH"}]
     )
@@ -376,7 +384,7 @@ def test_new_tokens_that_cannot_be_stored_are_revoked(
     slack_contract: ContractServer, refusing_keyring: Any
 ) -> None:
     slack_contract.answer("POST", "/oauth.v2.access", lambda r: slack_json(SLACK_ROTATED_ACCESS))
-    slack_contract.answer("GET", "/auth.revoke", lambda r: slack_json(REVOKED))
+    slack_contract.answer("POST", "/auth.revoke", lambda r: slack_json(REVOKED))
     responder, _ = make(slack_contract.url, apps=[APP])
 
     outcome = responder.revoke(cred("slack:refresh_token", token("xoxe-1-")))
@@ -390,9 +398,25 @@ def test_new_tokens_that_cannot_be_stored_are_revoked(
 # -- verify ---------------------------------------------------------------------------------------
 
 
+def test_invalid_auth_from_an_ip_allow_list_is_not_dead(slack_contract: ContractServer) -> None:
+    """Slack documents invalid_auth as "the provided token is invalid or the request originates
+    from an IP address disallowed": a live token of an allow-listed app gets it. It used to be
+    AlreadyRevoked at revoke and VerifiedDead at verify."""
+    allow_listed = refusal("invalid_auth")
+    for method in ("/auth.revoke", "/auth.test"):
+        slack_contract.answer("POST", method, lambda r: slack_json(allow_listed))
+    responder, _ = make(slack_contract.url)
+    live = cred("slack:bot_token", token("xoxb-"))
+
+    for outcome in (responder.revoke(live), responder.verify_revoked(live)):
+        assert isinstance(outcome, Unproven), outcome
+        assert outcome.facts["slack_error"] == "invalid_auth"
+        assert "Restrict API Token Usage" in outcome.check and "IP" in outcome.reason
+
+
 def test_verify_is_true_when_slack_rejects_the_old_token(slack_contract: ContractServer) -> None:
     slack_contract.answer(
-        "GET", "/auth.test", lambda r: slack_json({"ok": False, "error": "token_revoked"})
+        "POST", "/auth.test", lambda r: slack_json({"ok": False, "error": "token_revoked"})
     )
     responder, _ = make(slack_contract.url)
     outcome = responder.verify_revoked(cred("slack:bot_token", token("xoxb-")))

@@ -102,6 +102,7 @@ def slack_header_token(spec: dict[str, Any]) -> dict[str, Any]:
     """``token`` optional as a query parameter or header: Slack refuses query-string tokens from
     apps created after 2021-02-24 and documents ``Authorization: Bearer`` instead, which the
     operations already require through ``slackAuth``. A ``token`` that is sent is still checked.
+    Each method is also served as a POST (``slack_post_methods``).
     """
     spec = copy.deepcopy(spec)
     for item in spec["paths"].values():
@@ -109,6 +110,37 @@ def slack_header_token(spec: dict[str, Any]) -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "token":
                     parameter["required"] = False
+    return slack_post_methods(spec)
+
+
+def slack_post_methods(spec: dict[str, Any]) -> dict[str, Any]:
+    """Each GET method of Slack's 2020 description also as the POST Slack documents today.
+
+    The published file lists ``auth.revoke`` and ``auth.test`` as GET with query arguments;
+    Slack's method pages list the content types ``application/x-www-form-urlencoded`` and
+    ``application/json`` (arguments in a POST body) and its SDKs POST every method
+    (docs.slack.dev/reference/methods/auth.revoke, docs.slack.dev/apis/web-api). The POST has
+    the same security, answers and arguments, moved from the query into an optional form body;
+    the token itself stays in the ``Authorization`` header.
+    """
+    spec = copy.deepcopy(spec)
+    for path, item in spec["paths"].items():
+        get = item.get("get")
+        if get is None or "post" in item:
+            continue
+        post = copy.deepcopy(get)
+        arguments = [p for p in post.pop("parameters", []) if p.get("in") == "query"]
+        post["parameters"] = [p for p in get.get("parameters", []) if p.get("in") != "query"]
+        post["operationId"] = f"{get.get('operationId', path.strip('/'))}_post"
+        properties = {p["name"]: p.get("schema", {"type": "string"}) for p in arguments}
+        post["requestBody"] = {
+            "required": False,
+            "content": {
+                media: {"schema": {"type": "object", "properties": properties}}
+                for media in ("application/x-www-form-urlencoded", "application/json")
+            },
+        }
+        item["post"] = post
     return spec
 
 

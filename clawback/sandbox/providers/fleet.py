@@ -99,9 +99,14 @@ class ProviderFleet:
 
 
 def start_provider_fleet(
-    planted: Iterable[Any], workdir: Path, *, prism_binary: Path | None, github_spec: Path | None
+    planted: Iterable[Any], workdir: Path, *, prism_binary: Path | None, github_spec: Path | None,
+    slack_allow_list: bool = False,
 ) -> ProviderFleet:
-    """Start every stand-in, seeded with ``planted`` (``SampleHome.planted``)."""
+    """Start every stand-in, seeded with ``planted`` (``SampleHome.planted``).
+
+    ``slack_allow_list``: the Slack user token's app lets tokens be used from the agent's host
+    only, so Slack answers clawback ``invalid_auth`` for it whether it is alive or not: the demo
+    shows what a key that cannot be proven dead looks like."""
     import logging
 
     from clawback.redaction import Redactor
@@ -167,6 +172,8 @@ def start_provider_fleet(
         [*by_kind.get("slack:bot_token", ()), *by_kind.get("slack:user_token", ())]
     ):
         slack.add_token(value, f"U0DEMO{index + 1:04d}")
+    if slack_allow_list:
+        slack.restricted.update(by_kind.get("slack:user_token", ()))
 
     cloudflare = CloudflareAccount(admin=admin["cloudflare"])
     cloudflare.add_token(admin["cloudflare"], "clawback incident response")

@@ -54,6 +54,7 @@ class OpenAIOrganization:
     projects: dict[str, str] = field(default_factory=dict)  # id → name
     keys: dict[str, ProjectKey] = field(default_factory=dict)
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (project, name)
+    roles: dict[str, str] = field(default_factory=dict)  # service account id → its role
     admin_keys: dict[str, AdminKey] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -73,12 +74,20 @@ class OpenAIOrganization:
         self.keys[key_id] = ProjectKey(key_id, project, value, name)
         return key_id
 
-    def add_service_account(self, project: str, value: str, name: str) -> tuple[str, str]:
+    def add_service_account(
+        self, project: str, value: str | None, name: str, role: str = "member"
+    ) -> tuple[str, str]:
+        """A service account, with a key unless ``value`` is None (``create_service_account_
+        only``: then its role is "none" until set)."""
         account = self._id("svc_acct_")
         self.accounts[account] = (project, name)
+        self.roles[account] = role if value is not None else "none"
+        return account, self.add_account_key(account, value) if value is not None else ""
+
+    def add_account_key(self, account: str, value: str, name: str = "Secret Key") -> str:
         key_id = self._id("key_")
-        self.keys[key_id] = ProjectKey(key_id, project, value, "Secret Key", account)
-        return account, key_id
+        self.keys[key_id] = ProjectKey(key_id, self.accounts[account][0], value, name, account)
+        return key_id
 
     def add_admin_key(self, value: str, name: str = "admin") -> AdminKey:
         key = AdminKey(self._id("key_"), value, name)
@@ -96,9 +105,16 @@ class OpenAIOrganization:
             ("GET", r"/models", self._models),
             ("GET", r"/organization/projects", self._list_projects),
             ("GET", r"/organization/projects/([^/]+)/api_keys", self._list_keys),
+            ("GET", r"/organization/projects/([^/]+)/api_keys/([^/]+)", self._get_key),
             ("DELETE", r"/organization/projects/([^/]+)/api_keys/([^/]+)", self._delete_key),
             ("GET", r"/organization/projects/([^/]+)/service_accounts", self._list_accounts),
             ("POST", r"/organization/projects/([^/]+)/service_accounts", self._create_account),
+            ("GET", r"/organization/projects/([^/]+)/service_accounts/([^/]+)",
+             self._get_account),
+            ("POST", r"/organization/projects/([^/]+)/service_accounts/([^/]+)",
+             self._update_account),
+            ("POST", r"/organization/projects/([^/]+)/service_accounts/([^/]+)/api_keys",
+             self._create_account_key),
             (
                 "DELETE",
                 r"/organization/projects/([^/]+)/service_accounts/([^/]+)",
@@ -106,6 +122,7 @@ class OpenAIOrganization:
             ),
             ("GET", r"/organization/admin_api_keys", self._list_admin_keys),
             ("POST", r"/organization/admin_api_keys", self._create_admin_key),
+            ("GET", r"/organization/admin_api_keys/([^/]+)", self._get_admin_key),
             ("DELETE", r"/organization/admin_api_keys/([^/]+)", self._delete_admin_key),
         )
         for method, pattern, handler in routes:
@@ -204,9 +221,55 @@ class OpenAIOrganization:
             "object": "organization.project.service_account",
             "id": account,
             "name": self.accounts[account][1],
-            "role": "member",
+            "role": self.roles.get(account, "member"),
             "created_at": CREATED_AT,
         }
+
+    def _get_key(self, request: Request, match: re.Match[str]) -> Response:
+        if not self._is_admin(request):
+            return json_response(_error("invalid_api_key"), 401)
+        key = self.keys.get(match[2])
+        if key is None or key.project != match[1]:
+            return json_response(_error("not_found"), 404)
+        return json_response(self._key_object(key))
+
+    def _get_account(self, request: Request, match: re.Match[str]) -> Response:
+        if not self._is_admin(request):
+            return json_response(_error("invalid_api_key"), 401)
+        if self.accounts.get(match[2], ("", ""))[0] != match[1]:
+            return json_response(_error("not_found"), 404)
+        return json_response(self._account_object(match[2]))
+
+    def _update_account(self, request: Request, match: re.Match[str]) -> Response:
+        if not self._is_admin(request):
+            return json_response(_error("invalid_api_key"), 401)
+        if self.accounts.get(match[2], ("", ""))[0] != match[1]:
+            return json_response(_error("not_found"), 404)
+        body = request.get_json()
+        if "role" in body:
+            self.roles[match[2]] = str(body["role"])
+        return json_response(self._account_object(match[2]))
+
+    def _create_account_key(self, request: Request, match: re.Match[str]) -> Response:
+        if not self._is_admin(request):
+            return json_response(_error("invalid_api_key"), 401)
+        if self.accounts.get(match[2], ("", ""))[0] != match[1]:
+            return json_response(_error("not_found"), 404)
+        body = request.get_json(silent=True) or {}
+        key_id = self.add_account_key(match[2], new_key("sk-svcacct-"),
+                                      str(body.get("name") or "Secret Key"))
+        key = self.keys[key_id]
+        return json_response({"object": "organization.project.service_account.api_key",
+                              "value": key.value, "name": key.name, "created_at": CREATED_AT,
+                              "id": key_id})
+
+    def _get_admin_key(self, request: Request, match: re.Match[str]) -> Response:
+        if not self._is_admin(request):
+            return json_response(_error("invalid_api_key"), 401)
+        key = self.admin_keys.get(match[1])
+        if key is None:
+            return json_response(_error("not_found"), 404)
+        return json_response(self._admin_object(key))
 
     def _list_accounts(self, request: Request, match: re.Match[str]) -> Response:
         if not self._is_admin(request):
@@ -219,13 +282,15 @@ class OpenAIOrganization:
             return json_response(_error("invalid_api_key"), 401)
         if match[1] not in self.projects:
             return json_response(_error("not_found"), 404)
+        body = request.get_json()
+        only = bool(body.get("create_service_account_only"))
         account, key_id = self.add_service_account(
-            match[1], new_key("sk-svcacct-"), str(request.get_json()["name"])
+            match[1], None if only else new_key("sk-svcacct-"), str(body["name"])
         )
         return json_response(
             {
                 **self._account_object(account),
-                "api_key": {
+                "api_key": None if only else {
                     "object": "organization.project.service_account.api_key",
                     "value": self.keys[key_id].value,
                     "name": "Secret Key",
@@ -242,6 +307,7 @@ class OpenAIOrganization:
         if self.accounts.get(account, ("", ""))[0] != match[1]:
             return json_response(_error("not_found"), 404)
         del self.accounts[account]
+        self.roles.pop(account, None)
         for key_id in [k.key_id for k in self.keys.values() if k.account == account]:
             del self.keys[key_id]
         deleted = "organization.project.service_account.deleted"
