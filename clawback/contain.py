@@ -215,10 +215,10 @@ def _discovery_scope(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _discover(settings: dict[str, Any], *, free_text: bool, budget_seconds: float) -> Any:
-    from clawback.inventory import discover
+    from clawback.inventory import discover_agent
 
-    return discover(**_discovery_scope(settings), free_text=free_text,
-                    budget_seconds=budget_seconds)
+    return discover_agent(settings.get("agent", {}), free_text=free_text,
+                          budget_seconds=budget_seconds)
 
 
 def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:

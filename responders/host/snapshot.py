@@ -8,6 +8,13 @@ reads and hashes, which keeps the snapshot at the speed of ``tar | sha256sum``.
 The archive keeps original file contents (it is 0600 in a 0700 directory); everything this
 module *returns* (outcome detail, facts, evidence items) names paths and hashes only.
 
+Besides logs, transcripts, configs, databases and unit files, the full pass keeps what says
+what the agent was told and who it is: each workspace's top-level files (``AGENTS.md``,
+``SOUL.md``, ``BOOTSTRAP.md``, ``MEMORY.md``, ...; its ``.env`` is a secret store, not
+evidence), its ``memory/`` and ``.openclaw/`` trees, and ``identity/`` (this host's device key
+and tokens), and the gateway's stdout/stderr as supervisord keeps them (found from its config
+files, so after the stop too).
+
 The agent's home, state dirs and temp dirs are hostile (``responders.agent_files``): nothing
 there is reached through a link (a link is recorded with its target as a skipped source, never
 followed, so a link to ``/etc/shadow`` or ``/dev/zero`` collects nothing), nothing there can
@@ -36,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -326,10 +333,58 @@ def agent_tree(layout: AgentLayout) -> AgentFiles:
     return AgentFiles(roots)
 
 
+def _workspaces(state: str, home: str | None, tree: AgentFiles | None) -> list[str]:
+    """The agent workspaces the state dir's config names (read-only; a config that cannot be
+    read still leaves the default ``<state>/workspace``)."""
+    from clawback.inventory import workspace_dirs
+
+    try:
+        found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)), tree)
+    except Exception:  # a broken config must not cost the evidence: keep the default
+        found = [Path(state) / "workspace"]
+    return [str(p) for p in found]
+
+
+# What an OpenClaw workspace holds that says what the agent was told and remembered: its
+# top-level files (AGENTS.md, SOUL.md, BOOTSTRAP.md, MEMORY.md, USER.md, TOOLS.md, ...) and
+# these trees. Not the rest: a workspace is often a code checkout (its skills/ are listed).
+WORKSPACE_TREES = ("memory", ".openclaw")
+
+
+def _add_workspace(plan: CollectionPlan, workspace: str) -> None:
+    tree = plan._agent(workspace)
+    if tree is None:
+        # The agent's config names it: outside its own files it could be any directory.
+        plan.missing.append((workspace, "workspace outside the agent's files: not collected"))
+        return
+    if tree.kind(workspace) == "symbolic link":
+        plan._record_link(tree, workspace)
+        return
+    if not plan._is_dir(workspace):
+        plan.missing.append((workspace, "workspace does not exist"))
+        return
+    for entry in plan._entries(tree, workspace):
+        # Secret stores (.env) are not evidence: their values are rotated, not kept.
+        if entry.name.startswith(".env"):
+            continue
+        if entry.is_link:
+            plan._record_link(tree, entry.path)
+        elif entry.is_file:
+            plan.add_file(entry.path)
+    for sub in WORKSPACE_TREES:
+        if plan._is_dir(os.path.join(workspace, sub)):
+            plan.add_tree(os.path.join(workspace, sub))
+
+
 def build_plan(
-    layout: AgentLayout, settings: EvidenceSettings, params: SnapshotParams
+    layout: AgentLayout,
+    settings: EvidenceSettings,
+    params: SnapshotParams,
+    service_logs: Sequence[str] = (),
 ) -> CollectionPlan:
-    """List what a snapshot would collect. Reads directory entries only; runs nothing."""
+    """List what a snapshot would collect. Reads directory entries (and the config, for the
+    workspaces) only; runs nothing. ``service_logs`` are the gateway's stdout/stderr logs its
+    supervisor keeps (see ``responders.host.service.supervised_log_files``)."""
     plan = CollectionPlan(tree=agent_tree(layout))
     home = os.path.abspath(os.path.expanduser(layout.user_home)) if layout.user_home else None
     states = [os.path.abspath(os.path.expanduser(s)) for s in layout.state_dirs]
@@ -395,8 +450,11 @@ def build_plan(
         for name in CONFIG_NAMES:
             for match in plan.match(state, f"{name}.json*"):
                 plan.add_file(match)
-        for sub in ("cron", "devices", "nodes"):
+        # identity/: this host's device key and device tokens (what a paired peer trusts).
+        for sub in ("cron", "devices", "nodes", "identity"):
             plan.add_tree(os.path.join(state, sub))
+        for workspace in _workspaces(state, home, plan.tree):
+            _add_workspace(plan, workspace)
         plan.add_path(os.path.join(state, "exec-approvals.json"))
         plan.add_agent_glob(state, "credentials", "*-allowFrom.json")
         plan.add_agent_glob(state, "credentials", "*-pairing.json")
@@ -408,6 +466,12 @@ def build_plan(
                 plan._record_link(plan.tree, root)
             else:
                 plan.missing.append((root, "does not exist"))
+
+    # What the gateway printed, as its supervisor keeps it (looked up after the stop: the
+    # volatile pass stays off that path, and a stop does not restart supervisord, which is
+    # when it would delete AUTO logs).
+    for log in service_logs:
+        plan.add_file(log)
 
     root = settings.system_root
     if home:
@@ -1167,9 +1231,16 @@ class SnapshotAction(Action):
             n += 1
         return path
 
+    def _service_logs(self) -> list[str]:
+        if self.params.volatile:
+            return []  # on the panic path before the stop; the full pass collects them
+        from responders.host.service import supervised_log_files
+
+        return supervised_log_files(self.context.settings)
+
     def plan(self, target: str) -> Planned:
         layout, evidence = self._settings()
-        collection = build_plan(layout, evidence, self.params)
+        collection = build_plan(layout, evidence, self.params, self._service_logs())
         max_file, max_total = self._caps(evidence)
         # A dry run has no incident yet: name the archive the way a real run would.
         archive: Path | str = (
@@ -1208,7 +1279,7 @@ class SnapshotAction(Action):
     def execute(self, target: str) -> Collected | Failed:
         layout, evidence = self._settings()
         started_at = utc_now()
-        collection = build_plan(layout, evidence, self.params)
+        collection = build_plan(layout, evidence, self.params, self._service_logs())
         max_file, max_total = self._caps(evidence)
         path = self.archive_path()
         make_private_dir(path.parent)
