@@ -96,6 +96,7 @@ import json
 import os
 import re
 import secrets as token_source
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -572,6 +573,35 @@ class BackupStore:
             )
             self._kept[real] = backup
             return backup
+
+
+def replace_file(path: Path, data: bytes, *, holds_secret: bool = False) -> None:
+    """Atomically give ``path`` new content, keeping its owner and mode; a file that
+    ``holds_secret`` loses any group and other bits (at most 0600).
+
+    For root's own files outside the agent's tree only (supervisord's config): the agent's
+    files are rewritten through ``AgentFiles.replace``, which follows no link. Even here a link
+    or a hard-linked file in the file's place is refused."""
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        raise ResponderError(f"{path} is not a plain file (a link, or a file with more than "
+                             "one name): edit it by hand")
+    temporary = path.with_name(f".{path.name}.clawback-{os.getpid()}-{threading.get_ident()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            sink.write(data)
+            sink.flush()
+            os.fsync(sink.fileno())
+            if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+                os.fchown(sink.fileno(), info.st_uid, info.st_gid)
+            mode = stat.S_IMODE(info.st_mode)
+            os.fchmod(sink.fileno(), mode & 0o600 if holds_secret else mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
 
 
 def _read(files: AgentFiles, path: Path) -> FileRead:

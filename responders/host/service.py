@@ -1661,16 +1661,35 @@ class StopServiceAction(Action):
     def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
         """``autostart=false`` into one file's section; (changed, backup fact)."""
         from responders.host import supervisord_config as sc
-        from responders.openclaw import BackupStore, replace_file
+        from responders.openclaw import (
+            MAX_EDITABLE_BYTES,
+            BackupStore,
+            agent_files_for,
+            replace_file,
+        )
 
         path = Path(part.file)
-        data = path.read_bytes()
+        # A supervisord run by the agent keeps its config in the agent's tree: read and written
+        # there without following links; root's own config is root's.
+        files = agent_files_for(self.context.settings)
+        inside = files.inside(path)
+        if inside:
+            read = files.read(path, MAX_EDITABLE_BYTES)
+            if not read.complete:
+                raise ResponderError(f"{path} is {read.size} bytes: too big to edit")
+            data = read.data
+        else:
+            data = path.read_bytes()
         text = data.decode("utf-8", errors="surrogateescape")
         result = sc.with_autostart_off(text, part.section, note)
         if result == text:
             return False, None
         backup = BackupStore(self.context.incident_dir).keep(path, data)
-        replace_file(path, result.encode("utf-8", errors="surrogateescape"))
+        new = result.encode("utf-8", errors="surrogateescape")
+        if inside:
+            files.replace(path, new, expect=read.stat, secret=False)
+        else:
+            replace_file(path, new)
         return True, backup.fact()
 
     def _supervisor_config_path(self, spec: ServiceSpec) -> str | None:
