@@ -128,7 +128,14 @@ PATTERNS: tuple[SecretPattern, ...] = (
     _pattern("groq", "groq:api_key", r"gsk_[A-Za-z0-9]{48,}"),
     _pattern("xai", "xai:api_key", r"xai-[A-Za-z0-9]{60,}"),
     _pattern("perplexity", "perplexity:api_key", r"pplx-[A-Za-z0-9]{40,}"),
-    _pattern("gitlab", "gitlab:pat", r"glpat-[A-Za-z0-9_\-]{20,}"),
+    # GitLab: every documented prefix (docs.gitlab.com/security/tokens/#token-prefixes);
+    # routable tokens carry dot-separated parts after the body.
+    _pattern("gitlab", "gitlab:pat", r"glpat-[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]+){0,2}"),
+    _pattern(
+        "gitlab", "gitlab:token",
+        r"gl(?:oas|dt|rtr?|cbt|ptt|ft|imt|agent|wt|soat|ffct)-[A-Za-z0-9_\-]{20,}"
+        r"(?:\.[A-Za-z0-9_\-]+){0,2}",
+    ),
     _pattern("npm", "npm:token", r"npm_[A-Za-z0-9]{36}"),
     _pattern("tailscale", "tailscale:key", r"tskey-[a-z]+-[A-Za-z0-9\-]{20,}"),
     _pattern(
@@ -441,9 +448,21 @@ def recognize_config_path(path: Sequence[str | int]) -> Recognition | None:
     return None
 
 
+# The stand-ins documentation shows behind a real prefix ("glpat-xxxxxxxxxxxxxxxxxxxx",
+# "SG.xxxxxxxxxxxxxxxxxxxxxx.xxxx..."): after the prefix, each part is one repeated character.
+_EXAMPLE_AFTER_PREFIX = re.compile(r"^[A-Za-z]{1,8}[-_.](?:(?P<c>[^.\-_])(?P=c){7,}[.\-_]?)+$")
+
+
+def is_documentation_example(value: str) -> bool:
+    """A documentation placeholder behind a real prefix: never a secret."""
+    return _EXAMPLE_AFTER_PREFIX.match(value.strip()) is not None
+
+
 def recognize_value(value: str) -> Recognition | None:
     """Provider and kind from the value's own shape (first full match in ``PATTERNS``)."""
     candidate = value.strip()
+    if is_documentation_example(candidate):
+        return None
     for pattern in PATTERNS:
         if pattern.regex.fullmatch(candidate):
             key_id = pattern.key_id(candidate) if pattern.key_id else None
@@ -490,6 +509,8 @@ def find_in_text(text: str) -> Iterator[TextMatch]:
     """Distinctively-shaped secrets (and AWS key ids) anywhere in free text."""
     for match in _text_regex().finditer(text):
         value = match.group(0)
+        if is_documentation_example(value):
+            continue
         pattern = _classify_text(value)
         key_id = (
             value if pattern.identifier else (pattern.key_id(value) if pattern.key_id else None)
@@ -516,6 +537,8 @@ def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
     if any(ch.isspace() for ch in candidate) or "://" in candidate:
         return False
     if candidate.startswith(("/", "~/", "./", "../", "$")):
+        return False
+    if is_documentation_example(candidate):
         return False
     if len(set(candidate)) < 6:
         return False

@@ -300,7 +300,7 @@ class ManualResponder(Responder):
         {
             "telegram", "discord", "huggingface", "brave", "elevenlabs", "openrouter", "google",
             "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
-            "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "gitlab", "npm",
+            "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "npm",
             "tailscale", "matrix", UNKNOWN_PROVIDER,
         }
     )
