@@ -136,6 +136,11 @@ PATTERNS: tuple[SecretPattern, ...] = (
         r"gl(?:oas|dt|rtr?|cbt|ptt|ft|imt|agent|wt|soat|ffct)-[A-Za-z0-9_\-]{20,}"
         r"(?:\.[A-Za-z0-9_\-]+){0,2}",
     ),
+    # SendGrid: SG.<22-character key id>.<43-character secret>; the id names the key in the API.
+    _pattern(
+        "sendgrid", "sendgrid:api_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
+        key_id=lambda value: value.split(".")[1],
+    ),
     _pattern("npm", "npm:token", r"npm_[A-Za-z0-9]{36}"),
     _pattern("tailscale", "tailscale:key", r"tskey-[a-z]+-[A-Za-z0-9\-]{20,}"),
     _pattern(
@@ -272,6 +277,7 @@ PROVIDER_WORDS: dict[str, str] = {
     "CLAWDBOT": "openclaw",
     "TAILSCALE": "tailscale",
     "GITLAB": "gitlab",
+    "SENDGRID": "sendgrid",
     "NPM": "npm",
 }
 

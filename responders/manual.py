@@ -147,6 +147,11 @@ GUIDES: Mapping[str, Guide] = {
         "Open Preferences → Access tokens and revoke the token.",
         "https://gitlab.com/-/user_settings/personal_access_tokens",
     ),
+    "sendgrid": Guide(
+        "SendGrid",
+        "Open Settings → API Keys (and each subuser's), delete the key.",
+        "https://app.sendgrid.com/settings/api_keys",
+    ),
     "npm": Guide(
         "npm",
         "Open Access Tokens on npmjs.com and delete the token (or run `npm token revoke <id>`).",
