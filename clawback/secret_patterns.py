@@ -459,9 +459,18 @@ def recognize_config_path(path: Sequence[str | int]) -> Recognition | None:
 _EXAMPLE_AFTER_PREFIX = re.compile(r"^[A-Za-z]{1,8}[-_.](?:(?P<c>[^.\-_])(?P=c){7,}[.\-_]?)+$")
 
 
+# Whole example values providers print in their own documentation (they match the real shape).
+_DOCUMENTED_EXAMPLES = frozenset({
+    # SendGrid, "API Keys" (sendgrid/docs, Classroom/Send/How_Emails_Are_Sent/api_keys.md)
+    "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",
+})
+
+
 def is_documentation_example(value: str) -> bool:
-    """A documentation placeholder behind a real prefix: never a secret."""
-    return _EXAMPLE_AFTER_PREFIX.match(value.strip()) is not None
+    """A documentation placeholder behind a real prefix, or a provider's own documented
+    example: never a secret."""
+    candidate = value.strip()
+    return candidate in _DOCUMENTED_EXAMPLES or _EXAMPLE_AFTER_PREFIX.match(candidate) is not None
 
 
 def recognize_value(value: str) -> Recognition | None:
