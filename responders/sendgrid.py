@@ -3,9 +3,10 @@
 A SendGrid API key reads ``SG.<api_key_id>.<secret>``: the middle part is the id SendGrid's
 API Keys API uses (the "API Key ID" its settings page lists; 22 characters, as in the
 description's examples), so a discovered key is located without listing anything. Should a key
-ever not follow that, its id is found nowhere, and that is reported ``Unproven``, never dead. With the admin key
-(a reference to a key holding the ``api_keys.read``, ``api_keys.create`` and
-``api_keys.delete`` scopes: "API Keys: Full Access"), ``revoke`` reads the key's record
+ever not follow that, its id is found nowhere, and that is reported ``Unproven``, never dead.
+
+With the admin key (a reference to a key holding the ``api_keys.read``, ``api_keys.create``
+and ``api_keys.delete`` scopes: "API Keys: Full Access"), ``revoke`` reads the key's record
 (``GET /v3/api_keys/{api_key_id}``: name and scopes) in the parent account, then in each
 configured subuser's (the ``on-behalf-of`` header,
 https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/on-behalf-of),
