@@ -141,6 +141,12 @@ PATTERNS: tuple[SecretPattern, ...] = (
         "sendgrid", "sendgrid:api_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
         key_id=lambda value: value.split(".")[1],
     ),
+    # Matrix: Synapse access (syt_) and refresh (syr_) tokens; Matrix Authentication Service
+    # OAuth (mat_, mar_) and compatibility (mct_, mcr_) tokens: 30 characters and a CRC.
+    _pattern("matrix", "matrix:access_token", r"syt_[A-Za-z0-9_\-]{30,}"),
+    _pattern("matrix", "matrix:refresh_token", r"syr_[A-Za-z0-9_\-]{30,}"),
+    _pattern("matrix", "matrix:access_token", r"m(?:at|ct)_[A-Za-z0-9]{20,}_[A-Za-z0-9]{6}"),
+    _pattern("matrix", "matrix:refresh_token", r"m(?:ar|cr)_[A-Za-z0-9]{20,}_[A-Za-z0-9]{6}"),
     _pattern("npm", "npm:token", r"npm_[A-Za-z0-9]{36}"),
     _pattern("tailscale", "tailscale:key", r"tskey-[a-z]+-[A-Za-z0-9\-]{20,}"),
     _pattern(
@@ -278,6 +284,7 @@ PROVIDER_WORDS: dict[str, str] = {
     "TAILSCALE": "tailscale",
     "GITLAB": "gitlab",
     "SENDGRID": "sendgrid",
+    "MATRIX": "matrix",
     "NPM": "npm",
 }
 

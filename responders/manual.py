@@ -306,7 +306,7 @@ class ManualResponder(Responder):
             "telegram", "discord", "huggingface", "brave", "elevenlabs", "openrouter", "google",
             "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
             "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "npm",
-            "tailscale", "matrix", UNKNOWN_PROVIDER,
+            "tailscale", UNKNOWN_PROVIDER,
         }
     )
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
