@@ -142,3 +142,30 @@ def test_names_that_are_not_utf8_are_sealed_exactly(hostile: HostileHome) -> Non
         member = tar.getmember(item.stored_path)
         data = tar.extractfile(member).read()  # type: ignore[union-attr]
     assert hashlib.sha256(data).hexdigest() == item.sha256
+
+
+def test_a_workspace_the_agent_points_elsewhere_is_not_collected(hostile: HostileHome) -> None:
+    """The agent's config names its workspace: pointed at root's directory, or made a link,
+    nothing of root's is read into the evidence."""
+    import json as json_module
+
+    import pyjson5
+
+    secret = plant_root_file(hostile)
+    config = hostile.state / "openclaw.json"
+    data = pyjson5.decode(config.read_text())
+    data.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = str(hostile.outside)
+    config.write_text(json_module.dumps(data))
+    default = hostile.state / "workspace"
+    if default.exists():
+        os.rename(default, hostile.state / "workspace.moved")
+    default.symlink_to(hostile.outside)
+    hostile.give_to_agent(hostile.home)
+    hostile.seal_outside()
+    outcome = snapshot(hostile, volatile=False, name="workspace")
+    assert not any(ROOT_ONLY in data for data in archive_bytes(outcome))
+    skipped = dict(outcome.skipped)
+    assert skipped[str(hostile.outside)] == "workspace outside the agent's files: not collected"
+    assert skipped[str(default)] == f"symbolic link to {hostile.outside}: not followed"
+    assert secret.exists()
+    hostile.assert_untouched()
