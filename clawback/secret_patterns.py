@@ -508,10 +508,19 @@ _PLACEHOLDERS = re.compile(
 )
 
 
+def is_placeholder(value: str) -> bool:
+    """A documentation placeholder, bare ("changeme", "<secret>") or behind a provider's prefix
+    as examples write it ("sk-or-v1-your-key-here", "ghp_<token>", "sk-ant-xxxxxxxx")."""
+    candidate = value.strip()
+    return bool(_PLACEHOLDERS.match(candidate)) or any(
+        _PLACEHOLDERS.match(candidate[end:]) for end in _segment_ends(candidate)
+    )
+
+
 def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
     """Whether a string under a secret-looking name is a real value, not a placeholder or path."""
     candidate = value.strip()
-    if len(candidate) < min_length or _PLACEHOLDERS.match(candidate):
+    if len(candidate) < min_length or is_placeholder(candidate):
         return False
     if any(ch.isspace() for ch in candidate) or "://" in candidate:
         return False
@@ -528,6 +537,16 @@ def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
         )
     )
     return classes >= 2
+
+
+def _segment_ends(value: str) -> list[int]:
+    """Where each of the first three ``-``/``_``-ended segments of up to 6 characters ends."""
+    ends: list[int] = []
+    for match in re.finditer(r"[A-Za-z0-9]{1,6}[-_]", value):
+        if match.start() != (ends[-1] if ends else 0) or len(ends) == 3:
+            break
+        ends.append(match.end())
+    return ends
 
 
 def is_private_key_pem(value: str) -> bool:
