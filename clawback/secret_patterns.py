@@ -441,9 +441,17 @@ def recognize_config_path(path: Sequence[str | int]) -> Recognition | None:
     return None
 
 
+# Keys that providers' documentation prints as examples: whoever holds one holds nothing.
+DOCUMENTATION_EXAMPLES = frozenset({
+    "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",  # Google's API key example (Maps, Firebase docs)
+})
+
+
 def recognize_value(value: str) -> Recognition | None:
     """Provider and kind from the value's own shape (first full match in ``PATTERNS``)."""
     candidate = value.strip()
+    if candidate in DOCUMENTATION_EXAMPLES:
+        return None
     for pattern in PATTERNS:
         if pattern.regex.fullmatch(candidate):
             key_id = pattern.key_id(candidate) if pattern.key_id else None
@@ -490,6 +498,8 @@ def find_in_text(text: str) -> Iterator[TextMatch]:
     """Distinctively-shaped secrets (and AWS key ids) anywhere in free text."""
     for match in _text_regex().finditer(text):
         value = match.group(0)
+        if value in DOCUMENTATION_EXAMPLES:
+            continue
         pattern = _classify_text(value)
         key_id = (
             value if pattern.identifier else (pattern.key_id(value) if pattern.key_id else None)
@@ -512,7 +522,7 @@ def is_placeholder(value: str) -> bool:
     """A documentation placeholder, bare ("changeme", "<secret>") or behind a provider's prefix
     as examples write it ("sk-or-v1-your-key-here", "ghp_<token>", "sk-ant-xxxxxxxx")."""
     candidate = value.strip()
-    return bool(_PLACEHOLDERS.match(candidate)) or any(
+    return candidate in DOCUMENTATION_EXAMPLES or bool(_PLACEHOLDERS.match(candidate)) or any(
         _PLACEHOLDERS.match(candidate[end:]) for end in _segment_ends(candidate)
     )
 
