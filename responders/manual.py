@@ -298,7 +298,7 @@ class ManualResponder(Responder):
     name: ClassVar[str] = "manual"
     providers: ClassVar[frozenset[str]] = frozenset(
         {
-            "telegram", "discord", "huggingface", "brave", "elevenlabs", "google",
+            "telegram", "discord", "huggingface", "brave", "elevenlabs",
             "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
             "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "gitlab", "npm",
             "tailscale", "matrix", UNKNOWN_PROVIDER,
