@@ -299,7 +299,7 @@ class ManualResponder(Responder):
     providers: ClassVar[frozenset[str]] = frozenset(
         {
             "telegram", "discord", "huggingface", "brave", "elevenlabs",
-            "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
+            "groq", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
             "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "gitlab", "npm",
             "tailscale", "matrix", UNKNOWN_PROVIDER,
         }
