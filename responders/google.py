@@ -467,6 +467,12 @@ class GoogleResponder(HttpProviderResponder[GoogleSettings]):
                 return self._not_found(cred)
             return self._delete(record)
         except CallFailed as err:
+            if err.status == 409:  # ABORTED: the key changed since it was read (its etag)
+                with self._lock:
+                    self._located.pop(cred.fingerprint, None)
+                return replace(err.failed, retryable=True,
+                               error=err.failed.error + "; the key changed meanwhile: it is read "
+                               "again and the delete retried")
             return err.failed
         except ResponderError as exc:
             return Failed(error=str(exc))

@@ -155,6 +155,9 @@ def test_a_changed_key_is_not_deleted_blind(cloud: GoogleCloud, sa_json: str) ->
     responder._get = stale  # type: ignore[method-assign]
     outcome = responder.revoke(cred(key))
     assert isinstance(outcome, Failed) and "409" in outcome.error and not key.delete_time
+    assert outcome.retryable  # the runner's retry reads the key again, with its new etag
+    responder._get = original  # type: ignore[method-assign]
+    assert isinstance(responder.revoke(cred(key)), Revoked) and key.delete_time
 
 
 def test_a_forbidden_delete_names_the_permission(cloud: GoogleCloud, sa_json: str) -> None:
