@@ -518,13 +518,18 @@ _PLACEHOLDERS = re.compile(
 )
 
 
-def is_placeholder(value: str) -> bool:
-    """A documentation placeholder, bare ("changeme", "<secret>") or behind a provider's prefix
+def is_documentation_example(value: str) -> bool:
+    """A key printed in a provider's documentation, or a placeholder behind a provider's prefix
     as examples write it ("sk-or-v1-your-key-here", "ghp_<token>", "sk-ant-xxxxxxxx")."""
     candidate = value.strip()
-    return candidate in DOCUMENTATION_EXAMPLES or bool(_PLACEHOLDERS.match(candidate)) or any(
+    return candidate in DOCUMENTATION_EXAMPLES or any(
         _PLACEHOLDERS.match(candidate[end:]) for end in _segment_ends(candidate)
     )
+
+
+def is_placeholder(value: str) -> bool:
+    """A placeholder, bare ("changeme", "<secret>") or as documentation writes one."""
+    return bool(_PLACEHOLDERS.match(value.strip())) or is_documentation_example(value)
 
 
 def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
