@@ -1980,7 +1980,8 @@ def _judge(
             return None
     elif recognition.confidence == Confidence.LOCATION and not force and not pem:
         # A known place can still hold a placeholder, a path, a URL or an unexpanded $VAR.
-        usable = len(value) >= 4 and " " not in value and "://" not in value and value[0] != "$"
+        usable = (len(value) >= 4 and " " not in value and "://" not in value
+                  and value[0] != "$" and not sp.is_documentation_example(value))
         judged = recognition if usable else None
     else:
         judged = recognition

@@ -470,14 +470,16 @@ _EXAMPLE_AFTER_PREFIX = re.compile(r"^[A-Za-z]{1,8}[-_.](?:(?P<c>[^.\-_])(?P=c){
 _DOCUMENTED_EXAMPLES = frozenset({
     # SendGrid, "API Keys" (sendgrid/docs, Classroom/Send/How_Emails_Are_Sent/api_keys.md)
     "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",
+    "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",  # Google's API key example (Maps, Firebase docs)
 })
 
 
 def is_documentation_example(value: str) -> bool:
-    """A documentation placeholder behind a real prefix, or a provider's own documented
-    example: never a secret."""
+    """A documentation placeholder behind a real prefix ("glpat-xxxx…", "sk-or-v1-your-key-here",
+    "ghp_<token>"), or a provider's own documented example: never a secret."""
     candidate = value.strip()
-    return candidate in _DOCUMENTED_EXAMPLES or _EXAMPLE_AFTER_PREFIX.match(candidate) is not None
+    return (candidate in _DOCUMENTED_EXAMPLES or _EXAMPLE_AFTER_PREFIX.match(candidate) is not None
+            or any(_PLACEHOLDERS.match(candidate[end:]) for end in _segment_ends(candidate)))
 
 
 def recognize_value(value: str) -> Recognition | None:
@@ -551,10 +553,15 @@ _PLACEHOLDERS = re.compile(
 )
 
 
+def is_placeholder(value: str) -> bool:
+    """A placeholder, bare ("changeme", "<secret>") or as documentation writes one."""
+    return bool(_PLACEHOLDERS.match(value.strip())) or is_documentation_example(value)
+
+
 def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
     """Whether a string under a secret-looking name is a real value, not a placeholder or path."""
     candidate = value.strip()
-    if len(candidate) < min_length or _PLACEHOLDERS.match(candidate):
+    if len(candidate) < min_length or is_placeholder(candidate):
         return False
     if any(ch.isspace() for ch in candidate) or "://" in candidate:
         return False
@@ -573,6 +580,16 @@ def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
         )
     )
     return classes >= 2
+
+
+def _segment_ends(value: str) -> list[int]:
+    """Where each of the first three ``-``/``_``-ended segments of up to 6 characters ends."""
+    ends: list[int] = []
+    for match in re.finditer(r"[A-Za-z0-9]{1,6}[-_]", value):
+        if match.start() != (ends[-1] if ends else 0) or len(ends) == 3:
+            break
+        ends.append(match.end())
+    return ends
 
 
 def is_private_key_pem(value: str) -> bool:

@@ -303,8 +303,8 @@ class ManualResponder(Responder):
     name: ClassVar[str] = "manual"
     providers: ClassVar[frozenset[str]] = frozenset(
         {
-            "telegram", "discord", "huggingface", "brave", "elevenlabs", "openrouter", "google",
-            "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
+            "telegram", "discord", "huggingface", "brave", "elevenlabs",
+            "groq", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
             "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "npm",
             "tailscale", UNKNOWN_PROVIDER,
         }
