@@ -164,6 +164,12 @@ GUIDES: Mapping[str, Guide] = {
         "https://matrix.org/docs/",
     ),
     # Providers with an API responder of their own: only used when that responder is missing.
+    "twilio": Guide(
+        "Twilio",
+        "Open Account → API keys & tokens: delete the API key (its SID is the key id), or for "
+        "the Auth Token request a secondary token and promote it, which ends the old one.",
+        "https://console.twilio.com/us1/account/keys-credentials/api-keys",
+    ),
     "openai": Guide(
         "OpenAI",
         "Open the API keys page of the project, delete the key.",
