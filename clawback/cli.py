@@ -202,18 +202,28 @@ def _print_verdicts(incident: str, report: Any, display: Display) -> None:
 
 
 @with_advice
-def discover(home: str | None = None, json: bool = False,
+def discover(home: str | None = None, json: bool = False, config: str | None = None,
              display: Display | None = None) -> int:
     """List every secret the agent can reach, with where it was found (never the values).
 
-    Exit 3 when no OpenClaw install is found: nothing found is not all clear."""
-    from clawback.inventory import discover as run_discovery
+    Looks where contain looks: [agent] of clawback.toml when there is one (its temp dirs hold
+    lock files and the gateway's rolling logs), else the defaults. Exit 3 when no OpenClaw
+    install is found: nothing found is not all clear."""
+    from clawback.config import find_config, load_config
+    from clawback.inventory import discover_agent
 
-    user_home = _path(home) or Path.home()
+    agent: dict[str, Any] = {}
+    found = find_config(_path(config))
+    if found is not None:
+        from clawback.registry import load_registry
+
+        providers = {n for n, c in load_registry().responders.items() if c.providers}
+        agent = load_config(found, known_providers=providers).settings().get("agent", {})
+    user_home = _path(home) or Path(agent.get("user_home") or Path.home())
     if not user_home.is_dir():
         raise BadInput(f"--home {user_home}: no such directory (give the agent user's home, "
                        "where OpenClaw keeps its state)")
-    inventory = run_discovery(user_home=user_home)
+    inventory = discover_agent(agent, user_home=user_home)
     code = 0 if inventory.found_install else 3
     if json:
         from clawback.console import print_json

@@ -181,7 +181,8 @@ COMMANDS: dict[str, Command] = {
         "List the secrets an OpenClaw install exposes, where each was found, by provider; "
         "never a value. Exit 3 when no OpenClaw install is found there (nothing found is not "
         "all clear: give --home), 2 when --home does not exist.",
-        (_HOME, Arg("json", "print the inventory as JSON (fingerprints only)")),
+        (_HOME, Arg("json", "print the inventory as JSON (fingerprints only)"),
+         _config(": its [agent] table says where to look, as for contain")),
     ),
     "demo": Command(
         "contain a sandbox: the real playbook, no root, loopback only",

@@ -78,10 +78,11 @@ def verify(
 
 
 @task(auto_shortflags=False, help=_help("discover"))
-def discover(c: Any, home: str | None = None, json: bool = False) -> None:
+def discover(c: Any, home: str | None = None, json: bool = False,
+             config: str | None = None) -> None:
     """List every secret the agent can reach, with where it was found (never the values)."""
     _refuse_echo_mode(c)
-    _finish(cli.discover(home=home, json=json))
+    _finish(cli.discover(home=home, json=json, config=config))
 
 
 @task(auto_shortflags=False, help=_help("demo"))

@@ -174,13 +174,9 @@ def _check_references(config: Any, config_path: Path | None, store: KeyringSecre
 
 
 def _discover(settings: dict[str, Any]) -> Any:
-    from clawback.inventory import discover
+    from clawback.inventory import discover_agent
 
-    agent = settings.get("agent", {})
-    user_home = Path(agent.get("user_home") or Path.home())
-    state_dirs = [Path(p) for p in agent.get("state_dirs") or []] or None
-    tmp_dirs = [Path(p) for p in agent.get("tmp_dirs") or ["/tmp"]]
-    return discover(user_home=user_home, state_dirs=state_dirs, tmp_dirs=tmp_dirs)
+    return discover_agent(settings.get("agent", {}))
 
 
 def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:

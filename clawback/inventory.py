@@ -51,6 +51,8 @@ MAX_SQLITE_BYTES = 256 * 1024 * 1024
 MAX_SQLITE_ROWS = 20_000
 DEFAULT_GATEWAY_PORT = 18789
 DEV_GATEWAY_PORT = 19001
+# Shorter known values could stand alone in a log by chance without being the secret.
+MIN_KNOWN_VALUE_LENGTH = 8
 
 STATE_DIR_NAMES = (".openclaw", ".clawdbot", ".moldbot", ".moltbot")
 CONFIG_NAMES = ("openclaw.json", "clawdbot.json", "moldbot.json", "moltbot.json")
@@ -75,6 +77,7 @@ _ASSIGNMENT_RE = re.compile(
 )
 _CMD_SET_RE = re.compile(r'^\s*set\s+"?([A-Za-z_][A-Za-z0-9_]*)=(.*?)"?\s*$', re.IGNORECASE)
 _SIMPLE_SEGMENT_RE = re.compile(r"[^.\[\]\"\s]+")
+_TOKEN_CHARS = "A-Za-z0-9_+/-"  # as responders.openclaw replaces a value: standing alone
 _UNKNOWN = Recognition(sp.UNKNOWN, "unknown:secret", Confidence.NONE)
 
 Segment = str | int
@@ -715,6 +718,10 @@ class _Discovery:
         self.config_paths: list[Path] = []
         self.loaded_configs: dict[str, LoadedConfig] = {}
         self.service_working_dirs: list[Path] = []
+        # Logs and audit trails: searched again for every value found anywhere (see
+        # locate_known_values), because a token with no pattern is only found where its
+        # place says what it is, and a log line does not.
+        self.log_files: list[Path] = []
 
     # ---- bookkeeping -----------------------------------------------------------------------
 
@@ -1008,6 +1015,49 @@ class _Discovery:
                     group=(str(path), section),
                     hints=(sp.recognize_env_name(option.upper()),),
                 )
+
+    def scan_log(self, path: Path) -> None:
+        """A log or audit file: scanned as free text, and searched for known values later."""
+        if path not in self.log_files:
+            self.log_files.append(path)
+        self.scan_text(path)
+
+    def locate_known_values(self) -> None:
+        """Every value found anywhere, looked for in every log and audit file, where it is
+        then listed as one more place (``line N``). OpenClaw's ``logs/config-audit.jsonl``
+        keeps the argv of each ``openclaw config set``, so a hex gateway or hooks token set
+        that way sits there in clear with nothing around it that says "token"."""
+        values = {s.value for s in self.sightings if len(s.value) >= MIN_KNOWN_VALUE_LENGTH}
+        if not values or not self.log_files:
+            return
+        best: dict[str, _Sighting] = {}
+        for sighting in self.sightings:
+            held = best.get(sighting.value)
+            if held is None or sighting.recognition.confidence > held.recognition.confidence:
+                best[sighting.value] = sighting
+        known = {(s.value, s.location.path, s.location.key) for s in self.sightings}
+        for path in self.log_files:
+            text = self.read_text(path, MAX_TEXT_BYTES, tail=True)
+            if not text:
+                continue
+            # A plain substring test first (fast); the regex only over the values present.
+            present = sorted((v for v in values if v in text), key=len, reverse=True)
+            if not present:
+                continue
+            alternatives = "|".join(re.escape(v) for v in present)
+            # Standing alone, as the rotation replaces it: never a piece of a longer token.
+            pattern = re.compile(rf"(?<![{_TOKEN_CHARS}])(?:{alternatives})(?![{_TOKEN_CHARS}])")
+            line_of = _LineCounter(text)
+            for match in pattern.finditer(text):
+                value = match.group(0)
+                line = line_of(match.start())
+                location = Location(str(path), f"line {line}")
+                if (value, location.path, location.key) in known:
+                    continue
+                known.add((value, location.path, location.key))
+                origin = best[value]
+                self.sightings.append(_Sighting(value, location, origin.recognition,
+                                                (str(path), str(line)), origin.account))
 
     def scan_text(self, path: Path) -> None:
         """Free text (logs, transcripts, shell history): distinctive tokens and KEY=value lines."""
@@ -1336,10 +1386,10 @@ class _Discovery:
         self.scan_pairing_stores(state)
         self.scan_json_file(state / "cron" / "jobs.json")
         for run_log in _list_dir(state / "cron" / "runs"):
-            self.scan_text(run_log)
+            self.scan_log(run_log)
         for log in _list_dir(state / "logs"):
             if _is_file(log):
-                self.scan_text(log)
+                self.scan_log(log)
         if _is_file(state / "gateway.cmd"):
             self.scan_gateway_cmd(state / "gateway.cmd", state)
         for workspace in _workspaces(state, merged, self.user_home):
@@ -1484,13 +1534,13 @@ class _Discovery:
                 if name in PRODUCT_WORDS:
                     for log in _list_dir(path):
                         if log.suffix == ".log":
-                            self.scan_text(log)
+                            self.scan_log(log)
                 elif any(name.startswith(f"{w}-") for w in PRODUCT_WORDS) and _is_dir(path):
                     for entry in _list_dir(path):
                         if entry.name.startswith("gateway.") and entry.suffix == ".lock":
                             self.read_lock(entry)
                         elif entry.suffix == ".log":
-                            self.scan_text(entry)
+                            self.scan_log(entry)
 
     def read_lock(self, path: Path) -> None:
         text = self.read_text(path, 64 * 1024)
@@ -1819,6 +1869,19 @@ def _workspaces(state: Path, merged: Mapping[str, Any], user_home: Path) -> list
     return list(dict.fromkeys(p for p in found if p.is_absolute()))
 
 
+def config_file(state: Path) -> Path | None:
+    """The config OpenClaw reads in this state dir (first of its names that exists)."""
+    return next((state / name for name in CONFIG_NAMES if _is_file(state / name)), None)
+
+
+def workspace_dirs(state: Path, user_home: Path) -> list[Path]:
+    """The agent workspaces this state dir's config names (``agents.defaults.workspace``,
+    ``agents.list[].workspace``), and ``<state>/workspace``, the default."""
+    config = config_file(state)
+    merged = load_config(config).merged if config is not None else {}
+    return _workspaces(state, merged, user_home)
+
+
 def _judge(
     value: str, recognition: Recognition | None, *, secret_name: bool, force: bool
 ) -> Recognition | None:
@@ -1894,6 +1957,29 @@ def _iter_state_dirs(explicit: Sequence[Path]) -> Iterator[Path]:
 # --------------------------------------------------------------------------------------------
 
 
+def discover_agent(agent: Mapping[str, Any], user_home: Path | None = None) -> Inventory:
+    """Discovery as ``contain`` runs it, from clawback.toml's ``[agent]`` table: its home (or
+    ``user_home``), its state dirs (else found), and its temp dirs (lock files and the
+    gateway's rolling logs; default ``/tmp``)."""
+    home = Path(user_home or agent.get("user_home") or Path.home())
+    state_dirs = [Path(p) for p in agent.get("state_dirs") or []] or None
+    tmp_dirs = [Path(p) for p in agent.get("tmp_dirs") or ["/tmp"]]
+    return discover(user_home=home, state_dirs=state_dirs, tmp_dirs=tmp_dirs)
+
+
+def find_state_dirs(
+    user_home: Path,
+    env: Mapping[str, str] | None = None,
+    system_service_dirs: Sequence[Path] = SYSTEM_SERVICE_DIRS,
+) -> list[Path]:
+    """The state dirs ``discover`` would scan when none are configured (step 1 of the
+    algorithm: ``OPENCLAW_STATE_DIR`` in ``env`` or a service definition, ``~/.openclaw``,
+    profiles, legacy dirs); reads directory entries and service definitions only."""
+    scan = _Discovery(Path(user_home).absolute(), env or {})
+    scan.scan_services(system_service_dirs)
+    return scan.candidate_state_dirs()
+
+
 def discover(
     *,
     user_home: Path,
@@ -1941,6 +2027,7 @@ def discover(
     scan.scan_user_files()
     scan.scan_tmp_dirs([Path(p) for p in tmp_dirs])
     references = scan.resolve_references()
+    scan.locate_known_values()
     credentials = scan.credentials()
     return Inventory(
         credentials=credentials,

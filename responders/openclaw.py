@@ -11,7 +11,9 @@ What each kind of secret gets:
   secret. A place clawback cannot edit (SQLite, the process environment) makes the outcome a
   manual step that names it.
 * device and node tokens (``devices/paired.json``, ``identity/device-auth.json``,
-  ``nodes/paired.json``): **cleared**, as ``openclaw devices revoke`` does; the device pairs again.
+  ``nodes/paired.json``): **cleared**, and the device or node **unpaired** in the gateway's
+  stores, as ``openclaw devices remove`` does (``devices revoke`` only marks a token revoked,
+  and 2026.2.26 issues a paired device a new token at its next connect); it must pair again.
 * WhatsApp Web sessions (``credentials/whatsapp/<account>/``): logged out through ``openclaw
   channels logout`` when that binary is installed (it also unlinks the device at WhatsApp), then
   the session files are deleted. Without the binary the files are deleted and unlinking the device
@@ -19,6 +21,14 @@ What each kind of secret gets:
 * ``gateway.remote.*`` (this host's credential for *another* gateway), the device identity key and
   the OAuth sidecar key: manual steps. The first is checked on a host clawback does not reach;
   replacing the other two here would only lock the owner out of what they protect.
+
+**Which token the gateway checks.** 2026.2.26 authenticates clients with ``gateway.auth.token``
+from the config, ahead of ``OPENCLAW_GATEWAY_TOKEN``; its own in-process tools connect with the
+variable. When the two differ the gateway runs but its tools fail, so a token found in both is
+one credential and both places get the same new value (tests/real_gateway proves it: the
+tools answer again after the restart). ``openclaw config set`` records its argv, the value
+included, in ``logs/config-audit.jsonl``: discovery finds a known token there too, and that
+place gets a marker.
 
 **Why revoke is a rotation.** The gateway checks these secrets against its own config; there is
 no server to tell. The old value stops working when the gateway starts with the new one (the
@@ -33,7 +43,10 @@ only the string token changes, comments and layout stay. Binary plists go throug
 everything else (XML plists, dotenv, units, ``gateway.cmd``) is edited as text, replacing the
 exact old value only where it stands alone, never inside a longer token. Every rewritten file
 must still parse and must no longer hold the old value, or nothing is written. Files keep their
-mode and owner; each write is a temporary file renamed over the original.
+owner and mode, except that a file a new secret is written into ends at most 0600: OpenClaw
+2026.2.26 writes its systemd unit 0644 with ``OPENCLAW_GATEWAY_TOKEN`` in clear, and the
+rewritten unit must not hand the new token to every local user. Each write is a temporary file
+renamed over the original.
 
 **Why not ``openclaw config set``.** OpenClaw's config writer first copies the current file to
 ``openclaw.json.bak`` (``rotateConfigBackups``), so a write through it would re-create old
@@ -53,9 +66,15 @@ Config, the ``[providers.openclaw]`` table of clawback.toml (every key optional)
 
 The action ``openclaw.lockdown`` follows the official "Contain" steps (research/openclaw.md
 §4.3) in every config file (``$include``d ones too) of every state dir in ``[agent]
-state_dirs``: ``gateway.bind`` becomes ``"loopback"``, a Tailscale ``serve``/``funnel`` mode
-becomes ``"off"``, ``dmPolicy``/``groupPolicy`` ``"open"`` becomes ``"disabled"``, and ``"*"``
-leaves every ``allowFrom``/``groupAllowFrom`` list (config and ``credentials/*-allowFrom.json``).
+state_dirs`` (or, when none is configured, every state dir discovery finds in the agent's
+home, as the keys step does): ``gateway.bind`` becomes ``"loopback"``, a Tailscale
+``serve``/``funnel`` mode becomes ``"off"``, ``dmPolicy``/``groupPolicy`` ``"open"`` becomes
+``"disabled"``, and ``"*"`` leaves every ``allowFrom``/``groupAllowFrom`` list (config and
+``credentials/*-allowFrom.json``). It also makes re-pairing need the owner's approval: clearing
+device tokens alone is undone on loopback, where 2026.2.26 approves any new device silently
+(the local CLI came back with ``operator.admin`` where it had ``operator.read``); see
+``LOOPBACK_PROXIES`` for the mechanism and the setting (``gateway.trustedProxies``), which is
+added to ``openclaw.json`` only (Clawdbot-era configs are left as they are).
 """
 
 from __future__ import annotations
@@ -332,6 +351,47 @@ class Json5Document:
         del parent.values[index]
         return True
 
+    def ensure_items(self, path: KeyPath, values: Sequence[str]) -> bool:
+        """The list at ``path`` holds every one of ``values`` (appended in order), creating
+        the list and any missing object on the way; False if something else is in the way."""
+        from json5 import model
+
+        node = self._model.value
+        for depth, segment in enumerate(path):
+            if not isinstance(node, model.JSONObject) or not isinstance(segment, str):
+                return False
+            index = self._member(node, segment)
+            if index is None:
+                last = depth == len(path) - 1
+                child: Any = model.JSONArray() if last else model.JSONObject()
+                self._add_member(node, segment, child)
+                node = child
+            else:
+                node = node.values[index]
+        if not isinstance(node, model.JSONArray):
+            return False
+        present = {v.characters for v in node.values if isinstance(v, model.String)}
+        for value in values:
+            if value not in present:
+                node.values.append(model.DoubleQuotedString(value, json.dumps(value)))
+        return True
+
+    @staticmethod
+    def _add_member(node: Any, name: str, value: Any) -> None:
+        """Append ``name: value``, quoted and indented like the members already there."""
+        from json5 import model
+
+        quoted = bool(node.keys) and not isinstance(node.keys[-1], model.Identifier)
+        key = model.DoubleQuotedString(name, json.dumps(name)) if quoted else model.Identifier(
+            name, name)
+        if node.keys:
+            key.wsc_before = list(node.keys[-1].wsc_before)
+            last = node.values[-1]
+            value.wsc_after, last.wsc_after = list(last.wsc_after), []
+        value.wsc_before = [" "]
+        node.keys.append(key)
+        node.values.append(value)
+
     def remove_items(self, path: KeyPath, value: str) -> int:
         """Drop the string items equal to ``value`` from the list at ``path``."""
         from json5 import model
@@ -493,8 +553,9 @@ class BackupStore:
             return backup
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Atomically give ``path`` new content, keeping its mode and owner."""
+def replace_file(path: Path, data: bytes, *, holds_secret: bool = False) -> None:
+    """Atomically give ``path`` new content, keeping its owner and mode; a file that
+    ``holds_secret`` loses any group and other bits (at most 0600)."""
     info = os.stat(path)
     temporary = path.with_name(f".{path.name}.clawback-{os.getpid()}-{threading.get_ident()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -506,7 +567,8 @@ def replace_file(path: Path, data: bytes) -> None:
             if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
                 # clawback runs as root; the agent must still own (and read) its files.
                 os.fchown(sink.fileno(), info.st_uid, info.st_gid)
-            os.fchmod(sink.fileno(), stat.S_IMODE(info.st_mode))
+            mode = stat.S_IMODE(info.st_mode)
+            os.fchmod(sink.fileno(), mode & 0o600 if holds_secret else mode)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -596,20 +658,32 @@ def _check_landed(path: Path, data: bytes, keys: Sequence[str], new: str) -> Non
             raise ResponderError(f"{path}: {key} does not hold the new value after the edit")
 
 
-def _token_entry(path: KeyPath) -> KeyPath:
-    """The member to delete for a device token: ``tokens.<role>``, else the token itself."""
+def _token_entry(path: KeyPath, file: Path | None = None) -> KeyPath:
+    """The member to delete for a device token.
+
+    In the gateway's own pairing stores (``devices/paired.json``, ``nodes/paired.json``) it
+    is the whole ``<deviceId>`` entry: that is ``openclaw devices remove``, which unpairs.
+    Deleting only ``tokens.<role>`` (``openclaw devices revoke`` marks it revoked) leaves the
+    device paired, and OpenClaw 2026.2.26 hands a paired device a fresh token at its next
+    connect. On the client side (``identity/device-auth.json``) it is ``tokens.<role>``.
+    """
+    if file is not None and file.name == "paired.json" and file.parent.name in (
+        "devices", "nodes"
+    ) and len(path) >= 2:
+        return path[:1]
     if len(path) >= 3 and path[-3] == "tokens" and path[-1] == "token":
         return path[:-1]
     return path
 
 
 def clear_tokens(path: Path, data: bytes, keys: Sequence[str], old: str) -> bytes:
-    """``data`` with the token members at ``keys`` deleted (a device pairs again)."""
+    """``data`` with the token members at ``keys`` deleted: the device is unpaired in the
+    gateway's stores and must pair again (see ``_token_entry``)."""
     document = Json5Document(_text(data))
     for key in keys:
         key_path = parse_key_path(key)
         if key_path is not None:
-            document.remove_member(_token_entry(key_path))
+            document.remove_member(_token_entry(key_path, path))
     result = _bytes(document.dump())
     _check_parses(path, result)
     if file_holds(path, result, old):
@@ -670,24 +744,41 @@ _ALLOW_LISTS = ("allowFrom", "groupAllowFrom")
 ALLOW_ALL = "*"
 
 
+# OpenClaw 2026.2.26 approves a new device silently when it connects "locally": directly from
+# loopback, with a local Host header and no forwarding headers (shouldAllowSilentLocalPairing,
+# for the reasons not-paired and scope-upgrade). No setting turns that off, but the locality
+# test does: a loopback peer listed in gateway.trustedProxies is a proxy, not a client, and a
+# proxied request without X-Forwarded-For has no client address, so it is not local. With
+# every loopback address trusted that way, each device (the gateway's own tool client and the
+# local CLI too) waits in devices/pending.json until `openclaw devices approve <requestId>`.
+LOOPBACK_PROXIES = ("127.0.0.0/8", "::1/128")
+
+
 class LockdownParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bind_loopback: bool = True
     tailscale_off: bool = True
     freeze_channels: bool = True
+    devices_need_approval: bool = True
 
 
 @dataclass(frozen=True)
 class ConfigEdit:
-    """One change to one file: set a string at ``key``, or drop ``"*"`` from the list there."""
+    """One change to one file: set a string at ``key``, drop ``"*"`` from the list there
+    (``new`` None), or make sure the list there holds the ``add`` items (created if missing)."""
 
     file: Path
     key: KeyPath
-    new: str | None  # None: remove "*" items
+    new: str | None  # None: remove "*" items (unless ``add``)
     old: Any = None
+    add: tuple[str, ...] = ()
 
     def describe(self) -> str:
         where = f"{self.file}: {_describe_path(self.key)}"
+        if self.add:
+            return (f"{where}: add {', '.join(json.dumps(v) for v in self.add)} (new devices, "
+                    "the local CLI and the gateway's own tools too, then wait for `openclaw "
+                    "devices approve`)")
         if self.new is None:
             return f'{where}: remove "{ALLOW_ALL}"'
         leaf = self.key[-1] if self.key else ""
@@ -717,12 +808,17 @@ def lockdown_edits(state_dir: Path, params: LockdownParams) -> list[ConfigEdit]:
     edits: list[ConfigEdit] = []
     config = _config_file(state_dir)
     if config is not None:
-        for part in load_config(config).parts:
+        loaded = load_config(config)
+        for part in loaded.parts:
             for inner, value in _walk(part.data):
                 full = (*part.mount, *inner)
                 edit = _risky(full, value, params)
                 if edit is not None:
                     edits.append(ConfigEdit(part.path, inner, *edit))
+        # Only where OpenClaw itself reads the config: the schema is strict (an unknown key
+        # invalidates the whole file), and the Clawdbot/Moltbot eras are not checked here.
+        if params.devices_need_approval and config.name == "openclaw.json":
+            edits += _approval_edits(config, loaded)
     if params.freeze_channels:
         try:
             stores = sorted((state_dir / "credentials").glob("*-allowFrom.json"))
@@ -738,6 +834,23 @@ def lockdown_edits(state_dir: Path, params: LockdownParams) -> list[ConfigEdit]:
                 if isinstance(values, list) and ALLOW_ALL in values:
                     edits.append(ConfigEdit(store, (key,), None))
     return edits
+
+
+def _approval_edits(config: Path, loaded: Any) -> list[ConfigEdit]:
+    """``gateway.trustedProxies`` must list every loopback address (see LOOPBACK_PROXIES)."""
+    key: KeyPath = ("gateway", "trustedProxies")
+    gateway = loaded.merged.get("gateway")
+    current = gateway.get("trustedProxies") if isinstance(gateway, dict) else None
+    listed = current if isinstance(current, list) else []
+    missing = tuple(v for v in LOOPBACK_PROXIES if v not in listed)
+    if not missing:
+        return []
+    # Edit the file that sets the list, if one does; else the top config file.
+    for part in reversed(loaded.parts):
+        inner = key[len(part.mount):] if key[: len(part.mount)] == part.mount else None
+        if inner and _value_at(part.data, inner) is not None:
+            return [ConfigEdit(part.path, inner, None, current, add=missing)]
+    return [ConfigEdit(config, key, None, current, add=missing)]
 
 
 def _risky(full: KeyPath, value: Any, params: LockdownParams) -> tuple[str | None, Any] | None:
@@ -762,11 +875,12 @@ def _risky(full: KeyPath, value: Any, params: LockdownParams) -> tuple[str | Non
 def apply_edits(path: Path, data: bytes, edits: Sequence[ConfigEdit]) -> bytes:
     document = Json5Document(_text(data))
     for edit in edits:
-        changed = (
-            document.remove_items(edit.key, ALLOW_ALL) > 0
-            if edit.new is None
-            else document.set_string(edit.key, edit.new)
-        )
+        if edit.add:
+            changed = document.ensure_items(edit.key, edit.add)
+        elif edit.new is None:
+            changed = document.remove_items(edit.key, ALLOW_ALL) > 0
+        else:
+            changed = document.set_string(edit.key, edit.new)
         if not changed:
             raise ResponderError(f"{edit.describe()}: the setting is not a plain string or list")
     result = _bytes(document.dump())
@@ -834,9 +948,14 @@ class LockdownAction(Action):
                 error="still to change after the edit: " + "; ".join(e.describe() for e in left),
                 facts=facts,
             )
+        approval = (
+            "; once it runs, approve each device it asks for (`openclaw devices list`, then "
+            "`openclaw devices approve <requestId>`), the gateway's own tool client first"
+            if any(e.add for e in edits) else ""
+        )
         return Done(
             detail=f"{len(edits)} edit(s) in {len(by_file)} file(s); the gateway applies them "
-            "when it starts again",
+            f"when it starts again{approval}",
             facts=facts,
         )
 
@@ -900,7 +1019,9 @@ def _edit_files(
             data = _read(item.path)
             result = transform(item.path, data, [loc.key for loc in item.locations])
             item.backup = backups.keep(item.path, data)
-            replace_file(item.path, result)
+            # A log line gets a marker, not a secret; anywhere else a secret is written.
+            holds_secret = not all(is_free_text(loc) for loc in item.locations)
+            replace_file(item.path, result, holds_secret=holds_secret)
             if _read(item.path) != result:
                 item.error = "the file changed under clawback while it was rewritten"
                 continue
@@ -1091,7 +1212,8 @@ class OpenClawResponder(Responder):
         if cred.kind in CLEARED_KINDS:
             commands = tuple(
                 f"back up {path}, then delete "
-                + ", ".join(_describe_path(_token_entry(parse_key_path(loc.key) or ()))
+                + ", ".join(_describe_path(_token_entry(parse_key_path(loc.key) or (),
+                                                        Path(loc.path)))
                             for loc in locs)
                 for path, locs in files.items()
             ) + skipped
@@ -1296,8 +1418,9 @@ class OpenClawResponder(Responder):
         device = cred.account or "unknown"
         return Revoked(
             detail=f"{_short_kind(cred.kind)} of device {device} cleared from "
-            f"{len(work.changed)} file(s): the device must pair again "
-            "(`openclaw devices list`, `openclaw devices approve <id>`)",
+            f"{len(work.changed)} file(s) and the device unpaired: it must pair again, which "
+            "after the lockdown the owner approves (`openclaw devices list`, `openclaw devices "
+            "approve <requestId>`)",
             facts=facts,
         )
 
@@ -1489,8 +1612,15 @@ def _describe(exc: OSError) -> str:
 
 
 def _state_dirs(settings: Mapping[str, Any]) -> list[Path]:
+    """``[agent] state_dirs``, else the ones discovery finds in the agent's home (as contain's
+    keys step does): a lockdown must not silently do nothing because none were configured."""
     agent = settings.get("agent") or {}
-    return [Path(p) for p in agent.get("state_dirs") or []]
+    configured = [Path(p) for p in agent.get("state_dirs") or []]
+    if configured:
+        return configured
+    from clawback.inventory import find_state_dirs
+
+    return find_state_dirs(Path(agent.get("user_home") or Path.home()))
 
 
 def _config_file(state_dir: Path) -> Path | None:

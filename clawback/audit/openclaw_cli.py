@@ -211,12 +211,17 @@ def merge(ctx: AuditContext, findings: list[Finding], outcome: OpenClawRun) -> l
             if f.source == "clawback" and (spec := spec_for(f.check_id)) and spec.covers(check_id)
         ]  # fmt: skip
         if covering:
+            # Folded in, but never softened: OpenClaw's "critical" stays critical.
+            theirs = _SEVERITIES.get(str(raw.get("severity")), Severity.MEDIUM)
             for index in covering:
                 finding = merged[index]
                 if check_id not in finding.openclaw_ids:
-                    merged[index] = dataclasses.replace(
+                    finding = dataclasses.replace(
                         finding, openclaw_ids=(*finding.openclaw_ids, check_id)
                     )
+                if theirs.rank > finding.severity.rank:
+                    finding = dataclasses.replace(finding, severity=theirs)
+                merged[index] = finding
             continue
         merged.append(
             Finding(

@@ -544,6 +544,46 @@ def _in_root(system_root: str, path: str) -> str:
     return os.path.join(system_root, path.lstrip("/"))
 
 
+# As responders.host.snapshot: a workspace's top-level files and these trees.
+WORKSPACE_TREES = ("memory", ".openclaw")
+
+
+def _workspaces(state: str, home: str | None) -> list[str]:
+    """The workspaces the state dir's config names, read as the local snapshot reads them."""
+    from pathlib import Path
+
+    from clawback.fleet_agent import formats
+
+    formats.install()
+    from clawback.inventory import workspace_dirs
+
+    try:
+        found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)))
+    except Exception:  # a broken config must not cost the evidence: keep the default
+        found = [Path(state) / "workspace"]
+    return [str(p) for p in found]
+
+
+def _add_workspace(plan: CollectionPlan, workspace: str) -> None:
+    if not os.path.isdir(workspace):
+        plan.missing.append([workspace, "workspace does not exist"])
+        return
+    try:
+        names = sorted(os.listdir(workspace))
+    except OSError as err:
+        plan.missing.append([workspace, _reason(err)])
+        return
+    for name in names:
+        path = os.path.join(workspace, name)
+        if name.startswith(".env"):
+            continue  # a secret store, not evidence
+        if os.path.isfile(path) and not os.path.islink(path):
+            plan.add_file(path)
+    for tree in WORKSPACE_TREES:
+        if os.path.isdir(os.path.join(workspace, tree)):
+            plan.add_tree(os.path.join(workspace, tree))
+
+
 def build_plan(
     layout: Mapping[str, Any],
     *,
@@ -616,8 +656,10 @@ def build_plan(
         for name in CONFIG_NAMES:
             for match in sorted(glob.glob(os.path.join(s, f"{name}.json*"))):
                 plan.add_file(match)
-        for sub in ("cron", "devices", "nodes"):
+        for sub in ("cron", "devices", "nodes", "identity"):
             plan.add_tree(os.path.join(state, sub))
+        for workspace in _workspaces(state, home):
+            _add_workspace(plan, workspace)
         plan.add_path(os.path.join(state, "exec-approvals.json"))
         plan.add_glob(os.path.join(s, "credentials", "*-allowFrom.json"))
         plan.add_glob(os.path.join(s, "credentials", "*-pairing.json"))

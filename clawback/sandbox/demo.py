@@ -62,6 +62,9 @@ class DemoOutcome:
     contract_checks: list[dict[str, Any]] = field(default_factory=list)
     still_accepted: list[dict[str, str]] = field(default_factory=list)
     planted: list[dict[str, Any]] = field(default_factory=list)
+    # The gateway started again by its owner after the incident: what `supervisorctl update`
+    # did (nothing: it stays down), and how the old and the new tokens were answered.
+    restart: dict[str, Any] = field(default_factory=dict)
 
     @property
     def notes(self) -> list[str]:
@@ -94,6 +97,7 @@ class DemoOutcome:
             and self.gateway_stopped
             and not self.violations
             and self.report_html is not None
+            and rotation_proved(self.restart)
         )
 
 
@@ -370,13 +374,15 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
             )
             verify = verified.as_dict()
             report_files = write_reports(result.incident_dir, checkpoint=anchor)
+        stopped = _gateway_stopped(gateway, home.gateway_port)
+        restart = restart_as_owner(gateway, home, result) if stopped else {}
         outcome = DemoOutcome(
             root=root,
             incident_dir=result.incident_dir,
             contain_exit=result.exit_code,
             verify_exit=int(verify.get("exit_code", 1)),
             remarks=[*fleet.notes],
-            gateway_stopped=_gateway_stopped(gateway, home.gateway_port),
+            gateway_stopped=stopped,
             gateway_port=home.gateway_port,
             aws_keys_after=moto.key_statuses(AGENT_IAM_USER),
             result=result,
@@ -389,6 +395,7 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
                 if fleet.accepts(p.provider, p.value)
             ],
             planted=box.planted,
+            restart=restart,
         )
         from clawback.sandbox.summary import demo_section
 
@@ -433,6 +440,83 @@ def _gateway_stopped(gateway: Any, port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(1)
         return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+GATEWAY_PROGRAM = "openclaw-gateway"
+# Tokens the stand-in checks as the real gateway does, and where each is presented.
+ROTATION_PROBES = (
+    ("openclaw:gateway_token", "gateway.auth.token", "/tools/invoke"),
+    ("openclaw:hooks_token", "hooks.token", "/hooks/wake"),
+)
+
+
+def restart_as_owner(gateway: Any, home: Any, result: Any, timeout: float = 15.0
+                     ) -> dict[str, Any]:
+    """After the incident, what the owner does: ``supervisorctl update`` (the program must
+    stay down: its config now says autostart=false), then start it on purpose and try each
+    token the gateway checks, old and new, against it. Stopped again at the end."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from clawback.secret_store import KeyringSecretStore
+
+    rpc = gateway.rpc().supervisor
+    added, _changed, _removed = rpc.reloadConfig()[0]
+    if GATEWAY_PROGRAM in added:
+        rpc.addProcessGroup(GATEWAY_PROGRAM)
+    for _ in range(2):  # two answers: supervisord has had a pass to autostart it
+        state = rpc.getProcessInfo(GATEWAY_PROGRAM)["statename"]
+    report: dict[str, Any] = {"after_update": state, "probes": []}
+    rotated = {
+        str(r.target_info.get("fingerprint")): r.outcome for r in result.results
+        if r.step == "agent-secrets" and r.action == "revoke" and r.outcome.name == "Rotated"
+    }
+    store = KeyringSecretStore()
+    pairs = []
+    for kind, key, path in ROTATION_PROBES:
+        planted = next((p for p in home.planted if p.kind == kind and any(
+            loc.path == str(home.config_path) and loc.key == key for loc in p.locations)), None)
+        if planted is None or planted.fingerprint not in rotated:
+            report["probes"].append({"kind": kind, "problem": "not rotated"})
+            continue
+        new = store.resolve(rotated[planted.fingerprint].new_reference).reveal()
+        pairs.append((kind, path, planted.value, new))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    base = f"http://127.0.0.1:{home.gateway_port}"
+
+    def status(path: str, token: str) -> int | None:
+        request = urllib.request.Request(
+            f"{base}{path}", data=b"{}", method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with opener.open(request, timeout=5) as answer:  # loopback only
+                return int(answer.status)
+        except urllib.error.HTTPError as refused:
+            return int(refused.code)
+        except OSError:
+            return None
+
+    rpc.startProcess(GATEWAY_PROGRAM, True)
+    try:
+        deadline = time.monotonic() + timeout
+        while status("/tools/invoke", "") is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for kind, path, old, new in pairs:
+            report["probes"].append({"kind": kind, "old": status(path, old),
+                                     "new": status(path, new)})
+    finally:
+        rpc.stopProcess(GATEWAY_PROGRAM, True)
+    return report
+
+
+def rotation_proved(restart: Mapping[str, Any]) -> bool:
+    probes = restart.get("probes") or []
+    return (
+        restart.get("after_update") == "STOPPED"
+        and len(probes) == len(ROTATION_PROBES)
+        and all(p.get("old") == 401 and p.get("new") == 200 for p in probes)
+    )
 
 
 def _evidence_checker() -> Any:

@@ -4,11 +4,19 @@ uses the agent's keys the way the gateway does.
 ``python -m clawback.sandbox.gateway --port P --lock-dir DIR --config-path C [--pid-file F]
 [--user-home H --endpoints FILE]``
 
-It listens on 127.0.0.1:P (``GET /health``), writes OpenClaw's lock file
+It listens on 127.0.0.1:P (``GET /health``, which the real gateway does not have: there it
+is the Control UI's HTML), writes OpenClaw's lock file
 ``DIR/gateway.<sha256(configPath)[:8]>.lock`` = ``{pid, createdAt, configPath}`` once it is
 listening, names its main thread ``openclaw-gateway`` (truncated to the kernel's 15 bytes, which
 is what the real gateway's title looks like in ``/proc/<pid>/comm``) and removes the lock on
 SIGTERM, as the real gateway does on a clean shutdown.
+
+It checks the agent's own tokens as the real gateway does, read once at start-up (a rotated
+token counts only after a restart): ``POST /tools/invoke`` answers 200 with ``Authorization:
+Bearer <gateway.auth.token>`` (``${VAR}`` resolved from ``~/.openclaw/.env``; without one in
+the config, ``OPENCLAW_GATEWAY_TOKEN`` from there) and 401 otherwise; ``POST <hooks.path>/wake``
+(default ``/hooks/wake``) the same with ``hooks.token`` (bearer or ``x-openclaw-token``). So the
+demo can prove a rotation: the old tokens refused, the new ones taken.
 
 ``GET /keys-ok`` reads the agent's keys from its files *at every request* (a drill rewrites them
 while the gateway runs) and makes one harmless authenticated call per key to that provider's
@@ -516,8 +524,74 @@ class KeyCheckSetup:
     endpoints: Path
 
 
+@dataclass(frozen=True)
+class GatewaySecrets:
+    """The tokens the gateway accepts, read when it starts (as the real one does)."""
+
+    gateway_token: str | None = field(default=None, repr=False)
+    hooks_token: str | None = field(default=None, repr=False)
+    hooks_path: str = "/hooks"
+
+    @classmethod
+    def read(cls, files: AgentFiles) -> GatewaySecrets:
+        found = AgentKeys()
+        dotenv = files._dotenv(files.state_dir / ".env", found)
+        config = files._config(found)
+        resolve = _Resolver(dotenv, config, files)
+        token = resolve(_dig(config, "gateway", "auth", "token"), found)
+        if not token:
+            token = dotenv.get("OPENCLAW_GATEWAY_TOKEN")
+        hooks = resolve(_dig(config, "hooks", "token"), found)
+        path = _dig(config, "hooks", "path")
+        return cls(
+            gateway_token=token if isinstance(token, str) and token else None,
+            hooks_token=hooks if isinstance(hooks, str) and hooks else None,
+            hooks_path="/" + str(path).strip("/") if isinstance(path, str) and path else "/hooks",
+        )
+
+
+def _presented(headers: Any, *extra: str) -> str:
+    """The token a request presents: ``Authorization: Bearer``, else one of ``extra``."""
+    auth = str(headers.get("Authorization") or "")
+    if auth.lower().startswith("bearer "):
+        return auth[len("bearer "):].strip()
+    return next((str(headers[h]).strip() for h in extra if headers.get(h)), "")
+
+
+def _matches(presented: str, expected: str | None) -> bool:
+    import hmac
+
+    return bool(expected) and hmac.compare_digest(presented.encode(), str(expected).encode())
+
+
 class _GatewayHandler(http.server.BaseHTTPRequestHandler):
     key_check: KeyCheckSetup | None = None  # set per server by serve()
+    secrets: GatewaySecrets = GatewaySecrets()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if 0 < length <= 1 << 20:
+            self.rfile.read(length)
+        if self.path == "/tools/invoke":
+            expected = self.secrets.gateway_token
+            ok = _matches(_presented(self.headers), expected)
+            self._answer(ok, {"ok": True, "result": {"sessions": []}})
+        elif self.path == f"{self.secrets.hooks_path}/wake":
+            ok = _matches(_presented(self.headers, "x-openclaw-token"), self.secrets.hooks_token)
+            self._answer(ok, {"ok": True, "mode": "now"})
+        else:
+            self.send_error(404)
+
+    def _answer(self, ok: bool, document: Any) -> None:
+        if ok:
+            self._send(200, document)
+            return
+        body = b"Unauthorized"
+        self.send_response(401)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_GET(self) -> None:
         if self.path == "/health":
@@ -592,10 +666,13 @@ def _remove_if_ours(path: Path | None) -> None:
 
 
 def serve(port: int, lock_dir: Path, config_path: str, pid_file: Path | None = None,
-          key_check: KeyCheckSetup | None = None) -> int:
+          key_check: KeyCheckSetup | None = None, user_home: Path | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_terminated)
     set_process_title()
-    handler = type("GatewayHandler", (_GatewayHandler,), {"key_check": key_check})
+    config = Path(config_path)
+    secrets = GatewaySecrets.read(AgentFiles(config, user_home or config.parent.parent))
+    handler = type("GatewayHandler", (_GatewayHandler,),
+                   {"key_check": key_check, "secrets": secrets})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     lock_path = lock_dir / lock_file_name(config_path)
     try:
@@ -631,7 +708,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.endpoints is not None:
         key_check = KeyCheckSetup(AgentFiles(Path(args.config_path), args.user_home),
                                   args.endpoints)
-    return serve(args.port, args.lock_dir, args.config_path, args.pid_file, key_check)
+    return serve(args.port, args.lock_dir, args.config_path, args.pid_file, key_check,
+                 args.user_home)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ def demo_section(outcome: Any) -> dict[str, Any]:
         "failed": [f"{r.action} {r.target}" for r in outcome.failed],
         "contract_checks": outcome.contract_checks,
         "still_accepted": outcome.still_accepted,
+        "restart": outcome.restart,
         "planted": outcome.planted,
         "remarks": outcome.remarks,
         "notes": outcome.notes,
@@ -188,6 +189,18 @@ def print_demo_ending(section: dict[str, Any], console: Any, *, display: Any = N
                          f"answers on 127.0.0.1:{section['gateway_port']})", "green")
     else:
         wrapped(console, "Gateway: STILL RUNNING", "bold red")
+    restart = section.get("restart") or {}
+    if restart:
+        probes = restart.get("probes") or []
+        held = all(p.get("old") == 401 and p.get("new") == 200 for p in probes) and probes
+        line = (
+            f"still {str(restart.get('after_update')).lower()} after `supervisorctl update`; "
+            "started again by hand: "
+            + ", ".join(f"old {p['kind'].split(':')[-1]} {p.get('old')}, new {p.get('new')}"
+                        for p in probes if "old" in p)
+        )
+        colour = "green" if held and restart.get("after_update") == "STOPPED" else "red"
+        wrapped(console, f"Restart as the owner: {printable(line)}", colour)
     verify = section["verify"]
     if section["verify_exit"] == 0 and verify.get("anchored"):
         size = max(verify.get("checkpoint_sizes") or [0])

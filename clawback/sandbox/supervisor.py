@@ -27,7 +27,12 @@ class SupervisorStartError(RuntimeError):
     pass
 
 
-def _config_text(workdir: Path, programs: Mapping[str, Sequence[str]], autorestart: bool) -> str:
+def _config_text(
+    workdir: Path,
+    programs: Mapping[str, Sequence[str]],
+    autorestart: bool,
+    program_options: Mapping[str, Mapping[str, str]],
+) -> str:
     sections = [
         "[unix_http_server]",
         f"file={workdir / 'supervisor.sock'}",
@@ -65,6 +70,7 @@ def _config_text(workdir: Path, programs: Mapping[str, Sequence[str]], autoresta
             f"stdout_logfile={workdir / f'{name}.out.log'}",
             f"stderr_logfile={workdir / f'{name}.err.log'}",
         ]
+        sections += [f"{key}={value}" for key, value in program_options.get(name, {}).items()]
     return "\n".join(sections) + "\n"
 
 
@@ -104,6 +110,20 @@ class SupervisorHandle:
     def process_info(self, name: str) -> dict[str, Any]:
         info: dict[str, Any] = self.rpc().supervisor.getProcessInfo(name)
         return info
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """Stop supervisord and start it again from the same config file, as a reboot or
+        ``systemctl restart supervisor`` would; waits until it answers on its socket."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+        self.process = _spawn(self.workdir, self.config_path)
+        self._stopped = False
+        try:
+            _wait_answering(self, timeout)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._stopped:
@@ -147,16 +167,30 @@ def start_supervisord(
     *,
     autorestart: bool = True,
     timeout: float = 15.0,
+    program_options: Mapping[str, Mapping[str, str]] | None = None,
 ) -> SupervisorHandle:
-    """Start supervisord with ``programs`` (name → argv) and wait until all are RUNNING."""
+    """Start supervisord with ``programs`` (name → argv) and wait until all are RUNNING.
+
+    ``program_options`` adds lines to a program's section (name → {key: value}), such as
+    ``user`` or ``environment``, written as given."""
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "supervisord.conf"
-    config_path.write_text(_config_text(workdir, programs, autorestart))
+    config_path.write_text(_config_text(workdir, programs, autorestart, program_options or {}))
     socket_path = workdir / "supervisor.sock"
-    log = (workdir / "supervisord.stdout").open("wb")
+    handle = SupervisorHandle(workdir, config_path, socket_path, _spawn(workdir, config_path))
     try:
-        process = subprocess.Popen(
+        _wait_running(handle, list(programs), timeout)
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
+
+
+def _spawn(workdir: Path, config_path: Path) -> subprocess.Popen[bytes]:
+    log = (workdir / "supervisord.stdout").open("ab")
+    try:
+        return subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(config_path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -168,13 +202,24 @@ def start_supervisord(
         )
     finally:
         log.close()
-    handle = SupervisorHandle(workdir, config_path, socket_path, process)
-    try:
-        _wait_running(handle, list(programs), timeout)
-    except BaseException:
-        handle.stop()
-        raise
-    return handle
+
+
+def _wait_answering(handle: SupervisorHandle, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_error = "socket not created yet"
+    while time.monotonic() < deadline:
+        if handle.process.poll() is not None:
+            log = (handle.workdir / "supervisord.stdout").read_text(errors="replace")[-2000:]
+            raise SupervisorStartError(
+                f"supervisord exited with {handle.process.returncode}: {log}"
+            )
+        try:
+            if handle.rpc().supervisor.getState()["statename"] == "RUNNING":
+                return
+        except (OSError, xmlrpc.client.Fault) as exc:
+            last_error = str(exc)
+        time.sleep(0.05)
+    raise SupervisorStartError(f"supervisord did not answer after {timeout}s ({last_error})")
 
 
 def _wait_running(handle: SupervisorHandle, names: list[str], timeout: float) -> None:

@@ -19,6 +19,33 @@ from unit files, OpenClaw lock files, the process title and the listener on the 
 process found that way is attributed to the supervisor it actually runs under (parent
 supervisord, systemd or docker cgroup) so it is stopped through it.
 
+"For good" per supervisor: systemd units are disabled and masked; a supervisord program is
+removed from the running supervisord *and* gets ``autostart=false`` in every config file that
+defines it (``supervisord_config``), or the next ``supervisorctl update``, supervisord restart
+or reboot starts it again; a unit file no systemd can act on (none runs here, or not the
+user's manager) is reported for what it is instead of failing the stop.
+
+What the real OpenClaw 2026.2.26 gateway looks like (measured on the npm package, offline; the
+research notes said otherwise in places, and the running software wins):
+
+* ``openclaw gateway`` is two processes: the CLI titles itself ``openclaw`` (its
+  ``/proc/<pid>/cmdline`` becomes that word alone), re-executes node with warning flags and
+  waits; the child titles itself ``openclaw-gateway`` (``comm`` ``openclaw-gatewa``), and its
+  cmdline is that title too. "argv contains ``dist/index.js gateway``" never matches this
+  version: the title does, and the wrapper is found as the gateway's parent
+  (``gateway_wrapper``). ``OPENCLAW_NO_RESPAWN=1``, or ``node dist/index.js`` (what units run),
+  gives one process.
+* It listens on the gateway port on 127.0.0.1 *and* ::1, and, unless
+  ``OPENCLAW_SKIP_BROWSER_CONTROL_SERVER=1``, on port+2 (browser control) and port+3 (its
+  relay) in the same process: the proof checks those too (``SIDE_PORT_OFFSETS``).
+* It writes its lock ``$TMPDIR/openclaw-<uid>/gateway.<8 hex>.lock`` about 2 s before it
+  listens (a lock alone is no sign of readiness), and removes it on SIGTERM.
+* There is no JSON health endpoint (``/health`` is the Control UI's HTML); health is an RPC
+  over the WebSocket. Nothing here asks the gateway anything: the proof is processes and ports.
+* ``openclaw gateway install`` writes ``~/.config/systemd/user/openclaw-gateway.service`` with
+  ``Restart=always``, ``KillMode=process`` and the token in ``Environment=``, even on a host
+  where the gateway then runs under something else.
+
 This module is on the panic-button path: standard library, psutil and pydantic only.
 """
 
@@ -54,6 +81,7 @@ from responders.interface import (
     Planned,
     ResponderContext,
     ResponderError,
+    Skipped,
 )
 
 SERVICE_KINDS: tuple[str, ...] = (
@@ -67,6 +95,8 @@ SERVICE_KINDS: tuple[str, ...] = (
     "process",
 )
 DEFAULT_GATEWAY_PORT = 18789
+# Side listeners of the gateway process: browser control (port+2) and its relay (port+3).
+SIDE_PORT_OFFSETS: tuple[int, ...] = (2, 3)
 GATEWAY_TITLES: tuple[str, ...] = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
 GATEWAY_UNIT = re.compile(
     r"^(?:openclaw-gateway(?:-[A-Za-z0-9_.@-]+)?|clawdbot-gateway|moltbot-gateway)\.service$"
@@ -84,6 +114,8 @@ LAUNCHD_SYSTEM_DIRS: tuple[tuple[str, str], ...] = (
     ("/Library/LaunchDaemons", "system"),
 )
 NOT_FOUND_TARGET = "openclaw-gateway"
+# Where systemd keeps its runtime state when it is PID 1 (what sd_booted() checks).
+SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
 
 _KERNEL_COMM_BYTES = 15
 _AGENT_PACKAGES = ("openclaw", "clawdbot", "moltbot")
@@ -93,6 +125,8 @@ _USER_MANAGER_CGROUP = re.compile(r"/user@(\d+)\.service/")
 # An exit code that means "was not running / not loaded": success for a stop.
 _LAUNCHCTL_NOT_LOADED = (3, 5, 113)
 _RPC_SLACK_S = 5.0
+# The evidence pass asks supervisord where the logs are; it must not hold up the stop.
+_LOG_LOOKUP_TIMEOUT_S = 1.0
 # How often ``recheck`` looks for a respawn: each look walks /proc and the socket table
 # (~20 ms of CPU), which must not slow the revocations running beside it.
 _RECHECK_POLL_S = 0.25
@@ -103,6 +137,8 @@ _LAUNCHD_THROTTLE_S = 10.0
 # A pid file cannot predate its process; a process younger than its pid file by more than this
 # is a recycled pid, not the gateway.
 _PIDFILE_CLOCK_SLACK_S = 2.0
+# Two targets of one stop may share a supervisord config file.
+_supervisor_config_lock = threading.Lock()
 
 
 def _looked_for() -> str:
@@ -335,7 +371,9 @@ def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
     """Why this looks like an OpenClaw gateway, or None.
 
     The kernel keeps 15 bytes of a process title, so ``openclaw-gateway`` shows as
-    ``openclaw-gatewa``; ``node …/openclaw/dist/index.js gateway`` is the untitled form.
+    ``openclaw-gatewa``; 2026.2.26 also rewrites its cmdline to the title (psutil then shows
+    ``["openclaw-gateway", "", ...]``). ``node …/openclaw/dist/index.js gateway`` is the
+    untitled form: older versions, or the moments before the title is set.
     """
     for title in GATEWAY_TITLES:
         if name == title or (len(name) == _KERNEL_COMM_BYTES and title.startswith(name)):
@@ -347,6 +385,41 @@ def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
         if any(p in _AGENT_PACKAGES for p in parts) and "gateway" in cmdline[index + 1 :]:
             return "argv"
     return None
+
+
+def gateway_wrapper(proc: psutil.Process) -> psutil.Process | None:
+    """The ``openclaw`` CLI process that started this gateway, if one did.
+
+    ``openclaw gateway`` (2026.2.26) runs as two processes: the CLI, which titles itself
+    ``openclaw`` (its ``/proc/<pid>/cmdline`` becomes just that word), re-executes node with
+    warning flags and waits for its child, which titles itself ``openclaw-gateway``. The CLI
+    forwards signals and exits on its own ~2 s after the gateway dies, but until then it is
+    part of what runs and must be stopped and proved gone with it.
+    """
+    with contextlib.suppress(psutil.Error):
+        parent = proc.parent()
+        if parent is None or parent.pid == 1 or parent.pid in _own_lineage():
+            return None
+        if parent.uids().real != proc.uids().real or _is_process_supervisor(parent):
+            return None
+        name, cmdline = parent.name(), parent.cmdline()
+        first = os.path.basename(cmdline[0]) if cmdline else ""
+        if name in _AGENT_PACKAGES or first in _AGENT_PACKAGES or any(
+            os.path.basename(part) in ("openclaw.mjs", "openclaw.js") for part in cmdline[:3]
+        ):
+            return parent
+    return None
+
+
+def wrappers_of(gateways: Sequence[GatewayProcess]) -> list[GatewayProcess]:
+    known = {g.pid for g in gateways}
+    found: list[GatewayProcess] = []
+    for gateway in gateways:
+        wrapper = gateway_wrapper(gateway.process)
+        if wrapper is not None and wrapper.pid not in known and _alive(wrapper):
+            known.add(wrapper.pid)
+            found.append(GatewayProcess(wrapper, [f"openclaw wrapper of pid {gateway.pid}"]))
+    return found
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -479,6 +552,21 @@ def _cmdline_option(cmdline: Sequence[str], *names: str) -> str | None:
                 return cmdline[index + 1]
             if token.startswith(name + "="):
                 return token.split("=", 1)[1]
+    return None
+
+
+def _unix_socket_owner(path: str) -> int | None:
+    """The pid listening on the unix socket ``path`` (a supervisord named by its socket)."""
+    if not path:
+        return None
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="unix"):
+            # supervisord binds "<file>.<its pid>" and renames it to <file>; the kernel keeps
+            # the name it was bound with.
+            if conn.pid and conn.laddr in (path, f"{path}.{conn.pid}"):
+                proc = psutil.Process(conn.pid)
+                if _is_supervisord(proc):
+                    return conn.pid
     return None
 
 
@@ -708,6 +796,15 @@ def _could_be_gateway(proc: psutil.Process, agent_uid: int | None) -> bool:
         return False
 
 
+def _gateway_like(proc: psutil.Process, agent_uid: int | None) -> bool:
+    try:
+        if gateway_signature(proc.name(), proc.cmdline()):
+            return True
+    except psutil.Error:
+        return False
+    return _could_be_gateway(proc, agent_uid)
+
+
 def discover(agent: AgentSettings) -> Discovery:
     specs = discover_unit_files(agent.homes)
     processes: dict[str, list[GatewayProcess]] = {}
@@ -900,6 +997,75 @@ class SupervisorClient:
 
     def remove_group(self, group: str) -> Any:
         return self._call("removeProcessGroup", group)
+
+
+def supervisor_log_files(spec: ServiceSpec) -> list[str]:
+    """The stdout and stderr logs supervisord keeps of ``spec``'s program: as the running
+    supervisord reports them, else as its config files say (after a stop removed the group)."""
+    from responders.host import supervisord_config as sc
+
+    files: list[str] = []
+    info = None
+    with contextlib.suppress(ResponderError, SupervisorFault):
+        info = SupervisorClient(spec.options, _LOG_LOOKUP_TIMEOUT_S).process_info(spec.name)
+    if info:
+        files = [str(info.get(k) or "") for k in ("stdout_logfile", "stderr_logfile")]
+        files = [f for f in files if f and os.path.isfile(f)]
+    if files:
+        return files
+    main = spec.options.get("supervisor_config")
+    if not main:
+        return []
+    name = spec.name.split(":")[-1]
+    group = spec.name.split(":")[0]
+    with contextlib.suppress(sc.SupervisorConfigError, OSError):
+        sections = sc.program_sections(str(main), sc.candidates(name, group))
+        if sections:
+            return sc.log_files(str(main), sections[0].section, name, group)
+    return []
+
+
+def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
+    """The gateway's stdout/stderr logs kept by supervisord, for the evidence: of the
+    supervisord services configured, or (none configured) of every program a running
+    supervisord's config has for the agent (its name or command mentions it). Found from the
+    config files, so it works after the stop removed the program from supervisord."""
+    from responders.host import supervisord_config as sc
+
+    try:
+        agent = AgentSettings.from_settings(settings)
+    except ResponderError:
+        return []
+    files: list[str] = []
+    for spec in agent.services:
+        if spec.kind == "supervisord":
+            files += supervisor_log_files(spec)
+    if agent.services:
+        return list(dict.fromkeys(files))
+    for proc in psutil.process_iter():
+        if proc.pid in _own_lineage() or not _is_supervisord(proc):
+            continue
+        with contextlib.suppress(psutil.Error, sc.SupervisorConfigError, OSError):
+            cwd, cmdline = proc.cwd(), proc.cmdline()
+            named = _cmdline_option(cmdline, "-c", "--configuration")
+            main = os.path.join(cwd, named) if named else sc.find_main_config(cwd)
+            if main is None:
+                continue
+            runs_as = proc.uids().real
+            for section in sc.programs_running(main, _AGENT_PACKAGES):
+                if agent.uid is not None and _program_uid(main, section, runs_as) != agent.uid:
+                    continue  # another account's program, not this agent's
+                program = section.split(":", 1)[1]
+                files += sc.log_files(main, section, program, program)
+    return list(dict.fromkeys(files))
+
+
+def _program_uid(main: str, section: str, supervisord_uid: int) -> int | None:
+    """The uid a program runs as: its ``user=``, else supervisord's own."""
+    from responders.host import supervisord_config as sc
+
+    user = sc.merged_option(main, section, "user")
+    return _uid_of(user[0]) if user else supervisord_uid
 
 
 # --------------------------------------------------------------------------------------------
@@ -1134,6 +1300,9 @@ class StopServiceAction(Action):
         if spec is None:
             # Read-only, like the real run's check: the dry run predicts its outcome.
             return self._nothing_found(target)
+        inert = _inert_unit(spec)
+        if inert is not None:
+            return inert  # the dry run predicts what the real run reports
         port = spec.port(self.agent.gateway_port)
         lines = [
             c.display()
@@ -1148,6 +1317,9 @@ class StopServiceAction(Action):
                 f"supervisord {where}: supervisor.stopProcessGroup({group!r}, wait=False), "
                 "then getProcessInfo until it is down",
                 f"supervisord {where}: supervisor.removeProcessGroup({group!r})",
+                f"autostart=false in [program:{spec.name.split(':')[-1]}] of "
+                f"{self._supervisor_config_path(spec) or 'its config file (unknown yet)'} "
+                "and its includes, each file backed up into the incident first",
             ]
         pids = [g.pid for g in self._processes_of(spec)]
         if spec.kind in ("pidfile", "process") and not pids:
@@ -1170,8 +1342,15 @@ class StopServiceAction(Action):
         )
 
     def _processes_of(self, spec: ServiceSpec, *, fresh: bool = False) -> list[GatewayProcess]:
-        """The live processes behind ``spec``; ``fresh`` looks again instead of trusting what
-        discovery saw (the proof must notice a respawn under a new pid)."""
+        """The live processes behind ``spec``, with the ``openclaw`` wrappers that started
+        them; ``fresh`` looks again instead of trusting what discovery saw (the proof must
+        notice a respawn under a new pid)."""
+        found = self._gateway_processes_of(spec, fresh=fresh)
+        return found + wrappers_of(found)
+
+    def _gateway_processes_of(
+        self, spec: ServiceSpec, *, fresh: bool = False
+    ) -> list[GatewayProcess]:
         discovered = None if fresh else self._discover().processes.get(spec.target_id)
         if spec.kind == "pidfile":
             proc = process_of_pid_file(read_pid_file(str(spec.options["pidfile"])))
@@ -1220,6 +1399,9 @@ class StopServiceAction(Action):
         spec = self._spec(target)
         if spec is None:
             return self._nothing_found(target)
+        inert = _inert_unit(spec)
+        if inert is not None:
+            return inert
         port = spec.port(self.agent.gateway_port)
         before = self._processes_of(spec)
         if not before and spec.kind in ("pidfile", "process"):
@@ -1239,9 +1421,10 @@ class StopServiceAction(Action):
         # Measured here because the panic button promises the first stop request within 0.25 s
         # of process start; bench/ reads it back.
         facts["stop_sent_after_s"] = round(time.monotonic() - started, 4)
+        stopped_program: dict[str, Any] | None = None
         try:
             if spec.kind == "supervisord":
-                facts["persistence"] = self._stop_supervisord(spec, sent, port)
+                stopped_program = self._stop_supervisord(spec, sent, port)
             elif spec.kind in ("pidfile", "process"):
                 signals = terminate(
                     [g.process for g in before], self.params.term_timeout, self.params.kill_timeout
@@ -1261,6 +1444,9 @@ class StopServiceAction(Action):
                 }
             )
         facts["commands"] = sent
+        not_final = None
+        if stopped_program is not None:
+            facts["persistence"], not_final = self._keep_program_off(spec, stopped_program)
         proof = self._prove(spec, before, port, watch)
         facts["proof"] = proof
         facts["duration_s"] = round(time.monotonic() - started, 3)
@@ -1274,10 +1460,16 @@ class StopServiceAction(Action):
                 detail=f"{spec.kind} {spec.name} is still up",
                 facts=facts,
             )
+        if not_final is not None:
+            return ManualRequired(
+                instructions=not_final,
+                detail=f"supervisord {spec.name} is stopped now, but not for good",
+                facts=facts,
+            )
         # Nothing running was said above (_nothing_running); here something was stopped, or a
         # retry found the program already removed from supervisord with nothing left alive.
         verb = "stopped"
-        if str(facts.get("persistence", "")).startswith("already removed"):
+        if stopped_program is not None and stopped_program.get("already_removed"):
             verb = "found already removed"
         self._stopped[target] = (spec, tuple(before), port, watch, time.monotonic())
         return Done(
@@ -1358,7 +1550,11 @@ class StopServiceAction(Action):
             )
         return f"{what}: {tail}{hint}" if tail else f"{what}{hint}"
 
-    def _stop_supervisord(self, spec: ServiceSpec, sent: list[dict[str, Any]], port: int) -> str:
+    def _stop_supervisord(
+        self, spec: ServiceSpec, sent: list[dict[str, Any]], port: int
+    ) -> dict[str, Any]:
+        """Stop and remove the program's group; returns its process info from before (for a
+        program already removed, its name and group), for ``_keep_program_off``."""
         client = SupervisorClient(
             spec.options, self.params.term_timeout + self.params.kill_timeout + _RPC_SLACK_S
         )
@@ -1385,15 +1581,102 @@ class StopServiceAction(Action):
             except (SupervisorFault, SupervisorUnreachable) as exc:
                 call["error"] = str(exc)
             sent.append(call)
-        return (
-            f"program group {group!r} stopped and removed from supervisord's running config; "
-            f"`supervisorctl update` or a supervisord restart re-reads [program:{group}] from "
-            "its config file: set autostart=false there to keep it off for good"
+        return info
+
+    def _keep_program_off(
+        self, spec: ServiceSpec, info: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        """Make the stop survive ``supervisorctl update``, a supervisord restart and a reboot:
+        ``autostart=false`` in every config file that defines the program, each backed up into
+        the incident first, then read back the way supervisord merges them.
+
+        Returns (facts, None) when that holds, else (facts, instructions for the operator)."""
+        from responders.host import supervisord_config as sc
+
+        name, group = str(info.get("name") or spec.name), str(info.get("group") or spec.name)
+        facts: dict[str, Any] = {"program": name}
+        main = self._supervisor_config_path(spec)
+        manual = (
+            f"supervisord will start the gateway again at its next `supervisorctl update`, "
+            f"restart or reboot: set autostart=false in the [program:{name}] section of its "
+            "config file (or delete the section), then run `supervisorctl update`"
         )
+        if main is None:
+            facts["problem"] = "supervisord's config file is unknown"
+            return facts, (
+                f"{manual}. clawback could not tell which file that is: name it as "
+                "supervisor_config = <supervisord.conf> in [[agent.services]]"
+            )
+        facts["config"] = main
+        try:
+            sections = sc.program_sections(main, sc.candidates(name, group))
+            if not sections:
+                facts["problem"] = f"no [program:{name}] in {main} or its includes"
+                return facts, f"{manual}. No file read from {main} defines it"
+            edited, backups = [], []
+            note = f"clawback incident {self.context.incident_id or '(no id)'}: kept off"
+            with _supervisor_config_lock:
+                for part in sections:
+                    edited_now, backup = self._rewrite_config(part, note)
+                    if edited_now:
+                        edited.append(part.file)
+                    if backup is not None:
+                        backups.append(backup)
+            section = sections[0].section
+            facts.update(
+                file=sections[-1].file, section=section, edited=edited, backups=backups
+            )
+            if sc.autostarts(main, section):
+                facts["problem"] = "autostart is still on when the files are read back"
+                return facts, f"{manual}. After the edit it still reads autostart=true"
+        except (sc.SupervisorConfigError, ResponderError) as exc:
+            facts["problem"] = str(exc)
+            return facts, f"{manual}. {exc}"
+        except OSError as exc:
+            facts["problem"] = f"{exc.filename}: {exc.strerror}"
+            return facts, f"{manual}. {exc.filename}: {exc.strerror}"
+        facts["autostart"] = "false"
+        return facts, None
+
+    def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
+        """``autostart=false`` into one file's section; (changed, backup fact)."""
+        from responders.host import supervisord_config as sc
+        from responders.openclaw import BackupStore, replace_file
+
+        path = Path(part.file)
+        data = path.read_bytes()
+        text = data.decode("utf-8", errors="surrogateescape")
+        result = sc.with_autostart_off(text, part.section, note)
+        if result == text:
+            return False, None
+        backup = BackupStore(self.context.incident_dir).keep(path, data)
+        replace_file(path, result.encode("utf-8", errors="surrogateescape"))
+        return True, backup.fact()
+
+    def _supervisor_config_path(self, spec: ServiceSpec) -> str | None:
+        """The main config file of the supervisord that runs ``spec``: as configured, as its
+        command line says, or where supervisord itself would look from its working dir."""
+        configured = spec.options.get("supervisor_config")
+        if configured:
+            return os.path.abspath(str(configured))
+        from responders.host import supervisord_config as sc
+
+        pid = spec.options.get("supervisord_pid") or _unix_socket_owner(
+            str(spec.options.get("socket") or "")
+        )
+        if not pid:
+            return None  # never a guess: the file edited must be that supervisord's own
+        try:
+            supervisord = psutil.Process(int(pid))
+            cwd, cmdline = supervisord.cwd(), supervisord.cmdline()
+        except psutil.Error:
+            return None
+        named = _cmdline_option(cmdline, "-c", "--configuration")
+        return os.path.join(cwd, named) if named else sc.find_main_config(cwd)
 
     def _already_removed(
         self, spec: ServiceSpec, client: SupervisorClient, sent: list[dict[str, Any]], port: int
-    ) -> str:
+    ) -> dict[str, Any]:
         """A program supervisord no longer has is stopped already, when nothing of the gateway
         is left: a retried stop (its first answer lost to a timeout) finds it so. Anything still
         alive means the name is wrong, and the operator is told to fix it."""
@@ -1420,14 +1703,15 @@ class StopServiceAction(Action):
                 "server": client.where,
                 "result": "already removed",
                 "programs": programs,
+                "detail": f"already removed from supervisord: {client.where} has no program "
+                f"{spec.name!r} (it has: {programs}), no gateway lock file names a live process "
+                f"and nothing listens on port {port}",
             }
         )
-        return (
-            f"already removed from supervisord: {client.where} has no program {spec.name!r} "
-            f"(it has: {programs}), no gateway lock file names a live process and nothing "
-            f"listens on port {port}; `supervisorctl update` or a supervisord restart re-reads "
-            "its config file: set autostart=false there to keep it off for good"
-        )
+        # Its config file may still start it at the next reload: _keep_program_off sees to it
+        # (a first attempt whose answer was lost may have done so already; it is idempotent).
+        group, _, name = spec.name.rpartition(":")
+        return {"name": name, "group": group or name, "already_removed": True}
 
     # -- proof --------------------------------------------------------------------------------
 
@@ -1553,6 +1837,12 @@ class StopServiceAction(Action):
                 info = SupervisorClient(spec.options, 5.0).process_info(spec.name)
                 out["supervisor_state"] = info["statename"] if info else "removed"
         listeners = port_listeners(port)
+        # Browser control (+2) and its relay (+3) listen in the gateway's own process; one of
+        # them still open under a gateway-like process means part of it survived.
+        listeners += [
+            p for side in SIDE_PORT_OFFSETS for p in port_listeners(port + side)
+            if isinstance(p, psutil.Process) and _gateway_like(p, self.agent.uid)
+        ]
         out.update(
             pids=sorted(pids),
             port_open=bool(listeners),
@@ -1599,6 +1889,59 @@ def _nothing_running(spec: ServiceSpec, facts: Mapping[str, Any] | None = None) 
         ),
         facts=dict(facts or {"found": spec.describe()}),
     )
+
+
+def _systemd_booted() -> bool:
+    """sd_booted(): systemd is PID 1 exactly when this directory exists."""
+    return os.path.isdir(SYSTEMD_RUNTIME_DIR)
+
+
+def _user_manager_running(user: str) -> bool:
+    uid = _uid_of(user)
+    return uid is not None and os.path.exists(f"/run/user/{uid}/systemd/private")
+
+
+def _inert_unit(spec: ServiceSpec) -> Outcome | None:
+    """A unit file no systemd can act on: say so instead of failing the stop.
+
+    ``openclaw gateway install`` leaves ``~/.config/systemd/user/openclaw-gateway.service`` even
+    where the gateway then runs under something else, and a container or a host without
+    systemd keeps such files around. With no systemd running nothing starts from them, so
+    there is nothing to stop there; the gateway itself is stopped (and proved down) through
+    whatever really runs it, which discovery lists as its own target.
+    """
+    if spec.kind not in ("systemd", "systemd-user"):
+        return None
+    where = spec.found_by if spec.found_by.startswith("/") else f"{spec.kind} {spec.name}"
+    facts = {"found": spec.describe()}
+    if not _systemd_booted():
+        return Skipped(
+            reason=f"no systemd runs on this host ({SYSTEMD_RUNTIME_DIR} is missing), so "
+            f"nothing runs {spec.name} and there is nothing to stop through it; the unit "
+            f"file {where} is inert here. A gateway that runs is stopped through what "
+            "really runs it (its own target). Delete the unit if this home moves to a host "
+            "with systemd: it would start the gateway there",
+            facts={**facts, "systemd": "not running"},
+        )
+    user = spec.options.get("user")
+    if spec.kind == "systemd-user" and user and not _user_manager_running(str(user)):
+        return ManualRequired(
+            instructions=f"{user}'s systemd user manager is not running, so {spec.name} "
+            f"could not be disabled; it would start the gateway at {user}'s next login. "
+            f"Before that login, delete or rename {where} (or, logged in as {user}: "
+            f"`systemctl --user disable --now {spec.name}`)",
+            detail=f"{spec.name} is not running now (no user manager)",
+            facts={**facts, "systemd": "running", "user_manager": "not running"},
+        )
+    return None
+
+
+def _outcome_text(outcome: Outcome) -> str:
+    if isinstance(outcome, Skipped):
+        return outcome.reason
+    if isinstance(outcome, ManualRequired):
+        return outcome.instructions
+    return outcome.detail
 
 
 def _describe_listener(proc: psutil.Process) -> dict[str, Any]:

@@ -7,6 +7,13 @@ reads and hashes, which keeps the snapshot at the speed of ``tar | sha256sum``.
 
 The archive keeps original file contents (it is 0600 in a 0700 directory); everything this
 module *returns* (outcome detail, facts, evidence items) names paths and hashes only.
+
+Besides logs, transcripts, configs, databases and unit files, the full pass keeps what says
+what the agent was told and who it is: each workspace's top-level files (``AGENTS.md``,
+``SOUL.md``, ``BOOTSTRAP.md``, ``MEMORY.md``, ...; its ``.env`` is a secret store, not
+evidence), its ``memory/`` and ``.openclaw/`` trees, and ``identity/`` (this host's device key
+and tokens), and the gateway's stdout/stderr as supervisord keeps them (found from its config
+files, so after the stop too).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,10 +209,54 @@ def default_state_dirs(home: str) -> list[str]:
     return found
 
 
+def _workspaces(state: str, home: str | None) -> list[str]:
+    """The agent workspaces the state dir's config names (read-only; a config that cannot be
+    read still leaves the default ``<state>/workspace``)."""
+    from clawback.inventory import workspace_dirs
+
+    try:
+        found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)))
+    except Exception:  # a broken config must not cost the evidence: keep the default
+        found = [Path(state) / "workspace"]
+    return [str(p) for p in found]
+
+
+# What an OpenClaw workspace holds that says what the agent was told and remembered: its
+# top-level files (AGENTS.md, SOUL.md, BOOTSTRAP.md, MEMORY.md, USER.md, TOOLS.md, ...) and
+# these trees. Not the rest: a workspace is often a code checkout (its skills/ are listed).
+WORKSPACE_TREES = ("memory", ".openclaw")
+
+
+def _add_workspace(plan: CollectionPlan, workspace: str) -> None:
+    if not os.path.isdir(workspace):
+        plan.missing.append((workspace, "workspace does not exist"))
+        return
+    try:
+        names = sorted(os.listdir(workspace))
+    except OSError as err:
+        plan.missing.append((workspace, _reason(err)))
+        return
+    for name in names:
+        path = os.path.join(workspace, name)
+        # Secret stores (.env) are not evidence: their values are rotated, not kept.
+        if name.startswith(".env"):
+            continue
+        if os.path.isfile(path) and not os.path.islink(path):
+            plan.add_file(path)
+    for tree in WORKSPACE_TREES:
+        if os.path.isdir(os.path.join(workspace, tree)):
+            plan.add_tree(os.path.join(workspace, tree))
+
+
 def build_plan(
-    layout: AgentLayout, settings: EvidenceSettings, params: SnapshotParams
+    layout: AgentLayout,
+    settings: EvidenceSettings,
+    params: SnapshotParams,
+    service_logs: Sequence[str] = (),
 ) -> CollectionPlan:
-    """List what a snapshot would collect. Reads directory entries only; runs nothing."""
+    """List what a snapshot would collect. Reads directory entries (and the config, for the
+    workspaces) only; runs nothing. ``service_logs`` are the gateway's stdout/stderr logs its
+    supervisor keeps (see ``responders.host.service.supervised_log_files``)."""
     plan = CollectionPlan()
     home = os.path.abspath(os.path.expanduser(layout.user_home)) if layout.user_home else None
     states = [os.path.abspath(os.path.expanduser(s)) for s in layout.state_dirs]
@@ -269,8 +320,11 @@ def build_plan(
         for name in CONFIG_NAMES:
             for match in sorted(glob.glob(os.path.join(s, f"{name}.json*"))):
                 plan.add_file(match)
-        for sub in ("cron", "devices", "nodes"):
+        # identity/: this host's device key and device tokens (what a paired peer trusts).
+        for sub in ("cron", "devices", "nodes", "identity"):
             plan.add_tree(os.path.join(state, sub))
+        for workspace in _workspaces(state, home):
+            _add_workspace(plan, workspace)
         plan.add_path(os.path.join(state, "exec-approvals.json"))
         plan.add_glob(os.path.join(s, "credentials", "*-allowFrom.json"))
         plan.add_glob(os.path.join(s, "credentials", "*-pairing.json"))
@@ -280,6 +334,12 @@ def build_plan(
                 plan.listings.append(root)
             else:
                 plan.missing.append((root, "does not exist"))
+
+    # What the gateway printed, as its supervisor keeps it (looked up after the stop: the
+    # volatile pass stays off that path, and a stop does not restart supervisord, which is
+    # when it would delete AUTO logs).
+    for log in service_logs:
+        plan.add_file(log)
 
     root = settings.system_root
     if home:
@@ -1002,9 +1062,16 @@ class SnapshotAction(Action):
             n += 1
         return path
 
+    def _service_logs(self) -> list[str]:
+        if self.params.volatile:
+            return []  # on the panic path before the stop; the full pass collects them
+        from responders.host.service import supervised_log_files
+
+        return supervised_log_files(self.context.settings)
+
     def plan(self, target: str) -> Planned:
         layout, evidence = self._settings()
-        collection = build_plan(layout, evidence, self.params)
+        collection = build_plan(layout, evidence, self.params, self._service_logs())
         max_file, max_total = self._caps(evidence)
         # A dry run has no incident yet: name the archive the way a real run would.
         archive: Path | str = (
@@ -1043,7 +1110,7 @@ class SnapshotAction(Action):
     def execute(self, target: str) -> Collected | Failed:
         layout, evidence = self._settings()
         started_at = utc_now()
-        collection = build_plan(layout, evidence, self.params)
+        collection = build_plan(layout, evidence, self.params, self._service_logs())
         max_file, max_total = self._caps(evidence)
         path = self.archive_path()
         make_private_dir(path.parent)

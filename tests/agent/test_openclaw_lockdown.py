@@ -11,7 +11,12 @@ import pytest
 
 from clawback.inventory import load_config
 from responders.interface import Done, Skipped
-from responders.openclaw import LockdownAction, LockdownParams, OpenClawResponder
+from responders.openclaw import (
+    LOOPBACK_PROXIES,
+    LockdownAction,
+    LockdownParams,
+    OpenClawResponder,
+)
 
 from .conftest import AgentHost, mode_of, sha256_of, tree_digest
 
@@ -41,11 +46,18 @@ def action(host: AgentHost, **params: bool) -> LockdownAction:
     return LockdownAction(context, LockdownParams(**params))
 
 
+def approval_edit(config: Path) -> str:
+    return (f'{config}: gateway.trustedProxies: add "127.0.0.0/8", "::1/128" (new devices, the '
+            "local CLI and the gateway's own tools too, then wait for `openclaw devices "
+            "approve`)")
+
+
 def expected_edits(host: AgentHost) -> set[str]:
     state = host.home.state_dir
     config, channels = state / "openclaw.json", state / "channels.json5"
     store = state / "credentials" / "discord-work-allowFrom.json"
     return {
+        approval_edit(config),
         f'{config}: gateway.bind: "lan" → "loopback"',
         f'{config}: gateway.tailscale.mode: "funnel" → "off"',
         f'{channels}: telegram.dmPolicy: "open" → "disabled"',
@@ -69,8 +81,11 @@ def test_plan_lists_the_exact_edits_and_changes_nothing(exposed: AgentHost) -> N
     main = plans[str(exposed.home.state_dir)]
     assert set(main.commands) == expected_edits(exposed)
     assert len(main.commands) == len(expected_edits(exposed))
-    others = [p for t, p in plans.items() if t != str(exposed.home.state_dir)]
-    assert all(p.commands == () for p in others)
+    # The profile's config only lacks the approval; the Clawdbot-era one is left as it is.
+    profile = exposed.home.root / "home" / "agent" / ".openclaw-work"
+    assert plans[str(profile)].commands == (approval_edit(profile / "openclaw.json"),)
+    legacy = exposed.home.root / "home" / "agent" / ".clawdbot"
+    assert plans[str(legacy)].commands == ()
     assert tree_digest(exposed.home.root, exposed.incident_dir) == digest
 
 
@@ -92,6 +107,7 @@ def test_execute_makes_exactly_those_edits_keeping_comments(exposed: AgentHost) 
     want["channels"]["telegram"]["dmPolicy"] = "disabled"
     want["channels"]["telegram"]["allowFrom"] = ["123456789"]
     want["channels"]["whatsapp"]["dmPolicy"] = "disabled"
+    want["gateway"]["trustedProxies"] = list(LOOPBACK_PROXIES)
     assert merged == want  # nothing else moved: groups."*".requireMention is still there
     assert merged["channels"]["whatsapp"]["groups"] == {"*": {"requireMention": True}}
     store = json.loads(files[2].read_text())
@@ -104,9 +120,12 @@ def test_execute_makes_exactly_those_edits_keeping_comments(exposed: AgentHost) 
         pyjson5.decode(path.read_text())
     assert "// opened for the phone" in files[0].read_text()
     assert "// anyone" in files[1].read_text()
-    # The config file changed in those two values only.
+    # The config file changed in those two values and the one new member only.
     assert files[0].read_text() == before[files[0]].decode().replace(
-        'bind: "lan"', 'bind: "loopback"').replace('mode: "funnel"', 'mode: "off"')
+        'bind: "lan"', 'bind: "loopback"').replace('mode: "funnel"', 'mode: "off"').replace(
+        "controlUi: { enabled: true, allowInsecureAuth: false },\n",
+        "controlUi: { enabled: true, allowInsecureAuth: false },\n"
+        '    trustedProxies: ["127.0.0.0/8","::1/128"],\n')
 
     backups = {b["file"]: b for b in outcome.facts["backups"]}
     assert set(backups) == {str(p) for p in files}
@@ -128,9 +147,8 @@ def test_a_second_lockdown_has_nothing_to_do(exposed: AgentHost) -> None:
 
 
 def test_switches_limit_the_edits(exposed: AgentHost) -> None:
-    plan = action(exposed, freeze_channels=False, tailscale_off=False).plan(
-        str(exposed.home.state_dir)
-    )
+    plan = action(exposed, freeze_channels=False, tailscale_off=False,
+                  devices_need_approval=False).plan(str(exposed.home.state_dir))
     assert plan.commands == (f'{exposed.home.state_dir / "openclaw.json"}: '
                              'gateway.bind: "lan" → "loopback"',)
 
@@ -138,7 +156,39 @@ def test_switches_limit_the_edits(exposed: AgentHost) -> None:
 def test_an_unknown_bind_value_is_not_echoed(exposed: AgentHost) -> None:
     config = exposed.home.state_dir / "openclaw.json"
     edit(config, 'bind: "lan"', 'bind: "s3cr3t-looking-host"')
-    plan = action(exposed, freeze_channels=False, tailscale_off=False).plan(
-        str(exposed.home.state_dir)
-    )
+    plan = action(exposed, freeze_channels=False, tailscale_off=False,
+                  devices_need_approval=False).plan(str(exposed.home.state_dir))
     assert plan.commands == (f'{config}: gateway.bind: (an unrecognised value) → "loopback"',)
+
+
+def test_loopback_proxies_are_added_to_a_list_the_owner_keeps(exposed: AgentHost) -> None:
+    config = exposed.home.state_dir / "openclaw.json"
+    edit(config, "tailscale: {", 'trustedProxies: ["10.0.0.5", "::1/128"], // the LB\n'
+         "    tailscale: {")
+    lockdown = action(exposed, freeze_channels=False, tailscale_off=False, bind_loopback=False)
+    plan = lockdown.plan(str(exposed.home.state_dir))
+    assert plan.commands == (approval_edit(config).replace(', "::1/128"', ""),)
+
+    outcome = lockdown.execute(str(exposed.home.state_dir))
+
+    assert isinstance(outcome, Done), outcome
+    merged = load_config(config).merged
+    assert merged["gateway"]["trustedProxies"] == ["10.0.0.5", "::1/128", "127.0.0.0/8"]
+    assert "// the LB" in config.read_text()
+
+
+def test_lockdown_without_configured_state_dirs_uses_the_discovered_ones(
+    exposed: AgentHost,
+) -> None:
+    context = exposed.context()
+    agent = {k: v for k, v in context.settings["agent"].items() if k != "state_dirs"}
+    import dataclasses
+
+    bare = dataclasses.replace(context, settings={**context.settings, "agent": agent})
+    lockdown = LockdownAction(bare, LockdownParams())
+
+    assert lockdown.targets() == [str(p) for p in exposed.home.state_dirs]
+    outcome = lockdown.execute(str(exposed.home.state_dir))
+    assert isinstance(outcome, Done), outcome
+    assert load_config(exposed.home.state_dir / "openclaw.json").merged["gateway"]["bind"] == (
+        "loopback")

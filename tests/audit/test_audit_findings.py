@@ -356,3 +356,35 @@ def test_evidence_the_auditor_cannot_read_is_reported(sample: SampleHome, tmp_pa
             openclaw=(),
         ).ids()
     )
+
+
+def test_backups_holding_the_secret_in_use_are_not_old_secrets(tmp_path: Path) -> None:
+    """After a rotation every .bak copy holds the new token: that is no old secret surviving.
+    A value no config, dotenv or unit uses any more is."""
+    import secrets as random
+
+    home = tmp_path / "home"
+    state = home / ".openclaw"
+    state.mkdir(parents=True, mode=0o700)
+    current, old = random.token_hex(24), random.token_hex(24)
+
+    def config(token: str) -> str:
+        return json.dumps({"gateway": {"mode": "local", "auth": {"mode": "token",
+                                                                  "token": token}}})
+
+    (state / "openclaw.json").write_text(config(current))
+    (state / "openclaw.json.bak").write_text(config(current))
+    (state / "openclaw.json.bak.1").write_text(config(old))
+    for path in state.iterdir():
+        path.chmod(0o600)
+    report = run_audit(user_home=home, settings={"agent": {"user_home": str(home)}},
+                       host=HostSystem(root=tmp_path / "root", live=False), openclaw=())
+
+    found = report.by_id("secrets.in_config_backups")
+    by_title = {f.title: f for f in found}
+    survivors = by_title["Old secrets survive in openclaw.json.bak* copies"]
+    assert survivors.severity is Severity.HIGH
+    assert [loc.path for loc in survivors.locations] == [str(state / "openclaw.json.bak.1")]
+    copies = by_title["openclaw.json.bak* copies hold the secrets in use"]
+    assert copies.severity is Severity.LOW
+    assert [loc.path for loc in copies.locations] == [str(state / "openclaw.json.bak")]

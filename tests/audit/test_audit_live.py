@@ -144,3 +144,36 @@ def test_a_root_gateway_of_this_home_on_loopback_is_still_reported(
         hardened, tmp_path, listen="127.0.0.1", as_uid=None, nft_rules=DROP_INPUT
     )
     assert ids(report) == {"contain.manual_only", "process.gateway_root"}
+
+
+def test_a_config_binding_lan_with_a_loopback_listener_is_worded_as_what_runs(
+    weak: AuditedHome, tmp_path: Path
+) -> None:
+    # `openclaw gateway --bind loopback` overrides gateway.bind = "lan" in the config.
+    report = audit_in_namespace(weak, tmp_path, listen="127.0.0.1", as_uid=NOBODY,
+                                nft_rules=DROP_INPUT)
+    (bind,) = [f for f in report["findings"] if f["id"] == "gateway.bind_exposed"]
+    assert bind["severity"] == "medium"
+    assert "running gateway does not" in bind["title"]
+    assert any("listens on loopback only" in line for line in bind["evidence"])
+    assert "gateway.listener_exposed" not in ids(report)
+
+
+def test_a_gateway_supervisord_runs_has_a_stop_path_without_unit_files(
+    hardened: AuditedHome, tmp_path: Path
+) -> None:
+    from clawback.audit import HostSystem, run_audit
+    from clawback.sandbox.supervisor import start_supervisord
+    from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
+
+    for unit in (hardened.user_home / ".config" / "systemd" / "user").glob("*"):
+        unit.unlink()
+    port = free_port()
+    hardened.settings["agent"]["gateway_port"] = port
+    config = hardened.state_dir / "openclaw.json"
+    argv = gateway_argv(port, tmp_path / "locks", str(config))
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": argv}):
+        assert wait_until(lambda: port_open(port))
+        report = run_audit(user_home=hardened.user_home, settings=hardened.settings,
+                           host=HostSystem(root=hardened.host_root, live=True), openclaw=())
+    assert "contain.no_stop_path" not in report.ids()

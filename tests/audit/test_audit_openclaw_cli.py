@@ -124,3 +124,24 @@ def test_merge_folds_covered_ids_and_keeps_the_rest(hardened: AuditedHome) -> No
     assert by_id["models.weak_tier"].evidence == ("a", "b")
     assert by_id["gateway.probe_failed"].severity is Severity.CRITICAL
     assert by_id["gateway.probe_failed"].source == "openclaw"
+
+
+def test_a_folded_critical_keeps_its_severity(weak: AuditedHome) -> None:
+    """OpenClaw's critical, folded into a clawback finding of lower severity, raises it."""
+    report = weak.audit()
+    from clawback.audit.context import AuditContext, HostSystem
+
+    ours = {f.check_id: f for f in report if f.source == "clawback"}
+    assert ours["gateway.bind_exposed"].severity is Severity.HIGH
+    ctx = AuditContext(weak.user_home, None, weak.settings, {}, HostSystem(live=False))
+    outcome = OpenClawRun(command=("openclaw",), findings=[
+        {"checkId": "gateway.bind_no_auth", "severity": "critical", "title": "Exposed",
+         "detail": "bind lan, no usable auth"},
+    ])
+
+    merged = {f.check_id: f for f in merge(ctx, list(report.findings), outcome)}
+
+    assert "gateway.bind_no_auth" not in merged  # folded, not listed twice
+    bind = merged["gateway.bind_exposed"]
+    assert bind.severity is Severity.CRITICAL
+    assert "gateway.bind_no_auth" in bind.openclaw_ids

@@ -102,6 +102,17 @@ def test_demo_contains_the_sandbox_and_exits_zero(demo_run: DemoRun) -> None:
     assert demo_run.seconds < 60
 
 
+def test_the_owners_restart_proves_the_gateway_rotation(demo_run: DemoRun) -> None:
+    """After contain the gateway stays down through `supervisorctl update`; started again on
+    purpose it refuses the old gateway and hooks tokens and takes the new ones."""
+    restart = demo_run.demo["restart"]
+    assert restart["after_update"] == "STOPPED"
+    assert {p["kind"]: (p["old"], p["new"]) for p in restart["probes"]} == {
+        "openclaw:gateway_token": (401, 200),
+        "openclaw:hooks_token": (401, 200),
+    }
+
+
 def test_no_outcome_failed(demo_run: DemoRun) -> None:
     failed = [
         f"{r['action']} {r['target']}: {r['summary']}"

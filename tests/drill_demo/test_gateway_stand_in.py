@@ -159,3 +159,42 @@ def assert_no_planted_value(gateway: RunningGateway, *texts: str) -> None:
     for planted in gateway.home.planted:
         for text in (*texts, log):
             assert planted.value not in text, f"{fingerprint(planted.value)} leaked"
+
+
+def _post(url: str, token: str, **headers: str) -> int:
+    import urllib.request
+
+    request = urllib.request.Request(url, data=b"{}", method="POST", headers={
+        **({"Authorization": f"Bearer {token}"} if token else {}), **headers,
+        "Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+def test_the_gateway_and_hooks_tokens_are_checked_as_the_real_gateway_does(
+    gateway: RunningGateway,
+) -> None:
+    """Bearer gateway.auth.token on /tools/invoke, hooks.token on /hooks/wake, read at start:
+    rewriting the config does not change what the running gateway accepts."""
+    home = gateway.home
+    config = str(home.config_path)
+
+    def planted(kind: str, key: str) -> str:
+        return next(p.value for p in home.planted if p.kind == kind and any(
+            loc.path == config and loc.key == key for loc in p.locations))
+
+    token = planted("openclaw:gateway_token", "gateway.auth.token")
+    hooks = planted("openclaw:hooks_token", "hooks.token")
+    invoke, wake = f"{gateway.url}/tools/invoke", f"{gateway.url}/hooks/wake"
+    assert _post(invoke, token) == 200
+    assert _post(invoke, hooks) == 401 and _post(invoke, "") == 401
+    assert _post(invoke, token + "x") == 401
+    assert _post(wake, hooks) == 200 and _post(wake, "", **{"x-openclaw-token": hooks}) == 200
+    assert _post(wake, token) == 401
+    home.config_path.write_text(home.config_path.read_text().replace(token, "r" * 48))
+    assert _post(invoke, token) == 200  # until it restarts, as the real one
+    assert token not in gateway.log.read_text()

@@ -58,6 +58,11 @@ def hook(event, args):
         seen["modules"] = sorted(sys.modules)
 sys.addaudithook(hook)
 sys.argv = ["clawback", *sys.argv[2:]]
+# Progress is rendered at the first action or after RENDER_DEADLINE_S, whichever comes first.
+# On a loaded machine the stop can come after that deadline, and the renderer's thread then
+# rightly imports rich: what is measured here is what the path to the stop itself loads.
+import clawback.console
+clawback.console.RENDER_DEADLINE_S = 3600.0
 from clawback import cli
 try:
     cli.main()

@@ -84,6 +84,12 @@ def test_full_snapshot_extracts_with_tar_and_every_member_matches(
         state / "credentials" / "telegram-pairing.json",
         state / "extensions" / "evil-plugin" / "package.json",
         state / "skills" / "weather" / "SKILL.md",
+        state / "workspace" / "AGENTS.md",
+        state / "workspace" / "SOUL.md",
+        state / "workspace" / "BOOTSTRAP.md",
+        state / "workspace" / "memory" / "2026-11-21.md",
+        state / "identity" / "device.json",
+        state / "identity" / "device-auth.json",
         home / ".config" / "systemd" / "user" / "openclaw-gateway.service",
         home / ".config" / "systemd" / "user" / "openclaw-gateway.service.bak",
         home / "Library" / "LaunchAgents" / "ai.openclaw.gateway.plist",
@@ -99,6 +105,7 @@ def test_full_snapshot_extracts_with_tar_and_every_member_matches(
     assert missing == []
     # Secret stores that are not evidence stay out.
     assert str(state / ".env") not in collected
+    assert str(state / "workspace" / ".env") not in collected
     assert str(state / "credentials" / "oauth.json") not in collected
     # Big and node_modules files of extensions are hashed into the listing, not stored.
     bundle = state / "extensions" / "evil-plugin" / "bundle.js"
@@ -341,6 +348,63 @@ def test_volatile_snapshot_keeps_log_tails_locks_processes_and_sockets(
     sockets = json.loads((out / items["psutil:sockets"].stored_path).read_text())  # type: ignore[attr-defined]
     assert os.getpid() in sockets["gateway_listener_pids"]
     assert sockets["gateway_port"] == port
+
+
+def test_the_supervisors_logs_of_the_gateway_are_evidence(
+    fake_host: FakeHost, tmp_path: Path
+) -> None:
+    from clawback.sandbox.supervisor import start_supervisord
+
+    program = [sys.executable, "-c", "print('gateway says hello', flush=True); "
+               "import time; time.sleep(300)"]
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": program}) as supervisor:
+        out_log = supervisor.workdir / "openclaw-gateway.out.log"
+        deadline = time.monotonic() + 30
+        while b"hello" not in out_log.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        service = {"kind": "supervisord", "name": "openclaw-gateway",
+                   "socket": str(supervisor.socket_path),
+                   "supervisor_config": str(supervisor.config_path)}
+        settings = fake_host.settings()
+        settings["agent"]["services"] = [service]
+        context = ResponderContext(incident_id=INCIDENT_ID, incident_dir=fake_host.incident_dir,
+                                   settings=settings)
+        live = SnapshotAction(context, SnapshotParams(volatile=True, system_artifacts=False))
+        volatile = live.execute("localhost")
+        # Removed from the running supervisord (as a stop does): its config still says where.
+        supervisor.rpc().supervisor.stopProcessGroup("openclaw-gateway", True)
+        supervisor.rpc().supervisor.removeProcessGroup("openclaw-gateway")
+        full = SnapshotAction(context, SnapshotParams(system_artifacts=False)).execute("localhost")
+
+    assert isinstance(full, Collected) and isinstance(volatile, Collected)
+    collected = by_source(full)
+    assert str(out_log) in collected
+    assert str(supervisor.workdir / "openclaw-gateway.err.log") in collected
+    # Not on the panic path: the volatile pass before the stop does not look them up.
+    assert str(out_log) not in by_source(volatile)
+
+
+def test_supervisor_logs_are_found_without_configured_services(
+    fake_host: FakeHost, tmp_path: Path
+) -> None:
+    """No [[agent.services]]: a running supervisord whose config has the gateway's program
+    (by name or command) is found, even after the stop removed the program from it."""
+    from clawback.sandbox.supervisor import start_supervisord
+
+    program = [sys.executable, "-c", "print('up', flush=True); import time; time.sleep(300)"]
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": program}) as supervisor:
+        supervisor.rpc().supervisor.stopProcessGroup("openclaw-gateway", True)
+        supervisor.rpc().supervisor.removeProcessGroup("openclaw-gateway")
+        settings = fake_host.settings()
+        settings["agent"].pop("uid")  # whoever runs it
+        context = ResponderContext(incident_id=INCIDENT_ID, incident_dir=fake_host.incident_dir,
+                                   settings=settings)
+        full = SnapshotAction(context, SnapshotParams(system_artifacts=False)).execute("x")
+        assert isinstance(full, Collected), full
+        assert str(supervisor.workdir / "openclaw-gateway.out.log") in by_source(full)
+        settings["agent"]["uid"] = 4242  # an agent the program does not run as
+        other = SnapshotAction(context, SnapshotParams(system_artifacts=False)).execute("x")
+        assert str(supervisor.workdir / "openclaw-gateway.out.log") not in by_source(other)
 
 
 def test_file_that_shrinks_or_grows_while_read(fake_host: FakeHost, tmp_path: Path) -> None:

@@ -61,7 +61,9 @@ def test_missing_binary_says_what_to_install(
         run_command(["systemctl", "stop", "openclaw-gateway.service"])
 
 
-def test_systemd_stop_failure_reads_as_advice_on_a_host_without_systemd() -> None:
+def test_systemd_stop_failure_reads_as_advice_on_a_host_without_systemd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if shutil.which("systemctl", path=":".join(commands.SYSTEM_PATH)) is None:
         pytest.skip("systemctl is not installed; this checks its real failure message")
     if Path("/run/systemd/system").is_dir():
@@ -71,7 +73,14 @@ def test_systemd_stop_failure_reads_as_advice_on_a_host_without_systemd() -> Non
     action = StopServiceAction(
         ResponderContext(settings=settings), StopServiceParams(recheck_seconds=0)
     )
-    outcome = action.execute("systemd:openclaw-gateway-clawbacktest.service")
+    # With no systemd the unit is reported as inert and systemctl is not even asked; to see
+    # systemctl's own failure read as advice, the stop must believe systemd runs.
+    target = "systemd:openclaw-gateway-clawbacktest.service"
+    assert action.execute(target).name == "Skipped"
+    import responders.host.service as stop_service
+
+    monkeypatch.setattr(stop_service, "SYSTEMD_RUNTIME_DIR", str(tmp_path))
+    outcome = action.execute(target)
     assert outcome.name == "Failed"
     assert "systemctl stop openclaw-gateway-clawbacktest.service" in outcome.error
     command = outcome.facts["commands"][0]

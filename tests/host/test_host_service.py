@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from responders.host.service import (
 from responders.interface import ResponderContext, ResponderError
 from tests.host.conftest import (
     AgentHost,
+    as_uid,
     free_port,
     gateway_argv,
     port_open,
@@ -44,9 +46,14 @@ from tests.host.conftest import (
 PLANTED_TOKEN = "oc-gw-token-" + "7f3a9c2e5b1d" * 3
 
 
-def _action(settings: dict, recheck: float | None = 0.3) -> StopServiceAction:
+def _action(settings: dict, recheck: float | None = 0.3, incident_dir: Path | None = None
+            ) -> StopServiceAction:
     params = StopServiceParams(recheck_seconds=recheck, term_timeout=3, kill_timeout=2)
-    return StopServiceAction(ResponderContext(settings=settings), params)
+    # An incident directory for the backups a final supervisord stop keeps.
+    incident_dir = incident_dir or Path(tempfile.mkdtemp(prefix="clawback-test-incident-"))
+    context = ResponderContext(settings=settings, incident_id="test-incident",
+                               incident_dir=incident_dir)
+    return StopServiceAction(context, params)
 
 
 def _stop_then_watch(action: StopServiceAction, target: str) -> tuple[Any, Any]:
@@ -79,12 +86,13 @@ def supervised(tmp_path: Path) -> tuple[SupervisorHandle, int, Path]:
 
 
 def test_supervisord_stop_disables_autorestart_and_the_port_stays_closed(
-    supervised: tuple[SupervisorHandle, int, Path],
+    supervised: tuple[SupervisorHandle, int, Path], tmp_path: Path
 ) -> None:
     handle, port, lock_dir = supervised
     pid = handle.process_info("openclaw-gateway")["pid"]
     service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
-    action = _action({"agent": {"gateway_port": port, "services": [service]}}, recheck=1.5)
+    action = _action({"agent": {"gateway_port": port, "services": [service]}}, recheck=1.5,
+                     incident_dir=tmp_path / "incident")
     assert action.targets() == ["supervisord:openclaw-gateway"]
 
     outcome, again = _stop_then_watch(action, "supervisord:openclaw-gateway")
@@ -110,6 +118,62 @@ def test_supervisord_stop_disables_autorestart_and_the_port_stays_closed(
     assert "openclaw-gateway" not in [
         p["name"] for p in handle.rpc().supervisor.getAllProcessInfo()
     ]
+    # Found from the socket alone: the supervisord listening on it names its config file.
+    persistence = outcome.facts["persistence"]
+    assert persistence["file"] == str(handle.config_path) and persistence["autostart"] == "false"
+    (backup,) = persistence["backups"]
+    assert "autostart=true" in Path(backup["backup"]).read_text()
+
+
+def test_the_stop_survives_supervisorctl_update_and_a_supervisord_restart(
+    supervised: tuple[SupervisorHandle, int, Path], tmp_path: Path
+) -> None:
+    handle, port, _ = supervised
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
+    action = _action({"agent": {"gateway_port": port, "services": [service]}},
+                     incident_dir=tmp_path / "incident")
+    before = handle.config_path.read_text()
+
+    outcome = action.execute("supervisord:openclaw-gateway")
+
+    assert outcome.name == "Done", outcome
+    after = handle.config_path.read_text()
+    changed = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert changed == ["; clawback incident test-incident: kept off", "autostart=false"]
+    update = subprocess.run(
+        [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(handle.config_path),
+         "update"], capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert update.returncode == 0, update.stderr
+    # Each RPC answer comes after a pass of supervisord's loop, which starts autostart
+    # programs: two answers after the update, it has had its chance.
+    for _ in range(2):
+        info = handle.process_info("openclaw-gateway")
+    assert (info["statename"], info["pid"]) == ("STOPPED", 0)
+    handle.restart()
+    for _ in range(2):
+        info = handle.process_info("openclaw-gateway")
+    assert (info["statename"], info["pid"]) == ("STOPPED", 0)
+    assert not port_open(port)
+
+
+def test_a_supervisord_whose_config_is_unknown_is_stopped_and_left_to_a_human(
+    supervised: tuple[SupervisorHandle, int, Path], tmp_path: Path
+) -> None:
+    handle, port, _ = supervised
+    missing = tmp_path / "elsewhere" / "supervisord.conf"
+    service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path),
+               "supervisor_config": str(missing)}
+    action = _action({"agent": {"gateway_port": port, "services": [service]}},
+                     incident_dir=tmp_path / "incident")
+
+    outcome = action.execute("supervisord:openclaw-gateway")
+
+    assert outcome.name == "ManualRequired", outcome
+    assert outcome.facts["proof"]["pids_after"] == [] and not port_open(port)
+    assert "autostart=false" in outcome.instructions
+    assert "[program:openclaw-gateway]" in outcome.instructions
+    assert str(missing) in outcome.instructions
 
 
 def test_a_stop_supervisord_proves_final_is_rechecked_for_one_supervisor_tick(
@@ -166,7 +230,7 @@ def test_discovery_finds_the_supervised_gateway_and_stops_it_through_supervisord
     argv = gateway_argv(agent_host.port, agent_host.lock_dir, uid=agent_host.uid)
     with start_supervisord(tmp_path / "sv", {"openclaw-gateway": argv}) as handle:
         assert wait_until(lambda: port_open(agent_host.port))
-        action = _action(agent_host.settings(), recheck=1.5)
+        action = _action(agent_host.settings(), recheck=1.5, incident_dir=tmp_path / "incident")
 
         assert action.targets() == ["supervisord:openclaw-gateway"]
         planned = action.plan("supervisord:openclaw-gateway")
@@ -175,6 +239,10 @@ def test_discovery_finds_the_supervised_gateway_and_stops_it_through_supervisord
         assert outcome.name == "Done", outcome
         found = outcome.facts["found"]
         assert found["socket"] == str(handle.socket_path) and found["supervisord_pid"] == handle.pid
+        assert found["supervisor_config"] == str(handle.config_path)
+        assert outcome.facts["persistence"]["autostart"] == "false"
+        assert any("autostart=false in [program:openclaw-gateway]" in line
+                   for line in planned.commands)
         assert any("removeProcessGroup" in line for line in planned.commands)
         assert outcome.facts["proof"]["pids_after"] == []
         assert not port_open(agent_host.port)
@@ -237,6 +305,80 @@ def test_lock_file_alone_is_enough_to_find_and_stop_a_bare_gateway(
     assert proc.wait(timeout=5) == 0
     assert not lock.exists() and not port_open(agent_host.port)
     assert PLANTED_TOKEN not in json.dumps(outcome.facts, default=str) + outcome.detail
+
+
+# The shape of `openclaw gateway` in 2026.2.26: a CLI process titled "openclaw" that started
+# the gateway and waits. This one keeps waiting after its child is gone, so only a stop that
+# finds the wrapper gets rid of it.
+WRAPPER = """
+import ctypes, os, subprocess, sys, time
+ctypes.CDLL(None).prctl(15, b"openclaw", 0, 0, 0)
+# The stand-in needs only the standard library: the system's Python, which this uid can
+# always run (a venv's interpreter may be a link into a home it cannot enter).
+python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+subprocess.call([python, *sys.argv[2:]])
+time.sleep(600)
+"""
+
+
+def test_the_openclaw_wrapper_is_stopped_with_the_gateway(agent_host: AgentHost) -> None:
+    argv = gateway_argv(agent_host.port, agent_host.lock_dir)
+    wrapper = subprocess.Popen(
+        as_uid(agent_host.uid, [sys.executable, "-c", WRAPPER, *argv]),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    agent_host.processes.append(wrapper)
+    assert wait_until(lambda: port_open(agent_host.port))
+    assert wait_until(lambda: any(agent_host.lock_dir.glob("gateway.*.lock")))
+    action = _action(agent_host.settings())
+    (target,) = action.targets()
+
+    outcome = action.execute(target)
+
+    assert outcome.name == "Done", outcome
+    found = {p["pid"]: p["found_by"] for p in outcome.facts["processes_before"]}
+    assert found[wrapper.pid] == [f"openclaw wrapper of pid {_child_pid(found, wrapper.pid)}"]
+    assert wrapper.wait(timeout=10) != 0  # terminated, not left waiting
+
+
+def _child_pid(found: dict[int, list[str]], wrapper: int) -> int:
+    (child,) = [pid for pid in found if pid != wrapper]
+    return child
+
+
+def _port_pair() -> int:
+    """A port P with P+2 free too (the gateway's browser-control side port)."""
+    import socket
+
+    for _ in range(100):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 2))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free port pair")
+
+
+def test_a_side_port_left_open_by_the_agent_fails_the_proof(agent_host: AgentHost) -> None:
+    agent_host.port = _port_pair()
+    agent_host.start_gateway()
+    side = subprocess.Popen(
+        as_uid(agent_host.uid, [sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                                str(agent_host.port + 2)]),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    agent_host.processes.append(side)
+    assert wait_until(lambda: port_open(agent_host.port + 2))
+    action = _action(agent_host.settings())
+    (target,) = action.targets()
+
+    outcome = action.execute(target)
+
+    assert outcome.name == "Failed", outcome
+    assert side.pid in outcome.facts["proof"]["listeners_after"]
+    assert "still has a listener" in outcome.error
 
 
 def test_a_recycled_pid_in_a_stale_pid_file_is_not_killed(tmp_path: Path) -> None:
@@ -302,7 +444,7 @@ def test_a_retried_supervisord_stop_finds_it_already_removed_and_succeeds(
     handle, port, lock_dir = supervised
     service = {"kind": "supervisord", "name": "openclaw-gateway", "socket": str(handle.socket_path)}
     settings = {"agent": {"gateway_port": port, "tmp_dirs": [str(tmp_path)], "services": [service]}}
-    action = _action(settings)
+    action = _action(settings, incident_dir=tmp_path / "incident")
     target = "supervisord:openclaw-gateway"
     assert action.execute(target).name == "Done"
 
@@ -311,12 +453,15 @@ def test_a_retried_supervisord_stop_finds_it_already_removed_and_succeeds(
 
     assert again.name == "Done", again
     assert again.detail.startswith("found already removed supervisord openclaw-gateway")
-    assert again.facts["persistence"].startswith("already removed from supervisord")
-    assert again.facts["commands"] == [
-        {"rpc": "supervisor.getProcessInfo", "args": ["openclaw-gateway"],
-         "server": f"unix://{handle.socket_path}", "result": "already removed",
-         "programs": "none"}
-    ]
+    (call,) = again.facts["commands"]
+    assert {k: v for k, v in call.items() if k != "detail"} == {
+        "rpc": "supervisor.getProcessInfo", "args": ["openclaw-gateway"],
+        "server": f"unix://{handle.socket_path}", "result": "already removed",
+        "programs": "none"}
+    assert call["detail"].startswith("already removed from supervisord")
+    # Still final: the config keeps the program off (the first attempt's edit holds).
+    persistence = again.facts["persistence"]
+    assert persistence["autostart"] == "false" and persistence["edited"] == []
     assert again.facts["proof"]["pids_after"] == [] and not again.facts["proof"]["port_open_after"]
     assert again.facts["proof"]["supervisor_state_after"] == "removed"
     assert not port_open(port) and not list(lock_dir.glob("gateway.*.lock"))
@@ -357,6 +502,50 @@ def test_a_stranger_on_the_gateway_port_is_not_taken_for_the_gateway(
     assert stranger.poll() is None
 
 
+def _stray_unit(agent_host: AgentHost) -> Path:
+    """The unit `openclaw gateway install` leaves (0644, the token in clear) in the home."""
+    home = agent_host.tmp_dir / "home"
+    unit = home / ".config" / "systemd" / "user" / "openclaw-gateway.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/usr/bin/node /x/openclaw/dist/index.js gateway\n"
+                    f"Environment=OPENCLAW_GATEWAY_TOKEN={PLANTED_TOKEN}\n")
+    os.chown(home, agent_host.uid, agent_host.uid)
+    return unit
+
+
+def test_a_user_unit_with_no_systemd_behind_it_is_reported_not_failed(
+    agent_host: AgentHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = _stray_unit(agent_host)
+    monkeypatch.setattr("responders.host.service.SYSTEMD_RUNTIME_DIR",
+                        str(agent_host.tmp_dir / "no-systemd-here"))
+    action = _action(agent_host.settings())
+    target = f"systemd-user:{agent_host.uid}/openclaw-gateway.service"
+    assert action.targets() == [target]
+
+    planned = action.plan(target)
+    outcome = action.execute(target)
+
+    assert outcome.name == "Skipped", outcome
+    assert "no systemd runs on this host" in outcome.reason and str(unit) in outcome.reason
+    assert "would only report" in planned.detail and not planned.commands
+
+
+def test_a_user_unit_whose_user_manager_is_down_is_left_to_a_human(
+    agent_host: AgentHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unit = _stray_unit(agent_host)
+    booted = agent_host.tmp_dir / "run-systemd-system"
+    booted.mkdir()
+    monkeypatch.setattr("responders.host.service.SYSTEMD_RUNTIME_DIR", str(booted))
+    action = _action(agent_host.settings())
+
+    outcome = action.execute(f"systemd-user:{agent_host.uid}/openclaw-gateway.service")
+
+    assert outcome.name == "ManualRequired", outcome
+    assert "next login" in outcome.instructions and str(unit) in outcome.instructions
+
+
 def test_unknown_kind_is_refused_with_the_kinds_and_how_to_name_it() -> None:
     with pytest.raises(ResponderError) as raised:
         services_from_settings([{"kind": "runit", "name": "openclaw-gateway"}])
@@ -371,6 +560,10 @@ def test_unknown_kind_is_refused_with_the_kinds_and_how_to_name_it() -> None:
 def test_gateway_signature() -> None:
     assert gateway_signature("openclaw-gatewa", ["python3"]) == "process title"
     assert gateway_signature("node", ["openclaw-gateway"]) == "process title"
+    # 2026.2.26 as psutil sees it: the title overwrites argv, padded with empty strings.
+    assert gateway_signature("openclaw-gateway", ["openclaw-gateway", "", ""]) == "process title"
+    # Its wrapper is no gateway by its looks: it is found as the gateway's parent.
+    assert gateway_signature("openclaw", ["openclaw", "", ""]) is None
     real = ["node", "/usr/lib/node_modules/openclaw/dist/index.js", "gateway", "--port", "18789"]
     assert gateway_signature("node", real) == "argv"
     assert gateway_signature("python3", [sys.executable, "-m", "clawback.cli", "contain"]) is None

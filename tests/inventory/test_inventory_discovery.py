@@ -314,3 +314,36 @@ def test_explicit_state_dirs_note_a_service_pointing_elsewhere(fresh_home: objec
         "openclaw-gateway.service" in note and str(home.state_dir) in note
         for note in inventory.notes
     )
+
+
+def test_known_values_are_found_in_every_log_and_audit_file(tmp_path: Path) -> None:
+    """Hex tokens have no pattern: in a log they are found because they are known elsewhere.
+    OpenClaw's config audit log keeps the argv of `openclaw config set hooks.token <token>`."""
+    import secrets
+
+    home = tmp_path / "home"
+    state = home / ".openclaw"
+    (state / "logs").mkdir(parents=True)
+    gateway, hooks = secrets.token_hex(24), secrets.token_hex(24)
+    (state / "openclaw.json").write_text(json.dumps(
+        {"gateway": {"auth": {"mode": "token", "token": gateway}},
+         "hooks": {"enabled": True, "token": hooks}}))
+    argv = ["/usr/bin/node", "/usr/lib/node_modules/openclaw/openclaw.mjs", "config", "set",
+            "hooks.token", hooks]
+    audit = state / "logs" / "config-audit.jsonl"
+    audit.write_text(json.dumps({"event": "config.write", "argv": argv[:2]}) + "\n"
+                     + json.dumps({"event": "config.write", "argv": argv}) + "\n")
+    tmp = tmp_path / "tmp"
+    (tmp / "openclaw").mkdir(parents=True)
+    log = tmp / "openclaw" / "openclaw-2026-12-06.log"
+    # The gateway token once, and once as the start of a longer token (not the secret).
+    log.write_text(f'{{"msg":"probe ok"}}\n{{"auth":"{gateway}"}}\n{{"id":"{gateway}ff00"}}\n')
+
+    inventory = discover(user_home=home, tmp_dirs=[tmp])
+
+    by_key = {c.kind: c for c in inventory.credentials}
+    assert Location(str(audit), "line 2") in by_key["openclaw:hooks_token"].locations
+    gateway_places = by_key["openclaw:gateway_token"].locations
+    assert Location(str(log), "line 2") in gateway_places
+    assert Location(str(log), "line 3") not in gateway_places
+    assert len(inventory.credentials) == 2

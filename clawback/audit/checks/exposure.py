@@ -61,21 +61,47 @@ def auth_mode(config: InstallConfig) -> str | None:
     openclaw_ids=("gateway.bind_no_auth", "gateway.bind_network_accessible"),
 )
 def bind_exposed(ctx: AuditContext) -> Iterator[Hit]:
+    live_loopback = _live_loopback_only(ctx)
     for config in _configs(ctx):
         if not is_exposed(config):
             continue
         bind = dig(config.merged, "gateway.bind")
         mode = auth_mode(config)
         unauthenticated = mode == "none"
+        evidence = [
+            f"{config.where('gateway.bind')} = {bind!r}"
+            + ("" if bind == "lan" else " (may bind a non-loopback address)"),
+            f"{config.where('gateway.auth.mode')} = {mode!r}",
+        ]
+        if live_loopback and not unauthenticated:
+            # `--bind loopback` on the command line overrides the config: nothing listens
+            # beyond loopback now, but the next start without that flag will.
+            yield Hit(
+                evidence=(*evidence, f"the running gateway listens on loopback only "
+                          f"({', '.join(live_loopback)}): its command line overrides the "
+                          "config, which a start without --bind loopback would apply"),
+                locations=(config.location("gateway.bind"),),
+                severity=Severity.MEDIUM,
+                title="Gateway config binds beyond loopback (the running gateway does not)",
+            )
+            continue
         yield Hit(
-            evidence=(
-                f"{config.where('gateway.bind')} = {bind!r}"
-                + ("" if bind == "lan" else " (may bind a non-loopback address)"),
-                f"{config.where('gateway.auth.mode')} = {mode!r}",
-            ),
+            evidence=tuple(evidence),
             locations=(config.location("gateway.bind"),),
             severity=Severity.CRITICAL if unauthenticated else None,
         )
+
+
+def _live_loopback_only(ctx: AuditContext) -> list[str]:
+    """Where this install's running gateway listens, when every address is loopback; empty
+    when nothing of it runs, the host is not looked at, or it listens anywhere else."""
+    from clawback.audit.checks.host import gateway_processes
+
+    addresses = [a for p in gateway_processes(ctx) for a in p.listening]
+    if not addresses:
+        return []
+    hosts = [a.rsplit(":", 1)[0] for a in addresses]
+    return sorted(set(addresses)) if all(_is_loopback(h) for h in hosts) else []
 
 
 @check(

@@ -209,6 +209,23 @@ def evidence_unreadable(ctx: AuditContext) -> Iterator[Hit]:
         yield Hit(evidence=tuple(unreadable))
 
 
+def _supervised_now(ctx: AuditContext) -> bool:
+    """Whether a running gateway of this install is under a supervisor contain stops it
+    through (supervisord, systemd, docker): then there is a stop path, unit file or not."""
+    import psutil
+
+    from clawback.audit.checks.host import gateway_processes
+    from responders.host.service import manager_of
+
+    for facts in gateway_processes(ctx):
+        try:
+            if manager_of(psutil.Process(facts.pid)) is not None:
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
 @check(
     "contain.no_stop_path",
     Severity.MEDIUM,
@@ -221,7 +238,7 @@ def no_stop_path(ctx: AuditContext) -> Iterator[Hit]:
     if not ctx.configs:
         return
     configured = ctx.agent_settings.get("services")
-    if ctx.inventory.services or configured:
+    if ctx.inventory.services or configured or _supervised_now(ctx):
         return
     yield Hit(
         evidence=(

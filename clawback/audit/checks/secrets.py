@@ -9,6 +9,7 @@ tracked by git.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,10 +71,27 @@ def plaintext_in_config(ctx: AuditContext) -> Iterator[Hit]:
     area="secrets",
 )
 def in_config_backups(ctx: AuditContext) -> Iterator[Hit]:
-    def is_backup(path: Path) -> bool:
-        return any(path.name.startswith(f"{name}.bak") for name in CONFIG_NAMES)
+    # A value still read somewhere (config, dotenv, unit, auth store) is the current secret:
+    # after a rotation the .bak copies hold the *new* value, which is not an old one surviving.
+    def in_use(cred: Credential) -> bool:
+        return any(not is_backup(Path(loc.path)) and not loc.key.startswith("line ")
+                   for loc in cred.locations)
 
-    yield from _hit_for(ctx.credentials_at(is_backup))
+    pairs = ctx.credentials_at(is_backup)
+    yield from _hit_for([(c, loc) for c, loc in pairs if not in_use(c)])
+    current = [(c, loc) for c, loc in pairs if in_use(c)]
+    for hit in _hit_for(current):
+        yield dataclasses.replace(
+            hit,
+            severity=Severity.LOW,
+            title="openclaw.json.bak* copies hold the secrets in use",
+            fix="Delete the .bak copies once the config is as you want it (OpenClaw writes a "
+            "new one at each config change); the current secrets then live in one place.",
+        )
+
+
+def is_backup(path: Path) -> bool:
+    return any(path.name.startswith(f"{name}.bak") for name in CONFIG_NAMES)
 
 
 def service_definition_paths(ctx: AuditContext) -> list[Path]:
