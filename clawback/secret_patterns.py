@@ -230,6 +230,8 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "TWILIO_AUTH_TOKEN": ("twilio", "twilio:auth_token"),
     "TWILIO_API_SECRET": ("twilio", "twilio:api_key_secret"),
     "TWILIO_API_KEY_SECRET": ("twilio", "twilio:api_key_secret"),
+    "AZURE_OPENAI_API_KEY": ("azure_openai", "azure_openai:api_key"),
+    "AZURE_OPENAI_KEY": ("azure_openai", "azure_openai:api_key"),
     "OPENCLAW_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "CLAWDBOT_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "OPENCLAW_GATEWAY_PASSWORD": ("openclaw", "openclaw:gateway_password"),
@@ -254,6 +256,9 @@ KIND_SHAPES: dict[str, re.Pattern[str]] = {
     # twilio.com/docs/iam/api/authtoken: 32 hex; API key secrets are 32 letters and digits.
     "twilio:auth_token": re.compile(r"[0-9a-fA-F]{32}"),
     "twilio:api_key_secret": re.compile(r"[A-Za-z0-9]{32}"),
+    # Azure AI services account keys: 32 hex characters, and the 84 letters and digits that
+    # newer resources get.
+    "azure_openai:api_key": re.compile(r"[0-9a-fA-F]{32}|[A-Za-z0-9]{84}"),
 }
 
 
@@ -322,6 +327,8 @@ PROVIDER_ALIASES: dict[str, str] = {
     "minimax-portal": "minimax",
     "kimi": "moonshot",
     "cloudflare-ai-gateway": "cloudflare",
+    "azure-openai": "azure_openai",
+    "azure-openai-responses": "azure_openai",
 }
 
 KNOWN_PROVIDERS: frozenset[str] = frozenset(

@@ -164,6 +164,12 @@ GUIDES: Mapping[str, Guide] = {
         "https://matrix.org/docs/",
     ),
     # Providers with an API responder of their own: only used when that responder is missing.
+    "azure_openai": Guide(
+        "Azure OpenAI",
+        "Open the resource in the Azure portal → Resource Management → Keys and Endpoint and "
+        "regenerate the key the agent used (Key1 or Key2; compare the last characters).",
+        "https://portal.azure.com/#view/Microsoft_Azure_ProjectOxford/CognitiveServicesHub",
+    ),
     "twilio": Guide(
         "Twilio",
         "Open Account → API keys & tokens: delete the API key (its SID is the key id), or for "
