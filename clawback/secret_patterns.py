@@ -232,6 +232,7 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "TWILIO_API_KEY_SECRET": ("twilio", "twilio:api_key_secret"),
     "AZURE_OPENAI_API_KEY": ("azure_openai", "azure_openai:api_key"),
     "AZURE_OPENAI_KEY": ("azure_openai", "azure_openai:api_key"),
+    "DEEPSEEK_API_KEY": ("deepseek", "deepseek:api_key"),
     "OPENCLAW_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "CLAWDBOT_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "OPENCLAW_GATEWAY_PASSWORD": ("openclaw", "openclaw:gateway_password"),
@@ -308,6 +309,7 @@ PROVIDER_WORDS: dict[str, str] = {
     "GITLAB": "gitlab",
     "NPM": "npm",
     "TWILIO": "twilio",
+    "DEEPSEEK": "deepseek",
 }
 
 # Provider ids as they appear in OpenClaw (model providers, auth profiles, channels) mapped to

@@ -112,6 +112,14 @@ GUIDES: Mapping[str, Guide] = {
         "Open Settings → API Keys, revoke the key.",
         "https://api.together.ai/settings/api-keys",
     ),
+    # DeepSeek documents no API to list or revoke keys (api-docs.deepseek.com): only the
+    # platform's API keys page can delete one.
+    "deepseek": Guide(
+        "DeepSeek",
+        "Sign in to the DeepSeek platform, open API keys, delete the key (its last characters "
+        "are in the fingerprint) and create a new one if the agent needs it.",
+        "https://platform.deepseek.com/api_keys",
+    ),
     "perplexity": Guide(
         "Perplexity", "Open Settings → API, delete the key.", "https://www.perplexity.ai/settings/api"
     ),
@@ -313,7 +321,7 @@ class ManualResponder(Responder):
             "telegram", "discord", "huggingface", "brave", "elevenlabs", "openrouter", "google",
             "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
             "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "gitlab", "npm",
-            "tailscale", "matrix", UNKNOWN_PROVIDER,
+            "tailscale", "matrix", "deepseek", UNKNOWN_PROVIDER,
         }
     )
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
