@@ -223,6 +223,8 @@ class TwilioResponder(HttpProviderResponder[TwilioSettings]):
         self._deleted: set[str] = set()  # API key SIDs deleted in this run
         self._promoted: dict[str, _Promoted] = {}  # old token fingerprint → what replaced it
         self._replaced: dict[str, Rotated] = {}  # fingerprint → the rotation already made
+        # Secondary tokens this run created for an Auth Token, before asking to promote them.
+        self._pending: dict[str, SecretValue] = {}
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -381,9 +383,21 @@ class TwilioResponder(HttpProviderResponder[TwilioSettings]):
             if cred.fingerprint in self._promoted:
                 return AlreadyRevoked(detail="this run already replaced the Auth Token",
                                       facts=facts)
+            pending = self._pending.get(cred.fingerprint)
+        if pending is not None and self._promoted_meanwhile(account, old, pending):
+            # An earlier attempt's promotion went through but its answer was lost: the old
+            # token made the secondary (so it was this account's), is refused now, and the
+            # secondary clawback made works.
+            with self._lock:
+                self._promoted[cred.fingerprint] = _Promoted(account, pending)
+            return Revoked(detail="Auth Token replaced: an earlier attempt's promotion went "
+                           "through (its answer was lost)",
+                           facts={**facts, "stage": "promote", "answer_lost": True})
         created = self._create_secondary(account, old, facts)
         if isinstance(created, Outcome):
             return created
+        with self._lock:
+            self._pending[cred.fingerprint] = created
         promoted = self._promote(account, created, facts)
         if promoted is not None:
             return promoted
@@ -394,6 +408,10 @@ class TwilioResponder(HttpProviderResponder[TwilioSettings]):
             "longer authenticates (the new one is shown in the Console)",
             facts=facts,
         )
+
+    def _promoted_meanwhile(self, account: str, old: SecretValue, new: SecretValue) -> bool:
+        return _rejected(self._probe(account, account, old)) and _accepted(
+            self._probe(account, account, new))
 
     def _create_secondary(
         self, account: str, token: SecretValue, facts: dict[str, Any]

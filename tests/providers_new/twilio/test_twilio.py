@@ -323,6 +323,19 @@ def test_the_auth_token_is_replaced_by_promotion_and_proven_dead(
     assert isinstance(responder.revoke(token_cred(old, account)), AlreadyRevoked)
 
 
+def test_a_promotion_whose_answer_was_lost_is_recognised_on_the_retry(
+    account: TwilioAccount, twilio_contract: ContractServer
+) -> None:
+    old = account.auth_token
+    account.lose_next_promotion_answer = True
+    responder, _ = make(twilio_contract.url, account)
+    first = responder.revoke(token_cred(old, account))
+    assert isinstance(first, Failed) and first.retryable
+    again = responder.revoke(token_cred(old, account))
+    assert isinstance(again, Revoked) and again.facts["answer_lost"] is True, again
+    assert isinstance(responder.verify_revoked(token_cred(old, account)), VerifiedDead)
+
+
 def test_a_rejected_auth_token_is_unproven_not_dead(
     account: TwilioAccount, twilio_contract: ContractServer
 ) -> None:

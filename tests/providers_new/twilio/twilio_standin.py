@@ -88,6 +88,8 @@ class TwilioAccount:
         self.unknown_key_code = 20003
         self.observe: Callable[[Request], None] = lambda request: None
         self.promotions = 0
+        # The next promotion happens, but its answer is lost on the way (a 502 from a proxy).
+        self.lose_next_promotion_answer = False
         base = f"/2010-04-01/Accounts/{self.sid}"
         key = "SK[0-9a-f]{32}"
         for method, path, handler in (
@@ -207,6 +209,9 @@ class TwilioAccount:
             return error(20404, 404, "No secondary Auth Token to promote")
         self.auth_token, self.secondary = self.secondary, None
         self.promotions += 1
+        if self.lose_next_promotion_answer:
+            self.lose_next_promotion_answer = False
+            return Response("Bad Gateway", status=502)
         return ok({"account_sid": self.sid, "auth_token": self.auth_token,
                    "date_created": "2026-01-13T10:00:00Z", "date_updated": "2026-01-13T10:00:00Z",
                    "url": "https://accounts.twilio.com/v1/AuthTokens/Promote"})
