@@ -665,6 +665,11 @@ _AWS_NAME_PARTS = tuple(
 _AWS_SECRET_KINDS = frozenset({"aws:access_key", "aws:session"})
 
 
+def _id_provider(identifier: str) -> str | None:
+    recognition = sp.recognize_value(identifier)
+    return recognition.provider if recognition is not None else None
+
+
 def _pair_stem(name: str) -> str:
     words = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).upper()
     words = re.sub(r"[^A-Z0-9]+", "_", words)
@@ -714,7 +719,8 @@ class _Discovery:
         self.deferred: list[Path] = []  # free text left for later (free_text=False)
         self.out_of_time: list[Path] = []  # not (fully) read: the budget was spent
         self.sightings: list[_Sighting] = []
-        # AWS key ids by place: (name found under, id); paired with secrets by name.
+        # Key ids by place (AWS key ids, Twilio SIDs): (name found under, id); paired with
+        # secrets by name.
         self.aws_ids: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
         self.references: list[_PendingReference] = []
         self.env_sources: list[_EnvSource] = []
@@ -1742,6 +1748,7 @@ class _Discovery:
 
     def credentials(self) -> tuple[Credential, ...]:
         pairs, tokens = self.pair_aws()
+        twilio = self.pair_twilio()
         by_value: dict[str, list[_Sighting]] = defaultdict(list)
         for sighting in self.sightings:
             by_value[sighting.value].append(sighting)
@@ -1758,6 +1765,10 @@ class _Discovery:
                     f"the same secret {fingerprint(value)} is used as {', '.join(sorted(kinds))}"
                 )
             accounts = {s.account for s in sightings if s.account}
+            beside = next((twilio[id(s)] for s in sightings if id(s) in twilio), None)
+            if beside is not None and recognition.provider == "twilio":
+                key_id = beside[0] or key_id
+                accounts = accounts or ({beside[1]} if beside[1] else set())
             companions = next((tokens[id(s)] for s in sightings if id(s) in tokens), {})
             credentials.append(
                 Credential.from_secret(
@@ -1789,7 +1800,7 @@ class _Discovery:
         for group, members in by_group.items():
             secrets = [s for s in members if s.recognition.kind in _AWS_SECRET_KINDS]
             session_tokens = [s for s in members if s.recognition.kind == "aws:session_token"]
-            found = self.aws_ids.get(group, [])
+            found = [(n, i) for n, i in self.aws_ids.get(group, []) if _id_provider(i) == "aws"]
             if not secrets:
                 continue
             for secret in secrets:
@@ -1813,6 +1824,30 @@ class _Discovery:
             if len(secrets) == 1 and len(session_tokens) == 1 and id(secrets[0]) not in tokens:
                 tokens[id(secrets[0])] = {"session_token": session_tokens[0].value}
         return ids, tokens
+
+    def pair_twilio(self) -> dict[int, tuple[str | None, str | None]]:
+        """(API key SID, account SID) of each Twilio secret sighting, where its place says.
+
+        An API key's secret pairs with the ``SK…`` SID whose name has the same stem
+        (TWILIO_API_KEY with TWILIO_API_SECRET), or with the only SID beside it; every Twilio
+        secret in a place with exactly one ``AC…`` account SID belongs to that account.
+        """
+        paired: dict[int, tuple[str | None, str | None]] = {}
+        for sighting in self.sightings:
+            if sighting.recognition.provider != "twilio":
+                continue
+            ids = self.aws_ids.get(sighting.group, [])
+            keys = [(n, i) for n, i in ids if i.startswith("SK") and _id_provider(i) == "twilio"]
+            accounts = {i for _, i in ids if i.startswith("AC") and _id_provider(i) == "twilio"}
+            key_sid = None
+            if sighting.recognition.kind == "twilio:api_key_secret":
+                stem = _pair_stem(sighting.name)
+                same = [i for n, i in keys if _pair_stem(n) == stem]
+                key_sid = same[0] if len(same) == 1 else (keys[0][1] if len(keys) == 1 else None)
+            account = accounts.pop() if len(accounts) == 1 else None
+            if key_sid or account:
+                paired[id(sighting)] = (key_sid, account)
+        return paired
 
     def best_recognition(
         self, sightings: Sequence[_Sighting], pairs: Mapping[int, str] | None = None
@@ -1983,6 +2018,11 @@ def _judge(
         usable = (len(value) >= 4 and " " not in value and "://" not in value
                   and value[0] != "$" and not sp.is_documentation_example(value))
         judged = recognition if usable else None
+        if judged is not None and not sp.fits_kind(judged.kind, value):
+            # Not the documented shape of what the place holds: a placeholder, or a secret
+            # clawback cannot name.
+            plausible = secret_name and sp.plausible_secret_value(value)
+            judged = _UNKNOWN if plausible else None
     else:
         judged = recognition
     if judged is not None and pem and not judged.kind.endswith("private_key"):
