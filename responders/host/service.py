@@ -1022,7 +1022,7 @@ class SupervisorClient:
 def supervisor_log_files(spec: ServiceSpec) -> list[str]:
     """The stdout and stderr logs supervisord keeps of ``spec``'s program: as the running
     supervisord reports them, else as its config files say (after a stop removed the group)."""
-    from responders.host import supervisord_config as sc
+    from responders.hostprobes import supervisord_config as sc
 
     files: list[str] = []
     info = None
@@ -1050,7 +1050,7 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
     supervisord services configured, or (none configured) of every program a running
     supervisord's config has for the agent (its name or command mentions it). Found from the
     config files, so it works after the stop removed the program from supervisord."""
-    from responders.host import supervisord_config as sc
+    from responders.hostprobes import supervisord_config as sc
 
     try:
         agent = AgentSettings.from_settings(settings)
@@ -1082,7 +1082,7 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
 
 def _program_uid(main: str, section: str, supervisord_uid: int) -> int | None:
     """The uid a program runs as: its ``user=``, else supervisord's own."""
-    from responders.host import supervisord_config as sc
+    from responders.hostprobes import supervisord_config as sc
 
     user = sc.merged_option(main, section, "user")
     return _uid_of(user[0]) if user else supervisord_uid
@@ -1611,7 +1611,7 @@ class StopServiceAction(Action):
         the incident first, then read back the way supervisord merges them.
 
         Returns (facts, None) when that holds, else (facts, instructions for the operator)."""
-        from responders.host import supervisord_config as sc
+        from responders.hostprobes import supervisord_config as sc
 
         name, group = str(info.get("name") or spec.name), str(info.get("group") or spec.name)
         facts: dict[str, Any] = {"program": name}
@@ -1660,7 +1660,7 @@ class StopServiceAction(Action):
 
     def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
         """``autostart=false`` into one file's section; (changed, backup fact)."""
-        from responders.host import supervisord_config as sc
+        from responders.hostprobes import supervisord_config as sc
         from responders.openclaw import (
             MAX_EDITABLE_BYTES,
             BackupStore,
@@ -1698,7 +1698,7 @@ class StopServiceAction(Action):
         configured = spec.options.get("supervisor_config")
         if configured:
             return os.path.abspath(str(configured))
-        from responders.host import supervisord_config as sc
+        from responders.hostprobes import supervisord_config as sc
 
         pid = spec.options.get("supervisord_pid") or _unix_socket_owner(
             str(spec.options.get("socket") or "")
