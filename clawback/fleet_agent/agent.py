@@ -1,8 +1,9 @@
 """clawback's agent on a fleet host, run over SSH by ``clawback contain --hosts``.
 
 clawback is not installed on fleet hosts. For each run the controller uploads one zip (this
-module, ``formats.py``, and the pure-Python discovery modules ``clawback.inventory``,
-``clawback.secret_patterns``, ``clawback.errors`` and ``responders.interface``) into a private
+module, ``formats.py``, the pure-Python discovery modules ``clawback.inventory``,
+``clawback.secret_patterns``, ``clawback.errors`` and ``responders.interface``, and the host
+probes ``responders.hostprobes`` that the local actions use too) into a private
 temporary directory and runs ``python3 agent.pyz COMMAND``. The far side needs a POSIX shell
 and Python 3.11 or newer (standard library only); everything else is optional and named in
 the result when it is missing.
@@ -29,19 +30,15 @@ Commands (each mirrors a local responder; the controller turns results into outc
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import fcntl
 import glob
 import gzip
 import hashlib
-import http.client
 import json
 import os
 import platform
-import pwd
-import re
 import shlex
 import shutil
 import signal
@@ -53,10 +50,32 @@ import tarfile
 import tempfile
 import time
 import traceback
-import xmlrpc.client
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
+
+from responders.hostprobes.gateway import (
+    GATEWAY_UNIT,
+    SYSTEM_UNIT_DIRS,
+    cgroup_service,
+    could_be_gateway,
+    gateway_signature,
+    is_supervisord,
+    may_name,
+    names_process,
+    read_cgroups,
+    read_lock_files,
+    read_pid_file,
+    supervisord_program,
+    user_name,
+)
+from responders.hostprobes.supervisor import (
+    SupervisorClient,
+    SupervisorFault,
+    rpc_result,
+    wait_until_stopped,
+)
+from responders.interface import ResponderError
 
 MIN_PYTHON = (3, 11)
 CHUNK = 1024 * 1024
@@ -79,21 +98,9 @@ SHELL_HISTORIES = (
     ".python_history",
     ".local/share/fish/fish_history",
 )
-GATEWAY_TITLES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
-GATEWAY_UNIT = re.compile(
-    r"^(?:openclaw-gateway(?:-[A-Za-z0-9_.@-]+)?|clawdbot-gateway|moltbot-gateway)\.service$"
-)
-SYSTEM_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
-AGENT_PACKAGES = ("openclaw", "clawdbot", "moltbot")
-JS_RUNTIMES = ("node", "nodejs", "bun", "deno")
-KERNEL_COMM_BYTES = 15
-PIDFILE_CLOCK_SLACK_S = 2.0
-_DOCKER_CGROUP = re.compile(r"(?:docker[-/]|/containers?/)([0-9a-f]{64})")
-_SERVICE_CGROUP = re.compile(r"/([^/]+\.service)(?:/|$)")
-_USER_MANAGER_CGROUP = re.compile(r"/user@(\d+)\.service/")
 
 
-class AgentError(Exception):
+class AgentError(ResponderError):
     """The command cannot run; the message is advice and never quotes file contents."""
 
 
@@ -138,13 +145,6 @@ def _reason(err: OSError) -> str:
     if err.errno == errno.ENOENT:
         return "does not exist"
     return err.strerror or type(err).__name__
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def _hand_back(path: str) -> None:
@@ -423,7 +423,7 @@ def cmd_info(params: Mapping[str, Any]) -> dict[str, Any]:
         "python": platform.python_version(),
         "uid": os.getuid(),
         "euid": os.geteuid(),
-        "user": _user_name(os.getuid()),
+        "user": user_name(os.getuid()),
         "home": os.path.expanduser("~"),
         "ssh_client": ssh[0] if ssh else None,
         "ssh_server_port": int(ssh[3]) if len(ssh) == 4 and ssh[3].isdigit() else None,
@@ -1036,7 +1036,7 @@ def process_tree() -> bytes:
             exe = os.readlink(f"/proc/{proc.pid}/exe")
         procs.append({
             "pid": proc.pid, "ppid": proc.ppid, "name": proc.comm, "exe": exe,
-            "cmdline": proc.cmdline(), "username": _user_name(uid) if uid is not None else None,
+            "cmdline": proc.cmdline(), "username": user_name(uid) if uid is not None else None,
             "create_time": _iso(proc.create_time), "status": proc.state, "cwd": proc.cwd(),
         })
     procs.sort(key=lambda p: p["pid"])
@@ -1165,19 +1165,6 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
-    for title in GATEWAY_TITLES:
-        if name == title or (len(name) == KERNEL_COMM_BYTES and title.startswith(name)):
-            return "process title"
-        if cmdline and os.path.basename(cmdline[0]) == title:
-            return "process title"
-    for index, token in enumerate(cmdline):
-        parts = re.split(r"[/\\]", token)
-        if any(p in AGENT_PACKAGES for p in parts) and "gateway" in cmdline[index + 1 :]:
-            return "argv"
-    return None
-
-
 def scan_titles(uid: int | None) -> list[tuple[Proc, str]]:
     exclude = own_lineage()
     found = []
@@ -1192,83 +1179,27 @@ def scan_titles(uid: int | None) -> list[tuple[Proc, str]]:
     return found
 
 
-def _read_lock(path: str) -> tuple[int | None, float | None, int | None]:
-    """(pid, created, owner uid) of a pid file or OpenClaw lock. The agent writes these: read
-    without following a link in its place, without blocking (a FIFO is no lock), 64 KiB at
-    most."""
-    from responders.agent_files import AgentFiles
-
-    try:
-        with AgentFiles([os.path.dirname(os.path.abspath(path))]) as files:
-            read = files.read(path, 64 * 1024)
-    except OSError:
-        return None, None, None
-    text = read.data.decode(errors="replace").strip()
-    mtime, owner = read.stat.st_mtime, read.stat.st_uid
-    pid, created = _parse_lock(text, mtime)
-    return pid, created, owner
-
-
-def _parse_lock(text: str, mtime: float) -> tuple[int | None, float | None]:
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-            pid = int(data["pid"])
-        except (ValueError, KeyError, TypeError):
-            return None, None
-        created = None
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            created = datetime.fromisoformat(str(data.get("createdAt")).replace("Z", "+00:00")
-                                             ).timestamp()
-        return pid, created or mtime
-    try:
-        return int(text.split()[0]), mtime
-    except (ValueError, IndexError):
-        return None, None
-
-
 def process_of_pid_file(path: str) -> Proc | None:
-    """The live process a pid file names; never PID 1 or this agent, and, unless root owns
-    the file, only a process of the file's owner: whoever owns a pid file could write any pid
-    in it (the agent's lock naming sshd must not get sshd killed)."""
-    pid, created, owner = _read_lock(path)
-    if pid is None or pid <= 1 or pid in own_lineage():
+    """The live process a pid file names (``hostprobes.gateway.names_process`` says which
+    a pid file may name)."""
+    lock = read_pid_file(path)
+    if lock.pid is None or not may_name(lock, own_lineage()):
         return None
     try:
-        proc = Proc(pid)
+        proc = Proc(lock.pid)
     except (OSError, ValueError, IndexError):
         return None
-    if owner not in (None, 0) and proc.uid() != owner:
-        return None
-    if created is not None and proc.create_time > created + PIDFILE_CLOCK_SLACK_S:
+    if not names_process(lock, proc.uid(), proc.create_time):
         return None
     return proc if proc.state != "Z" else None
 
 
 def lock_files(tmp_dirs: Sequence[str], uid: int | None) -> list[str]:
-    pattern = f"openclaw-{uid}" if uid is not None else "openclaw-*"
-    found: list[str] = []
-    for tmp in tmp_dirs:
-        for directory in sorted(glob.glob(os.path.join(glob.escape(tmp), pattern))):
-            found.extend(sorted(glob.glob(os.path.join(glob.escape(directory), "gateway.*.lock"))))
-    return list(dict.fromkeys(found))
+    return [lock.path for lock in read_lock_files(tmp_dirs, uid)]
 
 
 def _is_supervisord(proc: Proc) -> bool:
-    tokens = [os.path.basename(t) for t in proc.cmdline()[:3]]
-    return proc.comm == "supervisord" or "supervisord" in tokens or (
-        "supervisor.supervisord" in tokens
-    )
-
-
-def _option(cmdline: Sequence[str], *names: str) -> str | None:
-    for index, token in enumerate(cmdline):
-        for name in names:
-            if token == name and index + 1 < len(cmdline):
-                return cmdline[index + 1]
-            if token.startswith(name + "="):
-                return token.split("=", 1)[1]
-    return None
+    return is_supervisord(proc.comm, proc.cmdline())
 
 
 def manager_of(proc: Proc) -> dict[str, Any] | None:
@@ -1281,52 +1212,16 @@ def manager_of(proc: Proc) -> dict[str, Any] | None:
         except (OSError, ValueError, IndexError):
             break
         if _is_supervisord(parent):
-            options: dict[str, Any] = {"supervisord_pid": parent.pid}
-            url = env.get("SUPERVISOR_SERVER_URL", "")
-            if url.startswith("unix://"):
-                options["socket"] = url[len("unix://") :]
-            elif url:
-                options["serverurl"] = url
-            config = _option(parent.cmdline(), "-c", "--configuration")
-            if config:
-                options["supervisor_config"] = os.path.join(parent.cwd() or "/", config)
-            name = env.get("SUPERVISOR_PROCESS_NAME")
-            if name and (options.get("socket") or options.get("serverurl") or config):
-                group = env.get("SUPERVISOR_GROUP_NAME", name)
-                program = name if group == name else f"{group}:{name}"
-                return {"kind": "supervisord", "name": program, "options": options,
-                        "found_by": f"parent supervisord {parent.pid}"}
+            found = supervisord_program(env, parent.pid, parent.cmdline(), parent.cwd())
+            if found is not None:
+                return found
         parent_pid, hops = parent.ppid, hops + 1
-    try:
-        with open(f"/proc/{proc.pid}/cgroup") as fh:
-            cgroups = fh.read()
-    except OSError:
-        return None
-    docker = _DOCKER_CGROUP.search(cgroups)
-    if docker:
-        return {"kind": "docker", "name": docker.group(1)[:12], "options": {},
-                "found_by": "docker cgroup"}
-    for line in cgroups.splitlines():
-        unit_match = _SERVICE_CGROUP.search(line)
-        if not unit_match:
-            continue
-        unit = unit_match.group(1)
-        # A gateway started from an SSH login sits in ssh.service's cgroup: never that one.
-        if not (GATEWAY_UNIT.match(unit) or "openclaw" in unit):
-            continue
-        user_manager = _USER_MANAGER_CGROUP.search(line)
-        if user_manager:
-            user = _user_name(int(user_manager.group(1)))
-            return {"kind": "systemd-user", "name": unit, "options": {"user": user},
-                    "found_by": "systemd --user cgroup"}
-        return {"kind": "systemd", "name": unit, "options": {}, "found_by": "systemd cgroup"}
-    return None
+    cgroups = read_cgroups(proc.pid)
+    return cgroup_service(cgroups) if cgroups is not None else None
 
 
 def _could_be_gateway(proc: Proc, agent_uid: int | None) -> bool:
-    if os.path.basename(proc.comm) in JS_RUNTIMES:
-        return True
-    return agent_uid not in (None, 0) and proc.uid() == agent_uid
+    return could_be_gateway(proc.comm, proc.uid(), agent_uid)
 
 
 def find_gateway_processes(agent: Mapping[str, Any]) -> tuple[dict[int, tuple[Proc, list[str]]],
@@ -1377,7 +1272,7 @@ def unit_files(homes: Sequence[str]) -> list[dict[str, Any]]:
         user_dir = os.path.join(home, ".config", "systemd", "user")
         for path in sorted(glob.glob(os.path.join(glob.escape(user_dir), "*.service"))):
             if GATEWAY_UNIT.match(os.path.basename(path)):
-                owner = _user_name(os.stat(home).st_uid) if os.path.exists(home) else ""
+                owner = user_name(os.stat(home).st_uid) if os.path.exists(home) else ""
                 specs.append({"kind": "systemd-user", "name": os.path.basename(path),
                               "options": {"user": owner}, "found_by": path})
     return specs
@@ -1414,109 +1309,10 @@ def cmd_services(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _unix_connection(socket_path: str, timeout: float) -> http.client.HTTPConnection:
-    class UnixHTTPConnection(http.client.HTTPConnection):
-        def connect(self) -> None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(socket_path)
-            self.sock = sock
-
-    return UnixHTTPConnection("localhost", timeout=timeout)
-
-
-class _Transport(xmlrpc.client.Transport):
-    def __init__(self, socket_path: str | None, timeout: float, auth: str | None) -> None:
-        super().__init__()
-        self._socket_path, self._timeout, self._auth = socket_path, timeout, auth
-
-    def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._socket_path is None:
-            hostname, _, port = str(host).rpartition("@")[2].partition(":")
-            return http.client.HTTPConnection(hostname, int(port or 80), timeout=self._timeout)
-        return _unix_connection(self._socket_path, self._timeout)
-
-    def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
-        super().send_headers(connection, headers)
-        if self._auth:
-            connection.putheader("Authorization", self._auth)
-
-
-def supervisor_endpoint(options: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """(unix socket, http url, Basic auth) from the spec or its supervisord.conf on this host."""
-    socket_path, url = options.get("socket"), options.get("serverurl")
-    username, password = options.get("username"), options.get("password")
-    config_path = options.get("supervisor_config")
-    if config_path:
-        import configparser
-
-        parser = configparser.RawConfigParser(strict=False)
-        try:
-            parser.read(str(config_path))
-        except configparser.Error as exc:
-            raise AgentError(f"cannot read supervisord config {config_path}: "
-                             f"{type(exc).__name__}") from None
-        here = os.path.dirname(os.path.abspath(str(config_path)))
-
-        def get(section: str, key: str) -> str | None:
-            if not parser.has_option(section, key):
-                return None
-            return parser.get(section, key).replace("%(here)s", here).strip()
-
-        if not socket_path and not url:
-            serverurl = get("supervisorctl", "serverurl")
-            if serverurl and serverurl.startswith("unix://"):
-                socket_path = serverurl[len("unix://") :]
-            elif serverurl:
-                url = serverurl
-            else:
-                socket_path = get("unix_http_server", "file")
-        username = username or get("supervisorctl", "username") or get("unix_http_server",
-                                                                        "username")
-        password = password or get("supervisorctl", "password") or get("unix_http_server",
-                                                                        "password")
-    if not socket_path and not url:
-        raise AgentError(f"no supervisord socket found in {config_path or 'the service entry'}: "
-                         "set socket = <path of [unix_http_server] file>")
-    auth = None
-    if username and password:
-        auth = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-    return (str(socket_path) if socket_path else None, str(url) if url else None, auth)
-
-
-class Supervisor:
-    BAD_NAME = 10
-
-    def __init__(self, options: Mapping[str, Any], timeout: float) -> None:
-        self.socket_path, self.url, auth = supervisor_endpoint(options)
-        self.where = f"unix://{self.socket_path}" if self.socket_path else str(self.url)
-        self._proxy = xmlrpc.client.ServerProxy(
-            "http://localhost/RPC2" if self.socket_path else f"{self.url}/RPC2",
-            transport=_Transport(self.socket_path, timeout, auth),
-        )
-
-    def call(self, method: str, *args: Any) -> Any:
-        try:
-            return getattr(self._proxy.supervisor, method)(*args)
-        except xmlrpc.client.Fault:
-            raise
-        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
-            raise AgentError(f"cannot reach supervisord at {self.where}: {type(exc).__name__}; "
-                             "check socket = in [[hosts.agent.services]] and that the SSH user "
-                             "may use it (sudo = true)") from None
-
-    def process_info(self, name: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = self.call("getProcessInfo", name)
-        except xmlrpc.client.Fault as fault:
-            if fault.faultCode == self.BAD_NAME:
-                return None
-            raise
-        return info
-
-    def program_names(self) -> list[str]:
-        return [i["name"] if i["group"] == i["name"] else f"{i['group']}:{i['name']}"
-                for i in self.call("getAllProcessInfo")]
+def _supervisor(options: Mapping[str, Any], timeout: float) -> SupervisorClient:
+    return SupervisorClient(options, timeout, where_to_fix=(
+        "check socket = in [[hosts.agent.services]] and that the SSH user may use it "
+        "(sudo = true)"))
 
 
 def wait_gone(procs: Sequence[Proc], timeout: float) -> list[Proc]:
@@ -1585,9 +1381,9 @@ class Stopper:
     def processes(self) -> list[tuple[Proc, list[str]]]:
         kind = self.spec["kind"]
         if kind == "supervisord":
-            with contextlib.suppress(AgentError, xmlrpc.client.Fault, OSError, ValueError,
+            with contextlib.suppress(ResponderError, SupervisorFault, OSError, ValueError,
                                      IndexError):
-                info = Supervisor(self.options, 5.0).process_info(self.spec["name"])
+                info = _supervisor(self.options, 5.0).process_info(self.spec["name"])
                 if info and info.get("pid"):
                     return [(Proc(int(info["pid"])), ["supervisord getProcessInfo"])]
             return []
@@ -1636,7 +1432,7 @@ class Stopper:
                 sent.append({"signals": terminate(procs, self.term_timeout, self.kill_timeout)})
             else:
                 self._run_commands(sent)
-        except AgentError as exc:
+        except ResponderError as exc:
             error = str(exc)
         leftovers = [p for p in tree if p.alive()]
         if leftovers:
@@ -1697,46 +1493,44 @@ class Stopper:
                     pids.add(child.pid)
         out: dict[str, Any] = {}
         if self.spec["kind"] == "supervisord":
-            with contextlib.suppress(AgentError, xmlrpc.client.Fault):
-                info = Supervisor(self.options, 5.0).process_info(self.spec["name"])
+            with contextlib.suppress(ResponderError, SupervisorFault):
+                info = _supervisor(self.options, 5.0).process_info(self.spec["name"])
                 out["supervisor_state"] = info["statename"] if info else "removed"
         listeners = port_listeners(self.port)
         out.update(pids=sorted(pids), port_open=bool(listeners), listeners=listeners)
         return out
 
     def _stop_supervisord(self, sent: list[dict[str, Any]]) -> str:
-        client = Supervisor(self.options, self.term_timeout + self.kill_timeout + 5.0)
+        client = _supervisor(self.options, self.term_timeout + self.kill_timeout + 5.0)
         info = client.process_info(self.spec["name"])
         if info is None:
             return self._already_removed(client, sent)
         group = str(info["group"])
-        # wait=False, then getProcessInfo polled: with wait=True supervisord answers only on its
-        # next 1-second tick, even when the process died at once.
         for method, args in (("stopProcessGroup", [group, False]),
                              ("removeProcessGroup", [group])):
             call: dict[str, Any] = {"rpc": f"supervisor.{method}", "args": args,
                                     "server": client.where}
             try:
-                result = client.call(method, *args)
                 if method == "stopProcessGroup":
+                    call["result"] = rpc_result(client.stop_group(group))
+                    # Polled, not slept: removeProcessGroup refuses a group still running.
                     waited = time.monotonic()
-                    call["state_after"] = self._wait_until_stopped(client)
+                    call["state_after"] = wait_until_stopped(
+                        client, self.spec["name"], self.term_timeout + self.kill_timeout)
                     call["waited_s"] = round(time.monotonic() - waited, 3)
-                call["result"] = [
-                    {"name": v.get("name"), "status": v.get("status"),
-                     "description": v.get("description")} if isinstance(v, dict) else v
-                    for v in result
-                ] if isinstance(result, list) else result
-            except (xmlrpc.client.Fault, AgentError) as exc:
-                call["error"] = (f"{exc.faultCode} {exc.faultString}"
-                                 if isinstance(exc, xmlrpc.client.Fault) else str(exc))
+                else:
+                    call["result"] = client.remove_group(group)
+            # A fault (NOT_RUNNING) or a stop slower than our timeout is recorded, not fatal:
+            # leftovers are killed next and the proof decides.
+            except (SupervisorFault, ResponderError) as exc:
+                call["error"] = str(exc)
             sent.append(call)
         return (f"program group {group!r} stopped and removed from supervisord's running config; "
                 "`supervisorctl update` or a supervisord restart re-reads "
                 f"[program:{group}] from its config file: set autostart=false there to keep it "
                 "off for good")
 
-    def _already_removed(self, client: Supervisor, sent: list[dict[str, Any]]) -> str:
+    def _already_removed(self, client: SupervisorClient, sent: list[dict[str, Any]]) -> str:
         """A program supervisord no longer has is stopped already, when nothing of the gateway
         is left: a retried stop (its first answer lost to a timeout) finds it so. Anything still
         alive means the name is wrong, and the operator is told to fix it."""
@@ -1760,18 +1554,6 @@ class Stopper:
                 f"(it has: {programs}), no gateway lock file names a live process and nothing "
                 f"listens on port {self.port}; `supervisorctl update` or a supervisord restart "
                 "re-reads its config file: set autostart=false there to keep it off for good")
-
-    def _wait_until_stopped(self, client: Supervisor) -> str:
-        """Poll the program's state every 20 ms until it has no live process; the last state."""
-        deadline = time.monotonic() + self.term_timeout + self.kill_timeout
-        while True:
-            info = client.process_info(self.spec["name"])
-            state = str(info["statename"]) if info else "removed"
-            if state not in ("STARTING", "RUNNING", "BACKOFF", "STOPPING") or (
-                time.monotonic() >= deadline
-            ):
-                return state
-            time.sleep(0.02)
 
     def _run_commands(self, sent: list[dict[str, Any]]) -> None:
         previous: dict[str, Any] | None = None
@@ -2083,7 +1865,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         params = json.load(sys.stdin)
         result = COMMANDS[argv[1]](params)
-    except AgentError as exc:
+    except ResponderError as exc:
         sys.stdout.write(json.dumps({"error": str(exc)}))
         return 1
     except Exception as exc:
