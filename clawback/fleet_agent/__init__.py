@@ -30,6 +30,7 @@ PACKED_MODULES: tuple[str, ...] = (
     "responders/interface.py",
     # The host probes the local and remote actions share: the whole package.
     "responders/hostprobes/__init__.py",
+    "responders/hostprobes/collection.py",
     "responders/hostprobes/gateway.py",
     "responders/hostprobes/supervisor.py",
     "responders/hostprobes/supervisord_config.py",

@@ -52,8 +52,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any
 
+from responders.agent_files import AgentFiles
+from responders.hostprobes.collection import CollectionPlan, walk_agent_files, walk_files
+from responders.hostprobes.collection import build_plan as plan_collection
 from responders.hostprobes.gateway import (
     GATEWAY_UNIT,
     SYSTEM_UNIT_DIRS,
@@ -85,19 +89,6 @@ FILE_MODE = 0o600
 # The caller's PATH is attacker-writable on a compromised account; tools come from here only
 # (as responders/host/commands.py does on the controller).
 SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-
-# Kept equal to responders/host/snapshot.py and service.py (tests/fleet checks it).
-CONFIG_NAMES = ("openclaw", "clawdbot", "moldbot", "moltbot")
-SERVICE_NAMES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
-LAUNCHD_LABELS = ("ai.openclaw.", "com.openclaw.", "bot.molt.", "com.clawdbot.")
-SHELL_HISTORIES = (
-    ".bash_history",
-    ".zsh_history",
-    ".sh_history",
-    ".history",
-    ".python_history",
-    ".local/share/fish/fish_history",
-)
 
 
 class AgentError(ResponderError):
@@ -479,109 +470,14 @@ def cmd_discover(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _walk_files(root: str, problems: list[list[str]]) -> Iterator[str]:
-    def record(err: OSError) -> None:
-        problems.append([err.filename or root, _reason(err)])
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=record):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield os.path.join(dirpath, name)
-
-
-class CollectionPlan:
-    def __init__(self) -> None:
-        self.generated: list[str] = []
-        self.commands: list[tuple[str, tuple[str, ...]]] = []
-        self.files: list[tuple[str, bool]] = []
-        self.listings: list[str] = []
-        self.missing: list[list[str]] = []
-        self._seen: set[str] = set()
-
-    def add_file(self, path: str, *, tail: bool = False) -> None:
-        path = os.path.abspath(path)
-        if path not in self._seen:
-            self._seen.add(path)
-            self.files.append((path, tail))
-
-    def add_glob(self, pattern: str) -> None:
-        matches = sorted(glob.glob(pattern, include_hidden=True))
-        files = [m for m in matches if not os.path.isdir(m)]
-        if not files:
-            self.missing.append([pattern, "nothing matched"])
-        for match in files:
-            self.add_file(match)
-
-    def add_path(self, path: str) -> None:
-        if os.path.lexists(path):
-            self.add_file(path)
-        else:
-            self.missing.append([os.path.abspath(path), "does not exist"])
-
-    def add_tree(self, root: str) -> None:
-        if not os.path.lexists(root):
-            self.missing.append([root, "does not exist"])
-            return
-        if not os.path.isdir(root):
-            self.add_file(root)
-            return
-        for path in _walk_files(root, self.missing):
-            self.add_file(path)
-
-
-def default_state_dirs(home: str) -> list[str]:
-    found = sorted(
-        p for p in glob.glob(os.path.join(glob.escape(home), ".openclaw*")) if os.path.isdir(p)
-    )
-    for legacy in (".clawdbot", ".moldbot", ".moltbot"):
-        candidate = os.path.join(home, legacy)
-        if os.path.isdir(candidate):
-            found.append(candidate)
-    return found
-
-
-def _in_root(system_root: str, path: str) -> str:
-    return os.path.join(system_root, path.lstrip("/"))
-
-
-# As responders.host.snapshot: a workspace's top-level files and these trees.
-WORKSPACE_TREES = ("memory", ".openclaw")
-
-
-def _workspaces(state: str, home: str | None) -> list[str]:
+def _workspace_dirs(state: Path, home: Path, tree: AgentFiles | None) -> list[Path]:
     """The workspaces the state dir's config names, read as the local snapshot reads them."""
-    from pathlib import Path
-
     from clawback.fleet_agent import formats
 
     formats.install()
     from clawback.inventory import workspace_dirs
 
-    try:
-        found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)))
-    except Exception:  # a broken config must not cost the evidence: keep the default
-        found = [Path(state) / "workspace"]
-    return [str(p) for p in found]
-
-
-def _add_workspace(plan: CollectionPlan, workspace: str) -> None:
-    if not os.path.isdir(workspace):
-        plan.missing.append([workspace, "workspace does not exist"])
-        return
-    try:
-        names = sorted(os.listdir(workspace))
-    except OSError as err:
-        plan.missing.append([workspace, _reason(err)])
-        return
-    for name in names:
-        path = os.path.join(workspace, name)
-        if name.startswith(".env"):
-            continue  # a secret store, not evidence
-        if os.path.isfile(path) and not os.path.islink(path):
-            plan.add_file(path)
-    for tree in WORKSPACE_TREES:
-        if os.path.isdir(os.path.join(workspace, tree)):
-            plan.add_tree(os.path.join(workspace, tree))
+    return workspace_dirs(state, home, tree)
 
 
 def build_plan(
@@ -592,117 +488,14 @@ def build_plan(
     extra_paths: Sequence[str] = (),
     system_root: str = "/",
 ) -> CollectionPlan:
-    """The same list, in the same order, as the local ``build_plan`` (RFC 3227 volatility)."""
-    plan = CollectionPlan()
-    user_home = layout.get("user_home")
-    home = os.path.abspath(os.path.expanduser(user_home)) if user_home else None
-    states = [os.path.abspath(os.path.expanduser(s)) for s in layout.get("state_dirs") or []]
-    if not states and home:
-        states = default_state_dirs(home)
-        if not states:
-            plan.missing.append([os.path.join(home, ".openclaw*"), "no OpenClaw state dir found"])
-    esc = glob.escape
-    uid = layout.get("uid")
-
-    if volatile or system_artifacts:
-        plan.generated += ["processes", "sockets"]
-        for argv in (("ss", "-tanp"), ("ss", "-tlnp")):
-            plan.commands.append((f"ss{argv[1]}", argv))
-
-    for state in [s for s in states if not os.path.isdir(s)]:
-        plan.missing.append([state, "state dir does not exist"])
-    states = [s for s in states if os.path.isdir(s)]
-
-    for tmp in (os.path.abspath(t) for t in layout.get("tmp_dirs") or ["/tmp"]):
-        uid_dirs = (
-            [os.path.join(tmp, f"openclaw-{uid}")]
-            if uid is not None
-            else sorted(
-                p
-                for p in glob.glob(os.path.join(esc(tmp), "openclaw-*"))
-                if os.path.basename(p)[len("openclaw-") :].isdigit()
-            )
-        )
-        for uid_dir in uid_dirs:
-            plan.add_glob(os.path.join(esc(uid_dir), "gateway.*.lock"))
-        if volatile:
-            log_globs = [
-                os.path.join(esc(tmp), "openclaw", "openclaw-*.log"),
-                os.path.join(esc(tmp), "clawdbot", "clawdbot-*.log"),
-            ] + [os.path.join(esc(d), "*.log") for d in uid_dirs]
-            for pattern in log_globs:
-                for match in sorted(glob.glob(pattern)):
-                    plan.add_file(match, tail=True)
-        else:
-            for d in [os.path.join(tmp, "openclaw"), os.path.join(tmp, "clawdbot"), *uid_dirs]:
-                plan.add_tree(d)
-
-    if volatile:
-        for state in states:
-            for match in sorted(glob.glob(os.path.join(esc(state), "logs", "gateway*.log"))):
-                plan.add_file(match, tail=True)
-        for extra in extra_paths:
-            plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
-        return plan
-
-    for state in states:
-        s = esc(state)
-        plan.add_tree(os.path.join(state, "logs"))
-        for agent_sessions in sorted(glob.glob(os.path.join(s, "agents", "*", "sessions"))):
-            plan.add_tree(agent_sessions)
-        plan.add_glob(os.path.join(s, "state", "openclaw.sqlite*"))
-        plan.add_glob(os.path.join(s, "agents", "*", "agent", "openclaw-agent.sqlite*"))
-        plan.add_glob(os.path.join(s, "memory", "*.sqlite*"))
-        for name in CONFIG_NAMES:
-            for match in sorted(glob.glob(os.path.join(s, f"{name}.json*"))):
-                plan.add_file(match)
-        for sub in ("cron", "devices", "nodes", "identity"):
-            plan.add_tree(os.path.join(state, sub))
-        for workspace in _workspaces(state, home):
-            _add_workspace(plan, workspace)
-        plan.add_path(os.path.join(state, "exec-approvals.json"))
-        plan.add_glob(os.path.join(s, "credentials", "*-allowFrom.json"))
-        plan.add_glob(os.path.join(s, "credentials", "*-pairing.json"))
-        for sub in ("extensions", "skills", os.path.join("workspace", "skills")):
-            root = os.path.join(state, sub)
-            if os.path.isdir(root):
-                plan.listings.append(root)
-            else:
-                plan.missing.append([root, "does not exist"])
-
-    root = system_root
-    if home:
-        units = os.path.join(esc(home), ".config", "systemd", "user")
-        for service in SERVICE_NAMES:
-            plan.add_glob(os.path.join(units, f"{service}*.service*"))
-        agents = os.path.join(esc(home), "Library", "LaunchAgents")
-        for label in LAUNCHD_LABELS:
-            plan.add_glob(os.path.join(agents, f"{label}*.plist*"))
-    for system_units in ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"):
-        for service in ("openclaw", "clawdbot", "moltbot"):
-            plan.add_glob(os.path.join(esc(_in_root(root, system_units)), f"{service}*"))
-    if sys.platform == "darwin":
-        for d in ("/Library/LaunchAgents", "/Library/LaunchDaemons"):
-            for label in LAUNCHD_LABELS:
-                plan.add_glob(os.path.join(esc(_in_root(root, d)), f"{label}*.plist"))
-
-    for extra in extra_paths:
-        plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
-
-    if system_artifacts:
-        for log in ("/var/log/auth.log", "/var/log/syslog"):
-            plan.add_path(_in_root(root, log))
-        plan.commands.append(
-            ("journalctl-export", ("journalctl", "--no-pager", "--output=export", "--since=-7d"))
-        )
-        plan.add_glob(os.path.join(esc(_in_root(root, "/var/spool/cron/crontabs")), "*"))
-        plan.add_path(_in_root(root, "/etc/crontab"))
-        plan.add_glob(os.path.join(esc(_in_root(root, "/etc/cron.d")), "*"))
-        if home:
-            plan.add_glob(os.path.join(esc(home), ".ssh", "authorized_keys*"))
-            for history in SHELL_HISTORIES:
-                plan.add_path(os.path.join(home, history))
-    return plan
+    """The local snapshot's plan (``hostprobes.collection``) for the layout the controller
+    sends, with the local settings' defaults."""
+    return plan_collection(
+        user_home=layout.get("user_home"), state_dirs=layout.get("state_dirs") or [],
+        tmp_dirs=layout.get("tmp_dirs") or ["/tmp"], uid=layout.get("uid"), volatile=volatile,
+        system_artifacts=system_artifacts, extra_paths=extra_paths, system_root=system_root,
+        workspaces=_workspace_dirs,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1061,11 +854,16 @@ def _is_small_enough(path: str, st: os.stat_result) -> bool:
 
 
 def collect_listing(archive: EvidenceArchive, root: str) -> None:
-    problems: list[list[str]] = []
+    problems: list[Any] = []
     entries = []
-    for path in _walk_files(root, problems):
+    # As the local listing: the agent's tree is walked without following a link.
+    tree = archive.tree if archive.tree is not None and archive.tree.inside(root) else None
+    plan = CollectionPlan(tree=tree) if tree is not None else None
+    walk = (walk_agent_files(tree, root, plan) if tree is not None and plan is not None
+            else walk_files(root, problems))
+    for path in walk:
         try:
-            st = os.stat(path)
+            st = tree.lstat(path) if tree is not None else os.stat(path)
         except OSError as err:
             problems.append([path, _reason(err)])
             continue
@@ -1083,7 +881,9 @@ def collect_listing(archive: EvidenceArchive, root: str) -> None:
         st, digest = hashed
         entries.append({"path": path, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode),
                         "mtime": st.st_mtime, "sha256": digest, "stored_path": None})
-    archive.skipped.extend(problems)
+    archive.skipped.extend(list(p) for p in problems)
+    if plan is not None:
+        archive.skipped.extend(list(m) for m in plan.missing)
     archive.add_generated(
         f"listings{root}.json",
         _json_bytes({"root": root, "collected_at": utc_now(), "files": entries}),
@@ -1104,14 +904,14 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
     tail = int(params.get("log_tail_bytes") or 16 * CHUNK)
     if params.get("plan_only"):
         sizes = 0
-        for path, is_tail in plan.files:
+        for source in plan.files:
             with contextlib.suppress(OSError):
-                size = os.stat(path).st_size
-                sizes += min(size, tail) if is_tail else size
+                size = os.lstat(source.path).st_size
+                sizes += min(size, tail) if source.tail else size
         return {
-            "files": [p for p, _ in plan.files], "tails": [p for p, t in plan.files if t],
+            "files": [f.path for f in plan.files], "tails": [f.path for f in plan.files if f.tail],
             "listings": plan.listings, "generated": plan.generated,
-            "commands": [shlex.join(argv) for _, argv in plan.commands],
+            "commands": [shlex.join(c.argv) for c in plan.commands],
             "missing": plan.missing, "estimated_bytes": sizes,
         }
     out_dir = params["out_dir"]
@@ -1141,10 +941,10 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             archive.add_generated(f"{name}.json", data, source=f"proc:{name}")
         timeout = float(params.get("command_timeout") or 30.0)
-        for name, argv in plan.commands:
-            archive.add_command(name, argv, timeout=timeout)
-        for source, is_tail in plan.files:
-            archive.add_file(source, tail_bytes=tail if is_tail else None)
+        for command in plan.commands:
+            archive.add_command(command.name, command.argv, timeout=timeout)
+        for source in plan.files:
+            archive.add_file(source.path, tail_bytes=tail if source.tail else None)
         for root in plan.listings:
             collect_listing(archive, root)
         archive.finish()
@@ -1154,7 +954,7 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
     _hand_back(path)
     return {
         "archive": path, "sha256": archive.sha256, "size": archive.size,
-        "items": archive.items, "skipped": plan.missing + archive.skipped,
+        "items": archive.items, "skipped": [list(m) for m in plan.missing] + archive.skipped,
         "stored_bytes": archive.stored_bytes, "started_at": started_at,
         "finished_at": utc_now(),
     }

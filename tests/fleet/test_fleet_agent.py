@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clawback.fleet_agent import PACKED_MODULES, agent, agent_zip, formats
+from clawback.fleet_agent import PACKED_MODULES, agent_zip, formats
 from clawback.inventory import discover
 from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.sandbox.supervisor import start_supervisord
@@ -172,18 +172,25 @@ def test_the_zip_imports_only_the_standard_library_and_what_it_carries(tmp_path:
 
 
 @pytest.mark.parametrize("volatile", [True, False])
-def test_snapshot_plan_matches_the_local_snapshot(home: SampleHome, volatile: bool) -> None:
+def test_the_agent_plans_from_a_layout_what_the_local_snapshot_plans(
+        home: SampleHome, volatile: bool, tmp_path: Path) -> None:
+    """One planner (hostprobes.collection) on both sides: this checks the agent's reading of
+    the layout the controller sends, and that the zip's planner reads workspaces too."""
     layout = home.agent_settings()
     local = snapshot.build_plan(
         snapshot.AgentLayout.model_validate(layout), snapshot.EvidenceSettings(),
         snapshot.SnapshotParams(volatile=volatile),
     )
-    remote = agent.build_plan(layout, volatile=volatile)
-    assert [(f.path, f.tail) for f in local.files] == remote.files
-    assert [(c.name, c.argv) for c in local.commands] == remote.commands
-    assert local.listings == remote.listings
-    assert local.generated == remote.generated
-    assert [list(m) for m in local.missing] == remote.missing
+    remote = run_agent(tmp_path, "snapshot", {"layout": layout, "volatile": volatile,
+                                              "plan_only": True})
+    assert remote["files"] == [f.path for f in local.files]
+    assert remote["tails"] == [f.path for f in local.files if f.tail]
+    assert remote["commands"] == [" ".join(c.argv) for c in local.commands]
+    assert remote["listings"] == local.listings
+    assert remote["generated"] == local.generated
+    assert remote["missing"] == [list(m) for m in local.missing]
+    if not volatile:
+        assert any("/workspace/" in f.path for f in local.files)
 
 
 # -- the standard-library readers --------------------------------------------------------------
