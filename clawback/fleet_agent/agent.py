@@ -30,6 +30,7 @@ Commands (each mirrors a local responder; the controller turns results into outc
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import fcntl
@@ -56,12 +57,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from responders.agent_files import AgentFiles
+from responders.hostprobes import supervisord_config
 from responders.hostprobes.collection import CollectionPlan, walk_agent_files, walk_files
 from responders.hostprobes.collection import build_plan as plan_collection
 from responders.hostprobes.gateway import (
     GATEWAY_UNIT,
     SYSTEM_UNIT_DIRS,
     cgroup_service,
+    cmdline_option,
     could_be_gateway,
     gateway_signature,
     is_supervisord,
@@ -372,6 +375,47 @@ def _pids_of_inodes(inodes: Sequence[int]) -> dict[int, int]:
                 if link in wanted:
                     owners[wanted[link]] = int(entry)
     return owners
+
+
+def _unix_socket_owner(path: str) -> int | None:
+    """The supervisord listening on the unix socket ``path`` (from /proc/net/unix).
+    supervisord binds "<file>.<its pid>" and renames it; the kernel keeps the bound name."""
+    if not path:
+        return None
+    inodes: dict[int, str] = {}
+    try:
+        with open("/proc/net/unix") as fh:
+            for line in fh.read().splitlines()[1:]:
+                fields = line.split(None, 7)
+                if len(fields) == 8 and fields[7].startswith(path):
+                    inodes[int(fields[6])] = fields[7]
+    except (OSError, ValueError):
+        return None
+    for inode, pid in _pids_of_inodes(list(inodes)).items():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if inodes[inode] in (path, f"{path}.{pid}") and _is_supervisord(Proc(pid)):
+                return pid
+    return None
+
+
+def _replace_file(path: str, data: bytes) -> None:
+    """Atomically give root's own file new content, keeping its mode and owner."""
+    st = os.stat(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".clawback-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, stat.S_IMODE(st.st_mode))
+        with contextlib.suppress(PermissionError):
+            os.chown(temporary, st.st_uid, st.st_gid)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def port_listeners(port: int) -> list[int]:
@@ -1177,6 +1221,10 @@ class Stopper:
         self.kill_timeout = float(params.get("kill_timeout", 5.0))
         self.recheck = float(params.get("recheck_seconds", 3.0))
         self.commands = params.get("commands") or []
+        self.note = str(params.get("note") or "clawback: kept off")
+        # Each config file as it was before the edit, for the controller to keep in the
+        # incident (its contents travel inside the SSH channel only, like discovery's).
+        self.backups: list[dict[str, Any]] = []
 
     def processes(self) -> list[tuple[Proc, list[str]]]:
         kind = self.spec["kind"]
@@ -1225,9 +1273,11 @@ class Stopper:
         }
         sent: list[dict[str, Any]] = []
         error = None
+        stopped_program: dict[str, Any] | None = None
+        not_final = None
         try:
             if self.spec["kind"] == "supervisord":
-                facts["persistence"] = self._stop_supervisord(sent)
+                stopped_program = self._stop_supervisord(sent)
             elif self.spec["kind"] in ("pidfile", "process"):
                 sent.append({"signals": terminate(procs, self.term_timeout, self.kill_timeout)})
             else:
@@ -1238,6 +1288,9 @@ class Stopper:
         if leftovers:
             sent.append({"leftovers": terminate(leftovers, self.term_timeout, self.kill_timeout)})
         facts["commands"] = sent
+        if stopped_program is not None:
+            facts["persistence"], not_final = self._keep_program_off(stopped_program)
+            facts["already_removed"] = bool(stopped_program.get("already_removed"))
         watch = {"pids_before": sorted(p.pid for p in procs),
                  "started": {str(p.pid): p.start_ticks for p in procs},
                  "parents": sorted(parents), "uids": sorted(uids), "since": since}
@@ -1245,7 +1298,8 @@ class Stopper:
         # while the engine usually asks for that separately with the "recheck" command.
         facts["proof"], _ = self.watch(watch, self.recheck)
         facts["duration_s"] = round(time.monotonic() - started, 3)
-        return {"facts": facts, "error": error, "watch": watch}
+        return {"facts": facts, "error": error, "watch": watch, "not_final": not_final,
+                "backups": self.backups}
 
     def watch(self, watch: Mapping[str, Any], seconds: float) -> tuple[dict[str, Any], int]:
         """Look for the gateway every 0.25 s for ``seconds`` (at least once); stop at the first
@@ -1300,7 +1354,9 @@ class Stopper:
         out.update(pids=sorted(pids), port_open=bool(listeners), listeners=listeners)
         return out
 
-    def _stop_supervisord(self, sent: list[dict[str, Any]]) -> str:
+    def _stop_supervisord(self, sent: list[dict[str, Any]]) -> dict[str, Any]:
+        """Stop and remove the program's group; its process info from before (for a program
+        already removed, its name and group), for ``_keep_program_off``."""
         client = _supervisor(self.options, self.term_timeout + self.kill_timeout + 5.0)
         info = client.process_info(self.spec["name"])
         if info is None:
@@ -1325,12 +1381,10 @@ class Stopper:
             except (SupervisorFault, ResponderError) as exc:
                 call["error"] = str(exc)
             sent.append(call)
-        return (f"program group {group!r} stopped and removed from supervisord's running config; "
-                "`supervisorctl update` or a supervisord restart re-reads "
-                f"[program:{group}] from its config file: set autostart=false there to keep it "
-                "off for good")
+        return info
 
-    def _already_removed(self, client: SupervisorClient, sent: list[dict[str, Any]]) -> str:
+    def _already_removed(self, client: SupervisorClient, sent: list[dict[str, Any]]
+                         ) -> dict[str, Any]:
         """A program supervisord no longer has is stopped already, when nothing of the gateway
         is left: a retried stop (its first answer lost to a timeout) finds it so. Anything still
         alive means the name is wrong, and the operator is told to fix it."""
@@ -1349,11 +1403,81 @@ class Stopper:
                 "[[hosts.agent.services]]"
             )
         sent.append({"rpc": "supervisor.getProcessInfo", "args": [name], "server": client.where,
-                     "result": "already removed", "programs": programs})
-        return (f"already removed from supervisord: {client.where} has no program {name!r} "
-                f"(it has: {programs}), no gateway lock file names a live process and nothing "
-                f"listens on port {self.port}; `supervisorctl update` or a supervisord restart "
-                "re-reads its config file: set autostart=false there to keep it off for good")
+                     "result": "already removed", "programs": programs,
+                     "detail": f"already removed from supervisord: {client.where} has no program "
+                               f"{name!r} (it has: {programs}), no gateway lock file names a live "
+                               f"process and nothing listens on port {self.port}"})
+        # Its config file may still start it at the next reload: _keep_program_off sees to it
+        # (a first attempt whose answer was lost may have done so already; it is idempotent).
+        group, _, program = name.rpartition(":")
+        return {"name": program, "group": group or program, "already_removed": True}
+
+    def _keep_program_off(self, info: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """``autostart=false`` for the program in every file that defines it, as the local stop
+        does (``supervisord_config.keep_program_off``)."""
+        name, group = str(info.get("name") or self.spec["name"]), str(info.get("group")
+                                                                       or self.spec["name"])
+        return supervisord_config.keep_program_off(
+            self._supervisor_config_path(), name, group, rewrite=self._rewrite_config,
+            where_to_name_it="[[hosts.agent.services]]",
+        )
+
+    def _supervisor_config_path(self) -> str | None:
+        """The main config file of the supervisord that runs the program: as configured, as
+        its command line says, or where supervisord itself would look from its working dir.
+        Never a guess: the file edited must be that supervisord's own."""
+        configured = self.options.get("supervisor_config")
+        if configured:
+            return os.path.abspath(str(configured))
+        pid = self.options.get("supervisord_pid") or _unix_socket_owner(
+            str(self.options.get("socket") or ""))
+        if not pid:
+            return None
+        try:
+            supervisord = Proc(int(pid))
+        except (OSError, ValueError, IndexError):
+            return None
+        cwd = supervisord.cwd()
+        if not _is_supervisord(supervisord) or cwd is None:
+            return None
+        named = cmdline_option(supervisord.cmdline(), "-c", "--configuration")
+        return os.path.join(cwd, named) if named else supervisord_config.find_main_config(cwd)
+
+    def _rewrite_config(self, part: supervisord_config.ProgramSection
+                        ) -> tuple[bool, dict[str, Any] | None]:
+        """One file's section; a file in the agent's tree is read and replaced without
+        following a link (a supervisord the agent runs keeps its config there)."""
+        files = AgentFiles([
+            *([os.path.expanduser(str(self.agent["user_home"]))]
+              if self.agent.get("user_home") else []),
+            *(os.path.expanduser(str(d)) for d in self.agent.get("state_dirs") or ()),
+            *(str(d) for d in self.agent.get("tmp_dirs") or ("/tmp",)),
+        ])
+        path = part.file
+        inside = files.inside(path)
+        if inside:
+            read = files.read(path, supervisord_config.MAX_CONFIG_BYTES)
+            if not read.complete:
+                raise AgentError(f"{path} is {read.size} bytes: too big to edit")
+            data = read.data
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(supervisord_config.MAX_CONFIG_BYTES + 1)
+            if len(data) > supervisord_config.MAX_CONFIG_BYTES:
+                raise AgentError(f"{path} is too big to edit")
+        text = data.decode("utf-8", errors="surrogateescape")
+        result = supervisord_config.with_autostart_off(text, part.section, self.note)
+        if result == text:
+            return False, None
+        digest = hashlib.sha256(data).hexdigest()
+        self.backups.append({"original": path, "sha256": digest,
+                             "data": base64.b64encode(data).decode()})
+        new = result.encode("utf-8", errors="surrogateescape")
+        if inside:
+            files.replace(path, new, expect=read.stat, secret=False)
+        else:
+            _replace_file(path, new)
+        return True, {"original": path, "sha256": digest}
 
     def _run_commands(self, sent: list[dict[str, Any]]) -> None:
         previous: dict[str, Any] | None = None

@@ -704,6 +704,7 @@ def supervisor_log_files(spec: ServiceSpec) -> list[str]:
     supervisord reports them, else as its config files say (after a stop removed the group)."""
     from responders.hostprobes import supervisord_config as sc
 
+
     files: list[str] = []
     info = None
     with contextlib.suppress(ResponderError, SupervisorFault):
@@ -731,6 +732,7 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
     supervisord's config has for the agent (its name or command mentions it). Found from the
     config files, so it works after the stop removed the program from supervisord."""
     from responders.hostprobes import supervisord_config as sc
+
 
     try:
         agent = AgentSettings.from_settings(settings)
@@ -763,6 +765,7 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
 def _program_uid(main: str, section: str, supervisord_uid: int) -> int | None:
     """The uid a program runs as: its ``user=``, else supervisord's own."""
     from responders.hostprobes import supervisord_config as sc
+
 
     user = sc.merged_option(main, section, "user")
     return _uid_of(user[0]) if user else supervisord_uid
@@ -1286,57 +1289,20 @@ class StopServiceAction(Action):
     def _keep_program_off(
         self, spec: ServiceSpec, info: Mapping[str, Any]
     ) -> tuple[dict[str, Any], str | None]:
-        """Make the stop survive ``supervisorctl update``, a supervisord restart and a reboot:
-        ``autostart=false`` in every config file that defines the program, each backed up into
-        the incident first, then read back the way supervisord merges them.
+        """Make the stop survive ``supervisorctl update``, a supervisord restart and a reboot
+        (``supervisord_config.keep_program_off``), each file backed up into the incident first.
 
         Returns (facts, None) when that holds, else (facts, instructions for the operator)."""
         from responders.hostprobes import supervisord_config as sc
 
         name, group = str(info.get("name") or spec.name), str(info.get("group") or spec.name)
-        facts: dict[str, Any] = {"program": name}
-        main = self._supervisor_config_path(spec)
-        manual = (
-            f"supervisord will start the gateway again at its next `supervisorctl update`, "
-            f"restart or reboot: set autostart=false in the [program:{name}] section of its "
-            "config file (or delete the section), then run `supervisorctl update`"
-        )
-        if main is None:
-            facts["problem"] = "supervisord's config file is unknown"
-            return facts, (
-                f"{manual}. clawback could not tell which file that is: name it as "
-                "supervisor_config = <supervisord.conf> in [[agent.services]]"
+        note = f"clawback incident {self.context.incident_id or '(no id)'}: kept off"
+        with _supervisor_config_lock:
+            return sc.keep_program_off(
+                self._supervisor_config_path(spec), name, group,
+                rewrite=lambda part: self._rewrite_config(part, note),
+                where_to_name_it="[[agent.services]]",
             )
-        facts["config"] = main
-        try:
-            sections = sc.program_sections(main, sc.candidates(name, group))
-            if not sections:
-                facts["problem"] = f"no [program:{name}] in {main} or its includes"
-                return facts, f"{manual}. No file read from {main} defines it"
-            edited, backups = [], []
-            note = f"clawback incident {self.context.incident_id or '(no id)'}: kept off"
-            with _supervisor_config_lock:
-                for part in sections:
-                    edited_now, backup = self._rewrite_config(part, note)
-                    if edited_now:
-                        edited.append(part.file)
-                    if backup is not None:
-                        backups.append(backup)
-            section = sections[0].section
-            facts.update(
-                file=sections[-1].file, section=section, edited=edited, backups=backups
-            )
-            if sc.autostarts(main, section):
-                facts["problem"] = "autostart is still on when the files are read back"
-                return facts, f"{manual}. After the edit it still reads autostart=true"
-        except (sc.SupervisorConfigError, ResponderError) as exc:
-            facts["problem"] = str(exc)
-            return facts, f"{manual}. {exc}"
-        except OSError as exc:
-            facts["problem"] = f"{exc.filename}: {exc.strerror}"
-            return facts, f"{manual}. {exc.filename}: {exc.strerror}"
-        facts["autostart"] = "false"
-        return facts, None
 
     def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
         """``autostart=false`` into one file's section; (changed, backup fact)."""
@@ -1375,10 +1341,11 @@ class StopServiceAction(Action):
     def _supervisor_config_path(self, spec: ServiceSpec) -> str | None:
         """The main config file of the supervisord that runs ``spec``: as configured, as its
         command line says, or where supervisord itself would look from its working dir."""
+        from responders.hostprobes import supervisord_config as sc
+
         configured = spec.options.get("supervisor_config")
         if configured:
             return os.path.abspath(str(configured))
-        from responders.hostprobes import supervisord_config as sc
 
         pid = spec.options.get("supervisord_pid") or _unix_socket_owner(
             str(spec.options.get("socket") or "")

@@ -4,10 +4,13 @@ pyjson5 and python-dotenv read files as those libraries do."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,13 +105,61 @@ def test_a_retried_supervisord_stop_finds_it_already_removed_and_succeeds(
 
         assert again["error"] is None, again["error"]
         facts = again["facts"]
-        assert facts["persistence"].startswith("already removed from supervisord")
+        assert facts["already_removed"] and again["not_final"] is None
+        # The first stop set autostart=false; the retry finds nothing left to edit.
+        assert facts["persistence"]["autostart"] == "false"
+        assert facts["persistence"]["edited"] == [] and again["backups"] == []
         assert [(c["rpc"], c["result"], c["programs"]) for c in facts["commands"]] == [
             ("supervisor.getProcessInfo", "already removed", "none")
         ]
         assert facts["proof"]["pids_after"] == [] and not facts["proof"]["port_open_after"]
         assert facts["proof"]["supervisor_state_after"] == "removed"
         assert not port_open(port) and not list(lock_dir.glob("gateway.*.lock"))
+
+
+def test_the_agents_supervisord_stop_survives_supervisorctl_update_and_a_restart(
+    tmp_path: Path,
+) -> None:
+    """As the local stop (issue 15): autostart=false in the config file, found from the socket
+    alone, the file as it was handed back for the incident."""
+    port, lock_dir = free_port(), tmp_path / "openclaw-lock"
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": gateway_argv(port, lock_dir)},
+                           autorestart=True) as handle:
+        assert wait_until(lambda: port_open(port))
+        before = handle.config_path.read_bytes()
+        answer = run_agent(tmp_path, "stop", {
+            "spec": {"kind": "supervisord", "name": "openclaw-gateway",
+                     "options": {"socket": str(handle.socket_path)}},
+            "agent": {"gateway_port": port, "tmp_dirs": [str(tmp_path)]},
+            "port": port, "term_timeout": 3, "kill_timeout": 2, "recheck_seconds": 0,
+            "note": "clawback incident fleet-test: kept off",
+        })
+        assert answer["error"] is None and answer["not_final"] is None, answer
+        persistence = answer["facts"]["persistence"]
+        assert persistence["config"] == str(handle.config_path)
+        assert persistence["autostart"] == "false"
+        assert persistence["edited"] == [str(handle.config_path)]
+        [backup] = answer["backups"]
+        assert base64.b64decode(backup["data"]) == before
+        assert backup["sha256"] == hashlib.sha256(before).hexdigest()
+        changed = [line for line in handle.config_path.read_text().splitlines()
+                   if line not in before.decode().splitlines()]
+        assert changed == ["; clawback incident fleet-test: kept off", "autostart=false"]
+        update = subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(handle.config_path),
+             "update"], capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert update.returncode == 0, update.stderr
+        # Each RPC answer comes after a pass of supervisord's loop, which starts autostart
+        # programs: two answers after the update, it has had its chance.
+        for _ in range(2):
+            info = handle.process_info("openclaw-gateway")
+        assert (info["statename"], info["pid"]) == ("STOPPED", 0)
+        handle.restart()
+        for _ in range(2):
+            info = handle.process_info("openclaw-gateway")
+        assert (info["statename"], info["pid"]) == ("STOPPED", 0)
+        assert not port_open(port)
 
 
 def test_a_supervisord_program_gone_while_its_gateway_listens_still_fails(
