@@ -58,7 +58,12 @@ from typing import IO, Any
 
 from responders.agent_files import AgentFiles
 from responders.hostprobes import supervisord_config
-from responders.hostprobes.collection import CollectionPlan, walk_agent_files, walk_files
+from responders.hostprobes.collection import (
+    CollectionPlan,
+    os_error_reason,
+    walk_agent_files,
+    walk_files,
+)
 from responders.hostprobes.collection import build_plan as plan_collection
 from responders.hostprobes.gateway import (
     GATEWAY_UNIT,
@@ -131,14 +136,6 @@ def _sha256_of(path: str) -> str:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _reason(err: OSError) -> str:
-    if err.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    if err.errno == errno.ENOENT:
-        return "does not exist"
-    return err.strerror or type(err).__name__
 
 
 def _hand_back(path: str) -> None:
@@ -687,11 +684,11 @@ class EvidenceArchive:
                         note = f"via symbolic link to {os.readlink(path)}"
                 fd = _open_for_evidence(path)
         except OSError as err:
-            reason = err.strerror if err.errno == errno.ELOOP else _reason(err)
+            reason = err.strerror if err.errno == errno.ELOOP else os_error_reason(err)
             kind = self.tree.kind(path) if self.tree is not None else None
             if err.errno != errno.ELOOP and kind not in (None, "regular file"):
                 reason = f"not a regular file ({kind})"
-            self.skipped.append([path, reason or _reason(err)])
+            self.skipped.append([path, reason or os_error_reason(err)])
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             st = os.fstat(fd)
@@ -780,7 +777,7 @@ class EvidenceArchive:
                     (executable, *argv[1:]), spool, limit=limit, timeout=timeout
                 )
             except OSError as err:
-                self.skipped.append([shlex.join(argv), f"could not run: {_reason(err)}"])
+                self.skipped.append([shlex.join(argv), f"could not run: {os_error_reason(err)}"])
                 return None
             spool.seek(0)
             length = self._budget(min(total, limit))
@@ -809,7 +806,7 @@ class EvidenceArchive:
         try:
             fd = _open_for_evidence(path)
         except OSError as err:
-            self.skipped.append([path, _reason(err)])
+            self.skipped.append([path, os_error_reason(err)])
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             st = os.fstat(fd)
@@ -909,7 +906,7 @@ def collect_listing(archive: EvidenceArchive, root: str) -> None:
         try:
             st = tree.lstat(path) if tree is not None else os.stat(path)
         except OSError as err:
-            problems.append([path, _reason(err)])
+            problems.append([path, os_error_reason(err)])
             continue
         if stat.S_ISREG(st.st_mode) and _is_small_enough(path, st):
             item = archive.add_file(path)
@@ -1767,7 +1764,7 @@ def _crash(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
     if isinstance(exc, OSError):
-        return f"{type(exc).__name__}{where}: {exc.filename or ''} {_reason(exc)}".rstrip()
+        return f"{type(exc).__name__}{where}: {exc.filename or ''} {os_error_reason(exc)}".rstrip()
     return f"{type(exc).__name__}{where}"
 
 

@@ -52,6 +52,7 @@ from clawback.private_files import FILE_MODE, make_private_dir
 from responders.agent_files import AgentFiles, UnsafeFile, kind_of
 from responders.hostprobes.collection import (
     CollectionPlan,
+    os_error_reason,
     walk_agent_files,
     walk_files,
 )
@@ -159,14 +160,6 @@ def build_plan(
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _reason(err: OSError) -> str:
-    if err.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    if err.errno == errno.ENOENT:
-        return "does not exist"
-    return err.strerror or type(err).__name__
 
 
 class _HashingSink:
@@ -400,7 +393,7 @@ class EvidenceArchive:
             self.skipped.append((path, self._refused(path, err)))
             return None
         except OSError as err:
-            self.skipped.append((path, _reason(err)))
+            self.skipped.append((path, os_error_reason(err)))
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             if not stat.S_ISREG(st.st_mode):
@@ -544,7 +537,7 @@ class EvidenceArchive:
             )
         except OSError as err:
             spool.close()
-            return CommandCapture(argv, None, skip_reason=f"could not run: {_reason(err)}")
+            return CommandCapture(argv, None, skip_reason=f"could not run: {os_error_reason(err)}")
         return CommandCapture(
             argv, spool, executable=executable, exit_code=exit_code, total=total,
             limit=limit, timed_out=timed_out, timeout=timeout, collected_at=collected_at,
@@ -600,7 +593,7 @@ class EvidenceArchive:
             self.skipped.append((path, self._refused(path, err)))
             return None
         except OSError as err:
-            self.skipped.append((path, _reason(err)))
+            self.skipped.append((path, os_error_reason(err)))
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             if not stat.S_ISREG(st.st_mode):
@@ -774,7 +767,7 @@ def collect_listing(archive: EvidenceArchive, root: str) -> None:
         try:
             st = tree.lstat(path) if tree is not None else os.stat(path)
         except OSError as err:
-            problems.append((path, _reason(err)))
+            problems.append((path, os_error_reason(err)))
             continue
         if stat.S_ISREG(st.st_mode) and _is_small_enough(path, st):
             item = archive.add_file(path)
@@ -937,7 +930,7 @@ class SnapshotAction(Action):
                 self._collect(archive, collection, layout)
         except OSError as err:
             return Failed(
-                error=f"evidence archive {path} could not be written: {_reason(err)}",
+                error=f"evidence archive {path} could not be written: {os_error_reason(err)}",
                 detail=f"snapshot failed while writing {path.name}",
             )
         finished_at = utc_now()

@@ -197,7 +197,7 @@ def walk_files(root: str, problems: list[tuple[str, str]]) -> Iterator[str]:
     entered (loops, scope)."""
 
     def record(err: OSError) -> None:
-        problems.append((err.filename or root, _reason(err)))
+        problems.append((err.filename or root, os_error_reason(err)))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=record):
         dirnames.sort()
@@ -233,7 +233,8 @@ def agent_tree(user_home: str | None, state_dirs: Sequence[str],
     return AgentFiles(roots)
 
 
-def _reason(err: OSError) -> str:
+def os_error_reason(err: OSError) -> str:
+    """Why a file could not be read, in words that quote nothing the agent wrote."""
     if err.errno in (errno.EACCES, errno.EPERM):
         return "permission denied"
     if err.errno == errno.ENOENT:
