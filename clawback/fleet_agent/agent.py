@@ -72,12 +72,14 @@ from responders.hostprobes.gateway import (
     cmdline_option,
     could_be_gateway,
     gateway_signature,
+    is_process_supervisor,
     is_supervisord,
     may_name,
     names_process,
     read_cgroups,
     read_lock_files,
     read_pid_file,
+    same_service,
     supervisord_program,
     user_name,
 )
@@ -1182,28 +1184,7 @@ def terminate(procs: Sequence[Proc], term_timeout: float, kill_timeout: float
 
 
 def _is_process_supervisor(proc: Proc) -> bool:
-    if proc.pid == 1:
-        return False
-    if _is_supervisord(proc):
-        return True
-    return proc.comm in ("runsv", "s6-supervise", "systemd") or proc.comm.startswith(
-        ("PM2", "containerd-shim")
-    )
-
-
-def _same_service(found: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
-    if found["kind"] != spec["kind"]:
-        return False
-    if spec["kind"] == "supervisord":
-        where = (spec.get("options") or {}).get("socket")
-        found_where = (found.get("options") or {}).get("socket")
-        same = where is None or found_where is None or (
-            os.path.realpath(str(where)) == os.path.realpath(str(found_where))
-        )
-        return same and found["name"].split(":")[0] == spec["name"].split(":")[0]
-    if spec["kind"] == "docker":
-        return spec["name"].startswith(found["name"]) or found["name"].startswith(spec["name"])
-    return bool(found["name"] == spec["name"])
+    return is_process_supervisor(proc.pid, proc.comm, proc.cmdline())
 
 
 class Stopper:
@@ -1241,7 +1222,7 @@ class Stopper:
         managed = []
         for proc, reasons in scan_titles(None):
             manager = manager_of(proc)
-            if manager is not None and _same_service(manager, self.spec):
+            if manager is not None and same_service(manager, self.spec):
                 managed.append((proc, [reasons]))
         return managed
 

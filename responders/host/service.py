@@ -79,12 +79,14 @@ from responders.hostprobes.gateway import (
     cmdline_option,
     could_be_gateway,
     gateway_signature,
+    is_process_supervisor,
     is_supervisord,
     may_name,
     names_process,
     read_cgroups,
     read_lock_files,
     read_pid_file,
+    same_service,
     supervisord_program,
     user_name,
 )
@@ -812,20 +814,10 @@ def terminate(
 
 
 def _is_process_supervisor(proc: psutil.Process) -> bool:
-    """supervisord, runit, s6, pm2, a containerd shim or a per-user systemd: respawners whose
-    every new child after a stop is the gateway coming back. PID 1 is never one: all orphans
-    land there."""
-    if proc.pid == 1:
-        return False
-    if _is_supervisord(proc):
-        return True
     try:
-        name = proc.name()
+        return is_process_supervisor(proc.pid, proc.name(), proc.cmdline())
     except psutil.Error:
         return False
-    return name in ("runsv", "s6-supervise", "systemd") or name.startswith(
-        ("PM2", "containerd-shim")
-    )
 
 
 @dataclass(frozen=True)
@@ -1638,19 +1630,9 @@ def _describe_listener(proc: psutil.Process) -> dict[str, Any]:
 
 
 def _same_service(found: ServiceSpec, spec: ServiceSpec) -> bool:
-    if found.kind != spec.kind:
-        return False
-    if spec.kind == "supervisord":
-        where = spec.options.get("socket") or spec.options.get("serverurl")
-        found_where = found.options.get("socket") or found.options.get("serverurl")
-        same_server = (
-            where is None
-            or found_where is None
-            or os.path.realpath(str(where)) == os.path.realpath(str(found_where))
-        )
-        return same_server and found.name.split(":")[0] == spec.name.split(":")[0]
-    if spec.kind == "docker":
-        return spec.name.startswith(found.name) or found.name.startswith(spec.name)
-    return found.name == spec.name
+    return same_service(
+        {"kind": found.kind, "name": found.name, "options": found.options},
+        {"kind": spec.kind, "name": spec.name, "options": spec.options},
+    )
 
 

@@ -239,3 +239,38 @@ def names_process(lock: LockFile, uid: int | None, started: float) -> bool:
     if lock.owner not in (None, 0) and uid != lock.owner:
         return False
     return lock.created_at is None or started <= lock.created_at + PIDFILE_CLOCK_SLACK_S
+
+
+def is_process_supervisor(pid: int, name: str, cmdline: Sequence[str]) -> bool:
+    """supervisord, runit, s6, pm2, a containerd shim or a per-user systemd: respawners whose
+    every new child after a stop is the gateway coming back. PID 1 is never one: all orphans
+    land there."""
+    if pid == 1:
+        return False
+    if is_supervisord(name, cmdline):
+        return True
+    return name in ("runsv", "s6-supervise", "systemd") or name.startswith(
+        ("PM2", "containerd-shim")
+    )
+
+
+def same_service(found: Service, spec: Service) -> bool:
+    """Whether the supervisor found running a process is the service ``spec`` names (the
+    same supervisord program on the same server, the same container, the same unit)."""
+    if found["kind"] != spec["kind"]:
+        return False
+    options, found_options = spec.get("options") or {}, found.get("options") or {}
+    if spec["kind"] == "supervisord":
+        where = options.get("socket") or options.get("serverurl")
+        found_where = found_options.get("socket") or found_options.get("serverurl")
+        same_server = (
+            where is None
+            or found_where is None
+            or os.path.realpath(str(where)) == os.path.realpath(str(found_where))
+        )
+        return same_server and str(found["name"]).split(":")[0] == str(spec["name"]).split(":")[0]
+    if spec["kind"] == "docker":
+        return str(spec["name"]).startswith(found["name"]) or str(found["name"]).startswith(
+            spec["name"]
+        )
+    return bool(found["name"] == spec["name"])
