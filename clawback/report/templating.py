@@ -24,6 +24,10 @@ def environment(*, html: bool) -> Environment:
         lstrip_blocks=False,
         keep_trailing_newline=True,
     )
+    from clawback.report.standing import LIVE_SHOWN, RANK_WORDS, provider_counts
+
+    env.globals.update(LIVE_SHOWN=LIVE_SHOWN, RANK_WORDS=RANK_WORDS,
+                       provider_counts=provider_counts)
     env.filters.update(
         utc=utc_text,
         clock=clock_text,
