@@ -34,7 +34,7 @@ LIVE: frozenset[KeyStanding] = frozenset({"accepted", "not_revoked", "unproven"}
 STANDING_WORDS: dict[KeyStanding, str] = {
     "accepted": "still accepted by the provider",
     "not_revoked": "not revoked",
-    "unproven": "revoked, not proven dead",
+    "unproven": "revoked, NOT proven dead",
     "unchecked": "revoked, not re-checked",
     "dead": "proven dead",
 }
