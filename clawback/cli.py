@@ -432,6 +432,31 @@ def _restore_fleet_network(incident_dir: Path, *, confirm: bool, json: bool,
     return 0 if change.succeeded else 3
 
 
+@with_advice
+def status(incident: str | None = None, incidents_dir: str | None = None, json: bool = False,
+           display: Display | None = None) -> int:
+    """Where every incident stands: agent, live keys, open steps, network cut and rollback,
+    checkpoint shipped. Changes nothing; exit 3 when something needs a human."""
+    from clawback.incident import incidents_root, resolve_incident
+    from clawback.status import collect_status
+
+    root = incidents_root(_path(incidents_dir))
+    only = [resolve_incident(incident, root)] if incident else []
+    statuses = collect_status(root, only=only)
+    code = 3 if any(s.needs_a_human for s in statuses) else 0
+    if json:
+        from clawback.console import print_json
+
+        print_json({"incidents_dir": str(root), "exit_code": code,
+                    "incidents": [s.as_dict() for s in statuses]})
+        return code
+    from clawback.status_view import print_status
+
+    display = display or Display()
+    print_status(display.console(), statuses, root=str(root), quiet=display.quiet)
+    return code
+
+
 # What ``clawback demo`` needs beyond the base install (the ``demo`` extra).
 _DEMO_MODULES = ("moto", "keyrings.alt", "supervisor", "openapi_core", "tomli_w")
 
@@ -513,6 +538,7 @@ COMMAND_FUNCTIONS: dict[str, Callable[..., int]] = {
     "drill": drill,
     "audit": audit,
     "discover": discover,
+    "status": status,
     "demo": demo,
     "help": show_help,
     "completion": completion,

@@ -184,6 +184,20 @@ COMMANDS: dict[str, Command] = {
         (_HOME, Arg("json", "print the inventory as JSON (fingerprints only)"),
          _config(": its [agent] table says where to look, as for contain")),
     ),
+    "status": Command(
+        "every incident: agent, live keys, open steps, network cut, rollback time left",
+        "Show each incident on this machine (or the one named): whether its run is under way, "
+        "closed or died; whether the agent is stopped; the keys still live or unproven, by "
+        "name; the open steps, most urgent first; a network cut and its auto-rollback with "
+        "the time left (and whether its timer is alive); whether a checkpoint was shipped "
+        "off this host. Changes nothing. Exit 0: nothing open; 3: something needs a human.",
+        (
+            Arg("incident", "only this incident (id or directory)", "INCIDENT",
+                positional=True, optional=True),
+            _incidents_dir(),
+            Arg("json", "print one JSON document instead"),
+        ),
+    ),
     "demo": Command(
         "contain a sandbox: the real playbook, no root, loopback only",
         "Run the real contain playbook against an embedded sandbox (a sample OpenClaw home "

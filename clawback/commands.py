@@ -132,4 +132,13 @@ def audit(c: Any, home: str | None = None, format: str = "text", fail_on: str | 
     _finish(cli.audit(home=home, format=format, fail_on=fail_on, config=config))
 
 
-namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit)
+@task(auto_shortflags=False, help=_help("status"))
+def status(c: Any, incident: str | None = None, incidents_dir: str | None = None,
+           json: bool = False) -> None:
+    """Where every incident stands: agent, live keys, open steps, network cut and rollback."""
+    _refuse_echo_mode(c)
+    _finish(cli.status(incident, incidents_dir=incidents_dir, json=json))
+
+
+namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit,
+                       status)
