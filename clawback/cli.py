@@ -457,6 +457,50 @@ def status(incident: str | None = None, incidents_dir: str | None = None, json: 
     return code
 
 
+@with_advice
+def init(home: str | None = None, output: str | None = None, json: bool = False,
+         display: Display | None = None) -> int:
+    """Write a commented clawback.toml (0600) for this host from discovery, never over an
+    existing file, then run the preflight on it; exit with the code the preflight gives."""
+    from clawback.config import find_config, load_config
+    from clawback.init_config import default_path, plan_init, render_config, write_new
+    from clawback.inventory import discover_agent
+    from clawback.registry import load_registry
+
+    display = display or Display()
+    user_home = _path(home) or Path.home()
+    if not user_home.is_dir():
+        raise BadInput(f"--home {user_home}: no such directory (give the agent user's home)")
+    inventory = discover_agent({}, user_home=user_home)
+    if not inventory.found_install:
+        _err(_not_found(user_home, home) + ". Nothing was written.")
+        return 3
+    registry = load_registry()
+    plan = plan_init(user_home.absolute(), inventory, registry)
+    path = _path(output) or default_path()
+    written = write_new(path, render_config(plan))
+    # The file must load as contain will load it; if it does not, that is init's bug.
+    providers = {n for n, c in registry.responders.items() if c.providers}
+    load_config(written, known_providers=providers)
+    from clawback.contain import ContainRequest, prepare
+    from clawback.preflight import run_preflight
+
+    report = run_preflight(prepare(ContainRequest(config=written, home=user_home)))
+    if json:
+        from clawback.console import print_json
+
+        print_json({"config": str(written), "providers": [p.provider for p in plan.providers],
+                    "references": [ref for _, ref in plan.references],
+                    "preflight": report.as_dict(), "exit_code": report.exit_code})
+        return report.exit_code
+    from clawback.console import print_init, print_preflight
+
+    console = display.console()
+    print_init(console, written, plan, found_default=find_config(None) == written)
+    print_preflight(console, report)
+    return report.exit_code
+
+
 # What ``clawback demo`` needs beyond the base install (the ``demo`` extra).
 _DEMO_MODULES = ("moto", "keyrings.alt", "supervisor", "openapi_core", "tomli_w")
 
@@ -539,6 +583,7 @@ COMMAND_FUNCTIONS: dict[str, Callable[..., int]] = {
     "audit": audit,
     "discover": discover,
     "status": status,
+    "init": init,
     "demo": demo,
     "help": show_help,
     "completion": completion,

@@ -198,6 +198,20 @@ COMMANDS: dict[str, Command] = {
             Arg("json", "print one JSON document instead"),
         ),
     ),
+    "init": Command(
+        "write a commented clawback.toml for this host, then run the preflight",
+        "Discover the agent's install and write a commented clawback.toml (0600) with every "
+        "provider found, a reference (keyring:clawback/...) where each admin credential "
+        "goes, and what each must be allowed to do; never over an existing file. Then run "
+        "the preflight on it. Exit: the preflight's (0: contain would do everything; 3: "
+        "something is left to you, such as storing the credentials); 2: bad input.",
+        (
+            _HOME,
+            Arg("output", "where to write it (default: $XDG_CONFIG_HOME/clawback/"
+                          "clawback.toml); an existing file is never replaced", "FILE"),
+            Arg("json", "print the result and the preflight as JSON"),
+        ),
+    ),
     "demo": Command(
         "contain a sandbox: the real playbook, no root, loopback only",
         "Run the real contain playbook against an embedded sandbox (a sample OpenClaw home "

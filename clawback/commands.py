@@ -140,5 +140,12 @@ def status(c: Any, incident: str | None = None, incidents_dir: str | None = None
     _finish(cli.status(incident, incidents_dir=incidents_dir, json=json))
 
 
+@task(auto_shortflags=False, help=_help("init"))
+def init(c: Any, home: str | None = None, output: str | None = None, json: bool = False) -> None:
+    """Write a commented clawback.toml for this host, then run the preflight."""
+    _refuse_echo_mode(c)
+    _finish(cli.init(home=home, output=output, json=json))
+
+
 namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit,
-                       status)
+                       status, init)
