@@ -45,6 +45,11 @@ def checkpoint_size(text: str) -> int:
         return 0
 
 
+def normalized_sha256(checkpoint: str) -> str:
+    """The SHA-256 a shipment records for a checkpoint's text, line ends normalized."""
+    return hashlib.sha256((checkpoint.strip() + "\n").encode()).hexdigest()
+
+
 def record_shipment(incident_dir: Path, checkpoint: str, *, destinations: tuple[str, ...],
                     delivered: bool, final: bool, error: str = "") -> None:
     from clawback.private_files import open_private
@@ -52,7 +57,7 @@ def record_shipment(incident_dir: Path, checkpoint: str, *, destinations: tuple[
     line = json.dumps({
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "tree_size": checkpoint_size(checkpoint),
-        "checkpoint_sha256": hashlib.sha256(checkpoint.encode()).hexdigest(),
+        "checkpoint_sha256": normalized_sha256(checkpoint),
         "destinations": list(destinations),
         "delivered": delivered,
         "final": final,
