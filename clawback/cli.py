@@ -501,6 +501,35 @@ def init(home: str | None = None, output: str | None = None, json: bool = False,
     return report.exit_code
 
 
+@with_advice
+def runbook(home: str | None = None, config: str | None = None, format: str = "md",
+            output: str | None = None, display: Display | None = None) -> int:
+    """A printable page for this host: what contain will do by itself, each step left to a
+    human with its instructions, what to fix now, what to have at hand. Changes nothing."""
+    if format not in ("md", "html"):
+        raise BadInput(f"unknown runbook format {format!r}; choose md or html")
+    from clawback.contain import ContainRequest, prepare
+    from clawback.notify_worker import destination_label
+    from clawback.preflight import run_preflight
+    from clawback.runbook import build_runbook, render_runbook, write_runbook
+
+    prepared = prepare(ContainRequest(config=_path(config), home=_path(home)))
+    report = run_preflight(prepared)
+    labels = []
+    for reference in prepared.config.notify.urls:
+        try:
+            labels.append(destination_label(prepared.store.resolve(reference).reveal()))
+        except Exception:
+            labels.append(f"{reference} (not resolvable now)")
+    text = render_runbook(build_runbook(prepared, report, notify_labels=labels), format)
+    if output:
+        written = write_runbook(Path(output).expanduser(), text)
+        sys.stdout.write(f"{written}\n")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 # What ``clawback demo`` needs beyond the base install (the ``demo`` extra).
 _DEMO_MODULES = ("moto", "keyrings.alt", "supervisor", "openapi_core", "tomli_w")
 
@@ -584,6 +613,7 @@ COMMAND_FUNCTIONS: dict[str, Callable[..., int]] = {
     "discover": discover,
     "status": status,
     "init": init,
+    "runbook": runbook,
     "demo": demo,
     "help": show_help,
     "completion": completion,

@@ -212,6 +212,19 @@ COMMANDS: dict[str, Command] = {
             Arg("json", "print the result and the preflight as JSON"),
         ),
     ),
+    "runbook": Command(
+        "a printable page: what contain does here by itself, and each step left to you",
+        "From the preflight and discovery, for this host: what contain will do by itself, "
+        "each step it will leave to a human with its instructions and link, what to fix now "
+        "so it does more, and what to have at hand. Markdown on stdout, or --output FILE "
+        "(0600). Changes nothing.",
+        (
+            _HOME,
+            _config(),
+            Arg("format", "md or html", "FORMAT", choices=("md", "html"), default="md"),
+            Arg("output", "write it to FILE (0600) instead of stdout", "FILE"),
+        ),
+    ),
     "demo": Command(
         "contain a sandbox: the real playbook, no root, loopback only",
         "Run the real contain playbook against an embedded sandbox (a sample OpenClaw home "

@@ -147,5 +147,13 @@ def init(c: Any, home: str | None = None, output: str | None = None, json: bool 
     _finish(cli.init(home=home, output=output, json=json))
 
 
+@task(auto_shortflags=False, help=_help("runbook"))
+def runbook(c: Any, home: str | None = None, config: str | None = None, format: str = "md",
+            output: str | None = None) -> None:
+    """A printable page: what contain does here by itself, and each step left to you."""
+    _refuse_echo_mode(c)
+    _finish(cli.runbook(home=home, config=config, format=format, output=output))
+
+
 namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit,
-                       status, init)
+                       status, init, runbook)
