@@ -128,7 +128,25 @@ PATTERNS: tuple[SecretPattern, ...] = (
     _pattern("groq", "groq:api_key", r"gsk_[A-Za-z0-9]{48,}"),
     _pattern("xai", "xai:api_key", r"xai-[A-Za-z0-9]{60,}"),
     _pattern("perplexity", "perplexity:api_key", r"pplx-[A-Za-z0-9]{40,}"),
-    _pattern("gitlab", "gitlab:pat", r"glpat-[A-Za-z0-9_\-]{20,}"),
+    # GitLab: every documented prefix (docs.gitlab.com/security/tokens/#token-prefixes);
+    # routable tokens carry dot-separated parts after the body.
+    _pattern("gitlab", "gitlab:pat", r"glpat-[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]+){0,2}"),
+    _pattern(
+        "gitlab", "gitlab:token",
+        r"gl(?:oas|dt|rtr?|cbt|ptt|ft|imt|agent|wt|soat|ffct)-[A-Za-z0-9_\-]{20,}"
+        r"(?:\.[A-Za-z0-9_\-]+){0,2}",
+    ),
+    # SendGrid: SG.<22-character key id>.<43-character secret>; the id names the key in the API.
+    _pattern(
+        "sendgrid", "sendgrid:api_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
+        key_id=lambda value: value.split(".")[1],
+    ),
+    # Matrix: Synapse access (syt_) and refresh (syr_) tokens; Matrix Authentication Service
+    # OAuth (mat_, mar_) and compatibility (mct_, mcr_) tokens: 30 characters and a CRC.
+    _pattern("matrix", "matrix:access_token", r"syt_[A-Za-z0-9_\-]{30,}"),
+    _pattern("matrix", "matrix:refresh_token", r"syr_[A-Za-z0-9_\-]{30,}"),
+    _pattern("matrix", "matrix:access_token", r"m(?:at|ct)_[A-Za-z0-9]{20,}_[A-Za-z0-9]{6}"),
+    _pattern("matrix", "matrix:refresh_token", r"m(?:ar|cr)_[A-Za-z0-9]{20,}_[A-Za-z0-9]{6}"),
     _pattern("npm", "npm:token", r"npm_[A-Za-z0-9]{36}"),
     _pattern("tailscale", "tailscale:key", r"tskey-[a-z]+-[A-Za-z0-9\-]{20,}"),
     _pattern(
@@ -265,6 +283,8 @@ PROVIDER_WORDS: dict[str, str] = {
     "CLAWDBOT": "openclaw",
     "TAILSCALE": "tailscale",
     "GITLAB": "gitlab",
+    "SENDGRID": "sendgrid",
+    "MATRIX": "matrix",
     "NPM": "npm",
 }
 
@@ -441,9 +461,30 @@ def recognize_config_path(path: Sequence[str | int]) -> Recognition | None:
     return None
 
 
+# The stand-ins documentation shows behind a real prefix ("glpat-xxxxxxxxxxxxxxxxxxxx",
+# "SG.xxxxxxxxxxxxxxxxxxxxxx.xxxx..."): after the prefix, each part is one repeated character.
+_EXAMPLE_AFTER_PREFIX = re.compile(r"^[A-Za-z]{1,8}[-_.](?:(?P<c>[^.\-_])(?P=c){7,}[.\-_]?)+$")
+
+
+# Whole example values providers print in their own documentation (they match the real shape).
+_DOCUMENTED_EXAMPLES = frozenset({
+    # SendGrid, "API Keys" (sendgrid/docs, Classroom/Send/How_Emails_Are_Sent/api_keys.md)
+    "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",
+})
+
+
+def is_documentation_example(value: str) -> bool:
+    """A documentation placeholder behind a real prefix, or a provider's own documented
+    example: never a secret."""
+    candidate = value.strip()
+    return candidate in _DOCUMENTED_EXAMPLES or _EXAMPLE_AFTER_PREFIX.match(candidate) is not None
+
+
 def recognize_value(value: str) -> Recognition | None:
     """Provider and kind from the value's own shape (first full match in ``PATTERNS``)."""
     candidate = value.strip()
+    if is_documentation_example(candidate):
+        return None
     for pattern in PATTERNS:
         if pattern.regex.fullmatch(candidate):
             key_id = pattern.key_id(candidate) if pattern.key_id else None
@@ -490,6 +531,8 @@ def find_in_text(text: str) -> Iterator[TextMatch]:
     """Distinctively-shaped secrets (and AWS key ids) anywhere in free text."""
     for match in _text_regex().finditer(text):
         value = match.group(0)
+        if is_documentation_example(value):
+            continue
         pattern = _classify_text(value)
         key_id = (
             value if pattern.identifier else (pattern.key_id(value) if pattern.key_id else None)
@@ -516,6 +559,8 @@ def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
     if any(ch.isspace() for ch in candidate) or "://" in candidate:
         return False
     if candidate.startswith(("/", "~/", "./", "../", "$")):
+        return False
+    if is_documentation_example(candidate):
         return False
     if len(set(candidate)) < 6:
         return False

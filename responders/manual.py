@@ -148,6 +148,11 @@ GUIDES: Mapping[str, Guide] = {
         "Open Preferences → Access tokens and revoke the token.",
         "https://gitlab.com/-/user_settings/personal_access_tokens",
     ),
+    "sendgrid": Guide(
+        "SendGrid",
+        "Open Settings → API Keys (and each subuser's), delete the key.",
+        "https://app.sendgrid.com/settings/api_keys",
+    ),
     "npm": Guide(
         "npm",
         "Open Access Tokens on npmjs.com and delete the token (or run `npm token revoke <id>`).",
@@ -301,8 +306,8 @@ class ManualResponder(Responder):
         {
             "telegram", "discord", "huggingface", "brave", "elevenlabs", "openrouter", "google",
             "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
-            "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "gitlab", "npm",
-            "tailscale", "matrix", UNKNOWN_PROVIDER,
+            "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "npm",
+            "tailscale", UNKNOWN_PROVIDER,
         }
     )
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
