@@ -46,6 +46,8 @@ class ProviderPlan:
     responder: str  # "" when no responder handles it
     credentials: tuple[Credential, ...]
     setup: ProviderSetup | None
+    needs_table: bool = False  # it acts only with a [providers.X] table of its own
+    module: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,10 @@ def plan_init(home: Path, inventory: Any, registry: Any) -> InitPlan:
             setup = cls.setup(handled or creds)
             if setup is not None and not cls.fallback and cls.needs_config:
                 tables.setdefault(cls.name, setup)
-        plans.append(ProviderPlan(provider, cls.name if cls else "", tuple(creds), setup))
+        plans.append(ProviderPlan(
+            provider, cls.name if cls else "", tuple(creds), setup,
+            needs_table=bool(cls and cls.needs_config and not cls.fallback),
+            module=cls.__module__ if cls else ""))
     try:
         owner = os.stat(home).st_uid
     except OSError:
@@ -174,6 +179,14 @@ def render_config(plan: InitPlan, *, now: datetime | None = None) -> str:
                     ""]
             continue
         setup = plan.tables.get(p.responder)
+        if setup is None and p.needs_table:
+            # A responder that says nothing through Responder.setup (a third party's): its
+            # table is left for the operator, from the responder's own documentation.
+            out += [summary,
+                    f"#   its responder does not say what its table needs: see `python -m pydoc "
+                    f"{_comment(p.module)}`, then write [providers.{p.responder}] here. Until "
+                    "then contain leaves these keys to you", ""]
+            continue
         if setup is None:
             note = p.setup.note if p.setup is not None and p.setup.note else (
                 "handled without a table of its own")

@@ -106,3 +106,32 @@ def test_init_writes_nothing_where_no_install_is_found(tmp_path: Path) -> None:
     output = tmp_path / "clawback.toml"
     assert cli.init(home=str(empty), output=str(output)) == 3
     assert not output.exists()
+
+
+def test_a_responder_that_says_nothing_gets_a_pointer_not_a_guess(tmp_path: Path) -> None:
+    """A third party's responder without ``setup``: init names its docs and writes no table
+    it would have to guess (a wrong key would make the config fail to load)."""
+    from typing import ClassVar
+
+    from clawback.init_config import plan_init, render_config
+    from clawback.inventory import Inventory
+    from responders.interface import Credential, Responder
+
+    class Acme(Responder):
+        name: ClassVar[str] = "acme"
+        providers: ClassVar[frozenset[str]] = frozenset({"acme"})
+
+    class Registry:
+        def responder_for_provider(self, provider: str) -> type[Responder] | None:
+            return Acme if provider == "acme" else None
+
+    home = tmp_path / "home"
+    home.mkdir()
+    cred = Credential.from_secret("acme", "acme:api_key", "acme_live_0123456789abcdef")
+    plan = plan_init(home, Inventory(credentials=(cred,), state_dirs=()), Registry())
+    text = render_config(plan)
+    assert "its responder does not say what its table needs" in text
+    assert f"python -m pydoc {Acme.__module__}" in text
+    assert "[providers.acme]" not in [line.strip() for line in text.splitlines()]
+    assert "acme_live_0123456789abcdef" not in text
+    assert tomllib.loads(text)["agent"]["user_home"] == str(home)
