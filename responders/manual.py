@@ -113,6 +113,14 @@ GUIDES: Mapping[str, Guide] = {
         "Open Settings → API Keys, revoke the key.",
         "https://api.together.ai/settings/api-keys",
     ),
+    # DeepSeek documents no API to list or revoke keys (api-docs.deepseek.com): only the
+    # platform's API keys page can delete one.
+    "deepseek": Guide(
+        "DeepSeek",
+        "Sign in to the DeepSeek platform, open API keys, delete the key (its last characters "
+        "are in the fingerprint) and create a new one if the agent needs it.",
+        "https://platform.deepseek.com/api_keys",
+    ),
     "perplexity": Guide(
         "Perplexity", "Open Settings → API, delete the key.", "https://www.perplexity.ai/settings/api"
     ),
@@ -170,6 +178,18 @@ GUIDES: Mapping[str, Guide] = {
         "https://matrix.org/docs/",
     ),
     # Providers with an API responder of their own: only used when that responder is missing.
+    "azure_openai": Guide(
+        "Azure OpenAI",
+        "Open the resource in the Azure portal → Resource Management → Keys and Endpoint and "
+        "regenerate the key the agent used (Key1 or Key2; compare the last characters).",
+        "https://portal.azure.com/#view/Microsoft_Azure_ProjectOxford/CognitiveServicesHub",
+    ),
+    "twilio": Guide(
+        "Twilio",
+        "Open Account → API keys & tokens: delete the API key (its SID is the key id), or for "
+        "the Auth Token request a secondary token and promote it, which ends the old one.",
+        "https://console.twilio.com/us1/account/keys-credentials/api-keys",
+    ),
     "openai": Guide(
         "OpenAI",
         "Open the API keys page of the project, delete the key.",
@@ -304,10 +324,10 @@ class ManualResponder(Responder):
     name: ClassVar[str] = "manual"
     providers: ClassVar[frozenset[str]] = frozenset(
         {
-            "telegram", "discord", "huggingface", "brave", "elevenlabs", "openrouter", "google",
-            "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
+            "telegram", "discord", "huggingface", "brave", "elevenlabs",
+            "groq", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
             "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "npm",
-            "tailscale", UNKNOWN_PROVIDER,
+            "tailscale", "deepseek", UNKNOWN_PROVIDER,
         }
     )
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
