@@ -116,6 +116,8 @@ def _toml(value: Any) -> str:
         return json.dumps(str(value), ensure_ascii=False)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table; keys are the responder's own names
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
@@ -205,9 +207,11 @@ def render_config(plan: InitPlan, *, now: datetime | None = None) -> str:
         if setup.console:
             out.append(f"#   create it at {_comment(setup.console)}")
         for ref in setup.references():
-            service, _, user = ref.removeprefix("keyring:").partition("/")
             if ref.startswith("keyring:"):
+                service, _, user = ref.removeprefix("keyring:").partition("/")
                 out.append(f"#   then store it: keyring set {service} {user}")
+            else:  # short-lived (an hour's token): set where contain runs, when it runs
+                out.append(f"#   then, before contain: export {ref.removeprefix('env:')}=...")
         if setup.note:
             out.append(f"#   note: {_comment(setup.note)}")
         out.append(f"[providers.{p.responder}]")

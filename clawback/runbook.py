@@ -67,6 +67,57 @@ def _instructions(outcome: Any) -> str:
     return str(outcome.detail or type(outcome).__name__)
 
 
+def _needs(setup: Any) -> str:
+    """What a responder's admin credential must be allowed to do, and where it is made."""
+    if setup is None:
+        return ""
+    text = "; ".join(setup.permissions)
+    if setup.console:
+        text += f"{'; ' if text else ''}make it at {setup.console}"
+    return f" (its admin credential needs: {text})" if text else ""
+
+
+def _fixes(prepared: Any, report: Any) -> list[str]:
+    """The failed preflight checks, then each provider whose keys are left to you only because
+    its ``[providers.X]`` table is missing, with what the table's admin credential needs: each
+    responder says so through ``Responder.setup``, as for ``clawback init``."""
+    registry = prepared.registry
+    setups: dict[str, Any] = {}
+
+    def setup_of(name: str, found: Sequence[Any] = ()) -> Any:
+        if name not in setups:
+            try:
+                setups[name] = registry.responder(name).setup(list(found))
+            except Exception:  # a third party's responder: the runbook is still printed
+                setups[name] = None
+        return setups[name]
+
+    fixes, explained = [], set()
+    for c in report.failed_checks:
+        line = f"{c.provider}: {c.capability}: " + (
+            f"missing {c.missing_permission}. " if c.missing_permission else "") + (c.detail or "")
+        if c.capability == "admin credential" and c.provider not in explained:
+            explained.add(c.provider)
+            line += _needs(setup_of(c.provider))
+        fixes.append(line)
+    unconfigured: dict[str, list[Any]] = {}
+    for key in report.coverage:
+        if key.mode == "unconfigured" and key.handled_by:
+            unconfigured.setdefault(key.handled_by, []).append(key.fingerprint)
+    if unconfigured:
+        found = {c.fingerprint: c for c in prepared.full_inventory().credentials}
+    for name, fingerprints in sorted(unconfigured.items()):
+        setup = setup_of(name, [found[f] for f in fingerprints if f in found])
+        how = ("`clawback init` writes it" if setup is not None else
+               "its responder's documentation says what goes in it")
+        # "act on", not "revoke": a responder may still leave some of them to a person (Stripe
+        # rolls no secret key by API), which its note then says.
+        note = f"; {setup.note}" if setup is not None and setup.note else ""
+        fixes.append(f"{name}: add [providers.{name}] to clawback.toml ({how}), and contain "
+                     f"can act on {len(fingerprints)} more key(s) itself{_needs(setup)}{note}")
+    return fixes
+
+
 def build_runbook(prepared: Any, report: Any, *, notify_labels: Sequence[str] = ()
                   ) -> Runbook:
     """``prepared``: ``clawback.contain.prepare``'s result; ``report``: its preflight."""
@@ -85,10 +136,7 @@ def build_runbook(prepared: Any, report: Any, *, notify_labels: Sequence[str] = 
             reason = getattr(outcome, "reason", "") or outcome.detail or "nothing to do here"
             automatic.setdefault(result.step, []).append(
                 f"skipped here: {reason} ({result.target})")
-    fix_first = tuple(
-        f"{c.provider}: {c.capability}: " + (f"missing {c.missing_permission}. "
-                                             if c.missing_permission else "") + (c.detail or "")
-        for c in report.failed_checks)
+    fix_first = tuple(_fixes(prepared, report))
     settings = prepared.settings
     network = settings.get("network") or {}
     home = report.agent_home

@@ -405,7 +405,7 @@ class ConfigSetting:
     """One line of a responder's ``[providers.X]`` table as ``clawback init`` writes it."""
 
     key: str
-    value: Any  # str, bool, int, or a list of those: never a secret, only a reference
+    value: Any  # str, bool, int, a list or dict of those: never a secret, only a reference
     comment: str = ""
     optional: bool = False  # written commented out: an example to fill in, not needed
 

@@ -135,3 +135,106 @@ def test_a_responder_that_says_nothing_gets_a_pointer_not_a_guess(tmp_path: Path
     assert "[providers.acme]" not in [line.strip() for line in text.splitlines()]
     assert "acme_live_0123456789abcdef" not in text
     assert tomllib.loads(text)["agent"]["user_home"] == str(home)
+
+
+def _key_responders() -> list[type]:
+    registry = load_registry()
+    return [registry.responder(n) for n in sorted(registry.responders)
+            if registry.responder(n).providers and registry.responder(n).needs_config
+            and not registry.responder(n).fallback]
+
+
+@pytest.mark.parametrize("cls", _key_responders(), ids=lambda c: c.name)
+def test_every_provider_responder_says_what_its_table_needs(cls: type) -> None:
+    """init and the runbook ask each responder (Responder.setup): one that says nothing leaves
+    the operator a pointer to its docs instead of a table, which no shipped responder may."""
+    setup = cls.setup([])
+    assert setup is not None, cls.name
+    assert setup.permissions and all(p.strip() for p in setup.permissions)
+    if setup.references():  # a credential to make: where it is made
+        assert setup.console.startswith("https://"), cls.name
+    for setting in setup.settings:
+        if isinstance(setting.value, str) and setting.value.startswith(("keyring:", "env:")):
+            assert setting.value.startswith(("keyring:clawback/", "env:")), setting
+
+
+def test_init_with_every_provider_writes_tables_that_load_and_preflight(
+    sample, tmp_path: Path, memory_keyring: MemoryKeyring,  # type: ignore[no-untyped-def]
+) -> None:
+    """A home holding a key of every provider clawback can act on: every table init writes
+    loads as contain loads it, each responder's own validation included; the preflight then
+    names exactly the credentials still to store or export, and once they are stored nothing
+    is unusable."""
+    from dataclasses import replace
+
+    from clawback.init_config import plan_init, render_config, write_new
+    from clawback.inventory import discover_agent
+    from responders.interface import Credential
+
+    registry = load_registry()
+    inventory = discover_agent({}, user_home=sample.user_home)
+    extra = tuple(Credential.from_secret(provider, f"{provider}:api_key",
+                                         f"planted-{provider}-0123456789abcdef")
+                  for cls in _key_responders() for provider in sorted(cls.providers))
+    inventory = replace(inventory, credentials=inventory.credentials + extra)
+    plan = plan_init(sample.user_home.absolute(), inventory, registry)
+    output = write_new(tmp_path / "clawback.toml", render_config(plan))
+    config = tomllib.loads(output.read_text())
+    assert set(config["providers"]) == {cls.name for cls in _key_responders()}
+    known = {n for n, c in registry.responders.items() if c.providers}
+    loaded = load_config(output, known_providers=known)
+    for name in config["providers"]:  # each responder's own validation of its table
+        registry.responder(name).check_config(loaded.provider(name))
+    text = output.read_text()
+    for cred in extra:
+        assert cred.secret is not None and cred.secret.reveal() not in text
+    for _, ref in plan.references:  # each reference comes with how to fill it in
+        if ref.startswith("keyring:"):
+            service, _, user = ref.removeprefix("keyring:").partition("/")
+            assert f"keyring set {service} {user}" in text
+        else:
+            assert f"export {ref.removeprefix('env:')}=" in text
+
+    prepared = prepare(ContainRequest(config=output, home=sample.user_home))
+    to_store = {name for name, ref in plan.references}
+    assert set(prepared.unusable) == to_store
+    report = run_preflight(prepared)
+    failed = {c.provider for c in report.failed_checks}
+    assert to_store <= failed
+    # the others need no credential of the operator's: their probe could not reach the real
+    # provider from the test machine, which the preflight says as such
+    for check in report.failed_checks:
+        if check.provider not in to_store and check.provider in config["providers"]:
+            assert "cannot reach" in check.detail, check
+    for name, ref in plan.references:  # each says what to do with its reference
+        if ref.startswith("env:"):
+            assert any(ref.removeprefix("env:") in c.detail for c in report.failed_checks
+                       if c.provider == name)
+
+    for _, ref in plan.references:
+        if ref.startswith("keyring:"):
+            service, _, user = ref.removeprefix("keyring:").partition("/")
+            memory_keyring.set_password(service, user, f"stored-{user}")
+    env = {ref.removeprefix("env:"): "stored" for _, ref in plan.references
+           if ref.startswith("env:")}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        assert prepare(ContainRequest(config=output, home=sample.user_home)).unusable == {}
+
+
+def test_twilio_says_its_api_keys_wait_for_a_main_key() -> None:
+    """Twilio's Auth Token needs no credential of the operator's; its API keys need a Main
+    key whose SID init cannot know, so the pair is an example, never a placeholder that
+    would load and then fail mid-incident."""
+    from responders.interface import Credential
+    from responders.twilio import KIND_API_KEY, KIND_AUTH_TOKEN, TwilioResponder
+
+    token = Credential.from_secret("twilio", KIND_AUTH_TOKEN, "0123456789abcdef" * 2)
+    key = Credential.from_secret("twilio", KIND_API_KEY, "secret" * 6,
+                                 key_id="SK" + "1" * 32)
+    assert "promoting a secondary token" in TwilioResponder.setup([token]).note
+    with_keys = TwilioResponder.setup([token, key])
+    assert "contain leaves them to you" in with_keys.note
+    assert with_keys.references() == []
+    assert {s.key for s in with_keys.settings if s.optional} >= {"admin_key_id", "admin_secret"}

@@ -61,6 +61,21 @@ def test_runbook_says_what_is_automatic_what_is_manual_and_what_to_have(
     # what to fix: the OpenAI admin key that is not stored yet, with the command to store it
     fix = markdown.split("## Fix now", 1)[1]
     assert "openai" in fix and "keyring set clawback openai-admin" in fix
+    # ... with what that credential must be allowed to do and where it is made (openai's own
+    # Responder.setup), said once
+    assert fix.count("platform.openai.com/settings/organization/admin-keys") == 1
+    # a provider whose keys are manual only for want of its table (OpenRouter, one of the new
+    # ones) is a fix too, with its management key's console, from its Responder.setup
+    fix_lines = [line for line in fix.splitlines() if line.startswith("- [ ] ")]
+    openrouter = [line for line in fix_lines if line.startswith("- [ ] openrouter:")]
+    assert len(openrouter) == 1
+    assert "add [providers.openrouter]" in openrouter[0]
+    assert "openrouter.ai/settings/management-keys" in openrouter[0]
+    unconfigured = {k.handled_by for k in report.coverage if k.mode == "unconfigured"}
+    assert "openrouter" in unconfigured
+    for name in unconfigured:
+        assert sum(line.startswith(f"- [ ] {name}: add [providers.{name}]")
+                   for line in fix_lines) == 1, name
     at_hand = markdown.split("## Have at hand", 1)[1].split("\n## ", 1)[0]
     assert "203.0.113.7/32" in at_hand
     assert "ntfys://ntfy.example.org" in at_hand and TOKEN not in markdown
