@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from clawback.runner import Reporter, RunResult, TargetResult
+from clawback.shown import printable
 
 
 class Notifier:
@@ -168,8 +169,9 @@ class NotifyingReporter:
             body = "The network cut comes next; this is the last checkpoint before it."
         else:
             done = ", ".join(f"{n} {status}" for status, n in sorted(self._counts.items()))
-            title = f"clawback {self.incident_id}: step {self._step or '?'} done"
-            body = f"Step {self._step or '?'}: {done or 'nothing to do'}."
+            step = printable(self._step or "?")
+            title = f"clawback {self.incident_id}: step {step} done"
+            body = f"Step {step}: {done or 'nothing to do'}."
         self.notifier.post(title, f"{body}\n\n{_CHECKPOINT_NOTE}\n{text}", checkpoint=text)
 
     def note(self, message: str) -> None:
@@ -189,6 +191,7 @@ class NotifyingReporter:
 
 def start_message(incident_id: str, operator: str, playbook: str) -> tuple[str, str]:
     host = socket.gethostname()
+    host, operator, playbook = printable(host), printable(operator), printable(playbook)
     return (f"clawback: containing {host} ({incident_id})",
             f"clawback contain started on {host} by {operator}, playbook {playbook}. A "
             "message follows each step, with the checkpoint to keep, and one at the end.")
@@ -204,11 +207,14 @@ def end_message(result: RunResult) -> tuple[str, str]:
         standing = build_report(result.incident_dir).standing
         agent = {"stopped": "stopped", "not_stopped": "NOT stopped",
                  "no_stop_step": "not stopped by this run"}[standing.agent.state]
-        lines.append(f"Agent: {agent} ({standing.agent.detail}).")
+        # The details come from the timeline, which quotes the agent's tree and providers:
+        # a phone or a chat shows them to a person too.
+        lines.append(f"Agent: {agent} ({printable(standing.agent.detail)}).")
         lines.append(f"Keys: {standing.count_text()}.")
         for cred, why in standing.live[:5]:
-            lines.append(f"  still live: {cred.provider} {cred.kind.split(':', 1)[-1]} "
-                         f"{cred.fingerprint} ({why})")
+            lines.append(f"  still live: {printable(cred.provider)} "
+                         f"{printable(cred.kind.split(':', 1)[-1])} "
+                         f"{printable(cred.fingerprint)} ({printable(why)})")
         lines.append(f"Left for a human: {len(standing.todo)} step(s).")
         live = standing.live_count or not standing.agent.stopped
     except Exception as exc:  # the end message must go out even if the report can't be built

@@ -9,6 +9,7 @@ written while a notification is still unanswered.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -25,10 +26,12 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from clawback.contain import ContainRequest, prepare, run
+from clawback.display import Display
 from clawback.sandbox.home import build_sample_home
 from clawback.sandbox.supervisor import start_supervisord
 from clawback.shipping import read_shipments
 from clawback.status import incident_status
+from clawback.status_view import print_status
 from clawback.timeline import read_entries
 from clawback.verify import verify_incident
 from responders.interface import Action, Done, Failed, Outcome, Planned, Responder
@@ -201,6 +204,15 @@ def test_notifications_never_hold_up_the_stop_and_carry_no_secret(
     # every step's checkpoint went out, and the record says where (scheme and host only)
     shipped = read_shipments(incident)
     assert all(s.delivered for s in shipped)
+    # each checkpoint the run made (one per step, and the close's) was shipped
+    from clawback.checkpoint import parse_checkpoints
+    from clawback.shipping import normalized_sha256
+    from clawback.timeline import CHECKPOINT_FILE, CHECKPOINT_HISTORY_FILE
+
+    made = {normalized_sha256(cp.text()) for name in (CHECKPOINT_HISTORY_FILE, CHECKPOINT_FILE)
+            for cp in parse_checkpoints((incident / name).read_text())}
+    assert {s.checkpoint_sha256 for s in shipped} == made
+    assert len(made) >= 4  # wait, stop, revoke, close
     assert {s.destinations for s in shipped} == {
         (f"json://127.0.0.1:{good.port}", f"json://127.0.0.1:{hanging.port}")}
     # verify names the copy to anchor with; a record naming a checkpoint this log never had
@@ -211,6 +223,16 @@ def test_notifications_never_hold_up_the_stop_and_carry_no_secret(
     status = incident_status(incident)
     assert status.shipped is not None and status.shipped.final
     assert status.shipped.tree_size == len(read_entries(incident / "timeline.jsonl"))
+    # ... and says so to the operator, on screen and in --json, naming no secret
+    stream = io.StringIO()
+    print_status(Display(color="never").console(stream), [status], root=str(incident.parent))
+    shown = " ".join(stream.getvalue().split())
+    assert (f"checkpoint: final checkpoint (size {status.tree_size} of {status.tree_size}) "
+            "shipped off-host at") in shown
+    assert f"json://127.0.0.1:{good.port}" in shown and TOKEN not in shown
+    document = status.as_dict()["checkpoint_shipped"]
+    assert document["final"] is True and document["tree_size"] == status.tree_size
+    assert TOKEN not in json.dumps(status.as_dict())
 
     # no secret in any message, and no destination URL (it carries a token) in any file
     texts = [json.dumps(m) for m in good.messages + hanging.messages]
@@ -262,3 +284,118 @@ def test_destinations_show_no_secret_part() -> None:
     )
     for url, shown in cases:
         assert destination_label(url) == shown
+
+
+@dataclass
+class NtfyReceiver:
+    """An ntfy server's publish endpoint on loopback, as Apprise's ntfy:// talks to a self-
+    hosted one: a JSON POST to / with topic, title and message; it answers the message back
+    with an id, as ntfy does (https://docs.ntfy.sh/publish/#publish-as-json)."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+
+    def serve(self) -> ThreadingHTTPServer:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                receiver.messages.append({"path": self.path, **body})
+                answer = json.dumps({"id": f"m{len(receiver.messages)}", "event": "message",
+                                     "topic": body.get("topic"), "time": 0}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+def test_the_worker_ships_checkpoints_to_an_ntfy_server_and_records_them(
+    tmp_path: Path,
+) -> None:
+    """The sending process on its own, with the real Apprise: each checkpoint reaches a
+    self-hosted ntfy (the topic is the URL's secret part) and is recorded in shipped.jsonl;
+    one to a receiver that is down is recorded as not delivered. Neither the topic nor the
+    URL is written anywhere."""
+    import subprocess
+
+    topic = "clawback-alerts-SECRET-9b1e"
+    ntfy = NtfyReceiver()
+    server = ntfy.serve()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = s.getsockname()[1]
+    incident = tmp_path / "incident"
+    incident.mkdir()
+    checkpoint = "clawback/2026-11-21T0203Z-7f3a\n5\nq0Yf2c1d\n\n— clawback sig\n"
+    final = "clawback/2026-11-21T0203Z-7f3a\n9\nb7e1aa\n\n— clawback sig\n"
+    lines = [
+        {"urls": [f"ntfy://127.0.0.1:{ntfy.port}/{topic}"], "timeout": 30,
+         "incident_dir": str(incident)},
+        {"title": "clawback x: step stop done", "body": f"Step stop.\n\n{checkpoint}",
+         "checkpoint": checkpoint, "final": False},
+        {"title": "clawback x: needs you", "body": f"The end.\n\n{final}",
+         "checkpoint": final, "final": True},
+    ]
+    try:
+        worker = subprocess.run(
+            [sys.executable, "-m", "clawback.notify_worker"],
+            input="".join(json.dumps(line) + "\n" for line in lines), text=True,
+            capture_output=True, timeout=120, check=True)
+        down_lines = [{**lines[0], "urls": [f"ntfy://127.0.0.1:{down}/{topic}"]}, lines[1]]
+        refused = subprocess.run(
+            [sys.executable, "-m", "clawback.notify_worker"],
+            input="".join(json.dumps(line) + "\n" for line in down_lines), text=True,
+            capture_output=True, timeout=120, check=True)
+    finally:
+        server.shutdown()
+
+    assert [m["topic"] for m in ntfy.messages] == [topic, topic]
+    assert [m["title"] for m in ntfy.messages] == [lines[1]["title"], lines[2]["title"]]
+    assert checkpoint.strip() in ntfy.messages[0]["message"]
+    assert final.strip() in ntfy.messages[1]["message"]
+    shipped = read_shipments(incident)
+    assert [(s.tree_size, s.delivered, s.final) for s in shipped] == [
+        (5, True, False), (9, True, True), (5, False, False)]
+    assert shipped[0].destinations == (f"ntfy://127.0.0.1:{ntfy.port}",)
+    assert shipped[2].destinations == () and shipped[2].error
+    assert "not delivered" in refused.stdout
+    for text in (worker.stdout, worker.stderr, refused.stdout, refused.stderr,
+                 (incident / "shipped.jsonl").read_text()):
+        assert topic not in text
+
+
+def test_messages_show_the_agents_text_escaped(tmp_path: Path) -> None:
+    """The end message quotes the timeline (the stop's detail, a provider's answer): a
+    terminal escape or bidi override from there is sent as its escape."""
+    from clawback.notifier import end_message, start_message
+    from clawback.runner import RunResult
+    from clawback.signing import Signer
+    from clawback.timeline import Timeline
+
+    directory = tmp_path / "incident"
+    timeline = Timeline.create(directory, "2026-11-21T0203Z-0e5c", Signer.generate("t/n"),
+                               header={"operator": "alice@web-01"})
+    service = {"target": "supervisord:gateway"}
+    timeline.append(step="stop", action="host.stop_service", phase="intent", target=service)
+    timeline.append(step="stop", action="host.stop_service", phase="result", target=service,
+                    outcome="Done", detail="stopped\x1b]0;pwned\x07\u202e",
+                    extra={"status": "ok"})
+    timeline.close(manifest_sha256=None)
+    result = RunResult("2026-11-21T0203Z-0e5c", directory, [], dry_run=False)
+    title, body = end_message(result)
+    start = start_message("2026-11-21T0203Z-0e5c", "root\x1b[2J@host", "contain.yaml")
+    for text in (title, body, *start):
+        assert not [c for c in text if not c.isprintable() and c != "\n"], text
+    assert "Agent: stopped" in body
+    assert "root\\x1b[2J@host" in start[1]
