@@ -72,3 +72,42 @@ def test_status_of_one_incident(contain_incident: ContainIncident, tmp_path: Pat
     assert cli.status(str(other), json=True) == 3
     (only,) = json.loads(capsys.readouterr().out)["incidents"]
     assert only["directory"] == str(other)
+
+
+def test_status_names_unproven_keys_and_their_check(
+    tmp_path: Path, signer: Signer, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A key revoked but not proven dead is live for status: named, counted, and its check is
+    an open step, before the replacement still to create."""
+    from clawback.timeline import Timeline
+
+    directory = tmp_path / "incidents" / "2026-11-21T0203Z-0c0c"
+    timeline = Timeline.create(directory, "2026-11-21T0203Z-0c0c", signer,
+                               header={"operator": "alice@web-01"})
+    key = {"target": "slack:…wxyz sha256:abcdef12", "provider": "slack",
+           "kind": "slack:bot_token", "fingerprint": "…wxyz sha256:abcdef12",
+           "locations": ["/home/agent/.openclaw/openclaw.json:channels.slack.botToken"]}
+    for action, outcome, extra in (
+        ("revoke", "Revoked", {"status": "ok"}),
+        ("verify_revoked", "Unproven", {"status": "unproven", "reason": "401 without the code",
+                                        "check": "the app's IP allow-list"}),
+        ("rotate", "ManualRequired", {"status": "manual", "instructions": "make a new one"}),
+    ):
+        timeline.append(step="revoke", action=action, phase="intent", target=key)
+        timeline.append(step="revoke", action=action, phase="result", target=key,
+                        outcome=outcome, extra=extra)
+    timeline.close(manifest_sha256=None)
+
+    assert cli.status(str(directory), json=True) == 3
+    (only,) = json.loads(capsys.readouterr().out)["incidents"]
+    assert only["keys"]["unproven"] == 1 and only["keys"]["dead"] == 0
+    (live,) = only["live_or_unproven"]
+    assert live == "slack bot_token …wxyz sha256:abcdef12: revoked, NOT proven dead"
+    assert only["open_steps"][0] == ("Check that this key is dead: slack:bot_token "
+                                     "…wxyz sha256:abcdef12")
+    assert only["open_steps"][-1].startswith("Create a replacement key")
+
+    assert cli.status(str(directory)) == 3
+    shown = capsys.readouterr().out
+    assert "1 still live or unproven" in shown
+    assert "slack bot_token …wxyz sha256:abcdef12: revoked, NOT proven dead" in shown
