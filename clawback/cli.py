@@ -533,12 +533,19 @@ def runbook(home: str | None = None, config: str | None = None, format: str = "m
             labels.append(destination_label(prepared.store.resolve(reference).reveal()))
         except Exception:
             labels.append(f"{reference} (not resolvable now)")
-    text = render_runbook(build_runbook(prepared, report, notify_labels=labels), format)
+    book = build_runbook(prepared, report, notify_labels=labels)
+    text = render_runbook(book, format)
     if output:
         written = write_runbook(Path(output).expanduser(), text)
         sys.stdout.write(f"{written}\n")
     else:
         sys.stdout.write(text)
+    if not book.install_found:
+        # Nothing found is not all clear: a page for the wrong home is printed (it says so at
+        # the top), and the exit code says so too, as discover's does.
+        _err(_not_found(Path(book.agent_home), home) + ". The runbook describes nothing to "
+             "contain.")
+        return 3
     return 0
 
 

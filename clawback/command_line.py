@@ -217,7 +217,8 @@ COMMANDS: dict[str, Command] = {
         "From the preflight and discovery, for this host: what contain will do by itself, "
         "each step it will leave to a human with its instructions and link, what to fix now "
         "so it does more, and what to have at hand. Markdown on stdout, or --output FILE "
-        "(0600). Changes nothing.",
+        "(0600). Changes nothing. Exit 0; 3 when no OpenClaw install is found there (the "
+        "page says so); 2: bad input.",
         (
             _HOME,
             _config(),

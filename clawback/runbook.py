@@ -185,6 +185,8 @@ def render_runbook(runbook: Runbook, fmt: str) -> str:
 
 
 def write_runbook(path: Path, text: str) -> Path:
-    from clawback.private_files import write_private
+    """The page, 0600, in its directory (made 0700 if missing, as init makes its own)."""
+    from clawback.private_files import make_private_dir, write_private
 
+    make_private_dir(path.parent)
     return write_private(path, text)

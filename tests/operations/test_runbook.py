@@ -98,3 +98,38 @@ def test_runbook_says_what_is_automatic_what_is_manual_and_what_to_have(
 
 def test_runbook_refuses_an_unknown_format(tmp_path: Path) -> None:
     assert cli.runbook(format="pdf") == 2
+
+
+def test_the_command_line_writes_the_page_and_says_when_it_describes_nothing(
+    tmp_path: Path,
+) -> None:
+    """The installed command, as an operator runs it: the page to a 0600 file, its name on
+    stdout; and on a home with no install, the page still (it says so) but exit 3, as for
+    discover: nothing found is not all clear."""
+    import subprocess
+    import sys
+
+    home = build_sample_home(tmp_path / "sample", era="both")
+    config = _config(tmp_path, home)
+    env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+           "XDG_DATA_HOME": str(tmp_path / "xdg"), "RUNBOOK_NOTIFY": "json://127.0.0.1:9/x"}
+    output = tmp_path / "out" / "runbook.html"
+
+    def clawback(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "clawback", "runbook", *args], env=env,
+                              capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
+
+    done = clawback("--config", str(config), "--format", "html", "--output", str(output))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(output)
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    assert "What you will do by hand" in output.read_text()
+
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    nothing = clawback("--home", str(empty))
+    assert nothing.returncode == 3
+    assert "no OpenClaw install was found there" in nothing.stdout
+    assert "Nothing found is not all clear" in nothing.stderr
+    assert clawback("--format", "pdf").returncode == 2
