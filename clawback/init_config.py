@@ -6,14 +6,14 @@ admin credential must be allowed to do. The file holds references (``keyring:cla
 never a value: the operator stores each credential with ``keyring set`` afterwards. It is
 written 0600 and never over an existing file. Then the preflight runs on it.
 
-Everything taken from the agent's home (paths, service names) is written as a TOML string
-(escaped by the JSON encoder, which TOML's basic strings accept) or, in a comment, through
-``printable`` with line breaks removed: a file name can't add a line to the config.
+Everything taken from the agent's home (paths, service names) is written as a TOML basic
+string with every control character escaped, or, in a comment, through ``printable``: a file
+name can't add a line to the config, nor make it fail to load. The state dirs found are shown,
+not pinned: a ``state_dirs`` list is all ``contain`` scans, and the attacker can make a new one.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import textwrap
@@ -105,15 +105,37 @@ def _comment(text: str) -> str:
     return " ".join(printable(text).split())
 
 
+# TOML's basic strings take no raw control character (DEL included) and only Unicode scalar
+# values: every control character is written as its escape.
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+                 "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:  # a byte that was not UTF-8, as os.fsdecode keeps it
+            raise BadInput(f"{printable(text)} is not UTF-8: a TOML file cannot hold it. "
+                           "Rename it, or write the config by hand")
+        if char in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[char])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, Path):
-        return json.dumps(str(value), ensure_ascii=False)
+        value = str(value)
+    if isinstance(value, str):
+        return _toml_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, dict):  # an inline table; keys are the responder's own names
@@ -147,9 +169,13 @@ def render_config(plan: InitPlan, *, now: datetime | None = None) -> str:
                          when=now.strftime("%Y-%m-%d %H:%M UTC"),
                          home=_comment(str(plan.home))).rstrip("\n"), ""]
     out += ["[agent]", f"user_home = {_toml(plan.home)}"]
+    # Not pinned: a state_dirs list is all contain scans, and a profile dir made later (by
+    # the agent's owner, or by whoever holds the agent) would go unseen. Shown, escaped.
+    for state in plan.state_dirs:
+        out.append(f"# state dir found now: {_comment(str(state))}")
     if plan.state_dirs:
-        out.append(f"state_dirs = {_toml([str(p) for p in plan.state_dirs])}"
-                   "  # found by discovery; leave out to discover them at each run")
+        out.append("# state_dirs is left out, so contain finds them (and any new one) at each "
+                   "run; a list is all it would scan")
     if plan.uid is not None:
         out.append(f"uid = {plan.uid}  # the owner of user_home: the agent's user")
     else:
@@ -232,6 +258,7 @@ def write_new(path: Path, text: str) -> Path:
     link, a directory."""
     from clawback.private_files import make_private_dir
 
+    data = text.encode("utf-8")  # before the file exists: an error leaves nothing behind
     make_private_dir(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -239,7 +266,7 @@ def write_new(path: Path, text: str) -> Path:
     except FileExistsError:
         raise BadInput(f"{path} exists already; init never overwrites a config. Move it "
                        "away, or write the new one elsewhere with --output FILE") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with os.fdopen(fd, "wb") as fh:
         os.fchmod(fh.fileno(), 0o600)
-        fh.write(text)
+        fh.write(data)
     return path

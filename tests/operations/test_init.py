@@ -5,6 +5,7 @@ preflight (which then names what to store), and is never written over an existin
 from __future__ import annotations
 
 import json
+import os
 import stat
 import tomllib
 from pathlib import Path
@@ -238,3 +239,41 @@ def test_twilio_says_its_api_keys_wait_for_a_main_key() -> None:
     assert "contain leaves them to you" in with_keys.note
     assert with_keys.references() == []
     assert {s.key for s in with_keys.settings if s.optional} >= {"admin_key_id", "admin_secret"}
+
+
+def test_hostile_names_in_the_home_cannot_break_or_extend_the_config(
+    sample, tmp_path: Path, memory_keyring: MemoryKeyring,  # type: ignore[no-untyped-def]
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Profile dirs named with DEL, an escape sequence, a line break and bytes that are not
+    UTF-8: init still writes a config that loads (it used to crash half-way, leaving an empty
+    file that it then refused to replace), nothing raw reaches it, and the state dirs are not
+    pinned (a pinned list is all contain scans: a dir made later would go unseen)."""
+    home = sample.user_home
+    names = [b".openclaw-a\x7fb", b".openclaw-\xff\x1b[2J", b".openclaw-x\ny = 1"]
+    for name in names:
+        directory = os.path.join(os.fsencode(home), name)
+        os.mkdir(directory)
+        with open(os.path.join(directory, b"openclaw.json"), "w") as fh:
+            fh.write('{"gateway": {"auth": {"token": "tok_0123456789abcdefghijklmnopqrstuv"}}}')
+    output = tmp_path / "clawback.toml"
+    code = cli.init(home=str(home), output=str(output), json=True)
+    assert code == 3, capsys.readouterr().err
+    raw = output.read_bytes()
+    text = raw.decode("utf-8")
+    assert not [c for c in text if not c.isprintable() and c != "\n"]
+    config = tomllib.loads(text)
+    assert "state_dirs" not in config["agent"] and "y" not in config["agent"]
+    assert "# state dir found now: " + str(home / ".openclaw-a") + "\\x7fb" in text
+    assert "\\xff\\x1b[2J" in text and ".openclaw-x\\x0ay = 1" in text
+    load_config(output, known_providers={n for n, c in load_registry().responders.items()
+                                         if c.providers})
+
+    # a home whose own path a TOML file cannot hold: a clear refusal, and no file left behind
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/odd-\xfe"))
+    (odd / ".openclaw").mkdir(parents=True)
+    (odd / ".openclaw" / "openclaw.json").write_text('{"gateway": {"port": 18789}}')
+    elsewhere = tmp_path / "other.toml"
+    assert cli.init(home=str(odd), output=str(elsewhere)) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+    assert not elsewhere.exists()
