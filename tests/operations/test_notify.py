@@ -41,6 +41,19 @@ from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 TOKEN = "tk_notify_SECRET_7f3a9c"  # part of a destination URL: never shown anywhere
 
 
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, int]:
+    """An HTTP server on a free loopback port, in a thread of its own."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
 @dataclass
 class Receiver:
     """An HTTP endpoint on loopback that takes Apprise's json:// POSTs."""
@@ -55,7 +68,7 @@ class Receiver:
     def serve(self) -> ThreadingHTTPServer:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.messages.append({"path": self.path, **json.loads(body)})
@@ -66,13 +79,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self.port = server.server_address[1]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server, self.port = _serve(Handler)
         return server
 
 
@@ -298,7 +305,7 @@ class NtfyReceiver:
     def serve(self) -> ThreadingHTTPServer:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
                 receiver.messages.append({"path": self.path, **body})
@@ -310,13 +317,7 @@ class NtfyReceiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self.port = server.server_address[1]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server, self.port = _serve(Handler)
         return server
 
 
