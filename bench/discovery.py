@@ -29,7 +29,7 @@ from pathlib import Path
 from clawback import inventory
 from clawback import secret_patterns as sp
 from clawback.inventory import MAX_TEXT_BYTES, Location, discover
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 
 FILE_MB = 8
 

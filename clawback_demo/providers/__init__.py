@@ -7,7 +7,7 @@ disabled status). So ``verify_revoked`` proves death against a server that can s
 
 - ``github``: ``/credentials/revoke``, ``/installation/token``, ``/applications/{id}/token``,
   ``/user``; run behind ``prism proxy`` so GitHub's own description checks every request and
-  answer (``clawback.sandbox.standins.start_prism_proxy``);
+  answer (``clawback_demo.standins.start_prism_proxy``);
 - ``openai``: projects, project keys, service accounts, admin keys, ``/models``;
 - ``anthropic``: the Admin API's key listing and status change, ``/v1/models``;
 - ``slack``: ``auth.revoke``, ``auth.test``;

@@ -26,7 +26,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from clawback.sandbox.providers.loopback import json_response
+from clawback_demo.providers.loopback import json_response
 
 API_VERSION = "2023-06-01"
 STATUSES = ["active", "inactive", "archived", "expired"]

@@ -28,7 +28,7 @@ RequestAdapter = Callable[[Request], Request]
 
 
 def contracts_dir() -> Path:
-    from clawback.sandbox.standins import REPO_ROOT
+    from clawback_demo.standins import REPO_ROOT
 
     return REPO_ROOT / "tests" / "contracts"
 

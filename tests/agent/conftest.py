@@ -1,4 +1,4 @@
-"""A sample OpenClaw host (clawback/sandbox/home.py) with discovery run over it, an incident
+"""A sample OpenClaw host (clawback_demo/home.py) with discovery run over it, an incident
 directory for backups, and the real keyring API over an in-memory backend."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from keyring.backend import KeyringBackend
 
 from clawback.inventory import Inventory, discover
 from clawback.private_files import make_private_dir
-from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.secret_store import KEYRING_SERVICE, KeyringSecretStore
+from clawback_demo.home import SampleHome, build_sample_home
 from responders.interface import Credential, ResponderContext
 from tests.conftest import MemoryKeyring
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from clawback.sandbox.home import build_sample_home
-from clawback.sandbox.standins import find_prism, github_spec
-from clawback.sandbox.summary import print_demo_ending
+from clawback_demo.home import build_sample_home
+from clawback_demo.standins import find_prism, github_spec
+from clawback_demo.summary import print_demo_ending
 from responders.interface import fingerprint
 from tests.conftest import require
 from tests.demo.conftest import DEMO_SEED, DemoRun

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from clawback.sandbox.home import SampleHome, build_sample_home
-from clawback.sandbox.providers.fleet import ProviderFleet, start_provider_fleet
+from clawback_demo.home import SampleHome, build_sample_home
+from clawback_demo.providers.fleet import ProviderFleet, start_provider_fleet
 
 
 @pytest.fixture

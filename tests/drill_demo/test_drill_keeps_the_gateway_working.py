@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from clawback.sandbox.demo import AGENT_IAM_USER
-from clawback.sandbox.gateway import OK, REJECTED
-from clawback.sandbox.providers.fleet import STRIPE_RECEIVER
 from clawback.verify import verify_incident
+from clawback_demo.demo import AGENT_IAM_USER
+from clawback_demo.gateway import OK, REJECTED
+from clawback_demo.providers.fleet import STRIPE_RECEIVER
 from responders.interface import fingerprint
 
 from .conftest import DrilledSandbox

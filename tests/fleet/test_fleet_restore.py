@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from clawback.fleet_agent.agent import rollback_timer
-from clawback.sandbox.home import build_sample_home
 from clawback.timeline import read_entries
+from clawback_demo.home import build_sample_home
 from tests.conftest import require_binary, require_root
 
 from .conftest import ClientKey, Sshd, start_sshd

@@ -9,7 +9,7 @@ import pytest
 from sample_discovery import discover_sample
 
 from clawback.inventory import Inventory
-from clawback.sandbox.home import SampleHome, build_sample_home
+from clawback_demo.home import SampleHome, build_sample_home
 
 
 @pytest.fixture(scope="module", params=["file", "sqlite", "both"])

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from clawback.inventory import Inventory, discover
-from clawback.sandbox.home import SampleHome
+from clawback_demo.home import SampleHome
 
 TreeSnapshot = dict[str, tuple[str, int, str]]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from sample_discovery import discover_sample, snapshot_tree
 
 from clawback.inventory import ENVIRONMENT_LOCATION, Inventory, discover
-from clawback.sandbox.home import PlantedSecret, SampleHome
+from clawback_demo.home import PlantedSecret, SampleHome
 from responders.interface import Location
 
 

@@ -19,7 +19,7 @@ from sample_discovery import discover_sample
 
 from clawback import inventory
 from clawback import secret_patterns as sp
-from clawback.sandbox.home import SampleHome
+from clawback_demo.home import SampleHome
 
 _OLD_REGEX = re.compile(
     r"(?<![A-Za-z0-9_\-])(?:"

@@ -1,7 +1,7 @@
 """Real stand-ins for the key responders: moto's server for AWS, Prism for GitHub.
 
 moto runs in-process on 127.0.0.1 with a free port and is reset between tests. moto has no
-service-specific credentials (Bedrock API keys): ``clawback.sandbox.providers.iam_credentials``
+service-specific credentials (Bedrock API keys): ``clawback_demo.providers.iam_credentials``
 answers those five IAM operations in front of it, checked against botocore's IAM model, and
 passes everything else to moto untouched. Prism serves
 ``tests/contracts/github.json`` (GitHub's own description, trimmed) and rejects any request that
@@ -40,7 +40,7 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def iam_front(moto_url: str) -> Iterator[Any]:
-    from clawback.sandbox.providers.iam_credentials import ServiceCredentialsFront
+    from clawback_demo.providers.iam_credentials import ServiceCredentialsFront
 
     front = ServiceCredentialsFront(moto_url)
     try:

@@ -46,7 +46,7 @@ class MotoAccount:
 
     url: str
     iam: Any = None
-    front: Any = None  # clawback.sandbox.providers.iam_credentials.ServiceCredentialsFront
+    front: Any = None  # clawback_demo.providers.iam_credentials.ServiceCredentialsFront
 
     def client(self, service: str, key_id: str = "AKIAADMINSETUP000000", secret: str = "x") -> Any:
         import boto3

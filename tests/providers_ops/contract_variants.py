@@ -91,10 +91,10 @@ def slack_variant(spec: dict[str, Any]) -> dict[str, Any]:
     in-querystrings-for-newly-created-apps), which the same operations already demand through
     their ``slackAuth`` security requirement. So ``token`` becomes optional (it is still
     validated when sent); each method is also served as the POST Slack documents today (see
-    ``clawback.sandbox.providers.contracts.slack_post_methods``); and ``oauth.v2.access`` is
+    ``clawback_demo.providers.contracts.slack_post_methods``); and ``oauth.v2.access`` is
     added in its documented shape.
     """
-    from clawback.sandbox.providers.contracts import slack_header_token
+    from clawback_demo.providers.contracts import slack_header_token
 
     spec = slack_header_token(spec)  # token optional, every method also as a POST
     spec["paths"]["/oauth.v2.access"] = copy.deepcopy(SLACK_OAUTH_V2_ACCESS)

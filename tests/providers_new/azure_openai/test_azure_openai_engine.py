@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from clawback.inventory import discover
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from responders.interface import fingerprint
 from tests.contract_server import ContractServer
 from tests.providers_new.azure_openai.azure_standin import GROUP, SUBSCRIPTION, AzureOpenAI
