@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import clawback
-
-REPO_ROOT = Path(clawback.__file__).resolve().parents[1]
+# In a checkout, the folder that holds .tools/ (Prism); nothing else is read relative to it.
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PRISM_READY = "Prism is listening"
 
 
@@ -124,7 +123,9 @@ def find_prism() -> Path | None:
 
 
 def github_spec() -> Path | None:
-    spec = REPO_ROOT / "tests" / "contracts" / "github.json"
+    from clawback_demo.providers.contracts import contracts_dir
+
+    spec = contracts_dir() / "github.json"
     return spec if spec.exists() else None
 
 

@@ -15,7 +15,8 @@ disabled status). So ``verify_revoked`` proves death against a server that can s
 - ``stripe``: balance, webhook endpoints, events.
 
 Requests to all but Anthropic are checked with openapi-core against the providers' trimmed
-descriptions in ``tests/contracts/`` when both are available (``contracts``); Anthropic publishes
-no description, so its stand-in checks the documented shapes itself. Everything listens on
+descriptions in ``clawback_demo/contracts/`` (package data) when openapi-core is installed
+(``contracts``); Anthropic publishes no description, so its stand-in checks the documented
+shapes itself. Everything listens on
 127.0.0.1 only. ``fleet.start_provider_fleet`` starts them all from a sample home.
 """

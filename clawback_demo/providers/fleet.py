@@ -72,7 +72,7 @@ class ProviderFleet:
             if name == "github" and self.prism is not None:
                 requests, violations, warnings = self.prism.findings()
                 tally = ContractTally(
-                    "github", "Prism proxy, tests/contracts/github.json", requests,
+                    "github", "Prism proxy, clawback_demo/contracts/github.json", requests,
                     violations, warnings,
                 )
             out.append(
@@ -241,12 +241,13 @@ def start_provider_fleet(
             if check is None:
                 notes.append(
                     f"{name}: requests were not checked against the provider's description "
-                    "(openapi-core or tests/contracts/ is not available here)"
+                    "(openapi-core or the packaged description is missing here)"
                 )
 
         for name in ("openai", "slack", "cloudflare", "stripe"):
             check = checks[name].result()
-            serve(name, accounts[name].answer, check, f"openapi-core, tests/contracts/{name}.json")
+            serve(name, accounts[name].answer, check,
+                  f"openapi-core, clawback_demo/contracts/{name}.json")
         serve(
             "anthropic", anthropic.answer, _documented_shapes(DocumentedShapes),
             "hand-written schemas from Anthropic's Admin API documentation",
@@ -266,7 +267,7 @@ def start_provider_fleet(
                     "stand-in answers without Prism checking its requests and answers"
                 )
             serve("github", github.answer, checks["github"].result(),
-                  "openapi-core, tests/contracts/github.json")
+                  "openapi-core, clawback_demo/contracts/github.json")
         started.pop_all()
     urls = {name: service.url for name, service in services.items()}
     config: dict[str, dict[str, Any]] = {

@@ -3,9 +3,9 @@
 moto runs in-process on 127.0.0.1 with a free port and is reset between tests. moto has no
 service-specific credentials (Bedrock API keys): ``clawback_demo.providers.iam_credentials``
 answers those five IAM operations in front of it, checked against botocore's IAM model, and
-passes everything else to moto untouched. Prism serves
-``tests/contracts/github.json`` (GitHub's own description, trimmed) and rejects any request that
-breaks it with 422; ``prism_checked`` fails a test if anything it sent was rejected.
+passes everything else to moto untouched. Prism serves ``clawback_demo/contracts/github.json``
+(GitHub's own description, trimmed) and rejects any request that breaks it with 422;
+``prism_checked`` fails a test if anything it sent was rejected.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.contract_server import contract_path
 from tests.keys.standins import (
-    CONTRACTS,
     MotoAccount,
     PrismServer,
     RefusingKeyring,
@@ -81,7 +81,7 @@ def refusing_keyring() -> Iterator[RefusingKeyring]:
 
 @pytest.fixture(scope="session")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrismServer]:
-    with serving_prism(CONTRACTS / "github.json", tmp_path_factory.mktemp("prism")) as server:
+    with serving_prism(contract_path("github.json"), tmp_path_factory.mktemp("prism")) as server:
         yield server
 
 

@@ -17,7 +17,6 @@ from tests.conftest import MemoryKeyring
 from tests.contract_server import ContractServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONTRACTS = REPO_ROOT / "tests" / "contracts"
 PRISM_READY = "Prism is listening"
 
 

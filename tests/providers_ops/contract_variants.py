@@ -1,8 +1,8 @@
-"""Documented, in-memory adjustments to the verbatim descriptions in ``tests/contracts/``.
+"""Documented, in-memory adjustments to the verbatim descriptions the tests check against.
 
 Each one works around a stated quirk of a stale upstream file or of openapi-core (see the Slack,
-Cloudflare and Stripe sections of ``tests/contracts/SOURCES.md``); the files on disk stay as the
-providers published them. Nothing here loosens a check beyond the quirk it names.
+Cloudflare and Stripe sections of ``clawback_demo/contracts/SOURCES.md``); the files on disk stay
+as the providers published them. Nothing here loosens a check beyond the quirk it names.
 """
 
 from __future__ import annotations
