@@ -150,8 +150,12 @@ def slack_post_methods(spec: dict[str, Any]) -> dict[str, Any]:
 def cloudflare_update_body(spec: dict[str, Any]) -> dict[str, Any]:
     """The 2024-08 description reuses the token's *response* schema as the update body, so the
     token ``id`` is required and every id is ``readOnly``, which openapi-core refuses in a
-    request: no body could pass. ``readOnly`` is dropped from the ``iam_*`` schemas (except the
+    request: no body could pass. Cloudflare's current reference
+    (developers.cloudflare.com/api/resources/user/subresources/tokens/methods/update) lists name,
+    policies (with their ids and permission group ids), status, condition, expires_on and
+    not_before as the body. So ``readOnly`` is dropped from the ``iam_*`` schemas (except the
     token value) and the token ``id`` is no longer required; every other constraint stays.
+    The tests use the same function (``tests/providers_ops/contract_variants.py``).
     """
     spec = copy.deepcopy(spec)
 
