@@ -592,7 +592,7 @@ _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 def _secret_shapes_in(text: str) -> list[tuple[int, str]]:
     """(offset, description safe to print) of each secret-shaped token."""
-    from clawback.secret_patterns import find_in_text
+    from responders.kit.secret_patterns import find_in_text
 
     found = [
         (m.start, f"a {m.recognition.kind} credential ({fingerprint(m.value)})")

@@ -759,7 +759,7 @@ def run_drill(request: DrillRequest, reporter: Reporter | None = None) -> DrillR
     drill. A dry run sends no request and writes nothing: no incident, lock or keyring entry."""
     from clawback.contain import ContainRequest, prepare, run
     from clawback.incident import IncidentLock, incidents_root, resolve_incident
-    from clawback.private_files import make_private_dir
+    from responders.kit.private_files import make_private_dir
 
     prepared = prepare(ContainRequest(
         playbook=request.playbook, config=request.config, dry_run=request.dry_run,

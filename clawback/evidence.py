@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from clawback.private_files import make_private_dir, write_private
 from clawback.trusted_files import NotRegular, open_regular, read_regular
 from clawback.verdict import Verdict
 from responders.interface import Collected, EvidenceItem
+from responders.kit.private_files import make_private_dir, write_private
 
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "manifest.json"

@@ -41,11 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clawback import secret_patterns as sp
 from clawback.errors import BadInput
-from clawback.secret_patterns import Confidence, Recognition
 from responders.agent_files import AgentFiles, UnsafeFile, owner_of
 from responders.interface import Credential, Location, fingerprint
+from responders.kit import secret_patterns as sp
+from responders.kit.secret_patterns import Confidence, Recognition
 
 ENVIRONMENT_LOCATION = "(environment)"
 MAX_INCLUDE_DEPTH = 10

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from clawback.errors import BadInput
-from clawback.private_files import write_private
 from clawback.stored_text import original
 from clawback.trusted_files import read_trusted_file
 from responders.interface import Collected, EvidenceItem
+from responders.kit.private_files import write_private
 
 # Timeline entries written beside the journal: a step's final status, a confirmed manual step.
 STEP_END = "step.end"

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from clawback import __version__
 from clawback.errors import EXIT_OK, EXIT_PARTIAL
 from clawback.journal import MANUAL_CONFIRM, STEP_END, Journal
-from clawback.redaction import Redactor
 from clawback.registry import ActionParams, Registry
 from responders.interface import (
     UNDECLARED_RATE_LIMIT,
@@ -45,6 +44,7 @@ from responders.interface import (
     Skipped,
     Unproven,
 )
+from responders.kit.redaction import Redactor
 
 KEYS_REVOKE_ALL = "keys.revoke_all"
 KEYS_ROTATE_ALL = "keys.rotate_all"
@@ -98,7 +98,7 @@ def _engine_params(known_providers: Collection[str]) -> dict[str, type[Any]]:
 
 def known_actions(registry: Registry) -> Mapping[str, type[Any]]:
     """Every ``uses:`` a playbook may name, with the model that validates its ``with:``."""
-    from clawback.secret_patterns import KNOWN_PROVIDERS
+    from responders.kit.secret_patterns import KNOWN_PROVIDERS
 
     return ActionParams(registry, _engine_params({*KNOWN_PROVIDERS, *registry.names}))
 

@@ -42,9 +42,9 @@ from clawback import __version__
 from clawback.checkpoint import origin_for, sign_checkpoint
 from clawback.errors import BadInput
 from clawback.merkle import root_hash
-from clawback.private_files import make_private_dir, open_private, write_private
 from clawback.signing import PublicKey, Signer
 from clawback.stored_text import storable
+from responders.kit.private_files import make_private_dir, open_private, write_private
 
 FORMAT_VERSION = 1
 TIMELINE_FILE = "timeline.jsonl"

@@ -547,7 +547,7 @@ class BackupStore:
                     "no incident directory to keep backups in: OpenClaw files are only changed "
                     "inside an incident (clawback contain), never by a bare responder call"
                 )
-            from clawback.private_files import make_private_dir
+            from responders.kit.private_files import make_private_dir
 
             directory = make_private_dir(Path(self.incident_dir) / "backups")
             stem = f"{hashlib.sha256(real.encode()).hexdigest()[:8]}-{Path(real).name}"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from clawback import secret_patterns as sp
 from responders.interface import Credential, Location, fingerprint
+from responders.kit import secret_patterns as sp
 
 if TYPE_CHECKING:
     from clawback.inventory import GatewayFacts, Inventory, LoadedConfig
@@ -440,7 +440,7 @@ class AuditContext:
 
     @functools.cached_property
     def _redactor(self) -> Any:
-        from clawback.redaction import Redactor
+        from responders.kit.redaction import Redactor
 
         return Redactor(c.secret for c in self.credentials if c.secret is not None)
 

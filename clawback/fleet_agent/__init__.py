@@ -18,7 +18,6 @@ from pathlib import Path
 PACKED_MODULES: tuple[str, ...] = (
     "clawback/__init__.py",
     "clawback/errors.py",
-    "clawback/secret_patterns.py",
     "clawback/inventory.py",
     "clawback/fleet_agent/__init__.py",
     "clawback/fleet_agent/agent.py",
@@ -26,6 +25,8 @@ PACKED_MODULES: tuple[str, ...] = (
     "responders/__init__.py",
     "responders/agent_files.py",
     "responders/interface.py",
+    "responders/kit/__init__.py",
+    "responders/kit/secret_patterns.py",
 )
 
 _MAIN = (

@@ -2,7 +2,7 @@
 
 clawback is not installed on fleet hosts. For each run the controller uploads one zip (this
 module, ``formats.py``, and the pure-Python discovery modules ``clawback.inventory``,
-``clawback.secret_patterns``, ``clawback.errors`` and ``responders.interface``) into a private
+``responders.kit.secret_patterns``, ``clawback.errors`` and ``responders.interface``) into a private
 temporary directory and runs ``python3 agent.pyz COMMAND``. The far side needs a POSIX shell
 and Python 3.11 or newer (standard library only); everything else is optional and named in
 the result when it is missing.

@@ -14,10 +14,10 @@ import pytest
 from keyring.backend import KeyringBackend
 
 from clawback.inventory import Inventory, discover
-from clawback.private_files import make_private_dir
 from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.secret_store import KEYRING_SERVICE, KeyringSecretStore
 from responders.interface import Credential, ResponderContext
+from responders.kit.private_files import make_private_dir
 from tests.conftest import MemoryKeyring
 
 

@@ -10,10 +10,10 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from clawback import secret_patterns as sp
 from clawback.audit.context import AuditContext, InstallConfig, as_list, dig
 from clawback.audit.model import Hit, Severity, check
 from responders.interface import fingerprint
+from responders.kit import secret_patterns as sp
 
 MIN_TOKEN_LENGTH = 24
 MIN_PASSWORD_LENGTH = 16

@@ -14,11 +14,11 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from clawback import secret_patterns as sp
 from clawback.audit.context import LEGACY_STATE_NAMES, AuditContext, is_dir, lstat, read_text
 from clawback.audit.model import Hit, Severity, check
 from clawback.inventory import CONFIG_NAMES
 from responders.interface import Credential, Location, fingerprint
+from responders.kit import secret_patterns as sp
 
 HISTORY_FILES = (
     ".bash_history", ".zsh_history", ".zhistory", ".sh_history", ".python_history",
