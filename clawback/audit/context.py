@@ -22,7 +22,7 @@ from responders.interface import Credential, Location, fingerprint
 from responders.kit import secret_patterns as sp
 
 if TYPE_CHECKING:
-    from clawback.inventory import GatewayFacts, Inventory, LoadedConfig
+    from responders.openclaw.discovery import GatewayFacts, Inventory, LoadedConfig
 
 T = TypeVar("T")
 LEGACY_STATE_NAMES = (".clawdbot", ".moldbot", ".moltbot")
@@ -331,7 +331,7 @@ class AuditContext:
 
     @functools.cached_property
     def inventory(self) -> Inventory:
-        from clawback.inventory import SYSTEM_SERVICE_DIRS, Inventory, discover
+        from responders.openclaw.discovery import SYSTEM_SERVICE_DIRS, Inventory, discover
 
         try:
             return discover(
@@ -351,7 +351,7 @@ class AuditContext:
     @functools.cached_property
     def all_configs(self) -> list[InstallConfig]:
         """Every config discovery found, legacy leftovers included (for secrets and modes)."""
-        from clawback.inventory import load_config
+        from responders.openclaw.discovery import load_config
 
         facts_by_config = {g.config_path: g for g in self.inventory.gateways if g.config_path}
         configs = []

@@ -18,7 +18,9 @@ from pathlib import Path
 PACKED_MODULES: tuple[str, ...] = (
     "clawback/__init__.py",
     "clawback/errors.py",
-    "clawback/inventory.py",
+    "responders/openclaw/__init__.py",
+    "responders/openclaw/discovery.py",
+    "responders/openclaw/layout.py",
     "clawback/fleet_agent/__init__.py",
     "clawback/fleet_agent/agent.py",
     "clawback/fleet_agent/formats.py",

@@ -1,7 +1,7 @@
 """clawback's agent on a fleet host, run over SSH by ``clawback contain --hosts``.
 
 clawback is not installed on fleet hosts. For each run the controller uploads one zip (this
-module, ``formats.py``, and the pure-Python discovery modules ``clawback.inventory``,
+module, ``formats.py``, and the pure-Python discovery modules ``responders.openclaw.discovery``,
 ``responders.kit.secret_patterns``, ``clawback.errors`` and ``responders.interface``) into a private
 temporary directory and runs ``python3 agent.pyz COMMAND``. The far side needs a POSIX shell
 and Python 3.11 or newer (standard library only); everything else is optional and named in
@@ -15,7 +15,7 @@ Commands (each mirrors a local responder; the controller turns results into outc
 
 * ``info``: who and where (hostname, machine id, kernel, the SSH client address as this host
   sees it, which tools exist).
-* ``discover``: ``clawback.inventory.discover`` on this host. The result carries the secret
+* ``discover``: OpenClaw discovery (``discover``) on this host. The result carries the secret
   values, which travel back inside the SSH channel only; the controller wraps them in
   ``SecretValue`` at once.
 * ``snapshot``: what ``host.snapshot`` collects, as one tar.gz hashed while written: every
@@ -444,7 +444,7 @@ def cmd_discover(params: Mapping[str, Any]) -> dict[str, Any]:
     from clawback.fleet_agent import formats
 
     stood_in = formats.install()
-    from clawback.inventory import discover
+    from responders.openclaw.discovery import discover
 
     home = params.get("user_home") or os.path.expanduser("~")
     state_dirs = params.get("state_dirs")
@@ -555,7 +555,7 @@ def _workspaces(state: str, home: str | None) -> list[str]:
     from clawback.fleet_agent import formats
 
     formats.install()
-    from clawback.inventory import workspace_dirs
+    from responders.openclaw.discovery import workspace_dirs
 
     try:
         found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)))

@@ -336,7 +336,7 @@ def agent_tree(layout: AgentLayout) -> AgentFiles:
 def _workspaces(state: str, home: str | None, tree: AgentFiles | None) -> list[str]:
     """The agent workspaces the state dir's config names (read-only; a config that cannot be
     read still leaves the default ``<state>/workspace``)."""
-    from clawback.inventory import workspace_dirs
+    from responders.openclaw.discovery import workspace_dirs
 
     try:
         found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)), tree)

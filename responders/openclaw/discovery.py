@@ -41,13 +41,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clawback.errors import BadInput
 from responders.agent_files import AgentFiles, UnsafeFile, owner_of
-from responders.interface import Credential, Location, fingerprint
+from responders.interface import Credential, Location, ResponderError, fingerprint
 from responders.kit import secret_patterns as sp
 from responders.kit.secret_patterns import Confidence, Recognition
+from responders.openclaw.layout import (
+    CONFIG_NAMES,
+    DEFAULT_GATEWAY_PORT,
+    DEV_GATEWAY_PORT,
+    ENVIRONMENT_LOCATION,
+    PRODUCT_WORDS,
+    STATE_DIR_NAMES,
+)
+from responders.openclaw.layout import Json5Error as _ParseError
+from responders.openclaw.layout import decode_json5 as _decode_json5
 
-ENVIRONMENT_LOCATION = "(environment)"
 MAX_INCLUDE_DEPTH = 10
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_TEXT_BYTES = 16 * 1024 * 1024
@@ -55,14 +63,9 @@ MAX_SQLITE_BYTES = 256 * 1024 * 1024
 MAX_SQLITE_ROWS = 20_000
 # Free text is scanned in pieces of about this size, so a time budget is checked often.
 TEXT_CHUNK_CHARS = 256 * 1024
-DEFAULT_GATEWAY_PORT = 18789
-DEV_GATEWAY_PORT = 19001
 # Shorter known values could stand alone in a log by chance without being the secret.
 MIN_KNOWN_VALUE_LENGTH = 8
 
-STATE_DIR_NAMES = (".openclaw", ".clawdbot", ".moldbot", ".moltbot")
-CONFIG_NAMES = ("openclaw.json", "clawdbot.json", "moldbot.json", "moltbot.json")
-PRODUCT_WORDS = ("openclaw", "clawdbot", "moltbot", "moldbot")
 SYSTEM_SERVICE_DIRS = (
     Path("/etc/systemd/system"),
     Path("/usr/lib/systemd/system"),
@@ -344,13 +347,6 @@ def _real_dir(path: Path) -> bool:
         return False
 
 
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    offset = max(0, min(offset, len(text)))
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, column
-
-
 def _expand_user(value: str, user_home: Path) -> Path:
     """``~`` means the agent user's home, not the home of whoever runs clawback."""
     if value == "~":
@@ -363,29 +359,6 @@ def _expand_user(value: str, user_home: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 # JSON5 config with $include
 # --------------------------------------------------------------------------------------------
-
-
-class _ParseError(Exception):
-    """A parse failure that carries a position only: the library's message may quote values."""
-
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__(f"line {line}, column {column}")
-        self.line = line
-        self.column = column
-
-
-def _decode_json5(text: str) -> Any:
-    import pyjson5
-
-    try:
-        return pyjson5.decode(text)
-    except pyjson5.Json5Exception as exc:
-        # The exception's args hold the partial parse result (secret values!): keep only the
-        # offset from its message and drop the exception itself.
-        match = re.search(r"near (\d+)", str(exc.args[0]) if exc.args else "")
-        offset = int(match.group(1)) if match else 0
-    line, column = _line_col(text, offset)
-    raise _ParseError(line, column)
 
 
 @dataclass(frozen=True)
@@ -529,6 +502,17 @@ class _ConfigLoader:
         return self.resolve(data, candidate, mount, (*chain, real))
 
 
+
+class UnreadableConfig(ResponderError):
+    """The agent's config (or one of its includes) cannot be used as it is; ``path`` names the
+    file, ``message`` says why (the engine shows it as bad input: nothing was done)."""
+
+    def __init__(self, message: str, *, path: str | Path) -> None:
+        self.message = message
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
+
+
 def load_config(
     path: Path,
     *,
@@ -538,7 +522,7 @@ def load_config(
 ) -> LoadedConfig:
     """Parse an OpenClaw JSON5 config and follow its ``$include``s (confined to its directory).
 
-    With ``strict`` the first problem raises ``BadInput``; otherwise problems (parse errors,
+    With ``strict`` the first problem raises ``UnreadableConfig``; otherwise problems (parse errors,
     refused or circular includes, a file not read whole) are returned and the rest of the
     config is still used, so a planted bad include cannot blind discovery. ``${VAR}`` strings
     are left as they are. ``files`` is the agent's tree (default: the config's directory); no
@@ -550,7 +534,7 @@ def load_config(
     merged = loader.load()
     if strict and loader.problems:
         message, where = loader.problems[0]
-        raise BadInput(message.split(": ", 1)[-1], path=where)
+        raise UnreadableConfig(message.split(": ", 1)[-1], path=where)
     return LoadedConfig(
         path=Path(path),
         merged=merged if isinstance(merged, dict) else {},

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from clawback.inventory import Inventory, discover
 from clawback.secret_store import KeyringSecretStore
 from responders.interface import (
     Credential,
@@ -28,6 +27,7 @@ from responders.interface import (
 )
 from responders.kit.private_files import make_private_dir
 from responders.openclaw import LockdownAction, LockdownParams, OpenClawResponder
+from responders.openclaw.discovery import Inventory, discover
 from tests.conftest import MemoryKeyring
 from tests.hostile.conftest import HostileHome, Racer
 

@@ -1,4 +1,4 @@
-"""Where discovered secrets sit in plain text, from ``clawback.inventory.discover``.
+"""Where discovered secrets sit in plain text, from ``responders.openclaw.discovery.discover``.
 
 OpenClaw's own stores (``auth-profiles.json``, ``credentials/``, ``<state>/.env``,
 ``secrets.json``) are where secrets are meant to be, so they are judged by their modes (see
@@ -16,9 +16,9 @@ from pathlib import Path
 
 from clawback.audit.context import LEGACY_STATE_NAMES, AuditContext, is_dir, lstat, read_text
 from clawback.audit.model import Hit, Severity, check
-from clawback.inventory import CONFIG_NAMES
 from responders.interface import Credential, Location, fingerprint
 from responders.kit import secret_patterns as sp
+from responders.openclaw.discovery import CONFIG_NAMES
 
 HISTORY_FILES = (
     ".bash_history", ".zsh_history", ".zhistory", ".sh_history", ".python_history",

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from clawback.inventory import discover
 from clawback.registry import load_registry
 from clawback.runner import concurrent_fan_out
 from clawback.secret_store import KeyringSecretStore
@@ -32,6 +31,7 @@ from responders.interface import (
 )
 from responders.kit import secret_patterns as sp
 from responders.matrix import MatrixResponder
+from responders.openclaw.discovery import discover
 from tests.keys.standins import RefusingKeyring, refused_url
 from tests.providers_new.matrix.matrix_standin import API, Homeserver, token_value
 
