@@ -300,7 +300,7 @@ class AuditContext:
         """Compute a fact shared by several checks once per audit."""
         if key not in self._memo:
             self._memo[key] = factory()
-        return self._memo[key]  # type: ignore[no-any-return]
+        return self._memo[key]
 
     # ---- settings ----------------------------------------------------------------------------
 

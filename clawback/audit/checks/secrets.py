@@ -244,7 +244,7 @@ def in_git_worktree(ctx: AuditContext) -> Iterator[Hit]:
             ctx.notes.append(f"git work tree {root}: could not list tracked files (git missing?)")
             continue
         tracked_set = {str(p) for p in tracked}
-        pairs = ctx.credentials_at(lambda p, s=tracked_set: str(p) in s)  # type: ignore[misc]
+        pairs = ctx.credentials_at(lambda p, s=tracked_set: str(p) in s)
         evidence = [f"{describe(c, loc)} (tracked in {root})" for c, loc in pairs]
         already = {loc.path for _, loc in pairs}
         for path in tracked[:MAX_GIT_FILES]:
