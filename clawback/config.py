@@ -424,7 +424,8 @@ def _fleet_model(parent: Loc) -> type[BaseModel] | None:
     """The model of a table inside ``[[hosts]]`` (indexes vary, so not in _SECTION_MODELS)."""
     if parent[:1] != ("hosts",) or len(parent) < 2:
         return None
-    return {2: Host, 3: HostAgent, 5: RemoteService}.get(len(parent))
+    models: dict[int, type[BaseModel]] = {2: Host, 3: HostAgent, 5: RemoteService}
+    return models.get(len(parent))
 
 
 def _unknown_key_message(loc: Loc) -> str:

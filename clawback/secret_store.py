@@ -60,7 +60,7 @@ class KeyringSecretStore:
             raise ResponderError(_keyring_advice(exc)) from None
 
 
-def _keyring():  # type: ignore[no-untyped-def]
+def _keyring():
     # keyring scans its entry points on import: keep it off the start-up path.
     import keyring
 

@@ -108,7 +108,7 @@ class Entry:
 
     @property
     def extra(self) -> Mapping[str, Any]:
-        return self.fields["extra"]  # type: ignore[no-any-return]
+        return self.fields["extra"]
 
 
 def _json_safe(value: Any, where: str) -> Any:
@@ -791,7 +791,7 @@ class Timeline:
                 waiting = self._open_intents.get(target_key)
                 if waiting and intent_seq is None:
                     intent_seq = waiting.popleft()
-                elif waiting and intent_seq in waiting:
+                elif waiting and intent_seq is not None and intent_seq in waiting:
                     waiting.remove(intent_seq)
                 if waiting is not None and not waiting:
                     # Answered: keeping an empty queue per target grew with every key.

@@ -428,11 +428,11 @@ def recognize_env_name(name: str) -> Recognition | None:
     if not _ENV_NAME_RE.fullmatch(name) or not looks_like_secret_name(name):
         return None
     word = name.split("_", 1)[0]
-    provider = PROVIDER_WORDS.get(word)
-    if provider is None:
+    word_provider = PROVIDER_WORDS.get(word)
+    if word_provider is None:
         return None
     suffix = "token" if name.endswith("TOKEN") else "api_key"
-    return Recognition(provider, f"{provider}:{suffix}", Confidence.LOCATION)
+    return Recognition(word_provider, f"{word_provider}:{suffix}", Confidence.LOCATION)
 
 
 def _channel_kind(channel: str, leaf: str) -> Recognition:
