@@ -68,7 +68,7 @@ from responders.interface import (
     Unproven,
     VerifiedDead,
 )
-from responders.openai import matches_redacted
+from responders.kit.redacted_keys import matches_redacted
 from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
     HttpProviderResponder,
