@@ -626,6 +626,20 @@ _PLACEHOLDERS = re.compile(
 )
 
 
+# Words that stand in for a value: never a secret, even where a secret is expected
+# (``OPENAI_API_KEY=changeme`` in a compose file). Runs of one character are left out: at a
+# known place ``xxxx…`` may be a test's real value, and is judged by its place.
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?i)^(?:changeme|change-me|placeholder|redacted|__openclaw_redacted__|your[-_ ].*|<.*>|"
+    r"todo|tbd|none|null|nil|undefined|true|false|example.*|replace[-_ ]?(?:me|with).*)$"
+)
+
+
+def is_placeholder_word(value: str) -> bool:
+    """A word that stands in for a secret ("changeme", "<your-key>", "REPLACE_ME")."""
+    return bool(_PLACEHOLDER_WORDS.match(value.strip()))
+
+
 def is_placeholder(value: str) -> bool:
     """A placeholder, bare ("changeme", "<secret>") or as documentation writes one."""
     return bool(_PLACEHOLDERS.match(value.strip())) or is_documentation_example(value)
