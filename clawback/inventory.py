@@ -1713,10 +1713,15 @@ class _Discovery:
         ``build.args`` and the ``env_file`` files it names."""
         if not self.first_visit(path, "compose"):
             return
+        try:
+            import yaml
+        except ImportError:  # a fleet host's bare Python: said, not skipped in silence
+            self.notes.append(f"{path}: a compose file, not read (PyYAML is not installed on "
+                              "this host); look at its environment: entries by hand")
+            return
         text = self.read_text(path, MAX_SCRIPT_BYTES)
         if text is None:
             return
-        import yaml
 
         try:
             data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
