@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from clawback import cli
-from clawback.inventory import Inventory, discover, discover_agent
 from responders.interface import fingerprint
+from responders.openclaw.discovery import Inventory, discover, discover_agent
 from tests.hostile.conftest import HostileHome
 
 ALNUM = string.ascii_letters + string.digits

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from clawback.inventory import discover
 from responders.interface import fingerprint
+from responders.openclaw.discovery import discover
 
 RK = "rk_live_" + "Q7wE2rT9yU4iO1pA8sD3fG6hJ5kL0z"
 

@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from clawback import secret_patterns as sp
+from responders.kit import secret_patterns as sp
 
 BEDROCK_LONG = "ABSK" + base64.b64encode(
     b"BedrockAPIKey-q7r2-at-210987654321:" + b"Zx81Qw0Lm3Nb5Vc7Xr9Ty2Ui4Op6As8Df1Gh3Jk5").decode()
