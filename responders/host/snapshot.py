@@ -143,14 +143,20 @@ def build_plan(
 ) -> CollectionPlan:
     """What a snapshot would collect (``hostprobes.collection.build_plan``, which the fleet
     agent runs too), from this step's settings; runs nothing."""
-    from clawback.inventory import workspace_dirs
-
     return plan_collection(
         user_home=layout.user_home, state_dirs=layout.state_dirs, tmp_dirs=layout.tmp_dirs,
         uid=layout.uid, volatile=params.volatile, system_artifacts=params.system_artifacts,
         extra_paths=params.extra_paths, system_root=settings.system_root,
-        service_logs=service_logs, workspaces=workspace_dirs,
+        service_logs=service_logs, workspaces=_workspace_dirs,
     )
+
+
+def _workspace_dirs(state: Path, home: Path, tree: AgentFiles | None) -> Sequence[Path]:
+    # Imported when a workspace is looked up (the full pass, after the stop), not by the
+    # volatile pass before it: the panic path loads no discovery before the stop signal.
+    from responders.openclaw.discovery import workspace_dirs
+
+    return workspace_dirs(state, home, tree)
 
 
 # --------------------------------------------------------------------------------------------
