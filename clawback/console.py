@@ -666,6 +666,11 @@ def print_summary(result: RunResult, reporter: RichReporter, *,
         wrapped(console, "Nothing is left for a human.", "green")
     for warning in reporter.warnings:
         wrapped(console, f"WARNING: {printable(warning)}", "bold red")
+    if result.investigation is not None:
+        from clawback.investigate.after import investigation_lines
+
+        for text, style in investigation_lines(result.investigation):
+            wrapped(console, printable(text), style)
     if result.signing_public_key:
         wrapped(console, "The public key that signed this incident (keep a copy off this "
                           "host):", "bold")
@@ -735,6 +740,7 @@ def result_document(result: RunResult) -> dict[str, Any]:
         "signing_public_key": result.signing_public_key,
         "manifest_sha256": result.manifest_sha256,
         "final_checkpoint": result.final_checkpoint,
+        "investigation": result.investigation,
     }
 
 

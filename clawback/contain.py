@@ -269,7 +269,8 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
                 store_for=_store_for(prepared, incident_dir, timeline),
             ).run()
             result.warnings = warnings
-            return result
+        _investigate(result, prepared, say)
+        return result
 
     unkept: str | None = None
     try:
@@ -308,7 +309,15 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
     result.warnings = warnings
     if unkept is not None:
         result.signing_public_key = signer.public_key_pem()
+    _investigate(result, prepared, say)
     return result
+
+
+def _investigate(result: RunResult, prepared: Prepared, say: Reporter) -> None:
+    """Off the panic path: everything is done and sealed; nothing here changes the outcome."""
+    from clawback.investigate.after import investigate_after_contain
+
+    investigate_after_contain(result, prepared.config, say)
 
 
 def _short(reason: str | None) -> str | None:
