@@ -43,6 +43,8 @@ SUSPICIOUS = severity_rank("medium")
 _PERSISTENCE_KINDS = frozenset({"cron.job", "cron.system_job", "ssh.authorized_key",
                                 "skill.file", "plugin.file", "hook.file"})
 _MAX_CANDIDATES = 10_000
+_DECODED = frozenset({"tool.exec", "message.sent", "agent.send", "tool.web_fetch",
+                      "tool.browser", "tool.nodes", "tool.write"})
 _HOW = {INBOUND: "read", WRITTEN: "read", OUTBOUND: "sent", COMMAND: "sent", LOGGED: "logged"}
 
 
@@ -108,10 +110,13 @@ class _Run:
         self.bytes += item.size
 
     def event(self, event: Event, agent_context: bool) -> None:
+        # Encoded values are looked for where a command ran or a message left (`base64 .env`,
+        # a key in a URL): not in every fetched page, which would double the cost of a GB.
+        decode = event.kind in _DECODED or bool(event.attrs.get("encoded_output"))
         for role, text in event.texts:
             if not text or not self.matcher:
                 continue
-            for match in self.matcher.find(text):
+            for match in self.matcher.find(text, decode=decode or role != INBOUND):
                 how = _HOW.get(role, "logged") if agent_context else "logged"
                 self._sighting(match.fingerprint, how, event)
         self.scanner.scan(event)

@@ -31,7 +31,11 @@ _TOKEN_CHARS = frozenset(
 )
 _CUTS = frozenset("=:/")
 MAX_SECRET_LENGTH = 1024
-_BASE64_RUN = re.compile(r"(?:[A-Za-z0-9+/]{16,}={0,2}[ \t]*\r?\n?){1,4096}")
+# One run of base64 characters, starting where a run starts (the lookbehind keeps the engine
+# from retrying at every position inside a long run); wrapped output (``base64`` breaks its
+# lines at 76) is several runs separated by a line break, joined afterwards.
+_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{20,}={0,2}")
+MAX_BASE64_RUN = 1024 * 1024
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
@@ -75,12 +79,13 @@ class FingerprintMatcher:
     def __bool__(self) -> bool:
         return self._automaton is not None
 
-    def find(self, text: str) -> list[Match]:
-        """Every credential value in ``text``, plain or encoded, each span once."""
+    def find(self, text: str, *, decode: bool = True) -> list[Match]:
+        """Every credential value in ``text``, plain and (with ``decode``) base64- or
+        percent-encoded, each span once."""
         if self._automaton is None or not text:
             return []
         found = list(self._plain(text))
-        if len(text) >= 16:
+        if decode and len(text) >= 16:
             found += self._encoded(text)
         return found
 
@@ -111,18 +116,33 @@ class FingerprintMatcher:
                     return fp, begin
         return None
 
+    def _base64_runs(self, text: str) -> Iterator[tuple[int, int, str]]:
+        """(start, end, base64 text) of each run, wrapped lines joined."""
+        start = end = -1
+        parts: list[str] = []
+        for run in _BASE64_RUN.finditer(text):
+            if parts and text[end:run.start()].strip(" \t\r\n") == "" and (
+                    run.start() - end) <= 2 and sum(map(len, parts)) < MAX_BASE64_RUN:
+                parts.append(run.group(0))
+                end = run.end()
+                continue
+            if parts:
+                yield start, end, "".join(parts)
+            start, end, parts = run.start(), run.end(), [run.group(0)]
+        if parts:
+            yield start, end, "".join(parts)
+
     def _encoded(self, text: str) -> list[Match]:
         found: list[Match] = []
-        for run in _BASE64_RUN.finditer(text):
-            compact = "".join(run.group(0).split())
-            for candidate in (compact, compact + "=" * (-len(compact) % 4)):
-                try:
-                    decoded = base64.b64decode(candidate, validate=True).decode("utf-8", "replace")
-                except (binascii.Error, ValueError):
-                    continue
-                found += [Match(m.fingerprint, run.start(), run.end(), "base64")
-                          for m in self._plain(decoded)]
-                break
+        for start, end, compact in self._base64_runs(text):
+            if len(compact) < 12:
+                continue
+            try:
+                raw = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            decoded = raw.decode("utf-8", "replace")
+            found += [Match(m.fingerprint, start, end, "base64") for m in self._plain(decoded)]
         if "%" in text and _PERCENT.search(text):
             decoded = unquote(text)
             if decoded != text:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from clawback.investigate.records import (
@@ -27,7 +26,7 @@ from clawback.investigate.records import (
     Event,
     Indicator,
 )
-from clawback.investigate.rules import Rules, severity_rank
+from clawback.investigate.rules import Rules, RuleSet, severity_rank
 
 MAX_INDICATORS = 10_000
 MAX_TEXT_FOR_HOSTS = 2 * 1024 * 1024
@@ -120,6 +119,9 @@ class Scanner:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
         self.table = IndicatorTable(rules)
+        self.injection = RuleSet(rules.injection)
+        self.exfiltration = RuleSet(rules.exfiltration)
+        self.persistence = RuleSet(rules.persistence)
 
     def scan(self, event: Event) -> None:
         injected_hosts: list[tuple[str, str]] = []
@@ -128,16 +130,16 @@ class Scanner:
             if not text:
                 continue
             if role == INBOUND:
-                hits = self._patterns(event, text, self.rules.injection, "injection")
+                hits = self._patterns(event, text, self.injection, "injection")
                 if hits:
                     injected_hosts += self._hosts(text[:MAX_TEXT_FOR_HOSTS], urls_only=False)
             elif role in (COMMAND, WRITTEN) or (
                 role == OUTBOUND and event.kind in ("message.sent", "agent.send")
             ):
-                exfil |= bool(self._patterns(event, text, self.rules.exfiltration,
+                exfil |= bool(self._patterns(event, text, self.exfiltration,
                                              "exfiltration"))
                 if role != OUTBOUND:
-                    self._patterns(event, text, self.rules.persistence, "persistence")
+                    self._patterns(event, text, self.persistence, "persistence")
         contacted: list[tuple[str, str]] = []
         for role, text in event.texts:
             if text and role in (COMMAND, OUTBOUND) and event.kind != "agent.reply":
@@ -152,14 +154,12 @@ class Scanner:
 
     # -- text searches ------------------------------------------------------------------------
 
-    def _patterns(self, event: Event, text: str, rules: Iterable, type_: str) -> list[str]:
-        lowered = text.lower()
+    def _patterns(self, event: Event, text: str, rules: RuleSet, type_: str) -> list[str]:
         hits = []
-        for rule in rules:
-            if rule.search(text, lowered) is not None:
-                event.flag(rule.id, rule.severity)
-                self.table.add(event, type_, rule.id, "seen", rule.severity, rule.id, rule.why)
-                hits.append(rule.id)
+        for rule, _match in rules.matching(text):
+            event.flag(rule.id, rule.severity)
+            self.table.add(event, type_, rule.id, "seen", rule.severity, rule.id, rule.why)
+            hits.append(rule.id)
         return hits
 
     def _hosts(self, text: str, *, urls_only: bool) -> list[tuple[str, str]]:

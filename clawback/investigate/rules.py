@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -45,6 +45,7 @@ class PatternRule(_Strict):
     pattern: str
     severity: Severity = "medium"
     keywords: list[str] = Field(default_factory=list)
+    only_non_ascii: bool = False
     why: str = ""
 
 
@@ -82,6 +83,7 @@ class CompiledPattern:
     why: str
     kind: str = ""
     origin: str = ""  # "file:line", for a person asking why something was flagged
+    only_non_ascii: bool = False
 
     def search(self, text: str, lowered: str | None = None) -> re.Match[str] | None:
         if self.keywords:
@@ -89,6 +91,56 @@ class CompiledPattern:
             if not any(k in folded for k in self.keywords):
                 return None
         return self.regex.search(text)
+
+
+class RuleSet:
+    """Rules searched together: one Aho-Corasick pass over the lower-cased text finds which
+    rules' keywords occur, and only those rules' patterns run (rules without keywords always
+    run). A 1 GB transcript set holds millions of texts; testing each keyword of each rule
+    with ``in`` cost more than the patterns themselves."""
+
+    def __init__(self, rules: Sequence[CompiledPattern]) -> None:
+        self.rules = tuple(rules)
+        self._always = tuple(r for r in self.rules if not r.keywords)
+        self._automaton: Any = None
+        keyed = [r for r in self.rules if r.keywords]
+        if keyed:
+            import ahocorasick
+
+            automaton = ahocorasick.Automaton()
+            owners: dict[str, list[int]] = {}
+            for index, rule in enumerate(self.rules):
+                for keyword in rule.keywords:
+                    owners.setdefault(keyword, []).append(index)
+            for keyword, indexes in owners.items():
+                automaton.add_word(keyword, tuple(indexes))
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def __iter__(self) -> Any:
+        return iter(self.rules)
+
+    def matching(self, text: str) -> list[tuple[CompiledPattern, re.Match[str]]]:
+        """Every rule whose pattern matches ``text``, in the rules' order."""
+        candidates: set[int] = set()
+        if self._automaton is not None:
+            for _end, indexes in self._automaton.iter(text.lower()):
+                candidates.update(indexes)
+                if len(candidates) == len(self.rules):
+                    break
+        hits = []
+        ascii_only: bool | None = None
+        for index, rule in enumerate(self.rules):
+            if rule.keywords and index not in candidates:
+                continue
+            if rule.only_non_ascii:
+                ascii_only = text.isascii() if ascii_only is None else ascii_only
+                if ascii_only:
+                    continue
+            match = rule.regex.search(text)
+            if match is not None:
+                hits.append((rule, match))
+        return hits
 
 
 @dataclass(frozen=True)
@@ -133,9 +185,10 @@ class Rules:
         }
 
 
-def _suffix_in(host: str, names: Iterable[str]) -> bool:
-    host = host.lower().rstrip(".")
-    return any(host == n or host.endswith("." + n) for n in names)
+def _suffix_in(host: str, names: frozenset[str]) -> bool:
+    """Whether ``host`` is one of ``names`` or below one (``api.openai.com`` in openai.com)."""
+    labels = host.lower().rstrip(".").split(".")
+    return any(".".join(labels[i:]) in names for i in range(len(labels)))
 
 
 def default_user_rules() -> Path:
@@ -276,6 +329,7 @@ def _compile(rule: PatternRule, origin: str, line: int | None) -> CompiledPatter
         why=rule.why,
         kind=getattr(rule, "kind", ""),
         origin=f"{origin}:{line}" if line else origin,
+        only_non_ascii=rule.only_non_ascii,
     )
 
 

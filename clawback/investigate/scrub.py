@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from clawback.investigate.exposure import FingerprintMatcher, Match, redact
+from clawback.investigate.exposure import FingerprintMatcher, redact
 from clawback.secret_patterns import (
     find_in_text,
     is_identifier,
@@ -32,14 +32,32 @@ _ASSIGNED = re.compile(
 _BEARER = re.compile(r"(?i)(?P<lead>\b(?:bearer|token|basic)\s+)(?P<value>[A-Za-z0-9._~+/=-]{12,})")
 
 
+# Agents run the same commands and fetch the same pages again and again: scrubbed texts are
+# remembered (bounded), which halves the scrubbing of a large transcript set.
+_CACHE_ENTRIES = 50_000
+_CACHE_TEXT_CHARS = 4096
+
+
 class Scrubber:
     def __init__(self, matcher: FingerprintMatcher) -> None:
         self.matcher = matcher
+        self._seen: dict[str, str] = {}
 
-    def text(self, text: str, matches: list[Match] | None = None) -> str:
+    def text(self, text: str) -> str:
         if not text:
             return text
-        found = matches if matches is not None else self.matcher.find(text)
+        cached = self._seen.get(text)
+        if cached is not None:
+            return cached
+        scrubbed = self._scrub(text)
+        if len(text) <= _CACHE_TEXT_CHARS:
+            if len(self._seen) >= _CACHE_ENTRIES:
+                self._seen.clear()
+            self._seen[text] = scrubbed
+        return scrubbed
+
+    def _scrub(self, text: str) -> str:
+        found = self.matcher.find(text)
         text = redact(text, found)
         shapes = [m for m in find_in_text(text) if not is_identifier(m.recognition)]
         for m in reversed(shapes):

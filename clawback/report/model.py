@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from clawback.evidence import (
     ArchiveRecord,
@@ -37,6 +37,9 @@ from clawback.timeline import (
 from clawback.verdict import Verdict
 from clawback.verify import VerifyReport, verify_incident
 from responders.interface import EvidenceItem
+
+if TYPE_CHECKING:
+    from clawback.report.investigation import InvestigationFindings
 
 IntegrityState = Literal["intact", "unanchored", "not_intact"]
 
@@ -554,6 +557,8 @@ class IncidentReport:
     impact: Impact
     human_actions: tuple[HumanAction, ...]
     evidence: EvidenceSummary
+    # What ``clawback investigate`` sealed into the incident, if it ran (None otherwise).
+    investigation: InvestigationFindings | None = None
 
     @property
     def incident_id(self) -> str:
@@ -694,7 +699,18 @@ def build_report(
         impact=impact,
         human_actions=_human_actions(rows, integrity, facts, impact),
         evidence=evidence,
+        investigation=_investigation(incident_dir) if evidence.found else None,
     )
+
+
+def _investigation(incident_dir: Path) -> InvestigationFindings | None:
+    from clawback.report.investigation import load
+
+    try:
+        manifest = load_manifest(incident_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return load(incident_dir, manifest.files)
 
 
 def _flags_by_seq(verdicts: Iterable[Verdict]) -> dict[int, tuple[str, ...]]:

@@ -21,6 +21,7 @@ message}``, ``sessions_spawn {task, agentId, label}``, ``cron {action, job}``, `
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
@@ -87,8 +88,14 @@ def _arguments(block: Mapping[str, Any]) -> dict[str, Any]:
     return dict(args) if isinstance(args, Mapping) else {}
 
 
+# Commands whose output may carry a value in another encoding: their results are decoded too.
+_ENCODING_COMMAND = re.compile(r"\b(base64|basenc|openssl|xxd|od|hexdump|gzip|uuencode)\b")
+_REMEMBERED_CALLS = 1024
+
+
 def parse(member: MemberRef, stream: IO[bytes], ctx: ParseContext) -> Iterator[Event]:
     session = ""
+    encoded_calls: dict[str, None] = {}  # recent exec calls whose output may be encoded
     for offset, number, raw in lines(stream):
         if raw is None:
             ctx.long_line(member)
@@ -113,7 +120,9 @@ def parse(member: MemberRef, stream: IO[bytes], ctx: ParseContext) -> Iterator[E
                         attrs={"cwd": _str(entry.get("cwd"))})
             continue
         if kind == "message" and isinstance(entry.get("message"), Mapping):
-            yield from _message(entry["message"], ts, ref, session)
+            for event in _message(entry["message"], ts, ref, session):
+                _link_encodings(event, encoded_calls)
+                yield event
         elif kind == "custom_message":
             text = content_text(entry.get("content"))
             if text:
@@ -125,6 +134,20 @@ def parse(member: MemberRef, stream: IO[bytes], ctx: ParseContext) -> Iterator[E
             if summary:
                 yield Event(ts, SOURCE, f"session.{kind}", f"{kind.replace('_', ' ')}: "
                             f"{preview(summary, 100)}", ref, session, texts=[(LOGGED, summary)])
+
+
+def _link_encodings(event: Event, encoded_calls: dict[str, None]) -> None:
+    """Mark the result of a command such as ``base64 .env``: its output is decoded before the
+    credential search (every output is not: that would double the cost of a large set)."""
+    call = event.attrs.get("call")
+    if not call:
+        return
+    if event.kind == "tool.exec" and _ENCODING_COMMAND.search(event.attrs.get("command", "")):
+        encoded_calls[call] = None
+        if len(encoded_calls) > _REMEMBERED_CALLS:
+            encoded_calls.pop(next(iter(encoded_calls)))
+    elif event.kind == "tool.result" and call in encoded_calls:
+        event.attrs["encoded_output"] = True
 
 
 def _message(message: Mapping[str, Any], entry_ts: Any, ref: Any, session: str) -> Iterator[Event]:
