@@ -71,7 +71,9 @@ def investigation_lines(investigation: dict[str, Any]) -> list[tuple[str, str]]:
               "bold red" if summary["exposed"] else "bold")]
     first = window.get("first_suspicious")
     if first:
-        lines.append((f"  first suspicious {first['ts']}: {first['summary']}", ""))
+        flags = ", ".join(first.get("flags") or ())
+        lines.append((f"  first suspicious {first['ts']}: {first['summary']}"
+                      + (f" [{flags}]" if flags else ""), ""))
     for cred in investigation.get("exposed", [])[:5]:
         verb = "SENT" if cred["sent"] else "read"
         lines.append((f"  {verb} {cred['provider']} {cred['kind']} {cred['fingerprint']} at "

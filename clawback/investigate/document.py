@@ -66,7 +66,8 @@ def document(findings: Findings, activity_sha256: str, activity_events: int) -> 
     store = findings.store
     indicators = findings.scanner.table.sorted()
     notable = [json.loads(body) for body in store.ordered(SUSPICIOUS, MAX_NOTABLE)]
-    suspect = [i.value for i in indicators if i.type in ("domain", "ip") and i.severity == "high"]
+    suspect = list(dict.fromkeys(
+        i.value for i in indicators if i.type in ("domain", "ip") and i.severity == "high"))
     return {
         "schema": SCHEMA_VERSION,
         "incident": verified.incident_id,
