@@ -139,9 +139,11 @@ def write_transcripts(sessions: Path, size: int, values: dict[str, str], seed: i
     return written
 
 
-def seal_incident(root: Path, home: Path, values: dict[str, str]) -> Path:
+def seal_incident(root: Path, home: Path, values: dict[str, str],
+                  kinds: dict[str, tuple[str, str]] | None = None) -> Path:
     """An incident as contain leaves it: the full snapshot of ``home``, a manifest, and a
-    signed timeline whose key results name the credentials (fingerprints only)."""
+    signed timeline whose key results name the credentials (fingerprints only). ``kinds``
+    gives a credential its (kind, key id) instead of ``<name>:token``."""
     from clawback.evidence import Manifest, write_manifest
     from clawback.signing import incident_key
     from clawback.timeline import Timeline
@@ -153,8 +155,10 @@ def seal_incident(root: Path, home: Path, values: dict[str, str]) -> Path:
     signer = incident_key(incident_dir)
     timeline = Timeline.create(incident_dir, INCIDENT, signer, header={}, durable=False)
     for name, value in values.items():
-        target = {"target": f"{name}:{fingerprint(value)}", "provider": name,
-                  "kind": f"{name}:token", "fingerprint": fingerprint(value)}
+        kind, key_id = (kinds or {}).get(name, (f"{name}:token", ""))
+        target = {"target": f"{name}:{key_id or fingerprint(value)}", "provider": name,
+                  "kind": kind, "fingerprint": fingerprint(value),
+                  **({"key_id": key_id} if key_id else {})}
         timeline.append(step="revoke", action="revoke", phase="intent", target=target)
         timeline.append(step="revoke", action="revoke", phase="result", target=target,
                         outcome="Revoked", extra={"status": "ok"})

@@ -331,7 +331,8 @@ def report(incident: str, format: str = "md,html,timesketch", checkpoint: str | 
 @with_advice
 def investigate(incident: str, rules: str | None = None, checkpoint: str | None = None,
                 pubkey: str | None = None, incidents_dir: str | None = None,
-                json: bool = False, display: Display | None = None) -> int:
+                json: bool = False, ask_providers: bool = False, config: str | None = None,
+                display: Display | None = None) -> int:
     """What the agent did, which secrets left, and since when: from the sealed evidence only."""
     from clawback.incident import incidents_root, resolve_incident
     from clawback.investigate import investigate_incident
@@ -339,8 +340,16 @@ def investigate(incident: str, rules: str | None = None, checkpoint: str | None 
 
     incident_dir = resolve_incident(incident, incidents_root(_path(incidents_dir)))
     files = [Path(f.strip()).expanduser() for f in (rules or "").split(",") if f.strip()]
+    usage = None
+    if ask_providers:
+        from clawback.investigate.provider_usage import from_config
+
+        usage = from_config(_path(config))
+        if usage is None:
+            raise BadInput("--ask-providers: no clawback.toml names a provider that can say how "
+                           "a key was used (give --config FILE with a [providers.aws] table)")
     try:
-        result = investigate_incident(incident_dir, rules_files=files,
+        result = investigate_incident(incident_dir, rules_files=files, usage=usage,
                                       checkpoint=_path(checkpoint), pubkey=_path(pubkey))
     except EvidenceRefused as refused:
         if json:

@@ -137,6 +137,9 @@ COMMANDS: dict[str, Command] = {
             Arg("checkpoint", "a checkpoint you kept off the host (verify anchors to it)",
                 "FILE"),
             Arg("pubkey", "the signing public key (PEM) you trust", "FILE"),
+            Arg("ask-providers", "also ask each provider configured in clawback.toml that can "
+                                 "say (AWS: IAM last use, CloudTrail) how the keys were used"),
+            _config(", for --ask-providers"),
             _incidents_dir(),
             Arg("json", "print investigation.json's summary, window, credentials and "
                         "indicators as JSON"),

@@ -127,11 +127,13 @@ def report(c: Any, incident: str, format: str = "md,html,timesketch",
 @task(auto_shortflags=False, help=_help("investigate"))
 def investigate(c: Any, incident: str, rules: str | None = None, checkpoint: str | None = None,
                 pubkey: str | None = None, incidents_dir: str | None = None,
-                json: bool = False) -> None:
+                json: bool = False, ask_providers: bool = False,
+                config: str | None = None) -> None:
     """What the agent did, which secrets left, and since when: from the sealed evidence only."""
     _refuse_echo_mode(c)
     _finish(cli.investigate(incident, rules=rules, checkpoint=checkpoint, pubkey=pubkey,
-                            incidents_dir=incidents_dir, json=json))
+                            incidents_dir=incidents_dir, json=json,
+                            ask_providers=ask_providers, config=config))
 
 
 @task(auto_shortflags=False, help=_help("audit"))

@@ -231,11 +231,16 @@ class Investigate(_Section):
     """``[investigate]``: the investigation ``contain`` runs once its evidence is sealed.
 
     ``after_contain = false`` leaves it to ``clawback investigate INCIDENT``; ``rules`` are
-    extra rules files (YAML, as ``clawback/investigate/rules.yaml``) for both.
+    extra rules files (YAML, as ``clawback/investigate/rules.yaml``) for both;
+    ``ask_providers = false`` keeps contain's investigation from asking the providers how the
+    keys were used (``clawback investigate --ask-providers`` asks on demand).
     """
 
     after_contain: bool = True
     rules: list[ExpandedPath] = Field(default_factory=list)
+    # After contain: ask each configured provider that can say (AWS: IAM last use, CloudTrail)
+    # how the incident's keys were used.
+    ask_providers: bool = True
 
 
 class Drill(_Section):

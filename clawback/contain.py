@@ -317,7 +317,12 @@ def _investigate(result: RunResult, prepared: Prepared, say: Reporter) -> None:
     """Off the panic path: everything is done and sealed; nothing here changes the outcome."""
     from clawback.investigate.after import investigate_after_contain
 
-    investigate_after_contain(result, prepared.config, say)
+    def usage() -> Any:
+        from clawback.investigate.provider_usage import asker
+
+        return asker(prepared.registry, prepared.config, prepared.store, prepared.settings)
+
+    investigate_after_contain(result, prepared.config, say, usage)
 
 
 def _short(reason: str | None) -> str | None:

@@ -50,7 +50,8 @@ def investigate_incident(
 ) -> InvestigationResult:
     """Verify, analyse and seal. BadInput (exit 2) for bad rules, EvidenceRefused (exit 1)
     when the incident does not verify; nothing is written then. ``usage`` asks the providers
-    what they know of the credentials (``provider_usage.ask``) and returns timeline entries."""
+    what they know of the credentials (``provider_usage.asker``): its answers go into
+    investigation.json and the signed timeline."""
     from clawback.evidence import evidence_dir
     from clawback.incident import IncidentLock
     from clawback.investigate import document, engine
@@ -67,15 +68,15 @@ def investigate_incident(
 
             signer = signer_for_incident(incident_dir)
         findings = engine.investigate(verified, rules, progress=progress)
-        staged: tuple[Path, Path] | None = None
         try:
+            entries = (usage([e.as_dict() for e in findings.exposures])
+                       if usage is not None else [])
             doc_path, activity_path, doc = document.write(
-                findings, evidence_dir(incident_dir), prefix=".staged-")
+                findings, evidence_dir(incident_dir), prefix=".staged-", usage=entries)
             staged = (doc_path, activity_path)
         finally:
             findings.store.close()
         try:
-            entries = usage(doc["credentials"]) if usage is not None else []
             sealed = seal(incident_dir, signer, doc, staged, usage=entries)
         finally:
             for path in staged:

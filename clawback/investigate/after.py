@@ -14,7 +14,8 @@ from typing import Any
 from clawback.runner import RunResult
 
 
-def investigate_after_contain(result: RunResult, config: Any, reporter: Any) -> None:
+def investigate_after_contain(result: RunResult, config: Any, reporter: Any,
+                              usage: Any = None) -> None:
     """Investigate ``result``'s incident in place; record what came of it in the result."""
     settings = getattr(config, "investigate", None)
     if result.dry_run or result.incident_dir is None or not result.final_checkpoint:
@@ -28,8 +29,11 @@ def investigate_after_contain(result: RunResult, config: Any, reporter: Any) -> 
     try:
         from clawback.investigate import investigate_incident
 
+        ask = usage() if usage is not None and (settings is None or settings.ask_providers) \
+            else None
         done = investigate_incident(
-            result.incident_dir, rules_files=list(settings.rules) if settings else [])
+            result.incident_dir, rules_files=list(settings.rules) if settings else [],
+            usage=ask)
     except Exception as exc:  # the containment is done whatever happens here
         message = (f"the investigation of {result.incident_id} failed ({type(exc).__name__}: "
                    f"{exc}); containment is unaffected. Run `clawback investigate "

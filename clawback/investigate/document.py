@@ -61,7 +61,8 @@ def window(findings: Findings) -> dict[str, Any]:
     }
 
 
-def document(findings: Findings, activity_sha256: str, activity_events: int) -> dict[str, Any]:
+def document(findings: Findings, activity_sha256: str, activity_events: int,
+             usage: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     verified = findings.verified
     store = findings.store
     indicators = findings.scanner.table.sorted()
@@ -105,6 +106,9 @@ def document(findings: Findings, activity_sha256: str, activity_events: int) -> 
         },
         "indicators": [i.as_dict() for i in indicators],
         "indicators_not_kept": findings.scanner.table.overflow,
+        # What each provider's own records say of the keys (asked through their responders).
+        "provider_usage": [{**u["target"], "detail": u["detail"], **u["extra"]}
+                           for u in usage or ()],
         "notable_events": notable,
         "notable_not_listed": max(0, store.count_at_least(SUSPICIOUS) - len(notable)),
         "activity": {
@@ -155,15 +159,15 @@ class _Hashed:
             yield text
 
 
-def write(findings: Findings, directory: Path, *, prefix: str = ""
-          ) -> tuple[Path, Path, dict[str, Any]]:
+def write(findings: Findings, directory: Path, *, prefix: str = "",
+          usage: list[dict[str, Any]] | None = None) -> tuple[Path, Path, dict[str, Any]]:
     """Write both files into ``directory`` (0600, names behind ``prefix``: the sealing step
     writes them aside first); return their paths and the document."""
     from clawback.private_files import write_private
 
     hashed = _Hashed(findings.store.ordered())
     activity = write_private(directory / f"{prefix}{ACTIVITY_NAME}", hashed)
-    doc = document(findings, hashed.sha256.hexdigest(), hashed.count)
+    doc = document(findings, hashed.sha256.hexdigest(), hashed.count, usage)
     text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     path = write_private(directory / f"{prefix}{DOCUMENT_NAME}", text)
     return path, activity, doc
