@@ -10,6 +10,11 @@ makes that provider's keys manual steps that say why, and a keyring that cannot 
 signing key makes the incident sign with a key of its own, kept in its directory, with a loud
 warning. The agent is still stopped and the evidence sealed; the run ends with exit 3. A dry
 run and ``drill --preflight`` find the same problems and predict the same exit code.
+
+Once the run is over (agent stopped, keys revoked, evidence sealed, timeline closed), the
+incident is investigated from its sealed evidence (``clawback.investigate.after``), off the
+panic path. Its findings are sealed into the incident; its failure is a warning, and never
+changes what contain did or its exit code.
 """
 
 from __future__ import annotations

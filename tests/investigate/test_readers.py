@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import struct
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import quote
@@ -159,3 +160,17 @@ def test_a_line_past_the_cap_is_skipped_not_buffered() -> None:
     assert [(number, text) for _, number, text in got] == [(1, b"short"), (2, None),
                                                           (3, b"after")]
     assert got[2][0] == data.index(b"after")
+
+
+def test_config_audit_flags_a_mode_change_not_the_first_write() -> None:
+    """OpenClaw's onboarding writes the config with no mode before it (measured on the real
+    2026.2.26 install): that is no change of mode."""
+    def write(before: object, after: object) -> bytes:
+        return (json.dumps({"ts": "2026-11-21T01:00:00Z", "event": "config.write",
+                            "argv": ["node", "openclaw.mjs", "onboard"], "suspicious": [],
+                            "gatewayModeBefore": before, "gatewayModeAfter": after,
+                            "result": "rename"}) + "\n").encode()
+
+    events, _ = _events("openclaw-config-audit", write(None, "local") + write("local", "remote"))
+    assert [e.flags for e in events] == [[], ["gateway-mode-changed"]]
+    assert events[0].severity == "info" and events[1].severity == "medium"

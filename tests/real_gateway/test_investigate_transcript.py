@@ -102,6 +102,7 @@ class Attacked:
     operator: Operator
     model: ScriptedModel
     transcript: Path
+    written: bytes  # the transcript as OpenClaw wrote it (contain then rotates the tokens in it)
     contain: ClawbackRun
 
     @property
@@ -148,9 +149,10 @@ def attacked(operator: Operator) -> Iterator[Attacked]:
         assert turn.returncode == 0, turn.stderr[-2000:]
         transcript = world.state / "agents" / "main" / "sessions" / f"{SESSION}.jsonl"
         assert transcript.is_file(), turn.stdout[-2000:]
+        written = transcript.read_bytes()
         contained = operator.contain()
         assert contained.returncode in (0, 3), contained.stderr[-3000:]
-        yield Attacked(operator, model, transcript, contained)
+        yield Attacked(operator, model, transcript, written, contained)
     finally:
         model.stop()
 
@@ -159,7 +161,7 @@ def test_the_real_gateway_ran_the_scripted_attack(attacked: Attacked) -> None:
     """The transcript is OpenClaw's own: the tool calls the scripted model asked for, and the
     results the real tools gave (the .env read, the curl refused by the dead proxy)."""
     assert len(attacked.model.requests) == len(SCRIPT) + 1
-    entries = [json.loads(line) for line in attacked.transcript.read_text().splitlines()]
+    entries = [json.loads(line) for line in attacked.written.decode().splitlines()]
     assert entries[0]["type"] == "session" and entries[0]["version"] == 3
     calls = [block for e in entries if e["type"] == "message"
              and e["message"]["role"] == "assistant" for block in e["message"]["content"]
@@ -183,7 +185,7 @@ def test_investigate_recovers_the_attack_from_the_real_transcript(attacked: Atta
     first = gateway["first_read"]
     assert first["event"] == "tool.result"
     assert first["evidence"]["source"] == str(attacked.transcript)
-    lines = attacked.transcript.read_bytes().splitlines(keepends=True)
+    lines = attacked.written.splitlines(keepends=True)
     offset = first["evidence"]["offset"]
     assert sum(len(line) for line in lines[:first["evidence"]["line"] - 1]) == offset
 
@@ -196,6 +198,9 @@ def test_investigate_recovers_the_attack_from_the_real_transcript(attacked: Atta
     assert ("exfiltration", "command-substitution-upload", "seen") in indicators
     assert doc["activity"]["by_kind"]["tool.exec"] == 2
     assert doc["activity"]["by_kind"]["tool.read"] == 1
+    # OpenClaw's own onboarding wrote the config (config-audit.jsonl): ordinary, no alarm.
+    writes = [e for e in doc["notable_events"] if e["kind"] == "config.write"]
+    assert writes == []
 
 
 def test_no_secret_of_the_real_install_is_written(attacked: Attacked) -> None:

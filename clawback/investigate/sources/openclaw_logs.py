@@ -79,7 +79,8 @@ def parse_config_audit(member: MemberRef, stream: IO[bytes], ctx: ParseContext
         if suspicious:
             event.flag("config-write-suspicious", "medium")
         mode_before, mode_after = record.get("gatewayModeBefore"), record.get("gatewayModeAfter")
-        if mode_before != mode_after:
+        # The first write (onboarding) has no mode before it: that is no change of mode.
+        if mode_before and mode_after and mode_before != mode_after:
             event.flag("gateway-mode-changed", "medium")
         yield event
 
