@@ -174,3 +174,17 @@ def test_config_audit_flags_a_mode_change_not_the_first_write() -> None:
     events, _ = _events("openclaw-config-audit", write(None, "local") + write("local", "remote"))
     assert [e.flags for e in events] == [[], ["gateway-mode-changed"]]
     assert events[0].severity == "info" and events[1].severity == "medium"
+
+
+def test_the_local_cli_pairing_itself_is_no_alarm() -> None:
+    """OpenClaw's CLI pairs itself over loopback on its first call (seen on the real gateway):
+    listed, low; a pairing from another address is medium."""
+    def line(message: str) -> bytes:
+        return (json.dumps({"0": json.dumps({"subsystem": "gateway"}), "1": message,
+                            "time": "2026-11-21T01:00:00Z"}) + "\n").encode()
+
+    events, _ = _events("openclaw-gateway-log", line(
+        "device pairing auto-approved device=ab12 role=operator") + line(
+        "device pairing approved device=cd34 role=operator remote=203.0.113.9"))
+    assert [(e.kind, e.severity) for e in events] == [("gateway.pairing", "low"),
+                                                      ("gateway.pairing", "medium")]
