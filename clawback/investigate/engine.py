@@ -45,6 +45,15 @@ _PERSISTENCE_KINDS = frozenset({"cron.job", "cron.system_job", "ssh.authorized_k
 _MAX_CANDIDATES = 10_000
 _DECODED = frozenset({"tool.exec", "message.sent", "agent.send", "tool.web_fetch",
                       "tool.browser", "tool.nodes", "tool.write"})
+# Attributes whose values the parsers compute themselves (booleans, sizes, ports, the rules'
+# own ids, the parser's own words): nothing the agent wrote, so nothing to scrub. Every string
+# the agent chose (a tool's name, a call's id, an action, a log level) is scrubbed like a command.
+_PARSER_ATTRS = frozenset({"rule", "by", "dated_by", "encoded_output", "persistence_path",
+                           "enabled", "bytes", "port", "pid", "remote_port", "changed_paths",
+                           "error"})
+# Ids the model provider or the agent made up, unique per call: scrubbed, not remembered
+# (remembering a million unique ids would only push out the commands that do repeat).
+_UNIQUE_ATTRS = frozenset({"call", "id"})
 _HOW = {INBOUND: "read", WRITTEN: "read", OUTBOUND: "sent", COMMAND: "sent", LOGGED: "logged"}
 
 
@@ -110,6 +119,9 @@ class _Run:
         self.bytes += item.size
 
     def event(self, event: Event, agent_context: bool) -> None:
+        # A kind can carry the agent's words (``tool.<name>``, ``message.<action>``).
+        event.kind = self.scrubber.text(event.kind)
+        event.session = self.scrubber.text(event.session)
         # Encoded values are looked for where a command ran or a message left (`base64 .env`,
         # a key in a URL): not in every fetched page, which would double the cost of a GB.
         decode = event.kind in _DECODED or bool(event.attrs.get("encoded_output"))
@@ -124,16 +136,19 @@ class _Run:
         if event.kind == "log.line" and not event.flags:
             return
         event.summary = self.scrubber.text(event.summary)
-        event.attrs = {k: self._scrubbed(v) for k, v in event.attrs.items()}
+        event.attrs = {k: v if k in _PARSER_ATTRS else self._scrubbed(v, k in _UNIQUE_ATTRS)
+                       for k, v in event.attrs.items()}
         rowid = self.store.add(event, severity_rank(event.severity))
         if event.kind in _PERSISTENCE_KINDS and len(self.candidates) < _MAX_CANDIDATES:
             self.candidates.append((rowid, event))
 
-    def _scrubbed(self, value: Any) -> Any:
+    def _scrubbed(self, value: Any, unique: bool = False) -> Any:
+        if isinstance(value, str) and len(value) < self.rules.min_secret_length:
+            return value  # shorter than any value looked for or shaped like a key
         if isinstance(value, str):
-            return _clip(self.scrubber.text(value))
+            return _clip(self.scrubber.text(value, remember=not unique))
         if isinstance(value, list):
-            return [self._scrubbed(v) for v in value]
+            return [self._scrubbed(v, unique) for v in value]
         return value
 
     def _sighting(self, fp: str, how: str, event: Event) -> None:

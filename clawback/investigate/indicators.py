@@ -14,6 +14,7 @@ paste site, or one the injected text named is ``high``. Memory is bounded: at mo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ _NOT_HOSTS = re.compile(r"(?i)\.(sh|py|js|ts|json|txt|md|log|env|yaml|yml|toml|c
                         r"zip|pem|key|pub|crt|csv|html?|xml|sqlite|db|bak|tmp)$")
 
 
+@functools.lru_cache(maxsize=65536)
 def hosts_in_url(url: str) -> str | None:
     try:
         host = urlsplit(url).hostname
@@ -122,6 +124,7 @@ class Scanner:
         self.injection = RuleSet(rules.injection)
         self.exfiltration = RuleSet(rules.exfiltration)
         self.persistence = RuleSet(rules.persistence)
+        self._hosts_seen: dict[str, tuple[bool, bool]] = {}
 
     def scan(self, event: Event) -> None:
         injected_hosts: list[tuple[str, str]] = []
@@ -189,8 +192,8 @@ class Scanner:
         if type_ == "ip" and not _public(value):
             return
         host = hosts_in_url(value) if type_ == "url" else value
-        known = bool(host) and self.rules.is_known(host or "") and type_ != "ip"
-        paste = bool(host) and self.rules.is_paste_site(host or "")
+        known, paste = self._host_facts(host) if host else (False, False)
+        known = known and type_ != "ip"
         if paste:
             severity, rule = "high", "paste-site"
             event.flag("paste-site", "high")
@@ -202,6 +205,16 @@ class Scanner:
         else:
             severity, rule = "low", "unknown-destination"
         self.table.add(event, type_, value, relation, severity, rule, known=known)
+
+    def _host_facts(self, host: str) -> tuple[bool, bool]:
+        """(known, paste site) of a host, remembered: an agent fetches the same hosts again."""
+        facts = self._hosts_seen.get(host)
+        if facts is None:
+            if len(self._hosts_seen) > 65536:
+                self._hosts_seen.clear()
+            facts = (self.rules.is_known(host), self.rules.is_paste_site(host))
+            self._hosts_seen[host] = facts
+        return facts
 
     # -- facts that are indicators by kind ---------------------------------------------------
 

@@ -43,14 +43,14 @@ class Scrubber:
         self.matcher = matcher
         self._seen: dict[str, str] = {}
 
-    def text(self, text: str) -> str:
+    def text(self, text: str, *, remember: bool = True) -> str:
         if not text:
             return text
         cached = self._seen.get(text)
         if cached is not None:
             return cached
         scrubbed = self._scrub(text)
-        if len(text) <= _CACHE_TEXT_CHARS:
+        if remember and len(text) <= _CACHE_TEXT_CHARS:
             if len(self._seen) >= _CACHE_ENTRIES:
                 self._seen.clear()
             self._seen[text] = scrubbed
