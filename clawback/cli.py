@@ -29,6 +29,10 @@ def with_advice(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> int:
+        # Before anything is created: whatever clawback writes (and what libraries such as
+        # keyrings.alt create for it) is private even under the caller's umask 000. (main()
+        # sets it for the whole process; a library caller gets its own back afterwards.)
+        previous = os.umask(0o077)
         try:
             return func(*args, **kwargs)
         except ClawbackError as exc:
@@ -45,16 +49,19 @@ def with_advice(func: F) -> F:
                 f"with CLAWBACK_DEBUG=1 for the traceback."
             )
             return EXIT_INTERNAL
+        finally:
+            os.umask(previous)
 
     return wrapper  # type: ignore[return-value]
 
 
 def _err(message: str) -> None:
-    from clawback.shown import printable
+    """An error for a person: one message, one line per line, escaped (text from outside
+    cannot forge lines or drive the terminal), and any value that looks like a secret shown
+    as its fingerprint only."""
+    from clawback.shown import for_error
 
-    # One message, one line per line: text from outside cannot forge lines or drive the
-    # terminal.
-    sys.stderr.write("\n".join(printable(line) for line in message.split("\n")) + "\n")
+    sys.stderr.write(for_error(message) + "\n")
     sys.stderr.flush()
 
 
@@ -63,8 +70,11 @@ def _path(value: str | None) -> Path | None:
 
 
 def _ask(question: str) -> bool:
+    from clawback.shown import printable
+
+    shown = "\n".join(printable(line) for line in question.split("\n"))
     try:
-        answer = input(f"{question} [y/N] ")
+        answer = input(f"{shown} [y/N] ")
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")
@@ -223,7 +233,9 @@ def discover(home: str | None = None, json: bool = False, config: str | None = N
     if not user_home.is_dir():
         raise BadInput(f"--home {user_home}: no such directory (give the agent user's home, "
                        "where OpenClaw keeps its state)")
-    inventory = discover_agent(agent, user_home=user_home)
+    # A home can be made arbitrarily slow to read (gigabytes of planted logs): after its budget
+    # discovery stops and says in its notes what it left unread.
+    inventory = discover_agent(agent, user_home=user_home, budget_seconds=120.0)
     code = 0 if inventory.found_install else 3
     if json:
         from clawback.console import print_json
@@ -566,6 +578,7 @@ COMMAND_FUNCTIONS: dict[str, Callable[..., int]] = {
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.umask(0o077)  # everything clawback creates is private, from the first file on
     # pydantic scans every installed package for plugins on first use; clawback uses none, and
     # the scan costs the panic button tens of milliseconds before it can act.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

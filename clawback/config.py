@@ -345,16 +345,24 @@ def load_config(path: Path | None, *, known_providers: Collection[str]) -> Confi
     # Before parsing: a key pasted into a broken file is still a key in a file.
     _refuse_secret_shapes(path, text)
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _toml_error(path, text, exc) from None
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise _toml_error(path, text, exc) from None
 
-    locator = _TomlLocator(text)
-    _check_providers(path, document, locator, known_providers)
-    try:
-        config = Config.model_validate(document)
-    except ValidationError as exc:
-        raise _validation_error(path, exc, locator) from None
+        locator = _TomlLocator(text)
+        _check_providers(path, document, locator, known_providers)
+        try:
+            config = Config.model_validate(document)
+        except ValidationError as exc:
+            raise _validation_error(path, exc, locator) from None
+    except RecursionError:
+        # Parsers recurse per level: a config nested thousands deep is bad input, not a bug.
+        raise BadInput(
+            "the config is nested too deeply to read (arrays or inline tables inside one "
+            "another thousands of levels deep); a clawback.toml needs a few levels",
+            path=path,
+        ) from None
     config._source = path
     config._sha256 = hashlib.sha256(raw).hexdigest()
     config._locator = locator

@@ -88,16 +88,39 @@ class Prepared:
     settings: dict[str, Any]
     store: KeyringSecretStore
     _inventory: Any = None
+    _full_inventory: Any = None
     notes: list[str] = field(default_factory=list)
     # Responder name -> why its admin credential cannot be used (degraded mode).
     unusable: dict[str, str] = field(default_factory=dict)
 
     @property
     def inventory(self) -> Any:
-        """Discovery runs on first use: after the agent is stopped, not before."""
+        """Discovery runs on first use: after the agent is stopped, not before. It reads
+        configs, dotenv files, auth stores, units and ~/.aws (not free text), within its budget:
+        the first revocations wait for this much only."""
         if self._inventory is None:
-            self._inventory = _discover(self.settings)
+            self._inventory = _discover(self.settings, free_text=False,
+                                        budget_seconds=DISCOVERY_BUDGET_S)
         return self._inventory
+
+    def full_inventory(self) -> Any:
+        """All of discovery, logs and transcripts included, within its budget (preflight)."""
+        if self._full_inventory is None:
+            self._full_inventory = _discover(self.settings, free_text=True,
+                                             budget_seconds=FULL_DISCOVERY_BUDGET_S)
+        return self._full_inventory
+
+    def free_text_inventory(self) -> Any:
+        """The logs, transcripts and histories the first pass left out, within their budget:
+        the secrets there it did not find (the keys step's second round)."""
+        from clawback.inventory import discover_deferred
+
+        first = self.inventory
+        return discover_deferred(
+            first.deferred, **_discovery_scope(self.settings),
+            budget_seconds=FREE_TEXT_BUDGET_S,
+            known=[c.fingerprint for c in first.credentials],
+        )
 
     def credentials(self) -> list[Credential]:
         return list(self.inventory.credentials)
@@ -178,10 +201,29 @@ def _check_references(config: Any, config_path: Path | None, store: KeyringSecre
     return unusable
 
 
-def _discover(settings: dict[str, Any]) -> Any:
+# The agent's files can be made arbitrarily slow to read (gigabytes of logs): discovery during
+# contain stops when its budget is spent, and says what it left unread.
+DISCOVERY_BUDGET_S = 15.0
+FREE_TEXT_BUDGET_S = 30.0
+FULL_DISCOVERY_BUDGET_S = 60.0
+
+
+def _discovery_scope(settings: dict[str, Any]) -> dict[str, Any]:
+    agent = settings.get("agent", {})
+    uid = agent.get("uid")
+    return {
+        "user_home": Path(agent.get("user_home") or Path.home()),
+        "state_dirs": [Path(p) for p in agent.get("state_dirs") or []] or None,
+        "tmp_dirs": [Path(p) for p in agent.get("tmp_dirs") or ["/tmp"]],
+        "uid": uid if isinstance(uid, int) else None,
+    }
+
+
+def _discover(settings: dict[str, Any], *, free_text: bool, budget_seconds: float) -> Any:
     from clawback.inventory import discover_agent
 
-    return discover_agent(settings.get("agent", {}))
+    return discover_agent(settings.get("agent", {}), free_text=free_text,
+                          budget_seconds=budget_seconds)
 
 
 def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
@@ -212,6 +254,8 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         settings=prepared.settings,
         provider_config=prepared.config.provider,
         credentials=prepared.credentials,
+        discovery_notes=lambda: prepared.inventory.notes,
+        late_credentials=prepared.free_text_inventory,
         secrets=prepared.store,
         options=options,
         reporter=reporter,

@@ -275,6 +275,7 @@ class AgentSwitchingStore:
                 back = write_replacement(
                     self.cred, self.cred.secret, self.session.backups, old=new_secret,
                     companions=[(new_key_id or "", self.cred.key_id or "")],
+                    files=self.session.files,
                 )
                 self._switched = None
                 self.session.record(self.cred, "reverted", store_name=name,
@@ -342,10 +343,12 @@ class AgentSwitchingStore:
                 # The crashed run switched files to a key that is not the one going live now:
                 # give them the old value back first, so every file holds the same key again.
                 write_replacement(cred, cred.secret, self.session.backups, old=stale,
-                                  companions=[(stale_id or "", cred.key_id or "")])
+                                  companions=[(stale_id or "", cred.key_id or "")],
+                                  files=self.session.files)
         replacement = write_replacement(
             cred, new_secret, self.session.backups,
             companions=[(cred.key_id or "", new_key_id or "")],
+            files=self.session.files,
         )
         return replacement.facts()
 
@@ -452,8 +455,10 @@ class DrillSession:
 
     def __init__(self, prepared: Prepared, incident_dir: Path, timeline: Any, *,
                  switch_files: bool = True) -> None:
-        from responders.openclaw import BackupStore
+        from responders.openclaw import BackupStore, agent_files_for
 
+        # The agent's tree: the only way its files are read or rewritten (no link followed).
+        self.files = agent_files_for(prepared.settings)
         # contain keeps the ledger (no replacement lost or made twice across a crash) but never
         # writes new keys into a compromised agent's files.
         self.switch_files = switch_files

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from clawback.private_files import make_private_dir, write_private
+from clawback.trusted_files import NotRegular, open_regular, read_regular
 from clawback.verdict import Verdict
 from responders.interface import Collected, EvidenceItem
 
@@ -379,6 +380,9 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        from clawback.stored_text import original_value
+
+        data = original_value(data)
         if data.get("version") != MANIFEST_VERSION:
             raise ValueError(f"unknown manifest version {data.get('version')!r}")
         return cls(
@@ -405,7 +409,10 @@ def _combined_sha256(archives: Iterable[ArchiveRecord]) -> str:
 def canonical_bytes(manifest: Manifest) -> bytes:
     import rfc8785
 
-    return rfc8785.dumps(manifest.as_dict())
+    from clawback.stored_text import storable_value
+
+    # Sources are the agent's file names: one that is not UTF-8 is kept, escaped.
+    return rfc8785.dumps(storable_value(manifest.as_dict()))
 
 
 def write_manifest(incident_dir: Path, manifest: Manifest) -> str:
@@ -443,7 +450,7 @@ def load_manifest(incident_dir: Path) -> Manifest:
 
 
 def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as fh:
+    with os.fdopen(open_regular(path), "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
@@ -492,7 +499,7 @@ def _scan_archive(path: Path) -> _ArchiveScan:
 
     members: list[tuple[str, str | None, int]] = []
     error = None
-    with open(path, "rb") as raw:
+    with os.fdopen(open_regular(path), "rb") as raw:
         source = _HashingSource(raw)
         try:
             with (
@@ -528,7 +535,7 @@ def check_evidence(incident_dir: Path, expected_manifest_sha256: str | None) -> 
     path = manifest_path(incident_dir)
     shown = f"evidence/{MANIFEST_NAME}"
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path)
     except FileNotFoundError:
         archives = sorted(evidence_dir(incident_dir).glob("*.tar.gz"))
         if expected_manifest_sha256 is None and not archives:
@@ -616,6 +623,11 @@ def _check_loose_file(ev_dir: Path, record: EvidenceFile, verdicts: list[Verdict
     shown = f"evidence/{record.file}"
     try:
         digest = _sha256_file(ev_dir / record.file)
+    except NotRegular as exc:
+        verdicts.append(Verdict("EVIDENCE_NOT_REGULAR", "failure",
+                                f"{shown} is {exc.strerror}: evidence is never read through "
+                                "a link or from a special file", path=shown))
+        return 0
     except OSError:
         verdicts.append(Verdict("EVIDENCE_MISSING", "failure",
                                 f"{shown} is listed in the manifest but cannot be read",
@@ -636,7 +648,7 @@ def _check_archive(
     shown = f"evidence/{record.file}"
     archive_path = ev_dir / record.file
     expected = {i.stored_path: i for i in items if i.archive == record.file}
-    if not archive_path.is_file():
+    if not os.path.lexists(archive_path):
         verdicts.append(
             Verdict(
                 "EVIDENCE_MISSING",
@@ -646,7 +658,17 @@ def _check_archive(
             )
         )
         return 0
-    scan = _scan_archive(archive_path)
+    try:
+        scan = _scan_archive(archive_path)
+    except NotRegular as exc:
+        verdicts.append(Verdict("EVIDENCE_NOT_REGULAR", "failure",
+                                f"{shown} is {exc.strerror}: an archive is never read through "
+                                "a link or from a special file", path=shown))
+        return 0
+    except OSError as exc:
+        verdicts.append(Verdict("EVIDENCE_MISSING", "failure",
+                                f"{shown} cannot be read: {exc.strerror}", path=shown))
+        return 0
     if scan.sha256 != record.sha256 or scan.size != record.size:
         verdicts.append(
             Verdict(

@@ -27,13 +27,16 @@ next to the original. No secret value is ever written to a note, an exception or
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
 import json
 import os
 import re
 import stat
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from typing import Any
 from clawback import secret_patterns as sp
 from clawback.errors import BadInput
 from clawback.secret_patterns import Confidence, Recognition
+from responders.agent_files import AgentFiles, UnsafeFile, owner_of
 from responders.interface import Credential, Location, fingerprint
 
 ENVIRONMENT_LOCATION = "(environment)"
@@ -49,6 +53,8 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_TEXT_BYTES = 16 * 1024 * 1024
 MAX_SQLITE_BYTES = 256 * 1024 * 1024
 MAX_SQLITE_ROWS = 20_000
+# Free text is scanned in pieces of about this size, so a time budget is checked often.
+TEXT_CHUNK_CHARS = 256 * 1024
 DEFAULT_GATEWAY_PORT = 18789
 DEV_GATEWAY_PORT = 19001
 # Shorter known values could stand alone in a log by chance without being the secret.
@@ -171,13 +177,15 @@ class Inventory:
     gateway_locks: tuple[GatewayLock, ...] = ()
     references: tuple[SecretReference, ...] = ()
     notes: tuple[str, ...] = ()
+    # Free text ``discover(free_text=False)`` left for ``discover_deferred``.
+    deferred: tuple[Path, ...] = ()
 
     @property
     def found_install(self) -> bool:
         """Whether an OpenClaw install was found at all: a state dir, a config or a service.
         Nothing found is not all clear: most often clawback looked in the wrong home."""
         return bool(self.config_paths or self.services
-                    or any(_is_dir(Path(p)) for p in self.state_dirs))
+                    or any(_real_dir(Path(p)) for p in self.state_dirs))
 
     @property
     def gateway(self) -> GatewayFacts | None:
@@ -251,112 +259,64 @@ class Inventory:
 
 
 # --------------------------------------------------------------------------------------------
-# Read-only file access
+# Read-only file access (responders.agent_files: no link followed, nothing blocks)
 # --------------------------------------------------------------------------------------------
 
 
-def _open_regular(path: Path) -> tuple[int, os.stat_result] | None:
-    """A read-only descriptor on a regular file, or None (missing, unreadable, FIFO, device).
-
-    ``O_NONBLOCK`` keeps a FIFO from blocking the open; the caller must close the descriptor.
-    """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    noatime = getattr(os, "O_NOATIME", 0)
-    try:
-        fd = os.open(path, flags | noatime)
-    except PermissionError:
-        # O_NOATIME is only allowed to the file's owner (or root); fall back without it.
-        try:
-            fd = os.open(path, flags)
-        except OSError:
-            return None
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-    except OSError:
-        os.close(fd)
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        return None
-    return fd, info
+def _agent_files(user_home: Path, roots: Sequence[Path], uid: int | None) -> AgentFiles:
+    """The agent's tree: its home, its state dirs and the temp dirs (see agent_files)."""
+    return AgentFiles([user_home, *roots], uid=uid if uid is not None else owner_of(user_home))
 
 
-def _read_bytes(path: Path, limit: int, *, tail: bool = False) -> tuple[bytes, int] | None:
+def _read_bytes(
+    files: AgentFiles, path: Path, limit: int, *, tail: bool = False
+) -> tuple[bytes, int] | None:
     """``(data, full_size)`` of a regular file, at most ``limit`` bytes; None if unreadable.
 
     ``tail`` keeps the end of an oversized file (the newest log lines).
     """
-    opened = _open_regular(path)
-    if opened is None:
-        return None
-    fd, info = opened
     try:
-        if tail and info.st_size > limit:
-            os.lseek(fd, info.st_size - limit, os.SEEK_SET)
-        chunks: list[bytes] = []
-        remaining = limit
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks), info.st_size
+        read = files.read(path, limit, tail=tail)
     except OSError:
         return None
-    finally:
-        os.close(fd)
+    return read.data, read.size
 
 
-def _copy_regular(source: Path, target: Path, limit: int) -> int | None:
-    """Stream a regular file into a new private ``target``; its size, or None if not copied."""
-    opened = _open_regular(source)
-    if opened is None:
+def _refusal(files: AgentFiles, path: Path) -> str | None:
+    """Why discovery leaves ``path`` alone (a link, a FIFO, ...), or None if it is readable
+    or simply missing."""
+    try:
+        fd, _ = files.open_regular(path)
+    except FileNotFoundError:
         return None
-    fd, info = opened
+    except UnsafeFile as exc:
+        return exc.strerror
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    os.close(fd)
+    return None
+
+
+def _copy_regular(files: AgentFiles, source: Path, target: Path, limit: int) -> int | None:
+    """Stream a regular file into a new private ``target``; its size, or None if not copied."""
+    try:
+        fd, info = files.open_regular(source)
+    except OSError:
+        return None
     try:
         if info.st_size > limit:
             return None
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        copied = 0
         with os.fdopen(out, "wb") as sink:
-            while chunk := os.read(fd, 1 << 20):
+            while copied <= limit and (chunk := os.read(fd, 1 << 20)):
                 sink.write(chunk)
-        return info.st_size
+                copied += len(chunk)
+        return copied if copied <= limit else None
     except OSError:
         return None
     finally:
         os.close(fd)
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
-
-
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:
-        return False
-
-
-def _is_file(path: Path) -> bool:
-    """False also when a closed parent directory hides it: discovery reports, never crashes."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
-def _list_dir(path: Path) -> list[Path]:
-    try:
-        return sorted(path.iterdir())
-    except OSError:
-        return []
 
 
 class _LineCounter:
@@ -374,6 +334,14 @@ class _LineCounter:
         self._line += self._text.count("\n", self._offset, offset)
         self._offset = offset
         return self._line
+
+
+def _real_dir(path: Path) -> bool:
+    """A directory itself, not a link to one (a state dir that is a link was not read)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -446,20 +414,41 @@ def _deep_merge(base: Any, override: Any) -> Any:
     return override
 
 
+class _Unreadable(Exception):
+    """A config file that could not be read whole: ``reason`` says why, in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class _ConfigLoader:
-    def __init__(self, path: Path, max_depth: int) -> None:
+    def __init__(self, path: Path, max_depth: int, files: AgentFiles) -> None:
         self.root_path = path
-        self.root_dir = Path(os.path.realpath(path.parent))
+        # Lexical: links are never followed, so the names are the files.
+        self.root_dir = Path(os.path.abspath(path.parent))
         self.max_depth = max_depth
+        self.files = files
         self.parts: list[ConfigPart] = []
         self.problems: list[tuple[str, Path]] = []
 
     def parse_file(self, path: Path) -> Any:
-        read = _read_bytes(path, MAX_CONFIG_BYTES)
-        if read is None:
-            raise FileNotFoundError(path)
-        text = read[0].decode("utf-8", errors="replace")
-        return _decode_json5(text)
+        try:
+            read = self.files.read(path, MAX_CONFIG_BYTES)
+        except FileNotFoundError:
+            raise _Unreadable("does not exist") from None
+        except OSError as exc:
+            raise _Unreadable(exc.strerror or type(exc).__name__) from None
+        if not read.complete:
+            # Half a config parses as garbage or, worse, as a different config.
+            raise _Unreadable(
+                f"{read.size} bytes, more than the {MAX_CONFIG_BYTES} clawback reads; not read"
+            )
+        text = read.data.decode("utf-8", errors="replace")
+        try:
+            return _decode_json5(text)
+        except RecursionError:
+            raise _Unreadable("nested too deeply to parse; not read") from None
 
     def load(self) -> Any:
         try:
@@ -472,11 +461,13 @@ class _ConfigLoader:
                 )
             )
             return {}
-        except FileNotFoundError:
-            self.problems.append((f"{self.root_path}: cannot be read", self.root_path))
+        except _Unreadable as exc:
+            self.problems.append(
+                (f"{self.root_path}: cannot be read ({exc.reason})", self.root_path)
+            )
             return {}
         self.parts.append(ConfigPart(self.root_path, data, ()))
-        return self.resolve(data, self.root_path, (), (Path(os.path.realpath(self.root_path)),))
+        return self.resolve(data, self.root_path, (), (Path(os.path.abspath(self.root_path)),))
 
     def resolve(self, node: Any, file: Path, mount: KeyPath, chain: tuple[Path, ...]) -> Any:
         if isinstance(node, list):
@@ -499,7 +490,7 @@ class _ConfigLoader:
 
     def include(self, target: str, file: Path, mount: KeyPath, chain: tuple[Path, ...]) -> Any:
         candidate = Path(target) if os.path.isabs(target) else file.parent / target
-        real = Path(os.path.realpath(candidate))
+        real = Path(os.path.abspath(candidate))
         if not real.is_relative_to(self.root_dir):
             self.problems.append(
                 (
@@ -526,8 +517,10 @@ class _ConfigLoader:
         except _ParseError as err:
             self.problems.append((f"{candidate}:{err.line}:{err.column}: not valid JSON5", file))
             return {}
-        except FileNotFoundError:
-            self.problems.append((f"{file}: $include {target!r} cannot be read", file))
+        except _Unreadable as exc:
+            self.problems.append(
+                (f"{file}: $include {target!r} cannot be read ({exc.reason})", file)
+            )
             return {}
         if not isinstance(data, dict):
             self.problems.append((f"{candidate}: an $include file must hold an object", file))
@@ -537,15 +530,23 @@ class _ConfigLoader:
 
 
 def load_config(
-    path: Path, *, strict: bool = False, max_depth: int = MAX_INCLUDE_DEPTH
+    path: Path,
+    *,
+    strict: bool = False,
+    max_depth: int = MAX_INCLUDE_DEPTH,
+    files: AgentFiles | None = None,
 ) -> LoadedConfig:
     """Parse an OpenClaw JSON5 config and follow its ``$include``s (confined to its directory).
 
     With ``strict`` the first problem raises ``BadInput``; otherwise problems (parse errors,
-    refused or circular includes) are returned and the rest of the config is still used, so a
-    planted bad include cannot blind discovery. ``${VAR}`` strings are left as they are.
+    refused or circular includes, a file not read whole) are returned and the rest of the
+    config is still used, so a planted bad include cannot blind discovery. ``${VAR}`` strings
+    are left as they are. ``files`` is the agent's tree (default: the config's directory); no
+    link is followed in it.
     """
-    loader = _ConfigLoader(Path(path), max_depth)
+    path = Path(path)
+    files = files if files is not None else AgentFiles([os.path.abspath(path.parent)])
+    loader = _ConfigLoader(path, max_depth, files)
     merged = loader.load()
     if strict and loader.problems:
         message, where = loader.problems[0]
@@ -664,6 +665,11 @@ _AWS_NAME_PARTS = tuple(
 _AWS_SECRET_KINDS = frozenset({"aws:access_key", "aws:session"})
 
 
+def _id_provider(identifier: str) -> str | None:
+    recognition = sp.recognize_value(identifier)
+    return recognition.provider if recognition is not None else None
+
+
 def _pair_stem(name: str) -> str:
     words = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).upper()
     words = re.sub(r"[^A-Z0-9]+", "_", words)
@@ -694,11 +700,27 @@ class _EnvSource:
 
 
 class _Discovery:
-    def __init__(self, user_home: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        user_home: Path,
+        env: Mapping[str, str],
+        files: AgentFiles,
+        *,
+        free_text: bool = True,
+        deadline: float | None = None,
+    ) -> None:
         self.user_home = user_home
         self.env = dict(env)
+        self.files = files
+        # Logs, transcripts, histories and database cells: the slow part, which the panic
+        # button does after its first revocations (see ``discover``).
+        self.free_text = free_text
+        self.deadline = deadline
+        self.deferred: list[Path] = []  # free text left for later (free_text=False)
+        self.out_of_time: list[Path] = []  # not (fully) read: the budget was spent
         self.sightings: list[_Sighting] = []
-        # AWS key ids by place: (name found under, id); paired with secrets by name.
+        # Key ids by place (AWS key ids, Twilio SIDs): (name found under, id); paired with
+        # secrets by name.
         self.aws_ids: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
         self.references: list[_PendingReference] = []
         self.env_sources: list[_EnvSource] = []
@@ -720,24 +742,80 @@ class _Discovery:
     # ---- bookkeeping -----------------------------------------------------------------------
 
     def first_visit(self, path: Path, what: str = "") -> bool:
-        key = (os.path.realpath(path), what)
+        # Lexical: no link is followed, so two names are two files.
+        key = (os.path.abspath(path), what)
         if key in self.scanned:
             return False
         self.scanned.add(key)
+        if self.spent():
+            self.out_of_time.append(path)
+            return False
         return True
+
+    def spent(self) -> bool:
+        """Whether the time budget is gone: nothing more is read."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def defers(self, path: Path) -> bool:
+        """Free text waits when only structured sources are wanted now."""
+        if not self.free_text:
+            self.deferred.append(path)
+            return True
+        return False
+
+    def read_bytes(
+        self, path: Path, limit: int = MAX_CONFIG_BYTES, *, tail: bool = False
+    ) -> bytes | None:
+        """A regular file's bytes (at most ``limit``); a refusal or a partial read is noted."""
+        try:
+            read = self.files.read(path, limit, tail=tail)
+        except UnsafeFile as exc:
+            self.notes.append(f"{path}: {exc.strerror}; not read")
+            return None
+        except OSError:
+            return None
+        if not read.complete:
+            self.notes.append(
+                f"{path}: {read.size} bytes, only the {'last' if tail else 'first'} {limit} "
+                "scanned"
+            )
+        return read.data
 
     def read_text(
         self, path: Path, limit: int = MAX_CONFIG_BYTES, *, tail: bool = False
     ) -> str | None:
-        read = _read_bytes(path, limit, tail=tail)
-        if read is None:
-            return None
-        data, size = read
-        if size > limit:
-            self.notes.append(
-                f"{path}: {size} bytes, only the {'last' if tail else 'first'} {limit} scanned"
-            )
-        return data.decode("utf-8", errors="replace")
+        data = self.read_bytes(path, limit, tail=tail)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def is_dir(self, path: Path) -> bool:
+        return self.files.is_dir(path)
+
+    def is_file(self, path: Path) -> bool:
+        """A regular file (a link is not; discovery reports it when it tries to read it)."""
+        kind = self.files.kind(path)
+        if kind not in (None, "regular file"):
+            self.note_refused(path, kind)
+        return kind == "regular file"
+
+    def note_refused(self, path: Path, kind: str) -> None:
+        if kind == "symbolic link":
+            try:
+                target = self.files.readlink(path)
+            except OSError:
+                target = "(unreadable)"
+            self.notes.append(f"{path}: a symbolic link to {target}; not followed")
+        else:
+            self.notes.append(f"{path}: a {kind}; not read")
+
+    def list_dir(self, path: Path) -> list[Path]:
+        """The entries of a directory, sorted; a link in its place is noted, not followed."""
+        try:
+            return [Path(entry.path) for entry in self.files.scandir(path)]
+        except UnsafeFile as exc:
+            self.notes.append(f"{path}: {exc.strerror}; not listed")
+            return []
+        except OSError:
+            return []
 
     def consider(
         self,
@@ -873,10 +951,10 @@ class _Discovery:
         self.scan_json_data(path, data, hinter_for(data) if hinter_for else hinter)
 
     def scan_config(self, path: Path) -> LoadedConfig:
-        real = os.path.realpath(path)
+        real = os.path.abspath(path)
         if real in self.loaded_configs:
             return self.loaded_configs[real]
-        loaded = load_config(path)
+        loaded = load_config(path, files=self.files)
         self.loaded_configs[real] = loaded
         self.notes.extend(loaded.problems)
         for part in loaded.parts:
@@ -1031,6 +1109,9 @@ class _Discovery:
                 best[sighting.value] = sighting
         known = {(s.value, s.location.path, s.location.key) for s in self.sightings}
         for path in self.log_files:
+            if self.spent():
+                self.out_of_time.append(path)
+                continue
             text = self.read_text(path, MAX_TEXT_BYTES, tail=True)
             if not text:
                 continue
@@ -1054,41 +1135,52 @@ class _Discovery:
                                                 (str(path), str(line)), origin.account))
 
     def scan_text(self, path: Path) -> None:
-        """Free text (logs, transcripts, shell history): distinctive tokens and KEY=value lines."""
-        if not self.first_visit(path, "text"):
+        """Free text (logs, transcripts, shell history): distinctive tokens and KEY=value lines.
+
+        Scanned piece by piece against the time budget; a piece left unscanned is noted.
+        """
+        if self.defers(path) or not self.first_visit(path, "text"):
             return
         text = self.read_text(path, MAX_TEXT_BYTES, tail=True)
         if not text:
             return
+        # The holes of a sparse file read as NUL bytes: no secret there, and regexes crawl
+        # over them. No NUL is a newline, so line numbers stay right.
+        text = text.replace("\0", "")
         # Line numbers are counted between matches, which come in order, rather than from an
         # index of every line: a 16 MB log has hundreds of thousands of lines and few matches.
-        line_of = _LineCounter(text)
-        for match in sp.find_in_text(text):
-            line = line_of(match.start)
-            self.consider(
-                match.value,
-                Location(str(path), f"line {line}"),
-                name="",
-                group=(str(path), str(line)),
-                hints=(match.recognition,),
-            )
-        line_of = _LineCounter(text)
-        for match in _ASSIGNMENT_RE.finditer(text):
-            name, value = match.group(1), match.group(2)
-            hint = sp.recognize_env_name(name.upper())
-            if hint is None and not sp.looks_like_secret_name(name):
-                continue
-            if not sp.plausible_secret_value(value) and sp.recognize_value(value) is None:
-                continue
-            line = line_of(match.start(2))
-            self.consider(
-                value,
-                Location(str(path), f"line {line}"),
-                name=name,
-                group=(str(path), str(line)),
-                hints=(hint,),
-                force=hint is not None,
-            )
+        token_line, assignment_line = _LineCounter(text), _LineCounter(text)
+        for start, chunk in _pieces(text, TEXT_CHUNK_CHARS):
+            if self.spent():
+                self.out_of_time.append(path)
+                self.notes.append(f"{path}: only the first {start} characters scanned before "
+                                  "the time budget ran out")
+                return
+            for match in sp.find_in_text(chunk):
+                line = token_line(start + match.start)
+                self.consider(
+                    match.value,
+                    Location(str(path), f"line {line}"),
+                    name="",
+                    group=(str(path), str(line)),
+                    hints=(match.recognition,),
+                )
+            for match in _ASSIGNMENT_RE.finditer(chunk):
+                name, value = match.group(1), match.group(2)
+                hint = sp.recognize_env_name(name.upper())
+                if hint is None and not sp.looks_like_secret_name(name):
+                    continue
+                if not sp.plausible_secret_value(value) and sp.recognize_value(value) is None:
+                    continue
+                line = assignment_line(start + match.start(2))
+                self.consider(
+                    value,
+                    Location(str(path), f"line {line}"),
+                    name=name,
+                    group=(str(path), str(line)),
+                    hints=(hint,),
+                    force=hint is not None,
+                )
 
     def scan_sqlite(self, path: Path) -> None:
         if not self.first_visit(path, "sqlite"):
@@ -1100,9 +1192,10 @@ class _Discovery:
             copy = Path(scratch) / "db.sqlite"
             for suffix in ("", "-wal", "-journal"):
                 source = Path(f"{path}{suffix}")
-                if suffix and not os.path.lexists(source):
+                if suffix and not self.files.exists(source):
                     continue
-                if _copy_regular(source, Path(f"{copy}{suffix}"), MAX_SQLITE_BYTES) is None:
+                if _copy_regular(self.files, source, Path(f"{copy}{suffix}"),
+                                 MAX_SQLITE_BYTES) is None:
                     if not suffix:
                         self.notes.append(
                             f"{source}: not a readable regular file under {MAX_SQLITE_BYTES} "
@@ -1147,6 +1240,11 @@ class _Discovery:
                         group_prefix=(str(store_key),),
                     )
                 continue
+            if self.defers(path):
+                break  # every cell of every other table is free text: later
+            if self.spent():
+                self.out_of_time.append(path)
+                break
             cursor = conn.execute(f"SELECT * FROM {quoted} LIMIT {MAX_SQLITE_ROWS}")
             columns = [d[0] for d in cursor.description or ()]
             for index, row in enumerate(cursor):
@@ -1167,13 +1265,13 @@ class _Discovery:
 
     def scan_services(self, system_dirs: Sequence[Path]) -> None:
         user_units = self.user_home / ".config" / "systemd" / "user"
-        for path in _list_dir(user_units):
+        for path in self.list_dir(user_units):
             self.scan_unit_file(path, scope="systemd-user")
         agents_dir = self.user_home / "Library" / "LaunchAgents"
-        for path in _list_dir(agents_dir):
+        for path in self.list_dir(agents_dir):
             self.scan_plist(path)
         for directory in system_dirs:
-            for path in _list_dir(directory):
+            for path in self.list_dir(directory):
                 if path.suffix == ".plist":
                     self.scan_plist(path)
                 elif ".service" in path.name:
@@ -1193,7 +1291,7 @@ class _Discovery:
         unit = _parse_unit(text, self.user_home)
         self.scan_env_mapping(path, unit.environment)
         for env_file in unit.environment_files:
-            if _is_file(env_file):
+            if self.is_file(env_file):
                 self.scan_dotenv(env_file)
         is_backup = not path.name.endswith(".service")
         if is_backup:
@@ -1220,20 +1318,20 @@ class _Discovery:
     def scan_plist(self, path: Path) -> None:
         if path.suffix != ".plist":
             return
-        text_bytes = _read_bytes(path, 1024 * 1024)
-        if text_bytes is None:
+        data = self.read_bytes(path, 1024 * 1024)
+        if data is None:
             return
         import plistlib
 
         try:
-            plist = plistlib.loads(text_bytes[0])
+            plist = plistlib.loads(data)
         except Exception:  # plistlib raises several unrelated types for bad input
             return
         if not isinstance(plist, dict):
             return
         label = str(plist.get("Label", path.stem))
         ours = _LAUNCHD_LABEL_RE.match(label) is not None or any(
-            w in text_bytes[0].decode("utf-8", errors="replace").lower() for w in PRODUCT_WORDS
+            w in data.decode("utf-8", errors="replace").lower() for w in PRODUCT_WORDS
         )
         if not ours or not self.first_visit(path, "plist"):
             return
@@ -1287,7 +1385,13 @@ class _Discovery:
         found: list[Path] = []
 
         def add(path: Path) -> None:
-            if _is_dir(path) and all(os.path.realpath(path) != os.path.realpath(p) for p in found):
+            kind = self.files.kind(path)
+            if kind == "symbolic link":
+                # ~/.openclaw pointing elsewhere: the agent could point it at anything.
+                self.note_refused(path, kind)
+            elif kind == "directory" and all(
+                os.path.abspath(path) != os.path.abspath(p) for p in found
+            ):
                 found.append(path)
 
         for name in ("OPENCLAW_STATE_DIR", "CLAWDBOT_STATE_DIR"):
@@ -1303,8 +1407,12 @@ class _Discovery:
             else self.user_home
         )
         add(home / ".openclaw")
-        for path in _list_dir(home):
-            if path.name.startswith(".openclaw-") and _looks_like_state_dir(path):
+        for path in self.list_dir(home):
+            if not path.name.startswith(".openclaw-"):
+                continue
+            if self.files.kind(path) == "symbolic link":
+                self.note_refused(path, "symbolic link")
+            elif _looks_like_state_dir(self.files, path):
                 add(path)
         for name in STATE_DIR_NAMES[1:]:
             add(home / name)
@@ -1314,7 +1422,7 @@ class _Discovery:
         """Whether ``env`` (the agent's environment) describes this state dir's gateway."""
         explicit = self.env.get("OPENCLAW_STATE_DIR") or self.env.get("CLAWDBOT_STATE_DIR")
         if explicit:
-            return os.path.realpath(_expand_user(explicit, self.user_home)) == os.path.realpath(
+            return os.path.abspath(_expand_user(explicit, self.user_home)) == os.path.abspath(
                 state
             )
         return state.name == ".openclaw"
@@ -1334,16 +1442,16 @@ class _Discovery:
         configs = [
             path
             for path in self.config_overrides()
-            if os.path.realpath(path.parent) == os.path.realpath(state) and _is_file(path)
+            if os.path.abspath(path.parent) == os.path.abspath(state) and self.is_file(path)
         ]
-        configs.extend(state / name for name in CONFIG_NAMES if _is_file(state / name))
+        configs.extend(state / name for name in CONFIG_NAMES if self.is_file(state / name))
         primary: LoadedConfig | None = None
         for config in configs:
             loaded = self.scan_config(config)
             if config not in self.config_paths:
                 self.config_paths.append(config)
             primary = primary or loaded
-        for path in _list_dir(state):
+        for path in self.list_dir(state):
             if any(path.name.startswith(f"{name}.bak") for name in CONFIG_NAMES):
                 self.scan_config(path)
         merged: Mapping[str, Any] = primary.merged if primary else {}
@@ -1351,7 +1459,7 @@ class _Discovery:
         self.scan_dotenv(state / ".env")
         self.scan_json_file(state / "secrets.json", lambda p: (sp.recognize_config_path(p), None))
 
-        agent_ids = _agent_ids(state, merged)
+        agent_ids = _agent_ids(self.files, state, merged)
         agent_dirs = [state / "agents" / agent / "agent" for agent in agent_ids]
         for name in ("OPENCLAW_AGENT_DIR", "PI_CODING_AGENT_DIR"):
             if self.env.get(name):
@@ -1360,15 +1468,15 @@ class _Discovery:
             self.scan_json_file(agent_dir / "auth-profiles.json", hinter_for=_auth_store_hinter)
             self.scan_json_file(agent_dir / "auth.json", _flat_auth_hinter)
             self.scan_json_file(agent_dir / "models.json", _config_hinter(()))
-            if _is_file(agent_dir / "openclaw-agent.sqlite"):
+            if self.is_file(agent_dir / "openclaw-agent.sqlite"):
                 self.scan_sqlite(agent_dir / "openclaw-agent.sqlite")
         for agent in agent_ids:
-            for transcript in _list_dir(state / "agents" / agent / "sessions"):
+            for transcript in self.list_dir(state / "agents" / agent / "sessions"):
                 if ".jsonl" in transcript.name:
                     self.scan_text(transcript)
-        if _is_file(state / "state" / "openclaw.sqlite"):
+        if self.is_file(state / "state" / "openclaw.sqlite"):
             self.scan_sqlite(state / "state" / "openclaw.sqlite")
-        for db in _list_dir(state / "memory"):
+        for db in self.list_dir(state / "memory"):
             if db.suffix == ".sqlite":
                 self.scan_sqlite(db)
 
@@ -1379,12 +1487,12 @@ class _Discovery:
         )
         self.scan_pairing_stores(state)
         self.scan_json_file(state / "cron" / "jobs.json")
-        for run_log in _list_dir(state / "cron" / "runs"):
+        for run_log in self.list_dir(state / "cron" / "runs"):
             self.scan_log(run_log)
-        for log in _list_dir(state / "logs"):
-            if _is_file(log):
+        for log in self.list_dir(state / "logs"):
+            if self.is_file(log):
                 self.scan_log(log)
-        if _is_file(state / "gateway.cmd"):
+        if self.is_file(state / "gateway.cmd"):
             self.scan_gateway_cmd(state / "gateway.cmd", state)
         for workspace in _workspaces(state, merged, self.user_home):
             self.scan_dotenv(workspace / ".env")
@@ -1399,7 +1507,7 @@ class _Discovery:
             credentials / "github-copilot.token.json",
             _fixed_hinter("github", "github:copilot_token", frozenset({"token"}), _constant(None)),
         )
-        for account_dir in _list_dir(credentials / "whatsapp"):
+        for account_dir in self.list_dir(credentials / "whatsapp"):
             hinter = _fixed_hinter(
                 "whatsapp",
                 "whatsapp:session",
@@ -1417,9 +1525,9 @@ class _Discovery:
                 _constant(None),
             ),
         )
-        for path in _list_dir(credentials / "auth-profiles"):
+        for path in self.list_dir(credentials / "auth-profiles"):
             self.scan_json_file(path)
-        for path in _list_dir(credentials):
+        for path in self.list_dir(credentials):
             if path.suffix == ".json" and not path.name.endswith(
                 ("-allowFrom.json", "-pairing.json")
             ):
@@ -1436,7 +1544,7 @@ class _Discovery:
             ),
         )
         device_auth = state / "identity" / "device-auth.json"
-        device_id = _json_field(device_auth, "deviceId")
+        device_id = _json_field(self.files, device_auth, "deviceId")
         self.scan_json_file(
             device_auth,
             _fixed_hinter(
@@ -1516,21 +1624,21 @@ class _Discovery:
             home / ".openclaw-auth-profile-secrets" / "auth-profile-secret-key",
             home / "Library" / "Application Support" / "OpenClaw" / "auth-profile-secret-key",
         ):
-            if _is_file(candidate):
+            if self.is_file(candidate):
                 self.scan_whole_file_secret(candidate, key)
         for working_dir in self.service_working_dirs:
             self.scan_dotenv(_expand_user(str(working_dir), home) / ".env")
 
     def scan_tmp_dirs(self, tmp_dirs: Sequence[Path]) -> None:
         for tmp in tmp_dirs:
-            for path in _list_dir(tmp):
+            for path in self.list_dir(tmp):
                 name = path.name
                 if name in PRODUCT_WORDS:
-                    for log in _list_dir(path):
+                    for log in self.list_dir(path):
                         if log.suffix == ".log":
                             self.scan_log(log)
-                elif any(name.startswith(f"{w}-") for w in PRODUCT_WORDS) and _is_dir(path):
-                    for entry in _list_dir(path):
+                elif any(name.startswith(f"{w}-") for w in PRODUCT_WORDS) and self.is_dir(path):
+                    for entry in self.list_dir(path):
                         if entry.name.startswith("gateway.") and entry.suffix == ".lock":
                             self.read_lock(entry)
                         elif entry.suffix == ".log":
@@ -1640,6 +1748,7 @@ class _Discovery:
 
     def credentials(self) -> tuple[Credential, ...]:
         pairs, tokens = self.pair_aws()
+        twilio = self.pair_twilio()
         by_value: dict[str, list[_Sighting]] = defaultdict(list)
         for sighting in self.sightings:
             by_value[sighting.value].append(sighting)
@@ -1656,6 +1765,10 @@ class _Discovery:
                     f"the same secret {fingerprint(value)} is used as {', '.join(sorted(kinds))}"
                 )
             accounts = {s.account for s in sightings if s.account}
+            beside = next((twilio[id(s)] for s in sightings if id(s) in twilio), None)
+            if beside is not None and recognition.provider == "twilio":
+                key_id = beside[0] or key_id
+                accounts = accounts or ({beside[1]} if beside[1] else set())
             companions = next((tokens[id(s)] for s in sightings if id(s) in tokens), {})
             credentials.append(
                 Credential.from_secret(
@@ -1687,7 +1800,7 @@ class _Discovery:
         for group, members in by_group.items():
             secrets = [s for s in members if s.recognition.kind in _AWS_SECRET_KINDS]
             session_tokens = [s for s in members if s.recognition.kind == "aws:session_token"]
-            found = self.aws_ids.get(group, [])
+            found = [(n, i) for n, i in self.aws_ids.get(group, []) if _id_provider(i) == "aws"]
             if not secrets:
                 continue
             for secret in secrets:
@@ -1711,6 +1824,30 @@ class _Discovery:
             if len(secrets) == 1 and len(session_tokens) == 1 and id(secrets[0]) not in tokens:
                 tokens[id(secrets[0])] = {"session_token": session_tokens[0].value}
         return ids, tokens
+
+    def pair_twilio(self) -> dict[int, tuple[str | None, str | None]]:
+        """(API key SID, account SID) of each Twilio secret sighting, where its place says.
+
+        An API key's secret pairs with the ``SK…`` SID whose name has the same stem
+        (TWILIO_API_KEY with TWILIO_API_SECRET), or with the only SID beside it; every Twilio
+        secret in a place with exactly one ``AC…`` account SID belongs to that account.
+        """
+        paired: dict[int, tuple[str | None, str | None]] = {}
+        for sighting in self.sightings:
+            if sighting.recognition.provider != "twilio":
+                continue
+            ids = self.aws_ids.get(sighting.group, [])
+            keys = [(n, i) for n, i in ids if i.startswith("SK") and _id_provider(i) == "twilio"]
+            accounts = {i for _, i in ids if i.startswith("AC") and _id_provider(i) == "twilio"}
+            key_sid = None
+            if sighting.recognition.kind == "twilio:api_key_secret":
+                stem = _pair_stem(sighting.name)
+                same = [i for n, i in keys if _pair_stem(n) == stem]
+                key_sid = same[0] if len(same) == 1 else (keys[0][1] if len(keys) == 1 else None)
+            account = accounts.pop() if len(accounts) == 1 else None
+            if key_sid or account:
+                paired[id(sighting)] = (key_sid, account)
+        return paired
 
     def best_recognition(
         self, sightings: Sequence[_Sighting], pairs: Mapping[int, str] | None = None
@@ -1788,6 +1925,19 @@ def _parse_unit(text: str, user_home: Path) -> _Unit:
     return unit
 
 
+def _pieces(text: str, size: int) -> Iterator[tuple[int, str]]:
+    """``text`` in pieces of about ``size`` characters, cut after a newline where there is
+    one (a token never spans lines); (offset, piece)."""
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = text.rfind("\n", start, end)
+            end = cut + 1 if cut > start else end
+        yield start, text[start:end]
+        start = end
+
+
 def _version_in(description: str) -> str | None:
     match = re.search(r"\bv(\d{4}\.\d+\.\d+(?:-[\w.]+)?)", description)
     return match.group(1) if match else None
@@ -1801,19 +1951,20 @@ def _service_state_dir(environment: Mapping[str, str], user_home: Path) -> str:
     return str(user_home / (f".openclaw-{profile}" if profile else ".openclaw"))
 
 
-def _looks_like_state_dir(path: Path) -> bool:
-    return _is_dir(path) and any(
-        _exists(path / name) for name in (*CONFIG_NAMES, "agents", "credentials")
+def _looks_like_state_dir(files: AgentFiles, path: Path) -> bool:
+    return files.is_dir(path) and any(
+        files.exists(path / name) for name in (*CONFIG_NAMES, "agents", "credentials")
     )
 
 
-def _agent_ids(state: Path, merged: Mapping[str, Any]) -> list[str]:
+def _agent_ids(files: AgentFiles, state: Path, merged: Mapping[str, Any]) -> list[str]:
     ids = ["main"]
     agents = merged.get("agents")
     listed = agents.get("list") if isinstance(agents, dict) else None
     if isinstance(listed, list):
         ids += [a["id"] for a in listed if isinstance(a, dict) and isinstance(a.get("id"), str)]
-    ids += [p.name for p in _list_dir(state / "agents") if _is_dir(p)]
+    with contextlib.suppress(OSError):
+        ids += [e.name for e in files.scandir(state / "agents") if e.is_dir]
     return list(dict.fromkeys(i for i in ids if i and "/" not in i and i not in {".", ".."}))
 
 
@@ -1834,16 +1985,19 @@ def _workspaces(state: Path, merged: Mapping[str, Any], user_home: Path) -> list
     return list(dict.fromkeys(p for p in found if p.is_absolute()))
 
 
-def config_file(state: Path) -> Path | None:
-    """The config OpenClaw reads in this state dir (first of its names that exists)."""
-    return next((state / name for name in CONFIG_NAMES if _is_file(state / name)), None)
+def config_file(state: Path, files: AgentFiles | None = None) -> Path | None:
+    """The config OpenClaw reads in this state dir (first of its names that is a regular
+    file; a link there is not followed). ``files``: the agent's tree (default: ``state``)."""
+    files = files if files is not None else AgentFiles([state])
+    return next((state / name for name in CONFIG_NAMES if files.is_file(state / name)), None)
 
 
-def workspace_dirs(state: Path, user_home: Path) -> list[Path]:
+def workspace_dirs(state: Path, user_home: Path, files: AgentFiles | None = None) -> list[Path]:
     """The agent workspaces this state dir's config names (``agents.defaults.workspace``,
     ``agents.list[].workspace``), and ``<state>/workspace``, the default."""
-    config = config_file(state)
-    merged = load_config(config).merged if config is not None else {}
+    files = files if files is not None else AgentFiles([user_home, state])
+    config = config_file(state, files)
+    merged = load_config(config, files=files).merged if config is not None else {}
     return _workspaces(state, merged, user_home)
 
 
@@ -1861,8 +2015,14 @@ def _judge(
             return None
     elif recognition.confidence == Confidence.LOCATION and not force and not pem:
         # A known place can still hold a placeholder, a path, a URL or an unexpanded $VAR.
-        usable = len(value) >= 4 and " " not in value and "://" not in value and value[0] != "$"
+        usable = (len(value) >= 4 and " " not in value and "://" not in value
+                  and value[0] != "$" and not sp.is_documentation_example(value))
         judged = recognition if usable else None
+        if judged is not None and not sp.fits_kind(judged.kind, value):
+            # Not the documented shape of what the place holds: a placeholder, or a secret
+            # clawback cannot name.
+            plausible = secret_name and sp.plausible_secret_value(value)
+            judged = _UNKNOWN if plausible else None
     else:
         judged = recognition
     if judged is not None and pem and not judged.kind.endswith("private_key"):
@@ -1881,8 +2041,8 @@ def _is_secret_ref(node: Mapping[str, Any]) -> bool:
     return node.get("source") in {"env", "file", "exec"} and isinstance(node.get("id"), str)
 
 
-def _json_field(path: Path, name: str) -> str | None:
-    read = _read_bytes(path, 1024 * 1024)
+def _json_field(files: AgentFiles, path: Path, name: str) -> str | None:
+    read = _read_bytes(files, path, 1024 * 1024)
     if read is None:
         return None
     try:
@@ -1906,7 +2066,7 @@ def _pid_alive(pid: int) -> bool:
 def _iter_state_dirs(explicit: Sequence[Path]) -> Iterator[Path]:
     seen: set[str] = set()
     for path in explicit:
-        real = os.path.realpath(path)
+        real = os.path.abspath(path)
         if real not in seen:
             seen.add(real)
             yield Path(path)
@@ -1917,14 +2077,23 @@ def _iter_state_dirs(explicit: Sequence[Path]) -> Iterator[Path]:
 # --------------------------------------------------------------------------------------------
 
 
-def discover_agent(agent: Mapping[str, Any], user_home: Path | None = None) -> Inventory:
+def discover_agent(
+    agent: Mapping[str, Any],
+    user_home: Path | None = None,
+    *,
+    free_text: bool = True,
+    budget_seconds: float | None = None,
+) -> Inventory:
     """Discovery as ``contain`` runs it, from clawback.toml's ``[agent]`` table: its home (or
-    ``user_home``), its state dirs (else found), and its temp dirs (lock files and the
-    gateway's rolling logs; default ``/tmp``)."""
+    ``user_home``), its state dirs (else found), its temp dirs (lock files and the gateway's
+    rolling logs; default ``/tmp``) and its uid (default: the home's owner)."""
     home = Path(user_home or agent.get("user_home") or Path.home())
     state_dirs = [Path(p) for p in agent.get("state_dirs") or []] or None
     tmp_dirs = [Path(p) for p in agent.get("tmp_dirs") or ["/tmp"]]
-    return discover(user_home=home, state_dirs=state_dirs, tmp_dirs=tmp_dirs)
+    uid = agent.get("uid")
+    return discover(user_home=home, state_dirs=state_dirs, tmp_dirs=tmp_dirs,
+                    uid=uid if isinstance(uid, int) else None, free_text=free_text,
+                    budget_seconds=budget_seconds)
 
 
 def find_state_dirs(
@@ -1935,9 +2104,11 @@ def find_state_dirs(
     """The state dirs ``discover`` would scan when none are configured (step 1 of the
     algorithm: ``OPENCLAW_STATE_DIR`` in ``env`` or a service definition, ``~/.openclaw``,
     profiles, legacy dirs); reads directory entries and service definitions only."""
-    scan = _Discovery(Path(user_home).absolute(), env or {})
-    scan.scan_services(system_service_dirs)
-    return scan.candidate_state_dirs()
+    home = Path(user_home).absolute()
+    with _agent_files(home, [], None) as files:
+        scan = _Discovery(home, env or {}, files)
+        scan.scan_services(system_service_dirs)
+        return scan.candidate_state_dirs()
 
 
 def discover(
@@ -1947,6 +2118,9 @@ def discover(
     tmp_dirs: Sequence[Path] = (),
     env: Mapping[str, str] | None = None,
     system_service_dirs: Sequence[Path] = SYSTEM_SERVICE_DIRS,
+    uid: int | None = None,
+    free_text: bool = True,
+    budget_seconds: float | None = None,
 ) -> Inventory:
     """Every secret the agent whose home is ``user_home`` can reach, read-only.
 
@@ -1954,34 +2128,79 @@ def discover(
     definition, ``~/.openclaw``, ``~/.openclaw-<profile>``, legacy dirs). ``env`` is the agent's
     environment if known; None means empty, because the caller's own environment is not the
     agent's. ``tmp_dirs`` are the roots holding ``openclaw/`` logs and ``openclaw-<uid>/`` locks
-    (``/tmp``, ``$TMPDIR``).
+    (``/tmp``, ``$TMPDIR``). ``uid`` is the agent's user (default: the owner of ``user_home``):
+    a file it could not read is not counted as reachable by it.
+
+    The home, the configured state dirs and the temp dirs are the agent's tree: no link there is
+    followed (each one found is a note), nothing there can block discovery (see
+    ``responders.agent_files``). A state dir found through the agent's own settings
+    (``OPENCLAW_STATE_DIR``) is read, never trusted as part of that tree.
+
+    ``free_text=False`` leaves out the slow part (logs, transcripts, shell histories, database
+    cells): ``contain`` revokes what the rest finds first, then looks there. With
+    ``budget_seconds`` discovery stops reading when the time is spent, and says in its notes
+    what it did not read: an agent that planted gigabytes of logs cannot hold it up.
     """
     user_home = Path(user_home).absolute()
-    scan = _Discovery(user_home, env or {})
+    configured = [Path(p).absolute() for p in state_dirs or ()]
+    files = _agent_files(user_home, [*configured, *(Path(t) for t in tmp_dirs)], uid)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    scan = _Discovery(user_home, env or {}, files, free_text=free_text, deadline=deadline)
+    try:
+        inventory = _discover(scan, state_dirs, configured, tmp_dirs, system_service_dirs)
+    finally:
+        files.close()
+    if scan.out_of_time:
+        shown = ", ".join(str(p) for p in scan.out_of_time[:5])
+        more = f" and {len(scan.out_of_time) - 5} more" if len(scan.out_of_time) > 5 else ""
+        inventory = dataclasses.replace(inventory, notes=(
+            f"discovery stopped after its {budget_seconds:g} s budget: {len(scan.out_of_time)} "
+            f"file(s) not (fully) read: {shown}{more}. Run `clawback discover` for the rest",
+            *inventory.notes,
+        ))
+    return inventory
+
+
+# One note per refused place is plenty to act on; a home full of planted links must not bury
+# the rest.
+MAX_NOTES = 200
+
+
+def _discover(
+    scan: _Discovery,
+    state_dirs: Sequence[Path] | None,
+    configured: Sequence[Path],
+    tmp_dirs: Sequence[Path],
+    system_service_dirs: Sequence[Path],
+) -> Inventory:
+    files = scan.files
     scan.scan_services(system_service_dirs)
     if state_dirs is None:
         chosen = scan.candidate_state_dirs()
     else:
-        chosen = list(_iter_state_dirs([Path(p).absolute() for p in state_dirs]))
-        listed = {os.path.realpath(p) for p in chosen}
+        chosen = list(_iter_state_dirs(configured))
+        listed = {os.path.abspath(p) for p in chosen}
         for service in scan.services:
             if (
                 service.state_dir
-                and os.path.realpath(service.state_dir) not in listed
-                and _is_dir(Path(service.state_dir))
+                and os.path.abspath(service.state_dir) not in listed
+                and scan.is_dir(Path(service.state_dir))
             ):
                 scan.notes.append(
                     f"service {service.name} uses state dir {service.state_dir}, which is not "
                     "in the configured state_dirs; it was not scanned"
                 )
     for state in chosen:
-        if _is_dir(state):
+        kind = files.kind(state)
+        if kind == "directory":
             scan.scan_state_dir(state)
-        else:
+        elif kind is None:
             scan.notes.append(f"state dir {state} does not exist")
+        else:
+            scan.note_refused(state, kind)
     for config in scan.config_overrides():
         # OPENCLAW_CONFIG_PATH may point outside every state dir.
-        if _is_file(config) and config not in scan.config_paths:
+        if scan.is_file(config) and config not in scan.config_paths:
             scan.scan_config(config)
             scan.config_paths.append(config)
     scan.scan_user_files()
@@ -1989,6 +2208,9 @@ def discover(
     references = scan.resolve_references()
     scan.locate_known_values()
     credentials = scan.credentials()
+    notes = list(dict.fromkeys(scan.notes))
+    if len(notes) > MAX_NOTES:
+        notes = [*notes[:MAX_NOTES], f"... and {len(notes) - MAX_NOTES} more such notes"]
     return Inventory(
         credentials=credentials,
         state_dirs=tuple(chosen),
@@ -1997,5 +2219,44 @@ def discover(
         gateways=tuple(scan.gateways),
         gateway_locks=tuple(scan.locks),
         references=tuple(references),
-        notes=tuple(dict.fromkeys(scan.notes)),
+        notes=tuple(notes),
+        deferred=tuple(dict.fromkeys(scan.deferred)),
     )
+
+
+def discover_deferred(
+    paths: Sequence[Path],
+    *,
+    user_home: Path,
+    state_dirs: Sequence[Path] | None = None,
+    tmp_dirs: Sequence[Path] = (),
+    uid: int | None = None,
+    budget_seconds: float | None = None,
+    known: Collection[str] = (),
+) -> Inventory:
+    """The free text a ``discover(free_text=False)`` left out (its ``deferred``), read now:
+    the secrets there whose fingerprint is not in ``known``.
+
+    Only those files are read, not the configs again: after the first revocations the
+    configs hold clawback's own new values, which are nobody's leaked secrets.
+    """
+    user_home = Path(user_home).absolute()
+    configured = [Path(p).absolute() for p in state_dirs or ()]
+    files = _agent_files(user_home, [*configured, *(Path(t) for t in tmp_dirs)], uid)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    scan = _Discovery(user_home, {}, files, free_text=True, deadline=deadline)
+    try:
+        for path in paths:
+            if ".sqlite" in Path(path).name:
+                scan.scan_sqlite(Path(path))
+            else:
+                scan.scan_text(Path(path))
+    finally:
+        files.close()
+    notes = list(dict.fromkeys(scan.notes))[:MAX_NOTES]
+    if scan.out_of_time:
+        notes.insert(0, f"discovery stopped after its {budget_seconds:g} s budget: "
+                        f"{len(scan.out_of_time)} log, transcript or history file(s) not (fully) "
+                        "read. Run `clawback discover` for the rest")
+    credentials = tuple(c for c in scan.credentials() if c.fingerprint not in set(known))
+    return Inventory(credentials=credentials, state_dirs=(), notes=tuple(notes))

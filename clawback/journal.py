@@ -6,6 +6,11 @@ to the timeline (``Timeline`` says when), so a journal that follows a timeline m
 timeline durable before each of its own writes. Otherwise a power cut between the two could
 leave a target marked done here whose result the timeline lost, and ``--resume`` would skip
 an action no signed entry says happened.
+
+Nothing signs the journal itself, so on a resume ``reconcile`` keeps only what the signed
+timeline backs: a target is done only if a result entry says it succeeded (or a manual step was
+confirmed there), a step only if its ``step.end`` entry says so, a collection only if its
+archive's hash is in the timeline. Anything else a forged or stale journal claims is redone.
 """
 
 from __future__ import annotations
@@ -13,13 +18,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from clawback.errors import BadInput
 from clawback.private_files import write_private
+from clawback.stored_text import original
+from clawback.trusted_files import read_trusted_file
 from responders.interface import Collected, EvidenceItem
+
+# Timeline entries written beside the journal: a step's final status, a confirmed manual step.
+STEP_END = "step.end"
+MANUAL_CONFIRM = "manual.confirm"
+
 
 JOURNAL_NAME = "state.json"
 
@@ -54,10 +66,14 @@ class Journal:
     @classmethod
     def open(cls, incident_dir: Path, *, playbook_sha256: str) -> Journal:
         path = incident_dir / JOURNAL_NAME
+        if not path.exists():
+            raise BadInput(f"{path} is missing: this incident cannot be resumed")
+        # A regular file of clawback's own, not writable by others, read without blocking.
+        raw = read_trusted_file(path, what="resume journal", limit=256 * 1024 * 1024)
         try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise BadInput(f"{path} is missing: this incident cannot be resumed") from None
+            data = json.loads(raw)
+        except UnicodeDecodeError:
+            raise BadInput("the resume journal is not UTF-8 text", path=path) from None
         except json.JSONDecodeError as exc:
             raise BadInput(f"the resume journal is not valid JSON: {exc.msg}", path=path,
                            line=exc.lineno, column=exc.colno) from None
@@ -68,6 +84,60 @@ class Journal:
                 path=path,
             )
         return cls(path, data, resumed=True)
+
+    def reconcile(self, entries: Sequence[Any]) -> list[str]:
+        """Keep only what the signed timeline ``entries`` back (see the module docstring);
+        return what was dropped, in words."""
+        targets: set[tuple[str, str]] = set()
+        steps: dict[str, str] = {}
+        archives: set[tuple[str, str]] = set()
+        refs: set[tuple[str, str]] = set()
+        for entry in entries:
+            fields = entry.fields
+            step, action = original(str(fields["step"])), original(str(fields["action"]))
+            target = fields.get("target") if isinstance(fields.get("target"), dict) else {}
+            extra = fields.get("extra") if isinstance(fields.get("extra"), dict) else {}
+            if fields["phase"] == "result" and extra.get("status") in ("ok", "skipped"):
+                targets.add((step, f"{action} {original(str(target.get('target')))}"))
+                facts = extra.get("facts") if isinstance(extra.get("facts"), dict) else {}
+                if isinstance(facts.get("archive_sha256"), str):
+                    archives.add((step, facts["archive_sha256"]))
+            if action == MANUAL_CONFIRM:
+                targets.add((step, f"{original(str(target.get('action')))} "
+                                   f"{original(str(target.get('target')))}"))
+            if action == STEP_END:
+                steps[step] = original(str(fields["detail"]))
+            elif action == "step.skip":
+                steps[step] = "skipped"
+            refs.update((step, original(str(ref))) for ref in fields.get("evidence_refs") or ())
+        dropped: list[str] = []
+        with self._lock:
+            for step_id, step in self._data["steps"].items():
+                status = step.get("status")
+                if status in ("ok", "skipped") and steps.get(step_id) != status:
+                    step["status"] = "unconfirmed"
+                    dropped.append(f"step {step_id} is {status}")
+                for key in list(step.get("targets", {})):
+                    if (step_id, key) not in targets:
+                        del step["targets"][key]
+                        dropped.append(f"[{step_id}] {key} is done")
+            kept = []
+            for collection in self._data.get("collections", []):
+                if (collection["step"], collection.get("archive_sha256")) in archives:
+                    kept.append(collection)
+                else:
+                    dropped.append(f"evidence {collection.get('archive')} was sealed")
+            self._data["collections"] = kept
+            files = []
+            for record in self._data.get("evidence_files", []):
+                if (record["step"], str(record["path"])) in refs:
+                    files.append(record)
+                else:
+                    dropped.append(f"evidence file {record['path']} was sealed")
+            self._data["evidence_files"] = files
+            if dropped:
+                self._save()
+        return dropped
 
     @property
     def closed(self) -> bool:

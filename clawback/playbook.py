@@ -356,6 +356,30 @@ def load_playbook(
 
     loader = yaml.SafeLoader(text)
     try:
+        return _load(path, raw, text, loader, actions, variables)
+    except RecursionError:
+        # YAML is composed, checked and validated recursively: a document nested thousands of
+        # levels deep is bad input, not a bug.
+        raise BadInput(
+            "the playbook is nested too deeply to read (lists or mappings inside one another "
+            "thousands of levels deep); a playbook needs a few levels",
+            path=path,
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def _load(
+    path: Path,
+    raw: bytes,
+    text: str,
+    loader: Any,
+    actions: Mapping[str, type[BaseModel]],
+    variables: Collection[str],
+) -> LoadedPlaybook:
+    import yaml
+
+    try:
         root = loader.get_single_node()
         if root is None:
             raise BadInput(
@@ -364,13 +388,12 @@ def load_playbook(
                 line=1,
                 column=1,
             )
+        _refuse_alias_bombs(path, root)
         nodes = _NodeMap(root, loader)
         _raise_problems(path, _key_problems(root, nodes))
         document = loader.construct_document(root)
     except yaml.YAMLError as exc:
         raise _yaml_error(path, exc, text) from None
-    finally:
-        loader.dispose()
 
     try:
         playbook = Playbook.model_validate(document)
@@ -396,6 +419,50 @@ def load_playbook(
         params=MappingProxyType(params),
         when=MappingProxyType(conditions),
     )
+
+
+# Nodes a playbook may expand to once its aliases are followed: a few hundred are typical.
+MAX_EXPANDED_NODES = 100_000
+
+
+def _refuse_alias_bombs(path: Path, root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand to more than MAX_EXPANDED_NODES nodes (the
+    "billion laughs"): validating it would take time and memory without bound. Counted once
+    per node, so the count itself stays linear."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        if id(node) in sizes:
+            continue
+        if not children_done and id(node) in visiting:
+            raise BadInput("the playbook contains itself through a YAML alias (*name)",
+                           path=path, line=node.start_mark.line + 1)
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            sizes[id(node)] = 1
+            continue
+        if not children_done:
+            visiting.add(id(node))
+            pending.append((node, True))
+            pending.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        total = 1 + sum(sizes.get(id(child), 1) for child in children)
+        if total > MAX_EXPANDED_NODES:
+            raise BadInput(
+                f"the playbook expands to more than {MAX_EXPANDED_NODES} values once its YAML "
+                "aliases (*name) are followed; write the steps out",
+                path=path,
+                line=node.start_mark.line + 1,
+            )
+        sizes[id(node)] = total
+        visiting.discard(id(node))
 
 
 def _check_steps(

@@ -139,7 +139,7 @@ def run_preflight(prepared: Any) -> PreflightReport:
         f"nothing under {report.agent_home}: if the agent runs as another user, give its home "
         "(--home DIR, or [agent] user_home in clawback.toml)"))
 
-    for cred in prepared.credentials():
+    for cred in prepared.full_inventory().credentials:
         cls = registry.responder_for_provider(cred.provider)
         if cls is None:
             mode, name = "none", ""

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from clawback import __version__
 from clawback.errors import EXIT_OK, EXIT_PARTIAL
-from clawback.journal import Journal
+from clawback.journal import MANUAL_CONFIRM, STEP_END, Journal
 from clawback.redaction import Redactor
 from clawback.registry import ActionParams, Registry
 from responders.interface import (
@@ -384,6 +384,8 @@ class Runner:
         unusable: Mapping[str, str] | None = None,
         closing_items: Sequence[TargetResult] = (),
         no_keyring: str | None = None,
+        late_credentials: Callable[[], Any] | None = None,
+        discovery_notes: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self.registry = registry
         # Degraded mode: responder name -> why its admin credential cannot be used (a missing
@@ -415,6 +417,11 @@ class Runner:
         # Discovery can wait until a step needs the keys: stopping the agent must not.
         self._credentials_source = credentials
         self._credentials: list[Credential] | None = None
+        # The slow rest of discovery (logs, transcripts), run once the first keys are handled:
+        # its new secrets get a second round of the same keys step.
+        self._late_source = late_credentials
+        self._late_done = False
+        self._discovery_notes = discovery_notes
         self.secrets = secrets
         self.options = options
         self.reporter = reporter or SilentReporter()
@@ -440,6 +447,7 @@ class Runner:
 
     def run(self) -> RunResult:
         if self.journal is not None and self.journal.resumed:
+            self._check_journal()
             self._confirm_manual_steps()
         self.run_steps()
         return self._finish()
@@ -493,6 +501,20 @@ class Runner:
             if self.timeline is not None:
                 self.reporter.checkpoint(self.timeline.checkpoint())
 
+    def _check_journal(self) -> None:
+        """The resume journal is not signed: keep only what the timeline backs, and say what
+        a forged or stale one claimed."""
+        assert self.journal is not None
+        if self.timeline is None:
+            return
+        dropped = self.journal.reconcile(self.timeline.history)
+        if not dropped:
+            return
+        detail = (f"state.json claims what is not in the signed timeline, so it is redone: "
+                  f"{'; '.join(dropped[:20])}" + (" …" if len(dropped) > 20 else ""))
+        self.reporter.note(detail)
+        self._event("resume", "journal.mismatch", detail=detail, dropped=dropped)
+
     def _confirm_manual_steps(self) -> None:
         """Record, with who and when, the manual steps the operator says are done."""
         assert self.journal is not None
@@ -543,7 +565,7 @@ class Runner:
                     continue
             if self.timeline is not None:
                 self.timeline.append(
-                    step=step_id, action="manual.confirm", phase="event",
+                    step=step_id, action=MANUAL_CONFIRM, phase="event",
                     target=self._with_host({"target": target_id, "action": action}),
                     outcome=MANUAL_CONFIRMED,
                     detail=f"{operator_identity()} confirmed this manual step is done",
@@ -690,10 +712,23 @@ class Runner:
 
     def _run_keys_step(self, step: Any, params: Any, *, action: str = "revoke"
                        ) -> list[TargetResult]:
-        """``keys.revoke_all`` (action "revoke") or ``keys.rotate_all`` (action "rotate")."""
-        creds = [c for c in self._key_targets() if self._selected(c, params)]
-        if not creds:
+        """``keys.revoke_all`` (action "revoke") or ``keys.rotate_all`` (action "rotate").
+
+        The keys discovery found without reading free text go first; what the slower scan of
+        logs and transcripts finds after that gets a second round, so it never delays the
+        first revocation.
+        """
+        first = [c for c in self._key_targets() if self._selected(c, params)]
+        results = self._keys_round(step, params, action, first) if first else []
+        late = [c for c in self._late_targets() if self._selected(c, params)]
+        if late:
+            results += self._keys_round(step, params, action, late)
+        if not first and not late:
             return [self._nothing_found(step, params, action)]
+        return results
+
+    def _keys_round(self, step: Any, params: Any, action: str, creds: list[Credential]
+                    ) -> list[TargetResult]:
         creds = [c for c in creds if self._pending(step, params, action, c)]
         groups, results = self._route(step, creds, action)
         handle = self._revoke_group if action == "revoke" else self._rotate_group
@@ -842,18 +877,55 @@ class Runner:
     def credentials(self) -> list[Credential]:
         if self._credentials is None:
             source = self._credentials_source
-            found = list(source() if callable(source) else source)
+            found, notes = _found(source() if callable(source) else source)
+            if self._discovery_notes is not None:
+                notes = [*notes, *self._discovery_notes()]
             for cred in found:
                 if cred.secret is not None:
                     self.redactor.add(cred.secret)
             self._credentials = found
-            if self.timeline is not None and callable(source):
-                self.timeline.append(
-                    step="discover", action="discover", phase="event",
-                    detail=f"{len(found)} secret(s) the agent could reach",
-                    extra={"providers": sorted({c.provider for c in found})},
-                )
+            if callable(source):
+                self._record_discovery("discover", found, notes,
+                                       f"{len(found)} secret(s) the agent could reach")
         return self._credentials
+
+    def _late_targets(self) -> list[Credential]:
+        """New secrets from the rest of discovery (run once); they join ``credentials``."""
+        if self._late_source is None or self._late_done:
+            return []
+        self._late_done = True
+        # Known: what discovery found first, and every new value this run made itself.
+        known = {c.fingerprint for c in self.credentials}
+        with self._results_lock:
+            known |= {str(getattr(r.outcome, "new_fingerprint", "") or "")
+                      for r in self._results}
+        found, notes = _found(self._late_source())
+        new = [c for c in found if c.fingerprint not in known]
+        for cred in new:
+            if cred.secret is not None:
+                self.redactor.add(cred.secret)
+        assert self._credentials is not None
+        self._credentials.extend(new)
+        self._record_discovery("discover.free_text", new, notes,
+                               f"{len(new)} more secret(s) found in logs, transcripts and "
+                               "histories")
+        return new
+
+    def _record_discovery(self, action: str, found: Sequence[Credential],
+                          notes: Sequence[str], detail: str) -> None:
+        """Timeline event and one console line: what discovery found, and what it could not
+        read or did not follow (each note is the agent's text: stored as is, shown escaped)."""
+        if notes:
+            self.reporter.note(
+                f"discovery: {len(notes)} note(s) on places not read or not followed, "
+                f"e.g. {notes[0]} (all in the timeline; `clawback discover` lists them)"
+            )
+        if self.timeline is not None:
+            self.timeline.append(
+                step="discover", action=action, phase="event", detail=detail,
+                extra={"providers": sorted({c.provider for c in found}),
+                       **({"notes": [self.redactor.text(n) for n in notes]} if notes else {})},
+            )
 
     def _configured(self, name: str) -> bool:
         return self.configured_providers is None or name in self.configured_providers
@@ -1121,6 +1193,8 @@ class Runner:
 
     def _journal_step(self, step_id: str, status: str) -> None:
         if self.journal is not None:
+            # Signed first: a resume believes the journal's "done" only with this behind it.
+            self._event(step_id, STEP_END, detail=status)
             self.journal.mark_step(step_id, status)
 
     def _finish(self) -> RunResult:
@@ -1158,6 +1232,14 @@ class Runner:
         if self.journal is not None:
             self.journal.mark_closed()
         return result
+
+
+def _found(discovered: Any) -> tuple[list[Credential], list[str]]:
+    """Credentials and notes from what a discovery source returned: an Inventory (anything
+    with ``credentials`` and ``notes``) or a plain sequence of credentials."""
+    if hasattr(discovered, "credentials"):
+        return list(discovered.credentials), list(getattr(discovered, "notes", ()))
+    return list(discovered), []
 
 
 def _cred_target(cred: Credential) -> dict[str, Any]:

@@ -55,6 +55,8 @@ class SecretPattern:
     # An identifier names a key but is not itself secret (AWS access key ids).
     identifier: bool = False
     key_id: Callable[[str], str | None] | None = None
+    # Looked for in free text (logs, clawback.toml's refusal of pasted keys) too.
+    in_text: bool = True
 
 
 def _telegram_bot_id(value: str) -> str | None:
@@ -79,8 +81,11 @@ def _pattern(
     *,
     identifier: bool = False,
     key_id: Callable[[str], str | None] | None = None,
+    in_text: bool = True,
 ) -> SecretPattern:
-    return SecretPattern(provider, kind, re.compile(regex), confidence, identifier, key_id)
+    return SecretPattern(
+        provider, kind, re.compile(regex), confidence, identifier, key_id, in_text
+    )
 
 
 _TAIL = r"[A-Za-z0-9_\-]"
@@ -128,7 +133,25 @@ PATTERNS: tuple[SecretPattern, ...] = (
     _pattern("groq", "groq:api_key", r"gsk_[A-Za-z0-9]{48,}"),
     _pattern("xai", "xai:api_key", r"xai-[A-Za-z0-9]{60,}"),
     _pattern("perplexity", "perplexity:api_key", r"pplx-[A-Za-z0-9]{40,}"),
-    _pattern("gitlab", "gitlab:pat", r"glpat-[A-Za-z0-9_\-]{20,}"),
+    # GitLab: every documented prefix (docs.gitlab.com/security/tokens/#token-prefixes);
+    # routable tokens carry dot-separated parts after the body.
+    _pattern("gitlab", "gitlab:pat", r"glpat-[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]+){0,2}"),
+    _pattern(
+        "gitlab", "gitlab:token",
+        r"gl(?:oas|dt|rtr?|cbt|ptt|ft|imt|agent|wt|soat|ffct)-[A-Za-z0-9_\-]{20,}"
+        r"(?:\.[A-Za-z0-9_\-]+){0,2}",
+    ),
+    # SendGrid: SG.<22-character key id>.<43-character secret>; the id names the key in the API.
+    _pattern(
+        "sendgrid", "sendgrid:api_key", r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
+        key_id=lambda value: value.split(".")[1],
+    ),
+    # Matrix: Synapse access (syt_) and refresh (syr_) tokens; Matrix Authentication Service
+    # OAuth (mat_, mar_) and compatibility (mct_, mcr_) tokens: 30 characters and a CRC.
+    _pattern("matrix", "matrix:access_token", r"syt_[A-Za-z0-9_\-]{30,}"),
+    _pattern("matrix", "matrix:refresh_token", r"syr_[A-Za-z0-9_\-]{30,}"),
+    _pattern("matrix", "matrix:access_token", r"m(?:at|ct)_[A-Za-z0-9]{20,}_[A-Za-z0-9]{6}"),
+    _pattern("matrix", "matrix:refresh_token", r"m(?:ar|cr)_[A-Za-z0-9]{20,}_[A-Za-z0-9]{6}"),
     _pattern("npm", "npm:token", r"npm_[A-Za-z0-9]{36}"),
     _pattern("tailscale", "tailscale:key", r"tskey-[a-z]+-[A-Za-z0-9\-]{20,}"),
     _pattern(
@@ -140,12 +163,21 @@ PATTERNS: tuple[SecretPattern, ...] = (
         r"[MNO][A-Za-z0-9_\-]{23,27}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,40}",
         key_id=_discord_bot_id,
     ),
+    # Twilio SIDs name an account (AC) or an API key (SK) without being secret; not looked for
+    # in free text, so clawback.toml may name them (twilio.com/docs/glossary/what-is-a-sid).
+    _pattern(
+        "twilio", "twilio:account_sid", r"AC[0-9a-fA-F]{32}", identifier=True, in_text=False
+    ),
+    _pattern(
+        "twilio", "twilio:api_key_sid", r"SK[0-9a-fA-F]{32}", identifier=True, in_text=False
+    ),
     _pattern("brave", "brave:api_key", r"BSA[A-Za-z0-9_\-]{20,40}", Confidence.SHAPE),
     _pattern("elevenlabs", "elevenlabs:api_key", r"sk_[0-9a-f]{48}", Confidence.SHAPE),
 )
 
 # Tokens in free text: only shapes distinctive enough not to match ordinary words.
-_TEXT_PATTERNS = tuple(p for p in PATTERNS if p.confidence == Confidence.PREFIX)
+_TEXT_PATTERNS = tuple(p for p in PATTERNS if p.confidence == Confidence.PREFIX and p.in_text)
+_IDENTIFIER_KINDS = frozenset(p.kind for p in PATTERNS if p.identifier)
 
 
 @functools.cache
@@ -213,6 +245,12 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "AWS_SECRET_ACCESS_KEY": ("aws", "aws:access_key"),
     "AWS_SESSION_TOKEN": ("aws", "aws:session_token"),
     "AWS_BEARER_TOKEN_BEDROCK": ("aws", "aws:bedrock_api_key"),
+    "TWILIO_AUTH_TOKEN": ("twilio", "twilio:auth_token"),
+    "TWILIO_API_SECRET": ("twilio", "twilio:api_key_secret"),
+    "TWILIO_API_KEY_SECRET": ("twilio", "twilio:api_key_secret"),
+    "AZURE_OPENAI_API_KEY": ("azure_openai", "azure_openai:api_key"),
+    "AZURE_OPENAI_KEY": ("azure_openai", "azure_openai:api_key"),
+    "DEEPSEEK_API_KEY": ("deepseek", "deepseek:api_key"),
     "OPENCLAW_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "CLAWDBOT_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "OPENCLAW_GATEWAY_PASSWORD": ("openclaw", "openclaw:gateway_password"),
@@ -226,7 +264,29 @@ ENV_NAME_PARTS: dict[str, tuple[str, str]] = {
     "AWS_SECRET_ACCESS_KEY": ("aws", "aws:access_key"),
     "AWS_SESSION_TOKEN": ("aws", "aws:session_token"),
     "AWS_BEARER_TOKEN_BEDROCK": ("aws", "aws:bedrock_api_key"),
+    "TWILIO_AUTH_TOKEN": ("twilio", "twilio:auth_token"),
+    "TWILIO_API_SECRET": ("twilio", "twilio:api_key_secret"),
+    "TWILIO_API_KEY_SECRET": ("twilio", "twilio:api_key_secret"),
 }
+
+# Kinds known by their place whose values have a documented shape: a value in such a place
+# without it (``your_auth_token``, a documentation example) is not that kind of secret.
+KIND_SHAPES: dict[str, re.Pattern[str]] = {
+    # twilio.com/docs/iam/api/authtoken: 32 hex; API key secrets are 32 letters and digits.
+    "twilio:auth_token": re.compile(r"[0-9a-fA-F]{32}"),
+    "twilio:api_key_secret": re.compile(r"[A-Za-z0-9]{32}"),
+    # Azure AI services account keys: 32 hex characters, and the 84 letters and digits that
+    # newer resources get.
+    "azure_openai:api_key": re.compile(r"[0-9a-fA-F]{32}|[A-Za-z0-9]{84}"),
+}
+
+
+def fits_kind(kind: str, value: str) -> bool:
+    """Whether ``value`` can be a ``kind`` secret: it has the kind's documented shape, if any,
+    and is no run of a few repeated characters (the documentation examples' ``bbbb…``)."""
+    shape = KIND_SHAPES.get(kind)
+    return shape is None or (shape.fullmatch(value) is not None and len(set(value)) >= 6)
+
 
 # ``<WORD>_API_KEY`` / ``<WORD>_TOKEN`` for providers OpenClaw knows by env var.
 PROVIDER_WORDS: dict[str, str] = {
@@ -265,7 +325,11 @@ PROVIDER_WORDS: dict[str, str] = {
     "CLAWDBOT": "openclaw",
     "TAILSCALE": "tailscale",
     "GITLAB": "gitlab",
+    "SENDGRID": "sendgrid",
+    "MATRIX": "matrix",
     "NPM": "npm",
+    "TWILIO": "twilio",
+    "DEEPSEEK": "deepseek",
 }
 
 # Provider ids as they appear in OpenClaw (model providers, auth profiles, channels) mapped to
@@ -285,6 +349,8 @@ PROVIDER_ALIASES: dict[str, str] = {
     "minimax-portal": "minimax",
     "kimi": "moonshot",
     "cloudflare-ai-gateway": "cloudflare",
+    "azure-openai": "azure_openai",
+    "azure-openai-responses": "azure_openai",
 }
 
 KNOWN_PROVIDERS: frozenset[str] = frozenset(
@@ -408,6 +474,7 @@ CONFIG_PATHS: dict[str, tuple[str, str]] = {
     "tools.web.search.grok.apiKey": ("xai", "xai:api_key"),
     "tools.web.search.kimi.apiKey": ("moonshot", "moonshot:api_key"),
     "tools.web.fetch.firecrawl.apiKey": ("firecrawl", "firecrawl:api_key"),
+    "plugins.entries.voice-call.config.twilio.authToken": ("twilio", "twilio:auth_token"),
 }
 
 
@@ -441,9 +508,32 @@ def recognize_config_path(path: Sequence[str | int]) -> Recognition | None:
     return None
 
 
+# The stand-ins documentation shows behind a real prefix ("glpat-xxxxxxxxxxxxxxxxxxxx",
+# "SG.xxxxxxxxxxxxxxxxxxxxxx.xxxx..."): after the prefix, each part is one repeated character.
+_EXAMPLE_AFTER_PREFIX = re.compile(r"^[A-Za-z]{1,8}[-_.](?:(?P<c>[^.\-_])(?P=c){7,}[.\-_]?)+$")
+
+
+# Whole example values providers print in their own documentation (they match the real shape).
+_DOCUMENTED_EXAMPLES = frozenset({
+    # SendGrid, "API Keys" (sendgrid/docs, Classroom/Send/How_Emails_Are_Sent/api_keys.md)
+    "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",
+    "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",  # Google's API key example (Maps, Firebase docs)
+})
+
+
+def is_documentation_example(value: str) -> bool:
+    """A documentation placeholder behind a real prefix ("glpat-xxxx…", "sk-or-v1-your-key-here",
+    "ghp_<token>"), or a provider's own documented example: never a secret."""
+    candidate = value.strip()
+    return (candidate in _DOCUMENTED_EXAMPLES or _EXAMPLE_AFTER_PREFIX.match(candidate) is not None
+            or any(_PLACEHOLDERS.match(candidate[end:]) for end in _segment_ends(candidate)))
+
+
 def recognize_value(value: str) -> Recognition | None:
     """Provider and kind from the value's own shape (first full match in ``PATTERNS``)."""
     candidate = value.strip()
+    if is_documentation_example(candidate):
+        return None
     for pattern in PATTERNS:
         if pattern.regex.fullmatch(candidate):
             key_id = pattern.key_id(candidate) if pattern.key_id else None
@@ -455,7 +545,7 @@ def recognize_value(value: str) -> Recognition | None:
 
 def is_identifier(recognition: Recognition) -> bool:
     """True for shapes that name a key without being secret (AWS access key ids)."""
-    return recognition.kind in {"aws:access_key_id", "aws:session_key_id"}
+    return recognition.kind in _IDENTIFIER_KINDS
 
 
 def recognize(value: str, *hints: Recognition | None) -> Recognition | None:
@@ -490,6 +580,8 @@ def find_in_text(text: str) -> Iterator[TextMatch]:
     """Distinctively-shaped secrets (and AWS key ids) anywhere in free text."""
     for match in _text_regex().finditer(text):
         value = match.group(0)
+        if is_documentation_example(value):
+            continue
         pattern = _classify_text(value)
         key_id = (
             value if pattern.identifier else (pattern.key_id(value) if pattern.key_id else None)
@@ -508,14 +600,21 @@ _PLACEHOLDERS = re.compile(
 )
 
 
+def is_placeholder(value: str) -> bool:
+    """A placeholder, bare ("changeme", "<secret>") or as documentation writes one."""
+    return bool(_PLACEHOLDERS.match(value.strip())) or is_documentation_example(value)
+
+
 def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
     """Whether a string under a secret-looking name is a real value, not a placeholder or path."""
     candidate = value.strip()
-    if len(candidate) < min_length or _PLACEHOLDERS.match(candidate):
+    if len(candidate) < min_length or is_placeholder(candidate):
         return False
     if any(ch.isspace() for ch in candidate) or "://" in candidate:
         return False
     if candidate.startswith(("/", "~/", "./", "../", "$")):
+        return False
+    if is_documentation_example(candidate):
         return False
     if len(set(candidate)) < 6:
         return False
@@ -528,6 +627,16 @@ def plausible_secret_value(value: str, *, min_length: int = 16) -> bool:
         )
     )
     return classes >= 2
+
+
+def _segment_ends(value: str) -> list[int]:
+    """Where each of the first three ``-``/``_``-ended segments of up to 6 characters ends."""
+    ends: list[int] = []
+    for match in re.finditer(r"[A-Za-z0-9]{1,6}[-_]", value):
+        if match.start() != (ends[-1] if ends else 0) or len(ends) == 3:
+            break
+        ends.append(match.end())
+    return ends
 
 
 def is_private_key_pem(value: str) -> bool:

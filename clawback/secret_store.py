@@ -85,6 +85,14 @@ def _keyring():  # type: ignore[no-untyped-def]
     # keyring scans its entry points on import: keep it off the start-up path.
     import keyring
 
+    from clawback.errors import BadInput
+    from clawback.keyring_files import check_backend
+
+    try:
+        # New secrets go here: a keyring file someone else could read or swap is refused.
+        check_backend(keyring.get_keyring())
+    except BadInput as exc:
+        raise ResponderError(str(exc)) from None
     return keyring
 
 

@@ -182,6 +182,14 @@ def _usable_backend() -> Any:
             f"no usable keyring backend ({type(backend).__module__}) to keep the timeline "
             f"signing key: {_KEYRING_ADVICE}"
         )
+    from clawback.keyring_files import check_backend
+
+    # A keyring file someone else could read or swap would hand them the signing key (and
+    # every rotated secret): not used, as if there were no keyring.
+    try:
+        check_backend(backend)
+    except BadInput as exc:
+        raise KeyringUnusable(exc.message) from None
     return keyring
 
 

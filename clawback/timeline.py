@@ -44,6 +44,7 @@ from clawback.errors import BadInput
 from clawback.merkle import root_hash
 from clawback.private_files import make_private_dir, open_private, write_private
 from clawback.signing import PublicKey, Signer
+from clawback.stored_text import storable
 
 FORMAT_VERSION = 1
 TIMELINE_FILE = "timeline.jsonl"
@@ -113,9 +114,12 @@ class Entry:
 def _json_safe(value: Any, where: str) -> Any:
     """A plain-JSON copy of ``value``; refuses floats, which have no stable canonical form here.
 
-    Durations and sizes go in as integers (ns, ms, bytes).
+    Durations and sizes go in as integers (ns, ms, bytes). Strings canonical JSON cannot hold
+    (a file name that is not UTF-8) are stored losslessly escaped (``clawback.stored_text``).
     """
-    if value is None or isinstance(value, bool | str):
+    if isinstance(value, str):
+        return storable(value)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
         if abs(value) > _MAX_SAFE_INT:
@@ -131,7 +135,7 @@ def _json_safe(value: Any, where: str) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"{where}: object keys must be strings, not {type(key).__name__}")
-            out[key] = _json_safe(item, f"{where}.{key}")
+            out[storable(key)] = _json_safe(item, f"{where}.{key}")
         return out
     if isinstance(value, list | tuple):
         return [_json_safe(item, f"{where}[{i}]") for i, item in enumerate(value)]
@@ -553,6 +557,7 @@ class Timeline:
         self._last_sync = time.monotonic()
         self._closed = False
         self._broken = False
+        self.history: tuple[Entry, ...] = ()  # the entries before this process (resume)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -666,7 +671,8 @@ class Timeline:
         # A closed incident may be reopened (manual steps confirmed, failures retried): the
         # resume entry says so and a new close ends the new segment.
         reopened = last.action == "close"
-        unfinished = unmatched_intents([item.entry for item in read])
+        history = tuple(item.entry for item in read)
+        unfinished = unmatched_intents(history)
         file = open_private(path, "ab", encoding=None)
         timeline = cls(
             incident_dir=incident_dir,
@@ -678,6 +684,8 @@ class Timeline:
             leaves=[bytes.fromhex(item.entry.hash) for item in read],
             durable=durable,
         )
+        # The signed record the resume journal is checked against (clawback.journal).
+        timeline.history = history
         timeline._append(
             step=TIMELINE_STEP,
             action="resume",
@@ -763,6 +771,9 @@ class Timeline:
             raise TypeError("step, action, detail, outcome and evidence_refs are strings")
         safe_target = _json_safe(target, "target")
         safe_extra = _json_safe(extra or {}, "extra")
+        step, action, detail = storable(step), storable(action), storable(detail)
+        outcome = None if outcome is None else storable(outcome)
+        refs = [storable(ref) for ref in refs]
         target_member = _member("target", safe_target)
         # An intent and its result match on (step, action, target); the canonical bytes make
         # equal targets equal keys whatever their dict order.

@@ -7,11 +7,15 @@ admin credentials live, so a file someone else can write is refused, as ssh refu
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 from clawback.errors import BadInput
+
+# Playbooks and configs are a few kilobytes; reading gigabytes would hold up the panic button.
+MAX_TRUSTED_BYTES = 1024 * 1024
 
 
 def _user_name(uid: int) -> str:
@@ -23,8 +27,10 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-def read_trusted_file(path: Path, *, what: str) -> bytes:
-    """Return the bytes of ``path`` after the ownership and mode checks; ``what`` names it."""
+def read_trusted_file(path: Path, *, what: str, limit: int = MAX_TRUSTED_BYTES) -> bytes:
+    """Return the bytes of ``path`` after the ownership and mode checks; ``what`` names it.
+
+    A file bigger than ``limit`` is bad input: it is refused before it is read."""
     try:
         # O_NONBLOCK: a FIFO planted at the path must not hang the panic button on open().
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -51,7 +57,70 @@ def read_trusted_file(path: Path, *, what: str) -> bytes:
                 f"does. Fix: chmod 600 {path}",
                 path=path,
             )
+        if info.st_size > limit:
+            raise BadInput(
+                f"the {what} is {info.st_size} bytes; clawback reads at most {limit} bytes of a "
+                f"{what} (it needs a few kilobytes)",
+                path=path,
+            )
         with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read()
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise BadInput(f"the {what} grew past {limit} bytes while it was read", path=path)
+        return data
     finally:
         os.close(fd)
+
+
+class NotRegular(OSError):
+    """A path that should be a plain file is a link, a FIFO, a device or a directory."""
+
+
+def open_regular(path: Path, *, follow_links: bool = False) -> int:
+    """A read-only descriptor on the regular file ``path``, opened without blocking (a FIFO
+    planted in an incident directory must not hang ``verify``) and, unless ``follow_links``,
+    without following a link: evidence and checkpoints are read where they are, never through a
+    link someone put in their place. Raises NotRegular (or the OSError of the open)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+    if not follow_links:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EOPNOTSUPP):
+            raise _not_regular(path) from None
+        raise
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise _not_regular(path)
+    return fd
+
+
+def _not_regular(path: Path) -> NotRegular:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return NotRegular(errno.EINVAL, "not a regular file", str(path))
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "(unreadable)"
+        return NotRegular(errno.ELOOP, f"a symbolic link to {target}, not a regular file",
+                          str(path))
+    kind = ("a FIFO" if stat.S_ISFIFO(info.st_mode) else "a directory"
+            if stat.S_ISDIR(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
+            else "a device or special file")
+    return NotRegular(errno.EINVAL, f"{kind}, not a regular file", str(path))
+
+
+def read_regular(path: Path, *, follow_links: bool = False, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (see ``open_regular``), at most ``limit``."""
+    fd = open_regular(path, follow_links=follow_links)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read() if limit is None else fh.read(limit)

@@ -30,6 +30,8 @@ warnings (exit 0)
                         keep one: degraded mode); only copies kept off the host prove it
   UNANCHORED            no --checkpoint: a cut-off tail, or a rewrite by someone holding the
                         signing key, can't be ruled out
+  PARTLY_ANCHORED       the --checkpoint is older than the log: the entries after it are not
+                        anchored (a later checkpoint printed during the run anchors them)
 ok
   INTACT                nothing failed and an external checkpoint anchors the log
 
@@ -65,6 +67,7 @@ from clawback.timeline import (
     public_key_of,
     signed_message,
 )
+from clawback.trusted_files import open_regular, read_regular
 from clawback.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -166,7 +169,8 @@ def _lines(path: Path, whole: Any = None) -> Iterator[tuple[int, bytes, bool]]:
     """(offset, line without its newline, whether it was cut off) for each line, streamed;
     ``whole`` (a hashlib object) is fed every byte of the file."""
     offset = 0
-    with open(path, "rb") as fh:
+    # Never through a link, never blocking: a FIFO in its place must not hang verify.
+    with os.fdopen(open_regular(path), "rb") as fh:
         for raw in fh:
             if whole is not None:
                 whole.update(raw)
@@ -599,12 +603,14 @@ class _Check:
         seen: set[str] = set()
         for name in (CHECKPOINT_HISTORY_FILE, CHECKPOINT_FILE):
             path = self.incident_dir / name
-            if not path.exists():
+            if not os.path.lexists(path):
                 continue
             try:
-                found = parse_checkpoints(path.read_text(encoding="utf-8"))
+                # Never through a link, never blocking: a FIFO here must not hang verify.
+                found = parse_checkpoints(read_regular(path).decode("utf-8"))
             except (OSError, UnicodeDecodeError, CheckpointFormatError) as exc:
-                self.fail("CHECKPOINT_MALFORMED", f"{name}: {exc}", path=str(path))
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                self.fail("CHECKPOINT_MALFORMED", f"{name}: {reason}", path=str(path))
                 continue
             fresh = [cp for cp in found if cp.text() not in seen]
             seen.update(cp.text() for cp in found)
@@ -613,7 +619,8 @@ class _Check:
 
 def _load_external_checkpoints(path: Path) -> list[Checkpoint]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # The operator's own copy: a link is fine, a FIFO must not hang verify.
+        text = read_regular(Path(path), follow_links=True).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
         raise BadInput(f"cannot read the checkpoint: {reason}", path=path) from None
@@ -646,7 +653,7 @@ def verify_incident(
     if not incident_dir.is_dir():
         raise BadInput("no such incident directory", path=incident_dir)
     timeline_path = incident_dir / TIMELINE_FILE
-    if not timeline_path.is_file():
+    if not os.path.lexists(timeline_path):
         raise BadInput(f"not an incident directory: no {TIMELINE_FILE}", path=incident_dir)
     pinned = load_public_key(pubkey) if pubkey is not None else None
     anchors = _load_external_checkpoints(checkpoint) if checkpoint is not None else None
@@ -691,12 +698,22 @@ def verify_incident(
             "(pass --checkpoint with the checkpoint printed during the run)",
         )
     elif report.intact:
+        anchored = max(anchored_sizes)
+        if anchored < len(check.leaves):
+            after = len(check.leaves) - anchored
+            check.warn(
+                "PARTLY_ANCHORED",
+                f"the checkpoint anchors the first {anchored} entries; the {after} entries "
+                f"after it ({_span(anchored, len(check.leaves) - 1)}) are not anchored: a "
+                "rewrite of those by someone holding the signing key can't be ruled out (pass "
+                "the last checkpoint printed during the run)",
+            )
         check.verdicts.append(
             Verdict(
                 "INTACT",
                 "ok",
                 f"{report.entry_count} entries: hashes, signatures and chain intact, and "
-                f"consistent with the checkpoint at size {max(anchored_sizes)}",
+                f"consistent with the checkpoint at size {anchored}",
             )
         )
     return report

@@ -112,6 +112,14 @@ GUIDES: Mapping[str, Guide] = {
         "Open Settings → API Keys, revoke the key.",
         "https://api.together.ai/settings/api-keys",
     ),
+    # DeepSeek documents no API to list or revoke keys (api-docs.deepseek.com): only the
+    # platform's API keys page can delete one.
+    "deepseek": Guide(
+        "DeepSeek",
+        "Sign in to the DeepSeek platform, open API keys, delete the key (its last characters "
+        "are in the fingerprint) and create a new one if the agent needs it.",
+        "https://platform.deepseek.com/api_keys",
+    ),
     "perplexity": Guide(
         "Perplexity", "Open Settings → API, delete the key.", "https://www.perplexity.ai/settings/api"
     ),
@@ -147,6 +155,11 @@ GUIDES: Mapping[str, Guide] = {
         "Open Preferences → Access tokens and revoke the token.",
         "https://gitlab.com/-/user_settings/personal_access_tokens",
     ),
+    "sendgrid": Guide(
+        "SendGrid",
+        "Open Settings → API Keys (and each subuser's), delete the key.",
+        "https://app.sendgrid.com/settings/api_keys",
+    ),
     "npm": Guide(
         "npm",
         "Open Access Tokens on npmjs.com and delete the token (or run `npm token revoke <id>`).",
@@ -164,6 +177,18 @@ GUIDES: Mapping[str, Guide] = {
         "https://matrix.org/docs/",
     ),
     # Providers with an API responder of their own: only used when that responder is missing.
+    "azure_openai": Guide(
+        "Azure OpenAI",
+        "Open the resource in the Azure portal → Resource Management → Keys and Endpoint and "
+        "regenerate the key the agent used (Key1 or Key2; compare the last characters).",
+        "https://portal.azure.com/#view/Microsoft_Azure_ProjectOxford/CognitiveServicesHub",
+    ),
+    "twilio": Guide(
+        "Twilio",
+        "Open Account → API keys & tokens: delete the API key (its SID is the key id), or for "
+        "the Auth Token request a secondary token and promote it, which ends the old one.",
+        "https://console.twilio.com/us1/account/keys-credentials/api-keys",
+    ),
     "openai": Guide(
         "OpenAI",
         "Open the API keys page of the project, delete the key.",
@@ -298,10 +323,10 @@ class ManualResponder(Responder):
     name: ClassVar[str] = "manual"
     providers: ClassVar[frozenset[str]] = frozenset(
         {
-            "telegram", "discord", "huggingface", "brave", "elevenlabs", "openrouter", "google",
-            "groq", "xai", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
-            "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "gitlab", "npm",
-            "tailscale", "matrix", UNKNOWN_PROVIDER,
+            "telegram", "discord", "huggingface", "brave", "elevenlabs",
+            "groq", "mistral", "together", "perplexity", "deepgram", "cerebras", "voyage",
+            "nvidia", "moonshot", "minimax", "firecrawl", "tavily", "exa", "npm",
+            "tailscale", "deepseek", UNKNOWN_PROVIDER,
         }
     )
     capabilities: ClassVar[frozenset[Capability]] = frozenset(

@@ -42,11 +42,21 @@ timeline anchors them. JSON and JSON5 files are edited through json-five's round
 only the string token changes, comments and layout stay. Binary plists go through plistlib;
 everything else (XML plists, dotenv, units, ``gateway.cmd``) is edited as text, replacing the
 exact old value only where it stands alone, never inside a longer token. Every rewritten file
-must still parse and must no longer hold the old value, or nothing is written. Files keep their
-owner and mode, except that a file a new secret is written into ends at most 0600: OpenClaw
-2026.2.26 writes its systemd unit 0644 with ``OPENCLAW_GATEWAY_TOKEN`` in clear, and the
-rewritten unit must not hand the new token to every local user. Each write is a temporary file
-renamed over the original.
+must still parse and must no longer hold the old value, or nothing is written.
+
+**The agent's files are hostile.** Every read, rewrite and delete goes through
+``responders.agent_files``: no link is followed anywhere in the agent's home, state dirs or temp
+dirs (a planted or swapped-in link is reported, never written through), a FIFO or device is
+refused without blocking, a file is rewritten only if it is still the one that was read (a
+temporary file in the same directory, ``fsync``, ``renameat``), and nothing outside the agent's
+tree is changed. A file clawback could not read whole, or a config of the install it could not
+check for the old value, makes the outcome a manual step or a failure that names it, never
+"rotated". Rewritten files keep their owner and mode, except that a file a new secret is
+written into ends at most 0600: OpenClaw 2026.2.26 writes its systemd unit 0644 with
+``OPENCLAW_GATEWAY_TOKEN`` in clear, and the rewritten unit must not hand the new token to every
+local user. The
+``openclaw`` CLI runs as the agent's user, never as root: it is the agent's code, reading the
+agent's state.
 
 **Why not ``openclaw config set``.** OpenClaw's config writer first copies the current file to
 ``openclaw.json.bak`` (``rotateConfigBackups``), so a write through it would re-create old
@@ -95,6 +105,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from responders.agent_files import AgentFiles, FileRead
 from responders.interface import (
     Action,
     AlreadyRevoked,
@@ -161,6 +172,16 @@ _JSON_NAME = re.compile(r"\.json5?(?:\.bak(?:\.\d+)?)?$")
 
 # Every file edit (rotation, clearing, lockdown) holds this: several credentials share one file.
 _FILE_LOCK = threading.RLock()
+_STATE_DIR_NAMES = (".openclaw", ".clawdbot", ".moldbot", ".moltbot")
+
+
+def agent_files_for(settings: Mapping[str, Any]) -> AgentFiles:
+    """The agent's tree as discovery sees it: ``[agent]`` user_home (default: the invoking
+    user's home, as discovery's), state_dirs and tmp_dirs."""
+    agent = dict(settings.get("agent") or {})
+    if not agent.get("user_home"):
+        agent["user_home"] = str(Path.home())
+    return AgentFiles.for_agent(agent)
 
 Segment = str | int
 KeyPath = tuple[Segment, ...]
@@ -516,7 +537,8 @@ class BackupStore:
         self._lock = threading.Lock()
 
     def keep(self, path: Path, data: bytes) -> Backup:
-        real = os.path.realpath(path)
+        # Lexical: no link is followed in the agent's files, so a name is one file.
+        real = os.path.abspath(path)
         with self._lock:
             if real in self._kept:
                 return self._kept[real]
@@ -555,17 +577,23 @@ class BackupStore:
 
 def replace_file(path: Path, data: bytes, *, holds_secret: bool = False) -> None:
     """Atomically give ``path`` new content, keeping its owner and mode; a file that
-    ``holds_secret`` loses any group and other bits (at most 0600)."""
-    info = os.stat(path)
+    ``holds_secret`` loses any group and other bits (at most 0600).
+
+    For root's own files outside the agent's tree only (supervisord's config): the agent's
+    files are rewritten through ``AgentFiles.replace``, which follows no link. Even here a link
+    or a hard-linked file in the file's place is refused."""
+    info = os.lstat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        raise ResponderError(f"{path} is not a plain file (a link, or a file with more than "
+                             "one name): edit it by hand")
     temporary = path.with_name(f".{path.name}.clawback-{os.getpid()}-{threading.get_ident()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as sink:
             sink.write(data)
             sink.flush()
             os.fsync(sink.fileno())
             if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
-                # clawback runs as root; the agent must still own (and read) its files.
                 os.fchown(sink.fileno(), info.st_uid, info.st_gid)
             mode = stat.S_IMODE(info.st_mode)
             os.fchmod(sink.fileno(), mode & 0o600 if holds_secret else mode)
@@ -576,11 +604,15 @@ def replace_file(path: Path, data: bytes, *, holds_secret: bool = False) -> None
         raise
 
 
-def _read(path: Path) -> bytes:
-    size = os.stat(path).st_size
-    if size > MAX_EDITABLE_BYTES:
-        raise ResponderError(f"{path} is {size} bytes, too large to rewrite; scrub it by hand")
-    return path.read_bytes()
+def _read(files: AgentFiles, path: Path) -> FileRead:
+    """The whole of one of the agent's files, or an error saying why not (never a part)."""
+    read = files.read(path, MAX_EDITABLE_BYTES)
+    if not read.complete:
+        raise ResponderError(
+            f"{path} is {read.size} bytes, more than the {MAX_EDITABLE_BYTES} clawback reads "
+            "and rewrites: check it for the old value and remove it by hand"
+        )
+    return read
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,7 +638,8 @@ def _files_of(cred: Credential) -> tuple[dict[Path, list[Location]], list[tuple[
         if reason is not None:
             unreachable.append((location, reason))
             continue
-        files.setdefault(Path(os.path.realpath(location.path)), []).append(location)
+        # Lexical: no link is followed, so the name found is the file edited.
+        files.setdefault(Path(os.path.abspath(location.path)), []).append(location)
     return files, unreachable
 
 
@@ -720,11 +753,11 @@ def _whatsapp_state_dir(account_dir: Path) -> Path | None:
     return None
 
 
-def _whatsapp_number(account_dir: Path) -> str | None:
+def _whatsapp_number(files: AgentFiles, account_dir: Path) -> str | None:
     """The phone number the session belongs to (``me.id``), to say which phone to pick up."""
     try:
-        me = json.loads((account_dir / "creds.json").read_text()).get("me") or {}
-    except (OSError, ValueError, AttributeError):
+        me = json.loads(files.read(account_dir / "creds.json", 1 << 20).data).get("me") or {}
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     match = re.match(r"^(\d{6,15})[:@]", str(me.get("id", "")))
     return f"+{match.group(1)}" if match else None
@@ -801,14 +834,26 @@ def _walk(data: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
             yield from _walk(value, (*path, index))
 
 
-def lockdown_edits(state_dir: Path, params: LockdownParams) -> list[ConfigEdit]:
-    """Every change the official containment steps ask for in one state dir (reads only)."""
+def lockdown_edits(
+    state_dir: Path, params: LockdownParams, files: AgentFiles
+) -> tuple[list[ConfigEdit], list[str]]:
+    """Every change the official containment steps ask for in one state dir (reads only), and
+    the problems that keep clawback from knowing them all: a config it could not read whole
+    or parse is not a safe config."""
     from clawback.inventory import load_config
 
     edits: list[ConfigEdit] = []
-    config = _config_file(state_dir)
+    problems: list[str] = []
+    kind = files.kind(state_dir)
+    if kind != "directory":
+        problems.append(_not_usable(files, state_dir, kind, "state dir"))
+        return edits, problems
+    config, config_problem = _config_file(files, state_dir)
+    if config_problem:
+        problems.append(config_problem)
     if config is not None:
-        loaded = load_config(config)
+        loaded = load_config(config, files=files)
+        problems += list(loaded.problems)
         for part in loaded.parts:
             for inner, value in _walk(part.data):
                 full = (*part.mount, *inner)
@@ -820,20 +865,41 @@ def lockdown_edits(state_dir: Path, params: LockdownParams) -> list[ConfigEdit]:
         if params.devices_need_approval and config.name == "openclaw.json":
             edits += _approval_edits(config, loaded)
     if params.freeze_channels:
+        credentials = state_dir / "credentials"
         try:
-            stores = sorted((state_dir / "credentials").glob("*-allowFrom.json"))
-        except OSError:
+            stores = [Path(e.path) for e in files.scandir(credentials)
+                      if e.name.endswith("-allowFrom.json")]
+        except FileNotFoundError:
+            stores = []
+        except OSError as exc:
+            problems.append(f"{credentials}: {_describe(exc)}")
             stores = []
         for store in stores:
             try:
-                data = _decode_json5(_text(_read(store)))
-            except (OSError, Unparseable, ResponderError):
+                data = _decode_json5(_text(_read(files, store).data))
+            except FileNotFoundError:
+                continue
+            except (OSError, Unparseable, ResponderError, RecursionError) as exc:
+                why = _describe(exc) if isinstance(exc, OSError) else str(exc) or "unreadable"
+                problems.append(f"{store}: {why}")
                 continue
             for key in _ALLOW_LISTS:
                 values = data.get(key) if isinstance(data, dict) else None
                 if isinstance(values, list) and ALLOW_ALL in values:
                     edits.append(ConfigEdit(store, (key,), None))
-    return edits
+    return edits, problems
+
+
+def _not_usable(files: AgentFiles, path: Path, kind: str | None, what: str) -> str:
+    if kind is None:
+        return f"{what} {path} does not exist"
+    if kind == "symbolic link":
+        try:
+            target = files.readlink(path)
+        except OSError:
+            target = "(unreadable)"
+        return f"{what} {path} is a symbolic link to {target}: not followed"
+    return f"{what} {path} is a {kind}, not what clawback can check"
 
 
 def _approval_edits(config: Path, loaded: Any) -> list[ConfigEdit]:
@@ -905,18 +971,22 @@ class LockdownAction(Action):
         return [str(p) for p in _state_dirs(self.context.settings)]
 
     def plan(self, target: str) -> Planned:
-        edits = lockdown_edits(Path(target), self.params)
+        edits, problems = lockdown_edits(Path(target), self.params,
+                                         agent_files_for(self.context.settings))
+        detail = f"{len(edits)} edit(s) in {target}" if edits else (
+            f"nothing to change in {target}" if not problems else f"no edit known in {target}")
         return Planned(
             action=self.name,
-            detail=f"{len(edits)} edit(s) in {target}" if edits else f"nothing to change in "
-            f"{target}",
-            commands=tuple(e.describe() for e in edits),
+            detail=detail,
+            commands=tuple(e.describe() for e in edits)
+            + tuple(f"cannot check: {problem}" for problem in problems),
         )
 
     def execute(self, target: str) -> Outcome:
         state_dir = Path(target)
-        edits = lockdown_edits(state_dir, self.params)
-        if not edits:
+        files = agent_files_for(self.context.settings)
+        edits, problems = lockdown_edits(state_dir, self.params, files)
+        if not edits and not problems:
             return Skipped(
                 reason=f"{target} is locked down already: loopback bind, no Tailscale "
                 'serve/funnel, no open DM/group policy, no "*" allow-all entries'
@@ -928,12 +998,11 @@ class LockdownAction(Action):
         kept: list[dict[str, Any]] = []
         with _FILE_LOCK:
             for path, file_edits in by_file.items():
-                real = Path(os.path.realpath(path))
                 try:
-                    data = _read(real)
-                    result = apply_edits(real, data, file_edits)
-                    kept.append(backups.keep(real, data).fact())
-                    replace_file(real, result)
+                    read = _read(files, path)
+                    result = apply_edits(path, read.data, file_edits)
+                    kept.append(backups.keep(path, read.data).fact())
+                    files.replace(path, result, expect=read.stat, secret=True)
                 except Unparseable as exc:
                     return Failed(error=f"{path}: the edited file would not parse ({exc}); "
                                   "left unchanged", facts={"backups": kept})
@@ -941,8 +1010,8 @@ class LockdownAction(Action):
                     return Failed(error=str(exc), facts={"backups": kept})
                 except OSError as exc:
                     return Failed(error=f"{path}: {_describe(exc)}", facts={"backups": kept})
-        left = lockdown_edits(state_dir, self.params)
-        facts = {"edits": [e.describe() for e in edits], "backups": kept}
+        left, problems_after = lockdown_edits(state_dir, self.params, files)
+        facts: dict[str, Any] = {"edits": [e.describe() for e in edits], "backups": kept}
         if left:
             return Failed(
                 error="still to change after the edit: " + "; ".join(e.describe() for e in left),
@@ -953,6 +1022,15 @@ class LockdownAction(Action):
             "`openclaw devices approve <requestId>`), the gateway's own tool client first"
             if any(e.add for e in edits) else ""
         )
+        if problems_after:
+            facts["not_checked"] = problems_after
+            return Failed(
+                error=f"{len(edits)} edit(s) made, but clawback could not check everything in "
+                f"{target}, so it is not known to be locked down: " + "; ".join(problems_after)
+                + ". Check those files by hand (gateway.bind loopback, no open policies, no "
+                '"*" in allow lists)',
+                facts=facts,
+            )
         return Done(
             detail=f"{len(edits)} edit(s) in {len(by_file)} file(s); the gateway applies them "
             f"when it starts again{approval}",
@@ -1010,19 +1088,23 @@ class _Work:
 
 
 def _edit_files(
-    work: _Work, transform: Callable[[Path, bytes, Sequence[str]], bytes], backups: BackupStore
+    work: _Work,
+    transform: Callable[[Path, bytes, Sequence[str]], bytes],
+    backups: BackupStore,
+    files: AgentFiles,
 ) -> None:
     for item in work.files:
         if item.error is not None:
             continue
         try:
-            data = _read(item.path)
-            result = transform(item.path, data, [loc.key for loc in item.locations])
-            item.backup = backups.keep(item.path, data)
+            read = _read(files, item.path)
+            result = transform(item.path, read.data, [loc.key for loc in item.locations])
+            item.backup = backups.keep(item.path, read.data)
             # A log line gets a marker, not a secret; anywhere else a secret is written.
             holds_secret = not all(is_free_text(loc) for loc in item.locations)
-            replace_file(item.path, result, holds_secret=holds_secret)
-            if _read(item.path) != result:
+            # Only over the very file that was read: a swap since is refused, not overwritten.
+            files.replace(item.path, result, expect=read.stat, secret=holds_secret)
+            if _read(files, item.path).data != result:
                 item.error = "the file changed under clawback while it was rewritten"
                 continue
             item.done = True
@@ -1079,6 +1161,7 @@ def write_replacement(
     *,
     old: SecretValue | None = None,
     companions: Sequence[tuple[str, str]] = (),
+    files: AgentFiles | None = None,
 ) -> Replacement:
     """Write ``new`` in place of ``old`` (default: the credential's own value) in every file
     of ``cred.locations`` the agent reads, with a backup of each file before its first change.
@@ -1089,10 +1172,12 @@ def write_replacement(
     or nothing: if one file cannot be written, the files changed by this call get ``old`` back
     and ResponderError says what failed. Raises ResponderError too when the agent also reads
     the key from a place clawback cannot edit (a SQLite store): the old key must then stay.
+    ``files`` is the agent's tree (default: the invoking user's home and ``/tmp``).
     """
+    files = files if files is not None else agent_files_for({})
     old = old if old is not None else cred.secret
-    places = tuple(loc for loc in cred.locations if not is_free_text(loc))
-    files, _ = _files_of(dataclasses.replace(cred, locations=places))
+    editable = tuple(loc for loc in cred.locations if not is_free_text(loc))
+    places, _ = _files_of(dataclasses.replace(cred, locations=editable))
     blocking = switch_blockers(cred)
     if blocking:
         raise ResponderError(
@@ -1113,9 +1198,9 @@ def write_replacement(
 
     with _FILE_LOCK:
         work, already = _Work(), []
-        for path, locations in sorted(files.items()):
+        for path, locations in sorted(places.items()):
             try:
-                data = _read(path)
+                data = _read(files, path).data
             except FileNotFoundError:
                 continue  # gone since discovery: the agent cannot read the old key there either
             except OSError as exc:
@@ -1129,10 +1214,10 @@ def write_replacement(
                     f"{path} holds neither the old value {cred.fingerprint} nor its "
                     f"replacement {new.fingerprint}: it changed since discovery"
                 )
-        _edit_files(work, lambda p, d, k: swap(p, d, k, True), backups)
+        _edit_files(work, lambda p, d, k: swap(p, d, k, True), backups, files)
         if work.failed:
             undo = _Work(files=[_FileWork(f.path, f.locations) for f in work.changed])
-            _edit_files(undo, lambda p, d, k: swap(p, d, k, False), backups)
+            _edit_files(undo, lambda p, d, k: swap(p, d, k, False), backups, files)
             raise ResponderError(
                 "the replacement could not be written to "
                 + "; ".join(f"{f.path} ({f.error})" for f in work.failed)
@@ -1152,6 +1237,7 @@ def write_replacement(
 class _Session:
     number: str | None
     unlinked: bool = False
+    left_alone: list[Path] = field(default_factory=list)
 
 
 class OpenClawResponder(Responder):
@@ -1178,6 +1264,15 @@ class OpenClawResponder(Responder):
         # A retried rotation reuses its stored value, so no location ends up with another one.
         self._new_values: dict[str, tuple[SecretValue, str]] = {}
         self._finished: dict[str, Outcome] = {}
+        self._files: AgentFiles | None = None
+
+    @property
+    def files(self) -> AgentFiles:
+        """The agent's tree, the only way this responder reads or changes its files."""
+        with self._lock:
+            if self._files is None:
+                self._files = agent_files_for(self.context.settings)
+            return self._files
 
     @property
     def settings(self) -> OpenClawSettings:
@@ -1232,7 +1327,12 @@ class OpenClawResponder(Responder):
                     commands_list.append(" ".join(
                         whatsapp_logout_argv(binary, state_dir, account_dir.name)
                     ))
-                commands_list += [f"back up and delete {p}" for p in _session_files(account_dir)]
+                try:
+                    session_files, _ = _session_files(self.files, account_dir)
+                except OSError as exc:
+                    commands_list.append(f"cannot list {account_dir}: {_describe(exc)}")
+                    continue
+                commands_list += [f"back up and delete {p}" for p in session_files]
             commands_list += [
                 f"leave {loc} alone (outside a WhatsApp auth dir): the operator deletes it"
                 for loc in self._stray_copies(cred)
@@ -1302,35 +1402,74 @@ class OpenClawResponder(Responder):
             kind=_short_kind(cred.kind), old=_fingerprint_hex(cred)
         )
 
-    def _present(self, cred: Credential) -> tuple[_Work, str]:
-        """The files that still hold the credential's value, and that value."""
+    def _present(self, cred: Credential, *, whole_install: bool = False) -> tuple[_Work, str]:
+        """The files that still hold the credential's value, and that value.
+
+        With ``whole_install`` the configs (``.bak*`` copies included) and ``.env`` of every
+        state dir involved are checked too: discovery may have found the value elsewhere and
+        missed it there (a config too big to read, a link), and a rotation is complete only
+        when it is known to be gone from all of them.
+        """
         if cred.secret is None:
             raise ResponderError(
                 f"the value of {cred.fingerprint} is unknown, so clawback cannot find it in files"
             )
         old = cred.secret.reveal()
         files, unreachable = _files_of(cred)
+        found = set(files)
+        if whole_install:
+            for path in self._install_files(cred):
+                files.setdefault(path, [Location(str(path))])
         work = _Work(unreachable=unreachable)
         for path, locations in sorted(files.items()):
             try:
-                data = _read(path)
+                data = _read(self.files, path).data
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                work.files.append(_FileWork(path, locations, error=_describe(exc)))
-                continue
+                problem = _describe(exc)
             except ResponderError as exc:
-                work.files.append(_FileWork(path, locations, error=str(exc)))
+                problem = str(exc)
+            else:
+                if file_holds(path, data, old):
+                    work.files.append(_FileWork(path, locations))
                 continue
-            if file_holds(path, data, old):
-                work.files.append(_FileWork(path, locations))
+            if path in found:
+                work.files.append(_FileWork(path, locations, error=problem))
+            else:
+                work.unreachable.append(
+                    (Location(str(path)), f"could not be checked for the old value: {problem}")
+                )
         return work, old
 
+    def _install_files(self, cred: Credential) -> list[Path]:
+        """The configs, their ``.bak*`` copies and ``.env`` of each state dir involved."""
+        state_dirs = {Path(os.path.abspath(p)) for p in _state_dirs(self.context.settings)}
+        for location in cred.locations:
+            for parent in Path(os.path.abspath(location.path)).parents:
+                if parent.name in _STATE_DIR_NAMES or parent.name.startswith(".openclaw-"):
+                    state_dirs.add(parent)
+                    break
+        found: list[Path] = []
+        for state_dir in sorted(state_dirs):
+            try:
+                entries = self.files.scandir(state_dir)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                found.append(state_dir / _CONFIG_NAMES[0])  # its refusal is the report
+                continue
+            for entry in entries:
+                base = entry.name.split(".bak", 1)[0]
+                if base in _CONFIG_NAMES or entry.name == ".env":
+                    found.append(Path(entry.path))
+        return found
+
     def _edit(self, work: _Work, transform: Callable[[Path, bytes, Sequence[str]], bytes]) -> None:
-        _edit_files(work, transform, self._backups)
+        _edit_files(work, transform, self._backups, self.files)
 
     def _rotate_secret(self, cred: Credential, store: SecretStore) -> Outcome:
-        work, old = self._present(cred)
+        work, old = self._present(cred, whole_install=True)
         if not work.files and not work.unreachable:
             finished = self._finished_by_interrupted_run(cred, store)
             if finished is not None:
@@ -1460,7 +1599,8 @@ class OpenClawResponder(Responder):
                 return Failed(error=f"{account_dir}: {_describe(exc)}", facts=facts)
             if session is not None:
                 sessions.append(session)
-        strays = [loc for loc in self._stray_copies(cred) if Path(loc.path).exists()]
+        strays = [loc for loc in self._stray_copies(cred) if self.files.exists(loc.path)]
+        strays += [Location(str(path)) for s in sessions for path in s.left_alone]
         if not sessions and not strays:
             return AlreadyRevoked(detail="the WhatsApp session files are gone already")
         account = cred.account or "default"
@@ -1493,27 +1633,31 @@ class OpenClawResponder(Responder):
         """Back up, log out (CLI) and delete one account's session; None if it had none."""
         from responders.host.commands import binary_sha256, run_command
 
-        files = _session_files(account_dir)
-        if not files:
+        files, others = _session_files(self.files, account_dir)
+        if not files and not others:
             return None
-        session = _Session(number=_whatsapp_number(account_dir))
+        session = _Session(number=_whatsapp_number(self.files, account_dir),
+                           left_alone=others)
         # The CLI deletes the session itself: keep the files first.
         for path in files:
-            facts["backups"].append(self._backups.keep(path, _read(path)).fact())
+            facts["backups"].append(self._backups.keep(path, _read(self.files, path).data).fact())
         state_dir = _whatsapp_state_dir(account_dir)
         if binary and state_dir is not None:
             argv = whatsapp_logout_argv(binary, state_dir, account_dir.name)
-            result = run_command(argv, timeout=self.settings.cli_timeout_seconds)
+            # The CLI is the agent's code reading the agent's state: it runs as the agent.
+            result = run_command(argv, timeout=self.settings.cli_timeout_seconds,
+                                 **_as_agent(self.files, state_dir))
             facts.setdefault("cli", []).append(
                 {**result.record(), "openclaw_sha256": binary_sha256(binary)}
             )
             session.unlinked = result.ok
         for path in files:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                self.files.unlink(path)
             facts["deleted"].append(str(path))
-        with contextlib.suppress(OSError):
-            account_dir.rmdir()
+        if not others:
+            with contextlib.suppress(OSError):
+                self.files.rmdir(account_dir)
         return session
 
     # -- manual steps -------------------------------------------------------------------------
@@ -1561,11 +1705,11 @@ class OpenClawResponder(Responder):
         """Prove clawback can rewrite each state dir's config (read-only checks)."""
         checks: list[PreflightCheck] = []
         for state_dir in _state_dirs(self.context.settings):
-            config = _config_file(state_dir)
+            config, problem = _config_file(self.files, state_dir)
             if config is None:
                 checks.append(PreflightCheck(
                     provider="openclaw", capability="rotate", ok=False,
-                    detail=f"no OpenClaw config in {state_dir}",
+                    detail=problem or f"no OpenClaw config in {state_dir}",
                 ))
                 continue
             writable = os.access(config, os.W_OK) and os.access(state_dir, os.W_OK)
@@ -1588,13 +1732,31 @@ def _interrupted_value(store: SecretStore, name: str) -> SecretValue | None:
     return earlier.pending
 
 
-def _session_files(account_dir: Path) -> list[Path]:
-    """The Baileys auth files of one account (creds.json*, pre-keys, sessions, ...)."""
+def _session_files(files: AgentFiles, account_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The Baileys auth files of one account (creds.json*, pre-keys, sessions, ...), and what
+    else is there (links, FIFOs, directories: left alone, reported). Raises OSError when the
+    directory cannot be listed (a link in its place is refused, never followed)."""
     try:
-        entries = sorted(account_dir.iterdir())
-    except OSError:
-        return []
-    return [p for p in entries if p.is_file() and not p.is_symlink()]
+        entries = files.scandir(account_dir)
+    except FileNotFoundError:
+        return [], []
+    regular = [Path(e.path) for e in entries if e.is_file]
+    others = [Path(e.path) for e in entries if not e.is_file]
+    return regular, others
+
+
+def _as_agent(files: AgentFiles, state_dir: Path) -> dict[str, Any]:
+    """``run_command`` options that run a command as the agent's user, in its home."""
+    if files.uid is None or files.uid == os.geteuid():
+        return {}
+    import pwd
+
+    try:
+        entry = pwd.getpwuid(files.uid)
+        home, gid = entry.pw_dir, entry.pw_gid
+    except KeyError:
+        home, gid = str(state_dir.parent), files.uid
+    return {"user": files.uid, "group": gid, "home": home}
 
 
 def _places(locations: Sequence[Location]) -> str:
@@ -1623,9 +1785,14 @@ def _state_dirs(settings: Mapping[str, Any]) -> list[Path]:
     return find_state_dirs(Path(agent.get("user_home") or Path.home()))
 
 
-def _config_file(state_dir: Path) -> Path | None:
+def _config_file(files: AgentFiles, state_dir: Path) -> tuple[Path | None, str | None]:
+    """The state dir's config, or why there is none clawback can use."""
     for name in _CONFIG_NAMES:
-        if (state_dir / name).is_file():
-            return state_dir / name
-    return None
+        path = state_dir / name
+        kind = files.kind(path)
+        if kind == "regular file":
+            return path, None
+        if kind is not None:
+            return None, _not_usable(files, path, kind, "config")
+    return None, None
 

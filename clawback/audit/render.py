@@ -8,6 +8,7 @@ from typing import Any
 
 from clawback import __version__
 from clawback.audit.model import AuditReport, CheckSpec, Finding, Severity
+from clawback.shown import printable
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/clawback/clawback"
@@ -58,7 +59,8 @@ def render_text(report: AuditReport) -> str:
         lines.append(f"problem: {problem}")
     for note in report.notes:
         lines.append(f"note: {note}")
-    return "\n".join(lines).rstrip() + "\n"
+    # Evidence, paths and openclaw's answers are the agent's text: one escaped line each.
+    return "\n".join(printable(line) for line in lines).rstrip() + "\n"
 
 
 def render_json(report: AuditReport) -> dict[str, Any]:

@@ -24,6 +24,7 @@ PACKED_MODULES: tuple[str, ...] = (
     "clawback/fleet_agent/agent.py",
     "clawback/fleet_agent/formats.py",
     "responders/__init__.py",
+    "responders/agent_files.py",
     "responders/interface.py",
 )
 

@@ -786,6 +786,7 @@ class EvidenceArchive:
         self.skipped: list[list[str]] = []
         self.stored_bytes = 0
         self._seen_inodes: dict[tuple[int, int], str] = {}
+        self.tree: Any = None  # responders.agent_files.AgentFiles of the agent's roots
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
         self._raw = os.fdopen(fd, "wb")
         self._sink = _HashingSink(self._raw)
@@ -839,13 +840,21 @@ class EvidenceArchive:
     def add_file(self, path: str, *, tail_bytes: int | None = None) -> dict[str, Any] | None:
         path = os.path.abspath(path)
         note = ""
-        with contextlib.suppress(OSError):
-            if os.path.islink(path):
-                note = f"via symbolic link to {os.readlink(path)}"
         try:
-            fd = _open_for_evidence(path)
+            if self.tree is not None and self.tree.inside(path):
+                # The agent's files: never through a link (recorded with its target instead).
+                fd, _ = self.tree.open_regular(path)
+            else:
+                with contextlib.suppress(OSError):
+                    if os.path.islink(path):
+                        note = f"via symbolic link to {os.readlink(path)}"
+                fd = _open_for_evidence(path)
         except OSError as err:
-            self.skipped.append([path, _reason(err)])
+            reason = err.strerror if err.errno == errno.ELOOP else _reason(err)
+            kind = self.tree.kind(path) if self.tree is not None else None
+            if err.errno != errno.ELOOP and kind not in (None, "regular file"):
+                reason = f"not a regular file ({kind})"
+            self.skipped.append([path, reason or _reason(err)])
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             st = os.fstat(fd)
@@ -1112,6 +1121,13 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
         path, member_prefix=params["member_prefix"], id_prefix=params["id_prefix"],
         max_file_bytes=params.get("max_file_bytes"), max_total_bytes=params.get("max_total_bytes"),
     )
+    from responders.agent_files import AgentFiles
+
+    archive.tree = AgentFiles([
+        *([os.path.expanduser(str(layout["user_home"]))] if layout.get("user_home") else []),
+        *(os.path.expanduser(str(d)) for d in layout.get("state_dirs") or ()),
+        *(str(d) for d in layout.get("tmp_dirs") or ("/tmp",)),
+    ])
     try:
         generators: dict[str, Callable[[], bytes]] = {
             "processes": process_tree,
@@ -1176,13 +1192,24 @@ def scan_titles(uid: int | None) -> list[tuple[Proc, str]]:
     return found
 
 
-def _read_lock(path: str) -> tuple[int | None, float | None]:
+def _read_lock(path: str) -> tuple[int | None, float | None, int | None]:
+    """(pid, created, owner uid) of a pid file or OpenClaw lock. The agent writes these: read
+    without following a link in its place, without blocking (a FIFO is no lock), 64 KiB at
+    most."""
+    from responders.agent_files import AgentFiles
+
     try:
-        with open(path, errors="replace") as fh:
-            text = fh.read().strip()
-        mtime = os.stat(path).st_mtime
+        with AgentFiles([os.path.dirname(os.path.abspath(path))]) as files:
+            read = files.read(path, 64 * 1024)
     except OSError:
-        return None, None
+        return None, None, None
+    text = read.data.decode(errors="replace").strip()
+    mtime, owner = read.stat.st_mtime, read.stat.st_uid
+    pid, created = _parse_lock(text, mtime)
+    return pid, created, owner
+
+
+def _parse_lock(text: str, mtime: float) -> tuple[int | None, float | None]:
     if text.startswith("{"):
         try:
             data = json.loads(text)
@@ -1201,12 +1228,17 @@ def _read_lock(path: str) -> tuple[int | None, float | None]:
 
 
 def process_of_pid_file(path: str) -> Proc | None:
-    pid, created = _read_lock(path)
-    if pid is None or pid <= 0:
+    """The live process a pid file names; never PID 1 or this agent, and, unless root owns
+    the file, only a process of the file's owner: whoever owns a pid file could write any pid
+    in it (the agent's lock naming sshd must not get sshd killed)."""
+    pid, created, owner = _read_lock(path)
+    if pid is None or pid <= 1 or pid in own_lineage():
         return None
     try:
         proc = Proc(pid)
     except (OSError, ValueError, IndexError):
+        return None
+    if owner not in (None, 0) and proc.uid() != owner:
         return None
     if created is not None and proc.create_time > created + PIDFILE_CLOCK_SLACK_S:
         return None

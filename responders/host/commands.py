@@ -135,13 +135,27 @@ def run_command(
     stdin: str | None = None,
     cwd: Path | None = None,
     search_path: Sequence[str] | None = None,
+    user: int | None = None,
+    group: int | None = None,
+    home: str | None = None,
 ) -> CommandResult:
-    """Run ``argv`` (no shell). Raises MissingBinary; a timeout is a result, not an exception."""
+    """Run ``argv`` (no shell). Raises MissingBinary; a timeout is a result, not an exception.
+
+    ``user``/``group`` run it as another user with no supplementary groups (the agent's own
+    code runs as the agent, never as root), ``home`` is its ``HOME``.
+    """
     if not argv:
         raise ValueError("empty command")
     binary = resolve_binary(argv[0], search_path)
     sha = binary_sha256(binary)
     resolved = (binary, *argv[1:])
+    env = command_env()
+    if home is not None:
+        env["HOME"] = home
+    identity: dict[str, Any] = {}
+    if user is not None:
+        identity = {"user": user, "group": group if group is not None else user,
+                    "extra_groups": []}
     started = time.monotonic()
     try:
         proc = subprocess.run(
@@ -152,8 +166,9 @@ def run_command(
             errors="replace",
             timeout=timeout,
             cwd=cwd,
-            env=command_env(),
+            env=env,
             check=False,
+            **identity,
         )
     except subprocess.TimeoutExpired as exc:
         return CommandResult(

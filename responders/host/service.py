@@ -71,6 +71,7 @@ from typing import Any, ClassVar
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
+from responders.agent_files import AgentFiles
 from responders.host.commands import CommandResult, MissingBinary, run_command
 from responders.interface import (
     Action,
@@ -458,6 +459,7 @@ class LockFile:
     pid: int | None
     created_at: float | None
     config_path: str = ""
+    owner: int | None = None  # uid owning the file: who could have written the pid
 
 
 def lock_dirs(tmp_dirs: Sequence[str], uid: int | None) -> list[str]:
@@ -477,25 +479,35 @@ def read_lock_files(tmp_dirs: Sequence[str], uid: int | None) -> list[LockFile]:
     return locks
 
 
+# A pid file or lock is a few dozen bytes; the agent may plant gigabytes (or a FIFO) there.
+MAX_PID_FILE_BYTES = 64 * 1024
+
+
 def read_pid_file(path: str) -> LockFile:
-    """A plain pid file or OpenClaw's JSON lock ``{pid, createdAt, configPath}``."""
+    """A plain pid file or OpenClaw's JSON lock ``{pid, createdAt, configPath}``.
+
+    The agent writes these: the file is read without following a link in its place, without
+    blocking (a FIFO is no pid file) and only its first 64 KiB.
+    """
     try:
-        text = Path(path).read_text(errors="replace").strip()
-        mtime = os.stat(path).st_mtime
+        with AgentFiles([os.path.dirname(os.path.abspath(path))]) as files:
+            read = files.read(path, MAX_PID_FILE_BYTES)
     except OSError:
         return LockFile(path, None, None)
+    text = read.data.decode(errors="replace").strip()
+    mtime, owner = read.stat.st_mtime, read.stat.st_uid
     if text.startswith("{"):
         try:
             data = json.loads(text)
             pid = int(data["pid"])
-        except (ValueError, KeyError, TypeError):
-            return LockFile(path, None, None)
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return LockFile(path, None, None, owner=owner)
         created = _parse_iso(data.get("createdAt")) or mtime
-        return LockFile(path, pid, created, str(data.get("configPath", "")))
+        return LockFile(path, pid, created, str(data.get("configPath", "")), owner=owner)
     try:
-        return LockFile(path, int(text.split()[0]), mtime)
+        return LockFile(path, int(text.split()[0]), mtime, owner=owner)
     except (ValueError, IndexError):
-        return LockFile(path, None, None)
+        return LockFile(path, None, None, owner=owner)
 
 
 def _parse_iso(value: Any) -> float | None:
@@ -508,12 +520,20 @@ def _parse_iso(value: Any) -> float | None:
 
 
 def process_of_pid_file(lock: LockFile) -> psutil.Process | None:
-    """The live process a pid file names, or None if it is gone or the pid was recycled."""
-    if lock.pid is None or lock.pid <= 0:
+    """The live process a pid file names, or None if it is gone, the pid was recycled, or it
+    is not a process the file's writer could own.
+
+    Whoever owns a pid file could write any pid in it: the agent's lock naming root's sshd (or
+    PID 1) must not get it killed. A file owned by root is trusted; any other names only
+    processes of its owner.
+    """
+    if lock.pid is None or lock.pid <= 1 or lock.pid in _own_lineage():
         return None
     try:
         proc = psutil.Process(lock.pid)
         started = proc.create_time()
+        if lock.owner not in (None, 0) and proc.uids().real != lock.owner:
+            return None
     except psutil.Error:
         return None
     if lock.created_at is not None and started > lock.created_at + _PIDFILE_CLOCK_SLACK_S:
@@ -1641,16 +1661,35 @@ class StopServiceAction(Action):
     def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
         """``autostart=false`` into one file's section; (changed, backup fact)."""
         from responders.host import supervisord_config as sc
-        from responders.openclaw import BackupStore, replace_file
+        from responders.openclaw import (
+            MAX_EDITABLE_BYTES,
+            BackupStore,
+            agent_files_for,
+            replace_file,
+        )
 
         path = Path(part.file)
-        data = path.read_bytes()
+        # A supervisord run by the agent keeps its config in the agent's tree: read and written
+        # there without following links; root's own config is root's.
+        files = agent_files_for(self.context.settings)
+        inside = files.inside(path)
+        if inside:
+            read = files.read(path, MAX_EDITABLE_BYTES)
+            if not read.complete:
+                raise ResponderError(f"{path} is {read.size} bytes: too big to edit")
+            data = read.data
+        else:
+            data = path.read_bytes()
         text = data.decode("utf-8", errors="surrogateescape")
         result = sc.with_autostart_off(text, part.section, note)
         if result == text:
             return False, None
         backup = BackupStore(self.context.incident_dir).keep(path, data)
-        replace_file(path, result.encode("utf-8", errors="surrogateescape"))
+        new = result.encode("utf-8", errors="surrogateescape")
+        if inside:
+            files.replace(path, new, expect=read.stat, secret=False)
+        else:
+            replace_file(path, new)
         return True, backup.fact()
 
     def _supervisor_config_path(self, spec: ServiceSpec) -> str | None:

@@ -14,12 +14,21 @@ what the agent was told and who it is: each workspace's top-level files (``AGENT
 evidence), its ``memory/`` and ``.openclaw/`` trees, and ``identity/`` (this host's device key
 and tokens), and the gateway's stdout/stderr as supervisord keeps them (found from its config
 files, so after the stop too).
+
+The agent's home, state dirs and temp dirs are hostile (``responders.agent_files``): nothing
+there is reached through a link (a link is recorded with its target as a skipped source, never
+followed, so a link to ``/etc/shadow`` or ``/dev/zero`` collects nothing), nothing there can
+block the snapshot (FIFOs, devices and sockets are skipped), and names that are not UTF-8 are
+kept exactly. A sparse file stores only its first (or, for a log tail, last)
+``SPARSE_KEPT_BYTES``, and the volatile pass has a total budget, so an agent that planted
+multi-GB sparse logs cannot delay the stop that waits for it; both are recorded in the items.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fnmatch
 import glob
 import hashlib
 import io
@@ -43,6 +52,7 @@ from typing import IO, TYPE_CHECKING, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clawback.private_files import FILE_MODE, make_private_dir
+from responders.agent_files import AgentFiles, DirEntry, UnsafeFile, kind_of
 from responders.interface import (
     Action,
     Collected,
@@ -69,6 +79,13 @@ COMPRESS_THREADS: int | None = None
 SMALL_FILE_BYTES = 64 * 1024
 # A command's output spools to disk; without a per-file cap this bounds it.
 DEFAULT_COMMAND_OUTPUT_BYTES = 512 * MiB
+# The volatile pass runs before the stop: without a configured cap, this bounds what it copies
+# (lock files first, then log tails), so planted gigabytes cannot delay the stop.
+VOLATILE_TOTAL_BYTES = 128 * MiB
+# A file with fewer bytes on disk than half its size, and bigger than this, is sparse: mostly
+# holes an agent made to waste time. Only SPARSE_KEPT_BYTES of it are stored.
+SPARSE_MIN_BYTES = 64 * MiB
+SPARSE_KEPT_BYTES = 16 * MiB
 
 CONFIG_NAMES = ("openclaw", "clawdbot", "moldbot", "moltbot")
 SERVICE_NAMES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
@@ -140,13 +157,18 @@ class CommandSource:
 
 @dataclass
 class CollectionPlan:
-    """Everything a snapshot would read, in the order it reads it (RFC 3227 volatility)."""
+    """Everything a snapshot would read, in the order it reads it (RFC 3227 volatility).
+
+    ``tree`` is the agent's tree: paths inside it are listed and matched without following
+    any link (each link met is recorded in ``missing`` with its target).
+    """
 
     generated: list[str] = field(default_factory=list)  # "processes", "sockets"
     commands: list[CommandSource] = field(default_factory=list)
     files: list[FileSource] = field(default_factory=list)
     listings: list[str] = field(default_factory=list)
     missing: list[tuple[str, str]] = field(default_factory=list)
+    tree: AgentFiles | None = None
     _seen: set[str] = field(default_factory=set, repr=False)
 
     def add_file(self, path: str, *, tail: bool = False) -> None:
@@ -155,7 +177,11 @@ class CollectionPlan:
             self._seen.add(path)
             self.files.append(FileSource(path, tail))
 
+    def _agent(self, path: str) -> AgentFiles | None:
+        return self.tree if self.tree is not None and self.tree.inside(path) else None
+
     def add_glob(self, pattern: str) -> None:
+        """System paths (outside the agent's tree): the shell's glob."""
         matches = sorted(glob.glob(pattern, include_hidden=True))
         files = [m for m in matches if not os.path.isdir(m)]
         if not files:
@@ -163,25 +189,113 @@ class CollectionPlan:
         for match in files:
             self.add_file(match)
 
+    def add_agent_glob(self, base: str, *names: str, tail: bool = False) -> list[str]:
+        """``base/names...`` where each name may hold wildcards, matched in the agent's tree
+        entry by entry: a wildcard enters only real directories. Adds the files matched and
+        returns them; reports nothing matched, and every link met."""
+        found = self.match(base, *names)
+        files = [m for m in found if not self._is_dir(m)]
+        if not files:
+            self.missing.append((os.path.join(base, *names), "nothing matched"))
+        for match in files:
+            self.add_file(match, tail=tail)
+        return files
+
+    def match(self, base: str, *names: str) -> list[str]:
+        """Paths matching ``base/names...`` (see ``add_agent_glob``); nothing added."""
+        tree = self._agent(base)
+        if tree is None:
+            pattern = os.path.join(glob.escape(base), *names)
+            return sorted(glob.glob(pattern, include_hidden=True))
+        current = [base]
+        for index, name in enumerate(names):
+            last = index == len(names) - 1
+            following: list[str] = []
+            for directory in current:
+                if not glob.has_magic(name):
+                    following.append(os.path.join(directory, name))
+                    continue
+                for entry in self._entries(tree, directory):
+                    if not fnmatch.fnmatchcase(entry.name, name):
+                        continue
+                    if entry.is_link:
+                        self._record_link(tree, entry.path)
+                    elif last or entry.is_dir:
+                        following.append(entry.path)
+            current = following
+        return sorted(p for p in current if tree.exists(p))
+
+    def _entries(self, tree: AgentFiles, directory: str) -> list[DirEntry]:
+        try:
+            return tree.scandir(directory)
+        except UnsafeFile as err:
+            self.missing.append((directory, err.strerror))
+        except OSError:
+            pass
+        return []
+
+    def _record_link(self, tree: AgentFiles, path: str) -> None:
+        try:
+            target = tree.readlink(path)
+        except OSError:
+            target = "(unreadable)"
+        self.missing.append((path, f"symbolic link to {target}: not followed"))
+
+    def _is_dir(self, path: str) -> bool:
+        tree = self._agent(path)
+        return tree.is_dir(path) if tree is not None else os.path.isdir(path)
+
+    def _exists(self, path: str) -> bool:
+        tree = self._agent(path)
+        return tree.exists(path) if tree is not None else os.path.lexists(path)
+
     def add_path(self, path: str) -> None:
-        if os.path.lexists(path):
+        if self._exists(path):
             self.add_file(path)
         else:
             self.missing.append((os.path.abspath(path), "does not exist"))
 
     def add_tree(self, root: str) -> None:
-        if not os.path.lexists(root):
+        if not self._exists(root):
             self.missing.append((root, "does not exist"))
             return
-        if not os.path.isdir(root):
+        tree = self._agent(root)
+        if tree is not None and tree.kind(root) == "symbolic link":
+            self._record_link(tree, root)
+            return
+        if not self._is_dir(root):
             self.add_file(root)
             return
-        for path in _walk_files(root, self.missing):
+        walk = (
+            _walk_agent_files(tree, root, self) if tree is not None
+            else _walk_files(root, self.missing)
+        )
+        for path in walk:
             self.add_file(path)
 
 
+def _walk_agent_files(tree: AgentFiles, root: str, plan: CollectionPlan) -> Iterator[str]:
+    """Files under ``root`` in the agent's tree, sorted, depth first: real directories are
+    entered, links are recorded and left alone, anything else is yielded for the archive to
+    judge (a FIFO is skipped there, with its kind)."""
+    pending = [root]
+    while pending:
+        directory = pending.pop()
+        entries = plan._entries(tree, directory)
+        subdirs = []
+        for entry in entries:
+            if entry.is_dir:
+                subdirs.append(entry.path)
+            elif entry.is_link:
+                plan._record_link(tree, entry.path)
+            else:
+                yield entry.path
+        pending.extend(reversed(subdirs))
+
+
 def _walk_files(root: str, problems: list[tuple[str, str]]) -> Iterator[str]:
-    """Files under ``root``, sorted; symlinked directories are not entered (loops, scope)."""
+    """Files under ``root`` (outside the agent's tree), sorted; symlinked directories are not
+    entered (loops, scope)."""
 
     def record(err: OSError) -> None:
         problems.append((err.filename or root, _reason(err)))
@@ -196,26 +310,36 @@ def _in_root(system_root: str, path: str) -> str:
     return os.path.join(system_root, path.lstrip("/"))
 
 
-def default_state_dirs(home: str) -> list[str]:
+def default_state_dirs(home: str, tree: AgentFiles | None = None,
+                       plan: CollectionPlan | None = None) -> list[str]:
     """OpenClaw's state dirs under ``home`` when the config names none: every era, every
-    profile (``~/.openclaw-<profile>``)."""
-    found = sorted(
-        p for p in glob.glob(os.path.join(glob.escape(home), ".openclaw*")) if os.path.isdir(p)
-    )
+    profile (``~/.openclaw-<profile>``). Real directories only: a link is recorded in
+    ``plan``."""
+    plan = plan if plan is not None else CollectionPlan(tree=tree or AgentFiles([home]))
+    found = [p for p in plan.match(home, ".openclaw*") if plan._is_dir(p)]
     for legacy in (".clawdbot", ".moldbot", ".moltbot"):
         candidate = os.path.join(home, legacy)
-        if os.path.isdir(candidate):
+        if plan._is_dir(candidate):
             found.append(candidate)
     return found
 
 
-def _workspaces(state: str, home: str | None) -> list[str]:
+def agent_tree(layout: AgentLayout) -> AgentFiles:
+    """The agent's home, state dirs and temp dirs, read without following links. Evidence
+    keeps what is there whoever may read it, so no agent uid narrows it."""
+    roots = [os.path.expanduser(layout.user_home)] if layout.user_home else []
+    roots += [os.path.expanduser(s) for s in layout.state_dirs]
+    roots += list(layout.tmp_dirs)
+    return AgentFiles(roots)
+
+
+def _workspaces(state: str, home: str | None, tree: AgentFiles | None) -> list[str]:
     """The agent workspaces the state dir's config names (read-only; a config that cannot be
     read still leaves the default ``<state>/workspace``)."""
     from clawback.inventory import workspace_dirs
 
     try:
-        found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)))
+        found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)), tree)
     except Exception:  # a broken config must not cost the evidence: keep the default
         found = [Path(state) / "workspace"]
     return [str(p) for p in found]
@@ -228,24 +352,28 @@ WORKSPACE_TREES = ("memory", ".openclaw")
 
 
 def _add_workspace(plan: CollectionPlan, workspace: str) -> None:
-    if not os.path.isdir(workspace):
+    tree = plan._agent(workspace)
+    if tree is None:
+        # The agent's config names it: outside its own files it could be any directory.
+        plan.missing.append((workspace, "workspace outside the agent's files: not collected"))
+        return
+    if tree.kind(workspace) == "symbolic link":
+        plan._record_link(tree, workspace)
+        return
+    if not plan._is_dir(workspace):
         plan.missing.append((workspace, "workspace does not exist"))
         return
-    try:
-        names = sorted(os.listdir(workspace))
-    except OSError as err:
-        plan.missing.append((workspace, _reason(err)))
-        return
-    for name in names:
-        path = os.path.join(workspace, name)
+    for entry in plan._entries(tree, workspace):
         # Secret stores (.env) are not evidence: their values are rotated, not kept.
-        if name.startswith(".env"):
+        if entry.name.startswith(".env"):
             continue
-        if os.path.isfile(path) and not os.path.islink(path):
-            plan.add_file(path)
-    for tree in WORKSPACE_TREES:
-        if os.path.isdir(os.path.join(workspace, tree)):
-            plan.add_tree(os.path.join(workspace, tree))
+        if entry.is_link:
+            plan._record_link(tree, entry.path)
+        elif entry.is_file:
+            plan.add_file(entry.path)
+    for sub in WORKSPACE_TREES:
+        if plan._is_dir(os.path.join(workspace, sub)):
+            plan.add_tree(os.path.join(workspace, sub))
 
 
 def build_plan(
@@ -257,11 +385,11 @@ def build_plan(
     """List what a snapshot would collect. Reads directory entries (and the config, for the
     workspaces) only; runs nothing. ``service_logs`` are the gateway's stdout/stderr logs its
     supervisor keeps (see ``responders.host.service.supervised_log_files``)."""
-    plan = CollectionPlan()
+    plan = CollectionPlan(tree=agent_tree(layout))
     home = os.path.abspath(os.path.expanduser(layout.user_home)) if layout.user_home else None
     states = [os.path.abspath(os.path.expanduser(s)) for s in layout.state_dirs]
     if not states and home:
-        states = default_state_dirs(home)
+        states = default_state_dirs(home, plan=plan)
         if not states:
             plan.missing.append((os.path.join(home, ".openclaw*"), "no OpenClaw state dir found"))
     volatile = params.volatile
@@ -272,30 +400,33 @@ def build_plan(
         for argv in (("ss", "-tanp"), ("ss", "-tlnp")):
             plan.commands.append(CommandSource(f"ss{argv[1]}", argv))
 
-    for state in [s for s in states if not os.path.isdir(s)]:
-        plan.missing.append((state, "state dir does not exist"))
-    states = [s for s in states if os.path.isdir(s)]
+    for state in [s for s in states if not plan._is_dir(s)]:
+        tree = plan._agent(state)
+        if tree is not None and tree.kind(state) == "symbolic link":
+            plan._record_link(tree, state)
+        elif plan._exists(state):
+            plan.missing.append((state, "state dir is not a directory"))
+        else:
+            plan.missing.append((state, "state dir does not exist"))
+    states = [s for s in states if plan._is_dir(s)]
 
     # Lock files, then the gateway's rolling logs: the most volatile files (pruned on restart).
     for tmp in (os.path.abspath(t) for t in layout.tmp_dirs):
         uid_dirs = (
             [os.path.join(tmp, f"openclaw-{layout.uid}")]
             if layout.uid is not None
-            else sorted(
-                p
-                for p in glob.glob(os.path.join(esc(tmp), "openclaw-*"))
-                if os.path.basename(p)[len("openclaw-") :].isdigit()
-            )
+            else [
+                p for p in plan.match(tmp, "openclaw-*")
+                if os.path.basename(p)[len("openclaw-") :].isdigit() and plan._is_dir(p)
+            ]
         )
         for uid_dir in uid_dirs:
-            plan.add_glob(os.path.join(esc(uid_dir), "gateway.*.lock"))
+            plan.add_agent_glob(uid_dir, "gateway.*.lock")
         if volatile:
-            log_globs = [
-                os.path.join(esc(tmp), "openclaw", "openclaw-*.log"),
-                os.path.join(esc(tmp), "clawdbot", "clawdbot-*.log"),
-            ] + [os.path.join(esc(d), "*.log") for d in uid_dirs]
-            for pattern in log_globs:
-                for match in sorted(glob.glob(pattern)):
+            for directory, pattern in [(os.path.join(tmp, "openclaw"), "openclaw-*.log"),
+                                       (os.path.join(tmp, "clawdbot"), "clawdbot-*.log"),
+                                       *((d, "*.log") for d in uid_dirs)]:
+                for match in plan.match(directory, pattern):
                     plan.add_file(match, tail=True)
         else:
             for d in [os.path.join(tmp, "openclaw"), os.path.join(tmp, "clawdbot"), *uid_dirs]:
@@ -303,35 +434,36 @@ def build_plan(
 
     if volatile:
         for state in states:
-            for match in sorted(glob.glob(os.path.join(esc(state), "logs", "gateway*.log"))):
+            for match in plan.match(state, "logs", "gateway*.log"):
                 plan.add_file(match, tail=True)
         for extra in params.extra_paths:
             plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
         return plan
 
     for state in states:
-        s = esc(state)
         plan.add_tree(os.path.join(state, "logs"))
-        for agent_sessions in sorted(glob.glob(os.path.join(s, "agents", "*", "sessions"))):
+        for agent_sessions in plan.match(state, "agents", "*", "sessions"):
             plan.add_tree(agent_sessions)
-        plan.add_glob(os.path.join(s, "state", "openclaw.sqlite*"))
-        plan.add_glob(os.path.join(s, "agents", "*", "agent", "openclaw-agent.sqlite*"))
-        plan.add_glob(os.path.join(s, "memory", "*.sqlite*"))
+        plan.add_agent_glob(state, "state", "openclaw.sqlite*")
+        plan.add_agent_glob(state, "agents", "*", "agent", "openclaw-agent.sqlite*")
+        plan.add_agent_glob(state, "memory", "*.sqlite*")
         for name in CONFIG_NAMES:
-            for match in sorted(glob.glob(os.path.join(s, f"{name}.json*"))):
+            for match in plan.match(state, f"{name}.json*"):
                 plan.add_file(match)
         # identity/: this host's device key and device tokens (what a paired peer trusts).
         for sub in ("cron", "devices", "nodes", "identity"):
             plan.add_tree(os.path.join(state, sub))
-        for workspace in _workspaces(state, home):
+        for workspace in _workspaces(state, home, plan.tree):
             _add_workspace(plan, workspace)
         plan.add_path(os.path.join(state, "exec-approvals.json"))
-        plan.add_glob(os.path.join(s, "credentials", "*-allowFrom.json"))
-        plan.add_glob(os.path.join(s, "credentials", "*-pairing.json"))
+        plan.add_agent_glob(state, "credentials", "*-allowFrom.json")
+        plan.add_agent_glob(state, "credentials", "*-pairing.json")
         for sub in ("extensions", "skills", os.path.join("workspace", "skills")):
             root = os.path.join(state, sub)
-            if os.path.isdir(root):
+            if plan._is_dir(root):
                 plan.listings.append(root)
+            elif plan.tree is not None and plan.tree.kind(root) == "symbolic link":
+                plan._record_link(plan.tree, root)
             else:
                 plan.missing.append((root, "does not exist"))
 
@@ -343,12 +475,12 @@ def build_plan(
 
     root = settings.system_root
     if home:
-        units = os.path.join(esc(home), ".config", "systemd", "user")
+        units = os.path.join(home, ".config", "systemd", "user")
         for service in SERVICE_NAMES:
-            plan.add_glob(os.path.join(units, f"{service}*.service*"))
-        agents = os.path.join(esc(home), "Library", "LaunchAgents")
+            plan.add_agent_glob(units, f"{service}*.service*")
+        agents = os.path.join(home, "Library", "LaunchAgents")
         for label in LAUNCHD_LABELS:
-            plan.add_glob(os.path.join(agents, f"{label}*.plist*"))
+            plan.add_agent_glob(agents, f"{label}*.plist*")
     for system_units in ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"):
         for service in ("openclaw", "clawdbot", "moltbot"):
             plan.add_glob(os.path.join(esc(_in_root(root, system_units)), f"{service}*"))
@@ -373,7 +505,7 @@ def build_plan(
         plan.add_path(_in_root(root, "/etc/crontab"))
         plan.add_glob(os.path.join(esc(_in_root(root, "/etc/cron.d")), "*"))
         if home:
-            plan.add_glob(os.path.join(esc(home), ".ssh", "authorized_keys*"))
+            plan.add_agent_glob(home, ".ssh", "authorized_keys*")
             for history in SHELL_HISTORIES:
                 plan.add_path(os.path.join(home, history))
     return plan
@@ -490,11 +622,13 @@ class EvidenceArchive:
         max_file_bytes: int | None = None,
         max_total_bytes: int | None = None,
         compress_threads: int | None = None,
+        tree: AgentFiles | None = None,
     ) -> None:
         import tarfile
 
         from isal import igzip_threaded
 
+        self.tree = tree
         self.path = Path(path)
         self.member_prefix = member_prefix.strip("/")
         self.id_prefix = id_prefix
@@ -597,22 +731,39 @@ class EvidenceArchive:
         self._tar.members.clear()
         self.stored_bytes += info.size
 
-    def add_file(self, path: str, *, tail_bytes: int | None = None) -> EvidenceItem | None:
-        """Copy one file (or its last ``tail_bytes``); on failure record it in ``skipped``."""
-        path = os.path.abspath(path)
+    def _open(self, path: str) -> tuple[int, os.stat_result, str]:
+        """A descriptor on ``path``, its fstat and a note. In the agent's tree no link is
+        followed and nothing blocks; outside it (system files) a link is followed and noted."""
+        if self.tree is not None and self.tree.inside(path):
+            fd, st = self.tree.open_regular(path)
+            return fd, st, ""
         note = ""
         with contextlib.suppress(OSError):
             if os.path.islink(path):
                 note = f"via symbolic link to {os.readlink(path)}"
+        fd = _open_for_evidence(path)
+        return fd, os.fstat(fd), note
+
+    def _refused(self, path: str, err: UnsafeFile) -> str:
+        if err.errno == errno.ELOOP:
+            return err.strerror
+        kind = self.tree.kind(path) if self.tree is not None else None
+        return f"not a regular file ({kind})" if kind else err.strerror
+
+    def add_file(self, path: str, *, tail_bytes: int | None = None) -> EvidenceItem | None:
+        """Copy one file (or its last ``tail_bytes``); on failure record it in ``skipped``."""
+        path = os.path.abspath(path)
         try:
-            fd = _open_for_evidence(path)
+            fd, st, note = self._open(path)
+        except UnsafeFile as err:
+            self.skipped.append((path, self._refused(path, err)))
+            return None
         except OSError as err:
             self.skipped.append((path, _reason(err)))
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
-            st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                self.skipped.append((path, f"not a regular file ({_file_type(st.st_mode)})"))
+                self.skipped.append((path, f"not a regular file ({kind_of(st.st_mode)})"))
                 return None
             inode = (st.st_dev, st.st_ino)
             if inode in self._seen_inodes:
@@ -647,6 +798,14 @@ class EvidenceArchive:
         notes = [note] if note else []
         start = 0
         wanted = st.st_size
+        if _is_sparse(st):
+            # Mostly holes: reading them would only cost time (see SPARSE_KEPT_BYTES).
+            kept = min(SPARSE_KEPT_BYTES, tail_bytes or SPARSE_KEPT_BYTES)
+            tail_bytes = kept if tail_bytes is not None else None
+            if tail_bytes is None:
+                wanted = kept
+            notes.append(f"sparse: {st.st_size} bytes, {st.st_blocks * 512} on disk; only "
+                         f"the {'last' if tail_bytes is not None else 'first'} {kept} kept")
         if tail_bytes is not None and st.st_size > tail_bytes:
             start = st.st_size - tail_bytes
             wanted = tail_bytes
@@ -792,18 +951,29 @@ class EvidenceArchive:
         return item
 
     def hash_only(self, path: str) -> tuple[os.stat_result, str] | None:
-        """SHA-256 of a file not worth storing (listings), streamed; None if unreadable."""
+        """SHA-256 of a file not worth storing (listings), streamed; None if unreadable (or
+        sparse: hashing its holes would only cost time)."""
         try:
-            fd = _open_for_evidence(path)
+            fd, st, _ = self._open(path)
+        except UnsafeFile as err:
+            self.skipped.append((path, self._refused(path, err)))
+            return None
         except OSError as err:
             self.skipped.append((path, _reason(err)))
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
-            st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
+                return None
+            if _is_sparse(st):
+                self.skipped.append((path, f"sparse: {st.st_size} bytes, "
+                                           f"{st.st_blocks * 512} on disk; not hashed"))
                 return None
             digest = hashlib.file_digest(fh, "sha256")  # type: ignore[arg-type]
         return st, digest.hexdigest()
+
+
+def _is_sparse(st: os.stat_result) -> bool:
+    return st.st_size > SPARSE_MIN_BYTES and st.st_blocks * 512 < st.st_size // 2
 
 
 def _open_for_evidence(path: str) -> int:
@@ -817,19 +987,6 @@ def _open_for_evidence(path: str) -> int:
         if not noatime:
             raise
         return os.open(path, flags)
-
-
-def _file_type(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "directory"),
-        (stat.S_ISFIFO, "fifo"),
-        (stat.S_ISSOCK, "socket"),
-        (stat.S_ISCHR, "character device"),
-        (stat.S_ISBLK, "block device"),
-    ):
-        if test(mode):
-            return name
-    return "special file"
 
 
 def _close_spools(captures: list[Future[CommandCapture]]) -> None:
@@ -965,9 +1122,16 @@ def collect_listing(archive: EvidenceArchive, root: str) -> None:
     """Store a per-file sha256 listing of ``root``; small files are stored too, read once."""
     problems: list[tuple[str, str]] = []
     entries = []
-    for path in _walk_files(root, problems):
+    tree = archive.tree if archive.tree is not None and archive.tree.inside(root) else None
+    if tree is not None:
+        plan = CollectionPlan(tree=tree)
+        walk: Iterator[str] = _walk_agent_files(tree, root, plan)
+    else:
+        plan = None
+        walk = _walk_files(root, problems)
+    for path in walk:
         try:
-            st = os.stat(path)
+            st = tree.lstat(path) if tree is not None else os.stat(path)
         except OSError as err:
             problems.append((path, _reason(err)))
             continue
@@ -1001,6 +1165,8 @@ def collect_listing(archive: EvidenceArchive, root: str) -> None:
             }
         )
     archive.skipped.extend(problems)
+    if plan is not None:
+        archive.skipped.extend(plan.missing)
     archive.add_generated(
         f"listings{root}.json",
         _json_bytes({"root": root, "collected_at": utc_now(), "files": entries}),
@@ -1044,9 +1210,12 @@ class SnapshotAction(Action):
     def _caps(self, evidence: EvidenceSettings) -> tuple[int | None, int | None]:
         per_file = self.params.max_file_bytes
         total = self.params.max_total_bytes
+        total = total if total is not None else evidence.max_total_bytes
+        if total is None and self.params.volatile:
+            total = VOLATILE_TOTAL_BYTES  # the stop waits for this pass
         return (
             per_file if per_file is not None else evidence.max_file_bytes,
-            total if total is not None else evidence.max_total_bytes,
+            total,
         )
 
     def archive_path(self) -> Path:
@@ -1122,6 +1291,7 @@ class SnapshotAction(Action):
                 id_prefix=f"{incident}-{self.label}",
                 max_file_bytes=max_file,
                 max_total_bytes=max_total,
+                tree=collection.tree,
             ) as archive:
                 self._collect(archive, collection, layout)
         except OSError as err:

@@ -337,9 +337,11 @@ def test_a_missing_cli_falls_back_to_deleting_the_files(agent_host: AgentHost) -
 # -- single files in every format ----------------------------------------------------------
 
 
-def single(tmp_path: Path, name: str, content: str | bytes, value: str, key: str,
+def single(host: AgentHost, name: str, content: str | bytes, value: str, key: str,
            kind: str = KIND_GATEWAY_TOKEN) -> tuple[Path, Credential]:
-    path = tmp_path / "state" / name
+    """One file holding ``value`` inside the agent's home: clawback changes nothing outside
+    the agent's tree."""
+    path = host.home.user_home / "state" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, bytes):
         path.write_bytes(content)
@@ -359,7 +361,7 @@ def test_escaped_and_embedded_json_values_are_replaced(agent_host: AgentHost,
         '{\n  // the gateway\n  "gateway": {"auth": {"token": "' + escaped + '"}},\n'
         '  "hooks": {"url": "https://hooks.example/?t=' + SECRET + '"},\n}\n'
     )
-    path, cred = single(tmp_path, "openclaw.json", text, SECRET, "gateway.auth.token")
+    path, cred = single(agent_host, "openclaw.json", text, SECRET, "gateway.auth.token")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Rotated), outcome
     new = agent_host.stored(outcome.new_reference)
@@ -373,7 +375,7 @@ def test_escaped_and_embedded_json_values_are_replaced(agent_host: AgentHost,
 def test_a_value_inside_a_longer_token_is_left_and_reported(agent_host: AgentHost,
                                                            tmp_path: Path) -> None:
     text = f"OPENCLAW_GATEWAY_TOKEN={SECRET}\nNOTE=x{SECRET}y\n"
-    path, cred = single(tmp_path, ".env", text, SECRET, "OPENCLAW_GATEWAY_TOKEN")
+    path, cred = single(agent_host, ".env", text, SECRET, "OPENCLAW_GATEWAY_TOKEN")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Failed)
     assert "part of a longer token" in outcome.error and str(path) in outcome.error
@@ -386,7 +388,7 @@ def test_a_binary_plist_is_rewritten_as_a_binary_plist(agent_host: AgentHost,
                                                       tmp_path: Path) -> None:
     plist = {"Label": "ai.openclaw.gateway",
              "EnvironmentVariables": {"OPENCLAW_GATEWAY_TOKEN": SECRET, "HOME": "/home/agent"}}
-    path, cred = single(tmp_path, "ai.openclaw.gateway.plist",
+    path, cred = single(agent_host, "ai.openclaw.gateway.plist",
                         plistlib.dumps(plist, fmt=plistlib.FMT_BINARY), SECRET,
                         "EnvironmentVariables.OPENCLAW_GATEWAY_TOKEN")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
@@ -401,7 +403,7 @@ def test_a_binary_plist_is_rewritten_as_a_binary_plist(agent_host: AgentHost,
 def test_free_text_gets_a_marker_not_the_new_secret(agent_host: AgentHost,
                                                     tmp_path: Path) -> None:
     text = f"$ openclaw gateway\nexport OPENCLAW_GATEWAY_TOKEN={SECRET}\n$ ls\n"
-    path, cred = single(tmp_path, ".bash_history", text, SECRET, "line 2")
+    path, cred = single(agent_host, ".bash_history", text, SECRET, "line 2")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Rotated)
     assert path.read_text() == text.replace(SECRET, FREE_TEXT_MARKER)
@@ -409,7 +411,7 @@ def test_free_text_gets_a_marker_not_the_new_secret(agent_host: AgentHost,
 
 def test_a_whole_file_secret_is_replaced_keeping_the_newline(agent_host: AgentHost,
                                                             tmp_path: Path) -> None:
-    path, cred = single(tmp_path, "gateway.token", SECRET + "\n", SECRET, "")
+    path, cred = single(agent_host, "gateway.token", SECRET + "\n", SECRET, "")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, Rotated)
     assert path.read_text() == agent_host.stored(outcome.new_reference) + "\n"
@@ -417,7 +419,7 @@ def test_a_whole_file_secret_is_replaced_keeping_the_newline(agent_host: AgentHo
 
 def test_places_clawback_cannot_edit_become_a_manual_step(agent_host: AgentHost,
                                                          tmp_path: Path) -> None:
-    path, cred = single(tmp_path, ".env", f"OPENCLAW_GATEWAY_TOKEN={SECRET}\n", SECRET,
+    path, cred = single(agent_host, ".env", f"OPENCLAW_GATEWAY_TOKEN={SECRET}\n", SECRET,
                         "OPENCLAW_GATEWAY_TOKEN")
     cred = Credential.from_secret(
         "openclaw", KIND_GATEWAY_TOKEN, SECRET,
@@ -431,7 +433,7 @@ def test_places_clawback_cannot_edit_become_a_manual_step(agent_host: AgentHost,
 
 
 def test_a_short_secret_is_not_replaced_by_text(agent_host: AgentHost, tmp_path: Path) -> None:
-    path, cred = single(tmp_path, ".env", "OPENCLAW_GATEWAY_PASSWORD=hunter2\n", "hunter2",
+    path, cred = single(agent_host, ".env", "OPENCLAW_GATEWAY_PASSWORD=hunter2\n", "hunter2",
                         "OPENCLAW_GATEWAY_PASSWORD", kind="openclaw:gateway_password")
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, ManualRequired) and "too short" in outcome.instructions
@@ -460,7 +462,7 @@ def test_without_an_incident_nothing_is_changed(agent_host: AgentHost) -> None:
 )
 def test_secrets_checked_elsewhere_are_manual_steps(agent_host: AgentHost, tmp_path: Path,
                                                    kind: str, needle: str) -> None:
-    path, cred = single(tmp_path, "openclaw.json", '{"x": "' + SECRET + '"}', SECRET, "x",
+    path, cred = single(agent_host, "openclaw.json", '{"x": "' + SECRET + '"}', SECRET, "x",
                         kind=kind)
     outcome = OpenClawResponder(agent_host.context(NO_CLI)).revoke(cred)
     assert isinstance(outcome, ManualRequired)

@@ -437,6 +437,68 @@ def test_a_pasted_replacement_is_stored_and_never_recorded(
     assert pasted not in timeline_text
 
 
+def test_secrets_found_late_in_free_text_get_a_second_round(
+    workspace: Workspace, memory_keyring: Any
+) -> None:
+    """The first revocations never wait for logs to be scanned: what the scan finds after them
+    (and only what is new) is revoked in a second round of the same step."""
+    first = [recorded_credential(i) for i in range(3)]
+    late = [first[0], recorded_credential(7)]
+    seen_when_late_ran: list[list[str]] = []
+
+    def late_source() -> list[Credential]:
+        seen_when_late_ran.append(list(CALLS.of("revoke")))
+        return late
+
+    runner = make_runner(workspace, KEYS_PLAYBOOK, first)
+    # What contain wires to the two passes of discovery.
+    runner._credentials_source = lambda: first
+    runner._late_source = late_source
+    result = runner.run()
+
+    assert result.exit_code == 0, [r.outcome for r in result.results]
+    assert seen_when_late_ran == [sorted(seen_when_late_ran[0])] and \
+        sorted(seen_when_late_ran[0]) == sorted(c.target_id for c in first)
+    assert sorted(CALLS.of("revoke")) == sorted(c.target_id for c in [*first, late[1]])
+    entries = read_entries(result.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    assert [e.action for e in entries if e.fields["step"] == "discover"] == [
+        "discover", "discover.free_text"]
+
+
+def test_a_forged_resume_journal_does_not_mark_anything_done(workspace: Workspace) -> None:
+    """state.json is not signed: a manual step, a failed revocation or a whole step is done on
+    --resume only when the signed timeline says so."""
+    import json
+
+    failing, manual = recorded_credential(1), Credential.from_secret(
+        "nobody", "nobody:token", "nobody-knows-this-secret-43", [Location("/x/.env", "T")])
+    SCRIPT[failing.target_id] = [Failed(error="denied", retryable=False)]
+    text = "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n"
+    first = make_runner(workspace, text, [failing, manual]).run()
+    assert first.exit_code == 3
+    incident_dir = first.incident_dir
+    assert incident_dir is not None
+    journal = incident_dir / "state.json"
+    state = json.loads(journal.read_text())
+    state["steps"]["revoke"] = {"status": "ok", "targets": {
+        f"revoke {failing.target_id}": "Revoked",
+        f"revoke {manual.target_id}": "ConfirmedByOperator",
+    }}
+    journal.write_text(json.dumps(state))
+    CALLS.calls.clear()
+
+    resumed = make_runner(workspace, text, [failing, manual],
+                          incident=(incident_dir, first.incident_id), resume=True).run()
+
+    assert CALLS.of("revoke") == [failing.target_id], "the forged 'done' was believed"
+    assert resumed.exit_code == 3
+    assert [r.target for r in resumed.remaining] == [manual.target_id]
+    entries = read_entries(incident_dir / "timeline.jsonl")
+    mismatches = [e for e in entries if e.action == "journal.mismatch"]
+    assert mismatches and "not in the signed timeline" in mismatches[0].fields["detail"]
+    assert verify_incident(incident_dir).exit_code == 0
+
+
 def test_an_unproven_key_is_never_counted_dead_and_is_asked_again_on_resume(
     workspace: Workspace, capsys: Any
 ) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import tarfile
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rfc8785
@@ -292,3 +294,41 @@ def test_check_streams_members_in_bounded_memory(fake_host: FakeHost) -> None:
         tracemalloc.stop()
     assert codes(verdicts) == ["EVIDENCE_OK"]
     assert peak < 16 * 1024 * 1024, peak
+
+
+def test_a_file_name_that_is_not_utf8_is_sealed_and_verified(fake_host: FakeHost) -> None:
+    """An agent's log named with bytes that are not UTF-8: stored under its exact name, the
+    manifest keeps it losslessly, and verify matches it."""
+    logs = os.fsencode(fake_host.state / "logs")
+    name = logs + b"/gateway-\xff\xfe.log"
+    with open(name, "wb") as out:
+        out.write(b"agent output\n")
+    _, sha = fake_host.sealed_incident()
+    assert codes(check_evidence(fake_host.incident_dir, sha)) == ["EVIDENCE_OK"]
+    sources = {os.fsencode(i.source) for i in load_manifest(fake_host.incident_dir).items}
+    assert name in sources
+
+
+def test_evidence_replaced_by_a_link_or_a_fifo_is_a_failure_not_a_hang(
+    fake_host: FakeHost, tmp_path: Path
+) -> None:
+    import threading
+
+    manifest, sha = fake_host.sealed_incident()
+    evidence = fake_host.incident_dir / "evidence"
+    first, second = manifest.archives[0].file, manifest.archives[1].file
+    moved = tmp_path / "moved.tar.gz"
+    os.rename(evidence / first, moved)
+    (evidence / first).symlink_to(moved)  # the very same bytes, through a link
+    (evidence / second).unlink()
+    os.mkfifo(evidence / second)
+    box: list[list[Any]] = []
+    worker = threading.Thread(
+        target=lambda: box.append(check_evidence(fake_host.incident_dir, sha)), daemon=True
+    )
+    worker.start()
+    worker.join(60)
+    assert box, "checking the evidence blocked on a FIFO"
+    failures = {v.path: v for v in box[0] if v.severity == "failure"}
+    assert "symbolic link" in failures[f"evidence/{first}"].message
+    assert "not a regular file" in failures[f"evidence/{second}"].message

@@ -317,9 +317,15 @@ def make_dir(path: Path) -> Path:
     return path
 
 
+# Taken once, while only one thread runs: cells are built by a thread pool, and iterating
+# os.environ while another thread of the session sets or removes a variable raises KeyError
+# (seen once in the github-401 cell under load).
+_PROCESS_ENV = dict(os.environ)
+
+
 def cell_environment(root: Path, credentials: Mapping[str, str]) -> dict[str, str]:
     """The cell's own XDG dirs (own signing key, own file keyring) and loopback-only HTTP."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CLAWBACK_")}
+    env = {k: v for k, v in _PROCESS_ENV.items() if not k.startswith("CLAWBACK_")}
     for var in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
         env[var] = str(make_dir(root / "xdg" / var.lower()))
     env.update({

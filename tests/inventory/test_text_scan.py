@@ -35,6 +35,8 @@ def old_find_in_text(text: str) -> Iterator[sp.TextMatch]:
             continue
         pattern = sp._TEXT_PATTERNS[int(group[1:])]
         value = match.group(0)
+        if sp.is_documentation_example(value):  # a rule of its own, beside the scan
+            continue
         key_id = (
             value if pattern.identifier else (pattern.key_id(value) if pattern.key_id else None)
         )

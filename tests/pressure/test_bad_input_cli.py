@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from clawback.signing import KEYRING_USERNAME
+from responders.interface import fingerprint
 
 from .sandbox_host import (
     ADMIN_SECRET_VAR,
@@ -66,6 +67,7 @@ class Attempt:
     located_in: str | None = None  # "config" or "playbook": the file the message must name
     at_text: str | None = None  # the line must be the one holding this text
     says: str = ""
+    hidden: str = ""  # a secret in the input: shown only as its fingerprint
 
 
 def _replace(old: str, new: str) -> Callable[[str, Sandbox], str]:
@@ -98,6 +100,9 @@ steps:
     when: "{{ steps.only.ok or cut_network }}"
 """
 
+SECRET_IN_USES = "sk-proj-Zq8Lr2Vn5Xc7Bm1Kd4Fh6Jt9Wp3Ys0GaEuIoQwRtYpLkJhGf"
+DEEP = 100_000
+
 # A keyring that does not work is not bad input: the panic button degrades instead of
 # refusing (tests/pressure/test_degraded_mode.py). A reference that is not one still is.
 ATTEMPTS = {
@@ -128,6 +133,18 @@ ATTEMPTS = {
         playbook="name: typo\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n"
                  "    with: {providers: [aws, gihtub]}\n",
         located_in="playbook", at_text="gihtub", says="gihtub"),
+    "a-secret-pasted-into-uses": Attempt(
+        playbook=f"name: oops\nsteps:\n  - id: revoke\n    uses: {SECRET_IN_USES}\n",
+        located_in="playbook", at_text="uses:", says="unknown action", hidden=SECRET_IN_USES),
+    "a-playbook-nested-100k-deep": Attempt(
+        playbook="name: deep\nsteps: " + "[" * DEEP + "]" * DEEP + "\n",
+        located_in="playbook", says="nested too deeply"),
+    "a-huge-playbook": Attempt(
+        playbook="name: huge\nsteps: []\n" + "# padding\n" * 2_000_000,
+        located_in="playbook", says="bytes"),
+    "a-config-nested-100k-deep": Attempt(
+        config=lambda text, box: text + "\n[deep]\nx = " + "[" * DEEP + "]" * DEEP + "\n",
+        located_in="config", says="nested too deeply"),
     "unknown-key-in-a-provider-table": Attempt(  # with the packaged playbook, as in an incident
         config=_replace('region = "us-east-1"', 'region = "us-east-1"\nregoin = "eu-west-1"'),
         located_in="config", at_text="regoin", says="regoin"),
@@ -187,6 +204,9 @@ def test_bad_input_exits_2_names_the_place_and_does_nothing(live: Live, name: st
         assert tried.located(attempt), stderr
     for planted in live.box.home.planted:
         assert planted.value not in stderr + tried.run.stdout
+    if attempt.hidden:
+        assert attempt.hidden not in stderr + tried.run.stdout
+        assert fingerprint(attempt.hidden) in stderr, stderr
 
     # Nothing done: no incident, no key made, the host and the agent untouched. (The
     # installation's signing key may exist: a --resume loads it before finding the incident.)
