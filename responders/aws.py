@@ -119,7 +119,7 @@ from responders.interface import (
     SecretValue,
     Skipped,
     Unproven,
-    Usage,
+    UsageReport,
     VerifiedDead,
     handed_over,
 )
@@ -1574,7 +1574,7 @@ class AWSResponder(Responder):
         when = used.astimezone(UTC).isoformat() if isinstance(used, datetime) else ""
         shown = f"last used {when} ({service or '?'} in {region or '?'})" if when else (
             "never used, IAM says")
-        return Usage(
+        return UsageReport(
             detail=f"{cred.key_id}: {shown}; {len(uses)} CloudTrail event(s)"
             + (" (more exist)" if not complete else ""),
             last_used=when, last_service="" if service == "N/A" else service,

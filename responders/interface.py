@@ -318,7 +318,7 @@ class KeyUse:
 
 
 @dataclass(frozen=True)
-class Usage(Outcome):
+class UsageReport(Outcome):
     """What the provider says of a credential's use; read-only, nothing changed.
 
     ``last_used`` is the provider's last-use time ("" when it records none); ``uses`` the
@@ -562,7 +562,7 @@ class Responder:
         return Skipped(reason=f"{self.name} cannot check whether a key is dead")
 
     def usage(self, cred: Credential) -> Outcome:
-        """What the provider says of ``cred``'s use (``Usage``), read-only; declared with
+        """What the provider says of ``cred``'s use (``UsageReport``), read-only; declared with
         ``Capability.USAGE``. ``cred`` carries no secret here: only its kind, fingerprint and
         key id, from the incident's timeline."""
         return Skipped(reason=f"{self.name} cannot say how a key was used")

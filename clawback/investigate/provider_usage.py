@@ -3,7 +3,7 @@
 The engine names no provider: it asks each configured responder that declares
 ``Capability.USAGE`` about the credentials of its providers, by kind, fingerprint and key id
 (the timeline holds no secret, and none is needed: the responder asks with its admin
-credential). Each answer is a frozen ``Usage`` (or a ``Skipped``/``Failed`` saying why not),
+credential). Each answer is a frozen ``UsageReport`` (or a ``Skipped``/``Failed`` saying why not),
 recorded in ``investigation.json`` and as a signed ``investigation.provider_usage`` entry with
 the APIs it came from. A provider that fails to answer costs its own entry, nothing else.
 """

@@ -17,7 +17,7 @@ from typing import Any
 
 from clawback.investigate.provider_usage import ask
 from responders.aws import KIND_ACCESS_KEY
-from responders.interface import Capability, Credential, Failed, Usage, fingerprint
+from responders.interface import Capability, Credential, Failed, UsageReport, fingerprint
 from tests.keys.standins import MotoAccount
 from tests.keys.test_aws import agent_key, make_responder
 
@@ -34,7 +34,7 @@ def test_a_used_key_has_its_last_use_and_an_honest_caveat(moto: MotoAccount) -> 
     responder, _ = make_responder(moto.url)
     before = moto.keys("openclaw-agent")
     outcome = responder.usage(agent_key(key))
-    assert isinstance(outcome, Usage), outcome
+    assert isinstance(outcome, UsageReport), outcome
     used = datetime.fromisoformat(outcome.last_used)
     assert abs(used - datetime.now(UTC)) < timedelta(minutes=10)
     assert outcome.last_service == "sts" and outcome.last_region == "us-east-1"
@@ -49,7 +49,7 @@ def test_a_key_never_used_says_so(moto: MotoAccount) -> None:
     key = moto.user_with_key("openclaw-agent")
     responder, _ = make_responder(moto.url)
     outcome = responder.usage(agent_key(key))
-    assert isinstance(outcome, Usage) and outcome.last_used == ""
+    assert isinstance(outcome, UsageReport) and outcome.last_used == ""
     assert "never used" in outcome.detail
 
 
@@ -88,7 +88,7 @@ def test_cloudtrail_events_are_read_page_by_page(moto: MotoAccount) -> None:
         responder._client_for = lambda service: client  # type: ignore[method-assign]
         outcome = responder.usage(agent_key(key))
         stub.assert_no_pending_responses()
-    assert isinstance(outcome, Usage) and outcome.complete
+    assert isinstance(outcome, UsageReport) and outcome.complete
     assert [(u.action, u.source_address, u.region) for u in outcome.uses] == [
         ("s3.amazonaws.com ListBuckets", "198.51.100.77", "eu-west-1"),
         ("s3.amazonaws.com GetObject", "198.51.100.77", "eu-west-1"),
@@ -117,7 +117,7 @@ def test_the_engine_records_what_the_provider_said(moto: MotoAccount, tmp_path: 
     result = investigate_incident(
         incident, usage=lambda creds: ask(creds, {"aws": responder}))
     (said,) = result.document["provider_usage"]
-    assert said["key_id"] == key["AccessKeyId"] and said["outcome"] == "Usage"
+    assert said["key_id"] == key["AccessKeyId"] and said["outcome"] == "UsageReport"
     assert said["last_service"] == "sts" and said["sources"] == [
         "iam:GetAccessKeyLastUsed", "cloudtrail:LookupEvents"]
     entries = [json.loads(line) for line in (incident / "timeline.jsonl").read_text()
