@@ -140,10 +140,12 @@ def write_transcripts(sessions: Path, size: int, values: dict[str, str], seed: i
 
 
 def seal_incident(root: Path, home: Path, values: dict[str, str],
-                  kinds: dict[str, tuple[str, str]] | None = None) -> Path:
+                  kinds: dict[str, tuple[str, str]] | None = None,
+                  results: dict[str, dict[str, object]] | None = None) -> Path:
     """An incident as contain leaves it: the full snapshot of ``home``, a manifest, and a
     signed timeline whose key results name the credentials (fingerprints only). ``kinds``
-    gives a credential its (kind, key id) instead of ``<name>:token``."""
+    gives a credential its (kind, key id) instead of ``<name>:token``; ``results`` a revoke
+    result's recorded fields (``runner.outcome_fields`` of a responder's real outcome)."""
     from clawback.evidence import Manifest, write_manifest
     from clawback.signing import incident_key
     from clawback.timeline import Timeline
@@ -161,7 +163,7 @@ def seal_incident(root: Path, home: Path, values: dict[str, str],
                   **({"key_id": key_id} if key_id else {})}
         timeline.append(step="revoke", action="revoke", phase="intent", target=target)
         timeline.append(step="revoke", action="revoke", phase="result", target=target,
-                        outcome="Revoked", extra={"status": "ok"})
+                        outcome="Revoked", extra=(results or {}).get(name, {"status": "ok"}))
     context = ResponderContext(incident_id=INCIDENT, incident_dir=incident_dir, settings={
         "agent": {"state_dirs": [str(home / ".openclaw")], "user_home": str(home),
                   "tmp_dirs": [str(root / "tmp")]}})

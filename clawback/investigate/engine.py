@@ -95,7 +95,9 @@ class _Run:
         self.exposures = {
             c["fingerprint"]: CredentialExposure(
                 c["fingerprint"], c["provider"], c["kind"],
-                str(c["key_id"]) if c.get("key_id") else None, tuple(c["locations"]))
+                str(c["key_id"]) if c.get("key_id") else None, tuple(c["locations"]),
+                account=str(c["account"]) if c.get("account") else None,
+                last_used=c.get("last_used"))
             for c in creds
         }
         self.scanner = Scanner(rules)

@@ -47,7 +47,8 @@ def ask(credentials: Sequence[Mapping[str, Any]], responders: Mapping[str, Respo
             continue
         key = Credential(provider=str(cred["provider"]), kind=str(cred["kind"]),
                          fingerprint=str(cred["fingerprint"]),
-                         key_id=str(cred["key_id"]) if cred.get("key_id") else None)
+                         key_id=str(cred["key_id"]) if cred.get("key_id") else None,
+                         account=str(cred["account"]) if cred.get("account") else None)
         try:
             outcome = responder.usage(key)
         except ResponderError as exc:

@@ -8,6 +8,7 @@ value: texts are redacted to fingerprints before they become a record.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -139,6 +140,9 @@ class CredentialExposure:
     kind: str
     key_id: str | None
     locations: tuple[str, ...]
+    account: str | None = None  # where the provider keeps the key (a key step's facts)
+    # The provider's last use of the key as a key step read it (``{at, source, recorded_by}``).
+    last_used: Mapping[str, str] | None = None
     first_read: Sighting | None = None
     first_sent: Sighting | None = None
     first_logged: Sighting | None = None
@@ -168,6 +172,8 @@ class CredentialExposure:
             "provider": self.provider,
             "kind": self.kind,
             "key_id": self.key_id,
+            **({"account": self.account} if self.account else {}),
+            **({"provider_last_used": dict(self.last_used)} if self.last_used else {}),
             "locations": list(self.locations),
             "status": self.status,
             "sent": self.first_sent is not None,

@@ -86,6 +86,8 @@ def _take(verified: Verified) -> Callable[[Entry], None]:
         extra = entry.extra
         status = extra.get("status") if isinstance(extra, Mapping) else None
         action = entry.action
+        if entry.phase == "result" and isinstance(target, Mapping) and isinstance(extra, Mapping):
+            _provider_facts(verified, target, extra.get("facts"))
         if entry.phase == "result" and status == "ok" and (
             action.endswith(_CONTAINING) or action == "revoke"
         ):
@@ -93,6 +95,22 @@ def _take(verified: Verified) -> Callable[[Entry], None]:
             verified.contained = max(verified.contained, ts)
 
     return take
+
+
+def _provider_facts(verified: Verified, target: Mapping[str, Any], facts: Any) -> None:
+    """What a key step learnt from the provider, by the contract's fact names: the key's id
+    and ``account`` (where the provider keeps it) for asking again later, and the provider's
+    own ``last_used_at`` read before the key was deleted, with ``last_used_source``."""
+    known = verified.credentials.get(str(target.get("fingerprint") or ""))
+    if known is None or not isinstance(facts, Mapping):
+        return
+    for name in ("key_id", "account"):
+        if not known.get(name) and isinstance(facts.get(name), str) and facts[name]:
+            known[name] = facts[name]
+    used = facts.get("last_used_at")
+    if isinstance(used, str) and used:
+        known["last_used"] = {"at": used, "source": str(facts.get("last_used_source") or ""),
+                              "recorded_by": "timeline entry " + str(target.get("target") or "")}
 
 
 def verify_sealed(
