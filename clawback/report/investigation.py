@@ -123,6 +123,41 @@ class Indicator:
 
 
 @dataclass(frozen=True)
+class ProviderUse:
+    """What a provider said of a key's use, and which API said it."""
+
+    credential: str  # provider kind fingerprint
+    said: str  # "last used …", "never used", or why it could not say
+    source: str
+    uses: int = 0
+
+
+def _provider_uses(doc: Mapping[str, Any]) -> tuple[ProviderUse, ...]:
+    out = []
+    for cred in doc.get("credentials") or ():
+        before = cred.get("provider_last_used")
+        if isinstance(before, Mapping) and before.get("at"):
+            out.append(ProviderUse(
+                f"{cred.get('provider')} {cred.get('kind')} {cred.get('fingerprint')}",
+                f"last used {before['at']} (read before the key was deleted)",
+                str(before.get("source") or "")))
+    for said in doc.get("provider_usage") or ():
+        if not isinstance(said, Mapping):
+            continue
+        credential = f"{said.get('provider')} {said.get('kind')} {said.get('fingerprint')}"
+        if said.get("status") == "ok":
+            text = f"last used {said['last_used']}" if said.get("last_used") else "never used"
+            where = " in ".join(str(said[k]) for k in ("last_service", "last_region")
+                                if said.get(k))
+            text += f" ({where})" if where else ""
+        else:
+            text = f"not said: {said.get('reason') or said.get('error') or said.get('status')}"
+        sources = ", ".join(str(x) for x in said.get("sources") or ())
+        out.append(ProviderUse(credential, text, sources, len(said.get("uses") or ())))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class InvestigationFindings:
     file: str
     sha256: str
@@ -144,6 +179,7 @@ class InvestigationFindings:
     caveats: tuple[str, ...] = field(default_factory=tuple)
     # the sealed activity file (relative to the incident), None when it is not sealed
     activity_file: str | None = None
+    provider_uses: tuple[ProviderUse, ...] = field(default_factory=tuple)
 
     @property
     def exposed(self) -> tuple[Exposure, ...]:
@@ -240,6 +276,7 @@ def load(incident_dir: Path, sealed_files: Sequence[Any]) -> InvestigationFindin
         bytes_analysed=int((doc.get("analysed") or {}).get("bytes") or 0),
         caveats=tuple(str(c) for c in doc.get("caveats") or ()),
         activity_file=f"evidence/{ACTIVITY}" if _sealed_sha256(sealed_files, ACTIVITY) else None,
+        provider_uses=_provider_uses(doc),
     )
 
 

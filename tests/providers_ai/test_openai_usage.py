@@ -122,8 +122,17 @@ def test_the_revoke_keeps_openais_last_use_and_the_investigation_reports_it(
                .splitlines()]
     (recorded,) = [e for e in entries if e["action"] == "investigation.provider_usage"]
     assert recorded["target"]["key_id"] == target
+    # The report's Impact says it, with the API that said it.
+    from clawback.report import build_report, write_report_files
+
+    md, html, _ = (p.read_text() for p in write_report_files(build_report(incident)))
+    impact = md[md.index("## 2. Impact"):md.index("## 3. Detection")]
+    assert f"last used {USED_ISO} (read before the key was deleted)" in impact
+    assert f"openai:GET /organization/projects/{project}/api_keys" in impact
+    assert "not said: OpenAI no longer has key" in impact
+    assert f"last used {USED_ISO}" in html
     written = (incident / "timeline.jsonl").read_text() + result.sealed.document.read_text()  # type: ignore[union-attr]
-    assert value not in written
+    assert value not in written + md + html
 
 
 def _bench() -> Any:
