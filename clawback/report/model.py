@@ -630,6 +630,8 @@ class IncidentReport:
                 f"({size_text(self.evidence.total_bytes)}) sealed in "
                 f"{_plural(len(self.evidence.archives), 'archive')}."
             )
+        if self.investigation is not None:
+            sentences.append(_investigation_sentence(self.investigation))
         todo = len(self.human_actions)
         sentences.append(
             f"{_plural(todo, 'item')} still {'needs' if todo == 1 else 'need'} a human."
@@ -701,6 +703,27 @@ def build_report(
         evidence=evidence,
         investigation=_investigation(incident_dir) if evidence.found else None,
     )
+
+
+def _investigation_sentence(inv: InvestigationFindings) -> str:
+    """What the sealed investigation found, in one sentence for the first screen."""
+    first = inv.first_suspicious
+    parts = [
+        f"first malicious event {first.ts:%Y-%m-%d %H:%M:%S} UTC ({first.kind}: "
+        f"{first.summary[:120]})" if first and first.ts else "no suspicious event (which is "
+        "not the same as all clear)",
+    ]
+    sent = [e for e in inv.exposed if e.sent]
+    parts.append(f"{len(inv.exposed)} of {_plural(len(inv.exposures), 'credential')} exposed"
+                 + (f", {len(sent)} sent out ("
+                    + ", ".join(f"{e.provider} {e.fingerprint}" for e in sent[:5]) + ")"
+                    if sent else ""))
+    if inv.suspect_destinations:
+        parts.append("sent to " + ", ".join(inv.suspect_destinations[:5]))
+    if inv.seconds_to_contain is not None:
+        parts.append(f"contained {duration_text(inv.seconds_to_contain)} after the first "
+                     "suspicious event")
+    return "The investigation of the sealed evidence found: " + "; ".join(parts) + "."
 
 
 def _investigation(incident_dir: Path) -> InvestigationFindings | None:

@@ -27,6 +27,15 @@ def test_impact_detection_and_timeline_come_from_the_investigation(
     assert findings is not None and findings.activity_file
     md, html, _ts = (p.read_text() for p in write_report_files(report))
 
+    # The first screen (the executive summary) says what was found: the first malicious event,
+    # the keys sent out, where to, and the time to contain.
+    summary = report.executive_summary
+    assert "The investigation of the sealed evidence found: first malicious event" in summary
+    for fingerprint in story.sent:
+        assert fingerprint in summary
+    assert story.attacker_domain in summary and "contained " in summary
+    assert summary in md.replace("\\|", "|")
+
     impact = _section(md, "## 2. Impact", "## 3. Detection")
     for fingerprint in story.sent:
         assert fingerprint in impact
