@@ -35,6 +35,12 @@ def test_impact_detection_and_timeline_come_from_the_investigation(
         assert fingerprint in summary
     assert story.attacker_domain in summary and "contained " in summary
     assert summary in md.replace("\\|", "|")
+    first_screen = md[:md.index("## Checklist")]
+    assert "**What the agent did**" in first_screen
+    assert report.investigation_summary in first_screen.replace("\\|", "|")
+    html_first = html[:html.index('<section id="todo">')]
+    # (on a phone that line gives way to the checklist; the executive summary says it)
+    assert 'id="investigation-line"' in html_first and story.attacker_domain in html_first
 
     impact = _section(md, "## 2. Impact", "## 3. Detection")
     for fingerprint in story.sent:
