@@ -42,8 +42,8 @@ def window(findings: Findings) -> dict[str, Any]:
     verified = findings.verified
     first = findings.first_suspicious
     exposed = [e.first for e in findings.exposures if e.first is not None]
-    first_exposure = min((s for s in exposed if s.ts is not None), key=lambda s: s.ts,
-                         default=None)
+    dated = [(s.ts, s) for s in exposed if s.ts is not None]
+    first_exposure = min(dated, key=lambda pair: pair[0])[1] if dated else None
     sent = [e.first_sent for e in findings.exposures if e.first_sent and e.first_sent.ts]
     first_sent = min(sent, key=lambda s: s.ts, default=None)  # type: ignore[arg-type,return-value]
     opened, contained = parse_iso(verified.opened), parse_iso(verified.contained)

@@ -114,6 +114,11 @@ class Event:
         return out
 
 
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: evidence fields are untrusted."""
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class Sighting:
     """Where a credential's value was seen: when, how, in which event."""

@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 
 from clawback.investigate.exposure import FingerprintMatcher, redact
-from clawback.secret_patterns import (
+from responders.interface import fingerprint
+from responders.kit.secret_patterns import (
     find_in_text,
     is_identifier,
     looks_like_secret_name,
     plausible_secret_value,
 )
-from responders.interface import fingerprint
 
 _ASSIGNED = re.compile(
     r"(?P<name>[A-Za-z_][A-Za-z0-9_.-]{1,80})(?P<sep>\s*[=:]\s*|\"\s*:\s*\")"

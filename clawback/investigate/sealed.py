@@ -238,7 +238,7 @@ def read_members(
         with open(path, "rb") as raw:
             counted = _HashingSource(raw)
             with (
-                igzip.IGzipFile(fileobj=counted, mode="rb") as gz,  # type: ignore[arg-type]
+                igzip.IGzipFile(fileobj=counted, mode="rb") as gz,
                 tarfile.open(fileobj=gz, mode="r|") as tar,
             ):
                 for member in tar:

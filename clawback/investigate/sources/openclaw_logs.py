@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from clawback.investigate.clock import line_time, parse_any, written_at
-from clawback.investigate.records import LOGGED, Event, MemberRef
+from clawback.investigate.records import LOGGED, Event, MemberRef, as_mapping
 from clawback.investigate.sealed import lines
 from clawback.investigate.sources import ParseContext
 from clawback.investigate.sources.transcript import preview
@@ -128,7 +128,7 @@ def parse_gateway_log(member: MemberRef, stream: IO[bytes], ctx: ParseContext
                 record = None
             if isinstance(record, Mapping):
                 name, message = _tslog_message(record)
-                meta = record.get("_meta") if isinstance(record.get("_meta"), Mapping) else {}
+                meta = as_mapping(record.get("_meta"))
                 ts = parse_any(record.get("time") or meta.get("date"), ctx.local)
                 level = str(meta.get("logLevelName") or "")
         else:

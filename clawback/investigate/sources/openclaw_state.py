@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from clawback.investigate.clock import parse_any, parse_epoch, written_at
-from clawback.investigate.records import COMMAND, Event, MemberRef
+from clawback.investigate.records import COMMAND, Event, MemberRef, as_mapping
 from clawback.investigate.sealed import lines
 from clawback.investigate.sources import ParseContext
 from clawback.investigate.sources.transcript import preview
@@ -48,7 +48,7 @@ def parse_cron_jobs(member: MemberRef, stream: IO[bytes], ctx: ParseContext) -> 
     for index, job in enumerate(jobs):
         if not isinstance(job, Mapping):
             continue
-        payload = job.get("payload") if isinstance(job.get("payload"), Mapping) else {}
+        payload = as_mapping(job.get("payload"))
         text = str(payload.get("message") or payload.get("text") or "")
         created = parse_epoch(job.get("createdAtMs")) or parse_epoch(job.get("updatedAtMs"))
         schedule = json.dumps(job.get("schedule"), sort_keys=True)
@@ -90,7 +90,7 @@ def parse_exec_approvals(member: MemberRef, stream: IO[bytes], ctx: ParseContext
     document = _load(member, stream, ctx)
     if not isinstance(document, Mapping):
         return
-    agents = document.get("agents") if isinstance(document.get("agents"), Mapping) else {}
+    agents = as_mapping(document.get("agents"))
     for agent, settings in agents.items():
         if not isinstance(settings, Mapping):
             continue

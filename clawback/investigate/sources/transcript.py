@@ -34,6 +34,7 @@ from clawback.investigate.records import (
     WRITTEN,
     Event,
     MemberRef,
+    as_mapping,
 )
 from clawback.investigate.sealed import lines
 from clawback.investigate.sources import ParseContext
@@ -208,7 +209,7 @@ def _tool_call(block: Mapping[str, Any], ts: Any, ref: Any, session: str) -> Eve
         if isinstance(args.get("command"), list):
             command = " ".join(str(a) for a in args["command"])
         host = _str(args.get("host"))
-        attrs = {"command": command, **({"host": host} if host else {})}
+        attrs: dict[str, Any] = {"command": command, **({"host": host} if host else {})}
         if args.get("elevated") is True:
             attrs["elevated"] = True
         return event("tool.exec", f"exec: {preview(command)}", attrs, [(COMMAND, command)])
@@ -232,7 +233,7 @@ def _tool_call(block: Mapping[str, Any], ts: Any, ref: Any, session: str) -> Eve
     if name == "browser":
         action = _str(args.get("action"))
         url = _str(args.get("targetUrl") or args.get("url"))
-        request = args.get("request") if isinstance(args.get("request"), Mapping) else {}
+        request = as_mapping(args.get("request"))
         typed = _str(args.get("text") or request.get("text"))
         texts = [(OUTBOUND, url)] if url else []
         if typed:
@@ -261,8 +262,8 @@ def _tool_call(block: Mapping[str, Any], ts: Any, ref: Any, session: str) -> Eve
                      f"{agent or '?'}: {preview(task, 100)}", {"agent": agent}, [(COMMAND, task)])
     if name == "cron":
         action = _str(args.get("action"))
-        job = args.get("job") if isinstance(args.get("job"), Mapping) else {}
-        payload = job.get("payload") if isinstance(job.get("payload"), Mapping) else {}
+        job = as_mapping(args.get("job"))
+        payload = as_mapping(job.get("payload"))
         text = _str(payload.get("message") or payload.get("text"))
         jname = _str(job.get("name") or args.get("jobId") or args.get("id"))
         schedule = json.dumps(job.get("schedule"), sort_keys=True) if job.get("schedule") else ""
@@ -276,8 +277,8 @@ def _tool_call(block: Mapping[str, Any], ts: Any, ref: Any, session: str) -> Eve
                      [(COMMAND, body)])
     if name == "nodes":
         action = _str(args.get("action"))
-        command = args.get("command")
-        text = " ".join(str(a) for a in command) if isinstance(command, list) else _str(command)
+        argv = args.get("command")
+        text = " ".join(str(a) for a in argv) if isinstance(argv, list) else _str(argv)
         return event("tool.nodes", f"nodes {action} {_str(args.get('node'))} {preview(text)}",
                      {"action": action, "node": _str(args.get("node")),
                       **({"command": text} if text else {})}, [(COMMAND, text)])
