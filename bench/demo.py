@@ -45,7 +45,8 @@ def one_run(code: Path | None = None) -> tuple[float, float]:
         )
         whole = time.monotonic() - started
         if finished.returncode != 0:
-            sys.exit(f"clawback demo exited {finished.returncode}:\n{finished.stderr[-2000:]}")
+            sys.exit(f"clawback demo exited {finished.returncode}:\n{finished.stderr[-2000:]}\n"
+                     f"{finished.stdout[-3000:]}")
         document = json.loads(finished.stdout)
         return whole, contain_seconds(Path(document["incident_dir"]))
 
