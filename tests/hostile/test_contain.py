@@ -162,7 +162,7 @@ def fifos_and_devices(home: HostileHome) -> None:
 
 
 def hostile_names(home: HostileHome) -> None:
-    token = "ghp_" + "N" * 36
+    token = "ghp_" + "N7kq" * 12
     for directory in (home.tmp / "openclaw", home.state / "logs"):
         raw = os.fsencode(directory) + b"/openclaw-\xff\xfe" + ESCAPES.encode() + b".log"
         with open(raw, "wb") as out:

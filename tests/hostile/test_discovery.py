@@ -102,7 +102,7 @@ def test_names_that_are_not_utf8_do_not_crash_discovery(hostile: HostileHome) ->
     logs = os.fsencode(hostile.tmp / "openclaw")
     name = logs + b"/openclaw-\xff\xfe-\x1b[2J.log"
     with open(name, "wb") as out:
-        out.write(b"token=ghp_" + b"A" * 36 + b"\n")
+        out.write(b"token=ghp_" + b"A7kq" * 12 + b"\n")
     os.chown(name, hostile.agent.uid, hostile.agent.gid)
     os.mkdir(os.fsencode(hostile.state / "agents") + b"/\xc3\x28bad")
     inventory = run_discovery(hostile)
@@ -129,7 +129,7 @@ def test_the_first_pass_leaves_free_text_for_later(hostile: HostileHome) -> None
     first = discover(user_home=hostile.home, tmp_dirs=[hostile.tmp], free_text=False)
     assert set(logs) <= set(first.deferred)
     # What only a log holds is found by the second pass, and only that.
-    token = "ghp_" + "Q" * 36
+    token = "ghp_" + "Q7kq" * 12
     with open(logs[0], "ab") as out:
         out.write(f"leaked {token}\n".encode())
     from clawback.inventory import discover_deferred
@@ -160,7 +160,7 @@ def test_sparse_multi_gigabyte_logs_are_scanned_quickly(hostile: HostileHome) ->
         with open(path, "wb") as out:
             out.truncate(4 << 30)
             out.seek((4 << 30) - 64)
-            out.write(b"token ghp_" + b"S" * 36 + b"\n")
+            out.write(b"token ghp_" + b"S7kq" * 12 + b"\n")
     hostile.give_to_agent(hostile.tmp / "openclaw")
     inventory = run_discovery(hostile)
-    assert "ghp_" + "S" * 36 in found_values(inventory)
+    assert "ghp_" + "S7kq" * 12 in found_values(inventory)
