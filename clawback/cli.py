@@ -444,6 +444,111 @@ def _restore_fleet_network(incident_dir: Path, *, confirm: bool, json: bool,
     return 0 if change.succeeded else 3
 
 
+@with_advice
+def status(incident: str | None = None, incidents_dir: str | None = None, json: bool = False,
+           display: Display | None = None) -> int:
+    """Where every incident stands: agent, live keys, open steps, network cut and rollback,
+    checkpoint shipped. Changes nothing; exit 3 when something needs a human."""
+    from clawback.incident import incidents_root, resolve_incident
+    from clawback.status import collect_status
+
+    root = incidents_root(_path(incidents_dir))
+    only = [resolve_incident(incident, root)] if incident else []
+    statuses = collect_status(root, only=only)
+    code = 3 if any(s.needs_a_human for s in statuses) else 0
+    if json:
+        from clawback.console import print_json
+
+        print_json({"incidents_dir": str(root), "exit_code": code,
+                    "incidents": [s.as_dict() for s in statuses]})
+        return code
+    from clawback.status_view import print_status
+
+    display = display or Display()
+    print_status(display.console(), statuses, root=str(root), quiet=display.quiet)
+    return code
+
+
+@with_advice
+def init(home: str | None = None, output: str | None = None, json: bool = False,
+         display: Display | None = None) -> int:
+    """Write a commented clawback.toml (0600) for this host from discovery, never over an
+    existing file, then run the preflight on it; exit with the code the preflight gives."""
+    from clawback.config import find_config, load_config
+    from clawback.init_config import default_path, plan_init, render_config, write_new
+    from clawback.inventory import discover_agent
+    from clawback.registry import load_registry
+
+    display = display or Display()
+    user_home = _path(home) or Path.home()
+    if not user_home.is_dir():
+        raise BadInput(f"--home {user_home}: no such directory (give the agent user's home)")
+    inventory = discover_agent({}, user_home=user_home)
+    if not inventory.found_install:
+        _err(_not_found(user_home, home) + ". Nothing was written.")
+        return 3
+    registry = load_registry()
+    plan = plan_init(user_home.absolute(), inventory, registry)
+    path = _path(output) or default_path()
+    written = write_new(path, render_config(plan))
+    # The file must load as contain will load it; if it does not, that is init's bug.
+    providers = {n for n, c in registry.responders.items() if c.providers}
+    load_config(written, known_providers=providers)
+    from clawback.contain import ContainRequest, prepare
+    from clawback.preflight import run_preflight
+
+    report = run_preflight(prepare(ContainRequest(config=written, home=user_home)))
+    if json:
+        from clawback.console import print_json
+
+        print_json({"config": str(written), "providers": [p.provider for p in plan.providers],
+                    "references": [ref for _, ref in plan.references],
+                    "preflight": report.as_dict(), "exit_code": report.exit_code})
+        return report.exit_code
+    from clawback.console import print_init, print_preflight
+
+    console = display.console()
+    print_init(console, written, plan, found_default=find_config(None) == written)
+    print_preflight(console, report)
+    return report.exit_code
+
+
+@with_advice
+def runbook(home: str | None = None, config: str | None = None, format: str = "md",
+            output: str | None = None, display: Display | None = None) -> int:
+    """A printable page for this host: what contain will do by itself, each step left to a
+    human with its instructions, what to fix now, what to have at hand. Changes nothing."""
+    if format not in ("md", "html"):
+        raise BadInput(f"unknown runbook format {format!r}; choose md or html")
+    from clawback.contain import ContainRequest, prepare
+    from clawback.notify_worker import destination_label
+    from clawback.preflight import run_preflight
+    from clawback.runbook import build_runbook, render_runbook, write_runbook
+
+    prepared = prepare(ContainRequest(config=_path(config), home=_path(home)))
+    report = run_preflight(prepared)
+    labels = []
+    for reference in prepared.config.notify.urls:
+        try:
+            labels.append(destination_label(prepared.store.resolve(reference).reveal()))
+        except Exception:
+            labels.append(f"{reference} (not resolvable now)")
+    book = build_runbook(prepared, report, notify_labels=labels)
+    text = render_runbook(book, format)
+    if output:
+        written = write_runbook(Path(output).expanduser(), text)
+        sys.stdout.write(f"{written}\n")
+    else:
+        sys.stdout.write(text)
+    if not book.install_found:
+        # Nothing found is not all clear: a page for the wrong home is printed (it says so at
+        # the top), and the exit code says so too, as discover's does.
+        _err(_not_found(Path(book.agent_home), home) + ". The runbook describes nothing to "
+             "contain.")
+        return 3
+    return 0
+
+
 # What ``clawback demo`` needs beyond the base install (the ``demo`` extra).
 _DEMO_MODULES = ("moto", "keyrings.alt", "supervisor", "openapi_core", "tomli_w")
 
@@ -525,6 +630,9 @@ COMMAND_FUNCTIONS: dict[str, Callable[..., int]] = {
     "drill": drill,
     "audit": audit,
     "discover": discover,
+    "status": status,
+    "init": init,
+    "runbook": runbook,
     "demo": demo,
     "help": show_help,
     "completion": completion,

@@ -184,6 +184,48 @@ COMMANDS: dict[str, Command] = {
         (_HOME, Arg("json", "print the inventory as JSON (fingerprints only)"),
          _config(": its [agent] table says where to look, as for contain")),
     ),
+    "status": Command(
+        "every incident: agent, live keys, open steps, network cut, rollback time left",
+        "Show each incident on this machine (or the one named): whether its run is under way, "
+        "closed or died; whether the agent is stopped; the keys still live or unproven, by "
+        "name; the open steps, most urgent first; a network cut and its auto-rollback with "
+        "the time left (and whether its timer is alive); whether a checkpoint was shipped "
+        "off this host. Changes nothing. Exit 0: nothing open; 3: something needs a human.",
+        (
+            Arg("incident", "only this incident (id or directory)", "INCIDENT",
+                positional=True, optional=True),
+            _incidents_dir(),
+            Arg("json", "print one JSON document instead"),
+        ),
+    ),
+    "init": Command(
+        "write a commented clawback.toml for this host, then run the preflight",
+        "Discover the agent's install and write a commented clawback.toml (0600) with every "
+        "provider found, a reference (keyring:clawback/...) where each admin credential "
+        "goes, and what each must be allowed to do; never over an existing file. Then run "
+        "the preflight on it. Exit: the preflight's (0: contain would do everything; 3: "
+        "something is left to you, such as storing the credentials); 2: bad input.",
+        (
+            _HOME,
+            Arg("output", "where to write it (default: $XDG_CONFIG_HOME/clawback/"
+                          "clawback.toml); an existing file is never replaced", "FILE"),
+            Arg("json", "print the result and the preflight as JSON"),
+        ),
+    ),
+    "runbook": Command(
+        "a printable page: what contain does here by itself, and each step left to you",
+        "From the preflight and discovery, for this host: what contain will do by itself, "
+        "each step it will leave to a human with its instructions and link, what to fix now "
+        "so it does more, and what to have at hand. Markdown on stdout, or --output FILE "
+        "(0600). Changes nothing. Exit 0; 3 when no OpenClaw install is found there (the "
+        "page says so); 2: bad input.",
+        (
+            _HOME,
+            _config(),
+            Arg("format", "md or html", "FORMAT", choices=("md", "html"), default="md"),
+            Arg("output", "write it to FILE (0600) instead of stdout", "FILE"),
+        ),
+    ),
     "demo": Command(
         "contain a sandbox: the real playbook, no root, loopback only",
         "Run the real contain playbook against an embedded sandbox (a sample OpenClaw home "

@@ -132,4 +132,28 @@ def audit(c: Any, home: str | None = None, format: str = "text", fail_on: str | 
     _finish(cli.audit(home=home, format=format, fail_on=fail_on, config=config))
 
 
-namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit)
+@task(auto_shortflags=False, help=_help("status"))
+def status(c: Any, incident: str | None = None, incidents_dir: str | None = None,
+           json: bool = False) -> None:
+    """Where every incident stands: agent, live keys, open steps, network cut and rollback."""
+    _refuse_echo_mode(c)
+    _finish(cli.status(incident, incidents_dir=incidents_dir, json=json))
+
+
+@task(auto_shortflags=False, help=_help("init"))
+def init(c: Any, home: str | None = None, output: str | None = None, json: bool = False) -> None:
+    """Write a commented clawback.toml for this host, then run the preflight."""
+    _refuse_echo_mode(c)
+    _finish(cli.init(home=home, output=output, json=json))
+
+
+@task(auto_shortflags=False, help=_help("runbook"))
+def runbook(c: Any, home: str | None = None, config: str | None = None, format: str = "md",
+            output: str | None = None) -> None:
+    """A printable page: what contain does here by itself, and each step left to you."""
+    _refuse_echo_mode(c)
+    _finish(cli.runbook(home=home, config=config, format=format, output=output))
+
+
+namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit,
+                       status, init, runbook)

@@ -239,6 +239,32 @@ class Drill(_Section):
     grace_seconds: Annotated[float, Field(ge=0, le=3600)] = 60.0
 
 
+def _notify_reference(value: str) -> str:
+    problem = reference_problem(value)
+    if problem is not None:
+        # A notification URL carries its own secret (a topic, a webhook token): a reference,
+        # like every other credential. The value itself is never repeated.
+        raise ValueError(f"{problem} (a notification URL holds its own secret: store it in "
+                         "keyring, or export it, and write the reference)")
+    return value
+
+
+class Notify(_Section):
+    """``[notify]``: where clawback says what it does while it contains, through Apprise.
+
+    ``urls`` are references (``keyring:SERVICE/USER`` or ``env:NAME``) to Apprise URLs
+    (``ntfy://``, ``json://``, ``slack://``, ``mailto://``, ...). A message goes out at the
+    start, after each step with the latest checkpoint (shipped off this host), and at the end
+    with the summary. Sending never holds containment up: each message gets
+    ``timeout_seconds``, and at the end clawback waits at most ``flush_seconds`` for the last
+    ones before it exits (they go on being sent in the background).
+    """
+
+    urls: list[Annotated[str, AfterValidator(_notify_reference)]] = Field(default_factory=list)
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    flush_seconds: Annotated[float, Field(ge=0, le=600)] = 15.0
+
+
 class Config(_Section):
     agent: Agent = Field(default_factory=Agent)
     evidence: Evidence = Field(default_factory=Evidence)
@@ -251,6 +277,7 @@ class Config(_Section):
     fleet: Fleet = Field(default_factory=Fleet)
     audit: Audit = Field(default_factory=Audit)
     drill: Drill = Field(default_factory=Drill)
+    notify: Notify = Field(default_factory=Notify)
 
     _source: Path | None = PrivateAttr(default=None)
     _sha256: str | None = PrivateAttr(default=None)

@@ -891,3 +891,23 @@ def print_drill(drilled: Any, console: Any) -> None:
         wrapped(console, f"Then finish the drill with: clawback drill --resume "
                           f"{result.incident_id}")
     wrapped(console, f"Verify with: clawback verify {result.incident_id}")
+
+
+def print_init(console: Any, path: Path, plan: Any, *, found_default: bool) -> None:
+    """``init``: what was written, and what to store before contain can use it."""
+    wrapped(console, f"Wrote {printable(str(path))} (0600): {len(plan.providers)} provider(s) "
+                     f"found under {printable(str(plan.home))}.", "bold")
+    if not found_default:
+        wrapped(console, f"contain does not look there by itself: pass --config "
+                         f"{printable(str(path))}", "yellow", indent="  ")
+    if plan.references:
+        wrapped(console, "Store each admin credential it names (the comments say what each "
+                         "must be allowed to do):", "bold")
+        for _, ref in plan.references:
+            if ref.startswith("keyring:"):
+                service, _, user = ref.removeprefix("keyring:").partition("/")
+                wrapped(console, f"keyring set {printable(service)} {printable(user)}",
+                        indent="    ", first="  ")
+            else:
+                wrapped(console, f"export {printable(ref.removeprefix('env:'))}=...",
+                        indent="    ", first="  ")

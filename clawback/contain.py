@@ -321,11 +321,16 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
                 manifest.add(step, collected)
             for step, name, source in journal.evidence_files():
                 manifest.add_file(step, incident_dir / name, source=source)
-            result = Runner(
-                **runner_args, timeline=timeline, journal=journal, manifest=manifest,
-                incident_id=incident_id, incident_dir=incident_dir,
-                store_for=_store_for(prepared, incident_dir, timeline),
-            ).run()
+            notifier = _notifier(prepared, incident_dir, incident_id, runner_args, say)
+            result = None
+            try:
+                result = Runner(
+                    **runner_args, timeline=timeline, journal=journal, manifest=manifest,
+                    incident_id=incident_id, incident_dir=incident_dir,
+                    store_for=_store_for(prepared, incident_dir, timeline),
+                ).run()
+            finally:
+                _close_notifier(notifier, result, say, warnings)
             result.warnings = warnings
             return result
 
@@ -357,16 +362,57 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         )
         timeline = Timeline.create(incident_dir, incident_id, signer, header=header)
         manifest = Manifest(incident_id=incident_id)
-        result = Runner(
-            **runner_args, timeline=timeline, journal=journal, manifest=manifest,
-            incident_id=incident_id, incident_dir=incident_dir,
-            store_for=_store_for(prepared, incident_dir, timeline), closing_items=closing,
-            no_keyring=_short(unkept),
-        ).run()
+        notifier = _notifier(prepared, incident_dir, incident_id, runner_args, say)
+        result = None
+        try:
+            result = Runner(
+                **runner_args, timeline=timeline, journal=journal, manifest=manifest,
+                incident_id=incident_id, incident_dir=incident_dir,
+                store_for=_store_for(prepared, incident_dir, timeline), closing_items=closing,
+                no_keyring=_short(unkept),
+            ).run()
+        finally:
+            _close_notifier(notifier, result, say, warnings)
     result.warnings = warnings
     if unkept is not None:
         result.signing_public_key = signer.public_key_pem()
     return result
+
+
+def _notifier(prepared: Prepared, incident_dir: Path, incident_id: str,
+              runner_args: dict[str, Any], say: Reporter) -> Any:
+    """With ``[notify] urls``: queue the start message and route the run's reporter through
+    the notifier (nothing is sent, nor Apprise imported, before the first action)."""
+    notify = prepared.config.notify
+    if not notify.urls:
+        return None
+    from clawback.notifier import Notifier, NotifyingReporter, start_message
+
+    notifier = Notifier(references=notify.urls, store=prepared.store,
+                        incident_dir=incident_dir, timeout=notify.timeout_seconds,
+                        flush=notify.flush_seconds)
+    notifier.post(*start_message(incident_id, operator_identity(),
+                                 Path(str(prepared.loaded.path)).name))
+    runner_args["reporter"] = NotifyingReporter(say, notifier, incident_id)
+    return notifier
+
+
+def _close_notifier(notifier: Any, result: RunResult | None, say: Reporter,
+                    warnings: list[str]) -> None:
+    """The end message with the final checkpoint, then a bounded wait for the last ones."""
+    if notifier is None:
+        return
+    if result is not None:
+        from clawback.notifier import end_message
+
+        title, body = end_message(result)
+        notifier.post(title, body, checkpoint=result.final_checkpoint, final=True)
+    else:
+        notifier.post("clawback: the run stopped on an error",
+                      "contain stopped before it finished; see its output on the host.")
+    for problem in notifier.close():
+        warnings.append(problem)
+        say.warn(problem)
 
 
 def _short(reason: str | None) -> str | None:

@@ -617,6 +617,40 @@ class _Check:
             self.check_checkpoints(fresh, str(path))
 
 
+def _shipped_verdicts(check: Any, unanchored: bool) -> None:
+    """What ``shipped.jsonl`` says was sent off this host ([notify]). Not an anchor (whoever
+    holds the host can edit the record); it says where the copy that is one can be found."""
+    from clawback.shipping import latest_shipment, normalized_sha256, read_shipments
+
+    shipments = read_shipments(check.incident_dir)
+    if not shipments:
+        return
+    shipped = latest_shipment(check.incident_dir)
+    if shipped is None:
+        check.warn("CHECKPOINT_NOT_SHIPPED",
+                   f"{len(shipments)} checkpoint(s) were to be sent off this host and none "
+                   "was delivered (see notify.log): keep a copy of checkpoint.txt yourself")
+        return
+    known: set[str] = set()
+    for name in (CHECKPOINT_HISTORY_FILE, CHECKPOINT_FILE):
+        try:
+            known.update(normalized_sha256(cp.text()) for cp in parse_checkpoints(
+                (check.incident_dir / name).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, CheckpointFormatError):
+            continue
+    if shipped.checkpoint_sha256 not in known:
+        check.warn("SHIPPED_CHECKPOINT_UNKNOWN",
+                   f"the checkpoint recorded as shipped (tree size {shipped.tree_size}) is none "
+                   "of this incident's own checkpoints: compare the copy you received")
+        return
+    at = shipped.at.strftime("%Y-%m-%d %H:%M:%S UTC") if shipped.at else "an unknown time"
+    advice = ("; pass that copy with --checkpoint to anchor this log" if unanchored else "")
+    check.verdicts.append(Verdict(
+        "CHECKPOINT_SHIPPED", "ok",
+        f"the {'final ' if shipped.final else ''}checkpoint at tree size {shipped.tree_size} "
+        f"was sent off this host to {', '.join(shipped.destinations)} at {at}{advice}"))
+
+
 def _load_external_checkpoints(path: Path) -> list[Checkpoint]:
     try:
         # The operator's own copy: a link is fine, a FIFO must not hang verify.
@@ -716,4 +750,5 @@ def verify_incident(
                 f"consistent with the checkpoint at size {anchored}",
             )
         )
+    _shipped_verdicts(check, checkpoint is None)
     return report

@@ -50,6 +50,7 @@ from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, lis
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Disabled,
     Failed,
@@ -57,6 +58,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -67,6 +69,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
+    admin_reference,
 )
 from responders.openai import matches_redacted
 from responders.provider_responder import (
@@ -191,6 +194,24 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
         concurrent=20, source="none published for the Admin API; 429 + retry-after"
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("admin_key", admin_reference("anthropic"),
+                              "an Admin API key (sk-ant-admin...)"),
+                ConfigSetting("archive", False,
+                              "true: archive keys (final) instead of inactive (reversible)",
+                              optional=True),
+            ),
+            permissions=(
+                "an Admin API key of the organization: list API keys "
+                "(GET /v1/organizations/api_keys) and change their status",
+            ),
+            console="https://console.anthropic.com/settings/admin-keys",
+            note="no API creates or deletes a key: replacements are made by hand",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

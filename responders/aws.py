@@ -90,6 +90,7 @@ from typing import Any, ClassVar
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Disabled,
     Failed,
@@ -98,6 +99,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     Refused,
     Responder,
@@ -477,6 +479,31 @@ class AWSResponder(Responder):
     rate_limit: ClassVar[RateLimit] = RateLimit(
         concurrent=10, source="IAM documents no rate; botocore's pool of 10 connections"
     )
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("admin_access_key_id", "keyring:clawback/aws-admin-id",
+                              "an IAM user or role kept for incidents, not the agent's"),
+                ConfigSetting("admin_secret_access_key", "keyring:clawback/aws-admin-secret"),
+                ConfigSetting("region", "us-east-1"),
+                ConfigSetting("users", ["openclaw-agent"],
+                              "IAM users the agent used: every key of theirs is revoked",
+                              optional=True),
+                ConfigSetting("roles", ["openclaw-runner"],
+                              "roles the agent assumed: their older sessions are denied",
+                              optional=True),
+            ),
+            permissions=(
+                "iam:GetAccessKeyLastUsed", "iam:ListAccessKeys", "iam:UpdateAccessKey",
+                "iam:DeleteAccessKey", "iam:CreateAccessKey", "iam:PutUserPolicy",
+                "iam:PutRolePolicy", "iam:ListServiceSpecificCredentials",
+                "iam:UpdateServiceSpecificCredential", "sts:GetCallerIdentity",
+            ),
+            console="https://console.aws.amazon.com/iam/home#/users",
+            note="a profile works instead of the two keys: profile = \"incident-admin\"",
+        )
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any]) -> None:

@@ -65,11 +65,13 @@ from typing import Any, ClassVar, Literal
 
 from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
 from responders.interface import (
+    ConfigSetting,
     Credential,
     Failed,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -209,6 +211,29 @@ class AzureOpenAIResponder(HttpProviderResponder[AzureOpenAISettings]):
         "principal, refilled at 10 a second",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                # An ARM token lasts about an hour: an environment variable set when the
+                # incident starts, not a keyring entry stored in advance.
+                ConfigSetting("token", "env:AZURE_ARM_TOKEN",
+                              "az account get-access-token --resource "
+                              "https://management.azure.com --query accessToken -o tsv"),
+                ConfigSetting("accounts", [{"subscription_id": "SUBSCRIPTION-ID",
+                                            "resource_group": "agents",
+                                            "name": "agent-aoai"}],
+                              "the accounts whose keys the agent may hold", optional=True),
+                ConfigSetting("replacement", "other",
+                              "give the agent the account's other key instead of the "
+                              "regenerated one", optional=True),
+            ),
+            permissions=(LIST_KEYS, REGENERATE),
+            console=PORTAL,
+            note="both actions are in the built-in role Cognitive Services Contributor; "
+                 "without accounts listed, contain cannot tell which account a key opens",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

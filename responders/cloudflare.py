@@ -54,6 +54,7 @@ from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswer
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Disabled,
     Failed,
@@ -61,6 +62,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -71,6 +73,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
+    admin_reference,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
@@ -214,6 +217,20 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
         source="Cloudflare: 1,200 requests per 5 minutes per user",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("token", admin_reference("cloudflare"),
+                              "an API token with API Tokens Write"),
+                ConfigSetting("account_id", "0123456789abcdef0123456789abcdef",
+                              "for account-owned tokens", optional=True),
+            ),
+            permissions=("API Tokens Read and Write (user tokens)",
+                         "Account API Tokens Read and Write (account tokens)"),
+            console="https://dash.cloudflare.com/profile/api-tokens",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

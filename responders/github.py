@@ -68,12 +68,14 @@ from responders.http_answers import CallFailed, ProviderAnswers, header
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Failed,
     ManualRequired,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -84,6 +86,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
+    admin_reference,
     fingerprint,
     handed_over,
 )
@@ -262,6 +265,25 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         source="GitHub secondary rate limits: 100 concurrent, 900 points/min, 5 per write",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("token", admin_reference("github"),
+                              "only for deploy keys, webhooks and Actions secrets: tokens die "
+                              "through /credentials/revoke, which needs no credential"),
+                ConfigSetting("repos", ["owner/name"],
+                              "searched for deploy keys matching ssh_public_keys",
+                              optional=True),
+            ),
+            permissions=(
+                "a valid token (GET /user)", "admin rights on the repositories in repos",
+                "admin:public_key (user SSH keys)", "admin:repo_hook (webhook secrets)",
+                "Secrets write (Actions secrets)",
+            ),
+            console="https://github.com/settings/tokens",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

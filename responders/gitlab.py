@@ -80,12 +80,14 @@ from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswer
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Failed,
     ManualRequired,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -293,6 +295,17 @@ class GitLabResponder(HttpProviderResponder[GitLabSettings]):
         source="GitLab.com: 2,000 authenticated API requests a minute per user",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("base_url", "https://gitlab.com/api/v4",
+                              "a self-managed instance: its /api/v4"),
+            ),
+            permissions=("none: a GitLab token revokes itself (GitLab 15.4+)",),
+            note="deploy, runner, trigger and feed tokens have no self-revocation: manual steps",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

@@ -84,12 +84,14 @@ from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Failed,
     ManualRequired,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -280,6 +282,27 @@ class GoogleResponder(HttpProviderResponder[GoogleSettings]):
         source="API Keys API: 240 read, 120 write calls a minute per project",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("service_account", "keyring:clawback/google-sa",
+                              "a service account's whole JSON key: keyring set clawback "
+                              "google-sa < key.json"),
+                ConfigSetting("projects", ["my-project"],
+                              "the projects the preflight probes; unset: the account's own",
+                              optional=True),
+            ),
+            permissions=(
+                "the role API Keys Admin (roles/serviceusage.apiKeysAdmin) on every project "
+                "whose keys the agent holds: apikeys.keys.lookup, get, list, delete, create, "
+                "getKeyString",
+            ),
+            console="https://console.cloud.google.com/iam-admin/serviceaccounts",
+            note="a deleted key stays restorable for 30 days by anyone with "
+                 "apikeys.keys.undelete on its project",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

@@ -400,6 +400,42 @@ class PreflightCheck:
     missing_permission: str = ""
 
 
+@dataclass(frozen=True)
+class ConfigSetting:
+    """One line of a responder's ``[providers.X]`` table as ``clawback init`` writes it."""
+
+    key: str
+    value: Any  # str, bool, int, a list or dict of those: never a secret, only a reference
+    comment: str = ""
+    optional: bool = False  # written commented out: an example to fill in, not needed
+
+
+@dataclass(frozen=True)
+class ProviderSetup:
+    """What a responder needs in clawback.toml, for ``clawback init`` and ``clawback runbook``.
+
+    ``permissions`` are what its admin credential must be allowed to do for ``contain``
+    (and what ``preflight()`` probes); ``console`` is where that credential is made. An
+    empty ``settings`` means the responder works without a table of its own.
+    """
+
+    settings: tuple[ConfigSetting, ...] = ()
+    permissions: tuple[str, ...] = ()
+    console: str = ""
+    note: str = ""
+
+    def references(self) -> list[str]:
+        """The credential references among the settings that must be filled in."""
+        return [s.value for s in self.settings
+                if not s.optional and isinstance(s.value, str)
+                and s.value.startswith(("keyring:", "env:"))]
+
+
+def admin_reference(provider: str) -> str:
+    """The keyring reference ``clawback init`` proposes for a provider's admin credential."""
+    return f"keyring:clawback/{provider}-admin"
+
+
 # --------------------------------------------------------------------------------------------
 # Responders
 # --------------------------------------------------------------------------------------------
@@ -498,6 +534,13 @@ class Responder:
     def check_config(cls, config: Mapping[str, Any]) -> None:
         """Validate this responder's ``[providers.X]`` table before anything runs; raise
         ResponderError naming the bad key. Reads nothing and sends nothing."""
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup | None:
+        """What this responder needs in ``[providers.<name>]`` to act on ``found`` (the
+        credentials discovery found for its providers), with the permissions its admin
+        credential needs. None: it needs nothing from clawback.toml. Sends nothing."""
+        return None
 
     def configured_targets(self) -> list[Credential]:
         """Targets named in this responder's config rather than discovered (IAM users, deploy

@@ -37,6 +37,7 @@ from responders.interface import (
     Failed,
     ManualRequired,
     Outcome,
+    ProviderSetup,
     Responder,
     ResponderContext,
     ResponderError,
@@ -334,6 +335,13 @@ class ManualResponder(Responder):
     )
     fallback: ClassVar[bool] = True
 
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            note="no API revokes these: contain lists the exact steps for each (where and "
+                 "how to revoke it) and checks afterwards where a harmless call exists",
+        )
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any]) -> None:

@@ -60,12 +60,14 @@ from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswer
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Failed,
     ManualRequired,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -228,6 +230,20 @@ class MatrixResponder(HttpProviderResponder[MatrixSettings]):
         "M_LIMIT_EXCEEDED and retry_after_ms; 10 at once",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("homeserver", "https://matrix.org",
+                              "the client-server API's base URL of the agent's homeserver"),
+                ConfigSetting("user", "@openclaw:example.org", "for rotate: the bot account",
+                              optional=True),
+                ConfigSetting("password", "keyring:clawback/matrix-bot-password",
+                              "for rotate (reference)", optional=True),
+            ),
+            permissions=("none: every access token may log itself out",),
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

@@ -74,12 +74,14 @@ from responders.http_answers import (
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Failed,
     ManualRequired,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -90,6 +92,7 @@ from responders.interface import (
     Skipped,
     Unproven,
     VerifiedDead,
+    admin_reference,
     handed_over,
 )
 from responders.provider_responder import (
@@ -266,6 +269,23 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         concurrent=20, source="none published for the Administration API; 429 + Retry-After"
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("admin_key", admin_reference("openai"),
+                              "an Admin API key (sk-admin-...)"),
+                ConfigSetting("projects", ["proj_abc"],
+                              "searched for project keys; unset: every project",
+                              optional=True),
+            ),
+            permissions=(
+                "an Admin API key of the organization: list projects, their API keys and "
+                "service accounts; delete keys and service accounts; create admin keys",
+            ),
+            console="https://platform.openai.com/settings/organization/admin-keys",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

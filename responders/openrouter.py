@@ -66,6 +66,7 @@ from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, lis
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Disabled,
     Failed,
@@ -73,6 +74,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -215,6 +217,24 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
         concurrent=10, source="none published for the management API; 429 answers are retried"
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("management_key", "keyring:clawback/openrouter-management",
+                              "a management key (not an API key: those can't manage keys)"),
+                ConfigSetting("revoke_action", "disable",
+                              "reversible instead of a delete", optional=True),
+            ),
+            permissions=(
+                "a management key of the account: list keys in every workspace, delete or "
+                "disable them, create replacements",
+            ),
+            console=MANAGEMENT_KEYS_PAGE,
+            note="a management key the agent held is never listed by the API: revoke it in "
+                 "the console by hand",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

@@ -59,12 +59,14 @@ from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswer
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Failed,
     ManualRequired,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -74,6 +76,7 @@ from responders.interface import (
     SecretValue,
     Unproven,
     VerifiedDead,
+    admin_reference,
     handed_over,
 )
 from responders.provider_responder import (
@@ -209,6 +212,19 @@ class SendGridResponder(HttpProviderResponder[SendGridSettings]):
         "for /v3/api_keys, so 10 at once and its 429 answers",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("api_key", admin_reference("sendgrid"),
+                              "an admin key with API Keys: Full Access"),
+                ConfigSetting("subusers", ["marketing"],
+                              "subusers whose keys the agent may hold", optional=True),
+            ),
+            permissions=("api_keys.read", "api_keys.create", "api_keys.delete"),
+            console="https://app.sendgrid.com/settings/api_keys",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

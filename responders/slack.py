@@ -54,12 +54,14 @@ from responders.http_answers import CallFailed, JsonObjectAnswer, ProviderAnswer
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Failed,
     ManualRequired,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -272,6 +274,22 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
         concurrent=50, requests=50, per_seconds=60, source="Slack auth.revoke: Tier 3, 50+/min"
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("apps", [], "for apps with token rotation: {client_id, "
+                              "client_secret = \"keyring:...\", refresh_token = "
+                              "\"keyring:...\"}", optional=True),
+            ),
+            permissions=(
+                "none for revoking: auth.revoke takes the token itself",
+                "an app's client secret and refresh token to rotate its tokens",
+            ),
+            console="https://api.slack.com/apps",
+            note="a signing secret is regenerated in the app's settings, by hand",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

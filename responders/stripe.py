@@ -63,6 +63,7 @@ from responders.http_answers import CallFailed, retry_after_seconds
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Disabled,
     Failed,
@@ -70,6 +71,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -78,6 +80,7 @@ from responders.interface import (
     SecretValue,
     Skipped,
     VerifiedDead,
+    admin_reference,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
@@ -266,6 +269,18 @@ class StripeResponder(ProviderResponder[StripeSettings]):
         source="Stripe: 25 requests/s per endpoint, 100/s per account in live mode",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("api_key", admin_reference("stripe"),
+                              "a restricted key kept for incidents (rk_live_...)"),
+            ),
+            permissions=("Webhook Endpoints: write", "Events: read", "Balance: read"),
+            console="https://dashboard.stripe.com/apikeys",
+            note="Stripe has no API that revokes a secret key: rolling it is a manual step",
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

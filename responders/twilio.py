@@ -67,12 +67,14 @@ from typing import Any, ClassVar
 from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
+    ConfigSetting,
     Credential,
     Failed,
     ManualRequired,
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -217,6 +219,34 @@ class TwilioResponder(HttpProviderResponder[TwilioSettings]):
         "unpublished; 10 at once",
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        # The Auth Token is replaced with itself (secondary-token promotion) and needs nothing
+        # here. API keys need a Main key, whose SID init cannot know: a placeholder SID would
+        # pass validation and then fail at the worst moment, so the pair stays commented out.
+        api_keys = any(credential_kind(c) == KIND_API_KEY for c in found)
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("admin_key_id", "SK" + "0" * 32,
+                              "a Main API key's SID (not Standard or Restricted)",
+                              optional=True),
+                ConfigSetting("admin_secret", "keyring:clawback/twilio-admin",
+                              "its secret (reference)", optional=True),
+                ConfigSetting("account_sid", "AC" + "0" * 32,
+                              "only when discovery did not find the SID beside the secret",
+                              optional=True),
+            ),
+            permissions=(
+                "for API keys: a Main API key of the account (it reads the account and "
+                "lists, deletes and creates its keys); the Auth Token needs none",
+            ),
+            console="https://console.twilio.com/us1/account/keys-credentials/api-keys",
+            note=("the agent holds API keys: until admin_key_id and admin_secret are filled "
+                  "in, contain leaves them to you" if api_keys else
+                  "the Auth Token is replaced by promoting a secondary token, with no "
+                  "credential of yours"),
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

@@ -65,6 +65,7 @@ from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
 from responders.interface import (
     AlreadyRevoked,
     Capability,
+    ConfigSetting,
     Credential,
     Disabled,
     Failed,
@@ -72,6 +73,7 @@ from responders.interface import (
     Outcome,
     Planned,
     PreflightCheck,
+    ProviderSetup,
     RateLimit,
     ResponderContext,
     ResponderError,
@@ -203,6 +205,24 @@ class XAIResponder(HttpProviderResponder[XAISettings]):
         concurrent=10, source="none published for the Management API; 429 answers are retried"
     )
     parse_settings = staticmethod(parse_settings)
+
+    @classmethod
+    def setup(cls, found: Sequence[Credential]) -> ProviderSetup:
+        return ProviderSetup(
+            settings=(
+                ConfigSetting("management_key", "keyring:clawback/xai-management",
+                              "a management key (xAI Console: Settings, Management Keys)"),
+                ConfigSetting("team_id", "your-team-id",
+                              "proves keys that no longer name their team dead", optional=True),
+                ConfigSetting("revoke_action", "disable",
+                              "reversible instead of a delete", optional=True),
+            ),
+            permissions=(
+                "Management Keys Read + Write: validate itself, list the team's API keys, "
+                "delete or disable them, create replacements",
+            ),
+            console=MANAGEMENT_KEYS_PAGE,
+        )
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)

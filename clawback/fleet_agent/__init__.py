@@ -1,7 +1,9 @@
 """The agent clawback uploads to each fleet host: one zip runnable with ``python3 agent.pyz``.
 
-``agent_zip()`` packs the agent with the discovery modules it reuses, read from this installed
-clawback, so a fleet host runs exactly the discovery ``clawback discover`` runs here. Every
+``agent_zip()`` packs the agent with the discovery modules and the host probes
+(``responders.hostprobes``) it shares with the local actions, read from this installed
+clawback, so a fleet host runs exactly the discovery ``clawback discover`` runs here and reads
+processes, lock files and supervisord as ``responders.host`` does. Every
 module packed must import nothing outside the standard library at module level (tests/fleet
 runs the zip with ``python3 -I -S``: no site-packages at all).
 """
@@ -26,6 +28,12 @@ PACKED_MODULES: tuple[str, ...] = (
     "responders/__init__.py",
     "responders/agent_files.py",
     "responders/interface.py",
+    # The host probes the local and remote actions share: the whole package.
+    "responders/hostprobes/__init__.py",
+    "responders/hostprobes/collection.py",
+    "responders/hostprobes/gateway.py",
+    "responders/hostprobes/supervisor.py",
+    "responders/hostprobes/supervisord_config.py",
 )
 
 _MAIN = (

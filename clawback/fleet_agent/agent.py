@@ -1,8 +1,9 @@
 """clawback's agent on a fleet host, run over SSH by ``clawback contain --hosts``.
 
 clawback is not installed on fleet hosts. For each run the controller uploads one zip (this
-module, ``formats.py``, and the pure-Python discovery modules ``clawback.inventory``,
-``clawback.secret_patterns``, ``clawback.errors`` and ``responders.interface``) into a private
+module, ``formats.py``, the pure-Python discovery modules ``clawback.inventory``,
+``clawback.secret_patterns``, ``clawback.errors`` and ``responders.interface``, and the host
+probes ``responders.hostprobes`` that the local actions use too) into a private
 temporary directory and runs ``python3 agent.pyz COMMAND``. The far side needs a POSIX shell
 and Python 3.11 or newer (standard library only); everything else is optional and named in
 the result when it is missing.
@@ -36,12 +37,9 @@ import fcntl
 import glob
 import gzip
 import hashlib
-import http.client
 import json
 import os
 import platform
-import pwd
-import re
 import shlex
 import shutil
 import signal
@@ -53,10 +51,45 @@ import tarfile
 import tempfile
 import time
 import traceback
-import xmlrpc.client
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, Any
+
+from responders.agent_files import AgentFiles
+from responders.hostprobes import supervisord_config
+from responders.hostprobes.collection import (
+    CollectionPlan,
+    os_error_reason,
+    walk_agent_files,
+    walk_files,
+)
+from responders.hostprobes.collection import build_plan as plan_collection
+from responders.hostprobes.gateway import (
+    GATEWAY_UNIT,
+    SYSTEM_UNIT_DIRS,
+    cgroup_service,
+    cmdline_option,
+    could_be_gateway,
+    gateway_signature,
+    is_process_supervisor,
+    is_supervisord,
+    may_name,
+    names_process,
+    read_cgroups,
+    read_lock_files,
+    read_pid_file,
+    same_service,
+    supervisord_program,
+    user_name,
+)
+from responders.hostprobes.supervisor import (
+    SupervisorClient,
+    SupervisorFault,
+    rpc_result,
+    wait_until_stopped,
+)
+from responders.interface import ResponderError
 
 MIN_PYTHON = (3, 11)
 CHUNK = 1024 * 1024
@@ -67,33 +100,8 @@ FILE_MODE = 0o600
 # (as responders/host/commands.py does on the controller).
 SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
-# Kept equal to responders/host/snapshot.py and service.py (tests/fleet checks it).
-CONFIG_NAMES = ("openclaw", "clawdbot", "moldbot", "moltbot")
-SERVICE_NAMES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
-LAUNCHD_LABELS = ("ai.openclaw.", "com.openclaw.", "bot.molt.", "com.clawdbot.")
-SHELL_HISTORIES = (
-    ".bash_history",
-    ".zsh_history",
-    ".sh_history",
-    ".history",
-    ".python_history",
-    ".local/share/fish/fish_history",
-)
-GATEWAY_TITLES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
-GATEWAY_UNIT = re.compile(
-    r"^(?:openclaw-gateway(?:-[A-Za-z0-9_.@-]+)?|clawdbot-gateway|moltbot-gateway)\.service$"
-)
-SYSTEM_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
-AGENT_PACKAGES = ("openclaw", "clawdbot", "moltbot")
-JS_RUNTIMES = ("node", "nodejs", "bun", "deno")
-KERNEL_COMM_BYTES = 15
-PIDFILE_CLOCK_SLACK_S = 2.0
-_DOCKER_CGROUP = re.compile(r"(?:docker[-/]|/containers?/)([0-9a-f]{64})")
-_SERVICE_CGROUP = re.compile(r"/([^/]+\.service)(?:/|$)")
-_USER_MANAGER_CGROUP = re.compile(r"/user@(\d+)\.service/")
 
-
-class AgentError(Exception):
+class AgentError(ResponderError):
     """The command cannot run; the message is advice and never quotes file contents."""
 
 
@@ -130,21 +138,6 @@ def _sha256_of(path: str) -> str:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _reason(err: OSError) -> str:
-    if err.errno in (errno.EACCES, errno.EPERM):
-        return "permission denied"
-    if err.errno == errno.ENOENT:
-        return "does not exist"
-    return err.strerror or type(err).__name__
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def _hand_back(path: str) -> None:
@@ -383,6 +376,47 @@ def _pids_of_inodes(inodes: Sequence[int]) -> dict[int, int]:
     return owners
 
 
+def _unix_socket_owner(path: str) -> int | None:
+    """The supervisord listening on the unix socket ``path`` (from /proc/net/unix).
+    supervisord binds "<file>.<its pid>" and renames it; the kernel keeps the bound name."""
+    if not path:
+        return None
+    inodes: dict[int, str] = {}
+    try:
+        with open("/proc/net/unix") as fh:
+            for line in fh.read().splitlines()[1:]:
+                fields = line.split(None, 7)
+                if len(fields) == 8 and fields[7].startswith(path):
+                    inodes[int(fields[6])] = fields[7]
+    except (OSError, ValueError):
+        return None
+    for inode, pid in _pids_of_inodes(list(inodes)).items():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if inodes[inode] in (path, f"{path}.{pid}") and _is_supervisord(Proc(pid)):
+                return pid
+    return None
+
+
+def _replace_file(path: str, data: bytes) -> None:
+    """Atomically give root's own file new content, keeping its mode and owner."""
+    st = os.stat(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=".clawback-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, stat.S_IMODE(st.st_mode))
+        with contextlib.suppress(PermissionError):
+            os.chown(temporary, st.st_uid, st.st_gid)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def port_listeners(port: int) -> list[int]:
     """Pids listening on TCP ``port`` (-1 for a listener whose owner we cannot see)."""
     inodes = _socket_inodes(port, listening=True)
@@ -423,7 +457,7 @@ def cmd_info(params: Mapping[str, Any]) -> dict[str, Any]:
         "python": platform.python_version(),
         "uid": os.getuid(),
         "euid": os.geteuid(),
-        "user": _user_name(os.getuid()),
+        "user": user_name(os.getuid()),
         "home": os.path.expanduser("~"),
         "ssh_client": ssh[0] if ssh else None,
         "ssh_server_port": int(ssh[3]) if len(ssh) == 4 and ssh[3].isdigit() else None,
@@ -479,109 +513,14 @@ def cmd_discover(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _walk_files(root: str, problems: list[list[str]]) -> Iterator[str]:
-    def record(err: OSError) -> None:
-        problems.append([err.filename or root, _reason(err)])
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=record):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield os.path.join(dirpath, name)
-
-
-class CollectionPlan:
-    def __init__(self) -> None:
-        self.generated: list[str] = []
-        self.commands: list[tuple[str, tuple[str, ...]]] = []
-        self.files: list[tuple[str, bool]] = []
-        self.listings: list[str] = []
-        self.missing: list[list[str]] = []
-        self._seen: set[str] = set()
-
-    def add_file(self, path: str, *, tail: bool = False) -> None:
-        path = os.path.abspath(path)
-        if path not in self._seen:
-            self._seen.add(path)
-            self.files.append((path, tail))
-
-    def add_glob(self, pattern: str) -> None:
-        matches = sorted(glob.glob(pattern, include_hidden=True))
-        files = [m for m in matches if not os.path.isdir(m)]
-        if not files:
-            self.missing.append([pattern, "nothing matched"])
-        for match in files:
-            self.add_file(match)
-
-    def add_path(self, path: str) -> None:
-        if os.path.lexists(path):
-            self.add_file(path)
-        else:
-            self.missing.append([os.path.abspath(path), "does not exist"])
-
-    def add_tree(self, root: str) -> None:
-        if not os.path.lexists(root):
-            self.missing.append([root, "does not exist"])
-            return
-        if not os.path.isdir(root):
-            self.add_file(root)
-            return
-        for path in _walk_files(root, self.missing):
-            self.add_file(path)
-
-
-def default_state_dirs(home: str) -> list[str]:
-    found = sorted(
-        p for p in glob.glob(os.path.join(glob.escape(home), ".openclaw*")) if os.path.isdir(p)
-    )
-    for legacy in (".clawdbot", ".moldbot", ".moltbot"):
-        candidate = os.path.join(home, legacy)
-        if os.path.isdir(candidate):
-            found.append(candidate)
-    return found
-
-
-def _in_root(system_root: str, path: str) -> str:
-    return os.path.join(system_root, path.lstrip("/"))
-
-
-# As responders.host.snapshot: a workspace's top-level files and these trees.
-WORKSPACE_TREES = ("memory", ".openclaw")
-
-
-def _workspaces(state: str, home: str | None) -> list[str]:
+def _workspace_dirs(state: Path, home: Path, tree: AgentFiles | None) -> list[Path]:
     """The workspaces the state dir's config names, read as the local snapshot reads them."""
-    from pathlib import Path
-
     from clawback.fleet_agent import formats
 
     formats.install()
     from clawback.inventory import workspace_dirs
 
-    try:
-        found = workspace_dirs(Path(state), Path(home or os.path.dirname(state)))
-    except Exception:  # a broken config must not cost the evidence: keep the default
-        found = [Path(state) / "workspace"]
-    return [str(p) for p in found]
-
-
-def _add_workspace(plan: CollectionPlan, workspace: str) -> None:
-    if not os.path.isdir(workspace):
-        plan.missing.append([workspace, "workspace does not exist"])
-        return
-    try:
-        names = sorted(os.listdir(workspace))
-    except OSError as err:
-        plan.missing.append([workspace, _reason(err)])
-        return
-    for name in names:
-        path = os.path.join(workspace, name)
-        if name.startswith(".env"):
-            continue  # a secret store, not evidence
-        if os.path.isfile(path) and not os.path.islink(path):
-            plan.add_file(path)
-    for tree in WORKSPACE_TREES:
-        if os.path.isdir(os.path.join(workspace, tree)):
-            plan.add_tree(os.path.join(workspace, tree))
+    return workspace_dirs(state, home, tree)
 
 
 def build_plan(
@@ -592,117 +531,14 @@ def build_plan(
     extra_paths: Sequence[str] = (),
     system_root: str = "/",
 ) -> CollectionPlan:
-    """The same list, in the same order, as the local ``build_plan`` (RFC 3227 volatility)."""
-    plan = CollectionPlan()
-    user_home = layout.get("user_home")
-    home = os.path.abspath(os.path.expanduser(user_home)) if user_home else None
-    states = [os.path.abspath(os.path.expanduser(s)) for s in layout.get("state_dirs") or []]
-    if not states and home:
-        states = default_state_dirs(home)
-        if not states:
-            plan.missing.append([os.path.join(home, ".openclaw*"), "no OpenClaw state dir found"])
-    esc = glob.escape
-    uid = layout.get("uid")
-
-    if volatile or system_artifacts:
-        plan.generated += ["processes", "sockets"]
-        for argv in (("ss", "-tanp"), ("ss", "-tlnp")):
-            plan.commands.append((f"ss{argv[1]}", argv))
-
-    for state in [s for s in states if not os.path.isdir(s)]:
-        plan.missing.append([state, "state dir does not exist"])
-    states = [s for s in states if os.path.isdir(s)]
-
-    for tmp in (os.path.abspath(t) for t in layout.get("tmp_dirs") or ["/tmp"]):
-        uid_dirs = (
-            [os.path.join(tmp, f"openclaw-{uid}")]
-            if uid is not None
-            else sorted(
-                p
-                for p in glob.glob(os.path.join(esc(tmp), "openclaw-*"))
-                if os.path.basename(p)[len("openclaw-") :].isdigit()
-            )
-        )
-        for uid_dir in uid_dirs:
-            plan.add_glob(os.path.join(esc(uid_dir), "gateway.*.lock"))
-        if volatile:
-            log_globs = [
-                os.path.join(esc(tmp), "openclaw", "openclaw-*.log"),
-                os.path.join(esc(tmp), "clawdbot", "clawdbot-*.log"),
-            ] + [os.path.join(esc(d), "*.log") for d in uid_dirs]
-            for pattern in log_globs:
-                for match in sorted(glob.glob(pattern)):
-                    plan.add_file(match, tail=True)
-        else:
-            for d in [os.path.join(tmp, "openclaw"), os.path.join(tmp, "clawdbot"), *uid_dirs]:
-                plan.add_tree(d)
-
-    if volatile:
-        for state in states:
-            for match in sorted(glob.glob(os.path.join(esc(state), "logs", "gateway*.log"))):
-                plan.add_file(match, tail=True)
-        for extra in extra_paths:
-            plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
-        return plan
-
-    for state in states:
-        s = esc(state)
-        plan.add_tree(os.path.join(state, "logs"))
-        for agent_sessions in sorted(glob.glob(os.path.join(s, "agents", "*", "sessions"))):
-            plan.add_tree(agent_sessions)
-        plan.add_glob(os.path.join(s, "state", "openclaw.sqlite*"))
-        plan.add_glob(os.path.join(s, "agents", "*", "agent", "openclaw-agent.sqlite*"))
-        plan.add_glob(os.path.join(s, "memory", "*.sqlite*"))
-        for name in CONFIG_NAMES:
-            for match in sorted(glob.glob(os.path.join(s, f"{name}.json*"))):
-                plan.add_file(match)
-        for sub in ("cron", "devices", "nodes", "identity"):
-            plan.add_tree(os.path.join(state, sub))
-        for workspace in _workspaces(state, home):
-            _add_workspace(plan, workspace)
-        plan.add_path(os.path.join(state, "exec-approvals.json"))
-        plan.add_glob(os.path.join(s, "credentials", "*-allowFrom.json"))
-        plan.add_glob(os.path.join(s, "credentials", "*-pairing.json"))
-        for sub in ("extensions", "skills", os.path.join("workspace", "skills")):
-            root = os.path.join(state, sub)
-            if os.path.isdir(root):
-                plan.listings.append(root)
-            else:
-                plan.missing.append([root, "does not exist"])
-
-    root = system_root
-    if home:
-        units = os.path.join(esc(home), ".config", "systemd", "user")
-        for service in SERVICE_NAMES:
-            plan.add_glob(os.path.join(units, f"{service}*.service*"))
-        agents = os.path.join(esc(home), "Library", "LaunchAgents")
-        for label in LAUNCHD_LABELS:
-            plan.add_glob(os.path.join(agents, f"{label}*.plist*"))
-    for system_units in ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"):
-        for service in ("openclaw", "clawdbot", "moltbot"):
-            plan.add_glob(os.path.join(esc(_in_root(root, system_units)), f"{service}*"))
-    if sys.platform == "darwin":
-        for d in ("/Library/LaunchAgents", "/Library/LaunchDaemons"):
-            for label in LAUNCHD_LABELS:
-                plan.add_glob(os.path.join(esc(_in_root(root, d)), f"{label}*.plist"))
-
-    for extra in extra_paths:
-        plan.add_tree(os.path.abspath(os.path.expanduser(extra)))
-
-    if system_artifacts:
-        for log in ("/var/log/auth.log", "/var/log/syslog"):
-            plan.add_path(_in_root(root, log))
-        plan.commands.append(
-            ("journalctl-export", ("journalctl", "--no-pager", "--output=export", "--since=-7d"))
-        )
-        plan.add_glob(os.path.join(esc(_in_root(root, "/var/spool/cron/crontabs")), "*"))
-        plan.add_path(_in_root(root, "/etc/crontab"))
-        plan.add_glob(os.path.join(esc(_in_root(root, "/etc/cron.d")), "*"))
-        if home:
-            plan.add_glob(os.path.join(esc(home), ".ssh", "authorized_keys*"))
-            for history in SHELL_HISTORIES:
-                plan.add_path(os.path.join(home, history))
-    return plan
+    """The local snapshot's plan (``hostprobes.collection``) for the layout the controller
+    sends, with the local settings' defaults."""
+    return plan_collection(
+        user_home=layout.get("user_home"), state_dirs=layout.get("state_dirs") or [],
+        tmp_dirs=layout.get("tmp_dirs") or ["/tmp"], uid=layout.get("uid"), volatile=volatile,
+        system_artifacts=system_artifacts, extra_paths=extra_paths, system_root=system_root,
+        workspaces=_workspace_dirs,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -850,11 +686,11 @@ class EvidenceArchive:
                         note = f"via symbolic link to {os.readlink(path)}"
                 fd = _open_for_evidence(path)
         except OSError as err:
-            reason = err.strerror if err.errno == errno.ELOOP else _reason(err)
+            reason = err.strerror if err.errno == errno.ELOOP else os_error_reason(err)
             kind = self.tree.kind(path) if self.tree is not None else None
             if err.errno != errno.ELOOP and kind not in (None, "regular file"):
                 reason = f"not a regular file ({kind})"
-            self.skipped.append([path, reason or _reason(err)])
+            self.skipped.append([path, reason or os_error_reason(err)])
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             st = os.fstat(fd)
@@ -943,7 +779,7 @@ class EvidenceArchive:
                     (executable, *argv[1:]), spool, limit=limit, timeout=timeout
                 )
             except OSError as err:
-                self.skipped.append([shlex.join(argv), f"could not run: {_reason(err)}"])
+                self.skipped.append([shlex.join(argv), f"could not run: {os_error_reason(err)}"])
                 return None
             spool.seek(0)
             length = self._budget(min(total, limit))
@@ -972,7 +808,7 @@ class EvidenceArchive:
         try:
             fd = _open_for_evidence(path)
         except OSError as err:
-            self.skipped.append([path, _reason(err)])
+            self.skipped.append([path, os_error_reason(err)])
             return None
         with os.fdopen(fd, "rb", buffering=0) as fh:
             st = os.fstat(fd)
@@ -1048,7 +884,7 @@ def process_tree() -> bytes:
             exe = os.readlink(f"/proc/{proc.pid}/exe")
         procs.append({
             "pid": proc.pid, "ppid": proc.ppid, "name": proc.comm, "exe": exe,
-            "cmdline": proc.cmdline(), "username": _user_name(uid) if uid is not None else None,
+            "cmdline": proc.cmdline(), "username": user_name(uid) if uid is not None else None,
             "create_time": _iso(proc.create_time), "status": proc.state, "cwd": proc.cwd(),
         })
     procs.sort(key=lambda p: p["pid"])
@@ -1073,13 +909,18 @@ def _is_small_enough(path: str, st: os.stat_result) -> bool:
 
 
 def collect_listing(archive: EvidenceArchive, root: str) -> None:
-    problems: list[list[str]] = []
+    problems: list[Any] = []
     entries = []
-    for path in _walk_files(root, problems):
+    # As the local listing: the agent's tree is walked without following a link.
+    tree = archive.tree if archive.tree is not None and archive.tree.inside(root) else None
+    plan = CollectionPlan(tree=tree) if tree is not None else None
+    walk = (walk_agent_files(tree, root, plan) if tree is not None and plan is not None
+            else walk_files(root, problems))
+    for path in walk:
         try:
-            st = os.stat(path)
+            st = tree.lstat(path) if tree is not None else os.stat(path)
         except OSError as err:
-            problems.append([path, _reason(err)])
+            problems.append([path, os_error_reason(err)])
             continue
         if stat.S_ISREG(st.st_mode) and _is_small_enough(path, st):
             item = archive.add_file(path)
@@ -1095,7 +936,9 @@ def collect_listing(archive: EvidenceArchive, root: str) -> None:
         st, digest = hashed
         entries.append({"path": path, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode),
                         "mtime": st.st_mtime, "sha256": digest, "stored_path": None})
-    archive.skipped.extend(problems)
+    archive.skipped.extend(list(p) for p in problems)
+    if plan is not None:
+        archive.skipped.extend(list(m) for m in plan.missing)
     archive.add_generated(
         f"listings{root}.json",
         _json_bytes({"root": root, "collected_at": utc_now(), "files": entries}),
@@ -1116,14 +959,14 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
     tail = int(params.get("log_tail_bytes") or 16 * CHUNK)
     if params.get("plan_only"):
         sizes = 0
-        for path, is_tail in plan.files:
+        for source in plan.files:
             with contextlib.suppress(OSError):
-                size = os.stat(path).st_size
-                sizes += min(size, tail) if is_tail else size
+                size = os.lstat(source.path).st_size
+                sizes += min(size, tail) if source.tail else size
         return {
-            "files": [p for p, _ in plan.files], "tails": [p for p, t in plan.files if t],
+            "files": [f.path for f in plan.files], "tails": [f.path for f in plan.files if f.tail],
             "listings": plan.listings, "generated": plan.generated,
-            "commands": [shlex.join(argv) for _, argv in plan.commands],
+            "commands": [shlex.join(c.argv) for c in plan.commands],
             "missing": plan.missing, "estimated_bytes": sizes,
         }
     out_dir = params["out_dir"]
@@ -1153,10 +996,10 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
                 continue
             archive.add_generated(f"{name}.json", data, source=f"proc:{name}")
         timeout = float(params.get("command_timeout") or 30.0)
-        for name, argv in plan.commands:
-            archive.add_command(name, argv, timeout=timeout)
-        for source, is_tail in plan.files:
-            archive.add_file(source, tail_bytes=tail if is_tail else None)
+        for command in plan.commands:
+            archive.add_command(command.name, command.argv, timeout=timeout)
+        for source in plan.files:
+            archive.add_file(source.path, tail_bytes=tail if source.tail else None)
         for root in plan.listings:
             collect_listing(archive, root)
         archive.finish()
@@ -1166,7 +1009,7 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
     _hand_back(path)
     return {
         "archive": path, "sha256": archive.sha256, "size": archive.size,
-        "items": archive.items, "skipped": plan.missing + archive.skipped,
+        "items": archive.items, "skipped": [list(m) for m in plan.missing] + archive.skipped,
         "stored_bytes": archive.stored_bytes, "started_at": started_at,
         "finished_at": utc_now(),
     }
@@ -1175,19 +1018,6 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # services: how the gateway runs (mirrors responders.host.service discovery)
 # --------------------------------------------------------------------------------------------
-
-
-def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
-    for title in GATEWAY_TITLES:
-        if name == title or (len(name) == KERNEL_COMM_BYTES and title.startswith(name)):
-            return "process title"
-        if cmdline and os.path.basename(cmdline[0]) == title:
-            return "process title"
-    for index, token in enumerate(cmdline):
-        parts = re.split(r"[/\\]", token)
-        if any(p in AGENT_PACKAGES for p in parts) and "gateway" in cmdline[index + 1 :]:
-            return "argv"
-    return None
 
 
 def scan_titles(uid: int | None) -> list[tuple[Proc, str]]:
@@ -1204,83 +1034,27 @@ def scan_titles(uid: int | None) -> list[tuple[Proc, str]]:
     return found
 
 
-def _read_lock(path: str) -> tuple[int | None, float | None, int | None]:
-    """(pid, created, owner uid) of a pid file or OpenClaw lock. The agent writes these: read
-    without following a link in its place, without blocking (a FIFO is no lock), 64 KiB at
-    most."""
-    from responders.agent_files import AgentFiles
-
-    try:
-        with AgentFiles([os.path.dirname(os.path.abspath(path))]) as files:
-            read = files.read(path, 64 * 1024)
-    except OSError:
-        return None, None, None
-    text = read.data.decode(errors="replace").strip()
-    mtime, owner = read.stat.st_mtime, read.stat.st_uid
-    pid, created = _parse_lock(text, mtime)
-    return pid, created, owner
-
-
-def _parse_lock(text: str, mtime: float) -> tuple[int | None, float | None]:
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-            pid = int(data["pid"])
-        except (ValueError, KeyError, TypeError):
-            return None, None
-        created = None
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            created = datetime.fromisoformat(str(data.get("createdAt")).replace("Z", "+00:00")
-                                             ).timestamp()
-        return pid, created or mtime
-    try:
-        return int(text.split()[0]), mtime
-    except (ValueError, IndexError):
-        return None, None
-
-
 def process_of_pid_file(path: str) -> Proc | None:
-    """The live process a pid file names; never PID 1 or this agent, and, unless root owns
-    the file, only a process of the file's owner: whoever owns a pid file could write any pid
-    in it (the agent's lock naming sshd must not get sshd killed)."""
-    pid, created, owner = _read_lock(path)
-    if pid is None or pid <= 1 or pid in own_lineage():
+    """The live process a pid file names (``hostprobes.gateway.names_process`` says which
+    a pid file may name)."""
+    lock = read_pid_file(path)
+    if lock.pid is None or not may_name(lock, own_lineage()):
         return None
     try:
-        proc = Proc(pid)
+        proc = Proc(lock.pid)
     except (OSError, ValueError, IndexError):
         return None
-    if owner not in (None, 0) and proc.uid() != owner:
-        return None
-    if created is not None and proc.create_time > created + PIDFILE_CLOCK_SLACK_S:
+    if not names_process(lock, proc.uid(), proc.create_time):
         return None
     return proc if proc.state != "Z" else None
 
 
 def lock_files(tmp_dirs: Sequence[str], uid: int | None) -> list[str]:
-    pattern = f"openclaw-{uid}" if uid is not None else "openclaw-*"
-    found: list[str] = []
-    for tmp in tmp_dirs:
-        for directory in sorted(glob.glob(os.path.join(glob.escape(tmp), pattern))):
-            found.extend(sorted(glob.glob(os.path.join(glob.escape(directory), "gateway.*.lock"))))
-    return list(dict.fromkeys(found))
+    return [lock.path for lock in read_lock_files(tmp_dirs, uid)]
 
 
 def _is_supervisord(proc: Proc) -> bool:
-    tokens = [os.path.basename(t) for t in proc.cmdline()[:3]]
-    return proc.comm == "supervisord" or "supervisord" in tokens or (
-        "supervisor.supervisord" in tokens
-    )
-
-
-def _option(cmdline: Sequence[str], *names: str) -> str | None:
-    for index, token in enumerate(cmdline):
-        for name in names:
-            if token == name and index + 1 < len(cmdline):
-                return cmdline[index + 1]
-            if token.startswith(name + "="):
-                return token.split("=", 1)[1]
-    return None
+    return is_supervisord(proc.comm, proc.cmdline())
 
 
 def manager_of(proc: Proc) -> dict[str, Any] | None:
@@ -1293,52 +1067,16 @@ def manager_of(proc: Proc) -> dict[str, Any] | None:
         except (OSError, ValueError, IndexError):
             break
         if _is_supervisord(parent):
-            options: dict[str, Any] = {"supervisord_pid": parent.pid}
-            url = env.get("SUPERVISOR_SERVER_URL", "")
-            if url.startswith("unix://"):
-                options["socket"] = url[len("unix://") :]
-            elif url:
-                options["serverurl"] = url
-            config = _option(parent.cmdline(), "-c", "--configuration")
-            if config:
-                options["supervisor_config"] = os.path.join(parent.cwd() or "/", config)
-            name = env.get("SUPERVISOR_PROCESS_NAME")
-            if name and (options.get("socket") or options.get("serverurl") or config):
-                group = env.get("SUPERVISOR_GROUP_NAME", name)
-                program = name if group == name else f"{group}:{name}"
-                return {"kind": "supervisord", "name": program, "options": options,
-                        "found_by": f"parent supervisord {parent.pid}"}
+            found = supervisord_program(env, parent.pid, parent.cmdline(), parent.cwd())
+            if found is not None:
+                return found
         parent_pid, hops = parent.ppid, hops + 1
-    try:
-        with open(f"/proc/{proc.pid}/cgroup") as fh:
-            cgroups = fh.read()
-    except OSError:
-        return None
-    docker = _DOCKER_CGROUP.search(cgroups)
-    if docker:
-        return {"kind": "docker", "name": docker.group(1)[:12], "options": {},
-                "found_by": "docker cgroup"}
-    for line in cgroups.splitlines():
-        unit_match = _SERVICE_CGROUP.search(line)
-        if not unit_match:
-            continue
-        unit = unit_match.group(1)
-        # A gateway started from an SSH login sits in ssh.service's cgroup: never that one.
-        if not (GATEWAY_UNIT.match(unit) or "openclaw" in unit):
-            continue
-        user_manager = _USER_MANAGER_CGROUP.search(line)
-        if user_manager:
-            user = _user_name(int(user_manager.group(1)))
-            return {"kind": "systemd-user", "name": unit, "options": {"user": user},
-                    "found_by": "systemd --user cgroup"}
-        return {"kind": "systemd", "name": unit, "options": {}, "found_by": "systemd cgroup"}
-    return None
+    cgroups = read_cgroups(proc.pid)
+    return cgroup_service(cgroups) if cgroups is not None else None
 
 
 def _could_be_gateway(proc: Proc, agent_uid: int | None) -> bool:
-    if os.path.basename(proc.comm) in JS_RUNTIMES:
-        return True
-    return agent_uid not in (None, 0) and proc.uid() == agent_uid
+    return could_be_gateway(proc.comm, proc.uid(), agent_uid)
 
 
 def find_gateway_processes(agent: Mapping[str, Any]) -> tuple[dict[int, tuple[Proc, list[str]]],
@@ -1389,7 +1127,7 @@ def unit_files(homes: Sequence[str]) -> list[dict[str, Any]]:
         user_dir = os.path.join(home, ".config", "systemd", "user")
         for path in sorted(glob.glob(os.path.join(glob.escape(user_dir), "*.service"))):
             if GATEWAY_UNIT.match(os.path.basename(path)):
-                owner = _user_name(os.stat(home).st_uid) if os.path.exists(home) else ""
+                owner = user_name(os.stat(home).st_uid) if os.path.exists(home) else ""
                 specs.append({"kind": "systemd-user", "name": os.path.basename(path),
                               "options": {"user": owner}, "found_by": path})
     return specs
@@ -1426,109 +1164,10 @@ def cmd_services(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _unix_connection(socket_path: str, timeout: float) -> http.client.HTTPConnection:
-    class UnixHTTPConnection(http.client.HTTPConnection):
-        def connect(self) -> None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(socket_path)
-            self.sock = sock
-
-    return UnixHTTPConnection("localhost", timeout=timeout)
-
-
-class _Transport(xmlrpc.client.Transport):
-    def __init__(self, socket_path: str | None, timeout: float, auth: str | None) -> None:
-        super().__init__()
-        self._socket_path, self._timeout, self._auth = socket_path, timeout, auth
-
-    def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._socket_path is None:
-            hostname, _, port = str(host).rpartition("@")[2].partition(":")
-            return http.client.HTTPConnection(hostname, int(port or 80), timeout=self._timeout)
-        return _unix_connection(self._socket_path, self._timeout)
-
-    def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
-        super().send_headers(connection, headers)
-        if self._auth:
-            connection.putheader("Authorization", self._auth)
-
-
-def supervisor_endpoint(options: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """(unix socket, http url, Basic auth) from the spec or its supervisord.conf on this host."""
-    socket_path, url = options.get("socket"), options.get("serverurl")
-    username, password = options.get("username"), options.get("password")
-    config_path = options.get("supervisor_config")
-    if config_path:
-        import configparser
-
-        parser = configparser.RawConfigParser(strict=False)
-        try:
-            parser.read(str(config_path))
-        except configparser.Error as exc:
-            raise AgentError(f"cannot read supervisord config {config_path}: "
-                             f"{type(exc).__name__}") from None
-        here = os.path.dirname(os.path.abspath(str(config_path)))
-
-        def get(section: str, key: str) -> str | None:
-            if not parser.has_option(section, key):
-                return None
-            return parser.get(section, key).replace("%(here)s", here).strip()
-
-        if not socket_path and not url:
-            serverurl = get("supervisorctl", "serverurl")
-            if serverurl and serverurl.startswith("unix://"):
-                socket_path = serverurl[len("unix://") :]
-            elif serverurl:
-                url = serverurl
-            else:
-                socket_path = get("unix_http_server", "file")
-        username = username or get("supervisorctl", "username") or get("unix_http_server",
-                                                                        "username")
-        password = password or get("supervisorctl", "password") or get("unix_http_server",
-                                                                        "password")
-    if not socket_path and not url:
-        raise AgentError(f"no supervisord socket found in {config_path or 'the service entry'}: "
-                         "set socket = <path of [unix_http_server] file>")
-    auth = None
-    if username and password:
-        auth = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-    return (str(socket_path) if socket_path else None, str(url) if url else None, auth)
-
-
-class Supervisor:
-    BAD_NAME = 10
-
-    def __init__(self, options: Mapping[str, Any], timeout: float) -> None:
-        self.socket_path, self.url, auth = supervisor_endpoint(options)
-        self.where = f"unix://{self.socket_path}" if self.socket_path else str(self.url)
-        self._proxy = xmlrpc.client.ServerProxy(
-            "http://localhost/RPC2" if self.socket_path else f"{self.url}/RPC2",
-            transport=_Transport(self.socket_path, timeout, auth),
-        )
-
-    def call(self, method: str, *args: Any) -> Any:
-        try:
-            return getattr(self._proxy.supervisor, method)(*args)
-        except xmlrpc.client.Fault:
-            raise
-        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
-            raise AgentError(f"cannot reach supervisord at {self.where}: {type(exc).__name__}; "
-                             "check socket = in [[hosts.agent.services]] and that the SSH user "
-                             "may use it (sudo = true)") from None
-
-    def process_info(self, name: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = self.call("getProcessInfo", name)
-        except xmlrpc.client.Fault as fault:
-            if fault.faultCode == self.BAD_NAME:
-                return None
-            raise
-        return info
-
-    def program_names(self) -> list[str]:
-        return [i["name"] if i["group"] == i["name"] else f"{i['group']}:{i['name']}"
-                for i in self.call("getAllProcessInfo")]
+def _supervisor(options: Mapping[str, Any], timeout: float) -> SupervisorClient:
+    return SupervisorClient(options, timeout, where_to_fix=(
+        "check socket = in [[hosts.agent.services]] and that the SSH user may use it "
+        "(sudo = true)"))
 
 
 def wait_gone(procs: Sequence[Proc], timeout: float) -> list[Proc]:
@@ -1557,28 +1196,7 @@ def terminate(procs: Sequence[Proc], term_timeout: float, kill_timeout: float
 
 
 def _is_process_supervisor(proc: Proc) -> bool:
-    if proc.pid == 1:
-        return False
-    if _is_supervisord(proc):
-        return True
-    return proc.comm in ("runsv", "s6-supervise", "systemd") or proc.comm.startswith(
-        ("PM2", "containerd-shim")
-    )
-
-
-def _same_service(found: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
-    if found["kind"] != spec["kind"]:
-        return False
-    if spec["kind"] == "supervisord":
-        where = (spec.get("options") or {}).get("socket")
-        found_where = (found.get("options") or {}).get("socket")
-        same = where is None or found_where is None or (
-            os.path.realpath(str(where)) == os.path.realpath(str(found_where))
-        )
-        return same and found["name"].split(":")[0] == spec["name"].split(":")[0]
-    if spec["kind"] == "docker":
-        return spec["name"].startswith(found["name"]) or found["name"].startswith(spec["name"])
-    return bool(found["name"] == spec["name"])
+    return is_process_supervisor(proc.pid, proc.comm, proc.cmdline())
 
 
 class Stopper:
@@ -1593,13 +1211,17 @@ class Stopper:
         self.kill_timeout = float(params.get("kill_timeout", 5.0))
         self.recheck = float(params.get("recheck_seconds", 3.0))
         self.commands = params.get("commands") or []
+        self.note = str(params.get("note") or "clawback: kept off")
+        # Each config file as it was before the edit, for the controller to keep in the
+        # incident (its contents travel inside the SSH channel only, like discovery's).
+        self.backups: list[dict[str, Any]] = []
 
     def processes(self) -> list[tuple[Proc, list[str]]]:
         kind = self.spec["kind"]
         if kind == "supervisord":
-            with contextlib.suppress(AgentError, xmlrpc.client.Fault, OSError, ValueError,
+            with contextlib.suppress(ResponderError, SupervisorFault, OSError, ValueError,
                                      IndexError):
-                info = Supervisor(self.options, 5.0).process_info(self.spec["name"])
+                info = _supervisor(self.options, 5.0).process_info(self.spec["name"])
                 if info and info.get("pid"):
                     return [(Proc(int(info["pid"])), ["supervisord getProcessInfo"])]
             return []
@@ -1612,7 +1234,7 @@ class Stopper:
         managed = []
         for proc, reasons in scan_titles(None):
             manager = manager_of(proc)
-            if manager is not None and _same_service(manager, self.spec):
+            if manager is not None and same_service(manager, self.spec):
                 managed.append((proc, [reasons]))
         return managed
 
@@ -1641,19 +1263,24 @@ class Stopper:
         }
         sent: list[dict[str, Any]] = []
         error = None
+        stopped_program: dict[str, Any] | None = None
+        not_final = None
         try:
             if self.spec["kind"] == "supervisord":
-                facts["persistence"] = self._stop_supervisord(sent)
+                stopped_program = self._stop_supervisord(sent)
             elif self.spec["kind"] in ("pidfile", "process"):
                 sent.append({"signals": terminate(procs, self.term_timeout, self.kill_timeout)})
             else:
                 self._run_commands(sent)
-        except AgentError as exc:
+        except ResponderError as exc:
             error = str(exc)
         leftovers = [p for p in tree if p.alive()]
         if leftovers:
             sent.append({"leftovers": terminate(leftovers, self.term_timeout, self.kill_timeout)})
         facts["commands"] = sent
+        if stopped_program is not None:
+            facts["persistence"], not_final = self._keep_program_off(stopped_program)
+            facts["already_removed"] = bool(stopped_program.get("already_removed"))
         watch = {"pids_before": sorted(p.pid for p in procs),
                  "started": {str(p.pid): p.start_ticks for p in procs},
                  "parents": sorted(parents), "uids": sorted(uids), "since": since}
@@ -1661,7 +1288,8 @@ class Stopper:
         # while the engine usually asks for that separately with the "recheck" command.
         facts["proof"], _ = self.watch(watch, self.recheck)
         facts["duration_s"] = round(time.monotonic() - started, 3)
-        return {"facts": facts, "error": error, "watch": watch}
+        return {"facts": facts, "error": error, "watch": watch, "not_final": not_final,
+                "backups": self.backups}
 
     def watch(self, watch: Mapping[str, Any], seconds: float) -> tuple[dict[str, Any], int]:
         """Look for the gateway every 0.25 s for ``seconds`` (at least once); stop at the first
@@ -1709,46 +1337,44 @@ class Stopper:
                     pids.add(child.pid)
         out: dict[str, Any] = {}
         if self.spec["kind"] == "supervisord":
-            with contextlib.suppress(AgentError, xmlrpc.client.Fault):
-                info = Supervisor(self.options, 5.0).process_info(self.spec["name"])
+            with contextlib.suppress(ResponderError, SupervisorFault):
+                info = _supervisor(self.options, 5.0).process_info(self.spec["name"])
                 out["supervisor_state"] = info["statename"] if info else "removed"
         listeners = port_listeners(self.port)
         out.update(pids=sorted(pids), port_open=bool(listeners), listeners=listeners)
         return out
 
-    def _stop_supervisord(self, sent: list[dict[str, Any]]) -> str:
-        client = Supervisor(self.options, self.term_timeout + self.kill_timeout + 5.0)
+    def _stop_supervisord(self, sent: list[dict[str, Any]]) -> dict[str, Any]:
+        """Stop and remove the program's group; its process info from before (for a program
+        already removed, its name and group), for ``_keep_program_off``."""
+        client = _supervisor(self.options, self.term_timeout + self.kill_timeout + 5.0)
         info = client.process_info(self.spec["name"])
         if info is None:
             return self._already_removed(client, sent)
         group = str(info["group"])
-        # wait=False, then getProcessInfo polled: with wait=True supervisord answers only on its
-        # next 1-second tick, even when the process died at once.
         for method, args in (("stopProcessGroup", [group, False]),
                              ("removeProcessGroup", [group])):
             call: dict[str, Any] = {"rpc": f"supervisor.{method}", "args": args,
                                     "server": client.where}
             try:
-                result = client.call(method, *args)
                 if method == "stopProcessGroup":
+                    call["result"] = rpc_result(client.stop_group(group))
+                    # Polled, not slept: removeProcessGroup refuses a group still running.
                     waited = time.monotonic()
-                    call["state_after"] = self._wait_until_stopped(client)
+                    call["state_after"] = wait_until_stopped(
+                        client, self.spec["name"], self.term_timeout + self.kill_timeout)
                     call["waited_s"] = round(time.monotonic() - waited, 3)
-                call["result"] = [
-                    {"name": v.get("name"), "status": v.get("status"),
-                     "description": v.get("description")} if isinstance(v, dict) else v
-                    for v in result
-                ] if isinstance(result, list) else result
-            except (xmlrpc.client.Fault, AgentError) as exc:
-                call["error"] = (f"{exc.faultCode} {exc.faultString}"
-                                 if isinstance(exc, xmlrpc.client.Fault) else str(exc))
+                else:
+                    call["result"] = client.remove_group(group)
+            # A fault (NOT_RUNNING) or a stop slower than our timeout is recorded, not fatal:
+            # leftovers are killed next and the proof decides.
+            except (SupervisorFault, ResponderError) as exc:
+                call["error"] = str(exc)
             sent.append(call)
-        return (f"program group {group!r} stopped and removed from supervisord's running config; "
-                "`supervisorctl update` or a supervisord restart re-reads "
-                f"[program:{group}] from its config file: set autostart=false there to keep it "
-                "off for good")
+        return info
 
-    def _already_removed(self, client: Supervisor, sent: list[dict[str, Any]]) -> str:
+    def _already_removed(self, client: SupervisorClient, sent: list[dict[str, Any]]
+                         ) -> dict[str, Any]:
         """A program supervisord no longer has is stopped already, when nothing of the gateway
         is left: a retried stop (its first answer lost to a timeout) finds it so. Anything still
         alive means the name is wrong, and the operator is told to fix it."""
@@ -1767,23 +1393,81 @@ class Stopper:
                 "[[hosts.agent.services]]"
             )
         sent.append({"rpc": "supervisor.getProcessInfo", "args": [name], "server": client.where,
-                     "result": "already removed", "programs": programs})
-        return (f"already removed from supervisord: {client.where} has no program {name!r} "
-                f"(it has: {programs}), no gateway lock file names a live process and nothing "
-                f"listens on port {self.port}; `supervisorctl update` or a supervisord restart "
-                "re-reads its config file: set autostart=false there to keep it off for good")
+                     "result": "already removed", "programs": programs,
+                     "detail": f"already removed from supervisord: {client.where} has no program "
+                               f"{name!r} (it has: {programs}), no gateway lock file names a live "
+                               f"process and nothing listens on port {self.port}"})
+        # Its config file may still start it at the next reload: _keep_program_off sees to it
+        # (a first attempt whose answer was lost may have done so already; it is idempotent).
+        group, _, program = name.rpartition(":")
+        return {"name": program, "group": group or program, "already_removed": True}
 
-    def _wait_until_stopped(self, client: Supervisor) -> str:
-        """Poll the program's state every 20 ms until it has no live process; the last state."""
-        deadline = time.monotonic() + self.term_timeout + self.kill_timeout
-        while True:
-            info = client.process_info(self.spec["name"])
-            state = str(info["statename"]) if info else "removed"
-            if state not in ("STARTING", "RUNNING", "BACKOFF", "STOPPING") or (
-                time.monotonic() >= deadline
-            ):
-                return state
-            time.sleep(0.02)
+    def _keep_program_off(self, info: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """``autostart=false`` for the program in every file that defines it, as the local stop
+        does (``supervisord_config.keep_program_off``)."""
+        name, group = str(info.get("name") or self.spec["name"]), str(info.get("group")
+                                                                       or self.spec["name"])
+        return supervisord_config.keep_program_off(
+            self._supervisor_config_path(), name, group, rewrite=self._rewrite_config,
+            where_to_name_it="[[hosts.agent.services]]",
+        )
+
+    def _supervisor_config_path(self) -> str | None:
+        """The main config file of the supervisord that runs the program: as configured, as
+        its command line says, or where supervisord itself would look from its working dir.
+        Never a guess: the file edited must be that supervisord's own."""
+        configured = self.options.get("supervisor_config")
+        if configured:
+            return os.path.abspath(str(configured))
+        pid = self.options.get("supervisord_pid") or _unix_socket_owner(
+            str(self.options.get("socket") or ""))
+        if not pid:
+            return None
+        try:
+            supervisord = Proc(int(pid))
+        except (OSError, ValueError, IndexError):
+            return None
+        cwd = supervisord.cwd()
+        if not _is_supervisord(supervisord) or cwd is None:
+            return None
+        named = cmdline_option(supervisord.cmdline(), "-c", "--configuration")
+        return os.path.join(cwd, named) if named else supervisord_config.find_main_config(cwd)
+
+    def _rewrite_config(self, part: supervisord_config.ProgramSection
+                        ) -> tuple[bool, dict[str, Any] | None]:
+        """One file's section; a file in the agent's tree is read and replaced without
+        following a link (a supervisord the agent runs keeps its config there)."""
+        files = AgentFiles([
+            *([os.path.expanduser(str(self.agent["user_home"]))]
+              if self.agent.get("user_home") else []),
+            *(os.path.expanduser(str(d)) for d in self.agent.get("state_dirs") or ()),
+            *(str(d) for d in self.agent.get("tmp_dirs") or ("/tmp",)),
+        ])
+        path = part.file
+        inside = files.inside(path)
+        if inside:
+            read = files.read(path, supervisord_config.MAX_CONFIG_BYTES)
+            if not read.complete:
+                raise AgentError(f"{path} is {read.size} bytes: too big to edit")
+            data = read.data
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(supervisord_config.MAX_CONFIG_BYTES + 1)
+            if len(data) > supervisord_config.MAX_CONFIG_BYTES:
+                raise AgentError(f"{path} is too big to edit")
+        text = data.decode("utf-8", errors="surrogateescape")
+        result = supervisord_config.with_autostart_off(text, part.section, self.note)
+        if result == text:
+            return False, None
+        digest = hashlib.sha256(data).hexdigest()
+        self.backups.append({"original": path, "sha256": digest,
+                             "data": base64.b64encode(data).decode()})
+        new = result.encode("utf-8", errors="surrogateescape")
+        if inside:
+            files.replace(path, new, expect=read.stat, secret=False)
+        else:
+            _replace_file(path, new)
+        return True, {"original": path, "sha256": digest}
 
     def _run_commands(self, sent: list[dict[str, Any]]) -> None:
         previous: dict[str, Any] | None = None
@@ -2073,7 +1757,7 @@ def _crash(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
     if isinstance(exc, OSError):
-        return f"{type(exc).__name__}{where}: {exc.filename or ''} {_reason(exc)}".rstrip()
+        return f"{type(exc).__name__}{where}: {exc.filename or ''} {os_error_reason(exc)}".rstrip()
     return f"{type(exc).__name__}{where}"
 
 
@@ -2095,7 +1779,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         params = json.load(sys.stdin)
         result = COMMANDS[argv[1]](params)
-    except AgentError as exc:
+    except ResponderError as exc:
         sys.stdout.write(json.dumps({"error": str(exc)}))
         return 1
     except Exception as exc:

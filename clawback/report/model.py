@@ -12,6 +12,7 @@ they can't disagree about what happened.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from clawback.evidence import (
     ArchiveRecord,
@@ -37,6 +38,9 @@ from clawback.timeline import (
 from clawback.verdict import Verdict
 from clawback.verify import VerifyReport, verify_incident
 from responders.interface import EvidenceItem
+
+if TYPE_CHECKING:
+    from clawback.report.standing import Standing
 
 IntegrityState = Literal["intact", "unanchored", "not_intact"]
 
@@ -382,13 +386,22 @@ class ProviderActions:
 class HumanAction:
     """Something clawback could not finish; ``instructions`` say what to do."""
 
-    # manual | failed | refused | unproven | crashed | integrity | unfinished | isolated
+    # manual | failed | refused | unproven | crashed | skipped | integrity | unfinished |
+    # isolated
     reason: str
     instructions: str
     target: str = ""
     provider: str = ""
     url: str = ""
     seq: int | None = None
+    # How urgent it is (clawback.report.standing.URGENCY): "agent", "accepted", "not_revoked",
+    # "unproven", "replacement", "step", or the reason itself for integrity/isolated/unfinished
+    rank: str = "step"
+    step: str = ""
+    action: str = ""
+    kind: str = ""
+    key_id: str = ""
+    locations: tuple[str, ...] = ()  # where the key was found: the places to scrub
 
     @property
     def link(self) -> str:
@@ -576,6 +589,13 @@ class IncidentReport:
     def count(self, what: str) -> int:
         return sum(p.count(what) for p in self.providers)
 
+    @functools.cached_property
+    def standing(self) -> Standing:
+        """Where things stand: the first screen (agent, keys, to-do, integrity)."""
+        from clawback.report.standing import build_standing
+
+        return build_standing(self)
+
     @property
     def unproven(self) -> tuple[CredentialActions, ...]:
         """Keys revoked but not proven dead, shown apart from the dead with what to check."""
@@ -594,6 +614,7 @@ class IncidentReport:
         ]
         stops = len(self.impact.services_stopped)
         creds = self.count("credentials")
+        standing = self.standing
         sentences.append(
             f"It stopped {_plural(stops, 'agent service')}"
             + (
@@ -601,12 +622,13 @@ class IncidentReport:
                 if self.impact.service_stop_failures
                 else ""
             )
-            + f", acted on {_plural(creds, 'credential')} across "
-            f"{_plural(len(self.providers), 'provider')}: {self.count('dead')} revoked, "
-            f"{self.count('verified')} proven dead, {self.count('rotated')} rotated"
-            + (f"; {self.count('unproven')} revoked but NOT proven dead (not counted as dead)"
-               if self.count("unproven") else "")
-            + "."
+            + f" and acted on {_plural(creds, 'credential')} across "
+            f"{_plural(len(self.providers), 'provider')}: {standing.counts['dead']} proven dead"
+            + (f", {standing.counts['unchecked']} revoked but not re-checked"
+               if standing.counts["unchecked"] else "")
+            + (f", {standing.live_count} still live or unproven ({standing.live_breakdown()})"
+               if standing.live_count else "")
+            + f"; {self.count('rotated')} replaced by a new key."
         )
         if self.impact.isolation:
             window = self.impact.isolation[-1]
@@ -1028,6 +1050,7 @@ def _human_actions(
                 "integrity",
                 "Find out why verify fails before acting on this report: compare the timeline "
                 "with your off-host checkpoint and any copy of the incident directory.",
+                rank="integrity",
             )
         )
     if facts.status.startswith("not closed"):
@@ -1036,33 +1059,29 @@ def _human_actions(
                 "unfinished",
                 "The run never closed its timeline. Finish it with "
                 f"`clawback contain --resume {facts.incident_id}`.",
+                rank="unfinished",
             )
         )
     for row in rows:
         if row.status == "crashed":
             todo.append(
-                HumanAction(
-                    "crashed",
+                _human_action(
+                    row, "crashed",
                     f"Step {row.step} started to {row.action} {row.target} and never recorded "
                     "a result: check by hand whether it happened.",
-                    target=row.target,
-                    provider=row.provider or "",
-                    seq=row.seq,
                 )
             )
     for row in _latest_results(rows).values():
-        if row.status not in NEEDS_HUMAN:
-            continue
-        todo.append(
-            HumanAction(
-                row.status,
-                _instructions(row, facts.incident_id),
-                target=row.target,
-                provider=row.provider or "",
-                url=str(row.extra.get("url") or ""),
-                seq=row.seq,
-            )
-        )
+        if row.status in NEEDS_HUMAN:
+            todo.append(_human_action(row, row.status, _instructions(row, facts.incident_id)))
+        elif row.status == "skipped" and row.is_key_action and row.action == "revoke":
+            # Not revoked is not dead, whatever the reason: the key may still work.
+            reason = row.extra.get("reason") or row.detail or "skipped"
+            todo.append(_human_action(
+                row, "skipped",
+                f"{row.target} was not revoked ({reason}). Check whether it still works "
+                "and revoke it by hand if it does.",
+            ))
     for window in impact.isolation:
         if window.ended is None:
             until = (
@@ -1074,11 +1093,43 @@ def _human_actions(
                 HumanAction(
                     "isolated",
                     f"The network is still cut{until}. Restore it with "
-                    "`clawback restore-network` once the host is clean.",
+                    f"`clawback restore-network {facts.incident_id}` once the host is clean, "
+                    f"or keep it with `clawback restore-network {facts.incident_id} --confirm`.",
                     seq=window.seq,
+                    rank="isolated",
                 )
             )
     return tuple(todo)
+
+
+def _rank(row: TimelineRow, status: str) -> str:
+    """How urgent the human's part of ``row`` is (clawback.report.standing.URGENCY)."""
+    if "stop_service" in row.action:
+        return "agent"
+    if not row.is_key_action:
+        return "step"
+    if row.action == "rotate":
+        return "replacement"
+    if row.action == "verify_revoked":
+        return {"failed": "accepted", "crashed": "unproven"}.get(status, "unproven")
+    return "unproven" if status == "unproven" else "not_revoked"
+
+
+def _human_action(row: TimelineRow, reason: str, instructions: str) -> HumanAction:
+    return HumanAction(
+        reason,
+        instructions,
+        target=row.target,
+        provider=row.provider or "",
+        url=str(row.extra.get("url") or ""),
+        seq=row.seq,
+        rank=_rank(row, row.status),
+        step=row.step,
+        action=row.action,
+        kind=row.kind or "",
+        key_id=row.key_id or "",
+        locations=row.locations,
+    )
 
 
 def _instructions(row: TimelineRow, incident_id: str) -> str:

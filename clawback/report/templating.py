@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clawback.report.model import clock_text, duration_text, size_text, utc_text
+from clawback.shown import printable
 
 if TYPE_CHECKING:
     from jinja2 import Environment
+
+
+def visible(value: Any) -> Any:
+    """What every ``{{ … }}`` of a report prints, after its filters: no character that drives
+    a terminal (``cat report.md``) or reorders what is read (a bidi override) reaches the
+    file; each is written as its escape (``clawback.shown.printable``). Line breaks stay (a
+    fenced checkpoint has them; Markdown cells have none left by then), and so do backslashes,
+    which the Markdown filters have already escaped for Markdown. Markup (a macro's output)
+    is made of values that went through here already."""
+    from markupsafe import Markup
+
+    if not isinstance(value, str) or isinstance(value, Markup) or value.isprintable():
+        return value
+    return "\n".join(
+        line if line.isprintable() else "".join(c if c == "\\" else printable(c) for c in line)
+        for line in value.split("\n"))
 
 
 def environment(*, html: bool) -> Environment:
@@ -23,7 +40,12 @@ def environment(*, html: bool) -> Environment:
         trim_blocks=False,
         lstrip_blocks=False,
         keep_trailing_newline=True,
+        finalize=visible,
     )
+    from clawback.report.standing import LIVE_SHOWN, RANK_WORDS, provider_counts
+
+    env.globals.update(LIVE_SHOWN=LIVE_SHOWN, RANK_WORDS=RANK_WORDS,
+                       provider_counts=provider_counts)
     env.filters.update(
         utc=utc_text,
         clock=clock_text,

@@ -807,3 +807,64 @@ def run_rollback_timer(incident_dir: Path, *, poll_s: float = 1.0) -> Outcome:
         ):
             return Skipped(reason="disarmed while waiting for the lock")
         return _restore_locked(incident_dir, state, "auto-rollback")
+
+
+# --------------------------------------------------------------------------------------------
+# Where a cut stands now (clawback status), read-only
+# --------------------------------------------------------------------------------------------
+
+
+def _timer_running(rollback: Mapping[str, Any]) -> bool:
+    """Whether the timer process the cut started is still alive: the same pid *and* start
+    time, so a reused pid is never taken for it."""
+    import psutil
+
+    pid = rollback.get("pid")
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(int(pid))
+        created = rollback.get("pid_create_time")
+        if created and abs(proc.create_time() - float(created)) > 0.01:
+            return False
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, ValueError, TypeError):
+        return False
+
+
+def cut_status(incident_dir: Path, *, here: bool = True) -> dict[str, Any] | None:
+    """The cut recorded in ``incident_dir`` as it stands now, or None when none is recorded.
+
+    Changes nothing. ``here``: the record is this machine's (a fleet host's copy is not), so
+    the timer's process and the table can be looked at: ``timer_running`` and ``in_place`` are
+    None when they cannot be (another machine, another network namespace, no root, no nft).
+    """
+    state = read_state(incident_dir)
+    if state is None:
+        return None
+    rollback = dict(state.get("rollback") or {})
+    armed = bool(rollback.get("armed")) and not state.get("restored_at")
+    timer: bool | None = None
+    in_place: bool | None = None
+    inode = _netns_inode()
+    same_place = here and not (state.get("netns_inode") and inode
+                               and state["netns_inode"] != inode)
+    if same_place:
+        timer = _timer_running(rollback) if armed else False
+        if os.geteuid() == 0 and state.get("status") == "applied":
+            with contextlib.suppress(MissingBinary, OSError):
+                in_place = _table_handle(str(state.get("table")), []) == state.get("handle")
+    return {
+        "table": f"{state.get('family', FAMILY)} {state.get('table', '')}",
+        "status": state.get("status"),
+        "scope": state.get("scope"),
+        "applied_at": state.get("applied_at"),
+        "confirmed_at": state.get("confirmed_at"),
+        "restored_at": state.get("restored_at"),
+        "restored_by": state.get("restored_by"),
+        "rollback_armed": armed,
+        "rollback_deadline": rollback.get("deadline") if armed else None,
+        "rollback_deadline_utc": rollback.get("deadline_utc") if armed else None,
+        "timer_running": timer,
+        "in_place": in_place,
+    }

@@ -52,9 +52,7 @@ This module is on the panic-button path: standard library, psutil and pydantic o
 from __future__ import annotations
 
 import contextlib
-import functools
 import glob
-import json
 import os
 import pwd
 import re
@@ -66,15 +64,41 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
-from responders.agent_files import AgentFiles
 from responders.host.commands import CommandResult, MissingBinary, run_command
+from responders.hostprobes.gateway import (
+    AGENT_PACKAGES,
+    DEFAULT_GATEWAY_PORT,
+    GATEWAY_UNIT,
+    SYSTEM_UNIT_DIRS,
+    LockFile,
+    cgroup_service,
+    cmdline_option,
+    could_be_gateway,
+    gateway_signature,
+    is_process_supervisor,
+    is_supervisord,
+    may_name,
+    names_process,
+    read_cgroups,
+    read_lock_files,
+    read_pid_file,
+    same_service,
+    supervisord_program,
+    user_name,
+)
+from responders.hostprobes.supervisor import (
+    SupervisorClient,
+    SupervisorFault,
+    SupervisorUnreachable,
+    rpc_result,
+    wait_until_stopped,
+)
 from responders.interface import (
     Action,
     Done,
@@ -97,20 +121,10 @@ SERVICE_KINDS: tuple[str, ...] = (
     "pidfile",
     "process",
 )
-DEFAULT_GATEWAY_PORT = 18789
 # Side listeners of the gateway process: browser control (port+2) and its relay (port+3).
 SIDE_PORT_OFFSETS: tuple[int, ...] = (2, 3)
-GATEWAY_TITLES: tuple[str, ...] = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
-GATEWAY_UNIT = re.compile(
-    r"^(?:openclaw-gateway(?:-[A-Za-z0-9_.@-]+)?|clawdbot-gateway|moltbot-gateway)\.service$"
-)
 GATEWAY_LAUNCHD_LABEL = re.compile(
     r"^(?:ai\.openclaw\.(?!node$)[A-Za-z0-9_.-]+|com\.clawdbot\.gateway|bot\.molt\.gateway)$"
-)
-SYSTEM_UNIT_DIRS: tuple[str, ...] = (
-    "/etc/systemd/system",
-    "/usr/lib/systemd/system",
-    "/lib/systemd/system",
 )
 LAUNCHD_SYSTEM_DIRS: tuple[tuple[str, str], ...] = (
     ("/Library/LaunchAgents", "gui"),
@@ -120,11 +134,6 @@ NOT_FOUND_TARGET = "openclaw-gateway"
 # Where systemd keeps its runtime state when it is PID 1 (what sd_booted() checks).
 SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
 
-_KERNEL_COMM_BYTES = 15
-_AGENT_PACKAGES = ("openclaw", "clawdbot", "moltbot")
-_DOCKER_CGROUP = re.compile(r"(?:docker[-/]|/containers?/)([0-9a-f]{64})")
-_SERVICE_CGROUP = re.compile(r"/([^/]+\.service)(?:/|$)")
-_USER_MANAGER_CGROUP = re.compile(r"/user@(\d+)\.service/")
 # An exit code that means "was not running / not loaded": success for a stop.
 _LAUNCHCTL_NOT_LOADED = (3, 5, 113)
 _RPC_SLACK_S = 5.0
@@ -137,9 +146,6 @@ _RECHECK_POLL_S = 0.25
 _RECHECK_SUPERVISOR_S = 1.0
 _RECHECK_PROCESS_TABLE_S = 3.0
 _LAUNCHD_THROTTLE_S = 10.0
-# A pid file cannot predate its process; a process younger than its pid file by more than this
-# is a recycled pid, not the gateway.
-_PIDFILE_CLOCK_SLACK_S = 2.0
 # Two targets of one stop may share a supervisord config file.
 _supervisor_config_lock = threading.Lock()
 
@@ -225,7 +231,7 @@ def services_from_settings(
         if kind in ("systemd", "systemd-user"):
             name = _unit_name(str(entry.get("unit") or name or "openclaw-gateway"))
             if kind == "systemd-user" and "user" not in options and owner_uid is not None:
-                options["user"] = _user_name(owner_uid)
+                options["user"] = user_name(owner_uid)
         elif kind == "launchd":
             name = str(entry.get("label") or name or "ai.openclaw.gateway")
             if "uid" not in options and owner_uid is not None:
@@ -370,26 +376,6 @@ class GatewayProcess:
         return {"pid": self.pid, "name": name, "found_by": sorted(set(self.reasons))}
 
 
-def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
-    """Why this looks like an OpenClaw gateway, or None.
-
-    The kernel keeps 15 bytes of a process title, so ``openclaw-gateway`` shows as
-    ``openclaw-gatewa``; 2026.2.26 also rewrites its cmdline to the title (psutil then shows
-    ``["openclaw-gateway", "", ...]``). ``node …/openclaw/dist/index.js gateway`` is the
-    untitled form: older versions, or the moments before the title is set.
-    """
-    for title in GATEWAY_TITLES:
-        if name == title or (len(name) == _KERNEL_COMM_BYTES and title.startswith(name)):
-            return "process title"
-        if cmdline and os.path.basename(cmdline[0]) == title:
-            return "process title"
-    for index, token in enumerate(cmdline):
-        parts = re.split(r"[/\\]", token)
-        if any(p in _AGENT_PACKAGES for p in parts) and "gateway" in cmdline[index + 1 :]:
-            return "argv"
-    return None
-
-
 def gateway_wrapper(proc: psutil.Process) -> psutil.Process | None:
     """The ``openclaw`` CLI process that started this gateway, if one did.
 
@@ -407,7 +393,7 @@ def gateway_wrapper(proc: psutil.Process) -> psutil.Process | None:
             return None
         name, cmdline = parent.name(), parent.cmdline()
         first = os.path.basename(cmdline[0]) if cmdline else ""
-        if name in _AGENT_PACKAGES or first in _AGENT_PACKAGES or any(
+        if name in AGENT_PACKAGES or first in AGENT_PACKAGES or any(
             os.path.basename(part) in ("openclaw.mjs", "openclaw.js") for part in cmdline[:3]
         ):
             return parent
@@ -455,90 +441,16 @@ def scan_titles(uid: int | None) -> list[GatewayProcess]:
     return found
 
 
-@dataclass(frozen=True)
-class LockFile:
-    path: str
-    pid: int | None
-    created_at: float | None
-    config_path: str = ""
-    owner: int | None = None  # uid owning the file: who could have written the pid
-
-
-def lock_dirs(tmp_dirs: Sequence[str], uid: int | None) -> list[str]:
-    """OpenClaw's lock dirs: ``<tmp>/openclaw-<uid>/`` (every uid's when the uid is unknown)."""
-    dirs: list[str] = []
-    for tmp in tmp_dirs:
-        pattern = f"openclaw-{uid}" if uid is not None else "openclaw-*"
-        dirs.extend(sorted(glob.glob(os.path.join(glob.escape(tmp), pattern))))
-    return list(dict.fromkeys(dirs))
-
-
-def read_lock_files(tmp_dirs: Sequence[str], uid: int | None) -> list[LockFile]:
-    locks = []
-    for directory in lock_dirs(tmp_dirs, uid):
-        for path in sorted(glob.glob(os.path.join(glob.escape(directory), "gateway.*.lock"))):
-            locks.append(read_pid_file(path))
-    return locks
-
-
-# A pid file or lock is a few dozen bytes; the agent may plant gigabytes (or a FIFO) there.
-MAX_PID_FILE_BYTES = 64 * 1024
-
-
-def read_pid_file(path: str) -> LockFile:
-    """A plain pid file or OpenClaw's JSON lock ``{pid, createdAt, configPath}``.
-
-    The agent writes these: the file is read without following a link in its place, without
-    blocking (a FIFO is no pid file) and only its first 64 KiB.
-    """
-    try:
-        with AgentFiles([os.path.dirname(os.path.abspath(path))]) as files:
-            read = files.read(path, MAX_PID_FILE_BYTES)
-    except OSError:
-        return LockFile(path, None, None)
-    text = read.data.decode(errors="replace").strip()
-    mtime, owner = read.stat.st_mtime, read.stat.st_uid
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-            pid = int(data["pid"])
-        except (ValueError, KeyError, TypeError, RecursionError):
-            return LockFile(path, None, None, owner=owner)
-        created = _parse_iso(data.get("createdAt")) or mtime
-        return LockFile(path, pid, created, str(data.get("configPath", "")), owner=owner)
-    try:
-        return LockFile(path, int(text.split()[0]), mtime, owner=owner)
-    except (ValueError, IndexError):
-        return LockFile(path, None, None, owner=owner)
-
-
-def _parse_iso(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def process_of_pid_file(lock: LockFile) -> psutil.Process | None:
     """The live process a pid file names, or None if it is gone, the pid was recycled, or it
-    is not a process the file's writer could own.
-
-    Whoever owns a pid file could write any pid in it: the agent's lock naming root's sshd (or
-    PID 1) must not get it killed. A file owned by root is trusted; any other names only
-    processes of its owner.
-    """
-    if lock.pid is None or lock.pid <= 1 or lock.pid in _own_lineage():
+    is not a process the file's writer could own (``hostprobes.gateway.names_process``)."""
+    if lock.pid is None or not may_name(lock, _own_lineage()):
         return None
     try:
         proc = psutil.Process(lock.pid)
-        started = proc.create_time()
-        if lock.owner not in (None, 0) and proc.uids().real != lock.owner:
+        if not names_process(lock, proc.uids().real, proc.create_time()):
             return None
     except psutil.Error:
-        return None
-    if lock.created_at is not None and started > lock.created_at + _PIDFILE_CLOCK_SLACK_S:
         return None
     return proc if _alive(proc) else None
 
@@ -624,16 +536,6 @@ def port_is_open(port: int) -> bool:
     return bool(port_listeners(port))
 
 
-def _cmdline_option(cmdline: Sequence[str], *names: str) -> str | None:
-    for index, token in enumerate(cmdline):
-        for name in names:
-            if token == name and index + 1 < len(cmdline):
-                return cmdline[index + 1]
-            if token.startswith(name + "="):
-                return token.split("=", 1)[1]
-    return None
-
-
 def _unix_socket_owner(path: str) -> int | None:
     """The pid listening on the unix socket ``path`` (a supervisord named by its socket)."""
     if not path:
@@ -651,12 +553,9 @@ def _unix_socket_owner(path: str) -> int | None:
 
 def _is_supervisord(proc: psutil.Process) -> bool:
     try:
-        cmdline = proc.cmdline()
-        name = proc.name()
+        return is_supervisord(proc.name(), proc.cmdline())
     except psutil.Error:
         return False
-    tokens = [os.path.basename(t) for t in cmdline[:3]]
-    return name == "supervisord" or "supervisord" in tokens or "supervisor.supervisord" in tokens
 
 
 def manager_of(proc: psutil.Process) -> ServiceSpec | None:
@@ -668,54 +567,13 @@ def manager_of(proc: psutil.Process) -> ServiceSpec | None:
         env = {}
     with contextlib.suppress(psutil.Error):
         for parent in proc.parents()[:3]:
-            if not _is_supervisord(parent):
-                continue
-            options: dict[str, Any] = {"supervisord_pid": parent.pid}
-            url = env.get("SUPERVISOR_SERVER_URL", "")
-            if url.startswith("unix://"):
-                options["socket"] = url[len("unix://") :]
-            elif url:
-                options["serverurl"] = url
-            config = _cmdline_option(parent.cmdline(), "-c", "--configuration")
-            if config:
-                options["supervisor_config"] = os.path.join(parent.cwd(), config)
-            name = env.get("SUPERVISOR_PROCESS_NAME")
-            if name and (options.get("socket") or options.get("serverurl") or config):
-                group = env.get("SUPERVISOR_GROUP_NAME", name)
-                program = name if group == name else f"{group}:{name}"
-                return ServiceSpec(
-                    "supervisord", program, options, f"parent supervisord {parent.pid}"
-                )
-    try:
-        cgroups = Path(f"/proc/{proc.pid}/cgroup").read_text()
-    except OSError:
-        return None
-    docker = _DOCKER_CGROUP.search(cgroups)
-    if docker:
-        return ServiceSpec("docker", docker.group(1)[:12], {}, "docker cgroup")
-    for line in cgroups.splitlines():
-        unit_match = _SERVICE_CGROUP.search(line)
-        if not unit_match:
-            continue
-        unit = unit_match.group(1)
-        # Only units that are clearly the agent's: a gateway started from an SSH login can sit
-        # in ssh.service's cgroup, and stopping that would lock the owner out.
-        if not (GATEWAY_UNIT.match(unit) or "openclaw" in unit):
-            continue
-        user_manager = _USER_MANAGER_CGROUP.search(line)
-        if user_manager:
-            uid = int(user_manager.group(1))
-            user = _user_name(uid)
-            return ServiceSpec("systemd-user", unit, {"user": user}, "systemd --user cgroup")
-        return ServiceSpec("systemd", unit, {}, "systemd cgroup")
-    return None
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
+            if _is_supervisord(parent):
+                found = supervisord_program(env, parent.pid, parent.cmdline(), parent.cwd())
+                if found is not None:
+                    return ServiceSpec(**found)
+    cgroups = read_cgroups(proc.pid)
+    found = cgroup_service(cgroups) if cgroups is not None else None
+    return ServiceSpec(**found) if found is not None else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -804,7 +662,7 @@ def discover_unit_files(
 
 def _owner_name(path: str) -> str:
     try:
-        return _user_name(os.stat(path).st_uid)
+        return user_name(os.stat(path).st_uid)
     except OSError:
         return os.path.basename(path)
 
@@ -858,9 +716,6 @@ def find_gateway_processes(agent: AgentSettings) -> tuple[list[GatewayProcess], 
     return list(by_pid.values()), stale
 
 
-_JS_RUNTIMES = ("node", "nodejs", "bun", "deno")
-
-
 def _could_be_gateway(proc: psutil.Process, agent_uid: int | None) -> bool:
     """Whether a listener on the gateway port may be signalled as the gateway.
 
@@ -868,9 +723,7 @@ def _could_be_gateway(proc: psutil.Process, agent_uid: int | None) -> bool:
     not enough: the listener must also be a JavaScript runtime or run as the (non-root) agent.
     """
     try:
-        if os.path.basename(proc.name()) in _JS_RUNTIMES:
-            return True
-        return agent_uid not in (None, 0) and proc.uids().real == agent_uid
+        return could_be_gateway(proc.name(), proc.uids().real, agent_uid)
     except psutil.Error:
         return False
 
@@ -907,181 +760,11 @@ def discover(agent: AgentSettings) -> Discovery:
 # --------------------------------------------------------------------------------------------
 
 
-class SupervisorUnreachable(ResponderError):
-    """supervisord's socket did not answer; the message says where we looked."""
-
-
-# supervisord states in which a program still has (or is about to have) a live process.
-_SUPERVISOR_LIVE_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF", "STOPPING"})
-_POLL_S = 0.02
-
-
-def wait_until_stopped(client: SupervisorClient, name: str, timeout: float) -> str:
-    """Poll ``name``'s state until supervisord says it has no live process (or no such program
-    any more); return the last state seen, which is still a live one after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        info = client.process_info(name)
-        state = str(info["statename"]) if info else "removed"
-        if state not in _SUPERVISOR_LIVE_STATES or time.monotonic() >= deadline:
-            return state
-        time.sleep(_POLL_S)
-
-
-class SupervisorFault(Exception):
-    """supervisord answered with an XML-RPC fault (e.g. 10 BAD_NAME, 70 NOT_RUNNING)."""
-
-    def __init__(self, code: int, text: str) -> None:
-        super().__init__(f"{code} {text}")
-        self.code = code
-
-
-@functools.cache
-def _transport_class() -> type[Any]:
-    """xmlrpc.client over a unix socket (the stdlib speaks only TCP). Built on first use:
-    http.client and xmlrpc.client cost ~25 ms to import, which only supervisord stops need."""
-    import http.client
-    import socket
-    import xmlrpc.client
-
-    class UnixHTTPConnection(http.client.HTTPConnection):
-        def __init__(self, socket_path: str, timeout: float) -> None:
-            super().__init__("localhost", timeout=timeout)
-            self._socket_path = socket_path
-
-        def connect(self) -> None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
-            sock.connect(self._socket_path)
-            self.sock = sock
-
-    class Transport(xmlrpc.client.Transport):
-        def __init__(self, socket_path: str | None, timeout: float, auth: str | None) -> None:
-            super().__init__()
-            self._socket_path = socket_path
-            self._timeout = timeout
-            self._auth = auth
-
-        def make_connection(self, host: Any) -> http.client.HTTPConnection:
-            if self._socket_path is None:
-                hostname, _, port = str(host).rpartition("@")[2].partition(":")
-                return http.client.HTTPConnection(hostname, int(port or 80), timeout=self._timeout)
-            return UnixHTTPConnection(self._socket_path, self._timeout)
-
-        def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
-            super().send_headers(connection, headers)
-            if self._auth:
-                connection.putheader("Authorization", self._auth)
-
-    return Transport
-
-
-def supervisor_endpoint(options: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """(unix socket, http url, Basic auth header) from a service's options or its config file."""
-    socket_path = options.get("socket")
-    url = options.get("serverurl")
-    username, password = options.get("username"), options.get("password")
-    config_path = options.get("supervisor_config")
-    if config_path:
-        import configparser
-
-        parser = configparser.RawConfigParser(strict=False)
-        try:
-            parser.read(str(config_path))
-        except configparser.Error as exc:
-            raise ResponderError(f"cannot read supervisord config {config_path}: {exc}") from exc
-        here = os.path.dirname(os.path.abspath(str(config_path)))
-
-        def get(section: str, key: str) -> str | None:
-            if not parser.has_option(section, key):
-                return None
-            return parser.get(section, key).replace("%(here)s", here).strip()
-
-        if not socket_path and not url:
-            serverurl = get("supervisorctl", "serverurl")
-            if serverurl and serverurl.startswith("unix://"):
-                socket_path = serverurl[len("unix://") :]
-            elif serverurl:
-                url = serverurl
-            else:
-                socket_path = get("unix_http_server", "file")
-        username = (
-            username or get("supervisorctl", "username") or get("unix_http_server", "username")
-        )
-        password = (
-            password or get("supervisorctl", "password") or get("unix_http_server", "password")
-        )
-    if not socket_path and not url:
-        raise ResponderError(
-            f"no supervisord socket found in {config_path or 'the service entry'}: set "
-            "socket = <path of [unix_http_server] file>"
-        )
-    auth = None
-    if username and password:
-        import base64
-
-        token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        auth = f"Basic {token}"
-    return (str(socket_path) if socket_path else None, str(url) if url else None, auth)
-
-
-class SupervisorClient:
-    """The few supervisord RPCs a stop needs; raises SupervisorFault or SupervisorUnreachable."""
-
-    BAD_NAME = 10
-
-    def __init__(self, options: Mapping[str, Any], timeout: float) -> None:
-        import xmlrpc.client
-
-        self.socket_path, self.url, auth = supervisor_endpoint(options)
-        self.where = f"unix://{self.socket_path}" if self.socket_path else str(self.url)
-        self._proxy = xmlrpc.client.ServerProxy(
-            "http://localhost/RPC2" if self.socket_path else f"{self.url}/RPC2",
-            transport=_transport_class()(self.socket_path, timeout, auth),
-        )
-
-    def _call(self, method: str, *args: Any) -> Any:
-        import http.client
-        import xmlrpc.client
-
-        try:
-            return getattr(self._proxy.supervisor, method)(*args)
-        except xmlrpc.client.Fault as fault:
-            raise SupervisorFault(fault.faultCode, fault.faultString) from None
-        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
-            raise SupervisorUnreachable(
-                f"cannot reach supervisord at {self.where}: {exc}; check socket = in "
-                "[[agent.services]] and that clawback runs as a user allowed to use it"
-            ) from exc
-
-    def process_info(self, name: str) -> dict[str, Any] | None:
-        try:
-            info: dict[str, Any] = self._call("getProcessInfo", name)
-        except SupervisorFault as fault:
-            if fault.code == self.BAD_NAME:
-                return None
-            raise
-        return info
-
-    def program_names(self) -> list[str]:
-        infos = self._call("getAllProcessInfo")
-        return [
-            i["name"] if i["group"] == i["name"] else f"{i['group']}:{i['name']}" for i in infos
-        ]
-
-    def stop_group(self, group: str) -> Any:
-        # wait=False: with wait=True supervisord answers only on its next 1-second tick, even
-        # when the process died at once; the caller polls getProcessInfo instead.
-        return self._call("stopProcessGroup", group, False)
-
-    def remove_group(self, group: str) -> Any:
-        return self._call("removeProcessGroup", group)
-
-
 def supervisor_log_files(spec: ServiceSpec) -> list[str]:
     """The stdout and stderr logs supervisord keeps of ``spec``'s program: as the running
     supervisord reports them, else as its config files say (after a stop removed the group)."""
-    from responders.host import supervisord_config as sc
+    from responders.hostprobes import supervisord_config as sc
+
 
     files: list[str] = []
     info = None
@@ -1109,7 +792,8 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
     supervisord services configured, or (none configured) of every program a running
     supervisord's config has for the agent (its name or command mentions it). Found from the
     config files, so it works after the stop removed the program from supervisord."""
-    from responders.host import supervisord_config as sc
+    from responders.hostprobes import supervisord_config as sc
+
 
     try:
         agent = AgentSettings.from_settings(settings)
@@ -1126,12 +810,12 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
             continue
         with contextlib.suppress(psutil.Error, sc.SupervisorConfigError, OSError):
             cwd, cmdline = proc.cwd(), proc.cmdline()
-            named = _cmdline_option(cmdline, "-c", "--configuration")
+            named = cmdline_option(cmdline, "-c", "--configuration")
             main = os.path.join(cwd, named) if named else sc.find_main_config(cwd)
             if main is None:
                 continue
             runs_as = proc.uids().real
-            for section in sc.programs_running(main, _AGENT_PACKAGES):
+            for section in sc.programs_running(main, AGENT_PACKAGES):
                 if agent.uid is not None and _program_uid(main, section, runs_as) != agent.uid:
                     continue  # another account's program, not this agent's
                 program = section.split(":", 1)[1]
@@ -1141,7 +825,8 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
 
 def _program_uid(main: str, section: str, supervisord_uid: int) -> int | None:
     """The uid a program runs as: its ``user=``, else supervisord's own."""
-    from responders.host import supervisord_config as sc
+    from responders.hostprobes import supervisord_config as sc
+
 
     user = sc.merged_option(main, section, "user")
     return _uid_of(user[0]) if user else supervisord_uid
@@ -1188,20 +873,10 @@ def terminate(
 
 
 def _is_process_supervisor(proc: psutil.Process) -> bool:
-    """supervisord, runit, s6, pm2, a containerd shim or a per-user systemd: respawners whose
-    every new child after a stop is the gateway coming back. PID 1 is never one: all orphans
-    land there."""
-    if proc.pid == 1:
-        return False
-    if _is_supervisord(proc):
-        return True
     try:
-        name = proc.name()
+        return is_process_supervisor(proc.pid, proc.name(), proc.cmdline())
     except psutil.Error:
         return False
-    return name in ("runsv", "s6-supervise", "systemd") or name.startswith(
-        ("PM2", "containerd-shim")
-    )
 
 
 @dataclass(frozen=True)
@@ -1646,7 +1321,7 @@ class StopServiceAction(Action):
             call["server"] = client.where
             try:
                 if method == "stopProcessGroup":
-                    call["result"] = _rpc_result(client.stop_group(group))
+                    call["result"] = rpc_result(client.stop_group(group))
                     # Polled, not slept: removeProcessGroup refuses a group still running.
                     started = time.monotonic()
                     call["state_after"] = wait_until_stopped(
@@ -1665,61 +1340,24 @@ class StopServiceAction(Action):
     def _keep_program_off(
         self, spec: ServiceSpec, info: Mapping[str, Any]
     ) -> tuple[dict[str, Any], str | None]:
-        """Make the stop survive ``supervisorctl update``, a supervisord restart and a reboot:
-        ``autostart=false`` in every config file that defines the program, each backed up into
-        the incident first, then read back the way supervisord merges them.
+        """Make the stop survive ``supervisorctl update``, a supervisord restart and a reboot
+        (``supervisord_config.keep_program_off``), each file backed up into the incident first.
 
         Returns (facts, None) when that holds, else (facts, instructions for the operator)."""
-        from responders.host import supervisord_config as sc
+        from responders.hostprobes import supervisord_config as sc
 
         name, group = str(info.get("name") or spec.name), str(info.get("group") or spec.name)
-        facts: dict[str, Any] = {"program": name}
-        main = self._supervisor_config_path(spec)
-        manual = (
-            f"supervisord will start the gateway again at its next `supervisorctl update`, "
-            f"restart or reboot: set autostart=false in the [program:{name}] section of its "
-            "config file (or delete the section), then run `supervisorctl update`"
-        )
-        if main is None:
-            facts["problem"] = "supervisord's config file is unknown"
-            return facts, (
-                f"{manual}. clawback could not tell which file that is: name it as "
-                "supervisor_config = <supervisord.conf> in [[agent.services]]"
+        note = f"clawback incident {self.context.incident_id or '(no id)'}: kept off"
+        with _supervisor_config_lock:
+            return sc.keep_program_off(
+                self._supervisor_config_path(spec), name, group,
+                rewrite=lambda part: self._rewrite_config(part, note),
+                where_to_name_it="[[agent.services]]",
             )
-        facts["config"] = main
-        try:
-            sections = sc.program_sections(main, sc.candidates(name, group))
-            if not sections:
-                facts["problem"] = f"no [program:{name}] in {main} or its includes"
-                return facts, f"{manual}. No file read from {main} defines it"
-            edited, backups = [], []
-            note = f"clawback incident {self.context.incident_id or '(no id)'}: kept off"
-            with _supervisor_config_lock:
-                for part in sections:
-                    edited_now, backup = self._rewrite_config(part, note)
-                    if edited_now:
-                        edited.append(part.file)
-                    if backup is not None:
-                        backups.append(backup)
-            section = sections[0].section
-            facts.update(
-                file=sections[-1].file, section=section, edited=edited, backups=backups
-            )
-            if sc.autostarts(main, section):
-                facts["problem"] = "autostart is still on when the files are read back"
-                return facts, f"{manual}. After the edit it still reads autostart=true"
-        except (sc.SupervisorConfigError, ResponderError) as exc:
-            facts["problem"] = str(exc)
-            return facts, f"{manual}. {exc}"
-        except OSError as exc:
-            facts["problem"] = f"{exc.filename}: {exc.strerror}"
-            return facts, f"{manual}. {exc.filename}: {exc.strerror}"
-        facts["autostart"] = "false"
-        return facts, None
 
     def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
         """``autostart=false`` into one file's section; (changed, backup fact)."""
-        from responders.host import supervisord_config as sc
+        from responders.hostprobes import supervisord_config as sc
         from responders.openclaw import (
             MAX_EDITABLE_BYTES,
             BackupStore,
@@ -1754,10 +1392,11 @@ class StopServiceAction(Action):
     def _supervisor_config_path(self, spec: ServiceSpec) -> str | None:
         """The main config file of the supervisord that runs ``spec``: as configured, as its
         command line says, or where supervisord itself would look from its working dir."""
+        from responders.hostprobes import supervisord_config as sc
+
         configured = spec.options.get("supervisor_config")
         if configured:
             return os.path.abspath(str(configured))
-        from responders.host import supervisord_config as sc
 
         pid = spec.options.get("supervisord_pid") or _unix_socket_owner(
             str(spec.options.get("socket") or "")
@@ -1769,7 +1408,7 @@ class StopServiceAction(Action):
             cwd, cmdline = supervisord.cwd(), supervisord.cmdline()
         except psutil.Error:
             return None
-        named = _cmdline_option(cmdline, "-c", "--configuration")
+        named = cmdline_option(cmdline, "-c", "--configuration")
         return os.path.join(cwd, named) if named else sc.find_main_config(cwd)
 
     def _already_removed(
@@ -2050,29 +1689,9 @@ def _describe_listener(proc: psutil.Process) -> dict[str, Any]:
 
 
 def _same_service(found: ServiceSpec, spec: ServiceSpec) -> bool:
-    if found.kind != spec.kind:
-        return False
-    if spec.kind == "supervisord":
-        where = spec.options.get("socket") or spec.options.get("serverurl")
-        found_where = found.options.get("socket") or found.options.get("serverurl")
-        same_server = (
-            where is None
-            or found_where is None
-            or os.path.realpath(str(where)) == os.path.realpath(str(found_where))
-        )
-        return same_server and found.name.split(":")[0] == spec.name.split(":")[0]
-    if spec.kind == "docker":
-        return spec.name.startswith(found.name) or found.name.startswith(spec.name)
-    return found.name == spec.name
+    return same_service(
+        {"kind": found.kind, "name": found.name, "options": found.options},
+        {"kind": spec.kind, "name": spec.name, "options": spec.options},
+    )
 
 
-def _rpc_result(value: Any) -> Any:
-    """Reduce supervisord's per-process status list to JSON-safe name/status pairs."""
-    if isinstance(value, list):
-        return [
-            {"name": v.get("name"), "status": v.get("status"), "description": v.get("description")}
-            if isinstance(v, dict)
-            else v
-            for v in value
-        ]
-    return value

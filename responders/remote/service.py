@@ -15,11 +15,16 @@ outcome.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
+from clawback.private_files import FILE_MODE, make_private_dir
 from responders.host.service import (
     SERVICES_HOWTO,
     ServiceSpec,
@@ -32,6 +37,7 @@ from responders.interface import (
     Action,
     Done,
     Failed,
+    ManualRequired,
     Outcome,
     Planned,
     ResponderContext,
@@ -124,6 +130,9 @@ class RemoteStopServiceAction(Action):
         if spec.kind == "supervisord":
             lines.append(f"supervisor.stopProcessGroup + removeProcessGroup {spec.name} over "
                          f"{spec.options.get('socket') or spec.options.get('serverurl')}")
+            lines.append(f"autostart=false in [program:{spec.name.split(':')[-1]}] of that "
+                         "supervisord's config file and its includes, each file backed up into "
+                         "the incident first")
         if spec.kind in ("pidfile", "process") or pids:
             lines.append(f"TERM, wait {self.params.term_timeout:g}s, KILL survivors")
         lines.append("prove: no gateway process and nothing listening on the gateway port, "
@@ -154,8 +163,13 @@ class RemoteStopServiceAction(Action):
             "kill_timeout": self.params.kill_timeout,
             # Proven at once; the respawn watch runs beside the next steps (``recheck``).
             "recheck_seconds": 0,
+            "note": f"clawback incident {self.context.incident_id or '(no id)'}: kept off",
         })
         facts = dict(answer["facts"])
+        if answer.get("backups"):
+            persistence = dict(facts.get("persistence") or {})
+            persistence["backups"] = self._keep_backups(answer["backups"])
+            facts["persistence"] = persistence
         facts["found"] = spec.describe()
         if self._stale:
             facts["stale_lock_files"] = self._stale
@@ -167,10 +181,17 @@ class RemoteStopServiceAction(Action):
         if proof["pids_after"] or proof["port_open_after"]:
             return Failed(error=respawn_advice(proof, port), detail=f"{where} is still up",
                           facts=facts)
+        if answer.get("not_final"):
+            return ManualRequired(
+                instructions=f"on {self.context.host_name}: {answer['not_final']}",
+                detail=f"supervisord {spec.name} on {self.context.host_name} is stopped now, "
+                       "but not for good",
+                facts=facts,
+            )
         verb = "stopped" if proof["pids_before"] or spec.kind not in ("pidfile", "process") else (
             "found no live"
         )
-        if str(facts.get("persistence", "")).startswith("already removed"):
+        if facts.get("already_removed"):
             verb = "found already removed"
         if answer.get("watch"):
             self._stopped[target] = (spec, port, dict(answer["watch"]), time.monotonic())
@@ -179,6 +200,40 @@ class RemoteStopServiceAction(Action):
                    "respawn beside the next steps",
             facts=facts,
         )
+
+    def _keep_backups(self, backups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Each config file the host's agent edited, as it was, into
+        ``<incident>/backups/<host>/`` (0600, never overwritten); the facts name and hash them."""
+        if self.context.incident_dir is None:
+            raise ResponderError("no incident directory to keep the config backups in")
+        directory = make_private_dir(
+            Path(self.context.incident_dir) / "backups" / self.context.host_name
+        )
+        kept = []
+        for backup in backups:
+            data = base64.b64decode(str(backup["data"]))
+            original = str(backup["original"])
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != backup.get("sha256"):
+                raise ResponderError(
+                    f"{self.context.host_name}: the backup of {original} arrived damaged"
+                )
+            stem = f"{hashlib.sha256(original.encode()).hexdigest()[:8]}-{Path(original).name}"
+            target, suffix = directory / stem, 0
+            while True:
+                try:
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+                    break
+                except FileExistsError:  # an earlier run of the same incident kept one
+                    suffix += 1
+                    target = directory / f"{stem}.{suffix}"
+            with os.fdopen(fd, "wb") as sink:
+                sink.write(data)
+                sink.flush()
+                os.fsync(sink.fileno())
+            kept.append({"original": f"{self.context.host_name}:{original}",
+                         "backup": str(target), "sha256": digest})
+        return kept
 
     def recheck(self, target: str, closing: threading.Event) -> Outcome | None:
         """The host's agent watches for a respawn, in windows of a few seconds, from the stop

@@ -239,7 +239,7 @@ def test_unknown_table(write_input: InputWriter) -> None:
     assert (error.line, error.column) == (line, column + 1)
     assert "unknown table or key 'evidense'" in error.message
     assert "Did you mean 'evidence'?" in error.message
-    allowed = "allowed: agent, audit, drill, evidence, fleet, hosts, network, providers"
+    allowed = "allowed: agent, audit, drill, evidence, fleet, hosts, network, notify, providers"
     assert allowed in error.message
 
 

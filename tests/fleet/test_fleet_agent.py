@@ -4,10 +4,13 @@ pyjson5 and python-dotenv read files as those libraries do."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clawback.fleet_agent import PACKED_MODULES, agent, agent_zip, formats
+from clawback.fleet_agent import PACKED_MODULES, agent_zip, formats
 from clawback.inventory import discover
 from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.sandbox.supervisor import start_supervisord
-from responders.host import service, snapshot
+from responders.host import snapshot
 from responders.interface import Location, fingerprint
 from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 
@@ -102,13 +105,61 @@ def test_a_retried_supervisord_stop_finds_it_already_removed_and_succeeds(
 
         assert again["error"] is None, again["error"]
         facts = again["facts"]
-        assert facts["persistence"].startswith("already removed from supervisord")
+        assert facts["already_removed"] and again["not_final"] is None
+        # The first stop set autostart=false; the retry finds nothing left to edit.
+        assert facts["persistence"]["autostart"] == "false"
+        assert facts["persistence"]["edited"] == [] and again["backups"] == []
         assert [(c["rpc"], c["result"], c["programs"]) for c in facts["commands"]] == [
             ("supervisor.getProcessInfo", "already removed", "none")
         ]
         assert facts["proof"]["pids_after"] == [] and not facts["proof"]["port_open_after"]
         assert facts["proof"]["supervisor_state_after"] == "removed"
         assert not port_open(port) and not list(lock_dir.glob("gateway.*.lock"))
+
+
+def test_the_agents_supervisord_stop_survives_supervisorctl_update_and_a_restart(
+    tmp_path: Path,
+) -> None:
+    """As the local stop (issue 15): autostart=false in the config file, found from the socket
+    alone, the file as it was handed back for the incident."""
+    port, lock_dir = free_port(), tmp_path / "openclaw-lock"
+    with start_supervisord(tmp_path / "sv", {"openclaw-gateway": gateway_argv(port, lock_dir)},
+                           autorestart=True) as handle:
+        assert wait_until(lambda: port_open(port))
+        before = handle.config_path.read_bytes()
+        answer = run_agent(tmp_path, "stop", {
+            "spec": {"kind": "supervisord", "name": "openclaw-gateway",
+                     "options": {"socket": str(handle.socket_path)}},
+            "agent": {"gateway_port": port, "tmp_dirs": [str(tmp_path)]},
+            "port": port, "term_timeout": 3, "kill_timeout": 2, "recheck_seconds": 0,
+            "note": "clawback incident fleet-test: kept off",
+        })
+        assert answer["error"] is None and answer["not_final"] is None, answer
+        persistence = answer["facts"]["persistence"]
+        assert persistence["config"] == str(handle.config_path)
+        assert persistence["autostart"] == "false"
+        assert persistence["edited"] == [str(handle.config_path)]
+        [backup] = answer["backups"]
+        assert base64.b64decode(backup["data"]) == before
+        assert backup["sha256"] == hashlib.sha256(before).hexdigest()
+        changed = [line for line in handle.config_path.read_text().splitlines()
+                   if line not in before.decode().splitlines()]
+        assert changed == ["; clawback incident fleet-test: kept off", "autostart=false"]
+        update = subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(handle.config_path),
+             "update"], capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert update.returncode == 0, update.stderr
+        # Each RPC answer comes after a pass of supervisord's loop, which starts autostart
+        # programs: two answers after the update, it has had its chance.
+        for _ in range(2):
+            info = handle.process_info("openclaw-gateway")
+        assert (info["statename"], info["pid"]) == ("STOPPED", 0)
+        handle.restart()
+        for _ in range(2):
+            info = handle.process_info("openclaw-gateway")
+        assert (info["statename"], info["pid"]) == ("STOPPED", 0)
+        assert not port_open(port)
 
 
 def test_a_supervisord_program_gone_while_its_gateway_listens_still_fails(
@@ -131,46 +182,66 @@ def test_a_supervisord_program_gone_while_its_gateway_listens_still_fails(
         assert handle.process_info("openclaw-gateway")["statename"] == "RUNNING"
 
 
-def test_zip_holds_only_standard_library_imports() -> None:
-    import sys
+# Run inside the zip on a bare interpreter: import every packed module and report each module
+# imported from anywhere but the zip or the standard library (a site-packages import would
+# fail there anyway; this also names one that happens to be installed on the test machine).
+AUDIT = """
+import json, sys, zipimport
+before = set(sys.modules)
+packed = [m for m in json.loads(sys.argv[1])]
+for name in packed:
+    __import__(name)
+foreign = sorted(
+    name for name in set(sys.modules) - before
+    if name.split(".")[0] not in sys.stdlib_module_names
+    and not isinstance(getattr(sys.modules[name], "__loader__", None), zipimport.zipimporter)
+)
+print(json.dumps({"foreign": foreign, "site": "site" in sys.modules}))
+"""
+
+
+def test_the_zip_imports_only_the_standard_library_and_what_it_carries(tmp_path: Path) -> None:
     import zipfile
 
-    allowed = set(sys.stdlib_module_names) | {"clawback", "responders", "pyjson5", "dotenv",
-                                              "__future__"}
     with zipfile.ZipFile(io.BytesIO(agent_zip())) as archive:
-        names = set(archive.namelist())
-        assert names == {"__main__.py", *PACKED_MODULES}
-        for name in PACKED_MODULES:
-            text = archive.read(name).decode()
-            for module in re.findall(r"^\s*(?:from|import)\s+([A-Za-z_][\w]*)", text, re.M):
-                assert module in allowed, f"{name} imports {module}"
+        assert set(archive.namelist()) == {"__main__.py", *PACKED_MODULES}
+    # Every host probe travels: the remote actions rely on the fleet agent having each one.
+    probes = Path(__file__).resolve().parents[2] / "responders" / "hostprobes"
+    assert {f"responders/hostprobes/{p.name}" for p in probes.glob("*.py")} <= set(PACKED_MODULES)
+    zipped = tmp_path / "agent.pyz"
+    zipped.write_bytes(agent_zip())
+    modules = [m.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+               for m in PACKED_MODULES]
+    done = subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-S", "-c", f"import sys; sys.path[:0] = [{str(zipped)!r}]\n"
+         + AUDIT, json.dumps(modules)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    audit = json.loads(done.stdout)
+    assert audit == {"foreign": [], "site": False}
 
 
 @pytest.mark.parametrize("volatile", [True, False])
-def test_snapshot_plan_matches_the_local_snapshot(home: SampleHome, volatile: bool) -> None:
+def test_the_agent_plans_from_a_layout_what_the_local_snapshot_plans(
+        home: SampleHome, volatile: bool, tmp_path: Path) -> None:
+    """One planner (hostprobes.collection) on both sides: this checks the agent's reading of
+    the layout the controller sends, and that the zip's planner reads workspaces too."""
     layout = home.agent_settings()
     local = snapshot.build_plan(
         snapshot.AgentLayout.model_validate(layout), snapshot.EvidenceSettings(),
         snapshot.SnapshotParams(volatile=volatile),
     )
-    remote = agent.build_plan(layout, volatile=volatile)
-    assert [(f.path, f.tail) for f in local.files] == remote.files
-    assert [(c.name, c.argv) for c in local.commands] == remote.commands
-    assert local.listings == remote.listings
-    assert local.generated == remote.generated
-    assert [list(m) for m in local.missing] == remote.missing
-
-
-def test_agent_recognises_gateways_as_the_local_responders_do() -> None:
-    assert agent.GATEWAY_UNIT.pattern == service.GATEWAY_UNIT.pattern
-    assert agent.GATEWAY_TITLES == service.GATEWAY_TITLES
-    assert agent.CONFIG_NAMES == snapshot.CONFIG_NAMES
-    assert agent.SERVICE_NAMES == snapshot.SERVICE_NAMES
-    assert agent.LAUNCHD_LABELS == snapshot.LAUNCHD_LABELS
-    assert agent.SHELL_HISTORIES == snapshot.SHELL_HISTORIES
-    for name, argv in [("openclaw-gatewa", []), ("node", ["node", "/x/openclaw/dist/i.js",
-                                                            "gateway"]), ("bash", ["bash"])]:
-        assert agent.gateway_signature(name, argv) == service.gateway_signature(name, argv)
+    remote = run_agent(tmp_path, "snapshot", {"layout": layout, "volatile": volatile,
+                                              "plan_only": True})
+    assert remote["files"] == [f.path for f in local.files]
+    assert remote["tails"] == [f.path for f in local.files if f.tail]
+    assert remote["commands"] == [" ".join(c.argv) for c in local.commands]
+    assert remote["listings"] == local.listings
+    assert remote["generated"] == local.generated
+    assert remote["missing"] == [list(m) for m in local.missing]
+    if not volatile:
+        assert any("/workspace/" in f.path for f in local.files)
 
 
 # -- the standard-library readers --------------------------------------------------------------

@@ -85,6 +85,16 @@ def test_three_hosts_contained_in_one_incident(fleet: Fleet, fleet_keyring: Any)
     for host in fleet.hosts:
         assert host.gateway_down(), f"{host.name}: {host.gateway_state()}"
 
+    # Stopped for good on every host: autostart=false in its supervisord's config, the file as
+    # it was kept in the incident under the host's name.
+    assert result.incident_dir is not None
+    for host in fleet.hosts:
+        config_text = host.supervisor.config_path.read_text()
+        assert "autostart=false" in config_text and result.incident_id in config_text
+        [backup] = (result.incident_dir / "backups" / host.name).iterdir()
+        assert "autostart=false" not in backup.read_text()
+        assert backup.stat().st_mode & 0o777 == 0o600
+
     # The key planted on alpha and beta is one credential, revoked once, and dead in IAM.
     assert result.incident_dir is not None
     timeline = entries(result.incident_dir)

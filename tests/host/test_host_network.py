@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from responders.host.network import (
     docker_reconnect_commands,
     effective_params,
     render_ruleset,
+    run_rollback_timer,
 )
 from responders.interface import ResponderContext, ResponderError
 from tests.host.conftest import Namespaces, wait_until
@@ -169,14 +169,17 @@ def test_auto_rollback_fires_when_not_confirmed(world: Namespaces, tmp_path: Pat
 
 def test_confirm_disarms_the_auto_rollback(world: Namespaces, tmp_path: Path) -> None:
     w = world
-    cut = _cut(w, tmp_path, admin_sources=[w.admin_addr], rollback_minutes=0.03)
+    # A deadline no loaded machine reaches before the confirm: the test must not race it.
+    cut = _cut(w, tmp_path, admin_sources=[w.admin_addr], rollback_minutes=30)
     assert cut["outcome"] == "Done", cut
 
     confirmed = w.driver("confirm", {"incident_dir": str(tmp_path)})
 
     assert confirmed["outcome"] == "Done", confirmed
     assert not _pid_alive(cut["facts"]["rollback"]["pid"])
-    time.sleep(0.03 * 60 + 1.0)  # past the deadline the timer would have acted on
+    # Even a timer that outlived the kill acts only on an armed state: it would stand down.
+    assert not json.loads((tmp_path / STATE_FILE).read_text())["rollback"]["armed"]
+    assert run_rollback_timer(tmp_path).name == "Skipped"
     assert "clawback_isolate" in w.ruleset()
     assert not w.can_connect(w.peer, w.host_addr, WEB, src=w.other_addr)
     assert json.loads((tmp_path / STATE_FILE).read_text())["restored_at"] is None

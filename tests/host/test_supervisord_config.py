@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from supervisor.options import ServerOptions
 
-from responders.host import supervisord_config as sc
+from responders.hostprobes import supervisord_config as sc
 
 
 def _write(path: Path, text: str) -> Path:

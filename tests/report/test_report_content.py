@@ -108,9 +108,15 @@ def test_what_a_human_must_still_do(contain_incident: ContainIncident) -> None:
     assert len(telegram) == len(
         {s.fingerprint for s in contain_incident.home.planted_for("telegram")}
     )
-    # nothing that finished shows up as work left
-    done = {r.seq for r in report.results if r.status in ("ok", "skipped")}
+    # nothing that finished shows up as work left; a key whose revoke was skipped did not
+    # finish: it was never revoked, so it may still work
+    skipped_revokes = {r.seq for r in report.results
+                       if r.status == "skipped" and r.is_key_action and r.action == "revoke"}
+    done = {r.seq for r in report.results if r.status in ("ok", "skipped")} - skipped_revokes
     assert not done & {h.seq for h in todo}
+    assert skipped_revokes and skipped_revokes <= {h.seq for h in todo}
+    signing = next(h for h in todo if h.kind == "slack:signing_secret")
+    assert signing.rank == "not_revoked" and "was not revoked" in signing.instructions
 
     html = write_reports(contain_incident.directory, formats=["html"])[0].read_text()
     todo_text = text_of(html, "todo")

@@ -82,6 +82,11 @@ def first_screen_of_markdown(markdown: str) -> str:
     return "\n".join(markdown.splitlines()[:6])
 
 
+def where_things_stand(markdown: str) -> str:
+    """The Markdown's first block: agent, keys, steps left, then the integrity line."""
+    return markdown.split("\n## Checklist", 1)[0]
+
+
 @pytest.mark.parametrize("anchored", [False, True], ids=["unanchored", "with-checkpoint"])
 @pytest.mark.parametrize("tamper", list(TAMPERING), ids=list(TAMPERING))
 def test_tampered_incident_says_so_first_and_never_claims_intact(
@@ -140,8 +145,8 @@ def test_unanchored_report_says_unanchored_and_not_intact(
 ) -> None:
     md_path, html_path = write_reports(contain_incident.directory, formats=("md", "html"))
     markdown, html = md_path.read_text(), html_path.read_text()
-    top = first_screen_of_markdown(markdown)
-    assert "🟡 UNANCHORED" in top
+    top = where_things_stand(markdown)
+    assert "🟡 UNANCHORED" in top.split("- **Integrity:", 1)[1]
     integrity_block = markdown.split("\n\n| | |", 1)[0]
     assert not claims_intact(integrity_block)
     assert "| Anchored | no: UNANCHORED |" in integrity_block
@@ -157,7 +162,7 @@ def test_external_checkpoint_earns_intact(contain_incident: ContainIncident) -> 
         checkpoint=contain_incident.checkpoint_off_host,
     )
     markdown, html = md_path.read_text(), html_path.read_text()
-    assert "🟢 INTACT" in first_screen_of_markdown(markdown)
+    assert "🟢 INTACT" in where_things_stand(markdown).split("- **Integrity:", 1)[1]
     assert "UNANCHORED" not in markdown
     banner_text = text_of(html, "integrity")
     assert banner_text.startswith("INTACT")

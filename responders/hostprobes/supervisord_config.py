@@ -25,8 +25,11 @@ import configparser
 import glob
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from responders.interface import ResponderError
 
 # supervisord's own search order when started without -c (relative ones are against its cwd).
 SEARCH_PATHS: tuple[str, ...] = (
@@ -232,3 +235,64 @@ def programs_running(main: str, words: Sequence[str]) -> list[str]:
 def candidates(info_name: str, info_group: str) -> list[str]:
     """Section names to look for, given a process's RPC name and group."""
     return list(dict.fromkeys([info_name, info_group]))
+
+
+# -- keeping a stopped program off ------------------------------------------------------------
+
+MANUAL_KEEP_OFF = (
+    "supervisord will start the gateway again at its next `supervisorctl update`, restart or "
+    "reboot: set autostart=false in the [program:{name}] section of its config file (or delete "
+    "the section), then run `supervisorctl update`"
+)
+
+
+def keep_program_off(
+    main: str | None,
+    name: str,
+    group: str,
+    *,
+    rewrite: Callable[[ProgramSection], tuple[bool, dict[str, Any] | None]],
+    where_to_name_it: str,
+) -> tuple[dict[str, Any], str | None]:
+    """Make a stop survive ``supervisorctl update``, a supervisord restart and a reboot:
+    ``autostart=false`` in every config file that defines the program, then read back the way
+    supervisord merges them. ``rewrite(part)`` edits one file (backing it up first; see
+    ``with_autostart_off``) and returns (changed, backup fact).
+
+    Returns (facts, None) when the program stays off, else (facts, instructions for the
+    operator). ``where_to_name_it`` says which setting names the config file when ``main`` is
+    unknown."""
+    manual = MANUAL_KEEP_OFF.format(name=name)
+    facts: dict[str, Any] = {"program": name}
+    if main is None:
+        facts["problem"] = "supervisord's config file is unknown"
+        return facts, (
+            f"{manual}. clawback could not tell which file that is: name it as "
+            f"supervisor_config = <supervisord.conf> in {where_to_name_it}"
+        )
+    facts["config"] = main
+    try:
+        sections = program_sections(main, candidates(name, group))
+        if not sections:
+            facts["problem"] = f"no [program:{name}] in {main} or its includes"
+            return facts, f"{manual}. No file read from {main} defines it"
+        edited, backups = [], []
+        for part in sections:
+            changed, backup = rewrite(part)
+            if changed:
+                edited.append(part.file)
+            if backup is not None:
+                backups.append(backup)
+        section = sections[0].section
+        facts.update(file=sections[-1].file, section=section, edited=edited, backups=backups)
+        if autostarts(main, section):
+            facts["problem"] = "autostart is still on when the files are read back"
+            return facts, f"{manual}. After the edit it still reads autostart=true"
+    except (SupervisorConfigError, ResponderError) as exc:
+        facts["problem"] = str(exc)
+        return facts, f"{manual}. {exc}"
+    except OSError as exc:
+        facts["problem"] = f"{exc.filename}: {exc.strerror}"
+        return facts, f"{manual}. {exc.filename}: {exc.strerror}"
+    facts["autostart"] = "false"
+    return facts, None
