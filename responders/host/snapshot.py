@@ -143,14 +143,20 @@ def build_plan(
 ) -> CollectionPlan:
     """What a snapshot would collect (``hostprobes.collection.build_plan``, which the fleet
     agent runs too), from this step's settings; runs nothing."""
-    from clawback.inventory import workspace_dirs
-
     return plan_collection(
         user_home=layout.user_home, state_dirs=layout.state_dirs, tmp_dirs=layout.tmp_dirs,
         uid=layout.uid, volatile=params.volatile, system_artifacts=params.system_artifacts,
         extra_paths=params.extra_paths, system_root=settings.system_root,
-        service_logs=service_logs, workspaces=workspace_dirs,
+        service_logs=service_logs, workspaces=_workspace_dirs,
     )
+
+
+def _workspace_dirs(state: Path, user_home: Path, files: AgentFiles | None = None) -> list[Path]:
+    """Discovery's reading of the workspaces a config names, imported only when the full
+    snapshot asks: the volatile one, before the stop, collects no workspace."""
+    from clawback.inventory import workspace_dirs
+
+    return workspace_dirs(state, user_home, files)
 
 
 # --------------------------------------------------------------------------------------------
