@@ -219,6 +219,9 @@ def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
     finally:
         contain.kill()
         contain.wait()
+        if gateway.poll() is None:  # contain never stopped it: leave nothing running
+            gateway.kill()
+            gateway.wait()
     if not stamp.exists():
         raise SystemExit("the stand-in never received SIGTERM: contain did not stop it")
     return (float(stamp.read_text()) - started, opened_at(incidents) - started_wall,
