@@ -26,10 +26,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from clawback import inventory
-from clawback import secret_patterns as sp
-from clawback.inventory import MAX_TEXT_BYTES, Location, discover
 from clawback.sandbox.home import build_sample_home
+from responders.kit import secret_patterns as sp
+from responders.openclaw import discovery as inventory
+from responders.openclaw.discovery import MAX_TEXT_BYTES, Location, discover
 
 FILE_MB = 8
 

@@ -220,7 +220,7 @@ def discover(home: str | None = None, json: bool = False, config: str | None = N
     lock files and the gateway's rolling logs), else the defaults. Exit 3 when no OpenClaw
     install is found: nothing found is not all clear."""
     from clawback.config import find_config, load_config
-    from clawback.inventory import discover_agent
+    from clawback.registry import load_agent
 
     agent: dict[str, Any] = {}
     found = find_config(_path(config))
@@ -235,7 +235,7 @@ def discover(home: str | None = None, json: bool = False, config: str | None = N
                        "where OpenClaw keeps its state)")
     # A home can be made arbitrarily slow to read (gigabytes of planted logs): after its budget
     # discovery stops and says in its notes what it left unread.
-    inventory = discover_agent(agent, user_home=user_home, budget_seconds=120.0)
+    inventory = load_agent().discover(agent, user_home=user_home, budget_seconds=120.0)
     code = 0 if inventory.found_install else 3
     if json:
         from clawback.console import print_json
@@ -380,8 +380,8 @@ def restore_network(incident: str, confirm: bool = False, json: bool = False,
                     config: str | None = None, display: Display | None = None) -> int:
     """Undo the network cut of an incident, or with --confirm keep it and disarm the rollback."""
     from clawback.incident import incidents_root, resolve_incident
+    from clawback.recorder import outcome_fields, outcome_summary
     from clawback.restore import change_network, fleet_header
-    from clawback.runner import outcome_fields, outcome_summary
 
     display = display or Display()
     incident_dir = resolve_incident(incident, incidents_root(_path(incidents_dir)))
@@ -476,14 +476,13 @@ def init(home: str | None = None, output: str | None = None, json: bool = False,
     existing file, then run the preflight on it; exit with the code the preflight gives."""
     from clawback.config import find_config, load_config
     from clawback.init_config import default_path, plan_init, render_config, write_new
-    from clawback.inventory import discover_agent
-    from clawback.registry import load_registry
+    from clawback.registry import load_agent, load_registry
 
     display = display or Display()
     user_home = _path(home) or Path.home()
     if not user_home.is_dir():
         raise BadInput(f"--home {user_home}: no such directory (give the agent user's home)")
-    inventory = discover_agent({}, user_home=user_home)
+    inventory = load_agent().discover({}, user_home=user_home)
     if not inventory.found_install:
         _err(_not_found(user_home, home) + ". Nothing was written.")
         return 3

@@ -451,7 +451,8 @@ def _fleet_model(parent: Loc) -> type[BaseModel] | None:
     """The model of a table inside ``[[hosts]]`` (indexes vary, so not in _SECTION_MODELS)."""
     if parent[:1] != ("hosts",) or len(parent) < 2:
         return None
-    return {2: Host, 3: HostAgent, 5: RemoteService}.get(len(parent))
+    models: dict[int, type[BaseModel]] = {2: Host, 3: HostAgent, 5: RemoteService}
+    return models.get(len(parent))
 
 
 def _unknown_key_message(loc: Loc) -> str:
@@ -619,7 +620,7 @@ _PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 def _secret_shapes_in(text: str) -> list[tuple[int, str]]:
     """(offset, description safe to print) of each secret-shaped token."""
-    from clawback.secret_patterns import find_in_text
+    from responders.kit.secret_patterns import find_in_text
 
     found = [
         (m.start, f"a {m.recognition.kind} credential ({fingerprint(m.value)})")

@@ -836,6 +836,13 @@ def print_preflight(console: Any, report: Any) -> None:
             (f"  {symbol} ", colour), (f"{printable(k.provider)[:11]:<11} ", "bold"),
             f"{printable(k.fingerprint)[:21]:<21} ", (text.format(k.handled_by), colour),
         ), no_wrap=True, overflow="ellipsis")
+    needed = [r for r in getattr(report, "permissions", ())
+              if r.configured or r.keys_found]
+    if needed:
+        wrapped(console, "What each admin credential must be allowed to do:", "bold")
+    for r in needed:
+        wrapped(console, f"{printable(r.provider)}: {printable('; '.join(r.permissions))}",
+                indent="      ", first="  ")
     left = [r for r in report.left_to_you if r.action not in KEY_ACTIONS]
     for r in left:
         wrapped(console, f"✋ [{r.step}] {printable(short_detail(r.outcome))}", "yellow")

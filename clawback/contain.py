@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clawback.errors import BadInput
 from clawback.registry import Registry, load_registry
@@ -40,6 +40,11 @@ from clawback.runner import (
 from clawback.secret_store import KeyringSecretStore, is_reference, parse_reference
 from clawback.signing import INCIDENT_KEY_FILE
 from responders.interface import Credential, ManualRequired, Responder, ResponderError
+
+if TYPE_CHECKING:
+    from clawback.config import Config
+    from clawback.playbook import LoadedPlaybook
+    from responders.interface import AgentInventory
 
 
 def packaged_playbook(name: str) -> Path:
@@ -77,13 +82,13 @@ class ContainRequest:
 class Prepared:
     request: ContainRequest
     registry: Registry
-    config: Any  # clawback.config.Config
+    config: Config
     config_path: Path | None
-    loaded: Any  # clawback.playbook.LoadedPlaybook
+    loaded: LoadedPlaybook
     settings: dict[str, Any]
     store: KeyringSecretStore
-    _inventory: Any = None
-    _full_inventory: Any = None
+    _inventory: AgentInventory | None = None
+    _full_inventory: AgentInventory | None = None
     notes: list[str] = field(default_factory=list)
     # Responder name -> why its admin credential cannot be used (degraded mode).
     unusable: dict[str, str] = field(default_factory=dict)
@@ -108,14 +113,10 @@ class Prepared:
     def free_text_inventory(self) -> Any:
         """The logs, transcripts and histories the first pass left out, within their budget:
         the secrets there it did not find (the keys step's second round)."""
-        from clawback.inventory import discover_deferred
+        from clawback.registry import load_agent
 
-        first = self.inventory
-        return discover_deferred(
-            first.deferred, **_discovery_scope(self.settings),
-            budget_seconds=FREE_TEXT_BUDGET_S,
-            known=[c.fingerprint for c in first.credentials],
-        )
+        return load_agent().discover_deferred(self.inventory, self.settings.get("agent", {}),
+                                              budget_seconds=FREE_TEXT_BUDGET_S)
 
     def credentials(self) -> list[Credential]:
         return list(self.inventory.credentials)
@@ -217,22 +218,11 @@ FREE_TEXT_BUDGET_S = 30.0
 FULL_DISCOVERY_BUDGET_S = 60.0
 
 
-def _discovery_scope(settings: dict[str, Any]) -> dict[str, Any]:
-    agent = settings.get("agent", {})
-    uid = agent.get("uid")
-    return {
-        "user_home": Path(agent.get("user_home") or Path.home()),
-        "state_dirs": [Path(p) for p in agent.get("state_dirs") or []] or None,
-        "tmp_dirs": [Path(p) for p in agent.get("tmp_dirs") or ["/tmp"]],
-        "uid": uid if isinstance(uid, int) else None,
-    }
-
-
 def _discover(settings: dict[str, Any], *, free_text: bool, budget_seconds: float) -> Any:
-    from clawback.inventory import discover_agent
+    from clawback.registry import load_agent
 
-    return discover_agent(settings.get("agent", {}), free_text=free_text,
-                          budget_seconds=budget_seconds)
+    return load_agent().discover(settings.get("agent", {}), free_text=free_text,
+                                 budget_seconds=budget_seconds)
 
 
 def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
@@ -292,10 +282,10 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
             warnings.append(_unkept_warning(problem, None))
             say.warn(warnings[-1])
             closing.append(_unkept_item(problem))
-        result = Runner(**runner_args, incident_id="dry-run", closing_items=closing,
-                        no_keyring=_short(problem)).run()
-        result.warnings = warnings
-        return result
+        dry = Runner(**runner_args, incident_id="dry-run", closing_items=closing,
+                     no_keyring=_short(problem)).run()
+        dry.warnings = warnings
+        return dry
 
     from clawback.signing import (
         KeyringUnusable,
@@ -322,7 +312,7 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
             for step, name, source in journal.evidence_files():
                 manifest.add_file(step, incident_dir / name, source=source)
             notifier = _notifier(prepared, incident_dir, incident_id, runner_args, say)
-            result = None
+            result: RunResult | None = None
             try:
                 result = Runner(
                     **runner_args, timeline=timeline, journal=journal, manifest=manifest,
@@ -467,7 +457,7 @@ def _store_for(prepared: Prepared, incident_dir: Path, timeline: Any) -> Callabl
         nonlocal session
         with lock:  # the fan-out's threads may all ask at once
             if session is None:
-                from clawback.drill import DrillSession
+                from clawback.rotation import DrillSession
 
                 session = DrillSession(prepared, incident_dir, timeline,
                                        switch_files=prepared.request.switch_agent)

@@ -18,12 +18,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from clawback.private_files import make_private_dir, write_private
 from clawback.trusted_files import NotRegular, open_regular, read_regular
 from clawback.verdict import Verdict
 from responders.interface import Collected, EvidenceItem
+from responders.kit.private_files import make_private_dir, write_private
 
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -497,13 +497,15 @@ def _scan_archive(path: Path) -> _ArchiveScan:
 
     from isal import igzip, igzip_lib
 
+    # isal's stub declares IsalError as an instance; it is the exception class.
+    isal_error = cast("type[Exception]", igzip_lib.IsalError)
     members: list[tuple[str, str | None, int]] = []
     error = None
     with os.fdopen(open_regular(path), "rb") as raw:
         source = _HashingSource(raw)
         try:
             with (
-                igzip.IGzipFile(fileobj=source, mode="rb") as gz,  # type: ignore[arg-type]
+                igzip.IGzipFile(fileobj=source, mode="rb") as gz,
                 tarfile.open(fileobj=gz, mode="r|") as tar,
             ):
                 for member in tar:
@@ -518,7 +520,7 @@ def _scan_archive(path: Path) -> _ArchiveScan:
                     members.append((member.name, digest.hexdigest(), member.size))
         # ISA-L reports a broken deflate stream with its own IsalError (not an OSError): a
         # corrupted archive is a verdict, never a crash of verify or report.
-        except (tarfile.TarError, OSError, EOFError, ValueError, igzip_lib.IsalError) as err:
+        except (tarfile.TarError, OSError, EOFError, ValueError, isal_error) as err:
             error = f"{type(err).__name__}: {err}"
         # The archive hash covers every byte, including any after the end of the tar stream.
         source.drain()
@@ -594,8 +596,8 @@ def check_evidence(incident_dir: Path, expected_manifest_sha256: str | None) -> 
     checked = 0
     for record in manifest.archives:
         checked += _check_archive(ev_dir, record, manifest.items, verdicts)
-    for record in manifest.files:
-        checked += _check_loose_file(ev_dir, record, verdicts)
+    for loose in manifest.files:
+        checked += _check_loose_file(ev_dir, loose, verdicts)
     for stray in sorted(ev_dir.glob("*.tar.gz")):
         if stray.name not in listed:
             verdicts.append(

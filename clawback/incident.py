@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from clawback.errors import BadInput, Refused
-from clawback.private_files import make_private_dir, open_private
+from responders.kit.private_files import make_private_dir, open_private
 
 _ID = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{4}Z-[0-9a-f]{4}$")
 

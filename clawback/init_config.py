@@ -256,7 +256,7 @@ def default_path() -> Path:
 def write_new(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` (0600), refusing to replace anything there: a file, a
     link, a directory."""
-    from clawback.private_files import make_private_dir
+    from responders.kit.private_files import make_private_dir
 
     data = text.encode("utf-8")  # before the file exists: an error leaves nothing behind
     make_private_dir(path.parent)

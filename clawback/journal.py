@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from clawback.errors import BadInput
-from clawback.private_files import write_private
 from clawback.stored_text import original
 from clawback.trusted_files import read_trusted_file
 from responders.interface import Collected, EvidenceItem
+from responders.kit.private_files import write_private
 
 # Timeline entries written beside the journal: a step's final status, a confirmed manual step.
 STEP_END = "step.end"
@@ -95,11 +95,13 @@ class Journal:
         for entry in entries:
             fields = entry.fields
             step, action = original(str(fields["step"])), original(str(fields["action"]))
-            target = fields.get("target") if isinstance(fields.get("target"), dict) else {}
-            extra = fields.get("extra") if isinstance(fields.get("extra"), dict) else {}
+            target_field, extra_field = fields.get("target"), fields.get("extra")
+            target = target_field if isinstance(target_field, dict) else {}
+            extra = extra_field if isinstance(extra_field, dict) else {}
             if fields["phase"] == "result" and extra.get("status") in ("ok", "skipped"):
                 targets.add((step, f"{action} {original(str(target.get('target')))}"))
-                facts = extra.get("facts") if isinstance(extra.get("facts"), dict) else {}
+                facts_field = extra.get("facts")
+                facts = facts_field if isinstance(facts_field, dict) else {}
                 if isinstance(facts.get("archive_sha256"), str):
                     archives.add((step, facts["archive_sha256"]))
             if action == MANUAL_CONFIRM:
@@ -211,7 +213,7 @@ class Journal:
             )
             out.append((c["step"], Collected(
                 archive=c["archive"], archive_sha256=c["archive_sha256"], items=items,
-                skipped=tuple(tuple(s) for s in c["skipped"]),  # type: ignore[misc]
+                skipped=tuple(tuple(s) for s in c["skipped"]),
             )))
         return out
 

@@ -98,7 +98,7 @@ class Notifier:
             while self._messages.get() is not None:
                 pass
             return
-        from clawback.private_files import open_private
+        from responders.kit.private_files import open_private
 
         log = open_private(self._incident_dir / "notify.log", "ab", encoding=None)
         try:

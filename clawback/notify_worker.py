@@ -76,6 +76,7 @@ def main() -> int:
         message: dict[str, Any] = json.loads(line)
         delivered = []
         for label, app in senders:
+            ok: object
             try:
                 ok = app.notify(title=message["title"], body=message["body"])
             except Exception as exc:  # a plugin bug must not stop the next message

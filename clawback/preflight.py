@@ -41,12 +41,27 @@ class KeyCoverage:
     mode: str  # "api" | "manual" | "unconfigured" | "unusable" | "none"
 
 
+@dataclass(frozen=True)
+class RequiredPermissions:
+    """What one responder's admin credential must be allowed to do for ``contain`` (its
+    ``Responder.setup``), said whether or not the provider could be reached."""
+
+    provider: str
+    permissions: tuple[str, ...]
+    console: str = ""
+    configured: bool = False
+    keys_found: int = 0
+
+
 @dataclass
 class PreflightReport:
     checks: list[PreflightCheck] = field(default_factory=list)
     coverage: list[KeyCoverage] = field(default_factory=list)
     # The dry run's results: what contain would do here, step by step and key by key.
     plan: list[TargetResult] = field(default_factory=list)
+    # Every API responder's required permissions: a provider that could not be reached (or is
+    # not configured yet) still says what its admin credential needs.
+    permissions: list[RequiredPermissions] = field(default_factory=list)
     agent_home: str = ""
     install_found: bool = True
 
@@ -87,6 +102,11 @@ class PreflightReport:
                 for c in self.checks
             ],
             "coverage": [k.__dict__ for k in self.coverage],
+            "permissions": [
+                {"provider": r.provider, "permissions": list(r.permissions),
+                 "console": r.console, "configured": r.configured, "keys_found": r.keys_found}
+                for r in self.permissions
+            ],
             "left_to_you": [
                 {"step": r.step, "action": r.action, "target": r.target,
                  "outcome": r.outcome.name, "what_to_do": outcome_summary(r.outcome)}
@@ -139,7 +159,9 @@ def run_preflight(prepared: Any) -> PreflightReport:
         f"nothing under {report.agent_home}: if the agent runs as another user, give its home "
         "(--home DIR, or [agent] user_home in clawback.toml)"))
 
-    for cred in prepared.full_inventory().credentials:
+    found = prepared.full_inventory().credentials
+    report.permissions = _required_permissions(registry, found, configured)
+    for cred in found:
         cls = registry.responder_for_provider(cred.provider)
         if cls is None:
             mode, name = "none", ""
@@ -158,3 +180,21 @@ def run_preflight(prepared: Any) -> PreflightReport:
                                                                     dry_run=True))
     report.plan = list(run(dry, SilentReporter()).results)
     return report
+
+
+def _required_permissions(registry: Any, found: Any, configured: set[str]
+                          ) -> list[RequiredPermissions]:
+    """Each API responder's ``setup()`` permissions, for the keys found of its providers."""
+    listed: list[RequiredPermissions] = []
+    for cls in registry.key_responders:
+        if cls.fallback or not cls.providers:
+            continue
+        mine = [c for c in found if c.provider in cls.providers]
+        try:
+            setup = cls.setup(mine)
+        except Exception:  # a responder bug must not hide the other providers
+            continue
+        if setup is not None and setup.permissions:
+            listed.append(RequiredPermissions(cls.name, tuple(setup.permissions), setup.console,
+                                              cls.name in configured, len(mine)))
+    return sorted(listed, key=lambda r: r.provider)

@@ -9,11 +9,12 @@ a ``uses:`` finds its responder without loading the others.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from clawback.errors import BadInput
-from responders.interface import Action, Responder
+from responders.interface import AGENT_ENTRY_POINT_GROUP, Action, AgentKeeper, Responder
 
 ENTRY_POINT_GROUP = "clawback.responders"
 
@@ -114,7 +115,35 @@ class ActionParams(Mapping[str, type[Any]]):
 
 def load_registry(extra: Iterable[type[Responder]] = ()) -> Registry:
     """Every installed responder (by entry point, not yet imported), plus ``extra`` ones."""
+    points = {ep.name: ep for ep in _installed(ENTRY_POINT_GROUP)}
+    return Registry(points, {cls.name: cls for cls in extra})
+
+
+@functools.cache
+def load_agent(name: str | None = None) -> AgentKeeper:
+    """The agent clawback protects, by its entry point in ``clawback.agents`` (``name``, else
+    the only one installed; with several, the first by name until config chooses)."""
+    points = {ep.name: ep for ep in _installed(AGENT_ENTRY_POINT_GROUP)}
+    if not points:
+        raise BadInput(f"no agent support is installed (entry-point group "
+                       f"{AGENT_ENTRY_POINT_GROUP}): reinstall clawback")
+    chosen = name if name is not None else sorted(points)[0]
+    if chosen not in points:
+        raise BadInput(f"no agent support named {chosen!r} is installed; installed: "
+                       + ", ".join(sorted(points)))
+    keeper: AgentKeeper = points[chosen].load()()
+    return keeper
+
+
+@functools.cache
+def _all_entry_points() -> Any:
+    """Every installed distribution's entry points, read once per process: reading them costs
+    the panic path as much for one group as for all (each distribution's metadata is opened)."""
     from importlib.metadata import entry_points
 
-    points = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    return Registry(points, {cls.name: cls for cls in extra})
+    return entry_points()
+
+
+def _installed(group: str) -> Any:
+    return _all_entry_points().select(group=group)
+

@@ -61,8 +61,9 @@ def _instructions(outcome: Any) -> str:
     for name in ("instructions", "error", "reason"):
         text = getattr(outcome, name, "")
         if text:
-            if name == "reason" and getattr(outcome, "check", ""):
-                text += f"; check: {outcome.check}"
+            check = getattr(outcome, "check", None)
+            if name == "reason" and check:
+                text = f"{text}; check: {check}"
             return str(text)
     return str(outcome.detail or type(outcome).__name__)
 
@@ -186,7 +187,7 @@ def render_runbook(runbook: Runbook, fmt: str) -> str:
 
 def write_runbook(path: Path, text: str) -> Path:
     """The page, 0600, in its directory (made 0700 if missing, as init makes its own)."""
-    from clawback.private_files import make_private_dir, write_private
+    from responders.kit.private_files import make_private_dir, write_private
 
     make_private_dir(path.parent)
     return write_private(path, text)

@@ -8,6 +8,7 @@ visible. One target's failure never stops the others.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import getpass
 import os
 import socket
@@ -18,12 +19,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from clawback import __version__
 from clawback.errors import EXIT_OK, EXIT_PARTIAL
 from clawback.journal import MANUAL_CONFIRM, STEP_END, Journal
-from clawback.redaction import Redactor
+from clawback.recorder import Recorder
+
+# restore (issue 16b) still imports these two from here.
+from clawback.recorder import outcome_fields as outcome_fields
+from clawback.recorder import outcome_summary as outcome_summary
 from clawback.registry import ActionParams, Registry
 from responders.interface import (
     UNDECLARED_RATE_LIMIT,
@@ -42,9 +47,13 @@ from responders.interface import (
     ResponderError,
     SecretStore,
     SecretValue,
-    Skipped,
-    Unproven,
 )
+from responders.kit.redaction import Redactor
+
+if TYPE_CHECKING:
+    from clawback.evidence import Manifest
+    from clawback.playbook import LoadedPlaybook
+    from clawback.timeline import Timeline
 
 KEYS_REVOKE_ALL = "keys.revoke_all"
 KEYS_ROTATE_ALL = "keys.rotate_all"
@@ -98,7 +107,7 @@ def _engine_params(known_providers: Collection[str]) -> dict[str, type[Any]]:
 
 def known_actions(registry: Registry) -> Mapping[str, type[Any]]:
     """Every ``uses:`` a playbook may name, with the model that validates its ``with:``."""
-    from clawback.secret_patterns import KNOWN_PROVIDERS
+    from responders.kit.secret_patterns import KNOWN_PROVIDERS
 
     return ActionParams(registry, _engine_params({*KNOWN_PROVIDERS, *registry.names}))
 
@@ -328,13 +337,15 @@ def retry(attempt: Callable[[], bool], delay: Callable[[int], float | None],
         return
     time.sleep(first)
     from tenacity import Retrying, retry_if_result, stop_after_attempt
+    from tenacity.stop import stop_base
 
-    def pointless(state: Any) -> bool:
-        return delay(state.attempt_number) is None
+    class Pointless(stop_base):
+        def __call__(self, retry_state: Any) -> bool:
+            return delay(retry_state.attempt_number) is None
 
     Retrying(
         retry=retry_if_result(bool),
-        stop=stop_after_attempt(retries) | pointless,
+        stop=stop_after_attempt(retries) | Pointless(),
         # attempt_number counts tenacity's own calls; the first call came before them.
         wait=lambda state: delay(state.attempt_number) or 0.0,
         retry_error_callback=lambda state: None,
@@ -362,16 +373,16 @@ class Runner:
         self,
         *,
         registry: Registry,
-        playbook: Any,  # clawback.playbook.LoadedPlaybook
+        playbook: LoadedPlaybook,
         settings: Mapping[str, Any],
         provider_config: Callable[[str], Mapping[str, Any]],
         credentials: Sequence[Credential] | Callable[[], Sequence[Credential]],
         secrets: SecretStore | None,
         options: RunOptions,
         reporter: Reporter | None = None,
-        timeline: Any | None = None,  # clawback.timeline.Timeline; None in dry-run
+        timeline: Timeline | None = None,  # None in a dry run
         journal: Journal | None = None,
-        manifest: Any | None = None,  # clawback.evidence.Manifest
+        manifest: Manifest | None = None,
         incident_id: str = "",
         incident_dir: Path | None = None,
         configured_providers: Collection[str] | None = None,
@@ -431,6 +442,8 @@ class Runner:
         self.incident_id = incident_id
         self.incident_dir = incident_dir
         self.redactor = Redactor()
+        # Every intent, event and result this run writes goes through it.
+        self.recorder = Recorder(timeline, self.redactor, host_name=host_name)
         # Re-checks of actions that succeeded (a stopped service stays stopped) run beside the
         # next steps; ``_closing`` tells them the incident is about to close.
         self._closing = threading.Event()
@@ -530,7 +543,7 @@ class Runner:
             if action == "verify_revoked" and cred is not None and responder is not None:
                 # An unproven key is asked again first: the provider may answer clearly now.
                 check = self._with_retries(
-                    _NO_STEP, lambda r=responder, c=cred: r.verify_revoked(c)
+                    _NO_STEP, functools.partial(responder.verify_revoked, cred)
                 )
                 self._record_result(TargetResult(step_id, "verify_revoked", target_id, check,
                                                  cred.describe()))
@@ -553,21 +566,19 @@ class Runner:
                     and Capability.VERIFY_REVOKED in responder.capabilities):
                 # Trust, but check: a key the provider still accepts is not done.
                 check = self._with_retries(
-                    _NO_STEP, lambda r=responder, c=cred: r.verify_revoked(c)
+                    _NO_STEP, functools.partial(responder.verify_revoked, cred)
                 )
                 self._record_result(TargetResult(step_id, "verify_revoked", target_id, check,
                                                  cred.describe()))
                 if isinstance(check, Failed):
                     self.reporter.note(f"not recorded as done: {target_id} still works")
                     continue
-            if self.timeline is not None:
-                self.timeline.append(
-                    step=step_id, action=MANUAL_CONFIRM, phase="event",
-                    target=self._with_host({"target": target_id, "action": action}),
-                    outcome=MANUAL_CONFIRMED,
-                    detail=f"{operator_identity()} confirmed this manual step is done",
-                    extra={"operator": operator_identity()},
-                )
+            self.recorder.event(
+                step_id, MANUAL_CONFIRM, target={"target": target_id, "action": action},
+                outcome=MANUAL_CONFIRMED,
+                detail=f"{operator_identity()} confirmed this manual step is done",
+                extra={"operator": operator_identity()},
+            )
             self.journal.mark_target(step_id, target, MANUAL_CONFIRMED)
             self.reporter.note(f"recorded as done: [{step_id}] {target}")
         left = len(self.journal.pending_manual())
@@ -917,12 +928,11 @@ class Runner:
                 f"discovery: {len(notes)} note(s) on places not read or not followed, "
                 f"e.g. {notes[0]} (all in the timeline; `clawback discover` lists them)"
             )
-        if self.timeline is not None:
-            self.timeline.append(
-                step="discover", action=action, phase="event", detail=detail,
-                extra={"providers": sorted({c.provider for c in found}),
-                       **({"notes": [self.redactor.text(n) for n in notes]} if notes else {})},
-            )
+        self.recorder.event(
+            "discover", action, detail=detail,
+            extra={"providers": sorted({c.provider for c in found}),
+                   **({"notes": [self.redactor.text(n) for n in notes]} if notes else {})},
+        )
 
     def _configured(self, name: str) -> bool:
         return self.configured_providers is None or name in self.configured_providers
@@ -959,12 +969,12 @@ class Runner:
                 planned = responder.plan(creds)
             except ResponderError as exc:
                 planned = [(c, Failed(error=str(exc))) for c in creds]
-            results = [
+            planned_results = [
                 TargetResult(step.id, "revoke", c.target_id, o, c.describe()) for c, o in planned
             ]
-            for r in results:
+            for r in planned_results:
                 self._record_result(r)
-            return results
+            return planned_results
 
         # On a resume some keys are revoked already and only wait for their replacement.
         rotate_only = [c for c in creds if self._done(step, "revoke", c)]
@@ -1035,7 +1045,7 @@ class Runner:
 
         def attempt() -> bool:
             nonlocal pending
-            answer = _run_with_timeout(lambda p=pending: responder.revoke_all(p), timeout)
+            answer = _run_with_timeout(functools.partial(responder.revoke_all, pending), timeout)
             if isinstance(answer, Outcome):  # the whole batch failed
                 answer = [(c, answer) for c in pending]
             for cred, outcome in answer:
@@ -1081,55 +1091,30 @@ class Runner:
             host_name=self.host_name,
         )
 
-    def _with_host(self, target: Mapping[str, Any]) -> dict[str, Any]:
-        out = dict(target)
-        if self.host_name is not None:
-            out["host"] = self.host_name
-        return out
-
     def _intent(self, step: str, action: str, target: Mapping[str, Any]) -> int | None:
-        if self.timeline is None:
-            return None
-        entry = self.timeline.append(
-            step=step, action=action, phase="intent",
-            target=self.redactor.value(self._with_host(target)),
-        )
-        self.reporter.action_issued()
-        return int(entry.seq)
+        seq = self.recorder.intent(step, action, target)
+        if seq is not None:
+            self.reporter.action_issued()
+        return seq
 
     def _event(self, step: str, action: str, *, detail: str = "", **extra: Any) -> None:
-        if self.timeline is None:
-            return
-        self.timeline.append(
-            step=step, action=action, phase="event", detail=self.redactor.text(detail),
-            extra=self.redactor.value(extra) if extra else None,
-            target=self._with_host({}) if self.host_name is not None else None,
-        )
+        self.recorder.event(step, action, detail=detail, extra=extra)
 
     def _record_result(self, result: TargetResult, *, intent_seq: int | None = None) -> None:
         outcome = self._scrub(result.outcome)
         result = dataclasses.replace(result, outcome=outcome)
         with self._results_lock:
             self._results.append(result)
-        if self.timeline is not None:
-            extra = outcome_fields(outcome)
+        if self.recorder.active:
             refs: list[str] = []
             if isinstance(outcome, Collected):
                 refs = [item.evidence_id for item in outcome.items]
                 self._record_collection(result.step, outcome)
             refs += self._record_evidence_files(result, outcome)
-            self.timeline.append(
-                step=result.step,
-                action=result.action,
-                phase="result",
-                target=self.redactor.value(
-                    self._with_host({"target": result.target, **result.target_info})
-                ),
-                outcome=outcome.name,
-                detail=outcome_summary(outcome),
-                evidence_refs=refs,
-                extra=extra,
-                intent_seq=intent_seq,
+            self.recorder.result(
+                result.step, result.action, outcome,
+                target={"target": result.target, **result.target_info},
+                evidence_refs=refs, intent_seq=intent_seq,
             )
         # The journal keys a target by action too: a key revoked for good may still wait for
         # the human half of its rotation.
@@ -1166,13 +1151,9 @@ class Runner:
         if self.journal is not None:
             self.journal.add_collection(step, collected)
         for item in collected.items:
-            self.timeline.append(  # type: ignore[union-attr]
-                step=step,
-                action="evidence.item",
-                phase="event",
-                target=self._with_host(
-                    {"source": self.redactor.text(item.source), "sha256": item.sha256}
-                ),
+            self.recorder.event(
+                step, "evidence.item",
+                target={"source": self.redactor.text(item.source), "sha256": item.sha256},
                 detail=f"{item.kind} {item.size} bytes"
                 + (" (truncated)" if item.truncated else ""),
                 evidence_refs=[item.evidence_id],
@@ -1218,13 +1199,15 @@ class Runner:
                     for r in remaining
                 ],
             )
+        incident_dir = self.incident_dir
+        assert incident_dir is not None  # a timeline is always opened in an incident directory
         manifest_sha = None
         if self.manifest is not None and self.manifest.has_items():
             from clawback.evidence import write_manifest
 
-            manifest_sha = write_manifest(self.incident_dir, self.manifest)
+            manifest_sha = write_manifest(incident_dir, self.manifest)
         self.timeline.close(manifest_sha256=manifest_sha)
-        result.final_checkpoint = (self.incident_dir / "checkpoint.txt").read_text()  # type: ignore[operator]
+        result.final_checkpoint = (incident_dir / "checkpoint.txt").read_text()
         result.manifest_sha256 = manifest_sha
         if self.journal is not None:
             self.journal.mark_closed()
@@ -1252,53 +1235,6 @@ def _step_status(results: Sequence[TargetResult]) -> str:
     if statuses and statuses <= {"skipped"}:
         return "skipped"
     return "ok"
-
-
-def outcome_summary(outcome: Outcome) -> str:
-    """One line a person can read: the detail plus what the outcome type carries."""
-    parts = [outcome.detail] if outcome.detail else []
-    if isinstance(outcome, Failed) and outcome.error:
-        parts.append(outcome.error)
-    elif isinstance(outcome, Skipped | Refused) and outcome.reason:
-        parts.append(outcome.reason)
-    elif isinstance(outcome, ManualRequired) and outcome.instructions:
-        parts.append(outcome.instructions)
-    elif isinstance(outcome, Unproven):
-        parts += [p for p in (outcome.reason, outcome.check and f"check: {outcome.check}") if p]
-    elif isinstance(outcome, Collected) and not parts:
-        parts.append(f"{len(outcome.items)} item(s) sealed in {Path(outcome.archive).name}")
-    elif isinstance(outcome, Planned) and outcome.commands:
-        parts.append("; ".join(outcome.commands))
-    return " — ".join(parts)
-
-
-def outcome_fields(outcome: Outcome) -> dict[str, Any]:
-    """The outcome's own fields as JSON-safe data for the timeline (floats become strings)."""
-    out: dict[str, Any] = {"status": outcome.status}
-    for f in dataclasses.fields(outcome):
-        if f.name in ("detail", "items"):
-            continue
-        value = getattr(outcome, f.name)
-        if f.name == "facts":
-            if value:
-                out["facts"] = _json_safe(value)
-            continue
-        if value in ("", None, (), False):
-            continue
-        out[f.name] = _json_safe(value)
-    return out
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return format(value, "g")  # canonical JSON forbids floats; keep the value readable
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, str | int | bool) or value is None:
-        return value
-    return str(value)
 
 
 def operator_identity() -> str:

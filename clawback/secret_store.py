@@ -7,35 +7,14 @@ reference is expected: the config loader refuses it before anything runs.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
 from responders.interface import ResponderError, SecretValue
+from responders.kit.references import is_reference, parse_reference
+
+__all__ = ["KEYRING_SERVICE", "KeyringSecretStore", "is_reference", "parse_reference"]
 
 KEYRING_SERVICE = "clawback"
-_REFERENCE = re.compile(r"^(?P<scheme>keyring|env):(?P<body>.+)$")
-
-
-def is_reference(text: str) -> bool:
-    return bool(_REFERENCE.match(text))
-
-
-def parse_reference(reference: str) -> tuple[str, str, str]:
-    """Split a reference into (scheme, service-or-env-name, user)."""
-    match = _REFERENCE.match(reference)
-    if not match:
-        raise ResponderError(
-            f"{reference!r} is not a credential reference: write keyring:SERVICE/USER or env:NAME"
-        )
-    scheme, body = match["scheme"], match["body"]
-    if scheme == "env":
-        return scheme, body, ""
-    service, sep, user = body.partition("/")
-    if not sep or not service or not user:
-        raise ResponderError(f"keyring reference {reference!r} must look like keyring:SERVICE/USER")
-    return scheme, service, user
-
-
 class KeyringSecretStore:
     """The engine's SecretStore: keyring for storage, keyring or environment for lookups."""
 
@@ -81,7 +60,7 @@ class KeyringSecretStore:
             raise ResponderError(_keyring_advice(exc)) from None
 
 
-def _keyring():  # type: ignore[no-untyped-def]
+def _keyring():
     # keyring scans its entry points on import: keep it off the start-up path.
     import keyring
 

@@ -52,7 +52,7 @@ def normalized_sha256(checkpoint: str) -> str:
 
 def record_shipment(incident_dir: Path, checkpoint: str, *, destinations: tuple[str, ...],
                     delivered: bool, final: bool, error: str = "") -> None:
-    from clawback.private_files import open_private
+    from responders.kit.private_files import open_private
 
     line = json.dumps({
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),

@@ -66,8 +66,8 @@ def without_secrets(text: str) -> str:
     """``text`` with every value that looks like a secret shown as its fingerprint only: the
     provider shapes discovery knows (``sk-…``, ``ghp_…``, ``xoxb-…``, …) and long random
     tokens. For error messages, which quote what the operator wrote."""
-    from clawback.secret_patterns import find_in_text, is_identifier
     from responders.interface import fingerprint
+    from responders.kit.secret_patterns import find_in_text, is_identifier
 
     spans = [(m.start, m.end) for m in find_in_text(text) if not is_identifier(m.recognition)]
     for match in _TOKEN.finditer(text):

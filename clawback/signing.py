@@ -270,7 +270,7 @@ INCIDENT_KEY_FILE = "signing-key.private"
 
 def incident_key(incident_dir: Path, key_name: str | None = None) -> Signer:
     """A new signing key for one incident, written 0600 into its directory."""
-    from clawback.private_files import write_private
+    from responders.kit.private_files import write_private
 
     signer = Signer.generate(key_name)
     write_private(Path(incident_dir) / INCIDENT_KEY_FILE,

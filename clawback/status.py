@@ -157,7 +157,8 @@ def incident_status(incident_dir: Path, *, now: datetime | None = None) -> Incid
         incident_id=report.incident_id, directory=incident_dir, run=run,
         opened=facts.opened, closed=facts.closed, dry_run=facts.dry_run,
         integrity=report.integrity.state, agent=standing.agent.state,
-        agent_detail=standing.agent.detail, keys=dict(standing.counts), live=live,
+        agent_detail=standing.agent.detail, live=live,
+        keys={str(k): n for k, n in standing.counts.items()},
         open_steps=steps, network=_network(incident_dir, report, now),
         shipped=ShippedStatus(shipped.at, shipped.tree_size, shipped.destinations,
                               shipped.final) if shipped else None,
@@ -193,7 +194,9 @@ def _network(incident_dir: Path, report: IncidentReport, now: datetime
             row.extra.get("facts"), dict) else {}
         deadline = parse_ts(rollback.get("deadline_utc")) if rollback.get("armed") else None
         after = undone.get(row.host)
-        state = "restored" if after == "network.restore" else "cut"
+        state: Literal["cut", "restored"] = (
+            "restored" if after == "network.restore" else "cut"
+        )
         armed = deadline is not None and after is None and deadline > now
         out.append(NetworkCutStatus(
             host=row.host, state=state, table="inet clawback_isolate",

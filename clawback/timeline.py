@@ -42,9 +42,9 @@ from clawback import __version__
 from clawback.checkpoint import origin_for, sign_checkpoint
 from clawback.errors import BadInput
 from clawback.merkle import root_hash
-from clawback.private_files import make_private_dir, open_private, write_private
 from clawback.signing import PublicKey, Signer
 from clawback.stored_text import storable
+from responders.kit.private_files import make_private_dir, open_private, write_private
 
 FORMAT_VERSION = 1
 TIMELINE_FILE = "timeline.jsonl"
@@ -108,7 +108,7 @@ class Entry:
 
     @property
     def extra(self) -> Mapping[str, Any]:
-        return self.fields["extra"]  # type: ignore[no-any-return]
+        return self.fields["extra"]
 
 
 def _json_safe(value: Any, where: str) -> Any:
@@ -791,7 +791,7 @@ class Timeline:
                 waiting = self._open_intents.get(target_key)
                 if waiting and intent_seq is None:
                     intent_seq = waiting.popleft()
-                elif waiting and intent_seq in waiting:
+                elif waiting and intent_seq is not None and intent_seq in waiting:
                     waiting.remove(intent_seq)
                 if waiting is not None and not waiting:
                     # Answered: keeping an empty queue per target grew with every key.

@@ -71,7 +71,7 @@ from responders.interface import (
     VerifiedDead,
     admin_reference,
 )
-from responders.openai import matches_redacted
+from responders.kit.redacted_keys import matches_redacted
 from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
     HttpProviderResponder,

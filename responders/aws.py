@@ -88,6 +88,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from responders.interface import (
+    AgentValue,
     AlreadyRevoked,
     Capability,
     ConfigSetting,
@@ -479,6 +480,15 @@ class AWSResponder(Responder):
     rate_limit: ClassVar[RateLimit] = RateLimit(
         concurrent=10, source="IAM documents no rate; botocore's pool of 10 connections"
     )
+
+    @classmethod
+    def agent_value(cls, stored: SecretValue) -> AgentValue:
+        """``rotate`` stores the new key id and secret as one JSON pair: the agent's files get
+        the new id beside the new secret."""
+        pair = parse_key_pair(stored)
+        if pair is None:
+            return AgentValue(stored)
+        return AgentValue(pair[1], pair[0])
 
     @classmethod
     def setup(cls, found: Sequence[Credential]) -> ProviderSetup:

@@ -3,7 +3,9 @@
 The engine decides and records; a responder acts and returns frozen results. A responder never
 writes the timeline and never prints a secret: everything it returns is built from fingerprints.
 Third parties add a responder with one module and one entry point in the group
-``clawback.responders``.
+``clawback.responders``. The agent clawback protects (OpenClaw) is reached through one entry
+point in the group ``clawback.agents``: an ``AgentKeeper`` (its discovery, and writing a provider
+key's replacement where the agent reads it), so the engine never names the agent either.
 """
 
 from __future__ import annotations
@@ -494,7 +496,7 @@ class ResponderContext:
     dry_run: bool = False
     incident_id: str = ""
     incident_dir: Path | None = None
-    fan_out: FanOut = serial_fan_out  # type: ignore[assignment]
+    fan_out: FanOut = serial_fan_out
     settings: Mapping[str, Any] = field(default_factory=dict)  # whole config, read-only
     # The machine a host action acts on: None is this one; a fleet run passes its connection to
     # a remote agent host here (see clawback.fleet).
@@ -523,9 +525,19 @@ class Responder:
     # keeps to it, so thousands of keys neither trip the provider's limiter nor wait on a fixed
     # cap that has nothing to do with the provider.
     rate_limit: ClassVar[RateLimit] = UNDECLARED_RATE_LIMIT
+    # A responder whose rotation itself rewrites the agent's own files (its gateway token is the
+    # agent's secret, not a provider's): the drill's store keeps the record and writes nothing.
+    rewrites_agent_files: ClassVar[bool] = False
 
     def __init__(self, context: ResponderContext) -> None:
         self.context = context
+
+    @classmethod
+    def agent_value(cls, stored: SecretValue) -> AgentValue:
+        """What the agent's files hold of a replacement this responder stored with
+        ``SecretStore.store``: by default the stored value itself. A responder that stores
+        more than the secret (an AWS key id and secret as one JSON pair) says how to split it."""
+        return AgentValue(stored)
 
     def handles(self, cred: Credential) -> bool:
         return cred.provider in self.providers
@@ -617,3 +629,87 @@ class Action:
         Must not change anything.
         """
         return None
+
+
+# --------------------------------------------------------------------------------------------
+# The agent itself (entry-point group ``clawback.agents``)
+# --------------------------------------------------------------------------------------------
+
+AGENT_ENTRY_POINT_GROUP = "clawback.agents"
+
+
+@dataclass(frozen=True)
+class AgentValue:
+    """What the agent holds of a stored replacement: the secret, and the key id beside it when
+    the provider pairs one with the secret."""
+
+    secret: SecretValue
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SwitchBlocker:
+    """A place the agent reads a credential from that clawback cannot rewrite (a store, a
+    free-text file): rotating in place would kill the key the agent still reads there."""
+
+    location: Location
+    reason: str
+
+
+class AgentInventory(Protocol):
+    """What discovery found: the credentials, what it could not read (``notes``), the free
+    text it left for a second pass (``deferred``), and whether an install was found at all
+    (nothing found is not all clear)."""
+
+    @property
+    def credentials(self) -> Sequence[Credential]: ...
+
+    @property
+    def notes(self) -> Sequence[str]: ...
+
+    @property
+    def deferred(self) -> Sequence[Path]: ...
+
+    @property
+    def found_install(self) -> bool: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class ReplacementWritten(Protocol):
+    """The files a replacement was written to (``facts()`` is what the timeline records)."""
+
+    def facts(self) -> dict[str, Any]: ...
+
+
+class AgentKeeper(Protocol):
+    """The agent clawback protects, as the engine may ask about it.
+
+    ``agent`` is clawback.toml's ``[agent]`` table; ``settings`` the whole validated config.
+    Discovery reads and never writes; ``write_replacement`` is all or nothing and raises
+    ResponderError saying what failed (see the OpenClaw implementation).
+    """
+
+    name: str
+
+    def discover(
+        self, agent: Mapping[str, Any], user_home: Path | None = None, *,
+        free_text: bool = True, budget_seconds: float | None = None,
+    ) -> AgentInventory: ...
+
+    def discover_deferred(
+        self, first: AgentInventory, agent: Mapping[str, Any], *,
+        budget_seconds: float | None = None,
+    ) -> AgentInventory: ...
+
+    def agent_files(self, settings: Mapping[str, Any]) -> Any: ...
+
+    def backups(self, incident_dir: Path) -> Any: ...
+
+    def switch_blockers(self, cred: Credential) -> list[SwitchBlocker]: ...
+
+    def write_replacement(
+        self, cred: Credential, new: SecretValue, backups: Any, *,
+        old: SecretValue | None = None, companions: Sequence[tuple[str, str]] = (),
+        files: Any = None,
+    ) -> ReplacementWritten: ...

@@ -121,6 +121,22 @@ GUIDES: Mapping[str, Guide] = {
         "are in the fingerprint) and create a new one if the agent needs it.",
         "https://platform.deepseek.com/api_keys",
     ),
+    # Notion has no API that revokes an integration's secret: only its settings page can.
+    "notion": Guide(
+        "Notion",
+        "Open My integrations, choose the integration, and under Configuration → Internal "
+        "Integration Secret choose Refresh; the old secret stops working at once.",
+        "https://www.notion.so/profile/integrations",
+    ),
+    # ya29. access tokens are not API keys: the google responder (API Keys API) cannot delete
+    # them. They expire within an hour; revoking also ends the grant they came from.
+    "google_oauth": Guide(
+        "Google OAuth",
+        "Revoke the token now (POST https://oauth2.googleapis.com/revoke with token=<the value>, "
+        "or remove the app under Google Account → Security → Third-party access), then sign "
+        "the tool that held it in again; its refresh token goes with the grant.",
+        "https://myaccount.google.com/permissions",
+    ),
     "perplexity": Guide(
         "Perplexity", "Open Settings → API, delete the key.", "https://www.perplexity.ai/settings/api"
     ),

@@ -53,7 +53,8 @@ Config, the ``[providers.openai]`` table of clawback.toml (every key optional)::
 Errors become outcomes as in ``responders.github``: 429 (with ``Retry-After``/``retry-after-ms``),
 5xx, timeouts and refused connections → ``Failed(retryable=True)``; 401/403 → advice naming the
 credential or permission; a 404 on a delete → ``AlreadyRevoked``. The runner retries, not this
-module. ``matches_redacted`` is shared with ``responders.anthropic``.
+module. ``matches_redacted`` (``responders.kit.redacted_keys``) is shared with Anthropic and
+OpenRouter.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ from responders.interface import (
     admin_reference,
     handed_over,
 )
+from responders.kit.redacted_keys import matches_redacted
 from responders.provider_responder import (
     KEY_CAPABILITIES,
     HttpProviderResponder,
@@ -133,34 +135,7 @@ _PAGE_SIZE = 100
 INVALID_KEY_CODE = "invalid_api_key"
 _MAX_ADMIN_KEY_SECONDS = 31_536_000
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-# How the Admin API masks a key: "sk-abc...wxyz", "sk-admin...def", "sk-…wxyz", "sk-****wxyz".
-_MASK = re.compile(r"\.{2,}|…|\*+")
-_MIN_VISIBLE_TAIL = 2
 _ROTATION_SUFFIX = re.compile(r" \(clawback \d{4}-\d{2}-\d{2}\)$")
-
-
-def matches_redacted(redacted: str, value: str) -> bool:
-    """Whether ``value`` is a key a provider shows as ``redacted`` (prefix, mask, last chars).
-
-    Every visible piece must sit where the mask says: the head at the start, the tail at the
-    end, anything between in order. A form without a visible tail proves nothing and never
-    matches.
-    """
-    pieces = _MASK.split(redacted)
-    if len(pieces) == 1:
-        return redacted == value
-    head, middle, tail = pieces[0], pieces[1:-1], pieces[-1]
-    if len(tail) < _MIN_VISIBLE_TAIL or len(head) + len(tail) > len(value):
-        return False
-    if not (value.startswith(head) and value.endswith(tail)):
-        return False
-    inner, position = value[len(head) : len(value) - len(tail)], 0
-    for piece in middle:
-        found = inner.find(piece, position)
-        if found < 0:
-            return False
-        position = found + len(piece)
-    return True
 
 
 # -- configuration -----------------------------------------------------------------------------

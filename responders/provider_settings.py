@@ -48,7 +48,7 @@ def require_references(
     spaces_allowed: bool = True,
 ) -> None:
     """Every ``(where, value)`` that is set must be a reference, not the ``noun`` itself."""
-    from clawback.secret_store import is_reference
+    from responders.kit.references import is_reference
 
     for where, value in references:
         if value is None:

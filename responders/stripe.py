@@ -584,8 +584,8 @@ class StripeResponder(ProviderResponder[StripeSettings]):
         """The last ``events_days`` of events, appended to the incident's evidence file."""
         if self.context.incident_dir is None:
             return {}
-        from clawback.private_files import make_private_dir, open_private
-        from clawback.redaction import Redactor
+        from responders.kit.private_files import make_private_dir, open_private
+        from responders.kit.redaction import Redactor
 
         s = self.settings
         since = int(time.time()) - s.events_days * 86_400

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from clawback import secret_patterns as sp
 from responders.interface import Credential, Location, fingerprint
+from responders.kit import secret_patterns as sp
 
 if TYPE_CHECKING:
-    from clawback.inventory import GatewayFacts, Inventory, LoadedConfig
+    from responders.openclaw.discovery import GatewayFacts, Inventory, LoadedConfig
 
 T = TypeVar("T")
 LEGACY_STATE_NAMES = (".clawdbot", ".moldbot", ".moltbot")
@@ -300,7 +300,7 @@ class AuditContext:
         """Compute a fact shared by several checks once per audit."""
         if key not in self._memo:
             self._memo[key] = factory()
-        return self._memo[key]  # type: ignore[no-any-return]
+        return self._memo[key]
 
     # ---- settings ----------------------------------------------------------------------------
 
@@ -331,7 +331,7 @@ class AuditContext:
 
     @functools.cached_property
     def inventory(self) -> Inventory:
-        from clawback.inventory import SYSTEM_SERVICE_DIRS, Inventory, discover
+        from responders.openclaw.discovery import SYSTEM_SERVICE_DIRS, Inventory, discover
 
         try:
             return discover(
@@ -351,7 +351,7 @@ class AuditContext:
     @functools.cached_property
     def all_configs(self) -> list[InstallConfig]:
         """Every config discovery found, legacy leftovers included (for secrets and modes)."""
-        from clawback.inventory import load_config
+        from responders.openclaw.discovery import load_config
 
         facts_by_config = {g.config_path: g for g in self.inventory.gateways if g.config_path}
         configs = []
@@ -440,7 +440,7 @@ class AuditContext:
 
     @functools.cached_property
     def _redactor(self) -> Any:
-        from clawback.redaction import Redactor
+        from responders.kit.redaction import Redactor
 
         return Redactor(c.secret for c in self.credentials if c.secret is not None)
 

@@ -1,6 +1,7 @@
 """What an audit produces: severities, findings, the check catalogue and the report.
 
-A *check* is a function registered with :func:`check` under a stable id. It reads facts from an
+A *check* is a function described with :func:`check` under a stable id and listed in
+``clawback.audit.checklist``. It reads facts from an
 ``AuditContext`` and yields :class:`Hit` objects; the runner turns each hit into a
 :class:`Finding` carrying the check's id, severity and fix. Evidence strings hold file:key
 places, modes, versions and fingerprints only, never a secret value.
@@ -113,11 +114,15 @@ CheckFunction = Callable[["AuditContext"], Iterable[Hit]]
 
 @dataclass(frozen=True)
 class RegisteredCheck:
+    """A check function with its spec; calling it runs the check. The audit runs the ones
+    listed in ``clawback.audit.checklist`` (an explicit list: importing a module registers
+    nothing)."""
+
     spec: CheckSpec
     run: CheckFunction
 
-
-_CATALOGUE: dict[str, RegisteredCheck] = {}
+    def __call__(self, ctx: AuditContext) -> Iterable[Hit]:
+        return self.run(ctx)
 
 
 def check(
@@ -128,30 +133,14 @@ def check(
     fix: str,
     area: str,
     openclaw_ids: Iterable[str] = (),
-) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check under a stable id (ids are public: SARIF rule ids, `--fail-on` users)."""
+) -> Callable[[CheckFunction], RegisteredCheck]:
+    """Give a check its stable id (ids are public: SARIF rule ids, `--fail-on` users); list it
+    in ``clawback.audit.checklist.CHECKS`` to have the audit run it."""
 
-    def register(func: CheckFunction) -> CheckFunction:
-        if id in _CATALOGUE:
-            raise RuntimeError(f"audit check id {id!r} is registered twice")
-        spec = CheckSpec(id, severity, title, fix, area, tuple(openclaw_ids))
-        _CATALOGUE[id] = RegisteredCheck(spec, func)
-        return func
+    def describe(func: CheckFunction) -> RegisteredCheck:
+        return RegisteredCheck(CheckSpec(id, severity, title, fix, area, tuple(openclaw_ids)), func)
 
-    return register
-
-
-def catalogue() -> tuple[RegisteredCheck, ...]:
-    """Every registered check, in registration order (the check modules must be imported)."""
-    # Importing these registers the built-in checks.
-    from clawback.audit import checks, openclaw_cli  # noqa: F401
-
-    return tuple(_CATALOGUE.values())
-
-
-def spec_for(check_id: str) -> CheckSpec | None:
-    registered = _CATALOGUE.get(check_id)
-    return registered.spec if registered else None
+    return describe
 
 
 @dataclass(frozen=True)

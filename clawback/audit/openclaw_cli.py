@@ -16,13 +16,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clawback.audit.context import AuditContext, read_text
-from clawback.audit.model import Finding, Hit, Severity, check, spec_for
+from clawback.audit.model import CheckSpec, Finding, Hit, Severity, check
 
 RUN_TIMEOUT_SECONDS = 60.0
 SANDBOX_UNAVAILABLE = 97
@@ -193,9 +193,13 @@ def audit_failed(ctx: AuditContext) -> Iterator[Hit]:
         yield Hit(evidence=(outcome.problem,))
 
 
-def merge(ctx: AuditContext, findings: list[Finding], outcome: OpenClawRun) -> list[Finding]:
+def merge(
+    ctx: AuditContext, findings: list[Finding], outcome: OpenClawRun,
+    spec_for: Callable[[str], CheckSpec | None],
+) -> list[Finding]:
     """Add OpenClaw's findings; one that reports a weakness clawback found already is folded
-    into that finding (its checkId kept), so each weakness appears once."""
+    into that finding (its checkId kept), so each weakness appears once. ``spec_for`` gives
+    the spec of each of clawback's checks (``clawback.audit.checklist``)."""
     import dataclasses
 
     merged = list(findings)

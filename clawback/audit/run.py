@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from clawback.audit.context import AuditContext, HostSystem
-from clawback.audit.model import AuditReport, CheckSpec, Finding, Hit, catalogue
+from clawback.audit.model import AuditReport, CheckSpec, Finding, Hit
 
 
 def _finding(ctx: AuditContext, spec: CheckSpec, hit: Hit) -> Finding:
@@ -70,6 +70,8 @@ def run_audit(
     problems: list[str] = []
     ran: list[str] = []
     specs: list[CheckSpec] = []
+    from clawback.audit.checklist import catalogue, spec_for
+
     for registered in catalogue():
         spec = registered.spec
         specs.append(spec)
@@ -81,7 +83,7 @@ def run_audit(
         ran.append(spec.id)
         findings.extend(_finding(ctx, spec, hit) for hit in hits)
     if outcome is not None and outcome.findings:
-        findings = openclaw_cli.merge(ctx, findings, outcome)
+        findings = openclaw_cli.merge(ctx, findings, outcome, spec_for)
 
     from clawback.audit.checks.version import observe_versions
 

@@ -1,8 +1,8 @@
 """clawback's agent on a fleet host, run over SSH by ``clawback contain --hosts``.
 
 clawback is not installed on fleet hosts. For each run the controller uploads one zip (this
-module, ``formats.py``, the pure-Python discovery modules ``clawback.inventory``,
-``clawback.secret_patterns``, ``clawback.errors`` and ``responders.interface``, and the host
+module, ``formats.py``, the pure-Python discovery modules ``responders.openclaw.discovery``,
+``responders.kit.secret_patterns``, ``clawback.errors`` and ``responders.interface``, and the host
 probes ``responders.hostprobes`` that the local actions use too) into a private
 temporary directory and runs ``python3 agent.pyz COMMAND``. The far side needs a POSIX shell
 and Python 3.11 or newer (standard library only); everything else is optional and named in
@@ -16,7 +16,7 @@ Commands (each mirrors a local responder; the controller turns results into outc
 
 * ``info``: who and where (hostname, machine id, kernel, the SSH client address as this host
   sees it, which tools exist).
-* ``discover``: ``clawback.inventory.discover`` on this host. The result carries the secret
+* ``discover``: OpenClaw discovery (``discover``) on this host. The result carries the secret
   values, which travel back inside the SSH channel only; the controller wraps them in
   ``SecretValue`` at once.
 * ``snapshot``: what ``host.snapshot`` collects, as one tar.gz hashed while written: every
@@ -478,7 +478,7 @@ def cmd_discover(params: Mapping[str, Any]) -> dict[str, Any]:
     from clawback.fleet_agent import formats
 
     stood_in = formats.install()
-    from clawback.inventory import discover
+    from responders.openclaw.discovery import discover
 
     home = params.get("user_home") or os.path.expanduser("~")
     state_dirs = params.get("state_dirs")
@@ -518,7 +518,7 @@ def _workspace_dirs(state: Path, home: Path, tree: AgentFiles | None) -> list[Pa
     from clawback.fleet_agent import formats
 
     formats.install()
-    from clawback.inventory import workspace_dirs
+    from responders.openclaw.discovery import workspace_dirs
 
     return workspace_dirs(state, home, tree)
 

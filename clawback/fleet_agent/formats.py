@@ -1,6 +1,6 @@
 """Standard-library readers for JSON5 and dotenv files, for hosts that have neither library.
 
-The remote agent runs ``clawback.inventory`` on a fleet host with nothing but Python. Discovery
+The remote agent runs OpenClaw discovery on a fleet host with nothing but Python. Discovery
 there reads OpenClaw's JSON5 configs and ``.env`` files through ``pyjson5`` and
 ``python-dotenv``; when the host has them, they are used. When it does not, ``install()``
 registers these readers under those two module names, so discovery runs unchanged.

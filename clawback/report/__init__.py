@@ -46,7 +46,7 @@ def write_report_files(
     For callers that also want the verdict (``report.integrity.state``) without verifying the
     incident twice.
     """
-    from clawback.private_files import write_private
+    from responders.kit.private_files import write_private
 
     _check_formats(formats)
     return [

@@ -14,7 +14,7 @@
 Every secret is generated per build (``seed`` makes a build reproducible) in the shape the real
 provider uses; none is a literal in this file. ``SampleHome.planted`` says what was planted and
 exactly where: ``PlantedSecret.locations`` are ``Location(path, key)`` with an **absolute**
-``path`` and the ``key`` convention of ``clawback.inventory`` (dotted key path inside JSON,
+``path`` and the ``key`` convention of OpenClaw discovery (dotted key path inside JSON,
 JSON5, INI and plist files, the variable name in dotenv/unit/``gateway.cmd`` files,
 ``auth_profile_store[<store_key>].<path>`` in SQLite, ``line N`` in free text, ``""`` when the
 whole file is the secret). Only places that hold the literal value are listed; a config value
@@ -42,9 +42,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from clawback.inventory import format_key_path
 from clawback.private_files import make_private_dir, write_private
 from responders.interface import Location, fingerprint
+from responders.openclaw.discovery import format_key_path
 
 Era = Literal["file", "sqlite", "both"]
 

@@ -151,12 +151,12 @@ def build_plan(
     )
 
 
-def _workspace_dirs(state: Path, user_home: Path, files: AgentFiles | None = None) -> list[Path]:
-    """Discovery's reading of the workspaces a config names, imported only when the full
-    snapshot asks: the volatile one, before the stop, collects no workspace."""
-    from clawback.inventory import workspace_dirs
+def _workspace_dirs(state: Path, home: Path, tree: AgentFiles | None) -> Sequence[Path]:
+    # Imported when a workspace is looked up (the full pass, after the stop), not by the
+    # volatile pass before it: the panic path loads no discovery before the stop signal.
+    from responders.openclaw.discovery import workspace_dirs
 
-    return workspace_dirs(state, user_home, files)
+    return workspace_dirs(state, home, tree)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Credentials found on fleet hosts: read from the agent's answer, merged across hosts.
 
-The agent runs ``clawback.inventory.discover`` on each host and sends back every secret with
+The agent runs OpenClaw discovery (``discover``) on each host and sends back every secret with
 its value; here each becomes a ``Credential`` whose locations are prefixed with the host's name
 (``web-1:/home/agent/.aws/credentials``). The same secret on several hosts is one credential
 with all their locations, so the keys step revokes it once.

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from keyring.backend import KeyringBackend
 
-from clawback.inventory import Inventory, discover
-from clawback.private_files import make_private_dir
 from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.secret_store import KEYRING_SERVICE, KeyringSecretStore
 from responders.interface import Credential, ResponderContext
+from responders.kit.private_files import make_private_dir
+from responders.openclaw.discovery import Inventory, discover
 from tests.conftest import MemoryKeyring
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pyjson5
 import pytest
 
-from clawback.inventory import load_config
 from responders.interface import Done, Skipped
 from responders.openclaw import (
     LOOPBACK_PROXIES,
@@ -17,6 +16,7 @@ from responders.openclaw import (
     LockdownParams,
     OpenClawResponder,
 )
+from responders.openclaw.discovery import load_config
 
 from .conftest import AgentHost, mode_of, sha256_of, tree_digest
 

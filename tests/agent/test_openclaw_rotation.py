@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clawback.inventory import format_key_path
 from responders.interface import (
     AlreadyRevoked,
     Credential,
@@ -33,6 +32,7 @@ from responders.openclaw import (
     parse_key_path,
     whatsapp_logout_argv,
 )
+from responders.openclaw.discovery import format_key_path
 
 from .conftest import AgentHost, mode_of, sha256_of, tree_digest
 

@@ -234,13 +234,16 @@ def test_audit_changes_nothing_it_reads(weak: AuditedHome, snapshot_unchanged) -
 def test_a_crashing_check_is_reported_and_the_rest_still_run(
     hardened: AuditedHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from clawback.audit import model
+    from clawback.audit import checklist, model
 
     def broken(ctx: object) -> list[object]:
         raise RuntimeError("value-that-must-not-be-printed")
 
     spec = {r.spec.id: r.spec for r in catalogue()}["host.sshd_password_auth"]
-    monkeypatch.setitem(model._CATALOGUE, spec.id, model.RegisteredCheck(spec, broken))
+    monkeypatch.setattr(checklist, "CHECKS", tuple(
+        model.RegisteredCheck(spec, broken) if r.spec.id == spec.id else r
+        for r in checklist.CHECKS
+    ))
     write_weak_sshd = hardened.host_root / "etc/ssh/sshd_config.d/10-hardening.conf"
     write_weak_sshd.write_text("PermitRootLogin yes\n")
     report = hardened.audit()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from clawback.audit import Severity
-from clawback.audit.model import spec_for
+from clawback.audit.checklist import spec_for
 from clawback.audit.openclaw_cli import OpenClawRun, merge
 from tests.audit.conftest import OPENCLAW_COMMAND, AuditedHome, assert_no_secret
 from tests.conftest import REQUIRE_ALL, require, require_root
@@ -117,7 +117,7 @@ def test_merge_folds_covered_ids_and_keeps_the_rest(hardened: AuditedHome) -> No
             },
         ],
     )
-    merged = merge(ctx, list(report.findings), outcome)
+    merged = merge(ctx, list(report.findings), outcome, spec_for)
     by_id = {f.check_id: f for f in merged}
     assert len(merged) == len(report.findings) + 3  # the duplicate weak_tier is dropped
     assert by_id["models.weak_tier"].severity is Severity.MEDIUM
@@ -139,7 +139,7 @@ def test_a_folded_critical_keeps_its_severity(weak: AuditedHome) -> None:
          "detail": "bind lan, no usable auth"},
     ])
 
-    merged = {f.check_id: f for f in merge(ctx, list(report.findings), outcome)}
+    merged = {f.check_id: f for f in merge(ctx, list(report.findings), outcome, spec_for)}
 
     assert "gateway.bind_no_auth" not in merged  # folded, not listed twice
     bind = merged["gateway.bind_exposed"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from clawback.contain import ContainRequest, prepare
-from clawback.drill import STAGE_ACTION, DrillSession
+from clawback.rotation import STAGE_ACTION, DrillSession
 from clawback.signing import load_signing_key
 from clawback.timeline import Timeline, read_entries
 from responders.interface import Credential, Location, ResponderError, SecretValue
@@ -88,7 +88,7 @@ def test_a_place_the_agent_reads_but_clawback_cannot_edit_keeps_the_old_key(
 def test_the_old_keys_last_use_after_the_switch_keeps_it(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from clawback.drill import Handover
+    from clawback.rotation import Handover
 
     switched = datetime.now(UTC)
     handover = Handover({"grace_seconds": 0}, gateway_port=None)
@@ -105,7 +105,7 @@ def test_a_reload_is_proven_by_the_agents_health_check(tmp_path: Path, httpserve
     import sys
     from datetime import UTC, datetime
 
-    from clawback.drill import Handover
+    from clawback.rotation import Handover
 
     marker = tmp_path / "reloaded"
     command = [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"]

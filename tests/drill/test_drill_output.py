@@ -24,8 +24,8 @@ from clawback.drill import (
     run_drill,
 )
 from clawback.incident import IncidentLock
-from clawback.private_files import make_private_dir
 from clawback.sandbox.home import build_sample_home
+from responders.kit.private_files import make_private_dir
 from tests.conftest import MemoryKeyring
 
 from .conftest import ADMIN_ID_ENV, ADMIN_SECRET_ENV, FILE_KEYRING, DrillWorld, write_config

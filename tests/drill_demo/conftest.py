@@ -29,9 +29,9 @@ import psutil
 import pytest
 
 from clawback.drill import STAGE_ACTION, DrillReport, DrillRequest, run_drill
-from clawback.private_files import make_private_dir
 from clawback.sandbox.demo import Sandbox, open_sandbox, sandbox_environment
 from clawback.timeline import read_entries
+from responders.kit.private_files import make_private_dir
 from tests.conftest import MemoryKeyring, _check_address
 
 SEED = 20261122

@@ -32,7 +32,7 @@ LATER = (
     # The rotation ledger is built at the first rotation. (responders.openclaw itself is
     # loaded early, and must be: the playbook's openclaw.lockdown options are validated by it.)
     "clawback.drill",
-    "clawback.inventory",  # discovery runs after the stop
+    "responders.openclaw.discovery",  # discovery runs after the stop
     "cryptography.hazmat.primitives.serialization",  # bcrypt and every cipher
     "boto3", "botocore", "httpx", "github", "stripe", "jinja2", "json5",
     "tenacity",  # only a retry, which waits anyway, imports it

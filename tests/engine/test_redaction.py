@@ -10,8 +10,8 @@ from urllib.parse import quote, quote_plus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clawback.redaction import Redactor
 from responders.interface import SecretValue, fingerprint
+from responders.kit.redaction import Redactor
 
 
 class PlainRedactor:

@@ -21,11 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clawback.fleet_agent import PACKED_MODULES, agent_zip, formats
-from clawback.inventory import discover
 from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.sandbox.supervisor import start_supervisord
 from responders.host import snapshot
 from responders.interface import Location, fingerprint
+from responders.openclaw.discovery import discover
 from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 
 SYSTEM_PYTHON = "/usr/bin/python3"

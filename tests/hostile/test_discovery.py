@@ -11,7 +11,7 @@ import os
 import threading
 from pathlib import Path
 
-from clawback.inventory import Inventory, discover
+from responders.openclaw.discovery import Inventory, discover
 from tests.hostile.conftest import HostileHome
 
 ROOT_KEY_ID = "AKIAROOTADMIN0000001"
@@ -132,7 +132,7 @@ def test_the_first_pass_leaves_free_text_for_later(hostile: HostileHome) -> None
     token = "ghp_" + "Q7kq" * 12
     with open(logs[0], "ab") as out:
         out.write(f"leaked {token}\n".encode())
-    from clawback.inventory import discover_deferred
+    from responders.openclaw.discovery import discover_deferred
 
     later = discover_deferred(first.deferred, user_home=hostile.home, tmp_dirs=[hostile.tmp],
                               known=[c.fingerprint for c in first.credentials])

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 
-from clawback.inventory import Inventory, discover
-from clawback.private_files import make_private_dir
 from clawback.secret_store import KeyringSecretStore
 from responders.interface import (
     Credential,
@@ -27,7 +25,9 @@ from responders.interface import (
     Rotated,
     Skipped,
 )
+from responders.kit.private_files import make_private_dir
 from responders.openclaw import LockdownAction, LockdownParams, OpenClawResponder
+from responders.openclaw.discovery import Inventory, discover
 from tests.conftest import MemoryKeyring
 from tests.hostile.conftest import HostileHome, Racer
 

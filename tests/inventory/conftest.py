@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sample_discovery import discover_sample
 
-from clawback.inventory import Inventory
 from clawback.sandbox.home import SampleHome, build_sample_home
+from responders.openclaw.discovery import Inventory
 
 
 @pytest.fixture(scope="module", params=["file", "sqlite", "both"])

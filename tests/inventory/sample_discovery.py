@@ -7,8 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-from clawback.inventory import Inventory, discover
 from clawback.sandbox.home import SampleHome
+from responders.openclaw.discovery import Inventory, discover
 
 TreeSnapshot = dict[str, tuple[str, int, str]]
 

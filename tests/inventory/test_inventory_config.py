@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from clawback.errors import BadInput
-from clawback.inventory import MAX_INCLUDE_DEPTH, discover, format_key_path, load_config
 from responders.interface import Location
+from responders.openclaw.discovery import (
+    MAX_INCLUDE_DEPTH,
+    UnreadableConfig,
+    discover,
+    format_key_path,
+    load_config,
+)
 
 TELEGRAM = "123456789:AA" + "b7" * 16 + "c"
 
@@ -35,7 +40,7 @@ def test_include_escaping_the_config_dir_is_refused_and_not_read(tmp_path: Path)
     assert "outside the config directory" in note and "refused" in note
     assert TELEGRAM not in json.dumps(inventory.as_dict())
 
-    with pytest.raises(BadInput) as raised:
+    with pytest.raises(UnreadableConfig) as raised:
         load_config(state / "openclaw.json", strict=True)
     assert raised.value.path == str(state / "openclaw.json")
     assert "outside the config directory" in raised.value.message
@@ -117,9 +122,10 @@ def test_parse_error_names_line_and_column(tmp_path: Path) -> None:
     loaded = load_config(state / "openclaw.json")
     (problem,) = loaded.problems
     assert problem.startswith(f"{state / 'openclaw.json'}:3:")
-    with pytest.raises(BadInput) as raised:
+    with pytest.raises(UnreadableConfig) as raised:
         load_config(state / "openclaw.json", strict=True)
-    assert raised.value.exit_code == 2
+    assert raised.value.path == str(state / "openclaw.json")
+    assert "not valid JSON5" in raised.value.message
 
 
 def test_key_paths_quote_segments_that_would_be_ambiguous() -> None:

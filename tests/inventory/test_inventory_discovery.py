@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sample_discovery import discover_sample, snapshot_tree
 
-from clawback.inventory import ENVIRONMENT_LOCATION, Inventory, discover
 from clawback.sandbox.home import PlantedSecret, SampleHome
 from responders.interface import Location
+from responders.openclaw.discovery import ENVIRONMENT_LOCATION, Inventory, discover
 
 
 def _leaks(text: str, planted: tuple[PlantedSecret, ...]) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from clawback.inventory import discover
+from responders.openclaw.discovery import discover
 
 # Shapes of real values, none of them real: ids are AKIA/ASIA + 16, secrets 40 characters.
 PROD = ("AKIAPRODPAIRFIRST000", "prodSecretValue0000000000000000000000001")

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from clawback import secret_patterns as sp
-from clawback.secret_patterns import Confidence
+from responders.kit import secret_patterns as sp
+from responders.kit.secret_patterns import Confidence
 
 # Low-entropy stand-ins: the right shape, obviously not real.
 SHAPES = {

@@ -39,7 +39,7 @@ def _check(tmp_path: Path, setpriv: str) -> None:
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from clawback.inventory import discover\n"
+        "from responders.openclaw.discovery import discover\n"
         f"inv = discover(user_home=Path({str(home.user_home)!r}))\n"
         "print(json.dumps(len(inv.credentials)))\n"
     )

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_discovery import discover_sample
 
-from clawback import inventory
-from clawback import secret_patterns as sp
 from clawback.sandbox.home import SampleHome
+from responders.kit import secret_patterns as sp
+from responders.openclaw import discovery as inventory
 
 _OLD_REGEX = re.compile(
     r"(?<![A-Za-z0-9_\-])(?:"

@@ -696,7 +696,7 @@ def test_a_signature_mismatch_is_not_proof_of_death(moto: MotoAccount) -> None:
 def test_two_pairs_in_one_dotenv_are_both_revoked(moto: MotoAccount, tmp_path: Any) -> None:
     """Discovery pairs each id with its own secret, so both keys die; before, the second id
     overwrote the first, one key was revoked twice over and the other stayed live."""
-    from clawback.inventory import discover
+    from responders.openclaw.discovery import discover
 
     first = moto.user_with_key("agent")
     moto.iam.create_user(UserName="backup")

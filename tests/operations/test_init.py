@@ -115,8 +115,8 @@ def test_a_responder_that_says_nothing_gets_a_pointer_not_a_guess(tmp_path: Path
     from typing import ClassVar
 
     from clawback.init_config import plan_init, render_config
-    from clawback.inventory import Inventory
     from responders.interface import Credential, Responder
+    from responders.openclaw.discovery import Inventory
 
     class Acme(Responder):
         name: ClassVar[str] = "acme"
@@ -169,8 +169,8 @@ def test_init_with_every_provider_writes_tables_that_load_and_preflight(
     from dataclasses import replace
 
     from clawback.init_config import plan_init, render_config, write_new
-    from clawback.inventory import discover_agent
     from responders.interface import Credential
+    from responders.openclaw.discovery import discover_agent
 
     registry = load_registry()
     inventory = discover_agent({}, user_home=sample.user_home)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from clawback.secret_patterns import find_in_text, is_identifier
+from responders.kit.secret_patterns import find_in_text, is_identifier
 
 _MIN_NEEDLE = 12  # shorter forms would match innocent text
 

@@ -126,7 +126,7 @@ def demo_run(demo_process: DemoProcess) -> DemoRun:
 
 
 def _demo_secrets(sandbox: Path, incident: Path) -> list[Secret]:
-    from clawback.inventory import discover
+    from responders.openclaw.discovery import discover
 
     found: dict[str, Secret] = {}
 

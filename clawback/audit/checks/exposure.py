@@ -10,10 +10,10 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from clawback import secret_patterns as sp
 from clawback.audit.context import AuditContext, InstallConfig, as_list, dig
 from clawback.audit.model import Hit, Severity, check
 from responders.interface import fingerprint
+from responders.kit import secret_patterns as sp
 
 MIN_TOKEN_LENGTH = 24
 MIN_PASSWORD_LENGTH = 16
@@ -209,7 +209,7 @@ def _flag_check(key: str) -> Any:
     return run
 
 
-check(
+control_ui_insecure_auth = check(
     "gateway.control_ui_insecure_auth",
     Severity.HIGH,
     "Control UI accepts token auth over plain HTTP",
@@ -219,7 +219,7 @@ check(
     openclaw_ids=("gateway.control_ui.insecure_auth", "config.insecure_or_dangerous_flags"),
 )(_flag_check("gateway.controlUi.allowInsecureAuth"))
 
-check(
+control_ui_device_auth_disabled = check(
     "gateway.control_ui_device_auth_disabled",
     Severity.CRITICAL,
     "Control UI device identity checks are disabled",
@@ -228,7 +228,7 @@ check(
     openclaw_ids=("gateway.control_ui.device_auth_disabled", "config.insecure_or_dangerous_flags"),
 )(_flag_check("gateway.controlUi.dangerouslyDisableDeviceAuth"))
 
-check(
+control_ui_host_header_fallback = check(
     "gateway.control_ui_host_header_fallback",
     Severity.HIGH,
     "Control UI trusts the Host header as an origin",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from clawback.audit.context import AuditContext, is_dir, list_dir, lstat, mode_text, walk_files
 from clawback.audit.model import Hit, Severity, check
-from clawback.inventory import CONFIG_NAMES
+from responders.openclaw.discovery import CONFIG_NAMES
 
 SYNC_FOLDER_MARKERS = ("Dropbox", "Mobile Documents", "iCloud Drive", "Google Drive", "OneDrive")
 

@@ -1,4 +1,4 @@
-"""Where discovered secrets sit in plain text, from ``clawback.inventory.discover``.
+"""Where discovered secrets sit in plain text, from ``responders.openclaw.discovery.discover``.
 
 OpenClaw's own stores (``auth-profiles.json``, ``credentials/``, ``<state>/.env``,
 ``secrets.json``) are where secrets are meant to be, so they are judged by their modes (see
@@ -14,11 +14,11 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from clawback import secret_patterns as sp
 from clawback.audit.context import LEGACY_STATE_NAMES, AuditContext, is_dir, lstat, read_text
 from clawback.audit.model import Hit, Severity, check
-from clawback.inventory import CONFIG_NAMES
 from responders.interface import Credential, Location, fingerprint
+from responders.kit import secret_patterns as sp
+from responders.openclaw.discovery import CONFIG_NAMES
 
 HISTORY_FILES = (
     ".bash_history", ".zsh_history", ".zhistory", ".sh_history", ".python_history",
@@ -244,7 +244,7 @@ def in_git_worktree(ctx: AuditContext) -> Iterator[Hit]:
             ctx.notes.append(f"git work tree {root}: could not list tracked files (git missing?)")
             continue
         tracked_set = {str(p) for p in tracked}
-        pairs = ctx.credentials_at(lambda p, s=tracked_set: str(p) in s)  # type: ignore[misc]
+        pairs = ctx.credentials_at(lambda p, s=tracked_set: str(p) in s)
         evidence = [f"{describe(c, loc)} (tracked in {root})" for c, loc in pairs]
         already = {loc.path for _, loc in pairs}
         for path in tracked[:MAX_GIT_FILES]:

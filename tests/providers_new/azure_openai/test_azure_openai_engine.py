@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clawback.inventory import discover
 from clawback.sandbox.home import build_sample_home
 from responders.interface import fingerprint
+from responders.openclaw.discovery import discover
 from tests.contract_server import ContractServer
 from tests.providers_new.azure_openai.azure_standin import GROUP, SUBSCRIPTION, AzureOpenAI
 from tests.providers_new.azure_openai.conftest import ARM_TOKEN

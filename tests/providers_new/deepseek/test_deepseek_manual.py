@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clawback.inventory import discover
 from clawback.registry import load_registry
 from responders.interface import ManualRequired, ResponderContext, fingerprint
 from responders.manual import ManualResponder
+from responders.openclaw.discovery import discover
 
 KEY = "sk-6c1f0e9d8b7a45f3a2c1d0e9f8b7a6c5"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from clawback import secret_patterns as sp
-from clawback.inventory import discover
 from responders.interface import fingerprint
+from responders.kit import secret_patterns as sp
+from responders.openclaw.discovery import discover
 
 EXAMPLES = ("glpat-xxxxxxxxxxxxxxxxxxxx", "glpat-XXXXXXXXXXXXXXXXXXXX", "gldt-xxxxxxxxxxxxxxxxxxxx")
 

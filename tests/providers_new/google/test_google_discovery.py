@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clawback.inventory import discover
 from responders.interface import fingerprint
+from responders.openclaw.discovery import discover
 
 PLANTED = "AIzaSyC" + "q7Rw2Xk9Lm4Nb8Vt1Zp3Hs6Jd0Fg5Ye2"  # 39 characters, as Google makes them
 EXAMPLES = ("AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe", "AIzaSy-your-api-key-here", "AIza...")

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from clawback import secret_patterns as sp
-from clawback.inventory import discover
 from clawback.registry import load_registry
 from clawback.runner import concurrent_fan_out
 from clawback.secret_store import KeyringSecretStore
@@ -31,7 +29,9 @@ from responders.interface import (
     VerifiedDead,
     fingerprint,
 )
+from responders.kit import secret_patterns as sp
 from responders.matrix import MatrixResponder
+from responders.openclaw.discovery import discover
 from tests.keys.standins import RefusingKeyring, refused_url
 from tests.providers_new.matrix.matrix_standin import API, Homeserver, token_value
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clawback.inventory import discover
 from responders.interface import fingerprint
+from responders.openclaw.discovery import discover
 
 PLANTED = "sk-or-v1-" + "3f9a" * 16
 # As they appear in openrouter.ai/docs (quickstart, management keys guide, SDK docs).

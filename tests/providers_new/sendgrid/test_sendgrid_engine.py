@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from clawback import secret_patterns as sp
-from clawback.inventory import discover
 from clawback.sandbox.home import build_sample_home
 from responders.interface import fingerprint
+from responders.kit import secret_patterns as sp
+from responders.openclaw.discovery import discover
 from tests.engine.conftest import write_config
 from tests.providers_new.sendgrid.sendgrid_standin import SendGrid, key_value
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from clawback import secret_patterns as sp
 from clawback.registry import load_registry
 from clawback.runner import concurrent_fan_out
 from clawback.secret_store import KeyringSecretStore
@@ -27,6 +26,7 @@ from responders.interface import (
     Unproven,
     VerifiedDead,
 )
+from responders.kit import secret_patterns as sp
 from responders.sendgrid import SendGridResponder
 from tests.keys.standins import RefusingKeyring, refused_url
 from tests.providers_new.sendgrid.sendgrid_standin import Key, SendGrid, key_value

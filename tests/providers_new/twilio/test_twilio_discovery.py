@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clawback import secret_patterns as sp
-from clawback.inventory import discover
 from responders.interface import fingerprint
+from responders.kit import secret_patterns as sp
+from responders.openclaw.discovery import discover
 
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clawback.inventory import discover
 from responders.interface import fingerprint
+from responders.openclaw.discovery import discover
 
 PLANTED = "xai-" + "Qm7Rt2Wx9Kp4Lz8Nv1Bc6Hd3Jf5Gs0Ya" * 2 + "Ue4Ti"
 DOC_EXAMPLES = ("xai-your-api-key-here", "xai-<your key>", "xai-...", "xai-xxxxxxxxxxxxxxxx")

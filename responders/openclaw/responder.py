@@ -128,6 +128,13 @@ from responders.interface import (
     SecretValue,
     Skipped,
 )
+from responders.openclaw.layout import (
+    CONFIG_NAMES,
+    ENVIRONMENT_LOCATION,
+    STATE_DIR_NAMES,
+    Json5Error,
+    decode_json5,
+)
 
 KIND_GATEWAY_TOKEN = "openclaw:gateway_token"
 KIND_GATEWAY_PASSWORD = "openclaw:gateway_password"
@@ -157,7 +164,6 @@ CLEARED_KINDS = frozenset({KIND_DEVICE_TOKEN, KIND_NODE_TOKEN})
 DOCS_URL = "https://docs.openclaw.ai/gateway/security"
 WHATSAPP_HELP_URL = "https://faq.whatsapp.com/"
 FREE_TEXT_MARKER = "[secret removed by clawback]"
-ENVIRONMENT_LOCATION = "(environment)"  # clawback.inventory's name for "only in the env mapping"
 # Shorter values could stand alone by chance somewhere they are not the secret.
 MIN_REPLACEABLE_LENGTH = 8
 MAX_EDITABLE_BYTES = 64 * 1024 * 1024
@@ -166,13 +172,11 @@ MAX_MODEL_BYTES = 4 * 1024 * 1024
 _TOKEN_CHARS = "A-Za-z0-9_+/-"
 _LINE_KEY = re.compile(r"^line \d+$")
 _KEY_SEGMENT = re.compile(r'\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([^.\[\]"\s]+)')
-_CONFIG_NAMES = ("openclaw.json", "clawdbot.json", "moldbot.json", "moltbot.json")
 # openclaw.json, channels.json5, creds.json.bak, openclaw.json.bak.1 — not JSONL transcripts.
 _JSON_NAME = re.compile(r"\.json5?(?:\.bak(?:\.\d+)?)?$")
 
 # Every file edit (rotation, clearing, lockdown) holds this: several credentials share one file.
 _FILE_LOCK = threading.RLock()
-_STATE_DIR_NAMES = (".openclaw", ".clawdbot", ".moldbot", ".moltbot")
 
 
 def agent_files_for(settings: Mapping[str, Any]) -> AgentFiles:
@@ -228,7 +232,7 @@ def parse_settings(raw: Mapping[str, Any]) -> OpenClawSettings:
 
 
 # --------------------------------------------------------------------------------------------
-# Key paths (the inverse of clawback.inventory.format_key_path)
+# Key paths (the inverse of responders.openclaw.discovery.format_key_path)
 # --------------------------------------------------------------------------------------------
 
 
@@ -429,11 +433,9 @@ class Json5Document:
 
 
 def _decode_json5(text: str) -> Any:
-    import pyjson5
-
     try:
-        return pyjson5.decode(text)
-    except Exception:  # pyjson5's exception carries the partial parse (secret values)
+        return decode_json5(text)
+    except Json5Error:
         raise Unparseable("not valid JSON5") from None
 
 
@@ -547,7 +549,7 @@ class BackupStore:
                     "no incident directory to keep backups in: OpenClaw files are only changed "
                     "inside an incident (clawback contain), never by a bare responder call"
                 )
-            from clawback.private_files import make_private_dir
+            from responders.kit.private_files import make_private_dir
 
             directory = make_private_dir(Path(self.incident_dir) / "backups")
             stem = f"{hashlib.sha256(real.encode()).hexdigest()[:8]}-{Path(real).name}"
@@ -840,7 +842,7 @@ def lockdown_edits(
     """Every change the official containment steps ask for in one state dir (reads only), and
     the problems that keep clawback from knowing them all: a config it could not read whole
     or parse is not a safe config."""
-    from clawback.inventory import load_config
+    from responders.openclaw.discovery import load_config
 
     edits: list[ConfigEdit] = []
     problems: list[str] = []
@@ -1246,6 +1248,8 @@ class OpenClawResponder(Responder):
 
     name: ClassVar[str] = "openclaw"
     needs_config: ClassVar[bool] = False  # local files only; no provider API
+    # Its rotation is the agent's own files (gateway token, device tokens).
+    rewrites_agent_files: ClassVar[bool] = True
     providers: ClassVar[frozenset[str]] = frozenset({"openclaw", "whatsapp"})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.REVOKE, Capability.ROTATE, Capability.PREFLIGHT, Capability.MANUAL}
@@ -1447,7 +1451,7 @@ class OpenClawResponder(Responder):
         state_dirs = {Path(os.path.abspath(p)) for p in _state_dirs(self.context.settings)}
         for location in cred.locations:
             for parent in Path(os.path.abspath(location.path)).parents:
-                if parent.name in _STATE_DIR_NAMES or parent.name.startswith(".openclaw-"):
+                if parent.name in STATE_DIR_NAMES or parent.name.startswith(".openclaw-"):
                     state_dirs.add(parent)
                     break
         found: list[Path] = []
@@ -1457,11 +1461,11 @@ class OpenClawResponder(Responder):
             except FileNotFoundError:
                 continue
             except OSError:
-                found.append(state_dir / _CONFIG_NAMES[0])  # its refusal is the report
+                found.append(state_dir / CONFIG_NAMES[0])  # its refusal is the report
                 continue
             for entry in entries:
                 base = entry.name.split(".bak", 1)[0]
-                if base in _CONFIG_NAMES or entry.name == ".env":
+                if base in CONFIG_NAMES or entry.name == ".env":
                     found.append(Path(entry.path))
         return found
 
@@ -1764,7 +1768,7 @@ def _places(locations: Sequence[Location]) -> str:
 
 
 def _describe_path(path: KeyPath) -> str:
-    from clawback.inventory import format_key_path
+    from responders.openclaw.discovery import format_key_path
 
     return format_key_path(path) if path else "(unknown key)"
 
@@ -1780,14 +1784,14 @@ def _state_dirs(settings: Mapping[str, Any]) -> list[Path]:
     configured = [Path(p) for p in agent.get("state_dirs") or []]
     if configured:
         return configured
-    from clawback.inventory import find_state_dirs
+    from responders.openclaw.discovery import find_state_dirs
 
     return find_state_dirs(Path(agent.get("user_home") or Path.home()))
 
 
 def _config_file(files: AgentFiles, state_dir: Path) -> tuple[Path | None, str | None]:
     """The state dir's config, or why there is none clawback can use."""
-    for name in _CONFIG_NAMES:
+    for name in CONFIG_NAMES:
         path = state_dir / name
         kind = files.kind(path)
         if kind == "regular file":

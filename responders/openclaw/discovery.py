@@ -41,13 +41,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clawback import secret_patterns as sp
-from clawback.errors import BadInput
-from clawback.secret_patterns import Confidence, Recognition
 from responders.agent_files import AgentFiles, UnsafeFile, owner_of
-from responders.interface import Credential, Location, fingerprint
+from responders.interface import Credential, Location, ResponderError, fingerprint
+from responders.kit import secret_patterns as sp
+from responders.kit.secret_patterns import Confidence, Recognition
+from responders.openclaw.layout import (
+    CONFIG_NAMES,
+    DEFAULT_GATEWAY_PORT,
+    DEV_GATEWAY_PORT,
+    ENVIRONMENT_LOCATION,
+    PRODUCT_WORDS,
+    STATE_DIR_NAMES,
+)
+from responders.openclaw.layout import Json5Error as _ParseError
+from responders.openclaw.layout import decode_json5 as _decode_json5
 
-ENVIRONMENT_LOCATION = "(environment)"
 MAX_INCLUDE_DEPTH = 10
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_TEXT_BYTES = 16 * 1024 * 1024
@@ -55,14 +63,17 @@ MAX_SQLITE_BYTES = 256 * 1024 * 1024
 MAX_SQLITE_ROWS = 20_000
 # Free text is scanned in pieces of about this size, so a time budget is checked often.
 TEXT_CHUNK_CHARS = 256 * 1024
-DEFAULT_GATEWAY_PORT = 18789
-DEV_GATEWAY_PORT = 19001
 # Shorter known values could stand alone in a log by chance without being the secret.
 MIN_KNOWN_VALUE_LENGTH = 8
+# Compose files and exec SecretRef scripts are small; more than this is not one of them.
+MAX_SCRIPT_BYTES = 1024 * 1024
+# Directories under the home searched for compose files (the home, its subdirectories and
+# theirs, hidden ones left out): a home with thousands of projects must not hold discovery up.
+MAX_COMPOSE_DIRS = 400
+# The names ``docker compose`` looks for, and the override/extra files beside them.
+_COMPOSE_RE = re.compile(r"^(?:docker-)?compose(?:\.[\w-]+)?\.ya?ml$")
+_COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 
-STATE_DIR_NAMES = (".openclaw", ".clawdbot", ".moldbot", ".moltbot")
-CONFIG_NAMES = ("openclaw.json", "clawdbot.json", "moldbot.json", "moltbot.json")
-PRODUCT_WORDS = ("openclaw", "clawdbot", "moltbot", "moldbot")
 SYSTEM_SERVICE_DIRS = (
     Path("/etc/systemd/system"),
     Path("/usr/lib/systemd/system"),
@@ -344,13 +355,6 @@ def _real_dir(path: Path) -> bool:
         return False
 
 
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    offset = max(0, min(offset, len(text)))
-    line = text.count("\n", 0, offset) + 1
-    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, column
-
-
 def _expand_user(value: str, user_home: Path) -> Path:
     """``~`` means the agent user's home, not the home of whoever runs clawback."""
     if value == "~":
@@ -363,29 +367,6 @@ def _expand_user(value: str, user_home: Path) -> Path:
 # --------------------------------------------------------------------------------------------
 # JSON5 config with $include
 # --------------------------------------------------------------------------------------------
-
-
-class _ParseError(Exception):
-    """A parse failure that carries a position only: the library's message may quote values."""
-
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__(f"line {line}, column {column}")
-        self.line = line
-        self.column = column
-
-
-def _decode_json5(text: str) -> Any:
-    import pyjson5
-
-    try:
-        return pyjson5.decode(text)
-    except pyjson5.Json5Exception as exc:
-        # The exception's args hold the partial parse result (secret values!): keep only the
-        # offset from its message and drop the exception itself.
-        match = re.search(r"near (\d+)", str(exc.args[0]) if exc.args else "")
-        offset = int(match.group(1)) if match else 0
-    line, column = _line_col(text, offset)
-    raise _ParseError(line, column)
 
 
 @dataclass(frozen=True)
@@ -529,6 +510,17 @@ class _ConfigLoader:
         return self.resolve(data, candidate, mount, (*chain, real))
 
 
+
+class UnreadableConfig(ResponderError):
+    """The agent's config (or one of its includes) cannot be used as it is; ``path`` names the
+    file, ``message`` says why (the engine shows it as bad input: nothing was done)."""
+
+    def __init__(self, message: str, *, path: str | Path) -> None:
+        self.message = message
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
+
+
 def load_config(
     path: Path,
     *,
@@ -538,7 +530,7 @@ def load_config(
 ) -> LoadedConfig:
     """Parse an OpenClaw JSON5 config and follow its ``$include``s (confined to its directory).
 
-    With ``strict`` the first problem raises ``BadInput``; otherwise problems (parse errors,
+    With ``strict`` the first problem raises ``UnreadableConfig``; otherwise problems (parse errors,
     refused or circular includes, a file not read whole) are returned and the rest of the
     config is still used, so a planted bad include cannot blind discovery. ``${VAR}`` strings
     are left as they are. ``files`` is the agent's tree (default: the config's directory); no
@@ -550,7 +542,7 @@ def load_config(
     merged = loader.load()
     if strict and loader.problems:
         message, where = loader.problems[0]
-        raise BadInput(message.split(": ", 1)[-1], path=where)
+        raise UnreadableConfig(message.split(": ", 1)[-1], path=where)
     return LoadedConfig(
         path=Path(path),
         merged=merged if isinstance(merged, dict) else {},
@@ -734,6 +726,9 @@ class _Discovery:
         self.config_paths: list[Path] = []
         self.loaded_configs: dict[str, LoadedConfig] = {}
         self.service_working_dirs: list[Path] = []
+        self.workspaces: list[Path] = []
+        # exec SecretRef providers: (config that defines it, its name, its spec).
+        self.exec_providers: list[tuple[Path, str, Mapping[str, Any]]] = []
         # Logs and audit trails: searched again for every value found anywhere (see
         # locate_known_values), because a token with no pattern is only found where its
         # place says what it is, and a log line does not.
@@ -881,8 +876,10 @@ class _Discovery:
         key_prefix: str = "",
         group_prefix: tuple[str, ...] = (),
         file_refs: list[tuple[str, KeyPath]] | None = None,
+        text_in_strings: bool = False,
     ) -> None:
-        """Walk parsed JSON; ``file_refs`` (configs only) collects ``tokenFile``-style paths."""
+        """Walk parsed JSON; ``file_refs`` (configs only) collects ``tokenFile``-style paths;
+        with ``text_in_strings`` every string is also searched for tokens inside it."""
         is_config = file_refs is not None
 
         def where(segments: KeyPath) -> str:
@@ -918,8 +915,19 @@ class _Discovery:
                     account=account,
                     substitutes_env=is_config,
                 )
+                if text_in_strings:
+                    self.scan_string(node, Location(str(path), where(segments)),
+                                     (str(path), *group_prefix, where(segments[:-1])))
 
         walk(data, ())
+
+    def scan_string(self, text: str, location: Location, group: tuple[str, ...]) -> None:
+        """Distinctive tokens inside one string value (a message, a command line)."""
+        whole = text.strip()
+        for match in sp.find_in_text(text):
+            if match.value != whole:  # the whole string was judged as a value already
+                self.consider(match.value, location, name="", group=group,
+                              hints=(match.recognition,))
 
     def record_secret_ref(
         self, ref: Mapping[str, Any], location: Location, hint: Recognition | None
@@ -936,8 +944,10 @@ class _Discovery:
         hinter: Hinter = _no_hint,
         *,
         hinter_for: Callable[[Any], Hinter] | None = None,
+        text_in_strings: bool = False,
     ) -> None:
-        """A JSON store; ``hinter_for`` builds the hinter from the parsed content instead."""
+        """A JSON store; ``hinter_for`` builds the hinter from the parsed content instead.
+        ``text_in_strings``: its strings are free text, searched for tokens inside them."""
         if not self.first_visit(path, "json"):
             return
         text = self.read_text(path)
@@ -948,7 +958,8 @@ class _Discovery:
         except _ParseError as err:
             self.notes.append(f"{path}:{err.line}:{err.column}: not valid JSON; skipped")
             return
-        self.scan_json_data(path, data, hinter_for(data) if hinter_for else hinter)
+        self.scan_json_data(path, data, hinter_for(data) if hinter_for else hinter,
+                            text_in_strings=text_in_strings)
 
     def scan_config(self, path: Path) -> LoadedConfig:
         real = os.path.abspath(path)
@@ -982,6 +993,8 @@ class _Discovery:
         if isinstance(secrets_block, dict) and isinstance(secrets_block.get("providers"), dict):
             for name, spec in secrets_block["providers"].items():
                 self.file_secret_sources.setdefault(str(name), spec)
+                if isinstance(spec, dict) and spec.get("source") == "exec":
+                    self.exec_providers.append((path, str(name), spec))
         return loaded
 
     def scan_referenced_file(self, target: str, config_path: KeyPath) -> None:
@@ -1486,7 +1499,9 @@ class _Discovery:
             else state / "credentials"
         )
         self.scan_pairing_stores(state)
-        self.scan_json_file(state / "cron" / "jobs.json")
+        # A job's message is free text the agent acts on: a webhook URL or a key pasted there
+        # is in the middle of a sentence.
+        self.scan_json_file(state / "cron" / "jobs.json", text_in_strings=True)
         for run_log in self.list_dir(state / "cron" / "runs"):
             self.scan_log(run_log)
         for log in self.list_dir(state / "logs"):
@@ -1496,6 +1511,7 @@ class _Discovery:
             self.scan_gateway_cmd(state / "gateway.cmd", state)
         for workspace in _workspaces(state, merged, self.user_home):
             self.scan_dotenv(workspace / ".env")
+            self.workspaces.append(workspace)
 
         self.gateways.append(
             self.gateway_facts(state, configs[0] if configs else None, merged, agent_ids)
@@ -1628,6 +1644,160 @@ class _Discovery:
                 self.scan_whole_file_secret(candidate, key)
         for working_dir in self.service_working_dirs:
             self.scan_dotenv(_expand_user(str(working_dir), home) / ".env")
+
+    # ---- docker compose ----------------------------------------------------------------------
+
+    def scan_compose_files(self, state_dirs: Sequence[Path]) -> None:
+        """Compose files where one may run the gateway: the state dirs, workspaces and service
+        working directories; the home, its subdirectories (``~/openclaw`` of the Docker
+        install) and theirs (``~/apps/openclaw``), hidden ones left out."""
+        places = [*state_dirs, *self.workspaces,
+                  *(_expand_user(str(d), self.user_home) for d in self.service_working_dirs)]
+        level, listed = [self.user_home], 0
+        for depth in range(3):
+            below: list[Path] = []
+            for directory in level:
+                if depth < 2:
+                    if listed >= MAX_COMPOSE_DIRS:
+                        self.notes.append(
+                            f"{self.user_home}: more than {MAX_COMPOSE_DIRS} directories; "
+                            "compose files were looked for in the first ones only")
+                        level = []
+                        break
+                    listed += 1
+                    places.append(directory)
+                    try:
+                        entries = self.files.scandir(directory)
+                    except OSError:
+                        continue
+                    below += [Path(e.path) for e in entries if e.is_dir
+                              and not e.name.startswith(".") and e.name != "node_modules"]
+                elif any(self.files.kind(directory / name) is not None
+                         for name in _COMPOSE_NAMES):
+                    places.append(directory)  # only then listed, for the override files
+            level = below
+        for directory in dict.fromkeys(places):
+            if self.spent():
+                self.out_of_time.append(directory)
+                return
+            try:
+                entries = self.files.scandir(directory)
+            except OSError:
+                continue
+            composes = [Path(e.path) for e in entries if _COMPOSE_RE.match(e.name)]
+            for compose in composes:
+                if self.is_file(compose):
+                    self.scan_compose(compose)
+            if composes:
+                # ``docker compose`` reads the .env beside the file for ${VAR} substitution.
+                self.scan_dotenv(directory / ".env")
+
+    def scan_compose(self, path: Path) -> None:
+        """A compose file: each service's ``environment`` (a list of ``NAME=value`` or a map),
+        ``build.args`` and the ``env_file`` files it names."""
+        if not self.first_visit(path, "compose"):
+            return
+        try:
+            import yaml
+        except ImportError:  # a fleet host's bare Python: said, not skipped in silence
+            self.notes.append(f"{path}: a compose file, not read (PyYAML is not installed on "
+                              "this host); look at its environment: entries by hand")
+            return
+        text = self.read_text(path, MAX_SCRIPT_BYTES)
+        if text is None:
+            return
+
+        try:
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.MarkedYAMLError as exc:
+            # The message may quote the file: only the position is kept.
+            mark = exc.problem_mark or exc.context_mark
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            self.notes.append(f"{path}{where}: not valid YAML; skipped")
+            return
+        except (yaml.YAMLError, RecursionError, ValueError):
+            self.notes.append(f"{path}: not valid YAML; skipped")
+            return
+        services = data.get("services") if isinstance(data, dict) else None
+        if not isinstance(services, dict):
+            return
+        for service_name, service in services.items():
+            if not isinstance(service, dict):
+                continue
+            build = service.get("build")
+            for mount, block in (("environment", service.get("environment")),
+                                 ("build.args",
+                                  build.get("args") if isinstance(build, dict) else None)):
+                values = _compose_mapping(block)
+                if not values:
+                    continue
+                keys = {name: format_key_path(("services", str(service_name),
+                                               *mount.split("."), name)) for name in values}
+                prefix = format_key_path(("services", str(service_name), *mount.split(".")))
+                for name, value in values.items():
+                    self.consider(value, Location(str(path), keys[name]), name=name,
+                                  group=(str(path), prefix),
+                                  hints=(sp.recognize_env_name(name),))
+                self.env_sources.append(_EnvSource(str(path), values, keys))
+            for env_file in _compose_env_files(service.get("env_file")):
+                target = _expand_user(env_file, self.user_home)
+                target = target if target.is_absolute() else path.parent / target
+                if self.is_file(target):
+                    self.scan_dotenv(target)
+
+    # ---- exec SecretRef providers ----------------------------------------------------------
+
+    def scan_exec_scripts(self) -> None:
+        """The program an ``exec`` secrets provider runs, and the script files among its
+        arguments (``/bin/sh ~/.openclaw/bin/get-key.sh``), read as text: a key hard-coded
+        there is as exposed as one in the config. Only inside the agent's tree; a program
+        elsewhere (``/usr/local/bin/op``) is named in a note, not read."""
+        for config, name, spec in self.exec_providers:
+            command = spec.get("command")
+            args = spec.get("args")
+            candidates = [command] if isinstance(command, str) else []
+            if isinstance(args, list):
+                candidates += [a for a in args if isinstance(a, str)
+                               and a.startswith(("/", "~/")) and "\n" not in a]
+            scripts = [_expand_user(c.strip(), self.user_home) for c in dict.fromkeys(candidates)]
+            scripts = [p for p in scripts if p.is_absolute()]
+            inside = [p for p in scripts if self.files.inside(p)]
+            for script in inside:
+                if self.is_file(script):
+                    self.scan_script(script)
+            if not inside and scripts:
+                # An interpreter outside with its script inside (/bin/sh ~/get-key.sh) was read
+                # where it matters; a program outside only is for a person to look at.
+                self.notes.append(
+                    f"{config}: secrets provider {name!r} runs {scripts[0]}, outside the "
+                    "agent's tree: not read. Check it for hard-coded secrets by hand")
+
+    def scan_script(self, path: Path) -> None:
+        """A short script read as text (not deferred: it is no log): distinctive tokens
+        anywhere, ``NAME=value`` assignments under secret names; in a binary, tokens only."""
+        if not self.first_visit(path, "script"):
+            return
+        data = self.read_bytes(path, MAX_SCRIPT_BYTES)
+        if not data:
+            return
+        binary = b"\0" in data
+        text = data.replace(b"\0", b" ").decode("utf-8", errors="replace")
+        line_of = _LineCounter(text)
+        for match in sp.find_in_text(text):
+            line = line_of(match.start)
+            self.consider(match.value, Location(str(path), f"line {line}"), name="",
+                          group=(str(path), str(line)), hints=(match.recognition,))
+        if binary:
+            return
+        line_of = _LineCounter(text)
+        for assignment in _ASSIGNMENT_RE.finditer(text):
+            name, value = assignment.group(1), assignment.group(2)
+            hint = sp.recognize_env_name(name.upper())
+            if hint is None and not sp.looks_like_secret_name(name):
+                continue
+            line = line_of(assignment.start(2))
+            self.consider(value, Location(str(path), f"line {line}"), name=name,
+                          group=(str(path), str(line)), hints=(hint,))
 
     def scan_tmp_dirs(self, tmp_dirs: Sequence[Path]) -> None:
         for tmp in tmp_dirs:
@@ -1925,6 +2095,30 @@ def _parse_unit(text: str, user_home: Path) -> _Unit:
     return unit
 
 
+def _compose_mapping(block: Any) -> dict[str, str]:
+    """A compose ``environment``/``args`` block as name -> value: a map, or a list of
+    ``NAME=value`` items (a bare ``NAME`` passes the host's value through: no value here)."""
+    items: list[tuple[Any, Any]] = []
+    if isinstance(block, dict):
+        items = list(block.items())
+    elif isinstance(block, list):
+        items = [tuple(item.split("=", 1)) for item in block
+                 if isinstance(item, str) and "=" in item]
+    return {
+        str(name).strip(): str(value)
+        for name, value in items
+        if isinstance(name, str) and isinstance(value, str | int | float)
+        and not isinstance(value, bool) and name.strip()
+    }
+
+
+def _compose_env_files(value: Any) -> list[str]:
+    """``env_file``: a path, a list of paths, or of ``{path: …, required: …}``."""
+    entries = value if isinstance(value, list) else [value]
+    paths = [e.get("path") if isinstance(e, dict) else e for e in entries]
+    return [p for p in paths if isinstance(p, str) and p.strip()]
+
+
 def _pieces(text: str, size: int) -> Iterator[tuple[int, str]]:
     """``text`` in pieces of about ``size`` characters, cut after a newline where there is
     one (a token never spans lines); (offset, piece)."""
@@ -2016,7 +2210,8 @@ def _judge(
     elif recognition.confidence == Confidence.LOCATION and not force and not pem:
         # A known place can still hold a placeholder, a path, a URL or an unexpanded $VAR.
         usable = (len(value) >= 4 and " " not in value and "://" not in value
-                  and value[0] != "$" and not sp.is_documentation_example(value))
+                  and value[0] != "$" and not sp.is_documentation_example(value)
+                  and not sp.is_placeholder_word(value))
         judged = recognition if usable else None
         if judged is not None and not sp.fits_kind(judged.kind, value):
             # Not the documented shape of what the place holds: a placeholder, or a secret
@@ -2204,6 +2399,8 @@ def _discover(
             scan.scan_config(config)
             scan.config_paths.append(config)
     scan.scan_user_files()
+    scan.scan_compose_files(chosen)
+    scan.scan_exec_scripts()
     scan.scan_tmp_dirs([Path(p) for p in tmp_dirs])
     references = scan.resolve_references()
     scan.locate_known_values()

@@ -130,6 +130,10 @@ PATTERNS: tuple[SecretPattern, ...] = (
     _pattern("cloudflare", "cloudflare:account_token", r"cfat_[A-Za-z0-9_\-]{40,64}"),
     _pattern("cloudflare", "cloudflare:global_api_key", r"cfk_[A-Za-z0-9_\-]{40,64}"),
     _pattern("google", "google:api_key", r"AIza[0-9A-Za-z_\-]{35}"),
+    # A Google OAuth 2.0 access token (gcloud, Gemini CLI, Workspace tools): not an API key, so
+    # not the google responder's (API Keys API) to delete; it lives an hour and is revoked at
+    # oauth2.googleapis.com/revoke (developers.google.com/identity/protocols/oauth2).
+    _pattern("google_oauth", "google_oauth:access_token", r"ya29\.[0-9A-Za-z_\-]{20,}"),
     _pattern("groq", "groq:api_key", r"gsk_[A-Za-z0-9]{48,}"),
     _pattern("xai", "xai:api_key", r"xai-[A-Za-z0-9]{60,}"),
     _pattern("perplexity", "perplexity:api_key", r"pplx-[A-Za-z0-9]{40,}"),
@@ -153,6 +157,16 @@ PATTERNS: tuple[SecretPattern, ...] = (
     _pattern("matrix", "matrix:access_token", r"m(?:at|ct)_[A-Za-z0-9]{20,}_[A-Za-z0-9]{6}"),
     _pattern("matrix", "matrix:refresh_token", r"m(?:ar|cr)_[A-Za-z0-9]{20,}_[A-Za-z0-9]{6}"),
     _pattern("npm", "npm:token", r"npm_[A-Za-z0-9]{36}"),
+    # Notion integration secrets since September 2024: ntn_, 11 digits, 35 letters and digits
+    # (developers.notion.com, "Authorization"; the shape secret scanners use).
+    _pattern("notion", "notion:integration_token", r"ntn_[0-9]{11}[A-Za-z0-9]{35}"),
+    # Slack incoming webhooks and workflow triggers: whoever has the URL posts as the app
+    # (api.slack.com/messaging/webhooks). Found in cron job messages and scripts.
+    _pattern(
+        "slack", "slack:webhook_url",
+        r"https://hooks\.slack\.com/(?:services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}"
+        r"|(?:workflows|triggers)/T[A-Z0-9]{6,}/[A-Za-z0-9/]{20,})",
+    ),
     _pattern("tailscale", "tailscale:key", r"tskey-[a-z]+-[A-Za-z0-9\-]{20,}"),
     _pattern(
         "telegram", "telegram:bot_token", r"\d{6,12}:[A-Za-z0-9_\-]{35}", key_id=_telegram_bot_id
@@ -251,6 +265,9 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "AZURE_OPENAI_API_KEY": ("azure_openai", "azure_openai:api_key"),
     "AZURE_OPENAI_KEY": ("azure_openai", "azure_openai:api_key"),
     "DEEPSEEK_API_KEY": ("deepseek", "deepseek:api_key"),
+    "NOTION_API_KEY": ("notion", "notion:integration_token"),
+    "NOTION_TOKEN": ("notion", "notion:integration_token"),
+    "SLACK_WEBHOOK_URL": ("slack", "slack:webhook_url"),
     "OPENCLAW_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "CLAWDBOT_GATEWAY_TOKEN": ("openclaw", "openclaw:gateway_token"),
     "OPENCLAW_GATEWAY_PASSWORD": ("openclaw", "openclaw:gateway_password"),
@@ -330,6 +347,7 @@ PROVIDER_WORDS: dict[str, str] = {
     "NPM": "npm",
     "TWILIO": "twilio",
     "DEEPSEEK": "deepseek",
+    "NOTION": "notion",
 }
 
 # Provider ids as they appear in OpenClaw (model providers, auth profiles, channels) mapped to
@@ -428,11 +446,11 @@ def recognize_env_name(name: str) -> Recognition | None:
     if not _ENV_NAME_RE.fullmatch(name) or not looks_like_secret_name(name):
         return None
     word = name.split("_", 1)[0]
-    provider = PROVIDER_WORDS.get(word)
-    if provider is None:
+    word_provider = PROVIDER_WORDS.get(word)
+    if word_provider is None:
         return None
     suffix = "token" if name.endswith("TOKEN") else "api_key"
-    return Recognition(provider, f"{provider}:{suffix}", Confidence.LOCATION)
+    return Recognition(word_provider, f"{word_provider}:{suffix}", Confidence.LOCATION)
 
 
 def _channel_kind(channel: str, leaf: str) -> Recognition:
@@ -518,7 +536,14 @@ _DOCUMENTED_EXAMPLES = frozenset({
     # SendGrid, "API Keys" (sendgrid/docs, Classroom/Send/How_Emails_Are_Sent/api_keys.md)
     "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",
     "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",  # Google's API key example (Maps, Firebase docs)
+    # AWS's two example key pairs (IAM User Guide, "Managing access keys"; CLI docs).
+    "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AKIAI44QH8DHBEXAMPLE", "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
 })
+
+# A URL whose secret part is one repeated character: Slack's documented webhook
+# (https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX).
+_EXAMPLE_URL = re.compile(r"^https://\S+/(?P<c>[^/])(?P=c){7,}$")
 
 
 def is_documentation_example(value: str) -> bool:
@@ -526,6 +551,7 @@ def is_documentation_example(value: str) -> bool:
     "ghp_<token>"), or a provider's own documented example: never a secret."""
     candidate = value.strip()
     return (candidate in _DOCUMENTED_EXAMPLES or _EXAMPLE_AFTER_PREFIX.match(candidate) is not None
+            or _EXAMPLE_URL.match(candidate) is not None
             or any(_PLACEHOLDERS.match(candidate[end:]) for end in _segment_ends(candidate)))
 
 
@@ -598,6 +624,20 @@ _PLACEHOLDERS = re.compile(
     r"(?i)^(?:changeme|change-me|placeholder|redacted|__openclaw_redacted__|your[-_ ].*|"
     r"<.*>|x+|\*+|\.+|todo|none|null|undefined|true|false|example.*)$"
 )
+
+
+# Words that stand in for a value: never a secret, even where a secret is expected
+# (``OPENAI_API_KEY=changeme`` in a compose file). Runs of one character are left out: at a
+# known place ``xxxx…`` may be a test's real value, and is judged by its place.
+_PLACEHOLDER_WORDS = re.compile(
+    r"(?i)^(?:changeme|change-me|placeholder|redacted|__openclaw_redacted__|your[-_ ].*|<.*>|"
+    r"todo|tbd|none|null|nil|undefined|true|false|example.*|replace[-_ ]?(?:me|with).*)$"
+)
+
+
+def is_placeholder_word(value: str) -> bool:
+    """A word that stands in for a secret ("changeme", "<your-key>", "REPLACE_ME")."""
+    return bool(_PLACEHOLDER_WORDS.match(value.strip()))
 
 
 def is_placeholder(value: str) -> bool:

@@ -1,0 +1,68 @@
+"""OpenClaw as the engine's ``AgentKeeper`` (entry point ``clawback.agents: openclaw``).
+
+Importing this module imports discovery only (the panic path discovers first); the file
+switching the drill needs lives with the responder and is imported on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from responders.interface import Credential, SecretValue, SwitchBlocker
+from responders.openclaw import discovery
+
+if TYPE_CHECKING:
+    from responders.agent_files import AgentFiles
+    from responders.openclaw.responder import BackupStore, Replacement
+
+
+class OpenClawKeeper:
+    name = "openclaw"
+
+    def discover(
+        self, agent: Mapping[str, Any], user_home: Path | None = None, *,
+        free_text: bool = True, budget_seconds: float | None = None,
+    ) -> discovery.Inventory:
+        return discovery.discover_agent(agent, user_home, free_text=free_text,
+                                        budget_seconds=budget_seconds)
+
+    def discover_deferred(
+        self, first: discovery.Inventory, agent: Mapping[str, Any], *,
+        budget_seconds: float | None = None,
+    ) -> discovery.Inventory:
+        uid = agent.get("uid")
+        return discovery.discover_deferred(
+            first.deferred,
+            user_home=Path(agent.get("user_home") or Path.home()),
+            state_dirs=[Path(p) for p in agent.get("state_dirs") or []] or None,
+            tmp_dirs=[Path(p) for p in agent.get("tmp_dirs") or ["/tmp"]],
+            uid=uid if isinstance(uid, int) else None,
+            budget_seconds=budget_seconds,
+            known=[c.fingerprint for c in first.credentials],
+        )
+
+    def agent_files(self, settings: Mapping[str, Any]) -> AgentFiles:
+        from responders.openclaw.responder import agent_files_for
+
+        return agent_files_for(settings)
+
+    def backups(self, incident_dir: Path) -> BackupStore:
+        from responders.openclaw.responder import BackupStore
+
+        return BackupStore(incident_dir)
+
+    def switch_blockers(self, cred: Credential) -> list[SwitchBlocker]:
+        from responders.openclaw.responder import switch_blockers
+
+        return [SwitchBlocker(location, why) for location, why in switch_blockers(cred)]
+
+    def write_replacement(
+        self, cred: Credential, new: SecretValue, backups: BackupStore, *,
+        old: SecretValue | None = None, companions: Sequence[tuple[str, str]] = (),
+        files: AgentFiles | None = None,
+    ) -> Replacement:
+        from responders.openclaw.responder import write_replacement
+
+        return write_replacement(cred, new, backups, old=old, companions=companions, files=files)
