@@ -141,7 +141,7 @@ def prepare(request: ContainRequest) -> Prepared:
         Path(playbook_path), actions=known_actions(registry), variables=WHEN_VARIABLES
     )
     store = KeyringSecretStore()
-    _check_provider_tables(registry, config, config_path)
+    _check_provider_tables(registry, config, config_path, remember=not request.dry_run)
     unusable = _check_references(config, config_path, store, degrade=request.degrade)
     settings = config.settings()
     if request.home is not None:
@@ -163,11 +163,21 @@ def prepare(request: ContainRequest) -> Prepared:
     )
 
 
-def _check_provider_tables(registry: Registry, config: Any, config_path: Path | None) -> None:
+def _check_provider_tables(registry: Registry, config: Any, config_path: Path | None, *,
+                           remember: bool) -> None:
     """Each [providers.X] table is checked by its responder now, not mid-run after the agent
-    was stopped (loads only the configured responders)."""
+    was stopped (loads only the configured responders). A table its responder's current code
+    has accepted before is not checked again (clawback.checked_tables): the panic button then
+    loads no provider module before the stop. ``remember``: record what was accepted (a dry
+    run writes nothing)."""
+    from clawback.checked_tables import CheckedTables
+
+    checked = CheckedTables.load()
     for name in config.providers:
         table = config.provider(name)
+        digest = checked.digest(name, registry.module_of(name), table)
+        if digest is not None and digest in checked:
+            continue
         try:
             registry.responder(name).check_config(table)
         except ResponderError as exc:
@@ -176,6 +186,10 @@ def _check_provider_tables(registry: Registry, config: Any, config_path: Path | 
             line = (config.line_of("providers", name, key) if key
                     else config.line_of("providers", name))
             raise BadInput(message, path=config_path, line=line) from None
+        if digest is not None:
+            checked.add(digest)
+    if remember:
+        checked.save()
 
 
 def _check_references(config: Any, config_path: Path | None, store: KeyringSecretStore, *,

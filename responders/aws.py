@@ -534,6 +534,7 @@ class AWSResponder(Responder):
         self._lock = threading.RLock()
         self._parsed: AwsSettings | None = None
         self._admin: tuple[Any, Any] | None = None
+        self._key_session: Any = None  # boto3 session for clients signed with a found key
         # Key id → owner, so a retried or later rotate still finds the owner of a deleted key.
         self._owners: dict[str, str] = {}
         self._admin_id: str | None = None  # the access key id clawback itself acts with
@@ -627,15 +628,21 @@ class AWSResponder(Responder):
 
         _silence_response_bodies()
 
-        session = boto3.session.Session(
-            aws_access_key_id=key_id,
-            aws_secret_access_key=secret.reveal(),
-            aws_session_token=token.reveal() if token is not None else None,
-            region_name=self.settings.region,
-        )
-        return session.client(
-            service, endpoint_url=self.settings.endpoint_url, config=self._boto_config()
-        )
+        with self._lock:
+            # One session for every client signed with a key other than the admin's: a session
+            # of its own per key parsed botocore's endpoint and service descriptions again for
+            # each one (~10% of the demo's contain). Credentials are the client's own; clients
+            # are made under the lock because a session is not thread-safe.
+            if self._key_session is None:
+                self._key_session = boto3.session.Session(region_name=self.settings.region)
+            return self._key_session.client(
+                service,
+                endpoint_url=self.settings.endpoint_url,
+                config=self._boto_config(),
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret.reveal(),
+                aws_session_token=token.reveal() if token is not None else None,
+            )
 
     def _admin_key_id(self) -> str | None:
         self._clients()
