@@ -229,44 +229,71 @@ def read_members(
     """Stream every archive; hand each wanted member to ``consume`` as a buffered binary
     stream, then check its hash. Returns the bytes analysed. EvidenceChanged on a mismatch."""
     import tarfile
+    import zlib
+
+    analysed = 0
+    for record in manifest.archives:
+        try:
+            analysed += _read_archive(incident_dir, record, wanted, consume)
+        except (OSError, EOFError, tarfile.TarError, zlib.error, _isal_error()) as exc:
+            # A byte changed in the compressed stream after verify shows first as a broken
+            # gzip (a CRC, a bad block) or tar, before any hash is compared: the same refusal.
+            raise EvidenceChanged(
+                f"evidence/{record.file} can no longer be read as it was verified ({exc}); the "
+                "investigation stopped and wrote nothing. Run `clawback verify`."
+            ) from exc
+    return analysed
+
+
+def _isal_error() -> type[Exception]:
+    from typing import cast
+
+    from isal import isal_zlib
+
+    # isal's stubs name its error an instance; at run time it is the class igzip raises.
+    return cast("type[Exception]", isal_zlib.error)
+
+
+def _read_archive(incident_dir: Path, record: Any, wanted: Mapping[str, EvidenceItem],
+                  consume: Consumer) -> int:
+    import tarfile
 
     from isal import igzip
 
     analysed = 0
-    for record in manifest.archives:
-        path = evidence_dir(incident_dir) / record.file
-        with open(path, "rb") as raw:
-            counted = _HashingSource(raw)
-            with (
-                igzip.IGzipFile(fileobj=counted, mode="rb") as gz,
-                tarfile.open(fileobj=gz, mode="r|") as tar,
-            ):
-                for member in tar:
-                    item = wanted.get(member.name)
-                    if item is None or not member.isreg() or item.archive != record.file:
-                        continue
-                    content = tar.extractfile(member)
-                    assert content is not None
-                    hashing = _HashingReader(content)
-                    ref = MemberRef(record.file, member.name, item.source, item.evidence_id,
-                                    item.collected_at, item.mtime)
-                    with io.BufferedReader(hashing, CHUNK_BYTES) as buffered:
-                        consume(ref, item, buffered)
-                        while buffered.read(CHUNK_BYTES):
-                            pass
-                    if hashing.sha256.hexdigest() != item.sha256 or hashing.size != item.size:
-                        raise EvidenceChanged(
-                            f"evidence/{record.file}: member {member.name} changed after it was "
-                            "verified (its sha256 no longer matches the manifest); the "
-                            "investigation stopped and wrote nothing. Run `clawback verify`."
-                        )
-                    analysed += hashing.size
-            counted.drain()
-        if counted.sha256.hexdigest() != record.sha256:
-            raise EvidenceChanged(
-                f"evidence/{record.file} changed after it was verified (sha256 differs from the "
-                "manifest); the investigation stopped and wrote nothing. Run `clawback verify`."
-            )
+    path = evidence_dir(incident_dir) / record.file
+    with open(path, "rb") as raw:
+        counted = _HashingSource(raw)
+        with (
+            igzip.IGzipFile(fileobj=counted, mode="rb") as gz,
+            tarfile.open(fileobj=gz, mode="r|") as tar,
+        ):
+            for member in tar:
+                item = wanted.get(member.name)
+                if item is None or not member.isreg() or item.archive != record.file:
+                    continue
+                content = tar.extractfile(member)
+                assert content is not None
+                hashing = _HashingReader(content)
+                ref = MemberRef(record.file, member.name, item.source, item.evidence_id,
+                                item.collected_at, item.mtime)
+                with io.BufferedReader(hashing, CHUNK_BYTES) as buffered:
+                    consume(ref, item, buffered)
+                    while buffered.read(CHUNK_BYTES):
+                        pass
+                if hashing.sha256.hexdigest() != item.sha256 or hashing.size != item.size:
+                    raise EvidenceChanged(
+                        f"evidence/{record.file}: member {member.name} changed after it was "
+                        "verified (its sha256 no longer matches the manifest); the "
+                        "investigation stopped and wrote nothing. Run `clawback verify`."
+                    )
+                analysed += hashing.size
+        counted.drain()
+    if counted.sha256.hexdigest() != record.sha256:
+        raise EvidenceChanged(
+            f"evidence/{record.file} changed after it was verified (sha256 differs from the "
+            "manifest); the investigation stopped and wrote nothing. Run `clawback verify`."
+        )
     return analysed
 
 
