@@ -33,6 +33,7 @@ how a change moved the figure, whatever the machine's load.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -168,6 +169,11 @@ runpy.run_module("clawback", run_name="__main__", alter_sys=True)
 """
 
 
+@functools.cache
+def closed_provider_port() -> int:
+    return free_port()
+
+
 def free_port() -> int:
     import socket
 
@@ -193,8 +199,10 @@ def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
     lines = ["[agent]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     lines += ["[[agent.services]]", 'kind = "pidfile"', 'name = "openclaw-gateway"',
               f"pidfile = {json.dumps(str(pidfile))}"]
-    config.write_text("\n".join(lines) + "\n" + (provider_tables(free_port()) if providers
-                                                 else ""))
+    # One closed port for the whole bench: the tables are then the same config from run to run
+    # (a new port each run made every table "never seen" and the record never used).
+    config.write_text("\n".join(lines) + "\n" + (provider_tables(closed_provider_port())
+                                                 if providers else ""))
     os.chmod(config, 0o600)
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
            **ADMIN_REFERENCES,
