@@ -14,6 +14,7 @@ from clawback.drill import STAGE_ACTION
 from clawback.timeline import read_entries
 from clawback.verify import verify_incident
 from responders.openclaw import file_holds
+from responders.openclaw.responder import is_free_text
 
 from .conftest import AWS_STORE_NAME, DrillWorld, file_keyring
 
@@ -103,6 +104,10 @@ def test_a_drill_killed_at_any_stage_resumes_to_one_live_new_key(
         new = file_keyring().get_password("clawback", f"openclaw/gateway_token/{hex8}")
         assert new and new != planted.value
         for location in planted.locations:
+            # A transcript line that showed it (the sample home's attack story prints .env) is
+            # history the gateway never reads a key from; the drill rewrites what it reads.
+            if is_free_text(location):
+                continue
             data = Path(location.path).read_bytes()
             assert file_holds(Path(location.path), data, new), location
             assert not file_holds(Path(location.path), data, planted.value), location

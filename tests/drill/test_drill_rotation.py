@@ -15,6 +15,7 @@ from clawback.verify import verify_incident
 from responders.aws import AWSResponder
 from responders.interface import fingerprint
 from responders.openclaw import file_holds
+from responders.openclaw.responder import is_free_text
 from tests.conftest import MemoryKeyring
 
 from .conftest import AGENT_USER, AWS_STORE_NAME, DrillWorld
@@ -106,6 +107,10 @@ def test_drill_rotates_the_gateway_token_everywhere_it_is_read(
         new = memory_keyring.store[("clawback", f"openclaw/gateway_token/{hex8}")]
         assert new != planted.value
         for location in planted.locations:
+            # A transcript line that showed it (the sample home's attack story prints .env) is
+            # history the gateway never reads a key from; the drill rewrites what it reads.
+            if is_free_text(location):
+                continue
             data = Path(location.path).read_bytes()
             assert file_holds(Path(location.path), data, new), location
             assert not file_holds(Path(location.path), data, planted.value), location
