@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clawback.private_files import FILE_MODE
 from responders.interface import ResponderError
+from responders.kit.private_files import FILE_MODE
 
 # Binaries on the far side come from the system path, not the login shell's PATH, which a
 # compromised account can point at ~/.local/bin first (RFC 3227 §4.3).
