@@ -582,7 +582,7 @@ class FleetRun:
         )
 
     def _header(self) -> dict[str, Any]:
-        from clawback.fleet_agent import agent_sha256
+        from responders.fleet_agent import agent_sha256
 
         config_path = self.prepared.config_path
         config_sha = hashlib.sha256(Path(config_path).read_bytes()).hexdigest() if (

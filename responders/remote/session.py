@@ -217,7 +217,7 @@ class RemoteHost:
         return f"SSH to {where} failed ({type(exc).__name__}: {reason}); {unchecked}"
 
     def _upload_agent(self) -> None:
-        from clawback.fleet_agent import agent_zip
+        from responders.fleet_agent import agent_zip
 
         made = self._connection.run(
             f"{CLEAN_ENV} mktemp -d /tmp/clawback-agent.XXXXXXXX",
