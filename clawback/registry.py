@@ -14,7 +14,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from clawback.errors import BadInput
-from responders.interface import AGENT_ENTRY_POINT_GROUP, Action, AgentKeeper, Responder
+from responders.interface import (
+    AGENT_ENTRY_POINT_GROUP,
+    NETWORK_ENTRY_POINT_GROUP,
+    Action,
+    AgentKeeper,
+    NetworkKeeper,
+    Responder,
+)
 
 ENTRY_POINT_GROUP = "clawback.responders"
 
@@ -123,6 +130,18 @@ def load_agent(name: str | None = None) -> AgentKeeper:
         raise BadInput(f"no agent support named {chosen!r} is installed; installed: "
                        + ", ".join(sorted(points)))
     keeper: AgentKeeper = points[chosen].load()()
+    return keeper
+
+
+@functools.cache
+def load_network() -> NetworkKeeper:
+    """The host responder's answers about a network cut it made (entry point group
+    ``clawback.network``; with several installed, the first by name)."""
+    points = {ep.name: ep for ep in _installed(NETWORK_ENTRY_POINT_GROUP)}
+    if not points:
+        raise BadInput(f"no host network support is installed (entry-point group "
+                       f"{NETWORK_ENTRY_POINT_GROUP}): reinstall clawback")
+    keeper: NetworkKeeper = points[sorted(points)[0]].load()()
     return keeper
 
 

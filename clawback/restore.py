@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from clawback.errors import BadInput
-from clawback.runner import outcome_fields, outcome_summary
+from clawback.recorder import Recorder, outcome_fields, outcome_summary
 from responders.interface import Done, Failed, Outcome, ResponderError, Skipped
 
 STEP = "restore-network"
@@ -39,21 +39,17 @@ class NetworkChange:
 def change_network(incident_dir: Path, *, confirm: bool) -> NetworkChange:
     """``confirm``: keep the cut and disarm its auto-rollback; otherwise remove the cut."""
     from clawback.incident import IncidentLock
+    from clawback.registry import load_network
     from clawback.signing import load_signing_key
     from clawback.timeline import Timeline
-    from responders.host.network import confirm_network_cut, restore_network
 
     action = _action(confirm)
+    network = load_network()
     with IncidentLock(incident_dir):
         timeline = Timeline.resume(incident_dir, load_signing_key())
-        intent = timeline.append(step=STEP, action=action, phase="intent",
-                                 target={"target": "localhost"})
-        outcome = confirm_network_cut(incident_dir) if confirm else restore_network(incident_dir)
-        timeline.append(
-            step=STEP, action=action, phase="result",
-            target={"target": "localhost"}, outcome=outcome.name,
-            detail=outcome_summary(outcome), extra=outcome_fields(outcome),
-            intent_seq=intent.seq,
+        outcome = Recorder(timeline).act(
+            STEP, action, {"target": "localhost"},
+            lambda: network.confirm_cut(incident_dir) if confirm else network.restore(incident_dir),
         )
         timeline.close(manifest_sha256=_manifest_sha256(incident_dir))
         checkpoint = timeline.last_checkpoint or ""
@@ -348,8 +344,9 @@ def change_fleet_network(
     report_lock = threading.Lock()
     with IncidentLock(incident_dir):
         timeline = Timeline.resume(incident_dir, load_signing_key())
-        timeline.append(
-            step=STEP, action="fleet.restore_network", phase="event",
+        recorder = Recorder(timeline)
+        recorder.event(
+            STEP, "fleet.restore_network",
             detail=f"{'keeping' if confirm else 'undoing'} the network cut on "
                    f"{len(run.cuts)} host(s)",
             extra={"hosts": [c.host for c in run.cuts], "notes": run.notes,
@@ -357,14 +354,8 @@ def change_fleet_network(
         )
 
         def change(cut: HostCut) -> None:
-            target = {"target": cut.target, "host": cut.host}
-            intent = timeline.append(step=STEP, action=action, phase="intent", target=target)
-            outcome = _change_host(run, cut)
-            timeline.append(
-                step=STEP, action=action, phase="result", target=target,
-                outcome=outcome.name, detail=outcome_summary(outcome),
-                extra=outcome_fields(outcome), intent_seq=intent.seq,
-            )
+            outcome = recorder.act(STEP, action, {"target": cut.target, "host": cut.host},
+                                   lambda: _change_host(run, cut))
             with report_lock:
                 changes[cut.host] = HostChange(cut.host, outcome)
                 if on_host is not None:

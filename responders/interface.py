@@ -5,7 +5,8 @@ writes the timeline and never prints a secret: everything it returns is built fr
 Third parties add a responder with one module and one entry point in the group
 ``clawback.responders``. The agent clawback protects (OpenClaw) is reached through one entry
 point in the group ``clawback.agents``: an ``AgentKeeper`` (its discovery, and writing a provider
-key's replacement where the agent reads it), so the engine never names the agent either.
+key's replacement where the agent reads it), so the engine never names the agent either; the
+network cut is asked about afterwards through a ``NetworkKeeper`` (group ``clawback.network``).
 """
 
 from __future__ import annotations
@@ -713,3 +714,46 @@ class AgentKeeper(Protocol):
         old: SecretValue | None = None, companions: Sequence[tuple[str, str]] = (),
         files: Any = None,
     ) -> ReplacementWritten: ...
+
+
+# --------------------------------------------------------------------------------------------
+# The host's network cut, afterwards (entry-point group ``clawback.network``)
+# --------------------------------------------------------------------------------------------
+
+NETWORK_ENTRY_POINT_GROUP = "clawback.network"
+
+
+@dataclass(frozen=True)
+class CutState:
+    """A network cut as its record in an incident stands now.
+
+    ``timer_running`` and ``in_place`` are None when they cannot be looked at (the record was
+    made on another machine or in another network namespace, no root, no nft): unknown, not no.
+    """
+
+    table: str
+    status: str
+    rollback_armed: bool = False
+    rollback_deadline: float | None = None  # epoch seconds, while armed
+    confirmed_at: str | None = None
+    restored_at: str | None = None
+    restored_by: str | None = None
+    timer_running: bool | None = None
+    in_place: bool | None = None
+
+
+class NetworkKeeper(Protocol):
+    """The network cut a host responder made on this machine, as the engine asks about it
+    after the run (``clawback status``, ``clawback restore-network``)."""
+
+    def cut_state(self, incident_dir: Path) -> CutState | None:
+        """The cut recorded in ``incident_dir`` (None: none is); changes nothing."""
+        ...
+
+    def confirm_cut(self, incident_dir: Path) -> Outcome:
+        """Keep the cut: disarm its auto-rollback."""
+        ...
+
+    def restore(self, incident_dir: Path) -> Outcome:
+        """Remove exactly what the cut added."""
+        ...
