@@ -17,9 +17,11 @@ from clawback.errors import BadInput
 from responders.interface import (
     AGENT_ENTRY_POINT_GROUP,
     NETWORK_ENTRY_POINT_GROUP,
+    REMOTE_ENTRY_POINT_GROUP,
     Action,
     AgentKeeper,
     NetworkKeeper,
+    RemoteHosts,
     Responder,
 )
 
@@ -137,12 +139,23 @@ def load_agent(name: str | None = None) -> AgentKeeper:
 def load_network() -> NetworkKeeper:
     """The host responder's answers about a network cut it made (entry point group
     ``clawback.network``; with several installed, the first by name)."""
-    points = {ep.name: ep for ep in _installed(NETWORK_ENTRY_POINT_GROUP)}
-    if not points:
-        raise BadInput(f"no host network support is installed (entry-point group "
-                       f"{NETWORK_ENTRY_POINT_GROUP}): reinstall clawback")
-    keeper: NetworkKeeper = points[sorted(points)[0]].load()()
+    keeper: NetworkKeeper = _first(NETWORK_ENTRY_POINT_GROUP, "host network support")
     return keeper
+
+
+@functools.cache
+def load_remote() -> RemoteHosts:
+    """What the remote responder offers for fleet hosts over SSH (entry point group
+    ``clawback.remote``; with several installed, the first by name)."""
+    hosts: RemoteHosts = _first(REMOTE_ENTRY_POINT_GROUP, "fleet (SSH) support")
+    return hosts
+
+
+def _first(group: str, what: str) -> Any:
+    points = {ep.name: ep for ep in _installed(group)}
+    if not points:
+        raise BadInput(f"no {what} is installed (entry-point group {group}): reinstall clawback")
+    return points[sorted(points)[0]].load()()
 
 
 @functools.cache

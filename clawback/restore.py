@@ -93,8 +93,8 @@ class HostCut:
 
 def cut_hosts(incident_dir: Path) -> dict[str, HostCut]:
     """Every host of the incident whose network cut was applied, by host name, in order."""
+    from clawback.registry import load_remote
     from clawback.timeline import TIMELINE_FILE, read_entries
-    from responders.remote.network import remote_state_dir
 
     entries = read_entries(incident_dir / TIMELINE_FILE)
     incident_id = str(entries[0].fields["incident"]) if entries else ""
@@ -111,7 +111,7 @@ def cut_hosts(incident_dir: Path) -> dict[str, HostCut]:
         found[name] = HostCut(
             host=name,
             target=str(target.get("target") or name),
-            state_dir=str(facts.get("state_dir_on_host") or remote_state_dir(incident_id)),
+            state_dir=str(facts.get("state_dir_on_host") or load_remote().state_dir(incident_id)),
             deadline_utc=str(rollback.get("deadline_utc") or "") if rollback.get("armed")
             else "",
         )
@@ -280,13 +280,14 @@ def _failure_advice(cut: HostCut, incident: str, *, confirm: bool) -> str:
 
 
 def _change_host(run: _FleetRestore, cut: HostCut) -> Outcome:
-    from responders.remote.session import RemoteHost, SshTarget
+    from clawback.registry import load_remote
 
     host = run.members[cut.host]
-    target = SshTarget.parse(host.ssh)
+    hosts = load_remote()
+    target = hosts.target_label(host.ssh)
     advice = _failure_advice(cut, run.incident_dir.name, confirm=run.confirm)
-    remote = RemoteHost(
-        cut.host, target, known_hosts=run.plan.known_hosts,
+    remote = hosts.connect(
+        cut.host, host.ssh, known_hosts=run.plan.known_hosts,
         private_key=run.plan.keys.get(host.name), sudo=host.sudo, python=host.python,
         connect_timeout=run.config.fleet.connect_timeout_seconds, if_unreachable=advice,
     )

@@ -757,3 +757,66 @@ class NetworkKeeper(Protocol):
     def restore(self, incident_dir: Path) -> Outcome:
         """Remove exactly what the cut added."""
         ...
+
+
+# --------------------------------------------------------------------------------------------
+# Fleet hosts over SSH (entry-point group ``clawback.remote``)
+# --------------------------------------------------------------------------------------------
+
+REMOTE_ENTRY_POINT_GROUP = "clawback.remote"
+
+
+class RemoteSession(Protocol):
+    """One fleet host reached over SSH: ``open()`` connects (raising ResponderError with
+    advice when it cannot) and answers the host's facts; ``call()`` runs one command there."""
+
+    name: str
+
+    def open(self) -> Mapping[str, Any]: ...
+
+    def call(self, command: str, params: Mapping[str, Any], *,
+             timeout: float = ...) -> Mapping[str, Any]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteHosts(Protocol):
+    """What a responder offers for fleet hosts (``contain --hosts``, ``restore-network``):
+    sessions, each action as it runs over SSH, and reading what a host's agent discovered."""
+
+    def target_label(self, ssh: str) -> str:
+        """``ssh`` (``user@host:port``) as the timeline names it; text that is no SSH target
+        raises ValueError saying how to write one."""
+        ...
+
+    def connect(self, name: str, ssh: str, *, known_hosts: Path, private_key: Any = None,
+                sudo: bool = False, python: str = "python3", connect_timeout: float = 10.0,
+                if_unreachable: str | None = None) -> RemoteSession:
+        """A session not yet opened; ``if_unreachable`` ends the advice of a failed open."""
+        ...
+
+    def over_ssh(self, uses: str) -> type[Action]:
+        """The action ``uses`` names as a fleet host runs it (a manual step where none is)."""
+        ...
+
+    def on_host_responder(self, providers: frozenset[str],
+                          replaced: Sequence[str]) -> type[Responder]:
+        """Stands in for the key responders that act on local files: a manual step per host."""
+        ...
+
+    def host_credentials(self, host: str, answer: Mapping[str, Any]) -> list[Credential]: ...
+
+    def merge(self, per_host: Iterable[Sequence[Credential]]
+              ) -> tuple[list[Credential], list[str]]:
+        """One credential per secret across hosts, and notes on what was merged."""
+        ...
+
+    def state_dir(self, incident_id: str) -> str:
+        """Where a host's agent keeps an incident's records (the network cut's)."""
+        ...
+
+    def agent_sha256(self) -> str:
+        """The SHA-256 of the agent uploaded to every host (the timeline records it)."""
+        ...
