@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from clawback.errors import BadInput
+from clawback.recorder import Recorder
 from clawback.registry import Registry
 from clawback.runner import (
     KEYS_REVOKE_ALL,
@@ -48,8 +49,6 @@ from clawback.runner import (
     SilentReporter,
     TargetResult,
     operator_identity,
-    outcome_fields,
-    outcome_summary,
 )
 from responders.interface import Action, Credential, Done, Failed, ResponderError
 
@@ -366,13 +365,10 @@ class FleetRun:
 
     def _record(self, member: _Member, result: TargetResult) -> None:
         """A result no Runner produced (connecting, discovery): timeline, reporter, list."""
-        if self.timeline is not None:
-            self.timeline.append(
-                step=result.step, action=result.action, phase="result",
-                target={"target": result.target, "host": member.name, **result.target_info},
-                outcome=result.outcome.name, detail=outcome_summary(result.outcome),
-                extra=outcome_fields(result.outcome),
-            )
+        Recorder(self.timeline, host_name=member.name).result(
+            result.step, result.action, result.outcome,
+            target={"target": result.target, **result.target_info},
+        )
         member.results.append(result)
         self.reporter.target_finished(result)
 
@@ -451,16 +447,13 @@ class FleetRun:
             ))
             return
         member.credentials = load_remote().host_credentials(member.name, answer)
-        if self.timeline is not None:
-            providers = sorted({c.provider for c in member.credentials})
-            self.timeline.append(
-                step=DISCOVER_STEP, action="discover", phase="event",
-                target={"host": member.name},
-                detail=f"{len(member.credentials)} secret(s) the agent on {member.name} could "
-                       "reach",
-                extra={"providers": providers, "notes": list(answer.get("notes") or []),
-                       "stood_in": list(answer.get("stood_in") or [])},
-            )
+        Recorder(self.timeline, host_name=member.name).event(
+            DISCOVER_STEP, "discover",
+            detail=f"{len(member.credentials)} secret(s) the agent on {member.name} could reach",
+            extra={"providers": sorted({c.provider for c in member.credentials}),
+                   "notes": list(answer.get("notes") or []),
+                   "stood_in": list(answer.get("stood_in") or [])},
+        )
 
     def _host_phase(self, member: _Member, phase: Phase, discover_after: bool) -> None:
         if member.runner is None:
@@ -571,9 +564,9 @@ class FleetRun:
             for member in self.members:
                 if member.runner is not None:
                     member.runner.redactor.add(cred.secret)
-        if self.timeline is not None and notes:
-            self.timeline.append(step=DISCOVER_STEP, action="discover.merge", phase="event",
-                                 detail="; ".join(central.redactor.text(n) for n in notes))
+        if notes:
+            Recorder(self.timeline, central.redactor).event(
+                DISCOVER_STEP, "discover.merge", detail="; ".join(notes))
 
     def _cuts_network(self, phase: Phase) -> bool:
         steps = {s.id: s for s in self.prepared.loaded.playbook.steps}
