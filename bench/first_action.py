@@ -6,16 +6,21 @@ the CLOCK_MONOTONIC time at which SIGTERM arrives, then runs the real ``clawback
 has landed the run is ended (what follows is not timed here). CLOCK_MONOTONIC is shared by every
 process on the machine, so the difference is the true latency.
 
-Three set-ups, interleaved so they see the same machine load:
+Four set-ups, interleaved so they see the same machine load:
 
-* as a person types it (live progress) with every API provider configured: seven
-  ``[providers.*]`` tables, each checked by its responder before anything runs (the endpoints
-  are closed loopback ports; nothing is reached before the stop);
-* the same with ``--json``;
+* as a person types it (live progress) with every API provider configured: fifteen
+  ``[providers.*]`` tables (the endpoints are closed loopback ports; nothing is reached before
+  the stop), which an earlier run (the warm-up) has seen, so none is checked again
+  (``clawback.checked_tables``);
+* the same, but a config clawback has never seen (its own state directory is new each run):
+  each table checked by its responder, whose module is imported for it, before anything runs;
+* the first set-up with ``--json``;
 * live progress with no provider table (the least a config can hold).
 
 Also prints when the incident was opened (the volatile snapshot, the first action, starts
-then) and the bare interpreter start-up measured the same way. Goal (design section 9): median
+then) and the bare interpreter start-up measured the same way. Python's bytecode cache is
+written if missing (PYTHONDONTWRITEBYTECODE is cleared for the runs): an installed clawback
+has it. Goal (design section 9): median
 <= 0.25 s to the first containment action.
 
 ``--baseline DIR`` runs another revision's code (a checkout or ``git archive`` of it in DIR,
@@ -28,6 +33,7 @@ how a change moved the figure, whatever the machine's load.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -63,6 +69,13 @@ ADMIN_REFERENCES = {
     "CLAWBACK_BENCH_CLOUDFLARE_TOKEN": "placeholder-cloudflare-token",
     "CLAWBACK_BENCH_STRIPE_KEY": "placeholder-stripe-key",
     "CLAWBACK_BENCH_STRIPE_WHSEC": "placeholder-webhook-secret",
+    "CLAWBACK_BENCH_SENDGRID_KEY": "placeholder-sendgrid-key",
+    "CLAWBACK_BENCH_MATRIX_PASSWORD": "placeholder-matrix-password",
+    "CLAWBACK_BENCH_OPENROUTER_KEY": "placeholder-openrouter-key",
+    "CLAWBACK_BENCH_GOOGLE_TOKEN": "placeholder-google-token",
+    "CLAWBACK_BENCH_XAI_KEY": "placeholder-xai-key",
+    "CLAWBACK_BENCH_TWILIO_SECRET": "placeholder-twilio-secret",
+    "CLAWBACK_BENCH_AZURE_TOKEN": "placeholder-azure-token",
 }
 
 
@@ -99,7 +112,66 @@ token = "env:CLAWBACK_BENCH_CLOUDFLARE_TOKEN"
 api_base = "{url}"
 api_key = "env:CLAWBACK_BENCH_STRIPE_KEY"
 webhook_endpoints = [{{ id = "we_b8c780698d8378d0c22701ac", secret = "env:CLAWBACK_BENCH_STRIPE_WHSEC" }}]
+
+[providers.gitlab]
+base_url = "{url}"
+
+[providers.sendgrid]
+base_url = "{url}"
+api_key = "env:CLAWBACK_BENCH_SENDGRID_KEY"
+
+[providers.matrix]
+homeserver = "{url}"
+user = "@clawback-admin:example.org"
+password = "env:CLAWBACK_BENCH_MATRIX_PASSWORD"
+
+[providers.openrouter]
+base_url = "{url}"
+management_key = "env:CLAWBACK_BENCH_OPENROUTER_KEY"
+
+[providers.google]
+base_url = "{url}"
+access_token = "env:CLAWBACK_BENCH_GOOGLE_TOKEN"
+projects = ["clawback-bench"]
+
+[providers.xai]
+base_url = "{url}"
+api_url = "{url}"
+management_key = "env:CLAWBACK_BENCH_XAI_KEY"
+
+[providers.twilio]
+base_url = "{url}"
+accounts_url = "{url}"
+account_sid = "AC00000000000000000000000000000000"
+admin_key_id = "SK00000000000000000000000000000000"
+admin_secret = "env:CLAWBACK_BENCH_TWILIO_SECRET"
+
+[providers.azure_openai]
+management_url = "{url}"
+token = "env:CLAWBACK_BENCH_AZURE_TOKEN"
+accounts = [{{ subscription_id = "00000000-0000-0000-0000-000000000000", resource_group = "agents", name = "clawback-bench" }}]
 """  # noqa: E501
+
+
+# ``python -m clawback`` with an audit hook that notes the process's CPU time (every thread) when
+# SIGTERM goes out: the work done before the stop, which the machine's load inflates far less
+# than the wall time (a busy shared machine makes the wall figure mostly waiting for a core).
+CPU_PROBE = r"""
+import os, runpy, signal, sys, time
+stamp = sys.argv.pop(1)
+def on_event(event, args):
+    if event == "os.kill" and args[1] == signal.SIGTERM and not os.path.exists(stamp):
+        with open(stamp, "w") as out:
+            out.write(repr(time.process_time()))
+sys.addaudithook(on_event)
+sys.argv[0] = "clawback"
+runpy.run_module("clawback", run_name="__main__", alter_sys=True)
+"""
+
+
+@functools.cache
+def closed_provider_port() -> int:
+    return free_port()
 
 
 def free_port() -> int:
@@ -111,8 +183,10 @@ def free_port() -> int:
 
 
 def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
-            providers: bool = True, code: Path | None = None) -> tuple[float, float]:
-    """(start -> SIGTERM at the agent, start -> incident opened) of one cold run."""
+            providers: bool = True, code: Path | None = None,
+            first_sight: bool = False) -> tuple[float, float]:
+    """(start -> SIGTERM at the agent, start -> incident opened, CPU seconds clawback spent
+    before sending it) of one cold run."""
     port = free_port()
     pidfile, stamp = root / f"gw{run}.pid", root / f"gw{run}.term"
     gateway = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port), str(pidfile),
@@ -125,18 +199,26 @@ def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
     lines = ["[agent]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     lines += ["[[agent.services]]", 'kind = "pidfile"', 'name = "openclaw-gateway"',
               f"pidfile = {json.dumps(str(pidfile))}"]
-    config.write_text("\n".join(lines) + "\n" + (provider_tables(free_port()) if providers
-                                                 else ""))
+    # One closed port for the whole bench: the tables are then the same config from run to run
+    # (a new port each run made every table "never seen" and the record never used).
+    config.write_text("\n".join(lines) + "\n" + (provider_tables(closed_provider_port())
+                                                 if providers else ""))
     os.chmod(config, 0o600)
-    env = {**os.environ, **ADMIN_REFERENCES,
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+           **ADMIN_REFERENCES,
            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
-           "XDG_DATA_HOME": str(root / "data")}
+           "XDG_DATA_HOME": str(root / "data"),
+           # clawback's state: the record of provider tables already checked lives there; a
+           # fresh one per run is a config clawback has never seen (every table checked).
+           "XDG_STATE_HOME": str(root / (f"state{run}" if first_sight else "state"))}
     if code is not None:
         env["PYTHONPATH"] = str(code)
     incidents = root / f"incidents{run}"
     started, started_wall = time.monotonic(), time.time()
+    cpu_stamp = root / f"gw{run}.cpu"
     contain = subprocess.Popen(
-        [sys.executable, "-m", "clawback", "contain", "--config", str(config), "--yes",
+        [sys.executable, "-c", CPU_PROBE, str(cpu_stamp), "contain", "--config", str(config),
+         "--yes",
          "--incidents-dir", str(incidents), *(["--json"] if json_output else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -145,9 +227,13 @@ def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
     finally:
         contain.kill()
         contain.wait()
+        if gateway.poll() is None:  # contain never stopped it: leave nothing running
+            gateway.kill()
+            gateway.wait()
     if not stamp.exists():
         raise SystemExit("the stand-in never received SIGTERM: contain did not stop it")
-    return float(stamp.read_text()) - started, opened_at(incidents) - started_wall
+    return (float(stamp.read_text()) - started, opened_at(incidents) - started_wall,
+            float(cpu_stamp.read_text()))
 
 
 def opened_at(incidents: Path) -> float:
@@ -176,8 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     from clawback.sandbox.home import build_sample_home
 
     forms: dict[str, dict[str, object]] = {
-        "live progress, 7 provider tables": {},
-        "--json, 7 provider tables": {"json_output": True},
+        "live progress, 15 provider tables": {},
+        "live progress, 15 provider tables never checked before": {"first_sight": True},
+        "--json, 15 provider tables": {"json_output": True},
         "live progress, no provider table": {"providers": False},
     }
     if args.baseline is not None:
@@ -190,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         # Warm the page cache and create the signing key (once per tree).
         for warm, options in enumerate(forms.values(), start=1):
             one_run(root, home, -warm, code=options.get("code"))  # type: ignore[arg-type]
-        runs: dict[str, list[tuple[float, float]]] = {label: [] for label in forms}
+        runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in forms}
         number = 0
         for _ in range(args.runs):
             for label, options in forms.items():
@@ -200,18 +287,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.runs} cold starts of each set-up of clawback contain --yes (volatile snapshot "
           "first, then stop); goal: median <= 0.25 s to the first containment action")
     for label, series in runs.items():
-        stops, opened = [r[0] for r in series], [r[1] for r in series]
+        stops, opened, cpu = [r[0] for r in series], [r[1] for r in series], [r[2] for r in series]
         print(f"  {label}:")
         print(f"    start -> SIGTERM at the agent: median {statistics.median(stops):.3f} s, "
               f"min {min(stops):.3f} s, max {max(stops):.3f} s")
         print(f"    start -> incident opened, volatile snapshot starting: median "
               f"{statistics.median(opened):.3f} s")
+        print(f"    CPU time clawback spent before the stop signal: median "
+              f"{statistics.median(cpu):.3f} s")
     if args.baseline is not None:
         print(f"this tree against the baseline ({args.baseline}), medians of the same run:")
         for label in [lab for lab in runs if not lab.endswith("[baseline]")]:
             now = statistics.median(r[0] for r in runs[label])
             then = statistics.median(r[0] for r in runs[f"{label} [baseline]"])
-            print(f"  {label}: stop signal {now:.3f} s vs {then:.3f} s = {now / then:.2f}×")
+            cpu_now = statistics.median(r[2] for r in runs[label])
+            cpu_then = statistics.median(r[2] for r in runs[f"{label} [baseline]"])
+            print(f"  {label}: stop signal {now:.3f} s vs {then:.3f} s = {now / then:.2f}×; "
+                  f"CPU before it {cpu_now:.3f} s vs {cpu_then:.3f} s = {cpu_now / cpu_then:.2f}×")
     print(f"bare Python start-up on this machine, same method: {bare:.3f} s")
 
 

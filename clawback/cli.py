@@ -341,6 +341,51 @@ def report(incident: str, format: str = "md,html,timesketch", checkpoint: str | 
 
 
 @with_advice
+def investigate(incident: str, rules: str | None = None, checkpoint: str | None = None,
+                pubkey: str | None = None, incidents_dir: str | None = None,
+                json: bool = False, ask_providers: bool = False, config: str | None = None,
+                display: Display | None = None) -> int:
+    """What the agent did, which secrets left, and since when: from the sealed evidence only."""
+    from clawback.incident import incidents_root, resolve_incident
+    from clawback.investigate import investigate_incident
+    from clawback.investigate.sealed import EvidenceRefused
+
+    incident_dir = resolve_incident(incident, incidents_root(_path(incidents_dir)))
+    files = [Path(f.strip()).expanduser() for f in (rules or "").split(",") if f.strip()]
+    usage = None
+    if ask_providers:
+        from clawback.investigate.provider_usage import from_config
+
+        usage = from_config(_path(config))
+        if usage is None:
+            raise BadInput("--ask-providers: no clawback.toml names a provider that can say how "
+                           "a key was used (give --config FILE with a [providers.aws] table)")
+    try:
+        result = investigate_incident(incident_dir, rules_files=files, usage=usage,
+                                      checkpoint=_path(checkpoint), pubkey=_path(pubkey))
+    except EvidenceRefused as refused:
+        if json:
+            from clawback.console import print_json
+
+            print_json({"incident": incident_dir.name, "investigated": False,
+                        "reason": str(refused),
+                        "verdicts": [v.as_dict() for v in refused.verdicts]})
+            return refused.exit_code
+        raise
+    if json:
+        from clawback.console import print_json
+        from clawback.investigate.summary import json_summary
+
+        print_json(json_summary(result))
+    else:
+        from clawback.investigate.summary import print_summary
+
+        print_summary(result, (display or Display()).console(), quiet=bool(
+            display and display.quiet))
+    return 0
+
+
+@with_advice
 def audit(home: str | None = None, format: str = "text", fail_on: str | None = None,
           config: str | None = None, display: Display | None = None) -> int:
     """The hardening checklist, read-only: what is missing, and what would make contain fail."""
@@ -625,6 +670,7 @@ COMMAND_FUNCTIONS: dict[str, Callable[..., int]] = {
     "contain": contain,
     "verify": verify,
     "report": report,
+    "investigate": investigate,
     "restore-network": restore_network,
     "drill": drill,
     "audit": audit,

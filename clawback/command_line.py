@@ -122,6 +122,29 @@ COMMANDS: dict[str, Command] = {
             _incidents_dir(),
         ),
     ),
+    "investigate": Command(
+        "what the agent did, which secrets left, and since when (sealed evidence only)",
+        "Verify the incident, then read only its sealed evidence (never the live host): the "
+        "agent's activity from its transcripts and logs, each credential exposed (read or sent, "
+        "first time and event) or reachable only, indicators (domains, injections, "
+        "exfiltration, persistence) with their evidence member and offset, and the incident "
+        "window. Seals investigation.json into the incident. Exit 0: done; 1: the incident "
+        "does not verify (nothing investigated); 2: bad input (rules, incident).",
+        (
+            _INCIDENT,
+            Arg("rules", "extra rules files (YAML, comma-separated), on top of the shipped ones "
+                         "and $XDG_CONFIG_HOME/clawback/investigate.yaml", "FILES"),
+            Arg("checkpoint", "a checkpoint you kept off the host (verify anchors to it)",
+                "FILE"),
+            Arg("pubkey", "the signing public key (PEM) you trust", "FILE"),
+            Arg("ask-providers", "also ask each provider configured in clawback.toml that can "
+                                 "say (AWS: IAM last use, CloudTrail) how the keys were used"),
+            _config(", for --ask-providers"),
+            _incidents_dir(),
+            Arg("json", "print investigation.json's summary, window, credentials and "
+                        "indicators as JSON"),
+        ),
+    ),
     "restore-network": Command(
         "undo an incident's network cut, or keep it (--confirm)",
         "Remove exactly the nftables table the cut added, or with --confirm keep the cut and "

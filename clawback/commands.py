@@ -124,6 +124,18 @@ def report(c: Any, incident: str, format: str = "md,html,timesketch",
                        incidents_dir=incidents_dir))
 
 
+@task(auto_shortflags=False, help=_help("investigate"))
+def investigate(c: Any, incident: str, rules: str | None = None, checkpoint: str | None = None,
+                pubkey: str | None = None, incidents_dir: str | None = None,
+                json: bool = False, ask_providers: bool = False,
+                config: str | None = None) -> None:
+    """What the agent did, which secrets left, and since when: from the sealed evidence only."""
+    _refuse_echo_mode(c)
+    _finish(cli.investigate(incident, rules=rules, checkpoint=checkpoint, pubkey=pubkey,
+                            incidents_dir=incidents_dir, json=json,
+                            ask_providers=ask_providers, config=config))
+
+
 @task(auto_shortflags=False, help=_help("audit"))
 def audit(c: Any, home: str | None = None, format: str = "text", fail_on: str | None = None,
           config: str | None = None) -> None:
@@ -155,5 +167,5 @@ def runbook(c: Any, home: str | None = None, config: str | None = None, format: 
     _finish(cli.runbook(home=home, config=config, format=format, output=output))
 
 
-namespace = Collection(contain, verify, discover, demo, restore_network, drill, report, audit,
-                       status, init, runbook)
+namespace = Collection(contain, verify, discover, demo, restore_network, drill, report,
+                       investigate, audit, status, init, runbook)

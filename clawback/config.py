@@ -102,6 +102,9 @@ class Agent(_Section):
 class Evidence(_Section):
     max_file_bytes: Annotated[int, Field(gt=0)] = 512 * 1024**2
     max_total_bytes: Annotated[int, Field(gt=0)] = 4 * 1024**3
+    # Where host-wide files (/var/log/auth.log, crontabs) are read: "/" on a live host, a
+    # sandbox's own root in the demo, a mounted image when snapshotting one.
+    system_root: Annotated[str, Field(min_length=1)] = "/"
 
 
 def _ip_network(source: str) -> str:
@@ -224,6 +227,22 @@ class Audit(_Section):
     spend_limits: dict[str, str] = Field(default_factory=dict)
 
 
+class Investigate(_Section):
+    """``[investigate]``: the investigation ``contain`` runs once its evidence is sealed.
+
+    ``after_contain = false`` leaves it to ``clawback investigate INCIDENT``; ``rules`` are
+    extra rules files (YAML, as ``clawback/investigate/rules.yaml``) for both;
+    ``ask_providers = false`` keeps contain's investigation from asking the providers how the
+    keys were used (``clawback investigate --ask-providers`` asks on demand).
+    """
+
+    after_contain: bool = True
+    rules: list[ExpandedPath] = Field(default_factory=list)
+    # After contain: ask each configured provider that can say (AWS: IAM last use, CloudTrail)
+    # how the incident's keys were used.
+    ask_providers: bool = True
+
+
 class Drill(_Section):
     """``[drill]``: how a rotation proves the agent uses its new key before the old one goes.
 
@@ -277,6 +296,7 @@ class Config(_Section):
     fleet: Fleet = Field(default_factory=Fleet)
     audit: Audit = Field(default_factory=Audit)
     drill: Drill = Field(default_factory=Drill)
+    investigate: Investigate = Field(default_factory=Investigate)
     notify: Notify = Field(default_factory=Notify)
 
     _source: Path | None = PrivateAttr(default=None)

@@ -39,7 +39,6 @@ _T = TypeVar("_T")
 
 # Progress is printed from this long after start at the latest, even before any action.
 RENDER_DEADLINE_S = 0.5
-ACTION_HEAD_START_S = 0.01
 # A step that took longer says so on its line; a spinner runs while it lasts (terminal only).
 SLOW_STEP_S = 1.0
 
@@ -276,11 +275,13 @@ class _Ticker:
 class RichReporter:
     """Progress on stderr (stdout stays clean), one line per step and per key.
 
-    With ``defer_until_action`` (the panic button), rich is not imported until the run has
-    issued its first state-changing action, or ``RENDER_DEADLINE_S`` has passed: the import
-    costs ~35 ms that the stop must not wait for. Lines reported before then are kept in order
-    and printed by a background thread while the stop waits out its respawn check; anything
-    that needs the console itself (prompts, the summary) gets it at once.
+    With ``defer_until_action`` (the panic button), rich is not imported until the run's first
+    state-changing action has its result, or ``RENDER_DEADLINE_S`` has passed: the import
+    costs ~35 ms that the stop must not wait for. (Waiting only for the action's intent and a
+    10-ms head start lost the race on a loaded machine: the stop still had processes to find
+    before its signal went out.) Lines reported before then are kept in order and printed by a
+    background thread; anything that needs the console itself (prompts, the summary) gets it
+    at once.
     """
 
     def __init__(self, *, stream: Any = None, show_checkpoints: bool = True,
@@ -292,7 +293,8 @@ class RichReporter:
         self._console: Any = None
         self._live: Any = None
         self._pending: list[Callable[[Any], None]] = []
-        self._acting = threading.Event()
+        self._acting = threading.Event()  # a state-changing action's intent is on disk
+        self._acted = threading.Event()  # ... and that action has its result
         self._step: _Step | None = None
         self.latest_checkpoint: str | None = None
         self.warnings: list[str] = []
@@ -318,10 +320,7 @@ class RichReporter:
             return self._console
 
     def _render_when_acting(self) -> None:
-        if self._acting.wait(RENDER_DEADLINE_S):
-            # A head start for the action just issued (a stop's signal goes out within a few
-            # ms); the import then runs while the stop waits for its respawn check.
-            time.sleep(ACTION_HEAD_START_S)
+        self._acted.wait(RENDER_DEADLINE_S)
         _ = self.console
 
     def _emit(self, line: Callable[[Any], None]) -> None:
@@ -394,6 +393,8 @@ class RichReporter:
                                            "dim"))
 
     def target_finished(self, result: TargetResult) -> None:
+        if self._acting.is_set():
+            self._acted.set()
         with self._lock:
             if self.display.verbose:
                 self._emit(lambda c: _verbose_line(c, result))
@@ -666,6 +667,11 @@ def print_summary(result: RunResult, reporter: RichReporter, *,
         wrapped(console, "Nothing is left for a human.", "green")
     for warning in reporter.warnings:
         wrapped(console, f"WARNING: {printable(warning)}", "bold red")
+    if result.investigation is not None:
+        from clawback.investigate.after import investigation_lines
+
+        for text, style in investigation_lines(result.investigation):
+            wrapped(console, printable(text), style)
     if result.signing_public_key:
         wrapped(console, "The public key that signed this incident (keep a copy off this "
                           "host):", "bold")
@@ -735,6 +741,7 @@ def result_document(result: RunResult) -> dict[str, Any]:
         "signing_public_key": result.signing_public_key,
         "manifest_sha256": result.manifest_sha256,
         "final_checkpoint": result.final_checkpoint,
+        "investigation": result.investigation,
     }
 
 

@@ -10,6 +10,11 @@ makes that provider's keys manual steps that say why, and a keyring that cannot 
 signing key makes the incident sign with a key of its own, kept in its directory, with a loud
 warning. The agent is still stopped and the evidence sealed; the run ends with exit 3. A dry
 run and ``drill --preflight`` find the same problems and predict the same exit code.
+
+Once the run is over (agent stopped, keys revoked, evidence sealed, timeline closed), the
+incident is investigated from its sealed evidence (``clawback.investigate.after``), off the
+panic path. Its findings are sealed into the incident; its failure is a warning, and never
+changes what contain did or its exit code.
 """
 
 from __future__ import annotations
@@ -136,7 +141,7 @@ def prepare(request: ContainRequest) -> Prepared:
         Path(playbook_path), actions=known_actions(registry), variables=WHEN_VARIABLES
     )
     store = KeyringSecretStore()
-    _check_provider_tables(registry, config, config_path)
+    _check_provider_tables(registry, config, config_path, remember=not request.dry_run)
     unusable = _check_references(config, config_path, store, degrade=request.degrade)
     settings = config.settings()
     if request.home is not None:
@@ -158,11 +163,21 @@ def prepare(request: ContainRequest) -> Prepared:
     )
 
 
-def _check_provider_tables(registry: Registry, config: Any, config_path: Path | None) -> None:
+def _check_provider_tables(registry: Registry, config: Any, config_path: Path | None, *,
+                           remember: bool) -> None:
     """Each [providers.X] table is checked by its responder now, not mid-run after the agent
-    was stopped (loads only the configured responders)."""
+    was stopped (loads only the configured responders). A table its responder's current code
+    has accepted before is not checked again (clawback.checked_tables): the panic button then
+    loads no provider module before the stop. ``remember``: record what was accepted (a dry
+    run writes nothing)."""
+    from clawback.checked_tables import CheckedTables
+
+    checked = CheckedTables.load()
     for name in config.providers:
         table = config.provider(name)
+        digest = checked.digest(name, registry.module_of(name), table)
+        if digest is not None and digest in checked:
+            continue
         try:
             registry.responder(name).check_config(table)
         except ResponderError as exc:
@@ -171,6 +186,10 @@ def _check_provider_tables(registry: Registry, config: Any, config_path: Path | 
             line = (config.line_of("providers", name, key) if key
                     else config.line_of("providers", name))
             raise BadInput(message, path=config_path, line=line) from None
+        if digest is not None:
+            checked.add(digest)
+    if remember:
+        checked.save()
 
 
 def _check_references(config: Any, config_path: Path | None, store: KeyringSecretStore, *,
@@ -308,7 +327,8 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
             finally:
                 _close_notifier(notifier, result, say, warnings)
             result.warnings = warnings
-            return result
+        _investigate(result, prepared, say)
+        return result
 
     unkept: str | None = None
     try:
@@ -352,7 +372,20 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
     result.warnings = warnings
     if unkept is not None:
         result.signing_public_key = signer.public_key_pem()
+    _investigate(result, prepared, say)
     return result
+
+
+def _investigate(result: RunResult, prepared: Prepared, say: Reporter) -> None:
+    """Off the panic path: everything is done and sealed; nothing here changes the outcome."""
+    from clawback.investigate.after import investigate_after_contain
+
+    def usage() -> Any:
+        from clawback.investigate.provider_usage import asker
+
+        return asker(prepared.registry, prepared.config, prepared.store, prepared.settings)
+
+    investigate_after_contain(result, prepared.config, say, usage)
 
 
 def _notifier(prepared: Prepared, incident_dir: Path, incident_id: str,

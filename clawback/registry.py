@@ -39,6 +39,15 @@ class Registry:
         """Every responder's name, without importing any of them."""
         return sorted({*self._entry_points, *self._loaded})
 
+    def module_of(self, name: str) -> str | None:
+        """The module an installed responder comes from, without importing it; None for one
+        given in-process (``extra``), even under an installed one's name."""
+        point = self._entry_points.get(name)
+        loaded = self._loaded.get(name)
+        if point is None or (loaded is not None and loaded.__module__ != point.module):
+            return None
+        return str(point.module)
+
     def responder(self, name: str) -> type[Responder]:
         if name not in self._loaded:
             ep = self._entry_points[name]

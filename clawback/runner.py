@@ -211,6 +211,9 @@ class RunResult:
     # kept in the incident directory because the keyring could not hold one.
     warnings: list[str] = field(default_factory=list)
     signing_public_key: str | None = None
+    # What ``investigate`` found once the evidence was sealed (clawback.investigate.after);
+    # its success or failure never changes the exit code.
+    investigation: dict[str, Any] | None = None
 
     @property
     def remaining(self) -> list[TargetResult]:

@@ -310,6 +310,36 @@ class Unproven(Outcome):
 
 
 @dataclass(frozen=True)
+class KeyUse:
+    """One use of a credential the provider recorded (an API call it logged)."""
+
+    at: str  # RFC 3339, UTC
+    action: str  # e.g. "s3.amazonaws.com ListBuckets"
+    source_address: str = ""
+    region: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class UsageReport(Outcome):
+    """What the provider says of a credential's use; read-only, nothing changed.
+
+    ``last_used`` is the provider's last-use time ("" when it records none); ``uses`` the
+    calls it lists, newest first, up to what was asked for (``complete`` says whether that is
+    all it keeps); ``sources`` the APIs asked; ``caveat`` what the answer cannot say (a
+    provider that records uses hours late, a log that was not available).
+    """
+
+    last_used: str = ""
+    last_service: str = ""
+    last_region: str = ""
+    uses: tuple[KeyUse, ...] = ()
+    complete: bool = False
+    sources: tuple[str, ...] = ()
+    caveat: str = ""
+
+
+@dataclass(frozen=True)
 class ManualRequired(Outcome):
     """Only a human can finish this; ``instructions`` say exactly what to do."""
 
@@ -451,6 +481,8 @@ class Capability(enum.StrEnum):
     VERIFY_REVOKED = "verify_revoked"
     PREFLIGHT = "preflight"
     MANUAL = "manual"
+    # Read-only: what the provider itself says of a credential's use (``usage``).
+    USAGE = "usage"
 
 
 FanOut = Callable[[Callable[[T], R], Sequence[T]], list[R]]
@@ -584,6 +616,12 @@ class Responder:
 
     def verify_revoked(self, cred: Credential) -> Outcome:
         return Skipped(reason=f"{self.name} cannot check whether a key is dead")
+
+    def usage(self, cred: Credential) -> Outcome:
+        """What the provider says of ``cred``'s use (``UsageReport``), read-only; declared with
+        ``Capability.USAGE``. ``cred`` carries no secret here: only its kind, fingerprint and
+        key id, from the incident's timeline."""
+        return Skipped(reason=f"{self.name} cannot say how a key was used")
 
     def preflight(self) -> list[PreflightCheck]:
         return []

@@ -92,6 +92,7 @@ from responders.interface import (
     SecretValue,
     Skipped,
     Unproven,
+    UsageReport,
     VerifiedDead,
     admin_reference,
     handed_over,
@@ -204,14 +205,32 @@ class KeyRecord:
     owner_type: str = "user"  # user | service_account | admin
     service_account_id: str | None = None
     service_account_name: str | None = None
+    last_used_at: int | float | None = None  # the listing's ``last_used_at`` (Unix seconds)
 
     def facts(self) -> dict[str, Any]:
+        # ``account`` is where ``usage`` asks again later (the project; none for an admin key);
+        # ``last_used_at`` is OpenAI's own word on the key's last use, taken from the listing
+        # just before the delete that makes OpenAI forget it.
         out: dict[str, Any] = {"key_id": self.key_id, "owner": self.owner_type}
         if self.project_id:
             out["project_id"] = self.project_id
+            out["account"] = self.project_id
         if self.service_account_id:
             out["service_account_id"] = self.service_account_id
+        if self.last_used_at is not None:
+            out["last_used_at"] = _iso(self.last_used_at)
+            listing = (f"/organization/projects/{self.project_id}/api_keys" if self.project_id
+                       else "/organization/admin_api_keys")
+            out["last_used_source"] = f"openai:GET {listing}"
         return out
+
+
+def _iso(seconds: int | float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _seconds(value: Any) -> int | float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
@@ -236,7 +255,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
     display_name: ClassVar[str] = "OpenAI"
     answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"openai"})
-    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES
+    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES | {Capability.USAGE}
     # OpenAI documents no rate limit for its Administration API (only per-model limits for
     # inference); its 429 answers carry Retry-After, which the runner honours. Twenty at once
     # keeps a few thousand keys to seconds without looking like a flood.
@@ -375,6 +394,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
                     owner_type=str(owner.get("type") or "user"),
                     service_account_id=account.get("id"),
                     service_account_name=account.get("name"),
+                    last_used_at=_seconds(item.get("last_used_at")),
                 )
             )
         return records
@@ -407,6 +427,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
                     redacted=str(item.get("redacted_value", "")),
                     name=str(item.get("name") or ""),
                     owner_type="admin",
+                    last_used_at=_seconds(item.get("last_used_at")),
                 )
                 for item in listed
             )
@@ -909,6 +930,40 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         body = answer.body if isinstance(answer.body, Mapping) else {}
         used = body.get("last_used_at") if answer.status == 200 else None
         return datetime.fromtimestamp(used, UTC) if isinstance(used, int | float) else None
+
+    # -- usage (clawback investigate) -----------------------------------------------------------
+
+    def usage(self, cred: Credential) -> Outcome:
+        """OpenAI's ``last_used_at`` of the key, read-only. OpenAI keeps one time per key and
+        no history of calls, and forgets the key when it is deleted: after ``contain`` the time
+        OpenAI gave just before the delete is in the revoke entry's facts (``last_used_at``).
+        The key is found by the id the revoke step recorded (``key_id``, ``account``: the
+        project), never guessed from a redacted form."""
+        if not cred.key_id:
+            return Skipped(reason="no OpenAI key id was recorded for it (the revoke step "
+                                  "records one when it finds the key in a listing)")
+        if cred.account:
+            path = f"/organization/projects/{cred.account}/api_keys/{cred.key_id}"
+        elif key_kind(cred) == KIND_ADMIN_KEY:
+            path = f"/organization/admin_api_keys/{cred.key_id}"
+        else:
+            return Skipped(reason=f"no project was recorded for OpenAI key {cred.key_id}")
+        return as_outcome(lambda: self._usage_of(cred.key_id or "", path))
+
+    def _usage_of(self, key_id: str, path: str) -> Outcome:
+        answer = self._admin_call("GET", path, _PROJECT_ADVICE)
+        source = f"openai:GET {path}"
+        if answer.status == 404:
+            return Skipped(reason=f"OpenAI no longer has key {key_id} (deleted); the last use "
+                                  "it listed before the delete is in the revoke entry's facts")
+        body = answer.body if isinstance(answer.body, Mapping) else {}
+        used = _seconds(body.get("last_used_at"))
+        when = _iso(used) if used is not None else ""
+        return UsageReport(
+            detail=f"{key_id}: " + (f"last used {when}" if when else "never used, OpenAI says"),
+            last_used=when, sources=(source,),
+            caveat="OpenAI keeps the time of the last use only, no list of calls",
+        )
 
     def _scopes_for(self, old: KeyRecord) -> tuple[str, ...] | None:
         configured = self.settings.service_account_scopes

@@ -40,6 +40,7 @@ from clawback.verify import VerifyReport, verify_incident
 from responders.interface import EvidenceItem
 
 if TYPE_CHECKING:
+    from clawback.report.investigation import InvestigationFindings
     from clawback.report.standing import Standing
 
 IntegrityState = Literal["intact", "unanchored", "not_intact"]
@@ -567,6 +568,8 @@ class IncidentReport:
     impact: Impact
     human_actions: tuple[HumanAction, ...]
     evidence: EvidenceSummary
+    # What ``clawback investigate`` sealed into the incident, if it ran (None otherwise).
+    investigation: InvestigationFindings | None = None
 
     @property
     def incident_id(self) -> str:
@@ -600,6 +603,11 @@ class IncidentReport:
     def unproven(self) -> tuple[CredentialActions, ...]:
         """Keys revoked but not proven dead, shown apart from the dead with what to check."""
         return tuple(c for p in self.providers for c in p.credentials if c.unproven is not None)
+
+    @property
+    def investigation_summary(self) -> str:
+        """What the sealed investigation found, in one sentence ("" without one)."""
+        return _investigation_sentence(self.investigation) if self.investigation else ""
 
     @property
     def executive_summary(self) -> str:
@@ -647,6 +655,8 @@ class IncidentReport:
                 f"({size_text(self.evidence.total_bytes)}) sealed in "
                 f"{_plural(len(self.evidence.archives), 'archive')}."
             )
+        if self.investigation is not None:
+            sentences.append(self.investigation_summary)
         todo = len(self.human_actions)
         sentences.append(
             f"{_plural(todo, 'item')} still {'needs' if todo == 1 else 'need'} a human."
@@ -716,7 +726,39 @@ def build_report(
         impact=impact,
         human_actions=_human_actions(rows, integrity, facts, impact),
         evidence=evidence,
+        investigation=_investigation(incident_dir) if evidence.found else None,
     )
+
+
+def _investigation_sentence(inv: InvestigationFindings) -> str:
+    """What the sealed investigation found, in one sentence for the first screen."""
+    first = inv.first_suspicious
+    parts = [
+        f"first malicious event {first.ts:%Y-%m-%d %H:%M:%S} UTC ({first.kind}: "
+        f"{first.summary[:120]})" if first and first.ts else "no suspicious event (which is "
+        "not the same as all clear)",
+    ]
+    sent = [e for e in inv.exposed if e.sent]
+    parts.append(f"{len(inv.exposed)} of {_plural(len(inv.exposures), 'credential')} exposed"
+                 + (f", {len(sent)} sent out ("
+                    + ", ".join(f"{e.provider} {e.fingerprint}" for e in sent[:5]) + ")"
+                    if sent else ""))
+    if inv.suspect_destinations:
+        parts.append("sent to " + ", ".join(inv.suspect_destinations[:5]))
+    if inv.seconds_to_contain is not None:
+        parts.append(f"contained {duration_text(inv.seconds_to_contain)} after the first "
+                     "suspicious event")
+    return "The investigation of the sealed evidence found: " + "; ".join(parts) + "."
+
+
+def _investigation(incident_dir: Path) -> InvestigationFindings | None:
+    from clawback.report.investigation import load
+
+    try:
+        manifest = load_manifest(incident_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return load(incident_dir, manifest.files)
 
 
 def _flags_by_seq(verdicts: Iterable[Verdict]) -> dict[int, tuple[str, ...]]:

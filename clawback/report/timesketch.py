@@ -13,13 +13,15 @@ pass for a trustworthy one once it is mixed into a larger sketch.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clawback.report.model import IncidentReport, TimelineRow
+from clawback.report.model import IncidentReport, TimelineRow, parse_ts
 
+_INTEGRITY = {"intact": "INTACT", "unanchored": "UNANCHORED", "not_intact": "NOT INTACT"}
 RESERVED_FIELDS = frozenset({"_id", "_type", "_index", "_source", "__ts_timeline_id"})
 DATA_TYPE = "clawback:timeline:entry"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -56,11 +58,7 @@ def _tags(row: TimelineRow, report: IncidentReport) -> list[str]:
 
 def rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
     """One Timesketch row per readable timeline entry, in log order."""
-    integrity = {
-        "intact": "INTACT",
-        "unanchored": "UNANCHORED",
-        "not_intact": "NOT INTACT",
-    }[report.integrity.state]
+    integrity = _INTEGRITY[report.integrity.state]
     for row in report.rows:
         if row.ts is None:
             continue  # Timesketch drops rows without a parseable datetime anyway
@@ -95,11 +93,59 @@ def rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
         }
 
 
+def activity_rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
+    """One row per event ``clawback investigate`` sealed (transcripts, logs, sockets...), in
+    time order, each with the ``timestamp_desc`` of its source and its evidence member."""
+    from clawback.report.investigation import TIMESTAMP_DESC, activity
+
+    integrity = _INTEGRITY[report.integrity.state]
+    for event in activity(report.incident_dir, report.investigation):
+        moment = parse_ts(event.get("ts"))
+        if moment is None:
+            continue  # Timesketch drops rows without a datetime anyway
+        source = str(event.get("source") or "")
+        kind = str(event.get("kind") or "")
+        evidence = event.get("evidence") if isinstance(event.get("evidence"), dict) else {}
+        severity = str(event.get("severity") or "info")
+        flags = [str(f) for f in event.get("flags") or ()]
+        attrs = event.get("attrs") if isinstance(event.get("attrs"), dict) else {}
+        yield {
+            "message": f"{kind}: {event.get('summary') or ''}",
+            "datetime": moment.isoformat(timespec="microseconds"),
+            "timestamp": (moment - _EPOCH) // _MICROSECOND,
+            "timestamp_desc": TIMESTAMP_DESC.get(source, "Event Recorded"),
+            "data_type": f"clawback:investigate:{source or 'unknown'}",
+            "ir_incident": report.incident_id,
+            "ir_source": source,
+            "ir_kind": kind,
+            "ir_severity": severity,
+            "ir_flags": flags,
+            "ir_session": str(event.get("session") or ""),
+            **{f"ir_{k}": str(v) for k, v in attrs.items() if isinstance(k, str)
+               and k.isidentifier()},
+            "ir_evidence_archive": str(evidence.get("archive") or ""),
+            "ir_evidence_member": str(evidence.get("member") or ""),
+            "ir_evidence_source": str(evidence.get("source") or ""),
+            "ir_evidence_id": str(evidence.get("evidence_id") or ""),
+            "ir_evidence_offset": evidence.get("offset"),
+            "ir_evidence_line": evidence.get("line"),
+            "ir_log_integrity": integrity,
+            "tag": list(dict.fromkeys([
+                "clawback", "investigate", source, severity,
+                *(["suspicious"] if severity in ("medium", "high") else []),
+                # As every row of a log that failed verify: never mixed in as trustworthy.
+                *(["log-not-intact"] if report.integrity.state == "not_intact" else []),
+            ])),
+        }
+
+
 def timesketch_chunks(report: IncidentReport) -> Iterator[str]:
-    """``timesketch.jsonl`` a line at a time."""
+    """``timesketch.jsonl`` a line at a time: the signed timeline and the investigated
+    activity as one super-timeline, in time order (both are streamed)."""
+    merged = heapq.merge(rows(report), activity_rows(report), key=lambda r: r["timestamp"])
     # ASCII only: U+2028, U+0085 and friends stay escaped, so no reader that splits on more
     # than "\n" can cut a row in two.
-    for row in rows(report):
+    for row in merged:
         yield json.dumps(row, ensure_ascii=True) + "\n"
 
 

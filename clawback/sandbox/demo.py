@@ -57,6 +57,7 @@ class DemoOutcome:
     gateway_port: int = 0
     aws_keys_after: dict[str, str] = field(default_factory=dict)
     result: Any = None  # clawback.runner.RunResult
+    story: Any = None  # the sample's attack (clawback.sandbox.attack_story.AttackStory)
     verify: dict[str, Any] = field(default_factory=dict)  # VerifyReport.as_dict()
     report_files: list[Path] = field(default_factory=list)
     contract_checks: list[dict[str, Any]] = field(default_factory=list)
@@ -98,6 +99,7 @@ class DemoOutcome:
             and not self.violations
             and self.report_html is not None
             and rotation_proved(self.restart)
+            and investigation_recovered(self)
         )
 
 
@@ -141,6 +143,7 @@ def write_demo_config(
     *,
     agent: dict[str, Any],
     supervisor_socket: Path,
+    evidence: dict[str, Any] | None = None,
     moto_url: str,
     providers: Mapping[str, Mapping[str, Any]],
 ) -> Path:
@@ -157,6 +160,8 @@ def write_demo_config(
                 }
             ],
         },
+        # Host-wide files (auth.log, crontabs) come from the sandbox's root, not this machine.
+        **({"evidence": evidence} if evidence else {}),
         "providers": {
             "aws": {
                 "endpoint_url": moto_url,
@@ -324,7 +329,8 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
 
         config = write_demo_config(
             root / "clawback.toml", agent=home.agent_settings(),
-            supervisor_socket=gateway.socket_path, moto_url=moto.url, providers=fleet.config,
+            evidence=home.evidence_settings(), supervisor_socket=gateway.socket_path,
+            moto_url=moto.url, providers=fleet.config,
         )
         yield Sandbox(
             root=root, home=home, moto=moto, fleet=fleet, gateway=gateway, config=config,
@@ -396,11 +402,22 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
             ],
             planted=box.planted,
             restart=restart,
+            story=home.story,
         )
         from clawback.sandbox.summary import demo_section
 
         write_private(root / SUMMARY_FILE, json.dumps(demo_section(outcome), indent=2) + "\n")
         return outcome
+
+
+def investigation_recovered(outcome: DemoOutcome) -> bool:
+    """Whether the investigation contain ran at its end found the sample's attack: the keys
+    the agent sent, the attacker's domain, and a first malicious event no later than the
+    injected page."""
+    from clawback.sandbox.summary import investigation_facts
+
+    facts = investigation_facts(outcome)
+    return bool(facts.get("recovered"))
 
 
 def leave_moto_clean(moto_url: str) -> None:

@@ -124,10 +124,46 @@ def demo_section(outcome: Any) -> dict[str, Any]:
         "still_accepted": outcome.still_accepted,
         "restart": outcome.restart,
         "planted": outcome.planted,
+        "investigation": investigation_facts(outcome),
         "remarks": outcome.remarks,
         "notes": outcome.notes,
         "ok": outcome.ok,
     }
+
+
+def investigation_facts(outcome: Any) -> dict[str, Any]:
+    """What the investigation contain ran at its end found, against the sample's story."""
+    result = getattr(outcome, "result", None)
+    found = getattr(result, "investigation", None) if result is not None else None
+    if not found or not found.get("ran"):
+        return {"ran": False, "why": (found or {}).get("error") or (found or {}).get("reason")
+                or "no investigation", "recovered": False}
+    story = getattr(outcome, "story", None)  # clawback.sandbox.attack_story.AttackStory
+    window, summary = found["window"], found["summary"]
+    sent = {c["fingerprint"] for c in found["exposed"] if c["sent"]}
+    first = window.get("first_suspicious") or {}
+    recovered = story is not None and (
+        set(story.sent) <= sent
+        and story.attacker_domain in summary.get("suspect_destinations", ())
+        and bool(first.get("ts")) and first["ts"] <= _iso(story.first_malicious)
+    )
+    return {
+        "ran": True,
+        "file": found.get("file"),
+        "exposed": found["exposed"],
+        "suspect_destinations": summary.get("suspect_destinations", []),
+        "first_suspicious": {k: first.get(k) for k in ("ts", "kind", "summary", "flags")}
+        if first else None,
+        "seconds_to_detect": window.get("seconds_to_detect"),
+        "seconds_to_contain": window.get("seconds_to_contain"),
+        "recovered": recovered,
+    }
+
+
+def _iso(moment: Any) -> str:
+    from clawback.investigate.records import iso
+
+    return iso(moment) or ""
 
 
 def print_demo_ending(section: dict[str, Any], console: Any, *, display: Any = None) -> None:
@@ -183,6 +219,39 @@ def print_demo_ending(section: dict[str, Any], console: Any, *, display: Any = N
         wrapped(console, f"✘ failed: {printable(failed)}", "red", indent="    ", first="  ")
     for remark in section["remarks"]:
         print_note(console, remark)
+
+    found = section.get("investigation") or {}
+    if found.get("ran") and not quiet:
+        console.print()
+        wrapped(console, "What the agent did (clawback investigate, from the sealed evidence "
+                         "only):", "bold")
+        first = found.get("first_suspicious") or {}
+        if first:
+            flags = ", ".join(first.get("flags") or ())
+            wrapped(console, f"first malicious event {printable(str(first['ts']))}: "
+                             f"{printable(str(first['summary']))}"
+                             + (f" [{printable(flags)}]" if flags else ""), "red",
+                    indent="    ", first="  ")
+        sent = [c for c in found["exposed"] if c["sent"]]
+        wrapped(console, f"{len(found['exposed'])} keys exposed, {len(sent)} sent out: "
+                + printable(", ".join(f"{c['provider']} {c['fingerprint'].split()[0]}"
+                                      for c in sent)), "red" if sent else "", indent="    ",
+                first="  ")
+        if found["suspect_destinations"]:
+            wrapped(console, "attacker destinations: "
+                    + printable(", ".join(found["suspect_destinations"])), "red",
+                    indent="    ", first="  ")
+        from clawback.report.model import duration_text
+
+        detect, contain = found.get("seconds_to_detect"), found.get("seconds_to_contain")
+        wrapped(console, "time to detect (first malicious event to contain): "
+                + (duration_text(float(detect)) if detect is not None else "unknown")
+                + "; time to contain: "
+                + (duration_text(float(contain)) if contain is not None else "unknown"),
+                indent="    ", first="  ")
+    elif not found.get("ran"):
+        wrapped(console, f"Investigation: not done ({printable(str(found.get('why')))})",
+                "bold red")
 
     if section["gateway_stopped"]:
         wrapped(console, "Gateway: stopped for good (supervisord keeps it down; nothing "

@@ -860,7 +860,19 @@ def _run_to_file(argv: tuple[str, ...], out: IO[bytes], *, limit: int, timeout: 
 
 
 def _json_bytes(obj: object) -> bytes:
-    return json.dumps(obj, indent=1, sort_keys=True, default=str).encode()
+    """JSON a person can read (one process, socket or file a line) that json's C encoder
+    writes: with ``indent`` the pure-Python one took ~3x as long, before the agent is stopped."""
+    if not isinstance(obj, dict):
+        return json.dumps(obj, sort_keys=True, default=str).encode()
+    fields = []
+    for key in sorted(obj):
+        value = obj[key]
+        text = json.dumps(value, sort_keys=True, default=str)
+        if isinstance(value, list) and value:
+            text = "[\n  " + ",\n  ".join(
+                json.dumps(item, sort_keys=True, default=str) for item in value) + "\n ]"
+        fields.append(f" {json.dumps(key)}: {text}")
+    return ("{\n" + ",\n".join(fields) + "\n}\n").encode()
 
 
 def process_tree() -> bytes:

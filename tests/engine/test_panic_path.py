@@ -58,7 +58,7 @@ def hook(event, args):
         seen["modules"] = sorted(sys.modules)
 sys.addaudithook(hook)
 sys.argv = ["clawback", *sys.argv[2:]]
-# Progress is rendered at the first action or after RENDER_DEADLINE_S, whichever comes first.
+# Progress is rendered once the first action has its result, or after RENDER_DEADLINE_S.
 # On a loaded machine the stop can come after that deadline, and the renderer's thread then
 # rightly imports rich: what is measured here is what the path to the stop itself loads.
 import clawback.console
@@ -145,13 +145,18 @@ def _step(reporter: RichReporter, step_id: str, detail: str) -> None:
                                           Done(detail=detail)))
 
 
-def test_deferred_reporter_keeps_lines_until_the_first_action() -> None:
+def test_deferred_reporter_keeps_lines_until_the_first_action(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # No deadline within the test: a loaded machine must not print the lines early.
+    monkeypatch.setattr("clawback.console.RENDER_DEADLINE_S", 3600.0)
     reporter, stream = _reporter()
     _step(reporter, "volatile", "sealed [bracketed] things")
     reporter.step_started("stop", "host.stop_service", "")
     reporter.note("a [bracketed] note")
     assert stream.getvalue() == ""
-    reporter.action_issued()
+    reporter.action_issued()  # the stop's intent: its signal is not out yet
+    assert stream.getvalue() == ""
+    reporter.target_finished(TargetResult("stop", "host.stop_service", "x", Done(detail="down")))
     deadline = time.monotonic() + 10
     while "bracketed] note" not in stream.getvalue() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -159,7 +164,6 @@ def test_deferred_reporter_keeps_lines_until_the_first_action() -> None:
     # One line for the step, its outside text shown as it is (no markup swallowed).
     assert text.index("✔ volatile      sealed [bracketed] things") < text.index(
         "a [bracketed] note")
-    reporter.target_finished(TargetResult("stop", "host.stop_service", "x", Done(detail="down")))
     reporter.step_started("revoke", "keys.revoke_all", "")
     assert "✔ stop" in stream.getvalue(), "after the first action, lines are printed at once"
 

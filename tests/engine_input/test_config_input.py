@@ -122,7 +122,8 @@ def test_valid_config_loads_and_expands_home(write_input: InputWriter, home: Pat
     assert settings["agent"]["state_dirs"] == [str(home / ".openclaw"), "/srv/agent/.openclaw"]
     assert settings["agent"]["uid"] == 1000
     assert settings["agent"]["services"][0]["kind"] == "supervisord"
-    assert settings["evidence"] == {"max_file_bytes": 536870912, "max_total_bytes": 4294967296}
+    assert settings["evidence"] == {"max_file_bytes": 536870912, "max_total_bytes": 4294967296,
+                                    "system_root": "/"}
     assert settings["network"]["ssh_port"] == 2222
 
     aws = config.provider("aws")
@@ -153,7 +154,8 @@ def test_defaults_without_a_file(home: Path) -> None:
     assert settings["agent"]["user_home"] == str(home)
     assert settings["agent"]["tmp_dirs"] == ["/tmp"]
     assert settings["agent"]["gateway_port"] == 18789
-    assert settings["evidence"] == {"max_file_bytes": 512 * 1024**2, "max_total_bytes": 4 * 1024**3}
+    assert settings["evidence"] == {"max_file_bytes": 512 * 1024**2, "max_total_bytes": 4 * 1024**3,
+                                    "system_root": "/"}
     assert settings["network"] == {"ssh_port": 22, "admin_sources": [], "rollback_minutes": 5}
     assert config.providers == {}
 
@@ -239,7 +241,8 @@ def test_unknown_table(write_input: InputWriter) -> None:
     assert (error.line, error.column) == (line, column + 1)
     assert "unknown table or key 'evidense'" in error.message
     assert "Did you mean 'evidence'?" in error.message
-    allowed = "allowed: agent, audit, drill, evidence, fleet, hosts, network, notify, providers"
+    allowed = ("allowed: agent, audit, drill, evidence, fleet, hosts, investigate, network, "
+               "notify, providers")
     assert allowed in error.message
 
 

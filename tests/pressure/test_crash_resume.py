@@ -238,7 +238,12 @@ def test_resume_completes_after_sigkill(scenarios: dict[str, Scenario | BaseExce
     assert "Traceback" not in s.resume.stderr
 
     entries = read_entries(s.killed.incident / "timeline.jsonl")
-    resumes = [e for e in entries if e["action"] == "resume"]
+    # The investigation contain runs at its end reopens the closed timeline to seal its
+    # findings ("reopened after close"); the crashed run itself is resumed exactly once.
+    reopened = [e for e in entries if e["action"] == "resume"
+                and e["detail"].startswith("reopened after close")]
+    assert all(entries[e["seq"] + 1]["step"] == "investigate" for e in reopened), reopened
+    resumes = [e for e in entries if e["action"] == "resume" and e not in reopened]
     assert len(resumes) == 1, "exactly one resume entry"
     before_crash = entries[: resumes[0]["seq"]]
     assert len(before_crash) >= s.killed.entries_at_kill

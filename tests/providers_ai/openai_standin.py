@@ -95,6 +95,7 @@ class StoredKey:
     name: str
     account: str | None = None  # the owning service account, if any
     scopes: tuple[str, ...] | None = None  # a restricted key's scopes; None: all permissions
+    last_used_at: int | None = None  # Unix seconds, as the Admin API lists it; None: never
 
 
 @dataclass
@@ -104,6 +105,7 @@ class AdminKey:
     name: str
     read_only: bool = False
     expires_in_seconds: int | None = None
+    last_used_at: int | None = None
 
 
 @dataclass
@@ -360,7 +362,7 @@ class OpenAIOrg:
             "redacted_value": self.redact(key.value),
             "name": key.name,
             "created_at": 1711471533,
-            "last_used_at": None,
+            "last_used_at": key.last_used_at,
             "id": key.key_id,
             "owner_project_access": "active",
             "owner": owner,
@@ -509,7 +511,7 @@ class OpenAIOrg:
             "redacted_value": self.redact(key.value),
             "created_at": 1711471533,
             "expires_at": None,
-            "last_used_at": None,
+            "last_used_at": key.last_used_at,
             "owner": {"type": "user", "object": "organization.user", "id": "user_abc"},
         }
 

@@ -60,7 +60,8 @@ INSTALLER = REPO / "tests" / "audit" / "install_openclaw.sh"
 # OpenClaw's TypeScript plugins first (~23 s CPU, 880 MB peak); a warm one takes ~3 s, 320 MB.
 COMPILE_CACHES = REPO / ".tools" / "openclaw-compile-cache"
 CACHE_DIRS = ("jiti", "node-compile-cache")
-AGENT_USER = "clawback-gw"
+# Runs on one shared machine must not share the account: a run kills every process of it.
+AGENT_USER = os.environ.get("CLAWBACK_TEST_AGENT_USER", "clawback-gw")
 # A port where nothing listens: every proxy variable points here, so any request the gateway
 # tries to send off the machine is refused at once.
 DEAD_PROXY = "http://127.0.0.1:9"
