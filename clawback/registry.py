@@ -16,11 +16,11 @@ from typing import Any
 from clawback.errors import BadInput
 from responders.interface import (
     AGENT_ENTRY_POINT_GROUP,
-    NETWORK_ENTRY_POINT_GROUP,
+    HOST_ENTRY_POINT_GROUP,
     REMOTE_ENTRY_POINT_GROUP,
     Action,
     AgentKeeper,
-    NetworkKeeper,
+    HostKeeper,
     RemoteHosts,
     Responder,
 )
@@ -145,10 +145,10 @@ def load_agent(name: str | None = None) -> AgentKeeper:
 
 
 @functools.cache
-def load_network() -> NetworkKeeper:
-    """The host responder's answers about a network cut it made (entry point group
-    ``clawback.network``; with several installed, the first by name)."""
-    keeper: NetworkKeeper = _first(NETWORK_ENTRY_POINT_GROUP, "host network support")
+def load_host() -> HostKeeper:
+    """This machine as the host responder answers for it: the network cut, supervisors
+    (entry point group ``clawback.host``; with several installed, the first by name)."""
+    keeper: HostKeeper = _first(HOST_ENTRY_POINT_GROUP, "host support")
     return keeper
 
 

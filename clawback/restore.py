@@ -39,12 +39,12 @@ class NetworkChange:
 def change_network(incident_dir: Path, *, confirm: bool) -> NetworkChange:
     """``confirm``: keep the cut and disarm its auto-rollback; otherwise remove the cut."""
     from clawback.incident import IncidentLock
-    from clawback.registry import load_network
+    from clawback.registry import load_host
     from clawback.signing import load_signing_key
     from clawback.timeline import Timeline
 
     action = _action(confirm)
-    network = load_network()
+    network = load_host()
     with IncidentLock(incident_dir):
         timeline = Timeline.resume(incident_dir, load_signing_key())
         outcome = Recorder(timeline).act(

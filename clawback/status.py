@@ -176,10 +176,10 @@ def collect_status(root: Path, *, only: Sequence[Path] = (),
 
 def _network(incident_dir: Path, report: IncidentReport, now: datetime
              ) -> tuple[NetworkCutStatus, ...]:
-    from clawback.registry import load_network
+    from clawback.registry import load_host
 
     out: list[NetworkCutStatus] = []
-    local = load_network().cut_state(incident_dir)
+    local = load_host().cut_state(incident_dir)
     if local is not None:
         out.append(_from_record("", local, now))
     # A fleet incident's hosts: their timers run there; the signed timeline says when they

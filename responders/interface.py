@@ -6,7 +6,8 @@ Third parties add a responder with one module and one entry point in the group
 ``clawback.responders``. The agent clawback protects (OpenClaw) is reached through one entry
 point in the group ``clawback.agents``: an ``AgentKeeper`` (its discovery, and writing a provider
 key's replacement where the agent reads it), so the engine never names the agent either; the
-network cut is asked about afterwards through a ``NetworkKeeper`` (group ``clawback.network``).
+host is asked about afterwards through a ``HostKeeper`` (group ``clawback.host``: the network
+cut, a process's supervisor) and fleet hosts through ``RemoteHosts`` (group ``clawback.remote``).
 """
 
 from __future__ import annotations
@@ -730,6 +731,9 @@ class AgentKeeper(Protocol):
     """
 
     name: str
+    # The file names of the agent's own config, its former names included (a backup is one of
+    # these names followed by ``.bak``).
+    config_names: tuple[str, ...]
 
     def discover(
         self, agent: Mapping[str, Any], user_home: Path | None = None, *,
@@ -747,6 +751,11 @@ class AgentKeeper(Protocol):
 
     def switch_blockers(self, cred: Credential) -> list[SwitchBlocker]: ...
 
+    def process_signature(self, name: str, cmdline: Sequence[str]) -> str | None:
+        """Why a process with this name and command line looks like the agent (None: it
+        does not); read from the process table, so never trusted beyond that."""
+        ...
+
     def write_replacement(
         self, cred: Credential, new: SecretValue, backups: Any, *,
         old: SecretValue | None = None, companions: Sequence[tuple[str, str]] = (),
@@ -755,10 +764,10 @@ class AgentKeeper(Protocol):
 
 
 # --------------------------------------------------------------------------------------------
-# The host's network cut, afterwards (entry-point group ``clawback.network``)
+# The host, afterwards: its network cut, its supervisors (entry-point group ``clawback.host``)
 # --------------------------------------------------------------------------------------------
 
-NETWORK_ENTRY_POINT_GROUP = "clawback.network"
+HOST_ENTRY_POINT_GROUP = "clawback.host"
 
 
 @dataclass(frozen=True)
@@ -780,9 +789,10 @@ class CutState:
     in_place: bool | None = None
 
 
-class NetworkKeeper(Protocol):
-    """The network cut a host responder made on this machine, as the engine asks about it
-    after the run (``clawback status``, ``clawback restore-network``)."""
+class HostKeeper(Protocol):
+    """This machine as the engine asks about it outside a run: the network cut a host
+    responder made (``clawback status``, ``clawback restore-network``) and which supervisor
+    would respawn a process (``clawback audit``)."""
 
     def cut_state(self, incident_dir: Path) -> CutState | None:
         """The cut recorded in ``incident_dir`` (None: none is); changes nothing."""
@@ -794,6 +804,11 @@ class NetworkKeeper(Protocol):
 
     def restore(self, incident_dir: Path) -> Outcome:
         """Remove exactly what the cut added."""
+        ...
+
+    def supervisor_of(self, pid: int) -> str | None:
+        """``kind:name`` of the supervisor that would respawn ``pid`` (supervisord, systemd,
+        docker), None when none is found or the process is gone."""
         ...
 
 

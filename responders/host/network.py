@@ -52,7 +52,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from responders.host.commands import CommandResult, MissingBinary, resolve_binary, run_command
 from responders.interface import (
     Action,
-    CutState,
     Done,
     Failed,
     Outcome,
@@ -831,31 +830,6 @@ def _timer_running(rollback: Mapping[str, Any]) -> bool:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.Error, ValueError, TypeError):
         return False
-
-
-class LocalNetwork:
-    """The cut this module makes, as the engine asks about it afterwards (``NetworkKeeper``,
-    entry point ``clawback.network``)."""
-
-    def cut_state(self, incident_dir: Path) -> CutState | None:
-        record = cut_status(incident_dir)
-        if record is None:
-            return None
-        return CutState(
-            table=str(record["table"]), status=str(record.get("status") or ""),
-            rollback_armed=bool(record["rollback_armed"]),
-            rollback_deadline=(float(record["rollback_deadline"])
-                               if record.get("rollback_deadline") is not None else None),
-            confirmed_at=record.get("confirmed_at"), restored_at=record.get("restored_at"),
-            restored_by=record.get("restored_by"), timer_running=record.get("timer_running"),
-            in_place=record.get("in_place"),
-        )
-
-    def confirm_cut(self, incident_dir: Path) -> Outcome:
-        return confirm_network_cut(incident_dir)
-
-    def restore(self, incident_dir: Path) -> Outcome:
-        return restore_network(incident_dir)
 
 
 def cut_status(incident_dir: Path, *, here: bool = True) -> dict[str, Any] | None:
