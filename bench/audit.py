@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from clawback.audit import HostSystem, run_audit
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 
 
 def main(argv: list[str] | None = None) -> None:

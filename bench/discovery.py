@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from responders.kit import secret_patterns as sp
 from responders.openclaw import discovery as inventory
 from responders.openclaw.discovery import MAX_TEXT_BYTES, Location, discover

@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", type=Path, help="another revision's tree, to compare")
     args = parser.parse_args(argv)
 
-    from clawback.sandbox.home import build_sample_home
+    from clawback_demo.home import build_sample_home
 
     forms: dict[str, dict[str, object]] = {
         "live progress, 15 provider tables": {},

@@ -101,7 +101,7 @@ def main() -> None:
 
     import keyring
 
-    from clawback.sandbox.standins import start_moto
+    from clawback_demo.standins import start_moto
 
     moto = start_moto()
     with tempfile.TemporaryDirectory(prefix="clawback-bench-key-") as keys:

@@ -74,7 +74,7 @@ def main() -> None:
 
     import keyring
 
-    from clawback.sandbox.standins import start_moto
+    from clawback_demo.standins import start_moto
 
     moto = start_moto()
     counts: dict[int, collections.Counter[str]] = {}

@@ -593,8 +593,9 @@ def runbook(home: str | None = None, config: str | None = None, format: str = "m
     return 0
 
 
-# What ``clawback demo`` needs beyond the base install (the ``demo`` extra).
-_DEMO_MODULES = ("moto", "keyrings.alt", "supervisor", "openapi_core", "tomli_w")
+# What ``clawback demo`` needs beyond the engine: its own package (``clawback_demo``, imported only
+# here and only when ``demo`` runs) and the libraries of the ``demo`` extra.
+_DEMO_MODULES = ("clawback_demo", "moto", "keyrings.alt", "supervisor", "openapi_core", "tomli_w")
 
 
 def _missing_demo_modules() -> list[str]:
@@ -625,8 +626,8 @@ def demo(json: bool = False, display: Display | None = None) -> int:
             "./scripts/demo installs it)"
         )
     from clawback.console import JsonReporter, RichReporter, print_json, result_document
-    from clawback.sandbox.demo import run_demo
-    from clawback.sandbox.summary import demo_section, print_demo_ending
+    from clawback_demo.demo import run_demo
+    from clawback_demo.summary import demo_section, print_demo_ending
 
     display = display or Display()
     # The demo ends with its own summary and keeps the final checkpoint itself.

@@ -76,7 +76,7 @@ retries are switched off: the engine's runner retries with backoff.
 Limits of the test stand-in (moto 5.2): it implements neither ``SimulatePrincipalPolicy`` (so
 ``preflight`` proves permissions with harmless probes, which also work against real IAM because
 authorization is checked before existence) nor service-specific credentials (the tests and the
-demo put ``clawback.sandbox.providers.iam_credentials`` in front of it, which answers those five
+demo put ``clawback_demo.providers.iam_credentials`` in front of it, which answers those five
 operations checked against botocore's IAM model). moto checks signatures only once its IAM
 authentication is switched on, and even then it still accepts ``Inactive`` keys, and it refuses
 a denied session without saying "explicit deny" (so a session's verify is ``Unproven`` there);

@@ -1,5 +1,6 @@
 """A loopback stand-in for an HTTP provider that checks every request against the provider's
-official API description with openapi-core (``tests/contracts/*.json``).
+official API description with openapi-core (``tests/contracts/*.json``, and the five the demo
+ships as package data in ``clawback_demo/contracts/``).
 
 Use it for providers Prism cannot serve (Stripe's description never loads) or for answers Prism
 cannot give (a 500, a 429 with Retry-After, a hang, state that changes after a revoke).
@@ -15,6 +16,15 @@ from typing import Any
 CONTRACTS = Path(__file__).resolve().parent / "contracts"
 
 
+def contract_path(spec_name: str) -> Path:
+    """Where a description lives: the demo's package data (GitHub, OpenAI, Slack, Cloudflare,
+    Stripe: one copy, which the demo ships) or ``tests/contracts/`` (the others)."""
+    from clawback_demo.providers.contracts import contracts_dir
+
+    shipped = contracts_dir() / spec_name
+    return shipped if shipped.is_file() else CONTRACTS / spec_name
+
+
 @functools.cache
 def _parsed_spec(spec_name: str) -> Any:
     """Parsing a description costs most of a second; every test of a session shares it."""
@@ -22,7 +32,7 @@ def _parsed_spec(spec_name: str) -> Any:
 
     from openapi_core import OpenAPI
 
-    spec = json.loads((CONTRACTS / spec_name).read_text())
+    spec = json.loads(contract_path(spec_name).read_text())
     spec["servers"] = [{"url": "/"}]  # match on the path, whatever host the test uses
     return OpenAPI.from_dict(spec)
 
@@ -50,7 +60,7 @@ class ContractServer:
 
         from openapi_core import OpenAPI
 
-        spec = json.loads((CONTRACTS / spec_name).read_text())
+        spec = json.loads(contract_path(spec_name).read_text())
         if adapt_spec is not None:
             spec = adapt_spec(spec)
         spec["servers"] = [{"url": "/"}]  # match on the path, whatever host the test uses

@@ -56,3 +56,52 @@ def test_the_wheel_holds_the_templates_playbooks_and_metadata(wheel: tuple[Path,
     assert "clawback = clawback.cli:main" in entry_points
     assert "Classifier: Topic :: Security" in metadata
     assert "Requires-Dist: tenacity" in metadata and "Requires-Dist: shtab" in metadata
+
+
+# The descriptions `clawback demo` checks its stand-ins against: package data of the demo, one
+# copy (the tests read the same files), with their sources and licenses beside them.
+DEMO_CONTRACTS = ("github.json", "openai.json", "slack.json", "cloudflare.json", "stripe.json")
+
+
+def test_the_wheel_carries_the_demo_package_and_its_contracts(wheel: tuple[Path, str]) -> None:
+    path, _ = wheel
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        for name in DEMO_CONTRACTS:
+            shipped = archive.read(f"clawback_demo/contracts/{name}")
+            assert shipped == (ROOT / "clawback_demo" / "contracts" / name).read_bytes()
+            assert not (ROOT / "tests" / "contracts" / name).exists()  # one copy only
+    for needed in ("clawback_demo/__init__.py", "clawback_demo/demo.py",
+                   "clawback_demo/providers/fleet.py", "clawback_demo/contracts/SOURCES.md"):
+        assert needed in names
+    assert not any(n.startswith("clawback/sandbox/") for n in names)
+
+
+def test_the_installed_demo_finds_its_contracts_without_the_checkout(
+    wheel: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Unpacked as pip installs it, with the checkout off ``sys.path`` and another working
+    directory: ``contracts_dir()`` is inside the installed package and every check loads."""
+    path, _ = wheel
+    installed = tmp_path / "site"
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(installed)
+    probe = (
+        "import sys\n"
+        f"root = {str(ROOT)!r}\n"
+        "sys.path[:] = [p for p in sys.path if p not in ('', root)]\n"
+        f"sys.path.insert(0, {str(installed)!r})\n"
+        "import clawback_demo\n"
+        "from clawback_demo.providers import contracts\n"
+        "print(clawback_demo.__file__)\n"
+        "print(contracts.contracts_dir())\n"
+        f"for name in {DEMO_CONTRACTS!r}:\n"
+        "    print(name, contracts.load_check(name) is not None)\n"
+    )
+    ran = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    module_file, directory, *checks = ran.stdout.splitlines()
+    assert module_file == str(installed / "clawback_demo" / "__init__.py")
+    assert directory == str(installed / "clawback_demo" / "contracts")
+    assert checks == [f"{name} True" for name in DEMO_CONTRACTS]

@@ -1,4 +1,4 @@
-"""A sample OpenClaw host (clawback/sandbox/home.py) with discovery run over it, an incident
+"""A sample OpenClaw host (clawback_demo/home.py) with discovery run over it, an incident
 directory for backups, and the real keyring API over an in-memory backend."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from keyring.backend import KeyringBackend
 
-from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.secret_store import KEYRING_SERVICE, KeyringSecretStore
+from clawback_demo.home import SampleHome, build_sample_home
 from responders.interface import Credential, ResponderContext
 from responders.kit.private_files import make_private_dir
 from responders.openclaw.discovery import Inventory, discover

@@ -10,9 +10,9 @@ from typing import Any
 
 from clawback.contain import ContainRequest, prepare, run
 from clawback.errors import EXIT_PARTIAL
-from clawback.sandbox.home import build_sample_home
 from clawback.secret_store import KEYRING_SERVICE
 from clawback.verify import verify_incident
+from clawback_demo.home import build_sample_home
 from tests.conftest import MemoryKeyring
 
 PLAYBOOK = """

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from clawback.audit import AuditReport, HostSystem, run_audit
-from clawback.sandbox.home import SampleHome, build_sample_home
+from clawback_demo.home import SampleHome, build_sample_home
 
 REPO = Path(__file__).resolve().parents[2]
 OPENCLAW_PREFIX = REPO / ".tools" / "openclaw" / "node_modules"

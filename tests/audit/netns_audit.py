@@ -18,7 +18,7 @@ from pathlib import Path
 
 LISTENER = r"""
 import os, socket, sys, time
-from clawback.sandbox.gateway import set_process_title
+from clawback_demo.gateway import set_process_title
 address, port, uid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 set_process_title()
 family = socket.AF_INET6 if ":" in address else socket.AF_INET

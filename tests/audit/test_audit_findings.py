@@ -20,7 +20,7 @@ from clawback.audit import (
     run_audit,
 )
 from clawback.errors import BadInput
-from clawback.sandbox.home import SampleHome
+from clawback_demo.home import SampleHome
 from tests.audit.conftest import AuditedHome, assert_no_secret, hardened_host_root
 
 # Each planted weakness (conftest.plant_weaknesses) and the finding that must report it.

@@ -163,7 +163,7 @@ def test_a_gateway_supervisord_runs_has_a_stop_path_without_unit_files(
     hardened: AuditedHome, tmp_path: Path
 ) -> None:
     from clawback.audit import HostSystem, run_audit
-    from clawback.sandbox.supervisor import start_supervisord
+    from clawback_demo.supervisor import start_supervisord
     from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 
     for unit in (hardened.user_home / ".config" / "systemd" / "user").glob("*"):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from clawback.sandbox.home import build_sample_home
-from clawback.sandbox.standins import find_prism, github_spec
-from clawback.sandbox.summary import print_demo_ending
+from clawback_demo.home import build_sample_home
+from clawback_demo.standins import find_prism, github_spec
+from clawback_demo.summary import print_demo_ending
 from responders.interface import fingerprint
 from tests.conftest import require
 from tests.demo.conftest import DEMO_SEED, DemoRun
@@ -245,7 +245,7 @@ def test_the_ending_a_person_reads(demo_run: DemoRun) -> None:
 def test_the_investigation_recovers_the_attack_story(demo_run: DemoRun) -> None:
     """contain investigated its sealed evidence at its end: the keys the agent sent, the
     attacker's domain, the first malicious event (the injected page), the time to contain."""
-    from clawback.sandbox.attack_story import ATTACKER_DOMAIN, ATTACKER_LOGIN_IP
+    from clawback_demo.attack_story import ATTACKER_DOMAIN, ATTACKER_LOGIN_IP
 
     found = demo_run.demo["investigation"]
     assert found["ran"] and found["recovered"], found

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from clawback.sandbox.home import SampleHome, build_sample_home
-from clawback.sandbox.providers.fleet import ProviderFleet, start_provider_fleet
+from clawback_demo.home import SampleHome, build_sample_home
+from clawback_demo.providers.fleet import ProviderFleet, start_provider_fleet
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_without_prism_github_answers_alone_and_says_so(
     assert any("Prism is not installed" in note for note in fleet.notes)
     github = fleet.services["github"]
     assert fleet.config["github"]["base_url"] == github.url
-    assert github.tally.checked_by == "openapi-core, tests/contracts/github.json"
+    assert github.tally.checked_by == "openapi-core, clawback_demo/contracts/github.json"
 
     token = _value(home, "github:pat")
     user = httpx.get(f"{github.url}/user", headers={"Authorization": f"token {token}"})

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from clawback.sandbox.home import SampleHome, build_sample_home
-from clawback.sandbox.standins import MotoStandIn, start_moto
+from clawback_demo.home import SampleHome, build_sample_home
+from clawback_demo.standins import MotoStandIn, start_moto
 
 AGENT_USER = "openclaw-agent"
 ADMIN_ID_ENV = "DRILL_TEST_AWS_ADMIN_ID"

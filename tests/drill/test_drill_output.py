@@ -24,7 +24,7 @@ from clawback.drill import (
     run_drill,
 )
 from clawback.incident import IncidentLock
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from responders.kit.private_files import make_private_dir
 from tests.conftest import MemoryKeyring
 

@@ -1,6 +1,6 @@
 """``clawback drill`` against the demo's sandbox while its gateway stand-in keeps running.
 
-One sandbox per module (``clawback.sandbox.demo.open_sandbox``: the sample home, moto with IAM
+One sandbox per module (``clawback_demo.demo.open_sandbox``: the sample home, moto with IAM
 enforced, the provider stand-ins, the gateway stand-in under supervisord), one drill run in this
 process with the memory keyring, and a thread asking the gateway ``/keys-ok/detail`` over and
 over while the drill runs. The gateway is never stopped or restarted: what it answers after the
@@ -29,8 +29,8 @@ import psutil
 import pytest
 
 from clawback.drill import STAGE_ACTION, DrillReport, DrillRequest, run_drill
-from clawback.sandbox.demo import Sandbox, open_sandbox, sandbox_environment
 from clawback.timeline import read_entries
+from clawback_demo.demo import Sandbox, open_sandbox, sandbox_environment
 from responders.kit.private_files import make_private_dir
 from tests.conftest import MemoryKeyring, _check_address
 
@@ -305,8 +305,8 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrilledSandbox
 def assert_moto_left_clean() -> None:
     """moto keeps accounts and its IAM switch per process: the next moto of this test session
     must take unsigned set-up calls and not find the sandbox's agent user."""
-    from clawback.sandbox.demo import AGENT_IAM_USER, leave_moto_clean
-    from clawback.sandbox.standins import start_moto
+    from clawback_demo.demo import AGENT_IAM_USER, leave_moto_clean
+    from clawback_demo.standins import start_moto
 
     moto = start_moto()
     try:

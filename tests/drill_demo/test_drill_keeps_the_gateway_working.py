@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from clawback.sandbox.demo import AGENT_IAM_USER
-from clawback.sandbox.gateway import OK, REJECTED
-from clawback.sandbox.providers.fleet import STRIPE_RECEIVER
 from clawback.verify import verify_incident
+from clawback_demo.demo import AGENT_IAM_USER
+from clawback_demo.gateway import OK, REJECTED
+from clawback_demo.providers.fleet import STRIPE_RECEIVER
 from responders.interface import fingerprint
 
 from .conftest import DrilledSandbox
@@ -202,7 +202,13 @@ def test_the_old_keys_are_dead_at_their_stand_ins(drilled: DrilledSandbox) -> No
             checked.add("aws")
         elif planted.provider == "openclaw":
             # The gateway's own secrets: dead once no file the gateway reads holds them.
-            for location in planted.locations:
+            # A session transcript or log line that once showed the token (the demo's attack
+            # story has the agent print .env) is history the gateway never authenticates with:
+            # it stays as evidence.
+            read_by_gateway = [loc for loc in planted.locations
+                               if not loc.key.startswith("line ")]
+            assert read_by_gateway, planted.locations
+            for location in read_by_gateway:
                 assert planted.value not in Path(location.path).read_text(), location
             checked.add("openclaw")
     assert checked == {"aws", "openai", "cloudflare", "stripe", "github", "openclaw"}

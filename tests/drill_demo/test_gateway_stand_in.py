@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from clawback.sandbox.gateway import ERROR, read_endpoints, sigv4_headers
-from clawback.sandbox.home import SampleHome, build_sample_home
-from clawback.sandbox.standins import free_port
+from clawback_demo.gateway import ERROR, read_endpoints, sigv4_headers
+from clawback_demo.home import SampleHome, build_sample_home
+from clawback_demo.standins import free_port
 from responders.interface import fingerprint
 
 from .conftest import ask_gateway
@@ -86,7 +86,7 @@ def gateway(tmp_path: Path) -> Iterator[RunningGateway]:
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "clawback.sandbox.gateway", "--port", str(home.gateway_port),
+            [sys.executable, "-m", "clawback_demo.gateway", "--port", str(home.gateway_port),
              "--lock-dir", str(home.lock_dir), "--config-path", str(home.config_path),
              "--user-home", str(home.user_home), "--endpoints", str(endpoints)],
             stdout=out, stderr=subprocess.STDOUT,

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from clawback.sandbox.home import SampleHome, build_sample_home
+from clawback_demo.home import SampleHome, build_sample_home
 from responders.interface import (
     Action,
     AlreadyRevoked,

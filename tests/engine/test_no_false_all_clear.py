@@ -58,7 +58,7 @@ def test_discover_of_a_home_that_does_not_exist_is_bad_input(tmp_path: Path) -> 
 
 
 def test_discover_of_a_real_install_exits_0(tmp_path: Path) -> None:
-    from clawback.sandbox.home import build_sample_home
+    from clawback_demo.home import build_sample_home
 
     home = build_sample_home(tmp_path / "sample")
     found = run_clawback("discover", "--home", str(home.user_home))

@@ -22,7 +22,7 @@ import pytest
 
 from clawback.console import RichReporter
 from clawback.runner import TargetResult
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from responders.interface import Done
 
 # Needed only after the stop (or never by contain): importing them first delays the signal.

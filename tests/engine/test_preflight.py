@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from clawback.sandbox.standins import MotoStandIn, start_moto
+from clawback_demo.standins import MotoStandIn, start_moto
 
 from .conftest import Workspace, write_config
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from clawback.registry import load_registry
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from tests.engine.conftest import write_config
 
 # What each new provider's preflight names when the permission is missing (their own tests,

@@ -362,7 +362,7 @@ def test_volatile_snapshot_keeps_log_tails_locks_processes_and_sockets(
 def test_the_supervisors_logs_of_the_gateway_are_evidence(
     fake_host: FakeHost, tmp_path: Path
 ) -> None:
-    from clawback.sandbox.supervisor import start_supervisord
+    from clawback_demo.supervisor import start_supervisord
 
     program = [sys.executable, "-c", "print('gateway says hello', flush=True); "
                "import time; time.sleep(300)"]
@@ -398,7 +398,7 @@ def test_supervisor_logs_are_found_without_configured_services(
 ) -> None:
     """No [[agent.services]]: a running supervisord whose config has the gateway's program
     (by name or command) is found, even after the stop removed the program from it."""
-    from clawback.sandbox.supervisor import start_supervisord
+    from clawback_demo.supervisor import start_supervisord
 
     program = [sys.executable, "-c", "print('up', flush=True); import time; time.sleep(300)"]
     with start_supervisord(tmp_path / "sv", {"openclaw-gateway": program}) as supervisor:

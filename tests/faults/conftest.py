@@ -1,7 +1,7 @@
 """The fault matrix's machinery: one provider misbehaves, every other one is its ordinary stand-in.
 
 A *cell* is one real ``python -m clawback contain --yes --json`` on a fresh sample home
-(``clawback.sandbox.home``) against fresh provider stand-ins (``clawback.sandbox.providers``;
+(``clawback_demo.home``) against fresh provider stand-ins (``clawback_demo.providers``;
 GitHub's answered by openapi-core rather than behind Prism, so a fault reaches clawback as the
 provider sent it) and moto's IAM server, with exactly one provider faulty:
 
@@ -44,12 +44,12 @@ from typing import Any
 
 import pytest
 
-from clawback.sandbox.demo import leave_moto_clean, write_demo_config
-from clawback.sandbox.home import SampleHome, build_sample_home
-from clawback.sandbox.providers.fleet import start_provider_fleet
-from clawback.sandbox.providers.loopback import InjectedFault, LoopbackService
-from clawback.sandbox.standins import MotoStandIn, free_port, start_moto
-from clawback.sandbox.supervisor import SupervisorHandle, start_supervisord
+from clawback_demo.demo import leave_moto_clean, write_demo_config
+from clawback_demo.home import SampleHome, build_sample_home
+from clawback_demo.providers.fleet import start_provider_fleet
+from clawback_demo.providers.loopback import InjectedFault, LoopbackService
+from clawback_demo.standins import MotoStandIn, free_port, start_moto
+from clawback_demo.supervisor import SupervisorHandle, start_supervisord
 from tests.demo.test_demo import KILLED_BY_API as KILLED_IN_THE_DEMO
 from tests.demo.test_demo import REPLACED_BY_API as REPLACED_BY_API  # re-exported
 
@@ -401,7 +401,7 @@ def start_gateway(home: SampleHome, workdir: Path) -> Gateway:
     supervisor = start_supervisord(
         workdir,
         {GATEWAY_PROGRAM: [
-            sys.executable, "-m", "clawback.sandbox.gateway",
+            sys.executable, "-m", "clawback_demo.gateway",
             "--port", str(home.gateway_port),
             "--lock-dir", str(home.lock_dir),
             "--config-path", str(home.config_path),
@@ -506,7 +506,7 @@ def reap_marked(mark: str) -> list[str]:
 
 
 def planted_target(secret: Any) -> str:
-    """How contain names a planted secret's target (as ``clawback.sandbox.demo`` records it)."""
+    """How contain names a planted secret's target (as ``clawback_demo.demo`` records it)."""
     return f"{secret.provider}:{secret.key_id or secret.fingerprint}"
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from clawback.sandbox.home import SampleHome, build_sample_home
-from clawback.sandbox.standins import MotoStandIn, free_port, start_moto
-from clawback.sandbox.supervisor import SupervisorHandle, start_supervisord
+from clawback_demo.home import SampleHome, build_sample_home
+from clawback_demo.standins import MotoStandIn, free_port, start_moto
+from clawback_demo.supervisor import SupervisorHandle, start_supervisord
 from tests.conftest import require_binary, require_root
 
 AGENT_IAM_USER = "openclaw-agent"
@@ -361,7 +361,7 @@ def add_host(
     supervisor = start_supervisord(
         folder / "supervisor",
         {"openclaw-gateway": [
-            sys.executable, "-m", "clawback.sandbox.gateway",
+            sys.executable, "-m", "clawback_demo.gateway",
             "--port", str(home.gateway_port),
             "--lock-dir", str(home.lock_dir),
             "--config-path", str(home.config_path),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from responders.remote.network import remote_state_dir
 from tests.conftest import require_binary, require_root
 

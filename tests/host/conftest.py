@@ -70,7 +70,7 @@ def gateway_argv(
     argv = [
         sys.executable,
         "-m",
-        "clawback.sandbox.gateway",
+        "clawback_demo.gateway",
         "--port",
         str(port),
         "--lock-dir",

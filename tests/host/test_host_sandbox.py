@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from clawback.sandbox.gateway import lock_file_name
-from clawback.sandbox.supervisor import start_supervisord
+from clawback_demo.gateway import lock_file_name
+from clawback_demo.supervisor import start_supervisord
 from responders.host.service import gateway_signature
 from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 

@@ -20,8 +20,8 @@ from typing import Any
 import psutil
 import pytest
 
-from clawback.sandbox.gateway import lock_file_name
-from clawback.sandbox.supervisor import SupervisorHandle, start_supervisord
+from clawback_demo.gateway import lock_file_name
+from clawback_demo.supervisor import SupervisorHandle, start_supervisord
 from responders.host.service import (
     NOT_FOUND_TARGET,
     ServiceSpec,

@@ -2,7 +2,7 @@
 
 * ``agent_user`` (once per session): a user made with ``useradd`` for this session only and
   removed at the end, so no other process on the machine runs as it. Needs root.
-* ``hostile``: a sample OpenClaw host (``clawback.sandbox.home``) in a fresh directory under
+* ``hostile``: a sample OpenClaw host (``clawback_demo.home``) in a fresh directory under
   ``/tmp`` (reachable by the agent), its home and temp dirs handed to the agent user, and
   **canaries** beside it: root-owned files and directories *outside* the agent's tree, holding
   copies of the agent's own files (so a write that followed a link there would visibly change
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from clawback.sandbox.home import SampleHome, build_sample_home
+from clawback_demo.home import SampleHome, build_sample_home
 from tests.conftest import require, require_root
 
 REPO = Path(__file__).resolve().parents[2]

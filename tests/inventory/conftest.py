@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sample_discovery import discover_sample
 
-from clawback.sandbox.home import SampleHome, build_sample_home
+from clawback_demo.home import SampleHome, build_sample_home
 from responders.openclaw.discovery import Inventory
 
 

@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from clawback.sandbox.home import SampleHome
+from clawback_demo.home import SampleHome
 from responders.openclaw.discovery import Inventory, discover
 
 TreeSnapshot = dict[str, tuple[str, int, str]]

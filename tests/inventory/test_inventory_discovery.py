@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sample_discovery import discover_sample, snapshot_tree
 
-from clawback.sandbox.home import PlantedSecret, SampleHome
+from clawback_demo.home import PlantedSecret, SampleHome
 from responders.interface import Location
 from responders.openclaw.discovery import ENVIRONMENT_LOCATION, Inventory, discover
 

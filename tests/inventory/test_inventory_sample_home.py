@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sample_discovery import discover_sample
 
-from clawback.sandbox.home import SampleHome, build_sample_home
+from clawback_demo.home import SampleHome, build_sample_home
 
 
 def test_layout_is_hardened_0700_dirs_0600_files(era_home: SampleHome) -> None:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from tests.conftest import require, require_root
 
 

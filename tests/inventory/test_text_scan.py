@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample_discovery import discover_sample
 
-from clawback.sandbox.home import SampleHome
+from clawback_demo.home import SampleHome
 from responders.kit import secret_patterns as sp
 from responders.openclaw import discovery as inventory
 

@@ -1,7 +1,7 @@
 """Incidents for the investigate tests, written by the real engine against the sample home.
 
 ``contain_sample`` runs a playbook through ``clawback.contain.prepare``/``run`` against a fresh
-sample OpenClaw home carrying the attack story (``clawback.sandbox.attack_story``): real
+sample OpenClaw home carrying the attack story (``clawback_demo.attack_story``): real
 discovery, real snapshots (the sample's ``/var/log/auth.log`` under its own root), real signing.
 Keys go to ``StoryKeys``, a plugin that answers every credential "revoked" without sending
 anything anywhere: the subject here is what the sealed evidence says, not the providers.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from clawback.contain import ContainRequest, prepare, run
-from clawback.sandbox.home import SampleHome, build_sample_home
+from clawback_demo.home import SampleHome, build_sample_home
 from responders.interface import Capability, Credential, Outcome, Responder, Revoked
 
 PROVIDERS = ("openai", "anthropic", "github", "aws", "openclaw", "slack", "stripe")

@@ -1,11 +1,11 @@
 """Real stand-ins for the key responders: moto's server for AWS, Prism for GitHub.
 
 moto runs in-process on 127.0.0.1 with a free port and is reset between tests. moto has no
-service-specific credentials (Bedrock API keys): ``clawback.sandbox.providers.iam_credentials``
+service-specific credentials (Bedrock API keys): ``clawback_demo.providers.iam_credentials``
 answers those five IAM operations in front of it, checked against botocore's IAM model, and
-passes everything else to moto untouched. Prism serves
-``tests/contracts/github.json`` (GitHub's own description, trimmed) and rejects any request that
-breaks it with 422; ``prism_checked`` fails a test if anything it sent was rejected.
+passes everything else to moto untouched. Prism serves ``clawback_demo/contracts/github.json``
+(GitHub's own description, trimmed) and rejects any request that breaks it with 422;
+``prism_checked`` fails a test if anything it sent was rejected.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.contract_server import contract_path
 from tests.keys.standins import (
-    CONTRACTS,
     MotoAccount,
     PrismServer,
     RefusingKeyring,
@@ -40,7 +40,7 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def iam_front(moto_url: str) -> Iterator[Any]:
-    from clawback.sandbox.providers.iam_credentials import ServiceCredentialsFront
+    from clawback_demo.providers.iam_credentials import ServiceCredentialsFront
 
     front = ServiceCredentialsFront(moto_url)
     try:
@@ -81,7 +81,7 @@ def refusing_keyring() -> Iterator[RefusingKeyring]:
 
 @pytest.fixture(scope="session")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrismServer]:
-    with serving_prism(CONTRACTS / "github.json", tmp_path_factory.mktemp("prism")) as server:
+    with serving_prism(contract_path("github.json"), tmp_path_factory.mktemp("prism")) as server:
         yield server
 
 

@@ -17,7 +17,6 @@ from tests.conftest import MemoryKeyring
 from tests.contract_server import ContractServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CONTRACTS = REPO_ROOT / "tests" / "contracts"
 PRISM_READY = "Prism is listening"
 
 
@@ -46,7 +45,7 @@ class MotoAccount:
 
     url: str
     iam: Any = None
-    front: Any = None  # clawback.sandbox.providers.iam_credentials.ServiceCredentialsFront
+    front: Any = None  # clawback_demo.providers.iam_credentials.ServiceCredentialsFront
 
     def client(self, service: str, key_id: str = "AKIAADMINSETUP000000", secret: str = "x") -> Any:
         import boto3

@@ -17,7 +17,7 @@ from clawback.config import load_config
 from clawback.contain import ContainRequest, prepare
 from clawback.preflight import run_preflight
 from clawback.registry import load_registry
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from responders.interface import admin_reference
 from tests.conftest import MemoryKeyring
 

@@ -27,13 +27,13 @@ from pydantic import BaseModel, ConfigDict
 
 from clawback.contain import ContainRequest, prepare, run
 from clawback.display import Display
-from clawback.sandbox.home import build_sample_home
-from clawback.sandbox.supervisor import start_supervisord
 from clawback.shipping import read_shipments
 from clawback.status import incident_status
 from clawback.status_view import print_status
 from clawback.timeline import read_entries
 from clawback.verify import verify_incident
+from clawback_demo.home import build_sample_home
+from clawback_demo.supervisor import start_supervisord
 from responders.interface import Action, Done, Failed, Outcome, Planned, Responder
 from tests.conftest import MemoryKeyring
 from tests.host.conftest import free_port, gateway_argv, port_open, wait_until

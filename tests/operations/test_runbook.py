@@ -14,7 +14,7 @@ import pytest
 from clawback import cli
 from clawback.contain import ContainRequest, prepare
 from clawback.preflight import run_preflight
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from tests.conftest import MemoryKeyring
 
 TOKEN = "tk_runbook_SECRET_55aa"

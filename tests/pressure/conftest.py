@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from clawback.sandbox.standins import start_moto
+from clawback_demo.standins import start_moto
 
 from .sandbox_host import (
     ContainedHost,

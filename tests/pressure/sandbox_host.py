@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clawback.sandbox.home import SampleHome, build_sample_home
-from clawback.sandbox.standins import MotoStandIn, free_port
-from clawback.sandbox.supervisor import SupervisorHandle, start_supervisord
 from clawback.secret_store import KEYRING_SERVICE
+from clawback_demo.home import SampleHome, build_sample_home
+from clawback_demo.standins import MotoStandIn, free_port
+from clawback_demo.supervisor import SupervisorHandle, start_supervisord
 
 from .iam_gate import IamGate
 
@@ -381,7 +381,7 @@ def build_sandbox(root: Path, account: MotoAccount, *, gate: str | None = None) 
     supervisor = start_supervisord(
         root / "supervisor",
         {GATEWAY_PROGRAM: [
-            sys.executable, "-m", "clawback.sandbox.gateway",
+            sys.executable, "-m", "clawback_demo.gateway",
             "--port", str(home.gateway_port),
             "--lock-dir", str(home.lock_dir),
             "--config-path", str(home.config_path),

@@ -1,8 +1,9 @@
 """A loopback Anthropic organization, checked against the *documented* shapes of its Admin API.
 
 Anthropic publishes no OpenAPI description (see tests/contracts/SOURCES.md), so nothing
-official can validate the requests. Instead the JSON schemas below are written by hand from
-the public documentation, as summarised in ../shared/research/providers.md §5:
+official can validate the requests. Instead JSON schemas are written by hand from the public
+documentation, as summarised in ../shared/research/providers.md §5; the request shapes are the
+demo's (``clawback_demo.providers.anthropic``, one copy), the answer shapes are here:
 
 - ``GET /v1/organizations/api_keys``: query ``limit`` (1–1000), ``after_id``/``before_id``,
   ``status`` (active|inactive|archived|expired), ``workspace_id``, ``created_by_user_id``;
@@ -33,34 +34,17 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-API_VERSION = "2023-06-01"
-STATUSES = ["active", "inactive", "archived", "expired"]
+from clawback_demo.providers.anthropic import (
+    API_VERSION,
+    LIST_KEYS_QUERY,
+    MODELS_QUERY,
+    NO_QUERY,
+    STATUSES,
+    UPDATE_BODY,
+    partial_hint,
+)
 
-_PAGING = {
-    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
-    "after_id": {"type": "string", "minLength": 1},
-    "before_id": {"type": "string", "minLength": 1},
-}
-LIST_KEYS_QUERY = {
-    "type": "object",
-    "properties": {
-        **_PAGING,
-        "status": {"enum": STATUSES},
-        "workspace_id": {"type": "string", "minLength": 1},
-        "created_by_user_id": {"type": "string", "minLength": 1},
-    },
-    "additionalProperties": False,
-}
-MODELS_QUERY = {"type": "object", "properties": _PAGING, "additionalProperties": False}
-NO_QUERY = {"type": "object", "additionalProperties": False}
-UPDATE_BODY = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "minLength": 1},
-        "status": {"enum": ["active", "inactive", "archived"]},
-    },
-    "additionalProperties": False,
-}
+# The documented request shapes are the demo's (one copy); the answers' shapes are below.
 API_KEY = {
     "type": "object",
     "required": [
@@ -133,11 +117,6 @@ OPERATIONS = (
     Operation("POST", r"/v1/organizations/api_keys/([^/]+)", NO_QUERY, UPDATE_BODY, API_KEY),
     Operation("GET", r"/v1/models", MODELS_QUERY, None, _list_of(MODEL)),
 )
-
-
-def partial_hint(value: str) -> str:
-    """Anthropic's hint: the prefix with three more characters, "...", the last four."""
-    return f"{value[:16]}...{value[-4:]}"
 
 
 def new_key(infix: str = "api03") -> str:

@@ -1,10 +1,10 @@
 """A loopback OpenAI organization for the responder's tests.
 
-Every request is checked with openapi-core against ``tests/contracts/openai.json`` (OpenAI's
-own description, trimmed) by ``ContractServer``; a request the description rejects gets 422 and
-is recorded as a violation. The answers come from a small in-memory organization (projects,
-keys, service accounts, admin keys) and are checked against the same description, so the
-stand-in cannot drift into answers OpenAI would never give.
+Every request is checked with openapi-core against ``clawback_demo/contracts/openai.json`` (OpenAI's
+own description, trimmed) by ``ContractServer``; a request the description rejects gets 422 and is
+recorded as a violation. The answers come from a small in-memory organization (projects, keys,
+service accounts, admin keys) and are checked against the same description, so the stand-in cannot
+drift into answers OpenAI would never give.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from tests.contract_server import CONTRACTS, ContractServer
+from tests.contract_server import ContractServer, contract_path
 
 Redactor = Callable[[str], str]
 
@@ -547,7 +547,7 @@ def _description() -> Any:
     """OpenAI's description, parsed and checked once: checking it takes most of a second."""
     from openapi_core import OpenAPI
 
-    spec = json.loads((CONTRACTS / "openai.json").read_text())
+    spec = json.loads(contract_path("openai.json").read_text())
     spec["servers"] = [{"url": "/"}]  # as ContractServer does: match on the path alone
     return OpenAPI.from_dict(spec)
 

@@ -1,5 +1,5 @@
 """The OpenAI responder against a loopback organization whose every request is checked against
-OpenAI's own API description (tests/contracts/openai.json) with openapi-core."""
+OpenAI's own API description (clawback_demo/contracts/openai.json) with openapi-core."""
 
 from __future__ import annotations
 

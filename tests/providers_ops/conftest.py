@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.contract_server import ContractServer
+from tests.contract_server import ContractServer, contract_path
 from tests.keys.standins import (
-    CONTRACTS,
     PrismServer,
     RefusingKeyring,
     serving_prism,
@@ -35,7 +34,7 @@ from tests.providers_ops.contract_variants import (
 def slack_prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrismServer]:
     workdir = tmp_path_factory.mktemp("slack-prism")
     spec = workdir / "slack.json"
-    spec.write_text(json.dumps(slack_variant(json.loads((CONTRACTS / "slack.json").read_text()))))
+    spec.write_text(json.dumps(slack_variant(json.loads(contract_path("slack.json").read_text()))))
     with serving_prism(spec, workdir) as server:
         yield server
 

@@ -1,8 +1,8 @@
-"""Documented, in-memory adjustments to the verbatim descriptions in ``tests/contracts/``.
+"""Documented, in-memory adjustments to the verbatim descriptions the tests check against.
 
 Each one works around a stated quirk of a stale upstream file or of openapi-core (see the Slack,
-Cloudflare and Stripe sections of ``tests/contracts/SOURCES.md``); the files on disk stay as the
-providers published them. Nothing here loosens a check beyond the quirk it names.
+Cloudflare and Stripe sections of ``clawback_demo/contracts/SOURCES.md``); the files on disk stay
+as the providers published them. Nothing here loosens a check beyond the quirk it names.
 """
 
 from __future__ import annotations
@@ -10,7 +10,12 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+
+from clawback_demo.providers.contracts import (
+    cloudflare_update_body,
+    stripe_deep_objects,
+    stripe_flat_arrays,
+)
 
 # -- Slack ------------------------------------------------------------------------------------
 
@@ -91,10 +96,10 @@ def slack_variant(spec: dict[str, Any]) -> dict[str, Any]:
     in-querystrings-for-newly-created-apps), which the same operations already demand through
     their ``slackAuth`` security requirement. So ``token`` becomes optional (it is still
     validated when sent); each method is also served as the POST Slack documents today (see
-    ``clawback.sandbox.providers.contracts.slack_post_methods``); and ``oauth.v2.access`` is
+    ``clawback_demo.providers.contracts.slack_post_methods``); and ``oauth.v2.access`` is
     added in its documented shape.
     """
-    from clawback.sandbox.providers.contracts import slack_header_token
+    from clawback_demo.providers.contracts import slack_header_token
 
     spec = slack_header_token(spec)  # token optional, every method also as a POST
     spec["paths"]["/oauth.v2.access"] = copy.deepcopy(SLACK_OAUTH_V2_ACCESS)
@@ -103,37 +108,9 @@ def slack_variant(spec: dict[str, Any]) -> dict[str, Any]:
 
 # -- Cloudflare -------------------------------------------------------------------------------
 
-
-def cloudflare_variant(spec: dict[str, Any]) -> dict[str, Any]:
-    """The 2024-08 description, accepting the update body Cloudflare documents today.
-
-    Upstream quirk 1: the ``PUT /user/tokens/{token_id}`` body reuses the response schema, so the
-    token ``id`` is required and every ``id`` (token, policy, permission group) is ``readOnly``,
-    which openapi-core refuses to see in a request: no body can pass. Cloudflare's current
-    reference (developers.cloudflare.com/api/resources/user/subresources/tokens/methods/update)
-    lists name, policies (with their ids and permission group ids), status, condition,
-    expires_on and not_before as the body. So ``readOnly`` is dropped from the token schemas and
-    the token ``id`` is no longer required; every other constraint stays.
-    """
-    spec = copy.deepcopy(spec)
-
-    def drop_read_only(node: Any) -> None:
-        if isinstance(node, dict):
-            node.pop("readOnly", None)
-            for value in node.values():
-                drop_read_only(value)
-        elif isinstance(node, list):
-            for value in node:
-                drop_read_only(value)
-
-    schemas = spec["components"]["schemas"]
-    for name, schema in schemas.items():
-        if name.startswith("iam_") and name != "iam_value":
-            drop_read_only(schema)
-    token = schemas["iam_token"]
-    token["required"] = [r for r in token["required"] if r != "id"]
-    return spec
-
+# The update-body fix is the demo's (one copy): the 2024-08 description reuses the token's
+# response schema as the ``PUT /user/tokens/{token_id}`` body, so no body could pass.
+cloudflare_variant = cloudflare_update_body
 
 _ACCOUNT_TOKENS = re.compile(r"^/accounts/[0-9a-f]{32}/tokens(?P<rest>/.*)?$")
 
@@ -153,55 +130,10 @@ def cloudflare_account_as_user(request: Any) -> Any:
 
 # -- Stripe -----------------------------------------------------------------------------------
 
-
-def _is_object_schema(schema: dict[str, Any]) -> bool:
-    return schema.get("type") == "object" and not any(k in schema for k in ("anyOf", "oneOf"))
-
-
-def stripe_relaxed(spec: dict[str, Any]) -> dict[str, Any]:
-    """openapi-core supports ``style: deepObject`` only on exploded object parameters; Stripe
-    puts it on arrays (``expand``, ``enabled_events``), scalars and ``anyOf`` (``created``), so
-    every GET and form POST fails to deserialize. Drop deepObject where the schema is not a
-    plain object (the workaround SOURCES.md describes); array values are then sent as repeated
-    keys by ``stripe_flattened``. Limitation: ``created[gte]`` is ignored rather than checked.
-    """
-    spec = copy.deepcopy(spec)
-    for item in spec["paths"].values():
-        for operation in item.values():
-            for parameter in operation.get("parameters", []):
-                if parameter.get("style") == "deepObject" and not _is_object_schema(
-                    parameter.get("schema", {})
-                ):
-                    parameter.pop("style")
-                    parameter.pop("explode", None)
-            for media in operation.get("requestBody", {}).get("content", {}).values():
-                properties = media.get("schema", {}).get("properties", {})
-                encoding = media.get("encoding", {})
-                for name in list(encoding):
-                    if encoding[name].get("style") == "deepObject" and not _is_object_schema(
-                        properties.get(name, {})
-                    ):
-                        del encoding[name]
-    return spec
-
-
-_INDEXED = re.compile(r"^(?P<name>[A-Za-z_]+)\[\d*\]$")
-
-
-def _flatten(encoded: str) -> str:
-    pairs = parse_qsl(encoded, keep_blank_values=True)
-    return urlencode([(_INDEXED.sub(r"\g<name>", key), value) for key, value in pairs])
-
-
-def stripe_flattened(request: Any) -> Any:
-    """``enabled_events[0]=a&enabled_events[1]=b`` (how the SDK sends arrays) as repeated keys,
-    which is what the relaxed description describes."""
-    body = request.get_data(as_text=True) if request.method == "POST" else ""
-    return rebuilt(
-        request,
-        query=_flatten(request.query_string.decode()),
-        body=_flatten(body) if body else None,
-    )
+# The demo's workaround for openapi-core and Stripe's ``deepObject`` arrays (one copy): deepObject
+# dropped where the schema is not a plain object, arrays sent as repeated keys.
+stripe_relaxed = stripe_deep_objects
+stripe_flattened = stripe_flat_arrays
 
 
 # -- shared -----------------------------------------------------------------------------------

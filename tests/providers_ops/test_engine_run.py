@@ -17,11 +17,11 @@ from clawback.journal import Journal
 from clawback.playbook import load_playbook
 from clawback.registry import load_registry
 from clawback.runner import WHEN_VARIABLES, Runner, RunOptions, known_actions
-from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.secret_store import KeyringSecretStore
 from clawback.signing import load_signing_key
 from clawback.timeline import Timeline, read_entries
 from clawback.verify import verify_incident
+from clawback_demo.home import SampleHome, build_sample_home
 from responders.interface import Credential
 from tests.contract_server import ContractServer
 from tests.providers_ops.cloudflare_standin import CloudflareTokens, Token

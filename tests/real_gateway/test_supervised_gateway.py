@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from clawback.audit import HostSystem, run_audit
-from clawback.sandbox.supervisor import SupervisorHandle, start_supervisord
+from clawback_demo.supervisor import SupervisorHandle, start_supervisord
 from tests.real_gateway.conftest import (
     ClawbackRun,
     Operator,

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from clawback.contain import ContainRequest, prepare, run
-from clawback.sandbox.home import SampleHome, build_sample_home
 from clawback.signing import Signer
 from clawback.timeline import Timeline
+from clawback_demo.home import SampleHome, build_sample_home
 from responders.interface import (
     AlreadyRevoked,
     Capability,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from responders.interface import fingerprint
 from responders.openclaw.discovery import discover
 from tests.contract_server import ContractServer

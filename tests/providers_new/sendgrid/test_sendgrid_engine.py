@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from clawback.sandbox.home import build_sample_home
+from clawback_demo.home import build_sample_home
 from responders.interface import fingerprint
 from responders.kit import secret_patterns as sp
 from responders.openclaw.discovery import discover

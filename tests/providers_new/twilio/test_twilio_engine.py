@@ -15,11 +15,11 @@ from clawback.journal import Journal
 from clawback.playbook import load_playbook
 from clawback.registry import load_registry
 from clawback.runner import WHEN_VARIABLES, Runner, RunOptions, known_actions
-from clawback.sandbox.home import build_sample_home
 from clawback.secret_store import KeyringSecretStore
 from clawback.signing import load_signing_key
 from clawback.timeline import Timeline
 from clawback.verify import verify_incident
+from clawback_demo.home import build_sample_home
 from responders.interface import Credential, Location
 from tests.contract_server import ContractServer
 from tests.providers_new.twilio.twilio_standin import Key, TwilioAccount

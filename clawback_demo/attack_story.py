@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from responders.interface import fingerprint
 
 if TYPE_CHECKING:
-    from clawback.sandbox.home import _Builder
+    from clawback_demo.home import _Builder
 
 ATTACKER_DOMAIN = "collect.exfil-drop.net"
 INJECTED_PAGE = "https://blog.example-news.com/ai-weekly-42"
@@ -289,7 +289,7 @@ def _write_auth_log(b: _Builder, write: Any, at: dict[str, datetime]) -> None:
 
 
 def _writer(b: _Builder) -> Any:
-    from clawback.sandbox.home import _write
+    from clawback_demo.home import _write
 
     return _write
 

@@ -1,9 +1,10 @@
 """The providers' own API descriptions, used to check every request a stand-in receives.
 
-The descriptions are the trimmed, verbatim copies in ``tests/contracts/`` (their origin, sha256
-and license are in ``tests/contracts/SOURCES.md``). They ship with a checkout, not with the
-installed package, and openapi-core is an optional dependency (the ``demo`` extra): when either
-is missing, ``load_check`` returns None and the demo says its stand-ins went unchecked.
+The descriptions are the trimmed, verbatim copies in ``clawback_demo/contracts/`` (their origin,
+sha256 and license are in its SOURCES.md). They are package data, so an installed demo has them
+as a checkout does; the tests read the same files. openapi-core is an optional dependency (the
+``demo`` extra): when it (or a file) is missing, ``load_check`` returns None and the demo says
+its stand-ins went unchecked.
 
 A few documented, in-memory adjustments make openapi-core able to read what the providers
 published; each is described in the matching section of SOURCES.md and mirrors
@@ -28,9 +29,8 @@ RequestAdapter = Callable[[Request], Request]
 
 
 def contracts_dir() -> Path:
-    from clawback.sandbox.standins import REPO_ROOT
-
-    return REPO_ROOT / "tests" / "contracts"
+    """The demo's API descriptions: package data beside this package, never a repo-root path."""
+    return Path(__file__).resolve().parent.parent / "contracts"
 
 
 class DescriptionCheck:
@@ -71,7 +71,7 @@ def load_check(
     adapt_spec: SpecAdapter | None = None,
     adapt_request: RequestAdapter | None = None,
 ) -> DescriptionCheck | None:
-    """A check against ``tests/contracts/<spec_name>``, or None if it cannot be had here."""
+    """A check against ``contracts/<spec_name>``, or None if it cannot be had here."""
     import warnings
 
     path = contracts_dir() / spec_name
@@ -89,7 +89,7 @@ def load_check(
         spec = adapt_spec(spec)
     # Match on the path alone, whatever loopback port the stand-in got.
     spec["servers"] = [{"url": "/"}]
-    # The copies are checked descriptions already (tests/contracts/SOURCES.md); checking them
+    # The copies are checked descriptions already (contracts/SOURCES.md); checking them
     # again costs the demo a second or two.
     api = OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
     return DescriptionCheck(spec_name, api, adapt_request)
@@ -150,8 +150,12 @@ def slack_post_methods(spec: dict[str, Any]) -> dict[str, Any]:
 def cloudflare_update_body(spec: dict[str, Any]) -> dict[str, Any]:
     """The 2024-08 description reuses the token's *response* schema as the update body, so the
     token ``id`` is required and every id is ``readOnly``, which openapi-core refuses in a
-    request: no body could pass. ``readOnly`` is dropped from the ``iam_*`` schemas (except the
+    request: no body could pass. Cloudflare's current reference
+    (developers.cloudflare.com/api/resources/user/subresources/tokens/methods/update) lists name,
+    policies (with their ids and permission group ids), status, condition, expires_on and
+    not_before as the body. So ``readOnly`` is dropped from the ``iam_*`` schemas (except the
     token value) and the token ``id`` is no longer required; every other constraint stays.
+    The tests use the same function (``tests/providers_ops/contract_variants.py``).
     """
     spec = copy.deepcopy(spec)
 

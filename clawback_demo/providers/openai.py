@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from clawback.sandbox.providers.loopback import json_response
+from clawback_demo.providers.loopback import json_response
 
 Handler = Callable[[Request, re.Match[str]], Response]
 CREATED_AT = 1711471533

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from werkzeug import Request, Response
 
-from clawback.sandbox.providers.loopback import json_response
+from clawback_demo.providers.loopback import json_response
 
 TEAM_ID = "T0DEMO0001"
 

@@ -138,7 +138,7 @@ def investigation_facts(outcome: Any) -> dict[str, Any]:
     if not found or not found.get("ran"):
         return {"ran": False, "why": (found or {}).get("error") or (found or {}).get("reason")
                 or "no investigation", "recovered": False}
-    story = getattr(outcome, "story", None)  # clawback.sandbox.attack_story.AttackStory
+    story = getattr(outcome, "story", None)  # clawback_demo.attack_story.AttackStory
     window, summary = found["window"], found["summary"]
     sent = {c["fingerprint"] for c in found["exposed"] if c["sent"]}
     first = window.get("first_suspicious") or {}

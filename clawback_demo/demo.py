@@ -3,7 +3,7 @@
 In a fresh temporary directory: a sample OpenClaw home with planted secrets, a real gateway
 stand-in process under a private supervisord (autorestart on), moto's IAM server holding the
 agent's real access key, and a stateful loopback stand-in for every other provider with an API
-(GitHub behind Prism, OpenAI, Anthropic, Slack, Cloudflare, Stripe: ``clawback.sandbox.
+(GitHub behind Prism, OpenAI, Anthropic, Slack, Cloudflare, Stripe: ``clawback_demo.
 providers``), each seeded with the planted keys. Every provider table is configured, its admin
 credential made up for this run and passed by ``env:`` reference, set for the run only. Then the
 packaged contain playbook runs for real, verify checks the result against the final checkpoint,
@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clawback.private_files import make_private_dir, write_private
+from responders.kit.private_files import make_private_dir, write_private
 
 if TYPE_CHECKING:
-    from clawback.sandbox.home import SampleHome
-    from clawback.sandbox.providers.fleet import ProviderFleet
-    from clawback.sandbox.standins import MotoStandIn
-    from clawback.sandbox.supervisor import SupervisorHandle
+    from clawback_demo.home import SampleHome
+    from clawback_demo.providers.fleet import ProviderFleet
+    from clawback_demo.standins import MotoStandIn
+    from clawback_demo.supervisor import SupervisorHandle
 
 AGENT_IAM_USER = "openclaw-agent"
 SEED_VARIABLE = "CLAWBACK_DEMO_SEED"
@@ -57,7 +57,7 @@ class DemoOutcome:
     gateway_port: int = 0
     aws_keys_after: dict[str, str] = field(default_factory=dict)
     result: Any = None  # clawback.runner.RunResult
-    story: Any = None  # the sample's attack (clawback.sandbox.attack_story.AttackStory)
+    story: Any = None  # the sample's attack (clawback_demo.attack_story.AttackStory)
     verify: dict[str, Any] = field(default_factory=dict)  # VerifyReport.as_dict()
     report_files: list[Path] = field(default_factory=list)
     contract_checks: list[dict[str, Any]] = field(default_factory=list)
@@ -271,10 +271,10 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from clawback.sandbox.home import build_sample_home
-    from clawback.sandbox.providers.fleet import start_provider_fleet
-    from clawback.sandbox.standins import find_prism, free_port, github_spec, start_moto
-    from clawback.sandbox.supervisor import start_supervisord
+    from clawback_demo.home import build_sample_home
+    from clawback_demo.providers.fleet import start_provider_fleet
+    from clawback_demo.standins import find_prism, free_port, github_spec, start_moto
+    from clawback_demo.supervisor import start_supervisord
 
     with contextlib.ExitStack() as cleanup:
         cleanup.enter_context(_loopback_bypasses_proxies())
@@ -303,7 +303,7 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
             gateway = start_supervisord(
                 root / "supervisor",
                 {"openclaw-gateway": [
-                    sys.executable, "-m", "clawback.sandbox.gateway",
+                    sys.executable, "-m", "clawback_demo.gateway",
                     "--port", str(home.gateway_port),
                     "--lock-dir", str(home.lock_dir),
                     "--config-path", str(home.config_path),
@@ -404,7 +404,7 @@ def run_demo(reporter: Any, *, root: Path | None = None) -> DemoOutcome:
             restart=restart,
             story=home.story,
         )
-        from clawback.sandbox.summary import demo_section
+        from clawback_demo.summary import demo_section
 
         write_private(root / SUMMARY_FILE, json.dumps(demo_section(outcome), indent=2) + "\n")
         return outcome
@@ -414,7 +414,7 @@ def investigation_recovered(outcome: DemoOutcome) -> bool:
     """Whether the investigation contain ran at its end found the sample's attack: the keys
     the agent sent, the attacker's domain, and a first malicious event no later than the
     injected page."""
-    from clawback.sandbox.summary import investigation_facts
+    from clawback_demo.summary import investigation_facts
 
     facts = investigation_facts(outcome)
     return bool(facts.get("recovered"))

@@ -35,7 +35,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug import Request, Response
 
-from clawback.sandbox.providers.loopback import LoopbackService
+from clawback_demo.providers.loopback import LoopbackService
 
 OPERATIONS = frozenset({
     "CreateServiceSpecificCredential",

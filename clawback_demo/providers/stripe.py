@@ -19,7 +19,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from clawback.sandbox.providers.loopback import json_response
+from clawback_demo.providers.loopback import json_response
 
 API_VERSION = "2023-08-16"  # the newest version the trimmed description knows
 

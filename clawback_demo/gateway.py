@@ -1,7 +1,7 @@
 """A stand-in for the OpenClaw gateway: a real process that looks like one to discovery, and
 uses the agent's keys the way the gateway does.
 
-``python -m clawback.sandbox.gateway --port P --lock-dir DIR --config-path C [--pid-file F]
+``python -m clawback_demo.gateway --port P --lock-dir DIR --config-path C [--pid-file F]
 [--user-home H --endpoints FILE]``
 
 It listens on 127.0.0.1:P (``GET /health``, which the real gateway does not have: there it
@@ -183,13 +183,13 @@ class AgentFiles:
     def _dotenv(self, path: Path, found: AgentKeys) -> dict[str, str]:
         import io
 
-        from clawback.fleet_agent.formats import dotenv_values
+        from responders.fleet_agent.formats import dotenv_values
 
         values = self._read(path, found, lambda text: dotenv_values(stream=io.StringIO(text)))
         return {k: v for k, v in (values or {}).items() if v}
 
     def _json5(self, path: Path, found: AgentKeys) -> Any:
-        from clawback.fleet_agent.formats import decode_json5
+        from responders.fleet_agent.formats import decode_json5
 
         return self._read(path, found, decode_json5)
 
@@ -693,7 +693,7 @@ def serve(port: int, lock_dir: Path, config_path: str, pid_file: Path | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="clawback.sandbox.gateway", description=__doc__)
+    parser = argparse.ArgumentParser(prog="clawback_demo.gateway", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--lock-dir", type=Path, required=True)
     parser.add_argument("--config-path", required=True)

@@ -3,7 +3,7 @@
 Prism runs either as a mock of a description (``start_prism``) or as a checking proxy in front
 of a stateful stand-in (``start_prism_proxy``): then every request and every answer is checked
 against the description, and the stand-in decides what the answer is. The other providers'
-stand-ins are in ``clawback.sandbox.providers``.
+stand-ins are in ``clawback_demo.providers``.
 
 Everything listens on 127.0.0.1 only; nothing here ever talks to a real provider.
 """
@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import clawback
-
-REPO_ROOT = Path(clawback.__file__).resolve().parents[1]
+# In a checkout, the folder that holds .tools/ (Prism); nothing else is read relative to it.
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PRISM_READY = "Prism is listening"
 
 
@@ -38,7 +37,7 @@ class MotoStandIn:
     """moto's server over HTTP, with an IAM user that owns one access key (the agent's).
 
     ``url`` is the front that answers IAM's service-specific credential calls moto lacks
-    (``clawback.sandbox.providers.iam_credentials``) and passes everything else to moto.
+    (``clawback_demo.providers.iam_credentials``) and passes everything else to moto.
     """
 
     url: str
@@ -104,7 +103,7 @@ def start_moto() -> MotoStandIn:
     # werkzeug prints one line per request to stderr; the demo's output is the contain run.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    from clawback.sandbox.providers.iam_credentials import ServiceCredentialsFront
+    from clawback_demo.providers.iam_credentials import ServiceCredentialsFront
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -124,7 +123,9 @@ def find_prism() -> Path | None:
 
 
 def github_spec() -> Path | None:
-    spec = REPO_ROOT / "tests" / "contracts" / "github.json"
+    from clawback_demo.providers.contracts import contracts_dir
+
+    spec = contracts_dir() / "github.json"
     return spec if spec.exists() else None
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from clawback.sandbox.providers.loopback import json_response
+from clawback_demo.providers.loopback import json_response
 
 DOCS = "https://docs.github.com/rest"
 LOGIN = "openclaw-agent"

@@ -19,7 +19,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from clawback.sandbox.providers.loopback import json_response
+from clawback_demo.providers.loopback import json_response
 
 INVALID = {"code": 1000, "message": "Invalid API Token"}
 NOT_FOUND = {"code": 1003, "message": "Not found"}

@@ -7,7 +7,7 @@ disabled status). So ``verify_revoked`` proves death against a server that can s
 
 - ``github``: ``/credentials/revoke``, ``/installation/token``, ``/applications/{id}/token``,
   ``/user``; run behind ``prism proxy`` so GitHub's own description checks every request and
-  answer (``clawback.sandbox.standins.start_prism_proxy``);
+  answer (``clawback_demo.standins.start_prism_proxy``);
 - ``openai``: projects, project keys, service accounts, admin keys, ``/models``;
 - ``anthropic``: the Admin API's key listing and status change, ``/v1/models``;
 - ``slack``: ``auth.revoke``, ``auth.test``;
@@ -15,7 +15,8 @@ disabled status). So ``verify_revoked`` proves death against a server that can s
 - ``stripe``: balance, webhook endpoints, events.
 
 Requests to all but Anthropic are checked with openapi-core against the providers' trimmed
-descriptions in ``tests/contracts/`` when both are available (``contracts``); Anthropic publishes
-no description, so its stand-in checks the documented shapes itself. Everything listens on
+descriptions in ``clawback_demo/contracts/`` (package data) when openapi-core is installed
+(``contracts``); Anthropic publishes no description, so its stand-in checks the documented
+shapes itself. Everything listens on
 127.0.0.1 only. ``fleet.start_provider_fleet`` starts them all from a sample home.
 """

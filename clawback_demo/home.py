@@ -42,10 +42,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from clawback.private_files import make_private_dir, write_private
-from clawback.sandbox import attack_story
-from clawback.sandbox.attack_story import AttackStory
+from clawback_demo import attack_story
+from clawback_demo.attack_story import AttackStory
 from responders.interface import Location, fingerprint
+from responders.kit.private_files import make_private_dir, write_private
 from responders.openclaw.discovery import format_key_path
 
 Era = Literal["file", "sqlite", "both"]
@@ -86,7 +86,7 @@ class SampleHome:
     gateway_port: int
     era: Era
     planted: tuple[PlantedSecret, ...] = field(repr=False)
-    # What the host has been through (clawback.sandbox.attack_story): what investigate finds.
+    # What the host has been through (clawback_demo.attack_story): what investigate finds.
     story: AttackStory | None = field(default=None, repr=False)
 
     @property
@@ -929,7 +929,7 @@ class _Builder:
 
     def write_cron_logs_and_code(self) -> None:
         # cron/jobs.json, its runs, commands.log and config-audit.jsonl tell the attack story
-        # (clawback.sandbox.attack_story); the rest was set up a month ago.
+        # (clawback_demo.attack_story); the rest was set up a month ago.
         logs = self.state / "logs"
         _write(logs / "gateway.log", f"[gateway] listening on ws://127.0.0.1:{self.port}\n")
         _write(logs / "gateway.err.log", "")

@@ -1,8 +1,9 @@
 """A loopback Anthropic organization, checked against the *documented* shapes of its Admin API.
 
-Adapted from ``tests/providers_ai/anthropic_standin.py``. Anthropic publishes no OpenAPI
-description, so nothing official can check the requests; the JSON schemas below are written by
-hand from the public documentation (summarised in ``../shared/research/providers.md`` §5):
+The request shapes here are also the tests' (``tests/providers_ai/anthropic_standin.py`` imports
+them). Anthropic publishes no OpenAPI description, so nothing official can check the requests; the
+JSON schemas below are written by hand from the public documentation (summarised in
+``../shared/research/providers.md`` §5):
 
 - ``GET /v1/organizations/api_keys``: query ``limit`` (1–1000), ``after_id``/``before_id``,
   ``status`` (active|inactive|archived|expired), ``workspace_id``, ``created_by_user_id``;
@@ -26,7 +27,7 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from clawback.sandbox.providers.loopback import json_response
+from clawback_demo.providers.loopback import json_response
 
 API_VERSION = "2023-06-01"
 STATUSES = ["active", "inactive", "archived", "expired"]
@@ -74,6 +75,7 @@ OPERATIONS = (
 
 
 def partial_hint(value: str) -> str:
+    """Anthropic's hint: the prefix with three more characters, "...", the last four."""
     return f"{value[:16]}...{value[-4:]}"
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from clawback.sandbox.providers.loopback import ContractTally, LoopbackService, RequestCheck
+from clawback_demo.providers.loopback import ContractTally, LoopbackService, RequestCheck
 
 ENV_PREFIX = "CLAWBACK_DEMO_"
 GITHUB_APP_ID = "Iv1.8a61f9b3a7aba766"
@@ -60,7 +60,7 @@ class ProviderFleet:
     accounts: dict[str, _Account]
     config: dict[str, dict[str, Any]]
     environ: dict[str, str] = field(repr=False)
-    prism: Any = None  # clawback.sandbox.standins.PrismStandIn
+    prism: Any = None  # clawback_demo.standins.PrismStandIn
     notes: list[str] = field(default_factory=list)
     _scrub: Callable[[str], str] = field(default=str, repr=False)
 
@@ -72,7 +72,7 @@ class ProviderFleet:
             if name == "github" and self.prism is not None:
                 requests, violations, warnings = self.prism.findings()
                 tally = ContractTally(
-                    "github", "Prism proxy, tests/contracts/github.json", requests,
+                    "github", "Prism proxy, clawback_demo/contracts/github.json", requests,
                     violations, warnings,
                 )
             out.append(
@@ -109,14 +109,14 @@ def start_provider_fleet(
     shows what a key that cannot be proven dead looks like."""
     import logging
 
-    from clawback.redaction import Redactor
-    from clawback.sandbox.providers import contracts
-    from clawback.sandbox.providers.anthropic import AnthropicOrganization, DocumentedShapes
-    from clawback.sandbox.providers.cloudflare import CloudflareAccount
-    from clawback.sandbox.providers.github import GitHubAccount
-    from clawback.sandbox.providers.openai import OpenAIOrganization
-    from clawback.sandbox.providers.slack import SlackWorkspace
-    from clawback.sandbox.providers.stripe import StripeAccount
+    from clawback_demo.providers import contracts
+    from clawback_demo.providers.anthropic import AnthropicOrganization, DocumentedShapes
+    from clawback_demo.providers.cloudflare import CloudflareAccount
+    from clawback_demo.providers.github import GitHubAccount
+    from clawback_demo.providers.openai import OpenAIOrganization
+    from clawback_demo.providers.slack import SlackWorkspace
+    from clawback_demo.providers.stripe import StripeAccount
+    from responders.kit.redaction import Redactor
 
     # openapi-core logs each spec quirk it skips (oauth2 schemes, for one) as a warning.
     logging.getLogger("openapi_core").setLevel(logging.ERROR)
@@ -212,7 +212,7 @@ def start_provider_fleet(
         started.callback(upstream.stop)
         prism: Future[Any] | None = None
         if prism_binary is not None and github_spec is not None:
-            from clawback.sandbox.standins import start_prism_proxy
+            from clawback_demo.standins import start_prism_proxy
 
             prism = pool.submit(
                 start_prism_proxy, prism_binary, github_spec, upstream.url, workdir / "prism.log"
@@ -241,12 +241,13 @@ def start_provider_fleet(
             if check is None:
                 notes.append(
                     f"{name}: requests were not checked against the provider's description "
-                    "(openapi-core or tests/contracts/ is not available here)"
+                    "(openapi-core or the packaged description is missing here)"
                 )
 
         for name in ("openai", "slack", "cloudflare", "stripe"):
             check = checks[name].result()
-            serve(name, accounts[name].answer, check, f"openapi-core, tests/contracts/{name}.json")
+            serve(name, accounts[name].answer, check,
+                  f"openapi-core, clawback_demo/contracts/{name}.json")
         serve(
             "anthropic", anthropic.answer, _documented_shapes(DocumentedShapes),
             "hand-written schemas from Anthropic's Admin API documentation",
@@ -266,7 +267,7 @@ def start_provider_fleet(
                     "stand-in answers without Prism checking its requests and answers"
                 )
             serve("github", github.answer, checks["github"].result(),
-                  "openapi-core, tests/contracts/github.json")
+                  "openapi-core, clawback_demo/contracts/github.json")
         started.pop_all()
     urls = {name: service.url for name, service in services.items()}
     config: dict[str, dict[str, Any]] = {
