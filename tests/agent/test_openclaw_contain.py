@@ -101,5 +101,10 @@ def test_contain_rotates_the_gateway_secrets_and_the_incident_verifies(
         for secret in [*(p.value for p in home.planted), *new_values]:
             assert secret not in text
     for planted in gateway_token:
-        for location in planted.locations:
+        # A transcript or log line that once showed the token (the sample home's attack story
+        # has the agent print .env) is history, sealed as evidence; the files the gateway reads
+        # must no longer hold it.
+        read_by_gateway = [loc for loc in planted.locations if not loc.key.startswith("line ")]
+        assert read_by_gateway, planted.locations
+        for location in read_by_gateway:
             assert planted.value not in Path(location.path).read_text()

@@ -33,6 +33,7 @@ from responders.openclaw import (
     whatsapp_logout_argv,
 )
 from responders.openclaw.discovery import format_key_path
+from responders.openclaw.responder import is_free_text
 
 from .conftest import AgentHost, mode_of, sha256_of, tree_digest
 
@@ -72,7 +73,9 @@ def test_every_old_value_is_replaced_wherever_discovery_found_it(agent_host: Age
         for location in cred.locations:
             data = Path(location.path).read_text()
             assert cred.secret.reveal() not in data, location  # type: ignore[union-attr]
-            assert new in data, location
+            # A transcript or log line (the sample home's attack story prints .env) gets a
+            # marker, not the new secret: nothing reads a key there.
+            assert (FREE_TEXT_MARKER if is_free_text(location) else new) in data, location
     assert len(set(new_values.values())) == len(creds), "each secret gets its own new value"
 
     after = agent_host.rediscover()
@@ -81,7 +84,8 @@ def test_every_old_value_is_replaced_wherever_discovery_found_it(agent_host: Age
         assert cred.fingerprint not in found, f"{cred.kind} survives somewhere"
         replacement = found[outcomes[cred].new_fingerprint]  # type: ignore[attr-defined]
         # The new value sits exactly where the old one did (.bak copies, unit, plist, cmd ...).
-        assert replacement.locations == cred.locations
+        assert replacement.locations == tuple(
+            loc for loc in cred.locations if not is_free_text(loc))
         assert replacement.kind == cred.kind
 
 
@@ -90,6 +94,7 @@ def test_only_the_secret_changes_so_configs_parse_and_comments_survive(
 ) -> None:
     creds = rotated_creds(agent_host)
     before = files_of(creds)
+    free_text = {Path(loc.path) for c in creds for loc in c.locations if is_free_text(loc)}
     outcomes = dict(OpenClawResponder(agent_host.context(NO_CLI)).revoke_all(creds))
 
     replacements = {
@@ -101,11 +106,11 @@ def test_only_the_secret_changes_so_configs_parse_and_comments_survive(
     for path, original in before.items():
         expected = original.decode()
         for old, new in replacements.items():
-            expected = expected.replace(old, new)
+            expected = expected.replace(old, FREE_TEXT_MARKER if path in free_text else new)
         # Byte for byte (CRLF in gateway.cmd included): comments, layout, key order and every
         # other value are untouched.
         assert path.read_bytes().decode() == expected, path
-        if ".json" in path.name:
+        if ".json" in path.name and path.suffix != ".jsonl":  # transcripts: a JSON per line
             pyjson5.decode(path.read_text())
         if path.suffix == ".plist":
             plistlib.loads(path.read_bytes())
@@ -166,7 +171,8 @@ def test_a_second_run_finds_nothing_left_and_changes_nothing(agent_host: AgentHo
 
 
 def test_rotate_after_revoke_reports_the_same_rotation(agent_host: AgentHost) -> None:
-    (cred,) = [c for c in rotated_creds(agent_host) if len(c.locations) == 7]
+    cred = max(rotated_creds(agent_host), key=lambda c: len(c.locations))
+    assert cred.kind == "openclaw:gateway_token" and len(cred.locations) >= 7
     responder = OpenClawResponder(agent_host.context(NO_CLI))
     revoked = responder.revoke(cred)
     stored = dict(agent_host.keyring.store)
@@ -221,9 +227,10 @@ def test_plan_reads_only_and_names_every_place(agent_host: AgentHost) -> None:
         acts = cred.kind in {*ROTATED_KINDS, *CLEARED_KINDS, KIND_WHATSAPP}
         # A dry run only plans what it would change; a manual step changes nothing anyway.
         assert dry[cred].name == ("Planned" if acts else "ManualRequired")
-    gateway = next(c for c in creds if len(c.locations) == 7)
+    gateway = max(creds, key=lambda c: len(c.locations))
+    assert gateway.kind == "openclaw:gateway_token" and len(gateway.locations) >= 7
     assert planned[gateway].action == "rotate"
-    assert len(planned[gateway].commands) == 1 + 7
+    assert len(planned[gateway].commands) == 1 + len(gateway.locations)
     texts = repr(planned) + repr(dry)
     for secret in agent_host.planted_values:
         assert secret not in texts
