@@ -128,7 +128,7 @@ class CheckedTables:
         """Write the record if it changed; a failure to write only costs the next run time."""
         if not self.changed:
             return
-        from clawback.private_files import make_private_dir, write_private
+        from responders.kit.private_files import make_private_dir, write_private
 
         kept = self._digests[-MAX_DIGESTS:]
         try:

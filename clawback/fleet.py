@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from clawback.errors import BadInput
+from clawback.recorder import Recorder
 from clawback.registry import Registry
 from clawback.runner import (
     KEYS_REVOKE_ALL,
@@ -48,8 +49,6 @@ from clawback.runner import (
     SilentReporter,
     TargetResult,
     operator_identity,
-    outcome_fields,
-    outcome_summary,
 )
 from responders.interface import Action, Credential, Done, Failed, ResponderError
 
@@ -275,7 +274,7 @@ class _AskOnce:
 class _Member:
     config: Any  # clawback.config.Host
     settings: dict[str, Any]
-    remote: Any = None  # responders.remote.session.RemoteHost once connected
+    remote: Any = None  # a RemoteSession (responders.interface) once connected
     runner: Runner | None = None
     credentials: list[Credential] = field(default_factory=list)
     discovered: bool = False
@@ -294,9 +293,9 @@ class _OverSsh(Registry):
         self._local = local
 
     def action(self, uses: str) -> type[Action] | None:
-        from responders.remote import over_ssh
+        from clawback.registry import load_remote
 
-        return over_ssh(uses) if self._local.action(uses) is not None else None
+        return load_remote().over_ssh(uses) if self._local.action(uses) is not None else None
 
 
 def _shared_manifest(incident_id: str) -> Any:
@@ -348,7 +347,7 @@ class FleetRun:
 
     def _central_registry(self) -> Registry:
         """Key responders that act on local files are replaced by per-host manual steps."""
-        from responders.remote.guidance import on_host_responder
+        from clawback.registry import load_remote
 
         keep, replaced, providers = {}, [], set()
         for name, cls in self.prepared.registry.responders.items():
@@ -358,7 +357,7 @@ class FleetRun:
             else:
                 keep[name] = cls
         if providers:
-            stand_in = on_host_responder(frozenset(providers), replaced)
+            stand_in = load_remote().on_host_responder(frozenset(providers), replaced)
             keep[stand_in.name] = stand_in
         return Registry({}, keep)
 
@@ -366,13 +365,10 @@ class FleetRun:
 
     def _record(self, member: _Member, result: TargetResult) -> None:
         """A result no Runner produced (connecting, discovery): timeline, reporter, list."""
-        if self.timeline is not None:
-            self.timeline.append(
-                step=result.step, action=result.action, phase="result",
-                target={"target": result.target, "host": member.name, **result.target_info},
-                outcome=result.outcome.name, detail=outcome_summary(result.outcome),
-                extra=outcome_fields(result.outcome),
-            )
+        Recorder(self.timeline, host_name=member.name).result(
+            result.step, result.action, result.outcome,
+            target={"target": result.target, **result.target_info},
+        )
         member.results.append(result)
         self.reporter.target_finished(result)
 
@@ -383,11 +379,12 @@ class FleetRun:
     # -- per host -----------------------------------------------------------------------------
 
     def _connect(self, member: _Member) -> None:
-        from responders.remote.session import HostUnreachable, RemoteHost, SshTarget
+        from clawback.registry import load_remote
 
-        target = SshTarget.parse(member.config.ssh)
-        remote = RemoteHost(
-            member.name, target, known_hosts=self.plan.known_hosts,
+        hosts = load_remote()
+        target = hosts.target_label(member.config.ssh)
+        remote = hosts.connect(
+            member.name, member.config.ssh, known_hosts=self.plan.known_hosts,
             private_key=self.plan.keys.get(member.name), sudo=member.config.sudo,
             python=member.config.python,
             connect_timeout=self.prepared.config.fleet.connect_timeout_seconds,
@@ -396,8 +393,8 @@ class FleetRun:
             facts = remote.open()
         except Exception as exc:  # HostUnreachable carries advice; anything else is named
             remote.close()
-            if not isinstance(exc, HostUnreachable | ResponderError):
-                exc = HostUnreachable(f"preparing {member.name} failed ({type(exc).__name__}: "
+            if not isinstance(exc, ResponderError):
+                exc = ResponderError(f"preparing {member.name} failed ({type(exc).__name__}: "
                                       f"{exc}); it was not contained by this run")
             self._record(member, TargetResult(
                 CONNECT_STEP, "fleet.connect", member.name,
@@ -432,7 +429,7 @@ class FleetRun:
         )
 
     def _discover(self, member: _Member) -> None:
-        from responders.remote.discovery import host_credentials
+        from clawback.registry import load_remote
 
         member.discovered = True
         settings = member.settings.get("agent") or {}
@@ -449,17 +446,14 @@ class FleetRun:
                              f"`clawback discover` on {member.name} and revoke them there"),
             ))
             return
-        member.credentials = host_credentials(member.name, answer)
-        if self.timeline is not None:
-            providers = sorted({c.provider for c in member.credentials})
-            self.timeline.append(
-                step=DISCOVER_STEP, action="discover", phase="event",
-                target={"host": member.name},
-                detail=f"{len(member.credentials)} secret(s) the agent on {member.name} could "
-                       "reach",
-                extra={"providers": providers, "notes": list(answer.get("notes") or []),
-                       "stood_in": list(answer.get("stood_in") or [])},
-            )
+        member.credentials = load_remote().host_credentials(member.name, answer)
+        Recorder(self.timeline, host_name=member.name).event(
+            DISCOVER_STEP, "discover",
+            detail=f"{len(member.credentials)} secret(s) the agent on {member.name} could reach",
+            extra={"providers": sorted({c.provider for c in member.credentials}),
+                   "notes": list(answer.get("notes") or []),
+                   "stood_in": list(answer.get("stood_in") or [])},
+        )
 
     def _host_phase(self, member: _Member, phase: Phase, discover_after: bool) -> None:
         if member.runner is None:
@@ -561,18 +555,18 @@ class FleetRun:
         return central.finish([r for m in self.members for r in m.results])
 
     def _merge(self, central: Runner) -> None:
-        from responders.remote.discovery import merge
+        from clawback.registry import load_remote
 
-        self.merged, notes = merge(m.credentials for m in self.members)
+        self.merged, notes = load_remote().merge(m.credentials for m in self.members)
         for cred in self.merged:
             if cred.secret is None:
                 continue
             for member in self.members:
                 if member.runner is not None:
                     member.runner.redactor.add(cred.secret)
-        if self.timeline is not None and notes:
-            self.timeline.append(step=DISCOVER_STEP, action="discover.merge", phase="event",
-                                 detail="; ".join(central.redactor.text(n) for n in notes))
+        if notes:
+            Recorder(self.timeline, central.redactor).event(
+                DISCOVER_STEP, "discover.merge", detail="; ".join(notes))
 
     def _cuts_network(self, phase: Phase) -> bool:
         steps = {s.id: s for s in self.prepared.loaded.playbook.steps}
@@ -582,7 +576,7 @@ class FleetRun:
         )
 
     def _header(self) -> dict[str, Any]:
-        from clawback.fleet_agent import agent_sha256
+        from clawback.registry import load_remote
 
         config_path = self.prepared.config_path
         config_sha = hashlib.sha256(Path(config_path).read_bytes()).hexdigest() if (
@@ -599,7 +593,7 @@ class FleetRun:
                 "hosts": [{"name": m.name, "ssh": m.config.ssh, "sudo": m.config.sudo,
                            "groups": list(m.config.groups)} for m in self.members],
                 "known_hosts": str(self.plan.known_hosts),
-                "agent_sha256": agent_sha256(),
+                "agent_sha256": load_remote().agent_sha256(),
                 "max_parallel": self.pool_size,
             },
         }

@@ -14,7 +14,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from clawback.errors import BadInput
-from responders.interface import AGENT_ENTRY_POINT_GROUP, Action, AgentKeeper, Responder
+from responders.interface import (
+    AGENT_ENTRY_POINT_GROUP,
+    HOST_ENTRY_POINT_GROUP,
+    REMOTE_ENTRY_POINT_GROUP,
+    Action,
+    AgentKeeper,
+    HostKeeper,
+    RemoteHosts,
+    Responder,
+)
 
 ENTRY_POINT_GROUP = "clawback.responders"
 
@@ -133,6 +142,29 @@ def load_agent(name: str | None = None) -> AgentKeeper:
                        + ", ".join(sorted(points)))
     keeper: AgentKeeper = points[chosen].load()()
     return keeper
+
+
+@functools.cache
+def load_host() -> HostKeeper:
+    """This machine as the host responder answers for it: the network cut, supervisors
+    (entry point group ``clawback.host``; with several installed, the first by name)."""
+    keeper: HostKeeper = _first(HOST_ENTRY_POINT_GROUP, "host support")
+    return keeper
+
+
+@functools.cache
+def load_remote() -> RemoteHosts:
+    """What the remote responder offers for fleet hosts over SSH (entry point group
+    ``clawback.remote``; with several installed, the first by name)."""
+    hosts: RemoteHosts = _first(REMOTE_ENTRY_POINT_GROUP, "fleet (SSH) support")
+    return hosts
+
+
+def _first(group: str, what: str) -> Any:
+    points = {ep.name: ep for ep in _installed(group)}
+    if not points:
+        raise BadInput(f"no {what} is installed (entry-point group {group}): reinstall clawback")
+    return points[sorted(points)[0]].load()()
 
 
 @functools.cache

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from clawback.errors import BadInput
-from clawback.runner import outcome_fields, outcome_summary
+from clawback.recorder import Recorder, outcome_fields, outcome_summary
 from responders.interface import Done, Failed, Outcome, ResponderError, Skipped
 
 STEP = "restore-network"
@@ -39,21 +39,17 @@ class NetworkChange:
 def change_network(incident_dir: Path, *, confirm: bool) -> NetworkChange:
     """``confirm``: keep the cut and disarm its auto-rollback; otherwise remove the cut."""
     from clawback.incident import IncidentLock
+    from clawback.registry import load_host
     from clawback.signing import load_signing_key
     from clawback.timeline import Timeline
-    from responders.host.network import confirm_network_cut, restore_network
 
     action = _action(confirm)
+    network = load_host()
     with IncidentLock(incident_dir):
         timeline = Timeline.resume(incident_dir, load_signing_key())
-        intent = timeline.append(step=STEP, action=action, phase="intent",
-                                 target={"target": "localhost"})
-        outcome = confirm_network_cut(incident_dir) if confirm else restore_network(incident_dir)
-        timeline.append(
-            step=STEP, action=action, phase="result",
-            target={"target": "localhost"}, outcome=outcome.name,
-            detail=outcome_summary(outcome), extra=outcome_fields(outcome),
-            intent_seq=intent.seq,
+        outcome = Recorder(timeline).act(
+            STEP, action, {"target": "localhost"},
+            lambda: network.confirm_cut(incident_dir) if confirm else network.restore(incident_dir),
         )
         timeline.close(manifest_sha256=_manifest_sha256(incident_dir))
         checkpoint = timeline.last_checkpoint or ""
@@ -97,8 +93,8 @@ class HostCut:
 
 def cut_hosts(incident_dir: Path) -> dict[str, HostCut]:
     """Every host of the incident whose network cut was applied, by host name, in order."""
+    from clawback.registry import load_remote
     from clawback.timeline import TIMELINE_FILE, read_entries
-    from responders.remote.network import remote_state_dir
 
     entries = read_entries(incident_dir / TIMELINE_FILE)
     incident_id = str(entries[0].fields["incident"]) if entries else ""
@@ -115,7 +111,7 @@ def cut_hosts(incident_dir: Path) -> dict[str, HostCut]:
         found[name] = HostCut(
             host=name,
             target=str(target.get("target") or name),
-            state_dir=str(facts.get("state_dir_on_host") or remote_state_dir(incident_id)),
+            state_dir=str(facts.get("state_dir_on_host") or load_remote().state_dir(incident_id)),
             deadline_utc=str(rollback.get("deadline_utc") or "") if rollback.get("armed")
             else "",
         )
@@ -284,13 +280,14 @@ def _failure_advice(cut: HostCut, incident: str, *, confirm: bool) -> str:
 
 
 def _change_host(run: _FleetRestore, cut: HostCut) -> Outcome:
-    from responders.remote.session import RemoteHost, SshTarget
+    from clawback.registry import load_remote
 
     host = run.members[cut.host]
-    target = SshTarget.parse(host.ssh)
+    hosts = load_remote()
+    target = hosts.target_label(host.ssh)
     advice = _failure_advice(cut, run.incident_dir.name, confirm=run.confirm)
-    remote = RemoteHost(
-        cut.host, target, known_hosts=run.plan.known_hosts,
+    remote = hosts.connect(
+        cut.host, host.ssh, known_hosts=run.plan.known_hosts,
         private_key=run.plan.keys.get(host.name), sudo=host.sudo, python=host.python,
         connect_timeout=run.config.fleet.connect_timeout_seconds, if_unreachable=advice,
     )
@@ -348,8 +345,9 @@ def change_fleet_network(
     report_lock = threading.Lock()
     with IncidentLock(incident_dir):
         timeline = Timeline.resume(incident_dir, load_signing_key())
-        timeline.append(
-            step=STEP, action="fleet.restore_network", phase="event",
+        recorder = Recorder(timeline)
+        recorder.event(
+            STEP, "fleet.restore_network",
             detail=f"{'keeping' if confirm else 'undoing'} the network cut on "
                    f"{len(run.cuts)} host(s)",
             extra={"hosts": [c.host for c in run.cuts], "notes": run.notes,
@@ -357,14 +355,8 @@ def change_fleet_network(
         )
 
         def change(cut: HostCut) -> None:
-            target = {"target": cut.target, "host": cut.host}
-            intent = timeline.append(step=STEP, action=action, phase="intent", target=target)
-            outcome = _change_host(run, cut)
-            timeline.append(
-                step=STEP, action=action, phase="result", target=target,
-                outcome=outcome.name, detail=outcome_summary(outcome),
-                extra=outcome_fields(outcome), intent_seq=intent.seq,
-            )
+            outcome = recorder.act(STEP, action, {"target": cut.target, "host": cut.host},
+                                   lambda: _change_host(run, cut))
             with report_lock:
                 changes[cut.host] = HostChange(cut.host, outcome)
                 if on_host is not None:

@@ -19,9 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from clawback.report.model import IncidentReport, parse_ts
+
+if TYPE_CHECKING:
+    from responders.interface import CutState
 
 RunState = Literal["running", "closed", "interrupted"]
 TOP_STEPS = 5
@@ -173,10 +176,10 @@ def collect_status(root: Path, *, only: Sequence[Path] = (),
 
 def _network(incident_dir: Path, report: IncidentReport, now: datetime
              ) -> tuple[NetworkCutStatus, ...]:
-    from responders.host.network import cut_status
+    from clawback.registry import load_host
 
     out: list[NetworkCutStatus] = []
-    local = cut_status(incident_dir)
+    local = load_host().cut_state(incident_dir)
     if local is not None:
         out.append(_from_record("", local, now))
     # A fleet incident's hosts: their timers run there; the signed timeline says when they
@@ -209,23 +212,22 @@ def _network(incident_dir: Path, report: IncidentReport, now: datetime
     return tuple(out)
 
 
-def _from_record(host: str, record: dict[str, Any], now: datetime) -> NetworkCutStatus:
-    if record.get("restored_at"):
+def _from_record(host: str, record: CutState, now: datetime) -> NetworkCutStatus:
+    if record.restored_at:
         state: Literal["cut", "restored", "not applied"] = "restored"
-    elif record.get("status") == "applied":
+    elif record.status == "applied":
         state = "cut"
     else:
         state = "not applied"
     deadline = None
-    if record.get("rollback_deadline") is not None:
-        deadline = datetime.fromtimestamp(float(record["rollback_deadline"]), UTC)
+    if record.rollback_deadline is not None:
+        deadline = datetime.fromtimestamp(record.rollback_deadline, UTC)
     rollback: Literal["armed", "kept", "none"] = (
-        "armed" if record.get("rollback_armed") else
-        "kept" if record.get("confirmed_at") else "none")
+        "armed" if record.rollback_armed else "kept" if record.confirmed_at else "none")
     return NetworkCutStatus(
-        host=host, state=state, table=str(record.get("table") or ""), rollback=rollback,
+        host=host, state=state, table=record.table, rollback=rollback,
         deadline=deadline,
         seconds_left=(deadline - now).total_seconds() if deadline is not None else None,
-        timer_running=record.get("timer_running"), in_place=record.get("in_place"),
-        restored_by=str(record.get("restored_by") or ""),
+        timer_running=record.timer_running, in_place=record.in_place,
+        restored_by=record.restored_by or "",
     )

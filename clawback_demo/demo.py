@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clawback.private_files import make_private_dir, write_private
+from responders.kit.private_files import make_private_dir, write_private
 
 if TYPE_CHECKING:
     from clawback_demo.home import SampleHome

@@ -183,13 +183,13 @@ class AgentFiles:
     def _dotenv(self, path: Path, found: AgentKeys) -> dict[str, str]:
         import io
 
-        from clawback.fleet_agent.formats import dotenv_values
+        from responders.fleet_agent.formats import dotenv_values
 
         values = self._read(path, found, lambda text: dotenv_values(stream=io.StringIO(text)))
         return {k: v for k, v in (values or {}).items() if v}
 
     def _json5(self, path: Path, found: AgentKeys) -> Any:
-        from clawback.fleet_agent.formats import decode_json5
+        from responders.fleet_agent.formats import decode_json5
 
         return self._read(path, found, decode_json5)
 

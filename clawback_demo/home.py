@@ -42,10 +42,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from clawback.private_files import make_private_dir, write_private
 from clawback_demo import attack_story
 from clawback_demo.attack_story import AttackStory
 from responders.interface import Location, fingerprint
+from responders.kit.private_files import make_private_dir, write_private
 from responders.openclaw.discovery import format_key_path
 
 Era = Literal["file", "sqlite", "both"]

@@ -5,7 +5,9 @@ writes the timeline and never prints a secret: everything it returns is built fr
 Third parties add a responder with one module and one entry point in the group
 ``clawback.responders``. The agent clawback protects (OpenClaw) is reached through one entry
 point in the group ``clawback.agents``: an ``AgentKeeper`` (its discovery, and writing a provider
-key's replacement where the agent reads it), so the engine never names the agent either.
+key's replacement where the agent reads it), so the engine never names the agent either; the
+host is asked about afterwards through a ``HostKeeper`` (group ``clawback.host``: the network
+cut, a process's supervisor) and fleet hosts through ``RemoteHosts`` (group ``clawback.remote``).
 """
 
 from __future__ import annotations
@@ -729,6 +731,9 @@ class AgentKeeper(Protocol):
     """
 
     name: str
+    # The file names of the agent's own config, its former names included (a backup is one of
+    # these names followed by ``.bak``).
+    config_names: tuple[str, ...]
 
     def discover(
         self, agent: Mapping[str, Any], user_home: Path | None = None, *,
@@ -746,8 +751,125 @@ class AgentKeeper(Protocol):
 
     def switch_blockers(self, cred: Credential) -> list[SwitchBlocker]: ...
 
+    def process_signature(self, name: str, cmdline: Sequence[str]) -> str | None:
+        """Why a process with this name and command line looks like the agent (None: it
+        does not); read from the process table, so never trusted beyond that."""
+        ...
+
     def write_replacement(
         self, cred: Credential, new: SecretValue, backups: Any, *,
         old: SecretValue | None = None, companions: Sequence[tuple[str, str]] = (),
         files: Any = None,
     ) -> ReplacementWritten: ...
+
+
+# --------------------------------------------------------------------------------------------
+# The host, afterwards: its network cut, its supervisors (entry-point group ``clawback.host``)
+# --------------------------------------------------------------------------------------------
+
+HOST_ENTRY_POINT_GROUP = "clawback.host"
+
+
+@dataclass(frozen=True)
+class CutState:
+    """A network cut as its record in an incident stands now.
+
+    ``timer_running`` and ``in_place`` are None when they cannot be looked at (the record was
+    made on another machine or in another network namespace, no root, no nft): unknown, not no.
+    """
+
+    table: str
+    status: str
+    rollback_armed: bool = False
+    rollback_deadline: float | None = None  # epoch seconds, while armed
+    confirmed_at: str | None = None
+    restored_at: str | None = None
+    restored_by: str | None = None
+    timer_running: bool | None = None
+    in_place: bool | None = None
+
+
+class HostKeeper(Protocol):
+    """This machine as the engine asks about it outside a run: the network cut a host
+    responder made (``clawback status``, ``clawback restore-network``) and which supervisor
+    would respawn a process (``clawback audit``)."""
+
+    def cut_state(self, incident_dir: Path) -> CutState | None:
+        """The cut recorded in ``incident_dir`` (None: none is); changes nothing."""
+        ...
+
+    def confirm_cut(self, incident_dir: Path) -> Outcome:
+        """Keep the cut: disarm its auto-rollback."""
+        ...
+
+    def restore(self, incident_dir: Path) -> Outcome:
+        """Remove exactly what the cut added."""
+        ...
+
+    def supervisor_of(self, pid: int) -> str | None:
+        """``kind:name`` of the supervisor that would respawn ``pid`` (supervisord, systemd,
+        docker), None when none is found or the process is gone."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# Fleet hosts over SSH (entry-point group ``clawback.remote``)
+# --------------------------------------------------------------------------------------------
+
+REMOTE_ENTRY_POINT_GROUP = "clawback.remote"
+
+
+class RemoteSession(Protocol):
+    """One fleet host reached over SSH: ``open()`` connects (raising ResponderError with
+    advice when it cannot) and answers the host's facts; ``call()`` runs one command there."""
+
+    name: str
+
+    def open(self) -> Mapping[str, Any]: ...
+
+    def call(self, command: str, params: Mapping[str, Any], *,
+             timeout: float = ...) -> Mapping[str, Any]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+class RemoteHosts(Protocol):
+    """What a responder offers for fleet hosts (``contain --hosts``, ``restore-network``):
+    sessions, each action as it runs over SSH, and reading what a host's agent discovered."""
+
+    def target_label(self, ssh: str) -> str:
+        """``ssh`` (``user@host:port``) as the timeline names it; text that is no SSH target
+        raises ValueError saying how to write one."""
+        ...
+
+    def connect(self, name: str, ssh: str, *, known_hosts: Path, private_key: Any = None,
+                sudo: bool = False, python: str = "python3", connect_timeout: float = 10.0,
+                if_unreachable: str | None = None) -> RemoteSession:
+        """A session not yet opened; ``if_unreachable`` ends the advice of a failed open."""
+        ...
+
+    def over_ssh(self, uses: str) -> type[Action]:
+        """The action ``uses`` names as a fleet host runs it (a manual step where none is)."""
+        ...
+
+    def on_host_responder(self, providers: frozenset[str],
+                          replaced: Sequence[str]) -> type[Responder]:
+        """Stands in for the key responders that act on local files: a manual step per host."""
+        ...
+
+    def host_credentials(self, host: str, answer: Mapping[str, Any]) -> list[Credential]: ...
+
+    def merge(self, per_host: Iterable[Sequence[Credential]]
+              ) -> tuple[list[Credential], list[str]]:
+        """One credential per secret across hosts, and notes on what was merged."""
+        ...
+
+    def state_dir(self, incident_id: str) -> str:
+        """Where a host's agent keeps an incident's records (the network cut's)."""
+        ...
+
+    def agent_sha256(self) -> str:
+        """The SHA-256 of the agent uploaded to every host (the timeline records it)."""
+        ...

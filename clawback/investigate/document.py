@@ -163,7 +163,7 @@ def write(findings: Findings, directory: Path, *, prefix: str = "",
           usage: list[dict[str, Any]] | None = None) -> tuple[Path, Path, dict[str, Any]]:
     """Write both files into ``directory`` (0600, names behind ``prefix``: the sealing step
     writes them aside first); return their paths and the document."""
-    from clawback.private_files import write_private
+    from responders.kit.private_files import write_private
 
     hashed = _Hashed(findings.store.ordered())
     activity = write_private(directory / f"{prefix}{ACTIVITY_NAME}", hashed)

@@ -109,7 +109,6 @@ def start_provider_fleet(
     shows what a key that cannot be proven dead looks like."""
     import logging
 
-    from clawback.redaction import Redactor
     from clawback_demo.providers import contracts
     from clawback_demo.providers.anthropic import AnthropicOrganization, DocumentedShapes
     from clawback_demo.providers.cloudflare import CloudflareAccount
@@ -117,6 +116,7 @@ def start_provider_fleet(
     from clawback_demo.providers.openai import OpenAIOrganization
     from clawback_demo.providers.slack import SlackWorkspace
     from clawback_demo.providers.stripe import StripeAccount
+    from responders.kit.redaction import Redactor
 
     # openapi-core logs each spec quirk it skips (oauth2 schemes, for one) as a warning.
     logging.getLogger("openapi_core").setLevel(logging.ERROR)

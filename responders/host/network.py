@@ -49,7 +49,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from clawback.private_files import make_private_dir, open_private, write_private
 from responders.host.commands import CommandResult, MissingBinary, resolve_binary, run_command
 from responders.interface import (
     Action,
@@ -62,6 +61,7 @@ from responders.interface import (
     ResponderError,
     Skipped,
 )
+from responders.kit.private_files import make_private_dir, open_private, write_private
 
 STATE_FILE = "network-cut.json"
 RULESET_FILE = "network-cut.nft"

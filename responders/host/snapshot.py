@@ -48,7 +48,6 @@ from typing import IO, TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from clawback.private_files import FILE_MODE, make_private_dir
 from responders.agent_files import AgentFiles, UnsafeFile, kind_of
 from responders.hostprobes.collection import (
     CollectionPlan,
@@ -65,6 +64,7 @@ from responders.interface import (
     Planned,
     ResponderError,
 )
+from responders.kit.private_files import FILE_MODE, make_private_dir
 
 if TYPE_CHECKING:
     import tarfile

@@ -1,7 +1,7 @@
 """Host probes written once, in standard-library-only form.
 
 The local host actions (``responders.host``), the actions over SSH (``responders.remote``) and
-the fleet agent (``clawback.fleet_agent``, zipped and run on a bare ``python3 -I -S`` on each
+the fleet agent (``responders.fleet_agent``, zipped and run on a bare ``python3 -I -S`` on each
 fleet host) all read the host through these modules. Each may import only the standard library,
 ``responders.interface`` and ``responders.agent_files`` (both standard-library-only too) and its
 siblings here; tests/fleet checks the zip on an interpreter with no site-packages at all.

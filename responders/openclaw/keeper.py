@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from responders.interface import Credential, SecretValue, SwitchBlocker
 from responders.openclaw import discovery
+from responders.openclaw.layout import CONFIG_NAMES
 
 if TYPE_CHECKING:
     from responders.agent_files import AgentFiles
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 class OpenClawKeeper:
     name = "openclaw"
+    config_names = CONFIG_NAMES
 
     def discover(
         self, agent: Mapping[str, Any], user_home: Path | None = None, *,
@@ -42,6 +44,11 @@ class OpenClawKeeper:
             budget_seconds=budget_seconds,
             known=[c.fingerprint for c in first.credentials],
         )
+
+    def process_signature(self, name: str, cmdline: Sequence[str]) -> str | None:
+        from responders.hostprobes.gateway import gateway_signature
+
+        return gateway_signature(name, cmdline)
 
     def agent_files(self, settings: Mapping[str, Any]) -> AgentFiles:
         from responders.openclaw.responder import agent_files_for

@@ -20,7 +20,6 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
-from clawback.private_files import make_private_dir, write_private
 from responders.host.network import (
     FAMILY,
     CutNetworkParams,
@@ -37,6 +36,7 @@ from responders.interface import (
     ResponderContext,
     ResponderError,
 )
+from responders.kit.private_files import make_private_dir, write_private
 from responders.remote.session import remote_host
 
 STATE_ROOT = "/var/lib/clawback"

@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from clawback.private_files import FILE_MODE, make_private_dir
 from responders.host.service import (
     SERVICES_HOWTO,
     ServiceSpec,
@@ -44,6 +43,7 @@ from responders.interface import (
     ResponderError,
     Skipped,
 )
+from responders.kit.private_files import FILE_MODE, make_private_dir
 from responders.remote.session import RemoteHost, remote_host
 
 NOT_FOUND = "openclaw-gateway"

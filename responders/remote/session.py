@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clawback.private_files import FILE_MODE
 from responders.interface import ResponderError
+from responders.kit.private_files import FILE_MODE
 
 # Binaries on the far side come from the system path, not the login shell's PATH, which a
 # compromised account can point at ~/.local/bin first (RFC 3227 §4.3).
@@ -217,7 +217,7 @@ class RemoteHost:
         return f"SSH to {where} failed ({type(exc).__name__}: {reason}); {unchecked}"
 
     def _upload_agent(self) -> None:
-        from clawback.fleet_agent import agent_zip
+        from responders.fleet_agent import agent_zip
 
         made = self._connection.run(
             f"{CLEAN_ENV} mktemp -d /tmp/clawback-agent.XXXXXXXX",

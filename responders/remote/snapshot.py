@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from clawback.private_files import make_private_dir
 from responders.host.snapshot import EvidenceSettings, SnapshotParams, utc_now
 from responders.interface import (
     Action,
@@ -28,6 +27,7 @@ from responders.interface import (
     Planned,
     ResponderError,
 )
+from responders.kit.private_files import make_private_dir
 from responders.remote.session import remote_host
 
 _ITEM_FIELDS = set(EvidenceItem.__dataclass_fields__)

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clawback.fleet_agent import PACKED_MODULES, agent_zip, formats
 from clawback_demo.home import SampleHome, build_sample_home
 from clawback_demo.supervisor import start_supervisord
+from responders.fleet_agent import PACKED_MODULES, agent_zip, formats
 from responders.host import snapshot
 from responders.interface import Location, fingerprint
 from responders.openclaw.discovery import discover

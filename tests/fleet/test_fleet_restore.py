@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from clawback.fleet_agent.agent import rollback_timer
 from clawback.timeline import read_entries
 from clawback_demo.home import build_sample_home
+from responders.fleet_agent.agent import rollback_timer
 from tests.conftest import require_binary, require_root
 
 from .conftest import ClientKey, Sshd, start_sshd

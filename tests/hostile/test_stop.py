@@ -84,7 +84,7 @@ def test_a_lock_naming_another_users_process_does_not_aim_the_stop(
 
 def test_the_fleet_agent_is_neither_hung_nor_aimed_by_a_lock_file(hostile: HostileHome) -> None:
     """The agent clawback ships to fleet hosts reads lock files with the same rules."""
-    from clawback.fleet_agent.agent import process_of_pid_file
+    from responders.fleet_agent.agent import process_of_pid_file
 
     lock = os.path.join(lock_dir(hostile), "gateway.deadbeef.lock")
     victim = subprocess.Popen([sys.executable, "-c", SLEEPER])

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from clawback.audit.context import AuditContext, is_dir, list_dir, lstat, mode_text, walk_files
 from clawback.audit.model import Hit, Severity, check
-from responders.openclaw.discovery import CONFIG_NAMES
 
 SYNC_FOLDER_MARKERS = ("Dropbox", "Mobile Documents", "iCloud Drive", "Google Drive", "OneDrive")
 
@@ -48,12 +47,15 @@ def hits_for(paths: Iterable[Path], *, cap: Severity | None = None) -> Iterator[
 
 
 def config_files(ctx: AuditContext) -> list[Path]:
+    from clawback.registry import load_agent
+
+    config_names = load_agent().config_names
     files: list[Path] = []
     for config in ctx.all_configs:
         files.extend(config.files)
     for state in ctx.state_dir_paths:
         for entry in list_dir(state):
-            if any(entry.name.startswith(f"{name}.bak") for name in CONFIG_NAMES):
+            if any(entry.name.startswith(f"{name}.bak") for name in config_names):
                 files.append(entry)
     return files
 

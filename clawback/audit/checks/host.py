@@ -91,8 +91,9 @@ def gateway_processes(ctx: AuditContext) -> list[GatewayProcessFacts]:
     def collect() -> list[GatewayProcessFacts]:
         import psutil
 
-        from responders.host.service import gateway_signature
+        from clawback.registry import load_agent
 
+        agent = load_agent()
         ports = gateway_ports(ctx)
         lock_pids = {lock.pid for lock in ctx.inventory.gateway_locks if lock.alive and lock.pid}
         homes = {str(ctx.user_home)} | {str(s) for s in ctx.state_dir_paths}
@@ -110,7 +111,7 @@ def gateway_processes(ctx: AuditContext) -> list[GatewayProcessFacts]:
             reasons = []
             if proc.pid in lock_pids:
                 reasons.append("holds the gateway lock")
-            signature = gateway_signature(name, cmdline)
+            signature = agent.process_signature(name, cmdline)
             if signature:
                 listening = by_pid.get(proc.pid, [])
                 if any(int(addr.rsplit(":", 1)[1]) in ports for addr in listening):

@@ -212,18 +212,11 @@ def evidence_unreadable(ctx: AuditContext) -> Iterator[Hit]:
 def _supervised_now(ctx: AuditContext) -> bool:
     """Whether a running gateway of this install is under a supervisor contain stops it
     through (supervisord, systemd, docker): then there is a stop path, unit file or not."""
-    import psutil
-
     from clawback.audit.checks.host import gateway_processes
-    from responders.host.service import manager_of
+    from clawback.registry import load_host
 
-    for facts in gateway_processes(ctx):
-        try:
-            if manager_of(psutil.Process(facts.pid)) is not None:
-                return True
-        except psutil.Error:
-            continue
-    return False
+    host = load_host()
+    return any(host.supervisor_of(facts.pid) is not None for facts in gateway_processes(ctx))
 
 
 @check(

@@ -18,7 +18,6 @@ from clawback.audit.context import LEGACY_STATE_NAMES, AuditContext, is_dir, lst
 from clawback.audit.model import Hit, Severity, check
 from responders.interface import Credential, Location, fingerprint
 from responders.kit import secret_patterns as sp
-from responders.openclaw.discovery import CONFIG_NAMES
 
 HISTORY_FILES = (
     ".bash_history", ".zsh_history", ".zhistory", ".sh_history", ".python_history",
@@ -91,7 +90,9 @@ def in_config_backups(ctx: AuditContext) -> Iterator[Hit]:
 
 
 def is_backup(path: Path) -> bool:
-    return any(path.name.startswith(f"{name}.bak") for name in CONFIG_NAMES)
+    from clawback.registry import load_agent
+
+    return any(path.name.startswith(f"{name}.bak") for name in load_agent().config_names)
 
 
 def service_definition_paths(ctx: AuditContext) -> list[Path]:

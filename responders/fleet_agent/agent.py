@@ -2,7 +2,7 @@
 
 clawback is not installed on fleet hosts. For each run the controller uploads one zip (this
 module, ``formats.py``, the pure-Python discovery modules ``responders.openclaw.discovery``,
-``responders.kit.secret_patterns``, ``clawback.errors`` and ``responders.interface``, and the host
+``responders.kit.secret_patterns`` and ``responders.interface``, and the host
 probes ``responders.hostprobes`` that the local actions use too) into a private
 temporary directory and runs ``python3 agent.pyz COMMAND``. The far side needs a POSIX shell
 and Python 3.11 or newer (standard library only); everything else is optional and named in
@@ -475,7 +475,7 @@ def cmd_info(params: Mapping[str, Any]) -> dict[str, Any]:
 def cmd_discover(params: Mapping[str, Any]) -> dict[str, Any]:
     from pathlib import Path
 
-    from clawback.fleet_agent import formats
+    from responders.fleet_agent import formats
 
     stood_in = formats.install()
     from responders.openclaw.discovery import discover
@@ -515,7 +515,7 @@ def cmd_discover(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def _workspace_dirs(state: Path, home: Path, tree: AgentFiles | None) -> list[Path]:
     """The workspaces the state dir's config names, read as the local snapshot reads them."""
-    from clawback.fleet_agent import formats
+    from responders.fleet_agent import formats
 
     formats.install()
     from responders.openclaw.discovery import workspace_dirs

@@ -320,7 +320,7 @@ def install() -> list[str]:
     try:
         import pyjson5  # noqa: F401
     except ImportError:
-        module = types.ModuleType("pyjson5", "stdlib stand-in (clawback.fleet_agent.formats)")
+        module = types.ModuleType("pyjson5", "stdlib stand-in (responders.fleet_agent.formats)")
         module.decode = decode_json5  # type: ignore[attr-defined]
         module.Json5Exception = Json5Exception  # type: ignore[attr-defined]
         sys.modules["pyjson5"] = module
@@ -328,7 +328,7 @@ def install() -> list[str]:
     try:
         import dotenv  # noqa: F401
     except ImportError:
-        module = types.ModuleType("dotenv", "stdlib stand-in (clawback.fleet_agent.formats)")
+        module = types.ModuleType("dotenv", "stdlib stand-in (responders.fleet_agent.formats)")
         module.dotenv_values = dotenv_values  # type: ignore[attr-defined]
         sys.modules["dotenv"] = module
         stood_in.append("python-dotenv")

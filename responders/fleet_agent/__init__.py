@@ -18,14 +18,12 @@ from pathlib import Path
 
 # Package-relative paths of what the far side imports (besides the standard library).
 PACKED_MODULES: tuple[str, ...] = (
-    "clawback/__init__.py",
-    "clawback/errors.py",
     "responders/openclaw/__init__.py",
     "responders/openclaw/discovery.py",
     "responders/openclaw/layout.py",
-    "clawback/fleet_agent/__init__.py",
-    "clawback/fleet_agent/agent.py",
-    "clawback/fleet_agent/formats.py",
+    "responders/fleet_agent/__init__.py",
+    "responders/fleet_agent/agent.py",
+    "responders/fleet_agent/formats.py",
     "responders/__init__.py",
     "responders/agent_files.py",
     "responders/interface.py",
@@ -41,7 +39,7 @@ PACKED_MODULES: tuple[str, ...] = (
 
 _MAIN = (
     "import sys\n"
-    "from clawback.fleet_agent.agent import main\n"
+    "from responders.fleet_agent.agent import main\n"
     "sys.exit(main(sys.argv))\n"
 )
 # Fixed member timestamps: the same clawback always builds the same zip (same sha256), which
