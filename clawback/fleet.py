@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import io
 import os
@@ -455,6 +456,9 @@ class FleetRun:
                    "stood_in": list(answer.get("stood_in") or [])},
         )
 
+    def _run_host_phase(self, member: _Member, *, phase: Phase, discover_after: bool) -> None:
+        self._host_phase(member, phase, discover_after)
+
     def _host_phase(self, member: _Member, phase: Phase, discover_after: bool) -> None:
         if member.runner is None:
             return
@@ -543,13 +547,14 @@ class FleetRun:
                 if self._cuts_network(phase):
                     self._checkpoint(urgent=True)
                 discover_after = first_central is not None and index + 1 == first_central
-                self._each(lambda m, p=phase, d=discover_after: self._host_phase(m, p, d), live,
-                           phase.step_ids[0])
+                self._each(functools.partial(self._run_host_phase, phase=phase,
+                                             discover_after=discover_after),
+                           live, phase.step_ids[0])
                 self._checkpoint()
         finally:
             # Each host's re-checks (the stop stays proven) go over its SSH session.
-            self._each(lambda m: m.results.extend(m.runner.settle_rechecks()),
-                       [m for m in self.members if m.runner is not None], "recheck")
+            self._each(_settle_rechecks, [m for m in self.members if m.runner is not None],
+                       "recheck")
             self._each(lambda m: m.remote.close(),
                        [m for m in self.members if m.remote is not None], "disconnect")
         return central.finish([r for m in self.members for r in m.results])
@@ -604,3 +609,8 @@ def run_fleet(prepared: Any, reporter: Reporter | None = None, *, hosts: str) ->
     plan = prepare_fleet(prepared, hosts)
     return FleetRun(prepared, plan, reporter).run()
 
+
+def _settle_rechecks(member: _Member) -> None:
+    """A host's re-checks (the stop stays proven), over its SSH session."""
+    if member.runner is not None:
+        member.results.extend(member.runner.settle_rechecks())
