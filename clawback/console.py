@@ -34,6 +34,7 @@ from clawback.runner import (
     outcome_summary,
 )
 from clawback.shown import printable
+from responders.interface import Failed, ManualRequired, Unproven
 
 _T = TypeVar("_T")
 
@@ -553,8 +554,9 @@ def _verbose_line(console: Any, result: TargetResult) -> None:
     symbol, colour = _STYLE.get(result.outcome.status, ("?", "white"))
     info = result.target_info
     who = printable(f"{result.action} {result.target}")
-    if info.get("fingerprint") and info.get("fingerprint") not in result.target:
-        who += f" ({printable(str(info['fingerprint']))})"
+    fingerprint = str(info.get("fingerprint") or "")
+    if fingerprint and fingerprint not in result.target:
+        who += f" ({printable(fingerprint)})"
     text = f"{symbol} {who}: {outcome_word(result.outcome)}"
     summary = outcome_summary(result.outcome)
     if summary:
@@ -583,20 +585,19 @@ def _urgency(result: TargetResult) -> int:
 def todo_text(result: TargetResult) -> str:
     """The whole advice for one to-do item, without the repetition of ``outcome_summary``."""
     outcome = result.outcome
-    name = type(outcome).__name__
-    if name == "ManualRequired":
+    if isinstance(outcome, ManualRequired):
         text = outcome.instructions or outcome.detail
         if outcome.url and outcome.url not in text:
             text += f" ({outcome.url})"
         return text
-    if name == "Unproven":
+    if isinstance(outcome, Unproven):
         text = f"not proven dead: {outcome.reason or outcome.detail}"
         if outcome.check:
             text += f"; check: {outcome.check}"
         if outcome.url and outcome.url not in text:
             text += f" ({outcome.url})"
         return text
-    if name == "Failed":
+    if isinstance(outcome, Failed):
         text = " — ".join(p for p in (outcome.detail, outcome.error) if p)
         if _is_key(result):
             text += (". The key may still work: revoke it by hand, or resume the incident "
