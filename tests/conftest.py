@@ -7,11 +7,13 @@ so CI can never go green by skipping.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
 import shutil
 import socket
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +99,28 @@ def _check_address(address: object) -> None:
         raise ForbiddenNetworkAccess(f"a test tried to connect to {host!r} by name") from None
     if not any(ip in net for net in _ALLOWED_NETWORKS):
         raise ForbiddenNetworkAccess(f"a test tried to connect to {host}: only loopback is allowed")
+
+
+_ISOLATED_VARIABLES = {
+    **{var: "" for var in ("XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME",
+                           "XDG_CACHE_HOME")},
+    **{var: _DEAD_PROXY for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
+                                    "https_proxy")},
+    "NO_PROXY": "127.0.0.1,localhost,::1",
+    "no_proxy": "127.0.0.1,localhost,::1",
+}
+# Every variable the fixture below sets exists for the whole session, so undoing a test's value
+# replaces it instead of deleting it. Threads that outlive a test (the fault matrix's cells run
+# in the background) iterate os.environ inside boto3 and urllib; a variable deleted meanwhile
+# raised KeyError there (XDG_CONFIG_HOME in CI, XDG_DATA_HOME on a loaded machine).
+_SESSION_XDG = Path(tempfile.mkdtemp(prefix="clawback-tests-xdg-"))
+atexit.register(shutil.rmtree, _SESSION_XDG, True)
+for _var, _value in _ISOLATED_VARIABLES.items():
+    if _var not in os.environ:
+        if _var.startswith("XDG_"):
+            _value = str(_SESSION_XDG / _var.lower())
+            os.makedirs(_value, mode=0o700, exist_ok=True)
+        os.environ[_var] = _value
 
 
 @pytest.fixture(autouse=True)
