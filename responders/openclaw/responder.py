@@ -91,12 +91,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import re
 import secrets as token_source
-import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,7 +103,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from responders.agent_files import AgentFiles, FileRead
+from responders.agent_files import MAX_EDITABLE_BYTES, AgentFiles, FileRead
+from responders.backups import Backup, BackupStore
 from responders.interface import (
     Action,
     AlreadyRevoked,
@@ -166,7 +165,6 @@ WHATSAPP_HELP_URL = "https://faq.whatsapp.com/"
 FREE_TEXT_MARKER = "[secret removed by clawback]"
 # Shorter values could stand alone by chance somewhere they are not the secret.
 MIN_REPLACEABLE_LENGTH = 8
-MAX_EDITABLE_BYTES = 64 * 1024 * 1024
 # json-five keeps a whole token model in memory; bigger "JSON" files are edited as text.
 MAX_MODEL_BYTES = 4 * 1024 * 1024
 _TOKEN_CHARS = "A-Za-z0-9_+/-"
@@ -180,12 +178,8 @@ _FILE_LOCK = threading.RLock()
 
 
 def agent_files_for(settings: Mapping[str, Any]) -> AgentFiles:
-    """The agent's tree as discovery sees it: ``[agent]`` user_home (default: the invoking
-    user's home, as discovery's), state_dirs and tmp_dirs."""
-    agent = dict(settings.get("agent") or {})
-    if not agent.get("user_home"):
-        agent["user_home"] = str(Path.home())
-    return AgentFiles.for_agent(agent)
+    """The agent's tree as discovery sees it (``AgentFiles.for_settings``)."""
+    return AgentFiles.for_settings(settings)
 
 Segment = str | int
 KeyPath = tuple[Segment, ...]
@@ -514,96 +508,6 @@ def _check_parses(path: Path, data: bytes) -> None:
             plistlib.loads(data)
         except Exception:
             raise Unparseable("not a valid plist") from None
-
-
-@dataclass(frozen=True)
-class Backup:
-    """A file as it was before clawback first changed it."""
-
-    original: str
-    backup: str
-    sha256: str
-    size: int
-
-    def fact(self) -> dict[str, Any]:
-        return {"file": self.original, "backup": self.backup, "sha256": self.sha256,
-                "size": self.size}
-
-
-class BackupStore:
-    """``<incident>/backups/``: one copy per file, taken before the first change."""
-
-    def __init__(self, incident_dir: Path | None) -> None:
-        self.incident_dir = incident_dir
-        self._kept: dict[str, Backup] = {}
-        self._lock = threading.Lock()
-
-    def keep(self, path: Path, data: bytes) -> Backup:
-        # Lexical: no link is followed in the agent's files, so a name is one file.
-        real = os.path.abspath(path)
-        with self._lock:
-            if real in self._kept:
-                return self._kept[real]
-            if self.incident_dir is None:
-                raise ResponderError(
-                    "no incident directory to keep backups in: OpenClaw files are only changed "
-                    "inside an incident (clawback contain), never by a bare responder call"
-                )
-            from responders.kit.private_files import make_private_dir
-
-            directory = make_private_dir(Path(self.incident_dir) / "backups")
-            stem = f"{hashlib.sha256(real.encode()).hexdigest()[:8]}-{Path(real).name}"
-            target = directory / stem
-            suffix = 0
-            while True:
-                try:
-                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    break
-                except FileExistsError:
-                    # An earlier run of the same incident kept one: never overwrite it.
-                    suffix += 1
-                    target = directory / f"{stem}.{suffix}"
-            with os.fdopen(fd, "wb") as sink:
-                sink.write(data)
-                sink.flush()
-                os.fsync(sink.fileno())
-            backup = Backup(
-                original=str(path),
-                backup=str(target),
-                sha256=hashlib.sha256(data).hexdigest(),
-                size=len(data),
-            )
-            self._kept[real] = backup
-            return backup
-
-
-def replace_file(path: Path, data: bytes, *, holds_secret: bool = False) -> None:
-    """Atomically give ``path`` new content, keeping its owner and mode; a file that
-    ``holds_secret`` loses any group and other bits (at most 0600).
-
-    For root's own files outside the agent's tree only (supervisord's config): the agent's
-    files are rewritten through ``AgentFiles.replace``, which follows no link. Even here a link
-    or a hard-linked file in the file's place is refused."""
-    info = os.lstat(path)
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-        raise ResponderError(f"{path} is not a plain file (a link, or a file with more than "
-                             "one name): edit it by hand")
-    temporary = path.with_name(f".{path.name}.clawback-{os.getpid()}-{threading.get_ident()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as sink:
-            sink.write(data)
-            sink.flush()
-            os.fsync(sink.fileno())
-            if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
-                os.fchown(sink.fileno(), info.st_uid, info.st_gid)
-            mode = stat.S_IMODE(info.st_mode)
-            os.fchmod(sink.fileno(), mode & 0o600 if holds_secret else mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 def _read(files: AgentFiles, path: Path) -> FileRead:
