@@ -29,7 +29,7 @@ from clawback.recorder import Recorder
 # restore (issue 16b) still imports these two from here.
 from clawback.recorder import outcome_fields as outcome_fields
 from clawback.recorder import outcome_summary as outcome_summary
-from clawback.registry import ActionParams, Registry
+from clawback.registry import ActionParams, Registry, load_agent
 from responders.interface import (
     UNDECLARED_RATE_LIMIT,
     Action,
@@ -1092,6 +1092,7 @@ class Runner:
             settings=self.settings,
             host=self.host,
             host_name=self.host_name,
+            agent_keeper=load_agent,
         )
 
     def _intent(self, step: str, action: str, target: Mapping[str, Any]) -> int | None:

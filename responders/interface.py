@@ -19,7 +19,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from responders.agent_files import AgentFiles
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -536,6 +539,11 @@ class ResponderContext:
     # a remote agent host here (see clawback.fleet).
     host: Any = None
     host_name: str | None = None
+    # The agent clawback protects (entry-point group ``clawback.agents``), for what host code
+    # must ask it (the workspaces its config names) without naming it. Called on first use:
+    # loading it loads the agent's discovery, which the panic path leaves until after the stop.
+    # None (a bare responder call): host code knows only the agent's default layout.
+    agent_keeper: Callable[[], AgentKeeper] | None = None
 
 
 class Responder:
@@ -750,6 +758,12 @@ class AgentKeeper(Protocol):
     def backups(self, incident_dir: Path) -> Any: ...
 
     def switch_blockers(self, cred: Credential) -> list[SwitchBlocker]: ...
+
+    def workspace_dirs(self, state_dir: Path, user_home: Path,
+                       files: AgentFiles | None = None) -> Sequence[Path]:
+        """The workspaces the agent's config in ``state_dir`` names (its default one too),
+        read through ``files`` (the agent's tree, no link followed); reads only."""
+        ...
 
     def process_signature(self, name: str, cmdline: Sequence[str]) -> str | None:
         """Why a process with this name and command line looks like the agent (None: it

@@ -40,7 +40,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from responders.agent_files import AgentFiles, UnsafeFile, kind_of
 from responders.hostprobes.collection import (
     CollectionPlan,
+    WorkspaceFinder,
     os_error_reason,
     walk_agent_files,
     walk_files,
@@ -58,6 +59,7 @@ from responders.hostprobes.collection import (
 from responders.hostprobes.collection import build_plan as plan_collection
 from responders.interface import (
     Action,
+    AgentKeeper,
     Collected,
     EvidenceItem,
     Failed,
@@ -140,23 +142,29 @@ def build_plan(
     settings: EvidenceSettings,
     params: SnapshotParams,
     service_logs: Sequence[str] = (),
+    agent: Callable[[], AgentKeeper] | None = None,
 ) -> CollectionPlan:
     """What a snapshot would collect (``hostprobes.collection.build_plan``, which the fleet
-    agent runs too), from this step's settings; runs nothing."""
+    agent runs too), from this step's settings; runs nothing. ``agent`` names the workspaces
+    (``ResponderContext.agent_keeper``); without it only the default one is collected."""
     return plan_collection(
         user_home=layout.user_home, state_dirs=layout.state_dirs, tmp_dirs=layout.tmp_dirs,
         uid=layout.uid, volatile=params.volatile, system_artifacts=params.system_artifacts,
         extra_paths=params.extra_paths, system_root=settings.system_root,
-        service_logs=service_logs, workspaces=_workspace_dirs,
+        service_logs=service_logs, workspaces=_workspace_finder(agent),
     )
 
 
-def _workspace_dirs(state: Path, home: Path, tree: AgentFiles | None) -> Sequence[Path]:
-    # Imported when a workspace is looked up (the full pass, after the stop), not by the
-    # volatile pass before it: the panic path loads no discovery before the stop signal.
-    from responders.openclaw.discovery import workspace_dirs
+def _workspace_finder(agent: Callable[[], AgentKeeper] | None) -> WorkspaceFinder | None:
+    if agent is None:
+        return None
 
-    return workspace_dirs(state, home, tree)
+    def find(state: Path, home: Path, tree: AgentFiles | None) -> Sequence[Path]:
+        # Loaded when a workspace is looked up (the full pass, after the stop), not by the
+        # volatile pass before it: the panic path loads no discovery before the stop signal.
+        return agent().workspace_dirs(state, home, tree)
+
+    return find
 
 
 # --------------------------------------------------------------------------------------------
@@ -892,7 +900,8 @@ class SnapshotAction(Action):
 
     def plan(self, target: str) -> Planned:
         layout, evidence = self._settings()
-        collection = build_plan(layout, evidence, self.params, self._service_logs())
+        collection = build_plan(layout, evidence, self.params, self._service_logs(),
+                                self.context.agent_keeper)
         max_file, max_total = self._caps(evidence)
         # A dry run has no incident yet: name the archive the way a real run would.
         archive: Path | str = (
@@ -931,7 +940,8 @@ class SnapshotAction(Action):
     def execute(self, target: str) -> Collected | Failed:
         layout, evidence = self._settings()
         started_at = utc_now()
-        collection = build_plan(layout, evidence, self.params, self._service_logs())
+        collection = build_plan(layout, evidence, self.params, self._service_logs(),
+                                self.context.agent_keeper)
         max_file, max_total = self._caps(evidence)
         path = self.archive_path()
         make_private_dir(path.parent)

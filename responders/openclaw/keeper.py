@@ -45,6 +45,10 @@ class OpenClawKeeper:
             known=[c.fingerprint for c in first.credentials],
         )
 
+    def workspace_dirs(self, state_dir: Path, user_home: Path,
+                       files: AgentFiles | None = None) -> list[Path]:
+        return discovery.workspace_dirs(state_dir, user_home, files)
+
     def process_signature(self, name: str, cmdline: Sequence[str]) -> str | None:
         from responders.hostprobes.gateway import gateway_signature
 

@@ -27,9 +27,9 @@ from clawback.secret_store import KeyringSecretStore
 from clawback.signing import load_signing_key
 from clawback.timeline import Timeline, read_entries
 from clawback.verify import verify_incident
-from responders.interface import Credential, Failed, Location, Revoked
+from responders.interface import Credential, Done, Failed, Location, Revoked
 
-from .conftest import CALLS, EXTRA_RESPONDERS, SCRIPT, Workspace
+from .conftest import CALLS, EXTRA_RESPONDERS, SCRIPT, RecordAction, Workspace
 
 KEYS_PLAYBOOK = """
 name: keys
@@ -151,6 +151,27 @@ def test_dry_run_calls_only_plan(workspace: Workspace, memory_keyring: Any) -> N
     assert {r.outcome.status for r in result.results} == {"planned"}
     assert set(memory_keyring.store) == before
     assert workspace.incident_dirs() == []
+
+
+def test_actions_get_the_installed_agent_without_loading_it(
+    workspace: Workspace, memory_keyring: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Host code asks the agent (its workspaces) through ``ResponderContext.agent_keeper``:
+    the runner hands every action the agent of the entry-point group ``clawback.agents``,
+    as a loader, so no action before the stop loads the agent's discovery."""
+    from clawback.registry import load_agent
+
+    seen: list[Any] = []
+    monkeypatch.setattr(RecordAction, "execute",
+                        lambda self, target: seen.append(self.context.agent_keeper) or Done())
+    playbook = "name: one\nsteps:\n  - id: first\n    uses: test.record\n"
+    result = make_runner(workspace, playbook, []).run()
+
+    assert result.exit_code == 0, [r.outcome for r in result.results]
+    assert seen and all(loader is load_agent for loader in seen)
+    home = workspace.home
+    assert home.state_dir / "workspace" in load_agent().workspace_dirs(home.state_dir,
+                                                                        home.user_home)
 
 
 def test_one_failure_never_stops_the_others(workspace: Workspace) -> None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pydantic
+import pyjson5
 import pytest
 from evidence_fakehost import INCIDENT_ID, FakeHost, sha256_of, tree_state
 
@@ -554,3 +555,29 @@ def test_archive_is_gzip_readable_by_python_and_members_are_regular(fake_host: F
     assert all(m.name.startswith(f"{INCIDENT_ID}-full/") for m in members)
     raw = io.BytesIO(Path(outcome.archive).read_bytes())
     assert raw.read(2) == b"\x1f\x8b"
+
+
+def test_the_workspaces_the_agents_config_names_are_asked_of_the_agent(
+    fake_host: FakeHost,
+) -> None:
+    """Host code does not read OpenClaw's config: the agent the engine hands it
+    (``ResponderContext.agent_keeper``) names the workspaces; without one (a bare call) only
+    the default ``<state>/workspace`` is collected."""
+    elsewhere = fake_host.home / "projects" / "bot"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "AGENTS.md").write_text("# Agents\nRead the mail.\n")
+    config = fake_host.state / "openclaw.json"
+    data = pyjson5.decode(config.read_text())
+    data.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = str(elsewhere)
+    config.write_text(json.dumps(data))
+
+    with_agent = fake_host.action().plan("localhost").facts["files"]
+    assert str(elsewhere / "AGENTS.md") in with_agent
+
+    bare = SnapshotAction(
+        ResponderContext(incident_id=INCIDENT_ID, incident_dir=fake_host.incident_dir,
+                         settings=fake_host.settings()),
+        SnapshotParams(system_artifacts=False),
+    ).plan("localhost").facts["files"]
+    assert str(elsewhere / "AGENTS.md") not in bare
+    assert str(fake_host.state / "workspace" / "AGENTS.md") in bare

@@ -26,6 +26,7 @@ from responders.fleet_agent import PACKED_MODULES, agent_zip, formats
 from responders.host import snapshot
 from responders.interface import Location, fingerprint
 from responders.openclaw.discovery import discover
+from responders.openclaw.keeper import OpenClawKeeper
 from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -230,7 +231,7 @@ def test_the_agent_plans_from_a_layout_what_the_local_snapshot_plans(
     layout = home.agent_settings()
     local = snapshot.build_plan(
         snapshot.AgentLayout.model_validate(layout), snapshot.EvidenceSettings(),
-        snapshot.SnapshotParams(volatile=volatile),
+        snapshot.SnapshotParams(volatile=volatile), agent=OpenClawKeeper,
     )
     remote = run_agent(tmp_path, "snapshot", {"layout": layout, "volatile": volatile,
                                               "plan_only": True})
