@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from responders.interface import Location
+from responders.interface import Credential, Location
 
 KIND_GATEWAY_TOKEN = "openclaw:gateway_token"
 KIND_GATEWAY_PASSWORD = "openclaw:gateway_password"
@@ -38,6 +38,11 @@ WHATSAPP_HELP_URL = "https://faq.whatsapp.com/"
 
 def short_kind(kind: str) -> str:
     return kind.split(":", 1)[-1]
+
+
+def fingerprint_hex(cred: Credential) -> str:
+    """The hex of a credential's fingerprint (its keyring names use the first 8)."""
+    return cred.fingerprint.rsplit("sha256:", 1)[-1]
 
 
 def places(locations: Sequence[Location]) -> str:

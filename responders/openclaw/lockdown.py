@@ -19,30 +19,18 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from responders.agent_files import AgentFiles
-from responders.backups import BackupStore
 from responders.interface import Action, Done, Failed, Outcome, Planned, ResponderError, Skipped
-from responders.openclaw.json5_edit import (
-    Json5Document,
-    KeyPath,
-    Unparseable,
-    describe_path,
-    parse_json5,
-    value_at,
-)
-from responders.openclaw.secret_edits import (
-    FILE_LOCK,
-    as_bytes,
-    as_text,
-    check_parses,
-    describe_os_error,
-    read_whole,
-)
 from responders.openclaw.settings import agent_files_for, config_file, not_usable, state_dirs
+
+# The responder's class names this action, and the registry loads that class on the panic path
+# to validate the playbook's options: the editing machinery loads when a lockdown plans or runs.
+if TYPE_CHECKING:
+    from responders.agent_files import AgentFiles
+    from responders.openclaw.json5_edit import KeyPath
 
 _KNOWN_VALUES = {
     "bind": {"auto", "loopback", "lan", "tailnet", "custom"},
@@ -84,6 +72,8 @@ class ConfigEdit:
     add: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        from responders.openclaw.json5_edit import describe_path
+
         where = f"{self.file}: {describe_path(self.key)}"
         if self.add:
             return (f"{where}: add {', '.join(json.dumps(v) for v in self.add)} (new devices, "
@@ -118,6 +108,8 @@ def lockdown_edits(
     the problems that keep clawback from knowing them all: a config it could not read whole
     or parse is not a safe config."""
     from responders.openclaw.discovery import load_config
+    from responders.openclaw.json5_edit import Unparseable, parse_json5
+    from responders.openclaw.secret_edits import as_text, describe_os_error, read_whole
 
     edits: list[ConfigEdit] = []
     problems: list[str] = []
@@ -170,6 +162,8 @@ def lockdown_edits(
 
 def _approval_edits(config: Path, loaded: Any) -> list[ConfigEdit]:
     """``gateway.trustedProxies`` must list every loopback address (see LOOPBACK_PROXIES)."""
+    from responders.openclaw.json5_edit import value_at
+
     key: KeyPath = ("gateway", "trustedProxies")
     gateway = loaded.merged.get("gateway")
     current = gateway.get("trustedProxies") if isinstance(gateway, dict) else None
@@ -205,6 +199,9 @@ def _risky(full: KeyPath, value: Any, params: LockdownParams) -> tuple[str | Non
 
 
 def apply_edits(path: Path, data: bytes, edits: Sequence[ConfigEdit]) -> bytes:
+    from responders.openclaw.json5_edit import Json5Document
+    from responders.openclaw.secret_edits import as_bytes, as_text, check_parses
+
     document = Json5Document(as_text(data))
     for edit in edits:
         if edit.add:
@@ -249,6 +246,10 @@ class LockdownAction(Action):
         )
 
     def execute(self, target: str) -> Outcome:
+        from responders.backups import BackupStore
+        from responders.openclaw.json5_edit import Unparseable
+        from responders.openclaw.secret_edits import FILE_LOCK, describe_os_error, read_whole
+
         state_dir = Path(target)
         files = agent_files_for(self.context.settings)
         edits, problems = lockdown_edits(state_dir, self.params, files)

@@ -269,10 +269,6 @@ class OwnSecrets:
         )
 
 
-def fingerprint_hex(cred: Credential) -> str:
-    return cred.fingerprint.rsplit("sha256:", 1)[-1]
-
-
 def _interrupted_value(store: SecretStore, name: str) -> SecretValue | None:
     """The value a crashed run of this same rotation stored under ``name`` (clawback drill's
     ledger): reusing it leaves every file with one value, whichever ones that run reached."""

@@ -34,7 +34,7 @@ import dataclasses
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from responders.agent_files import AgentFiles
 from responders.backups import BackupStore
@@ -54,11 +54,14 @@ from responders.interface import (
     SecretStore,
     Skipped,
 )
-from responders.openclaw.kinds import CLEARED_KINDS, KIND_WHATSAPP, ROTATED_KINDS, short_kind
+from responders.openclaw.kinds import (
+    CLEARED_KINDS,
+    KIND_WHATSAPP,
+    ROTATED_KINDS,
+    fingerprint_hex,
+    short_kind,
+)
 from responders.openclaw.lockdown import LockdownAction
-from responders.openclaw.manual_steps import manual_step
-from responders.openclaw.own_secrets import OwnSecrets, fingerprint_hex
-from responders.openclaw.secret_edits import FILE_LOCK
 from responders.openclaw.settings import (
     OpenClawSettings,
     agent_files_for,
@@ -66,7 +69,14 @@ from responders.openclaw.settings import (
     parse_settings,
     state_dirs,
 )
-from responders.openclaw.whatsapp import WhatsAppSessions
+
+# The registry loads this class on the panic path, before the stop (the playbook's
+# openclaw.lockdown options are validated through it): the modules of the other roles load
+# when first used.
+if TYPE_CHECKING:
+    from responders.interface import ManualRequired
+    from responders.openclaw.own_secrets import OwnSecrets
+    from responders.openclaw.whatsapp import WhatsAppSessions
 
 
 class OpenClawResponder(Responder):
@@ -116,6 +126,8 @@ class OpenClawResponder(Responder):
     def own_secrets(self) -> OwnSecrets:
         with self._lock:
             if self._own is None:
+                from responders.openclaw.own_secrets import OwnSecrets
+
                 self._own = OwnSecrets(self.files, self._backups, self._store_name,
                                        lambda: state_dirs(self.context.settings))
             return self._own
@@ -124,6 +136,8 @@ class OpenClawResponder(Responder):
     def whatsapp(self) -> WhatsAppSessions:
         with self._lock:
             if self._whatsapp is None:
+                from responders.openclaw.whatsapp import WhatsAppSessions
+
                 self._whatsapp = WhatsAppSessions(self.files, self._backups, self.settings)
             return self._whatsapp
 
@@ -137,7 +151,7 @@ class OpenClawResponder(Responder):
             return self.own_secrets.plan(cred)
         if cred.kind == KIND_WHATSAPP:
             return self.whatsapp.plan(cred)
-        manual = manual_step(cred)
+        manual = self._manual_step(cred)
         return Planned(action="manual", detail=f"{manual.instructions} ({manual.url})")
 
     # -- revoke / rotate ----------------------------------------------------------------------
@@ -150,7 +164,7 @@ class OpenClawResponder(Responder):
             return self._once(cred, lambda: self.own_secrets.clear_device_token(cred))
         if cred.kind == KIND_WHATSAPP:
             return self._once(cred, lambda: self.whatsapp.logout(cred))
-        return manual_step(cred)
+        return self._manual_step(cred)
 
     def rotate(self, cred: Credential, store: SecretStore) -> Outcome:
         earlier = self._finished.get(cred.target_id)
@@ -170,9 +184,11 @@ class OpenClawResponder(Responder):
                 reason="a new WhatsApp session is made by linking again "
                 "(`openclaw channels login`, then scan the QR code)"
             )
-        return manual_step(cred)
+        return self._manual_step(cred)
 
     def _once(self, cred: Credential, act: Callable[[], Outcome]) -> Outcome:
+        from responders.openclaw.secret_edits import FILE_LOCK
+
         with FILE_LOCK:
             earlier = self._finished.get(cred.target_id)
             if earlier is not None:
@@ -196,6 +212,11 @@ class OpenClawResponder(Responder):
         return self.settings.store_name.format(
             kind=short_kind(cred.kind), old=fingerprint_hex(cred)
         )
+
+    def _manual_step(self, cred: Credential) -> ManualRequired:
+        from responders.openclaw.manual_steps import manual_step
+
+        return manual_step(cred)
 
     # -- preflight ----------------------------------------------------------------------------
 
