@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 
 if TYPE_CHECKING:
     from responders.agent_files import AgentFiles
+    from responders.backups import BackupStore
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -753,9 +754,9 @@ class AgentKeeper(Protocol):
         budget_seconds: float | None = None,
     ) -> AgentInventory: ...
 
-    def agent_files(self, settings: Mapping[str, Any]) -> Any: ...
+    def agent_files(self, settings: Mapping[str, Any]) -> AgentFiles: ...
 
-    def backups(self, incident_dir: Path) -> Any: ...
+    def backups(self, incident_dir: Path) -> BackupStore: ...
 
     def switch_blockers(self, cred: Credential) -> list[SwitchBlocker]: ...
 
@@ -771,9 +772,9 @@ class AgentKeeper(Protocol):
         ...
 
     def write_replacement(
-        self, cred: Credential, new: SecretValue, backups: Any, *,
+        self, cred: Credential, new: SecretValue, backups: BackupStore, *,
         old: SecretValue | None = None, companions: Sequence[tuple[str, str]] = (),
-        files: Any = None,
+        files: AgentFiles | None = None,
     ) -> ReplacementWritten: ...
 
 
