@@ -15,13 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from clawback.report.model import (
-    IncidentReport,
-    TimelineRow,
-    clock_text,
-    duration_text,
-    utc_text,
-)
+from clawback.report.formatting import clock_text, duration_text, utc_text
+from clawback.report.model import IncidentReport
+from clawback.report.parts import TimelineRow
 from clawback.report.templating import environment
 
 # Geometry of the chart, in SVG user units (the SVG scales to the page width).

@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clawback.report.model import IncidentReport, TimelineRow, parse_ts
+from clawback.report.formatting import parse_ts
+from clawback.report.model import IncidentReport
+from clawback.report.parts import TimelineRow
 
 _INTEGRITY = {"intact": "INTACT", "unanchored": "UNANCHORED", "not_intact": "NOT INTACT"}
 RESERVED_FIELDS = frozenset({"_id", "_type", "_index", "_source", "__ts_timeline_id"})
