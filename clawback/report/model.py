@@ -530,9 +530,9 @@ def _steps(rows: Sequence[TimelineRow]) -> tuple[StepSummary, ...]:
     return tuple(out)
 
 
-def _latest_results(rows: Iterable[TimelineRow]) -> dict[str, TimelineRow]:
+def _latest_results(rows: Iterable[TimelineRow]) -> dict[bytes, TimelineRow]:
     """The last result per (step, action, target): a retry or resume supersedes earlier ones."""
-    latest: dict[str, TimelineRow] = {}
+    latest: dict[bytes, TimelineRow] = {}
     for row in rows:
         if row.phase == "result":
             latest[row.target_key] = row
@@ -540,8 +540,8 @@ def _latest_results(rows: Iterable[TimelineRow]) -> dict[str, TimelineRow]:
 
 
 def _providers(rows: Sequence[TimelineRow]) -> tuple[ProviderActions, ...]:
-    by_cred: dict[str, dict[str, TimelineRow]] = {}
-    described: dict[str, TimelineRow] = {}
+    by_cred: dict[bytes, dict[str, TimelineRow]] = {}  # target_id -> action -> latest row
+    described: dict[bytes, TimelineRow] = {}
     # A crashed action has only its intent; it stands for the action until a result exists.
     key_rows = [r for r in rows if r.is_key_action and r.phase in ("result", "intent")]
     crashed = {r.target_key: r for r in key_rows if r.status == "crashed"}

@@ -107,10 +107,10 @@ def activity_rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
             continue  # Timesketch drops rows without a datetime anyway
         source = str(event.get("source") or "")
         kind = str(event.get("kind") or "")
-        evidence = event.get("evidence") if isinstance(event.get("evidence"), dict) else {}
+        evidence = found if isinstance(found := event.get("evidence"), dict) else {}
         severity = str(event.get("severity") or "info")
         flags = [str(f) for f in event.get("flags") or ()]
-        attrs = event.get("attrs") if isinstance(event.get("attrs"), dict) else {}
+        attrs = given if isinstance(given := event.get("attrs"), dict) else {}
         yield {
             "message": f"{kind}: {event.get('summary') or ''}",
             "datetime": moment.isoformat(timespec="microseconds"),
