@@ -191,10 +191,9 @@ def start_provider_fleet(
         cloudflare.add_token(value, "agent dns")
 
     stripe = StripeAccount()
-    stripe.keys.update(
-        [*by_kind.get("stripe:secret_key", ()), *by_kind.get("stripe:restricted_key", ())]
-    )
-    stripe.keys.add(admin["stripe"])
+    for value in (*by_kind.get("stripe:secret_key", ()), *by_kind.get("stripe:restricted_key", ()),
+                  admin["stripe"]):
+        stripe.add_key(value)
     stripe_endpoints = []
     for index, value in enumerate(by_kind.get("stripe:webhook_secret", ())):
         # The receiver's signing secret, by reference: clawback ties the discovered value to
