@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from clawback.investigate.exposure import FingerprintMatcher, redact
+from clawback.investigate.parser_names import known_parsers
 from clawback.investigate.records import MemberRef
 from clawback.investigate.rules import load_rules
 from clawback.investigate.scrub import Scrubber
@@ -28,6 +29,16 @@ MEMBER = MemberRef("a.tar.gz", "a/files/x", "/x", "a-0001", "",
 def _events(name: str, data: bytes, *, local: timezone = UTC):  # type: ignore[no-untyped-def]
     ctx = ParseContext(load_rules(user_default=False), local, datetime.now(UTC))
     return list(parser(name)(MEMBER, io.BufferedReader(io.BytesIO(data)), ctx)), ctx
+
+
+def test_every_parser_name_the_rules_accept_reads_a_member() -> None:
+    # The names live apart from the parsers (the rules check them without importing the
+    # parsers): each must still lead to a function, and the shipped rules use only them.
+    for name in sorted(known_parsers()):
+        assert callable(parser(name)), name
+    shipped = load_rules(user_default=False)
+    assert {name for name, _ in shipped.sources} <= known_parsers()
+    assert shipped.parser_for("/var/log/auth.log") == "auth-log"
 
 
 # -- finding a value by its fingerprint -------------------------------------------------------
