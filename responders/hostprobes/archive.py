@@ -343,6 +343,16 @@ class EvidenceArchive:
         fd = _open_for_evidence(path)
         return fd, os.fstat(fd), note
 
+    def _open_or_skip(self, path: str) -> tuple[int, os.stat_result, str] | None:
+        """``_open``, or None with the reason it could not be opened recorded in ``skipped``."""
+        try:
+            return self._open(path)
+        except UnsafeFile as err:
+            self.skipped.append((path, self._refused(path, err)))
+        except OSError as err:
+            self.skipped.append((path, os_error_reason(err)))
+        return None
+
     def _refused(self, path: str, err: UnsafeFile) -> str:
         reason = err.strerror or os_error_reason(err)
         if err.errno == errno.ELOOP:
@@ -353,14 +363,10 @@ class EvidenceArchive:
     def add_file(self, path: str, *, tail_bytes: int | None = None) -> EvidenceItem | None:
         """Copy one file (or its last ``tail_bytes``); on failure record it in ``skipped``."""
         path = os.path.abspath(path)
-        try:
-            fd, st, note = self._open(path)
-        except UnsafeFile as err:
-            self.skipped.append((path, self._refused(path, err)))
+        opened = self._open_or_skip(path)
+        if opened is None:
             return None
-        except OSError as err:
-            self.skipped.append((path, os_error_reason(err)))
-            return None
+        fd, st, note = opened
         with os.fdopen(fd, "rb", buffering=0) as fh:
             if not stat.S_ISREG(st.st_mode):
                 self.skipped.append((path, f"not a regular file ({kind_of(st.st_mode)})"))
@@ -553,14 +559,10 @@ class EvidenceArchive:
     def hash_only(self, path: str) -> tuple[os.stat_result, str] | None:
         """SHA-256 of a file not worth storing (listings), streamed; None if unreadable (or
         sparse: hashing its holes would only cost time)."""
-        try:
-            fd, st, _ = self._open(path)
-        except UnsafeFile as err:
-            self.skipped.append((path, self._refused(path, err)))
+        opened = self._open_or_skip(path)
+        if opened is None:
             return None
-        except OSError as err:
-            self.skipped.append((path, os_error_reason(err)))
-            return None
+        fd, st, _ = opened
         with os.fdopen(fd, "rb", buffering=0) as fh:
             if not stat.S_ISREG(st.st_mode):
                 return None
