@@ -600,11 +600,12 @@ class Runner:
 
     def _accept_pasted_replacement(self, step_id: str, target: str, cred: Credential,
                                    responder: Responder) -> bool:
-        """Providers with no create API (Anthropic): the operator pastes the key they made;
-        the responder stores and tests it. True when that settled the manual step."""
-        accept = getattr(responder, "accept_replacement", None)
+        """A provider with no create API (``Capability.ACCEPT_REPLACEMENT``): the operator
+        pastes the key they made; the responder stores and tests it. True when that settled
+        the manual step."""
         prompt = self.options.secret_prompt
-        if accept is None or prompt is None or not self.options.interactive or not self.secrets:
+        if (Capability.ACCEPT_REPLACEMENT not in responder.capabilities or prompt is None
+                or not self.options.interactive or not self.secrets):
             return False
         pasted = prompt(f"Paste the replacement for {cred.kind} {cred.fingerprint} "
                         "(input hidden; empty to skip): ").strip()
@@ -613,7 +614,8 @@ class Runner:
         value = SecretValue(pasted)
         self.redactor.add(value)
         store = self.secrets
-        outcome = self._with_retries(_NO_STEP, lambda: accept(cred, value, store))
+        outcome = self._with_retries(
+            _NO_STEP, lambda: responder.accept_replacement(cred, value, store))
         self._record_result(TargetResult(step_id, "rotate", cred.target_id, outcome,
                                          cred.describe()))
         return outcome.succeeded
@@ -853,16 +855,14 @@ class Runner:
 
         def one(cred: Credential) -> list[TargetResult]:
             intent = self._intent(step.id, "rotate", _cred_target(cred))
-            try:
-                store = self.store_for(cred) if self.store_for else self.secrets
-            except ResponderError as exc:
-                refused = TargetResult(step.id, "rotate", cred.target_id,
-                                       ManualRequired(instructions=str(exc)), cred.describe())
+            store = self._rotation_store(cred)
+            if isinstance(store, Outcome):
+                refused = TargetResult(step.id, "rotate", cred.target_id, store, cred.describe())
                 self._record_result(refused, intent_seq=intent)
                 return [refused]
             started = time.monotonic()
             outcome = self._with_retries(
-                step, lambda: responder.rotate(cred, store)  # type: ignore[arg-type]
+                step, lambda: responder.rotate(cred, store)
             )
             elapsed_ms = round((time.monotonic() - started) * 1000)
             outcome = dataclasses.replace(
@@ -883,6 +883,18 @@ class Runner:
             if isinstance(group, list):
                 results.extend(group)
         return results
+
+    def _rotation_store(self, cred: Credential) -> SecretStore | Outcome:
+        """The store a rotation of ``cred`` keeps its replacement in, or the outcome that says
+        why it cannot start. Whatever goes wrong here is this key's result: raised into the
+        fan-out it became an outcome with no target, the intent went unanswered and the key
+        was silently left without a successor."""
+        try:
+            return self.store_for(cred) if self.store_for else self.secrets  # type: ignore[return-value]
+        except ResponderError as exc:
+            return ManualRequired(instructions=str(exc))
+        except Exception as exc:
+            return Failed(error=f"the rotation could not start ({type(exc).__name__}: {exc})")
 
     @property
     def credentials(self) -> list[Credential]:
@@ -1024,9 +1036,9 @@ class Runner:
 
             def replace(cred: Credential) -> TargetResult:
                 seq = self._intent(step.id, "rotate", _cred_target(cred))
-                store = self.store_for(cred) if self.store_for else self.secrets
-                outcome = self._with_retries(
-                    step, lambda: responder.rotate(cred, store)  # type: ignore[arg-type]
+                store = self._rotation_store(cred)
+                outcome = store if isinstance(store, Outcome) else self._with_retries(
+                    step, lambda: responder.rotate(cred, store)
                 )
                 result = TargetResult(step.id, "rotate", cred.target_id, outcome, cred.describe())
                 self._record_result(result, intent_seq=seq)
