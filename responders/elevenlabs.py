@@ -45,9 +45,14 @@ elevenlabs.io/docs/developer-guides/error-messages (``invalid_api_key``; 429
 shapes are ElevenLabs' OpenAPI description (tests/contracts/elevenlabs.json, cut from
 github.com/elevenlabs/elevenlabs-docs).
 
-Permission: the admin key belongs to a workspace admin and its scope includes workspace access
-(``workspace_read`` to read the record; ``workspace_write`` to create, disable and delete
-service-account keys). ElevenLabs publishes no rate limit for these calls; a 429 is retried.
+Permission: the admin key belongs to a workspace admin (the service-accounts guide: "only
+Workspace admins can use this feature") and, if it is scope-restricted, includes workspace
+access. Which scope each call needs is not documented; the names here are inferred from the
+description's permission list: ``workspace_read`` to read the record, ``workspace_write`` to
+create, disable and delete service-account keys (2026's pages also list
+``service_account_write``). A key without it gets 401 ``missing_permissions``, which preflight
+reports. ElevenLabs publishes no rate limit for these calls (only generation's
+concurrency per plan, elevenlabs.io/docs/models); at most 5 go at once and a 429 is retried.
 
 Config, the ``[providers.elevenlabs]`` table of clawback.toml::
 
@@ -218,10 +223,11 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
     providers: ClassVar[frozenset[str]] = frozenset({"elevenlabs"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
     rate_limit: ClassVar[RateLimit] = RateLimit(
-        concurrent=5, source="none published for service-account calls; 429 "
+        concurrent=5, source="none published for service-account calls; elevenlabs.io/docs/"
+        "models lists a concurrency limit per plan for generation (15 on the multi-seat plans "
+        "that have service accounts), so 5 at once stays well under it; 429 "
         "(too_many_concurrent_requests, system_busy) is retried with backoff as "
-        "elevenlabs.io/docs/developer-guides/error-messages advises; 5 at once is the lowest "
-        "paid plan's concurrency"
+        "elevenlabs.io/docs/developer-guides/error-messages advises"
     )
     parse_settings = staticmethod(parse_settings)
 
