@@ -312,7 +312,7 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
 
     def _account_keys(self, account: str) -> dict[str, KeyRecord]:
         """One service account's keys by id, whole or CallFailed."""
-        path = f"/v1/service-accounts/{account}/api-keys"
+        path = _keys_path(account)
         answer = self._admin("GET", path)
         body = answer.body if isinstance(answer.body, Mapping) else {}
         keys = body.get("api-keys")
@@ -398,7 +398,7 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
             return Failed(error=str(exc))
 
     def _retire(self, record: KeyRecord) -> Outcome:
-        path = f"/v1/service-accounts/{record.account}/api-keys/{record.key_id}"
+        path = _keys_path(record.account, record.key_id)
         facts = record.facts()
         if self.settings.revoke_action == "disable":
             if record.disabled:
@@ -467,7 +467,7 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
         facts: dict[str, Any] = {"stage": "create", "old_key": old.key_id,
                                  "service_account_user_id": old.account,
                                  "carried_over": ["permissions", "character_limit"]}
-        answer = self._admin("POST", f"/v1/service-accounts/{old.account}/api-keys",
+        answer = self._admin("POST", _keys_path(old.account),
                              json_body=body)
         made = answer.body if isinstance(answer.body, Mapping) else {}
         value = made.get("xi-api-key")
@@ -541,7 +541,7 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
     def _withdraw(self, account: str, key_id: str) -> bool:
         try:
             return self._admin(
-                "DELETE", f"/v1/service-accounts/{account}/api-keys/{key_id}"
+                "DELETE", _keys_path(account, key_id)
             ).status in (200, 404)
         except (CallFailed, ResponderError):
             return False
@@ -644,6 +644,15 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
                            detail="not probed (it would change the workspace): needs "
                            "workspace_write"),
         ]
+
+
+def _keys_path(account: str, key_id: str | None = None) -> str:
+    """A service account's keys (or one of them); ids from ElevenLabs' answers are quoted, so an
+    odd one can never reach another path."""
+    from urllib.parse import quote
+
+    path = f"/v1/service-accounts/{quote(account, safe='')}/api-keys"
+    return path if key_id is None else f"{path}/{quote(key_id, safe='')}"
 
 
 def _generic(path: str) -> str:
