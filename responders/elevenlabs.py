@@ -104,6 +104,7 @@ from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
     HttpProviderResponder,
     describe_store_error,
+    where_found,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -340,8 +341,8 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
         if len(found) > 1:
             return ManualRequired(
                 instructions=f"{len(found)} keys of the workspace show the same hint as "
-                f"{cred.fingerprint} (found at {_places(cred)}); clawback does not guess: delete "
-                "the one the agent used under Service Accounts in the workspace settings.",
+                f"{cred.fingerprint} (found at {where_found(cred)}); clawback does not guess: "
+                "delete the one the agent used under Service Accounts in the workspace settings.",
                 url=SERVICE_ACCOUNTS_PAGE,
                 facts={"candidates": sorted(r.key_id for r in found)})
         assert cred.secret is not None
@@ -358,12 +359,12 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
         if answer.status == 200 or status == "missing_permissions":
             return ManualRequired(
                 instructions=f"ElevenLabs still accepts {cred.fingerprint} (found at "
-                f"{_places(cred)}) but no service account of this workspace holds it: it is a "
+                f"{where_found(cred)}) but no service account of this workspace holds it: it is a "
                 "person's own key (or another workspace's). Its owner deletes it under "
                 "Settings → API Keys.", url=KEYS_PAGE, facts=facts)
         return ManualRequired(
             instructions=f"ElevenLabs answered HTTP {answer.status} for {cred.fingerprint} "
-            f"(found at {_places(cred)}) without calling it invalid, and no service account "
+            f"(found at {where_found(cred)}) without calling it invalid, and no service account "
             "of this workspace holds it: find it under Settings → API Keys and delete it.",
             url=KEYS_PAGE, facts=facts)
 
@@ -671,15 +672,11 @@ def _unreadable(action: str, status: int) -> CallFailed:
         "concluded from it", retryable=status != 404))
 
 
-def _places(cred: Credential) -> str:
-    return ", ".join(str(loc) for loc in cred.locations) or "no file recorded"
-
-
 def _unknown_value(cred: Credential) -> ManualRequired:
     return ManualRequired(
         instructions=f"The value of {cred.kind} {cred.fingerprint} is unknown, so it cannot be "
         f"looked up: delete it under Service Accounts in the workspace settings, or Settings → "
-        f"API Keys if it is a person's ({_places(cred)}).", url=SERVICE_ACCOUNTS_PAGE)
+        f"API Keys if it is a person's ({where_found(cred)}).", url=SERVICE_ACCOUNTS_PAGE)
 
 
 def _own_admin_key(cred: Credential) -> ManualRequired:
