@@ -92,9 +92,14 @@ def test_the_provider_needs_only_its_file_and_its_entry_point() -> None:
     naming = [p for p in tracked if p.endswith(".py") and p != "responders/elevenlabs.py"
               and "ElevenLabsResponder" in (ROOT / p).read_text()]
     assert naming == []
-    engine = [p for p in tracked if p.startswith("clawback/") and p.endswith(".py")
-              and "responders.elevenlabs" in (ROOT / p).read_text()]
-    assert engine == []
+    # The engine names it nowhere, in any file, but for the audit's list of API hosts a skill's
+    # code may call (older than this responder; it names every provider's host alike).
+    mentions = [f"{p}: {line.strip()}" for p in tracked if p.startswith("clawback/")
+                for line in (ROOT / p).read_text(errors="replace").splitlines()
+                if "elevenlabs" in line.lower()]
+    assert len(mentions) <= 1 and all(
+        m.startswith("clawback/audit/checks/code.py: ") and '"api.elevenlabs.io"' in m
+        for m in mentions), mentions
     lines = [line for line in (ROOT / "pyproject.toml").read_text().splitlines()
              if "responders.elevenlabs" in line]
     assert lines == ['elevenlabs = "responders.elevenlabs:ElevenLabsResponder"']
