@@ -260,6 +260,35 @@ def _silence_response_bodies() -> None:
         parsers.addFilter(_DropResponseBodies())
 
 
+# botocore's parsed data files (endpoints, partitions, IAM's and STS's descriptions), one
+# loader per data path for every session of the process: each new session otherwise parses
+# them again (~70 ms of CPU a session; the admin's, the keys', CloudTrail's and each
+# investigation's), on the interpreter lock the revoking threads share.
+_LOADERS: dict[str, Any] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _boto_session(**kwargs: Any) -> Any:
+    """A boto3 session whose botocore data loader is shared with every other one here."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    if kwargs.get("profile_name"):
+        core.set_config_variable("profile", kwargs["profile_name"])  # its data_path counts
+    data_path = str(core.get_config_variable("data_path") or "")
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            loader = _LOADERS[data_path] = core.get_component("data_loader")
+        core.register_component("data_loader", loader)
+        session = boto3.session.Session(botocore_session=core, **kwargs)
+        # boto3 adds its own data directory to the loader's search path for every session.
+        paths = loader.search_paths
+        paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
     if not value:
@@ -590,7 +619,6 @@ class AWSResponder(Responder):
             return self._admin
 
     def _build_clients(self) -> tuple[Any, Any]:
-        import boto3
         from botocore.exceptions import ProfileNotFound
 
         _silence_response_bodies()
@@ -606,7 +634,7 @@ class AWSResponder(Responder):
         elif settings.profile:
             kwargs["profile_name"] = settings.profile
         try:
-            session = boto3.session.Session(**kwargs)
+            session = _boto_session(**kwargs)
         except ProfileNotFound:
             raise ResponderError(
                 f"the AWS profile {settings.profile!r} named in [providers.aws] does not exist "
@@ -624,7 +652,6 @@ class AWSResponder(Responder):
         self, key_id: str, secret: SecretValue, token: SecretValue | None = None,
         service: str = "sts",
     ) -> Any:
-        import boto3
 
         _silence_response_bodies()
 
@@ -634,7 +661,7 @@ class AWSResponder(Responder):
             # each one (~10% of the demo's contain). Credentials are the client's own; clients
             # are made under the lock because a session is not thread-safe.
             if self._key_session is None:
-                self._key_session = boto3.session.Session(region_name=self.settings.region)
+                self._key_session = _boto_session(region_name=self.settings.region)
             return self._key_session.client(
                 service,
                 endpoint_url=self.settings.endpoint_url,
@@ -1669,7 +1696,6 @@ class AWSResponder(Responder):
 
     def _client_for(self, service: str) -> Any:
         """A client of the admin identity for another service (CloudTrail)."""
-        import boto3
 
         self._clients()
         settings = self.settings
@@ -1682,7 +1708,7 @@ class AWSResponder(Responder):
                 kwargs["aws_session_token"] = self._resolve(settings.admin_session_token).reveal()
         elif settings.profile:
             kwargs["profile_name"] = settings.profile
-        session = boto3.session.Session(**kwargs)
+        session = _boto_session(**kwargs)
         return session.client(service, endpoint_url=settings.endpoint_url,
                               config=self._boto_config())
 
