@@ -484,6 +484,9 @@ class Capability(enum.StrEnum):
     MANUAL = "manual"
     # Read-only: what the provider itself says of a credential's use (``usage``).
     USAGE = "usage"
+    # The provider has no call that creates a key: the operator makes the replacement by hand
+    # and pastes it, and ``accept_replacement`` stores and proves it.
+    ACCEPT_REPLACEMENT = "accept_replacement"
 
 
 FanOut = Callable[[Callable[[T], R], Sequence[T]], list[R]]
@@ -614,6 +617,15 @@ class Responder:
         return ManualRequired(
             instructions=f"Create a replacement for {cred.kind} {cred.fingerprint} by hand.",
         )
+
+    def accept_replacement(
+        self, cred: Credential, new_value: SecretValue, store: SecretStore
+    ) -> Outcome:
+        """Take the replacement the operator made by hand and pasted for ``cred`` (after
+        ``rotate`` asked for one): store it through ``store``, prove it works, withdraw it if
+        it does not. Declared with ``Capability.ACCEPT_REPLACEMENT``; the engine asks only
+        then. ``new_value`` is never echoed."""
+        return Skipped(reason=f"{self.name} makes its replacements itself: nothing to paste")
 
     def verify_revoked(self, cred: Credential) -> Outcome:
         return Skipped(reason=f"{self.name} cannot check whether a key is dead")

@@ -437,6 +437,36 @@ def test_a_pasted_replacement_is_stored_and_never_recorded(
     assert pasted not in timeline_text
 
 
+def test_only_a_responder_declaring_it_is_handed_a_pasted_replacement(
+    workspace: Workspace, memory_keyring: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine asks through the contract (``Capability.ACCEPT_REPLACEMENT``), not by a
+    method's name: a responder that does not declare it is never asked for a pasted key, and
+    the manual step stays open."""
+    from responders.interface import ManualRequired
+
+    from .conftest import RecordingResponder
+
+    monkeypatch.setattr(RecordingResponder, "capabilities", frozenset(
+        c for c in RecordingResponder.capabilities if c != "accept_replacement"))
+    cred = recorded_credential(12)
+    SCRIPT[f"rotate {cred.target_id}"] = [ManualRequired(instructions="make one in the console")]
+    text = "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n    with: {rotate: true}\n"
+    first = make_runner(workspace, text, [cred]).run()
+    assert first.exit_code == 3
+    asked: list[str] = []
+    pasted = "pasted-replacement-secret-0123456789"
+    resumed = make_runner(
+        workspace, text, [cred], incident=(first.incident_dir, first.incident_id), resume=True,
+        interactive=True, approver=lambda q: False,
+        secret_prompt=lambda q: asked.append(q) or pasted,
+    ).run()
+    assert asked == [] and CALLS.of("accept") == []
+    assert pasted not in memory_keyring.store.values()
+    entries = read_entries(resumed.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    assert not [e for e in entries if e.action == "manual.confirm"]
+
+
 def test_secrets_found_late_in_free_text_get_a_second_round(
     workspace: Workspace, memory_keyring: Any
 ) -> None:

@@ -145,7 +145,8 @@ def test_command_items_record_argv_and_exit_code(fake_host: FakeHost, tmp_path: 
         elapsed = time.monotonic() - started
         absent = archive.add_command("nope", ("clawback-no-such-binary", "-x"), timeout=5)
     assert ok is not None and big is not None and slow is not None and absent is None
-    assert ok.argv == (sh, "-c", "printf 'out'; exit 3")
+    # The binary that ran, found in the system path, never the caller's PATH (RFC 3227 §4.3).
+    assert ok.argv == (os.path.realpath(sh), "-c", "printf 'out'; exit 3")
     assert ok.exit_code == 3 and ok.kind == "command"
     assert ok.sha256 == hashlib.sha256(b"out").hexdigest()
     assert big.truncated and big.size == 8 and "capped" in big.note
