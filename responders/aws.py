@@ -563,6 +563,8 @@ class AWSResponder(Responder):
         self._lock = threading.RLock()
         self._parsed: AwsSettings | None = None
         self._admin: tuple[Any, Any] | None = None
+        self._admin_session: Any = None  # the boto3 session of the admin identity
+        self._service_clients: dict[str, Any] = {}  # the admin's clients of other services
         self._key_session: Any = None  # boto3 session for clients signed with a found key
         # Key id → owner, so a retried or later rotate still finds the owner of a deleted key.
         self._owners: dict[str, str] = {}
@@ -642,6 +644,7 @@ class AWSResponder(Responder):
             ) from None
         credentials = session.get_credentials()
         self._admin_id = credentials.access_key if credentials is not None else None
+        self._admin_session = session
         config = self._boto_config()
         return (
             session.client("iam", endpoint_url=settings.endpoint_url, config=config),
@@ -1695,22 +1698,18 @@ class AWSResponder(Responder):
                 return uses, True, ""
 
     def _client_for(self, service: str) -> Any:
-        """A client of the admin identity for another service (CloudTrail)."""
-
-        self._clients()
-        settings = self.settings
-        kwargs: dict[str, Any] = {"region_name": settings.region}
-        if settings.admin_access_key_id and settings.admin_secret_access_key:
-            kwargs["aws_access_key_id"] = self._resolve(settings.admin_access_key_id).reveal()
-            kwargs["aws_secret_access_key"] = self._resolve(
-                settings.admin_secret_access_key).reveal()
-            if settings.admin_session_token:
-                kwargs["aws_session_token"] = self._resolve(settings.admin_session_token).reveal()
-        elif settings.profile:
-            kwargs["profile_name"] = settings.profile
-        session = _boto_session(**kwargs)
-        return session.client(service, endpoint_url=settings.endpoint_url,
-                              config=self._boto_config())
+        """A client of the admin identity for another service (CloudTrail), made once from
+        the admin's own session: a session per call cost every key's usage a new botocore
+        session (~30 ms of CPU each). boto3 clients are thread-safe; sessions are not, so the
+        client is made under the lock."""
+        with self._lock:
+            client = self._service_clients.get(service)
+            if client is None:
+                self._clients()
+                client = self._admin_session.client(
+                    service, endpoint_url=self.settings.endpoint_url, config=self._boto_config())
+                self._service_clients[service] = client
+            return client
 
     def _make_room(self, old: _Key) -> dict[str, Any] | Outcome:
         """IAM allows two keys per user: delete an inactive one (the old key first) if needed."""
