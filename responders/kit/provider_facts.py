@@ -2,7 +2,8 @@
 
 The engine never names a provider; the audit asks here instead: which providers move money or
 send mail for the agent (a key to one of them makes an unattended tool policy worse), and where
-each metered provider lets its owner cap spending. Names are the ``provider`` of
+each metered provider lets its owner cap spending, and which hosts are providers' APIs (a skill
+calling one of them is expected, a call elsewhere is worth a look). Names are the ``provider`` of
 ``responders.kit.secret_patterns`` recognitions.
 """
 
@@ -23,3 +24,11 @@ SPEND_LIMIT_PAGES: dict[str, str] = {
     "xai": "https://console.x.ai",
     "elevenlabs": "https://elevenlabs.io/app/subscription",
 }
+
+# Hosts of the APIs an agent's skills are expected to call (and their subdomains).
+API_HOSTS = (
+    "api.openai.com", "api.anthropic.com", "api.github.com", "github.com", "api.stripe.com",
+    "slack.com", "api.telegram.org", "discord.com", "huggingface.co", "api.cloudflare.com",
+    "openrouter.ai", "amazonaws.com", "googleapis.com", "api.elevenlabs.io",
+    "api.search.brave.com", "generativelanguage.googleapis.com",
+)  # fmt: skip
