@@ -546,8 +546,27 @@ class ResponderContext:
     # The agent clawback protects (entry-point group ``clawback.agents``), for what host code
     # must ask it (the workspaces its config names) without naming it. Called on first use:
     # loading it loads the agent's discovery, which the panic path leaves until after the stop.
-    # None (a bare responder call): host code knows only the agent's default layout.
+    # None (a bare responder call): the agent support installed (``agent_footprint``).
     agent_keeper: Callable[[], AgentKeeper] | None = None
+
+    def agent_footprint(self) -> AgentFootprint:
+        """How the agent shows on a host (``AgentKeeper.footprint``), from ``agent_keeper``, or for
+        a bare responder call from the agent support installed. Loads no discovery."""
+        keeper = self.agent_keeper() if self.agent_keeper is not None else installed_agent()
+        return keeper.footprint
+
+
+def installed_agent() -> AgentKeeper:
+    """The agent support installed (entry-point group ``clawback.agents``; with several, the
+    first by name), for a responder called without an engine."""
+    from importlib.metadata import entry_points
+
+    points = sorted(entry_points(group=AGENT_ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+    if not points:
+        raise ResponderError(f"no agent support is installed (entry-point group "
+                             f"{AGENT_ENTRY_POINT_GROUP}): reinstall clawback")
+    keeper: AgentKeeper = points[0].load()()
+    return keeper
 
 
 class Responder:
@@ -700,6 +719,65 @@ AGENT_ENTRY_POINT_GROUP = "clawback.agents"
 
 
 @dataclass(frozen=True)
+class AgentFootprint:
+    """How the agent shows on a host: what host code (the local actions, the actions over SSH
+    and the fleet agent) looks for to find, stop and collect it without naming it.
+
+    The agent's keeper gives it (``AgentKeeper.footprint``); the controller sends it to a fleet
+    host in the plan (``as_plan``/``from_plan``), so it is plain data: strings, numbers and
+    tuples of them. Patterns are ``fnmatch`` wildcards unless the field says regex.
+    """
+
+    product: str  # the agent's name as a person reads it, in messages
+    command: str  # its command-line tool, as ``ps -ef | grep -i`` finds it
+    # Names that mark the agent in an argv path (``node …/<package>/dist/index.js``), in a
+    # supervisord program, in a systemd unit of its own, and as a wrapper process's title.
+    packages: tuple[str, ...]
+    wrapper_scripts: tuple[str, ...]  # the CLI's entry scripts, argv[1] of a wrapper
+    gateway_titles: tuple[str, ...]  # the titles its long-running process gives itself
+    gateway_argument: str  # the argv word that starts that process (``<package> … <word>``)
+    gateway_port: int  # where it listens unless configured otherwise
+    service_name: str  # its usual service name: a gateway with no supervisor is named so
+    launchd_label: str  # its usual launchd label
+    unit_pattern: str  # regex: the systemd unit files it installs
+    unit_globs: tuple[str, ...]  # the same as patterns of ``~/.config/systemd/user`` files
+    launchd_pattern: str  # regex: its launchd labels
+    launchd_prefixes: tuple[str, ...]  # its launchd labels' prefixes (plists collected)
+    state_dir_patterns: tuple[str, ...]  # its state dirs in a home, every era and profile
+    config_names: tuple[str, ...]  # its config files in a state dir
+    lock_dir_prefix: str  # ``<tmp>/<prefix><uid>/``: its per-user lock and log dir
+    lock_pattern: str  # its lock files there
+    tmp_log_dirs: tuple[tuple[str, str], ...]  # (``<tmp>/<dir>``, log pattern) pairs
+    state_files: tuple[tuple[str, ...], ...]  # path patterns under a state dir (its databases)
+    workspace_trees: tuple[str, ...]  # the trees of a workspace that hold what it was told
+    looked_for: str  # everywhere a stop looks, in words (shown when nothing is found)
+
+    def as_plan(self) -> dict[str, Any]:
+        """The footprint as JSON for a fleet host's plan."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_plan(cls, plan: Mapping[str, Any]) -> AgentFootprint:
+        """The footprint a controller sent (``as_plan``); a missing or mistyped field raises
+        ValueError naming it."""
+        values: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            if name not in plan:
+                raise ValueError(f"the agent footprint lacks {name!r}")
+            value = plan[name]
+            if isinstance(value, list):
+                value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            values[name] = value
+        footprint = cls(**values)
+        for name, value in values.items():
+            expected = int if name == "gateway_port" else (tuple if isinstance(value, tuple)
+                                                           else str)
+            if not isinstance(value, expected) or isinstance(value, bool):
+                raise ValueError(f"the agent footprint's {name!r} is not a {expected.__name__}")
+        return footprint
+
+
+@dataclass(frozen=True)
 class AgentValue:
     """What the agent holds of a stored replacement: the secret, and the key id beside it when
     the provider pairs one with the secret."""
@@ -813,6 +891,9 @@ class AgentKeeper(Protocol):
     # The file names of the agent's own config, its former names included (a backup is one of
     # these names followed by ``.bak``).
     config_names: tuple[str, ...]
+    # How it shows on a host (processes, units, files): what host code looks for. Reading it
+    # loads no discovery (the stop reads it on the panic path).
+    footprint: AgentFootprint
 
     def discover(
         self, agent: Mapping[str, Any], user_home: Path | None = None, *,
@@ -901,9 +982,10 @@ class HostKeeper(Protocol):
         """Remove exactly what the cut added."""
         ...
 
-    def supervisor_of(self, pid: int) -> str | None:
+    def supervisor_of(self, pid: int, footprint: AgentFootprint) -> str | None:
         """``kind:name`` of the supervisor that would respawn ``pid`` (supervisord, systemd,
-        docker), None when none is found or the process is gone."""
+        docker; a systemd unit only if it is the agent's, by ``footprint``), None when none is
+        found or the process is gone."""
         ...
 
 

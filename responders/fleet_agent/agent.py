@@ -73,12 +73,12 @@ from responders.hostprobes.collection import (
 )
 from responders.hostprobes.collection import build_plan as plan_collection
 from responders.hostprobes.gateway import (
-    GATEWAY_UNIT,
     SYSTEM_UNIT_DIRS,
     cgroup_service,
     cmdline_option,
     could_be_gateway,
     gateway_signature,
+    is_gateway_unit,
     is_process_supervisor,
     is_supervisord,
     may_name,
@@ -96,7 +96,7 @@ from responders.hostprobes.supervisor import (
     rpc_result,
     wait_until_stopped,
 )
-from responders.interface import ResponderError
+from responders.interface import AgentFootprint, ResponderError
 
 MIN_PYTHON = (3, 11)
 
@@ -509,9 +509,23 @@ def _workspace_dirs(state: Path, home: Path, tree: AgentFiles | None) -> list[Pa
     return workspace_dirs(state, home, tree)
 
 
+def footprint_of(params: Mapping[str, Any]) -> AgentFootprint:
+    """How the agent shows on this host, as the controller's agent keeper says (this side
+    knows no agent by name: ``AgentKeeper.footprint``, sent in every plan that needs it)."""
+    sent = params.get("footprint")
+    if not isinstance(sent, Mapping):
+        raise ResponderError("the controller sent no agent footprint: run the same clawback on "
+                             "both sides (the agent zip is uploaded by the controller)")
+    try:
+        return AgentFootprint.from_plan(sent)
+    except (TypeError, ValueError) as err:
+        raise ResponderError(f"the controller's agent footprint is unusable: {err}") from None
+
+
 def build_plan(
     layout: Mapping[str, Any],
     *,
+    footprint: AgentFootprint,
     volatile: bool,
     system_artifacts: bool = True,
     extra_paths: Sequence[str] = (),
@@ -520,7 +534,8 @@ def build_plan(
     """The local snapshot's plan (``hostprobes.collection``) for the layout the controller
     sends, with the local settings' defaults."""
     return plan_collection(
-        user_home=layout.get("user_home"), state_dirs=layout.get("state_dirs") or [],
+        footprint=footprint, user_home=layout.get("user_home"),
+        state_dirs=layout.get("state_dirs") or [],
         tmp_dirs=layout.get("tmp_dirs") or ["/tmp"], uid=layout.get("uid"), volatile=volatile,
         system_artifacts=system_artifacts, extra_paths=extra_paths, system_root=system_root,
         workspaces=_workspace_dirs,
@@ -568,8 +583,10 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
     if not layout.get("user_home") and not layout.get("state_dirs"):
         layout["user_home"] = os.path.expanduser("~")
     volatile = bool(params.get("volatile"))
+    footprint = footprint_of(params)
     plan = build_plan(
-        layout, volatile=volatile, system_artifacts=bool(params.get("system_artifacts", True)),
+        layout, footprint=footprint, volatile=volatile,
+        system_artifacts=bool(params.get("system_artifacts", True)),
         extra_paths=params.get("extra_paths") or [], system_root=params.get("system_root") or "/",
     )
     tail = int(params.get("log_tail_bytes") or 16 * CHUNK_BYTES)
@@ -599,7 +616,8 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
     try:
         generators: dict[str, Callable[[], bytes]] = {
             "processes": process_tree,
-            "sockets": lambda: sockets(int(layout.get("gateway_port") or 18789)),
+            "sockets": lambda: sockets(int(layout.get("gateway_port")
+                                           or footprint.gateway_port)),
         }
         for name in plan.generated:
             try:
@@ -635,7 +653,7 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def scan_titles(uid: int | None) -> list[tuple[Proc, str]]:
+def scan_titles(uid: int | None, footprint: AgentFootprint) -> list[tuple[Proc, str]]:
     exclude = own_lineage()
     found = []
     for proc in all_procs():
@@ -643,7 +661,7 @@ def scan_titles(uid: int | None) -> list[tuple[Proc, str]]:
             continue
         if uid is not None and proc.uid() != uid:
             continue
-        reason = gateway_signature(proc.comm, proc.cmdline())
+        reason = gateway_signature(proc.comm, proc.cmdline(), footprint)
         if reason:
             found.append((proc, reason))
     return found
@@ -664,15 +682,16 @@ def process_of_pid_file(path: str) -> Proc | None:
     return proc if proc.state != "Z" else None
 
 
-def lock_files(tmp_dirs: Sequence[str], uid: int | None) -> list[str]:
-    return [lock.path for lock in read_lock_files(tmp_dirs, uid)]
+def lock_files(tmp_dirs: Sequence[str], uid: int | None,
+               footprint: AgentFootprint) -> list[str]:
+    return [lock.path for lock in read_lock_files(tmp_dirs, uid, footprint)]
 
 
 def _is_supervisord(proc: Proc) -> bool:
     return is_supervisord(proc.comm, proc.cmdline())
 
 
-def manager_of(proc: Proc) -> dict[str, Any] | None:
+def manager_of(proc: Proc, footprint: AgentFootprint) -> dict[str, Any] | None:
     """The supervisor that would respawn ``proc``, as a service spec dict."""
     env = proc.environ()
     parent_pid, hops = proc.ppid, 0
@@ -687,32 +706,33 @@ def manager_of(proc: Proc) -> dict[str, Any] | None:
                 return found
         parent_pid, hops = parent.ppid, hops + 1
     cgroups = read_cgroups(proc.pid)
-    return cgroup_service(cgroups) if cgroups is not None else None
+    return cgroup_service(cgroups, footprint) if cgroups is not None else None
 
 
 def _could_be_gateway(proc: Proc, agent_uid: int | None) -> bool:
     return could_be_gateway(proc.comm, proc.uid(), agent_uid)
 
 
-def find_gateway_processes(agent: Mapping[str, Any]) -> tuple[dict[int, tuple[Proc, list[str]]],
-                                                             list[str]]:
+def find_gateway_processes(agent: Mapping[str, Any], footprint: AgentFootprint
+                           ) -> tuple[dict[int, tuple[Proc, list[str]]], list[str]]:
     uid = agent.get("uid")
+    port = int(agent.get("gateway_port") or footprint.gateway_port)
     by_pid: dict[int, tuple[Proc, list[str]]] = {}
 
     def add(proc: Proc, reason: str) -> None:
         by_pid.setdefault(proc.pid, (proc, []))[1].append(reason)
 
-    for proc, reason in scan_titles(uid):
+    for proc, reason in scan_titles(uid, footprint):
         add(proc, reason)
     stale = []
-    for path in lock_files(agent.get("tmp_dirs") or ["/tmp"], uid):
+    for path in lock_files(agent.get("tmp_dirs") or ["/tmp"], uid, footprint):
         proc = process_of_pid_file(path)
         if proc is None:
             stale.append(path)
         else:
             add(proc, f"lock file {path}")
     own = own_lineage()
-    for pid in port_listeners(int(agent.get("gateway_port") or 18789)):
+    for pid in port_listeners(port):
         if pid <= 0 or pid in own:
             continue
         try:
@@ -720,7 +740,7 @@ def find_gateway_processes(agent: Mapping[str, Any]) -> tuple[dict[int, tuple[Pr
         except (OSError, ValueError, IndexError):
             continue
         if pid in by_pid or _could_be_gateway(proc, uid):
-            add(proc, f"listening on port {agent.get('gateway_port') or 18789}")
+            add(proc, f"listening on port {port}")
     return by_pid, stale
 
 
@@ -731,17 +751,17 @@ def _target_id(spec: Mapping[str, Any]) -> str:
     return f"{spec['kind']}:{spec['name']}"
 
 
-def unit_files(homes: Sequence[str]) -> list[dict[str, Any]]:
+def unit_files(homes: Sequence[str], footprint: AgentFootprint) -> list[dict[str, Any]]:
     specs = []
     for directory in SYSTEM_UNIT_DIRS:
         for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.service"))):
-            if GATEWAY_UNIT.match(os.path.basename(path)):
+            if is_gateway_unit(os.path.basename(path), footprint):
                 specs.append({"kind": "systemd", "name": os.path.basename(path), "options": {},
                               "found_by": path})
     for home in homes:
         user_dir = os.path.join(home, ".config", "systemd", "user")
         for path in sorted(glob.glob(os.path.join(glob.escape(user_dir), "*.service"))):
-            if GATEWAY_UNIT.match(os.path.basename(path)):
+            if is_gateway_unit(os.path.basename(path), footprint):
                 owner = user_name(os.stat(home).st_uid) if os.path.exists(home) else ""
                 specs.append({"kind": "systemd-user", "name": os.path.basename(path),
                               "options": {"user": owner}, "found_by": path})
@@ -751,15 +771,16 @@ def unit_files(homes: Sequence[str]) -> list[dict[str, Any]]:
 def cmd_services(params: Mapping[str, Any]) -> dict[str, Any]:
     """What runs the gateway here: unit files, and every live gateway process's supervisor."""
     agent = params.get("agent") or {}
+    footprint = footprint_of(params)
     homes = agent.get("homes") or ([agent["user_home"]] if agent.get("user_home") else None)
     if not homes:
         homes = [os.path.expanduser("~")]
     specs: dict[str, dict[str, Any]] = {}
-    for spec in unit_files(homes):
+    for spec in unit_files(homes, footprint):
         specs.setdefault(_target_id(spec), {**spec, "pids": []})
-    found, stale = find_gateway_processes(agent)
+    found, stale = find_gateway_processes(agent, footprint)
     for proc, reasons in found.values():
-        manager = manager_of(proc)
+        manager = manager_of(proc, footprint)
         if manager is None:
             lock = next((r[len("lock file "):] for r in reasons if r.startswith("lock file ")),
                         None)
@@ -767,7 +788,7 @@ def cmd_services(params: Mapping[str, Any]) -> dict[str, Any]:
                 manager = {"kind": "pidfile", "name": lock, "options": {"pidfile": lock},
                            "found_by": "lock file"}
             else:
-                manager = {"kind": "process", "name": "openclaw-gateway", "options": {},
+                manager = {"kind": "process", "name": footprint.service_name, "options": {},
                            "found_by": ", ".join(reasons)}
         entry = specs.setdefault(_target_id(manager), {**manager, "pids": []})
         entry["pids"].append(proc.describe(reasons))
@@ -821,7 +842,9 @@ class Stopper:
         self.spec = params["spec"]
         self.options = self.spec.get("options") or {}
         self.agent = params.get("agent") or {}
-        self.port = int(params.get("port") or self.agent.get("gateway_port") or 18789)
+        self.footprint = footprint_of(params)
+        self.port = int(params.get("port") or self.agent.get("gateway_port")
+                        or self.footprint.gateway_port)
         self.term_timeout = float(params.get("term_timeout", 10.0))
         self.kill_timeout = float(params.get("kill_timeout", 5.0))
         self.recheck = float(params.get("recheck_seconds", 3.0))
@@ -843,12 +866,12 @@ class Stopper:
         if kind == "pidfile":
             proc = process_of_pid_file(str(self.options["pidfile"]))
             return [(proc, [f"pid file {self.options['pidfile']}"])] if proc else []
-        found, _ = find_gateway_processes(self.agent)
+        found, _ = find_gateway_processes(self.agent, self.footprint)
         if kind == "process":
             return [(p, r) for p, r in found.values()]
         managed = []
-        for proc, reasons in scan_titles(None):
-            manager = manager_of(proc)
+        for proc, reasons in scan_titles(None, self.footprint):
+            manager = manager_of(proc, self.footprint)
             if manager is not None and same_service(manager, self.spec):
                 managed.append((proc, [reasons]))
         return managed
@@ -997,7 +1020,8 @@ class Stopper:
         programs = ", ".join(client.program_names()) or "none"
         uid = self.agent.get("uid")
         left = [f"pid {proc.pid} (lock file {path})"
-                for path in lock_files(self.agent.get("tmp_dirs") or ["/tmp"], uid)
+                for path in lock_files(self.agent.get("tmp_dirs") or ["/tmp"], uid,
+                                       self.footprint)
                 if (proc := process_of_pid_file(path)) is not None]
         left += [f"pid {pid if pid > 0 else '?'} (listening on port {self.port})"
                  for pid in port_listeners(self.port)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from responders.interface import CutState, Outcome
+from responders.interface import AgentFootprint, CutState, Outcome
 
 
 class LocalHost:
@@ -36,13 +36,13 @@ class LocalHost:
 
         return restore_network(incident_dir)
 
-    def supervisor_of(self, pid: int) -> str | None:
+    def supervisor_of(self, pid: int, footprint: AgentFootprint) -> str | None:
         import psutil
 
         from responders.host.service import manager_of
 
         try:
-            spec = manager_of(psutil.Process(pid))
+            spec = manager_of(psutil.Process(pid), footprint)
         except psutil.Error:
             return None
         return spec.target_id if spec is not None else None

@@ -72,17 +72,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from responders.host.commands import CommandResult, MissingBinary, run_command
 from responders.hostprobes.gateway import (
-    AGENT_PACKAGES,
-    DEFAULT_GATEWAY_PORT,
-    GATEWAY_UNIT,
     SYSTEM_UNIT_DIRS,
     LockFile,
     cgroup_service,
     cmdline_option,
     could_be_gateway,
     gateway_signature,
+    is_gateway_unit,
     is_process_supervisor,
     is_supervisord,
+    is_wrapper,
     may_name,
     names_process,
     read_cgroups,
@@ -101,6 +100,7 @@ from responders.hostprobes.supervisor import (
 )
 from responders.interface import (
     Action,
+    AgentFootprint,
     Done,
     Failed,
     ManualRequired,
@@ -123,14 +123,10 @@ SERVICE_KINDS: tuple[str, ...] = (
 )
 # Side listeners of the gateway process: browser control (port+2) and its relay (port+3).
 SIDE_PORT_OFFSETS: tuple[int, ...] = (2, 3)
-GATEWAY_LAUNCHD_LABEL = re.compile(
-    r"^(?:ai\.openclaw\.(?!node$)[A-Za-z0-9_.-]+|com\.clawdbot\.gateway|bot\.molt\.gateway)$"
-)
 LAUNCHD_SYSTEM_DIRS: tuple[tuple[str, str], ...] = (
     ("/Library/LaunchAgents", "gui"),
     ("/Library/LaunchDaemons", "system"),
 )
-NOT_FOUND_TARGET = "openclaw-gateway"
 # Where systemd keeps its runtime state when it is PID 1 (what sd_booted() checks).
 SYSTEMD_RUNTIME_DIR = "/run/systemd/system"
 
@@ -150,23 +146,16 @@ _LAUNCHD_THROTTLE_S = 10.0
 _supervisor_config_lock = threading.Lock()
 
 
-def _looked_for() -> str:
+def services_howto(footprint: AgentFootprint, table: str = "agent.services") -> str:
+    """How to name the gateway's service in clawback.toml (``table``: where it goes)."""
     return (
-        "systemd units openclaw-gateway[-<profile>].service (system and --user; legacy "
-        "clawdbot-/moltbot-gateway), launchd ai.openclaw.gateway, docker/compose "
-        "openclaw-gateway, supervisord parents, lock files $TMPDIR/openclaw-<uid>/gateway.*.lock, "
-        "process title openclaw-gateway, a listener on the gateway port"
+        "name it in clawback.toml, e.g.\n"
+        f"  [[{table}]]\n"
+        '  kind = "supervisord"   # one of: ' + ", ".join(SERVICE_KINDS) + "\n"
+        f'  name = "{footprint.service_name}"\n'
+        '  socket = "/run/supervisor.sock"   # supervisord; systemd-user: user = "alice"; '
+        'compose: compose_file = "..."; pidfile: pidfile = "..."'
     )
-
-
-SERVICES_HOWTO = (
-    "name it in clawback.toml, e.g.\n"
-    "  [[agent.services]]\n"
-    '  kind = "supervisord"   # one of: ' + ", ".join(SERVICE_KINDS) + "\n"
-    '  name = "openclaw-gateway"\n'
-    '  socket = "/run/supervisor.sock"   # supervisord; systemd-user: user = "alice"; '
-    'compose: compose_file = "..."; pidfile: pidfile = "..."'
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +192,8 @@ def _unit_name(name: str) -> str:
 
 
 def services_from_settings(
-    entries: Sequence[Any], *, agent_uid: int | None = None, agent_home: str | None = None
+    entries: Sequence[Any], *, footprint: AgentFootprint, agent_uid: int | None = None,
+    agent_home: str | None = None,
 ) -> list[ServiceSpec]:
     """Validate ``[[agent.services]]``; errors say which entry and how to fix it.
 
@@ -215,12 +205,12 @@ def services_from_settings(
     for index, entry in enumerate(entries):
         where = f"agent.services[{index}]"
         if not isinstance(entry, Mapping):
-            raise ResponderError(f"{where} must be a table; {SERVICES_HOWTO}")
+            raise ResponderError(f"{where} must be a table; {services_howto(footprint)}")
         kind = entry.get("kind")
         if kind not in SERVICE_KINDS:
             raise ResponderError(
                 f"{where}: unknown kind {kind!r}; use one of {', '.join(SERVICE_KINDS)}. "
-                + SERVICES_HOWTO
+                + services_howto(footprint)
             )
         # The config loader writes every optional key, unset ones as None.
         options = {k: v for k, v in entry.items() if k not in ("kind", "name") and v is not None}
@@ -229,32 +219,32 @@ def services_from_settings(
         if owner_uid is None and agent_home and os.path.isdir(agent_home):
             owner_uid = os.stat(agent_home).st_uid
         if kind in ("systemd", "systemd-user"):
-            name = _unit_name(str(entry.get("unit") or name or "openclaw-gateway"))
+            name = _unit_name(str(entry.get("unit") or name or footprint.service_name))
             if kind == "systemd-user" and "user" not in options and owner_uid is not None:
                 options["user"] = user_name(owner_uid)
         elif kind == "launchd":
-            name = str(entry.get("label") or name or "ai.openclaw.gateway")
+            name = str(entry.get("label") or name or footprint.launchd_label)
             if "uid" not in options and owner_uid is not None:
                 options["uid"] = owner_uid
         elif kind == "docker":
-            name = str(entry.get("container") or name or "openclaw-gateway")
+            name = str(entry.get("container") or name or footprint.service_name)
         elif kind == "compose":
             if not options.get("compose_file"):
                 raise ResponderError(f"{where}: compose needs compose_file = <path>")
-            name = str(name or "openclaw-gateway")
+            name = str(name or footprint.service_name)
         elif kind == "supervisord":
             if not (options.get("socket") or options.get("supervisor_config")):
                 raise ResponderError(
                     f"{where}: supervisord needs socket = <unix socket path> or "
                     "supervisor_config = <supervisord.conf>"
                 )
-            name = str(name or "openclaw-gateway")
+            name = str(name or footprint.service_name)
         elif kind == "pidfile":
             if not options.get("pidfile"):
                 raise ResponderError(f"{where}: pidfile needs pidfile = <path>")
             name = str(name or options["pidfile"])
         else:
-            name = str(name or "openclaw-gateway")
+            name = str(name or footprint.service_name)
         specs.append(ServiceSpec(kind=kind, name=name, options=options, found_by="config"))
     return specs
 
@@ -376,14 +366,15 @@ class GatewayProcess:
         return {"pid": self.pid, "name": name, "found_by": sorted(set(self.reasons))}
 
 
-def gateway_wrapper(proc: psutil.Process) -> psutil.Process | None:
-    """The ``openclaw`` CLI process that started this gateway, if one did.
+def gateway_wrapper(proc: psutil.Process, footprint: AgentFootprint) -> psutil.Process | None:
+    """The agent's CLI process that started this gateway, if one did.
 
-    ``openclaw gateway`` (2026.2.26) runs as two processes: the CLI, which titles itself
-    ``openclaw`` (its ``/proc/<pid>/cmdline`` becomes just that word), re-executes node with
-    warning flags and waits for its child, which titles itself ``openclaw-gateway``. The CLI
-    forwards signals and exits on its own ~2 s after the gateway dies, but until then it is
-    part of what runs and must be stopped and proved gone with it.
+    OpenClaw's ``openclaw gateway`` (2026.2.26) runs as two processes: the CLI, which titles
+    itself ``openclaw`` (its ``/proc/<pid>/cmdline`` becomes just that word), re-executes node
+    with warning flags and waits for its child, which titles itself ``openclaw-gateway``. The
+    CLI forwards signals and exits on its own ~2 s after the gateway dies, but until then it is
+    part of what runs and must be stopped and proved gone with it (``hostprobes.gateway
+    .is_wrapper`` with the agent's footprint).
     """
     with contextlib.suppress(psutil.Error):
         parent = proc.parent()
@@ -391,23 +382,21 @@ def gateway_wrapper(proc: psutil.Process) -> psutil.Process | None:
             return None
         if parent.uids().real != proc.uids().real or _is_process_supervisor(parent):
             return None
-        name, cmdline = parent.name(), parent.cmdline()
-        first = os.path.basename(cmdline[0]) if cmdline else ""
-        if name in AGENT_PACKAGES or first in AGENT_PACKAGES or any(
-            os.path.basename(part) in ("openclaw.mjs", "openclaw.js") for part in cmdline[:3]
-        ):
+        if is_wrapper(parent.name(), parent.cmdline(), footprint):
             return parent
     return None
 
 
-def wrappers_of(gateways: Sequence[GatewayProcess]) -> list[GatewayProcess]:
+def wrappers_of(gateways: Sequence[GatewayProcess],
+                footprint: AgentFootprint) -> list[GatewayProcess]:
     known = {g.pid for g in gateways}
     found: list[GatewayProcess] = []
     for gateway in gateways:
-        wrapper = gateway_wrapper(gateway.process)
+        wrapper = gateway_wrapper(gateway.process, footprint)
         if wrapper is not None and wrapper.pid not in known and _alive(wrapper):
             known.add(wrapper.pid)
-            found.append(GatewayProcess(wrapper, [f"openclaw wrapper of pid {gateway.pid}"]))
+            found.append(GatewayProcess(wrapper,
+                                        [f"{footprint.command} wrapper of pid {gateway.pid}"]))
     return found
 
 
@@ -426,7 +415,7 @@ def _own_lineage() -> set[int]:
     return pids
 
 
-def scan_titles(uid: int | None) -> list[GatewayProcess]:
+def scan_titles(uid: int | None, footprint: AgentFootprint) -> list[GatewayProcess]:
     found = []
     exclude = _own_lineage()
     for proc in psutil.process_iter(["name", "cmdline", "uids"]):
@@ -435,7 +424,7 @@ def scan_titles(uid: int | None) -> list[GatewayProcess]:
         info = proc.info
         if uid is not None and (info["uids"] is None or info["uids"].real != uid):
             continue
-        reason = gateway_signature(info["name"] or "", info["cmdline"] or [])
+        reason = gateway_signature(info["name"] or "", info["cmdline"] or [], footprint)
         if reason and _alive(proc):
             found.append(GatewayProcess(proc, [reason]))
     return found
@@ -558,7 +547,7 @@ def _is_supervisord(proc: psutil.Process) -> bool:
         return False
 
 
-def manager_of(proc: psutil.Process) -> ServiceSpec | None:
+def manager_of(proc: psutil.Process, footprint: AgentFootprint) -> ServiceSpec | None:
     """The supervisor that would respawn ``proc``: supervisord parent, docker or systemd cgroup."""
     env: Mapping[str, str]
     try:
@@ -572,7 +561,7 @@ def manager_of(proc: psutil.Process) -> ServiceSpec | None:
                 if found is not None:
                     return ServiceSpec(**found)
     cgroups = read_cgroups(proc.pid)
-    found = cgroup_service(cgroups) if cgroups is not None else None
+    found = cgroup_service(cgroups, footprint) if cgroups is not None else None
     return ServiceSpec(**found) if found is not None else None
 
 
@@ -590,9 +579,10 @@ class AgentSettings:
     gateway_port: int
     homes: tuple[str, ...]
     services: tuple[ServiceSpec, ...]
+    footprint: AgentFootprint  # how the agent shows on this host (its keeper's)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> AgentSettings:
+    def from_settings(cls, settings: Mapping[str, Any], footprint: AgentFootprint) -> AgentSettings:
         agent = settings.get("agent") or {}
         uid = agent.get("uid")
         uid = int(uid) if uid is not None else None
@@ -604,14 +594,16 @@ class AgentSettings:
         if not homes:
             homes = tuple(_default_homes(uid))
         services = services_from_settings(
-            agent.get("services") or [], agent_uid=uid, agent_home=agent.get("user_home")
+            agent.get("services") or [], footprint=footprint, agent_uid=uid,
+            agent_home=agent.get("user_home"),
         )
         return cls(
             uid=uid,
             tmp_dirs=tmp_dirs,
-            gateway_port=int(agent.get("gateway_port") or DEFAULT_GATEWAY_PORT),
+            gateway_port=int(agent.get("gateway_port") or footprint.gateway_port),
             homes=tuple(str(h) for h in homes),
             services=tuple(services),
+            footprint=footprint,
         )
 
 
@@ -628,6 +620,7 @@ def _default_homes(uid: int | None) -> list[str]:
 
 def discover_unit_files(
     homes: Sequence[str],
+    footprint: AgentFootprint,
     *,
     system_unit_dirs: Sequence[str] = SYSTEM_UNIT_DIRS,
     platform: str = sys.platform,
@@ -637,12 +630,12 @@ def discover_unit_files(
     if platform.startswith("linux"):
         for directory in system_unit_dirs:
             for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.service"))):
-                if GATEWAY_UNIT.match(os.path.basename(path)):
+                if is_gateway_unit(os.path.basename(path), footprint):
                     specs.append(ServiceSpec("systemd", os.path.basename(path), {}, path))
         for home in homes:
             user_dir = os.path.join(home, ".config", "systemd", "user")
             for path in sorted(glob.glob(os.path.join(glob.escape(user_dir), "*.service"))):
-                if GATEWAY_UNIT.match(os.path.basename(path)):
+                if is_gateway_unit(os.path.basename(path), footprint):
                     owner = _owner_name(home)
                     specs.append(
                         ServiceSpec("systemd-user", os.path.basename(path), {"user": owner}, path)
@@ -653,7 +646,7 @@ def discover_unit_files(
         for directory, domain, home in dirs:
             for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.plist"))):
                 label = os.path.basename(path)[: -len(".plist")]
-                if not GATEWAY_LAUNCHD_LABEL.match(label):
+                if not re.match(footprint.launchd_pattern, label):
                     continue
                 target_domain = "system" if domain == "system" else f"gui/{_owner_uid(home)}"
                 specs.append(ServiceSpec("launchd", label, {"domain": target_domain}, path))
@@ -698,10 +691,10 @@ def find_gateway_processes(agent: AgentSettings) -> tuple[list[GatewayProcess], 
         entry = by_pid.setdefault(proc.pid, GatewayProcess(proc))
         entry.reasons.append(reason)
 
-    for found in scan_titles(agent.uid):
+    for found in scan_titles(agent.uid, agent.footprint):
         add(found.process, found.reasons[0])
     stale = []
-    for lock in read_lock_files(agent.tmp_dirs, agent.uid):
+    for lock in read_lock_files(agent.tmp_dirs, agent.uid, agent.footprint):
         proc = process_of_pid_file(lock)
         if proc is None:
             stale.append(lock.path)
@@ -728,28 +721,29 @@ def _could_be_gateway(proc: psutil.Process, agent_uid: int | None) -> bool:
         return False
 
 
-def _gateway_like(proc: psutil.Process, agent_uid: int | None) -> bool:
+def _gateway_like(proc: psutil.Process, agent: AgentSettings) -> bool:
     try:
-        if gateway_signature(proc.name(), proc.cmdline()):
+        if gateway_signature(proc.name(), proc.cmdline(), agent.footprint):
             return True
     except psutil.Error:
         return False
-    return _could_be_gateway(proc, agent_uid)
+    return _could_be_gateway(proc, agent.uid)
 
 
 def discover(agent: AgentSettings) -> Discovery:
-    specs = discover_unit_files(agent.homes)
+    specs = discover_unit_files(agent.homes, agent.footprint)
     processes: dict[str, list[GatewayProcess]] = {}
     found, stale = find_gateway_processes(agent)
     for gateway in found:
-        manager = manager_of(gateway.process)
+        manager = manager_of(gateway.process, agent.footprint)
         if manager is None:
             lock_reason = next((r for r in gateway.reasons if r.startswith("lock file ")), None)
             if lock_reason:
                 path = lock_reason[len("lock file ") :]
                 manager = ServiceSpec("pidfile", path, {"pidfile": path}, "lock file")
             else:
-                manager = ServiceSpec("process", NOT_FOUND_TARGET, {}, ", ".join(gateway.reasons))
+                manager = ServiceSpec("process", agent.footprint.service_name, {},
+                                      ", ".join(gateway.reasons))
         specs.append(manager)
         processes.setdefault(manager.target_id, []).append(gateway)
     return Discovery(_dedupe(specs), processes, stale)
@@ -787,7 +781,7 @@ def supervisor_log_files(spec: ServiceSpec) -> list[str]:
     return []
 
 
-def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
+def supervised_log_files(settings: Mapping[str, Any], footprint: AgentFootprint) -> list[str]:
     """The gateway's stdout/stderr logs kept by supervisord, for the evidence: of the
     supervisord services configured, or (none configured) of every program a running
     supervisord's config has for the agent (its name or command mentions it). Found from the
@@ -796,7 +790,7 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
 
 
     try:
-        agent = AgentSettings.from_settings(settings)
+        agent = AgentSettings.from_settings(settings, footprint)
     except ResponderError:
         return []
     files: list[str] = []
@@ -815,7 +809,7 @@ def supervised_log_files(settings: Mapping[str, Any]) -> list[str]:
             if main is None:
                 continue
             runs_as = proc.uids().real
-            for section in sc.programs_running(main, AGENT_PACKAGES):
+            for section in sc.programs_running(main, footprint.packages):
                 if agent.uid is not None and _program_uid(main, section, runs_as) != agent.uid:
                     continue  # another account's program, not this agent's
                 program = section.split(":", 1)[1]
@@ -1020,11 +1014,14 @@ class StopServiceAction(Action):
         # The engine builds actions outside its error handling; a bad [[agent.services]] entry
         # is reported by plan()/execute() as advice instead of crashing the run.
         self._config_error: ResponderError | None = None
+        # The agent's footprint (its keeper's, which loads no discovery) names what to look for.
+        footprint = context.agent_footprint()
+        self.footprint = footprint
         try:
-            self.agent = AgentSettings.from_settings(context.settings)
+            self.agent = AgentSettings.from_settings(context.settings, footprint)
         except ResponderError as exc:
             self._config_error = exc
-            self.agent = AgentSettings.from_settings({})
+            self.agent = AgentSettings.from_settings({}, footprint)
 
     # -- read-only ----------------------------------------------------------------------------
 
@@ -1039,7 +1036,7 @@ class StopServiceAction(Action):
         return self._discovery
 
     def targets(self) -> list[str]:
-        return [s.target_id for s in self._discover().services] or [NOT_FOUND_TARGET]
+        return [s.target_id for s in self._discover().services] or [self.footprint.service_name]
 
     def _spec(self, target: str) -> ServiceSpec | None:
         for spec in self._discover().services:
@@ -1077,7 +1074,7 @@ class StopServiceAction(Action):
             ]
         pids = [g.pid for g in self._processes_of(spec)]
         if spec.kind in ("pidfile", "process") and not pids:
-            return _nothing_running(spec)
+            return _nothing_running(spec, self.footprint)
         if spec.kind in ("pidfile", "process") or pids:
             lines.append(
                 f"kill -TERM {' '.join(map(str, pids)) or '<gateway pids>'}; "
@@ -1096,11 +1093,11 @@ class StopServiceAction(Action):
         )
 
     def _processes_of(self, spec: ServiceSpec, *, fresh: bool = False) -> list[GatewayProcess]:
-        """The live processes behind ``spec``, with the ``openclaw`` wrappers that started
+        """The live processes behind ``spec``, with the agent's CLI wrappers that started
         them; ``fresh`` looks again instead of trusting what discovery saw (the proof must
         notice a respawn under a new pid)."""
         found = self._gateway_processes_of(spec, fresh=fresh)
-        return found + wrappers_of(found)
+        return found + wrappers_of(found, self.footprint)
 
     def _gateway_processes_of(
         self, spec: ServiceSpec, *, fresh: bool = False
@@ -1123,7 +1120,7 @@ class StopServiceAction(Action):
         return self._managed_processes(spec)
 
     def _attributed(self, gateway: GatewayProcess, target_ids: set[str]) -> str | None:
-        manager = manager_of(gateway.process)
+        manager = manager_of(gateway.process, self.footprint)
         return manager.target_id if manager and manager.target_id in target_ids else None
 
     def _managed_processes(self, spec: ServiceSpec) -> list[GatewayProcess]:
@@ -1138,8 +1135,8 @@ class StopServiceAction(Action):
                     return [GatewayProcess(proc, ["supervisord getProcessInfo"])]
             return []
         found: dict[int, GatewayProcess] = {}
-        for gateway in scan_titles(None):
-            manager = manager_of(gateway.process)
+        for gateway in scan_titles(None, self.footprint):
+            manager = manager_of(gateway.process, self.footprint)
             if manager is not None and _same_service(manager, spec):
                 found[gateway.pid] = gateway
         return list(found.values())
@@ -1160,7 +1157,7 @@ class StopServiceAction(Action):
         before = self._processes_of(spec)
         if not before and spec.kind in ("pidfile", "process"):
             # Nothing to signal and no supervisor to tell: say so now, not after the re-check.
-            return _nothing_running(spec)
+            return _nothing_running(spec, self.footprint)
         tree = _with_descendants(g.process for g in before)
         watch = respawn_watch(before, since=time.time())
         sent: list[dict[str, Any]] = []
@@ -1248,24 +1245,25 @@ class StopServiceAction(Action):
             return Failed(
                 error=f"unknown service {target!r}: gateway processes are up "
                 f"({facts['processes']}) but were not found as a service. Looked for "
-                f"{_looked_for()}; {SERVICES_HOWTO}",
+                f"{self.footprint.looked_for}; {services_howto(self.footprint)}",
                 facts=facts,
             )
         if listeners:
             return Failed(
                 error=f"port {port} is held by {listeners}, which does not look like the "
-                "OpenClaw gateway, so it was left alone. If it is the gateway, "
-                f"{SERVICES_HOWTO}; if not, fix agent.gateway_port",
+                f"{self.footprint.product} gateway, so it was left alone. If it is the gateway, "
+                f"{services_howto(self.footprint)}; if not, fix agent.gateway_port",
                 facts=facts,
             )
         return ManualRequired(
             detail="nothing was stopped: no running gateway found",
             instructions=(
-                f"clawback found no running OpenClaw gateway (looked for {_looked_for()}), so it "
-                f"stopped nothing. Nothing found is not all clear: if the agent runs as another "
-                f"user, give its home (clawback contain --home DIR, or [agent] user_home in "
-                f"clawback.toml); if it runs under another name, {SERVICES_HOWTO}; then run "
-                f"contain again. Otherwise make sure it is down (ps -ef | grep -i openclaw)."
+                f"clawback found no running {self.footprint.product} gateway (looked for "
+                f"{self.footprint.looked_for}), so it stopped nothing. Nothing found is not all "
+                f"clear: if the agent runs as another user, give its home (clawback contain "
+                f"--home DIR, or [agent] user_home in clawback.toml); if it runs under another "
+                f"name, {services_howto(self.footprint)}; then run contain again. Otherwise make "
+                f"sure it is down (ps -ef | grep -i {self.footprint.command})."
             ),
             facts=facts,
         )
@@ -1299,8 +1297,8 @@ class StopServiceAction(Action):
         hint = ""
         if spec.kind.startswith("systemd") and result.exit_code in (1, 5):
             hint = (
-                f" — is {spec.name} the right unit? `systemctl list-units 'openclaw*'` lists them; "
-                f"{SERVICES_HOWTO}"
+                f" — is {spec.name} the right unit? `systemctl list-units "
+                f"'{self.footprint.command}*'` lists them; {services_howto(self.footprint)}"
             )
         return f"{what}: {tail}{hint}" if tail else f"{what}{hint}"
 
@@ -1417,7 +1415,7 @@ class StopServiceAction(Action):
         programs = ", ".join(client.program_names()) or "none"
         left = [
             f"pid {proc.pid} (lock file {lock.path})"
-            for lock in read_lock_files(self.agent.tmp_dirs, self.agent.uid)
+            for lock in read_lock_files(self.agent.tmp_dirs, self.agent.uid, self.footprint)
             if (proc := process_of_pid_file(lock)) is not None
         ]
         left += [
@@ -1575,7 +1573,7 @@ class StopServiceAction(Action):
         # them still open under a gateway-like process means part of it survived.
         listeners += [
             p for side in SIDE_PORT_OFFSETS for p in port_listeners(port + side)
-            if isinstance(p, psutil.Process) and _gateway_like(p, self.agent.uid)
+            if isinstance(p, psutil.Process) and _gateway_like(p, self.agent)
         ]
         out.update(
             pids=sorted(pids),
@@ -1591,13 +1589,13 @@ class StopServiceAction(Action):
             managers = []
             for pid in new:
                 with contextlib.suppress(psutil.Error):
-                    manager = manager_of(psutil.Process(pid))
+                    manager = manager_of(psutil.Process(pid), self.footprint)
                     if manager is not None:
                         managers.append(f"{manager.kind} {manager.name}")
             parts.append(
                 f"it came back as pid {', '.join(map(str, new))}"
                 + (f" under {', '.join(managers)}" if managers else "")
-                + f"; stop it through that supervisor: {SERVICES_HOWTO}"
+                + f"; stop it through that supervisor: {services_howto(self.footprint)}"
             )
         elif proof["pids_after"]:
             parts.append(f"pid {', '.join(map(str, proof['pids_after']))} survived TERM and KILL")
@@ -1609,7 +1607,8 @@ class StopServiceAction(Action):
         return "the gateway is not down: " + "; ".join(parts)
 
 
-def _nothing_running(spec: ServiceSpec, facts: Mapping[str, Any] | None = None) -> Outcome:
+def _nothing_running(spec: ServiceSpec, footprint: AgentFootprint,
+                     facts: Mapping[str, Any] | None = None) -> Outcome:
     """A pid file or process title with no live process behind it: nothing was stopped, and
     nothing keeps a gateway started later from running."""
     return ManualRequired(
@@ -1619,7 +1618,7 @@ def _nothing_running(spec: ServiceSpec, facts: Mapping[str, Any] | None = None) 
             f"nothing. Nothing found is not all clear: if the agent runs as another user or "
             f"under another name, point clawback at it (clawback contain --home DIR, or "
             f"[agent] user_home and [[agent.services]] in clawback.toml); otherwise make sure "
-            f"it is down and cannot start again (ps -ef | grep -i openclaw)."
+            f"it is down and cannot start again (ps -ef | grep -i {footprint.command})."
         ),
         facts=dict(facts or {"found": spec.describe()}),
     )

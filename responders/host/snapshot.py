@@ -58,6 +58,7 @@ from responders.hostprobes.collection import CollectionPlan, WorkspaceFinder, os
 from responders.hostprobes.collection import build_plan as plan_collection
 from responders.interface import (
     Action,
+    AgentFootprint,
     AgentKeeper,
     Collected,
     Failed,
@@ -151,12 +152,16 @@ def build_plan(
     params: SnapshotParams,
     service_logs: Sequence[str] = (),
     agent: Callable[[], AgentKeeper] | None = None,
+    *,
+    footprint: AgentFootprint,
 ) -> CollectionPlan:
     """What a snapshot would collect (``hostprobes.collection.build_plan``, which the fleet
-    agent runs too), from this step's settings; runs nothing. ``agent`` names the workspaces
+    agent runs too), from this step's settings; runs nothing. ``footprint`` is how the agent
+    shows on the host (``AgentKeeper.footprint``); ``agent`` names the workspaces
     (``ResponderContext.agent_keeper``); without it only the default one is collected."""
     return plan_collection(
-        user_home=layout.user_home, state_dirs=layout.state_dirs, tmp_dirs=layout.tmp_dirs,
+        footprint=footprint, user_home=layout.user_home, state_dirs=layout.state_dirs,
+        tmp_dirs=layout.tmp_dirs,
         uid=layout.uid, volatile=params.volatile, system_artifacts=params.system_artifacts,
         extra_paths=params.extra_paths, system_root=settings.system_root,
         service_logs=service_logs, workspaces=_workspace_finder(agent),
@@ -286,8 +291,8 @@ class SnapshotAction(Action):
             ) from err
         if not layout.state_dirs and not layout.user_home:
             raise ResponderError(
-                "host.snapshot: set agent.state_dirs (e.g. ~/.openclaw) or agent.user_home "
-                "in clawback.toml so the snapshot knows where the agent lives"
+                "host.snapshot: set agent.state_dirs (the agent's state directories) or "
+                "agent.user_home in clawback.toml so the snapshot knows where the agent lives"
             )
         return layout, evidence
 
@@ -312,12 +317,13 @@ class SnapshotAction(Action):
             return []  # on the panic path before the stop; the full pass collects them
         from responders.host.service import supervised_log_files
 
-        return supervised_log_files(self.context.settings)
+        return supervised_log_files(self.context.settings, self.context.agent_footprint())
 
     def plan(self, target: str) -> Planned:
         layout, evidence = self._settings()
         collection = build_plan(layout, evidence, self.params, self._service_logs(),
-                                self.context.agent_keeper)
+                                self.context.agent_keeper,
+                                footprint=self.context.agent_footprint())
         max_file, max_total = self._caps(evidence)
         # A dry run has no incident yet: name the archive the way a real run would.
         archive: Path | str = (
@@ -357,7 +363,8 @@ class SnapshotAction(Action):
         layout, evidence = self._settings()
         started_at = utc_now()
         collection = build_plan(layout, evidence, self.params, self._service_logs(),
-                                self.context.agent_keeper)
+                                self.context.agent_keeper,
+                                footprint=self.context.agent_footprint())
         max_file, max_total = self._caps(evidence)
         path = self.archive_path()
         make_private_dir(path.parent)

@@ -19,18 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from responders.agent_files import AgentFiles, DirEntry, UnsafeFile
+from responders.interface import AgentFootprint
 
 # (state dir, home, the agent's tree) -> the workspaces its config names.
 WorkspaceFinder = Callable[[Path, Path, "AgentFiles | None"], Sequence[Path]]
-
-CONFIG_NAMES = ("openclaw", "clawdbot", "moldbot", "moltbot")
-
-
-SERVICE_NAMES = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
-
-
-LAUNCHD_LABELS = ("ai.openclaw.", "com.openclaw.", "bot.molt.", "com.clawdbot.")
-
 
 SHELL_HISTORIES = (
     ".bash_history",
@@ -209,17 +201,15 @@ def _in_root(system_root: str, path: str) -> str:
     return os.path.join(system_root, path.lstrip("/"))
 
 
-def default_state_dirs(home: str, tree: AgentFiles | None = None,
+def default_state_dirs(home: str, footprint: AgentFootprint, tree: AgentFiles | None = None,
                        plan: CollectionPlan | None = None) -> list[str]:
-    """OpenClaw's state dirs under ``home`` when the config names none: every era, every
-    profile (``~/.openclaw-<profile>``). Real directories only: a link is recorded in
+    """The agent's state dirs under ``home`` when the config names none: every era, every
+    profile (``footprint.state_dir_patterns``). Real directories only: a link is recorded in
     ``plan``."""
     plan = plan if plan is not None else CollectionPlan(tree=tree or AgentFiles([home]))
-    found = [p for p in plan.match(home, ".openclaw*") if plan._is_dir(p)]
-    for legacy in (".clawdbot", ".moldbot", ".moltbot"):
-        candidate = os.path.join(home, legacy)
-        if plan._is_dir(candidate):
-            found.append(candidate)
+    found: list[str] = []
+    for pattern in footprint.state_dir_patterns:
+        found += [p for p in plan.match(home, pattern) if plan._is_dir(p) and p not in found]
     return found
 
 
@@ -255,13 +245,10 @@ def _workspaces(state: str, home: str | None, tree: AgentFiles | None,
     return [str(p) for p in found]
 
 
-# What an OpenClaw workspace holds that says what the agent was told and remembered: its
-# top-level files (AGENTS.md, SOUL.md, BOOTSTRAP.md, MEMORY.md, USER.md, TOOLS.md, ...) and
-# these trees. Not the rest: a workspace is often a code checkout (its skills/ are listed).
-WORKSPACE_TREES = ("memory", ".openclaw")
-
-
-def _add_workspace(plan: CollectionPlan, workspace: str) -> None:
+# What a workspace holds that says what the agent was told and remembered: its top-level
+# files (AGENTS.md, SOUL.md, MEMORY.md, ...) and ``footprint.workspace_trees``. Not the rest: a
+# workspace is often a code checkout (its skills/ are listed).
+def _add_workspace(plan: CollectionPlan, workspace: str, footprint: AgentFootprint) -> None:
     tree = plan._agent(workspace)
     if tree is None:
         # The agent's config names it: outside its own files it could be any directory.
@@ -281,13 +268,14 @@ def _add_workspace(plan: CollectionPlan, workspace: str) -> None:
             plan._record_link(tree, entry.path)
         elif entry.is_file:
             plan.add_file(entry.path)
-    for sub in WORKSPACE_TREES:
+    for sub in footprint.workspace_trees:
         if plan._is_dir(os.path.join(workspace, sub)):
             plan.add_tree(os.path.join(workspace, sub))
 
 
 def build_plan(
     *,
+    footprint: AgentFootprint,
     user_home: str | None,
     state_dirs: Sequence[str] = (),
     tmp_dirs: Sequence[str] = ("/tmp",),
@@ -299,19 +287,21 @@ def build_plan(
     service_logs: Sequence[str] = (),
     workspaces: WorkspaceFinder | None = None,
 ) -> CollectionPlan:
-    """List what a snapshot would collect. Reads directory entries (and, through
+    """List what a snapshot would collect of the agent ``footprint`` describes. Reads directory
+    entries (and, through
     ``workspaces``, the config) only; runs nothing. ``service_logs`` are the gateway's
     stdout/stderr logs its supervisor keeps (see ``responders.host.service.supervised_log_files``).
     ``workspaces(state, home, tree)`` names the agent workspaces a state dir's config points at
-    (OpenClaw's config reader, which this package does not carry); without it, the default
+    (the agent's config reader, which this package does not carry); without it, the default
     ``<state>/workspace``."""
     plan = CollectionPlan(tree=agent_tree(user_home, state_dirs, tmp_dirs))
     home = os.path.abspath(os.path.expanduser(user_home)) if user_home else None
     states = [os.path.abspath(os.path.expanduser(s)) for s in state_dirs]
     if not states and home:
-        states = default_state_dirs(home, plan=plan)
+        states = default_state_dirs(home, footprint, plan=plan)
         if not states:
-            plan.missing.append((os.path.join(home, ".openclaw*"), "no OpenClaw state dir found"))
+            plan.missing.append((os.path.join(home, footprint.state_dir_patterns[0]),
+                                 f"no {footprint.product} state dir found"))
     esc = glob.escape
 
     if volatile or system_artifacts:
@@ -330,25 +320,25 @@ def build_plan(
     states = [s for s in states if plan._is_dir(s)]
 
     # Lock files, then the gateway's rolling logs: the most volatile files (pruned on restart).
+    prefix = footprint.lock_dir_prefix
     for tmp in (os.path.abspath(t) for t in tmp_dirs):
         uid_dirs = (
-            [os.path.join(tmp, f"openclaw-{uid}")]
+            [os.path.join(tmp, f"{prefix}{uid}")]
             if uid is not None
             else [
-                p for p in plan.match(tmp, "openclaw-*")
-                if os.path.basename(p)[len("openclaw-") :].isdigit() and plan._is_dir(p)
+                p for p in plan.match(tmp, f"{glob.escape(prefix)}*")
+                if os.path.basename(p)[len(prefix) :].isdigit() and plan._is_dir(p)
             ]
         )
         for uid_dir in uid_dirs:
-            plan.add_agent_glob(uid_dir, "gateway.*.lock")
+            plan.add_agent_glob(uid_dir, footprint.lock_pattern)
+        log_dirs = [(os.path.join(tmp, d), pattern) for d, pattern in footprint.tmp_log_dirs]
         if volatile:
-            for directory, pattern in [(os.path.join(tmp, "openclaw"), "openclaw-*.log"),
-                                       (os.path.join(tmp, "clawdbot"), "clawdbot-*.log"),
-                                       *((d, "*.log") for d in uid_dirs)]:
+            for directory, pattern in [*log_dirs, *((d, "*.log") for d in uid_dirs)]:
                 for match in plan.match(directory, pattern):
                     plan.add_file(match, tail=True)
         else:
-            for d in [os.path.join(tmp, "openclaw"), os.path.join(tmp, "clawdbot"), *uid_dirs]:
+            for d in [*(d for d, _ in log_dirs), *uid_dirs]:
                 plan.add_tree(d)
 
     if volatile:
@@ -363,17 +353,17 @@ def build_plan(
         plan.add_tree(os.path.join(state, "logs"))
         for agent_sessions in plan.match(state, "agents", "*", "sessions"):
             plan.add_tree(agent_sessions)
-        plan.add_agent_glob(state, "state", "openclaw.sqlite*")
-        plan.add_agent_glob(state, "agents", "*", "agent", "openclaw-agent.sqlite*")
+        for names in footprint.state_files:
+            plan.add_agent_glob(state, *names)
         plan.add_agent_glob(state, "memory", "*.sqlite*")
-        for name in CONFIG_NAMES:
-            for match in plan.match(state, f"{name}.json*"):
+        for name in footprint.config_names:
+            for match in plan.match(state, f"{glob.escape(name)}*"):
                 plan.add_file(match)
         # identity/: this host's device key and device tokens (what a paired peer trusts).
         for sub in ("cron", "devices", "nodes", "identity"):
             plan.add_tree(os.path.join(state, sub))
         for workspace in _workspaces(state, home, plan.tree, workspaces):
-            _add_workspace(plan, workspace)
+            _add_workspace(plan, workspace, footprint)
         plan.add_path(os.path.join(state, "exec-approvals.json"))
         plan.add_agent_glob(state, "credentials", "*-allowFrom.json")
         plan.add_agent_glob(state, "credentials", "*-pairing.json")
@@ -395,18 +385,18 @@ def build_plan(
     root = system_root
     if home:
         units = os.path.join(home, ".config", "systemd", "user")
-        for service in SERVICE_NAMES:
-            plan.add_agent_glob(units, f"{service}*.service*")
+        for pattern in footprint.unit_globs:
+            plan.add_agent_glob(units, pattern)
         agents = os.path.join(home, "Library", "LaunchAgents")
-        for label in LAUNCHD_LABELS:
-            plan.add_agent_glob(agents, f"{label}*.plist*")
+        for label in footprint.launchd_prefixes:
+            plan.add_agent_glob(agents, f"{glob.escape(label)}*.plist*")
     for system_units in ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"):
-        for service in ("openclaw", "clawdbot", "moltbot"):
-            plan.add_glob(os.path.join(esc(_in_root(root, system_units)), f"{service}*"))
+        for package in footprint.packages:
+            plan.add_glob(os.path.join(esc(_in_root(root, system_units)), f"{esc(package)}*"))
     if sys.platform == "darwin":
         for d in ("/Library/LaunchAgents", "/Library/LaunchDaemons"):
-            for label in LAUNCHD_LABELS:
-                plan.add_glob(os.path.join(esc(_in_root(root, d)), f"{label}*.plist"))
+            for label in footprint.launchd_prefixes:
+                plan.add_glob(os.path.join(esc(_in_root(root, d)), f"{esc(label)}*.plist"))
 
     for extra in extra_paths:
         plan.add_tree(os.path.abspath(os.path.expanduser(extra)))

@@ -1,10 +1,11 @@
-"""How an OpenClaw gateway shows on a host: its process titles, unit names, lock files, and
+"""How the agent's gateway shows on a host: its process titles, unit names, lock files, and
 the supervisor that would start it again.
 
 Standard library only (see the package docstring). Everything here reads plain values (a
 process name and argv, a cgroup file's text, a supervisord's environment) so that the local
 actions (psutil) and the fleet agent (its own /proc reader) decide the same way from the same
-facts.
+facts. Which agent it is, its names and titles, comes in an ``AgentFootprint`` (the agent
+keeper's, or for the fleet agent the one its controller sent): nothing here names it.
 """
 
 from __future__ import annotations
@@ -20,18 +21,13 @@ from datetime import datetime
 from typing import Any
 
 from responders.agent_files import AgentFiles
+from responders.interface import AgentFootprint
 
-DEFAULT_GATEWAY_PORT = 18789
-GATEWAY_TITLES: tuple[str, ...] = ("openclaw-gateway", "clawdbot-gateway", "moltbot-gateway")
-GATEWAY_UNIT = re.compile(
-    r"^(?:openclaw-gateway(?:-[A-Za-z0-9_.@-]+)?|clawdbot-gateway|moltbot-gateway)\.service$"
-)
 SYSTEM_UNIT_DIRS: tuple[str, ...] = (
     "/etc/systemd/system",
     "/usr/lib/systemd/system",
     "/lib/systemd/system",
 )
-AGENT_PACKAGES: tuple[str, ...] = ("openclaw", "clawdbot", "moltbot")
 JS_RUNTIMES: tuple[str, ...] = ("node", "nodejs", "bun", "deno")
 # The kernel keeps 15 bytes of a process title (TASK_COMM_LEN - 1).
 KERNEL_COMM_BYTES = 15
@@ -45,24 +41,39 @@ _SERVICE_CGROUP = re.compile(r"/([^/]+\.service)(?:/|$)")
 _USER_MANAGER_CGROUP = re.compile(r"/user@(\d+)\.service/")
 
 
-def gateway_signature(name: str, cmdline: Sequence[str]) -> str | None:
-    """Why this looks like an OpenClaw gateway, or None.
+def gateway_signature(name: str, cmdline: Sequence[str], footprint: AgentFootprint) -> str | None:
+    """Why this looks like the agent's gateway, or None.
 
-    The kernel keeps 15 bytes of a process title, so ``openclaw-gateway`` shows as
-    ``openclaw-gatewa``; 2026.2.26 also rewrites its cmdline to the title (psutil then shows
-    ``["openclaw-gateway", "", ...]``). ``node …/openclaw/dist/index.js gateway`` is the
-    untitled form: older versions, or the moments before the title is set.
+    The kernel keeps 15 bytes of a process title, so a longer title shows cut; a gateway
+    that rewrites its cmdline to its title shows ``[title, "", ...]``. ``node
+    …/<package>/dist/index.js <gateway argument>`` is the untitled form (``footprint``'s
+    docstring in the agent's package names the versions).
     """
-    for title in GATEWAY_TITLES:
+    for title in footprint.gateway_titles:
         if name == title or (len(name) == KERNEL_COMM_BYTES and title.startswith(name)):
             return "process title"
         if cmdline and os.path.basename(cmdline[0]) == title:
             return "process title"
     for index, token in enumerate(cmdline):
         parts = re.split(r"[/\\]", token)
-        if any(p in AGENT_PACKAGES for p in parts) and "gateway" in cmdline[index + 1 :]:
+        if (any(p in footprint.packages for p in parts)
+                and footprint.gateway_argument in cmdline[index + 1 :]):
             return "argv"
     return None
+
+
+def is_wrapper(name: str, cmdline: Sequence[str], footprint: AgentFootprint) -> bool:
+    """Whether a process is the agent's command-line tool (the parent that started a gateway
+    and waits for it): titled as a package, or running one of its entry scripts."""
+    first = os.path.basename(cmdline[0]) if cmdline else ""
+    return name in footprint.packages or first in footprint.packages or any(
+        os.path.basename(part) in footprint.wrapper_scripts for part in cmdline[:3]
+    )
+
+
+def is_gateway_unit(unit: str, footprint: AgentFootprint) -> bool:
+    """Whether a systemd unit file name is one the agent installs for its gateway."""
+    return re.match(footprint.unit_pattern, unit) is not None
 
 
 def could_be_gateway(name: str, uid: int | None, agent_uid: int | None) -> bool:
@@ -125,7 +136,7 @@ def supervisord_program(
             "found_by": f"parent supervisord {supervisord_pid}"}
 
 
-def cgroup_service(cgroups: str) -> Service | None:
+def cgroup_service(cgroups: str, footprint: AgentFootprint) -> Service | None:
     """The docker container or the agent's systemd unit a process's /proc/PID/cgroup names."""
     docker = _DOCKER_CGROUP.search(cgroups)
     if docker:
@@ -138,7 +149,7 @@ def cgroup_service(cgroups: str) -> Service | None:
         unit = unit_match.group(1)
         # Only units that are clearly the agent's: a gateway started from an SSH login can sit
         # in ssh.service's cgroup, and stopping that would lock the owner out.
-        if not (GATEWAY_UNIT.match(unit) or "openclaw" in unit):
+        if not (is_gateway_unit(unit, footprint) or footprint.command in unit):
             continue
         user_manager = _USER_MANAGER_CGROUP.search(line)
         if user_manager:
@@ -169,25 +180,28 @@ class LockFile:
     owner: int | None = None  # uid owning the file: who could have written the pid
 
 
-def lock_dirs(tmp_dirs: Sequence[str], uid: int | None) -> list[str]:
-    """OpenClaw's lock dirs: ``<tmp>/openclaw-<uid>/`` (every uid's when the uid is unknown)."""
+def lock_dirs(tmp_dirs: Sequence[str], uid: int | None, footprint: AgentFootprint) -> list[str]:
+    """The agent's lock dirs: ``<tmp>/<lock_dir_prefix><uid>/`` (every uid's when the uid is
+    unknown)."""
     dirs: list[str] = []
+    prefix = glob.escape(footprint.lock_dir_prefix)
     for tmp in tmp_dirs:
-        pattern = f"openclaw-{uid}" if uid is not None else "openclaw-*"
+        pattern = f"{prefix}{uid}" if uid is not None else f"{prefix}*"
         dirs.extend(sorted(glob.glob(os.path.join(glob.escape(tmp), pattern))))
     return list(dict.fromkeys(dirs))
 
 
-def read_lock_files(tmp_dirs: Sequence[str], uid: int | None) -> list[LockFile]:
+def read_lock_files(tmp_dirs: Sequence[str], uid: int | None,
+                    footprint: AgentFootprint) -> list[LockFile]:
     locks = []
-    for directory in lock_dirs(tmp_dirs, uid):
-        for path in sorted(glob.glob(os.path.join(glob.escape(directory), "gateway.*.lock"))):
+    for directory in lock_dirs(tmp_dirs, uid, footprint):
+        for path in sorted(glob.glob(os.path.join(glob.escape(directory), footprint.lock_pattern))):
             locks.append(read_pid_file(path))
     return locks
 
 
 def read_pid_file(path: str) -> LockFile:
-    """A plain pid file or OpenClaw's JSON lock ``{pid, createdAt, configPath}``.
+    """A plain pid file or a JSON lock ``{pid, createdAt, configPath}`` (the gateway's).
 
     The agent writes these: the file is read without following a link in its place, without
     blocking (a FIFO is no pid file) and only its first 64 KiB.

@@ -1,7 +1,8 @@
 """OpenClaw as the engine's ``AgentKeeper`` (entry point ``clawback.agents: openclaw``).
 
-Importing this module imports discovery only (the panic path discovers first); the file
-switching the drill needs (``switching``) is imported on first use.
+Importing this module imports the layout only: the stop reads ``footprint`` on the panic path,
+before discovery runs. Discovery, and the file switching the drill needs (``switching``), are
+imported on first use.
 """
 
 from __future__ import annotations
@@ -21,24 +22,27 @@ from responders.interface import (
     SecretValue,
     SwitchBlocker,
 )
-from responders.openclaw import discovery
-from responders.openclaw.layout import CONFIG_NAMES
+from responders.openclaw.layout import CONFIG_NAMES, HOST_FOOTPRINT
 
 if TYPE_CHECKING:
     from responders.agent_files import AgentFiles
     from responders.backups import BackupStore
-    from responders.interface import AgentKeeper
+    from responders.interface import AgentFootprint, AgentKeeper
+    from responders.openclaw import discovery
     from responders.openclaw.switching import Replacement
 
 
 class OpenClawKeeper:
     name = "openclaw"
     config_names: tuple[str, ...] = CONFIG_NAMES
+    footprint: AgentFootprint = HOST_FOOTPRINT
 
     def discover(
         self, agent: Mapping[str, Any], user_home: Path | None = None, *,
         free_text: bool = True, budget_seconds: float | None = None,
     ) -> discovery.Inventory:
+        from responders.openclaw import discovery
+
         return discovery.discover_agent(agent, user_home, free_text=free_text,
                                         budget_seconds=budget_seconds)
 
@@ -46,6 +50,8 @@ class OpenClawKeeper:
         self, first: AgentInventory, agent: Mapping[str, Any], *,
         budget_seconds: float | None = None,
     ) -> discovery.Inventory:
+        from responders.openclaw import discovery
+
         uid = agent.get("uid")
         return discovery.discover_deferred(
             first.deferred,
@@ -59,6 +65,8 @@ class OpenClawKeeper:
 
     def workspace_dirs(self, state_dir: Path, user_home: Path,
                        files: AgentFiles | None = None) -> list[Path]:
+        from responders.openclaw import discovery
+
         return discovery.workspace_dirs(state_dir, user_home, files)
 
     def survey(
@@ -66,6 +74,8 @@ class OpenClawKeeper:
         tmp_dirs: Sequence[Path] = (), env: Mapping[str, str] | None = None,
         system_root: Path = Path("/"),
     ) -> AgentSurvey:
+        from responders.openclaw import discovery
+
         found = discovery.discover(
             user_home=user_home, state_dirs=state_dirs, tmp_dirs=tmp_dirs, env=env,
             system_service_dirs=[system_root / str(d).lstrip("/")
@@ -96,7 +106,7 @@ class OpenClawKeeper:
     def process_signature(self, name: str, cmdline: Sequence[str]) -> str | None:
         from responders.hostprobes.gateway import gateway_signature
 
-        return gateway_signature(name, cmdline)
+        return gateway_signature(name, cmdline, self.footprint)
 
     def agent_files(self, settings: Mapping[str, Any]) -> AgentFiles:
         from responders.openclaw.settings import agent_files_for

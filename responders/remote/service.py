@@ -25,15 +25,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from responders.host.service import (
-    SERVICES_HOWTO,
     ServiceSpec,
     StopServiceParams,
     recheck_window,
     services_from_settings,
+    services_howto,
     stop_commands,
 )
 from responders.interface import (
     Action,
+    AgentFootprint,
     Done,
     Failed,
     ManualRequired,
@@ -46,11 +47,13 @@ from responders.interface import (
 from responders.kit.private_files import FILE_MODE, make_private_dir
 from responders.remote.session import RemoteHost, remote_host
 
-NOT_FOUND = "openclaw-gateway"
 # After the minimum window, the host is asked again in windows this long until the incident
 # closes: each is one SSH round trip.
 _LATER_WINDOW_S = 1.0
-HOWTO = SERVICES_HOWTO.replace("[[agent.services]]", "[[hosts.agent.services]]")
+
+
+def _howto(footprint: AgentFootprint) -> str:
+    return services_howto(footprint, "hosts.agent.services")
 
 
 class RemoteStopServiceAction(Action):
@@ -63,6 +66,8 @@ class RemoteStopServiceAction(Action):
         super().__init__(context, params if params is not None else StopServiceParams())
         self.params: StopServiceParams
         self.agent: dict[str, Any] = dict(context.settings.get("agent") or {})
+        # How the agent shows on a host: the host's agent knows only what the plan says.
+        self.footprint = context.agent_footprint()
         self._found: dict[str, tuple[ServiceSpec, list[Mapping[str, Any]]]] | None = None
         self._stale: list[str] = []
         # Per target whose stop was proven: what the host's agent needs to watch for a respawn.
@@ -80,10 +85,11 @@ class RemoteStopServiceAction(Action):
         found: dict[str, tuple[ServiceSpec, list[Mapping[str, Any]]]] = {}
         if configured:
             # agent_home stays None: the owner of a home on another host cannot be read here.
-            for spec in services_from_settings(configured, agent_uid=self.agent.get("uid")):
+            for spec in services_from_settings(configured, footprint=self.footprint,
+                                               agent_uid=self.agent.get("uid")):
                 found[spec.target_id] = (spec, [])
         else:
-            answer = remote_host(self).call("services", {"agent": self.agent}, timeout=120)
+            answer = remote_host(self).call("services", self._plan(), timeout=120)
             for entry in answer["services"]:
                 spec = ServiceSpec(entry["kind"], entry["name"], entry.get("options") or {},
                                    entry.get("found_by", "discovered"))
@@ -100,7 +106,12 @@ class RemoteStopServiceAction(Action):
             services = self._services()
         except ResponderError as exc:
             self._error, services = exc, {}
-        return [self._host_target(t) for t in services] or [self._host_target(NOT_FOUND)]
+        return ([self._host_target(t) for t in services]
+                or [self._host_target(self.footprint.service_name)])
+
+    def _plan(self, **extra: Any) -> dict[str, Any]:
+        """What the host's agent is sent: the agent's settings and its footprint."""
+        return {"agent": self.agent, "footprint": self.footprint.as_plan(), **extra}
 
     def _spec(self, target: str) -> tuple[ServiceSpec, list[Mapping[str, Any]]] | None:
         if self._error is not None:
@@ -153,11 +164,12 @@ class RemoteStopServiceAction(Action):
         if found is None:
             return self._nothing_found(host)
         spec, _ = found
-        port = int(spec.options.get("port", self.agent.get("gateway_port") or 18789))
+        port = int(spec.options.get("port", self.agent.get("gateway_port")
+                                    or self.footprint.gateway_port))
         answer = host.call("stop", {
+            **self._plan(),
             "spec": {"kind": spec.kind, "name": spec.name, "options": dict(spec.options)},
             "commands": self._commands(spec),
-            "agent": self.agent,
             "port": port,
             "term_timeout": self.params.term_timeout,
             "kill_timeout": self.params.kill_timeout,
@@ -179,8 +191,8 @@ class RemoteStopServiceAction(Action):
                           facts=facts)
         proof = facts["proof"]
         if proof["pids_after"] or proof["port_open_after"]:
-            return Failed(error=respawn_advice(proof, port), detail=f"{where} is still up",
-                          facts=facts)
+            return Failed(error=respawn_advice(proof, port, self.footprint),
+                          detail=f"{where} is still up", facts=facts)
         if answer.get("not_final"):
             return ManualRequired(
                 instructions=f"on {self.context.host_name}: {answer['not_final']}",
@@ -256,8 +268,9 @@ class RemoteStopServiceAction(Action):
             else:
                 window = _LATER_WINDOW_S
             answer = remote_host(self).call("recheck", {
+                **self._plan(),
                 "spec": {"kind": spec.kind, "name": spec.name, "options": dict(spec.options)},
-                "agent": self.agent, "port": port, "watch": watch,
+                "port": port, "watch": watch,
                 "recheck_seconds": min(window, _LATER_WINDOW_S * 4),
             })
             proof = dict(answer["proof"])
@@ -267,7 +280,7 @@ class RemoteStopServiceAction(Action):
             if floor is not None:
                 facts["window"] = {"min_s": floor[0], "reason": floor[1]}
             if proof["pids_after"] or proof["port_open_after"]:
-                return Failed(error=respawn_advice(proof, port),
+                return Failed(error=respawn_advice(proof, port, self.footprint),
                               detail=f"{where} came back after the stop", facts=facts)
             now = self._floor(spec, proof)
             if floor is None or now[0] > floor[0]:
@@ -289,28 +302,30 @@ class RemoteStopServiceAction(Action):
         return recheck_window(spec.kind, said, self.params.recheck_seconds)
 
     def _nothing_found(self, host: RemoteHost) -> Outcome:
-        answer = host.call("services", {"agent": self.agent}, timeout=120)
+        answer = host.call("services", self._plan(), timeout=120)
         running = [s for s in answer["services"] if s.get("pids")]
         if running:
             names = ", ".join(f"{s['kind']} {s['name']}" for s in running)
             return Failed(
                 error=f"gateway processes came up on {self.context.host_name} ({names}) after "
-                      f"the services were listed; run contain again, or {HOWTO}",
+                      f"the services were listed; run contain again, or "
+                      f"{_howto(self.footprint)}",
                 facts={"services": running},
             )
         return Skipped(
-            reason=f"no OpenClaw gateway is running on {self.context.host_name} (looked for "
-                   "gateway units, lock files, the process title and the gateway port); if it "
-                   f"runs under another name, {HOWTO}",
+            reason=f"no {self.footprint.product} gateway is running on "
+                   f"{self.context.host_name} (looked for gateway units, lock files, the process "
+                   f"title and the gateway port); if it runs under another name, "
+                   f"{_howto(self.footprint)}",
         )
 
 
-def respawn_advice(proof: Mapping[str, Any], port: int) -> str:
+def respawn_advice(proof: Mapping[str, Any], port: int, footprint: AgentFootprint) -> str:
     parts = []
     new = sorted(set(proof["pids_after"]) - set(proof["pids_before"]))
     if new:
         parts.append(f"it came back as pid {', '.join(map(str, new))}; stop it through the "
-                     f"supervisor that restarts it: {HOWTO}")
+                     f"supervisor that restarts it: {_howto(footprint)}")
     elif proof["pids_after"]:
         parts.append(f"pid {', '.join(map(str, proof['pids_after']))} survived TERM and KILL")
     if proof["port_open_after"]:

@@ -69,6 +69,8 @@ class RemoteSnapshotAction(Action):
     def _request(self) -> dict[str, Any]:
         return {
             "layout": host_layout(self.context.settings),
+            # How the agent shows on a host: the host's agent knows only what the plan says.
+            "footprint": self.context.agent_footprint().as_plan(),
             "volatile": self.params.volatile,
             "system_artifacts": self.params.system_artifacts,
             "extra_paths": self.params.extra_paths,

@@ -62,7 +62,7 @@ def test_a_process_that_is_gone_has_no_supervisor_and_no_error() -> None:
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()  # reaped: the pid names no process now
-    assert load_host().supervisor_of(child.pid) is None
+    assert load_host().supervisor_of(child.pid, load_agent().footprint) is None
 
 
 def test_the_agent_keeper_names_what_looks_like_its_gateway() -> None:

@@ -15,6 +15,7 @@ import psutil
 from clawback_demo.gateway import lock_file_name
 from clawback_demo.supervisor import start_supervisord
 from responders.host.service import gateway_signature
+from responders.openclaw.layout import HOST_FOOTPRINT
 from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 
 
@@ -32,7 +33,7 @@ def test_gateway_stand_in_looks_like_openclaw_and_cleans_up_on_sigterm(tmp_path:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
             assert json.loads(response.read()) == {"ok": True, "pid": proc.pid}
         me = psutil.Process(proc.pid)
-        assert gateway_signature(me.name(), me.cmdline()) == "process title"
+        assert gateway_signature(me.name(), me.cmdline(), HOST_FOOTPRINT) == "process title"
 
         proc.send_signal(signal.SIGTERM)
 

@@ -23,7 +23,6 @@ import pytest
 from clawback_demo.gateway import lock_file_name
 from clawback_demo.supervisor import SupervisorHandle, start_supervisord
 from responders.host.service import (
-    NOT_FOUND_TARGET,
     ServiceSpec,
     StopServiceAction,
     StopServiceParams,
@@ -34,6 +33,7 @@ from responders.host.service import (
     stop_commands,
 )
 from responders.interface import ResponderContext, ResponderError
+from responders.openclaw.layout import HOST_FOOTPRINT
 from tests.host.conftest import (
     AgentHost,
     as_uid,
@@ -43,6 +43,8 @@ from tests.host.conftest import (
     wait_until,
 )
 
+# OpenClaw's footprint, as its keeper gives it to the stop (``AgentKeeper.footprint``).
+NOT_FOUND_TARGET = HOST_FOOTPRINT.service_name
 PLANTED_TOKEN = "oc-gw-token-" + "7f3a9c2e5b1d" * 3
 
 
@@ -549,7 +551,8 @@ def test_a_user_unit_whose_user_manager_is_down_is_left_to_a_human(
 
 def test_unknown_kind_is_refused_with_the_kinds_and_how_to_name_it() -> None:
     with pytest.raises(ResponderError) as raised:
-        services_from_settings([{"kind": "runit", "name": "openclaw-gateway"}])
+        services_from_settings([{"kind": "runit", "name": "openclaw-gateway"}],
+                               footprint=HOST_FOOTPRINT)
     message = str(raised.value)
     assert "agent.services[0]" in message and "'runit'" in message
     assert "systemd-user" in message and "[[agent.services]]" in message
@@ -559,16 +562,19 @@ def test_unknown_kind_is_refused_with_the_kinds_and_how_to_name_it() -> None:
 
 
 def test_gateway_signature() -> None:
-    assert gateway_signature("openclaw-gatewa", ["python3"]) == "process title"
-    assert gateway_signature("node", ["openclaw-gateway"]) == "process title"
+    def signature(name: str, cmdline: list[str]) -> str | None:
+        return gateway_signature(name, cmdline, HOST_FOOTPRINT)
+
+    assert signature("openclaw-gatewa", ["python3"]) == "process title"
+    assert signature("node", ["openclaw-gateway"]) == "process title"
     # 2026.2.26 as psutil sees it: the title overwrites argv, padded with empty strings.
-    assert gateway_signature("openclaw-gateway", ["openclaw-gateway", "", ""]) == "process title"
+    assert signature("openclaw-gateway", ["openclaw-gateway", "", ""]) == "process title"
     # Its wrapper is no gateway by its looks: it is found as the gateway's parent.
-    assert gateway_signature("openclaw", ["openclaw", "", ""]) is None
+    assert signature("openclaw", ["openclaw", "", ""]) is None
     real = ["node", "/usr/lib/node_modules/openclaw/dist/index.js", "gateway", "--port", "18789"]
-    assert gateway_signature("node", real) == "argv"
-    assert gateway_signature("python3", [sys.executable, "-m", "clawback.cli", "contain"]) is None
-    assert gateway_signature("bash", ["bash", "-c", "echo openclaw gateway"]) is None
+    assert signature("node", real) == "argv"
+    assert signature("python3", [sys.executable, "-m", "clawback.cli", "contain"]) is None
+    assert signature("bash", ["bash", "-c", "echo openclaw gateway"]) is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,7 +582,8 @@ def test_gateway_signature() -> None:
 
 
 def test_systemd_commands_built_without_systemd() -> None:
-    spec = services_from_settings([{"kind": "systemd", "name": "openclaw-gateway"}])[0]
+    spec = services_from_settings([{"kind": "systemd", "name": "openclaw-gateway"}],
+                                  footprint=HOST_FOOTPRINT)[0]
     assert [c.argv for c in stop_commands(spec, own_uid=0, term_timeout=10)] == [
         ("systemctl", "stop", "openclaw-gateway.service"),
         ("systemctl", "disable", "openclaw-gateway.service"),
@@ -622,7 +629,8 @@ def test_systemd_units_discovered_without_systemd(tmp_path: Path) -> None:
         for name in names:
             (directory / name).write_text("[Service]\nRestart=always\n")
     found = discover_unit_files(
-        [str(tmp_path / "home" / "alice")], system_unit_dirs=[str(system)], platform="linux"
+        [str(tmp_path / "home" / "alice")], HOST_FOOTPRINT, system_unit_dirs=[str(system)],
+        platform="linux",
     )
     assert [(s.kind, s.name) for s in found] == [
         ("systemd", "clawdbot-gateway.service"),
@@ -641,7 +649,8 @@ def test_config_loader_entries_are_understood_as_written() -> None:
         {**blank, "kind": "launchd", "name": "gateway", "label": "ai.openclaw.gateway"},
         {**blank, "kind": "docker", "name": "gateway", "container": "oc-openclaw-gateway-1"},
     ]
-    user, launchd, docker = services_from_settings(entries, agent_uid=0)
+    user, launchd, docker = services_from_settings(entries, footprint=HOST_FOOTPRINT,
+                                                   agent_uid=0)
     assert (user.name, user.options["user"]) == ("openclaw-gateway.service", "root")
     assert stop_commands(user, own_uid=0, term_timeout=10)[0].argv == (
         "systemctl", "--user", "stop", "openclaw-gateway.service",
@@ -658,7 +667,8 @@ def test_launchd_commands_built_without_launchd(tmp_path: Path) -> None:
     agents.mkdir(parents=True)
     for label in ("ai.openclaw.gateway", "ai.openclaw.node", "com.apple.something"):
         (agents / f"{label}.plist").write_text("<plist/>")
-    found = discover_unit_files([str(tmp_path / "Users" / "alice")], platform="darwin")
+    found = discover_unit_files([str(tmp_path / "Users" / "alice")], HOST_FOOTPRINT,
+                                platform="darwin")
     assert [(s.kind, s.name) for s in found] == [("launchd", "ai.openclaw.gateway")]
     spec = ServiceSpec("launchd", "ai.openclaw.gateway", {"domain": "gui/501"})
     commands = stop_commands(spec, own_uid=0, term_timeout=10)
@@ -670,7 +680,8 @@ def test_launchd_commands_built_without_launchd(tmp_path: Path) -> None:
 
 
 def test_docker_commands_built_without_docker() -> None:
-    spec = services_from_settings([{"kind": "docker", "name": "openclaw-gateway"}])[0]
+    spec = services_from_settings([{"kind": "docker", "name": "openclaw-gateway"}],
+                                  footprint=HOST_FOOTPRINT)[0]
     assert [c.argv for c in stop_commands(spec, own_uid=0, term_timeout=10)] == [
         ("docker", "stop", "--time", "10", "openclaw-gateway"),
         ("docker", "update", "--restart=no", "openclaw-gateway"),
@@ -679,7 +690,8 @@ def test_docker_commands_built_without_docker() -> None:
 
 def test_compose_commands_built_without_docker() -> None:
     spec = services_from_settings(
-        [{"kind": "compose", "compose_file": "/srv/openclaw/docker-compose.yml", "project": "oc"}]
+        [{"kind": "compose", "compose_file": "/srv/openclaw/docker-compose.yml", "project": "oc"}],
+        footprint=HOST_FOOTPRINT,
     )[0]
     commands = stop_commands(spec, own_uid=0, term_timeout=7.6)
     base = ("docker", "compose", "-f", "/srv/openclaw/docker-compose.yml", "-p", "oc")
@@ -691,4 +703,4 @@ def test_compose_commands_built_without_docker() -> None:
     assert commands[2].append_previous_stdout
     assert commands[2].display().endswith("<ids printed by the previous command>")
     with pytest.raises(ResponderError, match="compose_file"):
-        services_from_settings([{"kind": "compose"}])
+        services_from_settings([{"kind": "compose"}], footprint=HOST_FOOTPRINT)

@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from responders.host.service import AgentSettings, find_gateway_processes
+from responders.openclaw.layout import HOST_FOOTPRINT
 from tests.hostile.conftest import AGENT_PYTHON, HostileHome
 
 BOUND_S = 60.0
@@ -41,7 +42,7 @@ def write_lock(hostile: HostileHome, pid: int) -> None:
 
 def agent_settings(hostile: HostileHome) -> AgentSettings:
     settings: dict[str, Any] = {"agent": {**hostile.agent_settings(), "gateway_port": 1}}
-    return AgentSettings.from_settings(settings)
+    return AgentSettings.from_settings(settings, HOST_FOOTPRINT)
 
 
 def found_pids(hostile: HostileHome) -> set[int]:

@@ -207,10 +207,11 @@ def _supervised_now(ctx: AuditContext) -> bool:
     """Whether a running gateway of this install is under a supervisor contain stops it
     through (supervisord, systemd, docker): then there is a stop path, unit file or not."""
     from clawback.audit.checks.host import gateway_processes
-    from clawback.registry import load_host
+    from clawback.registry import load_agent, load_host
 
-    host = load_host()
-    return any(host.supervisor_of(facts.pid) is not None for facts in gateway_processes(ctx))
+    host, footprint = load_host(), load_agent().footprint
+    return any(host.supervisor_of(facts.pid, footprint) is not None
+               for facts in gateway_processes(ctx))
 
 
 @check(
