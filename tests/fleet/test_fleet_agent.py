@@ -26,9 +26,10 @@ from clawback_demo.home import SampleHome, build_sample_home
 from clawback_demo.supervisor import start_supervisord
 from responders.fleet_agent import PACKED_MODULES, agent_zip, formats
 from responders.host import snapshot
-from responders.interface import Location, fingerprint
+from responders.interface import AgentFootprint, Location, fingerprint
 from responders.openclaw.discovery import discover
 from responders.openclaw.keeper import OpenClawKeeper
+from responders.openclaw.layout import HOST_FOOTPRINT
 from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -40,17 +41,43 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> SampleHome:
 
 
 def run_agent(tmp_path: Path, command: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The zip as a fleet host runs it: isolated mode, no site-packages at all (-S)."""
-    zipped = tmp_path / "agent.pyz"
-    if not zipped.exists():
-        zipped.write_bytes(agent_zip())
-    done = subprocess.run(
-        [SYSTEM_PYTHON, "-I", "-S", str(zipped), command], input=json.dumps(params),
-        capture_output=True, text=True, timeout=60,
-    )
+    """The zip as a fleet host runs it: isolated mode, no site-packages at all (-S). The plan
+    carries the agent's footprint, as the controller sends it (``AgentKeeper.footprint``)."""
+    done = _run_zip(tmp_path, command, {"footprint": HOST_FOOTPRINT.as_plan(), **params})
     assert done.returncode == 0, done.stdout + done.stderr
     answer: dict[str, Any] = json.loads(done.stdout)
     return answer
+
+
+def _run_zip(tmp_path: Path, command: str, params: dict[str, Any]
+             ) -> subprocess.CompletedProcess[str]:
+    zipped = tmp_path / "agent.pyz"
+    if not zipped.exists():
+        zipped.write_bytes(agent_zip())
+    return subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-S", str(zipped), command], input=json.dumps(params),
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize("command", ["services", "snapshot"])
+def test_the_agent_knows_no_agent_without_the_controller_s_footprint(
+        home: SampleHome, tmp_path: Path, command: str) -> None:
+    """The zip names no agent: without the footprint in its plan it refuses, with advice,
+    instead of looking for nothing and reporting nothing found."""
+    done = _run_zip(tmp_path, command, {"agent": home.agent_settings(),
+                                        "layout": home.agent_settings(), "plan_only": True})
+    assert "no agent footprint" in done.stdout + done.stderr
+    assert "files" not in done.stdout and "services" not in done.stdout
+
+
+def test_a_footprint_survives_the_plan_and_a_broken_one_is_named() -> None:
+    sent = json.loads(json.dumps(HOST_FOOTPRINT.as_plan()))
+    assert AgentFootprint.from_plan(sent) == HOST_FOOTPRINT
+    with pytest.raises(ValueError, match="gateway_titles"):
+        AgentFootprint.from_plan({k: v for k, v in sent.items() if k != "gateway_titles"})
+    with pytest.raises(ValueError, match="gateway_port"):
+        AgentFootprint.from_plan({**sent, "gateway_port": "18789"})
 
 
 def test_remote_discovery_finds_what_local_discovery_finds(home: SampleHome,
@@ -77,7 +104,8 @@ def test_agent_reports_errors_without_quoting_what_it_read(tmp_path: Path,
                                                            home: SampleHome) -> None:
     zipped = tmp_path / "agent.pyz"
     zipped.write_bytes(agent_zip())
-    broken = subprocess.run([SYSTEM_PYTHON, "-I", "-S", str(zipped), "snapshot"],
+    # (``stop`` with no spec: ``snapshot`` with no footprint refuses before it crashes.)
+    broken = subprocess.run([SYSTEM_PYTHON, "-I", "-S", str(zipped), "stop"],
                             input="{}", capture_output=True, text=True, timeout=60)
     assert broken.returncode == 1
     error = json.loads(broken.stdout)["error"]
@@ -234,6 +262,7 @@ def test_the_agent_plans_from_a_layout_what_the_local_snapshot_plans(
     local = snapshot.build_plan(
         snapshot.AgentLayout.model_validate(layout), snapshot.EvidenceSettings(),
         snapshot.SnapshotParams(volatile=volatile), agent=OpenClawKeeper,
+        footprint=HOST_FOOTPRINT,
     )
     remote = run_agent(tmp_path, "snapshot", {"layout": layout, "volatile": volatile,
                                               "plan_only": True})
