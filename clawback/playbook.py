@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from clawback.checked_inputs import LoadedPlaybook as LoadedPlaybook
 from clawback.errors import BadInput
 from clawback.trusted_files import read_trusted_file
 from clawback.when import WhenError, WhenExpr, compile_when
@@ -55,17 +56,6 @@ class Playbook(BaseModel):
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
     steps: Annotated[list[Step], Field(min_length=1)]
-
-
-@dataclass(frozen=True)
-class LoadedPlaybook:
-    """A playbook that passed every check, with each step's parameters and condition."""
-
-    path: Path
-    sha256: str  # of the exact file bytes, recorded in the timeline's first entry
-    playbook: Playbook
-    params: Mapping[str, BaseModel]  # validated `with:` per step id
-    when: Mapping[str, WhenExpr]  # compiled `when:` per step id that has one
 
 
 # --------------------------------------------------------------------------------------------
@@ -344,10 +334,21 @@ def load_playbook(
     ``variables`` are the names a ``when:`` condition may read. Raises :class:`BadInput` with
     the file, line and column of the first problem (and lists the others it found).
     """
+    path = Path(path)
+    return playbook_from_bytes(path, read_trusted_file(path, what="playbook"), actions=actions,
+                               variables=variables)
+
+
+def playbook_from_bytes(
+    path: Path,
+    raw: bytes,
+    *,
+    actions: Mapping[str, type[BaseModel]],
+    variables: Collection[str],
+) -> LoadedPlaybook:
+    """Validate ``raw``, the bytes read from ``path`` (after its owner and mode were checked)."""
     import yaml
 
-    path = Path(path)
-    raw = read_trusted_file(path, what="playbook")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

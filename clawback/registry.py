@@ -39,6 +39,14 @@ class Registry:
         """Every responder's name, without importing any of them."""
         return sorted({*self._entry_points, *self._loaded})
 
+    @property
+    def origins(self) -> dict[str, str] | None:
+        """Each responder's entry point (``module:Class``), without importing any; None when
+        one was given in-process (its code cannot be identified)."""
+        if self._loaded and any(self.module_of(name) is None for name in self._loaded):
+            return None
+        return {name: str(point.value) for name, point in self._entry_points.items()}
+
     def module_of(self, name: str) -> str | None:
         """The module an installed responder comes from, without importing it; None for one
         given in-process (``extra``), even under an installed one's name."""

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from clawback import checked_inputs
 from clawback.console import RichReporter
+from clawback.contain import ContainRequest, prepare
 from clawback.runner import TargetResult
 from clawback_demo.home import build_sample_home
 from responders.interface import Done
@@ -29,9 +31,12 @@ from responders.interface import Done
 LATER = (
     "rich",  # progress is rendered once the first action is out
     "invoke",  # the fast path parses contain's options itself
-    # The rotation ledger is built at the first rotation. (responders.openclaw itself is
-    # loaded early, and must be: the playbook's openclaw.lockdown options are validated by it.)
+    # The rotation ledger is built at the first rotation.
     "clawback.drill",
+    # A config and playbook checked before (clawback.checked_inputs) are not validated again:
+    # their models, PyYAML, the secret-shape scan and the lockdown step's responder wait.
+    "clawback.config", "clawback.playbook", "yaml", "responders.kit.secret_patterns",
+    "responders.openclaw.responder",
     "responders.openclaw.discovery",  # discovery runs after the stop
     "cryptography.hazmat.primitives.serialization",  # bcrypt and every cipher
     "boto3", "botocore", "httpx", "github", "stripe", "jinja2", "json5",
@@ -113,6 +118,10 @@ def test_nothing_heavy_is_loaded_before_the_stop_signal(pidfile_agent: tuple[Pat
     out = tmp_path / "modules.json"
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
            "XDG_DATA_HOME": str(tmp_path / "data")}
+    # As after a preflight, a drill or an earlier run: this config and playbook passed (and
+    # are recorded in this test's own state directory, which the child process shares).
+    prepare(ContainRequest(config=config))
+    assert checked_inputs.record_path().is_file()
     run = subprocess.run(
         [sys.executable, "-c", PROBE.replace("OUT", repr(str(out))), "clawback", "contain",
          "--config", str(config), "--yes", "--incidents-dir", str(incidents)],
