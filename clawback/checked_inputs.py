@@ -29,6 +29,8 @@ passed is remembered, and a dry run writes nothing. Nothing here is a secret: re
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -115,6 +117,8 @@ class CheckedStep:
     timeout: float | None = None
     retries: int | None = None
     description: str = ""
+    # The validated parameters, when the action's model is a plain dataclass of flat values.
+    params: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,26 @@ class CheckedOutline:
     name: str
     description: str
     steps: tuple[CheckedStep, ...]
+
+
+def validate_params(model: type[Any], data: Mapping[str, Any]) -> Any:
+    """A step's ``with:`` validated by its action's ``Params``: a pydantic model, or a plain
+    dataclass (the panic path's actions, ``responders.kit.plain_params``) that pydantic
+    validates through a TypeAdapter, honouring its ``__pydantic_config__``."""
+    if dataclasses.is_dataclass(model):
+        return _adapter(model).validate_python(dict(data))
+    return model.model_validate(data)
+
+
+@functools.cache
+def _adapter(model: type[Any]) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(model)
+
+
+def _is_dataclass_type(model: Any) -> bool:
+    return isinstance(model, type) and dataclasses.is_dataclass(model)
 
 
 class StepParams(Mapping[str, Any]):
@@ -139,7 +163,12 @@ class StepParams(Mapping[str, Any]):
             if step_id not in self._params:
                 step = self._steps[step_id]
                 model = self._model_of(step.uses)
-                self._params[step_id] = model.model_validate(dict(step.with_))
+                if step.params is not None and _is_dataclass_type(model):
+                    # A plain dataclass (the panic path's actions), rebuilt from the values
+                    # pydantic validated: no pydantic before the stop.
+                    self._params[step_id] = model(**step.params)
+                else:
+                    self._params[step_id] = validate_params(model, step.with_)
             return self._params[step_id]
 
     def __iter__(self) -> Iterator[str]:
@@ -325,6 +354,20 @@ class CheckedInputs:
         self.changed = False
 
 
+def _flat_values(params: object) -> dict[str, Any] | None:
+    """A plain dataclass's fields when each is a scalar or a list of scalars (rebuilt as is);
+    None otherwise (then the step's ``with:`` is validated again when it runs)."""
+    if not dataclasses.is_dataclass(params) or isinstance(params, type):
+        return None
+    scalars = (str, int, float, bool, type(None))
+    values = {spec.name: getattr(params, spec.name) for spec in dataclasses.fields(params)}
+    for value in values.values():
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(item, scalars) for item in items):
+            return None
+    return values
+
+
 def entry_for(config: CheckedConfig, loaded: LoadedPlaybook) -> dict[str, Any]:
     """What the record keeps of a config and playbook that passed every check now."""
     outline = loaded.playbook
@@ -336,7 +379,9 @@ def entry_for(config: CheckedConfig, loaded: LoadedPlaybook) -> dict[str, Any]:
             "description": outline.description,
             "steps": [{"id": s.id, "uses": s.uses, "with": dict(s.with_), "when": s.when,
                        "approve": s.approve, "timeout": s.timeout, "retries": s.retries,
-                       "description": s.description} for s in outline.steps],
+                       "description": s.description,
+                       "params": _flat_values(loaded.params.get(s.id))}
+                      for s in outline.steps],
         },
     }
 
@@ -363,7 +408,8 @@ def playbook_from_entry(entry: Mapping[str, Any], *, path: Path, raw: bytes,
     steps = tuple(
         CheckedStep(id=s["id"], uses=s["uses"], with_=MappingProxyType(dict(s["with"])),
                     when=s["when"], approve=s["approve"], timeout=s["timeout"],
-                    retries=s["retries"], description=s["description"])
+                    retries=s["retries"], description=s["description"],
+                    params=s["params"])
         for s in written["steps"]
     )
     ids = [step.id for step in steps]

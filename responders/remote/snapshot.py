@@ -57,7 +57,7 @@ class RemoteSnapshotAction(Action):
         return [self.context.host_name or "?"]
 
     def _caps(self) -> tuple[int | None, int | None]:
-        evidence = EvidenceSettings.model_validate(self.context.settings.get("evidence") or {})
+        evidence = EvidenceSettings.from_settings(self.context.settings.get("evidence"))
         per_file, total = self.params.max_file_bytes, self.params.max_total_bytes
         return (
             per_file if per_file is not None else evidence.max_file_bytes,

@@ -37,6 +37,10 @@ LATER = (
     # their models, PyYAML, the secret-shape scan and the lockdown step's responder wait.
     "clawback.config", "clawback.playbook", "yaml", "responders.kit.secret_patterns",
     "responders.openclaw.responder",
+    # The snapshot's and the stop's parameters are plain dataclasses (responders.kit.
+    # plain_params): pydantic waits for the first step after the stop, and so does the network
+    # cut's module.
+    "pydantic", "pydantic_core", "annotated_types", "responders.host.network",
     "responders.openclaw.discovery",  # discovery runs after the stop
     "cryptography.hazmat.primitives.serialization",  # bcrypt and every cipher
     "boto3", "botocore", "httpx", "github", "stripe", "jinja2", "json5",
