@@ -178,6 +178,39 @@ class StepParams(Mapping[str, Any]):
         return len(self._steps)
 
 
+class StepConditions(Mapping[str, "WhenExpr"]):
+    """Each ``when:`` compiled on first use (it passed before): the steps before the stop have
+    none, so the condition language is not loaded before it."""
+
+    def __init__(self, steps: Sequence[CheckedStep], variables: Sequence[str]) -> None:
+        self._steps = list(steps)
+        self._index = {step.id: index for index, step in enumerate(self._steps)}
+        self._variables = variables
+        self._compiled: dict[str, WhenExpr] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, step_id: str) -> WhenExpr:
+        with self._lock:
+            if step_id not in self._compiled:
+                index = self._index[step_id]  # KeyError: not a step
+                text = self._steps[index].when
+                if text is None:
+                    raise KeyError(step_id)
+                from clawback.when import compile_when
+
+                ids = list(self._index)
+                self._compiled[step_id] = compile_when(
+                    text, variables=self._variables, earlier_steps=ids[:index], all_steps=ids,
+                    this_step=step_id)
+            return self._compiled[step_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([step.id for step in self._steps if step.when is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for step in self._steps if step.when is not None)
+
+
 # --------------------------------------------------------------------------------------------
 # What contain reads of the config before the stop
 # --------------------------------------------------------------------------------------------
@@ -259,7 +292,7 @@ def _library_files(package: str) -> str | None:
 
 
 def inputs_digest(*, config_path: Path | None, config_raw: bytes | None,
-                  document: Mapping[str, Any] | None, playbook_path: Path, playbook_raw: bytes,
+                  playbook_path: Path, playbook_raw: bytes,
                   entry_points: Mapping[str, str]) -> str | None:
     """The digest of everything validation depends on; None when some code cannot be
     identified (then nothing is remembered or looked up)."""
@@ -269,8 +302,6 @@ def inputs_digest(*, config_path: Path | None, config_raw: bytes | None,
     code.update({name: _library_files(name) for name in ("pydantic", "pydantic_core", "yaml")})
     if any(signature is None for signature in code.values()):
         return None
-    expanded = sorted({(word, os.path.expanduser(word))
-                       for word in _home_words(dict(document or {}))})
     document_of_inputs = {
         "clawback": __version__,
         "python": sys.version,
@@ -280,7 +311,6 @@ def inputs_digest(*, config_path: Path | None, config_raw: bytes | None,
                    hashlib.sha256(config_raw).hexdigest() if config_raw is not None else None],
         "playbook": [str(playbook_path), hashlib.sha256(playbook_raw).hexdigest()],
         "home": os.path.expanduser("~"),
-        "expanded": expanded,
         "euid": os.geteuid(),
     }
     encoded = json.dumps(document_of_inputs, sort_keys=True, ensure_ascii=True)
@@ -323,7 +353,16 @@ class CheckedInputs:
         return cls(path, entries)
 
     def get(self, digest: str | None) -> dict[str, Any] | None:
-        return self._entries.get(digest) if digest is not None else None
+        """The entry of ``digest``, if every ``~`` of its config still means what it meant."""
+        entry = self._entries.get(digest) if digest is not None else None
+        if entry is None:
+            return None
+        try:
+            same = all(os.path.expanduser(word) == expanded
+                       for word, expanded in entry["home_words"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return entry if same else None
 
     def add(self, digest: str, entry: dict[str, Any]) -> None:
         """Remember ``entry`` if it survives JSON unchanged (a YAML date or binary in a
@@ -368,10 +407,16 @@ def _flat_values(params: object) -> dict[str, Any] | None:
     return values
 
 
-def entry_for(config: CheckedConfig, loaded: LoadedPlaybook) -> dict[str, Any]:
-    """What the record keeps of a config and playbook that passed every check now."""
+def entry_for(config: CheckedConfig, loaded: LoadedPlaybook,
+              document: Mapping[str, Any]) -> dict[str, Any]:
+    """What the record keeps of a config (``document``, its TOML) and playbook that passed
+    every check now."""
     outline = loaded.playbook
     return {
+        # What each ``~`` meant (the home, a ~user's): checked again at every lookup.
+        "home_words": sorted([word, os.path.expanduser(word)]
+                             for word in set(_home_words(dict(document)))),
+        "providers": {name: dict(table) for name, table in config.providers.items()},
         "settings": dict(config.settings),
         "notify_urls": list(config.notify_urls),
         "playbook": {
@@ -387,12 +432,10 @@ def entry_for(config: CheckedConfig, loaded: LoadedPlaybook) -> dict[str, Any]:
 
 
 def config_from_entry(entry: Mapping[str, Any], *, path: Path | None, raw: bytes | None,
-                      document: Mapping[str, Any],
                       build: Callable[[], Config]) -> CheckedConfig:
-    providers = document.get("providers") or {}
     return CheckedConfig(
         path=path, sha256=hashlib.sha256(raw).hexdigest() if raw is not None else None,
-        providers=providers, settings=entry["settings"],
+        providers=entry["providers"], settings=entry["settings"],
         notify_urls=tuple(entry["notify_urls"]), _build=build,
     )
 
@@ -402,8 +445,6 @@ def playbook_from_entry(entry: Mapping[str, Any], *, path: Path, raw: bytes,
                         variables: Sequence[str]) -> LoadedPlaybook:
     from types import MappingProxyType
 
-    from clawback.when import compile_when
-
     written = entry["playbook"]
     steps = tuple(
         CheckedStep(id=s["id"], uses=s["uses"], with_=MappingProxyType(dict(s["with"])),
@@ -412,16 +453,10 @@ def playbook_from_entry(entry: Mapping[str, Any], *, path: Path, raw: bytes,
                     params=s["params"])
         for s in written["steps"]
     )
-    ids = [step.id for step in steps]
-    when = {
-        step.id: compile_when(step.when, variables=variables, earlier_steps=ids[:index],
-                              all_steps=ids, this_step=step.id)
-        for index, step in enumerate(steps) if step.when is not None
-    }
     return LoadedPlaybook(
         path=path,
         sha256=hashlib.sha256(raw).hexdigest(),
         playbook=CheckedOutline(written["name"], written["description"], steps),
         params=StepParams(steps, model_of),
-        when=MappingProxyType(when),
+        when=StepConditions(steps, variables),
     )

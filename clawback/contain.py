@@ -152,15 +152,14 @@ def prepare(request: ContainRequest) -> Prepared:
     playbook_path = Path(request.playbook or packaged_playbook(request.playbook_name))
     playbook_raw = read_trusted_file(playbook_path, what="playbook")
     origins = registry.origins
-    document = _toml_document(config_raw)
-    digest = None if origins is None or document is None else inputs_digest(
-        config_path=config_path, config_raw=config_raw, document=document,
-        playbook_path=playbook_path, playbook_raw=playbook_raw, entry_points=origins)
+    digest = None if origins is None else inputs_digest(
+        config_path=config_path, config_raw=config_raw, playbook_path=playbook_path,
+        playbook_raw=playbook_raw, entry_points=origins)
     record = CheckedInputs.load()
     entry = record.get(digest)
-    if entry is not None and document is not None:
+    if entry is not None:
         config, loaded = _from_record(entry, registry, providers, config_path, config_raw,
-                                      document, playbook_path, playbook_raw)
+                                      playbook_path, playbook_raw)
     else:
         config, loaded = _validate(registry, providers, config_path, config_raw, playbook_path,
                                    playbook_raw, remember=not request.dry_run)
@@ -169,7 +168,7 @@ def prepare(request: ContainRequest) -> Prepared:
     if entry is None and digest is not None and not request.dry_run:
         from clawback.checked_inputs import entry_for
 
-        record.add(digest, entry_for(config, loaded))
+        record.add(digest, entry_for(config, loaded, _toml_document(config_raw)))
         record.save()
     settings = dict(config.settings)
     if request.home is not None:
@@ -191,17 +190,11 @@ def prepare(request: ContainRequest) -> Prepared:
     )
 
 
-def _toml_document(raw: bytes | None) -> dict[str, Any] | None:
-    """The config's TOML document ({} without a config); None when it does not even parse (the
-    full validation then says where and why)."""
-    if raw is None:
-        return {}
+def _toml_document(raw: bytes | None) -> dict[str, Any]:
+    """The TOML document of a config that passed validation ({} without a config)."""
     import tomllib
 
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return None
+    return tomllib.loads(raw.decode("utf-8")) if raw is not None else {}
 
 
 def _validate(registry: Registry, providers: set[str], config_path: Path | None,
@@ -221,7 +214,7 @@ def _validate(registry: Registry, providers: set[str], config_path: Path | None,
 
 
 def _from_record(entry: dict[str, Any], registry: Registry, providers: set[str],
-                 config_path: Path | None, config_raw: bytes | None, document: dict[str, Any],
+                 config_path: Path | None, config_raw: bytes | None,
                  playbook_path: Path, playbook_raw: bytes,
                  ) -> tuple[CheckedConfig, LoadedPlaybook]:
     """A config and playbook that passed before (``clawback.checked_inputs``)."""
@@ -234,8 +227,7 @@ def _from_record(entry: dict[str, Any], registry: Registry, providers: set[str],
             return Config()
         return config_from_bytes(config_path, config_raw, known_providers=providers)
 
-    config = config_from_entry(entry, path=config_path, raw=config_raw, document=document,
-                               build=build)
+    config = config_from_entry(entry, path=config_path, raw=config_raw, build=build)
     def model_of(uses: str) -> Any:
         # One step's model: its responder's module only (the engine's own key steps aside).
         action = None if uses in ENGINE_ACTIONS else registry.action(uses)

@@ -149,6 +149,23 @@ def test_another_home_is_another_digest(tmp_path: Path, validations: list[str],
     assert first.settings["agent"]["user_home"] != second.settings["agent"]["user_home"]
 
 
+def test_a_user_home_that_moved_is_validated_again(tmp_path: Path, validations: list[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``~nobody`` is the passwd entry's home: the digest cannot see it change, the lookup does
+    (each ``~`` of the config is expanded again and compared)."""
+    text = CONFIG.replace('user_home = "~/agent-home"', 'user_home = "~nobody/agent"')
+    first = _prepare(tmp_path, text)
+    _prepare(tmp_path, text)
+    assert len(validations) == 1
+    real = os.path.expanduser
+    monkeypatch.setattr(os.path, "expanduser", lambda p: (
+        p.replace("~nobody", "/srv/moved", 1) if p.startswith("~nobody") else real(p)))
+    moved = _prepare(tmp_path, text)
+    assert len(validations) == 2
+    assert first.settings["agent"]["user_home"] != "/srv/moved/agent"
+    assert moved.settings["agent"]["user_home"] == "/srv/moved/agent"
+
+
 def test_a_dry_run_records_nothing(tmp_path: Path, validations: list[str]) -> None:
     _prepare(tmp_path, dry_run=True)
     assert not record_path().exists()
@@ -211,19 +228,16 @@ def test_the_digest_follows_code_files_and_home(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     playbook = _write(tmp_path, "name: x\n", "p.yaml")
 
-    def digest(config: bytes = b"x = 1\n", document: dict[str, Any] | None = None,
-               points: dict[str, str] | None = None) -> str | None:
+    def digest(config: bytes = b"x = 1\n", points: dict[str, str] | None = None) -> str | None:
         return checked_inputs.inputs_digest(
-            config_path=tmp_path / "c.toml", config_raw=config,
-            document=document if document is not None else {"x": 1},
-            playbook_path=playbook, playbook_raw=playbook.read_bytes(),
+            config_path=tmp_path / "c.toml", config_raw=config, playbook_path=playbook,
+            playbook_raw=playbook.read_bytes(),
             entry_points=points or {"host": "responders.host:HostResponder"})
 
     first = digest()
     assert first is not None and digest() == first
     assert digest(b"x = 2\n") != first
     assert digest(points={"host": "responders.host:Other"}) != first
-    assert digest(document={"x": "~someone/y"}) != first
     monkeypatch.setenv("HOME", str(tmp_path))
     assert digest() != first
     assert digest(points={"gone": "no_such_package_anywhere.mod:R"}) is None

@@ -36,7 +36,8 @@ LATER = (
     # A config and playbook checked before (clawback.checked_inputs) are not validated again:
     # their models, PyYAML, the secret-shape scan and the lockdown step's responder wait.
     "clawback.config", "clawback.playbook", "yaml", "responders.kit.secret_patterns",
-    "responders.openclaw.responder",
+    "responders.openclaw.responder", "tomllib",
+    "clawback.when",  # the only when: (the network cut's) is compiled when its step comes
     # The snapshot's and the stop's parameters are plain dataclasses (responders.kit.
     # plain_params): pydantic waits for the first step after the stop, and so does the network
     # cut's module.
