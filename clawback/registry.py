@@ -175,15 +175,11 @@ def _first(group: str, what: str) -> Any:
     return points[sorted(points)[0]].load()()
 
 
-@functools.cache
-def _all_entry_points() -> Any:
-    """Every installed distribution's entry points, read once per process: reading them costs
-    the panic path as much for one group as for all (each distribution's metadata is opened)."""
-    from importlib.metadata import entry_points
-
-    return entry_points()
-
-
 def _installed(group: str) -> Any:
-    return _all_entry_points().select(group=group)
+    """The group's entry points: from clawback's index while the installed distributions are
+    unchanged (``importlib.metadata`` is not imported on the panic path), else from the
+    metadata, read once per process."""
+    from clawback.entry_point_index import entry_points
+
+    return entry_points(group)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from clawback import checked_inputs
+from clawback import checked_inputs, entry_point_index
 from clawback.console import RichReporter
 from clawback.contain import ContainRequest, prepare
 from clawback.runner import TargetResult
@@ -42,6 +42,7 @@ LATER = (
     # plain_params): pydantic waits for the first step after the stop, and so does the network
     # cut's module.
     "pydantic", "pydantic_core", "annotated_types", "responders.host.network",
+    "importlib.metadata",  # entry points come from clawback's index (entry_point_index)
     "responders.openclaw.discovery",  # discovery runs after the stop
     "cryptography.hazmat.primitives.serialization",  # bcrypt and every cipher
     "boto3", "botocore", "httpx", "github", "stripe", "jinja2", "json5",
@@ -127,6 +128,10 @@ def test_nothing_heavy_is_loaded_before_the_stop_signal(pidfile_agent: tuple[Pat
     # are recorded in this test's own state directory, which the child process shares).
     prepare(ContainRequest(config=config))
     assert checked_inputs.record_path().is_file()
+    # ... and the entry-point index, written by a process that sees what the probe will see.
+    subprocess.run([sys.executable, "-c", "from clawback.registry import load_registry\n"
+                    "load_registry()"], env=env, check=True, timeout=120)
+    assert entry_point_index.index_path().is_file()
     run = subprocess.run(
         [sys.executable, "-c", PROBE.replace("OUT", repr(str(out))), "clawback", "contain",
          "--config", str(config), "--yes", "--incidents-dir", str(incidents)],
