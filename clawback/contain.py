@@ -165,6 +165,10 @@ def prepare(request: ContainRequest) -> Prepared:
                                    playbook_raw, remember=not request.dry_run)
     store = KeyringSecretStore()
     unusable = _check_references(config, config_path, store, degrade=request.degrade)
+    if not request.dry_run:  # a dry run writes nothing at all
+        from clawback import entry_point_index
+
+        entry_point_index.remember()
     if entry is None and digest is not None and not request.dry_run:
         from clawback.checked_inputs import entry_for
 

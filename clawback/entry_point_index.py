@@ -9,7 +9,8 @@ changes), each ``*.dist-info``/``*.egg-info`` in it with the size, mtime and ino
 ``entry_points.txt``. A different signature, a finder that can provide distributions from
 elsewhere than those entries, or an index that is not clawback's own (0600 in its 0700 state
 directory, this user's or root's, not writable by others) or does not parse means reading the
-metadata again, never a refusal.
+metadata again, never a refusal. The index is written by a run that may write (``contain``
+and ``drill`` when not dry runs: ``remember``), never by a dry run or a command that only reads.
 """
 
 from __future__ import annotations
@@ -125,6 +126,10 @@ def _from_metadata() -> dict[str, list[list[str]]]:
             for group in sorted(every.groups) if group.startswith(GROUP_PREFIX)}
 
 
+# What the metadata answered and under which signature, until ``remember`` writes it.
+_unwritten: dict[str, Any] = {}
+
+
 @functools.cache
 def _groups() -> dict[str, list[list[str]]]:
     path = index_path()
@@ -140,14 +145,18 @@ def _groups() -> dict[str, list[list[str]]]:
                 return groups
     groups = _from_metadata()
     if signature is not None:
-        _write(path, {"signature": signature, "groups": groups})
+        _unwritten.update(path=path, index={"signature": signature, "groups": groups})
     return groups
 
 
-def _write(path: Path, index: dict[str, Any]) -> None:
-    """A failure to write only costs the next run time."""
+def remember() -> None:
+    """Write the index if this process read the metadata (a run that may write: never a dry
+    run, which writes nothing at all). A failure to write only costs the next run time."""
     from responders.kit.private_files import make_private_dir, write_private
 
+    if not _unwritten:
+        return
+    path, index = _unwritten.pop("path"), _unwritten.pop("index")
     try:
         make_private_dir(path.parent)
         write_private(path, json.dumps(index, sort_keys=True), fsync=False)

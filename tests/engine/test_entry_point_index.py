@@ -33,8 +33,18 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 def _names(group: str = "clawback.responders") -> dict[str, str]:
-    entry_point_index._groups.cache_clear()  # as a new process would
-    return {point.name: point.value for point in entry_points(group)}
+    """The group as a new process would read it, then writing the index as a real run does."""
+    entry_point_index._groups.cache_clear()
+    names = {point.name: point.value for point in entry_points(group)}
+    entry_point_index.remember()
+    return names
+
+
+def test_only_a_run_that_may_write_writes_the_index(reads: list[str]) -> None:
+    entry_points("clawback.responders")
+    assert not index_path().exists()  # reading writes nothing (a dry run, discover, verify)
+    entry_point_index.remember()
+    assert index_path().is_file()
 
 
 def _metadata(group: str = "clawback.responders") -> dict[str, str]:

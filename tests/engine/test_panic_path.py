@@ -130,7 +130,8 @@ def test_nothing_heavy_is_loaded_before_the_stop_signal(pidfile_agent: tuple[Pat
     assert checked_inputs.record_path().is_file()
     # ... and the entry-point index, written by a process that sees what the probe will see.
     subprocess.run([sys.executable, "-c", "from clawback.registry import load_registry\n"
-                    "load_registry()"], env=env, check=True, timeout=120)
+                    "from clawback.entry_point_index import remember\n"
+                    "load_registry(); remember()"], env=env, check=True, timeout=120)
     assert entry_point_index.index_path().is_file()
     run = subprocess.run(
         [sys.executable, "-c", PROBE.replace("OUT", repr(str(out))), "clawback", "contain",
