@@ -235,9 +235,12 @@ class Investigate(_Section):
     extra rules files (YAML, as ``clawback/investigate/rules.yaml``) for both;
     ``ask_providers = false`` keeps contain's investigation from asking the providers how the
     keys were used (``clawback investigate --ask-providers`` asks on demand).
+    ``after_contain_seconds`` bounds contain's reading of the evidence (an agent can grow its
+    logs to gigabytes); what it leaves unread is said, and ``clawback investigate`` reads all.
     """
 
     after_contain: bool = True
+    after_contain_seconds: float = Field(default=120.0, ge=0)
     rules: list[ExpandedPath] = Field(default_factory=list)
     # After contain: ask each configured provider that can say (AWS: IAM last use, CloudTrail)
     # how the incident's keys were used.

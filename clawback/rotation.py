@@ -111,14 +111,20 @@ class RotationHistory:
     products: set[str] = field(default_factory=set)
 
     @classmethod
-    def read(cls, incident_dir: Path) -> RotationHistory:
+    def read(cls, incident_dir: Path, timeline: Timeline | None = None) -> RotationHistory:
+        """The ledger so far; from ``timeline`` when it is open for appends (other threads of
+        the same run may be writing: see ``Timeline.written_entries``)."""
         from clawback.timeline import TIMELINE_FILE, read_entries
 
-        path = Path(incident_dir) / TIMELINE_FILE
         history = cls()
-        if not path.exists():
-            return history
-        for entry in read_entries(path):
+        if timeline is not None:
+            entries = timeline.written_entries()
+        else:
+            path = Path(incident_dir) / TIMELINE_FILE
+            if not path.exists():
+                return history
+            entries = read_entries(path)
+        for entry in entries:
             if entry.action == STAGE_ACTION and entry.phase == "event":
                 history._add(entry.fields)
         return history
@@ -454,7 +460,9 @@ class DrillSession:
         # Stages are recorded like every other event: redacted, durable before the drill goes on.
         self.recorder = Recorder(timeline)
         self.backups = self.agent.backups(self.incident_dir)
-        self.history = RotationHistory.read(self.incident_dir)
+        # Read while the run's other threads append (the revoke fan-out): under the append
+        # lock, or a line half written could make this rotation fail to start.
+        self.history = RotationHistory.read(self.incident_dir, timeline)
         self.step = _rotate_step(prepared.loaded)
         self._crash_at = os.environ.get(CRASH_HOOK_ENV, "")
         agent = prepared.settings.get("agent") or {}

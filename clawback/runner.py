@@ -853,16 +853,14 @@ class Runner:
 
         def one(cred: Credential) -> list[TargetResult]:
             intent = self._intent(step.id, "rotate", _cred_target(cred))
-            try:
-                store = self.store_for(cred) if self.store_for else self.secrets
-            except ResponderError as exc:
-                refused = TargetResult(step.id, "rotate", cred.target_id,
-                                       ManualRequired(instructions=str(exc)), cred.describe())
+            store = self._rotation_store(cred)
+            if isinstance(store, Outcome):
+                refused = TargetResult(step.id, "rotate", cred.target_id, store, cred.describe())
                 self._record_result(refused, intent_seq=intent)
                 return [refused]
             started = time.monotonic()
             outcome = self._with_retries(
-                step, lambda: responder.rotate(cred, store)  # type: ignore[arg-type]
+                step, lambda: responder.rotate(cred, store)
             )
             elapsed_ms = round((time.monotonic() - started) * 1000)
             outcome = dataclasses.replace(
@@ -883,6 +881,18 @@ class Runner:
             if isinstance(group, list):
                 results.extend(group)
         return results
+
+    def _rotation_store(self, cred: Credential) -> SecretStore | Outcome:
+        """The store a rotation of ``cred`` keeps its replacement in, or the outcome that says
+        why it cannot start. Whatever goes wrong here is this key's result: raised into the
+        fan-out it became an outcome with no target, the intent went unanswered and the key
+        was silently left without a successor."""
+        try:
+            return self.store_for(cred) if self.store_for else self.secrets  # type: ignore[return-value]
+        except ResponderError as exc:
+            return ManualRequired(instructions=str(exc))
+        except Exception as exc:
+            return Failed(error=f"the rotation could not start ({type(exc).__name__}: {exc})")
 
     @property
     def credentials(self) -> list[Credential]:
@@ -1024,9 +1034,9 @@ class Runner:
 
             def replace(cred: Credential) -> TargetResult:
                 seq = self._intent(step.id, "rotate", _cred_target(cred))
-                store = self.store_for(cred) if self.store_for else self.secrets
-                outcome = self._with_retries(
-                    step, lambda: responder.rotate(cred, store)  # type: ignore[arg-type]
+                store = self._rotation_store(cred)
+                outcome = store if isinstance(store, Outcome) else self._with_retries(
+                    step, lambda: responder.rotate(cred, store)
                 )
                 result = TargetResult(step.id, "rotate", cred.target_id, outcome, cred.describe())
                 self._record_result(result, intent_seq=seq)

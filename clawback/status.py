@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from clawback.report.model import IncidentReport, parse_ts
+from clawback.report.formatting import parse_ts
+from clawback.report.model import IncidentReport
 
 if TYPE_CHECKING:
     from responders.interface import CutState

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from clawback.console import wrapped
-from clawback.report.model import duration_text
+from clawback.report.formatting import duration_text
 from clawback.shown import printable
 from clawback.status import TOP_STEPS, IncidentStatus, NetworkCutStatus
 

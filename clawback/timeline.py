@@ -875,6 +875,14 @@ class Timeline:
             written = self._written_seq
         self._sync_through(written)
 
+    def written_entries(self) -> list[Entry]:
+        """Every entry written so far, read back from the file while no append is half done.
+
+        Another thread's line goes out in one ``os.write`` under the append lock, but a reader
+        without that lock can meet it half on disk: read strictly, that is a torn last line."""
+        with self._lock:
+            return read_entries(self.path)
+
     def checkpoint(self) -> str:
         """Sign a checkpoint over every entry so far; store it and return its text to print."""
         # Serialized, so checkpoint.txt always ends up holding the largest tree, and appends

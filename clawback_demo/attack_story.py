@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clawback_demo.sample_files import write_sample_file as _write
 from responders.interface import fingerprint
 
 if TYPE_CHECKING:
@@ -190,7 +191,6 @@ def write(b: _Builder) -> AttackStory:
                                                  "target": "+15550001111", "message": summary})
     s.result(at["sent"], "call_msg_1", "message", json.dumps({"ok": True, "messageId": "812"}))
     text = s.text()
-    _write = _writer(b)
     _write(transcript, text)
     p.in_text(transcript, text)
     _age(transcript, at["sent"])
@@ -235,7 +235,7 @@ def write(b: _Builder) -> AttackStory:
     _write(ssh, b.shapes.ssh_public_key("agent@laptop") + "\n" + backdoor + "\n")
     _age(ssh, at["keyed"])
 
-    _write_auth_log(b, _write, at)
+    _write_auth_log(b, at)
     return AttackStory(
         started=t0, first_malicious=at["page"], attacker_domain=ATTACKER_DOMAIN,
         injected_page=INJECTED_PAGE, attacker_login_ip=ATTACKER_LOGIN_IP, cron_job=CRON_JOB_NAME,
@@ -264,7 +264,7 @@ def gateway_log_lines(b: _Builder, story_start: datetime) -> list[tuple[datetime
     ]
 
 
-def _write_auth_log(b: _Builder, write: Any, at: dict[str, datetime]) -> None:
+def _write_auth_log(b: _Builder, at: dict[str, datetime]) -> None:
     """``/var/log/auth.log`` of the sample host (under its root), in the host's local time."""
 
     def syslog(moment: datetime, program: str, message: str) -> str:
@@ -284,14 +284,8 @@ def _write_auth_log(b: _Builder, write: Any, at: dict[str, datetime]) -> None:
                                    "COMMAND=/bin/bash"),
     ]
     log = b.root / "var" / "log" / "auth.log"
-    write(log, "".join(lines))
+    _write(log, "".join(lines))
     _age(log, at["sudo"])
-
-
-def _writer(b: _Builder) -> Any:
-    from clawback_demo.home import _write
-
-    return _write
 
 
 def age_as_old(paths: list[Path], now: datetime) -> None:

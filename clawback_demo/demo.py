@@ -22,6 +22,7 @@ against the demo backends while the gateway keeps running: tests/drill_demo).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -273,7 +274,13 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
 
     from clawback_demo.home import build_sample_home
     from clawback_demo.providers.fleet import start_provider_fleet
-    from clawback_demo.standins import find_prism, free_port, github_spec, start_moto
+    from clawback_demo.standins import (
+        find_prism,
+        free_port,
+        github_spec,
+        start_moto,
+        start_prism_proxy,
+    )
     from clawback_demo.supervisor import start_supervisord
 
     with contextlib.ExitStack() as cleanup:
@@ -292,12 +299,17 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
         planted = planted_record(home)
         write_private(root / PLANTED_FILE, json.dumps(planted, indent=2) + "\n")
         endpoints = root / ENDPOINTS_FILE
+        prism, spec = find_prism(), github_spec()
+        github_proxy = (
+            functools.partial(start_prism_proxy, prism, spec) if prism and spec else None
+        )
         with ThreadPoolExecutor(max_workers=1) as pool:
             # Prism takes a couple of seconds to read GitHub's description: meanwhile the
             # gateway starts under supervisord.
             fleet_starting = pool.submit(
                 start_provider_fleet, home.planted, root,
-                prism_binary=find_prism(), github_spec=github_spec(), slack_allow_list=True,
+                github_proxy=github_proxy,
+                slack_allow_list=True,
             )
             cleanup.callback(_stop_when_started, fleet_starting)
             gateway = start_supervisord(

@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from clawback_demo import attack_story
 from clawback_demo.attack_story import AttackStory
+from clawback_demo.sample_files import write_sample_file as _write
 from responders.interface import Location, fingerprint
 from responders.kit.private_files import make_private_dir, write_private
 from responders.openclaw.discovery import format_key_path
@@ -296,11 +297,6 @@ class _Plants:
 # --------------------------------------------------------------------------------------------
 # The builder
 # --------------------------------------------------------------------------------------------
-
-
-def _write(path: Path, content: str | bytes) -> Path:
-    make_private_dir(path.parent)
-    return write_private(path, content, fsync=False)
 
 
 def _write_json(plants: _Plants, path: Path, data: Any) -> Path:

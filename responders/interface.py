@@ -718,6 +718,64 @@ class AgentInventory(Protocol):
     def as_dict(self) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    """One file of the agent's config: what it holds, parsed, and where that lands in the
+    whole (``mount``: the key path an include is mounted at; () for the main file)."""
+
+    path: Path
+    data: Any
+    mount: tuple[str | int, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """One install's config as the agent reads it: the merged whole and the files it is made
+    of (includes followed, confined as the agent confines them), and what could not be read."""
+
+    path: Path
+    state_dir: Path  # the install it configures
+    merged: Mapping[str, Any]
+    files: tuple[ConfigFile, ...]
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentService:
+    """A service definition that runs (or ran) the agent: names and paths, never values."""
+
+    kind: str  # systemd-user | systemd | launchd | schtasks
+    name: str
+    path: str
+    version: str | None = None  # the agent's version the definition names, if it does
+
+
+@dataclass(frozen=True)
+class AgentLock:
+    """A lock file the running agent holds: ``pid`` names the process serving the install
+    while ``alive`` (the lock is read from the agent's tree, so never trusted beyond that)."""
+
+    path: str
+    pid: int | None
+    alive: bool
+
+
+@dataclass(frozen=True)
+class AgentSurvey:
+    """The agent's install as a hardening audit reads it, read-only: the credentials it can
+    reach, its state dirs, every config found (former names' leftovers included), the service
+    definitions that run it, the ports it listens on (or would), its live lock files, and what
+    could not be read (``notes``). Nothing found is not all clear."""
+
+    credentials: tuple[Credential, ...]
+    state_dirs: tuple[Path, ...]
+    configs: tuple[AgentConfig, ...] = ()
+    services: tuple[AgentService, ...] = ()
+    ports: tuple[int, ...] = ()
+    locks: tuple[AgentLock, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
 class ReplacementWritten(Protocol):
     """The files a replacement was written to (``facts()`` is what the timeline records)."""
 
@@ -746,6 +804,16 @@ class AgentKeeper(Protocol):
         self, first: AgentInventory, agent: Mapping[str, Any], *,
         budget_seconds: float | None = None,
     ) -> AgentInventory: ...
+
+    def survey(
+        self, *, user_home: Path, state_dirs: Sequence[Path] | None = None,
+        tmp_dirs: Sequence[Path] = (), env: Mapping[str, str] | None = None,
+        system_root: Path = Path("/"),
+    ) -> AgentSurvey:
+        """What ``clawback audit`` judges (``state_dirs`` None: find them; ``env``: the
+        agent's environment if known; ``system_root`` holds the system's service definitions,
+        ``/`` on a real host). Reads, never writes, and follows no link in the agent's tree."""
+        ...
 
     def agent_files(self, settings: Mapping[str, Any]) -> Any: ...
 

@@ -7,6 +7,7 @@ would be built, from a copy of the checkout so nothing is written into it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,23 @@ def test_the_wheel_holds_the_templates_playbooks_and_metadata(wheel: tuple[Path,
     assert "clawback = clawback.cli:main" in entry_points
     assert "Classifier: Topic :: Security" in metadata
     assert "Requires-Dist: tenacity" in metadata and "Requires-Dist: shtab" in metadata
+
+
+def test_the_demos_dependencies_come_only_with_the_demo_extra(wheel: tuple[Path, str]) -> None:
+    """A plain ``pip install clawback`` pulls in no moto, supervisor or file keyring: the demo's
+    sandbox needs are the ``demo`` extra's, which ``./scripts/demo`` installs."""
+    path, _ = wheel
+    with zipfile.ZipFile(path) as archive:
+        metadata = next(archive.read(n).decode() for n in archive.namelist()
+                        if n.endswith("/METADATA"))
+    requires = [line.removeprefix("Requires-Dist: ") for line in metadata.splitlines()
+                if line.startswith("Requires-Dist: ")]
+    assert "Provides-Extra: demo" in metadata.splitlines()
+    for name in ("moto", "supervisor", "keyrings.alt", "tomli-w", "openapi-core"):
+        declared = [r for r in requires if re.match(rf"{re.escape(name)}\b", r, re.IGNORECASE)]
+        assert declared, name
+        assert all("extra ==" in r for r in declared), declared
+        assert any('extra == "demo"' in r for r in declared), declared
 
 
 # The descriptions `clawback demo` checks its stand-ins against: package data of the demo, one

@@ -16,13 +16,10 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from responders.interface import Credential, Location, fingerprint
+from responders.interface import AgentConfig, AgentSurvey, Credential, Location, fingerprint
 from responders.kit import secret_patterns as sp
-
-if TYPE_CHECKING:
-    from responders.openclaw.discovery import GatewayFacts, Inventory, LoadedConfig
 
 T = TypeVar("T")
 LEGACY_STATE_NAMES = (".clawdbot", ".moldbot", ".moltbot")
@@ -153,12 +150,18 @@ def as_list(value: Any) -> list[Any]:
 
 @dataclass(frozen=True)
 class InstallConfig:
-    """One state dir's config: the merged JSON5 (``$include``s followed) and its files."""
+    """One state dir's config as the agent's keeper read it: the merged whole (``$include``s
+    followed) and its files, with where each key is written."""
 
-    state_dir: Path
-    path: Path
-    loaded: LoadedConfig
-    facts: GatewayFacts | None
+    loaded: AgentConfig
+
+    @property
+    def state_dir(self) -> Path:
+        return self.loaded.state_dir
+
+    @property
+    def path(self) -> Path:
+        return self.loaded.path
 
     @property
     def merged(self) -> Mapping[str, Any]:
@@ -170,12 +173,12 @@ class InstallConfig:
 
     @property
     def files(self) -> tuple[Path, ...]:
-        return tuple(part.path for part in self.loaded.parts)
+        return tuple(part.path for part in self.loaded.files)
 
     def where(self, dotted: str) -> str:
         """``file:key`` for a key, naming the ``$include``d file that holds it when known."""
         segments = dotted.split(".")
-        for part in reversed(self.loaded.parts):
+        for part in reversed(self.loaded.files):
             mount = [str(s) for s in part.mount]
             if (
                 segments[: len(mount)] == mount
@@ -330,36 +333,29 @@ class AuditContext:
     # ---- discovery ---------------------------------------------------------------------------
 
     @functools.cached_property
-    def inventory(self) -> Inventory:
-        from responders.openclaw.discovery import SYSTEM_SERVICE_DIRS, Inventory, discover
+    def survey(self) -> AgentSurvey:
+        """The install as the agent's keeper (entry point ``clawback.agents``) reads it."""
+        from clawback.registry import load_agent
 
         try:
-            return discover(
+            return load_agent().survey(
                 user_home=self.user_home,
                 state_dirs=self.state_dirs,
                 tmp_dirs=self.tmp_dirs,
                 env=self.env,
-                system_service_dirs=[self.host.path(str(d)) for d in SYSTEM_SERVICE_DIRS],
+                system_root=self.host.root,
             )
         except Exception as exc:  # the host checks still run; the report says what is missing
             self.problems.append(
                 f"discovery failed ({type(exc).__name__}): secrets, configs and state dirs "
                 "were not examined"
             )
-            return Inventory(credentials=(), state_dirs=tuple(self.state_dirs or ()))
+            return AgentSurvey(credentials=(), state_dirs=tuple(self.state_dirs or ()))
 
     @functools.cached_property
     def all_configs(self) -> list[InstallConfig]:
         """Every config discovery found, legacy leftovers included (for secrets and modes)."""
-        from responders.openclaw.discovery import load_config
-
-        facts_by_config = {g.config_path: g for g in self.inventory.gateways if g.config_path}
-        configs = []
-        for path in self.inventory.config_paths:
-            facts = facts_by_config.get(str(path))
-            state = Path(facts.state_dir) if facts else path.parent
-            configs.append(InstallConfig(state, path, load_config(path), facts))
-        return configs
+        return [InstallConfig(config) for config in self.survey.configs]
 
     @property
     def configs(self) -> list[InstallConfig]:
@@ -370,7 +366,7 @@ class AuditContext:
 
     @functools.cached_property
     def state_dir_paths(self) -> list[Path]:
-        return [p for p in self.inventory.state_dirs if is_dir(p)]
+        return [p for p in self.survey.state_dirs if is_dir(p)]
 
     def workspaces(self, config: InstallConfig) -> list[Path]:
         found = [config.state_dir / "workspace"]
@@ -393,7 +389,7 @@ class AuditContext:
 
     @functools.cached_property
     def credentials(self) -> tuple[Credential, ...]:
-        return self.inventory.credentials
+        return self.survey.credentials
 
     def credentials_at(self, predicate: Any) -> list[tuple[Credential, Location]]:
         """(credential, location) for every place whose path satisfies ``predicate(path)``."""

@@ -98,7 +98,7 @@ def run_audit(
         findings=tuple(findings),
         checks_run=tuple(ran),
         problems=tuple([*ctx.problems, *problems]),
-        notes=tuple(dict.fromkeys([*ctx.inventory.notes, *ctx.notes])),
+        notes=tuple(dict.fromkeys([*ctx.survey.notes, *ctx.notes])),
         version=observed[0].version if observed else None,
         version_source=observed[0].source if observed else None,
         openclaw_audit_ran=bool(outcome and outcome.report is not None),

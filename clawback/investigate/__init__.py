@@ -47,11 +47,13 @@ def investigate_incident(
     signer: Signer | None = None,
     usage: Callable[[Any], list[dict[str, Any]]] | None = None,
     progress: Callable[[str], None] | None = None,
+    budget_seconds: float | None = None,
 ) -> InvestigationResult:
     """Verify, analyse and seal. BadInput (exit 2) for bad rules, EvidenceRefused (exit 1)
     when the incident does not verify; nothing is written then. ``usage`` asks the providers
     what they know of the credentials (``provider_usage.asker``): its answers go into
-    investigation.json and the signed timeline."""
+    investigation.json and the signed timeline. ``budget_seconds`` bounds the reading (what it
+    left unread is said in the document's ``analysed.incomplete`` and first caveat)."""
     from clawback.evidence import evidence_dir
     from clawback.incident import IncidentLock
     from clawback.investigate import document, engine
@@ -67,7 +69,8 @@ def investigate_incident(
             from clawback.signing import signer_for_incident
 
             signer = signer_for_incident(incident_dir)
-        findings = engine.investigate(verified, rules, progress=progress)
+        findings = engine.investigate(verified, rules, progress=progress,
+                                      budget_seconds=budget_seconds)
         try:
             entries = (usage([e.as_dict() for e in findings.exposures])
                        if usage is not None else [])

@@ -13,6 +13,9 @@ from typing import Any
 
 from clawback.runner import RunResult
 
+# As [investigate] after_contain_seconds defaults: when no config section says otherwise.
+DEFAULT_BUDGET_SECONDS = 120.0
+
 
 def investigate_after_contain(result: RunResult, config: Any, reporter: Any,
                               usage: Any = None) -> None:
@@ -33,7 +36,8 @@ def investigate_after_contain(result: RunResult, config: Any, reporter: Any,
             else None
         done = investigate_incident(
             result.incident_dir, rules_files=list(settings.rules) if settings else [],
-            usage=ask)
+            usage=ask, budget_seconds=(settings.after_contain_seconds if settings is not None
+                                       else DEFAULT_BUDGET_SECONDS))
     except Exception as exc:  # the containment is done whatever happens here
         message = (f"the investigation of {result.incident_id} failed ({type(exc).__name__}: "
                    f"{exc}); containment is unaffected. Run `clawback investigate "
@@ -54,6 +58,7 @@ def investigate_after_contain(result: RunResult, config: Any, reporter: Any,
         "file": str(sealed.document) if sealed else None,
         "sha256": sealed.document_sha256 if sealed else None,
         "summary": doc["summary"],
+        "incomplete": doc["analysed"]["incomplete"],
         "window": doc["window"],
         "exposed": [
             {k: c[k] for k in ("provider", "kind", "fingerprint", "status", "sent")}
@@ -85,6 +90,8 @@ def investigation_lines(investigation: dict[str, Any]) -> list[tuple[str, str]]:
     if summary.get("suspect_destinations"):
         lines.append(("  suspect destinations: "
                       + ", ".join(summary["suspect_destinations"][:5]), "red"))
+    if investigation.get("incomplete"):
+        lines.append(("  not complete: " + investigation["incomplete"], "yellow"))
     if investigation.get("file"):
         lines.append((f"  details: {investigation['file']} (clawback report shows them)", ""))
     return lines

@@ -9,6 +9,7 @@ the end. The live host is never read.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from clawback.investigate.scrub import Scrubber
 from clawback.investigate.sealed import Verified, choose_items, read_members, route_key
 from clawback.investigate.sources import ParseContext, parser
 from clawback.investigate.store import EventStore
+from clawback.shown import printable
 from responders.interface import EvidenceItem
 
 MAX_ATTR_CHARS = 2000
@@ -43,6 +45,9 @@ SUSPICIOUS = severity_rank("medium")
 _PERSISTENCE_KINDS = frozenset({"cron.job", "cron.system_job", "ssh.authorized_key",
                                 "skill.file", "plugin.file", "hook.file"})
 _MAX_CANDIDATES = 10_000
+# A budget is checked between members and every so many events inside one: a single log the
+# agent grew to gigabytes must not hold contain past it either.
+_EVENTS_BETWEEN_CLOCK_READS = 1024
 _DECODED = frozenset({"tool.exec", "message.sent", "agent.send", "tool.web_fetch",
                       "tool.browser", "tool.nodes", "tool.write"})
 # Attributes whose values the parsers compute themselves (booleans, sizes, ports, the rules'
@@ -75,6 +80,16 @@ class Findings:
     first_suspicious: dict[str, Any] | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished: datetime | None = None
+    # Why the reading stopped before the end (contain's time budget), or None: read to the end.
+    incomplete: str | None = None
+
+
+class _OutOfTime(Exception):
+    """The investigation's time budget ran out: what was read so far is kept."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.source = source
 
 
 def _clip(text: str) -> str:
@@ -85,8 +100,9 @@ def _clip(text: str) -> str:
 
 class _Run:
     def __init__(self, verified: Verified, rules: Rules, store: EventStore,
-                 progress: Callable[[str], None] | None) -> None:
+                 progress: Callable[[str], None] | None, deadline: float | None = None) -> None:
         self.rules = rules
+        self.deadline = deadline
         self.progress = progress
         creds = verified.credentials.values()
         self.matcher = FingerprintMatcher((c["fingerprint"] for c in creds),
@@ -114,11 +130,18 @@ class _Run:
             return
         if self.progress is not None:
             self.progress(f"{name}: {ref.source}")
+        self._check_time(ref.source)
         self.members[name] = self.members.get(name, 0) + 1
         agent_context = name == "openclaw-transcript" or self.rules.counts_as_read(ref.source)
-        for event in parser(name)(ref, stream, self.context):
+        for count, event in enumerate(parser(name)(ref, stream, self.context)):
+            if count % _EVENTS_BETWEEN_CLOCK_READS == _EVENTS_BETWEEN_CLOCK_READS - 1:
+                self._check_time(ref.source)
             self.event(event, agent_context)
         self.bytes += item.size
+
+    def _check_time(self, source: str) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise _OutOfTime(source)
 
     def event(self, event: Event, agent_context: bool) -> None:
         # A kind can carry the agent's words (``tool.<name>``, ``message.<action>``).
@@ -178,8 +201,13 @@ def investigate(
     *,
     workdir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    budget_seconds: float | None = None,
 ) -> Findings:
-    """Analyse the verified incident's evidence. The caller closes ``findings.store``."""
+    """Analyse the verified incident's evidence. The caller closes ``findings.store``.
+
+    With ``budget_seconds`` the reading stops once that much time has passed (contain's own
+    investigation: evidence the agent grew to gigabytes must not keep the panic command
+    running); the findings then say what was not read, in ``incomplete``."""
     chosen, left = choose_items(verified.manifest)
     wanted = {name: item for name, item in chosen.items()
               if rules.parser_for(route_key(item)) is not None}
@@ -189,14 +217,26 @@ def investigate(
     store = EventStore(spool)
     started = datetime.now(UTC)
     try:
-        run = _Run(verified, rules, store, progress)
-        analysed = read_members(verified.incident_dir, verified.manifest, wanted, run.consume)
+        deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+        run = _Run(verified, rules, store, progress, deadline)
+        incomplete = None
+        try:
+            analysed = read_members(verified.incident_dir, verified.manifest, wanted,
+                                    run.consume)
+        except _OutOfTime as stop:
+            analysed = run.bytes
+            incomplete = (
+                f"stopped after {budget_seconds:g} s, its time budget, while reading "
+                f"{printable(stop.source)}: that member and the ones after it were not "
+                f"analysed (or only in part). `clawback investigate "
+                f"{verified.incident_id}` reads them all."
+            )
         findings = Findings(
             verified=verified, rules=rules, store=store,
             exposures=sorted(run.exposures.values(), key=_exposure_order),
             scanner=run.scanner, context=run.context, members=run.members,
             not_analysed=len(chosen) - len(wanted), duplicates=len(left),
-            bytes_analysed=analysed, started=started,
+            bytes_analysed=analysed, started=started, incomplete=incomplete,
         )
         _settle_window(findings, run.candidates)
     except BaseException:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from clawback.errors import BadInput
+from clawback.investigate.parser_names import known_parsers
 
 Severity = Literal["info", "low", "medium", "high"]
 SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high")
@@ -300,8 +301,6 @@ def _parse(text: str, origin: str) -> tuple[str, RulesFile, dict[tuple[Any, ...]
                 raise BadInput(f"{section}[{index}] ({rule.id}): the pattern does not compile: "
                                f"{exc}", path=origin,
                                line=_line_of(lines, (section, index))) from None
-    from clawback.investigate.sources import known_parsers
-
     parsers = known_parsers()
     for index, source in enumerate(parsed.sources):
         if source.parser not in parsers:

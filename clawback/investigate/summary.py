@@ -19,7 +19,7 @@ MAX_LISTED = 10
 def _seconds(value: Any) -> str:
     if not isinstance(value, int):
         return "unknown"
-    from clawback.report.model import duration_text
+    from clawback.report.formatting import duration_text
 
     return duration_text(float(value))
 

@@ -15,13 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from clawback.report.model import (
-    IncidentReport,
-    TimelineRow,
-    clock_text,
-    duration_text,
-    utc_text,
-)
+from clawback.report.formatting import clock_text, duration_text, utc_text
+from clawback.report.model import IncidentReport
+from clawback.report.parts import TimelineRow
 from clawback.report.templating import environment
 
 # Geometry of the chart, in SVG user units (the SVG scales to the page width).
@@ -178,14 +174,14 @@ class TimeAxis:
 
 def build_chart(report: IncidentReport) -> Chart | None:
     """Lanes and marks of the timeline chart; None when no entry has a usable time."""
-    timed = [r for r in report.rows if r.ts is not None]
+    timed = [(r.ts, r) for r in report.rows if r.ts is not None]
     if not timed:
         return None
-    start: datetime = min(r.ts for r in timed)  # type: ignore[type-var]
-    end: datetime = max(r.ts for r in timed)  # type: ignore[type-var]
+    moments = [ts for ts, _ in timed]
+    start, end = min(moments), max(moments)
     # A zero span (one entry, or all within a microsecond) still gets a readable axis.
     span = max((end - start).total_seconds(), 0.001)
-    axis = TimeAxis([r.ts for r in timed], PLOT_LEFT, PLOT_RIGHT)  # type: ignore[misc]
+    axis = TimeAxis(moments, PLOT_LEFT, PLOT_RIGHT)
 
     lanes: list[ChartLane] = []
     marks: list[ChartMark] = []
@@ -194,7 +190,7 @@ def build_chart(report: IncidentReport) -> Chart | None:
         x0 = axis.x(step.first) if step.first else PLOT_LEFT
         x1 = axis.x(step.last) if step.last else x0
         lanes.append(ChartLane(step.step, y, x0, max(x1, x0 + 4), step.summary(), step.worst))
-        for row in timed:
+        for ts, row in timed:
             if row.step != step.step:
                 continue
             if row.phase == "result":
@@ -207,7 +203,7 @@ def build_chart(report: IncidentReport) -> Chart | None:
                 continue  # its result's mark says more, and intents would double the clutter
             else:
                 shape = "dot"
-            marks.append(ChartMark(axis.x(row.ts), y, row.status, shape, row))  # type: ignore[arg-type]
+            marks.append(ChartMark(axis.x(ts), y, row.status, shape, row))
     height = AXIS_HEIGHT + len(lanes) * LANE_HEIGHT + 8
     caption = (
         f"Time from {utc_text(start)} to {clock_text(end)} UTC ({duration_text(span)}). "

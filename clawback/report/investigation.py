@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from clawback.report.model import parse_ts
+from clawback.report.formatting import parse_ts
 
 DOCUMENT = "investigation.json"
 ACTIVITY = "investigation-activity.jsonl"

@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from clawback.report.model import IncidentReport, TimelineRow, clock_text, utc_text
+from clawback.report.formatting import clock_text, utc_text
+from clawback.report.model import IncidentReport
+from clawback.report.parts import TimelineRow
 from clawback.report.templating import environment
 
 

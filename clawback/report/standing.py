@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from clawback.report.model import (
+from clawback.report.parts import (
     CredentialActions,
     HumanAction,
     Impact,
-    IncidentReport,
     Integrity,
     ProviderActions,
     TimelineRow,
@@ -171,8 +170,15 @@ def agent_standing(rows: Sequence[TimelineRow], impact: Impact) -> AgentStanding
     return AgentStanding("stopped", services, f"stopped{at}{still}")
 
 
-def build_standing(report: IncidentReport) -> Standing:
-    creds = [c for p in report.providers for c in p.credentials]
+def build_standing(
+    providers: Sequence[ProviderActions],
+    human_actions: Sequence[HumanAction],
+    rows: Sequence[TimelineRow],
+    impact: Impact,
+    integrity: Integrity,
+) -> Standing:
+    """Where a report's incident stands (``IncidentReport.standing`` asks with its parts)."""
+    creds = [c for p in providers for c in p.credentials]
     counts: dict[KeyStanding, int] = dict.fromkeys(KEY_STANDINGS, 0)
     for cred in creds:
         counts[key_standing(cred)] += 1
@@ -181,13 +187,13 @@ def build_standing(report: IncidentReport) -> Standing:
         key=lambda pair: (KEY_STANDINGS.index(key_standing(pair[0])), pair[0].provider,
                           pair[0].kind, pair[0].fingerprint),
     )
-    todo = tuple(sorted(report.human_actions, key=lambda h: (urgency(h), h.seq or 0)))
+    todo = tuple(sorted(human_actions, key=lambda h: (urgency(h), h.seq or 0)))
     return Standing(
-        agent=agent_standing(report.rows, report.impact),
+        agent=agent_standing(rows, impact),
         counts=counts,
         live=tuple(live),
         todo=todo,
-        integrity=report.integrity,
+        integrity=integrity,
         total=len(creds),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from clawback.report.model import clock_text, duration_text, size_text, utc_text
+from clawback.report.formatting import clock_text, duration_text, size_text, utc_text
 from clawback.shown import printable
 
 if TYPE_CHECKING:

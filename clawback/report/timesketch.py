@@ -19,7 +19,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clawback.report.model import IncidentReport, TimelineRow, parse_ts
+from clawback.report.formatting import parse_ts
+from clawback.report.model import IncidentReport
+from clawback.report.parts import TimelineRow
 
 _INTEGRITY = {"intact": "INTACT", "unanchored": "UNANCHORED", "not_intact": "NOT INTACT"}
 RESERVED_FIELDS = frozenset({"_id", "_type", "_index", "_source", "__ts_timeline_id"})
@@ -105,10 +107,10 @@ def activity_rows(report: IncidentReport) -> Iterator[dict[str, Any]]:
             continue  # Timesketch drops rows without a datetime anyway
         source = str(event.get("source") or "")
         kind = str(event.get("kind") or "")
-        evidence = event.get("evidence") if isinstance(event.get("evidence"), dict) else {}
+        evidence = found if isinstance(found := event.get("evidence"), dict) else {}
         severity = str(event.get("severity") or "info")
         flags = [str(f) for f in event.get("flags") or ()]
-        attrs = event.get("attrs") if isinstance(event.get("attrs"), dict) else {}
+        attrs = given if isinstance(given := event.get("attrs"), dict) else {}
         yield {
             "message": f"{kind}: {event.get('summary') or ''}",
             "datetime": moment.isoformat(timespec="microseconds"),

@@ -1,26 +1,36 @@
 """A loopback Anthropic organization, checked against the *documented* shapes of its Admin API.
 
-The request shapes here are also the tests' (``tests/providers_ai/anthropic_standin.py`` imports
-them). Anthropic publishes no OpenAPI description, so nothing official can check the requests; the
-JSON schemas below are written by hand from the public documentation (summarised in
-``../shared/research/providers.md`` §5):
+The tests serve this same stand-in (``tests/providers_ai``). Anthropic publishes no OpenAPI
+description, so nothing official can check the requests; the JSON schemas below are written by
+hand from the public documentation (summarised in ``../shared/research/providers.md`` §5):
 
 - ``GET /v1/organizations/api_keys``: query ``limit`` (1–1000), ``after_id``/``before_id``,
   ``status`` (active|inactive|archived|expired), ``workspace_id``, ``created_by_user_id``;
-- ``POST /v1/organizations/api_keys/{api_key_id}``, body ``{name?, status?}``;
+- ``GET /v1/organizations/api_keys/{api_key_id}``;
+- ``POST /v1/organizations/api_keys/{api_key_id}``, body ``{name?, status?}`` with ``status``
+  one of active|inactive|archived;
 - every request carries ``x-api-key`` and ``anthropic-version: 2023-06-01``;
+- the key object: ``id``, ``type: "api_key"``, ``name``, ``workspace_id``, ``created_at``,
+  ``created_by {id, type}``, ``partial_key_hint``, ``status``; lists add ``has_more``,
+  ``first_id``, ``last_id``;
 - ``GET /v1/models`` with an ordinary key (the harmless call), query ``limit``/``after_id``/
-  ``before_id``.
+  ``before_id``, answer ``{data, has_more, first_id, last_id}`` (the Models API documentation).
+
+The stand-in's own answers are checked against the same shapes (``answer_violation``).
 
 Keys are listed with ``partial_key_hint`` (the prefix and three more characters, "...", the last
-four). A key set ``inactive`` or ``archived`` answers 401 from then on. The Admin API has no call
-that creates or deletes a key, so neither does this stand-in.
+four). A key set ``inactive`` or ``archived`` answers 401 from then on, as does a key of another
+organization on the Admin API (``outside_keys``: live on ``/v1/models``, listed nowhere); a
+read-only admin key is refused changes with 403. The Admin API has no call that creates or
+deletes a key, so neither does this stand-in.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,20 +68,72 @@ UPDATE_BODY = {
 }
 
 
+API_KEY = {
+    "type": "object",
+    "required": ["id", "type", "name", "workspace_id", "created_at", "created_by",
+                 "partial_key_hint", "status"],
+    "properties": {
+        "id": {"type": "string"},
+        "type": {"const": "api_key"},
+        "name": {"type": "string"},
+        "workspace_id": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "created_by": {
+            "type": "object",
+            "required": ["id", "type"],
+            "properties": {"id": {"type": "string"}, "type": {"type": "string"}},
+        },
+        "partial_key_hint": {"type": ["string", "null"]},
+        "status": {"enum": STATUSES},
+    },
+}
+MODEL = {
+    "type": "object",
+    "required": ["id", "type", "display_name", "created_at"],
+    "properties": {"type": {"const": "model"}},
+}
+ERROR = {
+    "type": "object",
+    "required": ["type", "error"],
+    "properties": {
+        "type": {"const": "error"},
+        "error": {"type": "object", "required": ["type", "message"]},
+    },
+}
+
+
+def _list_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["data", "has_more", "first_id", "last_id"],
+        "properties": {
+            "data": {"type": "array", "items": item},
+            "has_more": {"type": "boolean"},
+            "first_id": {"type": ["string", "null"]},
+            "last_id": {"type": ["string", "null"]},
+        },
+    }
+
+
 @dataclass(frozen=True)
 class Operation:
     method: str
     pattern: str
     query: dict[str, Any]
     body: dict[str, Any] | None
+    answer: dict[str, Any]  # the shape of a 200 answer (any other status: ERROR)
 
 
 OPERATIONS = (
-    Operation("GET", r"/v1/organizations/api_keys", LIST_KEYS_QUERY, None),
-    Operation("GET", r"/v1/organizations/api_keys/([^/]+)", NO_QUERY, None),
-    Operation("POST", r"/v1/organizations/api_keys/([^/]+)", NO_QUERY, UPDATE_BODY),
-    Operation("GET", r"/v1/models", MODELS_QUERY, None),
+    Operation("GET", r"/v1/organizations/api_keys", LIST_KEYS_QUERY, None, _list_of(API_KEY)),
+    Operation("GET", r"/v1/organizations/api_keys/([^/]+)", NO_QUERY, None, API_KEY),
+    Operation("POST", r"/v1/organizations/api_keys/([^/]+)", NO_QUERY, UPDATE_BODY, API_KEY),
+    Operation("GET", r"/v1/models", MODELS_QUERY, None, _list_of(MODEL)),
 )
+
+
+def new_key(infix: str = "api03") -> str:
+    return f"sk-ant-{infix}-" + secrets.token_urlsafe(70).replace("-", "x") + "AA"
 
 
 def partial_hint(value: str) -> str:
@@ -116,6 +178,23 @@ class DocumentedShapes:
             return f"{request.method} {request.path}: {'; '.join(problems)}"
         return None
 
+    def answer_violation(self, request: Request, response: Response) -> str | None:
+        """Why the stand-in's own answer breaks the documented shape, or None."""
+        import jsonschema
+
+        operation = _operation(request)
+        if operation is None:
+            return None
+        schema = operation.answer if response.status_code == 200 else ERROR
+        body = json.loads(response.get_data())
+        problems = [
+            f"{error.validator} at {'/'.join(str(p) for p in error.absolute_path) or '(top)'}"
+            for error in jsonschema.Draft202012Validator(schema).iter_errors(body)
+        ]
+        if problems:
+            return f"answer to {request.method} {request.path}: {'; '.join(problems)}"
+        return None
+
 
 def _operation(request: Request) -> Operation | None:
     return next(
@@ -140,17 +219,24 @@ class StoredKey:
 @dataclass
 class AnthropicOrganization:
     keys: dict[str, StoredKey] = field(default_factory=dict)
-    admin_keys: set[str] = field(default_factory=set)
+    admin_keys: dict[str, bool] = field(default_factory=dict)  # value → may write
+    outside_keys: set[str] = field(default_factory=set)  # live, but in another organization
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add_key(self, value: str, name: str) -> StoredKey:
-        key = StoredKey(f"apikey_{next(self._ids):04d}", value, name)
+    def add_key(
+        self, value: str | None = None, name: str = "agent", *, status: str = "active",
+        workspace_id: str | None = "wrkspc_agent",
+    ) -> StoredKey:
+        key = StoredKey(f"apikey_{next(self._ids):04d}", value or new_key(), name, status,
+                        workspace_id)
         self.keys[key.key_id] = key
         return key
 
-    def add_admin_key(self, value: str) -> None:
-        self.admin_keys.add(value)
+    def add_admin_key(self, value: str | None = None, *, may_write: bool = True) -> str:
+        value = value or new_key("admin01")
+        self.admin_keys[value] = may_write
+        return value
 
     def is_live(self, value: str) -> bool:
         with self._lock:
@@ -165,7 +251,8 @@ class AnthropicOrganization:
         caller = request.headers.get("x-api-key", "")
         with self._lock:
             if request.path == "/v1/models":
-                if not any(k.value == caller and k.status == "active" for k in self.keys.values()):
+                live = {k.value for k in self.keys.values() if k.status == "active"}
+                if caller not in live | self.outside_keys:
                     return json_response(_error("authentication_error", "invalid x-api-key"), 401)
                 model = {
                     "type": "model",
@@ -186,6 +273,8 @@ class AnthropicOrganization:
             if key is None:
                 return json_response(_error("not_found_error", "API key not found"), 404)
             if request.method == "POST":
+                if not self.admin_keys[caller]:
+                    return json_response(_error("permission_error", "this key may only read"), 403)
                 if key.status == "archived":
                     return json_response(
                         _error("invalid_request_error", "archived keys cannot change"), 400

@@ -60,7 +60,7 @@ class ProviderFleet:
     accounts: dict[str, _Account]
     config: dict[str, dict[str, Any]]
     environ: dict[str, str] = field(repr=False)
-    prism: Any = None  # clawback_demo.standins.PrismStandIn
+    prism: Any = None  # what the GitHub proxy returned (a Prism process)
     notes: list[str] = field(default_factory=list)
     _scrub: Callable[[str], str] = field(default=str, repr=False)
 
@@ -98,11 +98,21 @@ class ProviderFleet:
             service.stop()
 
 
+# Starts the checking proxy in front of the GitHub stand-in: called with the stand-in's URL and
+# a log path, it returns what ``clawback_demo.standins.start_prism_proxy`` returns. The caller
+# hands it in (it knows where Prism is), so the provider stand-ins never import the process
+# starters that import them.
+GitHubProxy = Callable[[str, Path], Any]
+
+
 def start_provider_fleet(
-    planted: Iterable[Any], workdir: Path, *, prism_binary: Path | None, github_spec: Path | None,
+    planted: Iterable[Any], workdir: Path, *, github_proxy: GitHubProxy | None = None,
     slack_allow_list: bool = False,
 ) -> ProviderFleet:
     """Start every stand-in, seeded with ``planted`` (``SampleHome.planted``).
+
+    ``github_proxy``: GitHub's stand-in is served behind it (Prism checking every request and
+    answer against GitHub's description); without it, unchecked.
 
     ``slack_allow_list``: the Slack user token's app lets tokens be used from the agent's host
     only, so Slack answers clawback ``invalid_auth`` for it whether it is alive or not: the demo
@@ -181,10 +191,9 @@ def start_provider_fleet(
         cloudflare.add_token(value, "agent dns")
 
     stripe = StripeAccount()
-    stripe.keys.update(
-        [*by_kind.get("stripe:secret_key", ()), *by_kind.get("stripe:restricted_key", ())]
-    )
-    stripe.keys.add(admin["stripe"])
+    for value in (*by_kind.get("stripe:secret_key", ()), *by_kind.get("stripe:restricted_key", ()),
+                  admin["stripe"]):
+        stripe.add_key(value)
     stripe_endpoints = []
     for index, value in enumerate(by_kind.get("stripe:webhook_secret", ())):
         # The receiver's signing secret, by reference: clawback ties the discovered value to
@@ -211,12 +220,8 @@ def start_provider_fleet(
         upstream = LoopbackService("github", github.answer, None, "")
         started.callback(upstream.stop)
         prism: Future[Any] | None = None
-        if prism_binary is not None and github_spec is not None:
-            from clawback_demo.standins import start_prism_proxy
-
-            prism = pool.submit(
-                start_prism_proxy, prism_binary, github_spec, upstream.url, workdir / "prism.log"
-            )
+        if github_proxy is not None:
+            prism = pool.submit(github_proxy, upstream.url, workdir / "prism.log")
         checks = {
             "github": pool.submit(contracts.load_check, "github.json"),
             "openai": pool.submit(contracts.load_check, "openai.json"),

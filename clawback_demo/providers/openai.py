@@ -1,9 +1,13 @@
 """A loopback OpenAI organization: projects, project keys, service accounts and admin keys.
 
-Adapted from ``tests/providers_ai/openai_standin.py``. Keys are known by value; the Admin API
-shows them redacted (first 8 characters, "...", last 4), as OpenAI does, so clawback has to
-find a discovered key by its redacted form. Deleting a key, a service account (with its keys) or
-an admin key makes the old value answer 401 from then on.
+Keys are known by value; the Admin API shows them redacted (first 8 characters, "...", last 4),
+as OpenAI does, so clawback has to find a discovered key by its redacted form. Deleting a key, a
+service account (with its keys) or an admin key makes the old value answer 401 from then on.
+
+The documented ambiguous answers are here too: a live restricted key without ``api.model.read``
+is answered 401 on ``/models`` like a dead one, only without the ``invalid_api_key`` code; a key
+of another organization (``outside_keys``) is live but listed nowhere; a read-only admin key is
+refused every change with 403. The tests serve this same stand-in (``tests/providers_ai``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from clawback_demo.providers.loopback import json_response
 
 Handler = Callable[[Request, re.Match[str]], Response]
 CREATED_AT = 1711471533
+# What OpenAI answers a restricted key that lacks a scope (401, no error code), as quoted in
+# public bug reports of OpenAI clients; the documented 401 for a dead key has code
+# "invalid_api_key" (platform.openai.com/docs/guides/error-codes).
+MISSING_SCOPE = (
+    "You have insufficient permissions for this operation. Missing scopes: {scope}. Check that "
+    "you have the correct role in your organization (Reader, Writer, Owner) and project "
+    "(Member, Owner), and if you're using a restricted API key, that it has the necessary scopes."
+)
 
 
 def redacted(value: str) -> str:
@@ -40,6 +52,8 @@ class ProjectKey:
     value: str
     name: str
     account: str | None = None  # the owning service account, if any
+    scopes: tuple[str, ...] | None = None  # a restricted key's scopes; None: all permissions
+    last_used_at: int | None = None  # Unix seconds, as the Admin API lists it; None: never
 
 
 @dataclass
@@ -47,6 +61,9 @@ class AdminKey:
     key_id: str
     value: str
     name: str
+    read_only: bool = False
+    expires_in_seconds: int | None = None
+    last_used_at: int | None = None
 
 
 @dataclass
@@ -56,6 +73,7 @@ class OpenAIOrganization:
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (project, name)
     roles: dict[str, str] = field(default_factory=dict)  # service account id → its role
     admin_keys: dict[str, AdminKey] = field(default_factory=dict)
+    outside_keys: set[str] = field(default_factory=set)  # live, but in another organization
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,35 +82,55 @@ class OpenAIOrganization:
     def _id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):04d}"
 
-    def add_project(self, name: str) -> str:
+    def add_project(self, name: str = "agent") -> str:
         project = self._id("proj_")
         self.projects[project] = name
         return project
 
-    def add_user_key(self, project: str, value: str, name: str = "agent") -> str:
+    def add_user_key(
+        self, project: str, value: str | None = None, name: str = "agent",
+        scopes: tuple[str, ...] | None = None,
+    ) -> str:
         key_id = self._id("key_")
-        self.keys[key_id] = ProjectKey(key_id, project, value, name)
+        self.keys[key_id] = ProjectKey(key_id, project, value or new_key("sk-proj-"), name,
+                                       scopes=scopes)
         return key_id
 
     def add_service_account(
-        self, project: str, value: str | None, name: str, role: str = "member"
+        self, project: str, value: str | None = None, name: str = "agent-bot",
+        role: str = "member", *, with_key: bool = True,
     ) -> tuple[str, str]:
-        """A service account, with a key unless ``value`` is None (``create_service_account_
-        only``: then its role is "none" until set)."""
+        """A service account and its key (a new value unless one is given); without a key
+        (``create_service_account_only``) its role is "none" until set."""
         account = self._id("svc_acct_")
         self.accounts[account] = (project, name)
-        self.roles[account] = role if value is not None else "none"
-        return account, self.add_account_key(account, value) if value is not None else ""
+        self.roles[account] = role if with_key else "none"
+        return account, self.add_account_key(account, value) if with_key else ""
 
-    def add_account_key(self, account: str, value: str, name: str = "Secret Key") -> str:
+    def add_account_key(
+        self, account: str, value: str | None = None, name: str = "Secret Key",
+        scopes: tuple[str, ...] | None = None,
+    ) -> str:
         key_id = self._id("key_")
-        self.keys[key_id] = ProjectKey(key_id, self.accounts[account][0], value, name, account)
+        self.keys[key_id] = ProjectKey(
+            key_id, self.accounts[account][0], value or new_key("sk-svcacct-"), name, account,
+            scopes,
+        )
         return key_id
 
-    def add_admin_key(self, value: str, name: str = "admin") -> AdminKey:
-        key = AdminKey(self._id("key_"), value, name)
+    def add_admin_key(
+        self, value: str | None = None, name: str = "admin", *, read_only: bool = False
+    ) -> AdminKey:
+        key = AdminKey(self._id("key_"), value or new_key("sk-admin-"), name, read_only)
         self.admin_keys[key.key_id] = key
         return key
+
+    def live_values(self) -> set[str]:
+        """Project keys that still work, and keys alive in another organization."""
+        return {k.value for k in self.keys.values()} | self.outside_keys
+
+    def key_by_value(self, value: str) -> ProjectKey | None:
+        return next((k for k in self.keys.values() if k.value == value), None)
 
     def is_live(self, value: str) -> bool:
         with self._lock:
@@ -135,19 +173,34 @@ class OpenAIOrganization:
     def _bearer(self, request: Request) -> str:
         return request.headers.get("Authorization", "").removeprefix("Bearer ")
 
-    def _is_admin(self, request: Request) -> bool:
+    def _admin(self, request: Request, *, write: bool) -> Response | None:
+        """Why the presented admin key may not make this call (401, or 403 for a read-only key
+        asked to change something), or None."""
         presented = self._bearer(request)
-        return any(k.value == presented for k in self.admin_keys.values())
+        key = next((k for k in self.admin_keys.values() if k.value == presented), None)
+        if key is None:
+            return json_response(_error("invalid_api_key"), 401)
+        if write and key.read_only:
+            return json_response({"error": "You have insufficient permissions for this "
+                                  "operation. Missing scopes: api.management.write."}, 403)
+        return None
 
     def _models(self, request: Request, match: re.Match[str]) -> Response:
-        if not any(k.value == self._bearer(request) for k in self.keys.values()):
+        presented = self._bearer(request)
+        if presented not in self.live_values():
             return json_response(_error("invalid_api_key"), 401)
+        held = self.key_by_value(presented)
+        if held is not None and held.scopes is not None and "api.model.read" not in held.scopes:
+            # A live restricted key: 401 all the same, without the invalid-key code.
+            return json_response({"error": {
+                "message": MISSING_SCOPE.format(scope="api.model.read"),
+                "type": "invalid_request_error", "param": None, "code": None}}, 401)
         model = {"id": "gpt-demo", "object": "model", "created": CREATED_AT, "owned_by": "openai"}
         return json_response({"object": "list", "data": [model]})
 
     def _list_projects(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=False)) is not None:
+            return refused
         items = [
             {
                 "id": p,
@@ -162,8 +215,8 @@ class OpenAIOrganization:
         return json_response(_page(items, request))
 
     def _list_keys(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=False)) is not None:
+            return refused
         if match[1] not in self.projects:
             return json_response(_error("not_found"), 404)
         items = [self._key_object(k) for k in self.keys.values() if k.project == match[1]]
@@ -196,15 +249,15 @@ class OpenAIOrganization:
             "redacted_value": redacted(key.value),
             "name": key.name,
             "created_at": CREATED_AT,
-            "last_used_at": None,
+            "last_used_at": key.last_used_at,
             "id": key.key_id,
             "owner_project_access": "active",
             "owner": owner,
         }
 
     def _delete_key(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=True)) is not None:
+            return refused
         key = self.keys.get(match[2])
         if key is None or key.project != match[1]:
             return json_response(_error("not_found"), 404)
@@ -226,66 +279,69 @@ class OpenAIOrganization:
         }
 
     def _get_key(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=False)) is not None:
+            return refused
         key = self.keys.get(match[2])
         if key is None or key.project != match[1]:
             return json_response(_error("not_found"), 404)
         return json_response(self._key_object(key))
 
     def _get_account(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=False)) is not None:
+            return refused
         if self.accounts.get(match[2], ("", ""))[0] != match[1]:
             return json_response(_error("not_found"), 404)
         return json_response(self._account_object(match[2]))
 
     def _update_account(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=True)) is not None:
+            return refused
         if self.accounts.get(match[2], ("", ""))[0] != match[1]:
             return json_response(_error("not_found"), 404)
         body = request.get_json()
         if "role" in body:
             self.roles[match[2]] = str(body["role"])
+        if "name" in body:
+            self.accounts[match[2]] = (match[1], str(body["name"]))
         return json_response(self._account_object(match[2]))
 
     def _create_account_key(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=True)) is not None:
+            return refused
         if self.accounts.get(match[2], ("", ""))[0] != match[1]:
             return json_response(_error("not_found"), 404)
         body = request.get_json(silent=True) or {}
-        key_id = self.add_account_key(match[2], new_key("sk-svcacct-"),
-                                      str(body.get("name") or "Secret Key"))
+        scopes = tuple(body["scopes"]) if body.get("scopes") else None
+        key_id = self.add_account_key(match[2], name=str(body.get("name") or "Secret Key"),
+                                      scopes=scopes)
         key = self.keys[key_id]
         return json_response({"object": "organization.project.service_account.api_key",
                               "value": key.value, "name": key.name, "created_at": CREATED_AT,
                               "id": key_id})
 
     def _get_admin_key(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=False)) is not None:
+            return refused
         key = self.admin_keys.get(match[1])
         if key is None:
             return json_response(_error("not_found"), 404)
         return json_response(self._admin_object(key))
 
     def _list_accounts(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=False)) is not None:
+            return refused
         items = [self._account_object(a) for a, (p, _) in self.accounts.items() if p == match[1]]
         return json_response(_page(items, request))
 
     def _create_account(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=True)) is not None:
+            return refused
         if match[1] not in self.projects:
             return json_response(_error("not_found"), 404)
         body = request.get_json()
         only = bool(body.get("create_service_account_only"))
         account, key_id = self.add_service_account(
-            match[1], None if only else new_key("sk-svcacct-"), str(body["name"])
+            match[1], name=str(body["name"]), with_key=not only
         )
         return json_response(
             {
@@ -301,8 +357,8 @@ class OpenAIOrganization:
         )
 
     def _delete_account(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=True)) is not None:
+            return refused
         account = match[2]
         if self.accounts.get(account, ("", ""))[0] != match[1]:
             return json_response(_error("not_found"), 404)
@@ -321,25 +377,27 @@ class OpenAIOrganization:
             "redacted_value": redacted(key.value),
             "created_at": CREATED_AT,
             "expires_at": None,
-            "last_used_at": None,
+            "last_used_at": key.last_used_at,
             "owner": {"type": "user", "object": "organization.user", "id": "user_demo"},
         }
 
     def _list_admin_keys(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=False)) is not None:
+            return refused
         items = [self._admin_object(k) for k in self.admin_keys.values()]
         return json_response(_page(items, request))
 
     def _create_admin_key(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
-        key = self.add_admin_key(new_key("sk-admin-"), str(request.get_json()["name"]))
+        if (refused := self._admin(request, write=True)) is not None:
+            return refused
+        body = request.get_json()
+        key = self.add_admin_key(name=str(body["name"]))
+        key.expires_in_seconds = body.get("expires_in_seconds")
         return json_response({**self._admin_object(key), "value": key.value})
 
     def _delete_admin_key(self, request: Request, match: re.Match[str]) -> Response:
-        if not self._is_admin(request):
-            return json_response(_error("invalid_api_key"), 401)
+        if (refused := self._admin(request, write=True)) is not None:
+            return refused
         if self.admin_keys.pop(match[1], None) is None:
             return json_response(_error("not_found"), 404)
         return json_response(

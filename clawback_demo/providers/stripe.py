@@ -1,9 +1,10 @@
-"""A loopback Stripe account: balance, webhook endpoints and events (adapted from
-``tests/providers_ops/stripe_standin.py``).
+"""A loopback Stripe account: balance, webhook endpoints and events.
 
-As Stripe documents it: every call is authorized by a key (401 for an unknown or rolled one),
-lists page with ``starting_after``/``has_more``, and an endpoint's signing ``secret`` is
-returned once, at creation. A key cannot be rolled through the API, so none can be here; a
+As Stripe documents it: every call is authorized by a key (401 for an unknown or rolled one; 403
+``secret_key_required`` for a restricted key without the webhooks or events permission, which
+still reads the balance), lists page with ``starting_after``/``has_more``, and an endpoint's
+signing ``secret`` is returned once, at creation. The tests serve this same stand-in
+(``tests/providers_ops``). A key cannot be rolled through the API, so none can be here; a
 disabled or deleted endpoint no longer delivers, which is what "dead" means for its secret.
 """
 
@@ -24,16 +25,19 @@ from clawback_demo.providers.loopback import json_response
 API_VERSION = "2023-08-16"  # the newest version the trimmed description knows
 
 
-def stripe_error(status: int, message: str, code: str | None = None) -> Response:
-    error: dict[str, Any] = {"type": "invalid_request_error", "message": message}
+def stripe_error(
+    status: int, message: str, code: str | None = None, *, kind: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    error: dict[str, Any] = {"type": kind, "message": message}
     if code:
         error["code"] = code
-    return json_response({"error": error}, status)
+    return json_response({"error": error}, status, headers)
 
 
 @dataclass
 class StripeAccount:
-    keys: set[str] = field(default_factory=set)
+    keys: dict[str, set[str]] = field(default_factory=dict)  # key → forbidden areas
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     endpoint_secrets: dict[str, str] = field(default_factory=dict)  # endpoint id → whsec_
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -42,7 +46,19 @@ class StripeAccount:
 
     # -- seeding ------------------------------------------------------------------------------
 
-    def add_endpoint(self, url: str, secret: str | None = None, **more: Any) -> str:
+    def add_key(
+        self, value: str | None = None, prefix: str = "sk_live_", *,
+        forbidden: set[str] | None = None,
+    ) -> str:
+        """A key that authorizes calls; a restricted one is refused the ``forbidden`` areas
+        ("webhooks", "events")."""
+        value = value or prefix + secrets.token_hex(24)
+        self.keys[value] = set(forbidden or ())
+        return value
+
+    def add_endpoint(
+        self, url: str = "https://hooks.example.com/stripe", secret: str | None = None, **more: Any
+    ) -> str:
         endpoint_id = "we_" + secrets.token_hex(12)
         self.endpoints[endpoint_id] = {
             "id": endpoint_id,
@@ -61,14 +77,20 @@ class StripeAccount:
         self.endpoint_secrets[endpoint_id] = secret or "whsec_" + secrets.token_urlsafe(24)
         return endpoint_id
 
-    def add_event(self, age_days: float, event_type: str = "customer.created") -> None:
+    def add_event(
+        self, age_days: float, event_type: str = "customer.created", **data: Any
+    ) -> str:
+        """An event ``age_days`` old about a customer (``data``: more of the customer's fields,
+        such as a description the agent wrote)."""
+        event_id = "evt_" + secrets.token_hex(12)
+        customer = {"id": "cus_" + secrets.token_hex(6), "object": "customer", **data}
         self.events.append(
             {
-                "id": "evt_" + secrets.token_hex(12),
+                "id": event_id,
                 "object": "event",
                 "api_version": API_VERSION,
                 "created": int(time.time() - age_days * 86_400),
-                "data": {"object": {"id": "cus_" + secrets.token_hex(6), "object": "customer"}},
+                "data": {"object": customer},
                 "livemode": True,
                 "pending_webhooks": 0,
                 "request": {"id": "req_" + secrets.token_hex(6), "idempotency_key": None},
@@ -76,6 +98,7 @@ class StripeAccount:
             }
         )
         self.events.sort(key=lambda e: -e["created"])  # newest first, as Stripe lists them
+        return event_id
 
     def is_live(self, value: str) -> bool:
         """A key still authorizes calls, or a signing secret still signs live deliveries."""
@@ -105,6 +128,12 @@ class StripeAccount:
             if key not in self.keys:
                 # Stripe echoes part of the key here; the stand-in does not, so no log can hold it.
                 return stripe_error(401, "Invalid API Key provided")
+            area = "events" if request.path.startswith("/v1/events") else "webhooks"
+            if area in self.keys[key] and request.path != "/v1/balance":
+                return stripe_error(
+                    403, "The provided key does not have the required permissions.",
+                    "secret_key_required",
+                )
             for method, pattern, handler in routes:
                 if request.method == method and re.fullmatch(pattern, request.path):
                     return handler(request)

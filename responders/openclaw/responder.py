@@ -6,10 +6,14 @@ What each kind of secret gets:
   / ``_PASSWORD`` in dotenv files, unit ``Environment=``, the LaunchAgent plist, ``gateway.cmd``),
   hooks token, cron webhook token, Gmail push token, exec-approvals socket token: **rotated**. A
   new value (``secrets.token_urlsafe(32)``) is stored through the SecretStore first, then written
-  to every place discovery found the old one, ``.bak*`` copies included, so the old value survives
-  nowhere. A place in free text (a log line, shell history) gets a marker instead of the new
-  secret. A place clawback cannot edit (SQLite, the process environment) makes the outcome a
-  manual step that names it.
+  to every place discovery found the old one, ``.bak*`` copies included. A free-text place (a
+  log line, ``config-audit.jsonl``, shell history) gets a marker instead of the new secret. But
+  ``contain`` and ``drill`` read free text in a second round, after the first rotations, and
+  that round skips a fingerprint already handled: a token found first in a config keeps its old
+  value in logs, transcripts and histories, as evidence of what the agent saw (sealed after
+  it), and that value no longer works once the gateway restarts on the new one. A place
+  clawback cannot edit (SQLite, the process environment) makes the outcome a manual step that
+  names it.
 * device and node tokens (``devices/paired.json``, ``identity/device-auth.json``,
   ``nodes/paired.json``): **cleared**, and the device or node **unpaired** in the gateway's
   stores, as ``openclaw devices remove`` does (``devices revoke`` only marks a token revoked,

@@ -22,7 +22,7 @@ def home(tmp_path: Path) -> SampleHome:
 
 @pytest.fixture
 def fleet_without_prism(home: SampleHome, tmp_path: Path) -> Iterator[ProviderFleet]:
-    fleet = start_provider_fleet(home.planted, tmp_path, prism_binary=None, github_spec=None)
+    fleet = start_provider_fleet(home.planted, tmp_path)
     try:
         yield fleet
     finally:
@@ -96,7 +96,7 @@ def test_every_stand_in_knows_its_planted_keys_and_config_uses_references_only(
 
 
 def test_stop_closes_every_port(home: SampleHome, tmp_path: Path) -> None:
-    fleet = start_provider_fleet(home.planted, tmp_path, prism_binary=None, github_spec=None)
+    fleet = start_provider_fleet(home.planted, tmp_path)
     ports = [urlsplit(s.url).port for s in fleet.services.values()]
     fleet.stop()
     for port in ports:

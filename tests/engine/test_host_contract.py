@@ -74,3 +74,55 @@ def test_the_agent_keeper_names_what_looks_like_its_gateway() -> None:
 def test_the_agent_keeper_names_its_config_files() -> None:
     # The audit finds config backups (`openclaw.json.bak.1`) by these names.
     assert "openclaw.json" in load_agent().config_names
+
+
+def test_the_agent_keeper_surveys_an_install_in_the_contract_s_own_types(
+        tmp_path: Path) -> None:
+    # What `clawback audit` judges, asked through the contract: the engine never sees
+    # discovery's own types, only the frozen ones responders/interface.py defines.
+    from responders.interface import (
+        AgentConfig,
+        AgentLock,
+        AgentService,
+        AgentSurvey,
+        ConfigFile,
+    )
+
+    home = tmp_path / "home"
+    state = home / ".openclaw"
+    state.mkdir(parents=True)
+    (state / "openclaw.json").write_text(
+        '{ gateway: { port: 24555, bind: "loopback" }, hooks: { $include: "./hooks.json5" } }')
+    (state / "hooks.json5").write_text('{ enabled: true, path: "/hooks" }')
+    units = home / ".config" / "systemd" / "user"
+    units.mkdir(parents=True)
+    (units / "openclaw-gateway.service").write_text(
+        "[Service]\nExecStart=/usr/bin/node /opt/openclaw/dist/index.js gateway\n"
+        f"Environment=OPENCLAW_STATE_DIR={state}\nEnvironment=OPENCLAW_SERVICE_VERSION=2026.9.6\n")
+    locks = tmp_path / "tmp" / "openclaw-1000"
+    locks.mkdir(parents=True)
+    (locks / "gateway.0a1b2c3d.lock").write_text(json.dumps({"pid": 2**22 + 17}))
+    empty_root = tmp_path / "root"
+    empty_root.mkdir()
+
+    survey = load_agent().survey(user_home=home, state_dirs=None, tmp_dirs=[tmp_path / "tmp"],
+                                 env={}, system_root=empty_root)
+
+    assert isinstance(survey, AgentSurvey)
+    assert state in survey.state_dirs
+    (config,) = survey.configs
+    assert isinstance(config, AgentConfig)
+    assert (config.path, config.state_dir) == (state / "openclaw.json", state)
+    assert config.merged["hooks"] == {"enabled": True, "path": "/hooks"}
+    assert all(type(f) is ConfigFile for f in config.files)
+    assert [(f.path.name, f.mount) for f in config.files] == [
+        ("openclaw.json", ()), ("hooks.json5", ("hooks",))]
+    assert 24555 in survey.ports
+    (service,) = survey.services
+    assert type(service) is AgentService
+    assert (service.kind, service.name, service.version) == (
+        "systemd-user", "openclaw-gateway.service", "2026.9.6")
+    (lock,) = survey.locks
+    assert type(lock) is AgentLock and lock.pid == 2**22 + 17 and not lock.alive
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        survey.ports = ()  # type: ignore[misc]

@@ -616,3 +616,35 @@ def test_the_journal_never_marks_done_what_the_timeline_could_still_lose(
                 assert (step_id, key) in proven, f"journal ahead of the timeline: {key}"
                 checked += 1
     assert checked >= 2 + 5 + 5 + 1  # every target was marked at some crash point
+
+
+@pytest.mark.parametrize("raised", ["responder-error", "other"])
+def test_a_rotation_that_cannot_start_is_that_keys_result_not_lost(
+    workspace: Workspace, memory_keyring: Any, raised: str
+) -> None:
+    """The per-key store (contain's rotation ledger) can fail before the responder is asked: a
+    refusal is a manual step, anything else a failure, and either is recorded against its key.
+    Raised into the fan-out, it once left one key with an unanswered intent and no result."""
+    from responders.interface import ResponderError
+
+    creds = [recorded_credential(i) for i in range(3)]
+    unlucky = creds[1].target_id
+
+    def store_for(cred: Credential) -> Any:
+        if cred.target_id == unlucky:
+            if raised == "responder-error":
+                raise ResponderError("the agent also reads it from a place clawback cannot switch")
+            raise ValueError("the ledger could not be read")
+        return KeyringSecretStore()
+
+    runner = make_runner(workspace, KEYS_PLAYBOOK, creds)
+    runner.store_for = store_for
+    result = runner.run()
+    rotated = {r.target: r.outcome.name for r in result.results if r.action == "rotate"}
+    assert set(rotated) == {c.target_id for c in creds}
+    assert rotated[unlucky] == ("ManualRequired" if raised == "responder-error" else "Failed")
+    assert len(CALLS.of("rotate")) == 2
+    entries = read_entries(result.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    answered = {e.fields["intent_seq"] for e in entries if e.phase == "result"}
+    assert all(e.seq in answered for e in entries if e.phase == "intent")
+    assert verify_incident(result.incident_dir).exit_code == 0  # type: ignore[arg-type]

@@ -427,7 +427,7 @@ def run_cell(cell: Cell, root: Path, aws: AwsAccount, playbook: Path) -> CellRun
                              gateway_port=free_port())
     fault = injected_fault(cell.provider, cell.fault)
     with contextlib.ExitStack() as cleanup:
-        fleet = start_provider_fleet(home.planted, root, prism_binary=None, github_spec=None)
+        fleet = start_provider_fleet(home.planted, root)
         cleanup.callback(fleet.stop)
         front = AwsFront(aws.moto.url)
         cleanup.callback(front.stop)

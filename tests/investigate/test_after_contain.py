@@ -72,3 +72,46 @@ def test_a_failing_investigation_changes_nothing_contain_did(
     assert result.exit_code == off.exit_code
     assert sorted((r.step, r.action, r.target, r.outcome.name) for r in result.results) == sorted(
         (r.step, r.action, r.target, r.outcome.name) for r in off.results)
+
+
+def test_contains_investigation_stops_at_its_budget_and_says_what_it_left(
+    tmp_path: Path, keyring_file: None
+) -> None:
+    import json
+
+    from investigate_incidents import SCRIPTED
+
+    from clawback.contain import ContainRequest, prepare, run
+
+    # An agent can grow its logs to gigabytes; contain's own reading of them is bounded by
+    # [investigate] after_contain_seconds. With no time at all, nothing is read, and the
+    # sealed findings and contain's result say so instead of "nothing exposed".
+    root = tmp_path / "budget"
+    root.mkdir()
+    contain_sample(root, investigate=False)
+    config = root / "clawback.toml"
+    text = config.read_text().replace("after_contain = false", "after_contain_seconds = 0")
+    config.write_text(text)
+    result = run(prepare(ContainRequest(
+        playbook=root / "investigate-fixture.yaml", config=config,
+        incidents_dir=root / "zero", extra_responders=SCRIPTED)))
+    assert result.investigation is not None and result.investigation["ran"] is True
+    assert "its time budget" in result.investigation["incomplete"]
+    assert result.investigation["summary"]["complete"] is False
+    assert result.incident_dir is not None
+    doc = json.loads((result.incident_dir / "evidence" / "investigation.json").read_text())
+    assert doc["analysed"]["members_by_parser"] == {}
+    assert doc["caveats"][0] == doc["analysed"]["incomplete"]
+    assert f"clawback investigate {result.incident_id}" in doc["caveats"][0]
+    from clawback.investigate.after import investigation_lines
+
+    shown = [text for text, _ in investigation_lines(result.investigation)]
+    assert any(line.startswith("  not complete: stopped after 0 s") for line in shown)
+
+    # The same incident read without a budget is complete: the budget was the only reason.
+    from clawback.investigate import investigate_incident
+
+    whole = investigate_incident(result.incident_dir)
+    assert whole.document["analysed"]["incomplete"] is None
+    assert whole.document["summary"]["complete"] is True
+    assert whole.document["analysed"]["members_by_parser"]

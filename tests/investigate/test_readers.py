@@ -7,11 +7,13 @@ import io
 import json
 import struct
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from clawback.investigate.exposure import FingerprintMatcher, redact
+from clawback.investigate.parser_names import known_parsers
 from clawback.investigate.records import MemberRef
 from clawback.investigate.rules import load_rules
 from clawback.investigate.scrub import Scrubber
@@ -28,6 +30,16 @@ MEMBER = MemberRef("a.tar.gz", "a/files/x", "/x", "a-0001", "",
 def _events(name: str, data: bytes, *, local: timezone = UTC):  # type: ignore[no-untyped-def]
     ctx = ParseContext(load_rules(user_default=False), local, datetime.now(UTC))
     return list(parser(name)(MEMBER, io.BufferedReader(io.BytesIO(data)), ctx)), ctx
+
+
+def test_every_parser_name_the_rules_accept_reads_a_member() -> None:
+    # The names live apart from the parsers (the rules check them without importing the
+    # parsers): each must still lead to a function, and the shipped rules use only them.
+    for name in sorted(known_parsers()):
+        assert callable(parser(name)), name
+    shipped = load_rules(user_default=False)
+    assert {name for name, _ in shipped.sources} <= known_parsers()
+    assert shipped.parser_for("/var/log/auth.log") == "auth-log"
 
 
 # -- finding a value by its fingerprint -------------------------------------------------------
@@ -160,6 +172,52 @@ def test_a_line_past_the_cap_is_skipped_not_buffered() -> None:
     assert [(number, text) for _, number, text in got] == [(1, b"short"), (2, None),
                                                           (3, b"after")]
     assert got[2][0] == data.index(b"after")
+
+
+def test_a_sparse_logs_holes_read_as_empty_lines() -> None:
+    from clawback.investigate.sealed import lines
+
+    # A sparse log sealed as evidence is megabytes of NUL bytes before its tail: no parser
+    # should spend per-line work on them (a hostile home made contain's investigation take
+    # minutes this way). A line with anything else in it is kept whole.
+    data = b"\x00" * 300_000 + b"\n" + b"\x00a\x00\n" + b"tail\n"
+    got = list(lines(io.BufferedReader(io.BytesIO(data))))
+    assert [(number, text) for _, number, text in got] == [(1, b""), (2, b"\x00a\x00"),
+                                                          (3, b"tail")]
+
+
+def test_event_rules_read_a_gateway_log_lines_head_and_the_credential_scan_all_of_it() -> None:
+    from clawback.investigate.sources.openclaw_logs import EVENT_TEXT_CHARS
+
+    class Spy:
+        def __init__(self, rule: Any, seen: list[int]) -> None:
+            self.rule, self.seen = rule, seen
+
+        def search(self, text: str) -> Any:
+            self.seen.append(len(text))
+            return self.rule.search(text)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.rule, name)
+
+    class SpiedRules:
+        def __init__(self, rules: Any, seen: list[int]) -> None:
+            self._rules = rules
+            self.log_events = [Spy(r, seen) for r in rules.log_events]
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._rules, name)
+
+    seen: list[int] = []
+    padded = "unauthorized conn=1 " + "A" * 2_000_000 + f" {SECRET}"
+    data = json.dumps({"1": padded, "time": "2026-11-21T01:00:01Z"}).encode() + b"\n"
+    ctx = ParseContext(SpiedRules(load_rules(user_default=False), seen),  # type: ignore[arg-type]
+                       UTC, datetime.now(UTC))
+    (event,) = parser("openclaw-gateway-log")(MEMBER, io.BufferedReader(io.BytesIO(data)), ctx)
+    assert event.kind == "gateway.auth_failure"  # its first words still name the event
+    assert seen and max(seen) <= EVENT_TEXT_CHARS
+    ((_, logged),) = event.texts
+    assert logged.endswith(SECRET)  # the value at the end is still looked for
 
 
 def test_config_audit_flags_a_mode_change_not_the_first_write() -> None:

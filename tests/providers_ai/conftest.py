@@ -21,8 +21,8 @@ from responders.anthropic import AnthropicResponder
 from responders.interface import Credential, Location, ResponderContext
 from responders.openai import OpenAIResponder
 from tests.conftest import MemoryKeyring
-from tests.providers_ai.anthropic_standin import AnthropicOrg
-from tests.providers_ai.openai_standin import OpenAIOrg, OpenAIStandIn
+from tests.contract_server import ContractServer
+from tests.providers_ai.served_orgs import AnthropicOrg, OpenAIOrg
 
 OPENAI_ADMIN_ENV = "CLAWBACK_TEST_OPENAI_ADMIN"
 ANTHROPIC_ADMIN_ENV = "CLAWBACK_TEST_ANTHROPIC_ADMIN"
@@ -52,24 +52,26 @@ def found_at(provider: str, kind: str, value: str) -> Credential:
 
 
 @pytest.fixture(scope="session")
-def openai_standin() -> Iterator[OpenAIStandIn]:
+def openai_standin() -> Iterator[ContractServer]:
+    """One contract-checked server for the whole session (requests and answers checked against
+    OpenAI's description); each test plugs in a fresh organization."""
     server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
     try:
-        yield OpenAIStandIn(server)
+        yield ContractServer(server, "openai.json", check_answers=True)
     finally:
         server.clear()
         server.stop()
 
 
 @pytest.fixture
-def openai_org(openai_standin: OpenAIStandIn) -> Iterator[OpenAIOrg]:
+def openai_org(openai_standin: ContractServer) -> Iterator[OpenAIOrg]:
     org = OpenAIOrg().plug_into(openai_standin)
     try:
         yield org
+        assert org.violations == [], "\n".join(org.violations)
     finally:
-        openai_standin.org = None
-    assert org.violations == [], "\n".join(org.violations)
+        openai_standin.reset()
 
 
 @pytest.fixture

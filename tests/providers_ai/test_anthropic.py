@@ -2,7 +2,7 @@
 
 Anthropic publishes no OpenAPI description, so the stand-in checks every request (and its own
 answers) against JSON schemas written by hand from the public Admin API documentation
-(tests/providers_ai/anthropic_standin.py, after ../shared/research/providers.md §5): documented
+(clawback_demo/providers/anthropic.py, after ../shared/research/providers.md §5): documented
 paths, query parameters, the ``{name?, status?}`` update body, and the ``x-api-key`` and
 ``anthropic-version: 2023-06-01`` headers. Nothing here is an official description.
 """
@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from clawback_demo.providers.anthropic import new_key
 from responders.anthropic import (
     KIND_ADMIN_KEY,
     KIND_API_KEY,
@@ -36,13 +37,13 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
 )
-from tests.providers_ai.anthropic_standin import AnthropicOrg, new_key
 from tests.providers_ai.conftest import (
     RefusingKeyring,
     anthropic_responder,
     found_at,
     refused_url,
 )
+from tests.providers_ai.served_orgs import AnthropicOrg
 
 
 def key(value: str, kind: str = KIND_API_KEY) -> Any:

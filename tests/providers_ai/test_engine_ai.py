@@ -18,9 +18,8 @@ from pytest_httpserver import HTTPServer
 from clawback.contain import ContainRequest, prepare, run
 from clawback.verify import verify_incident
 from clawback_demo.home import SampleHome, build_sample_home
-from tests.providers_ai.anthropic_standin import AnthropicOrg
 from tests.providers_ai.conftest import ANTHROPIC_ADMIN_ENV, OPENAI_ADMIN_ENV
-from tests.providers_ai.openai_standin import OpenAIOrg
+from tests.providers_ai.served_orgs import AnthropicOrg, OpenAIOrg
 
 PLAYBOOK = """
 name: ai-keys

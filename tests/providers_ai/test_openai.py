@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
+from clawback_demo.providers.openai import new_key
 from responders.interface import (
     AlreadyRevoked,
     Failed,
@@ -42,7 +43,7 @@ from tests.providers_ai.conftest import (
     openai_responder,
     refused_url,
 )
-from tests.providers_ai.openai_standin import OpenAIOrg, new_key
+from tests.providers_ai.served_orgs import OpenAIOrg
 
 
 def key(kind: str, value: str) -> Any:
@@ -618,17 +619,16 @@ def test_a_listing_that_repeats_its_cursor_is_an_incomplete_listing(
 
     from werkzeug import Response
 
-    from tests.providers_ai.openai_standin import Fault
-
     project = openai_org.add_project()
     cred = key(KIND_PROJECT_KEY, openai_org.keys[openai_org.add_user_key(project)].value)
     responder, _, _ = org_with_admin(openai_org, projects=[project])
     stuck = {"object": "list", "data": [], "first_id": "key_x", "last_id": "key_x",
              "has_more": True}
-    openai_org.faults.append(Fault(
+    assert openai_org.contract is not None
+    openai_org.contract.fail(
         "GET", rf"/organization/projects/{project}/api_keys",
         lambda: Response(json.dumps(stuck), 200, content_type="application/json"), 5,
-    ))
+    )
 
     ((_, outcome),) = responder.revoke_all([cred])
 

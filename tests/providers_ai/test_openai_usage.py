@@ -19,7 +19,7 @@ from clawback.runner import outcome_fields
 from responders.interface import Capability, Credential, Revoked, Skipped, UsageReport
 from responders.openai import KIND_ADMIN_KEY, KIND_PROJECT_KEY, OpenAIResponder
 from tests.providers_ai.conftest import found_at, openai_responder
-from tests.providers_ai.openai_standin import OpenAIOrg
+from tests.providers_ai.served_orgs import OpenAIOrg
 
 USED = 1_764_990_000  # 2025-12-06T03:00:00Z
 # The stand-in validates every request and answer against OpenAI's description: on a busy

@@ -16,6 +16,7 @@ from werkzeug import Request, Response
 from clawback.registry import load_registry
 from clawback.runner import concurrent_fan_out
 from clawback.secret_store import KeyringSecretStore
+from clawback_demo.providers.cloudflare import ACCOUNT_ID, CloudflareAccount, Token, envelope
 from responders.cloudflare import TOKENS_URL, CloudflareResponder
 from responders.interface import (
     AlreadyRevoked,
@@ -34,7 +35,6 @@ from responders.interface import (
 )
 from tests.contract_server import ContractServer
 from tests.keys.standins import refused_url
-from tests.providers_ops.cloudflare_standin import ACCOUNT_ID, CloudflareTokens, Token, envelope
 from tests.providers_ops.contract_variants import cloudflare_account_as_user, cloudflare_variant
 
 ADMIN = "cf-admin-token-planted-000000000000000000"
@@ -62,8 +62,11 @@ def make(base_url: str, **config: Any) -> tuple[CloudflareResponder, KeyringSecr
 
 
 @pytest.fixture
-def tokens(cloudflare_contract: ContractServer) -> CloudflareTokens:
-    return CloudflareTokens(cloudflare_contract, ADMIN)
+def cloudflare(cloudflare_contract: ContractServer) -> CloudflareAccount:
+    """The demo's Cloudflare stand-in, every request checked by the contract server."""
+    account = CloudflareAccount(admin=ADMIN)
+    cloudflare_contract.serve(account.answer)
+    return account
 
 
 def calls(contract: ContractServer) -> list[str]:
@@ -99,9 +102,9 @@ def test_the_contract_still_rejects_what_cloudflare_would(httpserver: HTTPServer
 
 
 def test_a_token_is_found_by_its_value_and_disabled(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
-    token = tokens.add()
+    token = cloudflare.add_token()
     responder, _ = make(cloudflare_contract.url)
 
     outcome = responder.revoke(cred(token))
@@ -122,14 +125,14 @@ def test_a_token_is_found_by_its_value_and_disabled(
 
 
 def test_a_rejected_or_disabled_token_is_already_revoked(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
     responder, _ = make(cloudflare_contract.url)
     gone = responder.revoke(cred("cfut_" + "x" * 48))  # a user token, by its own prefix
     assert isinstance(gone, AlreadyRevoked) and gone.facts["checked_with"] == [
         "GET /user/tokens/verify → 401"
     ]
-    disabled = responder.revoke(cred(tokens.add(status="disabled")))
+    disabled = responder.revoke(cred(cloudflare.add_token(status="disabled")))
     assert isinstance(disabled, AlreadyRevoked) and disabled.facts["status"] == "disabled"
     assert all(r.path == "/user/tokens/verify" for r in cloudflare_contract.requests)
 
@@ -150,12 +153,12 @@ def test_a_verify_refusal_is_never_taken_for_a_dead_token(
 
 
 def test_delete_when_configured_is_idempotent(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
-    token = tokens.add()
+    token = cloudflare.add_token()
     responder, store = make(cloudflare_contract.url, revoke_action="delete")
     outcome = responder.revoke(cred(token))
-    assert isinstance(outcome, Revoked) and token.token_id not in tokens.user
+    assert isinstance(outcome, Revoked) and token.token_id not in cloudflare.tokens
     assert cloudflare_contract.requests[-1].get_json() == {}
     assert isinstance(responder.revoke(cred(token)), AlreadyRevoked)  # the re-run
     manual = responder.rotate(cred(token), store)
@@ -178,21 +181,21 @@ def test_a_token_deleted_meanwhile_is_already_revoked(cloudflare_contract: Contr
 
 
 def test_a_forbidden_update_names_the_missing_permission(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
-    tokens.forbid.add("PUT")
+    cloudflare.forbid.add("PUT")
     responder, _ = make(cloudflare_contract.url)
-    outcome = responder.revoke(cred(tokens.add()))
+    outcome = responder.revoke(cred(cloudflare.add_token()))
     assert isinstance(outcome, Failed) and not outcome.retryable
     assert "API Tokens Write" in outcome.error and "9109" in outcome.error
 
 
 def test_a_rejected_admin_token_is_named(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
-    tokens.admin = "another-admin-token"
+    cloudflare.admin = "another-admin-token"
     responder, _ = make(cloudflare_contract.url)
-    outcome = responder.revoke(cred(tokens.add()))
+    outcome = responder.revoke(cred(cloudflare.add_token()))
     assert isinstance(outcome, Failed) and "rejected the admin token (401)" in outcome.error
 
 
@@ -236,9 +239,9 @@ def test_hangs_and_refusals_are_retryable(httpserver: HTTPServer) -> None:
 
 
 def test_account_owned_tokens_use_the_account_paths(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
-    owned = tokens.add(account=True, prefix="cfat_")
+    owned = cloudflare.add_token(account=True, prefix="cfat_")
     responder, _ = make(cloudflare_contract.url, account_id=ACCOUNT_ID)
     outcome = responder.revoke(cred(owned))
     assert isinstance(outcome, Disabled) and outcome.facts["owner"] == "account"
@@ -246,7 +249,7 @@ def test_account_owned_tokens_use_the_account_paths(
     assert all(r.path.startswith(prefix) for r in cloudflare_contract.requests)
 
     # A token without the prefix is tried as a user token first, then as an account token.
-    plain = tokens.add(account=True, prefix="")
+    plain = cloudflare.add_token(account=True, prefix="")
     cloudflare_contract.requests.clear()
     assert isinstance(responder.revoke(cred(plain)), Disabled)
     assert calls(cloudflare_contract)[:2] == [
@@ -255,7 +258,7 @@ def test_account_owned_tokens_use_the_account_paths(
     ]
 
     unconfigured, _ = make(cloudflare_contract.url)
-    refused = unconfigured.revoke(cred(tokens.add(account=True, prefix="cfat_")))
+    refused = unconfigured.revoke(cred(cloudflare.add_token(account=True, prefix="cfat_")))
     assert isinstance(refused, Failed) and "set account_id" in refused.error
 
 
@@ -288,14 +291,15 @@ def test_bad_config_is_reported_not_raised() -> None:
 
 
 def test_rotation_rolls_stores_first_reenables_and_tests(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer, memory_keyring: Any
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer, memory_keyring: Any
 ) -> None:
-    token = tokens.add()
+    token = cloudflare.add_token()
     old = cred(token)
     responder, store = make(cloudflare_contract.url)
     assert isinstance(responder.revoke(old), Disabled)
     keyring_at: list[tuple[str, set[str]]] = []
-    tokens.observe = lambda request: keyring_at.append(
+    # Looks at the keyring as each request arrives, and answers nothing itself.
+    cloudflare_contract.intercept = lambda request: keyring_at.append(
         (f"{request.method} {request.path}", set(memory_keyring.store.values()))
     )
 
@@ -319,9 +323,9 @@ def test_rotation_rolls_stores_first_reenables_and_tests(
 
 
 def test_a_drill_rolls_without_revoking_first(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer, memory_keyring: Any
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer, memory_keyring: Any
 ) -> None:
-    token = tokens.add()
+    token = cloudflare.add_token()
     old = cred(token)
     responder, store = make(cloudflare_contract.url, revoke_action="delete")
     outcome = responder.rotate(old, store)
@@ -331,9 +335,9 @@ def test_a_drill_rolls_without_revoking_first(
 
 
 def test_a_rolled_value_that_cannot_be_stored_leaves_the_token_disabled(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer, refusing_keyring: Any
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer, refusing_keyring: Any
 ) -> None:
-    token = tokens.add()
+    token = cloudflare.add_token()
     responder, store = make(cloudflare_contract.url)
     outcome = responder.rotate(cred(token), store)
     assert isinstance(outcome, Failed) and "keyring is not usable" in outcome.error
@@ -342,9 +346,9 @@ def test_a_rolled_value_that_cannot_be_stored_leaves_the_token_disabled(
 
 
 def test_rotation_can_leave_the_token_disabled(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer, memory_keyring: Any
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer, memory_keyring: Any
 ) -> None:
-    token = tokens.add()
+    token = cloudflare.add_token()
     responder, store = make(cloudflare_contract.url, reactivate_after_roll=False)
     responder.revoke(cred(token))
     outcome = responder.rotate(cred(token), store)
@@ -356,17 +360,18 @@ def test_rotation_can_leave_the_token_disabled(
 
 
 def test_verify_reports_what_cloudflare_answers(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
     responder, _ = make(cloudflare_contract.url)
-    live = tokens.add()
+    live = cloudflare.add_token()
     still = responder.verify_revoked(cred(live))
     assert isinstance(still, Failed) and "still accepts" in still.error
-    assert isinstance(responder.verify_revoked(cred(tokens.add(status="disabled"))), VerifiedDead)
+    disabled = cred(cloudflare.add_token(status="disabled"))
+    assert isinstance(responder.verify_revoked(disabled), VerifiedDead)
     dead = responder.verify_revoked(cred("cfut_" + "d" * 48))
     assert isinstance(dead, VerifiedDead) and "rejects" in dead.detail
     # Revoked in this run: Cloudflare's record of the token is read as well.
-    doomed = tokens.add()
+    doomed = cloudflare.add_token()
     assert isinstance(responder.revoke(cred(doomed)), Disabled)
     doomed.value = "cfut_" + "r" * 48  # Cloudflare no longer takes the old value
     proven = responder.verify_revoked(cred(doomed.value))
@@ -374,11 +379,11 @@ def test_verify_reports_what_cloudflare_answers(
 
 
 def test_an_account_token_rejected_by_the_user_endpoint_is_not_dead(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
     """/user/tokens/verify answers 401 code 1000 to a live account-owned token: without
     account_id that is no proof (it used to be AlreadyRevoked / VerifiedDead)."""
-    live = tokens.add(account=True, prefix="")  # made before the scannable prefixes
+    live = cloudflare.add_token(account=True, prefix="")  # made before the scannable prefixes
     responder, _ = make(cloudflare_contract.url)
 
     outcome = responder.revoke(cred(live))
@@ -395,14 +400,14 @@ def test_an_account_token_rejected_by_the_user_endpoint_is_not_dead(
 
 
 def test_preflight_proves_the_admin_token_and_names_what_is_missing(
-    tokens: CloudflareTokens, cloudflare_contract: ContractServer
+    cloudflare: CloudflareAccount, cloudflare_contract: ContractServer
 ) -> None:
-    tokens.user["f" * 32] = Token("f" * 32, ADMIN)  # the admin token is a token too
+    cloudflare.tokens["f" * 32] = Token("f" * 32, ADMIN)  # the admin token is a token too
     responder, _ = make(cloudflare_contract.url, account_id=ACCOUNT_ID)
     checks = {c.capability: c for c in responder.preflight()}
     assert list(checks) == ["admin token", "user tokens", "account tokens"]
     assert all(c.ok for c in checks.values()), checks
-    tokens.forbid.add("GET")
+    cloudflare.forbid.add("GET")
     checks = {c.capability: c for c in responder.preflight()}
     assert checks["admin token"].ok
     assert not checks["user tokens"].ok
@@ -413,14 +418,15 @@ def test_preflight_proves_the_admin_token_and_names_what_is_missing(
 
 
 def test_no_secret_value_in_outcomes_or_logs(
-    tokens: CloudflareTokens,
+    cloudflare: CloudflareAccount,
     cloudflare_contract: ContractServer,
     memory_keyring: Any,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    planted = [tokens.add(), tokens.add(), tokens.add(account=True, prefix="cfat_")]
+    planted = [cloudflare.add_token(), cloudflare.add_token(),
+               cloudflare.add_token(account=True, prefix="cfat_")]
     old_values = [t.value for t in planted]
     creds = [cred(t) for t in planted]
     responder, store = make(cloudflare_contract.url, account_id=ACCOUNT_ID)

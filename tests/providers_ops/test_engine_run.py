@@ -22,9 +22,10 @@ from clawback.signing import load_signing_key
 from clawback.timeline import Timeline, read_entries
 from clawback.verify import verify_incident
 from clawback_demo.home import SampleHome, build_sample_home
+from clawback_demo.providers.cloudflare import CloudflareAccount, Token
+from clawback_demo.providers.stripe import StripeAccount
 from responders.interface import Credential
 from tests.contract_server import ContractServer
-from tests.providers_ops.cloudflare_standin import CloudflareTokens, Token
 from tests.providers_ops.contract_variants import (
     cloudflare_account_as_user,
     cloudflare_variant,
@@ -32,7 +33,6 @@ from tests.providers_ops.contract_variants import (
     stripe_flattened,
     stripe_relaxed,
 )
-from tests.providers_ops.stripe_standin import StripeAccount
 from tests.providers_ops.test_slack import REVOKED, refusal, slack_json
 
 PLAYBOOK = """
@@ -73,18 +73,20 @@ class StandIns:
             adapt_spec=cloudflare_variant,
             adapt_request=cloudflare_account_as_user,
         )
-        self.tokens = CloudflareTokens(self.cloudflare, ADMIN)
+        self.tokens = CloudflareAccount(admin=ADMIN)
+        self.cloudflare.serve(self.tokens.answer)
         for planted in home.planted_for("cloudflare"):
-            self.tokens.user["c" * 32] = Token("c" * 32, planted.value)
+            self.tokens.tokens["c" * 32] = Token("c" * 32, planted.value)
         self.stripe = ContractServer(
             start(), "stripe.json", adapt_spec=stripe_relaxed, adapt_request=stripe_flattened
         )
-        self.account = StripeAccount(self.stripe)
+        self.account = StripeAccount(page_size=2)
+        self.stripe.serve(self.account.answer)
         for planted in home.planted_for("stripe"):
             if planted.kind != "stripe:webhook_secret":
-                self.account.keys[planted.value] = set()
-                self.account.event(1, description=f"the agent pasted {planted.value}")
-        self.attacker = self.account.endpoint("https://exfil.example.net/collect")
+                self.account.add_key(planted.value)
+                self.account.add_event(1, description=f"the agent pasted {planted.value}")
+        self.attacker = self.account.add_endpoint("https://exfil.example.net/collect")
 
     @property
     def contracts(self) -> list[ContractServer]:
@@ -160,7 +162,7 @@ def test_the_sample_homes_secrets_through_the_engine(
         assert by_target[("revoke", manual)] == "ManualRequired"
     assert result.exit_code == 3  # the human steps remain
     assert stand_ins.account.endpoints[stand_ins.attacker]["status"] == "disabled"
-    assert stand_ins.tokens.user["c" * 32].status == "active"  # rolled, then switched back on
+    assert stand_ins.tokens.tokens["c" * 32].status == "active"  # rolled, then switched back on
 
     incident_dir = result.incident_dir
     assert incident_dir is not None

@@ -18,6 +18,7 @@ from werkzeug import Request, Response
 from clawback.registry import load_registry
 from clawback.runner import concurrent_fan_out
 from clawback.secret_store import KeyringSecretStore
+from clawback_demo.providers.stripe import StripeAccount, stripe_error
 from responders.interface import (
     AlreadyRevoked,
     Credential,
@@ -36,7 +37,6 @@ from responders.stripe import EVENTS_FILE, KEYS_URL, WEBHOOKS_URL, StripeRespond
 from tests.contract_server import ContractServer
 from tests.keys.standins import refused_url
 from tests.providers_ops.contract_variants import stripe_flattened, stripe_relaxed
-from tests.providers_ops.stripe_standin import StripeAccount, stripe_error
 
 ENV_FILE = "/home/agent/.openclaw/workspace/.env"
 
@@ -65,7 +65,11 @@ def make(
 
 @pytest.fixture
 def account(stripe_contract: ContractServer) -> StripeAccount:
-    return StripeAccount(stripe_contract)
+    """The demo's Stripe stand-in, every request checked by the contract server; pages of two,
+    smaller than the SDK's, so paging is exercised."""
+    stand_in = StripeAccount(page_size=2)
+    stripe_contract.serve(stand_in.answer)
+    return stand_in
 
 
 def calls(contract: ContractServer) -> list[str]:
@@ -100,13 +104,13 @@ def test_the_contract_still_rejects_what_stripe_would(httpserver: HTTPServer) ->
 def test_keys_disable_every_webhook_export_events_and_guide_the_roll(
     account: StripeAccount, stripe_contract: ContractServer, tmp_path: Path
 ) -> None:
-    secret_key, restricted_key = account.key(), account.key("rk_live_")
-    attacker = account.endpoint("https://exfil.example.net/hook?token=receiver-own-token")
-    spared = account.endpoint("https://shop.example.com/stripe")
-    off = account.endpoint(status="disabled")
-    recent = [account.event(age, note="customer data stays") for age in (0.1, 2, 5, 29)]
-    account.event(40)  # older than Stripe's 30 days: not asked for
-    planted = account.event(1, description=f"key {secret_key} pasted by the agent")
+    secret_key, restricted_key = account.add_key(), account.add_key(prefix="rk_live_")
+    attacker = account.add_endpoint("https://exfil.example.net/hook?token=receiver-own-token")
+    spared = account.add_endpoint("https://shop.example.com/stripe")
+    off = account.add_endpoint(status="disabled")
+    recent = [account.add_event(age, note="customer data stays") for age in (0.1, 2, 5, 29)]
+    account.add_event(40)  # older than Stripe's 30 days: not asked for
+    planted = account.add_event(1, description=f"key {secret_key} pasted by the agent")
     responder, _ = make(stripe_contract.url, tmp_path, spare_webhooks=[spared])
 
     outcomes = [
@@ -158,8 +162,8 @@ def test_a_rolled_key_is_already_revoked_and_nothing_else_is_asked(
 def test_a_restricted_key_without_rights_says_what_it_lacks(
     account: StripeAccount, stripe_contract: ContractServer, tmp_path: Path
 ) -> None:
-    limited = account.key("rk_live_", forbidden={"webhooks", "events"})
-    account.endpoint()
+    limited = account.add_key(prefix="rk_live_", forbidden={"webhooks", "events"})
+    account.add_endpoint()
     responder, _ = make(stripe_contract.url, tmp_path)
     outcome = responder.revoke(cred(limited, "stripe:restricted_key"))
     assert isinstance(outcome, ManualRequired)
@@ -171,8 +175,8 @@ def test_a_restricted_key_without_rights_says_what_it_lacks(
 def test_the_configured_api_key_does_the_work(
     account: StripeAccount, stripe_contract: ContractServer, tmp_path: Path
 ) -> None:
-    admin, leaked = account.key("rk_live_"), account.key()
-    account.endpoint()
+    admin, leaked = account.add_key(prefix="rk_live_"), account.add_key()
+    account.add_endpoint()
     responder, _ = make(
         stripe_contract.url, tmp_path, {"STRIPE_ADMIN": admin}, api_key="env:STRIPE_ADMIN"
     )
@@ -186,9 +190,10 @@ def test_the_configured_api_key_does_the_work(
 @pytest.mark.parametrize(
     ("response", "retry_after"),
     [
-        (stripe_error(429, "rate_limit_error", "Too many requests"), None),
-        (stripe_error(429, "rate_limit_error", "Slow down", **{"Retry-After": "12"}), 12),
-        (stripe_error(500, "api_error", "boom"), None),
+        (stripe_error(429, "Too many requests", kind="rate_limit_error"), None),
+        (stripe_error(429, "Slow down", kind="rate_limit_error", headers={"Retry-After": "12"}),
+         12),
+        (stripe_error(500, "boom", kind="api_error"), None),
     ],
 )
 def test_rate_limits_and_server_errors_are_retryable(
@@ -198,8 +203,8 @@ def test_rate_limits_and_server_errors_are_retryable(
     response: Response,
     retry_after: float | None,
 ) -> None:
-    key = account.key()
-    account.intercept = lambda r: response if r.path == "/v1/webhook_endpoints" else None
+    key = account.add_key()
+    stripe_contract.intercept = lambda r: response if r.path == "/v1/webhook_endpoints" else None
     responder, _ = make(stripe_contract.url, tmp_path)
     outcome = responder.revoke(cred(key))
     assert isinstance(outcome, Failed) and outcome.retryable and outcome.retry_after == retry_after
@@ -230,9 +235,9 @@ def test_hangs_and_refusals_are_retryable(httpserver: HTTPServer) -> None:
 def test_the_export_is_bounded_and_never_overwrites_earlier_evidence(
     account: StripeAccount, stripe_contract: ContractServer, tmp_path: Path
 ) -> None:
-    key = account.key()
+    key = account.add_key()
     for age in range(5):
-        account.event(age)
+        account.add_event(age)
     (tmp_path / "evidence").mkdir(mode=0o700)
     earlier = tmp_path / "evidence" / EVENTS_FILE
     earlier.write_text("from the first run\n")
@@ -254,7 +259,7 @@ def test_without_an_incident_nothing_is_exported(
     account: StripeAccount, stripe_contract: ContractServer
 ) -> None:
     responder, _ = make(stripe_contract.url)
-    outcome = responder.revoke(cred(account.key()))
+    outcome = responder.revoke(cred(account.add_key()))
     assert isinstance(outcome, ManualRequired) and "events_export" not in outcome.facts
     assert "GET /v1/events" not in calls(stripe_contract)
 
@@ -265,8 +270,8 @@ def test_without_an_incident_nothing_is_exported(
 def test_a_configured_endpoint_is_disabled_then_recreated_with_a_stored_secret(
     account: StripeAccount, stripe_contract: ContractServer, memory_keyring: Any
 ) -> None:
-    key = account.key()
-    old = account.endpoint(description="orders", metadata={"team": "payments"})
+    key = account.add_key()
+    old = account.add_endpoint(description="orders", metadata={"team": "payments"})
     responder, store = make(
         stripe_contract.url,
         None,
@@ -286,8 +291,8 @@ def test_a_configured_endpoint_is_disabled_then_recreated_with_a_stored_secret(
     assert old not in account.endpoints and account.endpoints[new]["url"] == account_url()
     assert account.endpoints[new]["enabled_events"] == ["charge.succeeded", "customer.created"]
     assert account.endpoints[new]["metadata"] == {"team": "payments"}
-    assert store.resolve(rotated.new_reference).reveal() == account.created_secrets[new]
-    assert rotated.new_fingerprint == fingerprint(account.created_secrets[new])
+    assert store.resolve(rotated.new_reference).reveal() == account.endpoint_secrets[new]
+    assert rotated.new_fingerprint == fingerprint(account.endpoint_secrets[new])
     assert isinstance(responder.verify_revoked(target), VerifiedDead)
     rerun, _ = make(
         stripe_contract.url,
@@ -306,7 +311,7 @@ def account_url() -> str:
 def test_a_signing_secret_is_tied_to_its_endpoint_through_its_reference(
     account: StripeAccount, stripe_contract: ContractServer, memory_keyring: Any
 ) -> None:
-    key, endpoint = account.key(), account.endpoint()
+    key, endpoint = account.add_key(), account.add_endpoint()
     whsec = "whsec_" + "s" * 32
     responder, store = make(
         stripe_contract.url,
@@ -332,7 +337,7 @@ def test_a_signing_secret_is_tied_to_its_endpoint_through_its_reference(
 def test_a_new_endpoint_whose_secret_cannot_be_stored_is_deleted(
     account: StripeAccount, stripe_contract: ContractServer, refusing_keyring: Any
 ) -> None:
-    key, old = account.key(), account.endpoint()
+    key, old = account.add_key(), account.add_endpoint()
     responder, store = make(
         stripe_contract.url, None, {"K": key}, api_key="env:K", webhook_endpoints=[{"id": old}]
     )
@@ -355,7 +360,7 @@ def test_endpoint_work_without_any_key_says_what_to_configure(httpserver: HTTPSe
 def test_verify_is_true_only_once_the_old_key_gets_401(
     account: StripeAccount, stripe_contract: ContractServer
 ) -> None:
-    key = account.key()
+    key = account.add_key()
     responder, _ = make(stripe_contract.url)
     still = responder.verify_revoked(cred(key))
     assert isinstance(still, Failed) and KEYS_URL in still.error and not still.retryable
@@ -380,7 +385,7 @@ def test_plan_sends_no_request(httpserver: HTTPServer) -> None:
 def test_preflight_names_the_missing_permission(
     account: StripeAccount, stripe_contract: ContractServer
 ) -> None:
-    admin = account.key("rk_live_", forbidden={"events"})
+    admin = account.add_key(prefix="rk_live_", forbidden={"events"})
     responder, _ = make(stripe_contract.url, None, {"A": admin}, api_key="env:A")
     checks = {c.capability: c for c in responder.preflight()}
     assert checks["api key"].ok and checks["webhook endpoints"].ok
@@ -417,10 +422,10 @@ def test_no_secret_value_in_outcomes_logs_or_evidence(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    secret_key, restricted_key = account.key(), account.key("rk_live_")
+    secret_key, restricted_key = account.add_key(), account.add_key(prefix="rk_live_")
     whsec = "whsec_" + "q" * 32
-    endpoint = account.endpoint()
-    account.event(1, description=f"{restricted_key} and {whsec}")
+    endpoint = account.add_endpoint()
+    account.add_event(1, description=f"{restricted_key} and {whsec}")
     responder, store = make(
         stripe_contract.url,
         tmp_path,

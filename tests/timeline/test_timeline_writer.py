@@ -365,3 +365,45 @@ def test_an_integer_beyond_ijson_read_from_a_file_is_not_canonical(incident: Inc
     rewrite_lines(incident.timeline, lambda old: [old[0], forged, *old[2:]])
     report = verify_incident(incident.directory)
     assert "NON_CANONICAL_JSON" in report.codes()
+
+
+def test_entries_read_back_during_a_run_never_meet_a_half_written_line(
+    tmp_path: Path, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rotation reads the ledger back while other threads append (contain's revoke fan-out).
+    Read without the append lock, a line half on disk is a torn last line: the rotation failed
+    to start and its key was left without a successor (seen once under load)."""
+    timeline = Timeline.create(tmp_path / "i", INCIDENT_ID, signer, header={}, durable=False)
+    half_written, go_on = threading.Event(), threading.Event()
+    real_write = os.write
+
+    def slow_write(fd: int, data: Any) -> int:
+        if fd != timeline._fd or half_written.is_set():
+            return real_write(fd, data)
+        written = real_write(fd, bytes(data[: len(data) // 2]))
+        half_written.set()
+        assert go_on.wait(30)
+        return written
+
+    monkeypatch.setattr(os, "write", slow_write)
+    writer = threading.Thread(target=lambda: timeline.append(
+        step="s", action="a", phase="event", target={"t": "x"}))
+    writer.start()
+    assert half_written.wait(30)
+    read: list[Any] = []
+    reader = threading.Thread(target=lambda: read.append(_read_or_error(timeline)))
+    reader.start()
+    reader.join(1.0)  # long enough for a reader that does not wait to meet the torn line
+    go_on.set()
+    writer.join(30)
+    reader.join(30)
+    assert len(read) == 1 and not isinstance(read[0], BaseException), read
+    assert [e.seq for e in read[0]] == [0, 1]
+    timeline.release()
+
+
+def _read_or_error(timeline: Timeline) -> Any:
+    try:
+        return timeline.written_entries()
+    except BaseException as exc:  # the test reports what the reader met
+        return exc

@@ -50,7 +50,7 @@ class Listener:
 
 
 def gateway_ports(ctx: AuditContext) -> set[int]:
-    ports = {g.port for g in ctx.inventory.gateways}
+    ports = set(ctx.survey.ports)
     ports |= {p + 2 for p in set(ports)}  # browser control listens on port+2
     configured = ctx.agent_settings.get("gateway_port")
     if isinstance(configured, int):
@@ -95,7 +95,7 @@ def gateway_processes(ctx: AuditContext) -> list[GatewayProcessFacts]:
 
         agent = load_agent()
         ports = gateway_ports(ctx)
-        lock_pids = {lock.pid for lock in ctx.inventory.gateway_locks if lock.alive and lock.pid}
+        lock_pids = {lock.pid for lock in ctx.survey.locks if lock.alive and lock.pid}
         homes = {str(ctx.user_home)} | {str(s) for s in ctx.state_dir_paths}
         by_pid: dict[int, list[str]] = {}
         for listener in listeners(ctx):
@@ -215,7 +215,7 @@ def gateway_root(ctx: AuditContext) -> Iterator[Hit]:
                     f"({'; '.join(process.reasons)})",
                 )
             )
-    for service in ctx.inventory.services:
+    for service in ctx.survey.services:
         if service.kind != "systemd":
             continue
         user = _unit_user(read_text(Path(service.path), 256 * 1024) or "")

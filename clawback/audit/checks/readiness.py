@@ -231,7 +231,7 @@ def no_stop_path(ctx: AuditContext) -> Iterator[Hit]:
     if not ctx.configs:
         return
     configured = ctx.agent_settings.get("services")
-    if ctx.inventory.services or configured or _supervised_now(ctx):
+    if ctx.survey.services or configured or _supervised_now(ctx):
         return
     yield Hit(
         evidence=(

@@ -1,4 +1,4 @@
-"""Where discovered secrets sit in plain text, from ``responders.openclaw.discovery.discover``.
+"""Where discovered secrets sit in plain text, from the agent keeper's survey (``ctx.survey``).
 
 OpenClaw's own stores (``auth-profiles.json``, ``credentials/``, ``<state>/.env``,
 ``secrets.json``) are where secrets are meant to be, so they are judged by their modes (see
@@ -96,7 +96,7 @@ def is_backup(path: Path) -> bool:
 
 
 def service_definition_paths(ctx: AuditContext) -> list[Path]:
-    paths = [Path(s.path) for s in ctx.inventory.services]
+    paths = [Path(s.path) for s in ctx.survey.services]
     units = ctx.user_home / ".config" / "systemd" / "user"
     if is_dir(units):
         paths += [p for p in units.iterdir() if ".service" in p.name]

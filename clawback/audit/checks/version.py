@@ -106,7 +106,7 @@ class VersionObservation:
 def package_dirs(ctx: AuditContext) -> list[Path]:
     """Where the OpenClaw package may be installed, from services first, then usual prefixes."""
     found: list[Path] = []
-    for service in ctx.inventory.services:
+    for service in ctx.survey.services:
         text = read_text(Path(service.path), 256 * 1024) or ""
         for match in re.finditer(r"(/[^\s\"'<>]*?/(?:openclaw|clawdbot|moltbot))/dist/", text):
             found.append(Path(match.group(1)))
@@ -143,7 +143,7 @@ def observe_versions(ctx: AuditContext) -> list[VersionObservation]:
                 build = None
             if isinstance(build, dict) and isinstance(build.get("version"), str):
                 seen.append(VersionObservation(build["version"], f"{package}/dist/build-info.json"))
-    for service in ctx.inventory.services:
+    for service in ctx.survey.services:
         if service.version:
             seen.append(VersionObservation(service.version, f"{service.path} (service version)"))
     for config in ctx.configs:

@@ -14,26 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO
 
+from clawback.investigate.parser_names import PARSERS
 from clawback.investigate.records import Event, MemberRef
 from clawback.investigate.rules import Rules
-
-# parser name -> "module:function" (imported when a member needs it)
-_PARSERS: dict[str, str] = {
-    "openclaw-transcript": "transcript:parse",
-    "openclaw-command-log": "openclaw_logs:parse_command_log",
-    "openclaw-config-audit": "openclaw_logs:parse_config_audit",
-    "openclaw-gateway-log": "openclaw_logs:parse_gateway_log",
-    "openclaw-cron-jobs": "openclaw_state:parse_cron_jobs",
-    "openclaw-cron-runs": "openclaw_state:parse_cron_runs",
-    "openclaw-exec-approvals": "openclaw_state:parse_exec_approvals",
-    "openclaw-listing": "openclaw_state:parse_listing",
-    "auth-log": "system_logs:parse_auth_log",
-    "syslog": "system_logs:parse_syslog",
-    "crontab": "system_logs:parse_crontab",
-    "authorized-keys": "system_logs:parse_authorized_keys",
-    "journal-export": "journal:parse",
-    "sockets": "sockets:parse",
-}
 
 
 @dataclass
@@ -56,11 +39,7 @@ Parser = Callable[[MemberRef, IO[bytes], ParseContext], Iterator[Event]]
 
 
 def parser(name: str) -> Parser:
-    module, function = _PARSERS[name].split(":")
+    module, function = PARSERS[name].split(":")
     loaded = importlib.import_module(f"clawback.investigate.sources.{module}")
     found: Parser = getattr(loaded, function)
     return found
-
-
-def known_parsers() -> frozenset[str]:
-    return frozenset(_PARSERS)

@@ -26,6 +26,9 @@ from clawback.investigate.sealed import lines
 from clawback.investigate.sources import ParseContext
 from clawback.investigate.sources.transcript import preview
 
+# How much of a gateway log line the event rules read: real lines are well under 1 KiB.
+EVENT_TEXT_CHARS = 16 * 1024
+
 
 def _records(member: MemberRef, stream: IO[bytes], ctx: ParseContext
              ) -> Iterator[tuple[int, int, Mapping[str, Any]]]:
@@ -135,7 +138,11 @@ def parse_gateway_log(member: MemberRef, stream: IO[bytes], ctx: ParseContext
             ts, start = line_time(text, ctx.local, written)
             message = text[start:]
         ref = member.at(offset, number)
-        rule = next((r for r in ctx.rules.log_events if r.search(message)), None)
+        # Which event a line is shows in its first words; a line the agent padded to megabytes
+        # would otherwise cost every rule a pass over all of it (the credential scan below
+        # still reads the whole line).
+        head = message[:EVENT_TEXT_CHARS]
+        rule = next((r for r in ctx.rules.log_events if r.search(head)), None)
         if rule is None:
             # Not an event; the line is still scanned for credential values logged in clear.
             yield Event(ts, "openclaw-gateway-log", "log.line", "", ref,
