@@ -6,19 +6,20 @@ and every configured responder's module: more than a third of what the panic but
 its stop signal. The same bytes, checked by the same code in the same environment, always get
 the same answer; so once a config and a playbook have passed every check (and the provider
 tables their responders), this record keeps, under the digest of all of that, what contain reads
-of them before the stop: the settings handed to the responders, the notification URLs'
-references and the playbook's steps as written. The providers' tables are read again from the
-TOML bytes; each step's ``with:`` is validated by its action's model when the step runs (it
-passed before); the whole pydantic ``Config`` is built from the same bytes when something after
-the stop asks for it.
+of them before the stop: the settings handed to the responders, the providers' tables, the
+notification URLs' references and the playbook's steps as written (with the validated values of
+a step whose parameters are a plain dataclass, ``responders.kit.plain_params``). Any other
+step's ``with:`` is validated by its action's model when the step runs (it passed before); the
+whole pydantic ``Config`` is built from the same bytes when something after the stop asks.
 
 What a digest covers: the exact bytes and paths of the config and the playbook; clawback's
 version; the code (each ``.py`` file's size, mtime and inode) of clawback and of every package
 an installed responder comes from; the installed pydantic and PyYAML; the Python version; the
-responders' entry points; what ``~`` means here (the home, each ``~user`` the config names) and
-the effective uid. Any change is a new digest and a full validation, with its message naming
-file and line. Checked on every run all the same: the files' owner and mode (they are read the
-same way), and every credential reference (a variable unset, a keyring entry gone).
+responders' entry points; the home and the effective uid. What each ``~user`` of the config
+meant is kept in the entry and compared at every lookup. Any change is a full validation, with
+its message naming file and line. Checked on every run all the same: the files' owner and mode
+(they are read the same way), and every credential reference (a variable unset, a keyring
+entry gone).
 
 The record is clawback's own file (0600 in its 0700 state directory, read only if it is this
 user's or root's and not writable by others); anything unexpected about it (missing, damaged,
