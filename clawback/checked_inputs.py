@@ -57,8 +57,9 @@ MAX_RECORD_BYTES = 4 * 1024**2
 
 def record_path() -> Path:
     """Beside the incidents, in clawback's state directory (``$XDG_STATE_HOME/clawback``)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "clawback" / RECORD_NAME
+    from clawback.incident import state_dir
+
+    return state_dir() / RECORD_NAME
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,8 +33,9 @@ MAX_INDEX_BYTES = 1024**2
 
 def index_path() -> Path:
     """Beside the incidents, in clawback's state directory (``$XDG_STATE_HOME/clawback``)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "clawback" / INDEX_NAME
+    from clawback.incident import state_dir
+
+    return state_dir() / INDEX_NAME
 
 
 class IndexedEntryPoint:
