@@ -237,6 +237,7 @@ def _from_record(entry: dict[str, Any], registry: Registry, providers: set[str],
         return config_from_bytes(config_path, config_raw, known_providers=providers)
 
     config = config_from_entry(entry, path=config_path, raw=config_raw, build=build)
+
     def model_of(uses: str) -> Any:
         # One step's model: its responder's module only (the engine's own key steps aside).
         action = None if uses in ENGINE_ACTIONS else registry.action(uses)
