@@ -400,6 +400,8 @@ def _flat_values(params: object) -> dict[str, Any] | None:
     None otherwise (then the step's ``with:`` is validated again when it runs)."""
     if not dataclasses.is_dataclass(params) or isinstance(params, type):
         return None
+    if not all(spec.init for spec in dataclasses.fields(params)):
+        return None  # rebuilt by its constructor: every field must be one of its arguments
     scalars = (str, int, float, bool, type(None))
     values = {spec.name: getattr(params, spec.name) for spec in dataclasses.fields(params)}
     for value in values.values():

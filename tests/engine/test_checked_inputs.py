@@ -241,3 +241,27 @@ def test_the_digest_follows_code_files_and_home(tmp_path: Path,
     monkeypatch.setenv("HOME", str(tmp_path))
     assert digest() != first
     assert digest(points={"gone": "no_such_package_anywhere.mod:R"}) is None
+
+
+def test_only_flat_dataclass_parameters_are_kept_validated() -> None:
+    """A step whose parameters are a plain dataclass of flat values is rebuilt from them; any
+    other is validated again when its step runs (its with: is kept as written)."""
+    import dataclasses
+
+    from responders.host.service import StopServiceParams
+
+    @dataclasses.dataclass(frozen=True)
+    class Nested:
+        inner: StopServiceParams = dataclasses.field(default_factory=StopServiceParams)
+
+    @dataclasses.dataclass(frozen=True)
+    class Derived:
+        a: int = 1
+        b: int = dataclasses.field(init=False, default=2)
+
+    flat = checked_inputs._flat_values(StopServiceParams(term_timeout=3.0))
+    assert flat == {"recheck_seconds": None, "term_timeout": 3.0, "kill_timeout": 5.0}
+    assert StopServiceParams(**flat) == StopServiceParams(term_timeout=3.0)
+    assert checked_inputs._flat_values(Nested()) is None
+    assert checked_inputs._flat_values(Derived()) is None
+    assert checked_inputs._flat_values(StopServiceParams) is None
