@@ -35,6 +35,7 @@ CHILD = r"""
 import json, sys, time
 from pathlib import Path
 from responders.interface import ResponderContext
+from responders.openclaw.keeper import OpenClawKeeper
 from responders.host import snapshot
 from responders.host.snapshot import SnapshotAction, SnapshotParams
 if sys.argv[4] != "default":
@@ -46,6 +47,7 @@ ctx = ResponderContext(
     incident_id=sys.argv[3], incident_dir=incident_dir,
     settings={"agent": {"state_dirs": [str(root / "home/.openclaw")],
                         "user_home": str(root / "home"), "tmp_dirs": [str(root / "tmp")]}},
+    agent_keeper=OpenClawKeeper,
 )
 action = SnapshotAction(ctx, SnapshotParams(system_artifacts=False))
 start = time.perf_counter()

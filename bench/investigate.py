@@ -154,6 +154,7 @@ def seal_incident(root: Path, home: Path, values: dict[str, str],
     from clawback.timeline import Timeline
     from responders.host.snapshot import SnapshotAction, SnapshotParams
     from responders.interface import ResponderContext, fingerprint
+    from responders.openclaw.keeper import OpenClawKeeper
 
     incident_dir = root / "incidents" / INCIDENT
     incident_dir.mkdir(parents=True)
@@ -169,7 +170,7 @@ def seal_incident(root: Path, home: Path, values: dict[str, str],
                         outcome="Revoked", extra=(results or {}).get(name, {"status": "ok"}))
     context = ResponderContext(incident_id=INCIDENT, incident_dir=incident_dir, settings={
         "agent": {"state_dirs": [str(home / ".openclaw")], "user_home": str(home),
-                  "tmp_dirs": [str(root / "tmp")]}})
+                  "tmp_dirs": [str(root / "tmp")]}}, agent_keeper=OpenClawKeeper)
     collected = SnapshotAction(context, SnapshotParams(system_artifacts=False)).execute("local")
     manifest = Manifest(incident_id=INCIDENT)
     manifest.add("evidence", collected)  # type: ignore[arg-type]

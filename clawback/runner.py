@@ -29,7 +29,7 @@ from clawback.recorder import Recorder
 # restore (issue 16b) still imports these two from here.
 from clawback.recorder import outcome_fields as outcome_fields
 from clawback.recorder import outcome_summary as outcome_summary
-from clawback.registry import ActionParams, Registry
+from clawback.registry import ActionParams, Registry, load_agent
 from responders.interface import (
     UNDECLARED_RATE_LIMIT,
     Action,
@@ -600,11 +600,12 @@ class Runner:
 
     def _accept_pasted_replacement(self, step_id: str, target: str, cred: Credential,
                                    responder: Responder) -> bool:
-        """Providers with no create API (Anthropic): the operator pastes the key they made;
-        the responder stores and tests it. True when that settled the manual step."""
-        accept = getattr(responder, "accept_replacement", None)
+        """A provider with no create API (``Capability.ACCEPT_REPLACEMENT``): the operator
+        pastes the key they made; the responder stores and tests it. True when that settled
+        the manual step."""
         prompt = self.options.secret_prompt
-        if accept is None or prompt is None or not self.options.interactive or not self.secrets:
+        if (Capability.ACCEPT_REPLACEMENT not in responder.capabilities or prompt is None
+                or not self.options.interactive or not self.secrets):
             return False
         pasted = prompt(f"Paste the replacement for {cred.kind} {cred.fingerprint} "
                         "(input hidden; empty to skip): ").strip()
@@ -613,7 +614,8 @@ class Runner:
         value = SecretValue(pasted)
         self.redactor.add(value)
         store = self.secrets
-        outcome = self._with_retries(_NO_STEP, lambda: accept(cred, value, store))
+        outcome = self._with_retries(
+            _NO_STEP, lambda: responder.accept_replacement(cred, value, store))
         self._record_result(TargetResult(step_id, "rotate", cred.target_id, outcome,
                                          cred.describe()))
         return outcome.succeeded
@@ -1102,6 +1104,7 @@ class Runner:
             settings=self.settings,
             host=self.host,
             host_name=self.host_name,
+            agent_keeper=load_agent,
         )
 
     def _intent(self, step: str, action: str, target: Mapping[str, Any]) -> int | None:

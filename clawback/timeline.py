@@ -157,13 +157,17 @@ def canonical_json(value: Any) -> bytes:
     library's C encoder, keys sorted and no spaces, writes the same bytes whenever its output is
     ASCII: both escape exactly ``"``, ``\\`` and the control characters (the same short forms,
     ``\\u00xx`` in lower case otherwise), print integers, true, false and null alike, and ASCII
-    keys sort the same by code point as by UTF-16 unit. Anything else (text beyond ASCII, where
-    key order and lone surrogates differ) goes to ``rfc8785``, which decides.
-    tests/timeline checks the two agree on arbitrary content.
+    keys sort the same by code point as by UTF-16 unit. So do all characters below U+D800 (the
+    fingerprints' "…", accented names): each is one UTF-16 unit equal to its code point, and
+    neither encoder escapes it. Anything else (surrogates, lone or not, and the characters
+    after them, where UTF-16 order differs from code-point order) goes to ``rfc8785``, which
+    decides. tests/timeline checks the two agree on arbitrary content.
     """
     text = _plain_json(value)
     if text.isascii():
         return text.encode("ascii")
+    if max(text) < "\ud800":
+        return text.encode("utf-8")
     return rfc8785.dumps(value)
 
 

@@ -107,9 +107,24 @@ def start_moto() -> MotoStandIn:
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    _warm_error_answers()
     host, port = server.get_host_and_port()
     front = ServiceCredentialsFront(f"http://{host}:{port}")
     return MotoStandIn(url=front.url, server=server, front=front)
+
+
+def _warm_error_answers() -> None:
+    """Build moto's table of service names now, while the sandbox starts.
+
+    moto builds it (a whole botocore session, every service's name) the first time it writes
+    an IAM or STS error, and its cache has no lock: the revoke phase's first refusals, all at
+    once, each built it again, in this process, on the interpreter lock clawback's threads
+    need (~8% of the demo's contain CPU). A real provider costs clawback nothing of the kind.
+    """
+    from moto.core.utils import service_name_from_moto_package_name
+
+    for package in ("iam", "sts"):
+        service_name_from_moto_package_name(package)
 
 
 def find_prism() -> Path | None:

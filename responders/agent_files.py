@@ -70,6 +70,9 @@ MAX_LINK_HOPS = 40
 # must not hold clawback up.
 MAX_DIR_ENTRIES = 100_000
 READ_CHUNK = 1 << 20
+# The biggest of the agent's files clawback reads whole to rewrite; a bigger one is reported
+# for the operator to edit by hand.
+MAX_EDITABLE_BYTES = 64 * 1024 * 1024
 
 
 class UnsafeFile(OSError):
@@ -201,6 +204,15 @@ class AgentFiles:
         if uid is None and home:
             uid = owner_of(os.path.expanduser(str(home)))
         return cls(roots, uid=uid if isinstance(uid, int) else None)
+
+    @classmethod
+    def for_settings(cls, settings: Mapping[str, Any]) -> AgentFiles:
+        """The agent's tree as discovery sees it, from the whole config: its ``[agent]``
+        table, with ``user_home`` defaulting to the invoking user's home (as discovery's)."""
+        agent = dict(settings.get("agent") or {})
+        if not agent.get("user_home"):
+            agent["user_home"] = str(Path.home())
+        return cls.for_agent(agent)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

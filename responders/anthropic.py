@@ -187,7 +187,10 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
     display_name: ClassVar[str] = "Anthropic"
     answers: ClassVar[ProviderAnswers] = _ANSWERS
     providers: ClassVar[frozenset[str]] = frozenset({"anthropic"})
-    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
+    # No API creates a key: the operator pastes the one they made (accept_replacement).
+    capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE | {
+        Capability.ACCEPT_REPLACEMENT
+    }
     # Anthropic documents no rate limit for its Admin API (the published limits are for
     # Messages); its 429 answers carry retry-after, which the runner honours.
     rate_limit: ClassVar[RateLimit] = RateLimit(

@@ -260,6 +260,35 @@ def _silence_response_bodies() -> None:
         parsers.addFilter(_DropResponseBodies())
 
 
+# botocore's parsed data files (endpoints, partitions, IAM's and STS's descriptions), one
+# loader per data path for every session of the process: each new session otherwise parses
+# them again (~70 ms of CPU a session; the admin's, the keys', CloudTrail's and each
+# investigation's), on the interpreter lock the revoking threads share.
+_LOADERS: dict[str, Any] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _boto_session(**kwargs: Any) -> Any:
+    """A boto3 session whose botocore data loader is shared with every other one here."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    if kwargs.get("profile_name"):
+        core.set_config_variable("profile", kwargs["profile_name"])  # its data_path counts
+    data_path = str(core.get_config_variable("data_path") or "")
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            loader = _LOADERS[data_path] = core.get_component("data_loader")
+        core.register_component("data_loader", loader)
+        session = boto3.session.Session(botocore_session=core, **kwargs)
+        # boto3 adds its own data directory to the loader's search path for every session.
+        paths = loader.search_paths
+        paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
     if not value:
@@ -534,6 +563,8 @@ class AWSResponder(Responder):
         self._lock = threading.RLock()
         self._parsed: AwsSettings | None = None
         self._admin: tuple[Any, Any] | None = None
+        self._admin_session: Any = None  # the boto3 session of the admin identity
+        self._service_clients: dict[str, Any] = {}  # the admin's clients of other services
         self._key_session: Any = None  # boto3 session for clients signed with a found key
         # Key id → owner, so a retried or later rotate still finds the owner of a deleted key.
         self._owners: dict[str, str] = {}
@@ -590,7 +621,6 @@ class AWSResponder(Responder):
             return self._admin
 
     def _build_clients(self) -> tuple[Any, Any]:
-        import boto3
         from botocore.exceptions import ProfileNotFound
 
         _silence_response_bodies()
@@ -606,7 +636,7 @@ class AWSResponder(Responder):
         elif settings.profile:
             kwargs["profile_name"] = settings.profile
         try:
-            session = boto3.session.Session(**kwargs)
+            session = _boto_session(**kwargs)
         except ProfileNotFound:
             raise ResponderError(
                 f"the AWS profile {settings.profile!r} named in [providers.aws] does not exist "
@@ -614,6 +644,7 @@ class AWSResponder(Responder):
             ) from None
         credentials = session.get_credentials()
         self._admin_id = credentials.access_key if credentials is not None else None
+        self._admin_session = session
         config = self._boto_config()
         return (
             session.client("iam", endpoint_url=settings.endpoint_url, config=config),
@@ -624,7 +655,6 @@ class AWSResponder(Responder):
         self, key_id: str, secret: SecretValue, token: SecretValue | None = None,
         service: str = "sts",
     ) -> Any:
-        import boto3
 
         _silence_response_bodies()
 
@@ -634,7 +664,7 @@ class AWSResponder(Responder):
             # each one (~10% of the demo's contain). Credentials are the client's own; clients
             # are made under the lock because a session is not thread-safe.
             if self._key_session is None:
-                self._key_session = boto3.session.Session(region_name=self.settings.region)
+                self._key_session = _boto_session(region_name=self.settings.region)
             return self._key_session.client(
                 service,
                 endpoint_url=self.settings.endpoint_url,
@@ -1668,23 +1698,18 @@ class AWSResponder(Responder):
                 return uses, True, ""
 
     def _client_for(self, service: str) -> Any:
-        """A client of the admin identity for another service (CloudTrail)."""
-        import boto3
-
-        self._clients()
-        settings = self.settings
-        kwargs: dict[str, Any] = {"region_name": settings.region}
-        if settings.admin_access_key_id and settings.admin_secret_access_key:
-            kwargs["aws_access_key_id"] = self._resolve(settings.admin_access_key_id).reveal()
-            kwargs["aws_secret_access_key"] = self._resolve(
-                settings.admin_secret_access_key).reveal()
-            if settings.admin_session_token:
-                kwargs["aws_session_token"] = self._resolve(settings.admin_session_token).reveal()
-        elif settings.profile:
-            kwargs["profile_name"] = settings.profile
-        session = boto3.session.Session(**kwargs)
-        return session.client(service, endpoint_url=settings.endpoint_url,
-                              config=self._boto_config())
+        """A client of the admin identity for another service (CloudTrail), made once from
+        the admin's own session: a session per call cost every key's usage a new botocore
+        session (~30 ms of CPU each). boto3 clients are thread-safe; sessions are not, so the
+        client is made under the lock."""
+        with self._lock:
+            client = self._service_clients.get(service)
+            if client is None:
+                self._clients()
+                client = self._admin_session.client(
+                    service, endpoint_url=self.settings.endpoint_url, config=self._boto_config())
+                self._service_clients[service] = client
+            return client
 
     def _make_room(self, old: _Key) -> dict[str, Any] | Outcome:
         """IAM allows two keys per user: delete an inactive one (the old key first) if needed."""

@@ -19,7 +19,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from responders.agent_files import AgentFiles
+    from responders.backups import BackupStore
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -484,6 +488,9 @@ class Capability(enum.StrEnum):
     MANUAL = "manual"
     # Read-only: what the provider itself says of a credential's use (``usage``).
     USAGE = "usage"
+    # The provider has no call that creates a key: the operator makes the replacement by hand
+    # and pastes it, and ``accept_replacement`` stores and proves it.
+    ACCEPT_REPLACEMENT = "accept_replacement"
 
 
 FanOut = Callable[[Callable[[T], R], Sequence[T]], list[R]]
@@ -536,6 +543,11 @@ class ResponderContext:
     # a remote agent host here (see clawback.fleet).
     host: Any = None
     host_name: str | None = None
+    # The agent clawback protects (entry-point group ``clawback.agents``), for what host code
+    # must ask it (the workspaces its config names) without naming it. Called on first use:
+    # loading it loads the agent's discovery, which the panic path leaves until after the stop.
+    # None (a bare responder call): host code knows only the agent's default layout.
+    agent_keeper: Callable[[], AgentKeeper] | None = None
 
 
 class Responder:
@@ -614,6 +626,15 @@ class Responder:
         return ManualRequired(
             instructions=f"Create a replacement for {cred.kind} {cred.fingerprint} by hand.",
         )
+
+    def accept_replacement(
+        self, cred: Credential, new_value: SecretValue, store: SecretStore
+    ) -> Outcome:
+        """Take the replacement the operator made by hand and pasted for ``cred`` (after
+        ``rotate`` asked for one): store it through ``store``, prove it works, withdraw it if
+        it does not. Declared with ``Capability.ACCEPT_REPLACEMENT``; the engine asks only
+        then. ``new_value`` is never echoed."""
+        return Skipped(reason=f"{self.name} makes its replacements itself: nothing to paste")
 
     def verify_revoked(self, cred: Credential) -> Outcome:
         return Skipped(reason=f"{self.name} cannot check whether a key is dead")
@@ -815,11 +836,17 @@ class AgentKeeper(Protocol):
         ``/`` on a real host). Reads, never writes, and follows no link in the agent's tree."""
         ...
 
-    def agent_files(self, settings: Mapping[str, Any]) -> Any: ...
+    def agent_files(self, settings: Mapping[str, Any]) -> AgentFiles: ...
 
-    def backups(self, incident_dir: Path) -> Any: ...
+    def backups(self, incident_dir: Path) -> BackupStore: ...
 
     def switch_blockers(self, cred: Credential) -> list[SwitchBlocker]: ...
+
+    def workspace_dirs(self, state_dir: Path, user_home: Path,
+                       files: AgentFiles | None = None) -> Sequence[Path]:
+        """The workspaces the agent's config in ``state_dir`` names (its default one too),
+        read through ``files`` (the agent's tree, no link followed); reads only."""
+        ...
 
     def process_signature(self, name: str, cmdline: Sequence[str]) -> str | None:
         """Why a process with this name and command line looks like the agent (None: it
@@ -827,9 +854,9 @@ class AgentKeeper(Protocol):
         ...
 
     def write_replacement(
-        self, cred: Credential, new: SecretValue, backups: Any, *,
+        self, cred: Credential, new: SecretValue, backups: BackupStore, *,
         old: SecretValue | None = None, companions: Sequence[tuple[str, str]] = (),
-        files: Any = None,
+        files: AgentFiles | None = None,
     ) -> ReplacementWritten: ...
 
 

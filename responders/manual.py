@@ -390,6 +390,9 @@ class ManualResponder(Responder):
     def _client(self, timeout: float) -> Any:
         with self._lock:
             if self._http is None:
+                from responders.kit.httpx_cli import skip_httpx_cli
+
+                skip_httpx_cli()
                 import httpx
 
                 self._http = httpx.Client(

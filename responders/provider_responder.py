@@ -146,6 +146,9 @@ class HttpProviderResponder(ProviderResponder[H]):
     def _client(self) -> Any:
         with self._lock:
             if self._http is None:
+                from responders.kit.httpx_cli import skip_httpx_cli
+
+                skip_httpx_cli()
                 import httpx
 
                 s = self.settings

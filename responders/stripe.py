@@ -303,6 +303,9 @@ class StripeResponder(ProviderResponder[StripeSettings]):
         with self._lock:
             client = self._clients.get(key.fingerprint)
             if client is None:
+                from responders.kit.httpx_cli import skip_httpx_cli
+
+                skip_httpx_cli()
                 import httpx
                 import stripe
 

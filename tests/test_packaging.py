@@ -123,3 +123,32 @@ def test_the_installed_demo_finds_its_contracts_without_the_checkout(
     assert module_file == str(installed / "clawback_demo" / "__init__.py")
     assert directory == str(installed / "clawback_demo" / "contracts")
     assert checks == [f"{name} True" for name in DEMO_CONTRACTS]
+
+
+def test_the_installed_clawback_builds_the_fleet_agent_and_runs_the_host_actions(
+    wheel: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Installed from the wheel (checkout off ``sys.path``): the fleet agent's zip is built from
+    the installed files, so every module it packs (the host probes among them) must ship, and
+    the local host actions import the same probes."""
+    from responders.fleet_agent import PACKED_MODULES
+
+    path, _ = wheel
+    installed = tmp_path / "site"
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        archive.extractall(installed)
+    assert set(PACKED_MODULES) <= names
+    probe = (
+        "import sys\n"
+        f"root = {str(ROOT)!r}\n"
+        "sys.path[:] = [p for p in sys.path if p not in ('', root)]\n"
+        f"sys.path.insert(0, {str(installed)!r})\n"
+        "import responders.host.snapshot\n"
+        "from responders.fleet_agent import agent_zip\n"
+        "print(responders.host.snapshot.__file__, len(agent_zip()) > 0)\n"
+    )
+    ran = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split() == [str(installed / "responders" / "host" / "snapshot.py"), "True"]

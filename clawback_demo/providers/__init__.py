@@ -12,7 +12,10 @@ disabled status). So ``verify_revoked`` proves death against a server that can s
 - ``anthropic``: the Admin API's key listing and status change, ``/v1/models``;
 - ``slack``: ``auth.revoke``, ``auth.test``;
 - ``cloudflare``: user API tokens (verify, details, update, delete, roll);
-- ``stripe``: balance, webhook endpoints, events.
+- ``stripe``: balance, webhook endpoints, events;
+- ``elevenlabs``: a workspace's service-account keys and ``/v1/user`` (served by the tests only,
+  behind ``tests.contract_server.ContractServer``, which checks it against ElevenLabs' own
+  description in ``tests/contracts/``; the demo leaves ElevenLabs keys as manual steps).
 
 Requests to all but Anthropic are checked with openapi-core against the providers' trimmed
 descriptions in ``clawback_demo/contracts/`` (package data) when openapi-core is installed

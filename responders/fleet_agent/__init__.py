@@ -31,6 +31,7 @@ PACKED_MODULES: tuple[str, ...] = (
     "responders/kit/secret_patterns.py",
     # The host probes the local and remote actions share: the whole package.
     "responders/hostprobes/__init__.py",
+    "responders/hostprobes/archive.py",
     "responders/hostprobes/collection.py",
     "responders/hostprobes/gateway.py",
     "responders/hostprobes/supervisor.py",

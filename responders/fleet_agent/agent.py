@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import errno
+import dataclasses
 import fcntl
 import glob
-import gzip
 import hashlib
 import json
 import os
@@ -47,22 +46,30 @@ import socket
 import stat
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from responders.agent_files import AgentFiles
 from responders.hostprobes import supervisord_config
+from responders.hostprobes.archive import (
+    CHUNK_BYTES,
+    FILE_MODE,
+    SYSTEM_PATH,
+    EvidenceArchive,
+    collect_listing,
+    json_bytes,
+    snapshot_caps,
+    utc_now,
+    which,
+)
 from responders.hostprobes.collection import (
     CollectionPlan,
     os_error_reason,
-    walk_agent_files,
-    walk_files,
 )
 from responders.hostprobes.collection import build_plan as plan_collection
 from responders.hostprobes.gateway import (
@@ -92,13 +99,6 @@ from responders.hostprobes.supervisor import (
 from responders.interface import ResponderError
 
 MIN_PYTHON = (3, 11)
-CHUNK = 1024 * 1024
-SMALL_FILE_BYTES = 64 * 1024
-DEFAULT_COMMAND_OUTPUT_BYTES = 512 * CHUNK
-FILE_MODE = 0o600
-# The caller's PATH is attacker-writable on a compromised account; tools come from here only
-# (as responders/host/commands.py does on the controller).
-SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
 class AgentError(ResponderError):
@@ -110,10 +110,6 @@ class AgentError(ResponderError):
 # --------------------------------------------------------------------------------------------
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _iso(ts: float) -> str:
     return (
         datetime.fromtimestamp(ts, UTC)
@@ -122,20 +118,10 @@ def _iso(ts: float) -> str:
     )
 
 
-def which(name: str) -> str | None:
-    if os.path.isabs(name):
-        return name if os.access(name, os.X_OK) else None
-    for directory in SYSTEM_PATH:
-        candidate = os.path.join(directory, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return os.path.realpath(candidate)
-    return None
-
-
 def _sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
+        for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -542,337 +528,9 @@ def build_plan(
 
 
 # --------------------------------------------------------------------------------------------
-# snapshot: the archive (mirrors responders.host.snapshot.EvidenceArchive, standard library only)
+# snapshot: the process table and sockets from /proc (no psutil here); the archive they go
+# into is responders.hostprobes.archive, the local snapshot's own writer
 # --------------------------------------------------------------------------------------------
-
-
-class _HashingSink:
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.sha256.update(data)
-        self.size += len(data)
-        return self._raw.write(data)
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-
-class _HashingReader:
-    """Exactly ``length`` bytes of ``source``, hashed; a file that shrinks is zero-padded."""
-
-    def __init__(self, source: IO[bytes], length: int) -> None:
-        self._source = source
-        self._remaining = length
-        self.sha256 = hashlib.sha256()
-        self.shortfall = 0
-
-    def read(self, size: int = -1) -> bytes:
-        size = self._remaining if size < 0 else min(size, self._remaining)
-        data = self._source.read(size) or b""
-        while len(data) < size:
-            more = self._source.read(size - len(data))
-            if not more:
-                self.shortfall += size - len(data)
-                data += bytes(size - len(data))
-                break
-            data += more
-        self._remaining -= len(data)
-        self.sha256.update(data)
-        return data
-
-
-def _open_for_evidence(path: str) -> int:
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
-    noatime = getattr(os, "O_NOATIME", 0)
-    try:
-        return os.open(path, flags | noatime)
-    except PermissionError:
-        if not noatime:
-            raise
-        return os.open(path, flags)
-
-
-def _file_type(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
-        (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-    ):  # fmt: skip
-        if test(mode):
-            return name
-    return "special file"
-
-
-class EvidenceArchive:
-    """One tar.gz being written; members as the local archive names them."""
-
-    def __init__(
-        self, path: str, *, member_prefix: str, id_prefix: str,
-        max_file_bytes: int | None, max_total_bytes: int | None,
-    ) -> None:
-        self.path = path
-        self.member_prefix = member_prefix.strip("/")
-        self.id_prefix = id_prefix
-        self.max_file_bytes = max_file_bytes
-        self.max_total_bytes = max_total_bytes
-        self.items: list[dict[str, Any]] = []
-        self.skipped: list[list[str]] = []
-        self.stored_bytes = 0
-        self._seen_inodes: dict[tuple[int, int], str] = {}
-        self.tree: Any = None  # responders.agent_files.AgentFiles of the agent's roots
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
-        self._raw = os.fdopen(fd, "wb")
-        self._sink = _HashingSink(self._raw)
-        self._gz = gzip.GzipFile(filename="", fileobj=self._sink, mode="wb", compresslevel=1)
-        # Closed by finish()/abort(): the archive outlives this constructor.
-        self._tar = tarfile.open(  # noqa: SIM115
-            fileobj=self._gz, mode="w|", format=tarfile.PAX_FORMAT
-        )
-        self.sha256 = ""
-        self.size = 0
-
-    def finish(self) -> None:
-        self._tar.close()
-        self._gz.close()
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
-        self.sha256 = self._sink.sha256.hexdigest()
-        self.size = self._sink.size
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._gz.close()
-        with contextlib.suppress(OSError):
-            self._raw.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-
-    def _next_id(self) -> str:
-        return f"{self.id_prefix}-{len(self.items) + 1:04d}"
-
-    def _budget(self, wanted: int) -> int:
-        allowed = wanted
-        if self.max_file_bytes is not None:
-            allowed = min(allowed, self.max_file_bytes)
-        if self.max_total_bytes is not None:
-            allowed = min(allowed, max(0, self.max_total_bytes - self.stored_bytes))
-        return allowed
-
-    def _member(self, name: str, size: int, mode: int, uid: int, gid: int,
-                mtime: float) -> tarfile.TarInfo:
-        info = tarfile.TarInfo(f"{self.member_prefix}/{name}")
-        info.size, info.mode, info.uid, info.gid, info.mtime = size, mode, uid, gid, int(mtime)
-        return info
-
-    def _store(self, info: tarfile.TarInfo, reader: _HashingReader) -> None:
-        self._tar.addfile(info, reader)  # type: ignore[arg-type]
-        self._tar.members.clear()
-        self.stored_bytes += info.size
-
-    def add_file(self, path: str, *, tail_bytes: int | None = None) -> dict[str, Any] | None:
-        path = os.path.abspath(path)
-        note = ""
-        try:
-            if self.tree is not None and self.tree.inside(path):
-                # The agent's files: never through a link (recorded with its target instead).
-                fd, _ = self.tree.open_regular(path)
-            else:
-                with contextlib.suppress(OSError):
-                    if os.path.islink(path):
-                        note = f"via symbolic link to {os.readlink(path)}"
-                fd = _open_for_evidence(path)
-        except OSError as err:
-            reason = err.strerror if err.errno == errno.ELOOP else os_error_reason(err)
-            kind = self.tree.kind(path) if self.tree is not None else None
-            if err.errno != errno.ELOOP and kind not in (None, "regular file"):
-                reason = f"not a regular file ({kind})"
-            self.skipped.append([path, reason or os_error_reason(err)])
-            return None
-        with os.fdopen(fd, "rb", buffering=0) as fh:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                self.skipped.append([path, f"not a regular file ({_file_type(st.st_mode)})"])
-                return None
-            inode = (st.st_dev, st.st_ino)
-            if inode in self._seen_inodes:
-                self.skipped.append([path, f"same file as {self._seen_inodes[inode]}"])
-                return None
-            self._seen_inodes[inode] = path
-            return self._add_open_file(fh, st, path, tail_bytes, note)
-
-    def _add_open_file(self, fh: IO[bytes], st: os.stat_result, source: str,
-                       tail_bytes: int | None, note: str) -> dict[str, Any] | None:
-        if self.max_total_bytes is not None and self.stored_bytes >= self.max_total_bytes:
-            self.skipped.append([source, f"max_total_bytes ({self.max_total_bytes}) reached; "
-                                         f"{st.st_size} bytes not collected"])
-            return None
-        notes = [note] if note else []
-        start, wanted = 0, st.st_size
-        if tail_bytes is not None and st.st_size > tail_bytes:
-            start, wanted = st.st_size - tail_bytes, tail_bytes
-            notes.append(f"tail: last {tail_bytes} of {st.st_size} bytes")
-        length = self._budget(wanted)
-        truncated = start > 0 or length < st.st_size
-        if length < wanted:
-            notes.append(f"capped: first {length} of {wanted} bytes")
-        if start:
-            fh.seek(start)
-        collected_at = utc_now()
-        reader = _HashingReader(fh, length)
-        info = self._member("files" + source, length, stat.S_IMODE(st.st_mode), st.st_uid,
-                            st.st_gid, st.st_mtime)
-        self._store(info, reader)
-        if reader.shortfall:
-            notes.append(f"shrank during collection: read {length - reader.shortfall} of "
-                         f"{length} bytes; zero-padded to {length}")
-        with contextlib.suppress(OSError, ValueError):
-            after = os.fstat(fh.fileno())
-            if after.st_size > st.st_size:
-                notes.append(f"grew during collection to {after.st_size} bytes; "
-                              f"copied the {st.st_size} present at start")
-            elif after.st_mtime_ns != st.st_mtime_ns and not reader.shortfall:
-                notes.append("modified during collection")
-        item = {
-            "evidence_id": self._next_id(), "kind": "file", "source": source,
-            "stored_path": info.name, "size": length, "sha256": reader.sha256.hexdigest(),
-            "collected_at": collected_at, "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid,
-            "gid": st.st_gid, "mtime": st.st_mtime, "ctime": st.st_ctime,
-            "truncated": truncated, "original_size": st.st_size if truncated else None,
-            "note": "; ".join(notes),
-        }
-        self.items.append(item)
-        return item
-
-    def add_generated(self, name: str, data: bytes, source: str) -> dict[str, Any]:
-        collected_at = utc_now()
-        import io
-
-        reader = _HashingReader(io.BytesIO(data), len(data))
-        info = self._member(f"generated/{name}", len(data), FILE_MODE, os.getuid(), os.getgid(),
-                            time.time())
-        self._store(info, reader)
-        item = {
-            "evidence_id": self._next_id(), "kind": "generated", "source": source,
-            "stored_path": info.name, "size": len(data), "sha256": reader.sha256.hexdigest(),
-            "collected_at": collected_at,
-        }
-        self.items.append(item)
-        return item
-
-    def add_command(self, name: str, argv: tuple[str, ...], *, timeout: float
-                    ) -> dict[str, Any] | None:
-        executable = which(argv[0])
-        if executable is None:
-            self.skipped.append([shlex.join(argv), f"{argv[0]} is not installed"])
-            return None
-        limit = self.max_file_bytes if self.max_file_bytes is not None else (
-            DEFAULT_COMMAND_OUTPUT_BYTES
-        )
-        collected_at = utc_now()
-        with tempfile.TemporaryFile(dir=os.path.dirname(self.path)) as spool:
-            try:
-                exit_code, total, timed_out = _run_to_file(
-                    (executable, *argv[1:]), spool, limit=limit, timeout=timeout
-                )
-            except OSError as err:
-                self.skipped.append([shlex.join(argv), f"could not run: {os_error_reason(err)}"])
-                return None
-            spool.seek(0)
-            length = self._budget(min(total, limit))
-            notes = []
-            if timed_out:
-                notes.append(f"timed out after {timeout:g} s; output up to then kept")
-            if length < total:
-                notes.append(f"capped: first {length} of {total}{'+' if total > limit else ''} "
-                             "bytes")
-            reader = _HashingReader(spool, length)  # type: ignore[arg-type]
-            info = self._member(f"commands/{name}.out", length, FILE_MODE, os.getuid(),
-                                os.getgid(), time.time())
-            self._store(info, reader)
-        item = {
-            "evidence_id": self._next_id(), "kind": "command", "source": shlex.join(argv),
-            "stored_path": info.name, "size": length, "sha256": reader.sha256.hexdigest(),
-            "collected_at": collected_at, "argv": [executable, *argv[1:]],
-            "exit_code": exit_code, "truncated": length < total,
-            "original_size": total if length < total and total <= limit else None,
-            "note": "; ".join(notes),
-        }
-        self.items.append(item)
-        return item
-
-    def hash_only(self, path: str) -> tuple[os.stat_result, str] | None:
-        try:
-            fd = _open_for_evidence(path)
-        except OSError as err:
-            self.skipped.append([path, os_error_reason(err)])
-            return None
-        with os.fdopen(fd, "rb", buffering=0) as fh:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            digest = hashlib.file_digest(fh, "sha256")  # type: ignore[arg-type]
-        return st, digest.hexdigest()
-
-
-def _run_to_file(argv: tuple[str, ...], out: IO[bytes], *, limit: int, timeout: float
-                 ) -> tuple[int | None, int, bool]:
-    """``argv``'s stdout into ``out`` up to ``limit`` bytes; killed (with its group) on timeout."""
-    import selectors
-
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    total, timed_out = 0, False
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                break
-            if not sel.select(remaining):
-                continue
-            chunk = os.read(proc.stdout.fileno(), CHUNK)
-            if not chunk:
-                break
-            if total < limit:
-                out.write(chunk[: limit - total])
-            total += len(chunk)
-            if total > limit:
-                break
-    proc.stdout.close()
-    if timed_out or total > limit:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    try:
-        proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    return proc.returncode, total, timed_out
-
-
-def _json_bytes(obj: object) -> bytes:
-    """JSON a person can read (one process, socket or file a line) that json's C encoder
-    writes: with ``indent`` the pure-Python one took ~3x as long, before the agent is stopped."""
-    if not isinstance(obj, dict):
-        return json.dumps(obj, sort_keys=True, default=str).encode()
-    fields = []
-    for key in sorted(obj):
-        value = obj[key]
-        text = json.dumps(value, sort_keys=True, default=str)
-        if isinstance(value, list) and value:
-            text = "[\n  " + ",\n  ".join(
-                json.dumps(item, sort_keys=True, default=str) for item in value) + "\n ]"
-        fields.append(f" {json.dumps(key)}: {text}")
-    return ("{\n" + ",\n".join(fields) + "\n}\n").encode()
 
 
 def process_tree() -> bytes:
@@ -888,7 +546,7 @@ def process_tree() -> bytes:
             "create_time": _iso(proc.create_time), "status": proc.state, "cwd": proc.cwd(),
         })
     procs.sort(key=lambda p: p["pid"])
-    return _json_bytes({"collected_at": utc_now(), "processes": procs, "source": "/proc"})
+    return json_bytes({"collected_at": utc_now(), "processes": procs, "source": "/proc"})
 
 
 def sockets(gateway_port: int) -> bytes:
@@ -899,51 +557,9 @@ def sockets(gateway_port: int) -> bytes:
     listeners = sorted({
         r["pid"] or 0 for r in rows if r["status"] == "LISTEN" and r["laddr"][1] == gateway_port
     })
-    return _json_bytes({"collected_at": utc_now(), "gateway_port": gateway_port,
+    return json_bytes({"collected_at": utc_now(), "gateway_port": gateway_port,
                         "gateway_listener_pids": listeners, "connections": rows,
                         "source": "/proc/net/tcp, /proc/net/tcp6"})
-
-
-def _is_small_enough(path: str, st: os.stat_result) -> bool:
-    return st.st_size <= SMALL_FILE_BYTES and "node_modules" not in path.split(os.sep)
-
-
-def collect_listing(archive: EvidenceArchive, root: str) -> None:
-    problems: list[Any] = []
-    entries = []
-    # As the local listing: the agent's tree is walked without following a link.
-    tree = archive.tree if archive.tree is not None and archive.tree.inside(root) else None
-    plan = CollectionPlan(tree=tree) if tree is not None else None
-    walk = (walk_agent_files(tree, root, plan) if tree is not None and plan is not None
-            else walk_files(root, problems))
-    for path in walk:
-        try:
-            st = tree.lstat(path) if tree is not None else os.stat(path)
-        except OSError as err:
-            problems.append([path, os_error_reason(err)])
-            continue
-        if stat.S_ISREG(st.st_mode) and _is_small_enough(path, st):
-            item = archive.add_file(path)
-            if item is not None:
-                entries.append({"path": path, "size": item["size"], "mode": item.get("mode"),
-                                "mtime": item.get("mtime"), "sha256": item["sha256"],
-                                "stored_path": item["stored_path"]})
-            continue
-        hashed = archive.hash_only(path)
-        if hashed is None:
-            entries.append({"path": path, "error": "not a readable regular file"})
-            continue
-        st, digest = hashed
-        entries.append({"path": path, "size": st.st_size, "mode": stat.S_IMODE(st.st_mode),
-                        "mtime": st.st_mtime, "sha256": digest, "stored_path": None})
-    archive.skipped.extend(list(p) for p in problems)
-    if plan is not None:
-        archive.skipped.extend(list(m) for m in plan.missing)
-    archive.add_generated(
-        f"listings{root}.json",
-        _json_bytes({"root": root, "collected_at": utc_now(), "files": entries}),
-        source=f"listing of {root}",
-    )
 
 
 def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -956,7 +572,7 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
         layout, volatile=volatile, system_artifacts=bool(params.get("system_artifacts", True)),
         extra_paths=params.get("extra_paths") or [], system_root=params.get("system_root") or "/",
     )
-    tail = int(params.get("log_tail_bytes") or 16 * CHUNK)
+    tail = int(params.get("log_tail_bytes") or 16 * CHUNK_BYTES)
     if params.get("plan_only"):
         sizes = 0
         for source in plan.files:
@@ -972,17 +588,14 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
     out_dir = params["out_dir"]
     path = os.path.join(out_dir, params["file_name"])
     started_at = utc_now()
+    max_file, max_total = snapshot_caps(
+        volatile=volatile, max_file_bytes=params.get("max_file_bytes"),
+        max_total_bytes=params.get("max_total_bytes"),
+    )
     archive = EvidenceArchive(
         path, member_prefix=params["member_prefix"], id_prefix=params["id_prefix"],
-        max_file_bytes=params.get("max_file_bytes"), max_total_bytes=params.get("max_total_bytes"),
+        max_file_bytes=max_file, max_total_bytes=max_total, tree=plan.tree,
     )
-    from responders.agent_files import AgentFiles
-
-    archive.tree = AgentFiles([
-        *([os.path.expanduser(str(layout["user_home"]))] if layout.get("user_home") else []),
-        *(os.path.expanduser(str(d)) for d in layout.get("state_dirs") or ()),
-        *(str(d) for d in layout.get("tmp_dirs") or ("/tmp",)),
-    ])
     try:
         generators: dict[str, Callable[[], bytes]] = {
             "processes": process_tree,
@@ -992,7 +605,7 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
             try:
                 data = generators[name]()
             except Exception as err:  # an unreadable /proc entry: evidence goes on
-                archive.skipped.append([f"proc:{name}", type(err).__name__])
+                archive.skipped.append((f"proc:{name}", type(err).__name__))
                 continue
             archive.add_generated(f"{name}.json", data, source=f"proc:{name}")
         timeout = float(params.get("command_timeout") or 30.0)
@@ -1009,9 +622,11 @@ def cmd_snapshot(params: Mapping[str, Any]) -> dict[str, Any]:
     _hand_back(path)
     return {
         "archive": path, "sha256": archive.sha256, "size": archive.size,
-        "items": archive.items, "skipped": [list(m) for m in plan.missing] + archive.skipped,
+        "items": [dataclasses.asdict(item) for item in archive.items],
+        "skipped": [list(m) for m in (*plan.missing, *archive.skipped)],
         "stored_bytes": archive.stored_bytes, "started_at": started_at,
         "finished_at": utc_now(),
+        "max_file_bytes": max_file, "max_total_bytes": max_total,
     }
 
 

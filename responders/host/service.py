@@ -1366,18 +1366,15 @@ class StopServiceAction(Action):
 
     def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
         """``autostart=false`` into one file's section; (changed, backup fact)."""
+        from responders.agent_files import MAX_EDITABLE_BYTES, AgentFiles
+        from responders.backups import BackupStore
+        from responders.host.root_files import replace_file
         from responders.hostprobes import supervisord_config as sc
-        from responders.openclaw import (
-            MAX_EDITABLE_BYTES,
-            BackupStore,
-            agent_files_for,
-            replace_file,
-        )
 
         path = Path(part.file)
         # A supervisord run by the agent keeps its config in the agent's tree: read and written
         # there without following links; root's own config is root's.
-        files = agent_files_for(self.context.settings)
+        files = AgentFiles.for_settings(self.context.settings)
         inside = files.inside(path)
         if inside:
             read = files.read(path, MAX_EDITABLE_BYTES)

@@ -12,4 +12,7 @@ siblings here; tests/fleet checks the zip on an interpreter with no site-package
 * ``supervisord_config``: supervisord's config files as it reads them, and the
   ``autostart=false`` edit that makes a stop final.
 * ``collection``: what an evidence snapshot collects, in RFC 3227 order.
+* ``archive``: the evidence archive that collection is written into (every byte hashed on its
+  way in, links never followed, FIFOs never waited on, sparse files and the volatile pass
+  within their budgets), the one writer of the local snapshot and of the fleet agent.
 """

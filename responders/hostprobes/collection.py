@@ -128,7 +128,7 @@ class CollectionPlan:
         try:
             return tree.scandir(directory)
         except UnsafeFile as err:
-            self.missing.append((directory, err.strerror))
+            self.missing.append((directory, err.strerror or os_error_reason(err)))
         except OSError:
             pass
         return []

@@ -1178,14 +1178,14 @@ class _Discovery:
                     group=(str(path), str(line)),
                     hints=(match.recognition,),
                 )
-            for match in _ASSIGNMENT_RE.finditer(chunk):
-                name, value = match.group(1), match.group(2)
+            for assignment in _ASSIGNMENT_RE.finditer(chunk):
+                name, value = assignment.group(1), assignment.group(2)
                 hint = sp.recognize_env_name(name.upper())
                 if hint is None and not sp.looks_like_secret_name(name):
                     continue
                 if not sp.plausible_secret_value(value) and sp.recognize_value(value) is None:
                     continue
-                line = assignment_line(start + match.start(2))
+                line = assignment_line(start + assignment.start(2))
                 self.consider(
                     value,
                     Location(str(path), f"line {line}"),
@@ -1585,10 +1585,10 @@ class _Discovery:
     def gateway_facts(
         self, state: Path, config: Path | None, merged: Mapping[str, Any], agent_ids: Sequence[str]
     ) -> GatewayFacts:
-        gateway = merged.get("gateway") if isinstance(merged.get("gateway"), dict) else {}
-        auth = gateway.get("auth") if isinstance(gateway.get("auth"), dict) else {}
-        tailscale = gateway.get("tailscale") if isinstance(gateway.get("tailscale"), dict) else {}
-        meta = merged.get("meta") if isinstance(merged.get("meta"), dict) else {}
+        gateway = _table(merged, "gateway")
+        auth = _table(gateway, "auth")
+        tailscale = _table(gateway, "tailscale")
+        meta = _table(merged, "meta")
         port, port_source = DEFAULT_GATEWAY_PORT, "default"
         if state.name == ".openclaw-dev":
             port, port_source = DEV_GATEWAY_PORT, "profile-default"
@@ -2095,6 +2095,13 @@ def _parse_unit(text: str, user_home: Path) -> _Unit:
     return unit
 
 
+def _table(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``parent[key]`` when the config made it a table; an empty one when it is missing or the
+    agent wrote something else there (a string, a list)."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _compose_mapping(block: Any) -> dict[str, str]:
     """A compose ``environment``/``args`` block as name -> value: a map, or a list of
     ``NAME=value`` items (a bare ``NAME`` passes the host's value through: no value here)."""
@@ -2102,8 +2109,8 @@ def _compose_mapping(block: Any) -> dict[str, str]:
     if isinstance(block, dict):
         items = list(block.items())
     elif isinstance(block, list):
-        items = [tuple(item.split("=", 1)) for item in block
-                 if isinstance(item, str) and "=" in item]
+        items = [(name, value) for name, _, value in
+                 (item.partition("=") for item in block if isinstance(item, str) and "=" in item)]
     return {
         str(name).strip(): str(value)
         for name, value in items

@@ -1,7 +1,7 @@
 """OpenClaw as the engine's ``AgentKeeper`` (entry point ``clawback.agents: openclaw``).
 
 Importing this module imports discovery only (the panic path discovers first); the file
-switching the drill needs lives with the responder and is imported on first use.
+switching the drill needs (``switching``) is imported on first use.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from responders.openclaw.layout import CONFIG_NAMES
 
 if TYPE_CHECKING:
     from responders.agent_files import AgentFiles
+    from responders.backups import BackupStore
     from responders.interface import AgentKeeper
-    from responders.openclaw.responder import BackupStore, Replacement
+    from responders.openclaw.switching import Replacement
 
 
 class OpenClawKeeper:
@@ -55,6 +56,10 @@ class OpenClawKeeper:
             budget_seconds=budget_seconds,
             known=[c.fingerprint for c in first.credentials],
         )
+
+    def workspace_dirs(self, state_dir: Path, user_home: Path,
+                       files: AgentFiles | None = None) -> list[Path]:
+        return discovery.workspace_dirs(state_dir, user_home, files)
 
     def survey(
         self, *, user_home: Path, state_dirs: Sequence[Path] | None = None,
@@ -94,17 +99,17 @@ class OpenClawKeeper:
         return gateway_signature(name, cmdline)
 
     def agent_files(self, settings: Mapping[str, Any]) -> AgentFiles:
-        from responders.openclaw.responder import agent_files_for
+        from responders.openclaw.settings import agent_files_for
 
         return agent_files_for(settings)
 
     def backups(self, incident_dir: Path) -> BackupStore:
-        from responders.openclaw.responder import BackupStore
+        from responders.backups import BackupStore
 
         return BackupStore(incident_dir)
 
     def switch_blockers(self, cred: Credential) -> list[SwitchBlocker]:
-        from responders.openclaw.responder import switch_blockers
+        from responders.openclaw.switching import switch_blockers
 
         return [SwitchBlocker(location, why) for location, why in switch_blockers(cred)]
 
@@ -113,7 +118,7 @@ class OpenClawKeeper:
         old: SecretValue | None = None, companions: Sequence[tuple[str, str]] = (),
         files: AgentFiles | None = None,
     ) -> Replacement:
-        from responders.openclaw.responder import write_replacement
+        from responders.openclaw.switching import write_replacement
 
         return write_replacement(cred, new, backups, old=old, companions=companions, files=files)
 

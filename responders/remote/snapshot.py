@@ -18,7 +18,12 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from responders.host.snapshot import EvidenceSettings, SnapshotParams, utc_now
+from responders.host.snapshot import (
+    EvidenceSettings,
+    SnapshotParams,
+    snapshot_caps_for,
+    utc_now,
+)
 from responders.interface import (
     Action,
     Collected,
@@ -57,12 +62,9 @@ class RemoteSnapshotAction(Action):
         return [self.context.host_name or "?"]
 
     def _caps(self) -> tuple[int | None, int | None]:
+        """As the local snapshot's: a volatile pass always has a total budget."""
         evidence = EvidenceSettings.from_settings(self.context.settings.get("evidence"))
-        per_file, total = self.params.max_file_bytes, self.params.max_total_bytes
-        return (
-            per_file if per_file is not None else evidence.max_file_bytes,
-            total if total is not None else evidence.max_total_bytes,
-        )
+        return snapshot_caps_for(self.params, evidence)
 
     def _request(self) -> dict[str, Any]:
         return {

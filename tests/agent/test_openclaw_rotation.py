@@ -33,7 +33,7 @@ from responders.openclaw import (
     whatsapp_logout_argv,
 )
 from responders.openclaw.discovery import format_key_path
-from responders.openclaw.responder import is_free_text
+from responders.openclaw.secret_edits import is_free_text
 
 from .conftest import AgentHost, mode_of, sha256_of, tree_digest
 

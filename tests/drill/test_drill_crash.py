@@ -14,7 +14,7 @@ from clawback.drill import STAGE_ACTION
 from clawback.timeline import read_entries
 from clawback.verify import verify_incident
 from responders.openclaw import file_holds
-from responders.openclaw.responder import is_free_text
+from responders.openclaw.secret_edits import is_free_text
 
 from .conftest import AWS_STORE_NAME, DrillWorld, file_keyring
 

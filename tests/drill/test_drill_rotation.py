@@ -15,7 +15,7 @@ from clawback.verify import verify_incident
 from responders.aws import AWSResponder
 from responders.interface import fingerprint
 from responders.openclaw import file_holds
-from responders.openclaw.responder import is_free_text
+from responders.openclaw.secret_edits import is_free_text
 from tests.conftest import MemoryKeyring
 
 from .conftest import AGENT_USER, AWS_STORE_NAME, DrillWorld

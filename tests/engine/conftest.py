@@ -63,7 +63,8 @@ class RecordingResponder(Responder):
     name: ClassVar[str] = "recorder"
     providers: ClassVar[frozenset[str]] = frozenset({"recorded"})
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.REVOKE, Capability.VERIFY_REVOKED, Capability.ROTATE}
+        {Capability.REVOKE, Capability.VERIFY_REVOKED, Capability.ROTATE,
+         Capability.ACCEPT_REPLACEMENT}
     )
 
     def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:

@@ -1,5 +1,6 @@
 """The engine reaches the agent and the providers through the contract only: the agent keeper
-found by entry point, and what a responder says about its stored replacements."""
+found by entry point, what a responder says about its stored replacements, and which
+responders take a replacement the operator pastes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,18 @@ import json
 from pathlib import Path
 
 from clawback.registry import load_agent, load_registry
-from responders.interface import AgentValue, Credential, Location, SecretValue, SwitchBlocker
+from clawback.secret_store import KeyringSecretStore
+from responders.interface import (
+    AgentValue,
+    Capability,
+    Credential,
+    Location,
+    Responder,
+    ResponderContext,
+    SecretValue,
+    Skipped,
+    SwitchBlocker,
+)
 
 
 def test_the_installed_agent_is_found_by_entry_point_and_discovers(tmp_path: Path) -> None:
@@ -37,6 +49,24 @@ def test_a_stored_aws_pair_gives_the_agent_the_id_beside_the_secret() -> None:
     plain = SecretValue("not a pair")
     assert aws.agent_value(plain) == AgentValue(plain)
     assert github.agent_value(plain) == AgentValue(plain)
+
+
+def test_responders_declare_the_pasted_replacements_they_take() -> None:
+    """The engine hands an operator's pasted key only to a responder that declares
+    ``Capability.ACCEPT_REPLACEMENT``; one that takes them (overrides ``accept_replacement``)
+    must declare it, and the contract's default takes nothing."""
+    registry = load_registry()
+    overrides = {name for name, cls in registry.responders.items()
+                 if cls.accept_replacement is not Responder.accept_replacement}
+    declared = {name for name, cls in registry.responders.items()
+                if Capability.ACCEPT_REPLACEMENT in cls.capabilities}
+    assert overrides == declared == {"anthropic"}
+    github = registry.responders["github"]
+    cred = Credential.from_secret("github", "github:pat", "ghp_" + "a" * 36,
+                                  [Location("/agent/.env", "GITHUB_TOKEN")])
+    store = KeyringSecretStore()
+    refused = github(ResponderContext()).accept_replacement(cred, SecretValue("x" * 40), store)
+    assert isinstance(refused, Skipped) and "nothing to paste" in refused.reason
 
 
 def test_switch_blockers_are_typed_outcomes() -> None:

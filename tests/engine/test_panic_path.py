@@ -44,6 +44,10 @@ LATER = (
     "pydantic", "pydantic_core", "annotated_types", "responders.host.network",
     "importlib.metadata",  # entry points come from clawback's index (entry_point_index)
     "responders.openclaw.discovery",  # discovery runs after the stop
+    # The responder's roles and the lockdown's file editing: the keys and lockdown steps.
+    "responders.openclaw.own_secrets", "responders.openclaw.whatsapp",
+    "responders.openclaw.switching", "responders.openclaw.secret_edits",
+    "responders.openclaw.json5_edit",
     "cryptography.hazmat.primitives.serialization",  # bcrypt and every cipher
     "boto3", "botocore", "httpx", "github", "stripe", "jinja2", "json5",
     "tenacity",  # only a retry, which waits anyway, imports it

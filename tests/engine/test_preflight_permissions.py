@@ -24,6 +24,7 @@ NEW = {
     "openrouter": "a management key",
     "google": "apikeys.keys.lookup",
     "xai": "Management Keys Read + Write",
+    "elevenlabs": "workspace_write",
     "twilio": "a Main API key",
     "azure_openai": "Microsoft.CognitiveServices/accounts/listKeys/action",
 }
@@ -77,6 +78,10 @@ api_url = "{url}"
 management_key = "env:PF_XAI"
 team_id = "team-1"
 
+[providers.elevenlabs]
+base_url = "{url}"
+admin_key = "env:PF_ELEVENLABS"
+
 [providers.twilio]
 base_url = "{url}"
 accounts_url = "{url}"
@@ -99,6 +104,7 @@ endpoint = "{url}"
         "PF_OPENROUTER": "sk-or-v1-" + "0a" * 32,
         "PF_GOOGLE": _service_account(f"{url}/token"),
         "PF_XAI": "xai-token-" + "Q1w2" * 10,
+        "PF_ELEVENLABS": "sk_" + "3c" * 24,
         "PF_TWILIO": "Q1w2" * 8,
         "PF_AZURE": "eyJ0eXAiOiJKV1QifQ.e30.c2ln",
     }

@@ -27,9 +27,9 @@ from clawback.secret_store import KeyringSecretStore
 from clawback.signing import load_signing_key
 from clawback.timeline import Timeline, read_entries
 from clawback.verify import verify_incident
-from responders.interface import Credential, Failed, Location, Revoked
+from responders.interface import Credential, Done, Failed, Location, Revoked
 
-from .conftest import CALLS, EXTRA_RESPONDERS, SCRIPT, Workspace
+from .conftest import CALLS, EXTRA_RESPONDERS, SCRIPT, RecordAction, Workspace
 
 KEYS_PLAYBOOK = """
 name: keys
@@ -151,6 +151,27 @@ def test_dry_run_calls_only_plan(workspace: Workspace, memory_keyring: Any) -> N
     assert {r.outcome.status for r in result.results} == {"planned"}
     assert set(memory_keyring.store) == before
     assert workspace.incident_dirs() == []
+
+
+def test_actions_get_the_installed_agent_without_loading_it(
+    workspace: Workspace, memory_keyring: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Host code asks the agent (its workspaces) through ``ResponderContext.agent_keeper``:
+    the runner hands every action the agent of the entry-point group ``clawback.agents``,
+    as a loader, so no action before the stop loads the agent's discovery."""
+    from clawback.registry import load_agent
+
+    seen: list[Any] = []
+    monkeypatch.setattr(RecordAction, "execute",
+                        lambda self, target: seen.append(self.context.agent_keeper) or Done())
+    playbook = "name: one\nsteps:\n  - id: first\n    uses: test.record\n"
+    result = make_runner(workspace, playbook, []).run()
+
+    assert result.exit_code == 0, [r.outcome for r in result.results]
+    assert seen and all(loader is load_agent for loader in seen)
+    home = workspace.home
+    assert home.state_dir / "workspace" in load_agent().workspace_dirs(home.state_dir,
+                                                                        home.user_home)
 
 
 def test_one_failure_never_stops_the_others(workspace: Workspace) -> None:
@@ -435,6 +456,36 @@ def test_a_pasted_replacement_is_stored_and_never_recorded(
     assert memory_keyring.store[("clawback", "recorded/key11")] == pasted
     timeline_text = (first.incident_dir / "timeline.jsonl").read_text()  # type: ignore[operator]
     assert pasted not in timeline_text
+
+
+def test_only_a_responder_declaring_it_is_handed_a_pasted_replacement(
+    workspace: Workspace, memory_keyring: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine asks through the contract (``Capability.ACCEPT_REPLACEMENT``), not by a
+    method's name: a responder that does not declare it is never asked for a pasted key, and
+    the manual step stays open."""
+    from responders.interface import ManualRequired
+
+    from .conftest import RecordingResponder
+
+    monkeypatch.setattr(RecordingResponder, "capabilities", frozenset(
+        c for c in RecordingResponder.capabilities if c != "accept_replacement"))
+    cred = recorded_credential(12)
+    SCRIPT[f"rotate {cred.target_id}"] = [ManualRequired(instructions="make one in the console")]
+    text = "name: k\nsteps:\n  - id: revoke\n    uses: keys.revoke_all\n    with: {rotate: true}\n"
+    first = make_runner(workspace, text, [cred]).run()
+    assert first.exit_code == 3
+    asked: list[str] = []
+    pasted = "pasted-replacement-secret-0123456789"
+    resumed = make_runner(
+        workspace, text, [cred], incident=(first.incident_dir, first.incident_id), resume=True,
+        interactive=True, approver=lambda q: False,
+        secret_prompt=lambda q: asked.append(q) or pasted,
+    ).run()
+    assert asked == [] and CALLS.of("accept") == []
+    assert pasted not in memory_keyring.store.values()
+    entries = read_entries(resumed.incident_dir / "timeline.jsonl")  # type: ignore[operator]
+    assert not [e for e in entries if e.action == "manual.confirm"]
 
 
 def test_secrets_found_late_in_free_text_get_a_second_round(

@@ -18,6 +18,7 @@ from typing import Any
 from clawback.evidence import Manifest, write_manifest
 from responders.host.snapshot import SnapshotAction, SnapshotParams
 from responders.interface import Collected, ResponderContext
+from responders.openclaw.keeper import OpenClawKeeper
 
 INCIDENT_ID = "2026-11-21T0203Z-7f3a"
 AGENT_UID = 1000
@@ -65,6 +66,7 @@ class FakeHost:
             incident_id=INCIDENT_ID,
             incident_dir=self.incident_dir,
             settings=self.settings(**evidence),
+            agent_keeper=OpenClawKeeper,
         )
 
     def action(self, evidence: dict[str, Any] | None = None, **params: Any) -> SnapshotAction:

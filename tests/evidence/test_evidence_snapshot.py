@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pydantic
+import pyjson5
 import pytest
 from evidence_fakehost import INCIDENT_ID, FakeHost, sha256_of, tree_state
 
@@ -146,7 +147,8 @@ def test_command_items_record_argv_and_exit_code(fake_host: FakeHost, tmp_path: 
         elapsed = time.monotonic() - started
         absent = archive.add_command("nope", ("clawback-no-such-binary", "-x"), timeout=5)
     assert ok is not None and big is not None and slow is not None and absent is None
-    assert ok.argv == (sh, "-c", "printf 'out'; exit 3")
+    # The binary that ran, found in the system path, never the caller's PATH (RFC 3227 §4.3).
+    assert ok.argv == (os.path.realpath(sh), "-c", "printf 'out'; exit 3")
     assert ok.exit_code == 3 and ok.kind == "command"
     assert ok.sha256 == hashlib.sha256(b"out").hexdigest()
     assert big.truncated and big.size == 8 and "capped" in big.note
@@ -559,3 +561,29 @@ def test_archive_is_gzip_readable_by_python_and_members_are_regular(fake_host: F
     assert all(m.name.startswith(f"{INCIDENT_ID}-full/") for m in members)
     raw = io.BytesIO(Path(outcome.archive).read_bytes())
     assert raw.read(2) == b"\x1f\x8b"
+
+
+def test_the_workspaces_the_agents_config_names_are_asked_of_the_agent(
+    fake_host: FakeHost,
+) -> None:
+    """Host code does not read OpenClaw's config: the agent the engine hands it
+    (``ResponderContext.agent_keeper``) names the workspaces; without one (a bare call) only
+    the default ``<state>/workspace`` is collected."""
+    elsewhere = fake_host.home / "projects" / "bot"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "AGENTS.md").write_text("# Agents\nRead the mail.\n")
+    config = fake_host.state / "openclaw.json"
+    data = pyjson5.decode(config.read_text())
+    data.setdefault("agents", {}).setdefault("defaults", {})["workspace"] = str(elsewhere)
+    config.write_text(json.dumps(data))
+
+    with_agent = fake_host.action().plan("localhost").facts["files"]
+    assert str(elsewhere / "AGENTS.md") in with_agent
+
+    bare = SnapshotAction(
+        ResponderContext(incident_id=INCIDENT_ID, incident_dir=fake_host.incident_dir,
+                         settings=fake_host.settings()),
+        SnapshotParams(system_artifacts=False),
+    ).plan("localhost").facts["files"]
+    assert str(elsewhere / "AGENTS.md") not in bare
+    assert str(fake_host.state / "workspace" / "AGENTS.md") in bare

@@ -5,9 +5,11 @@ pyjson5 and python-dotenv read files as those libraries do."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from responders.fleet_agent import PACKED_MODULES, agent_zip, formats
 from responders.host import snapshot
 from responders.interface import Location, fingerprint
 from responders.openclaw.discovery import discover
+from responders.openclaw.keeper import OpenClawKeeper
 from tests.host.conftest import free_port, gateway_argv, port_open, wait_until
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -230,7 +233,7 @@ def test_the_agent_plans_from_a_layout_what_the_local_snapshot_plans(
     layout = home.agent_settings()
     local = snapshot.build_plan(
         snapshot.AgentLayout.from_settings(layout), snapshot.EvidenceSettings(),
-        snapshot.SnapshotParams(volatile=volatile),
+        snapshot.SnapshotParams(volatile=volatile), agent=OpenClawKeeper,
     )
     remote = run_agent(tmp_path, "snapshot", {"layout": layout, "volatile": volatile,
                                               "plan_only": True})
@@ -242,6 +245,106 @@ def test_the_agent_plans_from_a_layout_what_the_local_snapshot_plans(
     assert remote["missing"] == [list(m) for m in local.missing]
     if not volatile:
         assert any("/workspace/" in f.path for f in local.files)
+
+
+# -- one archive writer ------------------------------------------------------------------------
+
+# What the archive writer defines; neither snapshot module may define any of it again.
+ARCHIVE_NAMES = {"EvidenceArchive", "CommandCapture", "_HashingReader", "_HashingSink",
+                 "_CountingWriter", "_run_to_file", "_open_for_evidence", "is_sparse",
+                 "collect_listing", "json_bytes", "_json_bytes", "_is_small_enough"}
+
+
+def test_the_local_snapshot_and_the_fleet_agent_write_with_the_same_code() -> None:
+    import ast
+    import zipfile
+
+    from responders.fleet_agent import agent
+    from responders.hostprobes import archive
+
+    assert agent.EvidenceArchive is archive.EvidenceArchive is snapshot.EvidenceArchive
+    assert agent.collect_listing is archive.collect_listing is snapshot.collect_listing
+    # The zip carries the writer's source as it is here, byte for byte.
+    with zipfile.ZipFile(io.BytesIO(agent_zip())) as zipped:
+        carried = zipped.read("responders/hostprobes/archive.py")
+    assert carried == Path(archive.__file__).read_bytes()
+    for module in (agent, snapshot):
+        tree = ast.parse(Path(module.__file__).read_text())  # type: ignore[arg-type]
+        defined = {node.name for node in tree.body
+                   if isinstance(node, ast.ClassDef | ast.FunctionDef)}
+        assert not defined & ARCHIVE_NAMES, module.__name__
+
+
+def hostile_tree(root: Path) -> dict[str, Any]:
+    """A home whose logs hold a plain file, one over the per-file cap, a sparse one, a link
+    out of the tree and a FIFO; returns the ``[agent]`` layout."""
+    home, outside, tmp = root / "home", root / "outside", root / "tmp"
+    logs = home / ".openclaw" / "logs"
+    for directory in (logs, outside, tmp / "openclaw"):
+        directory.mkdir(parents=True)
+    (logs / "gateway.log").write_bytes(b'{"msg": "started"}\n' * 50)
+    (logs / "gateway.big.log").write_bytes(bytes(range(256)) * 8 * 1024)  # 2 MiB
+    with open(logs / "gateway.sparse.log", "wb") as out:
+        out.truncate(4 * snapshot.SPARSE_MIN_BYTES)
+        out.write(b"head of a sparse log\n")
+    (outside / "root-only").write_bytes(b"not the agent's\n")
+    (logs / "gateway.link.log").symlink_to(outside / "root-only")
+    os.mkfifo(logs / "gateway.fifo.log")
+    (tmp / "openclaw" / "openclaw-2099-01-01.log").write_bytes(b"tmp log\n")
+    return {"user_home": str(home), "state_dirs": [str(home / ".openclaw")],
+            "tmp_dirs": [str(tmp)], "gateway_port": free_port()}
+
+
+@pytest.mark.parametrize("volatile", [True, False])
+def test_the_agent_archives_a_hostile_tree_exactly_as_the_local_snapshot_does(
+        tmp_path: Path, volatile: bool) -> None:
+    from responders.interface import Collected, ResponderContext
+
+    layout = hostile_tree(tmp_path / "host")
+    cap = 1024 * 1024
+    label = "volatile" if volatile else "full"
+    incident = tmp_path / "incident"
+    incident.mkdir(mode=0o700)
+    local = snapshot.SnapshotAction(
+        ResponderContext(incident_id="i", incident_dir=incident, settings={"agent": layout}),
+        snapshot.SnapshotParams(volatile=volatile, system_artifacts=False, max_file_bytes=cap),
+    ).execute("localhost")
+    assert isinstance(local, Collected), local
+    out = tmp_path / "remote"
+    out.mkdir(mode=0o700)
+    remote = run_agent(tmp_path, "snapshot", {
+        "layout": layout, "volatile": volatile, "system_artifacts": False,
+        "out_dir": str(out), "file_name": "remote.tar.gz", "member_prefix": f"i-{label}",
+        "id_prefix": f"i-{label}", "max_file_bytes": cap,
+    })
+
+    # Only the tree: the local full pass also reads the logs of any supervisord on this
+    # machine (service_logs), which the fleet's plan leaves to the host's own services.
+    root = str(tmp_path / "host") + "/"
+
+    def files(items: Any) -> list[tuple[Any, ...]]:
+        return sorted(
+            (i["source"], i["stored_path"], i["size"], i["sha256"], i["truncated"],
+             i["original_size"], i["note"], i["mode"])
+            for i in items if i["kind"] == "file" and i["source"].startswith(root)
+        )
+
+    def skips(skipped: Any) -> list[tuple[str, str]]:
+        return sorted((str(p), str(r)) for p, r in skipped if str(p).startswith(root))
+
+    local_items = [dataclasses.asdict(i) for i in local.items]
+    assert files(remote["items"]) == files(local_items)
+    assert len(files(local_items)) >= 4, "the tree was not collected"
+    assert skips(remote["skipped"]) == skips(local.skipped)
+    logs = Path(layout["state_dirs"][0]) / "logs"
+    skipped = dict(local.skipped)
+    assert skipped[str(logs / "gateway.fifo.log")] == "not a regular file (fifo)"
+    assert "not followed" in skipped[str(logs / "gateway.link.log")]
+    notes = {Path(i["source"]).name: i["note"] for i in local_items if i["kind"] == "file"}
+    assert "sparse" in notes["gateway.sparse.log"]
+    assert "capped: first 1048576 of 2097152 bytes" in notes["gateway.big.log"]
+    # Run without a total, the agent's volatile pass still keeps the local one's budget.
+    assert remote["max_total_bytes"] == (snapshot.VOLATILE_TOTAL_BYTES if volatile else None)
 
 
 # -- the standard-library readers --------------------------------------------------------------

@@ -23,6 +23,7 @@ from responders.host.snapshot import (
     SnapshotParams,
 )
 from responders.interface import Collected, ResponderContext
+from responders.openclaw.keeper import OpenClawKeeper
 from tests.hostile.conftest import HostileHome, Racer
 
 BOUND_S = 120.0
@@ -34,7 +35,8 @@ def snapshot(hostile: HostileHome, *, volatile: bool, name: str = "i") -> Collec
     incident.mkdir(mode=0o700, exist_ok=True)
     action = SnapshotAction(
         ResponderContext(incident_id=incident.name, incident_dir=incident,
-                         settings={"agent": hostile.agent_settings()}),
+                         settings={"agent": hostile.agent_settings()},
+                         agent_keeper=OpenClawKeeper),
         SnapshotParams(volatile=volatile, system_artifacts=False),
     )
     box: list[Any] = []

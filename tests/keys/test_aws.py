@@ -472,6 +472,28 @@ def test_old_key_is_rejected_after_revoke(moto: MotoAccount) -> None:
     assert dead.facts["iam"] == "deleted"
 
 
+def test_sessions_share_botocores_data_files_but_sign_with_their_own_keys(
+    moto: MotoAccount,
+) -> None:
+    # Each session parsing botocore's descriptions again cost ~70 ms of CPU on the panic path;
+    # a shared loader must not let one session's credentials leak into another's clients.
+    from responders.interface import SecretValue
+
+    key = moto.user_with_key("agent")
+    admin = _enforced_admin(moto, allow=["iam:*", "sts:GetCallerIdentity"])
+    moto.enforce_iam()
+    first, _ = make_responder(moto.url, admin=admin)
+    second, _ = make_responder(moto.url, admin=admin)
+    iam_first, sts_first = first._clients()
+    iam_second, _ = second._clients()
+    as_agent = first._sts_signed_with(key["AccessKeyId"], SecretValue(key["SecretAccessKey"]))
+
+    assert (iam_first.meta.service_model._service_description
+            is iam_second.meta.service_model._service_description)
+    assert as_agent.get_caller_identity()["Arn"].endswith(":user/agent")
+    assert sts_first.get_caller_identity()["Arn"].endswith(":user/responder")
+
+
 def test_verify_without_the_secret_relies_on_iam(moto: MotoAccount) -> None:
     key = moto.user_with_key("agent")
     responder, _ = make_responder(moto.url, delete=False)

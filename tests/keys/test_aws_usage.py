@@ -95,6 +95,34 @@ def test_cloudtrail_events_are_read_page_by_page(moto: MotoAccount) -> None:
     ]
 
 
+def test_every_keys_cloudtrail_question_goes_through_one_client_of_the_admin(
+    moto: MotoAccount,
+) -> None:
+    # A session per key's question cost ~30 ms of CPU each in contain's investigation.
+    import threading
+
+    first_key, second_key = moto.user_with_key("openclaw-agent"), moto.user_with_key("other")
+    responder, _ = make_responder(moto.url, admin=("AKIAADMINSETUP000000", "not-checked"))
+    seen: list[Any] = []
+    real = responder._client_for
+
+    def recording(service: str) -> Any:
+        seen.append(real(service))
+        return seen[-1]
+
+    responder._client_for = recording  # type: ignore[method-assign]
+    threads = [threading.Thread(target=responder.usage, args=(agent_key(k),))
+               for k in (first_key, second_key, first_key)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert len(seen) == 3 and all(client is seen[0] for client in seen)
+    signer = seen[0]._request_signer._credentials  # the admin's, not a found key's
+    assert signer.access_key == "AKIAADMINSETUP000000"
+
+
 def test_the_engine_records_what_the_provider_said(moto: MotoAccount, tmp_path: Path) -> None:
     """Through the contract only: investigation.json and a signed timeline entry per key."""
     import importlib.util

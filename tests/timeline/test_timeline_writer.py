@@ -346,6 +346,25 @@ def test_the_fast_canonical_encoder_writes_exactly_what_rfc8785_writes(value: An
     assert canonical_json(value) == expected
 
 
+@pytest.mark.parametrize("value", [
+    {"target": "openai:…ZNIJ sha256:6d65f4bf", "détail": "clé révoquée", "é": 1, "e": 2},
+    # Code-point order puts U+E000 first, UTF-16 order the surrogate pair of U+1F600.
+    {"\ue000": 1, "\U0001f600": 2, "a": "\U0001f600"},
+    {"\ufb01": "ﬁ", "\uffff": ["\u2028", "\x7f", "\x1f"]},
+    ["\ud7ff", "\ud800"],  # a lone surrogate: refused as rfc8785 refuses it
+])
+def test_text_beyond_ascii_is_encoded_as_rfc8785_encodes_it(value: Any) -> None:
+    from clawback.timeline import canonical_json
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        with pytest.raises((rfc8785.CanonicalizationError, UnicodeEncodeError)):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
 def test_an_integer_beyond_ijson_read_from_a_file_is_not_canonical(incident: Incident) -> None:
     # The standard library prints 2**60 where RFC 8785 refuses it: a line hashed and signed
     # over the library's form must not pass the fast canonical check.

@@ -20,6 +20,7 @@ from typing import Any
 from clawback.audit.context import AuditContext, is_dir, read_text, walk_files
 from clawback.audit.model import Hit, Severity, check
 from responders.interface import Location
+from responders.kit.provider_facts import API_HOSTS
 
 MAX_FILE_BYTES = 512 * 1024
 MAX_FILES = 3000
@@ -28,12 +29,6 @@ TEXT_SUFFIXES = {
     "", ".md", ".sh", ".bash", ".zsh", ".js", ".mjs", ".cjs", ".ts", ".py", ".rb", ".pl",
     ".json", ".json5", ".txt", ".yaml", ".yml", ".toml", ".ps1", ".bat", ".cmd",
 }  # fmt: skip
-KNOWN_API_HOSTS = (
-    "api.openai.com", "api.anthropic.com", "api.github.com", "github.com", "api.stripe.com",
-    "slack.com", "api.telegram.org", "discord.com", "huggingface.co", "api.cloudflare.com",
-    "openrouter.ai", "amazonaws.com", "googleapis.com", "api.elevenlabs.io",
-    "api.search.brave.com", "generativelanguage.googleapis.com",
-)  # fmt: skip
 
 _SHELL = r"(?:sudo\s+)?(?:/bin/|/usr/bin/)?(?:ba|z|da|k|fi)?sh\b"
 PIPE_TO_SHELL = [
@@ -85,7 +80,7 @@ def _unknown_destination(line: str) -> str | None:
     hosts = [next(g for g in m.groups() if g) for m in _HOST_RE.finditer(line)]
     unknown = [
         h for h in hosts
-        if not any(h == k or h.endswith("." + k) for k in KNOWN_API_HOSTS)
+        if not any(h == k or h.endswith("." + k) for k in API_HOSTS)
     ]  # fmt: skip
     if unknown:
         return unknown[0]

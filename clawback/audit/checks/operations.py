@@ -9,26 +9,15 @@ action that moves money, mail, messages or files happen without a human in the l
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from typing import Any
 
 from clawback.audit.checks.isolation import exec_settings
 from clawback.audit.context import AuditContext, InstallConfig, as_list, dig
 from clawback.audit.model import Hit, Severity, check
+from responders.kit.provider_facts import MOVES_MONEY, SENDS_MAIL, SPEND_LIMIT_PAGES
 
-PAYMENT_PROVIDERS = {"stripe", "paypal", "square", "braintree", "adyen", "wise", "coinbase"}
-EMAIL_PROVIDERS = {"sendgrid", "mailgun", "postmark", "resend", "ses", "smtp"}
 _EMAIL_SKILL_RE = re.compile(r"(?i)gmail|e-?mail|himalaya|smtp|sendgrid|mailgun|resend|postmark")
-METERED_PROVIDERS = {
-    "openai": "https://platform.openai.com/settings/organization/limits",
-    "anthropic": "https://console.anthropic.com/settings/limits",
-    "openrouter": "https://openrouter.ai/settings/keys",
-    "google": "https://console.cloud.google.com/billing/budgets",
-    "groq": "https://console.groq.com/settings/billing",
-    "mistral": "https://console.mistral.ai/billing",
-    "xai": "https://console.x.ai",
-    "elevenlabs": "https://elevenlabs.io/app/subscription",
-}
 FS_TOOL_NAMES = {"group:fs", "fs_delete", "fs_write", "write", "edit", "apply_patch", "*"}
 NO_FS_PROFILES = {"minimal", "messaging"}
 
@@ -127,7 +116,7 @@ def approval_file_delete(ctx: AuditContext) -> Iterator[Hit]:
         )
 
 
-def _credentials_of(ctx: AuditContext, providers: set[str]) -> list[str]:
+def _credentials_of(ctx: AuditContext, providers: Set[str]) -> list[str]:
     return [
         f"{cred.kind} {cred.fingerprint} ({cred.locations[0] if cred.locations else '?'})"
         for cred in ctx.credentials
@@ -144,7 +133,7 @@ def _credentials_of(ctx: AuditContext, providers: set[str]) -> list[str]:
     area="operations",
 )
 def approval_payments(ctx: AuditContext) -> Iterator[Hit]:
-    held = _credentials_of(ctx, PAYMENT_PROVIDERS)
+    held = _credentials_of(ctx, MOVES_MONEY)
     if not held:
         return
     for config in ctx.configs:
@@ -162,7 +151,7 @@ def approval_payments(ctx: AuditContext) -> Iterator[Hit]:
     area="operations",
 )
 def approval_email(ctx: AuditContext) -> Iterator[Hit]:
-    held = _credentials_of(ctx, EMAIL_PROVIDERS)
+    held = _credentials_of(ctx, SENDS_MAIL)
     for config in ctx.configs:
         tools = global_tools(config)
         if not config.merged or exec_gated(tools):
@@ -208,7 +197,7 @@ def spend_limits(ctx: AuditContext) -> Iterator[Hit]:
     recorded = ctx.audit_settings.get("spend_limits")
     recorded = recorded if isinstance(recorded, Mapping) else {}
     evidence = []
-    for provider, url in METERED_PROVIDERS.items():
+    for provider, url in SPEND_LIMIT_PAGES.items():
         keys = [c for c in ctx.credentials if c.provider == provider]
         if keys and not recorded.get(provider):
             evidence.append(f"{provider}: {len(keys)} key(s) reachable, no limit recorded ({url})")

@@ -18,7 +18,6 @@ from responders.interface import Capability, Credential
 ACTING_CAPABILITIES = {Capability.REVOKE, Capability.DISABLE, Capability.ROTATE}
 # Responders that act on this machine only (the agent's own files and processes), so they have
 # no provider admin identity to configure.
-LOCAL_RESPONDERS = frozenset({"host", "openclaw", "manual"})
 
 
 def registry(ctx: AuditContext) -> Any:
@@ -100,19 +99,14 @@ def _references(table: Mapping[str, Any]) -> list[str]:
 
 
 def needs_admin_credential(responder: Any) -> bool:
-    """Whether ``contain`` acts through an admin identity of this responder's provider.
-
-    A responder may say so itself (``admin_credential = True/False``); otherwise one that can
-    prove its permissions (``preflight``) and is not local is taken to need one.
-    """
+    """Whether ``contain`` acts through an admin identity of this responder's provider: it
+    talks to a provider's API (``needs_config``, not the guided fallback) and can prove its
+    permissions (``preflight``). Asked through the contract, never by the responder's name."""
     if responder is None:
         return False
-    declared = getattr(responder, "admin_credential", None)
-    if isinstance(declared, bool):
-        return declared
     return (
-        Capability.PREFLIGHT in set(responder.capabilities)
-        and responder.name not in LOCAL_RESPONDERS
+        bool(responder.needs_config) and not responder.fallback
+        and Capability.PREFLIGHT in set(responder.capabilities)
     )
 
 

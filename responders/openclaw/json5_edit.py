@@ -1,0 +1,225 @@
+"""Key paths and JSON5 documents edited in place: json-five's round-trip model changes one
+string or list item and keeps the comments and layout around it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from responders.openclaw.layout import Json5Error, decode_json5
+
+Segment = str | int
+KeyPath = tuple[Segment, ...]
+
+_KEY_SEGMENT = re.compile(r'\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([^.\[\]"\s]+)')
+
+
+def parse_key_path(key: str) -> KeyPath | None:
+    """``profiles["a b"].key[0]`` → ``("profiles", "a b", "key", 0)``; None if malformed."""
+    segments: list[Segment] = []
+    position = 0
+    while position < len(key):
+        match = _KEY_SEGMENT.match(key, position)
+        if match is None or match.end() == position:
+            return None
+        if match.group(1) is not None:
+            segments.append(int(match.group(1)))
+        elif match.group(2) is not None:
+            segments.append(json.loads(match.group(2)))
+        else:
+            segments.append(match.group(3))
+        position = match.end()
+    return tuple(segments) if segments else None
+
+
+def value_at(data: Any, path: KeyPath) -> Any:
+    for segment in path:
+        if not isinstance(data, list | dict):
+            return None
+        try:
+            data = data[segment]  # type: ignore[index]
+        except (IndexError, KeyError, TypeError):
+            return None
+    return data
+
+
+def strings_in(data: Any) -> Iterator[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield str(key)
+            yield from strings_in(value)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            yield from strings_in(value)
+
+
+class Unparseable(Exception):
+    """A file that should parse does not; the message never quotes the file's content."""
+
+
+class Json5Document:
+    """A JSON or JSON5 text whose string values and list items can change, comments kept."""
+
+    def __init__(self, text: str) -> None:
+        from json5.loader import ModelLoader, loads
+
+        try:
+            self._model = loads(text, loader=ModelLoader())
+        except Exception:  # json-five raises its own errors, which quote the text
+            raise Unparseable("not valid JSON5") from None
+
+    def dump(self) -> str:
+        from json5.dumper import ModelDumper
+
+        # What json5.dumps does, without passing a ModelDumper where its signature says
+        # BaseDumper (json-five 1.1 annotates it so, though ModelDumper is no BaseDumper).
+        dumper = ModelDumper()
+        dumper.dump(self._model)
+        dumper.env.outfile.seek(0)
+        return dumper.env.outfile.read()
+
+    @staticmethod
+    def _key_name(key: Any) -> str:
+        name = getattr(key, "name", None)
+        return str(name if name is not None else key.characters)
+
+    def _strings(self, node: Any) -> Iterator[Any]:
+        from json5 import model
+
+        if isinstance(node, model.String):
+            yield node
+        elif isinstance(node, model.JSONObject | model.JSONArray):
+            for value in node.values:
+                yield from self._strings(value)
+
+    def replace_strings(self, old: str, new: str) -> int:
+        """Every string value equal to ``old`` becomes ``new``; how many there were."""
+        count = 0
+        for node in self._strings(self._model.value):
+            if node.characters == old:
+                # In place, so the whitespace and comments attached to the node stay.
+                node.characters = new
+                node.raw_value = json.dumps(new)
+                count += 1
+        return count
+
+    def _node(self, path: KeyPath) -> Any:
+        from json5 import model
+
+        node = self._model.value
+        for segment in path:
+            if isinstance(node, model.JSONObject) and isinstance(segment, str):
+                index = self._member(node, segment)
+                if index is None:
+                    return None
+                node = node.values[index]
+            elif isinstance(node, model.JSONArray) and isinstance(segment, int):
+                if not 0 <= segment < len(node.values):
+                    return None
+                node = node.values[segment]
+            else:
+                return None
+        return node
+
+    def _member(self, node: Any, name: str) -> int | None:
+        for index, key in enumerate(node.keys):
+            if self._key_name(key) == name:
+                return index
+        return None
+
+    def set_string(self, path: KeyPath, value: str) -> bool:
+        from json5 import model
+
+        node = self._node(path)
+        if not isinstance(node, model.String):
+            return False
+        node.characters = value
+        node.raw_value = json.dumps(value)
+        return True
+
+    def remove_member(self, path: KeyPath) -> bool:
+        from json5 import model
+
+        if not path or not isinstance(path[-1], str):
+            return False
+        parent = self._node(path[:-1])
+        if not isinstance(parent, model.JSONObject):
+            return False
+        index = self._member(parent, path[-1])
+        if index is None:
+            return False
+        del parent.keys[index]
+        del parent.values[index]
+        return True
+
+    def ensure_items(self, path: KeyPath, values: Sequence[str]) -> bool:
+        """The list at ``path`` holds every one of ``values`` (appended in order), creating
+        the list and any missing object on the way; False if something else is in the way."""
+        from json5 import model
+
+        node = self._model.value
+        for depth, segment in enumerate(path):
+            if not isinstance(node, model.JSONObject) or not isinstance(segment, str):
+                return False
+            index = self._member(node, segment)
+            if index is None:
+                last = depth == len(path) - 1
+                child: Any = model.JSONArray() if last else model.JSONObject()
+                self._add_member(node, segment, child)
+                node = child
+            else:
+                node = node.values[index]
+        if not isinstance(node, model.JSONArray):
+            return False
+        present = {v.characters for v in node.values if isinstance(v, model.String)}
+        for value in values:
+            if value not in present:
+                node.values.append(model.DoubleQuotedString(value, json.dumps(value)))
+        return True
+
+    @staticmethod
+    def _add_member(node: Any, name: str, value: Any) -> None:
+        """Append ``name: value``, quoted and indented like the members already there."""
+        from json5 import model
+
+        quoted = bool(node.keys) and not isinstance(node.keys[-1], model.Identifier)
+        key = model.DoubleQuotedString(name, json.dumps(name)) if quoted else model.Identifier(
+            name, name)
+        if node.keys:
+            key.wsc_before = list(node.keys[-1].wsc_before)
+            last = node.values[-1]
+            value.wsc_after, last.wsc_after = list(last.wsc_after), []
+        value.wsc_before = [" "]
+        node.keys.append(key)
+        node.values.append(value)
+
+    def remove_items(self, path: KeyPath, value: str) -> int:
+        """Drop the string items equal to ``value`` from the list at ``path``."""
+        from json5 import model
+
+        node = self._node(path)
+        if not isinstance(node, model.JSONArray):
+            return 0
+        kept = [
+            v for v in node.values if not (isinstance(v, model.String) and v.characters == value)
+        ]
+        removed = len(node.values) - len(kept)
+        node.values[:] = kept
+        return removed
+
+
+def parse_json5(text: str) -> Any:
+    try:
+        return decode_json5(text)
+    except Json5Error:
+        raise Unparseable("not valid JSON5") from None
+
+
+def describe_path(path: KeyPath) -> str:
+    from responders.openclaw.discovery import format_key_path
+
+    return format_key_path(path) if path else "(unknown key)"
