@@ -280,10 +280,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from clawback_demo.home import build_sample_home
 
+    tables = provider_tables(1).count("[providers.")
     forms: dict[str, dict[str, object]] = {
-        "live progress, 15 provider tables": {},
-        "live progress, 15 provider tables never checked before": {"first_sight": True},
-        "--json, 15 provider tables": {"json_output": True},
+        f"live progress, {tables} provider tables": {},
+        f"live progress, {tables} provider tables never checked before": {"first_sight": True},
+        f"--json, {tables} provider tables": {"json_output": True},
         "live progress, no provider table": {"providers": False},
     }
     if args.baseline is not None:
