@@ -763,20 +763,18 @@ class AgentFootprint:
         """The footprint a controller sent (``as_plan``); a missing or mistyped field raises
         ValueError naming it."""
         values: dict[str, Any] = {}
-        for name in cls.__dataclass_fields__:
+        for name, spec in cls.__dataclass_fields__.items():
             if name not in plan:
                 raise ValueError(f"the agent footprint lacks {name!r}")
             value = plan[name]
-            if isinstance(value, list):
+            if isinstance(value, list):  # JSON has no tuples
                 value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
-            values[name] = value
-        footprint = cls(**values)
-        for name, value in values.items():
-            expected = int if name == "gateway_port" else (tuple if isinstance(value, tuple)
-                                                           else str)
+            # The annotations are strings here (``from __future__ import annotations``).
+            expected = {"int": int, "str": str}.get(str(spec.type), tuple)
             if not isinstance(value, expected) or isinstance(value, bool):
                 raise ValueError(f"the agent footprint's {name!r} is not a {expected.__name__}")
-        return footprint
+            values[name] = value
+        return cls(**values)
 
 
 @dataclass(frozen=True)

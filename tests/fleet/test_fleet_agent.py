@@ -78,6 +78,10 @@ def test_a_footprint_survives_the_plan_and_a_broken_one_is_named() -> None:
         AgentFootprint.from_plan({k: v for k, v in sent.items() if k != "gateway_titles"})
     with pytest.raises(ValueError, match="gateway_port"):
         AgentFootprint.from_plan({**sent, "gateway_port": "18789"})
+    with pytest.raises(ValueError, match="packages"):
+        AgentFootprint.from_plan({**sent, "packages": "openclaw"})
+    with pytest.raises(ValueError, match="product"):
+        AgentFootprint.from_plan({**sent, "product": ["OpenClaw"]})
 
 
 def test_remote_discovery_finds_what_local_discovery_finds(home: SampleHome,
