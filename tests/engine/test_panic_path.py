@@ -32,7 +32,13 @@ LATER = (
     # The rotation ledger is built at the first rotation. (responders.openclaw itself is
     # loaded early, and must be: the playbook's openclaw.lockdown options are validated by it.)
     "clawback.drill",
-    "responders.openclaw.discovery",  # discovery runs after the stop
+    "responders.openclaw.discovery",  # discovery runs after the stop, and its roles:
+    "responders.openclaw.inventory", "responders.openclaw.config_load",
+    "responders.openclaw.hinters", "responders.openclaw.agent_paths",
+    "responders.openclaw.scan_base", "responders.openclaw.scan_config",
+    "responders.openclaw.scan_env", "responders.openclaw.scan_services",
+    "responders.openclaw.scan_text", "responders.openclaw.scan_resolve",
+    "responders.openclaw.scan_driver",
     # The responder's roles and the lockdown's file editing: the keys and lockdown steps.
     "responders.openclaw.own_secrets", "responders.openclaw.whatsapp",
     "responders.openclaw.switching", "responders.openclaw.secret_edits",
