@@ -25,6 +25,14 @@ from responders.openclaw.hinters import (
     top_key,
 )
 from responders.openclaw.inventory import GatewayFacts, GatewayLock, Inventory
+from responders.openclaw.kinds import (
+    KIND_DEVICE_KEY,
+    KIND_DEVICE_TOKEN,
+    KIND_EXEC_APPROVALS_TOKEN,
+    KIND_NODE_TOKEN,
+    KIND_SIDECAR_KEY,
+    KIND_WHATSAPP,
+)
 from responders.openclaw.layout import (
     CONFIG_NAMES,
     DEFAULT_GATEWAY_PORT,
@@ -173,7 +181,7 @@ class Discovery(ConfigScans, ServiceScans, TextScans, Resolution):
         for account_dir in self.list_dir(credentials / "whatsapp"):
             hinter = fixed_hinter(
                 "whatsapp",
-                "whatsapp:session",
+                KIND_WHATSAPP,
                 frozenset({"advSecretKey"}),
                 constant(account_dir.name),
             )
@@ -201,7 +209,7 @@ class Discovery(ConfigScans, ServiceScans, TextScans, Resolution):
             state / "identity" / "device.json",
             fixed_hinter(
                 "openclaw",
-                "openclaw:device_private_key",
+                KIND_DEVICE_KEY,
                 frozenset({"privateKeyPem"}),
                 constant(None),
             ),
@@ -211,21 +219,21 @@ class Discovery(ConfigScans, ServiceScans, TextScans, Resolution):
         self.scan_json_file(
             device_auth,
             fixed_hinter(
-                "openclaw", "openclaw:device_token", frozenset({"token"}), constant(device_id)
+                "openclaw", KIND_DEVICE_TOKEN, frozenset({"token"}), constant(device_id)
             ),
         )
         self.scan_json_file(
             state / "devices" / "paired.json",
-            fixed_hinter("openclaw", "openclaw:device_token", frozenset({"token"}), top_key),
+            fixed_hinter("openclaw", KIND_DEVICE_TOKEN, frozenset({"token"}), top_key),
         )
         self.scan_json_file(
             state / "nodes" / "paired.json",
-            fixed_hinter("openclaw", "openclaw:node_token", frozenset({"token"}), top_key),
+            fixed_hinter("openclaw", KIND_NODE_TOKEN, frozenset({"token"}), top_key),
         )
         self.scan_json_file(
             state / "exec-approvals.json",
             fixed_hinter(
-                "openclaw", "openclaw:exec_approvals_token", frozenset({"token"}), constant(None)
+                "openclaw", KIND_EXEC_APPROVALS_TOKEN, frozenset({"token"}), constant(None)
             ),
         )
 
@@ -281,7 +289,7 @@ class Discovery(ConfigScans, ServiceScans, TextScans, Resolution):
             self.scan_text(home / history)
         config_home = home / ".config" / "openclaw"
         self.scan_dotenv(config_home / "gateway.env")
-        key = Recognition("openclaw", "openclaw:auth_profile_secret_key", Confidence.LOCATION)
+        key = Recognition("openclaw", KIND_SIDECAR_KEY, Confidence.LOCATION)
         for candidate in (
             config_home / "auth-profile-secret-key",
             home / ".openclaw-auth-profile-secrets" / "auth-profile-secret-key",
