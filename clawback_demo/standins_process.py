@@ -3,10 +3,12 @@
 In a real incident the providers' CPU is not clawback's. Served from clawback's own process,
 the stand-ins' server threads (werkzeug, openapi-core checking every request, moto) took ~10%
 of the demo's contain CPU from clawback's threads, on the one interpreter lock they share
-(bench/README.md, issue 20). Here they run in a child process started with ``spawn`` (a fresh
-interpreter: no thread of the parent is copied half-way), and clawback talks to them only over
-loopback HTTP, as it talks to real providers. What the demo asks of them besides (the contract
-checks' tallies, whether a planted key still works) goes over a private pipe.
+(bench/README.md, issue 20). Here they run in a child process, a fresh interpreter
+(``python -m clawback_demo.standins_process``: no thread of the parent copied half-way, and no
+re-import of the parent's main script as multiprocessing's ``spawn`` would do), and clawback
+talks to them only over loopback HTTP, as it talks to real providers. What the demo asks of
+them besides (the contract checks' tallies, whether a planted key still works) goes over a
+private socket pair.
 
 The child stops everything it started when told to, and also when the pipe closes: if the demo
 dies, its stand-ins (Prism included) do not outlive it. ``tests/contract_server.py`` and
@@ -16,8 +18,10 @@ dies, its stand-ins (Prism included) do not outlive it. ``tests/contract_server.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,14 +80,16 @@ class StandInsProcess:
     """The child process: started at once (moto first), the other stand-ins on request."""
 
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child_end = context.Pipe()
+        from multiprocessing.connection import Connection
+
+        ours, theirs = socket.socketpair()
         self._lock = threading.Lock()
-        self._process = context.Process(
-            target=_serve, args=(child_end,), name="clawback demo stand-ins", daemon=True
-        )
-        self._process.start()
-        child_end.close()
+        with ours, theirs:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "clawback_demo.standins_process", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+            )
+            self._conn = Connection(ours.detach())
         try:
             self.moto_url: str = self.call("moto")
         except BaseException:
@@ -91,7 +97,7 @@ class StandInsProcess:
             raise
 
     @property
-    def pid(self) -> int | None:
+    def pid(self) -> int:
         return self._process.pid
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -121,13 +127,14 @@ class StandInsProcess:
 
     def stop(self) -> None:
         """Every stand-in stopped, then the process gone (killed if it does not end)."""
-        if self._process.is_alive():
+        if self._process.poll() is None:
             with contextlib.suppress(RuntimeError):
                 self.call("stop")
-        self._process.join(STOP_SECONDS)
-        if self._process.is_alive():
+        try:
+            self._process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
             self._process.kill()
-            self._process.join(STOP_SECONDS)
+            self._process.wait(STOP_SECONDS)
         self._conn.close()
 
 
@@ -188,3 +195,20 @@ def _described(fleet: Any) -> RemoteFleet:
 def _describe(exc: BaseException) -> str:
     # The type and message only: a traceback's frames could name a planted value.
     return f"{type(exc).__name__}: {exc}"
+
+
+def main() -> None:
+    from multiprocessing.connection import Connection
+
+    conn = Connection(int(sys.argv[1]))
+    try:
+        _serve(conn)
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    # What crosses the socket must name this module's classes, not ``__main__``'s.
+    from clawback_demo.standins_process import main as imported_main
+
+    imported_main()
