@@ -104,6 +104,10 @@ class _KeptModels:
         with self._lock:
             self._by_text.clear()
 
+    def count_parse(self) -> None:
+        with self._lock:  # several threads edit files at once
+            Json5Document.parses += 1
+
 
 _KEPT = _KeptModels()
 
@@ -133,7 +137,7 @@ class Json5Document:
         if kept is not None:
             self._model = kept
             return
-        Json5Document.parses += 1
+        _KEPT.count_parse()
         try:
             self._model = loads(text, loader=ModelLoader())
         except Exception:  # json-five raises its own errors, which quote the text
