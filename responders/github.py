@@ -62,6 +62,7 @@ import secrets as token_source
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from responders.http_answers import CallFailed, ProviderAnswers, header
@@ -381,10 +382,10 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
 
     # -- plan ---------------------------------------------------------------------------------
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """What revoke_all would send, from the config alone: no request is made."""
         s = self.settings
-        out: list[tuple[Credential, Planned]] = []
+        out: list[tuple[Credential, Outcome]] = []
         for cred in creds:
             kind = token_kind(cred)
             if kind in BATCH_REVOCABLE:
@@ -682,8 +683,11 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
             _, data = self._pygithub_call(
                 f"GET {path}",
                 advice,
-                lambda page=page: github.requester.requestJsonAndCheck(
-                    "GET", path, parameters={"per_page": _PAGE_SIZE, "page": page}
+                partial(
+                    github.requester.requestJsonAndCheck,
+                    "GET",
+                    path,
+                    parameters={"per_page": _PAGE_SIZE, "page": page},
                 ),
             )
             batch = [item for item in data if isinstance(item, Mapping)] if data else []
@@ -1054,11 +1058,12 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                     raise
                 return Failed(error=f"deploy key {key_id} of {repo} still exists")
             if kind == KIND_SSH_KEY:
-                key_id = int(_split_id(cred, "keys")[1])
-                if any(k.get("id") == key_id for k in self._list_all("/user/keys", "")):
-                    return Failed(error=f"user SSH key {key_id} still exists")
+                ssh_key_id = int(_split_id(cred, "keys")[1])
+                if any(k.get("id") == ssh_key_id for k in self._list_all("/user/keys", "")):
+                    return Failed(error=f"user SSH key {ssh_key_id} still exists")
                 return VerifiedDead(
-                    detail=f"user SSH key {key_id} is gone", facts={"endpoint": "GET /user/keys"}
+                    detail=f"user SSH key {ssh_key_id} is gone",
+                    facts={"endpoint": "GET /user/keys"},
                 )
             if kind == KIND_SSH_PUBLIC_KEY:
                 left = self._matching_keys(self._public_key_of(cred))

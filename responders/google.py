@@ -80,7 +80,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, json_object
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -198,14 +198,13 @@ class GoogleError:
     @classmethod
     def of(cls, answer: HttpAnswer) -> GoogleError:
         body = answer.body if isinstance(answer.body, Mapping) else {}
-        error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+        error = json_object(body.get("error"))
         reason = permission = ""
         for detail in error.get("details") or ():
             if isinstance(detail, Mapping) and str(detail.get("@type", "")).endswith(
                     "google.rpc.ErrorInfo"):
                 reason = str(detail.get("reason") or "")
-                metadata = detail.get("metadata") if isinstance(detail.get("metadata"),
-                                                                Mapping) else {}
+                metadata = json_object(detail.get("metadata"))
                 permission = str(metadata.get("permission") or "")
                 break
         return cls(str(error.get("status") or ""), reason, permission)

@@ -66,6 +66,12 @@ class JsonObjectAnswer(HttpAnswer):
         return cls(answer.status, answer.headers, body)
 
 
+def json_object(value: object) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else ``{}``: a provider's answer is read by shape, and
+    a field of another shape reads as absent."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:
     """A header's value whatever its case (SDKs hand headers over as plain dicts)."""
     wanted = name.lower()

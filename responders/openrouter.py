@@ -62,7 +62,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, listing_page
+from responders.http_answers import (
+    CallFailed,
+    HttpAnswer,
+    ProviderAnswers,
+    json_object,
+    listing_page,
+)
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -445,7 +451,7 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
             return _ANSWERS.failure_for_status(answer.status, answer.headers, "GET /key", "",
                                                credential="the key", facts=facts)
         body = answer.body if isinstance(answer.body, Mapping) else {}
-        data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+        data = json_object(body.get("data"))
         if data.get("is_management_key") or data.get("is_provisioning_key"):
             return ManualRequired(
                 instructions=f"{cred.fingerprint} (found at {_places(cred)}) is an OpenRouter "
@@ -512,7 +518,7 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
         }
         answer = self._managed("POST", "/keys", json_body=body)
         created = answer.body if isinstance(answer.body, Mapping) else {}
-        data = created.get("data") if isinstance(created.get("data"), Mapping) else {}
+        data = json_object(created.get("data"))
         new_hash, value = str(data.get("hash") or ""), created.get("key")
         if answer.status not in (200, 201) or not new_hash or not isinstance(value, str):
             return Failed(error=f"POST /keys answered {answer.status} without a new key",
@@ -599,7 +605,7 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
         if known is not None:
             answer = self._managed("GET", f"/keys/{known.key_hash}")
             body = answer.body if isinstance(answer.body, Mapping) else {}
-            data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+            data = json_object(body.get("data"))
             state = ("deleted" if answer.status == 404
                      else "disabled" if data.get("disabled") is True else "active")
             facts.update(record=state, key_hash=known.key_hash)
@@ -655,7 +661,7 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
             return [PreflightCheck("openrouter", "management key", False,
                                    detail=err.failed.error)]
         body = own.body if isinstance(own.body, Mapping) else {}
-        data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+        data = json_object(body.get("data"))
         is_management = bool(data.get("is_management_key") or data.get("is_provisioning_key"))
         checks.append(PreflightCheck(
             "openrouter", "management key", own.status == 200 and is_management,

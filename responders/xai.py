@@ -563,12 +563,13 @@ class XAIResponder(HttpProviderResponder[XAISettings]):
         except ResponderError as exc:
             return [PreflightCheck("xai", "management key", False, detail=str(exc),
                                    missing_permission="management_key")]
-        probes = [("management key", "/auth/management-keys/validation", None)]
+        probes: list[tuple[str, str, Mapping[str, Any] | None]] = [
+            ("management key", "/auth/management-keys/validation", None)]
         if self.settings.team_id:
             probes.append(("list keys", f"/auth/teams/{self.settings.team_id}/api-keys",
                            {"pageSize": 1}))
 
-        def probe(item: tuple[str, str, Any]) -> PreflightCheck:
+        def probe(item: tuple[str, str, Mapping[str, Any] | None]) -> PreflightCheck:
             capability, path, params = item
             try:
                 self._managed("GET", path, params=params)
