@@ -63,7 +63,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from responders.http_answers import CallFailed, ProviderAnswers, header
 from responders.interface import (
@@ -102,6 +102,9 @@ from responders.provider_settings import (
     require_references,
     validate_table,
 )
+
+if TYPE_CHECKING:
+    from github import Github
 
 KIND_PAT = "github:pat"
 KIND_FINE_GRAINED_PAT = "github:fine_grained_pat"
@@ -288,7 +291,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._pygithub: Any = None
+        self._pygithub: Github | None = None
         # Tokens revoked in this run: an OAuth token among them is not reset afterwards.
         self._revoked_tokens: set[str] = set()
 
@@ -332,7 +335,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         headers.update(s.extra_headers)
         return headers
 
-    def _github(self) -> Any:
+    def _github(self) -> Github:
         """PyGithub, authenticated with the admin token, its own retries and pacing off."""
         with self._lock:
             if self._pygithub is None:

@@ -78,7 +78,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, json_object
 from responders.interface import (
@@ -115,6 +115,9 @@ from responders.provider_settings import (
     require_store_target,
     validate_table,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 KIND_API_KEY = "google:api_key"
 CREDENTIALS_PAGE = "https://console.cloud.google.com/apis/credentials"
@@ -366,7 +369,7 @@ class GoogleResponder(HttpProviderResponder[GoogleSettings]):
     def auth_headers(self, key: SecretValue) -> dict[str, str]:
         return {"Authorization": f"Bearer {key.reveal()}"}
 
-    def _client(self) -> Any:
+    def _client(self) -> httpx.Client:
         _hide_key_strings_from_httpx_log()
         return super()._client()
 

@@ -22,9 +22,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from responders.interface import Failed, Outcome, ResponderError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class CallFailed(Exception):
@@ -241,7 +244,9 @@ class ProviderAnswers:
             )
         return None
 
-    def send(self, client: Any, method: str, path: str, action: str, **request: Any) -> HttpAnswer:
+    def send(
+        self, client: httpx.Client, method: str, path: str, action: str, **request: Any
+    ) -> HttpAnswer:
         """One request through an httpx client; an error answer is returned, a transport
         failure raised as CallFailed."""
         try:

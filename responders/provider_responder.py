@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, as_outcome
 from responders.interface import (
@@ -28,6 +28,9 @@ from responders.interface import (
     SecretValue,
     handed_over,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 # What a responder that can delete, replace and check keys declares; DISABLE is added by those
 # that can also switch a key off reversibly.
@@ -73,7 +76,6 @@ class ProviderResponder(Responder, Generic[S]):
         super().__init__(context)
         self._lock = threading.RLock()
         self._parsed: S | None = None
-        self._http: Any = None  # the provider's HTTP client (or SDK transport), made on first use
 
     @classmethod
     def check_config(cls, config: Mapping[str, Any]) -> None:
@@ -118,6 +120,10 @@ class HttpProviderResponder(ProviderResponder[H]):
 
     answers: ClassVar[ProviderAnswers]
 
+    def __init__(self, context: ResponderContext) -> None:
+        super().__init__(context)
+        self._http: httpx.Client | None = None  # made on first use
+
     def client_headers(self) -> dict[str, str]:
         return {"User-Agent": "clawback"}
 
@@ -148,7 +154,7 @@ class HttpProviderResponder(ProviderResponder[H]):
             **request,
         )
 
-    def _client(self) -> Any:
+    def _client(self) -> httpx.Client:
         with self._lock:
             if self._http is None:
                 from responders.kit.httpx_cli import skip_httpx_cli
