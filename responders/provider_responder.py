@@ -213,7 +213,7 @@ class KeyReplacingResponder(HttpProviderResponder[R], Generic[R, K]):
     provider accepts the new one and the agent is proven to use it, and a key ``revoke``
     already retired in this run is not retired twice. Subclasses supply the provider's steps:
     ``_create_replacement``, ``_delete_replacement``, ``_replacement_accepted``, ``_retire``
-    and ``_rotated_detail``.
+    and ``_rotated_detail`` (and ``_old_key_state`` where the outcome's name says too little).
     """
 
     # Where a person deletes a replacement clawback could neither store nor delete again.
@@ -249,6 +249,10 @@ class KeyReplacingResponder(HttpProviderResponder[R], Generic[R, K]):
     def _retire(self, old: K) -> Outcome:
         """Delete or disable the old key as configured (``_mark_retired`` once done)."""
         raise NotImplementedError
+
+    def _old_key_state(self, retired: Outcome) -> str:
+        """What the facts say became of the old key."""
+        return retired.name
 
     def _rotated_detail(self, old: K, new: NewKey, reference: str) -> str:
         raise NotImplementedError
@@ -288,7 +292,7 @@ class KeyReplacingResponder(HttpProviderResponder[R], Generic[R, K]):
             if kept is not None:
                 return kept
             try:
-                facts[self.old_key_fact] = self._retire(old).name
+                facts[self.old_key_fact] = self._old_key_state(self._retire(old))
             except CallFailed as err:
                 return replace(err.failed, error=f"the new key works and is stored at "
                                f"{reference}, but retiring the old key failed: {err.failed.error}",
