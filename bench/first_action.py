@@ -10,10 +10,12 @@ Four set-ups, interleaved so they see the same machine load:
 
 * as a person types it (live progress) with every API provider configured: fifteen
   ``[providers.*]`` tables (the endpoints are closed loopback ports; nothing is reached before
-  the stop), which an earlier run (the warm-up) has seen, so none is checked again
-  (``clawback.checked_tables``);
+  the stop), in a config and playbook an earlier run (the warm-up) has validated, so neither is
+  validated again (``clawback.checked_inputs``; the gateway's port and pid file are the same in
+  every run, so the config's bytes are too);
 * the same, but a config clawback has never seen (its own state directory is new each run):
-  each table checked by its responder, whose module is imported for it, before anything runs;
+  config and playbook validated in full, each table checked by its responder, whose module is
+  imported for it, before anything runs;
 * the first set-up with ``--json``;
 * live progress with no provider table (the least a config can hold).
 
@@ -174,6 +176,11 @@ def closed_provider_port() -> int:
     return free_port()
 
 
+@functools.cache
+def gateway_port() -> int:
+    return free_port()
+
+
 def free_port() -> int:
     import socket
 
@@ -187,15 +194,18 @@ def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
             first_sight: bool = False) -> tuple[float, float]:
     """(start -> SIGTERM at the agent, start -> incident opened, CPU seconds clawback spent
     before sending it) of one cold run."""
-    port = free_port()
-    pidfile, stamp = root / f"gw{run}.pid", root / f"gw{run}.term"
+    # The same port and pid file every run: the config's bytes stay the same from run to run,
+    # as a real config does (a set-up's runs are one after another: one gateway at a time).
+    port = gateway_port()
+    pidfile, stamp = root / "gateway.pid", root / f"gw{run}.term"
+    pidfile.unlink(missing_ok=True)
     gateway = subprocess.Popen([sys.executable, "-c", STAND_IN, str(port), str(pidfile),
                                 str(stamp)])
     while not pidfile.exists():
         time.sleep(0.01)
     settings = dict(home.agent_settings())  # type: ignore[attr-defined]
     settings["gateway_port"] = port
-    config = root / f"clawback{run}.toml"
+    config = root / f"clawback-{'providers' if providers else 'bare'}.toml"
     lines = ["[agent]"] + [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     lines += ["[[agent.services]]", 'kind = "pidfile"', 'name = "openclaw-gateway"',
               f"pidfile = {json.dumps(str(pidfile))}"]
@@ -221,6 +231,9 @@ def one_run(root: Path, home: object, run: int, *, json_output: bool = False,
          "--yes",
          "--incidents-dir", str(incidents), *(["--json"] if json_output else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # Not the checkout: ``python -c`` puts the working directory first on sys.path, ahead
+        # of PYTHONPATH, so a baseline run from the checkout ran this tree's code.
+        cwd=root,
     )
     try:
         gateway.wait(timeout=30)

@@ -35,8 +35,9 @@ MAX_DIGESTS = 512
 
 def record_path() -> Path:
     """Beside the incidents, in clawback's state directory (``$XDG_STATE_HOME/clawback``)."""
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "clawback" / RECORD_NAME
+    from clawback.incident import state_dir
+
+    return state_dir() / RECORD_NAME
 
 
 def code_signature(module: str) -> str | None:

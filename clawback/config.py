@@ -31,11 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from clawback.config_file import CONFIG_FILE_NAME as CONFIG_FILE_NAME
+from clawback.config_file import find_config as find_config
 from clawback.errors import BadInput
 from clawback.trusted_files import read_trusted_file
 from responders.interface import fingerprint
 
-CONFIG_FILE_NAME = "clawback.toml"
 REFERENCE_ADVICE = (
     "store the secret in keyring (`keyring set SERVICE USER`) and write "
     "keyring:SERVICE/USER, or export it and write env:NAME"
@@ -335,25 +336,6 @@ class Config(_Section):
 
 
 # --------------------------------------------------------------------------------------------
-# Finding the file
-# --------------------------------------------------------------------------------------------
-
-
-def find_config(explicit: Path | None) -> Path | None:
-    """``--config``, then ``./clawback.toml``, then ``$XDG_CONFIG_HOME/clawback/clawback.toml``."""
-    if explicit is not None:
-        return Path(explicit)
-    local = Path.cwd() / CONFIG_FILE_NAME
-    if local.is_file():
-        return local
-    xdg = os.environ.get("XDG_CONFIG_HOME", "")
-    # The XDG spec says to ignore a relative value.
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
-    candidate = base / "clawback" / CONFIG_FILE_NAME
-    return candidate if candidate.is_file() else None
-
-
-# --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
 
@@ -362,10 +344,15 @@ def load_config(path: Path | None, *, known_providers: Collection[str]) -> Confi
     """Read and validate ``path`` (None: the defaults); raise :class:`BadInput` on any problem."""
     if path is None:
         return Config()
+    path = Path(path)
+    return config_from_bytes(path, read_trusted_file(path, what="config"),
+                             known_providers=known_providers)
+
+
+def config_from_bytes(path: Path, raw: bytes, *, known_providers: Collection[str]) -> Config:
+    """Validate ``raw``, the bytes read from ``path`` (after its owner and mode were checked)."""
     import tomllib
 
-    path = Path(path)
-    raw = read_trusted_file(path, what="config")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

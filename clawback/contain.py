@@ -19,7 +19,6 @@ changes what contain did or its exit code.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
@@ -31,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from clawback.errors import BadInput
 from clawback.registry import Registry, load_registry
 from clawback.runner import (
+    KEYS_REVOKE_ALL,
+    KEYS_ROTATE_ALL,
     WHEN_VARIABLES,
     Approver,
     Reporter,
@@ -47,15 +48,20 @@ from clawback.signing import INCIDENT_KEY_FILE
 from responders.interface import Credential, ManualRequired, Responder, ResponderError
 
 if TYPE_CHECKING:
+    from clawback.checked_inputs import CheckedConfig, LoadedPlaybook
     from clawback.config import Config
-    from clawback.playbook import LoadedPlaybook
     from responders.interface import AgentInventory
 
 
 def packaged_playbook(name: str) -> Path:
-    from importlib.resources import files
+    """The playbook shipped as ``clawback.playbooks`` (a directory in a checkout or a wheel).
+    Located by its package's spec: importlib.resources costs the panic path ~4 ms."""
+    from importlib.util import find_spec
 
-    return Path(str(files("clawback.playbooks") / f"{name}.yaml"))
+    spec = find_spec("clawback.playbooks")
+    if spec is None or not spec.submodule_search_locations:
+        raise BadInput("the packaged playbooks are missing: reinstall clawback")
+    return Path(next(iter(spec.submodule_search_locations))) / f"{name}.yaml"
 
 
 @dataclass
@@ -87,7 +93,8 @@ class ContainRequest:
 class Prepared:
     request: ContainRequest
     registry: Registry
-    config: Config
+    # What the panic path reads of the validated config; ``config`` is all of it.
+    inputs: CheckedConfig
     config_path: Path | None
     loaded: LoadedPlaybook
     settings: dict[str, Any]
@@ -97,6 +104,11 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     # Responder name -> why its admin credential cannot be used (degraded mode).
     unusable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Config:
+        """The whole validated config (built now if it was checked in an earlier run)."""
+        return self.inputs.model()
 
     @property
     def inventory(self) -> Any:
@@ -128,22 +140,46 @@ class Prepared:
 
 
 def prepare(request: ContainRequest) -> Prepared:
-    """Validate everything; create and change nothing."""
-    from clawback.config import find_config, load_config
-    from clawback.playbook import load_playbook
+    """Validate everything; create and change nothing.
+
+    A config and playbook that passed every check before, unchanged, checked by the same code
+    in the same environment, are not validated again (``clawback.checked_inputs``): pydantic,
+    PyYAML and the responders' modules then wait until after the stop. The files' owner and
+    mode and every credential reference are checked on every run."""
+    from clawback.checked_inputs import CheckedInputs, inputs_digest
+    from clawback.config_file import find_config
+    from clawback.trusted_files import read_trusted_file
 
     registry = load_registry(request.extra_responders)
     providers = set(registry.names)  # by entry point: no responder module is imported yet
     config_path = find_config(request.config)
-    config = load_config(config_path, known_providers=providers)
-    playbook_path = request.playbook or packaged_playbook(request.playbook_name)
-    loaded = load_playbook(
-        Path(playbook_path), actions=known_actions(registry), variables=WHEN_VARIABLES
-    )
+    config_raw = read_trusted_file(config_path, what="config") if config_path else None
+    playbook_path = Path(request.playbook or packaged_playbook(request.playbook_name))
+    playbook_raw = read_trusted_file(playbook_path, what="playbook")
+    origins = registry.origins
+    digest = None if origins is None else inputs_digest(
+        config_path=config_path, config_raw=config_raw, playbook_path=playbook_path,
+        playbook_raw=playbook_raw, entry_points=origins)
+    record = CheckedInputs.load()
+    entry = record.get(digest)
+    if entry is not None:
+        config, loaded = _from_record(entry, registry, providers, config_path, config_raw,
+                                      playbook_path, playbook_raw)
+    else:
+        config, loaded = _validate(registry, providers, config_path, config_raw, playbook_path,
+                                   playbook_raw, remember=not request.dry_run)
     store = KeyringSecretStore()
-    _check_provider_tables(registry, config, config_path, remember=not request.dry_run)
     unusable = _check_references(config, config_path, store, degrade=request.degrade)
-    settings = config.settings()
+    if not request.dry_run:  # a dry run writes nothing at all
+        from clawback import entry_point_index
+
+        entry_point_index.remember()
+    if entry is None and digest is not None and not request.dry_run:
+        from clawback.checked_inputs import entry_for
+
+        record.add(digest, entry_for(config, loaded, _toml_document(config_raw)))
+        record.save()
+    settings = dict(config.settings)
     if request.home is not None:
         home = Path(request.home).expanduser()
         if not home.is_dir():
@@ -154,13 +190,62 @@ def prepare(request: ContainRequest) -> Prepared:
     return Prepared(
         request=request,
         registry=registry,
-        config=config,
+        inputs=config,
         config_path=config_path,
         loaded=loaded,
         settings=settings,
         store=store,
         unusable=unusable,
     )
+
+
+def _toml_document(raw: bytes | None) -> dict[str, Any]:
+    """The TOML document of a config that passed validation ({} without a config)."""
+    import tomllib
+
+    return tomllib.loads(raw.decode("utf-8")) if raw is not None else {}
+
+
+def _validate(registry: Registry, providers: set[str], config_path: Path | None,
+              config_raw: bytes | None, playbook_path: Path, playbook_raw: bytes, *,
+              remember: bool) -> tuple[CheckedConfig, LoadedPlaybook]:
+    """The whole validation: config, playbook, provider tables (BadInput on any problem)."""
+    from clawback.checked_inputs import CheckedConfig
+    from clawback.config import Config, config_from_bytes
+    from clawback.playbook import playbook_from_bytes
+
+    config = (Config() if config_path is None or config_raw is None
+              else config_from_bytes(config_path, config_raw, known_providers=providers))
+    loaded = playbook_from_bytes(playbook_path, playbook_raw, actions=known_actions(registry),
+                                 variables=WHEN_VARIABLES)
+    _check_provider_tables(registry, config, config_path, remember=remember)
+    return CheckedConfig.of(config), loaded
+
+
+def _from_record(entry: dict[str, Any], registry: Registry, providers: set[str],
+                 config_path: Path | None, config_raw: bytes | None,
+                 playbook_path: Path, playbook_raw: bytes,
+                 ) -> tuple[CheckedConfig, LoadedPlaybook]:
+    """A config and playbook that passed before (``clawback.checked_inputs``)."""
+    from clawback.checked_inputs import config_from_entry, playbook_from_entry
+
+    def build() -> Config:
+        from clawback.config import Config, config_from_bytes
+
+        if config_path is None or config_raw is None:
+            return Config()
+        return config_from_bytes(config_path, config_raw, known_providers=providers)
+
+    config = config_from_entry(entry, path=config_path, raw=config_raw, build=build)
+
+    def model_of(uses: str) -> Any:
+        # One step's model: its responder's module only (the engine's own key steps aside).
+        action = None if uses in ENGINE_ACTIONS else registry.action(uses)
+        return action.Params if action is not None else known_actions(registry)[uses]
+
+    loaded = playbook_from_entry(entry, path=playbook_path, raw=playbook_raw,
+                                 model_of=model_of, variables=WHEN_VARIABLES)
+    return config, loaded
 
 
 def _check_provider_tables(registry: Registry, config: Any, config_path: Path | None, *,
@@ -202,19 +287,22 @@ def _check_references(config: Any, config_path: Path | None, store: KeyringSecre
         for key, value in config.provider(name).items():
             if not (isinstance(value, str) and is_reference(value)):
                 continue
-            where = {"path": config_path, "line": config.line_of("providers", name, key)}
             try:
                 parse_reference(value)
             except ResponderError as exc:
-                raise BadInput(f"[providers.{name}] {key}: {exc}", **where) from None
+                raise BadInput(f"[providers.{name}] {key}: {exc}", path=config_path,
+                               line=config.line_of("providers", name, key)) from None
             try:
                 store.resolve(value)
             except ResponderError as exc:
                 if not degrade:
-                    raise BadInput(f"[providers.{name}] {key}: {exc}", **where) from None
+                    raise BadInput(f"[providers.{name}] {key}: {exc}", path=config_path,
+                                   line=config.line_of("providers", name, key)) from None
                 unusable.setdefault(name, f"{key}: {exc}")
     return unusable
 
+
+ENGINE_ACTIONS = frozenset({KEYS_REVOKE_ALL, KEYS_ROTATE_ALL})
 
 # The agent's files can be made arbitrarily slow to read (gigabytes of logs): discovery during
 # contain stops when its budget is spent, and says what it left unread.
@@ -256,14 +344,14 @@ def run(prepared: Prepared, reporter: Reporter | None = None) -> RunResult:
         registry=prepared.registry,
         playbook=prepared.loaded,
         settings=prepared.settings,
-        provider_config=prepared.config.provider,
+        provider_config=prepared.inputs.provider,
         credentials=prepared.credentials,
         discovery_notes=lambda: prepared.inventory.notes,
         late_credentials=prepared.free_text_inventory,
         secrets=prepared.store,
         options=options,
         reporter=reporter,
-        configured_providers=set(prepared.config.providers),
+        configured_providers=set(prepared.inputs.providers),
         unusable=prepared.unusable,
     )
     say = reporter or SilentReporter()
@@ -392,9 +480,9 @@ def _notifier(prepared: Prepared, incident_dir: Path, incident_id: str,
               runner_args: dict[str, Any], say: Reporter) -> Any:
     """With ``[notify] urls``: queue the start message and route the run's reporter through
     the notifier (nothing is sent, nor Apprise imported, before the first action)."""
-    notify = prepared.config.notify
-    if not notify.urls:
+    if not prepared.inputs.notify_urls:
         return None
+    notify = prepared.config.notify
     from clawback.notifier import Notifier, NotifyingReporter, start_message
 
     notifier = Notifier(references=notify.urls, store=prepared.store,
@@ -487,9 +575,8 @@ def _store_for(prepared: Prepared, incident_dir: Path, timeline: Any) -> Callabl
 
 def _header(prepared: Prepared) -> dict[str, Any]:
     """What entry 0 records beyond the host, clock, tool and key the timeline adds itself."""
-    config_sha = None
-    if prepared.config_path is not None:
-        config_sha = hashlib.sha256(Path(prepared.config_path).read_bytes()).hexdigest()
+    # The digest of the bytes validated, not of the file as it is now.
+    config_sha = prepared.inputs.sha256 if prepared.config_path is not None else None
     return {
         "operator": operator_identity(),
         "argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],

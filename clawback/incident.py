@@ -21,11 +21,17 @@ def new_incident_id(now: datetime | None = None) -> str:
     return f"{now:%Y-%m-%dT%H%MZ}-{secrets.token_hex(2)}"
 
 
+def state_dir() -> Path:
+    """clawback's state directory, ``$XDG_STATE_HOME/clawback``: the incidents, and the
+    records that spare the panic button a second look (``clawback.checked_inputs``, ...)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "clawback"
+
+
 def incidents_root(explicit: Path | None = None) -> Path:
     if explicit is not None:
         return Path(explicit).expanduser()
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "clawback" / "incidents"
+    return state_dir() / "incidents"
 
 
 def resolve_incident(reference: str, root: Path) -> Path:

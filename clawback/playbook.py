@@ -8,6 +8,7 @@ looked for on the node graph before anything is constructed.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from clawback.checked_inputs import LoadedPlaybook as LoadedPlaybook
+from clawback.checked_inputs import validate_params
 from clawback.errors import BadInput
 from clawback.trusted_files import read_trusted_file
 from clawback.when import WhenError, WhenExpr, compile_when
@@ -55,17 +58,6 @@ class Playbook(BaseModel):
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
     steps: Annotated[list[Step], Field(min_length=1)]
-
-
-@dataclass(frozen=True)
-class LoadedPlaybook:
-    """A playbook that passed every check, with each step's parameters and condition."""
-
-    path: Path
-    sha256: str  # of the exact file bytes, recorded in the timeline's first entry
-    playbook: Playbook
-    params: Mapping[str, BaseModel]  # validated `with:` per step id
-    when: Mapping[str, WhenExpr]  # compiled `when:` per step id that has one
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,11 +211,16 @@ def _pydantic_problems(
             where = f" in {_field_name(loc[:-1])}"
             if loc[0] == "steps" and isinstance(loc[1], int) and loc[1] in step_ids:
                 where += f" (step {step_ids[loc[1]]!r})"
-        if error["type"] == "missing":
+        if error["type"] == "value_error" and not loc:
+            # A dataclass's own check (__post_init__) names its field in the message.
+            said = str(error["msg"]).removeprefix("Value error, ")
+            message = f"{owner or 'the document'}: {said}"
+            problems.append(_problem_at(node, message))
+        elif error["type"] in ("missing", "missing_argument"):
             hint = _HINTS.get(field, "")
             message = f"missing required key {field!r}{where}" + (f": {hint}" if hint else "")
             problems.append(_problem_at(node, message))
-        elif error["type"] == "extra_forbidden":
+        elif error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             allowed = sorted(allowed_keys.get(loc[:-1], ()))
             message = f"unknown key {field!r}{where}"
             if allowed:
@@ -239,7 +236,9 @@ def _pydantic_problems(
     return problems
 
 
-def _model_keys(model: type[BaseModel]) -> list[str]:
+def _model_keys(model: type[Any]) -> list[str]:
+    if dataclasses.is_dataclass(model):
+        return [spec.name for spec in dataclasses.fields(model)]
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
@@ -335,7 +334,7 @@ def _when_column(node: yaml.Node, text_lines: Sequence[str], offset: int | None)
 def load_playbook(
     path: Path,
     *,
-    actions: Mapping[str, type[BaseModel]],
+    actions: Mapping[str, type[Any]],
     variables: Collection[str],
 ) -> LoadedPlaybook:
     """Read, parse and validate the whole playbook at ``path``; no side effects.
@@ -344,10 +343,21 @@ def load_playbook(
     ``variables`` are the names a ``when:`` condition may read. Raises :class:`BadInput` with
     the file, line and column of the first problem (and lists the others it found).
     """
+    path = Path(path)
+    return playbook_from_bytes(path, read_trusted_file(path, what="playbook"), actions=actions,
+                               variables=variables)
+
+
+def playbook_from_bytes(
+    path: Path,
+    raw: bytes,
+    *,
+    actions: Mapping[str, type[Any]],
+    variables: Collection[str],
+) -> LoadedPlaybook:
+    """Validate ``raw``, the bytes read from ``path`` (after its owner and mode were checked)."""
     import yaml
 
-    path = Path(path)
-    raw = read_trusted_file(path, what="playbook")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -374,7 +384,7 @@ def _load(
     raw: bytes,
     text: str,
     loader: Any,
-    actions: Mapping[str, type[BaseModel]],
+    actions: Mapping[str, type[Any]],
     variables: Collection[str],
 ) -> LoadedPlaybook:
     import yaml
@@ -469,11 +479,11 @@ def _check_steps(
     playbook: Playbook,
     nodes: _NodeMap,
     text: str,
-    actions: Mapping[str, type[BaseModel]],
+    actions: Mapping[str, type[Any]],
     variables: Collection[str],
-) -> tuple[list[_Problem], dict[str, BaseModel], dict[str, WhenExpr]]:
+) -> tuple[list[_Problem], dict[str, Any], dict[str, WhenExpr]]:
     problems: list[_Problem] = []
-    params: dict[str, BaseModel] = {}
+    params: dict[str, Any] = {}
     conditions: dict[str, WhenExpr] = {}
     text_lines = text.splitlines()
     all_ids = [step.id for step in playbook.steps]
@@ -513,7 +523,7 @@ def _check_steps(
         else:
             with_node, _, found = nodes.walk(("with",), step_node)
             try:
-                params[step.id] = model.model_validate(step.with_)
+                params[step.id] = validate_params(model, step.with_)
             except ValidationError as exc:
                 problems.extend(
                     _pydantic_problems(

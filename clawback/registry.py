@@ -39,6 +39,14 @@ class Registry:
         """Every responder's name, without importing any of them."""
         return sorted({*self._entry_points, *self._loaded})
 
+    @property
+    def origins(self) -> dict[str, str] | None:
+        """Each responder's entry point (``module:Class``), without importing any; None when
+        one was given in-process (its code cannot be identified)."""
+        if self._loaded and any(self.module_of(name) is None for name in self._loaded):
+            return None
+        return {name: str(point.value) for name, point in self._entry_points.items()}
+
     def module_of(self, name: str) -> str | None:
         """The module an installed responder comes from, without importing it; None for one
         given in-process (``extra``), even under an installed one's name."""
@@ -167,15 +175,11 @@ def _first(group: str, what: str) -> Any:
     return points[sorted(points)[0]].load()()
 
 
-@functools.cache
-def _all_entry_points() -> Any:
-    """Every installed distribution's entry points, read once per process: reading them costs
-    the panic path as much for one group as for all (each distribution's metadata is opened)."""
-    from importlib.metadata import entry_points
-
-    return entry_points()
-
-
 def _installed(group: str) -> Any:
-    return _all_entry_points().select(group=group)
+    """The group's entry points: from clawback's index while the installed distributions are
+    unchanged (``importlib.metadata`` is not imported on the panic path), else from the
+    metadata, read once per process."""
+    from clawback.entry_point_index import entry_points
+
+    return entry_points(group)
 

@@ -652,7 +652,9 @@ class Responder:
 class Action:
     """A non-key step (``host.snapshot``, ``host.stop_service``, ...).
 
-    ``Params`` is a pydantic model validated against the step's ``with:`` before anything runs.
+    ``Params`` is a pydantic model validated against the step's ``with:`` before anything runs,
+    or a frozen dataclass of flat values pydantic validates the same way (the actions that run
+    before the stop, which must not load pydantic: ``responders.kit.plain_params``).
     ``targets`` and ``plan`` are read-only; only ``execute`` may change anything.
     """
 

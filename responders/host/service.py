@@ -46,7 +46,7 @@ research notes said otherwise in places, and the running software wins):
   ``Restart=always``, ``KillMode=process`` and the token in ``Environment=``, even on a host
   where the gateway then runs under something else.
 
-This module is on the panic-button path: standard library, psutil and pydantic only.
+This module is on the panic-button path: standard library and psutil only.
 """
 
 from __future__ import annotations
@@ -68,7 +68,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
-from pydantic import BaseModel, ConfigDict, Field
 
 from responders.host.commands import CommandResult, MissingBinary, run_command
 from responders.hostprobes.gateway import (
@@ -110,6 +109,7 @@ from responders.interface import (
     ResponderError,
     Skipped,
 )
+from responders.kit.plain_params import FORBID_EXTRA, within
 
 SERVICE_KINDS: tuple[str, ...] = (
     "systemd",
@@ -988,14 +988,23 @@ def _floor_text(params: StopServiceParams) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-class StopServiceParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class StopServiceParams:
+    """The step's ``with:`` (a plain dataclass: the stop loads no pydantic; see
+    ``responders.kit.plain_params``)."""
+
+    __pydantic_config__ = FORBID_EXTRA
 
     # None: the floor follows from what proved the stop final (``recheck_window``); a number
     # replaces it, and the re-check's result says so.
-    recheck_seconds: float | None = Field(None, ge=0, le=120)
-    term_timeout: float = Field(10.0, gt=0, le=300)
-    kill_timeout: float = Field(5.0, gt=0, le=120)
+    recheck_seconds: float | None = None
+    term_timeout: float = 10.0
+    kill_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        within("recheck_seconds", self.recheck_seconds, at_least=0, at_most=120)
+        within("term_timeout", self.term_timeout, above=0, at_most=300)
+        within("kill_timeout", self.kill_timeout, above=0, at_most=120)
 
 
 class _StopFailed(Exception):

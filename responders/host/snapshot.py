@@ -31,12 +31,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from responders.agent_files import AgentFiles
 from responders.hostprobes.archive import (
@@ -64,6 +63,7 @@ from responders.interface import (
     Planned,
     ResponderError,
 )
+from responders.kit.plain_params import FORBID_EXTRA, from_table, within
 from responders.kit.private_files import make_private_dir
 
 if TYPE_CHECKING:
@@ -89,42 +89,60 @@ COMPRESS_LEVEL = 1
 COMPRESS_THREADS: int | None = None
 
 
-class SnapshotParams(BaseModel):
-    """The playbook step's ``with:``."""
+@dataclass(frozen=True)
+class SnapshotParams:
+    """The playbook step's ``with:`` (a plain dataclass: the volatile snapshot runs before the
+    stop, which loads no pydantic; see ``responders.kit.plain_params``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    __pydantic_config__ = FORBID_EXTRA
 
     volatile: bool = False
-    max_file_bytes: int | None = Field(default=None, ge=0)
-    max_total_bytes: int | None = Field(default=None, ge=0)
-    extra_paths: list[str] = Field(default_factory=list)
+    max_file_bytes: int | None = None
+    max_total_bytes: int | None = None
+    extra_paths: list[str] = field(default_factory=list)
     system_artifacts: bool = True
     # The gateway prunes logs older than 24 h on restart; the volatile pass keeps each log's end.
-    log_tail_bytes: int = Field(default=16 * MiB, gt=0)
-    command_timeout: float = Field(default=30.0, gt=0)
+    log_tail_bytes: int = 16 * MiB
+    command_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        within("max_file_bytes", self.max_file_bytes, at_least=0)
+        within("max_total_bytes", self.max_total_bytes, at_least=0)
+        within("log_tail_bytes", self.log_tail_bytes, above=0)
+        within("command_timeout", self.command_timeout, above=0)
 
 
-class AgentLayout(BaseModel):
+@dataclass(frozen=True)
+class AgentLayout:
     """``settings["agent"]``: where the agent lives. Other keys belong to other steps."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    state_dirs: list[str] = Field(default_factory=list)
+    state_dirs: list[str] = field(default_factory=list)
     user_home: str | None = None
-    tmp_dirs: list[str] = Field(default_factory=lambda: ["/tmp"])
+    tmp_dirs: list[str] = field(default_factory=lambda: ["/tmp"])
     uid: int | None = None
     gateway_port: int = 18789
 
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any] | None) -> AgentLayout:
+        return from_table(cls, table, what="agent")
 
-class EvidenceSettings(BaseModel):
+
+@dataclass(frozen=True)
+class EvidenceSettings:
     """``settings["evidence"]``: defaults for the caps; a step's params override them."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    max_file_bytes: int | None = Field(default=None, ge=0)
-    max_total_bytes: int | None = Field(default=None, ge=0)
+    max_file_bytes: int | None = None
+    max_total_bytes: int | None = None
     # Prefix for host-wide paths (/var/log, /etc/cron.d, ...): "/" on a live host.
     system_root: str = "/"
+
+    def __post_init__(self) -> None:
+        within("evidence.max_file_bytes", self.max_file_bytes, at_least=0)
+        within("evidence.max_total_bytes", self.max_total_bytes, at_least=0)
+
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any] | None) -> EvidenceSettings:
+        return from_table(cls, table, what="evidence")
 
 
 def snapshot_caps_for(params: SnapshotParams, evidence: EvidenceSettings
@@ -278,9 +296,9 @@ class SnapshotAction(Action):
 
     def _settings(self) -> tuple[AgentLayout, EvidenceSettings]:
         try:
-            layout = AgentLayout.model_validate(self.context.settings.get("agent") or {})
-            evidence = EvidenceSettings.model_validate(self.context.settings.get("evidence") or {})
-        except ValidationError as err:
+            layout = AgentLayout.from_settings(self.context.settings.get("agent"))
+            evidence = EvidenceSettings.from_settings(self.context.settings.get("evidence"))
+        except ValueError as err:
             raise ResponderError(
                 f"host.snapshot: fix the [agent]/[evidence] config: {err}"
             ) from err

@@ -63,7 +63,7 @@ class RemoteSnapshotAction(Action):
 
     def _caps(self) -> tuple[int | None, int | None]:
         """As the local snapshot's: a volatile pass always has a total budget."""
-        evidence = EvidenceSettings.model_validate(self.context.settings.get("evidence") or {})
+        evidence = EvidenceSettings.from_settings(self.context.settings.get("evidence"))
         return snapshot_caps_for(self.params, evidence)
 
     def _request(self) -> dict[str, Any]:

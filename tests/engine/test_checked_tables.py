@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from clawback import checked_inputs
 from clawback.checked_tables import CheckedTables, code_signature, record_path
 from clawback.contain import ContainRequest, prepare
 from clawback.errors import BadInput
@@ -37,6 +38,9 @@ def checks(monkeypatch: pytest.MonkeyPatch, memory_keyring: Any) -> list[str]:
 
 
 def _prepare(tmp_path: Path, text: str, **request: Any) -> Any:
+    # The record of whole inputs checked before would skip the tables' check altogether
+    # (tests/engine/test_checked_inputs.py): without it, this record alone decides.
+    checked_inputs.record_path().unlink(missing_ok=True)
     config = tmp_path / "clawback.toml"
     config.write_text(text)
     config.chmod(0o600)

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from clawback import checked_inputs, entry_point_index
 from clawback.console import RichReporter
+from clawback.contain import ContainRequest, prepare
 from clawback.runner import TargetResult
 from clawback_demo.home import build_sample_home
 from responders.interface import Done
@@ -29,9 +31,18 @@ from responders.interface import Done
 LATER = (
     "rich",  # progress is rendered once the first action is out
     "invoke",  # the fast path parses contain's options itself
-    # The rotation ledger is built at the first rotation. (responders.openclaw itself is
-    # loaded early, and must be: the playbook's openclaw.lockdown options are validated by it.)
+    # The rotation ledger is built at the first rotation.
     "clawback.drill",
+    # A config and playbook checked before (clawback.checked_inputs) are not validated again:
+    # their models, PyYAML, the secret-shape scan and the lockdown step's responder wait.
+    "clawback.config", "clawback.playbook", "yaml", "responders.kit.secret_patterns",
+    "responders.openclaw.responder", "tomllib",
+    "clawback.when",  # the only when: (the network cut's) is compiled when its step comes
+    # The snapshot's and the stop's parameters are plain dataclasses (responders.kit.
+    # plain_params): pydantic waits for the first step after the stop, and so does the network
+    # cut's module.
+    "pydantic", "pydantic_core", "annotated_types", "responders.host.network",
+    "importlib.metadata",  # entry points come from clawback's index (entry_point_index)
     "responders.openclaw.discovery",  # discovery runs after the stop
     # The responder's roles and the lockdown's file editing: the keys and lockdown steps.
     "responders.openclaw.own_secrets", "responders.openclaw.whatsapp",
@@ -117,6 +128,15 @@ def test_nothing_heavy_is_loaded_before_the_stop_signal(pidfile_agent: tuple[Pat
     out = tmp_path / "modules.json"
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
            "XDG_DATA_HOME": str(tmp_path / "data")}
+    # As after a preflight, a drill or an earlier run: this config and playbook passed (and
+    # are recorded in this test's own state directory, which the child process shares).
+    prepare(ContainRequest(config=config))
+    assert checked_inputs.record_path().is_file()
+    # ... and the entry-point index, written by a process that sees what the probe will see.
+    subprocess.run([sys.executable, "-c", "from clawback.registry import load_registry\n"
+                    "from clawback.entry_point_index import remember\n"
+                    "load_registry(); remember()"], env=env, check=True, timeout=120)
+    assert entry_point_index.index_path().is_file()
     run = subprocess.run(
         [sys.executable, "-c", PROBE.replace("OUT", repr(str(out))), "clawback", "contain",
          "--config", str(config), "--yes", "--incidents-dir", str(incidents)],

@@ -20,6 +20,7 @@ import pyjson5
 import pytest
 from evidence_fakehost import INCIDENT_ID, FakeHost, sha256_of, tree_state
 
+from clawback.checked_inputs import validate_params
 from clawback.evidence import Manifest, write_manifest
 from responders.host.snapshot import EvidenceArchive, SnapshotAction, SnapshotParams
 from responders.interface import Collected, ResponderContext, ResponderError
@@ -484,10 +485,14 @@ def test_second_snapshot_never_overwrites_the_first(fake_host: FakeHost) -> None
 
 
 def test_params_and_settings_are_validated(fake_host: FakeHost) -> None:
+    # As the engine validates a step's with: (a plain dataclass, through pydantic) ...
     with pytest.raises(pydantic.ValidationError):
-        SnapshotParams.model_validate({"volatile": True, "volatle": True})
+        validate_params(SnapshotParams, {"volatile": True, "volatle": True})
     with pytest.raises(pydantic.ValidationError):
-        SnapshotParams.model_validate({"max_file_bytes": -1})
+        validate_params(SnapshotParams, {"max_file_bytes": -1})
+    # ... and as a caller builds it directly.
+    with pytest.raises(ValueError, match="max_file_bytes"):
+        SnapshotParams(max_file_bytes=-1)
     no_agent = SnapshotAction(
         ResponderContext(incident_id=INCIDENT_ID, incident_dir=fake_host.incident_dir),
         SnapshotParams(),

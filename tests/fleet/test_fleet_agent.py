@@ -232,7 +232,7 @@ def test_the_agent_plans_from_a_layout_what_the_local_snapshot_plans(
     the layout the controller sends, and that the zip's planner reads workspaces too."""
     layout = home.agent_settings()
     local = snapshot.build_plan(
-        snapshot.AgentLayout.model_validate(layout), snapshot.EvidenceSettings(),
+        snapshot.AgentLayout.from_settings(layout), snapshot.EvidenceSettings(),
         snapshot.SnapshotParams(volatile=volatile), agent=OpenClawKeeper,
     )
     remote = run_agent(tmp_path, "snapshot", {"layout": layout, "volatile": volatile,
