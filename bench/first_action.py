@@ -8,9 +8,10 @@ process on the machine, so the difference is the true latency.
 
 Four set-ups, interleaved so they see the same machine load:
 
-* as a person types it (live progress) with every API provider configured: fifteen
-  ``[providers.*]`` tables (the endpoints are closed loopback ports; nothing is reached before
-  the stop), in a config and playbook an earlier run (the warm-up) has validated, so neither is
+* as a person types it (live progress) with every API provider configured: one
+  ``[providers.*]`` table per API responder, 16 (tests/engine/test_panic_path.py checks that
+  none is missing; the endpoints are closed loopback ports; nothing is reached before the
+  stop), in a config and playbook an earlier run (the warm-up) has validated, so neither is
   validated again (``clawback.checked_inputs``; the gateway's port and pid file are the same in
   every run, so the config's bytes are too);
 * the same, but a config clawback has never seen (its own state directory is new each run):
@@ -78,6 +79,7 @@ ADMIN_REFERENCES = {
     "CLAWBACK_BENCH_XAI_KEY": "placeholder-xai-key",
     "CLAWBACK_BENCH_TWILIO_SECRET": "placeholder-twilio-secret",
     "CLAWBACK_BENCH_AZURE_TOKEN": "placeholder-azure-token",
+    "CLAWBACK_BENCH_ELEVENLABS_ADMIN": "placeholder-elevenlabs-admin",
 }
 
 
@@ -152,6 +154,10 @@ admin_secret = "env:CLAWBACK_BENCH_TWILIO_SECRET"
 management_url = "{url}"
 token = "env:CLAWBACK_BENCH_AZURE_TOKEN"
 accounts = [{{ subscription_id = "00000000-0000-0000-0000-000000000000", resource_group = "agents", name = "clawback-bench" }}]
+
+[providers.elevenlabs]
+base_url = "{url}"
+admin_key = "env:CLAWBACK_BENCH_ELEVENLABS_ADMIN"
 """  # noqa: E501
 
 
@@ -274,10 +280,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from clawback_demo.home import build_sample_home
 
+    tables = provider_tables(1).count("[providers.")
     forms: dict[str, dict[str, object]] = {
-        "live progress, 15 provider tables": {},
-        "live progress, 15 provider tables never checked before": {"first_sight": True},
-        "--json, 15 provider tables": {"json_output": True},
+        f"live progress, {tables} provider tables": {},
+        f"live progress, {tables} provider tables never checked before": {"first_sight": True},
+        f"--json, {tables} provider tables": {"json_output": True},
         "live progress, no provider table": {"providers": False},
     }
     if args.baseline is not None:

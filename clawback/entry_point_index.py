@@ -4,13 +4,13 @@ Reading entry points means importing ``importlib.metadata`` and opening every in
 distribution's metadata: ~10 ms of the panic path before the agent is stopped, spent for the
 same answer run after run. This index keeps the ``clawback.*`` groups as ``importlib.metadata``
 last answered them, under a signature of what that answer depends on: each ``sys.path`` entry
-(as given, and its directory's mtime, which any distribution installed or removed there
-changes), each ``*.dist-info``/``*.egg-info`` in it with the size, mtime and inode of its
-``entry_points.txt``. A different signature, a finder that can provide distributions from
-elsewhere than those entries, or an index that is not clawback's own (0600 in its 0700 state
-directory, this user's or root's, not writable by others) or does not parse means reading the
-metadata again, never a refusal. The index is written by a run that may write (``contain``
-and ``drill`` when not dry runs: ``remember``), never by a dry run or a command that only reads.
+(as given, and its directory's inode), each ``*.dist-info``/``*.egg-info`` in it with the size,
+mtime and inode of its ``entry_points.txt``. A different signature, a finder that can provide
+distributions from elsewhere than those entries, or an index that is not clawback's own (0600 in
+its 0700 state directory, this user's or root's, not writable by others) or does not parse means
+reading the metadata again, never a refusal. The index is written by a run that may write
+(``contain`` and ``drill`` when not dry runs: ``remember``), never by a dry run or a command
+that only reads.
 """
 
 from __future__ import annotations
@@ -104,7 +104,10 @@ def _signature() -> list[Any] | None:
                         found.append([item.name, item.inode()])
         except OSError:
             return None
-        parts.append([entry, where, info.st_mtime_ns, info.st_ino, sorted(found)])
+        # Not the directory's mtime: every file made there changes it (``python -m`` puts the
+        # working directory on sys.path), and the listing above already shows a distribution
+        # installed or removed.
+        parts.append([entry, where, info.st_ino, sorted(found)])
     return parts
 
 

@@ -143,3 +143,17 @@ def test_an_entry_point_loads_its_attribute_path() -> None:
     assert point.load() is os.path.join
     with pytest.raises(ValueError, match="only clawback"):
         entry_points("console_scripts")
+
+
+def test_other_files_appearing_beside_the_distributions_keep_the_index(
+        reads: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `python -m clawback` puts the working directory on sys.path: files come and go there
+    # (an incident's notes, a pid file) without any distribution changing.
+    site = tmp_path / "cwd"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    before = _names()
+    (site / "notes.txt").write_text("x")
+    (site / "gateway.pid").write_text("1")
+    assert _names() == before
+    assert reads == ["metadata"], "a file that is no distribution made the index stale"

@@ -253,3 +253,26 @@ def test_stop_signal_probe_sees_sigterm() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert run.stdout.strip() == "True", run.stderr
+
+
+def test_the_first_action_bench_configures_every_api_provider() -> None:
+    """bench/first_action.py's figure claims "every provider configured": its config must hold
+    a table for each registered responder that talks to a provider's API, and each table must
+    pass that responder's own check."""
+    import importlib.util
+    import tomllib
+
+    from clawback.audit.checks.readiness import needs_admin_credential
+    from clawback.registry import load_registry
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "first_action.py"
+    spec = importlib.util.spec_from_file_location("first_action_bench", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tables = tomllib.loads(bench.provider_tables(9))["providers"]
+    registry = load_registry()
+    api = {cls.name: cls for cls in registry.responders.values() if needs_admin_credential(cls)}
+    assert api and set(tables) == set(api)
+    for name, cls in api.items():
+        cls.check_config(tables[name])  # raises (ResponderError) on a table it would refuse
