@@ -308,6 +308,6 @@ def parse_json5(text: str) -> Any:
 
 
 def describe_path(path: KeyPath) -> str:
-    from responders.openclaw.discovery import format_key_path
+    from responders.openclaw.config_load import format_key_path
 
     return format_key_path(path) if path else "(unknown key)"
