@@ -28,8 +28,8 @@ from pathlib import Path
 
 from clawback_demo.home import build_sample_home
 from responders.kit import secret_patterns as sp
-from responders.openclaw import discovery as inventory
 from responders.openclaw.discovery import MAX_TEXT_BYTES, Location, discover
+from responders.openclaw.scan_driver import Discovery
 
 FILE_MB = 8
 
@@ -64,7 +64,7 @@ def old_find_in_text(text: str) -> Iterator[sp.TextMatch]:
                                           key_id))
 
 
-def old_scan_text(self: inventory._Discovery, path: Path) -> None:
+def old_scan_text(self: Discovery, path: Path) -> None:
     if not self.first_visit(path, "text"):
         return
     text = self.read_text(path, MAX_TEXT_BYTES, tail=True)
@@ -137,7 +137,7 @@ def build_home(root: Path, megabytes: int) -> tuple[Path, int]:
 
 def run_once(settings_path: Path, which: str) -> dict[str, float | int | str]:
     if which == "old":
-        inventory._Discovery.scan_text = old_scan_text  # type: ignore[method-assign]
+        Discovery.scan_text = old_scan_text  # type: ignore[method-assign]
     settings = json.loads(settings_path.read_text())
     started, cpu = time.perf_counter(), time.process_time()
     found = discover(user_home=Path(settings["user_home"]),

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from clawback_demo.home import SampleHome
     from clawback_demo.providers.fleet import ProviderFleet
     from clawback_demo.standins import MotoStandIn
+    from clawback_demo.standins_process import RemoteFleet
     from clawback_demo.supervisor import SupervisorHandle
 
 AGENT_IAM_USER = "openclaw-agent"
@@ -226,7 +227,7 @@ class Sandbox:
     root: Path
     home: SampleHome
     moto: MotoStandIn
-    fleet: ProviderFleet
+    fleet: ProviderFleet | RemoteFleet
     gateway: SupervisorHandle
     config: Path
     endpoints: Path  # where the gateway stand-in finds the provider stand-ins
@@ -265,8 +266,14 @@ def _loopback_bypasses_proxies() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Iterator[Sandbox]:
+def open_sandbox(
+    root: Path, reporter: Any, *, seed: int | None = None, standins_apart: bool = True
+) -> Iterator[Sandbox]:
     """Start the demo's sandbox under ``root``; every process it started is stopped on exit.
+
+    ``standins_apart``: moto and the provider stand-ins run in a process of their own
+    (``clawback_demo.standins_process``), so contain's figures are clawback's own work; a test
+    that reads the stand-ins' state directly keeps them in this process.
 
     The keyring is the caller's business: ``run_demo`` isolates it, a test brings its own.
     """
@@ -275,19 +282,28 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
     from clawback_demo.home import build_sample_home
     from clawback_demo.providers.fleet import start_provider_fleet
     from clawback_demo.standins import (
+        MotoStandIn,
         find_prism,
         free_port,
         github_spec,
         start_moto,
         start_prism_proxy,
     )
+    from clawback_demo.standins_process import StandInsProcess
     from clawback_demo.supervisor import start_supervisord
 
     with contextlib.ExitStack() as cleanup:
         cleanup.enter_context(_loopback_bypasses_proxies())
-        moto = start_moto()
-        cleanup.callback(moto.stop)
-        cleanup.callback(leave_moto_clean, moto.url)
+        if standins_apart:
+            apart = StandInsProcess()
+            cleanup.callback(apart.stop)
+            moto = MotoStandIn(url=apart.moto_url, server=None)
+            starter: Any = apart.start_fleet
+        else:
+            moto = start_moto()
+            cleanup.callback(moto.stop)
+            cleanup.callback(leave_moto_clean, moto.url)
+            starter = start_provider_fleet
         aws_key = moto.create_agent_key(AGENT_IAM_USER)
         aws_admin = moto.create_admin()
         moto.enforce_iam()
@@ -307,7 +323,7 @@ def open_sandbox(root: Path, reporter: Any, *, seed: int | None = None) -> Itera
             # Prism takes a couple of seconds to read GitHub's description: meanwhile the
             # gateway starts under supervisord.
             fleet_starting = pool.submit(
-                start_provider_fleet, home.planted, root,
+                starter, home.planted, root,
                 github_proxy=github_proxy,
                 slack_allow_list=True,
             )

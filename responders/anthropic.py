@@ -292,10 +292,10 @@ class AnthropicResponder(HttpProviderResponder[AnthropicSettings]):
 
     # -- plan -----------------------------------------------------------------------------------
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """What revoke_all would send, from the config alone: no request is made."""
         status = "archived" if self.settings.archive else "inactive"
-        out: list[tuple[Credential, Planned]] = []
+        out: list[tuple[Credential, Outcome]] = []
         for cred in creds:
             if not self.settings.admin_key:
                 detail = f"{cred.kind}: by hand (no admin_key in [providers.anthropic])"

@@ -728,10 +728,10 @@ class AWSResponder(Responder):
 
     # -- plan -------------------------------------------------------------------------------------
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """What revoke_all would do, from the config alone: no request is sent."""
         settings = self.settings
-        out: list[tuple[Credential, Planned]] = []
+        out: list[tuple[Credential, Outcome]] = []
         finish = (
             (f"wait {settings.delete_grace_seconds:g} s, then iam:DeleteAccessKey",)
             if settings.delete
@@ -1154,8 +1154,8 @@ class AWSResponder(Responder):
             )
         with self._lock:
             self._owners[key_id] = owner
-        used = answer.get("AccessKeyLastUsed") or {}
-        last_date = used.get("LastUsedDate")
+        used: Mapping[str, Any] = answer.get("AccessKeyLastUsed") or {}
+        last_date: object = used.get("LastUsedDate")
         facts = {
             "last_used": {
                 "date": last_date.isoformat() if hasattr(last_date, "isoformat") else None,

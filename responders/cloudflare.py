@@ -345,10 +345,10 @@ class CloudflareResponder(HttpProviderResponder[CloudflareSettings]):
 
     # -- plan ---------------------------------------------------------------------------------
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """What revoke would send, from the config alone: no request is made."""
         s = self.settings
-        out: list[tuple[Credential, Planned]] = []
+        out: list[tuple[Credential, Outcome]] = []
         for cred in creds:
             if token_kind(cred) == KIND_GLOBAL_API_KEY or cred.secret is None:
                 out.append((cred, Planned(action="manual", detail=f"{cred.kind}: by hand")))

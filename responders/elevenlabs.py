@@ -71,7 +71,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -92,18 +92,16 @@ from responders.interface import (
     ResponderContext,
     ResponderError,
     Revoked,
-    Rotated,
     SecretStore,
     SecretValue,
     Skipped,
     Unproven,
     VerifiedDead,
-    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
-    HttpProviderResponder,
-    describe_store_error,
+    KeyReplacingResponder,
+    NewKey,
     where_found,
 )
 from responders.provider_settings import (
@@ -176,6 +174,10 @@ class KeyRecord:
     permissions: tuple[str, ...] | None = None  # None: the record does not say
     character_limit: int | None = None
 
+    @property
+    def shown(self) -> str:
+        return self.key_id
+
     def facts(self) -> dict[str, Any]:
         return {"key_id": self.key_id, "service_account_user_id": self.account}
 
@@ -214,13 +216,14 @@ def detail_status(answer: HttpAnswer) -> str:
     return status if isinstance(status, str) else ""
 
 
-class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
+class ElevenLabsResponder(KeyReplacingResponder[ElevenLabsSettings, KeyRecord]):
     """Deletes (or disables), replaces and checks ElevenLabs service-account keys; see the
     module docstring."""
 
     name: ClassVar[str] = "elevenlabs"
     display_name: ClassVar[str] = "ElevenLabs"
     answers: ClassVar[ProviderAnswers] = _ANSWERS
+    replacement_console: ClassVar[str] = "the workspace"
     providers: ClassVar[frozenset[str]] = frozenset({"elevenlabs"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
     rate_limit: ClassVar[RateLimit] = RateLimit(
@@ -255,7 +258,6 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
         super().__init__(context)
         self._workspace_cache: list[KeyRecord] | None = None  # read once per run, for locating
         self._located: dict[str, KeyRecord] = {}  # fingerprint → its record
-        self._retired: set[str] = set()  # key ids deleted or disabled in this run
         self.sleep: Callable[[float], None] = time.sleep  # tests count polls, never wait
 
     # -- transport ------------------------------------------------------------------------------
@@ -417,18 +419,14 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
                 "character_limit": record.character_limit})
             if answer.status == 404:
                 return AlreadyRevoked(detail="the key no longer exists (404)", facts=facts)
-            self._mark(record)
+            self._mark_retired(record)
             return Disabled(detail=f"key {record.key_id} disabled (reversible; rotate replaces "
                             "it)", facts={**facts, "disabled": True})
         answer = self._admin("DELETE", path)
         if answer.status == 404:
             return AlreadyRevoked(detail="the key no longer exists (404)", facts=facts)
-        self._mark(record)
+        self._mark_retired(record)
         return Revoked(detail=f"key {record.key_id} deleted", facts=facts)
-
-    def _mark(self, record: KeyRecord) -> None:
-        with self._lock:
-            self._retired.add(record.key_id)
 
     # -- rotate ---------------------------------------------------------------------------------
 
@@ -458,18 +456,16 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
         except ResponderError as exc:
             return Failed(error=str(exc))
 
-    def _replace(self, old: KeyRecord, store: SecretStore) -> Outcome:
+    def _create_replacement(self, old: KeyRecord, facts: dict[str, Any]) -> NewKey | Failed:
         assert old.permissions is not None
         label = _ROTATION_SUFFIX.sub("", old.name or "agent")
         body: dict[str, Any] = {"name": f"{label} (clawback {datetime.now(UTC):%Y-%m-%d})",
                                 "permissions": list(old.permissions)}
         if old.character_limit is not None:
             body["character_limit"] = old.character_limit
-        facts: dict[str, Any] = {"stage": "create", "old_key": old.key_id,
-                                 "service_account_user_id": old.account,
-                                 "carried_over": ["permissions", "character_limit"]}
-        answer = self._admin("POST", _keys_path(old.account),
-                             json_body=body)
+        facts.update(old_key=old.key_id, service_account_user_id=old.account,
+                     carried_over=["permissions", "character_limit"])
+        answer = self._admin("POST", _keys_path(old.account), json_body=body)
         made = answer.body if isinstance(answer.body, Mapping) else {}
         value = made.get("xi-api-key")
         if answer.status != 200 or not isinstance(value, str) or not value:
@@ -478,41 +474,21 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
         new = SecretValue(value)
         new_id = self._new_key_id(old.account, new)
         facts["new_key"] = new_id or "not yet listed"
-        try:
-            reference = store.store(self.settings.store_name.format(target=new_id or old.key_id),
-                                    new)
-        except Exception as exc:
-            withdrawn = bool(new_id) and self._withdraw(old.account, new_id)
-            return Failed(
-                error=f"storing the new key failed ({describe_store_error(exc)}); the new key "
-                f"was {'deleted' if withdrawn else 'NOT deleted: delete it in the workspace'}",
-                facts={**facts, "new_key_deleted": withdrawn})
-        facts.update(stage="store", reference=reference)
-        refused = self._until_accepted(new)
-        if refused is not None:
-            return replace(refused, error=f"the new key is stored at {reference} but "
-                           f"{refused.error}; the old key was left alone", facts=facts)
-        facts["stage"] = "test"
-        with self._lock:
-            retired = old.key_id in self._retired
-        if retired:
-            facts["old_key_state"] = f"already {self.settings.revoke_action}d by this run"
-        else:
-            kept = handed_over(store, facts, f"the old key {old.key_id} stays live")
-            if kept is not None:
-                return kept
-            try:
-                facts["old_key_state"] = self._retire(old).name
-            except CallFailed as err:
-                return replace(err.failed, error=f"the new key works and is stored at "
-                               f"{reference}, but retiring the old key failed: {err.failed.error}",
-                               facts=facts)
-        facts["stage"] = "finish"
-        return Rotated(
-            detail=f"new key {new_id or '(not yet listed)'} replaces {old.key_id} for service "
-            f"account {old.account} (permissions and character limit carried over); stored at "
-            f"{reference}",
-            facts=facts, new_fingerprint=new.fingerprint, new_reference=reference)
+        return NewKey(new, new_id, store_target=new_id or old.key_id)
+
+    def _delete_replacement(self, old: KeyRecord, new: NewKey) -> bool:
+        # The create answer carries no id: one not found in the listing cannot be deleted.
+        if not new.key_id:
+            return False
+        return self._admin("DELETE", _keys_path(old.account, new.key_id)).status in (200, 404)
+
+    def _replacement_accepted(self, new: NewKey) -> Failed | None:
+        return self._until_accepted(new.value)
+
+    def _rotated_detail(self, old: KeyRecord, new: NewKey, reference: str) -> str:
+        return (f"new key {new.key_id or '(not yet listed)'} replaces {old.key_id} for service "
+                f"account {old.account} (permissions and character limit carried over); stored "
+                f"at {reference}")
 
     def _new_key_id(self, account: str, new: SecretValue) -> str:
         """The replacement's id: the create answer carries only the value, so it is found in
@@ -538,14 +514,6 @@ class ElevenLabsResponder(HttpProviderResponder[ElevenLabsSettings]):
                 return _ANSWERS.failure_for_status(answer.status, answer.headers, OWN_CALL, "",
                                                    credential="the new key")
             self.sleep(self.settings.poll_seconds)
-
-    def _withdraw(self, account: str, key_id: str) -> bool:
-        try:
-            return self._admin(
-                "DELETE", _keys_path(account, key_id)
-            ).status in (200, 404)
-        except (CallFailed, ResponderError):
-            return False
 
     # -- verify ---------------------------------------------------------------------------------
 

@@ -62,7 +62,8 @@ import secrets as token_source
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from responders.http_answers import CallFailed, ProviderAnswers, header
 from responders.interface import (
@@ -101,6 +102,9 @@ from responders.provider_settings import (
     require_references,
     validate_table,
 )
+
+if TYPE_CHECKING:
+    from github import Github
 
 KIND_PAT = "github:pat"
 KIND_FINE_GRAINED_PAT = "github:fine_grained_pat"
@@ -287,7 +291,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._pygithub: Any = None
+        self._pygithub: Github | None = None
         # Tokens revoked in this run: an OAuth token among them is not reset afterwards.
         self._revoked_tokens: set[str] = set()
 
@@ -331,7 +335,7 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
         headers.update(s.extra_headers)
         return headers
 
-    def _github(self) -> Any:
+    def _github(self) -> Github:
         """PyGithub, authenticated with the admin token, its own retries and pacing off."""
         with self._lock:
             if self._pygithub is None:
@@ -381,10 +385,10 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
 
     # -- plan ---------------------------------------------------------------------------------
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """What revoke_all would send, from the config alone: no request is made."""
         s = self.settings
-        out: list[tuple[Credential, Planned]] = []
+        out: list[tuple[Credential, Outcome]] = []
         for cred in creds:
             kind = token_kind(cred)
             if kind in BATCH_REVOCABLE:
@@ -682,8 +686,11 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
             _, data = self._pygithub_call(
                 f"GET {path}",
                 advice,
-                lambda page=page: github.requester.requestJsonAndCheck(
-                    "GET", path, parameters={"per_page": _PAGE_SIZE, "page": page}
+                partial(
+                    github.requester.requestJsonAndCheck,
+                    "GET",
+                    path,
+                    parameters={"per_page": _PAGE_SIZE, "page": page},
                 ),
             )
             batch = [item for item in data if isinstance(item, Mapping)] if data else []
@@ -1054,11 +1061,12 @@ class GitHubResponder(HttpProviderResponder[GitHubSettings]):
                     raise
                 return Failed(error=f"deploy key {key_id} of {repo} still exists")
             if kind == KIND_SSH_KEY:
-                key_id = int(_split_id(cred, "keys")[1])
-                if any(k.get("id") == key_id for k in self._list_all("/user/keys", "")):
-                    return Failed(error=f"user SSH key {key_id} still exists")
+                ssh_key_id = int(_split_id(cred, "keys")[1])
+                if any(k.get("id") == ssh_key_id for k in self._list_all("/user/keys", "")):
+                    return Failed(error=f"user SSH key {ssh_key_id} still exists")
                 return VerifiedDead(
-                    detail=f"user SSH key {key_id} is gone", facts={"endpoint": "GET /user/keys"}
+                    detail=f"user SSH key {ssh_key_id} is gone",
+                    facts={"endpoint": "GET /user/keys"},
                 )
             if kind == KIND_SSH_PUBLIC_KEY:
                 left = self._matching_keys(self._public_key_of(cred))

@@ -78,9 +78,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers
+from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, json_object
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -96,18 +96,16 @@ from responders.interface import (
     ResponderContext,
     ResponderError,
     Revoked,
-    Rotated,
     SecretStore,
     SecretValue,
     Skipped,
     Unproven,
     VerifiedDead,
-    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES,
-    HttpProviderResponder,
-    describe_store_error,
+    KeyReplacingResponder,
+    NewKey,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -115,6 +113,9 @@ from responders.provider_settings import (
     require_store_target,
     validate_table,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 KIND_API_KEY = "google:api_key"
 CREDENTIALS_PAGE = "https://console.cloud.google.com/apis/credentials"
@@ -152,6 +153,11 @@ class GoogleSettings:
     connect_timeout_seconds: float = 3.0
 
     __pydantic_config__: ClassVar[Any] = {"extra": "forbid"}
+
+    @property
+    def revoke_action(self) -> str:
+        # The API Keys API has no switch-off: a key is deleted (restorable for 30 days).
+        return "delete"
 
 
 def parse_settings(raw: Mapping[str, Any]) -> GoogleSettings:
@@ -198,14 +204,13 @@ class GoogleError:
     @classmethod
     def of(cls, answer: HttpAnswer) -> GoogleError:
         body = answer.body if isinstance(answer.body, Mapping) else {}
-        error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+        error = json_object(body.get("error"))
         reason = permission = ""
         for detail in error.get("details") or ():
             if isinstance(detail, Mapping) and str(detail.get("@type", "")).endswith(
                     "google.rpc.ErrorInfo"):
                 reason = str(detail.get("reason") or "")
-                metadata = detail.get("metadata") if isinstance(detail.get("metadata"),
-                                                                Mapping) else {}
+                metadata = json_object(detail.get("metadata"))
                 permission = str(metadata.get("permission") or "")
                 break
         return cls(str(error.get("status") or ""), reason, permission)
@@ -243,6 +248,14 @@ class KeyRecord:
     def project(self) -> str:
         return self.name.split("/")[1]
 
+    @property
+    def key_id(self) -> str:
+        return self.name
+
+    @property
+    def shown(self) -> str:
+        return self.name
+
     def facts(self) -> dict[str, Any]:
         return {"key_name": self.name, "project": self.project}
 
@@ -267,7 +280,7 @@ def restorable_until(delete_time: str) -> str:
     return f"{when + timedelta(days=RESTORE_DAYS):%Y-%m-%d}"
 
 
-class GoogleResponder(HttpProviderResponder[GoogleSettings]):
+class GoogleResponder(KeyReplacingResponder[GoogleSettings, KeyRecord]):
     """Deletes, replaces and checks Google API keys; see the module docstring."""
 
     name: ClassVar[str] = "google"
@@ -308,7 +321,6 @@ class GoogleResponder(HttpProviderResponder[GoogleSettings]):
         super().__init__(context)
         self._token_source: Any = None  # google-auth credentials, or a fixed access token
         self._located: dict[str, KeyRecord] = {}  # fingerprint → the key revoke found
-        self._deleted: set[str] = set()  # key names deleted in this run
         # Sleeping between polls; tests replace it so no test waits on a clock.
         self.sleep: Callable[[float], None] = time.sleep
 
@@ -367,7 +379,7 @@ class GoogleResponder(HttpProviderResponder[GoogleSettings]):
     def auth_headers(self, key: SecretValue) -> dict[str, str]:
         return {"Authorization": f"Bearer {key.reveal()}"}
 
-    def _client(self) -> Any:
+    def _client(self) -> httpx.Client:
         _hide_key_strings_from_httpx_log()
         return super()._client()
 
@@ -513,8 +525,7 @@ class GoogleResponder(HttpProviderResponder[GoogleSettings]):
         if answer.status == 404:
             return AlreadyRevoked(detail="the key no longer exists (404)", facts=facts)
         self._finished(answer, "DELETE /v2/{name}")
-        with self._lock:
-            self._deleted.add(record.name)
+        self._mark_retired(record)
         until = restorable_until(datetime.now(UTC).isoformat())
         return Revoked(
             detail=f"key {record.name.rsplit('/', 1)[1]} deleted; Google keeps it restorable "
@@ -563,12 +574,11 @@ class GoogleResponder(HttpProviderResponder[GoogleSettings]):
         except ResponderError as exc:
             return Failed(error=str(exc))
 
-    def _replace(self, old: KeyRecord, store: SecretStore) -> Outcome:
+    def _create_replacement(self, old: KeyRecord, facts: dict[str, Any]) -> NewKey | Failed:
         suffix = f" (clawback {datetime.now(UTC):%Y-%m-%d})"
         label = _ROTATION_SUFFIX.sub("", old.display_name or "agent")
         body = {**old.carried, "displayName": label[: _DISPLAY_NAME_MAX - len(suffix)] + suffix}
-        facts: dict[str, Any] = {"stage": "create", "old_key": old.name,
-                                 "carried_over": sorted(old.carried)}
+        facts.update(old_key=old.name, carried_over=sorted(old.carried))
         answer = self._admin("POST", f"/v2/{old.parent}/keys", json_body=body)
         created = self._finished(answer, "POST /v2/{parent}/keys")
         new_name = str(created.get("name") or "")
@@ -579,50 +589,31 @@ class GoogleResponder(HttpProviderResponder[GoogleSettings]):
         value = created.get("keyString")
         if not isinstance(value, str) or not value:
             got = self._admin("GET", f"/v2/{new_name}/keyString")
-            value = (got.body or {}).get("keyString") if isinstance(got.body, Mapping) else None
+            value = json_object(got.body).get("keyString")
         if not isinstance(value, str) or not value:
             withdrawn = self._withdraw(new_name)
             return Failed(error="Google created a key but gave no value for it; the new key was "
                           + ("deleted" if withdrawn else "NOT deleted: delete it in the console"),
                           facts=facts)
-        new = SecretValue(value)
-        try:
-            reference = store.store(
-                self.settings.store_name.format(target=new_name.rsplit("/", 1)[1]), new)
-        except Exception as exc:
-            withdrawn = self._withdraw(new_name)
-            return Failed(
-                error=f"storing the new key failed ({describe_store_error(exc)}); the new key "
-                f"was {'deleted' if withdrawn else 'NOT deleted: delete it in the console'}",
-                facts={**facts, "new_key_deleted": withdrawn})
-        facts.update(stage="store", reference=reference)
-        refused = self._until_accepted(new)
-        if refused is not None:
-            return replace(refused, error=f"the new key is stored at {reference} but "
-                           f"{refused.error}; the old key was left alone", facts=facts)
-        facts["stage"] = "test"
-        with self._lock:
-            deleted = old.name in self._deleted
-        if deleted:
-            facts["old_key_state"] = "already deleted by this run"
-        else:
-            kept = handed_over(store, facts, f"the old key {old.name} stays live")
-            if kept is not None:
-                return kept
-            try:
-                current = self._get(old.name) or old
-                finished = self._delete(current)
-            except CallFailed as err:
-                return replace(err.failed, error=f"the new key works and is stored at "
-                               f"{reference}, but deleting the old key failed: {err.failed.error}",
-                               facts=facts)
-            facts["old_key_state"] = finished.detail
-        facts["stage"] = "finish"
-        return Rotated(
-            detail=f"new key {new_name.rsplit('/', 1)[1]} replaces {old.name.rsplit('/', 1)[1]} "
-            f"in {old.project} ({', '.join(facts['carried_over']) or 'no restrictions'} carried "
-            f"over); stored at {reference}",
-            facts=facts, new_fingerprint=new.fingerprint, new_reference=reference)
+        return NewKey(SecretValue(value), new_name, store_target=new_name.rsplit("/", 1)[1])
+
+    def _delete_replacement(self, old: KeyRecord, new: NewKey) -> bool:
+        return self._withdraw(new.key_id)
+
+    def _replacement_accepted(self, new: NewKey) -> Failed | None:
+        return self._until_accepted(new.value)
+
+    def _retire(self, old: KeyRecord) -> Outcome:
+        # Read again: the delete carries the key's current etag, never one from before the run.
+        return self._delete(self._get(old.name) or old)
+
+    def _old_key_state(self, retired: Outcome) -> str:
+        return retired.detail  # says until when Google keeps the key restorable
+
+    def _rotated_detail(self, old: KeyRecord, new: NewKey, reference: str) -> str:
+        return (f"new key {new.key_id.rsplit('/', 1)[1]} replaces {old.name.rsplit('/', 1)[1]} "
+                f"in {old.project} ({', '.join(sorted(old.carried)) or 'no restrictions'} "
+                f"carried over); stored at {reference}")
 
     def _until_accepted(self, new: SecretValue) -> Failed | None:
         """None once Google accepts the new key (a restricted key's 403 *_BLOCKED counts: it

@@ -22,9 +22,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from responders.interface import Failed, Outcome, ResponderError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class CallFailed(Exception):
@@ -64,6 +67,12 @@ class JsonObjectAnswer(HttpAnswer):
     def of(cls, answer: HttpAnswer) -> Self:
         body = answer.body if isinstance(answer.body, Mapping) else {}
         return cls(answer.status, answer.headers, body)
+
+
+def json_object(value: object) -> Mapping[str, Any]:
+    """``value`` when it is a JSON object, else ``{}``: a provider's answer is read by shape, and
+    a field of another shape reads as absent."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -235,7 +244,9 @@ class ProviderAnswers:
             )
         return None
 
-    def send(self, client: Any, method: str, path: str, action: str, **request: Any) -> HttpAnswer:
+    def send(
+        self, client: httpx.Client, method: str, path: str, action: str, **request: Any
+    ) -> HttpAnswer:
         """One request through an httpx client; an error answer is returned, a transport
         failure raised as CallFailed."""
         try:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from responders.interface import (
     Capability,
@@ -44,6 +44,9 @@ from responders.interface import (
     Skipped,
     VerifiedDead,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -366,7 +369,7 @@ class ManualResponder(Responder):
         super().__init__(context)
         self._lock = threading.Lock()
         self._parsed: ManualSettings | None = None
-        self._http: Any = None
+        self._http: httpx.Client | None = None
 
     def handles(self, cred: Credential) -> bool:
         return True
@@ -387,7 +390,7 @@ class ManualResponder(Responder):
 
     # -- verification -------------------------------------------------------------------------
 
-    def _client(self, timeout: float) -> Any:
+    def _client(self, timeout: float) -> httpx.Client:
         with self._lock:
             if self._http is None:
                 from responders.kit.httpx_cli import skip_httpx_cli

@@ -436,8 +436,8 @@ class MatrixResponder(HttpProviderResponder[MatrixSettings]):
             return Failed(error=str(exc))
 
     def _login(self, cred: Credential, homeserver: str, store: SecretStore) -> Outcome:
-        assert cred.secret is not None and self.settings.user is not None
         s = self.settings
+        assert cred.secret is not None and s.user is not None
         password = self._store().resolve(s.password or "")
         answer = self._call("POST", homeserver, LOGIN, None, json_body={
             "type": "m.login.password",

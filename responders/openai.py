@@ -63,6 +63,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from responders.http_answers import (
@@ -70,6 +71,7 @@ from responders.http_answers import (
     HttpAnswer,
     ProviderAnswers,
     as_outcome,
+    json_object,
     listing_page,
 )
 from responders.interface import (
@@ -382,7 +384,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
         )
         records = []
         for item in listed:
-            owner = item.get("owner") if isinstance(item.get("owner"), Mapping) else {}
+            owner = json_object(item.get("owner"))
             account = owner.get("service_account") if isinstance(owner, Mapping) else None
             account = account if isinstance(account, Mapping) else {}
             records.append(
@@ -443,7 +445,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
 
     # -- plan -----------------------------------------------------------------------------------
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """What revoke_all would send, from the config alone: no request is made."""
         s = self.settings
         listing = (
@@ -451,7 +453,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             if s.projects
             else ["GET /organization/projects", "GET /organization/projects/{each}/api_keys"]
         )
-        out: list[tuple[Credential, Planned]] = []
+        out: list[tuple[Credential, Outcome]] = []
         for cred in creds:
             kind = key_kind(cred)
             if not s.admin_key:
@@ -520,7 +522,7 @@ class OpenAIResponder(HttpProviderResponder[OpenAISettings]):
             if others:
                 outcomes.update(self._revoke_matching(creds, others, self._admin_keys))
             for i in own:
-                outcomes[i] = as_outcome(lambda i=i: self._replace_own_admin_key(creds[i]))
+                outcomes[i] = as_outcome(partial(self._replace_own_admin_key, creds[i]))
         return [(cred, outcomes[i]) for i, cred in enumerate(creds)]
 
     def _revoke_matching(

@@ -62,7 +62,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from responders.http_answers import CallFailed, HttpAnswer, ProviderAnswers, listing_page
+from responders.http_answers import (
+    CallFailed,
+    HttpAnswer,
+    ProviderAnswers,
+    json_object,
+    listing_page,
+)
 from responders.interface import (
     AlreadyRevoked,
     Capability,
@@ -79,19 +85,17 @@ from responders.interface import (
     ResponderContext,
     ResponderError,
     Revoked,
-    Rotated,
     SecretStore,
     SecretValue,
     Skipped,
     Unproven,
     VerifiedDead,
-    handed_over,
 )
 from responders.kit.redacted_keys import matches_redacted
 from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
-    HttpProviderResponder,
-    describe_store_error,
+    KeyReplacingResponder,
+    NewKey,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -160,6 +164,14 @@ class KeyRecord:
     workspace_id: str | None = None
     carried: Mapping[str, Any] = field(default_factory=dict)  # what a replacement keeps
 
+    @property
+    def key_id(self) -> str:
+        return self.key_hash
+
+    @property
+    def shown(self) -> str:
+        return f"{self.key_hash[:12]}…"
+
     def facts(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key_hash": self.key_hash, "name": self.name}
         if self.workspace_id:
@@ -203,12 +215,14 @@ def _in_future(timestamp: str) -> bool:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)) > datetime.now(UTC)
 
 
-class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
+class OpenRouterResponder(KeyReplacingResponder[OpenRouterSettings, KeyRecord]):
     """Deletes (or disables), replaces and checks OpenRouter keys; see the module docstring."""
 
     name: ClassVar[str] = "openrouter"
     display_name: ClassVar[str] = "OpenRouter"
     answers: ClassVar[ProviderAnswers] = _ANSWERS
+    replacement_console: ClassVar[str] = "the dashboard"
+    old_key_fact: ClassVar[str] = "old_key"
     providers: ClassVar[frozenset[str]] = frozenset({"openrouter"})
     capabilities: ClassVar[frozenset[Capability]] = KEY_CAPABILITIES_WITH_DISABLE
     # openrouter.ai/docs/api/reference/limits documents limits for inference (free models, DDoS
@@ -240,7 +254,6 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
         super().__init__(context)
         self._management: SecretValue | None = None
         self._located: dict[str, KeyRecord] = {}  # fingerprint → the key revoke found
-        self._retired: set[str] = set()  # hashes deleted or disabled in this run
 
     # -- configuration and transport -----------------------------------------------------------
 
@@ -411,25 +424,21 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
         facts = record.facts()
         if self.settings.revoke_action == "disable":
             if record.disabled:
-                return AlreadyRevoked(detail=f"key {record.key_hash[:12]}… is already disabled",
+                return AlreadyRevoked(detail=f"key {record.shown} is already disabled",
                                       facts={**facts, "disabled": True})
             answer = self._managed("PATCH", path, json_body={"disabled": True})
             facts["endpoint"] = "PATCH /keys/{hash}"
             if answer.status == 404:
                 return AlreadyRevoked(detail="the key no longer exists (404)", facts=facts)
             self._mark_retired(record)
-            return Disabled(detail=f"key {record.key_hash[:12]}… disabled (reversible; "
+            return Disabled(detail=f"key {record.shown} disabled (reversible; "
                             "rotate replaces it)", facts={**facts, "disabled": True})
         answer = self._managed("DELETE", path)
         facts["endpoint"] = "DELETE /keys/{hash}"
         if answer.status == 404:
             return AlreadyRevoked(detail="the key no longer exists (404)", facts=facts)
         self._mark_retired(record)
-        return Revoked(detail=f"key {record.key_hash[:12]}… deleted", facts=facts)
-
-    def _mark_retired(self, record: KeyRecord) -> None:
-        with self._lock:
-            self._retired.add(record.key_hash)
+        return Revoked(detail=f"key {record.shown} deleted", facts=facts)
 
     def _not_listed(self, cred: Credential, listed: _Listing) -> Outcome:
         """No key of the complete listing fits: dead, a management key, or out of sight."""
@@ -445,7 +454,7 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
             return _ANSWERS.failure_for_status(answer.status, answer.headers, "GET /key", "",
                                                credential="the key", facts=facts)
         body = answer.body if isinstance(answer.body, Mapping) else {}
-        data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+        data = json_object(body.get("data"))
         if data.get("is_management_key") or data.get("is_provisioning_key"):
             return ManualRequired(
                 instructions=f"{cred.fingerprint} (found at {_places(cred)}) is an OpenRouter "
@@ -502,74 +511,37 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
         except ResponderError as exc:
             return Failed(error=str(exc))
 
-    def _replace(self, old: KeyRecord, store: SecretStore) -> Outcome:
+    def _create_replacement(self, old: KeyRecord, facts: dict[str, Any]) -> NewKey | Failed:
         label = _ROTATION_SUFFIX.sub("", old.name or "agent")
         body = {**old.carried, "name": f"{label} (clawback {datetime.now(UTC):%Y-%m-%d})"}
-        facts: dict[str, Any] = {
-            "stage": "create",
-            "old_key_hash": old.key_hash,
-            "carried_over": sorted(k for k in body if k != "name"),
-        }
+        facts.update(old_key_hash=old.key_hash, carried_over=sorted(old.carried))
         answer = self._managed("POST", "/keys", json_body=body)
-        created = answer.body if isinstance(answer.body, Mapping) else {}
-        data = created.get("data") if isinstance(created.get("data"), Mapping) else {}
-        new_hash, value = str(data.get("hash") or ""), created.get("key")
+        created = json_object(answer.body)
+        new_hash = str(json_object(created.get("data")).get("hash") or "")
+        value = created.get("key")
         if answer.status not in (200, 201) or not new_hash or not isinstance(value, str):
             return Failed(error=f"POST /keys answered {answer.status} without a new key",
                           facts=facts)
-        new = SecretValue(value)
         facts["new_key_hash"] = new_hash
-        try:
-            reference = store.store(self.settings.store_name.format(target=f"keys/{new_hash}"),
-                                    new)
-        except Exception as exc:
-            withdrawn = self._withdraw(new_hash)
-            return Failed(
-                error=f"storing the new key failed ({describe_store_error(exc)}); the new key "
-                f"was {'deleted' if withdrawn else 'NOT deleted: delete it in the dashboard'}",
-                facts={**facts, "new_key_deleted": withdrawn},
-            )
-        facts.update(stage="store", reference=reference)
-        tested = self._own_call(new)
-        if tested.status != 200:
-            failed = _ANSWERS.failure_for_status(
-                tested.status, tested.headers, "GET /key", "", credential="the new key"
-            )
-            return replace(failed, error=f"the new key is stored at {reference} but GET /key "
-                           f"with it answered {tested.status}; the old key was left alone",
-                           facts=facts)
-        facts["stage"] = "test"
-        with self._lock:
-            retired = old.key_hash in self._retired
-        if not retired:
-            kept = handed_over(store, facts, f"the old key {old.key_hash[:12]}… stays live")
-            if kept is not None:
-                return kept
-            try:
-                finished = self._retire(old)
-            except CallFailed as err:
-                return replace(err.failed, error=f"the new key works and is stored at "
-                               f"{reference}, but retiring the old key failed: {err.failed.error}",
-                               facts=facts)
-            facts["old_key"] = finished.name
-        else:
-            facts["old_key"] = f"already {self.settings.revoke_action}d by this run"
-        facts["stage"] = "finish"
-        return Rotated(
-            detail=f"new key {new_hash[:12]}… replaces {old.key_hash[:12]}… "
-            f"({', '.join(facts['carried_over']) or 'no limits'} carried over); stored at "
-            f"{reference}",
-            facts=facts,
-            new_fingerprint=new.fingerprint,
-            new_reference=reference,
-        )
+        return NewKey(SecretValue(value), new_hash, store_target=f"keys/{new_hash}")
 
-    def _withdraw(self, key_hash: str) -> bool:
-        """Delete a key clawback just created and cannot keep."""
-        try:
-            return self._managed("DELETE", f"/keys/{key_hash}").status in (200, 404)
-        except (CallFailed, ResponderError):
-            return False
+    def _delete_replacement(self, old: KeyRecord, new: NewKey) -> bool:
+        return self._managed("DELETE", f"/keys/{new.key_id}").status in (200, 404)
+
+    def _replacement_accepted(self, new: NewKey) -> Failed | None:
+        """The new key answers its own ``GET /key``."""
+        tested = self._own_call(new.value)
+        if tested.status == 200:
+            return None
+        failed = _ANSWERS.failure_for_status(
+            tested.status, tested.headers, "GET /key", "", credential="the new key"
+        )
+        return replace(failed, error=f"GET /key with it answered {tested.status}")
+
+    def _rotated_detail(self, old: KeyRecord, new: NewKey, reference: str) -> str:
+        return (f"new key {new.key_id[:12]}… replaces {old.shown} "
+                f"({', '.join(sorted(old.carried)) or 'no limits'} carried over); stored at "
+                f"{reference}")
 
     # -- verify ---------------------------------------------------------------------------------
 
@@ -599,7 +571,7 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
         if known is not None:
             answer = self._managed("GET", f"/keys/{known.key_hash}")
             body = answer.body if isinstance(answer.body, Mapping) else {}
-            data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+            data = json_object(body.get("data"))
             state = ("deleted" if answer.status == 404
                      else "disabled" if data.get("disabled") is True else "active")
             facts.update(record=state, key_hash=known.key_hash)
@@ -655,7 +627,7 @@ class OpenRouterResponder(HttpProviderResponder[OpenRouterSettings]):
             return [PreflightCheck("openrouter", "management key", False,
                                    detail=err.failed.error)]
         body = own.body if isinstance(own.body, Mapping) else {}
-        data = body.get("data") if isinstance(body.get("data"), Mapping) else {}
+        data = json_object(body.get("data"))
         is_management = bool(data.get("is_management_key") or data.get("is_provisioning_key"))
         checks.append(PreflightCheck(
             "openrouter", "management key", own.status == 200 and is_management,

@@ -316,10 +316,10 @@ class SlackResponder(HttpProviderResponder[SlackSettings]):
 
     # -- plan ---------------------------------------------------------------------------------
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """What revoke would send, from the config alone: no request is made."""
         apps = self.settings.apps
-        out: list[tuple[Credential, Planned]] = []
+        out: list[tuple[Credential, Outcome]] = []
         for cred in creds:
             kind = token_kind(cred)
             if kind in API_TOKENS and cred.secret is not None:

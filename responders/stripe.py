@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from responders.http_answers import CallFailed, retry_after_seconds
@@ -93,6 +93,12 @@ from responders.provider_settings import (
     require_references,
     validate_table,
 )
+
+if TYPE_CHECKING:
+    import stripe
+    from stripe.params import WebhookEndpointCreateParams
+
+T = TypeVar("T")
 
 KIND_SECRET_KEY = "stripe:secret_key"
 KIND_RESTRICTED_KEY = "stripe:restricted_key"
@@ -284,7 +290,8 @@ class StripeResponder(ProviderResponder[StripeSettings]):
 
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, stripe.StripeClient] = {}
+        self._http: stripe.HTTPXClient | None = None  # one transport for every key's client
         self._acting: SecretValue | None = None  # the key endpoint work is done with
         self._known: list[SecretValue] = []  # scrubbed from the events export
         self._handled: dict[str, str] = {}  # webhook endpoint id → what this run did to it
@@ -299,7 +306,7 @@ class StripeResponder(ProviderResponder[StripeSettings]):
     def _admin_key(self) -> SecretValue | None:
         return self._store().resolve(self.settings.api_key) if self.settings.api_key else None
 
-    def _client(self, key: SecretValue) -> Any:
+    def _client(self, key: SecretValue) -> stripe.StripeClient:
         with self._lock:
             client = self._clients.get(key.fingerprint)
             if client is None:
@@ -330,10 +337,10 @@ class StripeResponder(ProviderResponder[StripeSettings]):
         key: SecretValue,
         action: str,
         needed: str,
-        call: Callable[[Any], Any],
+        call: Callable[[stripe.StripeClient], T],
         *,
         who: str = "the key",
-    ) -> Any:
+    ) -> T:
         try:
             return call(self._client(key))
         except Exception as exc:
@@ -362,10 +369,10 @@ class StripeResponder(ProviderResponder[StripeSettings]):
 
     # -- plan ---------------------------------------------------------------------------------
 
-    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+    def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
         """What revoke_all would send, from the config alone: no request is made."""
         s = self.settings
-        out: list[tuple[Credential, Planned]] = []
+        out: list[tuple[Credential, Outcome]] = []
         for cred in creds:
             kind = key_kind(cred)
             if kind in API_KEYS:
@@ -796,13 +803,14 @@ class StripeResponder(ProviderResponder[StripeSettings]):
                 )
             raise
         current = old.to_dict()
-        params: dict[str, Any] = {
+        params: WebhookEndpointCreateParams = {
             "url": current["url"],
             "enabled_events": list(current["enabled_events"]),
         }
-        for name in ("api_version", "description"):
-            if current.get(name):
-                params[name] = current[name]
+        if current.get("api_version"):
+            params["api_version"] = current["api_version"]
+        if current.get("description"):
+            params["description"] = current["description"]
         if current.get("metadata"):
             params["metadata"] = dict(current["metadata"])
         created = self._call(
@@ -937,7 +945,7 @@ class StripeResponder(ProviderResponder[StripeSettings]):
             return [PreflightCheck("stripe", "config", False, detail=str(exc))]
         if admin is None:
             return []
-        probes: list[tuple[str, str, str, Callable[[Any], Any]]] = [
+        probes: list[tuple[str, str, str, Callable[[stripe.StripeClient], object]]] = [
             ("api key", "GET /v1/balance", "a live key", lambda c: c.v1.balance.retrieve()),
             (
                 "webhook endpoints",

@@ -78,18 +78,16 @@ from responders.interface import (
     ResponderContext,
     ResponderError,
     Revoked,
-    Rotated,
     SecretStore,
     SecretValue,
     Skipped,
     Unproven,
     VerifiedDead,
-    handed_over,
 )
 from responders.provider_responder import (
     KEY_CAPABILITIES_WITH_DISABLE,
-    HttpProviderResponder,
-    describe_store_error,
+    KeyReplacingResponder,
+    NewKey,
 )
 from responders.provider_settings import (
     require_positive_timeouts,
@@ -168,6 +166,10 @@ class KeyInfo:
     acls: tuple[str, ...] = ()
     limits: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def shown(self) -> str:
+        return self.key_id
+
     def facts(self) -> dict[str, Any]:
         return {"api_key_id": self.key_id, "team_id": self.team_id}
 
@@ -193,7 +195,7 @@ def incorrect_key(answer: HttpAnswer) -> bool:
     return answer.status in (400, 401) and bool(_INCORRECT_KEY.search(said))
 
 
-class XAIResponder(HttpProviderResponder[XAISettings]):
+class XAIResponder(KeyReplacingResponder[XAISettings, KeyInfo]):
     """Deletes (or disables), replaces and checks xAI API keys; see the module docstring."""
 
     name: ClassVar[str] = "xai"
@@ -227,7 +229,6 @@ class XAIResponder(HttpProviderResponder[XAISettings]):
     def __init__(self, context: ResponderContext) -> None:
         super().__init__(context)
         self._located: dict[str, KeyInfo] = {}  # fingerprint → what the key said of itself
-        self._retired: set[str] = set()  # key ids deleted or disabled in this run
         self._teams: dict[str, Mapping[str, Mapping[str, Any]]] = {}  # team → its keys by id
         self.sleep: Callable[[float], None] = time.sleep  # tests count polls, never wait
 
@@ -373,18 +374,14 @@ class XAIResponder(HttpProviderResponder[XAISettings]):
                                                            "fieldMask": "disabled"})
             if answer.status == 404:
                 return AlreadyRevoked(detail="the key no longer exists (404)", facts=facts)
-            self._mark(info)
+            self._mark_retired(info)
             return Disabled(detail=f"key {info.key_id} disabled (reversible; rotate replaces it)",
                             facts={**facts, "disabled": True})
         answer = self._managed("DELETE", path)
         if answer.status == 404:
             return AlreadyRevoked(detail="the key no longer exists (404)", facts=facts)
-        self._mark(info)
+        self._mark_retired(info)
         return Revoked(detail=f"key {info.key_id} deleted", facts=facts)
-
-    def _mark(self, info: KeyInfo) -> None:
-        with self._lock:
-            self._retired.add(info.key_id)
 
     # -- rotate ---------------------------------------------------------------------------------
 
@@ -408,13 +405,13 @@ class XAIResponder(HttpProviderResponder[XAISettings]):
         except ResponderError as exc:
             return Failed(error=str(exc))
 
-    def _replace(self, old: KeyInfo, store: SecretStore) -> Outcome:
+    def _create_replacement(self, old: KeyInfo, facts: dict[str, Any]) -> NewKey | Failed:
         limits = dict(old.limits)
         label = _ROTATION_SUFFIX.sub("", old.name or "agent")
         body: dict[str, Any] = {"name": f"{label} (clawback {datetime.now(UTC):%Y-%m-%d})",
                                 "acls": list(old.acls), **limits}
-        facts: dict[str, Any] = {"stage": "create", "old_key": old.key_id, "team_id": old.team_id,
-                                 "carried_over": ["acls", *sorted(limits)]}
+        facts.update(old_key=old.key_id, team_id=old.team_id,
+                     carried_over=["acls", *sorted(limits)])
         answer = self._managed("POST", f"/auth/teams/{old.team_id}/api-keys", json_body=body)
         made = answer.body if isinstance(answer.body, Mapping) else {}
         new_id, value = str(made.get("apiKeyId") or ""), made.get("apiKey")
@@ -422,40 +419,17 @@ class XAIResponder(HttpProviderResponder[XAISettings]):
             return Failed(error=f"POST /auth/teams/{{teamId}}/api-keys answered {answer.status} "
                           "without a new key", facts=facts)
         facts["new_key"] = new_id
-        new = SecretValue(value)
-        try:
-            reference = store.store(self.settings.store_name.format(target=new_id), new)
-        except Exception as exc:
-            withdrawn = self._withdraw(new_id)
-            return Failed(
-                error=f"storing the new key failed ({describe_store_error(exc)}); the new key "
-                f"was {'deleted' if withdrawn else 'NOT deleted: delete it in the console'}",
-                facts={**facts, "new_key_deleted": withdrawn})
-        facts.update(stage="store", reference=reference)
-        refused = self._until_accepted(new_id, new)
-        if refused is not None:
-            return replace(refused, error=f"the new key is stored at {reference} but "
-                           f"{refused.error}; the old key was left alone", facts=facts)
-        facts["stage"] = "test"
-        with self._lock:
-            retired = old.key_id in self._retired
-        if retired:
-            facts["old_key_state"] = f"already {self.settings.revoke_action}d by this run"
-        else:
-            kept = handed_over(store, facts, f"the old key {old.key_id} stays live")
-            if kept is not None:
-                return kept
-            try:
-                facts["old_key_state"] = self._retire(old).name
-            except CallFailed as err:
-                return replace(err.failed, error=f"the new key works and is stored at "
-                               f"{reference}, but retiring the old key failed: {err.failed.error}",
-                               facts=facts)
-        facts["stage"] = "finish"
-        return Rotated(
-            detail=f"new key {new_id} replaces {old.key_id} in team {old.team_id} (ACLs and "
-            f"limits carried over); stored at {reference}",
-            facts=facts, new_fingerprint=new.fingerprint, new_reference=reference)
+        return NewKey(SecretValue(value), new_id, store_target=new_id)
+
+    def _delete_replacement(self, old: KeyInfo, new: NewKey) -> bool:
+        return self._managed("DELETE", f"/auth/api-keys/{new.key_id}").status in (200, 404)
+
+    def _replacement_accepted(self, new: NewKey) -> Failed | None:
+        return self._until_accepted(new.key_id, new.value)
+
+    def _rotated_detail(self, old: KeyInfo, new: NewKey, reference: str) -> str:
+        return (f"new key {new.key_id} replaces {old.key_id} in team {old.team_id} (ACLs and "
+                f"limits carried over); stored at {reference}")
 
     def _until_accepted(self, key_id: str, new: SecretValue) -> Failed | None:
         """None once the new key answers its own call; xAI documents a propagation delay
@@ -471,12 +445,6 @@ class XAIResponder(HttpProviderResponder[XAISettings]):
                                                    credential="the new key")
             self._managed("GET", f"/auth/api-keys/{key_id}/propagation")
             self.sleep(self.settings.poll_seconds)
-
-    def _withdraw(self, key_id: str) -> bool:
-        try:
-            return self._managed("DELETE", f"/auth/api-keys/{key_id}").status in (200, 404)
-        except (CallFailed, ResponderError):
-            return False
 
     # -- verify ---------------------------------------------------------------------------------
 
@@ -563,12 +531,13 @@ class XAIResponder(HttpProviderResponder[XAISettings]):
         except ResponderError as exc:
             return [PreflightCheck("xai", "management key", False, detail=str(exc),
                                    missing_permission="management_key")]
-        probes = [("management key", "/auth/management-keys/validation", None)]
+        probes: list[tuple[str, str, Mapping[str, Any] | None]] = [
+            ("management key", "/auth/management-keys/validation", None)]
         if self.settings.team_id:
             probes.append(("list keys", f"/auth/teams/{self.settings.team_id}/api-keys",
                            {"pageSize": 1}))
 
-        def probe(item: tuple[str, str, Any]) -> PreflightCheck:
+        def probe(item: tuple[str, str, Mapping[str, Any] | None]) -> PreflightCheck:
             capability, path, params = item
             try:
                 self._managed("GET", path, params=params)

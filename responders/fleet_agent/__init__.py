@@ -19,8 +19,21 @@ from pathlib import Path
 # Package-relative paths of what the far side imports (besides the standard library).
 PACKED_MODULES: tuple[str, ...] = (
     "responders/openclaw/__init__.py",
+    # OpenClaw discovery: its entry points and one module per role.
     "responders/openclaw/discovery.py",
+    "responders/openclaw/agent_paths.py",
+    "responders/openclaw/config_load.py",
+    "responders/openclaw/hinters.py",
+    "responders/openclaw/inventory.py",
+    "responders/openclaw/kinds.py",
     "responders/openclaw/layout.py",
+    "responders/openclaw/scan_base.py",
+    "responders/openclaw/scan_config.py",
+    "responders/openclaw/scan_driver.py",
+    "responders/openclaw/scan_env.py",
+    "responders/openclaw/scan_resolve.py",
+    "responders/openclaw/scan_services.py",
+    "responders/openclaw/scan_text.py",
     "responders/fleet_agent/__init__.py",
     "responders/fleet_agent/agent.py",
     "responders/fleet_agent/formats.py",

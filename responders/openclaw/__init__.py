@@ -4,7 +4,11 @@
   port): defined once here;
 - ``discovery``: every secret the agent can reach (its config, includes, auth stores, dotenv
   files, units, pairing records), as ``Credential`` records; standard library only (the fleet
-  agent runs it on a bare remote Python);
+  agent runs it on a bare remote Python). Its entry points over one module a role:
+  ``inventory`` (the results), ``config_load`` (JSON5, ``$include``), ``hinters``,
+  ``agent_paths``, ``scan_base`` (a pass's budget, reads and judgement of values), the
+  scanners ``scan_config``, ``scan_env``, ``scan_services``, ``scan_text``, then
+  ``scan_resolve`` (references, pairing, merging) and ``scan_driver`` (the walk of an install);
 - ``keeper``: ``OpenClawKeeper``, what the engine asks of the agent (entry point
   ``clawback.agents``);
 - ``responder``: ``OpenClawResponder`` (entry point ``clawback.responders``), a thin

@@ -1,10 +1,25 @@
 """Key paths and JSON5 documents edited in place: json-five's round-trip model changes one
-string or list item and keeps the comments and layout around it."""
+string or list item and keeps the comments and layout around it.
+
+json-five's parser is pure Python and slow (~40 ms for the demo's openclaw.json), and one
+contain edits the same config once per secret it rotates and once more to lock it down: each
+edit read back the text the previous one wrote and parsed it again (13 parses in the demo, ~6%
+of its contain CPU, issue 20). So a document whose edits changed only string values keeps its
+model for the exact text it dumped, and the next document made from exactly that text takes it
+instead of parsing. Nothing else is trusted: the agent's file is still read (and its identity
+checked by ``responders.agent_files``) before every edit, a file that changed in between reads
+as another text and is parsed afresh, and a kept model is handed out once (the document that
+takes it owns it). After a string-only edit the model is the one a fresh parse of its dump
+would give, down to every character the dumper writes: a string node is written from its
+``raw_value``, which the edit sets to exactly the text that stands in the dump.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -61,12 +76,68 @@ class Unparseable(Exception):
     """A file that should parse does not; the message never quotes the file's content."""
 
 
+class _KeptModels:
+    """Round-trip models by the exact text each dumps to; each one is handed out once."""
+
+    # A contain edits a handful of small configs: a model costs far more memory than its text,
+    # so a big file's is not kept, and only the latest few are.
+    LIMIT = 16
+    MAX_TEXT = 256 * 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_text: OrderedDict[str, Any] = OrderedDict()
+
+    def take(self, text: str) -> Any | None:
+        with self._lock:
+            return self._by_text.pop(text, None)
+
+    def keep(self, text: str, model: Any) -> None:
+        if len(text) > self.MAX_TEXT:
+            return
+        with self._lock:
+            self._by_text[text] = model
+            while len(self._by_text) > self.LIMIT:
+                self._by_text.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_text.clear()
+
+    def count_parse(self) -> None:
+        with self._lock:  # several threads edit files at once
+            Json5Document.parses += 1
+
+
+_KEPT = _KeptModels()
+
+
+def forget_kept_models() -> None:
+    """Every edit from now on parses its text afresh (tests compare the two)."""
+    _KEPT.clear()
+
+
 class Json5Document:
-    """A JSON or JSON5 text whose string values and list items can change, comments kept."""
+    """A JSON or JSON5 text whose string values and list items can change, comments kept.
+
+    ``dump`` ends the document's edits: after it, the model may belong to the next document
+    made from the dumped text (see the module's docstring).
+    """
+
+    # How many texts json-five has parsed in this process (tests count them).
+    parses = 0
 
     def __init__(self, text: str) -> None:
         from json5.loader import ModelLoader, loads
 
+        # Only string values changed since the text was parsed: the model stays a fresh parse's.
+        self._strings_only = True
+        self._dumped: str | None = None
+        kept = _KEPT.take(text)
+        if kept is not None:
+            self._model = kept
+            return
+        _KEPT.count_parse()
         try:
             self._model = loads(text, loader=ModelLoader())
         except Exception:  # json-five raises its own errors, which quote the text
@@ -75,12 +146,24 @@ class Json5Document:
     def dump(self) -> str:
         from json5.dumper import ModelDumper
 
+        if self._dumped is not None:
+            return self._dumped
         # What json5.dumps does, without passing a ModelDumper where its signature says
         # BaseDumper (json-five 1.1 annotates it so, though ModelDumper is no BaseDumper).
         dumper = ModelDumper()
         dumper.dump(self._model)
         dumper.env.outfile.seek(0)
-        return dumper.env.outfile.read()
+        self._dumped = dumper.env.outfile.read()
+        if self._strings_only:
+            _KEPT.keep(self._dumped, self._model)
+        return self._dumped
+
+    def _editing(self, *, structure: bool = False) -> None:
+        if self._dumped is not None:
+            raise RuntimeError("a dumped Json5Document is not edited any more")
+        if structure:
+            # A fresh parse of the dump may attach whitespace and comments to other nodes.
+            self._strings_only = False
 
     @staticmethod
     def _key_name(key: Any) -> str:
@@ -98,6 +181,7 @@ class Json5Document:
 
     def replace_strings(self, old: str, new: str) -> int:
         """Every string value equal to ``old`` becomes ``new``; how many there were."""
+        self._editing()
         count = 0
         for node in self._strings(self._model.value):
             if node.characters == old:
@@ -134,6 +218,7 @@ class Json5Document:
     def set_string(self, path: KeyPath, value: str) -> bool:
         from json5 import model
 
+        self._editing()
         node = self._node(path)
         if not isinstance(node, model.String):
             return False
@@ -144,6 +229,7 @@ class Json5Document:
     def remove_member(self, path: KeyPath) -> bool:
         from json5 import model
 
+        self._editing(structure=True)
         if not path or not isinstance(path[-1], str):
             return False
         parent = self._node(path[:-1])
@@ -161,6 +247,7 @@ class Json5Document:
         the list and any missing object on the way; False if something else is in the way."""
         from json5 import model
 
+        self._editing(structure=True)
         node = self._model.value
         for depth, segment in enumerate(path):
             if not isinstance(node, model.JSONObject) or not isinstance(segment, str):
@@ -201,6 +288,7 @@ class Json5Document:
         """Drop the string items equal to ``value`` from the list at ``path``."""
         from json5 import model
 
+        self._editing(structure=True)
         node = self._node(path)
         if not isinstance(node, model.JSONArray):
             return 0
@@ -220,6 +308,6 @@ def parse_json5(text: str) -> Any:
 
 
 def describe_path(path: KeyPath) -> str:
-    from responders.openclaw.discovery import format_key_path
+    from responders.openclaw.config_load import format_key_path
 
     return format_key_path(path) if path else "(unknown key)"

@@ -266,7 +266,8 @@ def drilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrilledSandbox
     root = make_private_dir(tmp_path_factory.mktemp("drill-demo") / "sandbox")
     reporter = NoteTaker()
     with isolated_for_module(root), memory_keyring_for_module() as memory:
-        with open_sandbox(root, reporter, seed=SEED) as box:
+        # The stand-ins stay in this process: the tests read their state (accounts) directly.
+        with open_sandbox(root, reporter, seed=SEED, standins_apart=False) as box:
             processes, ports = sandbox_processes(box), sandbox_ports(box)
             wait_for_key_checks(box.gateway_url)
             pid_before = gateway_pid(box)

@@ -43,7 +43,13 @@ LATER = (
     # cut's module.
     "pydantic", "pydantic_core", "annotated_types", "responders.host.network",
     "importlib.metadata",  # entry points come from clawback's index (entry_point_index)
-    "responders.openclaw.discovery",  # discovery runs after the stop
+    "responders.openclaw.discovery",  # discovery runs after the stop, and its roles:
+    "responders.openclaw.inventory", "responders.openclaw.config_load",
+    "responders.openclaw.hinters", "responders.openclaw.agent_paths",
+    "responders.openclaw.scan_base", "responders.openclaw.scan_config",
+    "responders.openclaw.scan_env", "responders.openclaw.scan_services",
+    "responders.openclaw.scan_text", "responders.openclaw.scan_resolve",
+    "responders.openclaw.scan_driver",
     # The responder's roles and the lockdown's file editing: the keys and lockdown steps.
     "responders.openclaw.own_secrets", "responders.openclaw.whatsapp",
     "responders.openclaw.switching", "responders.openclaw.secret_edits",

@@ -14,6 +14,7 @@ from sample_discovery import discover_sample, snapshot_tree
 
 from clawback_demo.home import PlantedSecret, SampleHome
 from responders.interface import Location
+from responders.openclaw import kinds
 from responders.openclaw.discovery import ENVIRONMENT_LOCATION, Inventory, discover
 
 
@@ -347,3 +348,15 @@ def test_known_values_are_found_in_every_log_and_audit_file(tmp_path: Path) -> N
     assert Location(str(log), "line 2") in gateway_places
     assert Location(str(log), "line 3") not in gateway_places
     assert len(inventory.credentials) == 2
+
+
+def test_the_agent_s_own_kinds_are_the_ones_the_responder_names(era_inventory: Inventory) -> None:
+    """Discovery names OpenClaw's and WhatsApp's secrets with responders.openclaw.kinds, which
+    the responder's rotate/clear/logout tables are keyed by: a kind spelled differently in one
+    place would leave that secret unhandled."""
+    named = {value for name, value in vars(kinds).items() if name.startswith("KIND_")}
+    reported = {c.kind for c in era_inventory.credentials if c.provider in {"openclaw", "whatsapp"}}
+    assert reported - named == set()
+    # The sample home plants the pairing and sidecar stores the constants now name.
+    assert {kinds.KIND_DEVICE_TOKEN, kinds.KIND_DEVICE_KEY, kinds.KIND_EXEC_APPROVALS_TOKEN,
+            kinds.KIND_SIDECAR_KEY, kinds.KIND_WHATSAPP, kinds.KIND_GATEWAY_TOKEN} <= reported

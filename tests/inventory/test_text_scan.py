@@ -19,7 +19,7 @@ from sample_discovery import discover_sample
 
 from clawback_demo.home import SampleHome
 from responders.kit import secret_patterns as sp
-from responders.openclaw import discovery as inventory
+from responders.openclaw import scan_text
 
 _OLD_REGEX = re.compile(
     r"(?<![A-Za-z0-9_\-])(?:"
@@ -76,7 +76,7 @@ def test_possessive_assignment_scan_finds_the_same_assignments(text: str) -> Non
     def spans(regex: re.Pattern[str]) -> list[tuple[int, ...]]:
         return [m.span(1) + m.span(2) for m in regex.finditer(text)]
 
-    assert spans(inventory._ASSIGNMENT_RE) == spans(_OLD_ASSIGNMENT)
+    assert spans(scan_text._ASSIGNMENT_RE) == spans(_OLD_ASSIGNMENT)
 
 
 @settings(max_examples=200, deadline=None)
@@ -84,7 +84,7 @@ def test_possessive_assignment_scan_finds_the_same_assignments(text: str) -> Non
        st.text(alphabet="ab\n", max_size=300))
 def test_line_counter_agrees_with_an_index_of_line_starts(offsets: list[int], text: str) -> None:
     starts = [0, *(m.end() for m in re.finditer("\n", text))]
-    count = inventory._LineCounter(text)
+    count = scan_text._LineCounter(text)
     for offset in sorted(o for o in offsets if o <= len(text)):
         assert count(offset) == bisect.bisect_right(starts, offset)
     if offsets:  # an earlier offset after later ones restarts the count, still right

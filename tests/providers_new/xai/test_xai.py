@@ -291,6 +291,22 @@ def test_a_drill_deletes_the_old_key_only_after_the_agent_uses_the_new(
     assert isinstance(kept, Failed) and "stays live" in kept.error and stays.key_id in team.keys
 
 
+def test_a_retire_the_provider_refuses_names_the_stored_replacement_and_keeps_the_old_key(
+    team: XAITeam, memory_keyring: Any
+) -> None:
+    old = team.add()
+    store = _Handover(True, team, old)
+    team.forbid = {"DELETE"}  # the management key may create keys but not delete them
+    outcome = make(team, store=store)[0].rotate(cred(old), store)
+    assert isinstance(outcome, Failed), outcome
+    assert "the new key works and is stored at" in outcome.error
+    assert "retiring the old key failed" in outcome.error and not outcome.retryable
+    assert old.key_id in team.keys and len(team.keys) == 2
+    (new,) = (k for k in team.keys.values() if k.key_id != old.key_id)
+    assert store.resolve(outcome.facts["reference"]).reveal() == new.value
+    assert outcome.facts["stage"] == "test" and outcome.facts["new_key"] == new.key_id
+
+
 def test_a_replacement_that_cannot_be_stored_is_deleted_again(
     team: XAITeam, refusing_keyring: Any
 ) -> None:
