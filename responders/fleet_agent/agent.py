@@ -550,7 +550,8 @@ def build_plan(
 
 def process_tree() -> bytes:
     procs = []
-    for proc in all_procs():
+    # Sorted by pid before the rows are built: a row's values are mixed (JSON), its pid is not.
+    for proc in sorted(all_procs(), key=lambda p: p.pid):
         uid = proc.uid()
         exe = None
         with contextlib.suppress(OSError):
@@ -560,7 +561,6 @@ def process_tree() -> bytes:
             "cmdline": proc.cmdline(), "username": user_name(uid) if uid is not None else None,
             "create_time": _iso(proc.create_time), "status": proc.state, "cwd": proc.cwd(),
         })
-    procs.sort(key=lambda p: p["pid"])
     return json_bytes({"collected_at": utc_now(), "processes": procs, "source": "/proc"})
 
 
@@ -724,13 +724,13 @@ def find_gateway_processes(agent: Mapping[str, Any], footprint: AgentFootprint
 
     for proc, reason in scan_titles(uid, footprint):
         add(proc, reason)
-    stale = []
+    stale: list[str] = []
     for path in lock_files(agent.get("tmp_dirs") or ["/tmp"], uid, footprint):
-        proc = process_of_pid_file(path)
-        if proc is None:
+        holder = process_of_pid_file(path)
+        if holder is None:
             stale.append(path)
         else:
-            add(proc, f"lock file {path}")
+            add(holder, f"lock file {path}")
     own = own_lineage()
     for pid in port_listeners(port):
         if pid <= 0 or pid in own:
