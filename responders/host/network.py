@@ -98,13 +98,13 @@ class CutNetworkParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scope: Literal["host", "agent"] = "host"
-    ssh_port: int = Field(22, ge=1, le=65535)
+    ssh_port: int = Field(default=22, ge=1, le=65535)
     admin_sources: list[str] = Field(default_factory=list)
-    rollback_minutes: float = Field(5.0, ge=0, le=24 * 60)
+    rollback_minutes: float = Field(default=5.0, ge=0, le=24 * 60)
     table: str = "clawback_isolate"
     confirmed_remote: bool = False
     remote_only: bool = False
-    agent_uid: int | None = Field(None, ge=0)
+    agent_uid: int | None = Field(default=None, ge=0)
 
     @field_validator("admin_sources")
     @classmethod

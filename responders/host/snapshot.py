@@ -250,27 +250,28 @@ def process_tree() -> bytes:
 def sockets(gateway_port: int) -> bytes:
     import psutil
 
-    conns = []
-    for c in psutil.net_connections(kind="inet"):
-        conns.append(
-            {
-                "fd": c.fd,
-                "family": c.family.name,
-                "type": c.type.name,
-                "laddr": list(c.laddr) if c.laddr else None,
-                "raddr": list(c.raddr) if c.raddr else None,
-                "status": c.status,
-                "pid": c.pid,
-            }
-        )
-    conns.sort(key=lambda c: (c["laddr"] or [], c["raddr"] or [], c["pid"] or 0))
+    found = psutil.net_connections(kind="inet")
+    # Ordered and filtered on psutil's typed tuples; the rows built from them are mixed JSON.
+    found.sort(key=lambda c: (tuple(c.laddr), tuple(c.raddr), c.pid or 0))
     listeners = sorted(
         {
-            c["pid"] or 0
-            for c in conns
-            if c["status"] == "LISTEN" and c["laddr"] and c["laddr"][1] == gateway_port
+            c.pid or 0
+            for c in found
+            if c.status == "LISTEN" and c.laddr and c.laddr[1] == gateway_port
         }
     )
+    conns = [
+        {
+            "fd": c.fd,
+            "family": c.family.name,
+            "type": c.type.name,
+            "laddr": list(c.laddr) if c.laddr else None,
+            "raddr": list(c.raddr) if c.raddr else None,
+            "status": c.status,
+            "pid": c.pid,
+        }
+        for c in found
+    ]
     return json_bytes(
         {
             "collected_at": utc_now(),
