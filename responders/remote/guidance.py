@@ -33,7 +33,7 @@ def on_host_responder(providers: frozenset[str], replaced: Sequence[str]) -> typ
         name: ClassVar[str] = ON_HOST_RESPONDER
         needs_config: ClassVar[bool] = False
 
-        def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Planned]]:
+        def plan(self, creds: Sequence[Credential]) -> list[tuple[Credential, Outcome]]:
             return [
                 (c, Planned(action="revoke", detail=f"manual on {', '.join(hosts_of(c))}: "
                             f"{c.kind} {c.fingerprint}"))

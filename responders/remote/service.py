@@ -218,6 +218,8 @@ class RemoteStopServiceAction(Action):
         ``<incident>/backups/<host>/`` (0600, never overwritten); the facts name and hash them."""
         if self.context.incident_dir is None:
             raise ResponderError("no incident directory to keep the config backups in")
+        if self.context.host_name is None:
+            raise ResponderError("no fleet host name to file the config backups under")
         directory = make_private_dir(
             Path(self.context.incident_dir) / "backups" / self.context.host_name
         )

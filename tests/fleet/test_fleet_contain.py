@@ -3,16 +3,21 @@ and one whose host key is unknown are reported while the others complete."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from clawback.contain import ContainRequest, prepare
 from clawback.evidence import check_evidence, load_manifest
 from clawback.fleet import run_fleet
 from clawback.runner import RunResult
 from clawback.verify import verify_incident
+from responders.interface import ResponderContext, ResponderError
+from responders.remote.service import RemoteStopServiceAction
 
 from .conftest import AGENT_IAM_USER, Fleet, add_host
 
@@ -180,3 +185,17 @@ def test_down_host_and_unknown_host_key_do_not_stop_the_others(
     # Nothing ran where the host key did not match: its gateway still runs.
     assert stranger.gateway_state() == "RUNNING"
     assert outcomes(result, "evidence") == {"good": "Collected"}
+
+
+def test_config_backups_need_the_host_name_they_are_filed_under(tmp_path: Path) -> None:
+    """A stop whose context names no fleet host refuses to file a backup (it used to fail with
+    a TypeError from ``Path / None``), and writes nothing."""
+    incident = tmp_path / "incident"
+    incident.mkdir()
+    data = b"[program:gateway]\nautorestart=true\n"
+    action = RemoteStopServiceAction(ResponderContext(incident_dir=incident))
+    backup = {"data": base64.b64encode(data).decode(), "original": "/etc/supervisor/gw.conf",
+              "sha256": hashlib.sha256(data).hexdigest()}
+    with pytest.raises(ResponderError, match="no fleet host name"):
+        action._keep_backups([backup])
+    assert list(incident.iterdir()) == []
