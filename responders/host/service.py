@@ -65,7 +65,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
 
@@ -110,6 +110,10 @@ from responders.interface import (
     Skipped,
 )
 from responders.kit.plain_params import FORBID_EXTRA, within
+
+if TYPE_CHECKING:
+    # The type only: the module itself loads where a supervisord config is read, as below.
+    from responders.hostprobes.supervisord_config import ProgramSection
 
 SERVICE_KINDS: tuple[str, ...] = (
     "systemd",
@@ -1362,7 +1366,8 @@ class StopServiceAction(Action):
                 where_to_name_it="[[agent.services]]",
             )
 
-    def _rewrite_config(self, part: Any, note: str) -> tuple[bool, dict[str, Any] | None]:
+    def _rewrite_config(self, part: ProgramSection,
+                        note: str) -> tuple[bool, dict[str, Any] | None]:
         """``autostart=false`` into one file's section; (changed, backup fact)."""
         from responders.agent_files import MAX_EDITABLE_BYTES, AgentFiles
         from responders.backups import BackupStore

@@ -19,6 +19,7 @@ from responders.interface import (
     Outcome,
     Planned,
     Responder,
+    ResponderContext,
 )
 from responders.remote.discovery import hosts_of
 
@@ -64,7 +65,7 @@ def not_over_ssh(action_name: str) -> type[Action]:
         name: ClassVar[str] = action_name
         state_changing: ClassVar[bool] = False
 
-        def __init__(self, context: Any, params: Any) -> None:
+        def __init__(self, context: ResponderContext, params: Any) -> None:
             super().__init__(context, params)
 
         def targets(self) -> list[str]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from responders.interface import Action, Credential, Responder
+from responders.interface import Action, Credential, RemoteSession, Responder
 
 
 class SshHosts:
@@ -19,7 +19,7 @@ class SshHosts:
 
     def connect(self, name: str, ssh: str, *, known_hosts: Path, private_key: Any = None,
                 sudo: bool = False, python: str = "python3", connect_timeout: float = 10.0,
-                if_unreachable: str | None = None) -> Any:
+                if_unreachable: str | None = None) -> RemoteSession:
         from responders.remote.session import CONTAIN_CONSEQUENCE, RemoteHost, SshTarget
 
         return RemoteHost(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from responders.interface import ResponderError
+from responders.interface import Action, ResponderError
 from responders.kit.private_files import FILE_MODE
 
 # Binaries on the far side come from the system path, not the login shell's PATH, which a
@@ -378,7 +378,7 @@ class RemoteHost:
         }
 
 
-def remote_host(action: Any) -> RemoteHost:
+def remote_host(action: Action) -> RemoteHost:
     """The fleet host an action runs on (``ResponderContext.host``)."""
     host = action.context.host
     if not isinstance(host, RemoteHost):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +39,7 @@ from responders.remote.session import remote_host
 _ITEM_FIELDS = set(EvidenceItem.__dataclass_fields__)
 
 
-def host_layout(settings: Any) -> dict[str, Any]:
+def host_layout(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings["agent"]`` for a fleet host: its own paths; unset means the host's default."""
     agent = dict(settings.get("agent") or {})
     return {k: agent.get(k) for k in ("state_dirs", "user_home", "tmp_dirs", "uid",
