@@ -17,6 +17,29 @@ from typing import Any
 from responders.interface import ResponderError
 
 
+def backup_name(original: str) -> str:
+    """``<8 hex of the path's sha256>-<file name>``: two files of one name never collide."""
+    return f"{hashlib.sha256(original.encode()).hexdigest()[:8]}-{Path(original).name}"
+
+
+def write_new_copy(directory: Path, stem: str, data: bytes) -> Path:
+    """``data`` in a new file ``directory/stem`` (or ``stem.N``), 0600 and synced; an earlier
+    run's copy of the same incident is never overwritten."""
+    target, suffix = directory / stem, 0
+    while True:
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            suffix += 1
+            target = directory / f"{stem}.{suffix}"
+    with os.fdopen(fd, "wb") as sink:
+        sink.write(data)
+        sink.flush()
+        os.fsync(sink.fileno())
+    return target
+
+
 @dataclass(frozen=True)
 class Backup:
     """A file as it was before clawback first changed it."""
@@ -54,21 +77,7 @@ class BackupStore:
             from responders.kit.private_files import make_private_dir
 
             directory = make_private_dir(Path(self.incident_dir) / "backups")
-            stem = f"{hashlib.sha256(real.encode()).hexdigest()[:8]}-{Path(real).name}"
-            target = directory / stem
-            suffix = 0
-            while True:
-                try:
-                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    break
-                except FileExistsError:
-                    # An earlier run of the same incident kept one: never overwrite it.
-                    suffix += 1
-                    target = directory / f"{stem}.{suffix}"
-            with os.fdopen(fd, "wb") as sink:
-                sink.write(data)
-                sink.flush()
-                os.fsync(sink.fileno())
+            target = write_new_copy(directory, backup_name(real), data)
             backup = Backup(
                 original=str(path),
                 backup=str(target),

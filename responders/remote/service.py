@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from responders.backups import backup_name, write_new_copy
 from responders.host.service import (
     ServiceSpec,
     StopServiceParams,
@@ -44,7 +44,7 @@ from responders.interface import (
     ResponderError,
     Skipped,
 )
-from responders.kit.private_files import FILE_MODE, make_private_dir
+from responders.kit.private_files import make_private_dir
 from responders.remote.session import RemoteHost, remote_host
 
 # After the minimum window, the host is asked again in windows this long until the incident
@@ -232,19 +232,7 @@ class RemoteStopServiceAction(Action):
                 raise ResponderError(
                     f"{self.context.host_name}: the backup of {original} arrived damaged"
                 )
-            stem = f"{hashlib.sha256(original.encode()).hexdigest()[:8]}-{Path(original).name}"
-            target, suffix = directory / stem, 0
-            while True:
-                try:
-                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-                    break
-                except FileExistsError:  # an earlier run of the same incident kept one
-                    suffix += 1
-                    target = directory / f"{stem}.{suffix}"
-            with os.fdopen(fd, "wb") as sink:
-                sink.write(data)
-                sink.flush()
-                os.fsync(sink.fileno())
+            target = write_new_copy(directory, backup_name(original), data)
             kept.append({"original": f"{self.context.host_name}:{original}",
                          "backup": str(target), "sha256": digest})
         return kept
