@@ -74,10 +74,13 @@ def investigation_lines(investigation: dict[str, Any]) -> list[tuple[str, str]]:
         reason = investigation.get("error") or investigation.get("reason") or "not run"
         return [(f"Investigation: not done ({reason})", "yellow")]
     summary, window = investigation["summary"], investigation["window"]
-    lines = [(f"Investigation (evidence only): {summary['exposed']} of "
+    # A reading its budget cut short found at least this much: never "0 exposed" as a verdict.
+    scope = "evidence only" if summary.get("complete", True) else "PARTIAL, evidence only"
+    lines = [(f"Investigation ({scope}): {summary['exposed']} of "
               f"{summary['credentials']} credentials exposed, {summary['sent']} sent out; "
               f"{summary['suspicious_events']} suspicious events.",
-              "bold red" if summary["exposed"] else "bold")]
+              "bold red" if summary["exposed"] else
+              "bold" if summary.get("complete", True) else "bold yellow")]
     first = window.get("first_suspicious")
     if first:
         flags = ", ".join(first.get("flags") or ())

@@ -180,6 +180,8 @@ class InvestigationFindings:
     # the sealed activity file (relative to the incident), None when it is not sealed
     activity_file: str | None = None
     provider_uses: tuple[ProviderUse, ...] = field(default_factory=tuple)
+    # Why the reading stopped before the end (contain's budget), or None: read to the end.
+    incomplete: str | None = None
 
     @property
     def exposed(self) -> tuple[Exposure, ...]:
@@ -277,6 +279,8 @@ def load(incident_dir: Path, sealed_files: Sequence[Any]) -> InvestigationFindin
         caveats=tuple(str(c) for c in doc.get("caveats") or ()),
         activity_file=f"evidence/{ACTIVITY}" if _sealed_sha256(sealed_files, ACTIVITY) else None,
         provider_uses=_provider_uses(doc),
+        incomplete=(str((doc.get("analysed") or {}).get("incomplete"))
+                    if (doc.get("analysed") or {}).get("incomplete") else None),
     )
 
 

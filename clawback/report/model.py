@@ -276,6 +276,9 @@ def _investigation_sentence(inv: InvestigationFindings) -> str:
     if inv.seconds_to_contain is not None:
         parts.append(f"contained {duration_text(inv.seconds_to_contain)} after the first "
                      "suspicious event")
+    if inv.incomplete:
+        # A reading its budget cut short: what it found is a floor, not the whole.
+        parts.append(f"PARTIAL, {inv.incomplete}")
     return "The investigation of the sealed evidence found: " + "; ".join(parts) + "."
 
 

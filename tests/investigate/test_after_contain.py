@@ -107,6 +107,12 @@ def test_contains_investigation_stops_at_its_budget_and_says_what_it_left(
 
     shown = [text for text, _ in investigation_lines(result.investigation)]
     assert any(line.startswith("  not complete: stopped after 0 s") for line in shown)
+    assert shown[0].startswith("Investigation (PARTIAL, evidence only): 0 of ")
+    from clawback.report.model import build_report
+
+    # The report's first screen says it too: "0 exposed" from a cut-short reading is a floor.
+    summary = build_report(result.incident_dir).investigation_summary
+    assert "PARTIAL, stopped after 0 s" in summary, summary
 
     # The same incident read without a budget is complete: the budget was the only reason.
     from clawback.investigate import investigate_incident
